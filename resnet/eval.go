@@ -37,7 +37,9 @@ func (g *Graph) Eval(input []float32) ([]float32, error) {
 				}
 			}
 		case OpRelu:
-			copy(out, x)
+			for j, v := range x {
+				out[j] = max(v, 0)
+			}
 		case OpAdd:
 			copy(out, x)
 			addInto(out, vals[n.Inputs[1]])

@@ -1,0 +1,106 @@
+package kernels
+
+import "fmt"
+
+// ConvGeom is the geometry of a 2-D convolution on NHWC data (batch 1).
+type ConvGeom struct {
+	H, W, C          int // input
+	OH, OW, Cout     int // output
+	KH, KW           int
+	StrideH, StrideW int
+	DilH, DilW       int
+	PadTop, PadLeft  int // the bottom/right padding is implied by OH, OW
+}
+
+// K is the GEMM depth: KH*KW*C.
+func (g *ConvGeom) K() int { return g.KH * g.KW * g.C }
+
+// Pixels is the number of output pixels.
+func (g *ConvGeom) Pixels() int { return g.OH * g.OW }
+
+// Direct reports whether the input is already the GEMM's A matrix
+// (1x1, stride 1, no padding), so no scratch is needed.
+func (g *ConvGeom) Direct() bool {
+	return g.KH == 1 && g.KW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0 &&
+		g.OH == g.H && g.OW == g.W
+}
+
+// convBlockRows is how many output pixels one im2col block holds: enough
+// rows to amortize the B panel, few enough that the block stays in L2.
+func convBlockRows(k int) int {
+	mr := gemm.mr
+	return max(mr, (gemmBlockBytes/(4*max(k, 1)))/mr*mr)
+}
+
+// ConvScratch is the scratch (in float32s) one worker needs for Conv.
+func ConvScratch(g *ConvGeom) int {
+	if g.Direct() {
+		return 0
+	}
+	return convBlockRows(g.K()) * g.K()
+}
+
+// Conv computes output pixels [px0, px1) and column panels [p0, p1) of a
+// convolution whose weights w are the packed (KH*KW*C) x Cout matrix in HWIO
+// order. ep.Res, if set, is the residual with the output's layout (LdRes is
+// ignored and taken as Cout). scratch needs ConvScratch(g) values.
+func Conv(g *ConvGeom, in []float32, w *PackedB, out []float32, ep *Epilogue, px0, px1, p0, p1 int, scratch []float32) {
+	k := g.K()
+	if w.K != k || w.N != g.Cout || len(in) < g.H*g.W*g.C || len(out) < g.Pixels()*g.Cout ||
+		px0 < 0 || px1 > g.Pixels() || len(scratch) < ConvScratch(g) {
+		panic(fmt.Sprintf("kernels.Conv: bad arguments %+v K=%d N=%d", *g, w.K, w.N))
+	}
+	sub := *ep
+	sub.LdRes = g.Cout
+	if g.Direct() {
+		if ep.Res != nil {
+			sub.Res = ep.Res[px0*g.Cout:]
+		}
+		Gemm(px1-px0, in[px0*g.C:], g.C, w, out[px0*g.Cout:], g.Cout, &sub, p0, p1)
+		return
+	}
+	rows := convBlockRows(k)
+	for b0 := px0; b0 < px1; b0 += rows {
+		b1 := min(px1, b0+rows)
+		im2col(g, in, scratch, b0, b1)
+		if ep.Res != nil {
+			sub.Res = ep.Res[b0*g.Cout:]
+		}
+		Gemm(b1-b0, scratch, k, w, out[b0*g.Cout:], g.Cout, &sub, p0, p1)
+	}
+}
+
+// im2col writes one row of KH*KW*C values per output pixel in [px0, px1):
+// the receptive field in (kh, kw, c) order, zeros where it leaves the input.
+func im2col(g *ConvGeom, in, dst []float32, px0, px1 int) {
+	c := g.C
+	i := 0
+	oh, ow := px0/g.OW, px0%g.OW
+	for p := px0; p < px1; p++ {
+		h0 := oh*g.StrideH - g.PadTop
+		w0 := ow*g.StrideW - g.PadLeft
+		for kh := 0; kh < g.KH; kh++ {
+			ih := h0 + kh*g.DilH
+			if ih < 0 || ih >= g.H {
+				clear(dst[i : i+g.KW*c])
+				i += g.KW * c
+				continue
+			}
+			rowBase := ih * g.W
+			for kw := 0; kw < g.KW; kw++ {
+				iw := w0 + kw*g.DilW
+				if iw < 0 || iw >= g.W {
+					clear(dst[i : i+c])
+				} else {
+					src := (rowBase + iw) * c
+					copy(dst[i:i+c], in[src:src+c])
+				}
+				i += c
+			}
+		}
+		if ow++; ow == g.OW {
+			ow = 0
+			oh++
+		}
+	}
+}

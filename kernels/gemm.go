@@ -1,0 +1,119 @@
+// Package kernels holds edge-resnet's compute primitives on float32 NHWC
+// data: GEMM with a fused epilogue on pre-packed weights, convolution
+// through GEMM, pooling, and the small element-wise ops. Every primitive has
+// a portable Go implementation that is the reference for optimized ones.
+//
+// Kernels never allocate: callers pass all buffers, usually views of a
+// session arena. Slice lengths are checked once at the API boundary.
+package kernels
+
+import "fmt"
+
+// Epilogue is what happens to each GEMM result before it is stored:
+// c = acc + Bias[n] (+ Res[m*LdRes+n]), then max(c, 0) if Relu.
+type Epilogue struct {
+	Bias  []float32 // len >= n1, or nil
+	Res   []float32 // residual rows, or nil
+	LdRes int       // row stride of Res
+	Relu  bool
+}
+
+// PackedB is a K x N weight matrix rearranged for the GEMM microkernel:
+// panels of NR columns, each panel K rows of NR contiguous values
+// (k-major), the last panel zero-filled past N. Packing happens once per
+// model, so the kernel's inner loop reads weights strictly sequentially.
+type PackedB struct {
+	K, N, NR int
+	Data     []float32 // len Panels()*K*NR
+}
+
+// Panels is the number of NR-wide column panels.
+func (p *PackedB) Panels() int { return (p.N + p.NR - 1) / p.NR }
+
+// PackB packs a row-major K x N matrix b (b[k*N+n]) for the selected GEMM
+// kernel.
+func PackB(b []float32, k, n int) PackedB {
+	return packB(b, k, n, gemm.nr)
+}
+
+func packB(b []float32, k, n, nr int) PackedB {
+	if len(b) < k*n {
+		panic(fmt.Sprintf("kernels.PackB: %d values for %dx%d", len(b), k, n))
+	}
+	p := PackedB{K: k, N: n, NR: nr}
+	p.Data = make([]float32, p.Panels()*k*nr)
+	for j := 0; j < p.Panels(); j++ {
+		panel := p.Data[j*k*nr : (j+1)*k*nr]
+		n0 := j * nr
+		w := min(nr, n-n0)
+		for kk := 0; kk < k; kk++ {
+			copy(panel[kk*nr:kk*nr+w], b[kk*n+n0:kk*n+n0+w])
+		}
+	}
+	return p
+}
+
+// gemmImpl is one registered GEMM implementation.
+type gemmImpl struct {
+	name string
+	mr   int // rows per microkernel call
+	nr   int // columns per panel
+	// tile computes a full or partial MR x NR tile: rows m (1..mr) of A
+	// starting at a (row stride lda), over K, with panel b (K*NR values),
+	// storing cols n (1..nr) into c (row stride ldc) through the epilogue,
+	// whose Bias/Res are already offset to the tile.
+	tile func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue)
+}
+
+// gemm is the implementation in use, chosen at init by the dispatcher.
+var gemm = gemmGeneric
+
+// GemmName is the name of the GEMM kernel in use, for reports.
+func GemmName() string { return gemm.name }
+
+// GemmMR is the row block of the GEMM kernel in use; callers that split
+// work across threads split M at multiples of it.
+func GemmMR() int { return gemm.mr }
+
+// Gemm computes rows [0, m) and column panels [p0, p1) of
+// C = A x B, through the epilogue. A is m x K with row stride lda, C has row
+// stride ldc, ep.Res (if any) row stride ep.LdRes. b must have been packed by
+// PackB under the same kernel selection.
+func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue, p0, p1 int) {
+	if m <= 0 || p0 >= p1 {
+		return
+	}
+	k, n, nr := b.K, b.N, b.NR
+	if nr != gemm.nr || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
+		len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n ||
+		(ep.Bias != nil && len(ep.Bias) < n) || (ep.Res != nil && len(ep.Res) < (m-1)*ep.LdRes+n) {
+		panic(fmt.Sprintf("kernels.Gemm: bad arguments m=%d k=%d n=%d nr=%d/%d lda=%d ldc=%d len(a)=%d len(c)=%d", m, k, n, nr, gemm.nr, lda, ldc, len(a), len(c)))
+	}
+	mr := gemm.mr
+	// Block rows so that an A block (mc x K) stays in L2 while every panel
+	// streams past it; a panel (K x NR) stays in L1 across the block's tiles.
+	mc := max(mr, (gemmBlockBytes/(4*max(k, 1)))/mr*mr)
+	var tep Epilogue
+	tep.LdRes, tep.Relu = ep.LdRes, ep.Relu
+	for i0 := 0; i0 < m; i0 += mc {
+		i1 := min(m, i0+mc)
+		for j := p0; j < p1; j++ {
+			n0 := j * nr
+			nw := min(nr, n-n0)
+			panel := b.Data[j*k*nr : (j+1)*k*nr]
+			if ep.Bias != nil {
+				tep.Bias = ep.Bias[n0:]
+			}
+			for i := i0; i < i1; i += mr {
+				mw := min(mr, i1-i)
+				if ep.Res != nil {
+					tep.Res = ep.Res[i*ep.LdRes+n0:]
+				}
+				gemm.tile(mw, nw, k, a[i*lda:], lda, panel, c[i*ldc+n0:], ldc, tep)
+			}
+		}
+	}
+}
+
+// gemmBlockBytes is the A block kept hot in L2 while panels stream by.
+const gemmBlockBytes = 128 << 10

@@ -1,0 +1,211 @@
+package resnet
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/edge-resnet/edge-resnet/arena"
+	"github.com/edge-resnet/edge-resnet/kernels"
+)
+
+// Exec runs a Plan. It owns the arena (activations and per-worker scratch)
+// and a fixed pool of worker goroutines; Run allocates nothing. An Exec is
+// used by one goroutine at a time.
+type Exec struct {
+	plan    *Plan
+	mem     []float32
+	scratch [][]float32
+	threads int
+
+	// The worker pool: workers 1..threads-1 wait on start[w-1] for a step
+	// index; worker 0 is the calling goroutine.
+	start []chan int
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// NewExec allocates the arena for threads workers (at least 1) and starts
+// the pool.
+func NewExec(p *Plan, threads int) (*Exec, error) {
+	if p.Kernel != kernels.GemmName() {
+		return nil, fmt.Errorf("resnet: plan packed for kernel %q, but %q is selected", p.Kernel, kernels.GemmName())
+	}
+	threads = max(threads, 1)
+	e := &Exec{plan: p, threads: threads}
+	all := arena.Float32s(p.floats + threads*p.scratch)
+	e.mem = all[:p.floats]
+	for w := range threads {
+		off := p.floats + w*p.scratch
+		e.scratch = append(e.scratch, all[off:off+p.scratch:off+p.scratch])
+	}
+	for w := 1; w < threads; w++ {
+		ch := make(chan int)
+		e.start = append(e.start, ch)
+		go e.worker(w, ch)
+	}
+	return e, nil
+}
+
+// Threads is the number of workers.
+func (e *Exec) Threads() int { return e.threads }
+
+// Close stops the worker goroutines. The Exec must not be used afterwards.
+func (e *Exec) Close() {
+	e.once.Do(func() {
+		for _, ch := range e.start {
+			close(ch)
+		}
+	})
+}
+
+func (e *Exec) worker(w int, ch chan int) {
+	for s := range ch {
+		e.part(&e.plan.steps[s], w)
+		e.wg.Done()
+	}
+}
+
+// Input is the arena view Run reads the NHWC input from; callers may write
+// the input here directly and call Run(nil) to skip a copy.
+func (e *Exec) Input() []float32 {
+	return e.view(e.plan.offsets[0], e.plan.Graph.Input())
+}
+
+func (e *Exec) view(off int, s Shape) []float32 {
+	n := s.Size()
+	return e.mem[off : off+n : off+n]
+}
+
+// Run executes the plan on an NHWC input (nil: the input is already in
+// Input()) and returns the output, a view of the arena valid until the next
+// Run.
+func (e *Exec) Run(input []float32) ([]float32, error) {
+	if input != nil {
+		dst := e.Input()
+		if len(input) != len(dst) {
+			return nil, fmt.Errorf("resnet: input has %d values, want %d (%v)", len(input), len(dst), e.plan.Graph.Input())
+		}
+		copy(dst, input)
+	}
+	for s := range e.plan.steps {
+		st := &e.plan.steps[s]
+		if e.threads > 1 && parallel(st) {
+			e.wg.Add(e.threads - 1)
+			for _, ch := range e.start {
+				ch <- s
+			}
+			e.part(st, 0)
+			e.wg.Wait()
+		} else {
+			e.serial(st)
+		}
+	}
+	return e.view(e.plan.offsets[e.plan.Graph.Output], e.plan.Graph.OutputShape()), nil
+}
+
+// parallel reports whether a step is worth splitting across workers.
+func parallel(st *step) bool {
+	switch st.op {
+	case OpConv:
+		return true
+	case OpMaxPool, OpAvgPool:
+		return st.outShape.Size() >= 1<<14
+	case OpDense:
+		return st.w.K*st.w.N >= 1<<16
+	}
+	return false
+}
+
+// split returns worker w's share [lo, hi) of n items, in units of unit.
+func split(n, unit, w, workers int) (lo, hi int) {
+	blocks := (n + unit - 1) / unit
+	lo = blocks * w / workers * unit
+	hi = min(n, blocks*(w+1)/workers*unit)
+	return min(lo, n), hi
+}
+
+// part runs worker w's share of a parallel step. Every output element is
+// computed by exactly one worker in the same order as serially, so results
+// do not depend on the thread count.
+func (e *Exec) part(st *step, w int) {
+	n := e.threads
+	switch st.op {
+	case OpConv:
+		px := st.conv.Pixels()
+		panels := st.w.Panels()
+		mr := kernels.GemmMR()
+		// Few pixels (late layers): split output channels instead.
+		if px < 4*mr*n && panels >= n {
+			p0, p1 := split(panels, 1, w, n)
+			e.conv(st, w, 0, px, p0, p1)
+		} else {
+			x0, x1 := split(px, mr, w, n)
+			e.conv(st, w, x0, x1, 0, panels)
+		}
+	case OpMaxPool, OpAvgPool:
+		x0, x1 := split(st.outShape.H*st.outShape.W, 1, w, n)
+		e.poolRange(st, x0, x1)
+	case OpDense:
+		p0, p1 := split(st.w.Panels(), 1, w, n)
+		e.dense(st, p0, p1)
+	}
+}
+
+func (e *Exec) conv(st *step, w, px0, px1, p0, p1 int) {
+	if px0 >= px1 || p0 >= p1 {
+		return
+	}
+	ep := kernels.Epilogue{Bias: st.bias, Relu: st.relu}
+	if st.in2 >= 0 {
+		ep.Res = e.view(st.in2, st.outShape)
+	}
+	kernels.Conv(&st.conv, e.view(st.in, st.inShape), &st.w, e.view(st.out, st.outShape), &ep, px0, px1, p0, p1, e.scratch[w])
+}
+
+func (e *Exec) dense(st *step, p0, p1 int) {
+	ep := kernels.Epilogue{Bias: st.bias, Relu: st.relu}
+	kernels.Gemm(1, e.view(st.in, st.inShape), st.w.K, &st.w, e.view(st.out, st.outShape), st.w.N, &ep, p0, p1)
+}
+
+func (e *Exec) poolRange(st *step, x0, x1 int) {
+	in, out := e.view(st.in, st.inShape), e.view(st.out, st.outShape)
+	if st.op == OpMaxPool {
+		kernels.MaxPool(&st.pool, in, out, x0, x1)
+	} else {
+		kernels.AvgPool(&st.pool, in, out, x0, x1)
+	}
+}
+
+func dims(s Shape) kernels.Dims3 { return kernels.Dims3{H: s.H, W: s.W, C: s.C} }
+
+func (e *Exec) serial(st *step) {
+	in, out := e.view(st.in, st.inShape), e.view(st.out, st.outShape)
+	switch st.op {
+	case OpConv:
+		e.conv(st, 0, 0, st.conv.Pixels(), 0, st.w.Panels())
+	case OpDense:
+		e.dense(st, 0, st.w.Panels())
+	case OpMaxPool, OpAvgPool:
+		e.poolRange(st, 0, st.outShape.H*st.outShape.W)
+	case OpGlobalAvgPool:
+		kernels.GlobalAvgPool(in, st.inShape.H*st.inShape.W, st.inShape.C, out)
+	case OpAdd:
+		kernels.Add(in, e.view(st.in2, st.inShape), out, st.relu)
+	case OpRelu:
+		kernels.Relu(in, out)
+	case OpAffine:
+		kernels.Affine(in, out, st.affine.Scale, st.affine.Shift, st.relu)
+	case OpSoftmax:
+		kernels.Softmax(in, out)
+	case OpPad:
+		kernels.Pad(in, dims(st.inShape), st.pad.Before, st.pad.After, st.pad.Value, out)
+	case OpSlice:
+		kernels.Slice(in, dims(st.inShape), st.slice.Start, st.slice.Step, dims(st.outShape), out)
+	case OpConcat:
+		for _, part := range st.concat {
+			kernels.ConcatPart(e.view(part.off, part.shape), dims(part.shape), out, dims(st.outShape), int(e.plan.Graph.Nodes[st.node].Axis), part.at)
+		}
+	case OpFlatten:
+		kernels.FlattenNCHW(in, dims(st.inShape), out)
+	}
+}

@@ -1,0 +1,131 @@
+package resnet
+
+// Fuse returns an equivalent graph prepared for inference:
+//   - an Affine (inference BatchNorm) whose input is a Conv or Dense used
+//     only by it is folded into that layer's weights and bias;
+//   - an Add of a Conv used only by it and a value computed before that Conv
+//     becomes the Conv's residual input (added in its epilogue);
+//   - a Relu after a Conv, Dense, Add or Affine used only by it becomes that
+//     node's Relu flag;
+//   - a Flatten of a 1x1xC tensor (a no-op in NHWC) disappears.
+//
+// The input graph is not modified, and weights it holds are never written
+// (they may be read-only mapped memory): folding makes new slices.
+func Fuse(src *Graph) (*Graph, error) {
+	if err := src.InferShapes(); err != nil {
+		return nil, err
+	}
+	nodes := make([]*Node, len(src.Nodes))
+	for i, n := range src.Nodes {
+		c := *n
+		c.Inputs = append([]int(nil), n.Inputs...)
+		if n.Conv != nil {
+			cv := *n.Conv
+			c.Conv = &cv
+		}
+		if n.Dense != nil {
+			d := *n.Dense
+			c.Dense = &d
+		}
+		nodes[i] = &c
+	}
+	g := &Graph{Nodes: nodes, Output: src.Output}
+	uses := g.Consumers()
+	// alias[i] = j: node i's value is node j's (i was merged into j).
+	alias := make([]int, len(nodes))
+	for i := range alias {
+		alias[i] = i
+	}
+	for i, n := range nodes {
+		for k, in := range n.Inputs {
+			n.Inputs[k] = alias[in]
+		}
+		if i == 0 {
+			continue
+		}
+		merged := -1
+		switch n.Op {
+		case OpAffine:
+			p := n.Inputs[0]
+			pn := nodes[p]
+			if uses[p] == 1 && !pn.Relu && (pn.Op == OpConv && len(pn.Inputs) == 1 || pn.Op == OpDense) {
+				foldAffine(pn, n.Affine)
+				merged = p
+			}
+		case OpAdd:
+			a, b := n.Inputs[0], n.Inputs[1]
+			if b < a {
+				a, b = b, a
+			}
+			// b is computed after a; b absorbs the add if it is a plain conv.
+			bn := nodes[b]
+			if a != b && uses[b] == 1 && bn.Op == OpConv && len(bn.Inputs) == 1 && !bn.Relu && !n.Relu {
+				bn.Inputs = append(bn.Inputs, a)
+				merged = b
+			}
+		case OpRelu:
+			p := n.Inputs[0]
+			pn := nodes[p]
+			if uses[p] == 1 && !pn.Relu && (pn.Op == OpConv || pn.Op == OpDense || pn.Op == OpAdd || pn.Op == OpAffine) {
+				pn.Relu = true
+				merged = p
+			}
+		case OpFlatten:
+			if s := nodes[n.Inputs[0]].Shape; s.H == 1 && s.W == 1 {
+				merged = n.Inputs[0]
+			}
+		}
+		if merged >= 0 {
+			alias[i] = merged
+			// The merged node's value now has the consumers of node i.
+			uses[merged] = uses[i]
+			nodes[i] = nil
+		}
+	}
+	// Compact, renumbering inputs.
+	out := &Graph{}
+	newIndex := make([]int, len(nodes))
+	for i, n := range nodes {
+		if n == nil {
+			continue
+		}
+		for k, in := range n.Inputs {
+			n.Inputs[k] = newIndex[alias[in]]
+		}
+		newIndex[i] = out.Add(n)
+	}
+	out.Output = newIndex[alias[src.Output]]
+	if err := out.InferShapes(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// foldAffine scales the output channels of a conv or dense layer:
+// W'[.., o] = W[.., o]*s[o], b'[o] = b[o]*s[o] + t[o], in float64.
+func foldAffine(n *Node, a *Affine) {
+	var w, b []float32
+	var out int
+	if n.Op == OpConv {
+		w, b, out = n.Conv.Weight, n.Conv.Bias, n.Conv.Cout
+	} else {
+		w, b, out = n.Dense.Weight, n.Dense.Bias, n.Dense.Out
+	}
+	nw := make([]float32, len(w))
+	for i, v := range w {
+		nw[i] = float32(float64(v) * float64(a.Scale[i%out]))
+	}
+	nb := make([]float32, out)
+	for o := range nb {
+		var bo float64
+		if b != nil {
+			bo = float64(b[o])
+		}
+		nb[o] = float32(bo*float64(a.Scale[o]) + float64(a.Shift[o]))
+	}
+	if n.Op == OpConv {
+		n.Conv.Weight, n.Conv.Bias = nw, nb
+	} else {
+		n.Dense.Weight, n.Dense.Bias = nw, nb
+	}
+}

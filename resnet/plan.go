@@ -1,0 +1,159 @@
+package resnet
+
+import (
+	"fmt"
+
+	"github.com/edge-resnet/edge-resnet/arena"
+	"github.com/edge-resnet/edge-resnet/kernels"
+)
+
+// Plan is a fused graph compiled for execution: packed weights, kernel
+// geometry per step and the arena layout of every activation. It is
+// immutable and shared by all sessions of a model.
+type Plan struct {
+	Graph  *Graph // the fused graph the plan runs
+	Layout arena.Layout
+	Kernel string // GEMM kernel the weights were packed for
+
+	steps   []step
+	offsets []int // per node: offset of its value in the arena, in float32s
+	floats  int   // activation part of the arena, in float32s
+	scratch int   // per-worker scratch, in float32s
+}
+
+type step struct {
+	node     int
+	op       Op
+	in, in2  int // arena offsets of the inputs (in2: residual or second operand, -1 if none)
+	out      int
+	inShape  Shape
+	outShape Shape
+	relu     bool
+
+	conv   kernels.ConvGeom
+	w      kernels.PackedB // conv or dense weights
+	bias   []float32
+	pool   kernels.PoolGeom
+	affine *Affine
+	pad    *PadOp
+	slice  *SliceOp
+	concat []concatPart
+}
+
+type concatPart struct {
+	off   int
+	shape Shape
+	at    int // offset along the axis
+}
+
+// Compile fuses g and builds its plan for the GEMM kernel selected now.
+func Compile(g *Graph) (*Plan, error) {
+	f, err := Fuse(g)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Graph: f, Kernel: kernels.GemmName()}
+	// Lifetimes: node i's value is made at step i and lives until its last
+	// consumer runs; the output lives to the end.
+	n := len(f.Nodes)
+	last := make([]int, n)
+	for i := range last {
+		last[i] = i
+	}
+	for i, nd := range f.Nodes {
+		for _, in := range nd.Inputs {
+			last[in] = max(last[in], i)
+		}
+	}
+	last[f.Output] = n
+	ts := make([]arena.Tensor, n)
+	for i, nd := range f.Nodes {
+		ts[i] = arena.Tensor{Size: int64(nd.Shape.Size()) * 4, First: i, Last: last[i]}
+	}
+	p.Layout, err = arena.Plan(ts)
+	if err != nil {
+		return nil, err
+	}
+	p.floats = int(p.Layout.Total / 4)
+	p.offsets = make([]int, n)
+	for i := range p.offsets {
+		p.offsets[i] = int(p.Layout.Offsets[i] / 4)
+	}
+	for i := 1; i < n; i++ {
+		st, err := p.compileStep(i)
+		if err != nil {
+			return nil, err
+		}
+		p.steps = append(p.steps, st)
+	}
+	return p, nil
+}
+
+func (p *Plan) compileStep(i int) (step, error) {
+	g := p.Graph
+	nd := g.Nodes[i]
+	st := step{node: i, op: nd.Op, out: p.offsets[i], in2: -1, outShape: nd.Shape, relu: nd.Relu}
+	st.in = p.offsets[nd.Inputs[0]]
+	st.inShape = g.Nodes[nd.Inputs[0]].Shape
+	if len(nd.Inputs) > 1 && nd.Op != OpConcat {
+		st.in2 = p.offsets[nd.Inputs[1]]
+	}
+	x, o := st.inShape, nd.Shape
+	switch nd.Op {
+	case OpConv:
+		c := nd.Conv
+		st.conv = kernels.ConvGeom{
+			H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, Cout: o.C,
+			KH: c.KH, KW: c.KW, StrideH: c.StrideH, StrideW: c.StrideW,
+			DilH: c.DilH, DilW: c.DilW, PadTop: c.Pad.Top, PadLeft: c.Pad.Left,
+		}
+		st.w = kernels.PackB(c.Weight, st.conv.K(), c.Cout)
+		st.bias = c.Bias
+		p.scratch = max(p.scratch, kernels.ConvScratch(&st.conv))
+	case OpDense:
+		st.w = kernels.PackB(nd.Dense.Weight, nd.Dense.In, nd.Dense.Out)
+		st.bias = nd.Dense.Bias
+	case OpMaxPool, OpAvgPool:
+		pl := nd.Pool
+		st.pool = kernels.PoolGeom{
+			H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, KH: pl.KH, KW: pl.KW,
+			StrideH: pl.StrideH, StrideW: pl.StrideW, PadTop: pl.Pad.Top, PadLeft: pl.Pad.Left,
+			PadBottom: pl.Pad.Bottom, PadRight: pl.Pad.Right, CountIncludePad: pl.CountIncludePad,
+		}
+	case OpAffine:
+		st.affine = nd.Affine
+	case OpPad:
+		st.pad = nd.Pad
+	case OpSlice:
+		st.slice = nd.Slice
+	case OpConcat:
+		at := 0
+		for _, in := range nd.Inputs {
+			s := g.Nodes[in].Shape
+			st.concat = append(st.concat, concatPart{off: p.offsets[in], shape: s, at: at})
+			at += [3]int{s.H, s.W, s.C}[nd.Axis]
+		}
+	case OpRelu, OpAdd, OpGlobalAvgPool, OpFlatten, OpSoftmax:
+	default:
+		return step{}, g.errf(i, "no kernel for this op")
+	}
+	return st, nil
+}
+
+// ArenaBytes is the memory a session with the given number of worker
+// threads needs for activations and scratch.
+func (p *Plan) ArenaBytes(threads int) int64 {
+	return 4 * int64(p.floats+max(threads, 1)*p.scratch)
+}
+
+// ScratchBytes is the per-worker scratch (im2col blocks).
+func (p *Plan) ScratchBytes() int64 { return 4 * int64(p.scratch) }
+
+// InputShape and OutputShape are the shapes Run takes and returns.
+func (p *Plan) InputShape() Shape  { return p.Graph.Input() }
+func (p *Plan) OutputShape() Shape { return p.Graph.OutputShape() }
+
+func (p *Plan) String() string {
+	return fmt.Sprintf("plan: %d steps, arena %d B (tensors %d B), scratch %d B/worker, kernel %s",
+		len(p.steps), p.Layout.Total, p.Layout.Sum, p.ScratchBytes(), p.Kernel)
+}

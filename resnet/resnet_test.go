@@ -1,0 +1,247 @@
+package resnet
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// randomWeights gives every parameter, BatchNorm statistics included,
+// random values, so that folding is really exercised.
+func randomWeights(seed uint64) Weights {
+	r := rand.New(rand.NewPCG(seed, 99))
+	return func(name string, shape []int) ([]float32, error) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			switch {
+			case strings.HasSuffix(name, "running_var"):
+				v[i] = 0.5 + 1.5*r.Float32()
+			case strings.HasSuffix(name, "running_mean"), strings.HasSuffix(name, "bias"):
+				v[i] = 0.5 * (2*r.Float32() - 1)
+			case len(shape) == 1: // gamma
+				v[i] = 0.5 + r.Float32()
+			default:
+				fan := n / shape[0]
+				v[i] = float32(r.NormFloat64() * math.Sqrt(2/float64(fan)))
+			}
+		}
+		return v, nil
+	}
+}
+
+var smallConfigs = []Config{
+	{Blocks: []int{1, 1, 1, 1}, BaseWidth: 8, Height: 40, Width: 56, Classes: 7},
+	{Blocks: []int{2, 1, 1, 1}, BaseWidth: 4, Bottleneck: true, Height: 33, Width: 47, Classes: 5, ConvBias: true},
+	{Blocks: []int{1, 1, 1, 1}, BaseWidth: 4, Bottleneck: true, StrideOn1x1: true, Height: 32, Width: 32, Classes: 3},
+	{Blocks: []int{1, 1, 1, 1}, BaseWidth: 8, Shortcut: ShortcutA, Height: 35, Width: 29, Classes: 4, InChannels: 1},
+	{CIFAR: true, Depth: 8, BaseWidth: 4, Shortcut: ShortcutA, Height: 16, Width: 20},
+	{CIFAR: true, Depth: 14, BaseWidth: 4, Shortcut: ShortcutAEnd, Height: 12, Width: 12, Classes: 6},
+	{CIFAR: true, Depth: 8, BaseWidth: 4, Shortcut: ShortcutB, Height: 9, Width: 13, ConvBias: true},
+}
+
+func randInput(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func maxAbs(v []float32) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = math.Max(m, math.Abs(float64(x)))
+	}
+	return m
+}
+
+func maxDiff(a, b []float32) float64 {
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}
+
+// TestFamilyPlanMatchesEval runs every small config through the reference
+// evaluator (unfused), the fused graph, and the plan at 1, 2 and 3 threads.
+func TestFamilyPlanMatchesEval(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for ci, cfg := range smallConfigs {
+		t.Run(fmt.Sprintf("%d", ci), func(t *testing.T) {
+			g, err := Build(cfg, randomWeights(uint64(ci)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := randInput(r, g.Input().Size())
+			want, err := g.Eval(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tol := 1e-4 * maxAbs(want)
+			f, err := Fuse(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range f.Nodes {
+				if n.Op == OpAffine || n.Op == OpRelu {
+					t.Fatalf("node %q (%v) left after fusion", n.Name, n.Op)
+				}
+			}
+			fused, _ := f.Eval(in)
+			if d := maxDiff(fused, want); d > tol {
+				t.Fatalf("fused graph differs by %g (tol %g)", d, tol)
+			}
+			p, err := Compile(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first []float32
+			for _, threads := range []int{1, 2, 3} {
+				e, err := NewExec(p, threads)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := e.Run(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxDiff(got, want); d > tol {
+					t.Fatalf("plan with %d threads differs by %g (tol %g)", threads, d, tol)
+				}
+				if first == nil {
+					first = append([]float32(nil), got...)
+				} else if maxDiff(first, got) != 0 {
+					t.Fatalf("%d threads not bit-identical to 1 thread", threads)
+				}
+				// A second run on the same arena gives the same answer.
+				again, _ := e.Run(in)
+				if maxDiff(first, again) != 0 {
+					t.Fatal("second run differs")
+				}
+				e.Close()
+			}
+			if p.Layout.Total > p.Layout.Sum {
+				t.Fatalf("arena %d larger than the sum of tensors %d", p.Layout.Total, p.Layout.Sum)
+			}
+		})
+	}
+}
+
+func TestBuildStandardDepths(t *testing.T) {
+	cases := []struct {
+		cfg    Config
+		params int64 // torchvision / paper parameter counts (BN folded into conv bias)
+		name   string
+	}{
+		{Config{Depth: 18}, 11689512, "resnet18"},
+		{Config{Depth: 34}, 21797672, "resnet34"},
+		{Config{Depth: 50}, 25557032, "resnet50"},
+		{Config{Depth: 101}, 44549160, "resnet101"},
+		{Config{Depth: 152}, 60192808, "resnet152"},
+		{Config{CIFAR: true, Depth: 20, Shortcut: ShortcutA}, 269722, "cifar-resnet20"},
+		{Config{CIFAR: true, Depth: 56, Shortcut: ShortcutA}, 853018, "cifar-resnet56"},
+		{Config{CIFAR: true, Depth: 110, Shortcut: ShortcutA}, 1727962, "cifar-resnet110"},
+	}
+	for _, c := range cases {
+		g, err := Build(c.cfg, HeInit(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := Fuse(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var params int64
+		for i := range f.Nodes {
+			params += f.Params(i)
+		}
+		// Folding adds a bias to every conv, which torchvision's count has
+		// as BN beta; BN gamma has no counterpart after folding.
+		cfg, _ := c.cfg.Normalize()
+		var bnGamma int64
+		for i, n := range g.Nodes {
+			if n.Op == OpAffine {
+				bnGamma += int64(len(g.Nodes[i].Affine.Scale))
+			}
+		}
+		if params+bnGamma != c.params {
+			t.Errorf("%s: %d params (+%d BN gammas), want %d", c.name, params, bnGamma, c.params)
+		}
+		if cfg.Name() != c.name {
+			t.Errorf("name %q, want %q", cfg.Name(), c.name)
+		}
+	}
+}
+
+func TestResNet50MACs(t *testing.T) {
+	g, err := Build(Config{Depth: 50}, HeInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var macs int64
+	for i := range g.Nodes {
+		macs += g.MACs(i)
+	}
+	// 4.09 GMACs is the commonly quoted figure for torchvision ResNet-50.
+	if macs < 4.08e9 || macs > 4.12e9 {
+		t.Fatalf("ResNet-50 has %d MACs", macs)
+	}
+}
+
+func TestBadConfigs(t *testing.T) {
+	for _, c := range []Config{{Depth: 19}, {CIFAR: true, Depth: 21}, {Depth: 18, Classes: -1}, {Blocks: []int{1, 0}}} {
+		if _, err := Build(c, HeInit(1)); err == nil {
+			t.Errorf("config %+v: want an error", c)
+		}
+	}
+}
+
+func TestInferShapesRejects(t *testing.T) {
+	in := &Node{Name: "in", Op: OpInput, Shape: Shape{8, 8, 3}}
+	cases := map[string]*Graph{
+		"conv channel mismatch": {Nodes: []*Node{in, {Name: "c", Op: OpConv, Inputs: []int{0},
+			Conv: &Conv{KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Cin: 4, Cout: 2, Weight: make([]float32, 8)}}}, Output: 1},
+		"forward reference": {Nodes: []*Node{in, {Name: "r", Op: OpRelu, Inputs: []int{2}}, {Name: "r2", Op: OpRelu, Inputs: []int{0}}}, Output: 1},
+		"window larger than input": {Nodes: []*Node{in, {Name: "p", Op: OpMaxPool, Inputs: []int{0},
+			Pool: &Pool{KH: 9, KW: 9, StrideH: 1, StrideW: 1}}}, Output: 1},
+		"missing attrs": {Nodes: []*Node{in, {Name: "d", Op: OpDense, Inputs: []int{0}}}, Output: 1},
+		"huge pad":      {Nodes: []*Node{in, {Name: "p", Op: OpPad, Inputs: []int{0}, Pad: &PadOp{After: [3]int{1 << 20, 0, 0}}}}, Output: 1},
+		"bad output":    {Nodes: []*Node{in}, Output: 5},
+	}
+	for name, g := range cases {
+		if err := g.InferShapes(); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+}
+
+func TestExecAllocatesNothing(t *testing.T) {
+	for _, cfg := range []Config{
+		{Depth: 18, Height: 64, Width: 64, BaseWidth: 16},
+		{Depth: 50, Height: 64, Width: 64, BaseWidth: 8},
+	} {
+		g, err := Build(cfg, HeInit(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, threads := range []int{1, 2} {
+			e, _ := NewExec(p, threads)
+			in := randInput(rand.New(rand.NewPCG(1, 1)), g.Input().Size())
+			if allocs := testing.AllocsPerRun(5, func() { e.Run(in) }); allocs != 0 {
+				t.Errorf("%+v, %d threads: %v allocations per run", cfg, threads, allocs)
+			}
+			e.Close()
+		}
+	}
+}
