@@ -12,7 +12,7 @@ type PoolGeom struct {
 	KH, KW           int
 	StrideH, StrideW int
 	PadTop, PadLeft  int
-	PadBottom        int  // with PadRight, bounds the window for CountIncludePad
+	PadBottom        int // with PadRight, bounds the window for CountIncludePad
 	PadRight         int
 	CountIncludePad  bool // average divides by the window clipped to the padded input
 }

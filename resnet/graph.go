@@ -146,13 +146,13 @@ type Node struct {
 	// (after the residual add).
 	Relu bool
 
-	Conv    *Conv    // OpConv: Inputs = [x] or [x, residual]
-	Pool    *Pool    // OpMaxPool, OpAvgPool
-	Affine  *Affine  // OpAffine
-	Dense   *Dense   // OpDense
-	Pad     *PadOp   // OpPad
-	Slice   *SliceOp // OpSlice
-	Axis    Axis     // OpConcat
+	Conv   *Conv    // OpConv: Inputs = [x] or [x, residual]
+	Pool   *Pool    // OpMaxPool, OpAvgPool
+	Affine *Affine  // OpAffine
+	Dense  *Dense   // OpDense
+	Pad    *PadOp   // OpPad
+	Slice  *SliceOp // OpSlice
+	Axis   Axis     // OpConcat
 }
 
 // Graph is a single-input, single-output network.
