@@ -16,12 +16,18 @@ type Spec struct {
 	Width  int `json:"width"`
 	// Channels is 3 (color) or 1 (grayscale, ITU-R 601-2 luma as PIL's "L").
 	Channels int `json:"channels"`
-	// BGR reverses the channel order of color input.
+	// BGR reverses the channel order of color input. Mean and Std are in
+	// the model's (output) order, so a Caffe-style BGR model lists the blue
+	// mean first.
 	BGR bool `json:"bgr,omitempty"`
 	// Scale multiplies the 0..255 pixel values first: 1/255 for torchvision,
-	// 1 for models that take raw pixels.
+	// 1 for models that take raw pixels. When Scale is float32(1/d) for a
+	// whole d (1/255, 1), Apply divides by d instead, because that is what
+	// torchvision's ToTensor does and it differs from multiplying by
+	// float32(1/255) in the last bit for 126 of the 256 pixel values.
 	Scale float32 `json:"scale"`
-	// Mean and Std normalize each channel after scaling: (x*Scale - Mean)/Std.
+	// Mean and Std normalize each channel after scaling: (x*Scale - Mean)/Std,
+	// each step rounded to float32 as torch does.
 	Mean []float32 `json:"mean"`
 	Std  []float32 `json:"std"`
 }

@@ -7,7 +7,11 @@ package resnet
 //     becomes the Conv's residual input (added in its epilogue);
 //   - a Relu after a Conv, Dense, Add or Affine used only by it becomes that
 //     node's Relu flag;
-//   - a Flatten of a 1x1xC tensor (a no-op in NHWC) disappears.
+//   - a zero Pad of H and W used only by a Conv becomes the Conv's padding
+//     (exporters emit them for asymmetric "same" padding);
+//   - a Slice of a Slice used only by it becomes one Slice;
+//   - a Flatten of a 1x1xC tensor (a no-op in NHWC) disappears;
+//   - nodes the output does not depend on are dropped.
 //
 // The input graph is not modified, and weights it holds are never written
 // (they may be read-only mapped memory): folding makes new slices.
@@ -45,6 +49,33 @@ func Fuse(src *Graph) (*Graph, error) {
 		}
 		merged := -1
 		switch n.Op {
+		case OpConv:
+			p := n.Inputs[0]
+			if pd := nodes[p].Pad; nodes[p].Op == OpPad && uses[p] == 1 && pd.Value == 0 &&
+				pd.Before[AxisC] == 0 && pd.After[AxisC] == 0 {
+				c := n.Conv
+				c.Pad.Top += pd.Before[AxisH]
+				c.Pad.Bottom += pd.After[AxisH]
+				c.Pad.Left += pd.Before[AxisW]
+				c.Pad.Right += pd.After[AxisW]
+				n.Inputs[0] = nodes[p].Inputs[0]
+				uses[p] = 0
+			}
+		case OpSlice:
+			p := n.Inputs[0]
+			if nodes[p].Op == OpSlice && uses[p] == 1 {
+				inner, outer := nodes[p].Slice, n.Slice
+				var m SliceOp
+				for a := range 3 {
+					m.Step[a] = inner.Step[a] * outer.Step[a]
+					m.Start[a] = inner.Start[a] + outer.Start[a]*inner.Step[a]
+					count := (outer.End[a] - outer.Start[a] + outer.Step[a] - 1) / outer.Step[a]
+					m.End[a] = m.Start[a] + (count-1)*m.Step[a] + 1
+				}
+				n.Slice = &m
+				n.Inputs[0] = nodes[p].Inputs[0]
+				uses[p] = 0
+			}
 		case OpAffine:
 			p := n.Inputs[0]
 			pn := nodes[p]
@@ -82,11 +113,22 @@ func Fuse(src *Graph) (*Graph, error) {
 			nodes[i] = nil
 		}
 	}
+	// Keep what the output depends on (and the input), in order.
+	live := make([]bool, len(nodes))
+	live[0] = true
+	live[alias[src.Output]] = true
+	for i := len(nodes) - 1; i > 0; i-- {
+		if live[i] && nodes[i] != nil {
+			for _, in := range nodes[i].Inputs {
+				live[alias[in]] = true
+			}
+		}
+	}
 	// Compact, renumbering inputs.
 	out := &Graph{}
 	newIndex := make([]int, len(nodes))
 	for i, n := range nodes {
-		if n == nil {
+		if n == nil || !live[i] {
 			continue
 		}
 		for k, in := range n.Inputs {

@@ -1,0 +1,520 @@
+package onnx
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// Opset range this importer knows. Opsets 19-21 only add data types and
+// attributes (which are checked where they matter) to the operators we map.
+const (
+	minOpset = 7
+	maxOpset = 21
+)
+
+// Limits of the resnet graph (resnet.InferShapes), checked here first so
+// that a model outside them fails with a message about the ONNX node.
+const (
+	maxDim        = 1 << 16
+	maxActElems   = 1 << 31 / 4
+	maxConvWindow = 64   // kernel, stride and dilation of OpConv
+	maxPoolWindow = 1024 // window and stride of pooling
+)
+
+type valueKind uint8
+
+const (
+	vConst   valueKind = iota + 1 // a constant tensor
+	vAct                          // an activation: the output of a resnet node
+	vMissing                      // an output we do not produce; err says why
+)
+
+// value is what an ONNX tensor name stands for during the import.
+type value struct {
+	kind valueKind
+
+	// vConst: tp is an initializer not yet decoded, t the decoded tensor.
+	tp *tensorProto
+	t  *tensor
+
+	// vAct: the resnet node and the ONNX rank: 4 for [1,C,H,W], 2 for
+	// [1,C] (then shape is 1x1xC, the same memory layout).
+	node  int
+	rank  int
+	shape resnet.Shape
+
+	err error // vMissing
+}
+
+// dims returns the NCHW dims of an activation.
+func (v *value) dims() []int {
+	if v.rank == 2 {
+		return []int{1, v.shape.C}
+	}
+	return []int{1, v.shape.C, v.shape.H, v.shape.W}
+}
+
+func (v *value) isVector() bool { return v.shape.H == 1 && v.shape.W == 1 }
+
+type builder struct {
+	opset int64
+	g     *resnet.Graph
+	// Per resnet node: the shape the importer computed; how many resnet
+	// nodes read it so far; and how many reads its value still has among
+	// the ONNX nodes not yet imported (plus the graph output). A MatMul's
+	// bias Add may be merged into the Dense only when the Add is its sole
+	// reader, past and future.
+	shapes []resnet.Shape
+	users  []int
+	refs   []int
+
+	vals   map[string]*value
+	uses   map[string]int
+	budget int // elements the constant evaluator may still allocate
+
+	idx int // index of the ONNX node being imported
+	n   *nodeProto
+}
+
+func importModel(data []byte, opt Options) (*resnet.Graph, *Info, error) {
+	if len(data) > maxFileSize {
+		return nil, nil, unsupportedf("model is %d bytes, more than the 2 GiB a protobuf message can hold", len(data))
+	}
+	if opt.Height < 0 || opt.Width < 0 || opt.Height > maxDim || opt.Width > maxDim {
+		return nil, nil, unsupportedf("Options.Height/Width %d/%d out of range 0..%d", opt.Height, opt.Width, maxDim)
+	}
+	m, err := parseModel(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.graph == nil {
+		return nil, nil, corruptf("the model has no graph")
+	}
+	info := &Info{Producer: m.producer, ProducerVersion: m.producerVersion, IRVersion: m.irVersion, Nodes: len(m.graph.nodes)}
+	found := false
+	for _, o := range m.opsets {
+		if o.domain == "" || o.domain == "ai.onnx" {
+			if !found || o.version > info.Opset {
+				info.Opset = o.version
+			}
+			found = true
+		}
+	}
+	if !found {
+		return nil, nil, unsupportedf("the model imports no version of the default operator set (IR version %d)", m.irVersion)
+	}
+	if info.Opset < minOpset || info.Opset > maxOpset {
+		return nil, nil, unsupportedf("opset %d is not supported (supported: %d..%d)", info.Opset, minOpset, maxOpset)
+	}
+	b := &builder{
+		opset: info.Opset,
+		g:     &resnet.Graph{},
+		vals:  map[string]*value{},
+		uses:  map[string]int{},
+		// Room for constants computed from weights (casts, scales) but
+		// not for a small file that asks for gigabytes.
+		budget: 1<<20 + 4*min(len(data), maxTensorElements/4),
+	}
+	g, err := b.build(m.graph, opt, info)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, info, nil
+}
+
+func (b *builder) build(gp *graphProto, opt Options, info *Info) (*resnet.Graph, error) {
+	// Constants first: initializers, then names of sparse initializers
+	// (which we cannot decode and refuse when used).
+	for _, tp := range gp.inits {
+		if tp.name == "" {
+			return nil, corruptf("an initializer has no name")
+		}
+		if b.vals[tp.name] != nil {
+			return nil, corruptf("initializer %q is defined twice", tp.name)
+		}
+		b.vals[tp.name] = &value{kind: vConst, tp: tp}
+	}
+	for _, name := range gp.sparseInit {
+		if b.vals[name] != nil {
+			return nil, corruptf("initializer %q is defined twice", name)
+		}
+		b.vals[name] = &value{kind: vMissing, err: unsupportedf("sparse initializer %q is not supported", name)}
+	}
+
+	// Inputs that are also initializers are constants with a default value
+	// (older exporters list every weight as an input), not model inputs.
+	var inputs []*valueInfo
+	for _, in := range gp.inputs {
+		if v := b.vals[in.name]; v != nil {
+			continue
+		}
+		inputs = append(inputs, in)
+	}
+	if len(inputs) != 1 {
+		names := make([]string, len(inputs))
+		for k, in := range inputs {
+			names[k] = fmt.Sprintf("%q", in.name)
+		}
+		return nil, unsupportedf("the model has %d inputs [%s]; only single-input models are supported", len(inputs), strings.Join(names, " "))
+	}
+	if len(gp.outputs) != 1 {
+		return nil, unsupportedf("the model has %d outputs; only single-output models are supported", len(gp.outputs))
+	}
+	in, out := inputs[0], gp.outputs[0].name
+	info.InputName, info.OutputName = in.name, out
+	inShape, err := inputShape(in, opt)
+	if err != nil {
+		return nil, err
+	}
+
+	live, err := b.checkOrder(gp, in.name, out)
+	if err != nil {
+		return nil, err
+	}
+	b.uses[out]++
+	for i, n := range gp.nodes {
+		if live[i] {
+			for _, name := range n.inputs {
+				if name != "" {
+					b.uses[name]++
+				}
+			}
+		}
+	}
+
+	b.g.Add(&resnet.Node{Name: in.name, Op: resnet.OpInput, Shape: inShape})
+	b.shapes = append(b.shapes, inShape)
+	b.users = append(b.users, 0)
+	b.refs = append(b.refs, b.uses[in.name])
+	b.vals[in.name] = &value{kind: vAct, node: 0, rank: 4, shape: inShape}
+
+	for i, n := range gp.nodes {
+		if !live[i] {
+			continue
+		}
+		b.idx, b.n = i, n
+		if err := b.importNode(); err != nil {
+			return nil, fmt.Errorf("node %d %q (%s): %w", i, b.nodeName(), n.opType, err)
+		}
+	}
+
+	v := b.vals[out]
+	switch {
+	case v == nil:
+		return nil, corruptf("output %q is not produced by any node", out)
+	case v.kind == vMissing:
+		return nil, fmt.Errorf("output %q: %w", out, v.err)
+	case v.kind != vAct:
+		return nil, unsupportedf("output %q is a constant that does not depend on the input", out)
+	}
+	b.g.Output = v.node
+	g, shapes := compact(b.g, b.shapes)
+	if err := g.InferShapes(); err != nil {
+		return nil, fmt.Errorf("%w: the imported graph is not valid: %w", ErrUnsupported, err)
+	}
+	for i, n := range g.Nodes {
+		if n.Shape != shapes[i] {
+			return nil, fmt.Errorf("internal error: node %d %q: importer computed shape %v, resnet.InferShapes %v", i, n.Name, shapes[i], n.Shape)
+		}
+	}
+	info.OutputIsSoftmax = g.Nodes[g.Output].Op == resnet.OpSoftmax
+	return g, nil
+}
+
+// inputShape reads the NCHW input shape, applying the Options overrides.
+func inputShape(in *valueInfo, opt Options) (resnet.Shape, error) {
+	if !in.hasType || !in.isTensor {
+		return resnet.Shape{}, unsupportedf("input %q is not a tensor", in.name)
+	}
+	if in.elemType != dtFloat {
+		return resnet.Shape{}, unsupportedf("input %q has type %s; only FLOAT inputs are supported", in.name, dtName(in.elemType))
+	}
+	if !in.hasShape {
+		return resnet.Shape{}, unsupportedf("input %q has no shape; want [N,C,H,W]", in.name)
+	}
+	if len(in.dims) != 4 {
+		return resnet.Shape{}, unsupportedf("input %q has rank %d (%s); only 4-D NCHW inputs are supported", in.name, len(in.dims), dimsString(in.dims))
+	}
+	d := in.dims
+	if d[0].hasValue && d[0].value > 1 {
+		return resnet.Shape{}, unsupportedf("input %q has batch size %d; only batch 1 (or a symbolic batch) is supported", in.name, d[0].value)
+	}
+	if !d[1].hasValue || d[1].value < 1 {
+		return resnet.Shape{}, unsupportedf("input %q has no fixed channel count (%s)", in.name, dimsString(in.dims))
+	}
+	spatial := func(dp dimProto, override int, what, opt string) (int, error) {
+		if override > 0 {
+			return override, nil
+		}
+		if !dp.hasValue || dp.value < 1 {
+			return 0, unsupportedf("input %q: %s is symbolic (%s); set Options.%s", in.name, what, dimsString(in.dims), opt)
+		}
+		if dp.value > maxDim {
+			return 0, unsupportedf("input %q: %s %d is too large", in.name, what, dp.value)
+		}
+		return int(dp.value), nil
+	}
+	h, err := spatial(d[2], opt.Height, "height", "Height")
+	if err != nil {
+		return resnet.Shape{}, err
+	}
+	w, err := spatial(d[3], opt.Width, "width", "Width")
+	if err != nil {
+		return resnet.Shape{}, err
+	}
+	if d[1].value > maxDim {
+		return resnet.Shape{}, unsupportedf("input %q: %d channels is too many", in.name, d[1].value)
+	}
+	s := resnet.Shape{H: h, W: w, C: int(d[1].value)}
+	if !validShape(s) {
+		return resnet.Shape{}, unsupportedf("input %q: shape %v is too large", in.name, s)
+	}
+	return s, nil
+}
+
+func dimsString(dims []dimProto) string {
+	parts := make([]string, len(dims))
+	for k, d := range dims {
+		switch {
+		case d.hasValue:
+			parts[k] = fmt.Sprint(d.value)
+		case d.param != "":
+			parts[k] = d.param
+		default:
+			parts[k] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// checkOrder checks that every node input is defined before it is used
+// (ONNX requires nodes in topological order) and that no name is defined
+// twice, and returns which nodes the output depends on: the others are
+// skipped, so an unsupported operator in a dead branch does no harm.
+func (b *builder) checkOrder(gp *graphProto, input, output string) ([]bool, error) {
+	producer := map[string]int{}
+	for i, n := range gp.nodes {
+		for _, o := range n.outputs {
+			if o == "" {
+				continue
+			}
+			if _, dup := producer[o]; dup || b.vals[o] != nil || o == input {
+				return nil, corruptf("node %d %q (%s): output %q is defined twice", i, n.name, n.opType, o)
+			}
+			producer[o] = i
+		}
+	}
+	for i, n := range gp.nodes {
+		for _, in := range n.inputs {
+			if in == "" || in == input || b.vals[in] != nil {
+				continue
+			}
+			p, ok := producer[in]
+			if !ok {
+				return nil, corruptf("node %d %q (%s): input %q is not defined", i, n.name, n.opType, in)
+			}
+			if p >= i {
+				return nil, corruptf("node %d %q (%s): input %q comes from node %d; the nodes are not in topological order", i, n.name, n.opType, in, p)
+			}
+		}
+	}
+	live := make([]bool, len(gp.nodes))
+	var stack []int
+	if p, ok := producer[output]; ok {
+		live[p] = true
+		stack = append(stack, p)
+	} else if output != input && b.vals[output] == nil {
+		return nil, corruptf("output %q is not produced by any node", output)
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, in := range gp.nodes[i].inputs {
+			if p, ok := producer[in]; ok && !live[p] {
+				live[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return live, nil
+}
+
+func (b *builder) nodeName() string {
+	if b.n.name != "" {
+		return b.n.name
+	}
+	return fmt.Sprintf("%s#%d", b.n.opType, b.idx)
+}
+
+func (b *builder) importNode() error {
+	n := b.n
+	if n.domain != "" && n.domain != "ai.onnx" {
+		return unsupportedf("operator domain %q is not supported", n.domain)
+	}
+	ins := make([]*value, len(n.inputs))
+	allConst := true
+	for k, name := range n.inputs {
+		if name == "" {
+			continue // an omitted optional input
+		}
+		v := b.vals[name]
+		if v == nil {
+			return corruptf("input %q is not defined", name)
+		}
+		if v.kind == vMissing {
+			return fmt.Errorf("input %q: %w", name, v.err)
+		}
+		ins[k] = v
+		if v.kind == vAct {
+			allConst = false
+			b.refs[v.node]--
+		}
+	}
+	var outs []*value
+	var err error
+	switch {
+	case allConst:
+		outs, err = b.fold(ins)
+	case n.opType == "Shape" || n.opType == "Size":
+		outs, err = b.shapeOfActivation(ins)
+	default:
+		outs, err = b.activationOp(ins)
+	}
+	if err != nil {
+		return err
+	}
+	for k, name := range n.outputs {
+		if name == "" {
+			continue
+		}
+		if k >= len(outs) || outs[k] == nil {
+			b.vals[name] = &value{kind: vMissing, err: unsupportedf("output %d of node %d %q (%s) is not supported", k, b.idx, b.nodeName(), n.opType)}
+			continue
+		}
+		v := outs[k]
+		b.vals[name] = v
+		if v.kind == vAct {
+			b.refs[v.node] += b.uses[name]
+		}
+	}
+	return nil
+}
+
+// tensorOf returns the constant behind v, decoding an initializer on first use.
+func (b *builder) tensorOf(v *value) (*tensor, error) {
+	if v.t == nil {
+		t, err := decodeTensor(v.tp)
+		if err != nil {
+			return nil, err
+		}
+		v.t = t
+	}
+	return v.t, nil
+}
+
+// act returns input k, which must be an activation.
+func (b *builder) act(ins []*value, k int) (*value, error) {
+	if k >= len(ins) || ins[k] == nil {
+		return nil, corruptf("input %d is missing", k)
+	}
+	if ins[k].kind != vAct {
+		return nil, unsupportedf("input %d (%q) is a constant where an activation is expected", k, b.n.inputs[k])
+	}
+	return ins[k], nil
+}
+
+// constant returns input k, which must be a constant; nil if the input is
+// optional and absent.
+func (b *builder) constant(ins []*value, k int, what string, optional bool) (*tensor, error) {
+	if k >= len(ins) || ins[k] == nil {
+		if optional {
+			return nil, nil
+		}
+		return nil, corruptf("input %d (%s) is missing", k, what)
+	}
+	if ins[k].kind != vConst {
+		return nil, unsupportedf("input %d (%s, %q) must be a constant (an initializer or computable at import time)", k, what, b.n.inputs[k])
+	}
+	return b.tensorOf(ins[k])
+}
+
+// floatConst is constant that must hold floating-point values.
+func (b *builder) floatConst(ins []*value, k int, what string, optional bool) (*tensor, error) {
+	t, err := b.constant(ins, k, what, optional)
+	if err != nil || t == nil {
+		return t, err
+	}
+	if !t.isFloat() {
+		return nil, unsupportedf("%s %q has type %s; want a floating-point type", what, b.n.inputs[k], dtName(t.dtype))
+	}
+	return t, nil
+}
+
+func validShape(s resnet.Shape) bool {
+	return s.H >= 1 && s.W >= 1 && s.C >= 1 && s.H <= maxDim && s.W <= maxDim && s.C <= maxDim &&
+		int64(s.H)*int64(s.W)*int64(s.C) <= maxActElems
+}
+
+// emit appends a resnet node computing an activation of the given rank and shape.
+func (b *builder) emit(nd *resnet.Node, rank int, s resnet.Shape) (*value, error) {
+	if s.H < 1 || s.W < 1 || s.C < 1 {
+		return nil, unsupportedf("the output would be empty (%v)", s)
+	}
+	if !validShape(s) {
+		return nil, unsupportedf("the output shape %v is too large", s)
+	}
+	if nd.Name == "" {
+		nd.Name = b.nodeName()
+	}
+	idx := b.g.Add(nd)
+	b.shapes = append(b.shapes, s)
+	b.users = append(b.users, 0)
+	b.refs = append(b.refs, 0)
+	for _, in := range nd.Inputs {
+		b.users[in]++
+	}
+	return &value{kind: vAct, node: idx, rank: rank, shape: s}, nil
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// compact drops the nodes the output does not depend on (for example the
+// unused parts of a Split) and renumbers the rest.
+func compact(g *resnet.Graph, shapes []resnet.Shape) (*resnet.Graph, []resnet.Shape) {
+	live := make([]bool, len(g.Nodes))
+	live[0], live[g.Output] = true, true
+	for i := len(g.Nodes) - 1; i > 0; i-- {
+		if live[i] {
+			for _, in := range g.Nodes[i].Inputs {
+				live[in] = true
+			}
+		}
+	}
+	out := &resnet.Graph{}
+	var outShapes []resnet.Shape
+	newIdx := make([]int, len(g.Nodes))
+	for i, n := range g.Nodes {
+		if !live[i] {
+			continue
+		}
+		for k, in := range n.Inputs {
+			n.Inputs[k] = newIdx[in]
+		}
+		newIdx[i] = out.Add(n)
+		outShapes = append(outShapes, shapes[i])
+	}
+	out.Output = newIdx[g.Output]
+	return out, outShapes
+}

@@ -1,0 +1,1304 @@
+package onnx
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// The mapping of ONNX operators on activations to resnet nodes.
+
+func one(v *value, err error) ([]*value, error) {
+	if err != nil {
+		return nil, err
+	}
+	return []*value{v}, nil
+}
+
+// activationOp maps a node with at least one activation input.
+func (b *builder) activationOp(ins []*value) ([]*value, error) {
+	switch op := b.n.opType; op {
+	case "Conv":
+		return one(b.conv(ins))
+	case "BatchNormalization":
+		return one(b.batchNorm(ins))
+	case "Relu":
+		x, err := b.act(ins, 0)
+		if err != nil {
+			return nil, err
+		}
+		return one(b.emit(&resnet.Node{Op: resnet.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape))
+	case "Add", "Sub", "Mul", "Div":
+		return one(b.arith(ins))
+	case "MaxPool", "AveragePool":
+		return one(b.pool(ins))
+	case "GlobalAveragePool", "GlobalMaxPool":
+		return one(b.globalPool(ins))
+	case "ReduceMean":
+		return one(b.reduceMean(ins))
+	case "Flatten":
+		return one(b.flatten(ins))
+	case "Reshape":
+		return one(b.reshape(ins))
+	case "Gemm", "MatMul":
+		return one(b.dense(ins))
+	case "Pad":
+		return one(b.pad(ins))
+	case "Slice":
+		return one(b.slice(ins))
+	case "Concat":
+		return one(b.concat(ins))
+	case "Split":
+		return b.split(ins)
+	case "Identity":
+		x, err := b.act(ins, 0)
+		return one(x, err)
+	case "Dropout":
+		return one(b.dropout(ins))
+	case "Softmax":
+		return one(b.softmax(ins))
+	case "Clip":
+		return one(b.clip(ins))
+	case "Cast":
+		x, err := b.act(ins, 0)
+		if err != nil {
+			return nil, err
+		}
+		to, err := b.n.getInt("to", 0)
+		if err != nil {
+			return nil, err
+		}
+		if to != dtFloat {
+			return nil, unsupportedf("casting an activation to %s is not supported", dtName(to))
+		}
+		return []*value{x}, nil
+	case "Squeeze", "Unsqueeze", "Transpose", "Gather", "Expand", "Tile", "Where", "Equal", "ConstantOfShape", "Range":
+		return nil, unsupportedf("%s is only supported on constants, and input %v depends on the model input", op, b.n.inputs)
+	}
+	return nil, unsupportedf("operator %s is not supported", b.n.opType)
+}
+
+// spatialPair reads a 2-element INTS attribute (kernel_shape, strides,
+// dilations), with def when absent, each value in 1..max.
+func (b *builder) spatialPair(name string, def int, max int) ([2]int, bool, error) {
+	v, ok, err := b.n.getInts(name)
+	if err != nil {
+		return [2]int{}, false, err
+	}
+	if !ok {
+		return [2]int{def, def}, false, nil
+	}
+	if len(v) != 2 {
+		return [2]int{}, false, unsupportedf("%s=%v: only 2-D (two values) is supported", name, v)
+	}
+	for _, x := range v {
+		if x < 1 {
+			return [2]int{}, false, corruptf("%s=%v must be positive", name, v)
+		}
+		if x > int64(max) {
+			return [2]int{}, false, unsupportedf("%s=%v is larger than %d", name, v, max)
+		}
+	}
+	return [2]int{int(v[0]), int(v[1])}, true, nil
+}
+
+// windowPads resolves pads and auto_pad of Conv and pooling into
+// [top, left, bottom, right] for an input of in (H, W).
+func (b *builder) windowPads(in, k, stride, dil [2]int) (resnet.Pads, error) {
+	autoPad, err := b.n.getString("auto_pad", "NOTSET")
+	if err != nil {
+		return resnet.Pads{}, err
+	}
+	pads, havePads, err := b.n.getInts("pads")
+	if err != nil {
+		return resnet.Pads{}, err
+	}
+	var p [4]int
+	switch autoPad {
+	case "NOTSET", "":
+		if havePads {
+			if len(pads) != 4 {
+				return resnet.Pads{}, unsupportedf("pads=%v: only 2-D (four values) is supported", pads)
+			}
+			for j, v := range pads {
+				if v < 0 {
+					return resnet.Pads{}, unsupportedf("negative pads=%v are not supported", pads)
+				}
+				if v > maxDim {
+					return resnet.Pads{}, unsupportedf("pads=%v are too large", pads)
+				}
+				p[j] = int(v)
+			}
+		}
+	case "VALID":
+	case "SAME_UPPER", "SAME_LOWER":
+		// Output = ceil(in/stride); the odd pixel of padding goes after
+		// (SAME_UPPER) or before (SAME_LOWER).
+		for a := range 2 {
+			out := (in[a] + stride[a] - 1) / stride[a]
+			total := max(0, (out-1)*stride[a]+(k[a]-1)*dil[a]+1-in[a])
+			small, big := total/2, total-total/2
+			if autoPad == "SAME_UPPER" {
+				p[a], p[a+2] = small, big
+			} else {
+				p[a], p[a+2] = big, small
+			}
+		}
+	default:
+		return resnet.Pads{}, unsupportedf("auto_pad=%q is not supported", autoPad)
+	}
+	return resnet.Pads{Top: p[0], Left: p[1], Bottom: p[2], Right: p[3]}, nil
+}
+
+// windowOut is the output length of a sliding window, with the ceil-mode
+// rule of resnet.InferShapes (the last window must start inside the input
+// or the leading padding).
+func windowOut(in, k, stride, dil, padBefore, padAfter int, ceil bool) int {
+	span := dil*(k-1) + 1
+	num := in + padBefore + padAfter - span
+	if num < 0 {
+		return 0
+	}
+	if ceil {
+		o := (num+stride-1)/stride + 1
+		if (o-1)*stride >= in+padBefore {
+			o--
+		}
+		return o
+	}
+	return num/stride + 1
+}
+
+func (b *builder) conv(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	if x.rank != 4 {
+		return nil, unsupportedf("Conv of a %d-D input is not supported", x.rank)
+	}
+	w, err := b.floatConst(ins, 1, "weight", false)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.dims) != 4 {
+		return nil, unsupportedf("weight %q has shape %v; only 2-D convolution (a 4-D weight) is supported", b.n.inputs[1], w.dims)
+	}
+	group, err := b.n.getInt("group", 1)
+	if err != nil {
+		return nil, err
+	}
+	if group != 1 {
+		return nil, unsupportedf("group=%d is not supported", group)
+	}
+	cout, cin, kh, kw := w.dims[0], w.dims[1], w.dims[2], w.dims[3]
+	if cin != x.shape.C {
+		return nil, corruptf("weight %q takes %d input channels, the input has %d", b.n.inputs[1], cin, x.shape.C)
+	}
+	if cout < 1 || kh < 1 || kw < 1 {
+		return nil, corruptf("weight %q has shape %v", b.n.inputs[1], w.dims)
+	}
+	if kh > maxConvWindow || kw > maxConvWindow || cout > maxDim {
+		return nil, unsupportedf("weight shape %v is too large", w.dims)
+	}
+	ks, haveKS, err := b.spatialPair("kernel_shape", 1, maxConvWindow)
+	if err != nil {
+		return nil, err
+	}
+	if haveKS && (ks[0] != kh || ks[1] != kw) {
+		return nil, corruptf("kernel_shape=%v disagrees with weight shape %v", ks, w.dims)
+	}
+	strides, _, err := b.spatialPair("strides", 1, maxConvWindow)
+	if err != nil {
+		return nil, err
+	}
+	dil, _, err := b.spatialPair("dilations", 1, maxConvWindow)
+	if err != nil {
+		return nil, err
+	}
+	pads, err := b.windowPads([2]int{x.shape.H, x.shape.W}, [2]int{kh, kw}, strides, dil)
+	if err != nil {
+		return nil, err
+	}
+	bias, err := b.floatConst(ins, 2, "bias", true)
+	if err != nil {
+		return nil, err
+	}
+	c := &resnet.Conv{
+		KH: kh, KW: kw, StrideH: strides[0], StrideW: strides[1], DilH: dil[0], DilW: dil[1],
+		Pad: pads, Cin: cin, Cout: cout,
+		Weight: make([]float32, len(w.f)),
+	}
+	// OIHW -> HWIO.
+	for co := range cout {
+		for ci := range cin {
+			for y := range kh {
+				for xx := range kw {
+					c.Weight[((y*kw+xx)*cin+ci)*cout+co] = w.f[((co*cin+ci)*kh+y)*kw+xx]
+				}
+			}
+		}
+	}
+	if bias != nil {
+		if bias.size() != cout {
+			return nil, corruptf("bias %q has %d values, want %d", b.n.inputs[2], bias.size(), cout)
+		}
+		c.Bias = append([]float32(nil), bias.f...)
+	}
+	s := resnet.Shape{
+		H: windowOut(x.shape.H, kh, strides[0], dil[0], pads.Top, pads.Bottom, false),
+		W: windowOut(x.shape.W, kw, strides[1], dil[1], pads.Left, pads.Right, false),
+		C: cout,
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpConv, Inputs: []int{x.node}, Conv: c}, 4, s)
+}
+
+func (b *builder) batchNorm(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	if b.opset < 9 {
+		spatial, err := b.n.getInt("spatial", 1)
+		if err != nil {
+			return nil, err
+		}
+		if spatial != 1 {
+			return nil, unsupportedf("spatial=%d is not supported", spatial)
+		}
+	}
+	if b.opset >= 14 {
+		tm, err := b.n.getInt("training_mode", 0)
+		if err != nil {
+			return nil, err
+		}
+		if tm != 0 {
+			return nil, unsupportedf("training_mode=%d is not supported (inference only)", tm)
+		}
+	}
+	eps, err := b.n.getFloat("epsilon", 1e-5)
+	if err != nil {
+		return nil, err
+	}
+	C := x.shape.C
+	var p [4]*tensor
+	for k, what := range [4]string{"scale", "bias", "mean", "variance"} {
+		if p[k], err = b.floatConst(ins, k+1, what, false); err != nil {
+			return nil, err
+		}
+		if p[k].size() != C {
+			return nil, corruptf("%s %q has %d values, the input has %d channels", what, b.n.inputs[k+1], p[k].size(), C)
+		}
+	}
+	a := &resnet.Affine{Scale: make([]float32, C), Shift: make([]float32, C)}
+	for c := range C {
+		v := float64(p[3].f[c]) + float64(eps)
+		if !(v > 0) {
+			return nil, corruptf("variance+epsilon of channel %d is %g, not positive", c, v)
+		}
+		scale := float64(p[0].f[c]) / math.Sqrt(v)
+		a.Scale[c] = float32(scale)
+		a.Shift[c] = float32(float64(p[1].f[c]) - float64(p[2].f[c])*scale)
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpAffine, Inputs: []int{x.node}, Affine: a}, x.rank, x.shape)
+}
+
+// perChannel returns, for a constant c that numpy-broadcasts over the
+// activation x without growing it and varies at most along the channel
+// axis, its value for each channel.
+func perChannel(x *value, c *tensor) ([]float64, error) {
+	xd := x.dims()
+	if len(c.dims) > len(xd) {
+		return nil, unsupportedf("a constant of shape %v would broadcast the activation %v to a higher rank", c.dims, xd)
+	}
+	perC := false
+	for k, d := range c.dims {
+		axis := len(xd) - len(c.dims) + k
+		switch {
+		case d == 1:
+		case axis == 1 && d == xd[1]:
+			perC = true
+		default:
+			return nil, unsupportedf("a constant of shape %v does not broadcast per channel over the activation %v", c.dims, xd)
+		}
+	}
+	out := make([]float64, x.shape.C)
+	for k := range out {
+		if perC {
+			out[k] = c.float(k)
+		} else {
+			out[k] = c.float(0)
+		}
+	}
+	return out, nil
+}
+
+func (b *builder) arith(ins []*value) (*value, error) {
+	op := b.n.opType
+	if len(ins) != 2 || ins[0] == nil || ins[1] == nil {
+		return nil, corruptf("%s wants 2 inputs, has %d", op, len(ins))
+	}
+	if ins[0].kind == vAct && ins[1].kind == vAct {
+		x, y := ins[0], ins[1]
+		if op != "Add" {
+			return nil, unsupportedf("%s of two activations is not supported", op)
+		}
+		if !equalInts(x.dims(), y.dims()) {
+			return nil, unsupportedf("adding activations of shapes %v and %v (broadcasting) is not supported", x.dims(), y.dims())
+		}
+		return b.emit(&resnet.Node{Op: resnet.OpAdd, Inputs: []int{x.node, y.node}}, x.rank, x.shape)
+	}
+	xi := 0
+	if ins[0].kind != vAct {
+		xi = 1
+	}
+	x := ins[xi]
+	c, err := b.constant(ins, 1-xi, "operand", false)
+	if err != nil {
+		return nil, err
+	}
+	vec, err := perChannel(x, c)
+	if err != nil {
+		return nil, err
+	}
+	C := x.shape.C
+	scale, shift := make([]float64, C), make([]float64, C)
+	for k := range C {
+		scale[k] = 1
+	}
+	switch {
+	case op == "Add":
+		copy(shift, vec)
+		// MatMul followed by Add of a bias is a Dense with bias: merge when
+		// nothing else reads the MatMul's output, before or after.
+		if nd := b.g.Nodes[x.node]; nd.Op == resnet.OpDense && b.users[x.node] == 0 && b.refs[x.node] == 0 {
+			d := nd.Dense
+			if d.Bias == nil {
+				d.Bias = make([]float32, d.Out)
+			}
+			for o := range d.Bias {
+				d.Bias[o] = float32(float64(d.Bias[o]) + vec[o])
+			}
+			return x, nil
+		}
+	case op == "Sub" && xi == 0: // x - c
+		for k := range C {
+			shift[k] = -vec[k]
+		}
+	case op == "Sub": // c - x
+		for k := range C {
+			scale[k], shift[k] = -1, vec[k]
+		}
+	case op == "Mul":
+		copy(scale, vec)
+	case op == "Div" && xi == 0: // x / c
+		for k := range C {
+			scale[k] = 1 / vec[k]
+		}
+	default:
+		return nil, unsupportedf("dividing a constant by an activation is not supported")
+	}
+	a := &resnet.Affine{Scale: make([]float32, C), Shift: make([]float32, C)}
+	for k := range C {
+		a.Scale[k], a.Shift[k] = float32(scale[k]), float32(shift[k])
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpAffine, Inputs: []int{x.node}, Affine: a}, x.rank, x.shape)
+}
+
+func (b *builder) pool(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	if x.rank != 4 {
+		return nil, unsupportedf("pooling a %d-D input is not supported", x.rank)
+	}
+	k, ok, err := b.spatialPair("kernel_shape", 1, maxPoolWindow)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, corruptf("kernel_shape is missing")
+	}
+	strides, _, err := b.spatialPair("strides", 1, maxPoolWindow)
+	if err != nil {
+		return nil, err
+	}
+	if dil, ok, err := b.n.getInts("dilations"); err != nil {
+		return nil, err
+	} else if ok {
+		for _, d := range dil {
+			if d != 1 {
+				return nil, unsupportedf("dilations=%v are not supported", dil)
+			}
+		}
+	}
+	pads, err := b.windowPads([2]int{x.shape.H, x.shape.W}, k, strides, [2]int{1, 1})
+	if err != nil {
+		return nil, err
+	}
+	if pads.Top >= k[0] || pads.Bottom >= k[0] || pads.Left >= k[1] || pads.Right >= k[1] {
+		return nil, unsupportedf("pads %+v not smaller than the window %v are not supported", pads, k)
+	}
+	ceil, err := b.n.getInt("ceil_mode", 0)
+	if err != nil {
+		return nil, err
+	}
+	// With auto_pad the output size is fixed by the padding rule itself.
+	if ap, _ := b.n.getString("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "" {
+		ceil = 0
+	}
+	p := &resnet.Pool{KH: k[0], KW: k[1], StrideH: strides[0], StrideW: strides[1], Pad: pads, CeilMode: ceil != 0}
+	op := resnet.OpAvgPool
+	if b.n.opType == "MaxPool" {
+		op = resnet.OpMaxPool
+		so, err := b.n.getInt("storage_order", 0)
+		if err != nil {
+			return nil, err
+		}
+		if so != 0 {
+			return nil, unsupportedf("storage_order=%d is not supported", so)
+		}
+	} else {
+		cip, err := b.n.getInt("count_include_pad", 0)
+		if err != nil {
+			return nil, err
+		}
+		p.CountIncludePad = cip != 0
+	}
+	s := resnet.Shape{
+		H: windowOut(x.shape.H, p.KH, p.StrideH, 1, pads.Top, pads.Bottom, p.CeilMode),
+		W: windowOut(x.shape.W, p.KW, p.StrideW, 1, pads.Left, pads.Right, p.CeilMode),
+		C: x.shape.C,
+	}
+	return b.emit(&resnet.Node{Op: op, Inputs: []int{x.node}, Pool: p}, 4, s)
+}
+
+func (b *builder) globalPool(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	if x.rank != 4 {
+		return nil, unsupportedf("global pooling of a %d-D input is not supported", x.rank)
+	}
+	s := resnet.Shape{H: 1, W: 1, C: x.shape.C}
+	if b.n.opType == "GlobalAveragePool" {
+		return b.emit(&resnet.Node{Op: resnet.OpGlobalAvgPool, Inputs: []int{x.node}}, 4, s)
+	}
+	if x.shape.H > maxPoolWindow || x.shape.W > maxPoolWindow {
+		return nil, unsupportedf("global max pooling over %dx%d is larger than %d", x.shape.H, x.shape.W, maxPoolWindow)
+	}
+	p := &resnet.Pool{KH: x.shape.H, KW: x.shape.W, StrideH: 1, StrideW: 1}
+	return b.emit(&resnet.Node{Op: resnet.OpMaxPool, Inputs: []int{x.node}, Pool: p}, 4, s)
+}
+
+// reduceMean over H and W is global average pooling (as TensorFlow exports it).
+func (b *builder) reduceMean(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	axes, ok, err := b.reduceAxes(ins)
+	if err != nil {
+		return nil, err
+	}
+	keep, err := b.n.getInt("keepdims", 1)
+	if err != nil {
+		return nil, err
+	}
+	if x.rank == 4 && ok && len(axes) == 2 {
+		a0, e0 := normAxis(axes[0], 4)
+		a1, e1 := normAxis(axes[1], 4)
+		if e0 == nil && e1 == nil && min(a0, a1) == 2 && max(a0, a1) == 3 {
+			rank := 4
+			if keep == 0 {
+				rank = 2
+			}
+			return b.emit(&resnet.Node{Op: resnet.OpGlobalAvgPool, Inputs: []int{x.node}}, rank, resnet.Shape{H: 1, W: 1, C: x.shape.C})
+		}
+	}
+	return nil, unsupportedf("ReduceMean over axes %v of a %d-D activation is not supported (only over H and W)", axes, x.rank)
+}
+
+// reduceAxes reads the axes of a Reduce* node: an attribute before the
+// opset that moved them to the second input (13 for ReduceSum, 18 for the
+// others). ok is false when no axes are given.
+func (b *builder) reduceAxes(ins []*value) (axes []int64, ok bool, err error) {
+	inputFrom := int64(18)
+	if b.n.opType == "ReduceSum" {
+		inputFrom = 13
+	}
+	if b.opset < inputFrom {
+		return b.n.getInts("axes")
+	}
+	t, err := b.constant(ins, 1, "axes", true)
+	if err != nil || t == nil {
+		return nil, false, err
+	}
+	return t.ints(), true, nil
+}
+
+func normAxis(a int64, rank int) (int, error) {
+	if a < -int64(rank) || a >= int64(rank) {
+		return 0, corruptf("axis %d out of range for rank %d", a, rank)
+	}
+	if a < 0 {
+		a += int64(rank)
+	}
+	return int(a), nil
+}
+
+// asVector returns x as the 2-D vector [1,K] in NCHW order, flattening it
+// with a node only when its layout changes.
+func (b *builder) asVector(x *value) (*value, error) {
+	if x.isVector() {
+		return &value{kind: vAct, node: x.node, rank: 2, shape: x.shape}, nil
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpFlatten, Inputs: []int{x.node}}, 2, resnet.Shape{H: 1, W: 1, C: x.shape.Size()})
+}
+
+func (b *builder) flatten(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	axis, err := b.n.getInt("axis", 1)
+	if err != nil {
+		return nil, err
+	}
+	d := x.dims()
+	r := int64(len(d))
+	if axis < -r || axis > r {
+		return nil, corruptf("axis=%d out of range for rank %d", axis, r)
+	}
+	if axis < 0 {
+		axis += r
+	}
+	outer := 1
+	for _, v := range d[:axis] {
+		outer *= v
+	}
+	if outer != 1 {
+		return nil, unsupportedf("Flatten with axis=%d of %v gives a matrix [%d,%d], not a vector", axis, d, outer, x.shape.Size()/outer)
+	}
+	return b.asVector(x)
+}
+
+// maxReshapeDim bounds the dims and element count Reshape works with: above
+// every tensor (2^28) and activation (2^29), and small enough that products
+// of two fit in an int64.
+const maxReshapeDim = 1 << 30
+
+// reshapeTarget resolves the 0 and -1 entries of a Reshape shape.
+func reshapeTarget(in []int, shape []int64, allowZero bool) ([]int, error) {
+	n := int64(1)
+	for _, d := range in {
+		n *= int64(d)
+	}
+	out := make([]int, len(shape))
+	infer, known := -1, int64(1)
+	for k, s := range shape {
+		switch {
+		case s == -1:
+			if infer >= 0 {
+				return nil, corruptf("shape %v has more than one -1", shape)
+			}
+			infer = k
+			continue
+		case s == 0 && !allowZero:
+			if k >= len(in) {
+				return nil, corruptf("shape %v copies dimension %d, the input %v has no such dimension", shape, k, in)
+			}
+			out[k] = in[k]
+		case s < 0 || s > maxReshapeDim:
+			return nil, corruptf("shape %v has an invalid dimension %d", shape, s)
+		default:
+			out[k] = int(s)
+		}
+		known *= int64(out[k])
+		if known > maxReshapeDim {
+			return nil, corruptf("shape %v does not match %d elements", shape, n)
+		}
+	}
+	if infer >= 0 {
+		if known == 0 || n%known != 0 {
+			return nil, corruptf("cannot reshape %v (%d elements) to %v", in, n, shape)
+		}
+		out[infer] = int(n / known)
+		known = n
+	}
+	if known != n {
+		return nil, corruptf("cannot reshape %v (%d elements) to %v", in, n, shape)
+	}
+	return out, nil
+}
+
+func (b *builder) reshape(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.constant(ins, 1, "shape", false)
+	if err != nil {
+		return nil, err
+	}
+	allowZero, err := b.n.getInt("allowzero", 0)
+	if err != nil {
+		return nil, err
+	}
+	d := x.dims()
+	target, err := reshapeTarget(d, st.ints(), allowZero != 0)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case equalInts(target, d):
+		return x, nil
+	case len(target) == 2 && target[0] == 1:
+		return b.asVector(x)
+	case len(target) == 4 && target[0] == 1 && target[2] == 1 && target[3] == 1 && x.isVector():
+		return &value{kind: vAct, node: x.node, rank: 4, shape: x.shape}, nil
+	}
+	return nil, unsupportedf("Reshape of %v to %v is not supported (only flattening to [1,%d])", d, target, x.shape.Size())
+}
+
+// dense maps Gemm and MatMul with a constant right operand.
+func (b *builder) dense(ins []*value) (*value, error) {
+	op := b.n.opType
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	if x.rank != 2 {
+		return nil, unsupportedf("%s of a %d-D activation %v is not supported (flatten it to [1,K] first)", op, x.rank, x.dims())
+	}
+	w, err := b.floatConst(ins, 1, "weight", false)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.dims) != 2 {
+		return nil, unsupportedf("weight %q has shape %v; want a matrix", b.n.inputs[1], w.dims)
+	}
+	alpha, beta := float32(1), float32(1)
+	transB := int64(0)
+	var bias *tensor
+	if op == "Gemm" {
+		transA, err := b.n.getInt("transA", 0)
+		if err != nil {
+			return nil, err
+		}
+		if transA != 0 {
+			return nil, unsupportedf("transA=%d is not supported", transA)
+		}
+		if transB, err = b.n.getInt("transB", 0); err != nil {
+			return nil, err
+		}
+		if alpha, err = b.n.getFloat("alpha", 1); err != nil {
+			return nil, err
+		}
+		if beta, err = b.n.getFloat("beta", 1); err != nil {
+			return nil, err
+		}
+		if bias, err = b.floatConst(ins, 2, "bias", true); err != nil {
+			return nil, err
+		}
+	}
+	K := x.shape.C
+	rows, cols := w.dims[0], w.dims[1]
+	N := cols
+	if transB != 0 {
+		rows, N = cols, rows
+	}
+	if rows != K {
+		return nil, corruptf("weight %q has shape %v (transB=%d), which does not take %d inputs", b.n.inputs[1], w.dims, transB, K)
+	}
+	if N < 1 || N > maxDim {
+		return nil, unsupportedf("weight %q has shape %v, %d outputs are not supported", b.n.inputs[1], w.dims, N)
+	}
+	d := &resnet.Dense{In: K, Out: N, Weight: make([]float32, K*N)}
+	for k := range K {
+		for o := range N {
+			v := w.f[k*N+o]
+			if transB != 0 {
+				v = w.f[o*K+k]
+			}
+			if alpha != 1 {
+				v = float32(float64(alpha) * float64(v))
+			}
+			d.Weight[k*N+o] = v
+		}
+	}
+	if bias != nil && beta != 0 {
+		ok := bias.size() == 1 || bias.size() == N
+		for k, v := range bias.dims {
+			if v != 1 && k != len(bias.dims)-1 {
+				ok = false
+			}
+		}
+		if !ok || len(bias.dims) > 2 {
+			return nil, unsupportedf("bias %q of shape %v does not broadcast to [1,%d]", b.n.inputs[2], bias.dims, N)
+		}
+		d.Bias = make([]float32, N)
+		for o := range N {
+			v := bias.f[0]
+			if bias.size() == N {
+				v = bias.f[o]
+			}
+			if beta != 1 {
+				v = float32(float64(beta) * float64(v))
+			}
+			d.Bias[o] = v
+		}
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpDense, Inputs: []int{x.node}, Dense: d}, 2, resnet.Shape{H: 1, W: 1, C: N})
+}
+
+// onnxToAxis maps an ONNX axis of an activation of the given rank to a
+// resnet axis; ok is false for the batch axis.
+func onnxToAxis(axis, rank int) (resnet.Axis, bool) {
+	if rank == 2 {
+		return resnet.AxisC, axis == 1
+	}
+	switch axis {
+	case 1:
+		return resnet.AxisC, true
+	case 2:
+		return resnet.AxisH, true
+	case 3:
+		return resnet.AxisW, true
+	}
+	return 0, false
+}
+
+func shapeDims(s resnet.Shape) [3]int { return [3]int{s.H, s.W, s.C} }
+
+func dimsShape(d [3]int) resnet.Shape { return resnet.Shape{H: d[0], W: d[1], C: d[2]} }
+
+func (b *builder) pad(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := b.n.getString("mode", "constant")
+	if err != nil {
+		return nil, err
+	}
+	if mode != "constant" {
+		return nil, unsupportedf("mode=%q is not supported (only constant)", mode)
+	}
+	var pads []int64
+	var value float64
+	var axesT *tensor
+	if b.opset < 11 {
+		var ok bool
+		if pads, ok, err = b.n.getInts("pads"); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, corruptf("pads attribute is missing")
+		}
+		v, err := b.n.getFloat("value", 0)
+		if err != nil {
+			return nil, err
+		}
+		value = float64(v)
+	} else {
+		pt, err := b.constant(ins, 1, "pads", false)
+		if err != nil {
+			return nil, err
+		}
+		pads = pt.ints()
+		cv, err := b.constant(ins, 2, "constant_value", true)
+		if err != nil {
+			return nil, err
+		}
+		if cv != nil {
+			if cv.size() != 1 {
+				return nil, corruptf("constant_value has %d values, want 1", cv.size())
+			}
+			value = cv.float(0)
+		}
+		if axesT, err = b.constant(ins, 3, "axes", true); err != nil {
+			return nil, err
+		}
+	}
+	r := x.rank
+	axes := make([]int, r)
+	for k := range axes {
+		axes[k] = k
+	}
+	if axesT != nil {
+		axes = axes[:0]
+		seen := make([]bool, r)
+		for _, a := range axesT.ints() {
+			ax, err := normAxis(a, r)
+			if err != nil {
+				return nil, err
+			}
+			if seen[ax] {
+				return nil, corruptf("axes %v repeat axis %d", axesT.ints(), a)
+			}
+			seen[ax] = true
+			axes = append(axes, ax)
+		}
+	}
+	if len(pads) != 2*len(axes) {
+		return nil, corruptf("pads %v have %d values, want %d", pads, len(pads), 2*len(axes))
+	}
+	p := &resnet.PadOp{Value: float32(value)}
+	out := shapeDims(x.shape)
+	for k, ax := range axes {
+		before, after := pads[k], pads[k+len(axes)]
+		if before == 0 && after == 0 {
+			continue
+		}
+		if before < 0 || after < 0 {
+			return nil, unsupportedf("negative pads %v (cropping) are not supported", pads)
+		}
+		ra, ok := onnxToAxis(ax, r)
+		if !ok {
+			return nil, unsupportedf("padding the batch axis (pads %v) is not supported", pads)
+		}
+		if before > maxDim || after > maxDim {
+			return nil, unsupportedf("pads %v are too large", pads)
+		}
+		p.Before[ra], p.After[ra] = int(before), int(after)
+		out[ra] += int(before + after)
+	}
+	if p.Before == [3]int{} && p.After == [3]int{} {
+		return x, nil // a no-op Pad
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpPad, Inputs: []int{x.node}, Pad: p}, r, dimsShape(out))
+}
+
+// sliceRange clamps one axis of a Slice like the ONNX spec (which also
+// turns the INT64_MAX/INT64_MIN "to the end" sentinels into the bounds) and
+// returns the first index and the element count.
+func sliceRange(start, end, step int64, dim int) (first, count int) {
+	d := int64(dim)
+	if start < 0 {
+		start += d
+	}
+	if end < 0 {
+		end += d
+	}
+	if step > 0 {
+		start = min(max(start, 0), d)
+		end = min(max(end, 0), d)
+		if end <= start {
+			return int(start), 0
+		}
+		// Written so that a step near INT64_MAX cannot overflow.
+		return int(start), int((end-start-1)/step + 1)
+	}
+	start = min(max(start, 0), d-1)
+	end = min(max(end, -1), d-1)
+	if start <= end {
+		return int(start), 0
+	}
+	if step == math.MinInt64 { // -step would overflow; one element anyway
+		return int(start), 1
+	}
+	return int(start), int((start-end-1)/(-step) + 1)
+}
+
+// sliceParams reads starts, ends, axes and steps (attributes before opset
+// 10, inputs after) and returns them per axis of a tensor of rank r, with
+// defaults for the axes not sliced.
+func (b *builder) sliceParams(ins []*value, r int) (starts, ends, steps []int64, sliced []bool, err error) {
+	var st, en, ax, sp []int64
+	var haveAxes, haveSteps bool
+	if b.opset < 10 {
+		var ok bool
+		if st, ok, err = b.n.getInts("starts"); err != nil || !ok {
+			return nil, nil, nil, nil, errOr(err, corruptf("starts attribute is missing"))
+		}
+		if en, ok, err = b.n.getInts("ends"); err != nil || !ok {
+			return nil, nil, nil, nil, errOr(err, corruptf("ends attribute is missing"))
+		}
+		if ax, haveAxes, err = b.n.getInts("axes"); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	} else {
+		var t [4]*tensor
+		for k, what := range [4]string{"starts", "ends", "axes", "steps"} {
+			if t[k], err = b.constant(ins, k+1, what, k >= 2); err != nil {
+				return nil, nil, nil, nil, err
+			}
+		}
+		st, en = t[0].ints(), t[1].ints()
+		if t[2] != nil {
+			ax, haveAxes = t[2].ints(), true
+		}
+		if t[3] != nil {
+			sp, haveSteps = t[3].ints(), true
+		}
+	}
+	if len(st) != len(en) || (haveAxes && len(ax) != len(st)) || (haveSteps && len(sp) != len(st)) {
+		return nil, nil, nil, nil, corruptf("starts %v, ends %v, axes %v and steps %v differ in length", st, en, ax, sp)
+	}
+	if !haveAxes && len(st) > r {
+		return nil, nil, nil, nil, corruptf("%d starts for a rank-%d tensor", len(st), r)
+	}
+	starts, ends, steps, sliced = make([]int64, r), make([]int64, r), make([]int64, r), make([]bool, r)
+	for a := range r {
+		starts[a], ends[a], steps[a] = 0, math.MaxInt64, 1
+	}
+	for k := range st {
+		a := k
+		if haveAxes {
+			if a, err = normAxis(ax[k], r); err != nil {
+				return nil, nil, nil, nil, err
+			}
+		}
+		if sliced[a] {
+			return nil, nil, nil, nil, corruptf("axes %v repeat axis %d", ax, a)
+		}
+		sliced[a] = true
+		starts[a], ends[a] = st[k], en[k]
+		if haveSteps {
+			if sp[k] == 0 {
+				return nil, nil, nil, nil, corruptf("steps %v contain 0", sp)
+			}
+			steps[a] = sp[k]
+		}
+	}
+	return starts, ends, steps, sliced, nil
+}
+
+func errOr(err, def error) error {
+	if err != nil {
+		return err
+	}
+	return def
+}
+
+func (b *builder) slice(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := x.dims()
+	starts, ends, steps, sliced, err := b.sliceParams(ins, len(d))
+	if err != nil {
+		return nil, err
+	}
+	dims := shapeDims(x.shape)
+	sl := &resnet.SliceOp{End: dims, Step: [3]int{1, 1, 1}}
+	identity := true
+	for a := range d {
+		if !sliced[a] {
+			continue
+		}
+		if steps[a] < 0 {
+			return nil, unsupportedf("negative steps %d on an activation are not supported", steps[a])
+		}
+		first, count := sliceRange(starts[a], ends[a], steps[a], d[a])
+		if count == 0 {
+			return nil, unsupportedf("the slice of axis %d (%d:%d:%d of %d) is empty", a, starts[a], ends[a], steps[a], d[a])
+		}
+		if first == 0 && count == d[a] {
+			continue // the whole axis
+		}
+		ra, ok := onnxToAxis(a, len(d))
+		if !ok {
+			return nil, unsupportedf("slicing the batch axis is not supported")
+		}
+		step := int(min(steps[a], int64(d[a])))
+		sl.Start[ra], sl.Step[ra] = first, step
+		sl.End[ra] = first + (count-1)*step + 1
+		dims[ra] = count
+		identity = false
+	}
+	if identity {
+		return x, nil
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpSlice, Inputs: []int{x.node}, Slice: sl}, x.rank, dimsShape(dims))
+}
+
+func (b *builder) concat(ins []*value) (*value, error) {
+	if len(ins) == 0 {
+		return nil, corruptf("Concat has no inputs")
+	}
+	for k, v := range ins {
+		if v == nil {
+			return nil, corruptf("input %d is missing", k)
+		}
+		if v.kind != vAct {
+			return nil, unsupportedf("concatenating the constant %q with activations is not supported", b.n.inputs[k])
+		}
+	}
+	axis, err := b.n.getInt("axis", math.MinInt64)
+	if err != nil {
+		return nil, err
+	}
+	if axis == math.MinInt64 {
+		return nil, corruptf("axis attribute is missing")
+	}
+	x := ins[0]
+	a, err := normAxis(axis, x.rank)
+	if err != nil {
+		return nil, err
+	}
+	ra, ok := onnxToAxis(a, x.rank)
+	if !ok {
+		return nil, unsupportedf("concatenating along the batch axis is not supported")
+	}
+	if len(ins) == 1 {
+		return x, nil
+	}
+	out := shapeDims(x.shape)
+	nodes := []int{x.node}
+	for k, v := range ins[1:] {
+		if v.rank != x.rank {
+			return nil, corruptf("input %d has rank %d, input 0 has rank %d", k+1, v.rank, x.rank)
+		}
+		s := shapeDims(v.shape)
+		for j := range 3 {
+			if j != int(ra) && s[j] != out[j] {
+				return nil, corruptf("input %d has shape %v, input 0 has %v", k+1, v.dims(), x.dims())
+			}
+		}
+		out[ra] += s[ra]
+		if out[ra] > maxDim {
+			return nil, unsupportedf("the concatenation is too large")
+		}
+		nodes = append(nodes, v.node)
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpConcat, Inputs: nodes, Axis: ra}, x.rank, dimsShape(out))
+}
+
+// splitSizes returns the part sizes of a Split along an axis of length dim.
+func (b *builder) splitSizes(ins []*value, dim int) ([]int, error) {
+	var split []int64
+	var ok bool
+	var err error
+	if b.opset < 13 {
+		split, ok, err = b.n.getInts("split")
+	} else {
+		var t *tensor
+		t, err = b.constant(ins, 1, "split", true)
+		if t != nil {
+			split, ok = t.ints(), true
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	nOut := len(b.n.outputs)
+	if ok {
+		if len(split) != nOut {
+			return nil, corruptf("split %v has %d parts for %d outputs", split, len(split), nOut)
+		}
+		sizes := make([]int, len(split))
+		total := int64(0)
+		for k, s := range split {
+			if s < 0 || s > int64(dim) {
+				return nil, corruptf("split %v does not fit a dimension of %d", split, dim)
+			}
+			total += s
+			sizes[k] = int(s)
+		}
+		if total != int64(dim) {
+			return nil, corruptf("split %v does not add up to %d", split, dim)
+		}
+		return sizes, nil
+	}
+	parts := int64(nOut)
+	if b.opset >= 18 {
+		if parts, err = b.n.getInt("num_outputs", int64(nOut)); err != nil {
+			return nil, err
+		}
+		if parts != int64(nOut) {
+			return nil, corruptf("num_outputs=%d but the node has %d outputs", parts, nOut)
+		}
+	}
+	if parts < 1 {
+		return nil, corruptf("Split has no outputs")
+	}
+	// Equal parts; from opset 18 the last may be smaller.
+	chunk := (int64(dim) + parts - 1) / parts
+	if b.opset < 18 {
+		if int64(dim)%parts != 0 {
+			return nil, corruptf("cannot split %d into %d equal parts", dim, parts)
+		}
+		chunk = int64(dim) / parts
+	}
+	sizes := make([]int, parts)
+	left := int64(dim)
+	for k := range sizes {
+		s := min(chunk, left)
+		sizes[k] = int(s)
+		left -= s
+	}
+	return sizes, nil
+}
+
+func (b *builder) split(ins []*value) ([]*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	axis, err := b.n.getInt("axis", 0)
+	if err != nil {
+		return nil, err
+	}
+	a, err := normAxis(axis, x.rank)
+	if err != nil {
+		return nil, err
+	}
+	ra, ok := onnxToAxis(a, x.rank)
+	if !ok {
+		return nil, unsupportedf("splitting the batch axis is not supported")
+	}
+	dims := shapeDims(x.shape)
+	sizes, err := b.splitSizes(ins, dims[ra])
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]*value, len(sizes))
+	off := 0
+	for k, s := range sizes {
+		if b.n.outputs[k] == "" {
+			off += s
+			continue
+		}
+		if s == dims[ra] {
+			outs[k] = x // the whole axis
+			continue
+		}
+		sl := &resnet.SliceOp{End: dims, Step: [3]int{1, 1, 1}}
+		sl.Start[ra], sl.End[ra] = off, off+s
+		od := dims
+		od[ra] = s
+		nd := &resnet.Node{Name: fmt.Sprintf("%s:%d", b.nodeName(), k), Op: resnet.OpSlice, Inputs: []int{x.node}, Slice: sl}
+		if outs[k], err = b.emit(nd, x.rank, dimsShape(od)); err != nil {
+			return nil, fmt.Errorf("output %d: %w", k, err)
+		}
+		off += s
+	}
+	return outs, nil
+}
+
+func (b *builder) dropout(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	if b.opset >= 12 {
+		tm, err := b.constant(ins, 2, "training_mode", true)
+		if err != nil {
+			return nil, err
+		}
+		if tm != nil && tm.size() > 0 && tm.int(0) != 0 {
+			return nil, unsupportedf("training_mode=true is not supported (inference only)")
+		}
+	}
+	return x, nil
+}
+
+func (b *builder) softmax(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	def := int64(-1)
+	if b.opset < 13 {
+		def = 1 // and the input is coerced to 2-D at axis
+	}
+	axis, err := b.n.getInt("axis", def)
+	if err != nil {
+		return nil, err
+	}
+	a, err := normAxis(axis, x.rank)
+	if err != nil {
+		return nil, err
+	}
+	if a != 1 || !x.isVector() {
+		return nil, unsupportedf("Softmax over axis %d of %v is not supported (only over the channels of a vector)", axis, x.dims())
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpSoftmax, Inputs: []int{x.node}}, x.rank, x.shape)
+}
+
+// clip is supported only as ReLU: min 0 and no max.
+func (b *builder) clip(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if b.opset < 11 {
+		l, err := b.n.getFloat("min", float32(math.Inf(-1)))
+		if err != nil {
+			return nil, err
+		}
+		h, err := b.n.getFloat("max", float32(math.Inf(1)))
+		if err != nil {
+			return nil, err
+		}
+		lo, hi = float64(l), float64(h)
+	} else {
+		for k, p := range []*float64{&lo, &hi} {
+			t, err := b.constant(ins, k+1, [2]string{"min", "max"}[k], true)
+			if err != nil {
+				return nil, err
+			}
+			if t != nil {
+				if t.size() != 1 {
+					return nil, corruptf("%s has %d values, want 1", [2]string{"min", "max"}[k], t.size())
+				}
+				*p = t.float(0)
+			}
+		}
+	}
+	if lo != 0 || hi < math.MaxFloat32 {
+		return nil, unsupportedf("Clip(min=%g, max=%g) is not supported; only Clip(min=0) (a ReLU)", lo, hi)
+	}
+	return b.emit(&resnet.Node{Op: resnet.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape)
+}
+
+func (b *builder) shapeOfActivation(ins []*value) ([]*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := x.dims()
+	t := &tensor{dtype: dtInt64}
+	if b.n.opType == "Size" {
+		t.i = []int64{int64(x.shape.Size())}
+		return []*value{{kind: vConst, t: t}}, nil
+	}
+	lo, hi, err := b.shapeRange(len(d))
+	if err != nil {
+		return nil, err
+	}
+	t.dims = []int{hi - lo}
+	for _, v := range d[lo:hi] {
+		t.i = append(t.i, int64(v))
+	}
+	return []*value{{kind: vConst, t: t}}, nil
+}
+
+// shapeRange reads Shape's start and end attributes (opset 15).
+func (b *builder) shapeRange(r int) (lo, hi int, err error) {
+	start, err := b.n.getInt("start", 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	end, err := b.n.getInt("end", int64(r))
+	if err != nil {
+		return 0, 0, err
+	}
+	clamp := func(v int64) int {
+		if v < 0 {
+			v += int64(r)
+		}
+		return int(min(max(v, 0), int64(r)))
+	}
+	lo, hi = clamp(start), clamp(end)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi, nil
+}
