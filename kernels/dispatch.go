@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -11,20 +12,54 @@ import (
 // Selection and the best available path is used.
 const EnvKernels = "EDGE_RESNET_KERNELS"
 
-// registry lists the GEMM implementations compiled into this binary that
-// the CPU supports, best first. ISA files append to it in init.
-var registry = []*gemmImpl{gemmGeneric}
+// A path is one coherent set of implementations for one ISA level
+// ("generic", "avx2", "avx512", "neon"): every primitive the plan calls.
+// ISA files register their paths from package-level variable initializers
+// (var _ = registerPath(...)), which run before init functions, so the
+// choice in init below sees all of them.
+type path struct {
+	name      string
+	rank      int         // higher is preferred
+	available func() bool // the CPU can run it
+	gemm      *gemmImpl
+}
 
-// gemmImpls returns the implementations usable on this CPU, best first.
-func gemmImpls() []*gemmImpl { return registry }
+var (
+	paths    []*path // available paths, best first
+	selected *path
+)
+
+var genericPath = registerPath(&path{name: "generic", rank: 0, available: func() bool { return true }, gemm: gemmGeneric})
+
+func registerPath(p *path) *path {
+	if p.available() {
+		paths = append(paths, p)
+		slices.SortStableFunc(paths, func(a, b *path) int { return b.rank - a.rank })
+	}
+	return p
+}
+
+func use(p *path) {
+	selected = p
+	gemm = p.gemm
+}
+
+// gemmImpls returns the GEMM implementations usable on this CPU, best first.
+func gemmImpls() []*gemmImpl {
+	var out []*gemmImpl
+	for _, p := range paths {
+		out = append(out, p.gemm)
+	}
+	return out
+}
 
 var selectionNote string
 
 func init() { selectionNote = selectFromEnv() }
 
 func selectFromEnv() string {
+	use(paths[0])
 	want := strings.TrimSpace(os.Getenv(EnvKernels))
-	gemm = registry[0]
 	if want == "" {
 		return ""
 	}
@@ -35,32 +70,35 @@ func selectFromEnv() string {
 }
 
 // Select chooses the named kernel path for all primitives. It is not safe
-// to call while kernels run, and weights packed before must be re-packed.
+// to call while kernels run, and weights packed before must be re-packed
+// (plans record the path they were compiled for and refuse to run on
+// another).
 func Select(name string) error {
-	var names []string
-	for _, impl := range registry {
-		if impl.name == name {
-			gemm = impl
+	for _, p := range paths {
+		if p.name == name {
+			use(p)
 			return nil
 		}
-		names = append(names, impl.name)
 	}
-	return fmt.Errorf("kernel path %q not available on this CPU/build (have %s)", name, strings.Join(names, ", "))
+	return fmt.Errorf("kernel path %q not available on this CPU/build (have %s)", name, strings.Join(Available(), ", "))
 }
 
 // Available lists the kernel paths usable here, best first.
 func Available() []string {
 	var names []string
-	for _, impl := range registry {
-		names = append(names, impl.name)
+	for _, p := range paths {
+		names = append(names, p.name)
 	}
 	return names
 }
 
+// PathName is the selected path's name.
+func PathName() string { return selected.name }
+
 // Selection describes the chosen path, and why if it was forced.
 func Selection() string {
 	if selectionNote != "" {
-		return gemm.name + " (" + selectionNote + ")"
+		return selected.name + " (" + selectionNote + ")"
 	}
-	return gemm.name
+	return selected.name
 }

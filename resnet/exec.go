@@ -3,6 +3,7 @@ package resnet
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/edge-resnet/edge-resnet/arena"
 	"github.com/edge-resnet/edge-resnet/kernels"
@@ -27,8 +28,8 @@ type Exec struct {
 // NewExec allocates the arena for threads workers (at least 1) and starts
 // the pool.
 func NewExec(p *Plan, threads int) (*Exec, error) {
-	if p.Kernel != kernels.GemmName() {
-		return nil, fmt.Errorf("resnet: plan packed for kernel %q, but %q is selected", p.Kernel, kernels.GemmName())
+	if p.Kernel != kernels.PathName() {
+		return nil, fmt.Errorf("resnet: plan packed for kernel %q, but %q is selected", p.Kernel, kernels.PathName())
 	}
 	threads = max(threads, 1)
 	e := &Exec{plan: p, threads: threads}
@@ -88,19 +89,24 @@ func (e *Exec) Run(input []float32) ([]float32, error) {
 		copy(dst, input)
 	}
 	for s := range e.plan.steps {
-		st := &e.plan.steps[s]
-		if e.threads > 1 && parallel(st) {
-			e.wg.Add(e.threads - 1)
-			for _, ch := range e.start {
-				ch <- s
-			}
-			e.part(st, 0)
-			e.wg.Wait()
-		} else {
-			e.serial(st)
-		}
+		e.step(s)
 	}
 	return e.view(e.plan.offsets[e.plan.Graph.Output], e.plan.Graph.OutputShape()), nil
+}
+
+// step runs step s, split across the workers when that pays.
+func (e *Exec) step(s int) {
+	st := &e.plan.steps[s]
+	if e.threads > 1 && parallel(st) {
+		e.wg.Add(e.threads - 1)
+		for _, ch := range e.start {
+			ch <- s
+		}
+		e.part(st, 0)
+		e.wg.Wait()
+	} else {
+		e.serial(st)
+	}
 }
 
 // parallel reports whether a step is worth splitting across workers.
@@ -208,4 +214,26 @@ func (e *Exec) serial(st *step) {
 	case OpFlatten:
 		kernels.FlattenNCHW(in, dims(st.inShape), out)
 	}
+}
+
+// RunProfile is Run that also stores each step's wall time in times
+// (len(times) >= len(Plan.Steps())). It is for `bench --profile`; the
+// timer calls make it slightly slower than Run.
+func (e *Exec) RunProfile(input []float32, times []time.Duration) ([]float32, error) {
+	if len(times) < len(e.plan.steps) {
+		return nil, fmt.Errorf("resnet: %d profile slots for %d steps", len(times), len(e.plan.steps))
+	}
+	if input != nil {
+		dst := e.Input()
+		if len(input) != len(dst) {
+			return nil, fmt.Errorf("resnet: input has %d values, want %d (%v)", len(input), len(dst), e.plan.Graph.Input())
+		}
+		copy(dst, input)
+	}
+	for s := range e.plan.steps {
+		t0 := time.Now()
+		e.step(s)
+		times[s] = time.Since(t0)
+	}
+	return e.view(e.plan.offsets[e.plan.Graph.Output], e.plan.Graph.OutputShape()), nil
 }

@@ -13,7 +13,7 @@ import (
 type Plan struct {
 	Graph  *Graph // the fused graph the plan runs
 	Layout arena.Layout
-	Kernel string // GEMM kernel the weights were packed for
+	Kernel string // kernel path the weights were packed for
 
 	steps   []step
 	offsets []int // per node: offset of its value in the arena, in float32s
@@ -52,7 +52,7 @@ func Compile(g *Graph) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Graph: f, Kernel: kernels.GemmName()}
+	p := &Plan{Graph: f, Kernel: kernels.PathName()}
 	// Lifetimes: node i's value is made at step i and lives until its last
 	// consumer runs; the output lives to the end.
 	n := len(f.Nodes)
@@ -156,4 +156,35 @@ func (p *Plan) OutputShape() Shape { return p.Graph.OutputShape() }
 func (p *Plan) String() string {
 	return fmt.Sprintf("plan: %d steps, arena %d B (tensors %d B), scratch %d B/worker, kernel %s",
 		len(p.steps), p.Layout.Total, p.Layout.Sum, p.ScratchBytes(), p.Kernel)
+}
+
+// StepInfo describes one step of a plan for profiles and reports.
+type StepInfo struct {
+	Node   int    // index in Graph.Nodes
+	Name   string // the node's name
+	Op     Op
+	MACs   int64
+	Kernel string // how the step is computed, e.g. "im2col+gemm/generic"
+}
+
+// Steps describes the plan's steps in execution order.
+func (p *Plan) Steps() []StepInfo {
+	out := make([]StepInfo, len(p.steps))
+	for i := range p.steps {
+		st := &p.steps[i]
+		n := p.Graph.Nodes[st.node]
+		k := st.op.String()
+		switch st.op {
+		case OpConv:
+			if st.conv.Direct() {
+				k = "gemm/" + p.Kernel
+			} else {
+				k = "im2col+gemm/" + p.Kernel
+			}
+		case OpDense:
+			k = "gemm/" + p.Kernel
+		}
+		out[i] = StepInfo{Node: st.node, Name: n.Name, Op: st.op, MACs: p.Graph.MACs(st.node), Kernel: k}
+	}
+	return out
 }

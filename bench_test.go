@@ -1,0 +1,82 @@
+package edgeresnet
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/kernels"
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// benchModel builds a torchvision-layout ResNet with random He weights, so
+// `go test -bench .` needs no files.
+func benchModel(b *testing.B, depth int) *Model {
+	g, err := resnet.Build(resnet.Config{Depth: depth}, resnet.HeInit(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := FromModel(&firmware.Model{Graph: g})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func graphMACs(g *resnet.Graph) int64 {
+	var macs int64
+	for i := range g.Nodes {
+		macs += g.MACs(i)
+	}
+	return macs
+}
+
+// BenchmarkResNet measures batch-1 224x224 latency of ResNet-18 and -50
+// at 1 thread and at all CPUs, reporting ms/image and GFLOP/s (2 FLOPs per
+// multiply-accumulate).
+func BenchmarkResNet(b *testing.B) {
+	b.Logf("kernels: %s", kernels.Selection())
+	for _, depth := range []int{18, 50} {
+		m := benchModel(b, depth)
+		flops := 2 * float64(graphMACs(m.Graph()))
+		for _, threads := range uniqueInts(1, runtime.GOMAXPROCS(0)) {
+			b.Run(fmt.Sprintf("resnet%d/threads=%d", depth, threads), func(b *testing.B) {
+				s, err := m.NewSession(WithThreads(threads))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				in := s.Input()
+				r := rand.New(rand.NewPCG(1, 2))
+				for i := range in {
+					in[i] = float32(r.NormFloat64())
+				}
+				if _, err := s.Run(nil); err != nil { // warm up
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.Run(nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/image")
+				b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func uniqueInts(v ...int) []int {
+	var out []int
+	for _, x := range v {
+		if len(out) == 0 || out[len(out)-1] != x {
+			out = append(out, x)
+		}
+	}
+	return out
+}

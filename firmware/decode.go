@@ -1,0 +1,478 @@
+package firmware
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"github.com/edge-resnet/edge-resnet/preprocess"
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// hostLittleEndian decides whether tensor bytes can be used in place. It is
+// a variable so that tests can exercise the big-endian path.
+var hostLittleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// Decode checks a model image completely and returns its model. Where the
+// host is little-endian and a tensor is 4-byte aligned in memory (always so
+// for mmapped files and large heap buffers) the weights alias data instead
+// of being copied: data must then stay unchanged for as long as the model is
+// used, and the weights must be treated as read-only.
+//
+// The checks: header, CRC32C of manifest and blob, JSON, versions, the
+// tensor table (dtypes, sizes, alignment, bounds, no overlaps), every
+// tensor reference (existence, dtype, element count), shape inference of
+// the graph and the metadata against the graph. Errors wrap ErrCorrupt or
+// ErrVersion; no input makes Decode panic.
+func Decode(data []byte) (*Model, error) {
+	m, err := decode(data, modeDecode)
+	if err != nil {
+		return nil, fmt.Errorf("firmware: %w", err)
+	}
+	return m, nil
+}
+
+// Verify runs every check of Decode without copying weights: it answers
+// "would this image load?", e.g. before an update replaces the model on a
+// device.
+func Verify(data []byte) error {
+	if _, err := decode(data, modeVerify); err != nil {
+		return fmt.Errorf("firmware: %w", err)
+	}
+	return nil
+}
+
+type buildMode uint8
+
+const (
+	modeDecode buildMode = iota // weights alias the blob or are copied
+	modeVerify                  // weights alias the blob or are scratch of the right length
+)
+
+func decode(data []byte, mode buildMode) (*Model, error) {
+	h, err := parseHeader(data)
+	if err != nil {
+		return nil, err
+	}
+	man, err := parseManifest(data[h.manifestOff : h.manifestOff+h.manifestLen])
+	if err != nil {
+		return nil, err
+	}
+	if man.FormatVersion != int64(h.major) || man.FormatMinor != int64(h.minor) {
+		return nil, corruptf("manifest says format %d.%d, header says %d.%d", man.FormatVersion, man.FormatMinor, h.major, h.minor)
+	}
+	return build(man, data[h.blobOff:h.blobOff+h.blobLen], int64(h.blobLen), mode)
+}
+
+var dtypeSize = map[string]int64{"f32": 4, "i8": 1, "u8": 1, "i32": 4}
+
+// satMul multiplies non-negative numbers, saturating far above any real
+// size so that hostile shapes cannot overflow.
+func satMul(a, b int64) int64 {
+	const limit = 1 << 62
+	if a < 0 || b < 0 {
+		return -1
+	}
+	if b != 0 && a > limit/b {
+		return limit
+	}
+	return a * b
+}
+
+type builder struct {
+	blob    []byte // nil when Encode checks its own manifest
+	mode    buildMode
+	tensors map[string]*mTensor
+	views   map[string][]float32 // one slice per tensor, also when several nodes share it
+	scratch []float32
+}
+
+// build checks a decoded manifest against the blob and constructs the
+// model.
+func build(man *manifest, blob []byte, blobLen int64, mode buildMode) (*Model, error) {
+	b := &builder{blob: blob, mode: mode, tensors: map[string]*mTensor{}, views: map[string][]float32{}}
+	if err := b.tensorTable(man.Tensors, blobLen); err != nil {
+		return nil, err
+	}
+	if len(man.Graph.Nodes) == 0 {
+		return nil, corruptf("graph has no nodes")
+	}
+	g := &resnet.Graph{}
+	out, ok := toInt(man.Graph.Output)
+	if !ok {
+		return nil, corruptf("graph output %d is out of range", man.Graph.Output)
+	}
+	g.Output = out
+	for i := range man.Graph.Nodes {
+		n, err := b.node(i, &man.Graph.Nodes[i])
+		if err != nil {
+			return nil, err
+		}
+		g.Nodes = append(g.Nodes, n)
+	}
+	if err := g.InferShapes(); err != nil {
+		return nil, &formatError{msg: err.Error(), kind: ErrCorrupt, also: err}
+	}
+	for i, mn := range man.Graph.Nodes {
+		if len(mn.Shape) == 0 {
+			continue
+		}
+		s := g.Nodes[i].Shape
+		if !slices.Equal(mn.Shape, i64s(s.H, s.W, s.C)) {
+			return nil, corruptf("node %d %q: manifest says shape %v, the graph gives %v", i, mn.Name, mn.Shape, s)
+		}
+	}
+	meta, err := decodeMeta(&man.Meta)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMeta(&meta, g); err != nil {
+		return nil, corruptf("%v", err)
+	}
+	return &Model{Graph: g, Meta: meta}, nil
+}
+
+func (b *builder) tensorTable(ts []mTensor, blobLen int64) error {
+	for i := range ts {
+		t := &ts[i]
+		if t.Name == "" {
+			return corruptf("tensors[%d] has no name", i)
+		}
+		if b.tensors[t.Name] != nil {
+			return corruptf("tensor %q is listed twice", t.Name)
+		}
+		b.tensors[t.Name] = t
+		n := int64(1)
+		for k, d := range t.Shape {
+			if d < 1 {
+				return corruptf("tensor %q: dimension %d is %d", t.Name, k, d)
+			}
+			n = satMul(n, d)
+		}
+		// A dtype from a newer writer is fine as long as nothing here uses
+		// the tensor (lookup refuses it); its bytes are still checked below.
+		if size, ok := dtypeSize[t.DType]; ok && t.NBytes != satMul(n, size) {
+			return corruptf("tensor %q: nbytes is %d, but %s%v needs %d", t.Name, t.NBytes, t.DType, t.Shape, satMul(n, size))
+		}
+		if t.NBytes < 0 {
+			return corruptf("tensor %q: nbytes is %d", t.Name, t.NBytes)
+		}
+		if t.Offset < 0 || t.Offset%blobAlign != 0 {
+			return corruptf("tensor %q: offset %d is not a multiple of %d", t.Name, t.Offset, blobAlign)
+		}
+		if t.NBytes > blobLen || t.Offset > blobLen-t.NBytes {
+			return corruptf("tensor %q: bytes [%d, %d) lie outside the %d-byte blob", t.Name, t.Offset, t.Offset+t.NBytes, blobLen)
+		}
+	}
+	order := make([]*mTensor, len(ts))
+	for i := range ts {
+		order[i] = &ts[i]
+	}
+	slices.SortFunc(order, func(x, y *mTensor) int { return cmp.Compare(x.Offset, y.Offset) })
+	for i := 1; i < len(order); i++ {
+		if p, t := order[i-1], order[i]; p.Offset+p.NBytes > t.Offset {
+			return corruptf("tensors %q [%d, %d) and %q [%d, %d) overlap", p.Name, p.Offset, p.Offset+p.NBytes, t.Name, t.Offset, t.Offset+t.NBytes)
+		}
+	}
+	return nil
+}
+
+// toInt converts a manifest integer for the graph. Every platform accepts
+// the int32 range only, so an image loads on ARMv7 exactly when it loads on
+// arm64.
+func toInt(v int64) (int, bool) {
+	return int(v), v >= math.MinInt32 && v <= math.MaxInt32
+}
+
+// nodeBuilder converts one node with a sticky error.
+type nodeBuilder struct {
+	*builder
+	i   int
+	mn  *mNode
+	err error
+}
+
+func (nb *nodeBuilder) failf(format string, args ...any) {
+	if nb.err == nil {
+		nb.err = corruptf("node %d %q: %s", nb.i, nb.mn.Name, fmt.Sprintf(format, args...))
+	}
+}
+
+func (nb *nodeBuilder) int(v int64, what string) int {
+	x, ok := toInt(v)
+	if !ok {
+		nb.failf("%s = %d is out of range", what, v)
+	}
+	return x
+}
+
+func (nb *nodeBuilder) axes(v []int64, what string) (out [3]int) {
+	if len(v) != 3 {
+		nb.failf("%s has %d values, want 3 (H, W, C)", what, len(v))
+		return out
+	}
+	for k, x := range v {
+		out[k] = nb.int(x, what)
+	}
+	return out
+}
+
+func (nb *nodeBuilder) pads(p mPads, what string) resnet.Pads {
+	return resnet.Pads{Top: nb.int(p.Top, what+".top"), Left: nb.int(p.Left, what+".left"),
+		Bottom: nb.int(p.Bottom, what+".bottom"), Right: nb.int(p.Right, what+".right")}
+}
+
+// lookup resolves a reference to a float32 tensor.
+func (nb *nodeBuilder) lookup(what, name string) *mTensor {
+	if nb.err != nil {
+		return nil
+	}
+	if name == "" {
+		nb.failf("%s is missing", what)
+		return nil
+	}
+	t := nb.tensors[name]
+	if t == nil {
+		nb.failf("%s refers to tensor %q, which is not in the tensor table", what, name)
+		return nil
+	}
+	if _, known := dtypeSize[t.DType]; !known {
+		nb.err = versionf("node %d %q: tensor %q has dtype %q, which this reader does not know", nb.i, nb.mn.Name, name, t.DType)
+		return nil
+	}
+	if t.DType != "f32" {
+		nb.failf("tensor %q is %s, want f32", name, t.DType)
+		return nil
+	}
+	return t
+}
+
+// f32 resolves a reference to a float32 tensor with the given dimensions.
+func (nb *nodeBuilder) f32(what, name string, dims ...int) []float32 {
+	t := nb.lookup(what, name)
+	if t == nil {
+		return nil
+	}
+	want := int64(1)
+	ds := make([]string, len(dims))
+	for k, d := range dims {
+		want = satMul(want, int64(d))
+		ds[k] = fmt.Sprint(d)
+	}
+	if have := t.NBytes / 4; have != want {
+		nb.failf("tensor %q has %d values, want %d (%s)", name, have, want, strings.Join(ds, "x"))
+		return nil
+	}
+	return nb.view(t)
+}
+
+// view returns the tensor's values: in place when possible, else a copy
+// (or, when only verifying, scratch memory of the right length).
+func (b *builder) view(t *mTensor) []float32 {
+	if v, ok := b.views[t.Name]; ok {
+		return v
+	}
+	n := int(t.NBytes / 4)
+	var v []float32
+	var src []byte
+	if b.blob != nil {
+		src = b.blob[t.Offset : t.Offset+t.NBytes]
+	}
+	switch {
+	case src != nil && hostLittleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(src)))%4 == 0:
+		v = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(src))), n)
+	case src == nil || b.mode == modeVerify:
+		if len(b.scratch) < n {
+			b.scratch = make([]float32, n)
+		}
+		v = b.scratch[:n:n]
+	default:
+		v = make([]float32, n)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	}
+	b.views[t.Name] = v
+	return v
+}
+
+func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
+	nb := &nodeBuilder{builder: b, i: i, mn: mn}
+	if mn.Op == "" {
+		nb.failf("no op")
+		return nil, nb.err
+	}
+	op, ok := resnet.ParseOp(mn.Op)
+	if !ok {
+		return nil, versionf("node %d %q: op %q is unknown to this reader", i, mn.Name, mn.Op)
+	}
+	n := &resnet.Node{Name: mn.Name, Op: op, Relu: mn.Relu}
+	for k, in := range mn.Inputs {
+		n.Inputs = append(n.Inputs, nb.int(in, fmt.Sprintf("inputs[%d]", k)))
+	}
+	missing := func(key string) { nb.failf("%s node without %q attributes", mn.Op, key) }
+	switch op {
+	case resnet.OpInput:
+		if len(mn.Shape) != 3 {
+			nb.failf("the input node needs a shape [H, W, C]")
+			break
+		}
+		s := nb.axes(mn.Shape, "shape")
+		n.Shape = resnet.Shape{H: s[0], W: s[1], C: s[2]}
+	case resnet.OpConv:
+		c := mn.Conv
+		if c == nil {
+			missing("conv")
+			break
+		}
+		rc := &resnet.Conv{
+			KH: nb.int(c.KH, "conv.kh"), KW: nb.int(c.KW, "conv.kw"),
+			StrideH: nb.int(c.StrideH, "conv.stride_h"), StrideW: nb.int(c.StrideW, "conv.stride_w"),
+			DilH: nb.int(c.DilH, "conv.dil_h"), DilW: nb.int(c.DilW, "conv.dil_w"),
+			Pad: nb.pads(c.Pad, "conv.pad"),
+			Cin: nb.int(c.Cin, "conv.cin"), Cout: nb.int(c.Cout, "conv.cout"),
+		}
+		rc.Weight = nb.f32("conv weight", c.Weight, rc.KH, rc.KW, rc.Cin, rc.Cout)
+		if c.Bias != "" {
+			rc.Bias = nb.f32("conv bias", c.Bias, rc.Cout)
+		}
+		n.Conv = rc
+	case resnet.OpMaxPool, resnet.OpAvgPool:
+		p := mn.Pool
+		if p == nil {
+			missing("pool")
+			break
+		}
+		n.Pool = &resnet.Pool{
+			KH: nb.int(p.KH, "pool.kh"), KW: nb.int(p.KW, "pool.kw"),
+			StrideH: nb.int(p.StrideH, "pool.stride_h"), StrideW: nb.int(p.StrideW, "pool.stride_w"),
+			Pad: nb.pads(p.Pad, "pool.pad"), CeilMode: p.CeilMode, CountIncludePad: p.CountIncludePad,
+		}
+	case resnet.OpAffine:
+		a := mn.Affine
+		if a == nil {
+			missing("affine")
+			break
+		}
+		// The channel count is checked by shape inference; here scale and
+		// shift must agree with each other.
+		n.Affine = &resnet.Affine{}
+		if st := nb.lookup("affine scale", a.Scale); st != nil {
+			c := int(st.NBytes / 4)
+			n.Affine.Scale = nb.f32("affine scale", a.Scale, c)
+			n.Affine.Shift = nb.f32("affine shift", a.Shift, c)
+		}
+	case resnet.OpDense:
+		d := mn.Dense
+		if d == nil {
+			missing("dense")
+			break
+		}
+		rd := &resnet.Dense{In: nb.int(d.In, "dense.in"), Out: nb.int(d.Out, "dense.out")}
+		rd.Weight = nb.f32("dense weight", d.Weight, rd.In, rd.Out)
+		if d.Bias != "" {
+			rd.Bias = nb.f32("dense bias", d.Bias, rd.Out)
+		}
+		n.Dense = rd
+	case resnet.OpPad:
+		p := mn.Pad
+		if p == nil {
+			missing("pad")
+			break
+		}
+		n.Pad = &resnet.PadOp{Before: nb.axes(p.Before, "pad.before"), After: nb.axes(p.After, "pad.after"), Value: float32(p.Value)}
+	case resnet.OpSlice:
+		s := mn.Slice
+		if s == nil {
+			missing("slice")
+			break
+		}
+		n.Slice = &resnet.SliceOp{Start: nb.axes(s.Start, "slice.start"), End: nb.axes(s.End, "slice.end"), Step: nb.axes(s.Step, "slice.step")}
+	case resnet.OpConcat:
+		c := mn.Concat
+		if c == nil {
+			missing("concat")
+			break
+		}
+		switch c.Axis {
+		case "H":
+			n.Axis = resnet.AxisH
+		case "W":
+			n.Axis = resnet.AxisW
+		case "C":
+			n.Axis = resnet.AxisC
+		default:
+			nb.failf("concat axis %q is not H, W or C", c.Axis)
+		}
+	}
+	return n, nb.err
+}
+
+func decodeMeta(m *mMeta) (Meta, error) {
+	p := &m.Preprocess
+	var bad string
+	conv := func(v int64, what string) int {
+		x, ok := toInt(v)
+		if !ok && bad == "" {
+			bad = fmt.Sprintf("meta.preprocess.%s = %d is out of range", what, v)
+		}
+		return x
+	}
+	out := Meta{
+		Name:   m.Name,
+		Arch:   m.Arch,
+		Labels: m.Labels,
+		Preprocess: preprocess.Spec{
+			Resize:   conv(p.Resize, "resize"),
+			Height:   conv(p.Height, "height"),
+			Width:    conv(p.Width, "width"),
+			Channels: conv(p.Channels, "channels"),
+			BGR:      p.BGR,
+			Scale:    float32(p.Scale),
+			Mean:     f32s(p.Mean),
+			Std:      f32s(p.Std),
+		},
+		Output:     m.Output,
+		Provenance: m.Provenance,
+	}
+	if bad != "" {
+		return out, corruptf("%s", bad)
+	}
+	return out, nil
+}
+
+func f32s(v []jf32) []float32 {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// checkMeta holds the rules that tie the metadata to the graph; Encode and
+// Decode both apply them.
+func checkMeta(m *Meta, g *resnet.Graph) error {
+	switch m.Output {
+	case "", OutputLogits, OutputProbabilities:
+	default:
+		return fmt.Errorf("output kind %q is not %q or %q", m.Output, OutputLogits, OutputProbabilities)
+	}
+	if n := g.OutputShape().Size(); len(m.Labels) > 0 && len(m.Labels) != n {
+		return fmt.Errorf("%d labels for %d outputs", len(m.Labels), n)
+	}
+	p, in := &m.Preprocess, g.Input()
+	if (p.Height != 0 || p.Width != 0 || p.Channels != 0) && (p.Height != in.H || p.Width != in.W || p.Channels != in.C) {
+		return fmt.Errorf("preprocessing makes %dx%dx%d inputs, the graph takes %v", p.Height, p.Width, p.Channels, in)
+	}
+	return nil
+}

@@ -1,0 +1,409 @@
+package firmware
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// Encode returns the model image of m. The graph must be valid (its input
+// node's Shape set); m is not modified.
+func Encode(m *Model) ([]byte, error) {
+	p, err := newPlan(m)
+	if err != nil {
+		return nil, err
+	}
+	if p.size() > math.MaxInt {
+		return nil, fmt.Errorf("firmware: encode: image of %d bytes does not fit in memory on this platform; use Write", p.size())
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(p.size()))
+	if err := p.writeTo(&buf); err != nil {
+		return nil, fmt.Errorf("firmware: encode: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Write writes the model image of m to w. It streams: weights are read
+// twice (once for the CRC, which sits in the header, once to write) and
+// never copied whole, so converting a large model needs little memory.
+// m must not change during the call.
+func Write(w io.Writer, m *Model) error {
+	p, err := newPlan(m)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if err := p.writeTo(bw); err != nil {
+		return fmt.Errorf("firmware: write: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("firmware: write: %w", err)
+	}
+	return nil
+}
+
+// WriteFile writes the model image of m to path through a temporary file in
+// the same directory that is synced and then renamed over path, so readers
+// see the old file or the new one, never a part (also across power loss,
+// which matters on boards that boot from SD cards). Processes that have the
+// old file mapped keep their mapping.
+func WriteFile(path string, m *Model) (err error) {
+	p, err := newPlan(m)
+	if err != nil {
+		return err
+	}
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+		mode = fi.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("firmware: write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			err = fmt.Errorf("firmware: write %s: %w", path, err)
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = p.writeTo(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
+	}
+	if err = tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// plan is an image laid out but not yet written.
+type plan struct {
+	manifest []byte
+	tensors  []planTensor // in blob order
+	blobOff  int64
+	blobLen  int64
+}
+
+type planTensor struct {
+	data   []float32
+	offset int64 // from the blob start
+}
+
+func (p *plan) size() int64 { return p.blobOff + p.blobLen }
+
+// writeTo writes header and payload; the payload goes out twice, first into
+// the CRC. Emitting both from one function keeps them identical.
+func (p *plan) writeTo(w io.Writer) error {
+	crc := crc32.New(castagnoli)
+	if err := p.writePayload(crc); err != nil {
+		return err
+	}
+	var hdr [headerSize]byte
+	putHeader(hdr[:], int64(len(p.manifest)), p.blobOff, p.blobLen, crc.Sum32())
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	return p.writePayload(w)
+}
+
+var zeros [blobAlign]byte
+
+func (p *plan) writePayload(w io.Writer) error {
+	if _, err := w.Write(p.manifest); err != nil {
+		return err
+	}
+	// Zero padding up to the aligned blob start.
+	if _, err := w.Write(zeros[:p.blobOff-headerSize-int64(len(p.manifest))]); err != nil {
+		return err
+	}
+	var pos int64
+	var scratch []byte
+	for _, t := range p.tensors {
+		if _, err := w.Write(zeros[:t.offset-pos]); err != nil {
+			return err
+		}
+		var err error
+		if scratch, err = writeF32(w, t.data, scratch); err != nil {
+			return err
+		}
+		pos = t.offset + 4*int64(len(t.data))
+	}
+	return nil
+}
+
+// writeF32 writes v little-endian: straight from memory on little-endian
+// hosts, through a bounded scratch buffer elsewhere.
+func writeF32(w io.Writer, v []float32, scratch []byte) ([]byte, error) {
+	if hostLittleEndian {
+		_, err := w.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)))
+		return scratch, err
+	}
+	if scratch == nil {
+		scratch = make([]byte, 64<<10)
+	}
+	for len(v) > 0 {
+		n := min(len(v), len(scratch)/4)
+		for i, x := range v[:n] {
+			binary.LittleEndian.PutUint32(scratch[4*i:], math.Float32bits(x))
+		}
+		if _, err := w.Write(scratch[:4*n]); err != nil {
+			return scratch, err
+		}
+		v = v[n:]
+	}
+	return scratch, nil
+}
+
+// newPlan validates m, builds its manifest and lays out the blob.
+func newPlan(m *Model) (*plan, error) {
+	if m == nil || m.Graph == nil {
+		return nil, errors.New("firmware: encode: no graph")
+	}
+	// InferShapes writes Node.Shape; run it on shallow copies so that
+	// encoding never modifies the caller's graph.
+	g := &resnet.Graph{Output: m.Graph.Output, Nodes: make([]*resnet.Node, len(m.Graph.Nodes))}
+	for i, n := range m.Graph.Nodes {
+		if n != nil {
+			c := *n
+			g.Nodes[i] = &c
+		}
+	}
+	if err := g.InferShapes(); err != nil {
+		return nil, fmt.Errorf("firmware: encode: %w", err)
+	}
+	if err := checkStrings(m, g); err != nil {
+		return nil, fmt.Errorf("firmware: encode: %w", err)
+	}
+	if err := checkMeta(&m.Meta, g); err != nil {
+		return nil, fmt.Errorf("firmware: encode: %w", err)
+	}
+
+	p := &plan{}
+	e := &encoder{plan: p, names: map[string]bool{}, seen: map[sliceKey]string{}}
+	man := &manifest{
+		FormatVersion: MajorVersion,
+		FormatMinor:   MinorVersion,
+		Meta:          encodeMeta(&m.Meta),
+		Graph:         mGraph{Output: int64(g.Output)},
+	}
+	for i, n := range g.Nodes {
+		man.Graph.Nodes = append(man.Graph.Nodes, e.node(i, n))
+	}
+	man.Tensors = e.tensors
+
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep labels such as "<unk>" readable
+	if err := enc.Encode(man); err != nil {
+		return nil, fmt.Errorf("firmware: encode: manifest: %w", err)
+	}
+	p.manifest = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(p.manifest) > maxManifest {
+		return nil, fmt.Errorf("firmware: encode: manifest of %d bytes exceeds the %d limit", len(p.manifest), maxManifest)
+	}
+	p.blobOff = alignUp(headerSize + int64(len(p.manifest)))
+
+	// Read the manifest back the way Decode will (weights replaced by
+	// scratch), so that Encode never writes an image that Decode rejects,
+	// e.g. an attribute beyond the int32 range every reader enforces.
+	if _, err := build(man, nil, p.blobLen, modeVerify); err != nil {
+		return nil, fmt.Errorf("firmware: encode: the image would not load: %v", err)
+	}
+	return p, nil
+}
+
+type sliceKey struct {
+	p *float32
+	n int
+}
+
+type encoder struct {
+	plan    *plan
+	tensors []mTensor
+	names   map[string]bool
+	seen    map[sliceKey]string // slices shared between nodes are stored once
+}
+
+// tensor adds v to the blob (unless the same slice is already there) and
+// returns its name.
+func (e *encoder) tensor(i int, n *resnet.Node, suffix string, v []float32, shape ...int) string {
+	key := sliceKey{unsafe.SliceData(v), len(v)}
+	if name, ok := e.seen[key]; ok {
+		return name
+	}
+	base := n.Name
+	if base == "" {
+		base = "node" + strconv.Itoa(i)
+	}
+	name := base + "." + suffix
+	for k := 2; e.names[name]; k++ {
+		name = fmt.Sprintf("%s.%s#%d", base, suffix, k)
+	}
+	e.names[name] = true
+	e.seen[key] = name
+
+	p := e.plan
+	off := alignUp(p.blobLen)
+	p.tensors = append(p.tensors, planTensor{data: v, offset: off})
+	p.blobLen = off + 4*int64(len(v))
+	s := make([]int64, len(shape))
+	for k, d := range shape {
+		s[k] = int64(d)
+	}
+	e.tensors = append(e.tensors, mTensor{Name: name, DType: "f32", Shape: s, Offset: off, NBytes: 4 * int64(len(v))})
+	return name
+}
+
+func i64s(v ...int) []int64 {
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
+	}
+	return out
+}
+
+func mpads(p resnet.Pads) mPads {
+	return mPads{int64(p.Top), int64(p.Left), int64(p.Bottom), int64(p.Right)}
+}
+
+// node converts one node of a graph that passed InferShapes.
+func (e *encoder) node(i int, n *resnet.Node) mNode {
+	mn := mNode{
+		Name:  n.Name,
+		Op:    n.Op.String(),
+		Shape: i64s(n.Shape.H, n.Shape.W, n.Shape.C),
+		Relu:  n.Relu,
+	}
+	if len(n.Inputs) > 0 {
+		mn.Inputs = i64s(n.Inputs...)
+	}
+	switch n.Op {
+	case resnet.OpConv:
+		c := n.Conv
+		mc := &mConv{
+			KH: int64(c.KH), KW: int64(c.KW), StrideH: int64(c.StrideH), StrideW: int64(c.StrideW),
+			DilH: int64(c.DilH), DilW: int64(c.DilW), Pad: mpads(c.Pad), Cin: int64(c.Cin), Cout: int64(c.Cout),
+		}
+		mc.Weight = e.tensor(i, n, "weight", c.Weight, c.KH, c.KW, c.Cin, c.Cout)
+		if c.Bias != nil {
+			mc.Bias = e.tensor(i, n, "bias", c.Bias, c.Cout)
+		}
+		mn.Conv = mc
+	case resnet.OpMaxPool, resnet.OpAvgPool:
+		p := n.Pool
+		mn.Pool = &mPool{
+			KH: int64(p.KH), KW: int64(p.KW), StrideH: int64(p.StrideH), StrideW: int64(p.StrideW),
+			Pad: mpads(p.Pad), CeilMode: p.CeilMode, CountIncludePad: p.CountIncludePad,
+		}
+	case resnet.OpAffine:
+		a := n.Affine
+		mn.Affine = &mAffine{
+			Scale: e.tensor(i, n, "scale", a.Scale, len(a.Scale)),
+			Shift: e.tensor(i, n, "shift", a.Shift, len(a.Shift)),
+		}
+	case resnet.OpDense:
+		d := n.Dense
+		md := &mDense{In: int64(d.In), Out: int64(d.Out)}
+		md.Weight = e.tensor(i, n, "weight", d.Weight, d.In, d.Out)
+		if d.Bias != nil {
+			md.Bias = e.tensor(i, n, "bias", d.Bias, d.Out)
+		}
+		mn.Dense = md
+	case resnet.OpPad:
+		mn.Pad = &mPadOp{Before: i64s(n.Pad.Before[:]...), After: i64s(n.Pad.After[:]...), Value: jf32(n.Pad.Value)}
+	case resnet.OpSlice:
+		s := n.Slice
+		mn.Slice = &mSlice{Start: i64s(s.Start[:]...), End: i64s(s.End[:]...), Step: i64s(s.Step[:]...)}
+	case resnet.OpConcat:
+		mn.Concat = &mConcat{Axis: n.Axis.String()}
+	}
+	return mn
+}
+
+func encodeMeta(m *Meta) mMeta {
+	out := mMeta{
+		Name:   m.Name,
+		Arch:   m.Arch,
+		Output: m.Output,
+		Preprocess: mPreprocess{
+			Resize:   int64(m.Preprocess.Resize),
+			Height:   int64(m.Preprocess.Height),
+			Width:    int64(m.Preprocess.Width),
+			Channels: int64(m.Preprocess.Channels),
+			BGR:      m.Preprocess.BGR,
+			Scale:    jf32(m.Preprocess.Scale),
+		},
+	}
+	if len(m.Labels) > 0 {
+		out.Labels = m.Labels
+	}
+	if len(m.Provenance) > 0 {
+		out.Provenance = m.Provenance
+	}
+	for _, v := range m.Preprocess.Mean {
+		out.Preprocess.Mean = append(out.Preprocess.Mean, jf32(v))
+	}
+	for _, v := range m.Preprocess.Std {
+		out.Preprocess.Std = append(out.Preprocess.Std, jf32(v))
+	}
+	return out
+}
+
+// checkStrings rejects text that JSON cannot carry unchanged: encoding/json
+// would silently replace invalid UTF-8.
+func checkStrings(m *Model, g *resnet.Graph) error {
+	bad := func(what, s string) error {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%s %q is not valid UTF-8", what, s)
+		}
+		return nil
+	}
+	errs := []error{bad("name", m.Meta.Name), bad("arch", m.Meta.Arch), bad("output", m.Meta.Output)}
+	for i, l := range m.Meta.Labels {
+		errs = append(errs, bad("label "+strconv.Itoa(i), l))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Meta.Provenance)) {
+		v := m.Meta.Provenance[k]
+		errs = append(errs, bad("provenance key", k), bad("provenance "+strconv.Quote(k), v))
+	}
+	for i, n := range g.Nodes {
+		errs = append(errs, bad("node "+strconv.Itoa(i)+" name", n.Name))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

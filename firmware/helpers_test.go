@@ -1,0 +1,207 @@
+package firmware
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"hash/crc32"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"github.com/edge-resnet/edge-resnet/preprocess"
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden image and the fuzz seed corpus")
+
+func randWeights(r *rand.Rand, n int) []float32 {
+	w := make([]float32, n)
+	for i := range w {
+		w[i] = float32(r.NormFloat64() * 0.5)
+	}
+	return w
+}
+
+// allOpsModel has every op kind and every attribute with non-default
+// values, labels with quotes and non-ASCII text, and two nodes sharing one
+// weight slice.
+func allOpsModel() *Model {
+	r := rand.New(rand.NewPCG(1, 2))
+	g := &resnet.Graph{}
+	add := func(n *resnet.Node) int { return g.Add(n) }
+	in := add(&resnet.Node{Name: "input", Op: resnet.OpInput, Shape: resnet.Shape{H: 8, W: 8, C: 3}})
+	pad := add(&resnet.Node{Name: "pad", Op: resnet.OpPad, Inputs: []int{in},
+		Pad: &resnet.PadOp{Before: [3]int{1, 1, 0}, After: [3]int{1, 0, 1}, Value: -0.5}}) // 10x9x4
+	w1 := randWeights(r, 3*3*4*6)
+	w1[0], w1[1] = float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32 // -0 and a subnormal survive bit for bit
+	conv := add(&resnet.Node{Name: `conv "stem" ü`, Op: resnet.OpConv, Inputs: []int{pad}, Relu: true,
+		Conv: &resnet.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Pad: resnet.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1},
+			Cin: 4, Cout: 6, Weight: w1, Bias: randWeights(r, 6)}}) // 10x9x6
+	aff := add(&resnet.Node{Name: "bn", Op: resnet.OpAffine, Inputs: []int{conv},
+		Affine: &resnet.Affine{Scale: randWeights(r, 6), Shift: randWeights(r, 6)}})
+	relu := add(&resnet.Node{Name: "relu", Op: resnet.OpRelu, Inputs: []int{aff}})
+	mp := add(&resnet.Node{Name: "maxpool", Op: resnet.OpMaxPool, Inputs: []int{relu},
+		Pool: &resnet.Pool{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Pad: resnet.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1}, CeilMode: true}}) // 6x5x6
+	res := add(&resnet.Node{Name: "dilated+residual", Op: resnet.OpConv, Inputs: []int{mp, mp}, Relu: true,
+		Conv: &resnet.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 2, DilW: 2, Pad: resnet.Pads{Top: 2, Left: 2, Bottom: 2, Right: 2},
+			Cin: 6, Cout: 6, Weight: randWeights(r, 3*3*6*6)}}) // 6x5x6
+	sum := add(&resnet.Node{Name: "add", Op: resnet.OpAdd, Inputs: []int{res, mp}, Relu: true})
+	ap := add(&resnet.Node{Name: "avgpool", Op: resnet.OpAvgPool, Inputs: []int{sum},
+		Pool: &resnet.Pool{KH: 2, KW: 2, StrideH: 1, StrideW: 1, Pad: resnet.Pads{Top: 1, Left: 1}, CountIncludePad: true}}) // 6x5x6
+	sl := add(&resnet.Node{Name: "slice", Op: resnet.OpSlice, Inputs: []int{ap},
+		Slice: &resnet.SliceOp{Start: [3]int{0, 1, 0}, End: [3]int{6, 5, 6}, Step: [3]int{2, 1, 2}}}) // 3x4x3
+	cw := add(&resnet.Node{Name: "concat.w", Op: resnet.OpConcat, Inputs: []int{sl, sl}, Axis: resnet.AxisW}) // 3x8x3
+	c1 := add(&resnet.Node{Name: "", Op: resnet.OpConv, Inputs: []int{cw},                                    // unnamed: tensors get "node11.*"
+		Conv: &resnet.Conv{KH: 1, KW: 1, StrideH: 2, StrideW: 1, DilH: 1, DilW: 1, Cin: 3, Cout: 4,
+			Weight: randWeights(r, 12), Bias: randWeights(r, 4)}}) // 2x8x4
+	gap := add(&resnet.Node{Name: "gap", Op: resnet.OpGlobalAvgPool, Inputs: []int{c1}})                       // 1x1x4
+	fl := add(&resnet.Node{Name: "flatten", Op: resnet.OpFlatten, Inputs: []int{c1}})                          // 1x1x64
+	cc := add(&resnet.Node{Name: "concat.c", Op: resnet.OpConcat, Inputs: []int{gap, fl}, Axis: resnet.AxisC}) // 1x1x68
+	fc := add(&resnet.Node{Name: "fc", Op: resnet.OpDense, Inputs: []int{cc}, Relu: true,
+		Dense: &resnet.Dense{In: 68, Out: 5, Weight: randWeights(r, 68*5), Bias: randWeights(r, 5)}})
+	shared := randWeights(r, 5)
+	sh := add(&resnet.Node{Name: "fc", Op: resnet.OpAffine, Inputs: []int{fc}, // duplicate node name on purpose
+		Affine: &resnet.Affine{Scale: shared, Shift: shared}})
+	fc2 := add(&resnet.Node{Name: "fc2", Op: resnet.OpDense, Inputs: []int{sh},
+		Dense: &resnet.Dense{In: 5, Out: 5, Weight: randWeights(r, 25)}})
+	g.Output = add(&resnet.Node{Name: "softmax", Op: resnet.OpSoftmax, Inputs: []int{fc2}})
+	if err := g.InferShapes(); err != nil {
+		panic(err)
+	}
+	return &Model{Graph: g, Meta: Meta{
+		Name:   "all-ops",
+		Arch:   "hand-built",
+		Labels: []string{"T-shirt/top", `Trouser "slim"`, "Pullover — ü", "日本語", "emoji 🎉 <tag> & \\ back\nslash\t\x01"},
+		Preprocess: preprocess.Spec{Resize: 0, Height: 8, Width: 8, Channels: 3, BGR: true, Scale: 1.0 / 255,
+			Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}},
+		Output:     OutputProbabilities,
+		Provenance: map[string]string{"source": "firmware tests", "converter": "edge-resnet", "note": `"quoted" ✓`},
+	}}
+}
+
+// tinyModel is the smallest useful classifier: conv 1x1, pool, dense.
+// Its weights come from a formula, not a random generator, so that the
+// golden image does not depend on math/rand's algorithms.
+func tinyModel() *Model {
+	ramp := func(n int, a, b float32) []float32 {
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = float32(a*float32(i)) + b // the conversion stops arm64 from fusing into an FMA, which rounds differently
+		}
+		return w
+	}
+	g := &resnet.Graph{}
+	in := g.Add(&resnet.Node{Name: "x", Op: resnet.OpInput, Shape: resnet.Shape{H: 2, W: 2, C: 2}})
+	c := g.Add(&resnet.Node{Name: "c", Op: resnet.OpConv, Inputs: []int{in}, Relu: true,
+		Conv: &resnet.Conv{KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Cin: 2, Cout: 3, Weight: ramp(6, 0.25, -0.5), Bias: ramp(3, -0.125, 0.1)}})
+	p := g.Add(&resnet.Node{Name: "p", Op: resnet.OpGlobalAvgPool, Inputs: []int{c}})
+	g.Output = g.Add(&resnet.Node{Name: "fc", Op: resnet.OpDense, Inputs: []int{p},
+		Dense: &resnet.Dense{In: 3, Out: 2, Weight: ramp(6, -0.3, 0.7), Bias: ramp(2, 1, -0.5)}})
+	if err := g.InferShapes(); err != nil {
+		panic(err)
+	}
+	return &Model{Graph: g, Meta: Meta{Name: "tiny", Arch: "test", Labels: []string{"no", "yes"}, Output: OutputLogits,
+		Preprocess: preprocess.Spec{Height: 2, Width: 2, Channels: 2, Scale: 1}}}
+}
+
+func mustEncode(t testing.TB, m *Model) []byte {
+	t.Helper()
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// resign recomputes both CRCs of an image-like buffer (a copy), so that
+// edits reach the checks behind them. It returns nil when the header is too
+// broken to know where the CRCs go.
+func resign(data []byte) []byte {
+	if len(data) < offHeaderSize+4 || !IsImage(data) {
+		return nil
+	}
+	hs := int(binary.LittleEndian.Uint32(data[offHeaderSize:]))
+	if hs < headerSize || hs > maxHeaderSize || hs%8 != 0 || len(data) < hs {
+		return nil
+	}
+	d := bytes.Clone(data)
+	binary.LittleEndian.PutUint32(d[offPayloadCRC:], crc32.Checksum(d[hs:], castagnoli))
+	binary.LittleEndian.PutUint32(d[hs-4:], crc32.Checksum(d[:hs-4], castagnoli))
+	return d
+}
+
+// assemble builds a correctly signed image from raw manifest and blob bytes.
+func assemble(manifest, blob []byte) []byte {
+	blobOff := alignUp(headerSize + int64(len(manifest)))
+	out := make([]byte, blobOff+int64(len(blob)))
+	copy(out[headerSize:], manifest)
+	copy(out[blobOff:], blob)
+	putHeader(out, int64(len(manifest)), blobOff, int64(len(blob)), crc32.Checksum(out[headerSize:], castagnoli))
+	return out
+}
+
+// split returns the manifest and blob of a valid image.
+func split(t testing.TB, img []byte) (manifest, blob []byte) {
+	t.Helper()
+	h, err := parseHeader(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img[h.manifestOff : h.manifestOff+h.manifestLen], img[h.blobOff:]
+}
+
+// editManifest rewrites the manifest of img through a generic JSON tree and
+// re-assembles a correctly signed image with the same blob.
+func editManifest(t testing.TB, img []byte, edit func(m map[string]any)) []byte {
+	t.Helper()
+	man, blob := split(t, img)
+	d := json.NewDecoder(bytes.NewReader(man))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return assemble(out, blob)
+}
+
+// Accessors for editManifest callbacks.
+func jnode(m map[string]any, i int) map[string]any {
+	return m["graph"].(map[string]any)["nodes"].([]any)[i].(map[string]any)
+}
+
+func jtensor(m map[string]any, i int) map[string]any {
+	return m["tensors"].([]any)[i].(map[string]any)
+}
+
+// inside reports whether v's memory lies within buf.
+func inside(v []float32, buf []byte) bool {
+	if len(v) == 0 || len(buf) == 0 {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+	b := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	return p >= b && p+uintptr(4*len(v)) <= b+uintptr(len(buf))
+}
+
+// bothParsers runs f once per manifest parser available here.
+func bothParsers(t *testing.T, f func(t *testing.T)) {
+	t.Run("std", func(t *testing.T) {
+		t.Setenv(envJSON, "std")
+		f(t)
+	})
+	t.Run("simdjson", func(t *testing.T) {
+		if !simdAvailable {
+			t.Skip("simdjson-go not available on this CPU/build")
+		}
+		t.Setenv(envJSON, "")
+		f(t)
+	})
+}

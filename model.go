@@ -1,0 +1,245 @@
+// Package edgeresnet runs ResNet image classifiers fast in pure Go.
+//
+// A Model is loaded once (from a model image, an ONNX file, or built in
+// code) and is immutable and safe to share. A Session belongs to one
+// goroutine at a time; it owns a preallocated arena and a worker pool, and
+// Session.Run does no heap allocation.
+//
+//	m, err := edgeresnet.Load("resnet50.ern")
+//	s, err := m.NewSession(edgeresnet.WithThreads(4))
+//	top, err := s.ClassifyFile("cat.jpg", 5)
+package edgeresnet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/firmware/onnx"
+	"github.com/edge-resnet/edge-resnet/preprocess"
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// Errors callers may act on; returned errors wrap them.
+var (
+	ErrCorrupt     = firmware.ErrCorrupt // damaged or truncated model image
+	ErrUnsupported = onnx.ErrUnsupported // an ONNX feature we do not run
+	ErrInput       = errors.New("bad input")
+)
+
+// Model is a network ready to run: its fused graph, compiled plan and
+// metadata (labels, preprocessing).
+type Model struct {
+	meta  firmware.Meta
+	graph *resnet.Graph // fused
+	plan  *resnet.Plan
+	file  *firmware.File // set when the weights live in a mapped file
+}
+
+// Load reads a model image (.ern) or an ONNX file (converted in memory with
+// default metadata, see ImportONNX), telling them apart by content.
+func Load(path string) (*Model, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, 16)
+	n, _ := f.Read(head)
+	f.Close()
+	if firmware.IsImage(head[:n]) {
+		file, err := firmware.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		m, err := FromModel(file.Model)
+		if err != nil {
+			file.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		m.file = file
+		return m, nil
+	}
+	fm, err := ImportONNXFile(path, ImportOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return FromModel(fm)
+}
+
+// LoadBytes is Load for a model image or ONNX file already in memory. The
+// model may keep references into data.
+func LoadBytes(data []byte) (*Model, error) {
+	if firmware.IsImage(data) {
+		fm, err := firmware.Decode(data)
+		if err != nil {
+			return nil, err
+		}
+		return FromModel(fm)
+	}
+	fm, err := ImportONNX(data, ImportOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return FromModel(fm)
+}
+
+// FromModel compiles a graph with its metadata.
+func FromModel(fm *firmware.Model) (*Model, error) {
+	plan, err := resnet.Compile(fm.Graph)
+	if err != nil {
+		return nil, err
+	}
+	meta := fm.Meta
+	if meta.Output == "" {
+		meta.Output = firmware.OutputLogits
+	}
+	in := plan.InputShape()
+	if meta.Preprocess.Height == 0 {
+		meta.Preprocess = DefaultPreprocess(in)
+	}
+	if meta.Preprocess.Height != in.H || meta.Preprocess.Width != in.W || meta.Preprocess.Channels != in.C {
+		return nil, fmt.Errorf("%w: preprocessing makes %dx%dx%d inputs but the model takes %v",
+			ErrInput, meta.Preprocess.Height, meta.Preprocess.Width, meta.Preprocess.Channels, in)
+	}
+	if err := meta.Preprocess.Validate(); err != nil {
+		return nil, err
+	}
+	if n := plan.OutputShape().Size(); len(meta.Labels) != 0 && len(meta.Labels) != n {
+		return nil, fmt.Errorf("%w: %d labels for %d outputs", ErrInput, len(meta.Labels), n)
+	}
+	return &Model{meta: meta, graph: plan.Graph, plan: plan}, nil
+}
+
+// Close releases a mapped model file. Sessions of the model must not run
+// afterwards.
+func (m *Model) Close() error {
+	if m.file != nil {
+		return m.file.Close()
+	}
+	return nil
+}
+
+// Meta is the model's metadata.
+func (m *Model) Meta() firmware.Meta { return m.meta }
+
+// Labels are the class names by index (may be empty).
+func (m *Model) Labels() []string { return m.meta.Labels }
+
+// Graph is the fused graph the model runs.
+func (m *Model) Graph() *resnet.Graph { return m.graph }
+
+// Plan is the compiled plan (arena layout, steps).
+func (m *Model) Plan() *resnet.Plan { return m.plan }
+
+// Image returns the model as a model image (graph and metadata) for
+// firmware.Write.
+func (m *Model) Image() *firmware.Model { return &firmware.Model{Graph: m.graph, Meta: m.meta} }
+
+// DefaultPreprocess guesses preprocessing for a model without metadata:
+// torchvision's ImageNet transform for 224x224 color input; otherwise a
+// plain resize to the input size with ImageNet statistics (color) or
+// 0.5/0.5 (gray).
+func DefaultPreprocess(in resnet.Shape) preprocess.Spec {
+	s := preprocess.ImageNet()
+	if in.H == 224 && in.W == 224 && in.C == 3 {
+		return s
+	}
+	s.Resize, s.Height, s.Width = 0, in.H, in.W
+	if in.C != 3 {
+		s.Channels = in.C
+		s.Mean, s.Std = make([]float32, in.C), make([]float32, in.C)
+		for i := range s.Mean {
+			s.Mean[i], s.Std[i] = 0.5, 0.5
+		}
+	}
+	return s
+}
+
+// ImportOptions control ONNX conversion.
+type ImportOptions struct {
+	Height, Width int              // fix symbolic spatial dims (or override)
+	Labels        []string         // class names; default: ImageNet's for 1000 classes
+	Preprocess    *preprocess.Spec // default: DefaultPreprocess of the input
+	Name          string
+}
+
+// ImportONNX converts an ONNX ResNet into a model image in memory.
+func ImportONNX(data []byte, opt ImportOptions) (*firmware.Model, error) {
+	g, info, err := onnx.Import(data, onnx.Options{Height: opt.Height, Width: opt.Width})
+	if err != nil {
+		return nil, err
+	}
+	return onnxModel(g, info, opt, "")
+}
+
+// ImportONNXFile is ImportONNX on a file; errors name it.
+func ImportONNXFile(path string, opt ImportOptions) (*firmware.Model, error) {
+	g, info, err := onnx.ImportFile(path, onnx.Options{Height: opt.Height, Width: opt.Width})
+	if err != nil {
+		return nil, err
+	}
+	return onnxModel(g, info, opt, path)
+}
+
+func onnxModel(g *resnet.Graph, info *onnx.Info, opt ImportOptions, path string) (*firmware.Model, error) {
+	f, err := resnet.Fuse(g)
+	if err != nil {
+		return nil, err
+	}
+	meta := firmware.Meta{
+		Name:   opt.Name,
+		Arch:   "onnx",
+		Labels: opt.Labels,
+		Output: firmware.OutputLogits,
+		Provenance: map[string]string{
+			"converter": "edge-resnet " + Version,
+			"producer":  info.Producer,
+			"opset":     fmt.Sprint(info.Opset),
+		},
+	}
+	if path != "" {
+		meta.Provenance["source"] = filepath.Base(path)
+		if meta.Name == "" {
+			meta.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		}
+	}
+	if info.OutputIsSoftmax {
+		meta.Output = firmware.OutputProbabilities
+	}
+	if opt.Preprocess != nil {
+		meta.Preprocess = *opt.Preprocess
+	} else {
+		meta.Preprocess = DefaultPreprocess(f.Input())
+	}
+	if meta.Labels == nil && f.OutputShape().Size() == 1000 {
+		meta.Labels = ImageNetLabels()
+	}
+	return &firmware.Model{Graph: f, Meta: meta}, nil
+}
+
+// Version is the runtime's version, recorded in converted models.
+const Version = "0.1.0"
+
+// ParseLabels reads class names from a text file (one per line) or an
+// imagenet_class_index.json-style file ({"0": ["n01440764", "tench"], ...}).
+func ParseLabels(data []byte) ([]string, error) {
+	trim := bytes.TrimSpace(data)
+	if len(trim) > 0 && trim[0] == '{' {
+		return parseClassIndexJSON(trim)
+	}
+	var labels []string
+	for _, line := range strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n") {
+		labels = append(labels, strings.TrimSpace(line))
+	}
+	for len(labels) > 0 && labels[len(labels)-1] == "" {
+		labels = labels[:len(labels)-1]
+	}
+	if len(labels) == 0 {
+		return nil, fmt.Errorf("%w: no labels", ErrInput)
+	}
+	return labels, nil
+}
