@@ -24,16 +24,60 @@ import (
 // fixed 1-D transform applied to t vectors of channels: the loops run over
 // contiguous channels with a handful of adds per value.
 
-// winoVariant holds the matrices of one F(m x m, 3 x 3) and its 1-D
-// channel-vector transforms.
+// winoVariant holds the matrices of one F(m x m, 3 x 3).
 type winoVariant struct {
 	m, t int
 	bt   [][]float64 // Bᵀ, t x t
 	g    [][]float64 // G, t x 3
 	at   [][]float64 // Aᵀ, m x t
-	// in applies Bᵀ to t vectors src[j*ss : j*ss+n] giving t vectors at
-	// dst[i*ds:]; out applies Aᵀ (t vectors in, m out).
-	in, out func(dst []float32, ds int, src []float32, ss, n int)
+}
+
+// A winoFunc applies a fixed 1-D transform to channel vectors: vector j is
+// src[j*ss : j*ss+n], result i goes to dst[i*ds : i*ds+n].
+type winoFunc = func(dst []float32, ds int, src []float32, ss, n int)
+
+// winoImpl is one implementation of the transforms: per m, {Bᵀ, Aᵀ}.
+type winoImpl struct {
+	name string
+	xf   map[int][2]winoFunc
+}
+
+var winoGeneric = &winoImpl{name: "generic", xf: map[int][2]winoFunc{
+	2: {winoIn4, winoOut2},
+	4: {winoIn6, winoOut4},
+	6: {winoIn8, winoOut6},
+}}
+
+var (
+	// winoByPath maps a kernel path (dispatch.go) to the transforms it
+	// uses; paths not listed, "generic" among them, use the Go ones.
+	winoByPath = map[string]*winoImpl{}
+	// winoImpls lists the implementations this CPU can run, for tests.
+	winoImpls = []*winoImpl{winoGeneric}
+	// winoForce, if set, overrides the choice (tests).
+	winoForce *winoImpl
+)
+
+// registerWino records an implementation for the named paths when the CPU
+// supports it. ISA files call it from package-level initializers.
+func registerWino(w *winoImpl, available bool, paths ...string) bool {
+	if available {
+		winoImpls = append(winoImpls, w)
+		for _, p := range paths {
+			winoByPath[p] = w
+		}
+	}
+	return available
+}
+
+func winoImplFor(path string) *winoImpl {
+	if winoForce != nil {
+		return winoForce
+	}
+	if w := winoByPath[path]; w != nil {
+		return w
+	}
+	return winoGeneric
 }
 
 // The matrices, as exact rationals so that a test can check the
@@ -58,7 +102,7 @@ var (
 		}, []string{
 			"1 1 1 0",
 			"0 1 -1 -1",
-		}, winoIn4, winoOut2)
+		})
 	// F(4x4, 3x3): points 0, 1, -1, 2, -2, ∞ (Lavin & Gray's F(4x4, 3x3)).
 	wino4 = parseVariant(4,
 		[]string{
@@ -80,7 +124,7 @@ var (
 			"0 1 -1 2 -2 0",
 			"0 1 1 4 4 0",
 			"0 1 -1 8 -8 1",
-		}, winoIn6, winoOut4)
+		})
 	// F(6x6, 3x3): points 0, 1, -1, 2, -2, 1/2, -1/2, ∞.
 	wino6 = parseVariant(6,
 		[]string{
@@ -108,14 +152,14 @@ var (
 			"0 1 -1 8 -8 1/8 -1/8 0",
 			"0 1 1 16 16 1/16 1/16 0",
 			"0 1 -1 32 -32 1/32 -1/32 1",
-		}, winoIn8, winoOut6)
+		})
 )
 
 // winoRat keeps the exact matrices for tests.
 var winoRat = map[int][3][][]*big.Rat{}
 
-func parseVariant(m int, bt, g, at []string, in, out func([]float32, int, []float32, int, int)) *winoVariant {
-	v := &winoVariant{m: m, t: m + 2, in: in, out: out}
+func parseVariant(m int, bt, g, at []string) *winoVariant {
+	v := &winoVariant{m: m, t: m + 2}
 	var rats [3][][]*big.Rat
 	for i, rows := range [][]string{bt, g, at} {
 		var f [][]float64
@@ -181,7 +225,10 @@ type Winograd struct {
 	TilesW int // tile columns, ceil(OW/m)
 	Block  int // tiles per block, a multiple of GemmMR()
 	U      []PackedB
-	v      *winoVariant
+
+	v       *winoVariant
+	impl    *winoImpl
+	in, out winoFunc // Bᵀ and Aᵀ on channel vectors
 }
 
 // winoBlockBytes bounds a block's V and M (t² x tb x (Cin+Cout) floats) so
@@ -205,6 +252,9 @@ func NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
 	}
 	wg := &Winograd{Geom: *g, M: m, T: t, v: v,
 		TilesH: (g.OH + m - 1) / m, TilesW: (g.OW + m - 1) / m}
+	// Transforms follow the kernel path, like the packing of U.
+	wg.impl = winoImplFor(PathName())
+	wg.in, wg.out = wg.impl.xf[m][0], wg.impl.xf[m][1]
 	mr := gemm.mr
 	tb := winoBlockBytes / (4 * t * t * (cin + cout))
 	tb = max(mr, tb/mr*mr)
@@ -252,6 +302,10 @@ func (w *Winograd) Panels() int { return w.U[0].Panels() }
 
 // Name is the kernel's name for reports, e.g. "winograd F(4x4)".
 func (w *Winograd) Name() string { return fmt.Sprintf("winograd F(%dx%d)", w.M, w.M) }
+
+// Transforms names the implementation of the input and output transforms
+// ("generic", "avx2").
+func (w *Winograd) Transforms() string { return w.impl.name }
 
 // Scratch is the scratch (in float32s) one worker needs for Run: V and M
 // for a block, the transform temporaries and an edge-tile patch.
@@ -329,10 +383,10 @@ func (w *Winograd) inputTile(in []float32, q int, dst []float32, ds int, tmp, pa
 	}
 	// Columns: tmp[i][x] = Σ_y Bᵀ[i][y] d[y][x]; rows: V[i][j] = Σ_x tmp[i][x] Bᵀ[j][x].
 	for x := 0; x < t; x++ {
-		w.v.in(tmp[x*c:], t*c, src[x*c:], rs, c)
+		w.in(tmp[x*c:], t*c, src[x*c:], rs, c)
 	}
 	for i := 0; i < t; i++ {
-		w.v.in(dst[i*t*ds:], ds, tmp[i*t*c:], c, c)
+		w.in(dst[i*t*ds:], ds, tmp[i*t*c:], c, c)
 	}
 }
 
@@ -348,7 +402,7 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 	vh, vw := min(m, g.OH-oy), min(m, g.OW-ox)
 	// Columns: tmp[i][x] = Σ_j Aᵀ[i][j] M[j][x] (m x t); then each row i.
 	for x := 0; x < t; x++ {
-		w.v.out(tmp[x*nc:], t*nc, src[x*ss:], t*ss, nc)
+		w.out(tmp[x*nc:], t*nc, src[x*ss:], t*ss, nc)
 	}
 	var bias []float32
 	if ep.Bias != nil {
@@ -357,9 +411,9 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 	for i := 0; i < vh; i++ {
 		px := (oy+i)*g.OW + ox
 		if vw == m {
-			w.v.out(out[px*cout+n0:], cout, tmp[i*t*nc:], nc, nc)
+			w.out(out[px*cout+n0:], cout, tmp[i*t*nc:], nc, nc)
 		} else {
-			w.v.out(edge, nc, tmp[i*t*nc:], nc, nc)
+			w.out(edge, nc, tmp[i*t*nc:], nc, nc)
 			for k := 0; k < vw; k++ {
 				copy(out[(px+k)*cout+n0:(px+k)*cout+n1], edge[k*nc:(k+1)*nc])
 			}

@@ -46,45 +46,65 @@ func TestWinogradMatricesExact(t *testing.T) {
 // TestWinograd1D checks each hand-simplified 1-D transform against its
 // matrix, with strided vectors, lengths around the unrolling, canaries.
 func TestWinograd1D(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 3))
-	for _, m := range []int{2, 4, 6} {
-		v := winoVariantFor(m)
-		for _, dir := range []string{"in", "out"} {
-			mat, f := v.bt, v.in
-			if dir == "out" {
-				mat, f = v.at, v.out
-			}
-			rows, cols := len(mat), len(mat[0])
-			for _, n := range []int{1, 2, 7, 16, 33} {
-				ss, ds := n+3, n+5
-				src := randSlice(r, cols*ss)
-				keep := slices.Clone(src)
-				full, dst := guarded(rows * ds)
-				f(dst, ds, src, ss, n)
-				checkCanaries(t, full, rows*ds)
-				if !slices.Equal(src, keep) {
-					t.Fatalf("F(%d) %s: source modified", m, dir)
+	forEachWino(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 3))
+		for _, m := range []int{2, 4, 6} {
+			v := winoVariantFor(m)
+			for _, dir := range []string{"in", "out"} {
+				mat, f := v.bt, winoForce.xf[m][0]
+				if dir == "out" {
+					mat, f = v.at, winoForce.xf[m][1]
 				}
-				for i := 0; i < rows; i++ {
-					for c := 0; c < ds; c++ {
-						got := dst[i*ds+c]
-						if c >= n {
-							if got != canary {
-								t.Fatalf("F(%d) %s n=%d: wrote past n in row %d", m, dir, n, i)
+				rows, cols := len(mat), len(mat[0])
+				for _, n := range []int{1, 2, 7, 8, 16, 33, 64} {
+					ss, ds := n+3, n+5
+					src := randSlice(r, cols*ss)
+					keep := slices.Clone(src)
+					full, dst := guarded(rows * ds)
+					f(dst, ds, src, ss, n)
+					checkCanaries(t, full, rows*ds)
+					if !slices.Equal(src, keep) {
+						t.Fatalf("F(%d) %s: source modified", m, dir)
+					}
+					for i := 0; i < rows; i++ {
+						for c := 0; c < ds; c++ {
+							got := dst[i*ds+c]
+							if c >= n {
+								if got != canary {
+									t.Fatalf("F(%d) %s n=%d: wrote past n in row %d", m, dir, n, i)
+								}
+								continue
 							}
-							continue
-						}
-						var want, scale float64
-						for j := 0; j < cols; j++ {
-							want += mat[i][j] * float64(src[j*ss+c])
-							scale += math.Abs(mat[i][j] * float64(src[j*ss+c]))
-						}
-						if math.Abs(float64(got)-want) > 1e-6*scale {
-							t.Fatalf("F(%d) %s n=%d row %d ch %d: %g, want %g", m, dir, n, i, c, got, want)
+							var want, scale float64
+							for j := 0; j < cols; j++ {
+								want += mat[i][j] * float64(src[j*ss+c])
+								scale += math.Abs(mat[i][j] * float64(src[j*ss+c]))
+							}
+							if math.Abs(float64(got)-want) > 1e-6*scale {
+								t.Fatalf("F(%d) %s n=%d row %d ch %d: %g, want %g", m, dir, n, i, c, got, want)
+							}
 						}
 					}
 				}
 			}
+		}
+	})
+}
+
+// forEachWino runs f with each transform implementation this CPU supports
+// forced, and fails if the one a path would pick was never run.
+func forEachWino(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	defer func() { winoForce = nil }()
+	ran := map[*winoImpl]bool{}
+	for _, w := range winoImpls {
+		winoForce = w
+		t.Run(w.name, f)
+		ran[w] = true
+	}
+	for _, p := range Available() {
+		if w := winoByPath[p]; w != nil && !ran[w] {
+			t.Errorf("transforms %s of path %s never tested", w.name, p)
 		}
 	}
 }
@@ -192,54 +212,56 @@ func TestWinogradConv(t *testing.T) {
 		{4, 4, 130, 70, 1, 1, 1, 1},
 	}
 	forEachGemm(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(7, 7))
-		for si, s := range shapes {
-			g := geom3x3(s.h, s.w, s.cin, s.cout, s.top, s.left, s.bottom, s.right)
-			in := randSlice(r, s.h*s.w*s.cin)
-			w := heWeights(r, s.cin, s.cout)
-			bias := randSlice(r, s.cout)
-			res := randSlice(r, g.OH*g.OW*s.cout)
-			plain := refConv(&g, in, w, &Epilogue{})
-			scale := maxAbs64(plain)
-			for _, m := range []int{2, 4, 6} {
-				wg, err := NewWinograd(&g, m, w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for ei, ep := range []Epilogue{{}, {Bias: bias}, {Bias: bias, Res: res, Relu: true}, {Res: res}, {Relu: true}} {
-					name := fmt.Sprintf("shape %d %+v F(%d) ep %d", si, s, m, ei)
-					want := refConv(&g, in, w, &ep)
-					n := g.OH * g.OW * s.cout
-					full, out := guarded(n)
-					scratch := make([]float32, wg.Scratch())
-					inKeep, resKeep := slices.Clone(in), slices.Clone(res)
-					wg.Run(in, out, &ep, 0, wg.Tiles(), 0, wg.Panels(), scratch)
-					checkCanaries(t, full, n)
-					if !slices.Equal(in, inKeep) || !slices.Equal(res, resKeep) {
-						t.Fatalf("%s: input or residual modified", name)
+		forEachWino(t, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 7))
+			for si, s := range shapes {
+				g := geom3x3(s.h, s.w, s.cin, s.cout, s.top, s.left, s.bottom, s.right)
+				in := randSlice(r, s.h*s.w*s.cin)
+				w := heWeights(r, s.cin, s.cout)
+				bias := randSlice(r, s.cout)
+				res := randSlice(r, g.OH*g.OW*s.cout)
+				plain := refConv(&g, in, w, &Epilogue{})
+				scale := maxAbs64(plain)
+				for _, m := range []int{2, 4, 6} {
+					wg, err := NewWinograd(&g, m, w)
+					if err != nil {
+						t.Fatal(err)
 					}
-					for i, v := range out {
-						if v == canary {
-							t.Fatalf("%s: output %d not written", name, i)
+					for ei, ep := range []Epilogue{{}, {Bias: bias}, {Bias: bias, Res: res, Relu: true}, {Res: res}, {Relu: true}} {
+						name := fmt.Sprintf("shape %d %+v F(%d) ep %d", si, s, m, ei)
+						want := refConv(&g, in, w, &ep)
+						n := g.OH * g.OW * s.cout
+						full, out := guarded(n)
+						scratch := make([]float32, wg.Scratch())
+						inKeep, resKeep := slices.Clone(in), slices.Clone(res)
+						wg.Run(in, out, &ep, 0, wg.Tiles(), 0, wg.Panels(), scratch)
+						checkCanaries(t, full, n)
+						if !slices.Equal(in, inKeep) || !slices.Equal(res, resKeep) {
+							t.Fatalf("%s: input or residual modified", name)
 						}
-					}
-					if e := winoRelErr(out, want, scale); e > winoTol[m] {
-						t.Fatalf("%s: relative error %.3g > %.3g", name, e, winoTol[m])
-					}
-					// Split tiles at multiples of MR and panels one by one.
-					_, out2 := guarded(n)
-					mr := GemmMR()
-					for q0 := 0; q0 < wg.Tiles(); q0 += 2 * mr {
-						for p := 0; p < wg.Panels(); p++ {
-							wg.Run(in, out2, &ep, q0, min(wg.Tiles(), q0+2*mr), p, p+1, scratch)
+						for i, v := range out {
+							if v == canary {
+								t.Fatalf("%s: output %d not written", name, i)
+							}
 						}
-					}
-					if !slices.Equal(out, out2) {
-						t.Fatalf("%s: split run differs", name)
+						if e := winoRelErr(out, want, scale); e > winoTol[m] {
+							t.Fatalf("%s: relative error %.3g > %.3g", name, e, winoTol[m])
+						}
+						// Split tiles at multiples of MR and panels one by one.
+						_, out2 := guarded(n)
+						mr := GemmMR()
+						for q0 := 0; q0 < wg.Tiles(); q0 += 2 * mr {
+							for p := 0; p < wg.Panels(); p++ {
+								wg.Run(in, out2, &ep, q0, min(wg.Tiles(), q0+2*mr), p, p+1, scratch)
+							}
+						}
+						if !slices.Equal(out, out2) {
+							t.Fatalf("%s: split run differs", name)
+						}
 					}
 				}
 			}
-		}
+		})
 	})
 }
 
