@@ -363,12 +363,25 @@ func BenchmarkWinogradLayers(b *testing.B) {
 		w := heWeights(r, l.c, l.c)
 		out := make([]float32, l.hw*l.hw*l.c)
 		flops := 2 * 9 * float64(l.c*l.c*l.hw*l.hw)
-		for _, m := range []int{0, 2, 4, 6} {
+		type algo struct {
+			m  int
+			xf *winoImpl
+		}
+		algos := []algo{{0, nil}}
+		for _, m := range []int{2, 4, 6} {
+			for _, w := range winoImpls {
+				algos = append(algos, algo{m, w})
+			}
+		}
+		for _, a := range algos {
+			m := a.m
 			name := "im2col"
 			if m > 0 {
-				name = fmt.Sprintf("F%d", m)
+				name = fmt.Sprintf("F%d-%s", m, a.xf.name)
 			}
 			b.Run(l.name+"/"+name, func(b *testing.B) {
+				winoForce = a.xf
+				defer func() { winoForce = nil }()
 				var xform, gemmT time.Duration
 				if m == 0 {
 					pb := PackB(w, 9*l.c, l.c)
