@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 // randomWeights gives every parameter, BatchNorm statistics included,
@@ -368,5 +369,43 @@ func TestFuseRewrites(t *testing.T) {
 	got, _ = e.Run(in)
 	if d := maxDiff(got, want); d > 1e-5*maxAbs(want) {
 		t.Fatalf("plan differs by %g", d)
+	}
+}
+
+// BenchmarkWinogradVsIm2col runs ImageNet ResNet-18 and -50 (224x224, one
+// thread) compiled with WinogradOff and with the automatic policy,
+// alternating the two plans every iteration so that both see the same
+// machine load, and reports the fastest run of each and their ratio
+// (-benchtime 7x gives 7 runs of each).
+func BenchmarkWinogradVsIm2col(b *testing.B) {
+	for _, depth := range []int{18, 50} {
+		b.Run(fmt.Sprintf("resnet%d", depth), func(b *testing.B) {
+			g, err := Build(Config{Depth: depth}, HeInit(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ex [2]*Exec
+			for i, w := range []int{WinogradOff, WinogradAuto} {
+				p, err := CompileWith(g, CompileOptions{Winograd: w})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ex[i], _ = NewExec(p, 1)
+				defer ex[i].Close()
+			}
+			in := randInput(rand.New(rand.NewPCG(1, 2)), g.Input().Size())
+			best := [2]float64{math.Inf(1), math.Inf(1)}
+			b.ResetTimer()
+			for n := 0; n < b.N; n++ {
+				for i, e := range ex {
+					t0 := time.Now()
+					e.Run(in)
+					best[i] = math.Min(best[i], time.Since(t0).Seconds()*1e3)
+				}
+			}
+			b.ReportMetric(best[0], "off-min-ms")
+			b.ReportMetric(best[1], "auto-min-ms")
+			b.ReportMetric(best[1]/best[0], "auto/off")
+		})
 	}
 }
