@@ -1,0 +1,247 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/kernels"
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+type benchFlags struct {
+	model         string
+	arch          string
+	threads       int
+	runs, warmup  int
+	json          bool
+	profile       bool
+	height, width int
+}
+
+type benchResult struct {
+	Model     string        `json:"model"`
+	Threads   int           `json:"threads"`
+	Precision string        `json:"precision"`
+	Kernel    string        `json:"kernel"`
+	Runs      int           `json:"runs"`
+	MinMs     float64       `json:"min_ms"`
+	MedianMs  float64       `json:"median_ms"`
+	P90Ms     float64       `json:"p90_ms"`
+	MeanMs    float64       `json:"mean_ms"`
+	ImagesPS  float64       `json:"images_per_s"`
+	GFLOPs    float64       `json:"gflop_per_s"`
+	Profile   []stepProfile `json:"profile,omitempty"`
+}
+
+func newBenchCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench [-m MODEL | --arch resnet50] [--threads N] [--runs N] [--warmup N] [--json]",
+		Short: "Measure inference latency (batch 1)",
+		Long: `Measure the latency of one inference (batch 1) on a random input: after
+--warmup untimed runs, --runs timed runs; prints min, median, p90 and images/s.
+
+The model is -m MODEL (model image or ONNX), or --arch, a standard ResNet
+built in memory with random He-initialized weights (resnet18, resnet34,
+resnet50, resnet101, resnet152, cifar-resnet20/32/44/56/110), which needs no
+files; without either, the built-in model.`,
+		Example: `  edge-resnet bench --arch resnet50 --threads 1 --runs 50
+  edge-resnet bench -m resnet18.ern --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBench(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.model, "model", "m", "", "model image or ONNX file")
+	fl.StringVar(&f.arch, "arch", "", "build a standard ResNet with random weights instead (e.g. resnet50)")
+	fl.IntVar(&f.height, "height", 0, "input height for --arch (default 224, or 32 for CIFAR)")
+	fl.IntVar(&f.width, "width", 0, "input width for --arch (default: the height)")
+	fl.IntVar(&f.threads, "threads", 0, "worker threads (default: number of CPUs)")
+	fl.IntVar(&f.runs, "runs", 20, "timed runs")
+	fl.IntVar(&f.warmup, "warmup", 3, "untimed runs first")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object")
+	fl.BoolVar(&f.profile, "profile", false, "also time every layer: median ms, GFLOP/s and the kernel that ran")
+	return cmd
+}
+
+// ArchConfig parses names like resnet50 or cifar-resnet20.
+func archConfig(name string, h, w int) (resnet.Config, error) {
+	var depth int
+	cfg := resnet.Config{Height: h, Width: w}
+	if _, err := fmt.Sscanf(name, "cifar-resnet%d", &depth); err == nil {
+		cfg.CIFAR, cfg.Depth, cfg.Shortcut = true, depth, resnet.ShortcutA
+	} else if _, err := fmt.Sscanf(name, "resnet%d", &depth); err == nil {
+		cfg.Depth = depth
+	} else {
+		return cfg, fmt.Errorf("--arch %q: want resnet18/34/50/101/152 or cifar-resnet20/32/44/56/110", name)
+	}
+	_, err := cfg.Normalize()
+	return cfg, err
+}
+
+func runBench(stdout, stderr io.Writer, f benchFlags) error {
+	if f.runs < 1 || f.warmup < 0 {
+		return fmt.Errorf("--runs must be >= 1 and --warmup >= 0")
+	}
+	var m *edgeresnet.Model
+	var err error
+	name := f.model
+	switch {
+	case f.arch != "" && f.model != "":
+		return fmt.Errorf("give -m or --arch, not both")
+	case f.arch != "":
+		cfg, err := archConfig(f.arch, f.height, f.width)
+		if err != nil {
+			return err
+		}
+		g, err := resnet.Build(cfg, resnet.HeInit(1))
+		if err != nil {
+			return err
+		}
+		if m, err = edgeresnet.FromModel(&firmware.Model{Graph: g}); err != nil {
+			return err
+		}
+		name = f.arch
+	default:
+		if m, err = loadModel(f.model); err != nil {
+			return err
+		}
+		if name == "" {
+			name = m.Meta().Name
+		}
+	}
+	defer m.Close()
+	s, err := newSession(m, f.threads)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	in := s.Input()
+	for i := range in {
+		in[i] = float32(r.NormFloat64())
+	}
+	bar := newBar(stderr, f.warmup+f.runs, "benchmarking")
+	for i := 0; i < f.warmup; i++ {
+		if _, err := s.Run(nil); err != nil {
+			return err
+		}
+		bar.Add(1)
+	}
+	times := make([]float64, f.runs)
+	for i := range times {
+		t0 := time.Now()
+		if _, err := s.Run(nil); err != nil {
+			return err
+		}
+		times[i] = ms(time.Since(t0))
+		bar.Add(1)
+	}
+	bar.Finish()
+	var prof []stepProfile
+	if f.profile {
+		if prof, err = profileSteps(s, f.runs); err != nil {
+			return err
+		}
+	}
+	var macs int64
+	g := m.Graph()
+	for i := range g.Nodes {
+		macs += g.MACs(i)
+	}
+	res := summarize(times)
+	res.Model, res.Threads, res.Precision, res.Kernel = name, s.Threads(), "fp32", kernels.Selection()
+	res.GFLOPs = 2 * float64(macs) / (res.MedianMs / 1e3) / 1e9
+	res.Profile = prof
+	if f.json {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "%s: %d threads, fp32, kernel %s, %d runs\n", res.Model, res.Threads, res.Kernel, res.Runs)
+	fmt.Fprintf(stdout, "  min %.2f ms   median %.2f ms   p90 %.2f ms   mean %.2f ms\n", res.MinMs, res.MedianMs, res.P90Ms, res.MeanMs)
+	fmt.Fprintf(stdout, "  %.1f images/s, %.1f GFLOP/s (%.3f GMACs per image)\n", res.ImagesPS, res.GFLOPs, float64(macs)/1e9)
+	if prof != nil {
+		printProfile(stdout, prof)
+	}
+	return nil
+}
+
+type stepProfile struct {
+	Name     string  `json:"name"`
+	Op       string  `json:"op"`
+	Kernel   string  `json:"kernel"`
+	MedianMs float64 `json:"median_ms"`
+	GFLOPs   float64 `json:"gflop_per_s,omitempty"`
+	Share    float64 `json:"share"`
+}
+
+// profileSteps times every step over runs runs and keeps each step's median.
+func profileSteps(s *edgeresnet.Session, runs int) ([]stepProfile, error) {
+	steps := s.Model().Plan().Steps()
+	times := make([]time.Duration, len(steps))
+	per := make([][]float64, len(steps))
+	for r := 0; r < runs; r++ {
+		if err := s.RunProfile(times); err != nil {
+			return nil, err
+		}
+		for i, t := range times {
+			per[i] = append(per[i], ms(t))
+		}
+	}
+	out := make([]stepProfile, len(steps))
+	var total float64
+	for i, st := range steps {
+		med := summarize(per[i]).MedianMs
+		total += med
+		out[i] = stepProfile{Name: st.Name, Op: st.Op.String(), Kernel: st.Kernel, MedianMs: med}
+		if st.MACs > 0 && med > 0 {
+			out[i].GFLOPs = 2 * float64(st.MACs) / (med / 1e3) / 1e9
+		}
+	}
+	for i := range out {
+		out[i].Share = out[i].MedianMs / total
+	}
+	return out, nil
+}
+
+func printProfile(w io.Writer, prof []stepProfile) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nlayer\top\tkernel\tmedian ms\tshare\tGFLOP/s\t")
+	for _, p := range prof {
+		gf := "-"
+		if p.GFLOPs > 0 {
+			gf = fmt.Sprintf("%.1f", p.GFLOPs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%4.1f%%\t%s\t\n", p.Name, p.Op, p.Kernel, p.MedianMs, 100*p.Share, gf)
+	}
+	tw.Flush()
+}
+
+// summarize computes min/median/p90 (nearest rank) and throughput.
+func summarize(times []float64) benchResult {
+	s := slices.Clone(times)
+	slices.Sort(s)
+	rank := func(q float64) float64 {
+		i := int(q*float64(len(s))+0.999999) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	var sum float64
+	for _, t := range s {
+		sum += t
+	}
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return benchResult{Runs: len(s), MinMs: s[0], MedianMs: med, P90Ms: rank(0.9), MeanMs: sum / float64(len(s)),
+		ImagesPS: 1000 / med}
+}

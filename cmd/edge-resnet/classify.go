@@ -1,0 +1,253 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/preprocess"
+)
+
+type classifyFlags struct {
+	model   string
+	k       int
+	json    bool
+	logits  bool
+	threads int
+	vote    bool
+}
+
+func newClassifyCmd() *cobra.Command {
+	var f classifyFlags
+	cmd := &cobra.Command{
+		Use:   "classify [-m MODEL] [-k 5] [--json] [--logits] [--threads N] [--vote] FILE|DIR...",
+		Short: "Classify images (JPEG, PNG, GIF, BMP, TIFF, WebP) or .npy tensors",
+		Long: `Classify images with a model image (.ern) or an ONNX file (-m), or with the
+built-in Fashion-MNIST ResNet-20 when -m is absent.
+
+Images are preprocessed as the model's metadata says (by default torchvision's
+eval transform: shorter side to 256, center crop 224, ImageNet mean/std).
+.npy files must hold float32 tensors of shape [1,C,H,W] or [C,H,W] that are
+already preprocessed; they are fed as they are. Directories are walked
+recursively for files with those extensions.
+
+A file that cannot be read is reported on stderr and skipped; the exit status
+is then 1 after all other files are classified.
+
+With --json, one JSON object per input per line:
+  {"file": "cat.jpg", "top": [{"class": 281, "label": "tabby", "prob": 0.83}, ...], "ms": 12.3}
+where ms is the model's run time for that input; --logits adds "logits" (the
+raw model outputs before softmax). --vote treats all inputs as views of one
+object and adds the majority class of their top-1 predictions (ties go to the
+class with the larger summed probability).`,
+		Example: `  edge-resnet classify testdata/samples/0000_ankle_boot.png
+  edge-resnet classify -m resnet50.ern -k 3 --json photos/
+  edge-resnet classify -m resnet18.onnx --logits --json input.npy`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runClassify(cmd.OutOrStdout(), cmd.ErrOrStderr(), f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.model, "model", "m", "", "model image (.ern) or ONNX file (default: built-in Fashion-MNIST ResNet-20)")
+	fl.IntVarP(&f.k, "top", "k", 5, "number of classes to show per input")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object per input per line")
+	fl.BoolVar(&f.logits, "logits", false, "also print the raw model outputs")
+	fl.IntVar(&f.threads, "threads", 0, "worker threads (default: number of CPUs)")
+	fl.BoolVar(&f.vote, "vote", false, "report the majority class over all inputs (views of one object)")
+	return cmd
+}
+
+var inputExts = map[string]bool{
+	".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".bmp": true,
+	".tif": true, ".tiff": true, ".webp": true, ".npy": true,
+}
+
+// collectInputs expands directories (recursively, in lexical order) into
+// files with known extensions; named files are taken as they are.
+func collectInputs(args []string, stderr io.Writer) (files []string, failed bool) {
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			fmt.Fprintf(stderr, "edge-resnet: %v\n", err)
+			failed = true
+			continue
+		}
+		if !st.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		err = filepath.WalkDir(a, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				fmt.Fprintf(stderr, "edge-resnet: %v\n", err)
+				failed = true
+				return nil
+			}
+			if !d.IsDir() && inputExts[strings.ToLower(filepath.Ext(path))] {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "edge-resnet: %s: %v\n", a, err)
+			failed = true
+		}
+	}
+	return files, failed
+}
+
+type jsonResult struct {
+	File   string                  `json:"file"`
+	Top    []edgeresnet.Prediction `json:"top"`
+	Ms     float64                 `json:"ms"`
+	Logits []float32               `json:"logits,omitempty"`
+}
+
+func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error {
+	if f.k < 1 {
+		return fmt.Errorf("-k must be at least 1, got %d", f.k)
+	}
+	m, err := loadModel(f.model)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	s, err := newSession(m, f.threads)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	files, failed := collectInputs(args, stderr)
+	if len(files) == 0 && !failed {
+		return fmt.Errorf("no images or .npy files found in %s", strings.Join(args, " "))
+	}
+	var bar interface {
+		Add(int) error
+		Finish() error
+	}
+	if len(files) > 1 && !isTerminal(stdout) {
+		bar = newBar(stderr, len(files), "classifying")
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	enc := json.NewEncoder(stdout)
+	votes := map[int]int{}
+	probSum := map[int]float64{}
+	voters := 0
+	for _, file := range files {
+		top, out, dt, err := classifyOne(s, file, f.k)
+		if bar != nil {
+			bar.Add(1)
+		}
+		if err != nil {
+			tw.Flush()
+			fmt.Fprintf(stderr, "edge-resnet: %v\n", err)
+			failed = true
+			continue
+		}
+		voters++
+		votes[top[0].Class]++
+		probSum[top[0].Class] += float64(top[0].Prob)
+		if f.json {
+			r := jsonResult{File: file, Top: top, Ms: ms(dt)}
+			if f.logits {
+				r.Logits = out
+			}
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+			continue
+		}
+		printText(tw, file, top, out, dt, f)
+	}
+	if bar != nil {
+		bar.Finish()
+	}
+	tw.Flush()
+	if f.vote && voters > 0 {
+		best := -1
+		for c, n := range votes {
+			if best < 0 || n > votes[best] || (n == votes[best] && (probSum[c] > probSum[best] || probSum[c] == probSum[best] && c < best)) {
+				best = c
+			}
+		}
+		label := ""
+		if best < len(m.Labels()) {
+			label = m.Labels()[best]
+		}
+		if f.json {
+			enc.Encode(map[string]any{"vote": map[string]any{"class": best, "label": label, "votes": votes[best], "inputs": voters}})
+		} else {
+			fmt.Fprintf(stdout, "vote: %s [%d], %d of %d inputs\n", label, best, votes[best], voters)
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+// classifyOne runs one file and returns its top k, a copy of the raw
+// outputs, and the model's run time.
+func classifyOne(s *edgeresnet.Session, file string, k int) ([]edgeresnet.Prediction, []float32, time.Duration, error) {
+	var out []float32
+	var dt time.Duration
+	if strings.EqualFold(filepath.Ext(file), ".npy") {
+		shape, data, err := preprocess.ReadNPYFile(file)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		t0 := time.Now()
+		out, err = s.RunNCHW(shape, data)
+		dt = time.Since(t0)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", file, err)
+		}
+	} else {
+		img, err := preprocess.DecodeFile(file)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if err := s.Preprocess(img); err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", file, err)
+		}
+		t0 := time.Now()
+		out, err = s.Run(nil)
+		dt = time.Since(t0)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	out = append([]float32(nil), out...)
+	top := append([]edgeresnet.Prediction(nil), s.TopK(out, k)...)
+	return top, out, dt, nil
+}
+
+func printText(tw *tabwriter.Writer, file string, top []edgeresnet.Prediction, out []float32, dt time.Duration, f classifyFlags) {
+	name := func(p edgeresnet.Prediction) string {
+		if p.Label != "" {
+			return fmt.Sprintf("%s [%d]", p.Label, p.Class)
+		}
+		return fmt.Sprintf("class %d", p.Class)
+	}
+	if f.k == 1 {
+		fmt.Fprintf(tw, "%s\t%s\t%6.2f%%\t%.1f ms\n", file, name(top[0]), 100*top[0].Prob, ms(dt))
+	} else {
+		fmt.Fprintf(tw, "%s\t\t(%.1f ms)\n", file, ms(dt))
+		for i, p := range top {
+			fmt.Fprintf(tw, "  %d. %s\t%6.2f%%\t\n", i+1, name(p), 100*p.Prob)
+		}
+	}
+	if f.logits {
+		fmt.Fprintf(tw, "  logits: %v\n", out)
+	}
+}

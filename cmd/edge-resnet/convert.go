@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/firmware"
+)
+
+type convertFlags struct {
+	out, labels, size, name string
+	resize                  int
+	mean, std               string
+	scale                   float32
+	bgr                     bool
+}
+
+func newConvertCmd() *cobra.Command {
+	var f convertFlags
+	cmd := &cobra.Command{
+		Use:   "convert IN.onnx -o OUT.ern [--labels FILE] [--size HxW] [--resize N] [--mean a,b,c] [--std a,b,c]",
+		Short: "Convert an ONNX ResNet into an edge-resnet model image",
+		Long: `Convert an ONNX model into an edge-resnet model image: one file with the graph
+(BatchNorm folded into the convolutions, bias/residual/ReLU fused), its
+weights, class labels and preprocessing, protected by a CRC32C.
+
+Preprocessing defaults to torchvision's ImageNet eval transform for 224x224
+color inputs (shorter side to 256, center crop 224, /255, ImageNet mean/std)
+and to a plain resize to the input size otherwise; the flags override it.
+Labels default to the ImageNet class names for 1000-class models.`,
+		Example: `  edge-resnet convert resnet50.onnx -o resnet50.ern
+  edge-resnet convert cifar.onnx -o cifar.ern --labels classes.txt --resize 0 --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261
+  edge-resnet convert tiny.onnx -o tiny.ern --scale 1 --mean 0,0,0 --std 1,1,1   # raw 0..255 input`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConvert(cmd, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.out, "output", "o", "", "output model image (required)")
+	fl.StringVar(&f.labels, "labels", "", "class names: a text file (one per line) or an imagenet_class_index.json-style file")
+	fl.StringVar(&f.size, "size", "", "input size HxW, for models with symbolic or other spatial dims")
+	fl.IntVar(&f.resize, "resize", -1, "resize the shorter side to N before center-cropping to the input size; 0 resizes straight to the input size")
+	fl.StringVar(&f.mean, "mean", "", "per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406")
+	fl.StringVar(&f.std, "std", "", "per-channel standard deviation divided by, e.g. 0.229,0.224,0.225")
+	fl.Float32Var(&f.scale, "scale", 0, "multiply 0..255 pixels by this before mean/std (default 1/255; 1 for raw-pixel models)")
+	fl.BoolVar(&f.bgr, "bgr", false, "the model takes BGR channel order")
+	fl.StringVar(&f.name, "name", "", "model name recorded in the image (default: the input file name)")
+	cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+func parseFloats(s string) ([]float32, error) {
+	var out []float32
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", p)
+		}
+		out = append(out, float32(v))
+	}
+	return out, nil
+}
+
+func parseSize(s string) (h, w int, err error) {
+	a, b, ok := strings.Cut(strings.ToLower(s), "x")
+	if ok {
+		h, err = strconv.Atoi(a)
+		if err == nil {
+			w, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || h < 1 || w < 1 {
+		return 0, 0, fmt.Errorf("--size %q: want HxW, e.g. 224x224", s)
+	}
+	return h, w, nil
+}
+
+func runConvert(cmd *cobra.Command, f convertFlags, in string) error {
+	var opt edgeresnet.ImportOptions
+	var err error
+	if f.size != "" {
+		if opt.Height, opt.Width, err = parseSize(f.size); err != nil {
+			return err
+		}
+	}
+	if f.labels != "" {
+		data, err := os.ReadFile(f.labels)
+		if err != nil {
+			return err
+		}
+		if opt.Labels, err = edgeresnet.ParseLabels(data); err != nil {
+			return fmt.Errorf("%s: %w", f.labels, err)
+		}
+	}
+	opt.Name = f.name
+	fm, err := edgeresnet.ImportONNXFile(in, opt)
+	if err != nil {
+		return err
+	}
+	spec := fm.Meta.Preprocess
+	if f.resize >= 0 {
+		spec.Resize = f.resize
+	}
+	if f.mean != "" {
+		if spec.Mean, err = parseFloats(f.mean); err != nil {
+			return fmt.Errorf("--mean: %w", err)
+		}
+	}
+	if f.std != "" {
+		if spec.Std, err = parseFloats(f.std); err != nil {
+			return fmt.Errorf("--std: %w", err)
+		}
+	}
+	if f.scale != 0 {
+		spec.Scale = f.scale
+	}
+	spec.BGR = f.bgr
+	fm.Meta.Preprocess = spec
+	// Compile once to check that the model runs (labels match outputs,
+	// preprocessing matches the input) before writing anything.
+	m, err := edgeresnet.FromModel(fm)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	if err := firmware.WriteFile(f.out, m.Image()); err != nil {
+		return err
+	}
+	st, err := os.Stat(f.out)
+	if err != nil {
+		return err
+	}
+	in0 := m.Plan().InputShape()
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s, input %dx%dx%d, %d outputs, %d labels, %.1f MB\n",
+		f.out, fm.Meta.Name, in0.H, in0.W, in0.C, m.Plan().OutputShape().Size(), len(fm.Meta.Labels), float64(st.Size())/1e6)
+	return nil
+}

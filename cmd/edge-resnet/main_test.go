@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the CLI with args and returns stdout, stderr and the error.
+func run(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), errb.String(), err
+}
+
+const fixture = "../../testdata/models/cifar8_a_flatten"
+
+func TestConvertInspectClassify(t *testing.T) {
+	dir := t.TempDir()
+	labels := filepath.Join(dir, "labels.txt")
+	os.WriteFile(labels, []byte(strings.Join([]string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}, "\n")), 0o644)
+	model := filepath.Join(dir, "m.ern")
+	out, _, err := run(t, "convert", fixture+".onnx", "-o", model, "--labels", labels, "--resize", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "wrote") {
+		t.Fatalf("convert printed %q", out)
+	}
+	out, _, err = run(t, "inspect", model)
+	if err != nil || !strings.Contains(out, "arena:") || !strings.Contains(out, "total") {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	out, _, err = run(t, "inspect", "--json", model)
+	var insp struct {
+		Layers      []json.RawMessage `json:"layers"`
+		ArenaBytes  int64             `json:"arena_bytes"`
+		TensorBytes int64             `json:"tensor_bytes"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &insp) != nil || len(insp.Layers) == 0 || insp.ArenaBytes <= 0 || insp.ArenaBytes > insp.TensorBytes {
+		t.Fatalf("inspect --json: %v %+v", err, insp)
+	}
+
+	// The .npy input through the model image gives PyTorch's logits.
+	out, _, err = run(t, "classify", "-m", model, "--json", "--logits", "-k", "3", fixture+".input.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res jsonResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if len(res.Top) != 3 || res.Top[0].Label == "" || len(res.Logits) != 10 || res.Ms <= 0 {
+		t.Fatalf("bad result %+v", res)
+	}
+}
+
+func TestClassifyContinuesAfterBadFile(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "broken.png")
+	os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\ntruncated"), 0o644)
+	out, stderr, err := run(t, "classify", "-m", fixture+".onnx", "--json", bad, fixture+".input.npy", filepath.Join(dir, "missing.npy"))
+	if !errors.Is(err, errReported) {
+		t.Fatalf("want a failure status, got %v", err)
+	}
+	if !strings.Contains(stderr, "broken.png") || !strings.Contains(stderr, "missing.npy") {
+		t.Fatalf("stderr does not name the bad files: %q", stderr)
+	}
+	lines := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		lines++
+	}
+	if lines != 1 {
+		t.Fatalf("want 1 result line, got %d: %q", lines, out)
+	}
+}
+
+func TestClassifyVoteAndDirs(t *testing.T) {
+	dir := t.TempDir()
+	data, _ := os.ReadFile(fixture + ".input.npy")
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	for _, name := range []string{"a.npy", "sub/b.npy", "sub/c.NPY", "notes.txt"} {
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	out, _, err := run(t, "classify", "-m", fixture+".onnx", "--json", "--vote", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[3], `"vote"`) || !strings.Contains(lines[3], `"votes":3`) {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+	text, _, err := run(t, "classify", "-m", fixture+".onnx", "-k", "1", "--vote", dir)
+	if err != nil || !strings.Contains(text, "vote: ") {
+		t.Fatalf("%v\n%s", err, text)
+	}
+}
+
+func TestBenchJSON(t *testing.T) {
+	out, _, err := run(t, "bench", "--arch", "cifar-resnet20", "--runs", "3", "--warmup", "1", "--threads", "1", "--json", "--profile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r benchResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Runs != 3 || r.Threads != 1 || r.Precision != "fp32" || r.MinMs <= 0 || r.MedianMs < r.MinMs || r.P90Ms < r.MedianMs || len(r.Profile) == 0 {
+		t.Fatalf("bad bench result %+v", r)
+	}
+}
+
+func TestErrorsAreClear(t *testing.T) {
+	cases := [][]string{
+		{"convert", fixture + ".onnx"},                                // no -o
+		{"convert", "nope.onnx", "-o", "x.ern"},                       // missing input
+		{"convert", fixture + ".onnx", "-o", "x.ern", "--size", "12"}, // bad size
+		{"classify", "-m", fixture + ".onnx", "-k", "0", "x.npy"},     // bad k
+		{"bench", "--arch", "resnet19"},                               // bad arch
+		{"classify", "-m", "../../README.md", fixture + ".input.npy"}, // not a model
+	}
+	for _, args := range cases {
+		if _, _, err := run(t, args...); err == nil {
+			t.Errorf("%v: want an error", args)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	r := summarize([]float64{5, 1, 4, 2, 3, 10, 6, 7, 8, 9})
+	if r.MinMs != 1 || r.MedianMs != 5.5 || r.P90Ms != 9 || r.Runs != 10 {
+		t.Fatalf("%+v", r)
+	}
+}
