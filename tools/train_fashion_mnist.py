@@ -204,6 +204,17 @@ def lr_at(step, args, steps_per_epoch):
     return args.lr * args.decay_rate ** (step // decay_steps)
 
 
+def torch_version():
+    """Debian's python3-torch 1.13.1 reports torch.__version__ 1.13.0a0; give both."""
+    import subprocess
+    try:
+        deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "python3-torch"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return torch.__version__
+    return f"{torch.__version__} (Debian python3-torch {deb})"
+
+
 def slug(name):
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
@@ -423,11 +434,13 @@ def write_outputs(args, model, params, mean, std, raw_stats, xte, yte, test_acc,
                   "test": 10000},
         "seed": args.seed,
         "threads": args.threads,
-        "torch_version": torch.__version__,
+        "torch_version": torch_version(),
         "onnx_version": onnx.__version__,
         "python": platform.python_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "train_time_seconds": round(total_time, 1),
+        "train_time_note": "wall time of all epochs incl. validation on 2 CPU cores shared "
+                           "with other jobs; see the per-epoch seconds in history",
         "onnx": {"file": "resnet20_fashion_mnist.onnx", "opset": 13, "input": "input [1,1,28,28]",
                  "output": "logits [1,10]", "export": "eval mode, BN folded into Conv, "
                  "do_constant_folding=True"},
@@ -528,7 +541,8 @@ def write_default_readme(ddir, meta):
         f"lr = {sched['lr0']} * {sched['decay_rate']}^floor(step / {sched['decay_steps']}) "
         f"(every {sched['decay_epochs']} epochs), {meta['epochs']} epochs, augmentation: "
         f"{meta['augmentation']}; seed {meta['seed']}, torch {meta['torch_version']}, "
-        f"{meta['train_time_seconds'] / 60:.0f} min on 2 shared CPU cores.",
+        f"{meta['train_time_seconds'] / 60:.0f} min wall time on 2 CPU cores shared with other "
+        "jobs (an epoch took 2-7 min depending on the load).",
         f"The checkpoint with the best validation accuracy (epoch {meta['best_epoch']}, "
         f"{100 * meta['val_accuracy']:.2f} %) was kept; its accuracy on the 10,000 test "
         f"images is **{100 * meta['test_accuracy']:.2f} %**.",
