@@ -37,30 +37,36 @@ func DecodeFile(path string) (image.Image, error) {
 		return nil, fmt.Errorf("preprocess: %w", err)
 	}
 	defer f.Close()
+	return Decode(f, path)
+}
+
+// Decode is DecodeFile for data from any seekable reader (an archive
+// member, a network buffer); name is used in errors.
+func Decode(f io.ReadSeeker, name string) (image.Image, error) {
 	var head [16]byte
 	n, err := io.ReadFull(f, head[:])
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, fmt.Errorf("preprocess: reading %s: %w", path, err)
+		return nil, fmt.Errorf("preprocess: reading %s: %w", name, err)
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("preprocess: %s: empty file, not an image", path)
+		return nil, fmt.Errorf("preprocess: %s: empty file, not an image", name)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("preprocess: reading %s: %w", path, err)
+		return nil, fmt.Errorf("preprocess: reading %s: %w", name, err)
 	}
 	cfg, format, err := image.DecodeConfig(f)
 	if err != nil {
-		return nil, decodeError(path, format, head[:n], err)
+		return nil, decodeError(name, format, head[:n], err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > int64(MaxDecodePixels) {
-		return nil, fmt.Errorf("preprocess: %s: %s image is %dx%d, outside 1..%d pixels", path, format, cfg.Width, cfg.Height, MaxDecodePixels)
+		return nil, fmt.Errorf("preprocess: %s: %s image is %dx%d, outside 1..%d pixels", name, format, cfg.Width, cfg.Height, MaxDecodePixels)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("preprocess: reading %s: %w", path, err)
+		return nil, fmt.Errorf("preprocess: reading %s: %w", name, err)
 	}
 	img, format, err := image.Decode(f)
 	if err != nil {
-		return nil, decodeError(path, format, head[:n], err)
+		return nil, decodeError(name, format, head[:n], err)
 	}
 	return img, nil
 }

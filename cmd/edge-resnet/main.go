@@ -44,7 +44,7 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 		SilenceErrors: true,
 		Version:       edgeresnet.Version,
 	}
-	root.AddCommand(newClassifyCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newCPUCmd())
+	root.AddCommand(newClassifyCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newCPUCmd())
 	return root
 }
 

@@ -143,3 +143,25 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestEvalIDX(t *testing.T) {
+	data := "../../../shared/data/images/fashion_mnist/t10k-images-idx3-ubyte.gz"
+	if _, err := os.Stat(data); err != nil {
+		t.Skipf("real test data not found beside the checkout: %v", err)
+	}
+	out, _, err := run(t, "eval", "--limit", "50", "--json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Images int     `json:"images"`
+		Top1   float64 `json:"top1"`
+		Top5   float64 `json:"top5"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Images != 50 || r.Top1 < 0.8 || r.Top5 < r.Top1 {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -1,0 +1,126 @@
+package edgeresnet
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/edge-resnet/edge-resnet/dataset"
+)
+
+// EvalResult is the accuracy of a model on a labeled set.
+type EvalResult struct {
+	Images  int     `json:"images"`
+	Top1    float64 `json:"top1"`
+	Top5    float64 `json:"top5"`
+	Correct int     `json:"correct"`
+	Failed  int     `json:"failed"` // samples that could not be read
+	// Predictions holds each sample's top-1 class (-1 where it failed), in
+	// set order, so that two models can be compared image by image.
+	Predictions []int `json:"-"`
+}
+
+// EvalOptions control Evaluate.
+type EvalOptions struct {
+	Workers  int                          // parallel sessions of one thread each (default GOMAXPROCS)
+	Limit    int                          // evaluate only the first Limit samples (0: all)
+	Progress func(done int)               // called after each sample, from any worker
+	OnError  func(name string, err error) // a sample that cannot be read; evaluation goes on
+}
+
+// Evaluate runs the model on every sample of set and counts top-1 and top-5
+// hits. Samples are spread over parallel single-thread sessions, which uses
+// cores better than one session with many threads on small images; results
+// do not depend on the split.
+func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
+	n := set.Len()
+	if opt.Limit > 0 && opt.Limit < n {
+		n = opt.Limit
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, n))
+	classes := m.plan.OutputShape().Size()
+	res := &EvalResult{Images: n, Predictions: make([]int, n)}
+	var next, done, correct, top5, failed atomic.Int64
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var firstErr error
+	var stop atomic.Bool
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		stop.Store(true)
+	}
+	var reportMu sync.Mutex
+	for w := 0; w < workers; w++ {
+		s, err := m.NewSession(WithThreads(1))
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.Close()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || stop.Load() {
+					return
+				}
+				res.Predictions[i] = -1
+				img, err := set.Image(i)
+				if err == nil {
+					err = s.Preprocess(img)
+				}
+				var out []float32
+				if err == nil {
+					out, err = s.Run(nil)
+				}
+				if err != nil {
+					failed.Add(1)
+					if opt.OnError != nil {
+						reportMu.Lock()
+						opt.OnError(set.Name(i), err)
+						reportMu.Unlock()
+					} else {
+						fail(fmt.Errorf("%s: %w", set.Name(i), err))
+					}
+				} else {
+					label := set.Label(i)
+					if label < 0 || label >= classes {
+						fail(fmt.Errorf("%s: label %d outside the model's %d classes", set.Name(i), label, classes))
+					}
+					top := s.TopK(out, 5)
+					res.Predictions[i] = top[0].Class
+					for k, p := range top {
+						if p.Class == label {
+							if k == 0 {
+								correct.Add(1)
+							}
+							top5.Add(1)
+							break
+						}
+					}
+				}
+				d := int(done.Add(1))
+				if opt.Progress != nil {
+					reportMu.Lock()
+					opt.Progress(d)
+					reportMu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	res.Correct, res.Failed = int(correct.Load()), int(failed.Load())
+	if ok := n - res.Failed; ok > 0 {
+		res.Top1 = float64(correct.Load()) / float64(ok)
+		res.Top5 = float64(top5.Load()) / float64(ok)
+	}
+	return res, nil
+}
