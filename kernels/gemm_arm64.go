@@ -68,10 +68,25 @@ const (
 	neonNR = 16
 )
 
-// neonKernels[r] does r-row tiles.
-var neonKernels = [neonMR + 1]func(*neonGemm){
-	nil, gemmF32_1x16_NEON, gemmF32_2x16_NEON, gemmF32_3x16_NEON,
-	gemmF32_4x16_NEON, gemmF32_5x16_NEON, gemmF32_6x16_NEON,
+// neonKernel runs the r-row kernel. A switch, not a table of func values:
+// an indirect call would make p escape to the heap on every call.
+func neonKernel(r int, p *neonGemm) {
+	switch r {
+	case 1:
+		gemmF32_1x16_NEON(p)
+	case 2:
+		gemmF32_2x16_NEON(p)
+	case 3:
+		gemmF32_3x16_NEON(p)
+	case 4:
+		gemmF32_4x16_NEON(p)
+	case 5:
+		gemmF32_5x16_NEON(p)
+	case 6:
+		gemmF32_6x16_NEON(p)
+	default:
+		panic("kernels: no NEON kernel for this many rows")
+	}
 }
 
 var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON}
@@ -123,7 +138,7 @@ func gemmRowsNEON(m, n, k int, a []float32, lda int, b []float32, c []float32, l
 			p.res = unsafe.SliceData(ep.Res[i*ep.LdRes:])
 		}
 		p.tiles = 1
-		neonKernels[r](&p)
+		neonKernel(r, &p)
 	}
 }
 
@@ -137,7 +152,7 @@ func gemmNarrowNEON(m, n, k int, a []float32, lda int, b []float32, c []float32,
 	for i0 := 0; i0 < m; i0 += neonMR {
 		r := min(neonMR, m-i0)
 		p.a = unsafe.SliceData(a[i0*lda:])
-		neonKernels[r](&p)
+		neonKernel(r, &p)
 		for i := range r {
 			row := c[(i0+i)*ldc : (i0+i)*ldc+n]
 			for j := range row {
