@@ -3,6 +3,7 @@ package edgeresnet
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 
@@ -13,11 +14,13 @@ import (
 
 // benchModel builds a torchvision-layout ResNet with random He weights, so
 // `go test -bench .` needs no files.
-func benchModel(b *testing.B, depth int) *Model {
+// wino is the EDGE_RESNET_WINOGRAD setting to compile with ("": auto).
+func benchModel(b *testing.B, depth int, wino string) *Model {
 	g, err := resnet.Build(resnet.Config{Depth: depth}, resnet.HeInit(1))
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Setenv(resnet.EnvWinograd, wino)
 	m, err := FromModel(&firmware.Model{Graph: g})
 	if err != nil {
 		b.Fatal(err)
@@ -35,39 +38,52 @@ func graphMACs(g *resnet.Graph) int64 {
 
 // BenchmarkResNet measures batch-1 224x224 latency of ResNet-18 and -50
 // at 1 thread and at all CPUs, reporting ms/image and GFLOP/s (2 FLOPs per
-// multiply-accumulate).
+// multiply-accumulate, counted as direct convolution). Each model runs
+// with 3x3 convs as im2col+GEMM ("wino=off") and under the automatic
+// Winograd policy ("wino=auto", or the EDGE_RESNET_WINOGRAD setting), so
+// one run gives the ratio.
 func BenchmarkResNet(b *testing.B) {
 	b.Logf("kernels: %s", kernels.Selection())
+	env := os.Getenv(resnet.EnvWinograd)
 	for _, depth := range []int{18, 50} {
-		m := benchModel(b, depth)
-		flops := 2 * float64(graphMACs(m.Graph()))
-		for _, threads := range uniqueInts(1, runtime.GOMAXPROCS(0)) {
-			b.Run(fmt.Sprintf("resnet%d/threads=%d", depth, threads), func(b *testing.B) {
-				s, err := m.NewSession(WithThreads(threads))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer s.Close()
-				in := s.Input()
-				r := rand.New(rand.NewPCG(1, 2))
-				for i := range in {
-					in[i] = float32(r.NormFloat64())
-				}
-				if _, err := s.Run(nil); err != nil { // warm up
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if _, err := s.Run(nil); err != nil {
-						b.Fatal(err)
-					}
-				}
-				sec := b.Elapsed().Seconds() / float64(b.N)
-				b.ReportMetric(sec*1e3, "ms/image")
-				b.ReportMetric(flops/sec/1e9, "GFLOP/s")
-			})
+		for _, wino := range []string{"off", env} {
+			m := benchModel(b, depth, wino)
+			if wino == "" {
+				wino = "auto"
+			}
+			benchThreads(b, m, fmt.Sprintf("resnet%d/wino=%s", depth, wino))
 		}
+	}
+}
+
+func benchThreads(b *testing.B, m *Model, name string) {
+	flops := 2 * float64(graphMACs(m.Graph()))
+	for _, threads := range uniqueInts(1, runtime.GOMAXPROCS(0)) {
+		b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
+			s, err := m.NewSession(WithThreads(threads))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			in := s.Input()
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range in {
+				in[i] = float32(r.NormFloat64())
+			}
+			if _, err := s.Run(nil); err != nil { // warm up
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Run(nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(sec*1e3, "ms/image")
+			b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+		})
 	}
 }
 

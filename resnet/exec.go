@@ -137,9 +137,23 @@ func (e *Exec) part(st *step, w int) {
 	n := e.threads
 	switch st.op {
 	case OpConv:
+		mr := kernels.GemmMR()
+		if wg := st.wino; wg != nil {
+			// Tiles in units of MR keep every tile at the same place in
+			// the GEMM's row tiles; with few tiles, split channels (each
+			// worker then transforms all input tiles itself).
+			tiles, panels := wg.Tiles(), wg.Panels()
+			if tiles < 4*mr*n && panels >= n {
+				p0, p1 := split(panels, 1, w, n)
+				e.winograd(st, w, 0, tiles, p0, p1)
+			} else {
+				q0, q1 := split(tiles, mr, w, n)
+				e.winograd(st, w, q0, q1, 0, panels)
+			}
+			return
+		}
 		px := st.conv.Pixels()
 		panels := st.w.Panels()
-		mr := kernels.GemmMR()
 		// Few pixels (late layers): split output channels instead.
 		if px < 4*mr*n && panels >= n {
 			p0, p1 := split(panels, 1, w, n)
@@ -168,6 +182,17 @@ func (e *Exec) conv(st *step, w, px0, px1, p0, p1 int) {
 	kernels.Conv(&st.conv, e.view(st.in, st.inShape), &st.w, e.view(st.out, st.outShape), &ep, px0, px1, p0, p1, e.scratch[w])
 }
 
+func (e *Exec) winograd(st *step, w, q0, q1, p0, p1 int) {
+	if q0 >= q1 || p0 >= p1 {
+		return
+	}
+	ep := kernels.Epilogue{Bias: st.bias, Relu: st.relu}
+	if st.in2 >= 0 {
+		ep.Res = e.view(st.in2, st.outShape)
+	}
+	st.wino.Run(e.view(st.in, st.inShape), e.view(st.out, st.outShape), &ep, q0, q1, p0, p1, e.scratch[w])
+}
+
 func (e *Exec) dense(st *step, p0, p1 int) {
 	ep := kernels.Epilogue{Bias: st.bias, Relu: st.relu}
 	kernels.Gemm(1, e.view(st.in, st.inShape), st.w.K, &st.w, e.view(st.out, st.outShape), st.w.N, &ep, p0, p1)
@@ -188,7 +213,11 @@ func (e *Exec) serial(st *step) {
 	in, out := e.view(st.in, st.inShape), e.view(st.out, st.outShape)
 	switch st.op {
 	case OpConv:
-		e.conv(st, 0, 0, st.conv.Pixels(), 0, st.w.Panels())
+		if st.wino != nil {
+			e.winograd(st, 0, 0, st.wino.Tiles(), 0, st.wino.Panels())
+		} else {
+			e.conv(st, 0, 0, st.conv.Pixels(), 0, st.w.Panels())
+		}
 	case OpDense:
 		e.dense(st, 0, st.w.Panels())
 	case OpMaxPool, OpAvgPool:

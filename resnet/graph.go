@@ -190,11 +190,15 @@ func (g *Graph) Consumers() []int {
 	return c
 }
 
-// maxDim bounds every dimension and element count so that index arithmetic
-// in kernels cannot overflow and a hostile file cannot ask for terabytes.
+// Limits of a graph. They bound every dimension and element count so that
+// index arithmetic in kernels cannot overflow (also on 32-bit ARM) and a
+// hostile file cannot ask for terabytes. Importers check them first to
+// report errors in their own terms.
 const (
-	maxDim      = 1 << 16
-	maxElements = 1 << 31 / 4 // 2 GiB of float32 per tensor
+	MaxDim        = 1 << 16
+	MaxElements   = 1 << 31 / 4 // 2 GiB of float32 per tensor
+	MaxConvWindow = 64          // kernel, stride and dilation of a Conv
+	MaxPoolWindow = 1024        // window and stride of pooling
 )
 
 func (g *Graph) errf(i int, format string, args ...any) error {
@@ -202,8 +206,10 @@ func (g *Graph) errf(i int, format string, args ...any) error {
 	return fmt.Errorf("%w: node %d %q (%s): %s", ErrInvalid, i, n.Name, n.Op, fmt.Sprintf(format, args...))
 }
 
-// windowOut is the output length of a sliding window; ceil selects ONNX ceil_mode.
-func windowOut(in, k, stride, dil, padBefore, padAfter int, ceil bool) int {
+// WindowOut is the output length of a sliding window; ceil selects ONNX
+// ceil_mode, where the last window must start inside the input or the
+// leading padding (the PyTorch/ONNX rule).
+func WindowOut(in, k, stride, dil, padBefore, padAfter int, ceil bool) int {
 	span := dil*(k-1) + 1
 	num := in + padBefore + padAfter - span
 	if num < 0 {
@@ -211,7 +217,6 @@ func windowOut(in, k, stride, dil, padBefore, padAfter int, ceil bool) int {
 	}
 	if ceil {
 		o := (num+stride-1)/stride + 1
-		// The last window must start inside the input or the left padding (PyTorch/ONNX rule).
 		if (o-1)*stride >= in+padBefore {
 			o--
 		}
@@ -220,9 +225,10 @@ func windowOut(in, k, stride, dil, padBefore, padAfter int, ceil bool) int {
 	return num/stride + 1
 }
 
-func validShape(s Shape) bool {
-	return s.H >= 1 && s.W >= 1 && s.C >= 1 && s.H <= maxDim && s.W <= maxDim && s.C <= maxDim &&
-		int64(s.H)*int64(s.W)*int64(s.C) <= maxElements
+// ValidShape reports whether s is non-empty and within the limits.
+func ValidShape(s Shape) bool {
+	return s.H >= 1 && s.W >= 1 && s.C >= 1 && s.H <= MaxDim && s.W <= MaxDim && s.C <= MaxDim &&
+		int64(s.H)*int64(s.W)*int64(s.C) <= MaxElements
 }
 
 // InferShapes checks every node and sets its Shape. The input node's Shape
@@ -250,7 +256,7 @@ func (g *Graph) InferShapes() error {
 		if err != nil {
 			return err
 		}
-		if !validShape(s) {
+		if !ValidShape(s) {
 			return g.errf(i, "output shape %v is empty or too large", s)
 		}
 		n.Shape = s
@@ -285,7 +291,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		}
 		x := in(0)
 		if c.KH < 1 || c.KW < 1 || c.StrideH < 1 || c.StrideW < 1 || c.DilH < 1 || c.DilW < 1 ||
-			c.KH > 64 || c.KW > 64 || c.StrideH > 64 || c.StrideW > 64 || c.DilH > 64 || c.DilW > 64 {
+			c.KH > MaxConvWindow || c.KW > MaxConvWindow || c.StrideH > MaxConvWindow || c.StrideW > MaxConvWindow || c.DilH > MaxConvWindow || c.DilW > MaxConvWindow {
 			return Shape{}, g.errf(i, "kernel %dx%d stride %dx%d dilation %dx%d out of range", c.KH, c.KW, c.StrideH, c.StrideW, c.DilH, c.DilW)
 		}
 		if err := checkPads(c.Pad); err != nil {
@@ -294,15 +300,15 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		if c.Cin != x.C {
 			return Shape{}, g.errf(i, "weights take %d channels, input has %d", c.Cin, x.C)
 		}
-		if c.Cout < 1 || c.Cout > maxDim || int64(len(c.Weight)) != int64(c.KH)*int64(c.KW)*int64(c.Cin)*int64(c.Cout) {
+		if c.Cout < 1 || c.Cout > MaxDim || int64(len(c.Weight)) != int64(c.KH)*int64(c.KW)*int64(c.Cin)*int64(c.Cout) {
 			return Shape{}, g.errf(i, "weight has %d values, want %dx%dx%dx%d", len(c.Weight), c.KH, c.KW, c.Cin, c.Cout)
 		}
 		if c.Bias != nil && len(c.Bias) != c.Cout {
 			return Shape{}, g.errf(i, "bias has %d values, want %d", len(c.Bias), c.Cout)
 		}
 		out := Shape{
-			H: windowOut(x.H, c.KH, c.StrideH, c.DilH, c.Pad.Top, c.Pad.Bottom, false),
-			W: windowOut(x.W, c.KW, c.StrideW, c.DilW, c.Pad.Left, c.Pad.Right, false),
+			H: WindowOut(x.H, c.KH, c.StrideH, c.DilH, c.Pad.Top, c.Pad.Bottom, false),
+			W: WindowOut(x.W, c.KW, c.StrideW, c.DilW, c.Pad.Left, c.Pad.Right, false),
 			C: c.Cout,
 		}
 		if len(n.Inputs) == 2 && in(1) != out {
@@ -340,7 +346,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 			return Shape{}, err
 		}
 		p, x := n.Pool, in(0)
-		if p.KH < 1 || p.KW < 1 || p.StrideH < 1 || p.StrideW < 1 || p.KH > 1024 || p.KW > 1024 || p.StrideH > 1024 || p.StrideW > 1024 {
+		if p.KH < 1 || p.KW < 1 || p.StrideH < 1 || p.StrideW < 1 || p.KH > MaxPoolWindow || p.KW > MaxPoolWindow || p.StrideH > MaxPoolWindow || p.StrideW > MaxPoolWindow {
 			return Shape{}, g.errf(i, "window %dx%d stride %dx%d out of range", p.KH, p.KW, p.StrideH, p.StrideW)
 		}
 		if err := checkPads(p.Pad); err != nil {
@@ -350,8 +356,8 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 			return Shape{}, g.errf(i, "padding %+v not smaller than the window %dx%d", p.Pad, p.KH, p.KW)
 		}
 		return Shape{
-			H: windowOut(x.H, p.KH, p.StrideH, 1, p.Pad.Top, p.Pad.Bottom, p.CeilMode),
-			W: windowOut(x.W, p.KW, p.StrideW, 1, p.Pad.Left, p.Pad.Right, p.CeilMode),
+			H: WindowOut(x.H, p.KH, p.StrideH, 1, p.Pad.Top, p.Pad.Bottom, p.CeilMode),
+			W: WindowOut(x.W, p.KW, p.StrideW, 1, p.Pad.Left, p.Pad.Right, p.CeilMode),
 			C: x.C,
 		}, nil
 	case OpGlobalAvgPool:
@@ -367,7 +373,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		if x.H != 1 || x.W != 1 {
 			return Shape{}, g.errf(i, "dense wants a vector, got %v (flatten first)", x)
 		}
-		if d.In != x.C || d.Out < 1 || d.Out > maxElements || int64(len(d.Weight)) != int64(d.In)*int64(d.Out) {
+		if d.In != x.C || d.Out < 1 || d.Out > MaxElements || int64(len(d.Weight)) != int64(d.In)*int64(d.Out) {
 			return Shape{}, g.errf(i, "weight %dx%d (%d values) does not fit input of %d", d.In, d.Out, len(d.Weight), x.C)
 		}
 		if d.Bias != nil && len(d.Bias) != d.Out {
@@ -381,7 +387,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		x := in(0)
 		dims := [3]int{x.H, x.W, x.C}
 		for a := range 3 {
-			if n.Pad.Before[a] < 0 || n.Pad.After[a] < 0 || n.Pad.Before[a] > maxDim || n.Pad.After[a] > maxDim {
+			if n.Pad.Before[a] < 0 || n.Pad.After[a] < 0 || n.Pad.Before[a] > MaxDim || n.Pad.After[a] > MaxDim {
 				return Shape{}, g.errf(i, "padding on %v is %d,%d (negative or huge)", Axis(a), n.Pad.Before[a], n.Pad.After[a])
 			}
 			dims[a] += n.Pad.Before[a] + n.Pad.After[a]
@@ -420,7 +426,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 					return Shape{}, g.errf(i, "input %d has shape %v, want %v except on %v", k, s, out, n.Axis)
 				}
 			}
-			if a[n.Axis] > maxDim {
+			if a[n.Axis] > MaxDim {
 				return Shape{}, g.errf(i, "concatenated size too large")
 			}
 			out = Shape{a[0], a[1], a[2]}
@@ -437,7 +443,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 
 func checkPads(p Pads) error {
 	for _, v := range [4]int{p.Top, p.Left, p.Bottom, p.Right} {
-		if v < 0 || v > maxDim {
+		if v < 0 || v > MaxDim {
 			return fmt.Errorf("padding %+v negative or too large", p)
 		}
 	}

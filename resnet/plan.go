@@ -2,6 +2,9 @@ package resnet
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/edge-resnet/edge-resnet/arena"
 	"github.com/edge-resnet/edge-resnet/kernels"
@@ -31,7 +34,8 @@ type step struct {
 	relu     bool
 
 	conv   kernels.ConvGeom
-	w      kernels.PackedB // conv or dense weights
+	wino   *kernels.Winograd // set when the conv runs as Winograd (then w is unused)
+	w      kernels.PackedB   // conv or dense weights
 	bias   []float32
 	pool   kernels.PoolGeom
 	affine *Affine
@@ -46,8 +50,56 @@ type concatPart struct {
 	at    int // offset along the axis
 }
 
-// Compile fuses g and builds its plan for the GEMM kernel selected now.
-func Compile(g *Graph) (*Plan, error) {
+// CompileOptions tune Compile.
+type CompileOptions struct {
+	// Winograd chooses the algorithm of 3x3 stride-1 convolutions:
+	// WinogradAuto (the per-layer policy, see winogradPolicy; the
+	// EDGE_RESNET_WINOGRAD environment variable overrides it),
+	// WinogradOff (im2col+GEMM), or 2, 4 or 6 to force F(m x m, 3x3).
+	Winograd int
+}
+
+const (
+	WinogradAuto = 0
+	WinogradOff  = -1
+)
+
+// EnvWinograd forces the Winograd choice of plans compiled with
+// WinogradAuto, for tests and bug reports: "off", "auto", "2", "4" or "6".
+const EnvWinograd = "EDGE_RESNET_WINOGRAD"
+
+// winogradFromEnv parses EnvWinograd; unset or empty means auto.
+func winogradFromEnv() (int, error) {
+	v := strings.TrimSpace(os.Getenv(EnvWinograd))
+	switch v {
+	case "", "auto":
+		return WinogradAuto, nil
+	case "off":
+		return WinogradOff, nil
+	}
+	if m, err := strconv.Atoi(v); err == nil && (m == 2 || m == 4 || m == 6) {
+		return m, nil
+	}
+	return 0, fmt.Errorf("resnet: %s=%q: want off, auto, 2, 4 or 6", EnvWinograd, v)
+}
+
+// Compile fuses g and builds its plan for the GEMM kernel selected now,
+// with the default options.
+func Compile(g *Graph) (*Plan, error) { return CompileWith(g, CompileOptions{}) }
+
+// CompileWith is Compile with options.
+func CompileWith(g *Graph, opt CompileOptions) (*Plan, error) {
+	switch opt.Winograd {
+	case WinogradAuto:
+		w, err := winogradFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		opt.Winograd = w
+	case WinogradOff, 2, 4, 6:
+	default:
+		return nil, fmt.Errorf("resnet: CompileOptions.Winograd = %d: want WinogradAuto, WinogradOff, 2, 4 or 6", opt.Winograd)
+	}
 	f, err := Fuse(g)
 	if err != nil {
 		return nil, err
@@ -80,7 +132,7 @@ func Compile(g *Graph) (*Plan, error) {
 		p.offsets[i] = int(p.Layout.Offsets[i] / 4)
 	}
 	for i := 1; i < n; i++ {
-		st, err := p.compileStep(i)
+		st, err := p.compileStep(i, &opt)
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +141,7 @@ func Compile(g *Graph) (*Plan, error) {
 	return p, nil
 }
 
-func (p *Plan) compileStep(i int) (step, error) {
+func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 	g := p.Graph
 	nd := g.Nodes[i]
 	st := step{node: i, op: nd.Op, out: p.offsets[i], in2: -1, outShape: nd.Shape, relu: nd.Relu}
@@ -107,8 +159,17 @@ func (p *Plan) compileStep(i int) (step, error) {
 			KH: c.KH, KW: c.KW, StrideH: c.StrideH, StrideW: c.StrideW,
 			DilH: c.DilH, DilW: c.DilW, PadTop: c.Pad.Top, PadLeft: c.Pad.Left,
 		}
-		st.w = kernels.PackB(c.Weight, st.conv.K(), c.Cout)
 		st.bias = c.Bias
+		if m := winogradChoice(&st.conv, opt.Winograd); m > 0 {
+			wg, err := kernels.NewWinograd(&st.conv, m, c.Weight)
+			if err != nil {
+				return step{}, g.errf(i, "%v", err)
+			}
+			st.wino = wg
+			p.scratch = max(p.scratch, wg.Scratch())
+			break
+		}
+		st.w = kernels.PackB(c.Weight, st.conv.K(), c.Cout)
 		p.scratch = max(p.scratch, kernels.ConvScratch(&st.conv))
 	case OpDense:
 		st.w = kernels.PackB(nd.Dense.Weight, nd.Dense.In, nd.Dense.Out)
@@ -146,7 +207,7 @@ func (p *Plan) ArenaBytes(threads int) int64 {
 	return 4 * int64(p.floats+max(threads, 1)*p.scratch)
 }
 
-// ScratchBytes is the per-worker scratch (im2col blocks).
+// ScratchBytes is the per-worker scratch (im2col or Winograd blocks).
 func (p *Plan) ScratchBytes() int64 { return 4 * int64(p.scratch) }
 
 // InputShape and OutputShape are the shapes Run takes and returns.
@@ -176,7 +237,9 @@ func (p *Plan) Steps() []StepInfo {
 		k := st.op.String()
 		switch st.op {
 		case OpConv:
-			if st.conv.Direct() {
+			if st.wino != nil {
+				k = st.wino.Name() + "/" + p.Kernel
+			} else if st.conv.Direct() {
 				k = "gemm/" + p.Kernel
 			} else {
 				k = "im2col+gemm/" + p.Kernel

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 // randomWeights gives every parameter, BatchNorm statistics included,
@@ -98,39 +99,115 @@ func TestFamilyPlanMatchesEval(t *testing.T) {
 			if d := maxDiff(fused, want); d > tol {
 				t.Fatalf("fused graph differs by %g (tol %g)", d, tol)
 			}
-			p, err := Compile(g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var first []float32
-			for _, threads := range []int{1, 2, 3} {
-				e, err := NewExec(p, threads)
+			for _, wino := range []int{WinogradOff, 2, 4, 6} {
+				p, err := CompileWith(g, CompileOptions{Winograd: wino})
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := e.Run(in)
-				if err != nil {
-					t.Fatal(err)
+				n, all := winogradSteps(p, wino), count3x3s1(p)
+				if (wino > 0 && (n != all || n == 0)) || (wino < 0 && n != 0) {
+					t.Fatalf("Winograd %d: %d Winograd steps, %d 3x3 stride-1 convs", wino, n, all)
 				}
-				if d := maxDiff(got, want); d > tol {
-					t.Fatalf("plan with %d threads differs by %g (tol %g)", threads, d, tol)
-				}
-				if first == nil {
-					first = append([]float32(nil), got...)
-				} else if maxDiff(first, got) != 0 {
-					t.Fatalf("%d threads not bit-identical to 1 thread", threads)
-				}
-				// A second run on the same arena gives the same answer.
-				again, _ := e.Run(in)
-				if maxDiff(first, again) != 0 {
-					t.Fatal("second run differs")
-				}
-				e.Close()
-			}
-			if p.Layout.Total > p.Layout.Sum {
-				t.Fatalf("arena %d larger than the sum of tensors %d", p.Layout.Total, p.Layout.Sum)
+				checkPlan(t, p, in, want, tol)
 			}
 		})
+	}
+}
+
+// winogradSteps counts the steps of p that run Winograd F(m x m), any
+// variant if m <= 0.
+func winogradSteps(p *Plan, m int) int {
+	n := 0
+	for _, s := range p.Steps() {
+		if strings.HasPrefix(s.Kernel, "winograd ") && (m <= 0 || strings.HasPrefix(s.Kernel, fmt.Sprintf("winograd F(%dx%d)/", m, m))) {
+			n++
+		}
+	}
+	return n
+}
+
+// count3x3s1 counts the convolutions Winograd applies to.
+func count3x3s1(p *Plan) int {
+	n := 0
+	for _, st := range p.steps {
+		if st.op == OpConv && st.conv.KH == 3 && st.conv.KW == 3 && st.conv.StrideH == 1 && st.conv.StrideW == 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWinogradOptions checks the environment override and the errors for
+// bad settings; auto must use Winograd somewhere on a ResNet.
+func TestWinogradOptions(t *testing.T) {
+	g, err := Build(Config{CIFAR: true, Depth: 8, BaseWidth: 4, Height: 16, Width: 16}, HeInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for env, m := range map[string]int{"off": WinogradOff, "2": 2, "4": 4, "6": 6} {
+		t.Setenv(EnvWinograd, env)
+		p, err := Compile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := winogradSteps(p, m); (m > 0 && n != count3x3s1(p)) || (m < 0 && winogradSteps(p, 0) != 0) {
+			t.Errorf("%s=%s: %d Winograd steps, %v", EnvWinograd, env, n, p.Steps())
+		}
+		// An explicit option wins over the environment.
+		p, _ = CompileWith(g, CompileOptions{Winograd: WinogradOff})
+		if n := winogradSteps(p, 0); n != 0 {
+			t.Errorf("WinogradOff with %s=%s: %d Winograd steps", EnvWinograd, env, n)
+		}
+	}
+	t.Setenv(EnvWinograd, "")
+	p, err := Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if winogradSteps(p, 0) == 0 {
+		t.Error("auto uses no Winograd")
+	}
+	t.Setenv(EnvWinograd, "8")
+	if _, err := Compile(g); err == nil {
+		t.Errorf("%s=8 accepted", EnvWinograd)
+	}
+	t.Setenv(EnvWinograd, "")
+	if _, err := CompileWith(g, CompileOptions{Winograd: 3}); err == nil {
+		t.Error("Winograd: 3 accepted")
+	}
+}
+
+// checkPlan runs p at 1, 2 and 3 threads, twice each, and checks the
+// results against want and against each other (bit for bit).
+func checkPlan(t *testing.T, p *Plan, in, want []float32, tol float64) {
+	t.Helper()
+	var first []float32
+	for _, threads := range []int{1, 2, 3} {
+		e, err := NewExec(p, threads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(got, want); d > tol {
+			t.Fatalf("plan with %d threads differs by %g (tol %g)", threads, d, tol)
+		}
+		if first == nil {
+			first = append([]float32(nil), got...)
+		} else if maxDiff(first, got) != 0 {
+			t.Fatalf("%d threads not bit-identical to 1 thread", threads)
+		}
+		// A second run on the same arena gives the same answer.
+		again, _ := e.Run(in)
+		if maxDiff(first, again) != 0 {
+			t.Fatal("second run differs")
+		}
+		e.Close()
+	}
+	if p.Layout.Total > p.Layout.Sum {
+		t.Fatalf("arena %d larger than the sum of tensors %d", p.Layout.Total, p.Layout.Sum)
 	}
 }
 
@@ -292,5 +369,43 @@ func TestFuseRewrites(t *testing.T) {
 	got, _ = e.Run(in)
 	if d := maxDiff(got, want); d > 1e-5*maxAbs(want) {
 		t.Fatalf("plan differs by %g", d)
+	}
+}
+
+// BenchmarkWinogradVsIm2col runs ImageNet ResNet-18 and -50 (224x224, one
+// thread) compiled with WinogradOff and with the automatic policy,
+// alternating the two plans every iteration so that both see the same
+// machine load, and reports the fastest run of each and their ratio
+// (-benchtime 7x gives 7 runs of each).
+func BenchmarkWinogradVsIm2col(b *testing.B) {
+	for _, depth := range []int{18, 50} {
+		b.Run(fmt.Sprintf("resnet%d", depth), func(b *testing.B) {
+			g, err := Build(Config{Depth: depth}, HeInit(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ex [2]*Exec
+			for i, w := range []int{WinogradOff, WinogradAuto} {
+				p, err := CompileWith(g, CompileOptions{Winograd: w})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ex[i], _ = NewExec(p, 1)
+				defer ex[i].Close()
+			}
+			in := randInput(rand.New(rand.NewPCG(1, 2)), g.Input().Size())
+			best := [2]float64{math.Inf(1), math.Inf(1)}
+			b.ResetTimer()
+			for n := 0; n < b.N; n++ {
+				for i, e := range ex {
+					t0 := time.Now()
+					e.Run(in)
+					best[i] = math.Min(best[i], time.Since(t0).Seconds()*1e3)
+				}
+			}
+			b.ReportMetric(best[0], "off-min-ms")
+			b.ReportMetric(best[1], "auto-min-ms")
+			b.ReportMetric(best[1]/best[0], "auto/off")
+		})
 	}
 }

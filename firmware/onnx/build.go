@@ -17,10 +17,9 @@ const (
 // Limits of the resnet graph (resnet.InferShapes), checked here first so
 // that a model outside them fails with a message about the ONNX node.
 const (
-	maxDim        = 1 << 16
-	maxActElems   = 1 << 31 / 4
-	maxConvWindow = 64   // kernel, stride and dilation of OpConv
-	maxPoolWindow = 1024 // window and stride of pooling
+	maxDim        = resnet.MaxDim
+	maxConvWindow = resnet.MaxConvWindow
+	maxPoolWindow = resnet.MaxPoolWindow
 )
 
 type valueKind uint8
@@ -268,7 +267,7 @@ func inputShape(in *valueInfo, opt Options) (resnet.Shape, error) {
 		return resnet.Shape{}, unsupportedf("input %q: %d channels is too many", in.name, d[1].value)
 	}
 	s := resnet.Shape{H: h, W: w, C: int(d[1].value)}
-	if !validShape(s) {
+	if !resnet.ValidShape(s) {
 		return resnet.Shape{}, unsupportedf("input %q: shape %v is too large", in.name, s)
 	}
 	return s, nil
@@ -452,17 +451,12 @@ func (b *builder) floatConst(ins []*value, k int, what string, optional bool) (*
 	return t, nil
 }
 
-func validShape(s resnet.Shape) bool {
-	return s.H >= 1 && s.W >= 1 && s.C >= 1 && s.H <= maxDim && s.W <= maxDim && s.C <= maxDim &&
-		int64(s.H)*int64(s.W)*int64(s.C) <= maxActElems
-}
-
 // emit appends a resnet node computing an activation of the given rank and shape.
 func (b *builder) emit(nd *resnet.Node, rank int, s resnet.Shape) (*value, error) {
 	if s.H < 1 || s.W < 1 || s.C < 1 {
 		return nil, unsupportedf("the output would be empty (%v)", s)
 	}
-	if !validShape(s) {
+	if !resnet.ValidShape(s) {
 		return nil, unsupportedf("the output shape %v is too large", s)
 	}
 	if nd.Name == "" {

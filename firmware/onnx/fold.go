@@ -409,18 +409,7 @@ func (b *builder) cast(x *tensor) (*tensor, error) {
 // squeeze does Squeeze and Unsqueeze, whose axes are an attribute before
 // opset 13 and an input from 13 on.
 func (b *builder) squeeze(ins []*value, x *tensor) (*tensor, error) {
-	var axes []int64
-	var ok bool
-	var err error
-	if b.opset < 13 {
-		axes, ok, err = b.n.getInts("axes")
-	} else {
-		var t *tensor
-		t, err = b.constant(ins, 1, "axes", true)
-		if t != nil {
-			axes, ok = t.ints(), true
-		}
-	}
+	axes, ok, err := b.intsMovedToInput(ins, 1, "axes", 13)
 	if err != nil {
 		return nil, err
 	}

@@ -151,25 +151,6 @@ func (b *builder) windowPads(in, k, stride, dil [2]int) (resnet.Pads, error) {
 	return resnet.Pads{Top: p[0], Left: p[1], Bottom: p[2], Right: p[3]}, nil
 }
 
-// windowOut is the output length of a sliding window, with the ceil-mode
-// rule of resnet.InferShapes (the last window must start inside the input
-// or the leading padding).
-func windowOut(in, k, stride, dil, padBefore, padAfter int, ceil bool) int {
-	span := dil*(k-1) + 1
-	num := in + padBefore + padAfter - span
-	if num < 0 {
-		return 0
-	}
-	if ceil {
-		o := (num+stride-1)/stride + 1
-		if (o-1)*stride >= in+padBefore {
-			o--
-		}
-		return o
-	}
-	return num/stride + 1
-}
-
 func (b *builder) conv(ins []*value) (*value, error) {
 	x, err := b.act(ins, 0)
 	if err != nil {
@@ -247,8 +228,8 @@ func (b *builder) conv(ins []*value) (*value, error) {
 		c.Bias = append([]float32(nil), bias.f...)
 	}
 	s := resnet.Shape{
-		H: windowOut(x.shape.H, kh, strides[0], dil[0], pads.Top, pads.Bottom, false),
-		W: windowOut(x.shape.W, kw, strides[1], dil[1], pads.Left, pads.Right, false),
+		H: resnet.WindowOut(x.shape.H, kh, strides[0], dil[0], pads.Top, pads.Bottom, false),
+		W: resnet.WindowOut(x.shape.W, kw, strides[1], dil[1], pads.Left, pads.Right, false),
 		C: cout,
 	}
 	return b.emit(&resnet.Node{Op: resnet.OpConv, Inputs: []int{x.node}, Conv: c}, 4, s)
@@ -468,8 +449,8 @@ func (b *builder) pool(ins []*value) (*value, error) {
 		p.CountIncludePad = cip != 0
 	}
 	s := resnet.Shape{
-		H: windowOut(x.shape.H, p.KH, p.StrideH, 1, pads.Top, pads.Bottom, p.CeilMode),
-		W: windowOut(x.shape.W, p.KW, p.StrideW, 1, pads.Left, pads.Right, p.CeilMode),
+		H: resnet.WindowOut(x.shape.H, p.KH, p.StrideH, 1, pads.Top, pads.Bottom, p.CeilMode),
+		W: resnet.WindowOut(x.shape.W, p.KW, p.StrideW, 1, pads.Left, pads.Right, p.CeilMode),
 		C: x.shape.C,
 	}
 	return b.emit(&resnet.Node{Op: op, Inputs: []int{x.node}, Pool: p}, 4, s)
@@ -530,10 +511,17 @@ func (b *builder) reduceAxes(ins []*value) (axes []int64, ok bool, err error) {
 	if b.n.opType == "ReduceSum" {
 		inputFrom = 13
 	}
-	if b.opset < inputFrom {
-		return b.n.getInts("axes")
+	return b.intsMovedToInput(ins, 1, "axes", inputFrom)
+}
+
+// intsMovedToInput reads a list of integers that is an attribute before
+// opset `from` and the optional input k from then on (Reduce* axes,
+// Squeeze/Unsqueeze axes, Split sizes). ok is false when it is absent.
+func (b *builder) intsMovedToInput(ins []*value, k int, name string, from int64) (v []int64, ok bool, err error) {
+	if b.opset < from {
+		return b.n.getInts(name)
 	}
-	t, err := b.constant(ins, 1, "axes", true)
+	t, err := b.constant(ins, k, name, true)
 	if err != nil || t == nil {
 		return nil, false, err
 	}
@@ -1071,18 +1059,7 @@ func (b *builder) concat(ins []*value) (*value, error) {
 
 // splitSizes returns the part sizes of a Split along an axis of length dim.
 func (b *builder) splitSizes(ins []*value, dim int) ([]int, error) {
-	var split []int64
-	var ok bool
-	var err error
-	if b.opset < 13 {
-		split, ok, err = b.n.getInts("split")
-	} else {
-		var t *tensor
-		t, err = b.constant(ins, 1, "split", true)
-		if t != nil {
-			split, ok = t.ints(), true
-		}
-	}
+	split, ok, err := b.intsMovedToInput(ins, 1, "split", 13)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,52 @@
+//go:build gc && !purego
+
+package kernels
+
+import "github.com/klauspost/cpuid/v2"
+
+// AVX2+FMA twins of the 1-D Winograd transforms (winograd_amd64.s), used
+// by the paths that imply those features.
+
+//go:noescape
+func winoIn4AVX2(dst *float32, ds int, src *float32, ss int, n int)
+
+//go:noescape
+func winoOut2AVX2(dst *float32, ds int, src *float32, ss int, n int)
+
+//go:noescape
+func winoIn6AVX2(dst *float32, ds int, src *float32, ss int, n int)
+
+//go:noescape
+func winoOut4AVX2(dst *float32, ds int, src *float32, ss int, n int)
+
+//go:noescape
+func winoIn8AVX2(dst *float32, ds int, src *float32, ss int, n int)
+
+//go:noescape
+func winoOut6AVX2(dst *float32, ds int, src *float32, ss int, n int)
+
+// winoVec wraps an asm transform of rows x cols: it checks the last vector
+// of each side once, runs the multiple-of-8 channels in asm and the rest
+// in the Go twin.
+func winoVec(rows, cols int, asm func(*float32, int, *float32, int, int), twin func([]float32, int, []float32, int, int)) func([]float32, int, []float32, int, int) {
+	return func(dst []float32, ds int, src []float32, ss, n int) {
+		n8 := n &^ 7
+		if n8 > 0 {
+			_ = src[(cols-1)*ss+n8-1]
+			_ = dst[(rows-1)*ds+n8-1]
+			asm(&dst[0], ds, &src[0], ss, n8)
+		}
+		if n8 < n {
+			twin(dst[n8:], ds, src[n8:], ss, n-n8)
+		}
+	}
+}
+
+var winoAVX2 = &winoImpl{name: "avx2", xf: map[int][2]winoFunc{
+	2: {winoVec(4, 4, winoIn4AVX2, winoIn4), winoVec(2, 4, winoOut2AVX2, winoOut2)},
+	4: {winoVec(6, 6, winoIn6AVX2, winoIn6), winoVec(4, 6, winoOut4AVX2, winoOut4)},
+	6: {winoVec(8, 8, winoIn8AVX2, winoIn8), winoVec(6, 8, winoOut6AVX2, winoOut6)},
+}}
+
+// The GEMM paths for AVX2 and AVX-512 CPUs both have AVX2+FMA.
+var _ = registerWino(winoAVX2, cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3), "avx2", "avx512")
