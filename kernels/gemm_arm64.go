@@ -31,28 +31,47 @@ type neonGemm struct {
 //
 //	c[r*ldc+j] = relu?(sum over kk < k of a[r*lda+kk]*b[kk*16+j] + bias[j] + res[r*ldres+j])
 //
-// (strides here in elements). The sum starts at +0 and adds one fused
-// multiply-add per term in increasing kk, then bias, then res, then
-// max(x, 0) (NaN stays NaN), so every kernel gives the same bits for the
-// same row. It reads exactly rows R*tiles of A (k values each), k*16 values
-// of b, 16 of bias and of each res row, and writes 16 values per row of c.
-// All require ASIMD (every ARMv8-A CPU).
+// (strides here in elements; the bias and res terms only where those
+// pointers are not nil, max(x, 0) only if relu is 1). The sum starts at +0
+// and adds one fused multiply-add per term in increasing kk, then bias, then
+// res, then max(x, 0) (NaN stays NaN), so every kernel gives the same bits
+// for the same row. It reads exactly R*tiles rows of A (k values each),
+// k*16 values of b, 16 of bias and of each res row, and writes 16 values
+// per row of c. ASIMD is part of every ARMv8-A CPU.
 
+// gemmF32_6x16_NEON is the kernel above for 6-row tiles (24 accumulators).
+// Requires ASIMD.
+//
 //go:noescape
 func gemmF32_6x16_NEON(p *neonGemm)
 
+// gemmF32_5x16_NEON is the kernel above for 5-row tiles (20 accumulators).
+// Requires ASIMD.
+//
 //go:noescape
 func gemmF32_5x16_NEON(p *neonGemm)
 
+// gemmF32_4x16_NEON is the kernel above for 4-row tiles (16 accumulators).
+// Requires ASIMD.
+//
 //go:noescape
 func gemmF32_4x16_NEON(p *neonGemm)
 
+// gemmF32_3x16_NEON is the kernel above for 3-row tiles (12 accumulators).
+// Requires ASIMD.
+//
 //go:noescape
 func gemmF32_3x16_NEON(p *neonGemm)
 
+// gemmF32_2x16_NEON is the kernel above for 2-row tiles (8 accumulators).
+// Requires ASIMD.
+//
 //go:noescape
 func gemmF32_2x16_NEON(p *neonGemm)
 
+// gemmF32_1x16_NEON is the kernel above for 1-row tiles (4 accumulators).
+// Requires ASIMD.
+//
 //go:noescape
 func gemmF32_1x16_NEON(p *neonGemm)
 
