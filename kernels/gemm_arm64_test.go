@@ -1,0 +1,90 @@
+//go:build gc && !purego
+
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+func init() {
+	// Every ARMv8-A CPU has ASIMD; the check is cpuid's, not the registry's.
+	if cpuid.CPU.Supports(cpuid.ASIMD) {
+		wantPaths = append(wantPaths, "neon")
+	}
+}
+
+// TestNEONRows checks gemmRowsNEON, which walks all the 6-row tiles of a
+// panel in one assembly call and then does the tail, against the
+// reference, and checks that every row has the same bits as when it is
+// computed alone (so any split of rows across threads agrees).
+func TestNEONRows(t *testing.T) {
+	if !hasASIMD() {
+		t.Skip("no ASIMD")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, m := range []int{1, 5, 6, 7, 12, 13, 17, 40} {
+		for _, n := range []int{16, 11} {
+			for _, k := range []int{1, 6, 33} {
+				lda, ldc, ldres := nextPrime(k+2), nextPrime(n+3), nextPrime(n+7)
+				a := randSlice(r, (m-1)*lda+k)
+				b := randSlice(r, k*n)
+				pb := PackB(b, k, n)
+				ep := &Epilogue{Bias: randSlice(r, n), Res: randSlice(r, (m-1)*ldres+n), LdRes: ldres, Relu: true}
+				full, c := guarded((m-1)*ldc + n)
+				gemmRowsNEON(m, n, k, a, lda, pb.Data, c, ldc, ep)
+				checkCanaries(t, full, (m-1)*ldc+n)
+				want := refGemm(m, n, k, a, lda, b, ep)
+				row := make([]float32, n)
+				for i := range m {
+					one := *ep
+					one.Res = ep.Res[i*ldres:]
+					gemmRowsNEON(1, n, k, a[i*lda:], lda, pb.Data, row, n, &one)
+					for j := range n {
+						got := c[i*ldc+j]
+						if math.Abs(float64(got-want[i*n+j])) > gemmTol(k) {
+							t.Fatalf("m=%d n=%d k=%d: c[%d,%d]=%v want %v", m, n, k, i, j, got, want[i*n+j])
+						}
+						if math.Float32bits(got) != math.Float32bits(row[j]) {
+							t.Fatalf("m=%d n=%d k=%d: row %d differs when computed alone: %v vs %v", m, n, k, i, got, row[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSelectNEON checks that EDGE_RESNET_KERNELS forces either path.
+func TestSelectNEON(t *testing.T) {
+	if !hasASIMD() {
+		t.Skip("no ASIMD")
+	}
+	saved := selected
+	defer use(saved)
+	for _, c := range []struct{ env, path, gemm string }{
+		{"neon", "neon", "gemmF32_6x16_NEON"},
+		{"generic", "generic", "generic"},
+		{"", "neon", "gemmF32_6x16_NEON"}, // the best available
+		{"avx2", "neon", "gemmF32_6x16_NEON"},
+	} {
+		t.Setenv(EnvKernels, c.env)
+		note := selectFromEnv()
+		if PathName() != c.path || GemmName() != c.gemm {
+			t.Errorf("%s=%q: path %s, GEMM %s (%s), want %s, %s", EnvKernels, c.env, PathName(), GemmName(), note, c.path, c.gemm)
+		}
+	}
+}
+
+// BenchmarkFMAPeakNEON measures the core's FMLA throughput on registers,
+// the ceiling for BenchmarkGemm's GFLOP/s.
+func BenchmarkFMAPeakNEON(b *testing.B) {
+	const iters = 1 << 16
+	for i := 0; i < b.N; i++ {
+		fmaPeakNEON(iters)
+	}
+	b.ReportMetric(192*iters*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
