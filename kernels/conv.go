@@ -27,10 +27,7 @@ func (g *ConvGeom) Direct() bool {
 
 // convBlockRows is how many output pixels one im2col block holds: enough
 // rows to amortize the B panel, few enough that the block stays in L2.
-func convBlockRows(k int) int {
-	mr := gemm.mr
-	return max(mr, (gemmBlockBytes/(4*max(k, 1)))/mr*mr)
-}
+func convBlockRows(k int) int { return gemm.blockRows(k) }
 
 // ConvScratch is the scratch (in float32s) one worker needs for Conv.
 func ConvScratch(g *ConvGeom) int {
