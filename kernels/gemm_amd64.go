@@ -34,7 +34,7 @@ import (
 func gemmF32_6x16_AVX2FMA(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
 
 // gemmF32_14x32_AVX512 is the kernel above with MR=14, NR=32 (28 zmm
-// accumulators, A elements as embedded broadcasts). Requires AVX512F.
+// accumulators, A elements broadcast by VBROADCASTSS). Requires AVX512F.
 //
 //go:noescape
 func gemmF32_14x32_AVX512(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
