@@ -45,7 +45,6 @@ func BenchmarkFMAPeak(b *testing.B) {
 	}
 }
 
-
 // BenchmarkGemmVsPeak interleaves the FMA-peak loop and one GEMM per
 // iteration and reports the best time of each, so that the ratio holds on a
 // machine shared with other jobs (contention only ever slows a run down).

@@ -233,12 +233,12 @@ func TestGemmPanelSplit(t *testing.T) {
 // gemmBenchShapes are ResNet GEMMs (M output pixels, N output channels,
 // K = kh*kw*Cin) and an L2-resident one.
 var gemmBenchShapes = [][3]int{
-	{140, 64, 256},    // in cache: A 140 KB, B 64 KB
-	{3136, 64, 64},    // ResNet-50 conv2_x 1x1
-	{784, 128, 1152},  // conv3_x 3x3 through im2col
-	{196, 256, 2304},  // conv4_x 3x3 through im2col
-	{49, 2048, 512},   // conv5_x 1x1 expand
-	{49, 512, 4608},   // conv5_x 3x3 through im2col
+	{140, 64, 256},   // in cache: A 140 KB, B 64 KB
+	{3136, 64, 64},   // ResNet-50 conv2_x 1x1
+	{784, 128, 1152}, // conv3_x 3x3 through im2col
+	{196, 256, 2304}, // conv4_x 3x3 through im2col
+	{49, 2048, 512},  // conv5_x 1x1 expand
+	{49, 512, 4608},  // conv5_x 3x3 through im2col
 }
 
 func BenchmarkGemm(b *testing.B) {
