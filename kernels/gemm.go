@@ -66,7 +66,7 @@ type gemmImpl struct {
 	// rows, if set, is tile for any m >= 1: it walks the MR-row tiles of
 	// one panel itself (the last one partial), so that one call to
 	// assembly does a whole row block and the call cost is amortized.
-	rows func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep *Epilogue)
+	rows func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue)
 	// blockBytes is the A row block kept in L2 while panels stream by
 	// (0: gemmBlockBytes).
 	blockBytes int
@@ -115,7 +115,7 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 				if ep.Res != nil {
 					tep.Res = ep.Res[i0*ep.LdRes+n0:]
 				}
-				gemm.rows(i1-i0, nw, k, a[i0*lda:], lda, panel, c[i0*ldc+n0:], ldc, &tep)
+				gemm.rows(i1-i0, nw, k, a[i0*lda:], lda, panel, c[i0*ldc+n0:], ldc, tep)
 				continue
 			}
 			for i := i0; i < i1; i += mr {

@@ -61,8 +61,10 @@ type gemmAsmFunc func(m, n, k int, a *float32, lda int, b *float32, c *float32, 
 
 // asmRows adapts an assembly kernel to gemmImpl.rows; Gemm has checked
 // every length.
-func asmRows(f gemmAsmFunc) func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep *Epilogue) {
-	return func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep *Epilogue) {
+// The epilogue is passed by value so that it does not escape: Session.Run
+// allocates nothing.
+func asmRows(f gemmAsmFunc) func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue) {
+	return func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue) {
 		flags := 0
 		if ep.Bias != nil {
 			flags |= gemmFlagBias
@@ -84,9 +86,7 @@ func asmImpl(name string, mr, nr, blockBytes int, f gemmAsmFunc) *gemmImpl {
 	rows := asmRows(f)
 	return &gemmImpl{
 		name: name, mr: mr, nr: nr, rows: rows, blockBytes: blockBytes,
-		tile: func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue) {
-			rows(m, n, k, a, lda, b, c, ldc, &ep)
-		},
+		tile: rows, // rows with m <= MR is one tile
 	}
 }
 
