@@ -84,6 +84,14 @@ func im2col(g *ConvGeom, in, dst []float32, px0, px1 int) {
 				continue
 			}
 			rowBase := ih * g.W
+			if g.DilW == 1 && w0 >= 0 && w0+g.KW <= g.W {
+				// The whole kernel row is contiguous in NHWC: one copy of
+				// KW*C values instead of KW copies of C (the stem's C is 3).
+				src := (rowBase + w0) * c
+				copy(dst[i:i+g.KW*c], in[src:src+g.KW*c])
+				i += g.KW * c
+				continue
+			}
 			for kw := 0; kw < g.KW; kw++ {
 				iw := w0 + kw*g.DilW
 				if iw < 0 || iw >= g.W {

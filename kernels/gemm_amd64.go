@@ -94,8 +94,8 @@ func hasAVX2() bool   { return cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3) }
 func hasAVX512() bool { return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL) }
 
 var (
-	gemmAVX2   = asmImpl("gemmF32_6x16_AVX2FMA", 6, 16, 256<<10, gemmF32_6x16_AVX2FMA)
-	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 256<<10, gemmF32_14x32_AVX512)
+	gemmAVX2   = asmImpl("gemmF32_6x16_AVX2FMA", 6, 16, 512<<10, gemmF32_6x16_AVX2FMA)
+	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512)
 
 	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2})
 	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512})
