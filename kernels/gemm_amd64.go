@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"strings"
 	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
@@ -88,6 +89,23 @@ func asmImpl(name string, mr, nr, blockBytes int, f gemmAsmFunc) *gemmImpl {
 		name: name, mr: mr, nr: nr, rows: rows, blockBytes: blockBytes,
 		tile: rows, // rows with m <= MR is one tile
 	}
+}
+
+// cpuSummary names the CPU and the features the amd64 paths look at.
+func cpuSummary() string {
+	var have []string
+	for _, f := range []struct {
+		name string
+		id   cpuid.FeatureID
+	}{
+		{"AVX2", cpuid.AVX2}, {"FMA3", cpuid.FMA3}, {"AVX512F", cpuid.AVX512F}, {"AVX512BW", cpuid.AVX512BW},
+		{"AVX512VL", cpuid.AVX512VL}, {"AVX512VNNI", cpuid.AVX512VNNI}, {"AVXVNNI", cpuid.AVXVNNI},
+	} {
+		if cpuid.CPU.Supports(f.id) {
+			have = append(have, f.name)
+		}
+	}
+	return cpuid.CPU.BrandName + " [" + strings.Join(have, " ") + "]"
 }
 
 func hasAVX2() bool   { return cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3) }

@@ -242,6 +242,7 @@ var gemmBenchShapes = [][3]int{
 }
 
 func BenchmarkGemm(b *testing.B) {
+	b.Logf("cpu: %s; kernels: %s", CPU(), Selection())
 	for _, p := range paths {
 		for _, sz := range gemmBenchShapes {
 			m, n, k := sz[0], sz[1], sz[2]
