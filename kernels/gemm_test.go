@@ -155,13 +155,13 @@ func gemmCase(t *testing.T, r *rand.Rand, m, n, k, lda, ldc int, bias, res, relu
 }
 
 // TestGemmTiles is XNNPACK's battery on one tile and its neighbours: every
-// m = 1..MR+1, every n = 1..NR+1, k below, at and above the kernel's K
+// m = 1..MR+1, every n = 1..NR+1, k = 0 and k below, at and above the K
 // unrolling, strided A and C (prime extra strides), each epilogue part.
 func TestGemmTiles(t *testing.T) {
 	forEachGemm(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		mr, nr := gemm.mr, gemm.nr
-		ks := []int{1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31}
+		ks := []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31}
 		for m := 1; m <= mr+1; m++ {
 			for n := 1; n <= nr+1; n++ {
 				for i, k := range ks {
