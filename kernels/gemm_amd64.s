@@ -5,7 +5,7 @@
 #include "textflag.h"
 
 // func gemmF32_6x16_AVX2FMA(m int, n int, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·gemmF32_6x16_AVX2FMA(SB), NOSPLIT, $0-96
 	// Rows [0, m), columns [0, n) (n <= 16) of one 16-wide B panel in 6-row tiles,
 	// each over the whole k loop, then the epilogue. Requires AVX2, FMA3.
@@ -55,6 +55,7 @@ gemmF32_6x16_AVX2FMA_m6:
 gemmF32_6x16_AVX2FMA_m6_loop:
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
+	PREFETCHT0   4096(DI)
 	VBROADCASTSS (AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -75,6 +76,7 @@ gemmF32_6x16_AVX2FMA_m6_loop:
 	VFMADD231PS  Y13, Y15, Y11
 	VMOVUPS      64(DI), Y12
 	VMOVUPS      96(DI), Y13
+	PREFETCHT0   4160(DI)
 	VBROADCASTSS 4(AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -95,6 +97,7 @@ gemmF32_6x16_AVX2FMA_m6_loop:
 	VFMADD231PS  Y13, Y15, Y11
 	VMOVUPS      128(DI), Y12
 	VMOVUPS      160(DI), Y13
+	PREFETCHT0   4224(DI)
 	VBROADCASTSS 8(AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -115,6 +118,7 @@ gemmF32_6x16_AVX2FMA_m6_loop:
 	VFMADD231PS  Y13, Y15, Y11
 	VMOVUPS      192(DI), Y12
 	VMOVUPS      224(DI), Y13
+	PREFETCHT0   4288(DI)
 	VBROADCASTSS 12(AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -147,6 +151,7 @@ gemmF32_6x16_AVX2FMA_m6_rem:
 gemmF32_6x16_AVX2FMA_m6_one:
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
+	PREFETCHT0   4096(DI)
 	VBROADCASTSS (AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -597,7 +602,7 @@ gemmF32_6x16_AVX2FMA_done:
 	RET
 
 // func gemmF32_14x32_AVX512(m int, n int, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·gemmF32_14x32_AVX512(SB), NOSPLIT, $0-96
 	// Rows [0, m), columns [0, n) (n <= 32) of one 32-wide B panel in 14-row tiles,
 	// each over the whole k loop, then the epilogue. Requires AVX512F.
@@ -692,6 +697,8 @@ gemmF32_14x32_AVX512_m14:
 gemmF32_14x32_AVX512_m14_loop:
 	VMOVUPS      (DI), Z28
 	VMOVUPS      64(DI), Z29
+	PREFETCHT0   4096(DI)
+	PREFETCHT0   4160(DI)
 	VBROADCASTSS (AX), Z30
 	VFMADD231PS  Z28, Z30, Z0
 	VFMADD231PS  Z29, Z30, Z1
@@ -736,6 +743,8 @@ gemmF32_14x32_AVX512_m14_loop:
 	VFMADD231PS  Z29, Z31, Z27
 	VMOVUPS      128(DI), Z28
 	VMOVUPS      192(DI), Z29
+	PREFETCHT0   4224(DI)
+	PREFETCHT0   4288(DI)
 	VBROADCASTSS 4(AX), Z30
 	VFMADD231PS  Z28, Z30, Z0
 	VFMADD231PS  Z29, Z30, Z1
@@ -780,6 +789,8 @@ gemmF32_14x32_AVX512_m14_loop:
 	VFMADD231PS  Z29, Z31, Z27
 	VMOVUPS      256(DI), Z28
 	VMOVUPS      320(DI), Z29
+	PREFETCHT0   4352(DI)
+	PREFETCHT0   4416(DI)
 	VBROADCASTSS 8(AX), Z30
 	VFMADD231PS  Z28, Z30, Z0
 	VFMADD231PS  Z29, Z30, Z1
@@ -824,6 +835,8 @@ gemmF32_14x32_AVX512_m14_loop:
 	VFMADD231PS  Z29, Z31, Z27
 	VMOVUPS      384(DI), Z28
 	VMOVUPS      448(DI), Z29
+	PREFETCHT0   4480(DI)
+	PREFETCHT0   4544(DI)
 	VBROADCASTSS 12(AX), Z30
 	VFMADD231PS  Z28, Z30, Z0
 	VFMADD231PS  Z29, Z30, Z1
@@ -883,6 +896,8 @@ gemmF32_14x32_AVX512_m14_rem:
 gemmF32_14x32_AVX512_m14_one:
 	VMOVUPS      (DI), Z28
 	VMOVUPS      64(DI), Z29
+	PREFETCHT0   4096(DI)
+	PREFETCHT0   4160(DI)
 	VBROADCASTSS (AX), Z30
 	VFMADD231PS  Z28, Z30, Z0
 	VFMADD231PS  Z29, Z30, Z1

@@ -75,6 +75,7 @@ type kernel struct {
 	nv     int // vectors per row: NR = nv*lanes
 	unroll int // k steps per iteration of the main loop (a power of 2)
 	bcst   bool
+	pf     int // prefetch B this many bytes ahead in the main loop (0: none)
 }
 
 func (k *kernel) lanes() int {
@@ -119,9 +120,14 @@ var (
 // this Zen 5 core the .BCST form tops out near 90% of FMA peak in cache
 // while VBROADCASTSS reaches 97%; 12x32 and 14x32 tie, and 14 divides the
 // 7x7/14x14/28x28/56x56 ResNet maps.
+//
+// B is prefetched 4 KiB ahead in full tiles: weights come cold from DRAM in
+// a real network, and with few rows (M=49) the hardware prefetcher alone
+// leaves the kernel waiting (BenchmarkGemmColdB, bench/README.md); 512 B
+// ahead was worse than none, 1 to 8 KiB all helped.
 var kernels = []*kernel{
-	{name: "gemmF32_6x16_AVX2FMA", mr: 6, nv: 2, unroll: 4},
-	{name: "gemmF32_14x32_AVX512", avx512: true, mr: 14, nv: 2, unroll: 4},
+	{name: "gemmF32_6x16_AVX2FMA", mr: 6, nv: 2, unroll: 4, pf: 4096},
+	{name: "gemmF32_14x32_AVX512", avx512: true, mr: 14, nv: 2, unroll: 4, pf: 4096},
 }
 
 // General-purpose registers. A rows are addressed as grp[g] + j*lda
@@ -244,6 +250,12 @@ func (k *kernel) kloop(c *build.Context, m int, l string) {
 	step := func(u int) {
 		for v := 0; v < k.nv; v++ {
 			c.VMOVUPS(operand.Mem{Base: rB, Disp: (u*k.nv + v) * k.vbytes()}, k.bvec(v))
+		}
+		if k.pf > 0 && unroll > 1 {
+			// Prefetches never fault, so running past the panel is fine.
+			for off := 0; off < k.nr()*4; off += 64 {
+				c.PREFETCHT0(operand.Mem{Base: rB, Disp: k.pf + u*k.nr()*4 + off})
+			}
 		}
 		for i := 0; i < m; i++ {
 			a := operand.Mem{Base: grp[i/3], Disp: 4 * u}
