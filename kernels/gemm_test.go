@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 const canary = 12345.678 // poison value written around and into outputs
@@ -272,12 +273,19 @@ func BenchmarkGemmColdB(b *testing.B) {
 				}
 				c := make([]float32, m*n)
 				ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
+				best := time.Duration(1 << 62)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					pb := &bs[i%len(bs)]
+					t0 := time.Now()
 					Gemm(m, a, k, pb, c, n, ep, 0, pb.Panels())
+					best = min(best, time.Since(t0))
 				}
-				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				flops := 2 * float64(m*n*k)
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// The fastest call: what the kernel does when no other job
+				// shares the core.
+				b.ReportMetric(flops/best.Seconds()/1e9, "best-GFLOP/s")
 			})
 		}
 	}
