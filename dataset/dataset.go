@@ -288,7 +288,7 @@ func readIDX(p string, magic uint32) (dims []int, data []byte, err error) {
 		}
 		r = z
 	}
-	all, err := io.ReadAll(io.LimitReader(r, 1<<31))
+	all, err := io.ReadAll(io.LimitReader(r, 1<<30))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
@@ -299,17 +299,17 @@ func readIDX(p string, magic uint32) (dims []int, data []byte, err error) {
 	if len(all) < 4+4*nd {
 		return nil, nil, fmt.Errorf("%s: %w: truncated IDX header", p, ErrFormat)
 	}
-	size := 1
+	size := int64(1)
 	for i := 0; i < nd; i++ {
-		d := int(binary.BigEndian.Uint32(all[4+4*i:]))
-		if d <= 0 || d > 1<<28 || size > (1<<31)/d {
+		d := int64(binary.BigEndian.Uint32(all[4+4*i:]))
+		if d <= 0 || d > 1<<28 || size > int64(len(all))/d {
 			return nil, nil, fmt.Errorf("%s: %w: bad IDX dimension %d", p, ErrFormat, d)
 		}
 		size *= d
-		dims = append(dims, d)
+		dims = append(dims, int(d))
 	}
 	data = all[4+4*nd:]
-	if len(data) != size {
+	if int64(len(data)) != size {
 		return nil, nil, fmt.Errorf("%s: %w: IDX holds %d bytes, dimensions %v need %d", p, ErrFormat, len(data), dims, size)
 	}
 	return dims, data, nil

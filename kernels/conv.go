@@ -27,10 +27,7 @@ func (g *ConvGeom) Direct() bool {
 
 // convBlockRows is how many output pixels one im2col block holds: enough
 // rows to amortize the B panel, few enough that the block stays in L2.
-func convBlockRows(k int) int {
-	mr := gemm.mr
-	return max(mr, (gemmBlockBytes/(4*max(k, 1)))/mr*mr)
-}
+func convBlockRows(k int) int { return gemm.blockRows(k) }
 
 // ConvScratch is the scratch (in float32s) one worker needs for Conv.
 func ConvScratch(g *ConvGeom) int {
@@ -87,6 +84,14 @@ func im2col(g *ConvGeom, in, dst []float32, px0, px1 int) {
 				continue
 			}
 			rowBase := ih * g.W
+			if g.DilW == 1 && w0 >= 0 && w0+g.KW <= g.W {
+				// The whole kernel row is contiguous in NHWC: one copy of
+				// KW*C values instead of KW copies of C (the stem's C is 3).
+				src := (rowBase + w0) * c
+				copy(dst[i:i+g.KW*c], in[src:src+g.KW*c])
+				i += g.KW * c
+				continue
+			}
 			for kw := 0; kw < g.KW; kw++ {
 				iw := w0 + kw*g.DilW
 				if iw < 0 || iw >= g.W {

@@ -92,6 +92,10 @@ func Available() []string {
 	return names
 }
 
+// CPU names the processor and the features that kernel selection looks at,
+// for `edge-resnet cpu` and bug reports.
+func CPU() string { return cpuSummary() }
+
 // PathName is the selected path's name.
 func PathName() string { return selected.name }
 

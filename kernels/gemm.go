@@ -56,13 +56,20 @@ func packB(b []float32, k, n, nr int) PackedB {
 // gemmImpl is one registered GEMM implementation.
 type gemmImpl struct {
 	name string
-	mr   int // rows per microkernel call
+	mr   int // rows per microkernel tile
 	nr   int // columns per panel
 	// tile computes a full or partial MR x NR tile: rows m (1..mr) of A
 	// starting at a (row stride lda), over K, with panel b (K*NR values),
 	// storing cols n (1..nr) into c (row stride ldc) through the epilogue,
 	// whose Bias/Res are already offset to the tile.
 	tile func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue)
+	// rows, if set, is tile for any m >= 1: it walks the MR-row tiles of
+	// one panel itself (the last one partial), so that one call to
+	// assembly does a whole row block and the call cost is amortized.
+	rows func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue)
+	// blockBytes is the A row block kept in L2 while panels stream by
+	// (0: gemmBlockBytes).
+	blockBytes int
 }
 
 // gemm is the implementation in use, chosen at init by the dispatcher.
@@ -91,8 +98,8 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	}
 	mr := gemm.mr
 	// Block rows so that an A block (mc x K) stays in L2 while every panel
-	// streams past it; a panel (K x NR) stays in L1 across the block's tiles.
-	mc := max(mr, (gemmBlockBytes/(4*max(k, 1)))/mr*mr)
+	// streams past it; a panel (K x NR) stays in L1/L2 across the block.
+	mc := gemm.blockRows(k)
 	var tep Epilogue
 	tep.LdRes, tep.Relu = ep.LdRes, ep.Relu
 	for i0 := 0; i0 < m; i0 += mc {
@@ -104,6 +111,13 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 			if ep.Bias != nil {
 				tep.Bias = ep.Bias[n0:]
 			}
+			if gemm.rows != nil {
+				if ep.Res != nil {
+					tep.Res = ep.Res[i0*ep.LdRes+n0:]
+				}
+				gemm.rows(i1-i0, nw, k, a[i0*lda:], lda, panel, c[i0*ldc+n0:], ldc, tep)
+				continue
+			}
 			for i := i0; i < i1; i += mr {
 				mw := min(mr, i1-i)
 				if ep.Res != nil {
@@ -113,6 +127,16 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 			}
 		}
 	}
+}
+
+// blockRows is the row block for depth k: as many MR-row tiles as fit the
+// implementation's A block, at least one.
+func (g *gemmImpl) blockRows(k int) int {
+	bytes := g.blockBytes
+	if bytes == 0 {
+		bytes = gemmBlockBytes
+	}
+	return max(g.mr, (bytes/(4*max(k, 1)))/g.mr*g.mr)
 }
 
 // gemmBlockBytes is the A block kept hot in L2 while panels stream by.

@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
@@ -108,11 +109,31 @@ func neonKernel(r int, p *neonGemm) {
 	}
 }
 
-var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON}
+// gemmTileNEON handles any number of rows, so it also serves as the
+// row-block entry point: one assembly call per panel.
+var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON, rows: gemmTileNEON}
 
 var _ = registerPath(&path{name: "neon", rank: 10, available: hasASIMD, gemm: gemmNEON})
 
 func hasASIMD() bool { return cpuid.CPU.Supports(cpuid.ASIMD) }
+
+// cpuSummary names the CPU and the features the arm64 paths look at.
+func cpuSummary() string {
+	var have []string
+	for _, f := range []struct {
+		name string
+		id   cpuid.FeatureID
+	}{{"ASIMD", cpuid.ASIMD}, {"ASIMDDP", cpuid.ASIMDDP}, {"FP", cpuid.FP}} {
+		if cpuid.CPU.Supports(f.id) {
+			have = append(have, f.name)
+		}
+	}
+	name := cpuid.CPU.BrandName
+	if name == "" {
+		name = "arm64"
+	}
+	return name + " [" + strings.Join(have, " ") + "]"
+}
 
 func gemmTileNEON(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue) {
 	gemmRowsNEON(m, n, k, a, lda, b, c, ldc, &ep)

@@ -1,0 +1,120 @@
+//go:build gc && !purego
+
+package kernels
+
+import (
+	"strings"
+	"unsafe"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+//go:generate go -C ../asm run ./amd64 -out ../kernels/gemm_amd64.s
+
+// The assembly kernels take plain arguments rather than a params struct
+// read through go_asm.h: avo cannot emit symbolic field offsets, while go
+// vet's asmdecl checks every argument offset and size against these
+// declarations, so the frame cannot drift from the Go side either.
+//
+// Each computes, for i < m and j < n,
+//
+//	c[i*ldc+j] = relu?(sum over kk < k of a[i*lda+kk]*b[kk*NR+j] + bias[j] + res[i*ldres+j])
+//
+// with the sum in increasing kk order (one FMA per term), bias added if
+// flags&gemmFlagBias, res if flags&gemmFlagRes, max(x, 0) if
+// flags&gemmFlagRelu (NaN passes through). b is one packed panel (k*NR
+// values). Rows are done in MR-row tiles; a partial last tile reads only its
+// rows of a. Nothing outside c's m x n region is written, nothing past
+// column n of bias/res and row m of a/res is read. 1 <= n <= NR, m >= 1,
+// k >= 0; lda, ldc, ldres are in elements.
+
+// gemmF32_6x16_AVX2FMA is the kernel above with MR=6, NR=16 (12 ymm
+// accumulators). Requires AVX2 and FMA3.
+//
+//go:noescape
+func gemmF32_6x16_AVX2FMA(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
+
+// gemmF32_14x32_AVX512 is the kernel above with MR=14, NR=32 (28 zmm
+// accumulators, A elements broadcast by VBROADCASTSS). Requires AVX512F.
+//
+//go:noescape
+func gemmF32_14x32_AVX512(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
+
+// fmaPeakAVX2 runs n iterations of 12 independent 8-lane FMAs on registers
+// (192 FLOPs each). Requires AVX2 and FMA3.
+//
+//go:noescape
+func fmaPeakAVX2(n int)
+
+// fmaPeakAVX512 runs n iterations of 12 independent 16-lane FMAs on
+// registers (384 FLOPs each). Requires AVX512F.
+//
+//go:noescape
+func fmaPeakAVX512(n int)
+
+const (
+	gemmFlagBias = 1
+	gemmFlagRes  = 2
+	gemmFlagRelu = 4
+)
+
+type gemmAsmFunc func(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
+
+// asmRows adapts an assembly kernel to gemmImpl.rows; Gemm has checked
+// every length.
+// The epilogue is passed by value so that it does not escape: Session.Run
+// allocates nothing.
+func asmRows(f gemmAsmFunc) func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue) {
+	return func(m, n, k int, a []float32, lda int, b []float32, c []float32, ldc int, ep Epilogue) {
+		flags := 0
+		if ep.Bias != nil {
+			flags |= gemmFlagBias
+		}
+		if ep.Res != nil {
+			flags |= gemmFlagRes
+		}
+		if ep.Relu {
+			flags |= gemmFlagRelu
+		}
+		f(m, n, k, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc,
+			unsafe.SliceData(ep.Bias), unsafe.SliceData(ep.Res), ep.LdRes, flags)
+	}
+}
+
+// asmImpl registers an assembly kernel; tile is rows restricted to one
+// tile, for callers of the tile contract.
+func asmImpl(name string, mr, nr, blockBytes int, f gemmAsmFunc) *gemmImpl {
+	rows := asmRows(f)
+	return &gemmImpl{
+		name: name, mr: mr, nr: nr, rows: rows, blockBytes: blockBytes,
+		tile: rows, // rows with m <= MR is one tile
+	}
+}
+
+// cpuSummary names the CPU and the features the amd64 paths look at.
+func cpuSummary() string {
+	var have []string
+	for _, f := range []struct {
+		name string
+		id   cpuid.FeatureID
+	}{
+		{"AVX2", cpuid.AVX2}, {"FMA3", cpuid.FMA3}, {"AVX512F", cpuid.AVX512F}, {"AVX512BW", cpuid.AVX512BW},
+		{"AVX512VL", cpuid.AVX512VL}, {"AVX512VNNI", cpuid.AVX512VNNI}, {"AVXVNNI", cpuid.AVXVNNI},
+	} {
+		if cpuid.CPU.Supports(f.id) {
+			have = append(have, f.name)
+		}
+	}
+	return cpuid.CPU.BrandName + " [" + strings.Join(have, " ") + "]"
+}
+
+func hasAVX2() bool   { return cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3) }
+func hasAVX512() bool { return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL) }
+
+var (
+	gemmAVX2   = asmImpl("gemmF32_6x16_AVX2FMA", 6, 16, 512<<10, gemmF32_6x16_AVX2FMA)
+	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512)
+
+	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2})
+	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512})
+)
