@@ -22,6 +22,10 @@ type path struct {
 	rank      int         // higher is preferred
 	available func() bool // the CPU can run it
 	gemm      *gemmImpl
+	// maxWindow, if set, does max pooling of one output pixel over whole
+	// vectors of maxLanes channels (see maxWindowGo for the contract).
+	maxWindow func(dst, src *float32, n, kh, kw, rowStride, pixStride int)
+	maxLanes  int
 }
 
 var (

@@ -40,6 +40,19 @@ func gemmF32_6x16_AVX2FMA(m, n, k int, a *float32, lda int, b *float32, c *float
 //go:noescape
 func gemmF32_14x32_AVX512(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
 
+// maxWindowAVX2 sets dst[j] to the maximum of src[y*rowStride+x*pixStride+j]
+// over y < kh, x < kw, for j < n; n is a positive multiple of 8, kh, kw >= 1,
+// strides in elements. Where a value is NaN the result is unspecified.
+// Requires AVX2.
+//
+//go:noescape
+func maxWindowAVX2(dst, src *float32, n, kh, kw, rowStride, pixStride int)
+
+// maxWindowAVX512 is maxWindowAVX2 with n a multiple of 16. Requires AVX512F.
+//
+//go:noescape
+func maxWindowAVX512(dst, src *float32, n, kh, kw, rowStride, pixStride int)
+
 // fmaPeakAVX2 runs n iterations of 12 independent 8-lane FMAs on registers
 // (192 FLOPs each). Requires AVX2 and FMA3.
 //
@@ -115,6 +128,8 @@ var (
 	gemmAVX2   = asmImpl("gemmF32_6x16_AVX2FMA", 6, 16, 512<<10, gemmF32_6x16_AVX2FMA)
 	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512)
 
-	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2})
-	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512})
+	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2,
+		maxWindow: maxWindowAVX2, maxLanes: 8})
+	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512,
+		maxWindow: maxWindowAVX512, maxLanes: 16})
 )

@@ -1986,6 +1986,160 @@ DATA gemmMaskAVX2<>+120(SB)/4, $0x00000000
 DATA gemmMaskAVX2<>+124(SB)/4, $0x00000000
 GLOBL gemmMaskAVX2<>(SB), RODATA|NOPTR, $128
 
+// func maxWindowAVX2(dst *float32, src *float32, n int, kh int, kw int, rowStride int, pixStride int)
+// Requires: AVX
+TEXT ·maxWindowAVX2(SB), NOSPLIT, $0-56
+	// Max over a kh x kw window of 8-lane channel vectors. Requires AVX2.
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ kh+24(FP), R8
+	MOVQ kw+32(FP), R9
+	MOVQ rowStride+40(FP), R10
+	MOVQ pixStride+48(FP), R11
+	SHLQ $0x02, R10
+	SHLQ $0x02, R11
+
+maxWindowAVX2_groups:
+	CMPQ    CX, $0x00000020
+	JL      maxWindowAVX2_singles
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindowAVX2_g_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindowAVX2_g_x:
+	VMAXPS  (R13), Y0, Y0
+	VMAXPS  32(R13), Y1, Y1
+	VMAXPS  64(R13), Y2, Y2
+	VMAXPS  96(R13), Y3, Y3
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindowAVX2_g_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindowAVX2_g_y
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	SUBQ    $0x00000020, CX
+	JMP     maxWindowAVX2_groups
+
+maxWindowAVX2_singles:
+	TESTQ   CX, CX
+	JZ      maxWindowAVX2_done
+	VMOVUPS (SI), Y0
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindowAVX2_s_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindowAVX2_s_x:
+	VMAXPS  (R13), Y0, Y0
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindowAVX2_s_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindowAVX2_s_y
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, CX
+	JMP     maxWindowAVX2_singles
+
+maxWindowAVX2_done:
+	VZEROUPPER
+	RET
+
+// func maxWindowAVX512(dst *float32, src *float32, n int, kh int, kw int, rowStride int, pixStride int)
+// Requires: AVX, AVX512F
+TEXT ·maxWindowAVX512(SB), NOSPLIT, $0-56
+	// Max over a kh x kw window of 16-lane channel vectors. Requires AVX512F.
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ kh+24(FP), R8
+	MOVQ kw+32(FP), R9
+	MOVQ rowStride+40(FP), R10
+	MOVQ pixStride+48(FP), R11
+	SHLQ $0x02, R10
+	SHLQ $0x02, R11
+
+maxWindowAVX512_groups:
+	CMPQ    CX, $0x00000040
+	JL      maxWindowAVX512_singles
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindowAVX512_g_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindowAVX512_g_x:
+	VMAXPS  (R13), Z0, Z0
+	VMAXPS  64(R13), Z1, Z1
+	VMAXPS  128(R13), Z2, Z2
+	VMAXPS  192(R13), Z3, Z3
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindowAVX512_g_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindowAVX512_g_y
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $0x00000100, SI
+	ADDQ    $0x00000100, DI
+	SUBQ    $0x00000040, CX
+	JMP     maxWindowAVX512_groups
+
+maxWindowAVX512_singles:
+	TESTQ   CX, CX
+	JZ      maxWindowAVX512_done
+	VMOVUPS (SI), Z0
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindowAVX512_s_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindowAVX512_s_x:
+	VMAXPS  (R13), Z0, Z0
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindowAVX512_s_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindowAVX512_s_y
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, CX
+	JMP     maxWindowAVX512_singles
+
+maxWindowAVX512_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-8

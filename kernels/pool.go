@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"math"
 )
 
 // PoolGeom is the geometry of a pooling window on NHWC data.
@@ -23,25 +22,44 @@ func (g *PoolGeom) check(in, out []float32, px0, px1 int) {
 	}
 }
 
-// MaxPool computes output pixels [px0, px1). Padding never wins: a window
-// that lies wholly in the padding (impossible with pad < window) yields -Inf.
+// MaxPool computes output pixels [px0, px1). Padding never wins: windows
+// are clipped to the input (pad < window, so none is empty).
 func MaxPool(g *PoolGeom, in, out []float32, px0, px1 int) {
 	g.check(in, out, px0, px1)
 	c := g.C
+	lanes := selected.maxLanes
+	vec := 0
+	if selected.maxWindow != nil {
+		vec = c / lanes * lanes
+	}
 	for p := px0; p < px1; p++ {
 		oh, ow := p/g.OW, p%g.OW
 		h0, w0 := oh*g.StrideH-g.PadTop, ow*g.StrideW-g.PadLeft
+		ha, hb := max(h0, 0), min(h0+g.KH, g.H)
+		wa, wb := max(w0, 0), min(w0+g.KW, g.W)
 		dst := out[p*c : p*c+c]
-		for i := range dst {
-			dst[i] = float32(math.Inf(-1))
+		src := in[(ha*g.W+wa)*c:]
+		if vec > 0 {
+			selected.maxWindow(&dst[0], &src[0], vec, hb-ha, wb-wa, g.W*c, c)
 		}
-		for ih := max(h0, 0); ih < min(h0+g.KH, g.H); ih++ {
-			for iw := max(w0, 0); iw < min(w0+g.KW, g.W); iw++ {
-				src := in[(ih*g.W+iw)*c : (ih*g.W+iw)*c+c]
-				for i, v := range src {
-					if v > dst[i] {
-						dst[i] = v
-					}
+		maxWindowGo(dst[vec:], src[vec:], hb-ha, wb-wa, g.W*c, c)
+	}
+}
+
+// maxWindowGo sets dst[j] to the maximum of src[y*rowStride+x*pixStride+j]
+// over y < kh, x < kw, for j < len(dst).
+func maxWindowGo(dst, src []float32, kh, kw, rowStride, pixStride int) {
+	if len(dst) == 0 {
+		return
+	}
+	copy(dst, src[:len(dst)])
+	for y := 0; y < kh; y++ {
+		for x := 0; x < kw; x++ {
+			s := src[y*rowStride+x*pixStride:]
+			s = s[:len(dst)]
+			for i, v := range s {
+				if v > dst[i] {
+					dst[i] = v
 				}
 			}
 		}

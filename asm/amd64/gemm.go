@@ -1,6 +1,6 @@
 // Command amd64 generates kernels/gemm_amd64.s: the fp32 GEMM microkernels
-// for AVX2+FMA3 and AVX-512, and the FMA-throughput loops used to measure the
-// core's peak. Run it through `go generate ./kernels` in the main module.
+// for AVX2+FMA3 and AVX-512, the max-pooling window kernels, and the
+// FMA-throughput loops used to measure the core's peak. Run it through `go generate ./kernels` in the main module.
 package main
 
 import (
@@ -49,6 +49,8 @@ func generate() ([]byte, error) {
 		k.generate(c)
 	}
 	maskTable(c)
+	maxWindow(c, "maxWindowAVX2", false)
+	maxWindow(c, "maxWindowAVX512", true)
 	fmaPeak(c, "fmaPeakAVX2", false)
 	fmaPeak(c, "fmaPeakAVX512", true)
 	f, err := c.Result()
