@@ -1,0 +1,656 @@
+// Command compare times edge-resnet beside ONNX Runtime (npm onnxruntime-node)
+// and PyTorch on the same torchvision ResNets, interleaved in one run, and
+// prints a Markdown table of medians and ratios (see bench/README.md).
+//
+//	go run ./bench/cmd/compare [--models resnet18,resnet50] [--threads 1,2]
+//	                           [--rounds 5] [--runs 30] [--warmup 5]
+//
+// It builds the CLI, exports the ONNX models with bench/export_models.py
+// when they are missing, installs onnxruntime-node with `npm ci` when it is
+// missing, converts the models to .ern images, checks that edge-resnet's
+// logits agree with ONNX Runtime's and PyTorch's on one input, and then
+// runs rounds: in each, for every model and thread count, every runtime's
+// benchmark once (a fresh process, --warmup untimed then --runs timed
+// runs), in an order rotated each round. A cell of the table is the median
+// of the round medians, with the fastest single run in parentheses.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edge-resnet/edge-resnet/preprocess"
+)
+
+const modulePath = "github.com/edge-resnet/edge-resnet"
+
+type options struct {
+	models   []string
+	threads  []int
+	runtimes []string
+	rounds   int
+	runs     int
+	warmup   int
+	cache    string
+	python   string
+	node     string
+	raw      string
+	tol      float64
+	noCheck  bool
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "compare: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	models := fs.String("models", "resnet18,resnet50", "torchvision models, comma-separated")
+	threads := fs.String("threads", "1,2", "thread counts, comma-separated")
+	runtimes := fs.String("runtimes", strings.Join(allRuntimes, ","), "runtimes to time, comma-separated")
+	fs.IntVar(&o.rounds, "rounds", 7, "interleaved rounds")
+	fs.IntVar(&o.runs, "runs", 30, "timed runs per runtime per round")
+	fs.IntVar(&o.warmup, "warmup", 5, "untimed runs before them")
+	fs.StringVar(&o.cache, "cache", "", "directory for models and the CLI build (default: bench/.cache)")
+	fs.StringVar(&o.python, "python", "/usr/bin/python3", "Python with Debian's torch, torchvision, onnx")
+	fs.StringVar(&o.node, "node", "node", "Node.js (>= 18)")
+	fs.StringVar(&o.raw, "raw", "", "also write every round's result as JSON lines to this file (default: CACHE/last-compare.jsonl)")
+	fs.Float64Var(&o.tol, "tol", 1e-3, "largest allowed max|Δlogit|/max|logit| between edge-resnet and the others")
+	fs.BoolVar(&o.noCheck, "no-check", false, "skip the logit agreement check")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: go run ./bench/cmd/compare [flags]\n\n"+
+			"Times edge-resnet, ONNX Runtime and PyTorch on torchvision ResNets, interleaved,\n"+
+			"and prints a Markdown table. Flags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	o.models = splitList(*models)
+	for _, m := range o.models {
+		if !strings.HasPrefix(m, "resnet") {
+			return o, fmt.Errorf("--models: %q is not a torchvision ResNet (resnet18, resnet50, ...)", m)
+		}
+	}
+	for _, s := range splitList(*threads) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("--threads: bad thread count %q", s)
+		}
+		o.threads = append(o.threads, n)
+	}
+	o.runtimes = splitList(*runtimes)
+	for _, rt := range o.runtimes {
+		if !slices.Contains(allRuntimes, rt) {
+			return o, fmt.Errorf("--runtimes: unknown runtime %q (want %s)", rt, strings.Join(allRuntimes, ", "))
+		}
+	}
+	switch {
+	case len(o.models) == 0 || len(o.threads) == 0 || len(o.runtimes) == 0:
+		return o, errors.New("--models, --threads and --runtimes must not be empty")
+	case o.rounds < 1 || o.runs < 1 || o.warmup < 0:
+		return o, errors.New("--rounds and --runs must be >= 1 and --warmup >= 0")
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// env holds the paths of one comparison.
+type env struct {
+	o      options
+	root   string // repository root
+	bench  string // root/bench
+	cache  string
+	cli    string // built edge-resnet binary
+	goBin  string
+	stderr io.Writer
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	root, err := findRoot()
+	if err != nil {
+		return err
+	}
+	bench := filepath.Join(root, "bench")
+	if o.cache == "" {
+		o.cache = filepath.Join(bench, ".cache")
+	}
+	if o.cache, err = filepath.Abs(o.cache); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+		return err
+	}
+	if o.raw == "" {
+		o.raw = filepath.Join(o.cache, "last-compare.jsonl")
+	}
+	e := &env{o: o, root: root, bench: bench, cache: o.cache, cli: filepath.Join(o.cache, "edge-resnet"), stderr: stderr}
+	if runtime.GOOS == "windows" {
+		e.cli += ".exe"
+	}
+	if err := e.prepare(); err != nil {
+		return err
+	}
+	info := e.machineInfo()
+	if !o.noCheck {
+		if err := e.checkAgreement(stdout); err != nil {
+			return err
+		}
+	}
+	loadBefore := loadAvg()
+	start := time.Now()
+	results, err := e.rounds()
+	if err != nil {
+		return err
+	}
+	info.load = fmt.Sprintf("%s at the start, %s at the end", loadBefore, loadAvg())
+	info.elapsed = time.Since(start).Round(time.Second)
+	for _, r := range results {
+		switch {
+		case r.Runtime == rtORT && info.ortVersion == "":
+			info.ortVersion = r.Version
+		case r.Runtime == rtTorch && info.torchVersion == "":
+			info.torchVersion = r.Version
+		case r.Runtime == rtEdge && info.kernel == "":
+			info.kernel = r.Kernel
+		}
+	}
+	agg := aggregate(results)
+	fmt.Fprint(stdout, info.markdown(o))
+	fmt.Fprintln(stdout)
+	fmt.Fprint(stdout, markdownTable(agg, o.models, o.threads, o.runtimes))
+	fmt.Fprintf(stdout, "\nms: median over %d round(s) of each round's median of %d runs (fastest single run in parentheses);\n"+
+		"ratios: edge-resnet's time over the other runtime's, medians (mins). Lower is faster for edge-resnet.\n",
+		o.rounds, o.runs)
+	if o.rounds > 1 {
+		fmt.Fprintln(stdout, "\nSpread: fastest–slowest round median, ms:")
+		fmt.Fprintln(stdout)
+		fmt.Fprint(stdout, spreadTable(agg, o.models, o.threads, o.runtimes))
+	}
+	if lines := targetLines(agg, o.models, o.threads); len(lines) > 0 {
+		fmt.Fprintln(stdout, "\nTargets (issue 3):")
+		for _, l := range lines {
+			fmt.Fprintf(stdout, "- %s\n", l)
+		}
+	}
+	fmt.Fprintf(stderr, "raw results: %s\n", o.raw)
+	return nil
+}
+
+// findRoot walks up from the working directory to this module's go.mod.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module "+modulePath+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run this inside the edge-resnet checkout (no go.mod of " + modulePath + " above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+func (e *env) logf(format string, args ...any) {
+	fmt.Fprintf(e.stderr, format+"\n", args...)
+}
+
+// command runs name args in dir and returns its stdout; on failure the
+// error carries the end of its stderr.
+func (e *env) command(dir string, extraEnv []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), extraEnv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if len(msg) > 2000 {
+			msg = "..." + msg[len(msg)-2000:]
+		}
+		if msg != "" {
+			msg = "\n" + msg
+		}
+		return out.Bytes(), fmt.Errorf("%s %s: %v%s", filepath.Base(name), strings.Join(args, " "), err, msg)
+	}
+	return out.Bytes(), nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// newer reports whether a exists and is at least as new as b.
+func newer(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && !sa.ModTime().Before(sb.ModTime())
+}
+
+// prepare checks the prerequisites and builds, exports, installs and
+// converts whatever is missing.
+func (e *env) prepare() error {
+	o := e.o
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		if !exists(goBin) {
+			return errors.New("the go command is not on PATH (Go 1.26 or newer is needed to build the CLI)")
+		}
+	}
+	e.goBin = goBin
+	e.logf("building %s", e.cli)
+	if _, err := e.command(e.root, nil, goBin, "build", "-o", e.cli, "./cmd/edge-resnet"); err != nil {
+		return fmt.Errorf("building the CLI: %w", err)
+	}
+
+	needExport := false
+	for _, m := range o.models {
+		for _, f := range []string{m + ".onnx", m + ".torch_logits.npy", "input.npy"} {
+			if !exists(filepath.Join(e.cache, f)) {
+				needExport = true
+			}
+		}
+	}
+	if needExport || slices.Contains(o.runtimes, rtTorch) {
+		if err := e.checkPython(); err != nil {
+			return err
+		}
+	}
+	if needExport {
+		e.logf("exporting %s to ONNX (bench/export_models.py)", strings.Join(o.models, ", "))
+		args := append([]string{filepath.Join(e.bench, "export_models.py"), "--cache", e.cache}, o.models...)
+		out, err := e.command(e.bench, nil, o.python, args...)
+		if err != nil {
+			return fmt.Errorf("exporting the models: %w", err)
+		}
+		e.stderr.Write(out)
+	}
+
+	if slices.Contains(o.runtimes, rtORT) || !o.noCheck {
+		if err := e.checkNode(); err != nil {
+			return err
+		}
+		if !exists(filepath.Join(e.bench, "node_modules", "onnxruntime-node", "package.json")) {
+			npm, err := exec.LookPath("npm")
+			if err != nil {
+				return errors.New("onnxruntime-node is not installed and npm is not on PATH; install Node.js and npm (apt-get install nodejs npm), then run this again")
+			}
+			e.logf("installing onnxruntime-node (npm ci --ignore-scripts in bench/)")
+			// --ignore-scripts: its postinstall only fetches optional CUDA
+			// binaries from outside the npm registry; the CPU build is in
+			// the package.
+			if _, err := e.command(e.bench, nil, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"); err != nil {
+				return fmt.Errorf("installing onnxruntime-node: %w", err)
+			}
+		}
+	}
+
+	// Convert again when the ONNX file or the CLI changed (the sidecar
+	// file records the hash of the CLI that wrote the image).
+	cliHash, err := fileHash(e.cli)
+	if err != nil {
+		return err
+	}
+	for _, m := range o.models {
+		onnx, ern := filepath.Join(e.cache, m+".onnx"), filepath.Join(e.cache, m+".ern")
+		stamp := ern + ".cli-sha256"
+		if b, err := os.ReadFile(stamp); err == nil && string(b) == cliHash && newer(ern, onnx) {
+			continue
+		}
+		e.logf("converting %s.onnx to %s.ern", m, m)
+		if _, err := e.command(e.cache, nil, e.cli, "convert", onnx, "-o", ern, "--resize", "256", "--name", m); err != nil {
+			return fmt.Errorf("converting %s: %w", m, err)
+		}
+		if err := os.WriteFile(stamp, []byte(cliHash), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (e *env) checkPython() error {
+	if _, err := exec.LookPath(e.o.python); err != nil {
+		return fmt.Errorf("%s not found: PyTorch comes from Debian (apt-get install python3-torch python3-torchvision python3-onnx python3-numpy); pass --python to use another interpreter", e.o.python)
+	}
+	if _, err := e.command(e.bench, nil, e.o.python, "-c", "import numpy, torch, torchvision, onnx"); err != nil {
+		return fmt.Errorf("%s cannot import numpy, torch, torchvision and onnx; install them with: apt-get install python3-torch python3-torchvision python3-onnx python3-numpy\n(%v)", e.o.python, err)
+	}
+	return nil
+}
+
+func (e *env) checkNode() error {
+	out, err := e.command(e.bench, nil, e.o.node, "--version")
+	if err != nil {
+		return fmt.Errorf("Node.js not found (%v); install it with: apt-get install nodejs npm", err)
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if major < 18 {
+		return fmt.Errorf("Node.js %s is too old for onnxruntime-node; version 18 or newer is needed", v)
+	}
+	return nil
+}
+
+// runOnce runs one runtime's benchmark of model at threads and parses its
+// JSON line.
+func (e *env) runOnce(rt, model string, threads int) (result, error) {
+	o := e.o
+	runs, warmup, th := strconv.Itoa(o.runs), strconv.Itoa(o.warmup), strconv.Itoa(threads)
+	var out []byte
+	var err error
+	switch rt {
+	case rtEdge:
+		out, err = e.command(e.cache, nil, e.cli, "bench", "-m", filepath.Join(e.cache, model+".ern"),
+			"--threads", th, "--runs", runs, "--warmup", warmup, "--json")
+	case rtORT:
+		out, err = e.command(e.bench, nil, o.node, filepath.Join(e.bench, "ort_bench.mjs"),
+			"--model", filepath.Join(e.cache, model+".onnx"), "--name", model,
+			"--threads", th, "--runs", runs, "--warmup", warmup)
+	case rtTorch:
+		out, err = e.command(e.bench, nil, o.python, filepath.Join(e.bench, "torch_bench.py"),
+			"--model", model, "--threads", th, "--runs", runs, "--warmup", warmup)
+	default:
+		return result{}, fmt.Errorf("unknown runtime %q", rt)
+	}
+	if err != nil {
+		return result{}, err
+	}
+	return parseResult(out, rt, model, threads)
+}
+
+// parseResult reads the last JSON object line of a benchmark's output.
+func parseResult(out []byte, rt, model string, threads int) (result, error) {
+	var line []byte
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		if l := bytes.TrimSpace(sc.Bytes()); len(l) > 0 && l[0] == '{' {
+			line = slices.Clone(l)
+		}
+	}
+	if line == nil {
+		return result{}, fmt.Errorf("%s: no JSON result in its output %q", rt, truncate(string(out), 300))
+	}
+	var r result
+	if err := json.Unmarshal(line, &r); err != nil {
+		return result{}, fmt.Errorf("%s: bad JSON result %q: %v", rt, truncate(string(line), 300), err)
+	}
+	if r.Runs < 1 || !(r.MedianMs > 0) || !(r.MinMs > 0) {
+		return result{}, fmt.Errorf("%s: implausible result %q", rt, truncate(string(line), 300))
+	}
+	if r.Threads != threads {
+		return result{}, fmt.Errorf("%s ran %s with %d threads, asked for %d", rt, model, r.Threads, threads)
+	}
+	r.Runtime, r.Model = rt, model
+	return r, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// rounds runs the interleaved benchmark and writes every result to o.raw.
+func (e *env) rounds() ([]result, error) {
+	o := e.o
+	f, err := os.Create(o.raw)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	var results []result
+	for r := 0; r < o.rounds; r++ {
+		for _, m := range o.models {
+			for _, t := range o.threads {
+				for _, rt := range roundOrder(o.runtimes, r) {
+					res, err := e.runOnce(rt, m, t)
+					if err != nil {
+						return nil, fmt.Errorf("round %d, %s, %d threads: %w", r+1, m, t, err)
+					}
+					res.Round = r + 1
+					results = append(results, res)
+					if err := enc.Encode(res); err != nil {
+						return nil, err
+					}
+					e.logf("round %d/%d  %-9s %d thread(s)  %-12s median %8.2f ms  min %8.2f ms",
+						r+1, o.rounds, m, t, rt, res.MedianMs, res.MinMs)
+				}
+			}
+		}
+	}
+	return results, nil
+}
+
+// checkAgreement runs input.npy through edge-resnet and ONNX Runtime and
+// compares their logits with each other and with PyTorch's (written by
+// export_models.py), as max|Δlogit|/max|logit|.
+func (e *env) checkAgreement(stdout io.Writer) error {
+	input := filepath.Join(e.cache, "input.npy")
+	var lines []string
+	var bad []string
+	for _, m := range e.o.models {
+		_, torchLogits, err := preprocess.ReadNPYFile(filepath.Join(e.cache, m+".torch_logits.npy"))
+		if err != nil {
+			return err
+		}
+		out, err := e.command(e.cache, nil, e.cli, "classify", "-m", filepath.Join(e.cache, m+".ern"),
+			"--json", "--logits", "-k", "1", input)
+		if err != nil {
+			return fmt.Errorf("agreement check: %w", err)
+		}
+		edge, err := logitsFromJSON(out)
+		if err != nil {
+			return fmt.Errorf("agreement check, edge-resnet classify: %w", err)
+		}
+		out, err = e.command(e.bench, nil, e.o.node, filepath.Join(e.bench, "ort_bench.mjs"),
+			"--model", filepath.Join(e.cache, m+".onnx"), "--name", m, "--logits", input)
+		if err != nil {
+			return fmt.Errorf("agreement check: %w", err)
+		}
+		ort, err := logitsFromJSON(out)
+		if err != nil {
+			return fmt.Errorf("agreement check, ONNX Runtime: %w", err)
+		}
+		eo, err1 := relDiff(edge, ort)
+		et, err2 := relDiff(edge, torchLogits)
+		ot, err3 := relDiff(ort, torchLogits)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return fmt.Errorf("agreement check, %s: %w", m, err)
+		}
+		lines = append(lines, fmt.Sprintf("| %s | %.1e | %.1e | %.1e |", m, eo, et, ot))
+		if !(eo <= e.o.tol) || !(et <= e.o.tol) {
+			bad = append(bad, m)
+		}
+	}
+	shown := input
+	if rel, err := filepath.Rel(e.root, input); err == nil && !strings.HasPrefix(rel, "..") {
+		shown = rel
+	}
+	fmt.Fprintf(stdout, "Agreement on %s (max|Δlogit| / max|logit|):\n", shown)
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "| model | edge-resnet vs ORT | edge-resnet vs PyTorch | ORT vs PyTorch |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|")
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	fmt.Fprintln(stdout)
+	if len(bad) > 0 {
+		return fmt.Errorf("edge-resnet's logits disagree with the peers beyond %g for %s: not timing a wrong result", e.o.tol, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// logitsFromJSON takes "logits" from the first JSON line that has them.
+func logitsFromJSON(out []byte) ([]float32, error) {
+	for _, l := range bytes.Split(out, []byte("\n")) {
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 || l[0] != '{' {
+			continue
+		}
+		var v struct {
+			Logits []float32 `json:"logits"`
+		}
+		if err := json.Unmarshal(l, &v); err != nil {
+			return nil, fmt.Errorf("bad JSON %q: %v", truncate(string(l), 200), err)
+		}
+		if len(v.Logits) > 0 {
+			return v.Logits, nil
+		}
+	}
+	return nil, fmt.Errorf("no logits in %q", truncate(string(out), 200))
+}
+
+type machineInfo struct {
+	cpu, cores, date, goVersion, nodeVersion, commit, cpuReport string
+	ortVersion, torchVersion, kernel, load                      string
+	elapsed                                                     time.Duration
+}
+
+func (e *env) machineInfo() machineInfo {
+	mi := machineInfo{
+		date:  time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		cores: strconv.Itoa(runtime.NumCPU()),
+		cpu:   cpuModel(),
+	}
+	if out, err := e.command(e.root, nil, e.goBin, "version"); err == nil {
+		mi.goVersion = strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
+	}
+	if out, err := e.command(e.root, nil, e.o.node, "--version"); err == nil {
+		mi.nodeVersion = strings.TrimSpace(string(out))
+	}
+	if out, err := e.command(e.root, nil, "git", "rev-parse", "--short=12", "HEAD"); err == nil {
+		mi.commit = strings.TrimSpace(string(out))
+		if st, err := e.command(e.root, nil, "git", "status", "--porcelain", "--untracked-files=no"); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			mi.commit += " (with uncommitted changes)"
+		}
+	}
+	if out, err := e.command(e.root, nil, e.cli, "cpu"); err == nil {
+		mi.cpuReport = strings.TrimRight(string(out), "\n")
+	}
+	return mi
+}
+
+func (mi machineInfo) markdown(o options) string {
+	var b strings.Builder
+	dash := func(s string) string {
+		if s == "" {
+			return "–"
+		}
+		return s
+	}
+	fmt.Fprintf(&b, "- machine: %s, %s cores (%s/%s)\n", dash(mi.cpu), mi.cores, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b, "- date: %s; load average (1/5/15 min): %s\n", mi.date, dash(mi.load))
+	fmt.Fprintf(&b, "- edge-resnet: commit %s, %s, kernel path %s", dash(mi.commit), dash(mi.goVersion), dash(mi.kernel))
+	if k := os.Getenv("EDGE_RESNET_KERNELS"); k != "" {
+		fmt.Fprintf(&b, " (EDGE_RESNET_KERNELS=%s)", k)
+	}
+	if w := os.Getenv("EDGE_RESNET_WINOGRAD"); w != "" {
+		fmt.Fprintf(&b, " (EDGE_RESNET_WINOGRAD=%s)", w)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "- ONNX Runtime %s (npm onnxruntime-node, CPU EP, Node.js %s); PyTorch %s (Debian python3-torch, eager)\n",
+		dash(mi.ortVersion), dash(mi.nodeVersion), dash(mi.torchVersion))
+	fmt.Fprintf(&b, "- %d round(s) x %d timed runs (+%d warm-up) per runtime, model and thread count; %s in all\n",
+		o.rounds, o.runs, o.warmup, mi.elapsed)
+	if mi.cpuReport != "" {
+		b.WriteString("- `edge-resnet cpu`:\n\n```\n" + mi.cpuReport + "\n```\n")
+	}
+	return b.String()
+}
+
+// cpuModel is lscpu's "Model name", or /proc/cpuinfo's "model name".
+func cpuModel() string {
+	if out, err := exec.Command("lscpu").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "Model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages (Linux), or "unknown".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " / ")
+}
