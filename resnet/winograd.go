@@ -15,13 +15,31 @@ func winogradChoice(g *kernels.ConvGeom, opt int) int {
 	return winogradPolicy(g)
 }
 
-// winogradPolicy is the automatic choice: F(4x4) everywhere. Measured on
-// ResNet's layers (docs/WINOGRAD.md), F(6x6) saves at most 10% of the GEMM
-// work (none at 32, 16, 14; it loses at 8 and 7) for twice the error and
-// 1.8x the weight memory, and F(2x2) does 1.8x F(4x4)'s GEMM work; F(4x4)
-// stays ahead of im2col once GEMMs are 30-60x faster if the transforms are
-// vectorized. Weight-bandwidth-bound layers (7x7x512: 4 tiles) are the
-// candidates for a per-layer exception once the asm GEMMs are measured.
-func winogradPolicy(*kernels.ConvGeom) int {
-	return 4
+// winogradPolicy is the automatic choice, from whole-network profiles of
+// ResNet-18/50 at 1 thread with the AVX-512 GEMM (docs/WINOGRAD.md,
+// "Choosing per layer"). In a network the transformed weights
+// ((m+2)^2 * Cin * Cout floats, 4x or 1.8x the 3x3 weights) come cold from
+// memory once per run and are used once per tile, so a layer with few tiles
+// is limited by memory bandwidth, not by multiplies:
+//   - weights that fit in cache (CIFAR-size layers, 56x56x64): F(4x4);
+//   - otherwise F(4x4) while it has at least winoMinTiles tiles (28x28),
+//     F(2x2) while that has (14x14: 49 tiles of 2x2 against 16 of 4x4),
+//     and im2col+GEMM below (7x7), whose weights are the smallest.
+//
+// F(6x6) is never chosen: it saves at most 10% of the multiplies on these
+// shapes for twice the error and 1.8x F(4x4)'s weights.
+func winogradPolicy(g *kernels.ConvGeom) int {
+	tiles := func(m int) int { return ((g.OH + m - 1) / m) * ((g.OW + m - 1) / m) }
+	if 36*g.C*g.Cout*4 <= winoCachedWeights || tiles(4) >= winoMinTiles {
+		return 4
+	}
+	if tiles(2) >= winoMinTiles {
+		return 2
+	}
+	return 0
 }
+
+const (
+	winoCachedWeights = 2 << 20 // bytes of F(4x4) weights that stay cache-resident
+	winoMinTiles      = 40      // tiles (uses of each transformed weight) to keep the GEMM compute-bound
+)
