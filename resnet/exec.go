@@ -18,11 +18,9 @@ type Exec struct {
 	scratch [][]float32
 	threads int
 
-	// The worker pool: workers 1..threads-1 wait on start[w-1] for a step
-	// index; worker 0 is the calling goroutine.
-	start []chan int
-	wg    sync.WaitGroup
-	once  sync.Once
+	// The worker pool (threads > 1): the calling goroutine is worker 0.
+	team *team
+	once sync.Once
 }
 
 // NewExec allocates the arena for threads workers (at least 1) and starts
@@ -39,10 +37,8 @@ func NewExec(p *Plan, threads int) (*Exec, error) {
 		off := p.floats + w*p.scratch
 		e.scratch = append(e.scratch, all[off:off+p.scratch:off+p.scratch])
 	}
-	for w := 1; w < threads; w++ {
-		ch := make(chan int)
-		e.start = append(e.start, ch)
-		go e.worker(w, ch)
+	if threads > 1 {
+		e.team = newTeam(threads, e.partIndex)
 	}
 	return e, nil
 }
@@ -53,18 +49,14 @@ func (e *Exec) Threads() int { return e.threads }
 // Close stops the worker goroutines. The Exec must not be used afterwards.
 func (e *Exec) Close() {
 	e.once.Do(func() {
-		for _, ch := range e.start {
-			close(ch)
+		if e.team != nil {
+			e.team.close()
 		}
 	})
 }
 
-func (e *Exec) worker(w int, ch chan int) {
-	for s := range ch {
-		e.part(&e.plan.steps[s], w)
-		e.wg.Done()
-	}
-}
+// partIndex is worker w's share of step s (the team's task).
+func (e *Exec) partIndex(s, w int) { e.part(&e.plan.steps[s], w) }
 
 // Input is the arena view Run reads the NHWC input from; callers may write
 // the input here directly and call Run(nil) to skip a copy.
@@ -97,13 +89,8 @@ func (e *Exec) Run(input []float32) ([]float32, error) {
 // step runs step s, split across the workers when that pays.
 func (e *Exec) step(s int) {
 	st := &e.plan.steps[s]
-	if e.threads > 1 && parallel(st) {
-		e.wg.Add(e.threads - 1)
-		for _, ch := range e.start {
-			ch <- s
-		}
-		e.part(st, 0)
-		e.wg.Wait()
+	if e.team != nil && parallel(st) {
+		e.team.do(s)
 	} else {
 		e.serial(st)
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -407,5 +408,29 @@ func BenchmarkWinogradVsIm2col(b *testing.B) {
 			b.ReportMetric(best[1], "auto-min-ms")
 			b.ReportMetric(best[1]/best[0], "auto/off")
 		})
+	}
+}
+
+// TestTeamRunsEveryTask starts many teams and gives them a task at once,
+// before their workers have had a chance to start, and many tasks after
+// they have parked: every worker must run every task exactly once.
+func TestTeamRunsEveryTask(t *testing.T) {
+	for trial := 0; trial < 50; trial++ {
+		var counts [4]atomic.Int64
+		tm := newTeam(4, func(task, w int) { counts[w].Add(int64(task)) })
+		sum := 0
+		for task := 1; task <= 20; task++ {
+			tm.do(task)
+			sum += task
+			if task == 10 {
+				time.Sleep(3 * teamSpin) // let the workers park
+			}
+		}
+		tm.close()
+		for w := range counts {
+			if got := counts[w].Load(); got != int64(sum) {
+				t.Fatalf("trial %d: worker %d ran tasks summing to %d, want %d", trial, w, got, sum)
+			}
+		}
 	}
 }
