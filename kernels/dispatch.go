@@ -26,6 +26,10 @@ type path struct {
 	// vectors of maxLanes channels (see maxWindowGo for the contract).
 	maxWindow func(dst, src *float32, n, kh, kw, rowStride, pixStride int)
 	maxLanes  int
+	// epilogue, if set, applies bias/residual/ReLU to whole vectors of
+	// epiLanes values (see epilogueGo for the contract; flags as gemmFlag*).
+	epilogue func(v, bias, res *float32, n, flags int)
+	epiLanes int
 }
 
 var (

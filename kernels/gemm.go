@@ -18,6 +18,13 @@ type Epilogue struct {
 	Relu  bool
 }
 
+// Epilogue flags as the assembly kernels take them.
+const (
+	gemmFlagBias = 1
+	gemmFlagRes  = 2
+	gemmFlagRelu = 4
+)
+
 // PackedB is a K x N weight matrix rearranged for the GEMM microkernel:
 // panels of NR columns, each panel K rows of NR contiguous values
 // (k-major), the last panel zero-filled past N. Packing happens once per

@@ -53,6 +53,19 @@ func maxWindowAVX2(dst, src *float32, n, kh, kw, rowStride, pixStride int)
 //go:noescape
 func maxWindowAVX512(dst, src *float32, n, kh, kw, rowStride, pixStride int)
 
+// epilogueAVX2 sets v[i] = relu?(v[i] + bias[i] + res[i]) for i < n, adding
+// bias if flags&gemmFlagBias, res if flags&gemmFlagRes and applying ReLU
+// (NaN kept) if flags&gemmFlagRelu, in that order. n is a positive multiple
+// of 8. Requires AVX2.
+//
+//go:noescape
+func epilogueAVX2(v, bias, res *float32, n, flags int)
+
+// epilogueAVX512 is epilogueAVX2 with n a multiple of 16. Requires AVX512F.
+//
+//go:noescape
+func epilogueAVX512(v, bias, res *float32, n, flags int)
+
 // fmaPeakAVX2 runs n iterations of 12 independent 8-lane FMAs on registers
 // (192 FLOPs each). Requires AVX2 and FMA3.
 //
@@ -65,11 +78,6 @@ func fmaPeakAVX2(n int)
 //go:noescape
 func fmaPeakAVX512(n int)
 
-const (
-	gemmFlagBias = 1
-	gemmFlagRes  = 2
-	gemmFlagRelu = 4
-)
 
 type gemmAsmFunc func(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
 
@@ -129,7 +137,7 @@ var (
 	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512)
 
 	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2,
-		maxWindow: maxWindowAVX2, maxLanes: 8})
+		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8})
 	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512,
-		maxWindow: maxWindowAVX512, maxLanes: 16})
+		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16})
 )

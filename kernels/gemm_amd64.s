@@ -2140,6 +2140,170 @@ maxWindowAVX512_done:
 	VZEROUPPER
 	RET
 
+// func epilogueAVX2(v *float32, bias *float32, res *float32, n int, flags int)
+// Requires: AVX
+TEXT ·epilogueAVX2(SB), NOSPLIT, $0-40
+	// Bias, residual and ReLU on 8-lane vectors. Requires AVX2.
+	MOVQ   v+0(FP), DI
+	MOVQ   bias+8(FP), SI
+	MOVQ   res+16(FP), DX
+	MOVQ   n+24(FP), CX
+	MOVQ   flags+32(FP), R8
+	VXORPS Y15, Y15, Y15
+
+epilogueAVX2_groups:
+	CMPQ    CX, $0x00000020
+	JL      epilogueAVX2_singles
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	TESTQ   $0x00000001, R8
+	JZ      epilogueAVX2_g_nobias
+	VADDPS  (SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VADDPS  64(SI), Y2, Y2
+	VADDPS  96(SI), Y3, Y3
+	ADDQ    $0x00000080, SI
+
+epilogueAVX2_g_nobias:
+	TESTQ  $0x00000002, R8
+	JZ     epilogueAVX2_g_nores
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+	VADDPS 64(DX), Y2, Y2
+	VADDPS 96(DX), Y3, Y3
+	ADDQ   $0x00000080, DX
+
+epilogueAVX2_g_nores:
+	TESTQ  $0x00000004, R8
+	JZ     epilogueAVX2_g_norelu
+	VMAXPS Y0, Y15, Y0
+	VMAXPS Y1, Y15, Y1
+	VMAXPS Y2, Y15, Y2
+	VMAXPS Y3, Y15, Y3
+
+epilogueAVX2_g_norelu:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $0x00000080, DI
+	SUBQ    $0x00000020, CX
+	JMP     epilogueAVX2_groups
+
+epilogueAVX2_singles:
+	TESTQ   CX, CX
+	JZ      epilogueAVX2_done
+	VMOVUPS (DI), Y0
+	TESTQ   $0x00000001, R8
+	JZ      epilogueAVX2_s_nobias
+	VADDPS  (SI), Y0, Y0
+	ADDQ    $0x00000020, SI
+
+epilogueAVX2_s_nobias:
+	TESTQ  $0x00000002, R8
+	JZ     epilogueAVX2_s_nores
+	VADDPS (DX), Y0, Y0
+	ADDQ   $0x00000020, DX
+
+epilogueAVX2_s_nores:
+	TESTQ  $0x00000004, R8
+	JZ     epilogueAVX2_s_norelu
+	VMAXPS Y0, Y15, Y0
+
+epilogueAVX2_s_norelu:
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, CX
+	JMP     epilogueAVX2_singles
+
+epilogueAVX2_done:
+	VZEROUPPER
+	RET
+
+// func epilogueAVX512(v *float32, bias *float32, res *float32, n int, flags int)
+// Requires: AVX, AVX512F
+TEXT ·epilogueAVX512(SB), NOSPLIT, $0-40
+	// Bias, residual and ReLU on 16-lane vectors. Requires AVX512F.
+	MOVQ   v+0(FP), DI
+	MOVQ   bias+8(FP), SI
+	MOVQ   res+16(FP), DX
+	MOVQ   n+24(FP), CX
+	MOVQ   flags+32(FP), R8
+	VPXORD Z15, Z15, Z15
+
+epilogueAVX512_groups:
+	CMPQ    CX, $0x00000040
+	JL      epilogueAVX512_singles
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	TESTQ   $0x00000001, R8
+	JZ      epilogueAVX512_g_nobias
+	VADDPS  (SI), Z0, Z0
+	VADDPS  64(SI), Z1, Z1
+	VADDPS  128(SI), Z2, Z2
+	VADDPS  192(SI), Z3, Z3
+	ADDQ    $0x00000100, SI
+
+epilogueAVX512_g_nobias:
+	TESTQ  $0x00000002, R8
+	JZ     epilogueAVX512_g_nores
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+	ADDQ   $0x00000100, DX
+
+epilogueAVX512_g_nores:
+	TESTQ  $0x00000004, R8
+	JZ     epilogueAVX512_g_norelu
+	VMAXPS Z0, Z15, Z0
+	VMAXPS Z1, Z15, Z1
+	VMAXPS Z2, Z15, Z2
+	VMAXPS Z3, Z15, Z3
+
+epilogueAVX512_g_norelu:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $0x00000100, DI
+	SUBQ    $0x00000040, CX
+	JMP     epilogueAVX512_groups
+
+epilogueAVX512_singles:
+	TESTQ   CX, CX
+	JZ      epilogueAVX512_done
+	VMOVUPS (DI), Z0
+	TESTQ   $0x00000001, R8
+	JZ      epilogueAVX512_s_nobias
+	VADDPS  (SI), Z0, Z0
+	ADDQ    $0x00000040, SI
+
+epilogueAVX512_s_nobias:
+	TESTQ  $0x00000002, R8
+	JZ     epilogueAVX512_s_nores
+	VADDPS (DX), Z0, Z0
+	ADDQ   $0x00000040, DX
+
+epilogueAVX512_s_nores:
+	TESTQ  $0x00000004, R8
+	JZ     epilogueAVX512_s_norelu
+	VMAXPS Z0, Z15, Z0
+
+epilogueAVX512_s_norelu:
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, CX
+	JMP     epilogueAVX512_singles
+
+epilogueAVX512_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-8

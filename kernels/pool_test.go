@@ -110,3 +110,39 @@ func BenchmarkMaxPoolStem(b *testing.B) {
 		})
 	}
 }
+
+// TestEpilogue checks the vector epilogue of every path against the Go
+// one for every length around the vector widths, every flag combination,
+// with NaN kept by ReLU and nothing written past the end.
+func TestEpilogue(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(4, 4))
+		for n := 0; n <= 70; n++ {
+			for flags := 0; flags < 8; flags++ {
+				v := randSlice(r, n)
+				if n > 3 {
+					v[3] = float32(math.NaN())
+				}
+				var bias, res []float32
+				if flags&gemmFlagBias != 0 {
+					bias = randSlice(r, n)
+				}
+				if flags&gemmFlagRes != 0 {
+					res = randSlice(r, n)
+				}
+				relu := flags&gemmFlagRelu != 0
+				want := append([]float32(nil), v...)
+				epilogueGo(want, bias, res, relu)
+				full, got := guarded(n)
+				copy(got, v)
+				winoEpilogue(got, bias, res, relu)
+				checkCanaries(t, full, n)
+				for i := range want {
+					if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+						t.Fatalf("n=%d flags=%d: v[%d] = %v, want %v", n, flags, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}

@@ -430,9 +430,41 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 }
 
 // winoEpilogue adds bias and residual (either may be nil) and applies ReLU,
-// in the order Gemm's epilogue does; one pass each keeps the loops free of
-// bounds checks.
+// in the order Gemm's epilogue does: the whole vectors through the path's
+// kernel, the rest in Go.
 func winoEpilogue(v, bias, res []float32, relu bool) {
+	vec := 0
+	if selected.epilogue != nil {
+		vec = len(v) / selected.epiLanes * selected.epiLanes
+	}
+	if vec > 0 {
+		flags := 0
+		var pb, pr *float32
+		if bias != nil {
+			flags |= gemmFlagBias
+			pb = &bias[:len(v)][0]
+		}
+		if res != nil {
+			flags |= gemmFlagRes
+			pr = &res[:len(v)][0]
+		}
+		if relu {
+			flags |= gemmFlagRelu
+		}
+		selected.epilogue(&v[0], pb, pr, vec, flags)
+	}
+	if bias != nil {
+		bias = bias[vec:]
+	}
+	if res != nil {
+		res = res[vec:]
+	}
+	epilogueGo(v[vec:], bias, res, relu)
+}
+
+// epilogueGo sets v[i] = relu?(v[i] + bias[i] + res[i]); bias and res may
+// be nil; ReLU keeps NaN.
+func epilogueGo(v, bias, res []float32, relu bool) {
 	if bias != nil {
 		b := bias[:len(v)]
 		for i := range v {

@@ -51,6 +51,8 @@ func generate() ([]byte, error) {
 	maskTable(c)
 	maxWindow(c, "maxWindowAVX2", false)
 	maxWindow(c, "maxWindowAVX512", true)
+	epilogue(c, "epilogueAVX2", false)
+	epilogue(c, "epilogueAVX512", true)
 	fmaPeak(c, "fmaPeakAVX2", false)
 	fmaPeak(c, "fmaPeakAVX512", true)
 	f, err := c.Result()

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// epilogue emits the stand-alone epilogue used after the Winograd output
+// transform (the GEMM kernels fuse theirs):
+//
+//	v[i] = relu?(v[i] + bias[i] + res[i]), i < n
+//
+// bias is added if flags&flagBias, res if flags&flagRes, ReLU applied if
+// flags&flagRelu, in that order, as the GEMM epilogue does; ReLU keeps NaN
+// (max(x, 0) with x as the second source). n is a positive multiple of the
+// vector width. Four vectors per iteration while they last, then one.
+func epilogue(c *build.Context, name string, avx512 bool) {
+	k := &kernel{avx512: avx512}
+	isa := "AVX2"
+	if avx512 {
+		isa = "AVX512F"
+	}
+	c.Function(name)
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(v, bias, res *float32, n, flags int)")
+	c.Commentf("Bias, residual and ReLU on %d-lane vectors. Requires %s.", k.lanes(), isa)
+	var (
+		v, bias, res, n, flags = reg.RDI, reg.RSI, reg.RDX, reg.RCX, reg.R8
+		vb                     = k.vbytes()
+		zero                   = k.vec(15)
+		label                  = func(s string) string { return name + "_" + s }
+	)
+	c.Load(c.Param("v"), v)
+	c.Load(c.Param("bias"), bias)
+	c.Load(c.Param("res"), res)
+	c.Load(c.Param("n"), n)
+	c.Load(c.Param("flags"), flags)
+	if avx512 {
+		c.VPXORD(zero, zero, zero)
+	} else {
+		c.VXORPS(zero, zero, zero)
+	}
+	body := func(tag string, nv int) {
+		for i := 0; i < nv; i++ {
+			c.VMOVUPS(operand.Mem{Base: v, Disp: i * vb}, k.vec(i))
+		}
+		c.TESTQ(operand.U32(flagBias), flags)
+		c.JZ(operand.LabelRef(label(tag + "_nobias")))
+		for i := 0; i < nv; i++ {
+			c.VADDPS(operand.Mem{Base: bias, Disp: i * vb}, k.vec(i), k.vec(i))
+		}
+		c.ADDQ(operand.U32(nv*vb), bias)
+		c.Label(label(tag + "_nobias"))
+		c.TESTQ(operand.U32(flagRes), flags)
+		c.JZ(operand.LabelRef(label(tag + "_nores")))
+		for i := 0; i < nv; i++ {
+			c.VADDPS(operand.Mem{Base: res, Disp: i * vb}, k.vec(i), k.vec(i))
+		}
+		c.ADDQ(operand.U32(nv*vb), res)
+		c.Label(label(tag + "_nores"))
+		c.TESTQ(operand.U32(flagRelu), flags)
+		c.JZ(operand.LabelRef(label(tag + "_norelu")))
+		for i := 0; i < nv; i++ {
+			c.VMAXPS(k.vec(i), zero, k.vec(i))
+		}
+		c.Label(label(tag + "_norelu"))
+		for i := 0; i < nv; i++ {
+			c.VMOVUPS(k.vec(i), operand.Mem{Base: v, Disp: i * vb})
+		}
+		c.ADDQ(operand.U32(nv*vb), v)
+	}
+	c.Label(label("groups"))
+	c.CMPQ(n, operand.U32(4*k.lanes()))
+	c.JL(operand.LabelRef(label("singles")))
+	body("g", 4)
+	c.SUBQ(operand.U32(4*k.lanes()), n)
+	c.JMP(operand.LabelRef(label("groups")))
+	c.Label(label("singles"))
+	c.TESTQ(n, n)
+	c.JZ(operand.LabelRef(label("done")))
+	body("s", 1)
+	c.SUBQ(operand.U32(k.lanes()), n)
+	c.JMP(operand.LabelRef(label("singles")))
+	c.Label(label("done"))
+	c.VZEROUPPER()
+	c.RET()
+}
