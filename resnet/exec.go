@@ -127,10 +127,12 @@ func (e *Exec) part(st *step, w int) {
 		mr := kernels.GemmMR()
 		if wg := st.wino; wg != nil {
 			// Tiles in units of MR keep every tile at the same place in
-			// the GEMM's row tiles; with few tiles, split channels (each
-			// worker then transforms all input tiles itself).
+			// the GEMM's row tiles. Split channels only when there is not
+			// one MR block of tiles per worker: then each worker transforms
+			// all input tiles itself, work that a tile split does not
+			// repeat (28x28 F(4x4) at 2 threads: 0.31 -> 0.22 ms).
 			tiles, panels := wg.Tiles(), wg.Panels()
-			if tiles < 4*mr*n && panels >= n {
+			if tiles < mr*n && panels >= n {
 				p0, p1 := split(panels, 1, w, n)
 				e.winograd(st, w, 0, tiles, p0, p1)
 			} else {
