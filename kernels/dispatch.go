@@ -104,6 +104,27 @@ func Available() []string {
 // for `edge-resnet cpu` and bug reports.
 func CPU() string { return cpuSummary() }
 
+// Primitive names the implementation the selected path uses for one
+// primitive, for `edge-resnet cpu` and bug reports.
+type Primitive struct{ Name, Impl string }
+
+// Primitives lists the selected path's implementation of each primitive.
+func Primitives() []Primitive {
+	lanes := func(set bool, n int, isa string) string {
+		if !set {
+			return "Go"
+		}
+		return fmt.Sprintf("%s, %d lanes", isa, n)
+	}
+	return []Primitive{
+		{"gemm (1x1 conv, im2col conv, fc)", fmt.Sprintf("%s (MR=%d, NR=%d)", gemm.name, gemm.mr, gemm.nr)},
+		{"winograd transforms", winoImplFor(selected.name).name},
+		{"max pool", lanes(selected.maxWindow != nil, selected.maxLanes, selected.name)},
+		{"winograd epilogue", lanes(selected.epilogue != nil, selected.epiLanes, selected.name)},
+		{"im2col, avg pool, softmax, copies", "Go"},
+	}
+}
+
 // PathName is the selected path's name.
 func PathName() string { return selected.name }
 

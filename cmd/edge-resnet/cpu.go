@@ -33,7 +33,10 @@ reports), e.g. EDGE_RESNET_KERNELS=generic.`,
 			}
 			fmt.Fprintf(w, "features:   %s\n", strings.Join(feats, " "))
 			fmt.Fprintf(w, "available:  %s\n", strings.Join(kernels.Available(), ", "))
-			fmt.Fprintf(w, "gemm:       %s\n", kernels.Selection())
+			fmt.Fprintf(w, "path:       %s\n", kernels.Selection())
+			for _, p := range kernels.Primitives() {
+				fmt.Fprintf(w, "  %-34s %s\n", p.Name, p.Impl)
+			}
 			return nil
 		},
 	}
