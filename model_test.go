@@ -341,3 +341,61 @@ func TestBadInputs(t *testing.T) {
 	_ = bytes.MinRead
 	_ = fmt.Sprint
 }
+
+// TestSafetensorsFamilyBuilder builds the CIFAR ResNet-20 with resnet.Build
+// from the pretrained weights as safetensors (akamaster's checkpoint) and
+// compares with PyTorch's logits on the reference images: the family
+// builder, not only the ONNX importer, agrees with PyTorch on real weights.
+func TestSafetensorsFamilyBuilder(t *testing.T) {
+	dir := sharedData(t)
+	cfg, err := ParseArch("cifar-resnet20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm, err := ImportSafetensorsFile(filepath.Join(dir, "models/cifar10_resnet20.safetensors"), cfg, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := FromModel(fm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := m.NewSession(WithThreads(2))
+	defer s.Close()
+	n := 1000
+	if testing.Short() {
+		n = 50
+	}
+	imgs, labels := cifarImages(t, filepath.Join(dir, "images/cifar10_test_1k_pil.bin"), n)
+	ref := readF32(t, filepath.Join(dir, "reference/cifar10_resnet20_logits_1k.f32"))
+	mean := [3]float32{0.485, 0.456, 0.406}
+	std := [3]float32{0.229, 0.224, 0.225}
+	correct := 0
+	for i, px := range imgs {
+		in := s.Input()
+		for p := 0; p < 1024; p++ {
+			for ch := 0; ch < 3; ch++ {
+				in[p*3+ch] = (float32(px[ch*1024+p])/255 - mean[ch]) / std[ch]
+			}
+		}
+		out, _ := s.Run(nil)
+		want := ref[i*10 : i*10+10]
+		if d := maxDiff(out, want) / maxAbs(want); d > 1e-4 {
+			t.Fatalf("image %d: relative Δ %.3g", i, d)
+		}
+		if argmax(out) == labels[i] {
+			correct++
+		}
+	}
+	if n == 1000 && correct != 804 {
+		t.Fatalf("%d correct, PyTorch has 804", correct)
+	}
+	// The wrong architecture is refused with a clear error, not run.
+	cfg.Shortcut = resnet.ShortcutB
+	if _, err := ImportSafetensorsFile(filepath.Join(dir, "models/cifar10_resnet20.safetensors"), cfg, ImportOptions{}); err == nil {
+		t.Fatal("option-B ResNet-20 built from option-A weights")
+	}
+	if _, err := ParseArch("resnet19"); err == nil {
+		t.Fatal("resnet19 accepted")
+	}
+}

@@ -177,24 +177,30 @@ const envJSON = "EDGE_RESNET_JSON"
 
 // parseManifest parses and decodes the manifest text.
 func parseManifest(b []byte) (*manifest, error) {
+	root, err := parseJSON(b, "manifest")
+	if err != nil {
+		return nil, err
+	}
+	return decodeManifest(root)
+}
+
+// parseJSON parses a JSON document (what names it in errors) with
+// simdjson-go where it is available and safe, else encoding/json.
+func parseJSON(b []byte, what string) (jsonValue, error) {
 	// Strings must be valid UTF-8: encoding/json would replace bad bytes
 	// with U+FFFD while simdjson-go passes them through.
 	if !utf8.Valid(b) {
-		return nil, corruptf("manifest is not valid UTF-8")
+		return nil, corruptf("%s is not valid UTF-8", what)
 	}
 	if useSimd(b) {
 		if root, err := parseSimd(b); err == nil {
-			return decodeManifest(root)
+			return root, nil
 		}
 		// simdjson-go rejected it. encoding/json is the reference for what
 		// is accepted (simdjson-go also refuses deep nesting and some escapes
 		// that are valid JSON), and its errors carry the byte offset.
 	}
-	root, err := parseStd(b)
-	if err != nil {
-		return nil, err
-	}
-	return decodeManifest(root)
+	return parseStd(b)
 }
 
 func useSimd(b []byte) bool {

@@ -74,18 +74,15 @@ files; without either, the built-in model.`,
 	return cmd
 }
 
-// ArchConfig parses names like resnet50 or cifar-resnet20.
+// archConfig parses names like resnet50 or cifar-resnet20, with an input
+// size override.
 func archConfig(name string, h, w int) (resnet.Config, error) {
-	var depth int
-	cfg := resnet.Config{Height: h, Width: w}
-	if _, err := fmt.Sscanf(name, "cifar-resnet%d", &depth); err == nil {
-		cfg.CIFAR, cfg.Depth, cfg.Shortcut = true, depth, resnet.ShortcutA
-	} else if _, err := fmt.Sscanf(name, "resnet%d", &depth); err == nil {
-		cfg.Depth = depth
-	} else {
-		return cfg, fmt.Errorf("--arch %q: want resnet18/34/50/101/152 or cifar-resnet20/32/44/56/110", name)
+	cfg, err := edgeresnet.ParseArch(name)
+	if err != nil {
+		return cfg, err
 	}
-	_, err := cfg.Normalize()
+	cfg.Height, cfg.Width = h, w
+	_, err = cfg.Normalize()
 	return cfg, err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -10,10 +11,13 @@ import (
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 type convertFlags struct {
 	out, labels, size, name string
+	arch, shortcut          string
+	strideOn1x1, convBias   bool
 	resize                  int
 	mean, std               string
 	scale                   float32
@@ -23,11 +27,18 @@ type convertFlags struct {
 func newConvertCmd() *cobra.Command {
 	var f convertFlags
 	cmd := &cobra.Command{
-		Use:   "convert IN.onnx -o OUT.ern [--labels FILE] [--size HxW] [--resize N] [--mean a,b,c] [--std a,b,c]",
-		Short: "Convert an ONNX ResNet into an edge-resnet model image",
+		Use:   "convert IN.onnx|IN.safetensors -o OUT.ern [--arch A] [--labels FILE] [--size HxW] [--resize N] [--mean a,b,c] [--std a,b,c]",
+		Short: "Convert an ONNX model or safetensors weights into an edge-resnet model image",
 		Long: `Convert an ONNX model into an edge-resnet model image: one file with the graph
 (BatchNorm folded into the convolutions, bias/residual/ReLU fused), its
 weights, class labels and preprocessing, protected by a CRC32C.
+
+A .safetensors file holds only weights (a PyTorch state dict with
+torchvision's names; a "module." prefix and a "linear" classifier are
+accepted): give the architecture with --arch (resnet18/34/50/101/152,
+cifar-resnet20/32/44/56/110) and, where it differs from the default, the
+shortcut (--shortcut A|A-end|B; CIFAR defaults to A, ImageNet to B), the
+stride placement (--stride-on-1x1) and --conv-bias.
 
 Preprocessing defaults to torchvision's ImageNet eval transform for 224x224
 color inputs (shorter side to 256, center crop 224, /255, ImageNet mean/std)
@@ -35,7 +46,8 @@ and to a plain resize to the input size otherwise; the flags override it.
 Labels default to the ImageNet class names for 1000-class models.`,
 		Example: `  edge-resnet convert resnet50.onnx -o resnet50.ern
   edge-resnet convert cifar.onnx -o cifar.ern --labels classes.txt --resize 0 --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261
-  edge-resnet convert tiny.onnx -o tiny.ern --scale 1 --mean 0,0,0 --std 1,1,1   # raw 0..255 input`,
+  edge-resnet convert tiny.onnx -o tiny.ern --scale 1 --mean 0,0,0 --std 1,1,1   # raw 0..255 input
+  edge-resnet convert resnet20.safetensors --arch cifar-resnet20 -o r20.ern --labels cifar10.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConvert(cmd, f, args[0])
@@ -51,6 +63,10 @@ Labels default to the ImageNet class names for 1000-class models.`,
 	fl.Float32Var(&f.scale, "scale", 0, "multiply 0..255 pixels by this before mean/std (default 1/255; 1 for raw-pixel models)")
 	fl.BoolVar(&f.bgr, "bgr", false, "the model takes BGR channel order")
 	fl.StringVar(&f.name, "name", "", "model name recorded in the image (default: the input file name)")
+	fl.StringVar(&f.arch, "arch", "", "architecture of a .safetensors input, e.g. resnet50 or cifar-resnet20")
+	fl.StringVar(&f.shortcut, "shortcut", "", "shortcut of a .safetensors input where shapes change: A (zero-pad, centered), A-end (zero-pad after), B (1x1 projection)")
+	fl.BoolVar(&f.strideOn1x1, "stride-on-1x1", false, "a .safetensors bottleneck has its stride on the first 1x1 (original paper) instead of the 3x3")
+	fl.BoolVar(&f.convBias, "conv-bias", false, "the convolutions of a .safetensors input have biases")
 	cmd.MarkFlagRequired("output")
 	return cmd
 }
@@ -99,9 +115,37 @@ func runConvert(cmd *cobra.Command, f convertFlags, in string) error {
 		}
 	}
 	opt.Name = f.name
-	fm, err := edgeresnet.ImportONNXFile(in, opt)
-	if err != nil {
-		return err
+	var fm *firmware.Model
+	if strings.EqualFold(filepath.Ext(in), ".safetensors") {
+		if f.arch == "" {
+			return fmt.Errorf("%s holds only weights: give the architecture with --arch", in)
+		}
+		cfg, err := edgeresnet.ParseArch(f.arch)
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(f.shortcut) {
+		case "":
+		case "A":
+			cfg.Shortcut = resnet.ShortcutA
+		case "A-END":
+			cfg.Shortcut = resnet.ShortcutAEnd
+		case "B":
+			cfg.Shortcut = resnet.ShortcutB
+		default:
+			return fmt.Errorf("--shortcut %q: want A, A-end or B", f.shortcut)
+		}
+		cfg.StrideOn1x1, cfg.ConvBias = f.strideOn1x1, f.convBias
+		if fm, err = edgeresnet.ImportSafetensorsFile(in, cfg, opt); err != nil {
+			return err
+		}
+	} else {
+		if f.arch != "" || f.shortcut != "" || f.strideOn1x1 || f.convBias {
+			return fmt.Errorf("--arch, --shortcut, --stride-on-1x1 and --conv-bias are for .safetensors inputs; an ONNX file describes its own graph")
+		}
+		if fm, err = edgeresnet.ImportONNXFile(in, opt); err != nil {
+			return err
+		}
 	}
 	spec := fm.Meta.Preprocess
 	if f.resize >= 0 {
