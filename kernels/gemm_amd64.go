@@ -78,7 +78,6 @@ func fmaPeakAVX2(n int)
 //go:noescape
 func fmaPeakAVX512(n int)
 
-
 type gemmAsmFunc func(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
 
 // asmRows adapts an assembly kernel to gemmImpl.rows; Gemm has checked
