@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -17,15 +16,8 @@ import (
 // (max(x, 0) with x as the second source). n is a positive multiple of the
 // vector width. Four vectors per iteration while they last, then one.
 func epilogue(c *build.Context, name string, avx512 bool) {
-	k := &kernel{avx512: avx512}
-	isa := "AVX2"
-	if avx512 {
-		isa = "AVX512F"
-	}
-	c.Function(name)
-	c.Attributes(attr.NOSPLIT)
-	c.SignatureExpr("func(v, bias, res *float32, n, flags int)")
-	c.Commentf("Bias, residual and ReLU on %d-lane vectors. Requires %s.", k.lanes(), isa)
+	k := vectorFunc(c, name, avx512, "func(v, bias, res *float32, n, flags int)",
+		"Bias, residual and ReLU on %d-lane vectors. Requires %s.")
 	var (
 		v, bias, res, n, flags = reg.RDI, reg.RSI, reg.RDX, reg.RCX, reg.R8
 		vb                     = k.vbytes()

@@ -15,15 +15,8 @@ import (
 // kh, kw >= 1; strides are in elements. Each 4-vector group of channels is
 // finished over the whole window before the next, so it stays in registers.
 func maxWindow(c *build.Context, name string, avx512 bool) {
-	k := &kernel{avx512: avx512}
-	isa := "AVX2"
-	if avx512 {
-		isa = "AVX512F"
-	}
-	c.Function(name)
-	c.Attributes(attr.NOSPLIT)
-	c.SignatureExpr("func(dst, src *float32, n, kh, kw, rowStride, pixStride int)")
-	c.Commentf("Max over a kh x kw window of %d-lane channel vectors. Requires %s.", k.lanes(), isa)
+	k := vectorFunc(c, name, avx512, "func(dst, src *float32, n, kh, kw, rowStride, pixStride int)",
+		"Max over a kh x kw window of %d-lane channel vectors. Requires %s.")
 	var (
 		dst, src, n    = reg.RDI, reg.RSI, reg.RCX
 		kh, kw         = reg.R8, reg.R9
@@ -86,4 +79,20 @@ func maxWindow(c *build.Context, name string, avx512 bool) {
 	c.Label(string(label("done")))
 	c.VZEROUPPER()
 	c.RET()
+}
+
+// vectorFunc starts a NOSPLIT function on vectors of the ISA (AVX2 or
+// AVX-512) with the given signature; doc is a format with the lane count
+// and the required ISA. It returns the kernel describing the registers.
+func vectorFunc(c *build.Context, name string, avx512 bool, sig, doc string) *kernel {
+	k := &kernel{avx512: avx512}
+	isa := "AVX2"
+	if avx512 {
+		isa = "AVX512F"
+	}
+	c.Function(name)
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr(sig)
+	c.Commentf(doc, k.lanes(), isa)
+	return k
 }
