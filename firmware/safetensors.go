@@ -92,7 +92,7 @@ func ReadSafetensors(data []byte) (map[string]SafeTensor, map[string]string, err
 		return nil, nil, fmt.Errorf("safetensors header: %w", err)
 	}
 	fields, err := root.fields()
-	if err != nil {
+	if err != nil || root.kind() != jsonObject {
 		return nil, nil, corruptf("safetensors: header is not a JSON object")
 	}
 	blob := data[8+n:]
@@ -105,7 +105,7 @@ func ReadSafetensors(data []byte) (map[string]SafeTensor, map[string]string, err
 	var spans []span
 	for name, v := range fields {
 		f, err := v.fields()
-		if err != nil {
+		if err != nil || v.kind() != jsonObject {
 			return nil, nil, corruptf("safetensors: entry %q is not an object", name)
 		}
 		if name == "__metadata__" {
