@@ -22,6 +22,7 @@ type path struct {
 	rank      int         // higher is preferred
 	available func() bool // the CPU can run it
 	gemm      *gemmImpl
+	gemm8     *gemm8Impl // int8 GEMM; nil means the generic one
 	// maxWindow, if set, does max pooling of one output pixel over whole
 	// vectors of maxLanes channels (see maxWindowGo for the contract).
 	maxWindow func(dst, src *float32, n, kh, kw, rowStride, pixStride int)
@@ -37,7 +38,8 @@ var (
 	selected *path
 )
 
-var genericPath = registerPath(&path{name: "generic", rank: 0, available: func() bool { return true }, gemm: gemmGeneric})
+var genericPath = registerPath(&path{name: "generic", rank: 0, available: func() bool { return true },
+	gemm: gemmGeneric, gemm8: gemm8Generic})
 
 func registerPath(p *path) *path {
 	if p.available() {
@@ -50,6 +52,10 @@ func registerPath(p *path) *path {
 func use(p *path) {
 	selected = p
 	gemm = p.gemm
+	gemm8 = p.gemm8
+	if gemm8 == nil {
+		gemm8 = gemm8Generic
+	}
 }
 
 // gemmImpls returns the GEMM implementations usable on this CPU, best first.
@@ -118,6 +124,7 @@ func Primitives() []Primitive {
 	}
 	return []Primitive{
 		{"gemm (1x1 conv, im2col conv, fc)", fmt.Sprintf("%s (MR=%d, NR=%d)", gemm.name, gemm.mr, gemm.nr)},
+		{"int8 gemm", fmt.Sprintf("%s (MR=%d, NR=%d, K groups of %d)", gemm8.name, gemm8.mr, gemm8.nr, gemm8.kg)},
 		{"winograd transforms", winoImplFor(selected.name).name},
 		{"max pool", lanes(selected.maxWindow != nil, selected.maxLanes, selected.name)},
 		{"winograd epilogue", lanes(selected.epilogue != nil, selected.epiLanes, selected.name)},

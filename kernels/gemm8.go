@@ -1,0 +1,199 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// The int8 GEMM: uint8 activations (per-tensor zero point) times int8
+// weights (symmetric, per output channel), int32 accumulation, and
+// requantization to uint8 through float32 arithmetic that every
+// implementation performs in the same order, so that int8 models give
+// bit-identical outputs on every kernel path.
+//
+// For each row i < m and column j < n:
+//
+//	acc = Σ_k (a[i*lda+k] - ZeroA) * w[k][j] + Bias[j]       exact int32
+//	t   = float32(acc) * Scale[j]                              rounded to float32
+//	t   = t + float32(int32(Res[i*LdRes+j]) - ResZero) * ResScale   if Res != nil (product rounded, then sum rounded)
+//	t   = min(max(t, -65536), 65536)
+//	q   = roundHalfEven(t) + ZeroOut, clamped to [Lo, 255]
+//	c[i*ldc+j] = uint8(q)
+//
+// No fused multiply-add may be used in the float32 steps (each operation
+// rounds on its own), and float32(acc) rounds to nearest-even. The clamp
+// to ±65536 (beyond which every output saturates anyway) keeps the
+// conversion to an integer in range, where CVTPS2DQ (default MXCSR) and
+// FCVTNS both round half to even. ReLU is Lo = ZeroOut (real zero).
+//
+// K must be a multiple of KMult (4): the dot-product instructions (VNNI
+// VPDPBUSD, Arm SDOT) consume four bytes of a row at a time. Callers pad
+// im2col rows with zero weights; activations of a 1x1 convolution whose
+// channel count is not a multiple of 4 go through im2col.
+const KMult = 4
+
+// Requant is the per-column requantization of GemmU8 (see above).
+type Requant struct {
+	ZeroA   int32     // zero point of the activations a
+	Bias    []int32   // len >= N, or nil: bias in accumulator units (real bias / (scaleA*scaleW[j]))
+	Scale   []float32 // len >= N: scaleA*scaleW[j]/scaleOut
+	ZeroOut int32     // zero point of the output
+	Lo      int32     // lower clamp: 0, or ZeroOut for a fused ReLU
+	// Residual, added after scaling: uint8 values with their own zero
+	// point and scale relative to the output's (resScale/scaleOut).
+	Res      []uint8
+	LdRes    int
+	ResZero  int32
+	ResScale float32
+}
+
+// PackedB8 is a K x N int8 weight matrix packed for the selected int8
+// kernel: panels of NR columns; within a panel, K in groups of KG bytes
+// (the kernel's dot-product depth), group by group and, inside a group,
+// column by column:
+//
+//	Data[panel*K*NR + (g*NR + j)*KG + r] = w[g*KG+r][panel*NR+j]
+//
+// zero-filled past N. ColSum[j] = Σ_k w[k][j] lets a kernel apply the
+// activation zero point once per column: Σ (a-z)·w = Σ a·w - z·ColSum.
+type PackedB8 struct {
+	K, N, NR, KG int
+	Data         []int8
+	ColSum       []int32 // len Panels()*NR, zero past N
+}
+
+// Panels is the number of NR-wide column panels.
+func (p *PackedB8) Panels() int { return (p.N + p.NR - 1) / p.NR }
+
+// gemm8Impl is one int8 GEMM implementation.
+type gemm8Impl struct {
+	name   string
+	mr, nr int
+	kg     int // K group of the packed layout
+	// rows computes rows [0, m) (any m >= 1) of one column panel (n valid
+	// columns, 1 <= n <= nr) through the requantization, with a, b, c, Res
+	// and the per-column slices of rq already offset to the panel.
+	rows func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant)
+}
+
+var gemm8 = gemm8Generic
+
+// Gemm8Name is the int8 GEMM kernel in use.
+func Gemm8Name() string { return gemm8.name }
+
+// Gemm8MR is the int8 kernel's row tile, for splitting work across threads.
+func Gemm8MR() int { return gemm8.mr }
+
+// PackB8 packs a row-major K x N int8 matrix w (w[k*N+n]) for the selected
+// int8 kernel. K must be a multiple of KMult.
+func PackB8(w []int8, k, n int) PackedB8 {
+	return packB8(w, k, n, gemm8.nr, gemm8.kg)
+}
+
+func packB8(w []int8, k, n, nr, kg int) PackedB8 {
+	if k%KMult != 0 || k%kg != 0 || len(w) < k*n {
+		panic(fmt.Sprintf("kernels.PackB8: %d values for %dx%d (K must be a multiple of %d)", len(w), k, n, KMult))
+	}
+	p := PackedB8{K: k, N: n, NR: nr, KG: kg}
+	p.Data = make([]int8, p.Panels()*k*nr)
+	p.ColSum = make([]int32, p.Panels()*nr)
+	for j := 0; j < n; j++ {
+		panel, jj := j/nr, j%nr
+		base := p.Data[panel*k*nr:]
+		for kk := 0; kk < k; kk++ {
+			v := w[kk*n+j]
+			g, r := kk/kg, kk%kg
+			base[(g*nr+jj)*kg+r] = v
+			p.ColSum[j] += int32(v)
+		}
+	}
+	return p
+}
+
+// GemmU8 computes rows [0, m) and column panels [p0, p1) of the int8 GEMM
+// defined above. b must have been packed by PackB8 under the same kernel
+// selection.
+func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requant, p0, p1 int) {
+	if m <= 0 || p0 >= p1 {
+		return
+	}
+	k, n, nr := b.K, b.N, b.NR
+	if nr != gemm8.nr || b.KG != gemm8.kg || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
+		len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n || len(rq.Scale) < n ||
+		(rq.Bias != nil && len(rq.Bias) < n) || (rq.Res != nil && len(rq.Res) < (m-1)*rq.LdRes+n) ||
+		rq.Lo < 0 || rq.Lo > 255 {
+		panic(fmt.Sprintf("kernels.GemmU8: bad arguments m=%d k=%d n=%d nr=%d/%d lda=%d ldc=%d len(a)=%d len(c)=%d",
+			m, k, n, nr, gemm8.nr, lda, ldc, len(a), len(c)))
+	}
+	sub := *rq
+	for j := p0; j < p1; j++ {
+		n0 := j * nr
+		nw := min(nr, n-n0)
+		sub.Scale = rq.Scale[n0:]
+		if rq.Bias != nil {
+			sub.Bias = rq.Bias[n0:]
+		}
+		if rq.Res != nil {
+			sub.Res = rq.Res[n0:]
+		}
+		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, &sub)
+	}
+}
+
+const (
+	generic8NR = 8
+	generic8KG = 4
+)
+
+var gemm8Generic = &gemm8Impl{name: "generic", mr: 4, nr: generic8NR, kg: generic8KG, rows: gemm8RowsGeneric}
+
+// gemm8RowsGeneric is the reference: plain loops over the packed layout.
+func gemm8RowsGeneric(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
+	const nr, kg = generic8NR, generic8KG
+	var acc [nr]int32
+	for i := 0; i < m; i++ {
+		row := a[i*lda : i*lda+k]
+		accs := acc[:n]
+		clear(accs)
+		for g := 0; g < k/kg; g++ {
+			grp := b[g*nr*kg : (g+1)*nr*kg]
+			av := row[g*kg : (g+1)*kg]
+			for j := range accs {
+				wv := grp[j*kg : (j+1)*kg]
+				var s int32
+				for r, x := range av {
+					s += int32(x) * int32(wv[r])
+				}
+				accs[j] += s
+			}
+		}
+		out := c[i*ldc : i*ldc+n]
+		for j := range out {
+			v := accs[j] - rq.ZeroA*colSum[j]
+			if rq.Bias != nil {
+				v += rq.Bias[j]
+			}
+			var r uint8
+			hasRes := rq.Res != nil
+			if hasRes {
+				r = rq.Res[i*rq.LdRes+j]
+			}
+			out[j] = Requantize(v, rq.Scale[j], hasRes, r, rq.ResZero, rq.ResScale, rq.ZeroOut, rq.Lo)
+		}
+	}
+}
+
+// Requantize is the scalar definition of the output step of GemmU8 for one
+// value: every int8 kernel must agree with it bit for bit.
+func Requantize(acc int32, scale float32, hasRes bool, res uint8, resZero int32, resScale float32, zeroOut, lo int32) uint8 {
+	// The explicit float32 conversions round each product on its own: Go
+	// may otherwise fuse a multiply and an add (it does on arm64).
+	t := float32(float32(acc) * scale)
+	if hasRes {
+		p := float32(float32(int32(res)-resZero) * resScale)
+		t = float32(t + p)
+	}
+	t = min(max(t, -65536), 65536)
+	q := int64(math.RoundToEven(float64(t))) + int64(zeroOut) // exact: t is a float32
+	return uint8(min(max(q, int64(lo)), 255))
+}
