@@ -55,13 +55,14 @@ func (g *Graph) Eval(input []float32) ([]float32, error) {
 			}
 		case OpDense:
 			d := n.Dense
+			dw := d.FloatWeight()
 			for o := 0; o < d.Out; o++ {
 				var sum float64
 				if d.Bias != nil {
 					sum = float64(d.Bias[o])
 				}
 				for k := 0; k < d.In; k++ {
-					sum += float64(x[k]) * float64(d.Weight[k*d.Out+o])
+					sum += float64(x[k]) * float64(dw[k*d.Out+o])
 				}
 				out[o] = float32(sum)
 			}
@@ -156,6 +157,7 @@ func addInto(dst, src []float32) {
 }
 
 func evalConv(c *Conv, x []float32, xs Shape, out []float32, s Shape) {
+	cw := c.FloatWeight()
 	for oh := 0; oh < s.H; oh++ {
 		for ow := 0; ow < s.W; ow++ {
 			for co := 0; co < c.Cout; co++ {
@@ -174,7 +176,7 @@ func evalConv(c *Conv, x []float32, xs Shape, out []float32, s Shape) {
 							continue
 						}
 						for ci := 0; ci < c.Cin; ci++ {
-							sum += float64(x[(ih*xs.W+iw)*xs.C+ci]) * float64(c.Weight[((kh*c.KW+kw)*c.Cin+ci)*c.Cout+co])
+							sum += float64(x[(ih*xs.W+iw)*xs.C+ci]) * float64(cw[((kh*c.KW+kw)*c.Cin+ci)*c.Cout+co])
 						}
 					}
 				}

@@ -149,9 +149,9 @@ func foldAffine(n *Node, a *Affine) {
 	var w, b []float32
 	var out int
 	if n.Op == OpConv {
-		w, b, out = n.Conv.Weight, n.Conv.Bias, n.Conv.Cout
+		w, b, out = n.Conv.FloatWeight(), n.Conv.Bias, n.Conv.Cout
 	} else {
-		w, b, out = n.Dense.Weight, n.Dense.Bias, n.Dense.Out
+		w, b, out = n.Dense.FloatWeight(), n.Dense.Bias, n.Dense.Out
 	}
 	nw := make([]float32, len(w))
 	for i, v := range w {
@@ -166,8 +166,8 @@ func foldAffine(n *Node, a *Affine) {
 		nb[o] = float32(bo*float64(a.Scale[o]) + float64(a.Shift[o]))
 	}
 	if n.Op == OpConv {
-		n.Conv.Weight, n.Conv.Bias = nw, nb
+		n.Conv.Weight, n.Conv.Bias, n.Conv.Quant = nw, nb, nil // int8 weights no longer match
 	} else {
-		n.Dense.Weight, n.Dense.Bias = nw, nb
+		n.Dense.Weight, n.Dense.Bias, n.Dense.Quant = nw, nb, nil
 	}
 }

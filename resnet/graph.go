@@ -18,6 +18,7 @@ package resnet
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // ErrInvalid is wrapped by every error that reports an inconsistent graph.
@@ -97,8 +98,9 @@ type Conv struct {
 	DilH, DilW       int
 	Pad              Pads
 	Cin, Cout        int
-	Weight           []float32 // HWIO, len KH*KW*Cin*Cout
+	Weight           []float32 // HWIO, len KH*KW*Cin*Cout; nil when only Quant is present
 	Bias             []float32 // len Cout, or nil
+	Quant            *QWeights // int8 weights (same HWIO layout), or nil
 }
 
 // Pool is a max or average pooling window.
@@ -120,8 +122,79 @@ type Affine struct {
 // Dense is a fully connected layer on a vector.
 type Dense struct {
 	In, Out int
-	Weight  []float32 // [In][Out]
+	Weight  []float32 // [In][Out]; nil when only Quant is present
 	Bias    []float32 // len Out, or nil
+	Quant   *QWeights // int8 weights (same [In][Out] layout), or nil
+}
+
+// QParams is the 8-bit quantization of one activation tensor: a stored
+// q in [0, 255] stands for the real value Scale*(q-Zero). Tensors that
+// follow a ReLU have Zero = 0.
+type QParams struct {
+	Scale float32 // > 0
+	Zero  int32   // in [0, 255]
+}
+
+// QWeights are conv or dense weights quantized symmetrically per output
+// channel: the real weight at index i with output channel o is
+// Q[i]*Scale[o], Q[i] in [-127, 127]. Q has the layout of the float
+// weights (HWIO for conv, [In][Out] for dense).
+type QWeights struct {
+	Q     []int8
+	Scale []float32 // len = number of output channels, each > 0
+}
+
+// Dequantize returns the real weights Q[i]*Scale[i%out].
+func (q *QWeights) Dequantize() []float32 {
+	out := len(q.Scale)
+	w := make([]float32, len(q.Q))
+	for i, v := range q.Q {
+		w[i] = float32(v) * q.Scale[i%out]
+	}
+	return w
+}
+
+// check validates q for n weights and out output channels.
+func (q *QWeights) check(n int64, out int) error {
+	if int64(len(q.Q)) != n || len(q.Scale) != out {
+		return fmt.Errorf("int8 weights: %d values and %d scales, want %d and %d", len(q.Q), len(q.Scale), n, out)
+	}
+	for o, s := range q.Scale {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return fmt.Errorf("int8 weights: scale of output channel %d is %v, want a finite positive number", o, s)
+		}
+	}
+	for i, v := range q.Q {
+		if v == -128 {
+			return fmt.Errorf("int8 weights: value %d is -128, outside the symmetric range [-127, 127]", i)
+		}
+	}
+	return nil
+}
+
+func (q *QParams) check() error {
+	if !(q.Scale > 0) || math.IsInf(float64(q.Scale), 0) || q.Zero < 0 || q.Zero > 255 {
+		return fmt.Errorf("activation quantization scale %v zero point %d: want scale > 0 and zero in [0, 255]", q.Scale, q.Zero)
+	}
+	return nil
+}
+
+// FloatWeight returns the float weights, dequantizing them when the layer
+// carries only int8 weights.
+func (c *Conv) FloatWeight() []float32 {
+	if c.Weight == nil && c.Quant != nil {
+		return c.Quant.Dequantize()
+	}
+	return c.Weight
+}
+
+// FloatWeight returns the float weights, dequantizing them when the layer
+// carries only int8 weights.
+func (d *Dense) FloatWeight() []float32 {
+	if d.Weight == nil && d.Quant != nil {
+		return d.Quant.Dequantize()
+	}
+	return d.Weight
 }
 
 // PadOp adds constant borders on every axis.
@@ -145,6 +218,10 @@ type Node struct {
 	// Relu fuses max(x,0) into the output of OpConv, OpAdd and OpDense
 	// (after the residual add).
 	Relu bool
+
+	// Quant, when set, is the int8 quantization of this node's output
+	// (from calibration); an int8 plan keeps such values in uint8.
+	Quant *QParams
 
 	Conv   *Conv    // OpConv: Inputs = [x] or [x, residual]
 	Pool   *Pool    // OpMaxPool, OpAvgPool
@@ -256,6 +333,11 @@ func (g *Graph) InferShapes() error {
 		if err != nil {
 			return err
 		}
+		if n.Quant != nil {
+			if err := n.Quant.check(); err != nil {
+				return g.errf(i, "%v", err)
+			}
+		}
 		if !ValidShape(s) {
 			return g.errf(i, "output shape %v is empty or too large", s)
 		}
@@ -300,8 +382,14 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		if c.Cin != x.C {
 			return Shape{}, g.errf(i, "weights take %d channels, input has %d", c.Cin, x.C)
 		}
-		if c.Cout < 1 || c.Cout > MaxDim || int64(len(c.Weight)) != int64(c.KH)*int64(c.KW)*int64(c.Cin)*int64(c.Cout) {
+		nw := int64(c.KH) * int64(c.KW) * int64(c.Cin) * int64(c.Cout)
+		if c.Cout < 1 || c.Cout > MaxDim || (int64(len(c.Weight)) != nw && (c.Weight != nil || c.Quant == nil)) {
 			return Shape{}, g.errf(i, "weight has %d values, want %dx%dx%dx%d", len(c.Weight), c.KH, c.KW, c.Cin, c.Cout)
+		}
+		if c.Quant != nil {
+			if err := c.Quant.check(nw, c.Cout); err != nil {
+				return Shape{}, g.errf(i, "%v", err)
+			}
 		}
 		if c.Bias != nil && len(c.Bias) != c.Cout {
 			return Shape{}, g.errf(i, "bias has %d values, want %d", len(c.Bias), c.Cout)
@@ -373,8 +461,14 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		if x.H != 1 || x.W != 1 {
 			return Shape{}, g.errf(i, "dense wants a vector, got %v (flatten first)", x)
 		}
-		if d.In != x.C || d.Out < 1 || d.Out > MaxElements || int64(len(d.Weight)) != int64(d.In)*int64(d.Out) {
+		nw := int64(d.In) * int64(d.Out)
+		if d.In != x.C || d.Out < 1 || d.Out > MaxElements || (int64(len(d.Weight)) != nw && (d.Weight != nil || d.Quant == nil)) {
 			return Shape{}, g.errf(i, "weight %dx%d (%d values) does not fit input of %d", d.In, d.Out, len(d.Weight), x.C)
+		}
+		if d.Quant != nil {
+			if err := d.Quant.check(nw, d.Out); err != nil {
+				return Shape{}, g.errf(i, "%v", err)
+			}
 		}
 		if d.Bias != nil && len(d.Bias) != d.Out {
 			return Shape{}, g.errf(i, "bias has %d values, want %d", len(d.Bias), d.Out)
@@ -468,9 +562,10 @@ func (g *Graph) Params(i int) int64 {
 	n := g.Nodes[i]
 	switch n.Op {
 	case OpConv:
-		return int64(len(n.Conv.Weight) + len(n.Conv.Bias))
+		c := n.Conv
+		return int64(c.KH)*int64(c.KW)*int64(c.Cin)*int64(c.Cout) + int64(len(c.Bias))
 	case OpDense:
-		return int64(len(n.Dense.Weight) + len(n.Dense.Bias))
+		return int64(n.Dense.In)*int64(n.Dense.Out) + int64(len(n.Dense.Bias))
 	case OpAffine:
 		return int64(2 * len(n.Affine.Scale))
 	}

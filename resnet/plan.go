@@ -161,7 +161,7 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 		}
 		st.bias = c.Bias
 		if m := winogradChoice(&st.conv, opt.Winograd); m > 0 {
-			wg, err := kernels.NewWinograd(&st.conv, m, c.Weight)
+			wg, err := kernels.NewWinograd(&st.conv, m, c.FloatWeight())
 			if err != nil {
 				return step{}, g.errf(i, "%v", err)
 			}
@@ -169,10 +169,10 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 			p.scratch = max(p.scratch, wg.Scratch())
 			break
 		}
-		st.w = kernels.PackB(c.Weight, st.conv.K(), c.Cout)
+		st.w = kernels.PackB(c.FloatWeight(), st.conv.K(), c.Cout)
 		p.scratch = max(p.scratch, kernels.ConvScratch(&st.conv))
 	case OpDense:
-		st.w = kernels.PackB(nd.Dense.Weight, nd.Dense.In, nd.Dense.Out)
+		st.w = kernels.PackB(nd.Dense.FloatWeight(), nd.Dense.In, nd.Dense.Out)
 		st.bias = nd.Dense.Bias
 	case OpMaxPool, OpAvgPool:
 		pl := nd.Pool
