@@ -106,7 +106,7 @@ type Winograd8 struct {
 	Geom   ConvGeom
 	TilesH int // ceil(OH/2)
 	TilesW int // ceil(OW/2)
-	Block  int // tiles per block, a multiple of the kernel's MR
+	Block  int // most tiles per block, a multiple of the kernel's MR
 	K2     int // channel pairs, ceil(Cin/2)
 	NR     int // output channels per packed panel
 	U      [16][]int16
@@ -137,7 +137,11 @@ func NewWinograd8(g *ConvGeom, q []int8) (*Winograd8, error) {
 	w := &Winograd8{Geom: *g, TilesH: (g.OH + 1) / 2, TilesW: (g.OW + 1) / 2, K2: (cin + 1) / 2, NR: nr, impl: impl}
 	kp := 2 * w.K2
 	ldm := w.Panels() * nr
-	tb := wino8BlockBytes / (16 * (2*kp + 4*ldm))
+	// V and M of a block should stay in L2, but every block streams all
+	// of U again: where U is larger than the budget (deep layers, 8 MiB
+	// at 512 channels), blocks as large as U cost less than re-reading it.
+	ubytes := 16 * w.Panels() * w.K2 * nr * 2 * 2
+	tb := max(wino8BlockBytes, ubytes) / (16 * (2*kp + 4*ldm))
 	tb = max(mr, tb/mr*mr)
 	w.Block = min(tb, (w.Tiles()+mr-1)/mr*mr)
 
@@ -251,12 +255,23 @@ func (w *Winograd8) Run(in, out []uint8, rq *Requant, q0, q1, p0, p1 int, scratc
 		return
 	}
 	s := w.cut(scratch)
-	for b0 := q0; b0 < q1; b0 += w.Block {
-		nt := min(w.Block, q1-b0)
+	step := w.blockStep(q1 - q0)
+	for b0 := q0; b0 < q1; b0 += step {
+		nt := min(step, q1-b0)
 		w.inputBlock(in, rq.ZeroA, b0, nt, &s)
 		w.gemmBlock(nt, p0, p1, &s)
 		w.outputBlock(out, rq, b0, nt, p0, p1, &s)
 	}
+}
+
+// blockStep is the block size for n tiles: as few blocks as Block allows,
+// of balanced sizes (rounded up to the kernel's MR where that fits), so
+// that no block is a short remainder that streams all of U for a few rows.
+func (w *Winograd8) blockStep(n int) int {
+	nb := (n + w.Block - 1) / w.Block
+	step := (n + nb - 1) / nb
+	mr := w.impl.mr
+	return min(w.Block, (step+mr-1)/mr*mr)
 }
 
 // inputBlock transforms tiles [b0, b0+nt) into s.v.
