@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -19,16 +20,36 @@ import (
 // the GEMMs (with GemmU8's requantization).
 func BenchmarkWinograd8Layers(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
+	// cpuStart and cpuSince measure the CPU time of the sub-benchmark's
+	// thread around its loop (each b.Run is its own goroutine).
+	var c0 time.Duration
+	cpuStart := func() {
+		runtime.LockOSThread()
+		c0, _ = threadCPU()
+	}
+	cpuSince := func() time.Duration {
+		c1, ok := threadCPU()
+		runtime.UnlockOSThread()
+		if !ok {
+			return 0
+		}
+		return c1 - c0
+	}
 	for _, l := range realLayers {
 		g := geom3x3(l.hw, l.hw, l.c, l.c, 1, 1, 1, 1)
 		in, q, rq := randConv8(r, &g, 1)
 		rq.ZeroA = 0 // post-ReLU activations
 		out := make([]uint8, g.OH*g.OW*g.Cout)
 		ops := 2 * 9 * float64(l.c*l.c*l.hw*l.hw)
-		report := func(b *testing.B, xform, gemmT time.Duration) {
+		report := func(b *testing.B, xform, gemmT, cpu time.Duration) {
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec*1e3, "ms")
 			b.ReportMetric(ops/sec/1e9, "GOP/s")
+			if cpu > 0 {
+				csec := cpu.Seconds() / float64(b.N)
+				b.ReportMetric(csec*1e3, "cpu-ms")
+				b.ReportMetric(ops/csec/1e9, "cpu-GOP/s")
+			}
 			b.ReportMetric(xform.Seconds()*1e3/float64(b.N), "xform-ms")
 			b.ReportMetric(gemmT.Seconds()*1e3/float64(b.N), "gemm-ms")
 		}
@@ -36,6 +57,7 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 			pb := packConv8(&g, q)
 			scratch := make([]uint8, conv8Rows*pb.K)
 			b.ResetTimer()
+			cpuStart()
 			var xform, gemmT time.Duration
 			for i := 0; i < b.N; i++ {
 				for b0 := 0; b0 < g.Pixels(); b0 += conv8Rows {
@@ -47,7 +69,7 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 					xform, gemmT = xform+t1.Sub(t0), gemmT+time.Since(t1)
 				}
 			}
-			report(b, xform, gemmT)
+			report(b, xform, gemmT, cpuSince())
 		})
 		for _, impl := range wino8Impls {
 			b.Run(l.name+"/winograd8-"+impl.name, func(b *testing.B) {
@@ -59,6 +81,7 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 				}
 				s := w.cut(make([]byte, w.Scratch()))
 				b.ResetTimer()
+				cpuStart()
 				var xform, gemmT time.Duration
 				for i := 0; i < b.N; i++ {
 					step := w.blockStep(w.Tiles())
@@ -74,7 +97,7 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 						gemmT += t2.Sub(t1)
 					}
 				}
-				report(b, xform, gemmT)
+				report(b, xform, gemmT, cpuSince())
 			})
 			b.Run(l.name+"/im2col16-gemmonly-"+impl.name, func(b *testing.B) {
 				// The im2col matrix as int16 pairs (K = 9·Cin, even) against
@@ -92,6 +115,7 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 				}
 				c := make([]int32, conv8Rows*panels*nr)
 				b.ResetTimer()
+				cpuStart()
 				var gemmT time.Duration
 				for i := 0; i < b.N; i++ {
 					t0 := time.Now()
@@ -103,7 +127,7 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 					}
 					gemmT += time.Since(t0)
 				}
-				report(b, 0, gemmT)
+				report(b, 0, gemmT, cpuSince())
 			})
 		}
 	}
@@ -120,10 +144,17 @@ func BenchmarkWinograd8Gemm(b *testing.B) {
 			bp := make([]int16, k2*nr*2)
 			c := make([]int32, m*nr)
 			b.Run(fmt.Sprintf("%s/m=%d/k=%d", impl.name, m, 2*k2), func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				c0, _ := threadCPU()
 				for i := 0; i < b.N; i++ {
 					impl.gemm(m, k2, a, 2*k2, bp, c, nr)
 				}
-				b.ReportMetric(float64(m*nr*2*k2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+				macs := float64(m*nr*2*k2) * float64(b.N)
+				b.ReportMetric(macs/b.Elapsed().Seconds()/1e9, "GMAC/s")
+				if c1, ok := threadCPU(); ok {
+					b.ReportMetric(macs/(c1-c0).Seconds()/1e9, "cpu-GMAC/s")
+				}
 			})
 		}
 	}
