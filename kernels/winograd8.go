@@ -99,6 +99,10 @@ func wino8ImplFor(path string) *wino8Impl {
 	return wino8Generic
 }
 
+// Winograd8Impl names the int8 Winograd implementation of the selected
+// kernel path, for reports.
+func Winograd8Impl() string { return wino8ImplFor(PathName()).name }
+
 // Winograd8 is an int8 3x3 stride-1 convolution compiled for integer
 // F(2x2, 3x3): geometry, blocking and the 16 transformed, packed int16
 // weight matrices. It is immutable and may be shared by concurrent runs.
@@ -240,7 +244,8 @@ func (w *Winograd8) cut(scratch []byte) wino8Scratch {
 // convolution of in into out (both NHWC uint8), requantized through rq:
 // rq.ZeroA is the input's zero point, rq.Bias, rq.Scale are per output
 // channel and rq.Res, if set, has the output's layout (rq.LdRes is
-// ignored). Every output is exact, so any split gives identical results.
+// ignored); zero points are in [0, 255] (as resnet.QParams requires).
+// Every output is exact, so any split gives identical results.
 // scratch needs Scratch() bytes.
 func (w *Winograd8) Run(in, out []uint8, rq *Requant, q0, q1, p0, p1 int, scratch []byte) {
 	g := &w.Geom
@@ -248,7 +253,8 @@ func (w *Winograd8) Run(in, out []uint8, rq *Requant, q0, q1, p0, p1 int, scratc
 	if len(in) < g.H*g.W*g.C || len(out) < g.OH*g.OW*cout || q0 < 0 || q1 > w.Tiles() ||
 		p0 < 0 || p1 > w.Panels() || len(scratch) < w.Scratch() || len(rq.Scale) < cout ||
 		(rq.Bias != nil && len(rq.Bias) < cout) || (rq.Res != nil && len(rq.Res) < g.OH*g.OW*cout) ||
-		rq.Lo < 0 || rq.Lo > 255 || rq.ZeroA < 0 || rq.ZeroA > 255 {
+		rq.Lo < 0 || rq.Lo > 255 || rq.ZeroA < 0 || rq.ZeroA > 255 || rq.ZeroOut < 0 || rq.ZeroOut > 255 ||
+		rq.ResZero < 0 || rq.ResZero > 255 {
 		panic(fmt.Sprintf("kernels.Winograd8.Run: bad arguments %+v tiles [%d,%d) panels [%d,%d) scratch %d", *g, q0, q1, p0, p1, len(scratch)))
 	}
 	if q0 >= q1 || p0 >= p1 {

@@ -493,3 +493,29 @@ func TestWinograd8Allocs(t *testing.T) {
 		t.Errorf("Run allocates %v times", n)
 	}
 }
+
+// TestWinograd8FollowsPath checks that each kernel path compiles Winograd8
+// for its own implementation (avx512 must not use VNNI, forced paths must
+// not keep another path's packing).
+func TestWinograd8FollowsPath(t *testing.T) {
+	saved := selected
+	defer use(saved)
+	g := geom3x3(4, 4, 8, 40, 1, 1, 1, 1)
+	want := map[string]string{"generic": "generic", "avx2": "wino8Gemm_6x16_AVX2",
+		"avx512": "wino8Gemm_14x32_AVX512BW", "avx512vnni": "wino8Gemm_14x32_AVX512VNNI"}
+	for _, p := range Available() {
+		if err := Select(p); err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewWinograd8(&g, make([]int8, 9*8*40))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Impl() != Winograd8Impl() || w.NR != w.impl.nr || w.Panels() != (40+w.NR-1)/w.NR {
+			t.Errorf("path %s: Winograd8 %s NR %d, path's %s", p, w.Impl(), w.NR, Winograd8Impl())
+		}
+		if name, ok := want[p]; ok && w.Impl() != name {
+			t.Errorf("path %s uses %s, want %s", p, w.Impl(), name)
+		}
+	}
+}
