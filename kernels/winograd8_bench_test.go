@@ -159,3 +159,51 @@ func BenchmarkWinograd8Gemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWinograd8Cold runs Winograd8 on the layers with the caches
+// flushed before each run (a 64 MiB buffer written in between, outside the
+// timing), as in a network where each layer's weights come from DRAM once
+// per image: cold cpu-ms minus the warm figure of BenchmarkWinograd8Layers
+// is the cost of streaming U (3.6x the bytes of the int8 weights).
+func BenchmarkWinograd8Cold(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	flush := make([]byte, 64<<20)
+	for _, l := range realLayers[:4] {
+		g := geom3x3(l.hw, l.hw, l.c, l.c, 1, 1, 1, 1)
+		in, q, rq := randConv8(r, &g, 1)
+		rq.ZeroA = 0
+		out := make([]uint8, g.OH*g.OW*g.Cout)
+		ops := 2 * 9 * float64(l.c*l.c*l.hw*l.hw)
+		for _, impl := range wino8Impls[1:] {
+			b.Run(l.name+"/winograd8-"+impl.name, func(b *testing.B) {
+				wino8Force = impl
+				defer func() { wino8Force = nil }()
+				w, err := NewWinograd8(&g, q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				scratch := make([]byte, w.Scratch())
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var cpu time.Duration
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					for j := 0; j < len(flush); j += 64 {
+						flush[j]++
+					}
+					b.StartTimer()
+					c0, _ := threadCPU()
+					w.Run(in, out, rq, 0, w.Tiles(), 0, w.Panels(), scratch)
+					c1, _ := threadCPU()
+					cpu += c1 - c0
+				}
+				if cpu > 0 {
+					csec := cpu.Seconds() / float64(b.N)
+					b.ReportMetric(csec*1e3, "cpu-ms")
+					b.ReportMetric(ops/csec/1e9, "cpu-GOP/s")
+				}
+			})
+		}
+	}
+}
