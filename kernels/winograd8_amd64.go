@@ -67,8 +67,12 @@ const (
 
 type wino8GemmAsm func(m, k2 int, a *int16, lda int, b *int16, c *int32, ldc int)
 
-// wino8GemmVec checks the slices once and runs the asm kernel.
-func wino8GemmVec(nr int, f wino8GemmAsm) func(m, k2 int, a []int16, lda int, b []int16, c []int32, ldc int) {
+// wino8GemmVec checks the slices once and runs the asm kernel. A short
+// last tile (fewer than MR/2 rows after at least one full one) has too few
+// independent accumulator chains to hide the multiply latency, so the last
+// full tile and it run as two tiles of about equal height instead: 16 rows
+// (the 7x7 layers' tiles) as 8+8 rather than 14+2.
+func wino8GemmVec(mr, nr int, f wino8GemmAsm) func(m, k2 int, a []int16, lda int, b []int16, c []int32, ldc int) {
 	return func(m, k2 int, a []int16, lda int, b []int16, c []int32, ldc int) {
 		if m <= 0 || k2 <= 0 {
 			panic("kernels: wino8 GEMM with m or k2 < 1")
@@ -76,7 +80,18 @@ func wino8GemmVec(nr int, f wino8GemmAsm) func(m, k2 int, a []int16, lda int, b 
 		_ = a[(m-1)*lda+2*k2-1]
 		_ = b[k2*nr*2-1]
 		_ = c[(m-1)*ldc+nr-1]
-		f(m, k2, &a[0], lda, &b[0], &c[0], ldc)
+		rem := m % mr
+		if m < mr || rem == 0 || 2*rem >= mr {
+			f(m, k2, &a[0], lda, &b[0], &c[0], ldc)
+			return
+		}
+		full := m - mr - rem
+		if full > 0 {
+			f(full, k2, &a[0], lda, &b[0], &c[0], ldc)
+		}
+		h := (mr + rem + 1) / 2
+		f(h, k2, &a[full*lda], lda, &b[0], &c[full*ldc], ldc)
+		f(mr+rem-h, k2, &a[(full+h)*lda], lda, &b[0], &c[(full+h)*ldc], ldc)
 	}
 }
 
@@ -133,11 +148,11 @@ func wino8OutVec(lanes int, f wino8OutAsm) func([]uint8, int, int, []int32, int,
 
 var (
 	wino8AVX2 = &wino8Impl{name: "wino8Gemm_6x16_AVX2", mr: 6, nr: 16,
-		gemm: wino8GemmVec(16, wino8Gemm_6x16_AVX2), in: wino8InVec(16, wino8InAVX2), out: wino8OutVec(8, wino8OutAVX2)}
+		gemm: wino8GemmVec(6, 16, wino8Gemm_6x16_AVX2), in: wino8InVec(16, wino8InAVX2), out: wino8OutVec(8, wino8OutAVX2)}
 	wino8AVX512BW = &wino8Impl{name: "wino8Gemm_14x32_AVX512BW", mr: 14, nr: 32,
-		gemm: wino8GemmVec(32, wino8Gemm_14x32_AVX512BW), in: wino8InVec(32, wino8InAVX512), out: wino8OutVec(16, wino8OutAVX512)}
+		gemm: wino8GemmVec(14, 32, wino8Gemm_14x32_AVX512BW), in: wino8InVec(32, wino8InAVX512), out: wino8OutVec(16, wino8OutAVX512)}
 	wino8AVX512VNNI = &wino8Impl{name: "wino8Gemm_14x32_AVX512VNNI", mr: 14, nr: 32,
-		gemm: wino8GemmVec(32, wino8Gemm_14x32_AVX512VNNI), in: wino8InVec(32, wino8InAVX512), out: wino8OutVec(16, wino8OutAVX512)}
+		gemm: wino8GemmVec(14, 32, wino8Gemm_14x32_AVX512VNNI), in: wino8InVec(32, wino8InAVX512), out: wino8OutVec(16, wino8OutAVX512)}
 
 	// Each path gets the kernel its ISA level implies: "avx512" is
 	// AVX512F+BW+VL, so VPMADDWD; VPDPWSSD belongs to the VNNI path.

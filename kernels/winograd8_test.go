@@ -334,7 +334,7 @@ func TestWinograd8GemmShapes(t *testing.T) {
 		twin := wino8GemmGo(impl.nr)
 		r := rand.New(rand.NewPCG(16, 16))
 		nr, mr := impl.nr, impl.mr
-		for _, m := range []int{1, 2, mr - 1, mr, mr + 1, 2*mr + 3, 3 * mr} {
+		for _, m := range []int{1, 2, mr - 1, mr, mr + 1, mr + (mr-1)/2, mr + mr/2, 2*mr + 1, 2*mr + 3, 3 * mr} {
 			for _, k2 := range []int{1, 2, 3, 8, 33, 256} {
 				for _, extreme := range []bool{false, true} {
 					if m < 1 {
