@@ -10,16 +10,26 @@ import (
 	"testing"
 )
 
-const generatedFile = "../../kernels/gemm_arm64.s"
+const (
+	generatedFile  = "../../kernels/gemm_arm64.s"
+	generatedFile8 = "../../kernels/gemm8_arm64.s"
+)
 
 // TestGeneratedUpToDate runs the generator into a temporary directory and
-// fails on any difference with the committed kernels/gemm_arm64.s.
+// fails on any difference with the committed kernels/gemm_arm64.s and
+// kernels/gemm8_arm64.s.
 func TestGeneratedUpToDate(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "gemm_arm64.s")
-	cmd := exec.Command("go", "run", ".", "-out", out)
+	dir := t.TempDir()
+	out, out8 := filepath.Join(dir, "gemm_arm64.s"), filepath.Join(dir, "gemm8_arm64.s")
+	cmd := exec.Command("go", "run", ".", "-out", out, "-out8", out8)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go run: %v\n%s", err, msg)
 	}
+	compareGenerated(t, out, generatedFile)
+	compareGenerated(t, out8, generatedFile8)
+}
+
+func compareGenerated(t *testing.T, out, generatedFile string) {
 	got, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -160,5 +170,90 @@ func logTileCost(t *testing.T, f function, rows int) {
 		flops := 2 * rows * gemmNR * k
 		t.Logf("  k=%4d: %6d instructions per %d FLOPs (one call, one tile) = %.3f per FLOP; %.3f per FLOP per further tile in the call",
 			k, n, flops, float64(n)/float64(flops), float64(perTile)/float64(flops))
+	}
+}
+
+// TestInnerLoopInt8Share counts, in the generated int8 kernels, the share
+// of the multiply instructions in each main loop (16 k steps): SDOT for
+// the NEONDOT kernels, SMULL/SMULL2 and their SADALP accumulations for the
+// NEON ones. The full-tile kernels must reach 75% SDOT (6x16) and 80%
+// SMULL/SMULL2/SADALP (3x16). It also logs instructions per MAC of whole
+// tiles, epilogue included.
+func TestInnerLoopInt8Share(t *testing.T) {
+	src, err := os.ReadFile(generatedFile8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := functions(src)
+	count := func(loop []string, gnu ...string) int {
+		n := 0
+		for _, l := range loop {
+			for _, g := range gnu {
+				if strings.Contains(l, "// "+g+" ") {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	for rows := dotMR; rows >= 1; rows-- {
+		name := dotName(rows)
+		f, ok := fns[name]
+		if !ok {
+			t.Fatalf("%s missing", name)
+		}
+		loop := f.between("loop16", "\tBNE\tloop16", true)
+		sdot := count(loop, "sdot")
+		share := float64(sdot) / float64(len(loop))
+		t.Logf("%s: main loop (16 k) %d instructions, %d SDOT = %.1f%%", name, len(loop), sdot, 100*share)
+		if want := 16 * rows; sdot != want { // 4 lanes x rows x 4 column blocks
+			t.Errorf("%s: %d SDOT per 16 k, want %d", name, sdot, want)
+		}
+		if rows == dotMR {
+			if share < 0.75 {
+				t.Errorf("%s: main loop is %.1f%% SDOT, want >= 75%%", name, 100*share)
+			}
+			logTileCost8(t, f, rows)
+		}
+	}
+	for rows := neon8MR; rows >= 1; rows-- {
+		name := neon8Name(rows)
+		f, ok := fns[name]
+		if !ok {
+			t.Fatalf("%s missing", name)
+		}
+		loop := f.between("loop16", "\tBNE\tloop16", true)
+		mul := count(loop, "smull", "smull2")
+		acc := count(loop, "sadalp")
+		share := float64(mul+acc) / float64(len(loop))
+		t.Logf("%s: main loop (16 k) %d instructions, %d SMULL/SMULL2 (%.1f%%) + %d SADALP = %.1f%%",
+			name, len(loop), mul, 100*float64(mul)/float64(len(loop)), acc, 100*share)
+		if want := 32 * rows; mul != want || acc != want { // 4 groups x rows x 4 blocks x 2
+			t.Errorf("%s: %d SMULL and %d SADALP per 16 k, want %d each", name, mul, acc, want)
+		}
+		if rows == neon8MR {
+			if share < 0.80 {
+				t.Errorf("%s: main loop is %.1f%% SMULL/SMULL2/SADALP, want >= 80%%", name, 100*share)
+			}
+			logTileCost8(t, f, rows)
+		}
+	}
+}
+
+// logTileCost8 logs instructions per MAC of one full int8 tile with the
+// residual on, counted statically from the code's blocks.
+func logTileCost8(t *testing.T, f function, rows int) {
+	setup := len(f.between("", "tile:", false))
+	head := len(f.between("tile", "loop16:", false))
+	loop16 := len(f.between("loop16", "\tBNE\tloop16", true))
+	loop4 := len(f.between("loop4", "\tBNE\tloop4", true))
+	epi := len(f.between("epilogue", "\tRET", true))
+	for _, k := range []int{64, 148, 576, 4608} {
+		n := head + k/16*loop16 + 2 + epi // + MOVD/CBZ of rem
+		if k%16 != 0 {
+			n += k % 16 / 4 * loop4
+		}
+		macs := rows * gemm8NR * k
+		t.Logf("  k=%4d: %6d instructions per %d MACs (one tile, setup %d aside) = %.4f per MAC", k, n, macs, setup, float64(n)/float64(macs))
 	}
 }
