@@ -82,12 +82,6 @@ func gemmU8_2x16_NEONDOT(p *neonGemm8)
 //go:noescape
 func gemmU8_1x16_NEONDOT(p *neonGemm8)
 
-// gemmU8_3x16_NEON is the kernel above with SMULL/SMULL2/SADALP, 3-row
-// tiles. Requires ASIMD.
-//
-//go:noescape
-func gemmU8_3x16_NEON(p *neonGemm8)
-
 // gemmU8_2x16_NEON is the kernel above with SMULL/SMULL2/SADALP, 2-row
 // tiles. Requires ASIMD.
 //
@@ -103,7 +97,7 @@ func gemmU8_1x16_NEON(p *neonGemm8)
 const (
 	neon8NR   = 16
 	neon8KG   = 4
-	neon8MR   = 3
+	neon8MR   = 2
 	neonDotMR = 6
 	// neon8CallMACs bounds the work of one assembly call (which cannot be
 	// preempted): 2^20 multiply-adds, about 0.1 ms on a Cortex-A72 at
@@ -116,7 +110,7 @@ const (
 )
 
 var (
-	gemm8NEON    = &gemm8Impl{name: "gemmU8_3x16_NEON", mr: neon8MR, nr: neon8NR, kg: neon8KG, rows: gemm8RowsNEON}
+	gemm8NEON    = &gemm8Impl{name: "gemmU8_2x16_NEON", mr: neon8MR, nr: neon8NR, kg: neon8KG, rows: gemm8RowsNEON}
 	gemm8NEONDOT = &gemm8Impl{name: "gemmU8_6x16_NEONDOT", mr: neonDotMR, nr: neon8NR, kg: neon8KG, rows: gemm8RowsNEONDOT}
 )
 
@@ -153,8 +147,6 @@ func neon8Kernel(dot bool, r int, p *neonGemm8) {
 		gemmU8_1x16_NEON(p)
 	case 2:
 		gemmU8_2x16_NEON(p)
-	case 3:
-		gemmU8_3x16_NEON(p)
 	default:
 		panic("kernels: no NEON int8 kernel for this many rows")
 	}

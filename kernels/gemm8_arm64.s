@@ -2224,544 +2224,6 @@ round:
 	BNE	tile
 	RET
 
-// func gemmU8_3x16_NEON
-TEXT ·gemmU8_3x16_NEON(SB), NOSPLIT|NOFRAME, $0-8
-	MOVD	p+0(FP), R0
-	MOVD	neonGemm8_a(R0), R1
-	MOVD	neonGemm8_lda(R0), R23
-	MOVD	neonGemm8_b(R0), R19
-	MOVD	neonGemm8_c(R0), R12
-	MOVD	neonGemm8_ldc(R0), R13
-	MOVD	neonGemm8_res(R0), R10
-	MOVD	neonGemm8_ldres(R0), R14
-	MOVD	neonGemm8_k(R0), R21
-	MOVD	neonGemm8_tiles(R0), R15
-	MOVD	neonGemm8_off(R0), R11
-	MOVD	neonGemm8_scale(R0), R25
-	// astep = rows*lda - k bytes; k/16 main steps, (k/4)%4 remainder steps
-	MOVD	$3, R20
-	MUL	R23, R20, R20
-	SUB	R21, R20, R20
-	LSR	$2, R21, R22
-	AND	$3, R22, R22
-	LSR	$4, R21, R21
-	ADD	R23, R1, R2
-	ADD	R23, R2, R3
-tile:
-	MOVD	R19, R7
-	MOVD	R11, R9
-	VLD1.P	64(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD1	(R9), [V12.S4, V13.S4, V14.S4, V15.S4]
-	MOVD	R11, R9
-	VLD1.P	64(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1	(R9), [V20.S4, V21.S4, V22.S4, V23.S4]
-	MOVD	R11, R9
-	VLD1.P	64(R9), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VLD1	(R9), [V28.S4, V29.S4, V30.S4, V31.S4]
-	VMOVI	$128, V5.B16
-	CBZ	R21, rem
-	MOVD	R21, R8
-	// main loop: 16 k steps
-loop16:
-	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068c8 // sadalp v8.4s, v6.8h
-	WORD	$0x4e6068e9 // sadalp v9.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068ca // sadalp v10.4s, v6.8h
-	WORD	$0x4e6068eb // sadalp v11.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068cc // sadalp v12.4s, v6.8h
-	WORD	$0x4e6068ed // sadalp v13.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068ce // sadalp v14.4s, v6.8h
-	WORD	$0x4e6068ef // sadalp v15.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R3), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
-	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068c8 // sadalp v8.4s, v6.8h
-	WORD	$0x4e6068e9 // sadalp v9.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068ca // sadalp v10.4s, v6.8h
-	WORD	$0x4e6068eb // sadalp v11.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068cc // sadalp v12.4s, v6.8h
-	WORD	$0x4e6068ed // sadalp v13.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068ce // sadalp v14.4s, v6.8h
-	WORD	$0x4e6068ef // sadalp v15.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R3), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
-	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068c8 // sadalp v8.4s, v6.8h
-	WORD	$0x4e6068e9 // sadalp v9.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068ca // sadalp v10.4s, v6.8h
-	WORD	$0x4e6068eb // sadalp v11.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068cc // sadalp v12.4s, v6.8h
-	WORD	$0x4e6068ed // sadalp v13.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068ce // sadalp v14.4s, v6.8h
-	WORD	$0x4e6068ef // sadalp v15.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R3), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
-	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068c8 // sadalp v8.4s, v6.8h
-	WORD	$0x4e6068e9 // sadalp v9.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068ca // sadalp v10.4s, v6.8h
-	WORD	$0x4e6068eb // sadalp v11.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068cc // sadalp v12.4s, v6.8h
-	WORD	$0x4e6068ed // sadalp v13.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068ce // sadalp v14.4s, v6.8h
-	WORD	$0x4e6068ef // sadalp v15.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R3), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
-	SUBS	$1, R8, R8
-	BNE	loop16
-	// the remaining k % 16 in steps of 4
-rem:
-	CBZ	R22, epilogue
-	MOVD	R22, R8
-loop4:
-	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068c8 // sadalp v8.4s, v6.8h
-	WORD	$0x4e6068e9 // sadalp v9.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068ca // sadalp v10.4s, v6.8h
-	WORD	$0x4e6068eb // sadalp v11.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068cc // sadalp v12.4s, v6.8h
-	WORD	$0x4e6068ed // sadalp v13.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068ce // sadalp v14.4s, v6.8h
-	WORD	$0x4e6068ef // sadalp v15.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R3), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
-	SUBS	$1, R8, R8
-	BNE	loop4
-epilogue:
-	// sum the two half-columns of each lane pair
-	VADDP	V9.S4, V8.S4, V8.S4
-	VADDP	V11.S4, V10.S4, V10.S4
-	VADDP	V13.S4, V12.S4, V12.S4
-	VADDP	V15.S4, V14.S4, V14.S4
-	VADDP	V17.S4, V16.S4, V16.S4
-	VADDP	V19.S4, V18.S4, V18.S4
-	VADDP	V21.S4, V20.S4, V20.S4
-	VADDP	V23.S4, V22.S4, V22.S4
-	VADDP	V25.S4, V24.S4, V24.S4
-	VADDP	V27.S4, V26.S4, V26.S4
-	VADDP	V29.S4, V28.S4, V28.S4
-	VADDP	V31.S4, V30.S4, V30.S4
-	// t = float32(acc) * Scale
-	VLD1	(R25), [V0.S4, V1.S4, V2.S4, V3.S4]
-	WORD	$0x4e21d908 // scvtf v8.4s, v8.4s
-	WORD	$0x6e20dd08 // fmul v8.4s, v8.4s, v0.4s
-	WORD	$0x4e21d94a // scvtf v10.4s, v10.4s
-	WORD	$0x6e21dd4a // fmul v10.4s, v10.4s, v1.4s
-	WORD	$0x4e21d98c // scvtf v12.4s, v12.4s
-	WORD	$0x6e22dd8c // fmul v12.4s, v12.4s, v2.4s
-	WORD	$0x4e21d9ce // scvtf v14.4s, v14.4s
-	WORD	$0x6e23ddce // fmul v14.4s, v14.4s, v3.4s
-	WORD	$0x4e21da10 // scvtf v16.4s, v16.4s
-	WORD	$0x6e20de10 // fmul v16.4s, v16.4s, v0.4s
-	WORD	$0x4e21da52 // scvtf v18.4s, v18.4s
-	WORD	$0x6e21de52 // fmul v18.4s, v18.4s, v1.4s
-	WORD	$0x4e21da94 // scvtf v20.4s, v20.4s
-	WORD	$0x6e22de94 // fmul v20.4s, v20.4s, v2.4s
-	WORD	$0x4e21dad6 // scvtf v22.4s, v22.4s
-	WORD	$0x6e23ded6 // fmul v22.4s, v22.4s, v3.4s
-	WORD	$0x4e21db18 // scvtf v24.4s, v24.4s
-	WORD	$0x6e20df18 // fmul v24.4s, v24.4s, v0.4s
-	WORD	$0x4e21db5a // scvtf v26.4s, v26.4s
-	WORD	$0x6e21df5a // fmul v26.4s, v26.4s, v1.4s
-	WORD	$0x4e21db9c // scvtf v28.4s, v28.4s
-	WORD	$0x6e22df9c // fmul v28.4s, v28.4s, v2.4s
-	WORD	$0x4e21dbde // scvtf v30.4s, v30.4s
-	WORD	$0x6e23dfde // fmul v30.4s, v30.4s, v3.4s
-	// t += float32(int32(res) - ResZero) * ResScale
-	CBZ	R10, nores
-	MOVW	neonGemm8_resZero(R0), R9
-	VDUP	R9, V0.S4
-	MOVW	neonGemm8_resScale(R0), R9
-	VDUP	R9, V1.S4
-	VLD1	(R10), [V2.S4]
-	ADD	R14, R10, R10
-	VUXTL	V2.B8, V3.H8
-	VUXTL2	V2.B16, V4.H8
-	VUXTL	V3.H4, V5.S4
-	VUXTL2	V3.H8, V6.S4
-	VUXTL	V4.H4, V7.S4
-	VUXTL2	V4.H8, V2.S4
-	VSUB	V0.S4, V5.S4, V5.S4
-	WORD	$0x4e21d8a5 // scvtf v5.4s, v5.4s
-	WORD	$0x6e21dca5 // fmul v5.4s, v5.4s, v1.4s
-	WORD	$0x4e25d508 // fadd v8.4s, v8.4s, v5.4s
-	VSUB	V0.S4, V6.S4, V6.S4
-	WORD	$0x4e21d8c6 // scvtf v6.4s, v6.4s
-	WORD	$0x6e21dcc6 // fmul v6.4s, v6.4s, v1.4s
-	WORD	$0x4e26d54a // fadd v10.4s, v10.4s, v6.4s
-	VSUB	V0.S4, V7.S4, V7.S4
-	WORD	$0x4e21d8e7 // scvtf v7.4s, v7.4s
-	WORD	$0x6e21dce7 // fmul v7.4s, v7.4s, v1.4s
-	WORD	$0x4e27d58c // fadd v12.4s, v12.4s, v7.4s
-	VSUB	V0.S4, V2.S4, V2.S4
-	WORD	$0x4e21d842 // scvtf v2.4s, v2.4s
-	WORD	$0x6e21dc42 // fmul v2.4s, v2.4s, v1.4s
-	WORD	$0x4e22d5ce // fadd v14.4s, v14.4s, v2.4s
-	VLD1	(R10), [V2.S4]
-	ADD	R14, R10, R10
-	VUXTL	V2.B8, V3.H8
-	VUXTL2	V2.B16, V4.H8
-	VUXTL	V3.H4, V5.S4
-	VUXTL2	V3.H8, V6.S4
-	VUXTL	V4.H4, V7.S4
-	VUXTL2	V4.H8, V2.S4
-	VSUB	V0.S4, V5.S4, V5.S4
-	WORD	$0x4e21d8a5 // scvtf v5.4s, v5.4s
-	WORD	$0x6e21dca5 // fmul v5.4s, v5.4s, v1.4s
-	WORD	$0x4e25d610 // fadd v16.4s, v16.4s, v5.4s
-	VSUB	V0.S4, V6.S4, V6.S4
-	WORD	$0x4e21d8c6 // scvtf v6.4s, v6.4s
-	WORD	$0x6e21dcc6 // fmul v6.4s, v6.4s, v1.4s
-	WORD	$0x4e26d652 // fadd v18.4s, v18.4s, v6.4s
-	VSUB	V0.S4, V7.S4, V7.S4
-	WORD	$0x4e21d8e7 // scvtf v7.4s, v7.4s
-	WORD	$0x6e21dce7 // fmul v7.4s, v7.4s, v1.4s
-	WORD	$0x4e27d694 // fadd v20.4s, v20.4s, v7.4s
-	VSUB	V0.S4, V2.S4, V2.S4
-	WORD	$0x4e21d842 // scvtf v2.4s, v2.4s
-	WORD	$0x6e21dc42 // fmul v2.4s, v2.4s, v1.4s
-	WORD	$0x4e22d6d6 // fadd v22.4s, v22.4s, v2.4s
-	VLD1	(R10), [V2.S4]
-	ADD	R14, R10, R10
-	VUXTL	V2.B8, V3.H8
-	VUXTL2	V2.B16, V4.H8
-	VUXTL	V3.H4, V5.S4
-	VUXTL2	V3.H8, V6.S4
-	VUXTL	V4.H4, V7.S4
-	VUXTL2	V4.H8, V2.S4
-	VSUB	V0.S4, V5.S4, V5.S4
-	WORD	$0x4e21d8a5 // scvtf v5.4s, v5.4s
-	WORD	$0x6e21dca5 // fmul v5.4s, v5.4s, v1.4s
-	WORD	$0x4e25d718 // fadd v24.4s, v24.4s, v5.4s
-	VSUB	V0.S4, V6.S4, V6.S4
-	WORD	$0x4e21d8c6 // scvtf v6.4s, v6.4s
-	WORD	$0x6e21dcc6 // fmul v6.4s, v6.4s, v1.4s
-	WORD	$0x4e26d75a // fadd v26.4s, v26.4s, v6.4s
-	VSUB	V0.S4, V7.S4, V7.S4
-	WORD	$0x4e21d8e7 // scvtf v7.4s, v7.4s
-	WORD	$0x6e21dce7 // fmul v7.4s, v7.4s, v1.4s
-	WORD	$0x4e27d79c // fadd v28.4s, v28.4s, v7.4s
-	VSUB	V0.S4, V2.S4, V2.S4
-	WORD	$0x4e21d842 // scvtf v2.4s, v2.4s
-	WORD	$0x6e21dc42 // fmul v2.4s, v2.4s, v1.4s
-	WORD	$0x4e22d7de // fadd v30.4s, v30.4s, v2.4s
-nores:
-	// if clamp: t = min(max(t, -65536), 65536)
-	MOVD	neonGemm8_clamp(R0), R9
-	CBZ	R9, round
-	MOVD	$0x47800000, R9
-	VDUP	R9, V0.S4
-	MOVD	$0xc7800000, R9
-	VDUP	R9, V1.S4
-	WORD	$0x4e21f508 // fmax v8.4s, v8.4s, v1.4s
-	WORD	$0x4ea0f508 // fmin v8.4s, v8.4s, v0.4s
-	WORD	$0x4e21f54a // fmax v10.4s, v10.4s, v1.4s
-	WORD	$0x4ea0f54a // fmin v10.4s, v10.4s, v0.4s
-	WORD	$0x4e21f58c // fmax v12.4s, v12.4s, v1.4s
-	WORD	$0x4ea0f58c // fmin v12.4s, v12.4s, v0.4s
-	WORD	$0x4e21f5ce // fmax v14.4s, v14.4s, v1.4s
-	WORD	$0x4ea0f5ce // fmin v14.4s, v14.4s, v0.4s
-	WORD	$0x4e21f610 // fmax v16.4s, v16.4s, v1.4s
-	WORD	$0x4ea0f610 // fmin v16.4s, v16.4s, v0.4s
-	WORD	$0x4e21f652 // fmax v18.4s, v18.4s, v1.4s
-	WORD	$0x4ea0f652 // fmin v18.4s, v18.4s, v0.4s
-	WORD	$0x4e21f694 // fmax v20.4s, v20.4s, v1.4s
-	WORD	$0x4ea0f694 // fmin v20.4s, v20.4s, v0.4s
-	WORD	$0x4e21f6d6 // fmax v22.4s, v22.4s, v1.4s
-	WORD	$0x4ea0f6d6 // fmin v22.4s, v22.4s, v0.4s
-	WORD	$0x4e21f718 // fmax v24.4s, v24.4s, v1.4s
-	WORD	$0x4ea0f718 // fmin v24.4s, v24.4s, v0.4s
-	WORD	$0x4e21f75a // fmax v26.4s, v26.4s, v1.4s
-	WORD	$0x4ea0f75a // fmin v26.4s, v26.4s, v0.4s
-	WORD	$0x4e21f79c // fmax v28.4s, v28.4s, v1.4s
-	WORD	$0x4ea0f79c // fmin v28.4s, v28.4s, v0.4s
-	WORD	$0x4e21f7de // fmax v30.4s, v30.4s, v1.4s
-	WORD	$0x4ea0f7de // fmin v30.4s, v30.4s, v0.4s
-round:
-	// q = roundHalfEven(t) + ZeroOut, saturating
-	MOVW	neonGemm8_zeroOut(R0), R9
-	VDUP	R9, V2.S4
-	WORD	$0x4e21a908 // fcvtns v8.4s, v8.4s
-	WORD	$0x4ea20d08 // sqadd v8.4s, v8.4s, v2.4s
-	WORD	$0x4e21a94a // fcvtns v10.4s, v10.4s
-	WORD	$0x4ea20d4a // sqadd v10.4s, v10.4s, v2.4s
-	WORD	$0x4e21a98c // fcvtns v12.4s, v12.4s
-	WORD	$0x4ea20d8c // sqadd v12.4s, v12.4s, v2.4s
-	WORD	$0x4e21a9ce // fcvtns v14.4s, v14.4s
-	WORD	$0x4ea20dce // sqadd v14.4s, v14.4s, v2.4s
-	WORD	$0x4e21aa10 // fcvtns v16.4s, v16.4s
-	WORD	$0x4ea20e10 // sqadd v16.4s, v16.4s, v2.4s
-	WORD	$0x4e21aa52 // fcvtns v18.4s, v18.4s
-	WORD	$0x4ea20e52 // sqadd v18.4s, v18.4s, v2.4s
-	WORD	$0x4e21aa94 // fcvtns v20.4s, v20.4s
-	WORD	$0x4ea20e94 // sqadd v20.4s, v20.4s, v2.4s
-	WORD	$0x4e21aad6 // fcvtns v22.4s, v22.4s
-	WORD	$0x4ea20ed6 // sqadd v22.4s, v22.4s, v2.4s
-	WORD	$0x4e21ab18 // fcvtns v24.4s, v24.4s
-	WORD	$0x4ea20f18 // sqadd v24.4s, v24.4s, v2.4s
-	WORD	$0x4e21ab5a // fcvtns v26.4s, v26.4s
-	WORD	$0x4ea20f5a // sqadd v26.4s, v26.4s, v2.4s
-	WORD	$0x4e21ab9c // fcvtns v28.4s, v28.4s
-	WORD	$0x4ea20f9c // sqadd v28.4s, v28.4s, v2.4s
-	WORD	$0x4e21abde // fcvtns v30.4s, v30.4s
-	WORD	$0x4ea20fde // sqadd v30.4s, v30.4s, v2.4s
-	// c = max(min(max(q, 0), 255), Lo): saturating narrows, then the floor
-	MOVW	neonGemm8_lo(R0), R9
-	VDUP	R9, V3.B16
-	WORD	$0x2e612904 // sqxtun v4.4h, v8.4s
-	WORD	$0x6e612944 // sqxtun2 v4.8h, v10.4s
-	WORD	$0x2e612985 // sqxtun v5.4h, v12.4s
-	WORD	$0x6e6129c5 // sqxtun2 v5.8h, v14.4s
-	WORD	$0x2e214886 // uqxtn v6.8b, v4.8h
-	WORD	$0x6e2148a6 // uqxtn2 v6.16b, v5.8h
-	VUMAX	V3.B16, V6.B16, V6.B16
-	VST1	[V6.B16], (R12)
-	ADD	R13, R12, R12
-	WORD	$0x2e612a04 // sqxtun v4.4h, v16.4s
-	WORD	$0x6e612a44 // sqxtun2 v4.8h, v18.4s
-	WORD	$0x2e612a85 // sqxtun v5.4h, v20.4s
-	WORD	$0x6e612ac5 // sqxtun2 v5.8h, v22.4s
-	WORD	$0x2e214886 // uqxtn v6.8b, v4.8h
-	WORD	$0x6e2148a6 // uqxtn2 v6.16b, v5.8h
-	VUMAX	V3.B16, V6.B16, V6.B16
-	VST1	[V6.B16], (R12)
-	ADD	R13, R12, R12
-	WORD	$0x2e612b04 // sqxtun v4.4h, v24.4s
-	WORD	$0x6e612b44 // sqxtun2 v4.8h, v26.4s
-	WORD	$0x2e612b85 // sqxtun v5.4h, v28.4s
-	WORD	$0x6e612bc5 // sqxtun2 v5.8h, v30.4s
-	WORD	$0x2e214886 // uqxtn v6.8b, v4.8h
-	WORD	$0x6e2148a6 // uqxtn2 v6.16b, v5.8h
-	VUMAX	V3.B16, V6.B16, V6.B16
-	VST1	[V6.B16], (R12)
-	ADD	R13, R12, R12
-	ADD	R20, R1, R1
-	ADD	R20, R2, R2
-	ADD	R20, R3, R3
-	SUBS	$1, R15, R15
-	BNE	tile
-	RET
-
 // func gemmU8_2x16_NEON
 TEXT ·gemmU8_2x16_NEON(SB), NOSPLIT|NOFRAME, $0-8
 	MOVD	p+0(FP), R0
@@ -2792,159 +2254,159 @@ tile:
 	MOVD	R11, R9
 	VLD1.P	64(R9), [V24.S4, V25.S4, V26.S4, V27.S4]
 	VLD1	(R9), [V28.S4, V29.S4, V30.S4, V31.S4]
-	VMOVI	$128, V5.B16
+	VMOVI	$128, V4.B16
 	CBZ	R21, rem
 	MOVD	R21, R8
 	// main loop: 16 k steps
 loop16:
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	VLD1R.P	4(R1), [V5.S4]
+	VLD1R.P	4(R2), [V6.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	VEOR	V4.B16, V6.B16, V6.B16
+	WORD	$0x0e25c007 // smull v7.8h, v0.8b, v5.8b
+	WORD	$0x4e25c008 // smull2 v8.8h, v0.16b, v5.16b
+	WORD	$0x0e25c029 // smull v9.8h, v1.8b, v5.8b
+	WORD	$0x4e25c02a // smull2 v10.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04b // smull v11.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04c // smull2 v12.8h, v2.16b, v5.16b
+	WORD	$0x4e6068f0 // sadalp v16.4s, v7.8h
+	WORD	$0x4e606911 // sadalp v17.4s, v8.8h
+	WORD	$0x0e25c06d // smull v13.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06e // smull2 v14.8h, v3.16b, v5.16b
+	WORD	$0x4e606932 // sadalp v18.4s, v9.8h
+	WORD	$0x4e606953 // sadalp v19.4s, v10.8h
+	WORD	$0x0e26c007 // smull v7.8h, v0.8b, v6.8b
+	WORD	$0x4e26c008 // smull2 v8.8h, v0.16b, v6.16b
+	WORD	$0x4e606974 // sadalp v20.4s, v11.8h
+	WORD	$0x4e606995 // sadalp v21.4s, v12.8h
+	WORD	$0x0e26c029 // smull v9.8h, v1.8b, v6.8b
+	WORD	$0x4e26c02a // smull2 v10.8h, v1.16b, v6.16b
+	WORD	$0x4e6069b6 // sadalp v22.4s, v13.8h
+	WORD	$0x4e6069d7 // sadalp v23.4s, v14.8h
+	WORD	$0x0e26c04b // smull v11.8h, v2.8b, v6.8b
+	WORD	$0x4e26c04c // smull2 v12.8h, v2.16b, v6.16b
+	WORD	$0x4e6068f8 // sadalp v24.4s, v7.8h
+	WORD	$0x4e606919 // sadalp v25.4s, v8.8h
+	WORD	$0x0e26c06d // smull v13.8h, v3.8b, v6.8b
+	WORD	$0x4e26c06e // smull2 v14.8h, v3.16b, v6.16b
+	WORD	$0x4e60693a // sadalp v26.4s, v9.8h
+	WORD	$0x4e60695b // sadalp v27.4s, v10.8h
+	WORD	$0x4e60697c // sadalp v28.4s, v11.8h
+	WORD	$0x4e60699d // sadalp v29.4s, v12.8h
+	WORD	$0x4e6069be // sadalp v30.4s, v13.8h
+	WORD	$0x4e6069df // sadalp v31.4s, v14.8h
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	VLD1R.P	4(R1), [V5.S4]
+	VLD1R.P	4(R2), [V6.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	VEOR	V4.B16, V6.B16, V6.B16
+	WORD	$0x0e25c007 // smull v7.8h, v0.8b, v5.8b
+	WORD	$0x4e25c008 // smull2 v8.8h, v0.16b, v5.16b
+	WORD	$0x0e25c029 // smull v9.8h, v1.8b, v5.8b
+	WORD	$0x4e25c02a // smull2 v10.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04b // smull v11.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04c // smull2 v12.8h, v2.16b, v5.16b
+	WORD	$0x4e6068f0 // sadalp v16.4s, v7.8h
+	WORD	$0x4e606911 // sadalp v17.4s, v8.8h
+	WORD	$0x0e25c06d // smull v13.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06e // smull2 v14.8h, v3.16b, v5.16b
+	WORD	$0x4e606932 // sadalp v18.4s, v9.8h
+	WORD	$0x4e606953 // sadalp v19.4s, v10.8h
+	WORD	$0x0e26c007 // smull v7.8h, v0.8b, v6.8b
+	WORD	$0x4e26c008 // smull2 v8.8h, v0.16b, v6.16b
+	WORD	$0x4e606974 // sadalp v20.4s, v11.8h
+	WORD	$0x4e606995 // sadalp v21.4s, v12.8h
+	WORD	$0x0e26c029 // smull v9.8h, v1.8b, v6.8b
+	WORD	$0x4e26c02a // smull2 v10.8h, v1.16b, v6.16b
+	WORD	$0x4e6069b6 // sadalp v22.4s, v13.8h
+	WORD	$0x4e6069d7 // sadalp v23.4s, v14.8h
+	WORD	$0x0e26c04b // smull v11.8h, v2.8b, v6.8b
+	WORD	$0x4e26c04c // smull2 v12.8h, v2.16b, v6.16b
+	WORD	$0x4e6068f8 // sadalp v24.4s, v7.8h
+	WORD	$0x4e606919 // sadalp v25.4s, v8.8h
+	WORD	$0x0e26c06d // smull v13.8h, v3.8b, v6.8b
+	WORD	$0x4e26c06e // smull2 v14.8h, v3.16b, v6.16b
+	WORD	$0x4e60693a // sadalp v26.4s, v9.8h
+	WORD	$0x4e60695b // sadalp v27.4s, v10.8h
+	WORD	$0x4e60697c // sadalp v28.4s, v11.8h
+	WORD	$0x4e60699d // sadalp v29.4s, v12.8h
+	WORD	$0x4e6069be // sadalp v30.4s, v13.8h
+	WORD	$0x4e6069df // sadalp v31.4s, v14.8h
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	VLD1R.P	4(R1), [V5.S4]
+	VLD1R.P	4(R2), [V6.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	VEOR	V4.B16, V6.B16, V6.B16
+	WORD	$0x0e25c007 // smull v7.8h, v0.8b, v5.8b
+	WORD	$0x4e25c008 // smull2 v8.8h, v0.16b, v5.16b
+	WORD	$0x0e25c029 // smull v9.8h, v1.8b, v5.8b
+	WORD	$0x4e25c02a // smull2 v10.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04b // smull v11.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04c // smull2 v12.8h, v2.16b, v5.16b
+	WORD	$0x4e6068f0 // sadalp v16.4s, v7.8h
+	WORD	$0x4e606911 // sadalp v17.4s, v8.8h
+	WORD	$0x0e25c06d // smull v13.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06e // smull2 v14.8h, v3.16b, v5.16b
+	WORD	$0x4e606932 // sadalp v18.4s, v9.8h
+	WORD	$0x4e606953 // sadalp v19.4s, v10.8h
+	WORD	$0x0e26c007 // smull v7.8h, v0.8b, v6.8b
+	WORD	$0x4e26c008 // smull2 v8.8h, v0.16b, v6.16b
+	WORD	$0x4e606974 // sadalp v20.4s, v11.8h
+	WORD	$0x4e606995 // sadalp v21.4s, v12.8h
+	WORD	$0x0e26c029 // smull v9.8h, v1.8b, v6.8b
+	WORD	$0x4e26c02a // smull2 v10.8h, v1.16b, v6.16b
+	WORD	$0x4e6069b6 // sadalp v22.4s, v13.8h
+	WORD	$0x4e6069d7 // sadalp v23.4s, v14.8h
+	WORD	$0x0e26c04b // smull v11.8h, v2.8b, v6.8b
+	WORD	$0x4e26c04c // smull2 v12.8h, v2.16b, v6.16b
+	WORD	$0x4e6068f8 // sadalp v24.4s, v7.8h
+	WORD	$0x4e606919 // sadalp v25.4s, v8.8h
+	WORD	$0x0e26c06d // smull v13.8h, v3.8b, v6.8b
+	WORD	$0x4e26c06e // smull2 v14.8h, v3.16b, v6.16b
+	WORD	$0x4e60693a // sadalp v26.4s, v9.8h
+	WORD	$0x4e60695b // sadalp v27.4s, v10.8h
+	WORD	$0x4e60697c // sadalp v28.4s, v11.8h
+	WORD	$0x4e60699d // sadalp v29.4s, v12.8h
+	WORD	$0x4e6069be // sadalp v30.4s, v13.8h
+	WORD	$0x4e6069df // sadalp v31.4s, v14.8h
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	VLD1R.P	4(R1), [V5.S4]
+	VLD1R.P	4(R2), [V6.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	VEOR	V4.B16, V6.B16, V6.B16
+	WORD	$0x0e25c007 // smull v7.8h, v0.8b, v5.8b
+	WORD	$0x4e25c008 // smull2 v8.8h, v0.16b, v5.16b
+	WORD	$0x0e25c029 // smull v9.8h, v1.8b, v5.8b
+	WORD	$0x4e25c02a // smull2 v10.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04b // smull v11.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04c // smull2 v12.8h, v2.16b, v5.16b
+	WORD	$0x4e6068f0 // sadalp v16.4s, v7.8h
+	WORD	$0x4e606911 // sadalp v17.4s, v8.8h
+	WORD	$0x0e25c06d // smull v13.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06e // smull2 v14.8h, v3.16b, v5.16b
+	WORD	$0x4e606932 // sadalp v18.4s, v9.8h
+	WORD	$0x4e606953 // sadalp v19.4s, v10.8h
+	WORD	$0x0e26c007 // smull v7.8h, v0.8b, v6.8b
+	WORD	$0x4e26c008 // smull2 v8.8h, v0.16b, v6.16b
+	WORD	$0x4e606974 // sadalp v20.4s, v11.8h
+	WORD	$0x4e606995 // sadalp v21.4s, v12.8h
+	WORD	$0x0e26c029 // smull v9.8h, v1.8b, v6.8b
+	WORD	$0x4e26c02a // smull2 v10.8h, v1.16b, v6.16b
+	WORD	$0x4e6069b6 // sadalp v22.4s, v13.8h
+	WORD	$0x4e6069d7 // sadalp v23.4s, v14.8h
+	WORD	$0x0e26c04b // smull v11.8h, v2.8b, v6.8b
+	WORD	$0x4e26c04c // smull2 v12.8h, v2.16b, v6.16b
+	WORD	$0x4e6068f8 // sadalp v24.4s, v7.8h
+	WORD	$0x4e606919 // sadalp v25.4s, v8.8h
+	WORD	$0x0e26c06d // smull v13.8h, v3.8b, v6.8b
+	WORD	$0x4e26c06e // smull2 v14.8h, v3.16b, v6.16b
+	WORD	$0x4e60693a // sadalp v26.4s, v9.8h
+	WORD	$0x4e60695b // sadalp v27.4s, v10.8h
+	WORD	$0x4e60697c // sadalp v28.4s, v11.8h
+	WORD	$0x4e60699d // sadalp v29.4s, v12.8h
+	WORD	$0x4e6069be // sadalp v30.4s, v13.8h
+	WORD	$0x4e6069df // sadalp v31.4s, v14.8h
 	SUBS	$1, R8, R8
 	BNE	loop16
 	// the remaining k % 16 in steps of 4
@@ -2953,42 +2415,42 @@ rem:
 	MOVD	R22, R8
 loop4:
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d0 // sadalp v16.4s, v6.8h
-	WORD	$0x4e6068f1 // sadalp v17.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068d2 // sadalp v18.4s, v6.8h
-	WORD	$0x4e6068f3 // sadalp v19.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068d4 // sadalp v20.4s, v6.8h
-	WORD	$0x4e6068f5 // sadalp v21.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068d6 // sadalp v22.4s, v6.8h
-	WORD	$0x4e6068f7 // sadalp v23.4s, v7.8h
-	VLD1R.P	4(R2), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
-	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
-	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	VLD1R.P	4(R1), [V5.S4]
+	VLD1R.P	4(R2), [V6.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	VEOR	V4.B16, V6.B16, V6.B16
+	WORD	$0x0e25c007 // smull v7.8h, v0.8b, v5.8b
+	WORD	$0x4e25c008 // smull2 v8.8h, v0.16b, v5.16b
+	WORD	$0x0e25c029 // smull v9.8h, v1.8b, v5.8b
+	WORD	$0x4e25c02a // smull2 v10.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04b // smull v11.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04c // smull2 v12.8h, v2.16b, v5.16b
+	WORD	$0x4e6068f0 // sadalp v16.4s, v7.8h
+	WORD	$0x4e606911 // sadalp v17.4s, v8.8h
+	WORD	$0x0e25c06d // smull v13.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06e // smull2 v14.8h, v3.16b, v5.16b
+	WORD	$0x4e606932 // sadalp v18.4s, v9.8h
+	WORD	$0x4e606953 // sadalp v19.4s, v10.8h
+	WORD	$0x0e26c007 // smull v7.8h, v0.8b, v6.8b
+	WORD	$0x4e26c008 // smull2 v8.8h, v0.16b, v6.16b
+	WORD	$0x4e606974 // sadalp v20.4s, v11.8h
+	WORD	$0x4e606995 // sadalp v21.4s, v12.8h
+	WORD	$0x0e26c029 // smull v9.8h, v1.8b, v6.8b
+	WORD	$0x4e26c02a // smull2 v10.8h, v1.16b, v6.16b
+	WORD	$0x4e6069b6 // sadalp v22.4s, v13.8h
+	WORD	$0x4e6069d7 // sadalp v23.4s, v14.8h
+	WORD	$0x0e26c04b // smull v11.8h, v2.8b, v6.8b
+	WORD	$0x4e26c04c // smull2 v12.8h, v2.16b, v6.16b
+	WORD	$0x4e6068f8 // sadalp v24.4s, v7.8h
+	WORD	$0x4e606919 // sadalp v25.4s, v8.8h
+	WORD	$0x0e26c06d // smull v13.8h, v3.8b, v6.8b
+	WORD	$0x4e26c06e // smull2 v14.8h, v3.16b, v6.16b
+	WORD	$0x4e60693a // sadalp v26.4s, v9.8h
+	WORD	$0x4e60695b // sadalp v27.4s, v10.8h
+	WORD	$0x4e60697c // sadalp v28.4s, v11.8h
+	WORD	$0x4e60699d // sadalp v29.4s, v12.8h
+	WORD	$0x4e6069be // sadalp v30.4s, v13.8h
+	WORD	$0x4e6069df // sadalp v31.4s, v14.8h
 	SUBS	$1, R8, R8
 	BNE	loop4
 epilogue:
@@ -3170,87 +2632,87 @@ tile:
 	MOVD	R11, R9
 	VLD1.P	64(R9), [V24.S4, V25.S4, V26.S4, V27.S4]
 	VLD1	(R9), [V28.S4, V29.S4, V30.S4, V31.S4]
-	VMOVI	$128, V5.B16
+	VMOVI	$128, V4.B16
 	CBZ	R21, rem
 	MOVD	R21, R8
 	// main loop: 16 k steps
 loop16:
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
+	VLD1R.P	4(R1), [V5.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	WORD	$0x0e25c006 // smull v6.8h, v0.8b, v5.8b
+	WORD	$0x4e25c007 // smull2 v7.8h, v0.16b, v5.16b
+	WORD	$0x0e25c028 // smull v8.8h, v1.8b, v5.8b
+	WORD	$0x4e25c029 // smull2 v9.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04a // smull v10.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04b // smull2 v11.8h, v2.16b, v5.16b
 	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
 	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	WORD	$0x0e25c06c // smull v12.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06d // smull2 v13.8h, v3.16b, v5.16b
+	WORD	$0x4e60691a // sadalp v26.4s, v8.8h
+	WORD	$0x4e60693b // sadalp v27.4s, v9.8h
+	WORD	$0x4e60695c // sadalp v28.4s, v10.8h
+	WORD	$0x4e60697d // sadalp v29.4s, v11.8h
+	WORD	$0x4e60699e // sadalp v30.4s, v12.8h
+	WORD	$0x4e6069bf // sadalp v31.4s, v13.8h
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
+	VLD1R.P	4(R1), [V5.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	WORD	$0x0e25c006 // smull v6.8h, v0.8b, v5.8b
+	WORD	$0x4e25c007 // smull2 v7.8h, v0.16b, v5.16b
+	WORD	$0x0e25c028 // smull v8.8h, v1.8b, v5.8b
+	WORD	$0x4e25c029 // smull2 v9.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04a // smull v10.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04b // smull2 v11.8h, v2.16b, v5.16b
 	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
 	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	WORD	$0x0e25c06c // smull v12.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06d // smull2 v13.8h, v3.16b, v5.16b
+	WORD	$0x4e60691a // sadalp v26.4s, v8.8h
+	WORD	$0x4e60693b // sadalp v27.4s, v9.8h
+	WORD	$0x4e60695c // sadalp v28.4s, v10.8h
+	WORD	$0x4e60697d // sadalp v29.4s, v11.8h
+	WORD	$0x4e60699e // sadalp v30.4s, v12.8h
+	WORD	$0x4e6069bf // sadalp v31.4s, v13.8h
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
+	VLD1R.P	4(R1), [V5.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	WORD	$0x0e25c006 // smull v6.8h, v0.8b, v5.8b
+	WORD	$0x4e25c007 // smull2 v7.8h, v0.16b, v5.16b
+	WORD	$0x0e25c028 // smull v8.8h, v1.8b, v5.8b
+	WORD	$0x4e25c029 // smull2 v9.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04a // smull v10.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04b // smull2 v11.8h, v2.16b, v5.16b
 	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
 	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	WORD	$0x0e25c06c // smull v12.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06d // smull2 v13.8h, v3.16b, v5.16b
+	WORD	$0x4e60691a // sadalp v26.4s, v8.8h
+	WORD	$0x4e60693b // sadalp v27.4s, v9.8h
+	WORD	$0x4e60695c // sadalp v28.4s, v10.8h
+	WORD	$0x4e60697d // sadalp v29.4s, v11.8h
+	WORD	$0x4e60699e // sadalp v30.4s, v12.8h
+	WORD	$0x4e6069bf // sadalp v31.4s, v13.8h
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
+	VLD1R.P	4(R1), [V5.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	WORD	$0x0e25c006 // smull v6.8h, v0.8b, v5.8b
+	WORD	$0x4e25c007 // smull2 v7.8h, v0.16b, v5.16b
+	WORD	$0x0e25c028 // smull v8.8h, v1.8b, v5.8b
+	WORD	$0x4e25c029 // smull2 v9.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04a // smull v10.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04b // smull2 v11.8h, v2.16b, v5.16b
 	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
 	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	WORD	$0x0e25c06c // smull v12.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06d // smull2 v13.8h, v3.16b, v5.16b
+	WORD	$0x4e60691a // sadalp v26.4s, v8.8h
+	WORD	$0x4e60693b // sadalp v27.4s, v9.8h
+	WORD	$0x4e60695c // sadalp v28.4s, v10.8h
+	WORD	$0x4e60697d // sadalp v29.4s, v11.8h
+	WORD	$0x4e60699e // sadalp v30.4s, v12.8h
+	WORD	$0x4e6069bf // sadalp v31.4s, v13.8h
 	SUBS	$1, R8, R8
 	BNE	loop16
 	// the remaining k % 16 in steps of 4
@@ -3259,24 +2721,24 @@ rem:
 	MOVD	R22, R8
 loop4:
 	VLD1.P	64(R7), [V0.B16, V1.B16, V2.B16, V3.B16]
-	VLD1R.P	4(R1), [V4.S4]
-	VEOR	V5.B16, V4.B16, V4.B16
-	WORD	$0x0e24c006 // smull v6.8h, v0.8b, v4.8b
-	WORD	$0x4e24c007 // smull2 v7.8h, v0.16b, v4.16b
+	VLD1R.P	4(R1), [V5.S4]
+	VEOR	V4.B16, V5.B16, V5.B16
+	WORD	$0x0e25c006 // smull v6.8h, v0.8b, v5.8b
+	WORD	$0x4e25c007 // smull2 v7.8h, v0.16b, v5.16b
+	WORD	$0x0e25c028 // smull v8.8h, v1.8b, v5.8b
+	WORD	$0x4e25c029 // smull2 v9.8h, v1.16b, v5.16b
+	WORD	$0x0e25c04a // smull v10.8h, v2.8b, v5.8b
+	WORD	$0x4e25c04b // smull2 v11.8h, v2.16b, v5.16b
 	WORD	$0x4e6068d8 // sadalp v24.4s, v6.8h
 	WORD	$0x4e6068f9 // sadalp v25.4s, v7.8h
-	WORD	$0x0e24c026 // smull v6.8h, v1.8b, v4.8b
-	WORD	$0x4e24c027 // smull2 v7.8h, v1.16b, v4.16b
-	WORD	$0x4e6068da // sadalp v26.4s, v6.8h
-	WORD	$0x4e6068fb // sadalp v27.4s, v7.8h
-	WORD	$0x0e24c046 // smull v6.8h, v2.8b, v4.8b
-	WORD	$0x4e24c047 // smull2 v7.8h, v2.16b, v4.16b
-	WORD	$0x4e6068dc // sadalp v28.4s, v6.8h
-	WORD	$0x4e6068fd // sadalp v29.4s, v7.8h
-	WORD	$0x0e24c066 // smull v6.8h, v3.8b, v4.8b
-	WORD	$0x4e24c067 // smull2 v7.8h, v3.16b, v4.16b
-	WORD	$0x4e6068de // sadalp v30.4s, v6.8h
-	WORD	$0x4e6068ff // sadalp v31.4s, v7.8h
+	WORD	$0x0e25c06c // smull v12.8h, v3.8b, v5.8b
+	WORD	$0x4e25c06d // smull2 v13.8h, v3.16b, v5.16b
+	WORD	$0x4e60691a // sadalp v26.4s, v8.8h
+	WORD	$0x4e60693b // sadalp v27.4s, v9.8h
+	WORD	$0x4e60695c // sadalp v28.4s, v10.8h
+	WORD	$0x4e60697d // sadalp v29.4s, v11.8h
+	WORD	$0x4e60699e // sadalp v30.4s, v12.8h
+	WORD	$0x4e6069bf // sadalp v31.4s, v13.8h
 	SUBS	$1, R8, R8
 	BNE	loop4
 epilogue:

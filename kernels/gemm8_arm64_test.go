@@ -59,7 +59,7 @@ func TestGemm8ARM64Paths(t *testing.T) {
 			impl[p.name] = p.gemm8.name
 		}
 	}
-	if cpuid.CPU.Supports(cpuid.ASIMD) && impl["neon"] != "gemmU8_3x16_NEON" {
+	if cpuid.CPU.Supports(cpuid.ASIMD) && impl["neon"] != "gemmU8_2x16_NEON" {
 		t.Errorf("neon path: int8 GEMM %q", impl["neon"])
 	}
 	dot := cpuid.CPU.Supports(cpuid.ASIMD, cpuid.ASIMDDP)

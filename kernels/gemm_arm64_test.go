@@ -70,12 +70,12 @@ func TestSelectNEON(t *testing.T) {
 	}
 	saved := selected
 	defer use(saved)
-	best, best8 := "neon", "gemmU8_3x16_NEON"
+	best, best8 := "neon", "gemmU8_2x16_NEON"
 	if cpuid.CPU.Supports(cpuid.ASIMDDP) {
 		best, best8 = "neondot", "gemmU8_6x16_NEONDOT"
 	}
 	cases := []struct{ env, path, gemm, gemm8 string }{
-		{"neon", "neon", "gemmF32_6x16_NEON", "gemmU8_3x16_NEON"},
+		{"neon", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON"},
 		{"generic", "generic", "generic", "generic"},
 		{"", best, "gemmF32_6x16_NEON", best8}, // the best available
 		{"avx2", best, "gemmF32_6x16_NEON", best8},
@@ -83,7 +83,7 @@ func TestSelectNEON(t *testing.T) {
 	if best == "neondot" {
 		cases = append(cases, struct{ env, path, gemm, gemm8 string }{"neondot", "neondot", "gemmF32_6x16_NEON", "gemmU8_6x16_NEONDOT"})
 	} else {
-		cases = append(cases, struct{ env, path, gemm, gemm8 string }{"neondot", "neon", "gemmF32_6x16_NEON", "gemmU8_3x16_NEON"})
+		cases = append(cases, struct{ env, path, gemm, gemm8 string }{"neondot", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON"})
 	}
 	for _, c := range cases {
 		t.Setenv(EnvKernels, c.env)

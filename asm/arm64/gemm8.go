@@ -20,7 +20,7 @@ import "fmt"
 // accumulators + 6 A + 2 B, the 0x80 constant living in a B register until
 // the first B load of each 16 k.
 //
-// gemmU8_Rx16_NEON (R = 1..3), for every ARMv8-A core (Cortex-A72, A53):
+// gemmU8_Rx16_NEON (R = 1..2), for every ARMv8-A core (Cortex-A72, A53):
 // SMULL/SMULL2 multiply 8 byte pairs into int16 (|(a-128)·w| <= 128·128
 // fits, so the kernel is exact for every input, w = -128 included) and
 // SADALP adds adjacent int16 pairs into the int32 accumulators. With B's
@@ -28,7 +28,6 @@ import "fmt"
 // covers columns 0-1 and SMULL2 columns 2-3 of the register, and each
 // accumulator lane holds half of one column's sum (k 0-1 or k 2-3): two
 // accumulators per 4 columns, summed pairwise (ADDP) after the K loop.
-// 3x16 uses 24 accumulators + 4 B + 1 A + the 0x80 constant + 2 products.
 //
 // Each kernel runs tiles consecutive R-row tiles of one 16-column panel:
 // the accumulators start at the per-column offsets, a whole K loop, then
@@ -38,8 +37,12 @@ import "fmt"
 const (
 	gemm8NR  = 16
 	dotMR    = 6
-	neon8MR  = 3
+	neon8MR  = 2
 	str8Name = "neonGemm8"
+	// product register pairs in rotation, and the distance in column
+	// blocks from a pair's SMULLs to its SADALPs (neon8Kernel)
+	neon8Pairs = 4
+	neon8Lag   = 2
 )
 
 func dotName(rows int) string   { return fmt.Sprintf("gemmU8_%dx%d_NEONDOT", rows, gemm8NR) }
@@ -250,6 +253,15 @@ func dotKernel(a *Asm, rows int) {
 
 // neon8Kernel writes gemmU8_Rx16_NEON. off holds 32 int32: column j's
 // offset at 2j, zeros at 2j+1, the layout of the accumulator lanes.
+//
+// The products go through neon8Pairs register pairs in rotation and each
+// pair's SADALPs come neon8Lag column blocks after its SMULLs, so that an
+// in-order core (A53, A55) does not wait for every product: with 2 rows
+// the 32 registers hold 16 accumulators, 4 of B, the 0x80 constant, the
+// rows' A and 4 pairs. llvm-mca 14's models (see TestNEON8Schedule) give
+// the same cycles per K step on Cortex-A72 as a 3-row kernel without
+// rotation, which has no register left for it, and 1.7x the MACs per
+// cycle on Cortex-A53.
 func neon8Kernel(a *Asm, rows int) {
 	accLo := V(32 - 8*rows)
 	// Row i, columns 4jb..4jb+3: h=0 holds columns 4jb, 4jb+1 (SMULL),
@@ -257,20 +269,34 @@ func neon8Kernel(a *Asm, rows int) {
 	acc := func(i, jb, h int) V { return accLo + V(8*i+2*jb+h) }
 	const (
 		bFirst = V(0) // V0..V3: one group of B, 16 columns x 4 k
-		av     = V(4) // 4 bytes of a row, repeated
-		c80    = V(5)
-		p0, p1 = V(6), V(7)
+		c80    = V(4)
+		aFirst = V(5) // 4 bytes of each row, repeated
 	)
+	tFirst := aFirst + V(rows)
+	if tFirst+2*neon8Pairs > accLo {
+		panic(fmt.Sprintf("%d rows leave no room for %d product pairs", rows, neon8Pairs))
+	}
 	group := func(a *Asm) {
 		a.VLD1Bpost(rB, bFirst, 4)
 		for i := range rows {
-			a.VLD1Rpost(rA0+R(i), av)
-			a.VEOR3(c80, av, av)
-			for jb := range 4 {
-				a.SMULL(p0, bFirst+V(jb), av)
-				a.SMULL2(p1, bFirst+V(jb), av)
-				a.SADALP(acc(i, jb, 0), p0)
-				a.SADALP(acc(i, jb, 1), p1)
+			a.VLD1Rpost(rA0+R(i), aFirst+V(i))
+		}
+		for i := range rows {
+			a.VEOR3(c80, aFirst+V(i), aFirst+V(i))
+		}
+		units := rows * 4 // (row, column block), row-major
+		for u := 0; u < units+neon8Lag; u++ {
+			if u < units {
+				i, jb := u/4, u%4
+				t := tFirst + V(2*(u%neon8Pairs))
+				a.SMULL(t, bFirst+V(jb), aFirst+V(i))
+				a.SMULL2(t+1, bFirst+V(jb), aFirst+V(i))
+			}
+			if v := u - neon8Lag; v >= 0 {
+				i, jb := v/4, v%4
+				t := tFirst + V(2*(v%neon8Pairs))
+				a.SADALP(acc(i, jb, 0), t)
+				a.SADALP(acc(i, jb, 1), t+1)
 			}
 		}
 	}
