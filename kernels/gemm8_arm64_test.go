@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 
@@ -70,6 +71,26 @@ func TestGemm8ARM64Paths(t *testing.T) {
 		t.Errorf("neondot path: int8 GEMM %q", impl["neondot"])
 	}
 	t.Logf("%s: paths %v", CPU(), Available())
+}
+
+// TestForcedPathARM64 checks that a path forced through
+// EDGE_RESNET_KERNELS (as CI does under qemu: neon on a Cortex-A72,
+// neondot on -cpu max) is the one the package selected, so that a forced
+// run tests what it claims.
+func TestForcedPathARM64(t *testing.T) {
+	want := os.Getenv(EnvKernels)
+	if want == "" {
+		t.Logf("no path forced; selected %s (int8 GEMM %s)", Selection(), Gemm8Name())
+		return
+	}
+	if !slices.Contains(Available(), want) {
+		t.Fatalf("%s=%s, but the path is not available here (have %v)", EnvKernels, want, Available())
+	}
+	// Tests that select other paths restore the selection when they end.
+	if PathName() != want || selectionNote == "" {
+		t.Errorf("%s=%s, but the selection is %s", EnvKernels, want, Selection())
+	}
+	t.Logf("forced: %s (int8 GEMM %s)", Selection(), Gemm8Name())
 }
 
 // gemm8Case is one GemmU8 call and its oracle.
