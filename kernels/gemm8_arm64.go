@@ -99,10 +99,13 @@ const (
 	neon8KG   = 4
 	neon8MR   = 2
 	neonDotMR = 6
-	// neon8CallMACs bounds the work of one assembly call (which cannot be
-	// preempted): 2^20 multiply-adds, about 0.1 ms on a Cortex-A72 at
-	// 8 MACs per cycle and 1.5 GHz, under 0.02 ms with SDOT on an A76.
-	neon8CallMACs = 1 << 20
+	// neon8CallMACs and neonDotCallMACs bound the work of one assembly
+	// call (which cannot be preempted), whole tiles at least: 2^18
+	// multiply-adds are about 0.02 ms on a Cortex-A72 (7 MACs per cycle at
+	// 1.8 GHz) and 0.1 ms on an A53 (2.3 at 1.2 GHz); 2^20 with SDOT about
+	// 0.015 ms on an A76 (29 at 2.4 GHz). Estimates, see docs/INT8.md.
+	neon8CallMACs   = 1 << 18
+	neonDotCallMACs = 1 << 20
 	// neon8ZeroOutBound: the kernels add the zero point in int32 to a
 	// rounded value within ±65536; a zero point beyond ±2^17 saturates
 	// every output exactly as it would unclamped, so it is clamped there.
@@ -161,9 +164,9 @@ func gemm8RowsNEONDOT(m, n, k int, a []uint8, lda int, b []int8, colSum []int32,
 }
 
 // gemm8RowsARM64 is gemm8Impl.rows for both kernel families: the full
-// tiles in calls of at most neon8CallMACs, then one call for the remaining
-// rows with the kernel of that many rows. A panel narrower than 16 goes
-// through gemm8NarrowARM64. The lengths are checked here because the
+// tiles in calls of bounded work (neon8CallMACs), then one call for the
+// remaining rows with the kernel of that many rows. A panel narrower than
+// 16 goes through gemm8NarrowARM64. The lengths are checked here because the
 // assembly trusts them.
 func gemm8RowsARM64(dot bool, m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
 	if m < 1 || n < 1 || n > neon8NR || k < 0 || k%neon8KG != 0 || lda < k || ldc < n || rq.LdRes < 0 ||
@@ -205,7 +208,11 @@ func gemm8RowsARM64(dot bool, m, n, k int, a []uint8, lda int, b []int8, colSum 
 	}
 	p.ldc = uintptr(ldc)
 	p.ldres = uintptr(rq.LdRes)
-	perCall := max(1, neon8CallMACs/(mr*neon8NR*max(k, 1)))
+	callMACs := neon8CallMACs
+	if dot {
+		callMACs = neonDotCallMACs
+	}
+	perCall := max(1, callMACs/(mr*neon8NR*max(k, 1)))
 	full := m / mr
 	for t := 0; t < m; {
 		rows, tiles := mr, min(perCall, full-t/mr)
