@@ -19,7 +19,7 @@ type neonGemm8 struct {
 	ldc      uintptr
 	k        uintptr // a multiple of 4
 	tiles    uintptr // >= 1
-	off      *int32  // o[j] = (128-ZeroA)*ColSum[j] + Bias[j]: NEONDOT o[0..15], NEON o[0], 0, o[1], 0, ... o[15], 0
+	off      *int32  // column offsets o[j]: NEONDOT reads o[j] = off[j], NEON o[j] = off[2j] + off[2j+1]
 	scale    *float32
 	res      *uint8 // residual rows of 16 bytes, or nil
 	ldres    uintptr
@@ -189,7 +189,7 @@ func gemm8RowsARM64(dot bool, m, n, k int, a []uint8, lda int, b []int8, colSum 
 		if dot {
 			off[j] = o
 		} else {
-			off[2*j] = o
+			off[2*j] = o // and off[2j+1] = 0: the lanes of one column
 		}
 		scale[j] = rq.Scale[j]
 	}

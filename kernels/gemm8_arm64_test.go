@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
 )
@@ -423,4 +424,134 @@ func TestGemm8ARM64RejectsBadTiles(t *testing.T) {
 		}()
 	}
 	gemm8RowsNEON(ok()) // and the good one is not rejected
+}
+
+// neon8TileGo is the Go twin of the gemmU8_Rx16_NEON[DOT] kernels: the
+// contract stated above them, step by step, on the kernel's own inputs
+// (flipped activations, offsets in the family's layout, the clamp flag,
+// FCVTNS and SQADD saturating at the int32 range).
+func neon8TileGo(dot bool, rows, tiles, k int, a []uint8, lda int, b []int8, off []int32, scale []float32,
+	res []uint8, ldres int, resZero int32, resScale float32, zeroOut, lo int32, clamp bool, c []uint8, ldc int) {
+	sat32 := func(v int64) int32 { return int32(min(max(v, math.MinInt32), math.MaxInt32)) }
+	for r := range rows * tiles {
+		for j := range neon8NR {
+			o := off[j]
+			if !dot {
+				o = off[2*j] + off[2*j+1] // the two lanes of column j
+			}
+			acc := o
+			for kk := range k {
+				acc += (int32(a[r*lda+kk]) - 128) * int32(b[(kk/4*neon8NR+j)*4+kk%4])
+			}
+			t := float32(float32(acc) * scale[j])
+			if res != nil {
+				t = float32(t + float32(float32(int32(res[r*ldres+j])-resZero)*resScale))
+			}
+			if clamp {
+				t = min(max(t, -65536), 65536)
+			}
+			var q int32 // FCVTNS: ties to even, saturating, NaN -> 0
+			if t == t {
+				q = sat32(int64(max(min(math.RoundToEven(float64(t)), 1<<40), -1<<40)))
+			}
+			q = sat32(int64(q) + int64(zeroOut))
+			c[r*ldc+j] = uint8(max(min(max(q, 0), 255), lo))
+		}
+	}
+}
+
+// TestNEON8KernelsTwin calls every int8 kernel of this CPU directly, with
+// inputs the wrapper never makes (raw int32 offsets, the clamp on and off
+// for any zero point, several tiles per call, K = 0), against its Go twin.
+func TestNEON8KernelsTwin(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	type family struct {
+		dot bool
+		mr  int
+	}
+	var fams []family
+	for _, impl := range wantGemm8ARM64() {
+		fams = append(fams, family{impl == gemm8NEONDOT, impl.mr})
+	}
+	if len(fams) == 0 {
+		t.Fatal("no arm64 int8 kernel on an arm64 build")
+	}
+	for _, f := range fams {
+		for rows := 1; rows <= f.mr; rows++ {
+			for _, tiles := range []int{1, 3} {
+				for _, k := range []int{0, 4, 12, 16, 20, 68} {
+					for variant := range 4 {
+						m := rows * tiles
+						lda, ldc, ldres := nextPrime(k+3), nextPrime(neon8NR+variant), nextPrime(neon8NR+5)
+						a := make([]uint8, (m-1)*lda+k)
+						for i := range a {
+							a[i] = uint8(r.IntN(256))
+						}
+						b := make([]int8, k*neon8NR)
+						for i := range b {
+							b[i] = int8(r.IntN(256) - 128)
+						}
+						off := make([]int32, 2*neon8NR)
+						scale := make([]float32, neon8NR)
+						for j := range off {
+							off[j] = int32(r.Uint32())
+						}
+						for j := range scale {
+							scale[j] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(12)-10)))
+						}
+						var res []uint8
+						if variant&1 != 0 {
+							res = make([]uint8, (m-1)*ldres+neon8NR)
+							for i := range res {
+								res[i] = uint8(r.IntN(256))
+							}
+						}
+						clamp := variant&2 != 0
+						zeroOut := int32(r.IntN(2*neon8ZeroOutBound+1) - neon8ZeroOutBound)
+						lo := int32(r.IntN(256))
+						resZero, resScale := int32(r.IntN(256)), float32(r.Float64()*4)
+						want := make([]uint8, (m-1)*ldc+neon8NR)
+						neon8TileGo(f.dot, rows, tiles, k, a, lda, b, off, scale, res, ldres, resZero, resScale, zeroOut, lo, clamp, want, ldc)
+
+						buf := make([]uint8, 32+len(want)+32)
+						for i := range buf {
+							buf[i] = canary8
+						}
+						got := buf[32 : 32+len(want)]
+						p := neonGemm8{
+							a: unsafe.SliceData(a), lda: uintptr(lda), b: unsafe.SliceData(b),
+							c: unsafe.SliceData(got), ldc: uintptr(ldc), k: uintptr(k), tiles: uintptr(tiles),
+							off: &off[0], scale: &scale[0], res: unsafe.SliceData(res), ldres: uintptr(ldres),
+							resZero: resZero, resScale: resScale, zeroOut: zeroOut, lo: lo,
+						}
+						if clamp {
+							p.clamp = 1
+						}
+						if len(a) == 0 {
+							p.a = nil // k = 0, one row: nothing is read
+						}
+						neon8Kernel(f.dot, rows, &p)
+						for i := range m {
+							for j := range neon8NR {
+								if got[i*ldc+j] != want[i*ldc+j] {
+									t.Fatalf("dot=%v rows=%d tiles=%d k=%d variant %d: c[%d,%d]=%d, twin %d",
+										f.dot, rows, tiles, k, variant, i, j, got[i*ldc+j], want[i*ldc+j])
+								}
+							}
+							for j := neon8NR; j < ldc && i < m-1; j++ {
+								if got[i*ldc+j] != canary8 {
+									t.Fatalf("dot=%v rows=%d: wrote c[%d,%d] in the row gap", f.dot, rows, i, j)
+								}
+							}
+						}
+						for i := range 32 {
+							if buf[i] != canary8 || buf[len(buf)-1-i] != canary8 {
+								t.Fatalf("dot=%v rows=%d tiles=%d k=%d: wrote outside the output", f.dot, rows, tiles, k)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }
