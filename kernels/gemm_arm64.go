@@ -113,7 +113,7 @@ func neonKernel(r int, p *neonGemm) {
 // row-block entry point: one assembly call per panel.
 var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON, rows: gemmTileNEON}
 
-var _ = registerPath(&path{name: "neon", rank: 10, available: hasASIMD, gemm: gemmNEON})
+var _ = registerPath(&path{name: "neon", rank: 10, available: hasASIMD, gemm: gemmNEON, gemm8: gemm8NEON})
 
 func hasASIMD() bool { return cpuid.CPU.Supports(cpuid.ASIMD) }
 

@@ -15,6 +15,9 @@ func init() {
 	if cpuid.CPU.Supports(cpuid.ASIMD) {
 		wantPaths = append(wantPaths, "neon")
 	}
+	if cpuid.CPU.Supports(cpuid.ASIMD, cpuid.ASIMDDP) {
+		wantPaths = append(wantPaths, "neondot")
+	}
 }
 
 // TestNEONRows checks gemmRowsNEON, which walks all the 6-row tiles of a
@@ -58,23 +61,36 @@ func TestNEONRows(t *testing.T) {
 	}
 }
 
-// TestSelectNEON checks that EDGE_RESNET_KERNELS forces either path.
+// TestSelectNEON checks that EDGE_RESNET_KERNELS forces each path, and
+// that neondot (same fp32 GEMM, SDOT int8 GEMM) is preferred where the CPU
+// has ASIMDDP.
 func TestSelectNEON(t *testing.T) {
 	if !hasASIMD() {
 		t.Skip("no ASIMD")
 	}
 	saved := selected
 	defer use(saved)
-	for _, c := range []struct{ env, path, gemm string }{
-		{"neon", "neon", "gemmF32_6x16_NEON"},
-		{"generic", "generic", "generic"},
-		{"", "neon", "gemmF32_6x16_NEON"}, // the best available
-		{"avx2", "neon", "gemmF32_6x16_NEON"},
-	} {
+	best, best8 := "neon", "gemmU8_2x16_NEON"
+	if cpuid.CPU.Supports(cpuid.ASIMDDP) {
+		best, best8 = "neondot", "gemmU8_6x16_NEONDOT"
+	}
+	cases := []struct{ env, path, gemm, gemm8 string }{
+		{"neon", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON"},
+		{"generic", "generic", "generic", "generic"},
+		{"", best, "gemmF32_6x16_NEON", best8}, // the best available
+		{"avx2", best, "gemmF32_6x16_NEON", best8},
+	}
+	if best == "neondot" {
+		cases = append(cases, struct{ env, path, gemm, gemm8 string }{"neondot", "neondot", "gemmF32_6x16_NEON", "gemmU8_6x16_NEONDOT"})
+	} else {
+		cases = append(cases, struct{ env, path, gemm, gemm8 string }{"neondot", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON"})
+	}
+	for _, c := range cases {
 		t.Setenv(EnvKernels, c.env)
 		note := selectFromEnv()
-		if PathName() != c.path || GemmName() != c.gemm {
-			t.Errorf("%s=%q: path %s, GEMM %s (%s), want %s, %s", EnvKernels, c.env, PathName(), GemmName(), note, c.path, c.gemm)
+		if PathName() != c.path || GemmName() != c.gemm || Gemm8Name() != c.gemm8 {
+			t.Errorf("%s=%q: path %s, GEMM %s, int8 GEMM %s (%s), want %s, %s, %s",
+				EnvKernels, c.env, PathName(), GemmName(), Gemm8Name(), note, c.path, c.gemm, c.gemm8)
 		}
 	}
 }

@@ -5,4 +5,4 @@ package kernels
 // rewrites every .s byte for byte whatever the host's GOARCH (a directive in
 // gemm_arm64.go would only run on arm64 hosts).
 
-//go:generate go -C ../asm run ./arm64 -out ../kernels/gemm_arm64.s
+//go:generate go -C ../asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s

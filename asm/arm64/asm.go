@@ -102,3 +102,51 @@ func (a *Asm) FMLAelem(d, n, m V, lane int)         { a.word(fmlaElemS4(d, n, m,
 func (a *Asm) FADD(d, n, m V)                       { a.word(faddS4(d, n, m)) }
 func (a *Asm) FMAX(d, n, m V)                       { a.word(fmaxS4(d, n, m)) }
 func (a *Asm) field(strct, f string, base R) string { return fmt.Sprintf("%s_%s(%s)", strct, f, base) }
+
+// Forms used by the int8 kernels (gemm8.go).
+
+// B8, H4, H8 are the register as 8 bytes, 4 or 8 halfwords.
+func (v V) B8() string { return fmt.Sprintf("V%d.B8", int(v)) }
+func (v V) H4() string { return fmt.Sprintf("V%d.H4", int(v)) }
+func (v V) H8() string { return fmt.Sprintf("V%d.H8", int(v)) }
+
+// listB16 is a register list of consecutive B16 registers.
+func listB16(first V, n int) string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = (first + V(i)).B16()
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+func (a *Asm) VLD1Bpost(base R, first V, n int) {
+	a.op("VLD1.P", fmt.Sprintf("%d(%s)", 16*n, base), listB16(first, n))
+}
+func (a *Asm) VST1B(base R, v V)        { a.op("VST1", listB16(v, 1), fmt.Sprintf("(%s)", base)) }
+func (a *Asm) VEOR3(m, n, d V)          { a.op("VEOR", m.B16(), n.B16(), d.B16()) } // d = n ^ m
+func (a *Asm) VMOVIB(imm int, v V)      { a.op("VMOVI", fmt.Sprintf("$%d", imm), v.B16()) }
+func (a *Asm) CBNZ(r R, label string)   { a.op("CBNZ", r.String(), label) }
+func (a *Asm) VDUPS(r R, v V)           { a.op("VDUP", r.String(), v.S4()) }
+func (a *Asm) VDUPB(r R, v V)           { a.op("VDUP", r.String(), v.B16()) }
+func (a *Asm) VADDS(m, n, d V)          { a.op("VADD", m.S4(), n.S4(), d.S4()) }  // d = n + m
+func (a *Asm) VSUBS(m, n, d V)          { a.op("VSUB", m.S4(), n.S4(), d.S4()) }  // d = n - m
+func (a *Asm) VADDPS(m, n, d V)         { a.op("VADDP", m.S4(), n.S4(), d.S4()) } // d = pairwise sums of n, then of m
+func (a *Asm) VUMAXB(m, n, d V)         { a.op("VUMAX", m.B16(), n.B16(), d.B16()) }
+func (a *Asm) UXTLbh(src, dst V)        { a.op("VUXTL", src.B8(), dst.H8()) }   // low 8 bytes -> halfwords
+func (a *Asm) UXTL2bh(src, dst V)       { a.op("VUXTL2", src.B16(), dst.H8()) } // high 8 bytes
+func (a *Asm) UXTLhs(src, dst V)        { a.op("VUXTL", src.H4(), dst.S4()) }   // low 4 halfwords -> words
+func (a *Asm) UXTL2hs(src, dst V)       { a.op("VUXTL2", src.H8(), dst.S4()) }  // high 4 halfwords
+func (a *Asm) MOVW(src, dst string)     { a.op("MOVW", src, dst) }
+func (a *Asm) SDOT(d, n, m V, lane int) { a.word(sdotElem(d, n, m, lane)) }
+func (a *Asm) SMULL(d, n, m V)          { a.word(smull(d, n, m, false)) }
+func (a *Asm) SMULL2(d, n, m V)         { a.word(smull(d, n, m, true)) }
+func (a *Asm) SADALP(d, n V)            { a.word(sadalp8H(d, n)) }
+func (a *Asm) SCVTF(d, n V)             { a.word(scvtfS4(d, n)) }
+func (a *Asm) FCVTNS(d, n V)            { a.word(fcvtnsS4(d, n)) }
+func (a *Asm) FMUL(d, n, m V)           { a.word(fmulS4(d, n, m)) }
+func (a *Asm) SQADD(d, n, m V)          { a.word(sqaddS4(d, n, m)) }
+func (a *Asm) FMIN(d, n, m V)           { a.word(fminS4(d, n, m)) }
+func (a *Asm) SQXTUN(d, n V)            { a.word(sqxtun(d, n, false)) }
+func (a *Asm) SQXTUN2(d, n V)           { a.word(sqxtun(d, n, true)) }
+func (a *Asm) UQXTN(d, n V)             { a.word(uqxtn(d, n, false)) }
+func (a *Asm) UQXTN2(d, n V)            { a.word(uqxtn(d, n, true)) }
