@@ -72,8 +72,10 @@ type gemm8Impl struct {
 	kg     int // K group of the packed layout
 	// rows computes rows [0, m) (any m >= 1) of one column panel (n valid
 	// columns, 1 <= n <= nr) through the requantization, with a, b, c, Res
-	// and the per-column slices of rq already offset to the panel.
-	rows func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant)
+	// and the per-column slices of rq already offset to the panel. rq is
+	// passed by value so that it does not escape through the func value:
+	// GemmU8 allocates nothing.
+	rows func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant)
 }
 
 var gemm8 = gemm8Generic
@@ -136,7 +138,7 @@ func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requ
 		if rq.Res != nil {
 			sub.Res = rq.Res[n0:]
 		}
-		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, &sub)
+		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, sub)
 	}
 }
 
@@ -148,7 +150,7 @@ const (
 var gemm8Generic = &gemm8Impl{name: "generic", mr: 4, nr: generic8NR, kg: generic8KG, rows: gemm8RowsGeneric}
 
 // gemm8RowsGeneric is the reference: plain loops over the packed layout.
-func gemm8RowsGeneric(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
+func gemm8RowsGeneric(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
 	const nr, kg = generic8NR, generic8KG
 	var acc [nr]int32
 	for i := 0; i < m; i++ {

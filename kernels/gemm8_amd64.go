@@ -112,9 +112,9 @@ func call8(id, m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *
 // asm8Impl wraps an assembly kernel as a gemm8Impl. masked kernels take
 // any n; the others get full panels, narrower ones through scratch rows.
 func asm8Impl(name string, id, mr, nr int, masked bool) *gemm8Impl {
-	rows := func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
+	rows := func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
 		var ep gemm8Epi
-		ep.fill(n, colSum, rq)
+		ep.fill(n, colSum, &rq)
 		chunk := max(mr, gemm8CallMACs/(k*nr)/mr*mr)
 		for i0 := 0; i0 < m; i0 += chunk {
 			mm := min(chunk, m-i0)
@@ -126,7 +126,7 @@ func asm8Impl(name string, id, mr, nr int, masked bool) *gemm8Impl {
 				call8(id, mm, n, k, &a[i0*lda], lda, &b[0], &c[i0*ldc], ldc, res, rq.LdRes, &ep)
 				continue
 			}
-			tail8(id, mr, nr, mm, n, k, a[i0*lda:], lda, b, c[i0*ldc:], ldc, rq, i0, &ep)
+			tail8(id, mr, nr, mm, n, k, a[i0*lda:], lda, b, c[i0*ldc:], ldc, &rq, i0, &ep)
 		}
 	}
 	return &gemm8Impl{name: name, mr: mr, nr: nr, kg: 4, rows: rows}
