@@ -169,3 +169,21 @@ var (
 	_ = registerPath(&path{name: "avx512vnni", rank: 30, available: hasAVX512VNNI, gemm: gemmAVX512, gemm8: gemm8VNNI512,
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16})
 )
+
+// The two requantization epilogues compared by BenchmarkRequant (see
+// asm/amd64/gemm8.go and docs/INT8.md), not used by the kernels: on n int32
+// values (n a positive multiple of 64), with zeroOut and lo read from
+// consts (&gemm8Epi.zeroOut[0]).
+//
+// requantF32AVX512: dst[j] = Requantize(acc[j]+corr[j], scale[j], no
+// residual, zeroOut, lo). Requires AVX512F, AVX512BW.
+//
+//go:noescape
+func requantF32AVX512(dst *uint8, acc *int32, n int, corr *int32, scale *float32, consts *int32)
+
+// requantFixedAVX512: x = acc[j]+corr[j]; h = int32((int64(x)*mult[j] +
+// 2^30) >> 31); dst[j] = clamp((h+rnd[j]) >> shift[j] + zeroOut, lo, 255),
+// with wrapping int32 adds. Requires AVX512F, AVX512BW.
+//
+//go:noescape
+func requantFixedAVX512(dst *uint8, acc *int32, n int, corr *int32, mult *int32, rnd *int32, shift *int32, consts *int32)
