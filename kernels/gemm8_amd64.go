@@ -170,6 +170,18 @@ var (
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16})
 )
 
+// vnniPeakAVX512 runs n iterations of 12 independent 16-lane VPDPBUSD on
+// registers (768 multiply-adds each). Requires AVX512F, AVX512VNNI.
+//
+//go:noescape
+func vnniPeakAVX512(n int)
+
+// vnniPeakAVXVNNI runs n iterations of 12 independent 8-lane VEX VPDPBUSD
+// (384 multiply-adds each). Requires AVX2, AVX-VNNI.
+//
+//go:noescape
+func vnniPeakAVXVNNI(n int)
+
 // The two requantization epilogues compared by BenchmarkRequant (see
 // asm/amd64/gemm8.go and docs/INT8.md), not used by the kernels: on n int32
 // values (n a positive multiple of 64), with zeroOut and lo read from

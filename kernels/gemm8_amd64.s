@@ -4627,3 +4627,122 @@ requantFixedAVX512_loop:
 	JNZ       requantFixedAVX512_loop
 	VZEROUPPER
 	RET
+
+// func vnniPeakAVX512(n int)
+// Requires: AVX, AVX512F
+TEXT ·vnniPeakAVX512(SB), NOSPLIT, $0-8
+	// n iterations of 12 independent 16-lane VPDPBUSD. Requires AVX512F, AVX512VNNI.
+	MOVQ   n+0(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	TESTQ  CX, CX
+	JZ     vnniPeakAVX512_done
+
+vnniPeakAVX512_loop:
+	VPDPBUSD Z12, Z13, Z0
+	VPDPBUSD Z12, Z13, Z1
+	VPDPBUSD Z12, Z13, Z2
+	VPDPBUSD Z12, Z13, Z3
+	VPDPBUSD Z12, Z13, Z4
+	VPDPBUSD Z12, Z13, Z5
+	VPDPBUSD Z12, Z13, Z6
+	VPDPBUSD Z12, Z13, Z7
+	VPDPBUSD Z12, Z13, Z8
+	VPDPBUSD Z12, Z13, Z9
+	VPDPBUSD Z12, Z13, Z10
+	VPDPBUSD Z12, Z13, Z11
+	DECQ     CX
+	JNZ      vnniPeakAVX512_loop
+
+vnniPeakAVX512_done:
+	VZEROUPPER
+	RET
+
+// func vnniPeakAVXVNNI(n int)
+// Requires: AVX, AVX2
+TEXT ·vnniPeakAVXVNNI(SB), NOSPLIT, $0-8
+	// n iterations of 12 independent 8-lane VPDPBUSD. Requires AVX2, AVX-VNNI.
+	MOVQ  n+0(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+	TESTQ CX, CX
+	JZ    vnniPeakAVXVNNI_done
+
+vnniPeakAVXVNNI_loop:
+	// {vex} vpdpbusd ymm0, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xc4
+
+	// {vex} vpdpbusd ymm1, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xcc
+
+	// {vex} vpdpbusd ymm2, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xd4
+
+	// {vex} vpdpbusd ymm3, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xdc
+
+	// {vex} vpdpbusd ymm4, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xe4
+
+	// {vex} vpdpbusd ymm5, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xec
+
+	// {vex} vpdpbusd ymm6, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xf4
+
+	// {vex} vpdpbusd ymm7, ymm13, ymm12
+	LONG $0x5015c2c4
+	BYTE $0xfc
+
+	// {vex} vpdpbusd ymm8, ymm13, ymm12
+	LONG $0x501542c4
+	BYTE $0xc4
+
+	// {vex} vpdpbusd ymm9, ymm13, ymm12
+	LONG $0x501542c4
+	BYTE $0xcc
+
+	// {vex} vpdpbusd ymm10, ymm13, ymm12
+	LONG $0x501542c4
+	BYTE $0xd4
+
+	// {vex} vpdpbusd ymm11, ymm13, ymm12
+	LONG $0x501542c4
+	BYTE $0xdc
+	DECQ CX
+	JNZ  vnniPeakAVXVNNI_loop
+
+vnniPeakAVXVNNI_done:
+	VZEROUPPER
+	RET

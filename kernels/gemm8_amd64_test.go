@@ -116,6 +116,35 @@ func TestGemmU8UBSWBound(t *testing.T) {
 	}
 }
 
+// BenchmarkVNNIPeak measures VPDPBUSD throughput on registers only, in
+// GOP/s (2 per multiply-add): the ceiling of the VNNI GEMM kernels.
+func BenchmarkVNNIPeak(b *testing.B) {
+	for _, p := range []struct {
+		name string
+		ok   bool
+		ops  float64 // per iteration
+		f    func(int)
+	}{
+		{"avx512vnni", hasAVX512VNNI(), 12 * 64 * 2, vnniPeakAVX512},
+		{"avxvnni", hasAVXVNNI(), 12 * 32 * 2, vnniPeakAVXVNNI},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			if !p.ok {
+				b.Skip("not supported by this CPU")
+			}
+			const iters = 1 << 14
+			best := time.Duration(1 << 62)
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				p.f(iters)
+				best = min(best, time.Since(t0))
+			}
+			b.ReportMetric(p.ops*iters*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
+			b.ReportMetric(p.ops*iters/best.Seconds()/1e9, "best-GOP/s")
+		})
+	}
+}
+
 // gemm8BenchShapes are ResNet-50 (224x224) GEMMs: M output pixels, K =
 // kh*kw*Cin, N output channels.
 var gemm8BenchShapes = []struct{ m, k, n int }{

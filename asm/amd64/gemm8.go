@@ -116,6 +116,8 @@ func generate8() ([]byte, error) {
 		k.generate(c)
 	}
 	requantBench(c)
+	vnniPeak(c, "vnniPeakAVX512", true)
+	vnniPeak(c, "vnniPeakAVXVNNI", false)
 	f, err := c.Result()
 	if err != nil {
 		return nil, err
@@ -598,4 +600,38 @@ func requantBench(c *build.Context) {
 		c.VZEROUPPER()
 		c.RET()
 	}
+}
+
+// vnniPeak emits a loop of 12 independent VPDPBUSD on registers only (no
+// memory), zmm (EVEX) or ymm (VEX, AVX-VNNI): the ceiling the int8 kernels
+// are compared with. One iteration is 12·lanes·4 multiply-adds.
+func vnniPeak(c *build.Context, name string, zmm bool) {
+	c.Function(name)
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(n int)")
+	k := &kernel8{dot: dotAVXVNNI}
+	isa := "AVX2, AVX-VNNI"
+	if zmm {
+		k.dot, isa = dotVNNI512, "AVX512F, AVX512VNNI"
+	}
+	c.Commentf("n iterations of 12 independent %d-lane VPDPBUSD. Requires %s.", k.lanes(), isa)
+	c.Load(c.Param("n"), reg.RCX)
+	for i := 0; i < 14; i++ {
+		if zmm {
+			c.VPXORD(k.vec(i), k.vec(i), k.vec(i))
+		} else {
+			c.VPXOR(k.vec(i), k.vec(i), k.vec(i))
+		}
+	}
+	c.TESTQ(reg.RCX, reg.RCX)
+	c.JZ(operand.LabelRef(name + "_done"))
+	c.Label(name + "_loop")
+	for i := 0; i < 12; i++ {
+		k.vpdpbusd(c, k.vec(12), k.vec(13), k.vec(i))
+	}
+	c.DECQ(reg.RCX)
+	c.JNZ(operand.LabelRef(name + "_loop"))
+	c.Label(name + "_done")
+	c.VZEROUPPER()
+	c.RET()
 }
