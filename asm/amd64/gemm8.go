@@ -55,6 +55,9 @@ var kernels8 = []*kernel8{
 
 func (k *kernel8) zmm() bool { return k.dot == dotVNNI512 }
 
+// corrInit: the accumulators start from ep.corr (see kloop).
+func (k *kernel8) corrInit() bool { return k.dot == dotVNNI512 || k.dot == dotAVXVNNI }
+
 func (k *kernel8) lanes() int {
 	if k.zmm() {
 		return 16
@@ -240,14 +243,25 @@ func (k *kernel8) generate(c *build.Context) {
 	c.RET()
 }
 
-// kloop zeroes the accumulators of m rows and runs the K loop (rK groups
-// of 4 bytes) over them.
+// kloop starts the accumulators of m rows and runs the K loop (rK groups
+// of 4 bytes) over them. The VNNI kernels start from the correction
+// (Bias - ZeroA*ColSum: int32 adds wrap, so the order does not matter),
+// which saves one add per output vector in the epilogue; dotMadd16 keeps
+// two lanes per column until the epilogue and adds it there.
 func (k *kernel8) kloop(c *build.Context, m int, l string) {
+	if k.corrInit() {
+		c.Load(c.Param("ep"), grp[0])
+	}
 	for i := 0; i < m; i++ {
 		for v := 0; v < k.accPerRow(); v++ {
-			if k.zmm() {
+			switch {
+			case k.corrInit() && k.zmm():
+				c.VMOVDQU32(operand.Mem{Base: grp[0], Disp: epiCorr + 64*v}, k.acc(i, v))
+			case k.corrInit():
+				c.VMOVDQU(operand.Mem{Base: grp[0], Disp: epiCorr + 32*v}, k.acc(i, v))
+			case k.zmm():
 				c.VPXORD(k.acc(i, v), k.acc(i, v), k.acc(i, v))
-			} else {
+			default:
 				c.VPXOR(k.acc(i, v), k.acc(i, v), k.acc(i, v))
 			}
 		}
@@ -445,7 +459,9 @@ func (k *kernel8) rowsOut(c *build.Context, l func(string) string, ep reg.GPPhys
 		}
 		for v := 0; v < k.nv; v++ {
 			x := k.out(i, v)
-			c.VPADDD(em(epiCorr+v*vb), x, x)
+			if !k.corrInit() {
+				c.VPADDD(em(epiCorr+v*vb), x, x)
+			}
 			c.VCVTDQ2PS(x, x)
 			c.VMULPS(em(epiScale+v*vb), x, x)
 			if res {
