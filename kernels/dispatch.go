@@ -8,12 +8,15 @@ import (
 )
 
 // EnvKernels forces a kernel path, e.g. EDGE_RESNET_KERNELS=generic, for
-// tests and bug reports. An unknown or unsupported name is reported by
-// Selection and the best available path is used.
+// tests and bug reports: generic, avx2, avxvnni, avx512, avx512vnni (amd64),
+// neon (arm64). An unknown or unsupported name is reported by Selection and
+// the best available path is used.
 const EnvKernels = "EDGE_RESNET_KERNELS"
 
 // A path is one coherent set of implementations for one ISA level
-// ("generic", "avx2", "avx512", "neon"): every primitive the plan calls.
+// ("generic", "avx2", "avxvnni", "avx512", "avx512vnni", "neon"): every
+// primitive the plan calls. The VNNI paths differ from the path below them
+// only in the int8 GEMM.
 // ISA files register their paths from package-level variable initializers
 // (var _ = registerPath(...)), which run before init functions, so the
 // choice in init below sees all of them.

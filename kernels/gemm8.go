@@ -72,8 +72,10 @@ type gemm8Impl struct {
 	kg     int // K group of the packed layout
 	// rows computes rows [0, m) (any m >= 1) of one column panel (n valid
 	// columns, 1 <= n <= nr) through the requantization, with a, b, c, Res
-	// and the per-column slices of rq already offset to the panel.
-	rows func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant)
+	// and the per-column slices of rq already offset to the panel. rq is
+	// passed by value so that it does not escape through the func value:
+	// GemmU8 allocates nothing.
+	rows func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant)
 }
 
 var gemm8 = gemm8Generic
@@ -112,8 +114,7 @@ func packB8(w []int8, k, n, nr, kg int) PackedB8 {
 
 // GemmU8 computes rows [0, m) and column panels [p0, p1) of the int8 GEMM
 // defined above. b must have been packed by PackB8 under the same kernel
-// selection. rq is modified during the call (and restored): concurrent
-// calls need their own Requant.
+// selection.
 func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requant, p0, p1 int) {
 	if m <= 0 || p0 >= p1 {
 		return
@@ -126,23 +127,19 @@ func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requ
 		panic(fmt.Sprintf("kernels.GemmU8: bad arguments m=%d k=%d n=%d nr=%d/%d lda=%d ldc=%d len(a)=%d len(c)=%d",
 			m, k, n, nr, gemm8.nr, lda, ldc, len(a), len(c)))
 	}
-	// The per-panel views are set in rq itself and restored at the end: a
-	// copy passed to the implementation (a func value) would escape to the
-	// heap and allocate on every call.
-	scale, bias, res := rq.Scale, rq.Bias, rq.Res
+	sub := *rq
 	for j := p0; j < p1; j++ {
 		n0 := j * nr
 		nw := min(nr, n-n0)
-		rq.Scale = scale[n0:]
-		if bias != nil {
-			rq.Bias = bias[n0:]
+		sub.Scale = rq.Scale[n0:]
+		if rq.Bias != nil {
+			sub.Bias = rq.Bias[n0:]
 		}
-		if res != nil {
-			rq.Res = res[n0:]
+		if rq.Res != nil {
+			sub.Res = rq.Res[n0:]
 		}
-		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, rq)
+		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, sub)
 	}
-	rq.Scale, rq.Bias, rq.Res = scale, bias, res
 }
 
 const (
@@ -153,7 +150,7 @@ const (
 var gemm8Generic = &gemm8Impl{name: "generic", mr: 4, nr: generic8NR, kg: generic8KG, rows: gemm8RowsGeneric}
 
 // gemm8RowsGeneric is the reference: plain loops over the packed layout.
-func gemm8RowsGeneric(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
+func gemm8RowsGeneric(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
 	const nr, kg = generic8NR, generic8KG
 	var acc [nr]int32
 	for i := 0; i < m; i++ {

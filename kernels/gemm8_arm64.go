@@ -155,11 +155,11 @@ func neon8Kernel(dot bool, r int, p *neonGemm8) {
 	}
 }
 
-func gemm8RowsNEON(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
+func gemm8RowsNEON(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
 	gemm8RowsARM64(false, m, n, k, a, lda, b, colSum, c, ldc, rq)
 }
 
-func gemm8RowsNEONDOT(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
+func gemm8RowsNEONDOT(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
 	gemm8RowsARM64(true, m, n, k, a, lda, b, colSum, c, ldc, rq)
 }
 
@@ -168,7 +168,7 @@ func gemm8RowsNEONDOT(m, n, k int, a []uint8, lda int, b []int8, colSum []int32,
 // remaining rows with the kernel of that many rows. A panel narrower than
 // 16 goes through gemm8NarrowARM64. The lengths are checked here because the
 // assembly trusts them.
-func gemm8RowsARM64(dot bool, m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq *Requant) {
+func gemm8RowsARM64(dot bool, m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
 	if m < 1 || n < 1 || n > neon8NR || k < 0 || k%neon8KG != 0 || lda < k || ldc < n || rq.LdRes < 0 ||
 		len(a) < (m-1)*lda+k || len(b) < k*neon8NR || len(colSum) < n || len(c) < (m-1)*ldc+n ||
 		len(rq.Scale) < n || (rq.Bias != nil && len(rq.Bias) < n) ||
@@ -203,7 +203,7 @@ func gemm8RowsARM64(dot bool, m, n, k int, a []uint8, lda int, b []int8, colSum 
 		p.clamp = 1
 	}
 	if n < neon8NR {
-		gemm8NarrowARM64(dot, mr, m, n, a, lda, c, ldc, rq, p)
+		gemm8NarrowARM64(dot, mr, m, n, a, lda, c, ldc, &rq, p)
 		return
 	}
 	p.ldc = uintptr(ldc)

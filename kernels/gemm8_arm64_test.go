@@ -94,18 +94,18 @@ func TestForcedPathARM64(t *testing.T) {
 	t.Logf("forced: %s (int8 GEMM %s)", Selection(), Gemm8Name())
 }
 
-// gemm8Case is one GemmU8 call and its oracle.
-type gemm8Case struct {
+// arm8Case is one GemmU8 call and its oracle.
+type arm8Case struct {
 	m, n, k, lda, ldc int
 	a                 []uint8
 	w                 []int8
 	rq                Requant
 }
 
-// newGemm8Case fills a case with random data: variant bit 0 adds a bias,
+// newArm8Case fills a case with random data: variant bit 0 adds a bias,
 // bit 1 a residual (prime row stride), bit 2 makes Lo the zero point.
-func newGemm8Case(r *rand.Rand, m, n, k, variant int) *gemm8Case {
-	c := &gemm8Case{m: m, n: n, k: k, lda: nextPrime(k + 1 + variant), ldc: nextPrime(n + 2 + variant)}
+func newArm8Case(r *rand.Rand, m, n, k, variant int) *arm8Case {
+	c := &arm8Case{m: m, n: n, k: k, lda: nextPrime(k + 1 + variant), ldc: nextPrime(n + 2 + variant)}
 	c.a = make([]uint8, (m-1)*c.lda+k)
 	for i := range c.a {
 		c.a[i] = uint8(r.IntN(256))
@@ -145,7 +145,7 @@ func newGemm8Case(r *rand.Rand, m, n, k, variant int) *gemm8Case {
 // run computes the case with the selected int8 GEMM and with the generic
 // one and fails on any difference, on a write outside the m x n output
 // (canaries before, after and between rows) or on a change to an input.
-func (c *gemm8Case) run(t *testing.T, what string) {
+func (c *arm8Case) run(t *testing.T, what string) {
 	t.Helper()
 	impl := gemm8
 	gemm8 = gemm8Generic
@@ -259,7 +259,7 @@ func TestGemm8ARM64Shapes(t *testing.T) {
 						continue // the big shapes once per k, to keep qemu runs short
 					}
 					variant := (m + n + k/4) % 8
-					newGemm8Case(r, m, n, k, variant).run(t, fmt.Sprintf("variant %d", variant))
+					newArm8Case(r, m, n, k, variant).run(t, fmt.Sprintf("variant %d", variant))
 					cases++
 				}
 			}
@@ -288,7 +288,7 @@ func TestGemm8ARM64Extremes(t *testing.T) {
 				for wi, wFill := range []int{127, -127, -128, 0, -1} {
 					for _, za := range []int32{0, 128, 255} {
 						for si, sc := range []float32{1e-9, 0.5, 0.25, 1, 3e5, float32(math.Inf(1)), float32(math.NaN())} {
-							c := newGemm8Case(r, m, n, k, (ai+wi+si)%8)
+							c := newArm8Case(r, m, n, k, (ai+wi+si)%8)
 							if aFill >= 0 {
 								for i := range c.a {
 									c.a[i] = uint8(aFill)
@@ -340,7 +340,7 @@ func TestGemm8ARM64Extremes(t *testing.T) {
 func TestGemm8ARM64Ties(t *testing.T) {
 	forEachGemm8ARM64(t, func(t *testing.T) {
 		const m, n, k = 7, 16, 4
-		c := &gemm8Case{m: m, n: n, k: k, lda: k, ldc: n}
+		c := &arm8Case{m: m, n: n, k: k, lda: k, ldc: n}
 		c.a = make([]uint8, m*k)
 		c.w = make([]int8, k*n)
 		for i := range m {
@@ -370,7 +370,7 @@ func TestGemm8ARM64Ties(t *testing.T) {
 func TestGemm8ARM64Allocs(t *testing.T) {
 	forEachGemm8ARM64(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
-		c := newGemm8Case(r, 2*gemm8.mr+1, gemm8.nr+5, 64, 3)
+		c := newArm8Case(r, 2*gemm8.mr+1, gemm8.nr+5, 64, 3)
 		pb := PackB8(c.w, c.k, c.n)
 		out := make([]uint8, (c.m-1)*c.ldc+c.n)
 		if got := testing.AllocsPerRun(20, func() {
@@ -391,27 +391,27 @@ func TestGemm8ARM64RejectsBadTiles(t *testing.T) {
 	}
 	for _, bad := range []func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant){
 		func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant) {
-			gemm8RowsNEON(m, n, k, a[:31], lda, b, cs, c, ldc, rq) // a too short
+			gemm8RowsNEON(m, n, k, a[:31], lda, b, cs, c, ldc, *rq) // a too short
 		},
 		func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant) {
-			gemm8RowsNEON(m, n, k, a, lda, b, cs, c[:31], ldc, rq) // c too short
+			gemm8RowsNEON(m, n, k, a, lda, b, cs, c[:31], ldc, *rq) // c too short
 		},
 		func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant) {
-			gemm8RowsNEON(m, n, k, a, lda, b[:255], cs, c, ldc, rq) // panel too short
+			gemm8RowsNEON(m, n, k, a, lda, b[:255], cs, c, ldc, *rq) // panel too short
 		},
 		func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant) {
-			gemm8RowsNEON(m, n, 6, a, lda, b, cs, c, ldc, rq) // K not a multiple of 4
+			gemm8RowsNEON(m, n, 6, a, lda, b, cs, c, ldc, *rq) // K not a multiple of 4
 		},
 		func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant) {
 			rq.Res, rq.LdRes = make([]uint8, 64), -16 // negative residual stride
-			gemm8RowsNEON(m, n, k, a, lda, b, cs, c, ldc, rq)
+			gemm8RowsNEON(m, n, k, a, lda, b, cs, c, ldc, *rq)
 		},
 		func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant) {
 			rq.Lo = 256
-			gemm8RowsNEON(m, n, k, a, lda, b, cs, c, ldc, rq)
+			gemm8RowsNEON(m, n, k, a, lda, b, cs, c, ldc, *rq)
 		},
 		func(m, n, k int, a []uint8, lda int, b []int8, cs []int32, c []uint8, ldc int, rq *Requant) {
-			gemm8RowsNEON(m, 17, k, a, lda, b, cs, c, ldc, rq) // wider than a panel
+			gemm8RowsNEON(m, 17, k, a, lda, b, cs, c, ldc, *rq) // wider than a panel
 		},
 	} {
 		func() {
@@ -423,7 +423,8 @@ func TestGemm8ARM64RejectsBadTiles(t *testing.T) {
 			bad(ok())
 		}()
 	}
-	gemm8RowsNEON(ok()) // and the good one is not rejected
+	m, n, k, a, lda, b2, cs2, c, ldc, rq := ok()
+	gemm8RowsNEON(m, n, k, a, lda, b2, cs2, c, ldc, *rq) // and the good one is not rejected
 }
 
 // neon8TileGo is the Go twin of the gemmU8_Rx16_NEON[DOT] kernels: the

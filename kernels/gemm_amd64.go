@@ -135,8 +135,9 @@ var (
 	gemmAVX2   = asmImpl("gemmF32_6x16_AVX2FMA", 6, 16, 512<<10, gemmF32_6x16_AVX2FMA)
 	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512)
 
-	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2,
+	// CPUs without VNNI run the exact int16 int8 kernel (gemm8_amd64.go).
+	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2, gemm8: gemm8AVX2,
 		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8})
-	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512,
+	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512, gemm8: gemm8AVX2,
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16})
 )

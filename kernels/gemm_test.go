@@ -252,9 +252,25 @@ var gemmBenchShapes = [][3]int{
 	{49, 512, 4608},  // conv5_x 3x3 through im2col
 }
 
+// gemmPathsOnce is paths, best first, keeping for each fp32 GEMM only the
+// lowest-ranked path that has it (avx512 rather than avx512vnni, avx2
+// rather than avxvnni: the VNNI paths differ only in int8).
+func gemmPathsOnce() []*path {
+	var out []*path
+	seen := map[*gemmImpl]bool{}
+	for _, p := range slices.Backward(paths) {
+		if !seen[p.gemm] {
+			seen[p.gemm] = true
+			out = append(out, p)
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
 func BenchmarkGemm(b *testing.B) {
 	b.Logf("cpu: %s; kernels: %s", CPU(), Selection())
-	for _, p := range paths {
+	for _, p := range gemmPathsOnce() {
 		for _, sz := range gemmBenchShapes {
 			m, n, k := sz[0], sz[1], sz[2]
 			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", p.name, m, n, k), func(b *testing.B) {
@@ -268,7 +284,7 @@ func BenchmarkGemm(b *testing.B) {
 // from DRAM as in a real network, where each layer's weights are read once
 // per image.
 func BenchmarkGemmColdB(b *testing.B) {
-	for _, p := range paths {
+	for _, p := range gemmPathsOnce() {
 		for _, sz := range gemmBenchShapes {
 			m, n, k := sz[0], sz[1], sz[2]
 			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", p.name, m, n, k), func(b *testing.B) {

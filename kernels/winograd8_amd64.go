@@ -156,7 +156,9 @@ var (
 
 	// Each path gets the kernel its ISA level implies: "avx512" is
 	// AVX512F+BW+VL, so VPMADDWD; VPDPWSSD belongs to the VNNI path.
-	_ = registerWino8(wino8AVX2, cpuid.CPU.Supports(cpuid.AVX2), "avx2")
+	// AVX-VNNI's VPDPWSSD exists only in VEX form, not emitted here: the
+	// avxvnni path uses the AVX2 VPMADDWD kernel.
+	_ = registerWino8(wino8AVX2, cpuid.CPU.Supports(cpuid.AVX2), "avx2", "avxvnni")
 	_ = registerWino8(wino8AVX512BW, cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW), "avx512")
 	_ = registerWino8(wino8AVX512VNNI, cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VNNI), "avx512vnni")
 )

@@ -499,7 +499,7 @@ func TestWinograd8FollowsPath(t *testing.T) {
 	defer use(saved)
 	g := geom3x3(4, 4, 8, 40, 1, 1, 1, 1)
 	want := map[string]string{"generic": "generic", "avx2": "wino8Gemm_6x16_AVX2",
-		"avx512": "wino8Gemm_14x32_AVX512BW", "avx512vnni": "wino8Gemm_14x32_AVX512VNNI"}
+		"avxvnni": "wino8Gemm_6x16_AVX2", "avx512": "wino8Gemm_14x32_AVX512BW", "avx512vnni": "wino8Gemm_14x32_AVX512VNNI"}
 	for _, p := range Available() {
 		if err := Select(p); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,8 @@
 // Command amd64 generates kernels/gemm_amd64.s: the fp32 GEMM microkernels
 // for AVX2+FMA3 and AVX-512, the max-pooling window kernels, and the
-// FMA-throughput loops used to measure the core's peak. Run it through `go generate ./kernels` in the main module.
+// FMA-throughput loops used to measure the core's peak; with -int8,
+// kernels/gemm8_amd64.s: the int8 GEMM microkernels (gemm8.go). Run it
+// through `go generate ./kernels` in the main module.
 package main
 
 import (
@@ -27,8 +29,13 @@ func main() {
 	// avo's build package registers its own flags on flag.CommandLine.
 	fs := flag.NewFlagSet("amd64", flag.ExitOnError)
 	out := fs.String("out", "", "assembly output file (stdout if empty)")
+	int8 := fs.Bool("int8", false, "generate the int8 GEMM kernels (gemm8_amd64.s)")
 	fs.Parse(os.Args[1:])
-	src, err := generate()
+	gen := generate
+	if *int8 {
+		gen = generate8
+	}
+	src, err := gen()
 	if err != nil {
 		log.Fatal(err)
 	}

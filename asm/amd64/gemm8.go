@@ -1,0 +1,653 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/ir"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/pass"
+	"github.com/mmcloughlin/avo/printer"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// argv8 is the command recorded in the header of kernels/gemm8_amd64.s.
+var argv8 = []string{"go", "-C", "../asm", "run", "./amd64", "-int8", "-out", "../kernels/gemm8_amd64.s"}
+
+// How a kernel multiplies uint8 activations by int8 weights.
+const (
+	// dotVNNI512: EVEX VPDPBUSD on zmm, four u8*s8 products per int32 lane.
+	dotVNNI512 = iota
+	// dotAVXVNNI: VEX VPDPBUSD on ymm (AVX-VNNI), emitted as bytes.
+	dotAVXVNNI
+	// dotMadd16: both operands widened to int16 (VPMOVZXBW/VPMOVSXBW),
+	// then VPMADDWD: exact for every input. Each int32 lane holds two of
+	// a column's four products; pairs are added in the epilogue.
+	dotMadd16
+	// dotMaddUBSW: VPMADDUBSW (u8*s8 pairs into int16, saturating) then
+	// VPMADDWD by ones. Not exact for our contract (255*127*2 > 32767):
+	// generated for the benchmark that measures it against dotMadd16.
+	dotMaddUBSW
+)
+
+// kernel8 is one int8 GEMM microkernel: mr rows by nr() columns.
+type kernel8 struct {
+	name   string
+	dot    int
+	mr     int
+	nv     int // 8- or 16-lane int32 column vectors per row
+	unroll int // K groups of 4 per iteration of the main loop
+	pf     int // prefetch B this many bytes ahead (0: none)
+}
+
+// The kernels that are emitted. The AVX-512 tile was chosen by measuring
+// 12x32, 14x32, 8x48 and 6x64 (BenchmarkGemm8, docs/INT8.md): 12x32 and
+// 14x32 tie at 790-910 GOP/s, 8x48 is 5-10% slower; 14 divides the ResNet
+// maps as for the fp32 kernel.
+var kernels8 = []*kernel8{
+	{name: "gemmU8_14x32_AVX512VNNI", dot: dotVNNI512, mr: 14, nv: 2, unroll: 4, pf: 2048},
+	{name: "gemmU8_6x16_AVXVNNI", dot: dotAVXVNNI, mr: 6, nv: 2, unroll: 4, pf: 1024},
+	{name: "gemmU8_6x8_AVX2", dot: dotMadd16, mr: 6, nv: 1, unroll: 4, pf: 512},
+	{name: "gemmU8_5x16_AVX2UBSW", dot: dotMaddUBSW, mr: 5, nv: 2, unroll: 4, pf: 1024},
+}
+
+func (k *kernel8) zmm() bool { return k.dot == dotVNNI512 }
+
+// corrInit: the accumulators start from ep.corr (see kloop).
+func (k *kernel8) corrInit() bool { return k.dot == dotVNNI512 || k.dot == dotAVXVNNI }
+
+func (k *kernel8) lanes() int {
+	if k.zmm() {
+		return 16
+	}
+	return 8
+}
+
+func (k *kernel8) nr() int { return k.nv * k.lanes() }
+
+func (k *kernel8) vec(i int) reg.VecPhysical {
+	if k.zmm() {
+		return zregs[i]
+	}
+	return yregs[i]
+}
+
+// accPerRow is the number of accumulators of a row: dotMadd16 keeps two
+// int32 lanes per column until the epilogue.
+func (k *kernel8) accPerRow() int {
+	if k.dot == dotMadd16 {
+		return 2 * k.nv
+	}
+	return k.nv
+}
+
+func (k *kernel8) acc(i, v int) reg.VecPhysical { return k.vec(i*k.accPerRow() + v) }
+
+// w is weight register v of the current K group (free after the K loop).
+func (k *kernel8) w(v int) reg.VecPhysical { return k.vec(k.mr*k.accPerRow() + v) }
+
+// tmp registers follow the weights; ones (dotMaddUBSW) is the last.
+func (k *kernel8) tmp(i int) reg.VecPhysical { return k.vec(k.mr*k.accPerRow() + k.accPerRow() + i) }
+
+func (k *kernel8) ones() reg.VecPhysical { return k.tmp(2) }
+
+func (k *kernel8) xmm(v reg.VecPhysical) reg.VecPhysical { return v.AsX().(reg.VecPhysical) }
+
+// Offsets in the epilogue block gemm8Epi (kernels/gemm8_amd64.go; a test
+// there checks them): per-column int32 corrections and float32 scales for
+// up to 64 columns, then 16-lane broadcasts of the scalars.
+const (
+	epiCorr     = 0
+	epiScale    = 256
+	epiZeroOut  = 512
+	epiLo       = 576
+	epiResZero  = 640
+	epiResScale = 704
+	epiHi       = 768 // +65536
+	epiNegHi    = 832 // -65536
+)
+
+const signature8 = "func(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32)"
+
+// generate8 returns kernels/gemm8_amd64.s.
+func generate8() ([]byte, error) {
+	c := build.NewContext()
+	c.ConstraintExpr("gc,!purego")
+	for _, k := range kernels8 {
+		k.generate(c)
+	}
+	requantBench(c)
+	vnniPeak(c, "vnniPeakAVX512", true)
+	vnniPeak(c, "vnniPeakAVXVNNI", false)
+	f, err := c.Result()
+	if err != nil {
+		return nil, err
+	}
+	if err := pass.Compile.Execute(f); err != nil {
+		return nil, err
+	}
+	p := printer.NewGoAsm(printer.Config{Argv: argv8, Pkg: "kernels"})
+	src, err := p.Print(f)
+	if err != nil {
+		return nil, err
+	}
+	return append(bytes.TrimRight(src, "\n"), '\n'), nil
+}
+
+// vpdpbusd emits acc += u8(u)·s8(s), four products per int32 lane.
+func (k *kernel8) vpdpbusd(c *build.Context, s, u, acc reg.VecPhysical) {
+	if k.dot == dotVNNI512 {
+		c.Instruction(&ir.Instruction{Opcode: "VPDPBUSD", Operands: []operand.Op{s, u, acc},
+			Inputs: []operand.Op{s, u, acc}, Outputs: []operand.Op{acc}})
+		return
+	}
+	// The Go assembler encodes VPDPBUSD on ymm with EVEX (AVX512VL), which
+	// an AVX-VNNI CPU without AVX-512 cannot run.
+	enc := vexVPDPBUSD(regNum(acc), regNum(u), regNum(s))
+	c.Comment(fmt.Sprintf("{vex} vpdpbusd %s, %s, %s", intelName(acc), intelName(u), intelName(s)))
+	// Little-endian: LONG then BYTE lay the five bytes out in order.
+	c.Instruction(&ir.Instruction{Opcode: "LONG", Operands: []operand.Op{
+		operand.U32(uint32(enc[0]) | uint32(enc[1])<<8 | uint32(enc[2])<<16 | uint32(enc[3])<<24)}})
+	c.Instruction(&ir.Instruction{Opcode: "BYTE", Operands: []operand.Op{operand.U8(enc[4])}})
+}
+
+// vexVPDPBUSD encodes VEX.256.66.0F38.W0 50 /r, vpdpbusd ymm(dst),
+// ymm(src1: unsigned bytes), ymm(src2: signed bytes), register form.
+func vexVPDPBUSD(dst, src1, src2 int) []byte {
+	b1 := byte(0x02) // map 0F38
+	if dst < 8 {
+		b1 |= 0x80 // VEX.R is stored inverted
+	}
+	b1 |= 0x40 // X̄: no index register
+	if src2 < 8 {
+		b1 |= 0x20
+	}
+	b2 := byte((^src1&0xf)<<3) | 0x04 | 0x01 // W0, vvvv inverted, L=256, pp=66
+	modrm := byte(0xc0 | (dst&7)<<3 | src2&7)
+	return []byte{0xc4, b1, b2, 0x50, modrm}
+}
+
+func regNum(v reg.VecPhysical) int {
+	if n := int(v.PhysicalIndex()); n < 16 {
+		return n
+	}
+	panic(fmt.Sprintf("VEX encodes only vector registers 0-15, not %s", v.Asm()))
+}
+
+func intelName(v reg.VecPhysical) string { return fmt.Sprintf("ymm%d", regNum(v)) }
+
+func (k *kernel8) generate(c *build.Context) {
+	c.Function(k.name)
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr(signature8)
+	isa := map[int]string{dotVNNI512: "AVX512F, AVX512BW, AVX512VL, AVX512VNNI", dotAVXVNNI: "AVX2, AVX-VNNI",
+		dotMadd16: "AVX2", dotMaddUBSW: "AVX2"}[k.dot]
+	c.Commentf("Rows [0, m) of one %d-column int8 panel in %d-row tiles, each over the", k.nr(), k.mr)
+	c.Commentf("whole K loop, then requantized to uint8. Requires %s.", isa)
+	l := func(s string) string { return k.name + "_" + s }
+
+	c.Load(c.Param("a"), rA)
+	c.Load(c.Param("lda"), rLda)
+	c.Load(c.Param("c"), rC)
+	c.Load(c.Param("res"), rRes)
+	c.Load(c.Param("m"), rM)
+	c.Load(c.Param("k"), rK)
+	c.SHRQ(operand.U8(2), rK) // K groups of 4 bytes
+	if k.zmm() {
+		// Column masks: bit j of the n-bit mask enables column j.
+		c.Load(c.Param("n"), reg.RCX)
+		c.MOVQ(operand.U32(1), reg.RAX)
+		c.SHLQ(reg.CL, reg.RAX)
+		c.DECQ(reg.RAX)
+		for v := 0; v < k.nv; v++ {
+			if v > 0 {
+				c.SHRQ(operand.U8(16), reg.RAX)
+			}
+			c.KMOVW(reg.EAX, masks[v])
+		}
+	}
+
+	c.Label(l("tile"))
+	c.CMPQ(rM, operand.U32(k.mr))
+	c.JAE(operand.LabelRef(l("m" + fmt.Sprint(k.mr))))
+	for m := 1; m < k.mr; m++ {
+		c.CMPQ(rM, operand.U32(m))
+		c.JE(operand.LabelRef(l("m" + fmt.Sprint(m))))
+	}
+	for m := k.mr; m >= 1; m-- {
+		c.Label(l("m" + fmt.Sprint(m)))
+		k.kloop(c, m, l(fmt.Sprintf("m%d_", m)))
+		c.MOVQ(operand.U32(m), rKK)
+		c.JMP(operand.LabelRef(l("epilogue")))
+	}
+
+	c.Label(l("epilogue"))
+	k.epilogue(c, l)
+
+	c.SUBQ(operand.U32(k.mr), rM)
+	c.JLE(operand.LabelRef(l("done")))
+	c.IMUL3Q(operand.U32(k.mr), rLda, reg.RAX)
+	c.ADDQ(reg.RAX, rA)
+	c.Load(c.Param("ldc"), reg.RAX)
+	c.IMUL3Q(operand.U32(k.mr), reg.RAX, reg.RAX)
+	c.ADDQ(reg.RAX, rC)
+	c.Load(c.Param("ldres"), reg.RAX)
+	c.IMUL3Q(operand.U32(k.mr), reg.RAX, reg.RAX)
+	c.ADDQ(reg.RAX, rRes)
+	c.JMP(operand.LabelRef(l("tile")))
+
+	c.Label(l("done"))
+	c.VZEROUPPER()
+	c.RET()
+}
+
+// kloop starts the accumulators of m rows and runs the K loop (rK groups
+// of 4 bytes) over them. The VNNI kernels start from the correction
+// (Bias - ZeroA*ColSum: int32 adds wrap, so the order does not matter),
+// which saves one add per output vector in the epilogue; dotMadd16 keeps
+// two lanes per column until the epilogue and adds it there.
+func (k *kernel8) kloop(c *build.Context, m int, l string) {
+	if k.corrInit() {
+		c.Load(c.Param("ep"), grp[0])
+	}
+	for i := 0; i < m; i++ {
+		for v := 0; v < k.accPerRow(); v++ {
+			switch {
+			case k.corrInit() && k.zmm():
+				c.VMOVDQU32(operand.Mem{Base: grp[0], Disp: epiCorr + 64*v}, k.acc(i, v))
+			case k.corrInit():
+				c.VMOVDQU(operand.Mem{Base: grp[0], Disp: epiCorr + 32*v}, k.acc(i, v))
+			case k.zmm():
+				c.VPXORD(k.acc(i, v), k.acc(i, v), k.acc(i, v))
+			default:
+				c.VPXOR(k.acc(i, v), k.acc(i, v), k.acc(i, v))
+			}
+		}
+	}
+	if k.dot == dotMaddUBSW {
+		// int16 ones for VPMADDWD.
+		c.VPCMPEQW(k.ones(), k.ones(), k.ones())
+		c.VPSRLW(operand.U8(15), k.ones(), k.ones())
+	}
+	groups := (m + 2) / 3
+	c.MOVQ(rA, grp[0])
+	for g := 1; g < groups; g++ {
+		c.LEAQ(operand.Mem{Base: grp[g-1], Index: rLda, Scale: 2}, grp[g])
+		c.ADDQ(rLda, grp[g])
+	}
+	c.Load(c.Param("b"), rB)
+	gbytes := 4 * k.nr() // bytes of B per K group
+	unroll := k.unroll
+	if m < k.mr {
+		unroll = 1
+	}
+	step := func(u int) {
+		bm := func(off int) operand.Mem { return operand.Mem{Base: rB, Disp: u*gbytes + off} }
+		switch k.dot {
+		case dotVNNI512:
+			for v := 0; v < k.nv; v++ {
+				c.VMOVDQU32(bm(v*64), k.w(v))
+			}
+		case dotAVXVNNI, dotMaddUBSW:
+			for v := 0; v < k.nv; v++ {
+				c.VMOVDQU(bm(v*32), k.w(v))
+			}
+		case dotMadd16:
+			for v := 0; v < k.accPerRow(); v++ {
+				c.VPMOVSXBW(bm(v*16), k.w(v))
+			}
+		}
+		if k.pf > 0 && unroll > 1 {
+			for off := 0; off < gbytes; off += 64 {
+				c.PREFETCHT0(bm(k.pf + off))
+			}
+		}
+		for i := 0; i < m; i++ {
+			a := operand.Mem{Base: grp[i/3], Disp: 4 * u}
+			if i%3 > 0 {
+				a.Index, a.Scale = rLda, uint8(i%3)
+			}
+			t := k.tmp(i % 2)
+			switch k.dot {
+			case dotVNNI512, dotAVXVNNI:
+				c.VPBROADCASTD(a, t)
+				for v := 0; v < k.nv; v++ {
+					k.vpdpbusd(c, k.w(v), t, k.acc(i, v))
+				}
+			case dotMadd16:
+				// Four activations as int16, repeated: [a0 a1 a2 a3]x4.
+				t, p := k.tmp(0), k.tmp(1)
+				c.VPBROADCASTD(a, k.xmm(t))
+				c.VPMOVZXBW(k.xmm(t), t)
+				for v := 0; v < k.accPerRow(); v++ {
+					c.VPMADDWD(k.w(v), t, p)
+					c.VPADDD(p, k.acc(i, v), k.acc(i, v))
+				}
+			case dotMaddUBSW:
+				t, p := k.tmp(0), k.tmp(1)
+				c.VPBROADCASTD(a, t)
+				for v := 0; v < k.nv; v++ {
+					c.VPMADDUBSW(k.w(v), t, p)
+					c.VPMADDWD(k.ones(), p, p)
+					c.VPADDD(p, k.acc(i, v), k.acc(i, v))
+				}
+			}
+		}
+	}
+	advance := func(u int) {
+		for g := 0; g < groups; g++ {
+			c.ADDQ(operand.U32(4*u), grp[g])
+		}
+		c.ADDQ(operand.U32(u*gbytes), rB)
+	}
+	if unroll > 1 {
+		shift := 0
+		for 1<<shift < unroll {
+			shift++
+		}
+		c.MOVQ(rK, rKK)
+		c.SHRQ(operand.U8(shift), rKK)
+		c.JZ(operand.LabelRef(l + "rem"))
+		c.Label(l + "loop")
+		for u := 0; u < unroll; u++ {
+			step(u)
+		}
+		advance(unroll)
+		c.DECQ(rKK)
+		c.JNZ(operand.LabelRef(l + "loop"))
+		c.Label(l + "rem")
+		c.MOVQ(rK, rKK)
+		c.ANDQ(operand.U32(unroll-1), rKK)
+	} else {
+		c.MOVQ(rK, rKK)
+		c.TESTQ(rKK, rKK)
+	}
+	c.JZ(operand.LabelRef(l + "end"))
+	c.Label(l + "one")
+	step(0)
+	advance(1)
+	c.DECQ(rKK)
+	c.JNZ(operand.LabelRef(l + "one"))
+	c.Label(l + "end")
+}
+
+// epilogue requantizes the tile's rKK rows and stores their n columns,
+// step by step as kernels.Requantize: correction (bias - ZeroA*ColSum),
+// float32 conversion, scale, residual, clamp to ±65536, round half to even
+// (VCVTPS2DQ under the default MXCSR), + ZeroOut, max Lo, saturate to 255.
+// Two copies of the row loop: with and without the residual.
+func (k *kernel8) epilogue(c *build.Context, l func(string) string) {
+	ep := reg.RDI
+	c.Load(c.Param("ep"), ep)
+	if k.dot == dotMadd16 {
+		// Pairs of int32 lanes per column to one lane, in column order.
+		for i := 0; i < k.mr; i++ {
+			for v := 0; v < k.nv; v++ {
+				lo, hi := k.acc(i, 2*v), k.acc(i, 2*v+1)
+				c.VPHADDD(hi, lo, lo)
+				c.VPERMQ(operand.U8(0xd8), lo, lo)
+			}
+		}
+	}
+	c.TESTQ(rRes, rRes)
+	c.JZ(operand.LabelRef(l("nores")))
+	k.rowsOut(c, l, ep, true)
+	c.JMP(operand.LabelRef(l("stored")))
+	c.Label(l("nores"))
+	k.rowsOut(c, l, ep, false)
+	c.Label(l("stored"))
+}
+
+// out is the requantized row vector v of row i (the accumulator, in place).
+func (k *kernel8) out(i, v int) reg.VecPhysical {
+	if k.dot == dotMadd16 {
+		return k.acc(i, 2*v)
+	}
+	return k.acc(i, v)
+}
+
+func (k *kernel8) rowsOut(c *build.Context, l func(string) string, ep reg.GPPhysical, res bool) {
+	sfx := "nores"
+	if res {
+		sfx = "res"
+	}
+	rowC, rowR, ldc, ldr := reg.RAX, reg.RBX, reg.RCX, reg.R8
+	c.MOVQ(rC, rowC)
+	c.Load(c.Param("ldc"), ldc)
+	if res {
+		c.MOVQ(rRes, rowR)
+		c.Load(c.Param("ldres"), ldr)
+	}
+	vb := 4 * k.lanes() // bytes of one int32 vector
+	em := func(off int) operand.Mem { return operand.Mem{Base: ep, Disp: off} }
+	exit := l("out_" + sfx)
+
+	// The registers free after the K loop hold the scalars, in this order
+	// of use, once the temporaries (residual, packing) are set aside:
+	// reading them from memory for every vector made the epilogue
+	// load-bound (BenchmarkRequant: 115 -> 53 ns per 1000 values).
+	free := []reg.VecPhysical{k.w(0), k.w(1), k.tmp(0), k.tmp(1)}
+	var resT, packT reg.VecPhysical
+	if !k.zmm() {
+		packT, free = free[len(free)-1], free[:len(free)-1]
+	}
+	if res {
+		resT, free = free[len(free)-1], free[:len(free)-1]
+	}
+	consts := map[int]operand.Op{}
+	for i, off := range []int{epiHi, epiNegHi, epiZeroOut, epiLo} {
+		consts[off] = em(off)
+		if i < len(free) {
+			if k.zmm() {
+				c.VMOVDQU32(em(off), free[i])
+			} else {
+				c.VMOVDQU(em(off), free[i])
+			}
+			consts[off] = free[i]
+		}
+	}
+	for i := 0; i < k.mr; i++ {
+		if i > 0 {
+			c.CMPQ(rKK, operand.U32(i))
+			c.JBE(operand.LabelRef(exit))
+			c.ADDQ(ldc, rowC)
+			if res {
+				c.ADDQ(ldr, rowR)
+			}
+		}
+		for v := 0; v < k.nv; v++ {
+			x := k.out(i, v)
+			if !k.corrInit() {
+				c.VPADDD(em(epiCorr+v*vb), x, x)
+			}
+			c.VCVTDQ2PS(x, x)
+			c.VMULPS(em(epiScale+v*vb), x, x)
+			if res {
+				t := resT
+				if k.zmm() {
+					// A masked byte load never touches columns >= n.
+					c.VMOVDQU8_Z(operand.Mem{Base: rowR, Disp: v * 16}, masks[v], t.AsX().(reg.VecPhysical))
+					c.VPMOVZXBD(t.AsX(), t)
+				} else {
+					c.VPMOVZXBD(operand.Mem{Base: rowR, Disp: v * 8}, t)
+				}
+				c.VPSUBD(em(epiResZero), t, t)
+				c.VCVTDQ2PS(t, t)
+				c.VMULPS(em(epiResScale), t, t)
+				c.VADDPS(t, x, x)
+			}
+			c.VMINPS(consts[epiHi], x, x)
+			c.VMAXPS(consts[epiNegHi], x, x)
+			c.VCVTPS2DQ(x, x)
+			c.VPADDD(consts[epiZeroOut], x, x)
+			c.VPMAXSD(consts[epiLo], x, x)
+			if k.zmm() {
+				// Unsigned saturation to 255 (values are >= Lo >= 0).
+				c.VPMOVUSDB(x, masks[v], operand.Mem{Base: rowC, Disp: v * 16})
+			}
+		}
+		if !k.zmm() {
+			k.packStore(c, i, rowC, packT)
+		}
+	}
+	c.Label(exit)
+}
+
+// packStore narrows row i's nv vectors of int32 in [0, 65536+255] to bytes
+// (saturating at 255) and stores its nr() bytes at row.
+func (k *kernel8) packStore(c *build.Context, i int, row reg.GPPhysical, t reg.VecPhysical) {
+	x0 := k.out(i, 0)
+	x1 := x0
+	if k.nv == 2 {
+		x1 = k.out(i, 1)
+	}
+	// Lane 0: columns 0-3 then 8-11 (or 0-3 twice), lane 1: 4-7, 12-15.
+	c.VPACKSSDW(x1, x0, x0)
+	c.VPACKUSWB(x0, x0, x0)
+	c.VEXTRACTI128(operand.U8(1), x0, t.AsX().(reg.VecPhysical))
+	c.VPUNPCKLDQ(t.AsX(), x0.AsX(), x0.AsX())
+	if k.nv == 2 {
+		c.VMOVDQU(x0.AsX(), operand.Mem{Base: row})
+	} else {
+		c.MOVQ(x0.AsX(), operand.Mem{Base: row})
+	}
+}
+
+// requantBench emits the two requantization epilogues compared in
+// docs/INT8.md, on one row of n int32 accumulators (n a positive multiple
+// of 64, four 16-lane vectors per iteration), AVX-512:
+//
+//   - requantF32AVX512, the shipped float32 steps of the kernels above:
+//     dst[j] = Requantize(acc[j]+corr[j], scale[j], no residual, zeroOut, lo);
+//   - requantFixedAVX512, gemmlowp-style fixed point: x = acc[j]+corr[j],
+//     h = (x*mult[j] + 2^30) >> 31 (rounding doubling high multiply, 64-bit
+//     products of even and odd lanes by VPMULDQ), y = (h + rnd[j]) >> shift[j]
+//     (arithmetic), dst[j] = clamp(y + zeroOut, lo, 255).
+//
+// consts holds zeroOut and lo broadcast to 16 lanes each (the layout of
+// gemm8Epi from epiZeroOut: zeroOut, lo, resZero, resScale, hi, negHi).
+func requantBench(c *build.Context) {
+	for _, fixed := range []bool{false, true} {
+		name, sig := "requantF32AVX512", "func(dst *uint8, acc *int32, n int, corr *int32, scale *float32, consts *int32)"
+		if fixed {
+			name, sig = "requantFixedAVX512", "func(dst *uint8, acc *int32, n int, corr *int32, mult *int32, rnd *int32, shift *int32, consts *int32)"
+		}
+		c.Function(name)
+		c.Attributes(attr.NOSPLIT)
+		c.SignatureExpr(sig)
+		c.Commentf("Requantization of n int32 values (%s). Requires AVX512F, AVX512BW.", map[bool]string{false: "float32", true: "fixed point"}[fixed])
+		dst, acc, n, corr, cst := reg.RDI, reg.RSI, reg.RCX, reg.R8, reg.R12
+		scale, mult, rnd, shift := reg.R9, reg.R9, reg.R10, reg.R11
+		c.Load(c.Param("dst"), dst)
+		c.Load(c.Param("acc"), acc)
+		c.Load(c.Param("n"), n)
+		c.Load(c.Param("corr"), corr)
+		c.Load(c.Param("consts"), cst)
+		if fixed {
+			c.Load(c.Param("mult"), mult)
+			c.Load(c.Param("rnd"), rnd)
+			c.Load(c.Param("shift"), shift)
+			// 2^30 in every qword, for the rounding of the high multiply.
+			c.MOVQ(operand.U64(1<<30), reg.RAX)
+			c.VPBROADCASTQ(reg.RAX, reg.Z31)
+			c.MOVL(operand.U32(0xaaaa), reg.EAX)
+			c.KMOVW(reg.EAX, reg.K1)
+		} else {
+			c.Load(c.Param("scale"), scale)
+		}
+		// The scalars live in registers, as the per-channel arrays would
+		// stay in L1 across the rows of a tile.
+		zp, lo, hi, negHi := reg.Z24, reg.Z25, reg.Z26, reg.Z27
+		c.VMOVDQU32(operand.Mem{Base: cst}, zp)
+		c.VMOVDQU32(operand.Mem{Base: cst, Disp: epiLo - epiZeroOut}, lo)
+		if !fixed {
+			c.VMOVUPS(operand.Mem{Base: cst, Disp: epiHi - epiZeroOut}, hi)
+			c.VMOVUPS(operand.Mem{Base: cst, Disp: epiNegHi - epiZeroOut}, negHi)
+		}
+		c.SHRQ(operand.U8(6), n)
+		c.Label(name + "_loop")
+		for u := 0; u < 4; u++ {
+			x := zregs[u]
+			at := func(r reg.GPPhysical) operand.Mem { return operand.Mem{Base: r, Disp: 64 * u} }
+			c.VMOVDQU32(at(acc), x)
+			c.VPADDD(at(corr), x, x)
+			if fixed {
+				odd, m, mo := zregs[4+u], zregs[8+u], zregs[12+u]
+				c.VMOVDQU32(at(mult), m)
+				c.VPSHUFD(operand.U8(0xf5), x, odd) // odd lanes into even positions
+				c.VPSHUFD(operand.U8(0xf5), m, mo)
+				c.VPMULDQ(m, x, x)
+				c.VPMULDQ(mo, odd, odd)
+				c.VPADDQ(reg.Z31, x, x)
+				c.VPADDQ(reg.Z31, odd, odd)
+				c.VPSRLQ(operand.U8(31), x, x) // h in the low dword
+				c.VPADDQ(odd, odd, odd)        // h in the high dword
+				c.VPBLENDMD(odd, x, reg.K1, x)
+				c.VPADDD(at(rnd), x, x)
+				c.VPSRAVD(at(shift), x, x)
+			} else {
+				c.VCVTDQ2PS(x, x)
+				c.VMULPS(at(scale), x, x)
+				c.VMINPS(hi, x, x)
+				c.VMAXPS(negHi, x, x)
+				c.VCVTPS2DQ(x, x)
+			}
+			c.VPADDD(zp, x, x)
+			c.VPMAXSD(lo, x, x)
+			// Narrowing into a register then storing is faster than
+			// VPMOVUSDB to memory on Zen 4/5.
+			c.VPMOVUSDB(x, x.AsX())
+			c.VMOVDQU(x.AsX(), operand.Mem{Base: dst, Disp: 16 * u})
+		}
+		ptrs := []reg.GPPhysical{acc, corr}
+		if fixed {
+			ptrs = append(ptrs, mult, rnd, shift)
+		} else {
+			ptrs = append(ptrs, scale)
+		}
+		for _, p := range ptrs {
+			c.ADDQ(operand.U32(256), p)
+		}
+		c.ADDQ(operand.U32(64), dst)
+		c.DECQ(n)
+		c.JNZ(operand.LabelRef(name + "_loop"))
+		c.VZEROUPPER()
+		c.RET()
+	}
+}
+
+// vnniPeak emits a loop of 12 independent VPDPBUSD on registers only (no
+// memory), zmm (EVEX) or ymm (VEX, AVX-VNNI): the ceiling the int8 kernels
+// are compared with. One iteration is 12·lanes·4 multiply-adds.
+func vnniPeak(c *build.Context, name string, zmm bool) {
+	c.Function(name)
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(n int)")
+	k := &kernel8{dot: dotAVXVNNI}
+	isa := "AVX2, AVX-VNNI"
+	if zmm {
+		k.dot, isa = dotVNNI512, "AVX512F, AVX512VNNI"
+	}
+	c.Commentf("n iterations of 12 independent %d-lane VPDPBUSD. Requires %s.", k.lanes(), isa)
+	c.Load(c.Param("n"), reg.RCX)
+	for i := 0; i < 14; i++ {
+		if zmm {
+			c.VPXORD(k.vec(i), k.vec(i), k.vec(i))
+		} else {
+			c.VPXOR(k.vec(i), k.vec(i), k.vec(i))
+		}
+	}
+	c.TESTQ(reg.RCX, reg.RCX)
+	c.JZ(operand.LabelRef(name + "_done"))
+	c.Label(name + "_loop")
+	for i := 0; i < 12; i++ {
+		k.vpdpbusd(c, k.vec(12), k.vec(13), k.vec(i))
+	}
+	c.DECQ(reg.RCX)
+	c.JNZ(operand.LabelRef(name + "_loop"))
+	c.Label(name + "_done")
+	c.VZEROUPPER()
+	c.RET()
+}
