@@ -235,8 +235,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, markdownTable(agg, o.models, o.threads, fp32))
 	}
 	if int8 {
-		fmt.Fprintf(stdout, "\nint8 (edge-resnet quantize vs ONNX Runtime QDQ, both calibrated on %s; edge-resnet int8 kernel path %s):\n\n",
-			"the images of bench/.cache/calib", kernel8)
+		k := kernel8
+		if k == "" {
+			k = "–"
+		}
+		fmt.Fprintf(stdout, "\nint8 (edge-resnet quantize vs ONNX Runtime QDQ, both calibrated on the images of bench/.cache/calib; edge-resnet int8 kernel path %s):\n\n", k)
 		fmt.Fprint(stdout, int8Table(agg, o.models, o.threads))
 	}
 	fmt.Fprintf(stdout, "\nms: median over %d round(s) of each round's median of %d runs (fastest single run in parentheses);\n"+
