@@ -117,9 +117,9 @@ type plan struct {
 }
 
 type planTensor struct {
-	data   []float32 // or
-	i8     []int8
-	offset int64 // from the blob start
+	data   []float32 // the values: float32
+	i8     []int8    // or int8
+	offset int64     // from the blob start
 }
 
 func (p *plan) size() int64 { return p.blobOff + p.blobLen }
