@@ -56,8 +56,8 @@ func FuzzDecode(f *testing.F) {
 // grow a manifest inside an image without moving the blob), placed in a
 // correctly signed image with the blob of allOpsModel.
 func FuzzDecodeManifest(f *testing.F) {
-	for _, m := range []*Model{tinyModel(), allOpsModel()} {
-		man, _ := split(f, mustEncode(f, m))
+	for _, img := range [][]byte{mustEncode(f, tinyModel()), mustEncode(f, allOpsModel()), int8Image(f)} {
+		man, _ := split(f, img)
 		f.Add(bytes.Clone(man))
 	}
 	for _, s := range trickyJSON {
@@ -77,8 +77,8 @@ func FuzzManifestJSON(f *testing.F) {
 	if !simdAvailable {
 		f.Skip("simdjson-go not available on this CPU/build")
 	}
-	for _, m := range []*Model{tinyModel(), allOpsModel()} {
-		man, _ := split(f, mustEncode(f, m))
+	for _, img := range [][]byte{mustEncode(f, tinyModel()), mustEncode(f, allOpsModel()), int8Image(f)} {
+		man, _ := split(f, img)
 		f.Add(bytes.Clone(man))
 	}
 	for _, s := range trickyJSON {
