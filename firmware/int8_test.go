@@ -184,6 +184,10 @@ func TestInt8ResNet18(t *testing.T) {
 		if !reflect.DeepEqual(c.g, f.Graph) {
 			t.Fatalf("%s: graph differs after the round trip through the file", c.name)
 		}
+		// Same bytes again from the decoded model.
+		if again := mustEncode(t, f.Model); !bytes.Equal(again, f.data) {
+			t.Fatalf("%s: re-encoding the mapped model changed the image", c.name)
+		}
 		if c.name != "fp32" {
 			for i, n := range f.Graph.Nodes {
 				if q := qweightsOf(n); q != nil && (!insideI8(q.Q, f.data) || !inside(q.Scale, f.data)) {
