@@ -366,13 +366,7 @@ func (e *env) prepare() error {
 	}
 
 	int8 := slices.ContainsFunc(o.runtimes, isInt8)
-	if int8 {
-		if err := e.exportQDQ(); err != nil {
-			return err
-		}
-	}
-
-	if slices.Contains(o.runtimes, rtORT) || slices.Contains(o.runtimes, rtORT8) || !o.noCheck {
+	if slices.Contains(o.runtimes, rtORT) || int8 || !o.noCheck {
 		if err := e.checkNode(); err != nil {
 			return err
 		}
@@ -388,6 +382,13 @@ func (e *env) prepare() error {
 			if _, err := e.command(e.bench, nil, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"); err != nil {
 				return fmt.Errorf("installing onnxruntime-node: %w", err)
 			}
+		}
+	}
+
+	// After onnxruntime-node: export_qdq.py checks its models with it.
+	if int8 {
+		if err := e.exportQDQ(); err != nil {
+			return err
 		}
 	}
 
