@@ -125,7 +125,7 @@ func TestFutureVersions(t *testing.T) {
 		newer := editManifest(t, img, func(m map[string]any) {
 			m["format_minor"] = 7
 			m["signature"] = map[string]any{"alg": "ed25519", "sig": "..."}
-			jnode(m, 1)["quant"] = map[string]any{"scale": 0.5, "zero_point": 3, "nested": []any{[]any{1, 2}, nil}}
+			jnode(m, 1)["sparsity"] = map[string]any{"ratio": 0.5, "block": 3, "nested": []any{[]any{1, 2}, nil}}
 			jnode(m, 1)["conv"].(map[string]any)["packing"] = "none"
 			jtensor(m, 0)["layout"] = "hwio"
 			// A tensor of a dtype this reader does not know, which no node uses.

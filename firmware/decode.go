@@ -23,13 +23,16 @@ var hostLittleEndian = func() bool {
 // Decode checks a model image completely and returns its model. Where the
 // host is little-endian and a tensor is 4-byte aligned in memory (always so
 // for mmapped files and large heap buffers) the weights alias data instead
-// of being copied: data must then stay unchanged for as long as the model is
-// used, and the weights must be treated as read-only.
+// of being copied; int8 weights always do. data must then stay unchanged for
+// as long as the model is used, and the weights must be treated as
+// read-only.
 //
-// The checks: header, CRC32C of manifest and blob, JSON, versions, the
-// tensor table (dtypes, sizes, alignment, bounds, no overlaps), every
-// tensor reference (existence, dtype, element count), shape inference of
-// the graph and the metadata against the graph. Errors wrap ErrCorrupt or
+// The checks: header, CRC32C of manifest and blob, JSON, versions and
+// required features, the tensor table (dtypes, sizes, alignment, bounds, no
+// overlaps), every tensor reference (existence, dtype, element count), int8
+// quantization (scales finite and positive, zero points in [0, 255], no
+// -128 weights), shape inference of the graph and the metadata against the
+// graph. Errors wrap ErrCorrupt or
 // ErrVersion; no input makes Decode panic.
 func Decode(data []byte) (*Model, error) {
 	m, err := decode(data, modeDecode)
@@ -87,17 +90,21 @@ func satMul(a, b int64) int64 {
 }
 
 type builder struct {
-	blob    []byte // nil when Encode checks its own manifest
-	mode    buildMode
-	tensors map[string]*mTensor
-	views   map[string][]float32 // one slice per tensor, also when several nodes share it
-	scratch []float32
+	blob     []byte // nil when Encode checks its own manifest
+	mode     buildMode
+	tensors  map[string]*mTensor
+	views    map[string][]float32 // one slice per tensor, also when several nodes share it
+	i8views  map[string][]int8
+	scratch  []float32
+	i8trash  []int8
+	requires []string
 }
 
 // build checks a decoded manifest against the blob and constructs the
 // model.
 func build(man *manifest, blob []byte, blobLen int64, mode buildMode) (*Model, error) {
-	b := &builder{blob: blob, mode: mode, tensors: map[string]*mTensor{}, views: map[string][]float32{}}
+	b := &builder{blob: blob, mode: mode, tensors: map[string]*mTensor{}, views: map[string][]float32{},
+		i8views: map[string][]int8{}, requires: man.Requires}
 	if err := b.tensorTable(man.Tensors, blobLen); err != nil {
 		return nil, err
 	}
@@ -231,6 +238,11 @@ func (nb *nodeBuilder) pads(p mPads, what string) resnet.Pads {
 
 // lookup resolves a reference to a float32 tensor.
 func (nb *nodeBuilder) lookup(what, name string) *mTensor {
+	return nb.lookupDType(what, name, "f32")
+}
+
+// lookupDType resolves a reference to a tensor of the given dtype.
+func (nb *nodeBuilder) lookupDType(what, name, dtype string) *mTensor {
 	if nb.err != nil {
 		return nil
 	}
@@ -247,8 +259,8 @@ func (nb *nodeBuilder) lookup(what, name string) *mTensor {
 		nb.err = versionf("node %d %q: tensor %q has dtype %q, which this reader does not know", nb.i, nb.mn.Name, name, t.DType)
 		return nil
 	}
-	if t.DType != "f32" {
-		nb.failf("tensor %q is %s, want f32", name, t.DType)
+	if t.DType != dtype {
+		nb.failf("%s: tensor %q is %s, want %s", what, name, t.DType, dtype)
 		return nil
 	}
 	return t
@@ -256,7 +268,35 @@ func (nb *nodeBuilder) lookup(what, name string) *mTensor {
 
 // f32 resolves a reference to a float32 tensor with the given dimensions.
 func (nb *nodeBuilder) f32(what, name string, dims ...int) []float32 {
-	t := nb.lookup(what, name)
+	t := nb.sized(what, name, "f32", dims)
+	if t == nil {
+		return nil
+	}
+	return nb.view(t, false)
+}
+
+// f32Values is f32 for values that the checks read (quantization scales):
+// they are real even when only verifying.
+func (nb *nodeBuilder) f32Values(what, name string, dims ...int) []float32 {
+	t := nb.sized(what, name, "f32", dims)
+	if t == nil {
+		return nil
+	}
+	return nb.view(t, true)
+}
+
+// i8 resolves a reference to an int8 tensor with the given dimensions.
+func (nb *nodeBuilder) i8(what, name string, dims ...int) []int8 {
+	t := nb.sized(what, name, "i8", dims)
+	if t == nil {
+		return nil
+	}
+	return nb.viewI8(t)
+}
+
+// sized looks a tensor up and checks its element count.
+func (nb *nodeBuilder) sized(what, name, dtype string, dims []int) *mTensor {
+	t := nb.lookupDType(what, name, dtype)
 	if t == nil {
 		return nil
 	}
@@ -266,17 +306,46 @@ func (nb *nodeBuilder) f32(what, name string, dims ...int) []float32 {
 		want = satMul(want, int64(d))
 		ds[k] = fmt.Sprint(d)
 	}
-	if have := t.NBytes / 4; have != want {
+	if have := t.NBytes / dtypeSize[dtype]; have != want {
 		nb.failf("tensor %q has %d values, want %d (%s)", name, have, want, strings.Join(ds, "x"))
 		return nil
 	}
-	return nb.view(t)
+	return t
+}
+
+// qweights resolves the int8 weights of a conv or dense layer, nil when it
+// has none. n is the weight count, out the output channels.
+func (nb *nodeBuilder) qweights(q mQWeights, what string, n []int, out int) *resnet.QWeights {
+	switch {
+	case q.WeightI8 == "" && q.WeightScale == "":
+		return nil
+	case q.WeightI8 == "":
+		nb.failf("%s: weight_scale without weight_i8", what)
+		return nil
+	case q.WeightScale == "":
+		nb.failf("%s: weight_i8 without weight_scale", what)
+		return nil
+	}
+	qw := &resnet.QWeights{
+		Q:     nb.i8(what+" weight_i8", q.WeightI8, n...),
+		Scale: nb.f32Values(what+" weight_scale", q.WeightScale, out),
+	}
+	if nb.err != nil {
+		return nil
+	}
+	return qw
 }
 
 // view returns the tensor's values: in place when possible, else a copy
-// (or, when only verifying, scratch memory of the right length).
-func (b *builder) view(t *mTensor) []float32 {
-	if v, ok := b.views[t.Name]; ok {
+// (or, when only verifying and the values do not matter, scratch memory of
+// the right length). Without a blob (Encode checking its own manifest)
+// values that matter read as 1, which passes every value check: Encode has
+// checked the real ones.
+func (b *builder) view(t *mTensor, values bool) []float32 {
+	// When verifying, a tensor shared by a value reference and another one
+	// may be scratch in the cache: value references bypass it then.
+	cache := !(values && b.mode == modeVerify)
+	if v, ok := b.views[t.Name]; ok && cache {
 		return v
 	}
 	n := int(t.NBytes / 4)
@@ -288,7 +357,12 @@ func (b *builder) view(t *mTensor) []float32 {
 	switch {
 	case src != nil && hostLittleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(src)))%4 == 0:
 		v = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(src))), n)
-	case src == nil || b.mode == modeVerify:
+	case src == nil && values:
+		v = make([]float32, n)
+		for i := range v {
+			v[i] = 1
+		}
+	case src == nil || b.mode == modeVerify && !values:
 		if len(b.scratch) < n {
 			b.scratch = make([]float32, n)
 		}
@@ -299,7 +373,29 @@ func (b *builder) view(t *mTensor) []float32 {
 			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 		}
 	}
-	b.views[t.Name] = v
+	if cache {
+		b.views[t.Name] = v
+	}
+	return v
+}
+
+// viewI8 returns an int8 tensor's values, always in place (bytes need no
+// alignment or byte swapping), or zeros without a blob.
+func (b *builder) viewI8(t *mTensor) []int8 {
+	if v, ok := b.i8views[t.Name]; ok {
+		return v
+	}
+	n := int(t.NBytes)
+	var v []int8
+	if b.blob != nil {
+		v = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b.blob[t.Offset:]))), n)
+	} else {
+		if len(b.i8trash) < n {
+			b.i8trash = make([]int8, n)
+		}
+		v = b.i8trash[:n:n]
+	}
+	b.i8views[t.Name] = v
 	return v
 }
 
@@ -339,7 +435,10 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 			Pad: nb.pads(c.Pad, "conv.pad"),
 			Cin: nb.int(c.Cin, "conv.cin"), Cout: nb.int(c.Cout, "conv.cout"),
 		}
-		rc.Weight = nb.f32("conv weight", c.Weight, rc.KH, rc.KW, rc.Cin, rc.Cout)
+		rc.Quant = nb.qweights(c.mQWeights, "conv", []int{rc.KH, rc.KW, rc.Cin, rc.Cout}, rc.Cout)
+		if c.Weight != "" || rc.Quant == nil {
+			rc.Weight = nb.f32("conv weight", c.Weight, rc.KH, rc.KW, rc.Cin, rc.Cout)
+		}
 		if c.Bias != "" {
 			rc.Bias = nb.f32("conv bias", c.Bias, rc.Cout)
 		}
@@ -376,7 +475,10 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 			break
 		}
 		rd := &resnet.Dense{In: nb.int(d.In, "dense.in"), Out: nb.int(d.Out, "dense.out")}
-		rd.Weight = nb.f32("dense weight", d.Weight, rd.In, rd.Out)
+		rd.Quant = nb.qweights(d.mQWeights, "dense", []int{rd.In, rd.Out}, rd.Out)
+		if d.Weight != "" || rd.Quant == nil {
+			rd.Weight = nb.f32("dense weight", d.Weight, rd.In, rd.Out)
+		}
 		if d.Bias != "" {
 			rd.Bias = nb.f32("dense bias", d.Bias, rd.Out)
 		}
@@ -411,6 +513,24 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 		default:
 			nb.failf("concat axis %q is not H, W or C", c.Axis)
 		}
+	}
+	if op != resnet.OpConv && mn.Conv != nil && mn.Conv.mQWeights != (mQWeights{}) ||
+		op != resnet.OpDense && mn.Dense != nil && mn.Dense.mQWeights != (mQWeights{}) {
+		// Attribute objects of other ops are ignored, but int8 weights
+		// there would silently be lost: the writer is broken.
+		nb.failf("int8 weights on a %s node, which has no weights", mn.Op)
+	}
+	if q := mn.Quant; q != nil {
+		// The range check comes before the conversion to int32, which
+		// would wrap; shape inference checks the scale.
+		if q.Zero < 0 || q.Zero > 255 {
+			nb.failf("quant.zero = %d is outside [0, 255]", q.Zero)
+		}
+		n.Quant = &resnet.QParams{Scale: float32(q.Scale), Zero: int32(q.Zero)}
+	}
+	if nb.err == nil && (n.Conv != nil && n.Conv.Weight == nil && n.Conv.Quant != nil ||
+		n.Dense != nil && n.Dense.Weight == nil && n.Dense.Quant != nil) && !slices.Contains(b.requires, featureInt8) {
+		nb.failf("int8-only weights, but the image does not list %q in \"requires\"", featureInt8)
 	}
 	return n, nb.err
 }

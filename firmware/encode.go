@@ -109,6 +109,7 @@ func WriteFile(path string, m *Model) (err error) {
 
 // plan is an image laid out but not yet written.
 type plan struct {
+	minor    uint16 // the lowest format minor that describes the model
 	manifest []byte
 	tensors  []planTensor // in blob order
 	blobOff  int64
@@ -116,8 +117,9 @@ type plan struct {
 }
 
 type planTensor struct {
-	data   []float32
-	offset int64 // from the blob start
+	data   []float32 // the values: float32
+	i8     []int8    // or int8
+	offset int64     // from the blob start
 }
 
 func (p *plan) size() int64 { return p.blobOff + p.blobLen }
@@ -130,7 +132,7 @@ func (p *plan) writeTo(w io.Writer) error {
 		return err
 	}
 	var hdr [headerSize]byte
-	putHeader(hdr[:], int64(len(p.manifest)), p.blobOff, p.blobLen, crc.Sum32())
+	putHeader(hdr[:], p.minor, int64(len(p.manifest)), p.blobOff, p.blobLen, crc.Sum32())
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
@@ -152,6 +154,13 @@ func (p *plan) writePayload(w io.Writer) error {
 	for _, t := range p.tensors {
 		if _, err := w.Write(zeros[:t.offset-pos]); err != nil {
 			return err
+		}
+		if t.i8 != nil {
+			if _, err := w.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.i8))), len(t.i8))); err != nil {
+				return err
+			}
+			pos = t.offset + int64(len(t.i8))
+			continue
 		}
 		var err error
 		if scratch, err = writeF32(w, t.data, scratch); err != nil {
@@ -211,9 +220,22 @@ func newPlan(m *Model) (*plan, error) {
 
 	p := &plan{}
 	e := &encoder{plan: p, names: map[string]bool{}, seen: map[sliceKey]string{}}
+	// Images without int8 content stay format 1.0, byte for byte what
+	// earlier writers produced; int8 content needs 1.1 (docs/FORMAT.md §4).
+	var requires []string
+	for _, n := range g.Nodes {
+		quant, only := int8Content(n)
+		if quant {
+			p.minor = 1
+		}
+		if only && requires == nil {
+			requires = []string{featureInt8}
+		}
+	}
 	man := &manifest{
 		FormatVersion: MajorVersion,
-		FormatMinor:   MinorVersion,
+		FormatMinor:   int64(p.minor),
+		Requires:      requires,
 		Meta:          encodeMeta(&m.Meta),
 		Graph:         mGraph{Output: int64(g.Output)},
 	}
@@ -243,8 +265,21 @@ func newPlan(m *Model) (*plan, error) {
 	return p, nil
 }
 
+// int8Content reports whether n carries int8 data (quant) and whether it
+// has int8 weights without float ones (only).
+func int8Content(n *resnet.Node) (quant, only bool) {
+	quant = n.Quant != nil
+	if c := n.Conv; c != nil && n.Op == resnet.OpConv && c.Quant != nil {
+		quant, only = true, only || c.Weight == nil
+	}
+	if d := n.Dense; d != nil && n.Op == resnet.OpDense && d.Quant != nil {
+		quant, only = true, only || d.Weight == nil
+	}
+	return quant, only
+}
+
 type sliceKey struct {
-	p *float32
+	p unsafe.Pointer
 	n int
 }
 
@@ -258,7 +293,19 @@ type encoder struct {
 // tensor adds v to the blob (unless the same slice is already there) and
 // returns its name.
 func (e *encoder) tensor(i int, n *resnet.Node, suffix string, v []float32, shape ...int) string {
-	key := sliceKey{unsafe.SliceData(v), len(v)}
+	return e.add(i, n, suffix, planTensor{data: v}, shape)
+}
+
+// tensorI8 is tensor for int8 values.
+func (e *encoder) tensorI8(i int, n *resnet.Node, suffix string, v []int8, shape ...int) string {
+	return e.add(i, n, suffix, planTensor{i8: v}, shape)
+}
+
+func (e *encoder) add(i int, n *resnet.Node, suffix string, t planTensor, shape []int) string {
+	dtype, size, key := "f32", int64(4), sliceKey{unsafe.Pointer(unsafe.SliceData(t.data)), len(t.data)}
+	if t.data == nil {
+		dtype, size, key = "i8", 1, sliceKey{unsafe.Pointer(unsafe.SliceData(t.i8)), -len(t.i8)} // negative: never equal to a float key
+	}
 	if name, ok := e.seen[key]; ok {
 		return name
 	}
@@ -275,13 +322,15 @@ func (e *encoder) tensor(i int, n *resnet.Node, suffix string, v []float32, shap
 
 	p := e.plan
 	off := alignUp(p.blobLen)
-	p.tensors = append(p.tensors, planTensor{data: v, offset: off})
-	p.blobLen = off + 4*int64(len(v))
+	t.offset = off
+	p.tensors = append(p.tensors, t)
+	nbytes := size * int64(max(len(t.data), len(t.i8)))
+	p.blobLen = off + nbytes
 	s := make([]int64, len(shape))
 	for k, d := range shape {
 		s[k] = int64(d)
 	}
-	e.tensors = append(e.tensors, mTensor{Name: name, DType: "f32", Shape: s, Offset: off, NBytes: 4 * int64(len(v))})
+	e.tensors = append(e.tensors, mTensor{Name: name, DType: dtype, Shape: s, Offset: off, NBytes: nbytes})
 	return name
 }
 
@@ -308,6 +357,9 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 	if len(n.Inputs) > 0 {
 		mn.Inputs = i64s(n.Inputs...)
 	}
+	if q := n.Quant; q != nil {
+		mn.Quant = &mQuant{Scale: jf32(q.Scale), Zero: int64(q.Zero)}
+	}
 	switch n.Op {
 	case resnet.OpConv:
 		c := n.Conv
@@ -315,9 +367,14 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 			KH: int64(c.KH), KW: int64(c.KW), StrideH: int64(c.StrideH), StrideW: int64(c.StrideW),
 			DilH: int64(c.DilH), DilW: int64(c.DilW), Pad: mpads(c.Pad), Cin: int64(c.Cin), Cout: int64(c.Cout),
 		}
-		mc.Weight = e.tensor(i, n, "weight", c.Weight, c.KH, c.KW, c.Cin, c.Cout)
+		if c.Weight != nil {
+			mc.Weight = e.tensor(i, n, "weight", c.Weight, c.KH, c.KW, c.Cin, c.Cout)
+		}
 		if c.Bias != nil {
 			mc.Bias = e.tensor(i, n, "bias", c.Bias, c.Cout)
+		}
+		if c.Quant != nil {
+			mc.mQWeights = e.qweights(i, n, c.Quant, c.KH, c.KW, c.Cin, c.Cout)
 		}
 		mn.Conv = mc
 	case resnet.OpMaxPool, resnet.OpAvgPool:
@@ -335,9 +392,14 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 	case resnet.OpDense:
 		d := n.Dense
 		md := &mDense{In: int64(d.In), Out: int64(d.Out)}
-		md.Weight = e.tensor(i, n, "weight", d.Weight, d.In, d.Out)
+		if d.Weight != nil {
+			md.Weight = e.tensor(i, n, "weight", d.Weight, d.In, d.Out)
+		}
 		if d.Bias != nil {
 			md.Bias = e.tensor(i, n, "bias", d.Bias, d.Out)
+		}
+		if d.Quant != nil {
+			md.mQWeights = e.qweights(i, n, d.Quant, d.In, d.Out)
 		}
 		mn.Dense = md
 	case resnet.OpPad:
@@ -349,6 +411,15 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 		mn.Concat = &mConcat{Axis: n.Axis.String()}
 	}
 	return mn
+}
+
+// qweights stores int8 weights: the values in the float layout (shape)
+// and one scale per output channel (the last dimension).
+func (e *encoder) qweights(i int, n *resnet.Node, q *resnet.QWeights, shape ...int) mQWeights {
+	return mQWeights{
+		WeightI8:    e.tensorI8(i, n, "weight_i8", q.Q, shape...),
+		WeightScale: e.tensor(i, n, "weight_scale", q.Scale, shape[len(shape)-1]),
+	}
 }
 
 func encodeMeta(m *Meta) mMeta {

@@ -22,8 +22,11 @@ const (
 	// MajorVersion is the format major version this package writes and the
 	// newest it reads. It changes only for incompatible changes.
 	MajorVersion = 1
-	// MinorVersion is bumped for additions old readers may ignore.
-	MinorVersion = 0
+	// MinorVersion is the newest minor version this package writes; it is
+	// bumped for additions old readers may ignore. 1.1 adds int8
+	// quantization. The writer emits the lowest minor that describes the
+	// model (1.0 without int8 content).
+	MinorVersion = 1
 
 	headerSize    = 64       // what this writer emits; readers accept more
 	maxHeaderSize = 4096     // larger header sizes are treated as corruption
@@ -161,11 +164,11 @@ func parseHeader(data []byte) (header, error) {
 }
 
 // putHeader fills a 64-byte header; the payload CRC must be known.
-func putHeader(b []byte, manifestLen, blobOff, blobLen int64, payloadCRC uint32) {
+func putHeader(b []byte, minor uint16, manifestLen, blobOff, blobLen int64, payloadCRC uint32) {
 	clear(b[:headerSize])
 	copy(b[offMagic:], magic[:])
 	binary.LittleEndian.PutUint16(b[offMajor:], MajorVersion)
-	binary.LittleEndian.PutUint16(b[offMinor:], MinorVersion)
+	binary.LittleEndian.PutUint16(b[offMinor:], minor)
 	binary.LittleEndian.PutUint32(b[offHeaderSize:], headerSize)
 	binary.LittleEndian.PutUint64(b[offManifestOff:], headerSize)
 	binary.LittleEndian.PutUint64(b[offManifestLen:], uint64(manifestLen))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,8 +56,8 @@ func FuzzDecode(f *testing.F) {
 // grow a manifest inside an image without moving the blob), placed in a
 // correctly signed image with the blob of allOpsModel.
 func FuzzDecodeManifest(f *testing.F) {
-	for _, m := range []*Model{tinyModel(), allOpsModel()} {
-		man, _ := split(f, mustEncode(f, m))
+	for _, img := range [][]byte{mustEncode(f, tinyModel()), mustEncode(f, allOpsModel()), int8Image(f)} {
+		man, _ := split(f, img)
 		f.Add(bytes.Clone(man))
 	}
 	for _, s := range trickyJSON {
@@ -76,8 +77,8 @@ func FuzzManifestJSON(f *testing.F) {
 	if !simdAvailable {
 		f.Skip("simdjson-go not available on this CPU/build")
 	}
-	for _, m := range []*Model{tinyModel(), allOpsModel()} {
-		man, _ := split(f, mustEncode(f, m))
+	for _, img := range [][]byte{mustEncode(f, tinyModel()), mustEncode(f, allOpsModel()), int8Image(f)} {
+		man, _ := split(f, img)
 		f.Add(bytes.Clone(man))
 	}
 	for _, s := range trickyJSON {
@@ -123,6 +124,26 @@ func decodeSeeds(t testing.TB) []seed {
 		}), func(d []byte) { d[offMinor] = 7 }))},
 		{"manifest-syntax", func() []byte { man, blob := split(t, tiny); return assemble(man[:len(man)-2], blob) }()},
 	}
+	// int8 content: valid images with and without float weights, and the
+	// damage TestInt8Corrupt covers, for the fuzzer to start from.
+	tinyQ := tinyModel()
+	quantize(tinyQ.Graph, true)
+	i8 := mustEncode(t, tinyQ)
+	bothQ := tinyModel()
+	quantize(bothQ.Graph, false)
+	allQ := int8Image(t)
+	seeds = append(seeds,
+		seed{"valid-int8-tiny", i8},
+		seed{"valid-int8-and-fp32", mustEncode(t, bothQ)},
+		seed{"valid-int8-all-ops", allQ},
+		seed{"int8-minus-128", editBlob(t, i8, "c.weight_i8", func(b []byte) { b[0] = 0x80 })},
+		seed{"int8-scale-nan", editBlob(t, i8, "fc.weight_scale", func(b []byte) { putF32(b, float32(math.NaN())) })},
+		seed{"int8-zero-range", editManifest(t, i8, func(m map[string]any) { jnode(m, 2)["quant"].(map[string]any)["zero"] = 300 })},
+		seed{"int8-no-requires", editManifest(t, i8, func(m map[string]any) { delete(m, "requires") })},
+		seed{"int8-f32-as-i8", editManifest(t, i8, func(m map[string]any) {
+			jnode(m, 1)["conv"].(map[string]any)["weight_i8"] = "c.bias"
+		})},
+	)
 	return seeds
 }
 

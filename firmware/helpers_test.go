@@ -133,13 +133,17 @@ func resign(data []byte) []byte {
 	return d
 }
 
-// assemble builds a correctly signed image from raw manifest and blob bytes.
-func assemble(manifest, blob []byte) []byte {
+// assemble builds a correctly signed format 1.0 image from raw manifest
+// and blob bytes.
+func assemble(manifest, blob []byte) []byte { return assembleMinor(0, manifest, blob) }
+
+// assembleMinor is assemble with the header's minor version.
+func assembleMinor(minor uint16, manifest, blob []byte) []byte {
 	blobOff := alignUp(headerSize + int64(len(manifest)))
 	out := make([]byte, blobOff+int64(len(blob)))
 	copy(out[headerSize:], manifest)
 	copy(out[blobOff:], blob)
-	putHeader(out, int64(len(manifest)), blobOff, int64(len(blob)), crc32.Checksum(out[headerSize:], castagnoli))
+	putHeader(out, minor, int64(len(manifest)), blobOff, int64(len(blob)), crc32.Checksum(out[headerSize:], castagnoli))
 	return out
 }
 
@@ -169,7 +173,7 @@ func editManifest(t testing.TB, img []byte, edit func(m map[string]any)) []byte 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return assemble(out, blob)
+	return assembleMinor(binary.LittleEndian.Uint16(img[offMinor:]), out, blob)
 }
 
 // Accessors for editManifest callbacks.

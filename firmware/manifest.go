@@ -65,6 +65,7 @@ type mNode struct {
 	Inputs []int64  `json:"inputs,omitempty"`
 	Shape  []int64  `json:"shape,omitempty"` // [H, W, C]; required for Input, checked when present elsewhere
 	Relu   bool     `json:"relu,omitempty"`
+	Quant  *mQuant  `json:"quant,omitempty"` // int8 quantization of the output (format 1.1)
 	Conv   *mConv   `json:"conv,omitempty"`
 	Pool   *mPool   `json:"pool,omitempty"`
 	Affine *mAffine `json:"affine,omitempty"`
@@ -91,8 +92,23 @@ type mConv struct {
 	Pad     mPads  `json:"pad"`
 	Cin     int64  `json:"cin"`
 	Cout    int64  `json:"cout"`
-	Weight  string `json:"weight"`         // tensor name, f32 HWIO
-	Bias    string `json:"bias,omitempty"` // tensor name, f32 [Cout]
+	Weight  string `json:"weight,omitempty"` // tensor name, f32 HWIO; may be absent when WeightI8 is set
+	Bias    string `json:"bias,omitempty"`   // tensor name, f32 [Cout]
+	mQWeights
+}
+
+// mQWeights are the int8 weight references of a conv or dense object
+// (format 1.1): i8 values in the float weights' layout and f32 scales per
+// output channel, both or neither.
+type mQWeights struct {
+	WeightI8    string `json:"weight_i8,omitempty"`
+	WeightScale string `json:"weight_scale,omitempty"`
+}
+
+// mQuant is resnet.QParams: real = scale*(q-zero), q in [0, 255].
+type mQuant struct {
+	Scale jf32  `json:"scale"`
+	Zero  int64 `json:"zero"`
 }
 
 type mPool struct {
@@ -113,8 +129,9 @@ type mAffine struct {
 type mDense struct {
 	In     int64  `json:"in"`
 	Out    int64  `json:"out"`
-	Weight string `json:"weight"`         // f32 [In][Out]
-	Bias   string `json:"bias,omitempty"` // f32 [Out]
+	Weight string `json:"weight,omitempty"` // f32 [In][Out]; may be absent when WeightI8 is set
+	Bias   string `json:"bias,omitempty"`   // f32 [Out]
+	mQWeights
 }
 
 type mPadOp struct {
@@ -577,9 +594,10 @@ func decodeManifest(root jsonValue) (*manifest, error) {
 	if m.FormatVersion > MajorVersion {
 		return nil, versionf("manifest format version %d.%d is newer than this reader (%d.x)", m.FormatVersion, m.FormatMinor, MajorVersion)
 	}
-	// No optional features exist yet: any listed one is unknown here.
-	if len(m.Requires) > 0 {
-		return nil, versionf("image requires feature %q, which this reader does not support", m.Requires[0])
+	for _, f := range m.Requires {
+		if !knownFeatures[f] {
+			return nil, versionf("image requires feature %q, which this reader does not support", f)
+		}
 	}
 
 	meta := r.object(top, "meta", nil)
@@ -640,6 +658,10 @@ func (r *mreader) node(o map[string]jsonValue, l *loc) mNode {
 		Shape:  r.ints(o, "shape", l),
 		Relu:   r.boolean(o, "relu", l),
 	}
+	if q := r.object(o, "quant", l); q != nil {
+		p := at(l, "quant")
+		n.Quant = &mQuant{Scale: r.f32(q, "scale", p), Zero: r.int(q, "zero", p)}
+	}
 	if a := r.object(o, "conv", l); a != nil {
 		p := at(l, "conv")
 		n.Conv = &mConv{
@@ -649,6 +671,7 @@ func (r *mreader) node(o map[string]jsonValue, l *loc) mNode {
 			Pad: r.pads(a, "pad", p),
 			Cin: r.int(a, "cin", p), Cout: r.int(a, "cout", p),
 			Weight: r.str(a, "weight", p), Bias: r.str(a, "bias", p),
+			mQWeights: r.qweights(a, p),
 		}
 	}
 	if a := r.object(o, "pool", l); a != nil {
@@ -667,7 +690,8 @@ func (r *mreader) node(o map[string]jsonValue, l *loc) mNode {
 	}
 	if a := r.object(o, "dense", l); a != nil {
 		p := at(l, "dense")
-		n.Dense = &mDense{In: r.int(a, "in", p), Out: r.int(a, "out", p), Weight: r.str(a, "weight", p), Bias: r.str(a, "bias", p)}
+		n.Dense = &mDense{In: r.int(a, "in", p), Out: r.int(a, "out", p), Weight: r.str(a, "weight", p), Bias: r.str(a, "bias", p),
+			mQWeights: r.qweights(a, p)}
 	}
 	if a := r.object(o, "pad", l); a != nil {
 		p := at(l, "pad")
@@ -682,3 +706,17 @@ func (r *mreader) node(o map[string]jsonValue, l *loc) mNode {
 	}
 	return n
 }
+
+func (r *mreader) qweights(o map[string]jsonValue, l *loc) mQWeights {
+	return mQWeights{WeightI8: r.str(o, "weight_i8", l), WeightScale: r.str(o, "weight_scale", l)}
+}
+
+// knownFeatures are the names in "requires" this reader implements
+// (docs/FORMAT.md §4); any other one makes the image ErrVersion.
+var knownFeatures = map[string]bool{
+	featureInt8: true,
+}
+
+// featureInt8: some conv or dense layer has int8 weights only, so a reader
+// without int8 support could not run the image.
+const featureInt8 = "int8"

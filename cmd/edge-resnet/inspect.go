@@ -18,10 +18,12 @@ func newInspectCmd() *cobra.Command {
 	var threads int
 	cmd := &cobra.Command{
 		Use:   "inspect [MODEL]",
-		Short: "Show a model's layers, shapes, parameters, MACs and memory plan",
+		Short: "Show a model's layers, shapes, precision, parameters, MACs and memory plan",
 		Long: `Show a model's metadata and its layers as edge-resnet runs them (BatchNorm
 folded, bias/residual add/ReLU fused into the convolutions): output shape,
-parameters and multiply-accumulates per layer, totals, and the arena plan —
+precision (fp32 or int8, with the activation scale and zero point of
+quantized outputs), parameters, weight bytes and multiply-accumulates per
+layer, totals with the size saving of int8 weights, and the arena plan —
 how many bytes one session preallocates for all activations compared with
 the sum of the tensor sizes (the saving from reusing memory whose tensor is
 dead). MODEL is a model image or ONNX file; without it, the built-in model.`,
@@ -101,18 +103,27 @@ func inspectText(w io.Writer, m *edgeresnet.Model, threads int) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tlayer\top\toutput\tparams\tMACs\t")
+	fmt.Fprintln(tw, "#\tlayer\top\toutput\tprecision\tactivation q\tparams\tweights\tMACs\t")
 	var params, macs int64
+	var wb weightBytes
 	for i, n := range g.Nodes {
-		pi, mi := g.Params(i), g.MACs(i)
+		pi, mi, bi := g.Params(i), g.MACs(i), layerWeightBytes(n)
 		params += pi
 		macs += mi
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%s\t%s\t\n", i, n.Name, layerDesc(g, n), n.Shape, count(pi), count(mi))
+		wb.add(bi)
+		wb.count(n)
+		aq := "-"
+		if q := n.Quant; q != nil {
+			aq = fmt.Sprintf("s=%.4g z=%d", q.Scale, q.Zero)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\t\n", i, n.Name, layerDesc(g, n), n.Shape,
+			precision(n), aq, count(pi), bytesOrDash(bi.stored), count(mi))
 	}
-	fmt.Fprintf(tw, "\ttotal\t%d layers\t\t%s\t%s\t\n", len(g.Nodes), count(params), count(macs))
+	fmt.Fprintf(tw, "\ttotal\t%d layers\t\t%s\t\t%s\t%s\t%s\t\n", len(g.Nodes), wb.precision(), count(params), bytesStr(wb.stored), count(macs))
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "parameters:  %d (%.2f MB as float32)\n", params, float64(params)*4/1e6)
+	fmt.Fprintf(w, "weights:     %s\n", wb.summary())
 	fmt.Fprintf(w, "compute:     %.3f GMACs per image (%.3f GFLOPs)\n", float64(macs)/1e9, 2*float64(macs)/1e9)
 	fmt.Fprintf(w, "arena:       %s for activations; the tensors sum to %s (%.1fx saved by reuse)\n",
 		bytesStr(p.Layout.Total), bytesStr(p.Layout.Sum), float64(p.Layout.Sum)/float64(max(p.Layout.Total, 1)))
@@ -122,14 +133,133 @@ func inspectText(w io.Writer, m *edgeresnet.Model, threads int) {
 }
 
 type inspectLayer struct {
-	Index  int    `json:"index"`
-	Name   string `json:"name"`
-	Op     string `json:"op"`
-	Desc   string `json:"desc"`
-	Inputs []int  `json:"inputs"`
-	Shape  [3]int `json:"shape_hwc"`
-	Params int64  `json:"params"`
-	MACs   int64  `json:"macs"`
+	Index       int      `json:"index"`
+	Name        string   `json:"name"`
+	Op          string   `json:"op"`
+	Desc        string   `json:"desc"`
+	Inputs      []int    `json:"inputs"`
+	Shape       [3]int   `json:"shape_hwc"`
+	Precision   string   `json:"precision"`           // "fp32", "int8" or "int8+fp32" (both weights stored)
+	ActScale    *float32 `json:"act_scale,omitempty"` // the output's quantization, when quantized
+	ActZero     *int32   `json:"act_zero,omitempty"`
+	Params      int64    `json:"params"`
+	WeightBytes int64    `json:"weight_bytes"` // as stored: float and int8 weights, scales, biases
+	MACs        int64    `json:"macs"`
+}
+
+// precision is how a layer runs: conv and dense by their weights, other
+// ops by whether their output is quantized.
+func precision(n *resnet.Node) string {
+	var w []float32
+	var q *resnet.QWeights
+	switch n.Op {
+	case resnet.OpConv:
+		w, q = n.Conv.Weight, n.Conv.Quant
+	case resnet.OpDense:
+		w, q = n.Dense.Weight, n.Dense.Quant
+	default:
+		if n.Quant != nil {
+			return "int8"
+		}
+		return "fp32"
+	}
+	switch {
+	case q == nil:
+		return "fp32"
+	case w != nil:
+		return "int8+fp32"
+	}
+	return "int8"
+}
+
+// layerBytes are a layer's weight bytes as stored and as they would be in
+// fp32 alone.
+type layerBytes struct{ stored, fp32 int64 }
+
+func layerWeightBytes(n *resnet.Node) layerBytes {
+	var b layerBytes
+	f32 := func(v []float32) int64 { return 4 * int64(len(v)) }
+	qw := func(q *resnet.QWeights) int64 {
+		if q == nil {
+			return 0
+		}
+		return int64(len(q.Q)) + f32(q.Scale)
+	}
+	switch n.Op {
+	case resnet.OpConv:
+		c := n.Conv
+		b.stored = f32(c.Weight) + f32(c.Bias) + qw(c.Quant)
+		b.fp32 = 4*int64(c.KH)*int64(c.KW)*int64(c.Cin)*int64(c.Cout) + f32(c.Bias)
+	case resnet.OpDense:
+		d := n.Dense
+		b.stored = f32(d.Weight) + f32(d.Bias) + qw(d.Quant)
+		b.fp32 = 4*int64(d.In)*int64(d.Out) + f32(d.Bias)
+	case resnet.OpAffine:
+		b.stored = f32(n.Affine.Scale) + f32(n.Affine.Shift)
+		b.fp32 = b.stored
+	}
+	return b
+}
+
+// weightBytes sums layerBytes and counts the kinds of weights seen.
+type weightBytes struct {
+	layerBytes
+	int8Only, both, fp32Only int // conv/dense layers with int8 weights only, with both, with fp32 only
+}
+
+func (w *weightBytes) add(b layerBytes) {
+	w.stored += b.stored
+	w.fp32 += b.fp32
+}
+
+func (w *weightBytes) count(n *resnet.Node) {
+	switch precision(n) {
+	case "int8":
+		if n.Op == resnet.OpConv || n.Op == resnet.OpDense {
+			w.int8Only++
+		}
+	case "int8+fp32":
+		w.both++
+	case "fp32":
+		if n.Op == resnet.OpConv || n.Op == resnet.OpDense {
+			w.fp32Only++
+		}
+	}
+}
+
+func (w *weightBytes) precision() string {
+	switch {
+	case w.int8Only == 0 && w.both == 0:
+		return "fp32"
+	case w.both == 0:
+		return "int8"
+	}
+	return "int8+fp32"
+}
+
+// summary is the size line: the saving of int8 weights over fp32.
+func (w *weightBytes) summary() string {
+	switch w.precision() {
+	case "fp32":
+		return fmt.Sprintf("%s fp32", bytesStr(w.stored))
+	case "int8":
+		kept := ""
+		if w.fp32Only > 0 {
+			kept = fmt.Sprintf(", %d layers kept in fp32", w.fp32Only)
+		}
+		return fmt.Sprintf("%s int8%s (%s as fp32): %.2fx smaller", bytesStr(w.stored), kept, bytesStr(w.fp32), w.saving())
+	}
+	return fmt.Sprintf("%s, fp32 and int8 copies of %d layers (%s as fp32 alone)", bytesStr(w.stored), w.both, bytesStr(w.fp32))
+}
+
+// saving is fp32 bytes over stored bytes (> 1 when int8 made the model smaller).
+func (w *weightBytes) saving() float64 { return float64(w.fp32) / float64(max(w.stored, 1)) }
+
+func bytesOrDash(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return bytesStr(n)
 }
 
 func inspectJSON(w io.Writer, m *edgeresnet.Model, threads int) error {
@@ -138,6 +268,10 @@ func inspectJSON(w io.Writer, m *edgeresnet.Model, threads int) error {
 		Meta        any            `json:"meta"`
 		Layers      []inspectLayer `json:"layers"`
 		Params      int64          `json:"params"`
+		Precision   string         `json:"precision"`         // "fp32", "int8" or "int8+fp32", over the conv and dense layers
+		WeightBytes int64          `json:"weight_bytes"`      // as stored
+		Fp32Bytes   int64          `json:"weight_bytes_fp32"` // the same weights in fp32 alone
+		Saving      float64        `json:"weight_saving"`     // weight_bytes_fp32 / weight_bytes
 		MACs        int64          `json:"macs"`
 		ArenaBytes  int64          `json:"arena_bytes"`
 		TensorBytes int64          `json:"tensor_bytes"`
@@ -147,13 +281,22 @@ func inspectJSON(w io.Writer, m *edgeresnet.Model, threads int) error {
 		Kernel      string         `json:"kernel"`
 	}{Meta: m.Meta(), ArenaBytes: p.Layout.Total, TensorBytes: p.Layout.Sum, Scratch: p.ScratchBytes(),
 		Session: p.ArenaBytes(threads), Threads: threads, Kernel: p.Kernel}
+	var wb weightBytes
 	for i, n := range g.Nodes {
+		b := layerWeightBytes(n)
+		wb.add(b)
+		wb.count(n)
 		l := inspectLayer{Index: i, Name: n.Name, Op: n.Op.String(), Desc: layerDesc(g, n), Inputs: n.Inputs,
-			Shape: [3]int{n.Shape.H, n.Shape.W, n.Shape.C}, Params: g.Params(i), MACs: g.MACs(i)}
+			Shape: [3]int{n.Shape.H, n.Shape.W, n.Shape.C}, Precision: precision(n), Params: g.Params(i),
+			WeightBytes: b.stored, MACs: g.MACs(i)}
+		if q := n.Quant; q != nil {
+			l.ActScale, l.ActZero = &q.Scale, &q.Zero
+		}
 		out.Params += l.Params
 		out.MACs += l.MACs
 		out.Layers = append(out.Layers, l)
 	}
+	out.Precision, out.WeightBytes, out.Fp32Bytes, out.Saving = wb.precision(), wb.stored, wb.fp32, wb.saving()
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

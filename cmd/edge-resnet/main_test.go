@@ -5,10 +5,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // run executes the CLI with args and returns stdout, stderr and the error.
@@ -163,5 +169,161 @@ func TestEvalIDX(t *testing.T) {
 	}
 	if r.Images != 50 || r.Top1 < 0.8 || r.Top5 < r.Top1 {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// quantizedImage writes a fused CIFAR ResNet-20 with int8 weights (float
+// ones dropped unless keepFloat) and activation quantization on every node,
+// quantized here per output channel, as an image in dir.
+func quantizedImage(t *testing.T, dir string, keepFloat bool) (string, *resnet.Graph) {
+	t.Helper()
+	g, err := resnet.Build(resnet.Config{Depth: 20, CIFAR: true, Shortcut: resnet.ShortcutA}, resnet.HeInit(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err = resnet.Fuse(g); err != nil {
+		t.Fatal(err)
+	}
+	quant := func(w []float32, out int) *resnet.QWeights {
+		q := &resnet.QWeights{Q: make([]int8, len(w)), Scale: make([]float32, out)}
+		for i, v := range w {
+			q.Scale[i%out] = max(q.Scale[i%out], float32(math.Abs(float64(v)))/127)
+		}
+		for i, v := range w {
+			q.Q[i] = int8(max(-127, min(127, math.Round(float64(v/q.Scale[i%out])))))
+		}
+		return q
+	}
+	for i, n := range g.Nodes {
+		switch n.Op {
+		case resnet.OpConv:
+			n.Conv.Quant = quant(n.Conv.Weight, n.Conv.Cout)
+			if !keepFloat {
+				n.Conv.Weight = nil
+			}
+		case resnet.OpDense:
+			n.Dense.Quant = quant(n.Dense.Weight, n.Dense.Out)
+			if !keepFloat {
+				n.Dense.Weight = nil
+			}
+		}
+		n.Quant = &resnet.QParams{Scale: 0.01 + float32(i)/1000, Zero: int32(i % 3 * 64)}
+	}
+	path := filepath.Join(dir, fmt.Sprintf("int8-%v.ern", keepFloat))
+	m := &firmware.Model{Graph: g, Meta: firmware.Meta{Name: "r20q", Arch: "cifar-resnet20", Output: firmware.OutputLogits}}
+	if err := firmware.WriteFile(path, m); err != nil {
+		t.Fatal(err)
+	}
+	return path, g
+}
+
+func TestInspectInt8(t *testing.T) {
+	dir := t.TempDir()
+	for _, keepFloat := range []bool{false, true} {
+		path, g := quantizedImage(t, dir, keepFloat)
+		// What the image holds, counted from the graph written.
+		var stored, fp32 int64
+		nq := 0
+		for _, n := range g.Nodes {
+			var w, b []float32
+			var q *resnet.QWeights
+			switch n.Op {
+			case resnet.OpConv:
+				w, b, q = n.Conv.Weight, n.Conv.Bias, n.Conv.Quant
+				fp32 += 4 * int64(len(q.Q)+len(b))
+			case resnet.OpDense:
+				w, b, q = n.Dense.Weight, n.Dense.Bias, n.Dense.Quant
+				fp32 += 4 * int64(len(q.Q)+len(b))
+			default:
+				continue
+			}
+			nq++
+			stored += 4*int64(len(w)+len(b)+len(q.Scale)) + int64(len(q.Q))
+		}
+
+		out, _, err := run(t, "inspect", "--json", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var insp struct {
+			Layers []struct {
+				Name        string   `json:"name"`
+				Op          string   `json:"op"`
+				Precision   string   `json:"precision"`
+				ActScale    *float32 `json:"act_scale"`
+				ActZero     *int32   `json:"act_zero"`
+				WeightBytes int64    `json:"weight_bytes"`
+			} `json:"layers"`
+			Precision   string  `json:"precision"`
+			WeightBytes int64   `json:"weight_bytes"`
+			Fp32Bytes   int64   `json:"weight_bytes_fp32"`
+			Saving      float64 `json:"weight_saving"`
+		}
+		if err := json.Unmarshal([]byte(out), &insp); err != nil {
+			t.Fatal(err)
+		}
+		wantPrec := map[bool]string{false: "int8", true: "int8+fp32"}[keepFloat]
+		if insp.Precision != wantPrec || insp.WeightBytes != stored || insp.Fp32Bytes != fp32 ||
+			math.Abs(insp.Saving-float64(fp32)/float64(stored)) > 1e-12 {
+			t.Errorf("keepFloat=%v: totals %s %d bytes, %d as fp32, saving %.4f; want %s %d, %d, %.4f",
+				keepFloat, insp.Precision, insp.WeightBytes, insp.Fp32Bytes, insp.Saving, wantPrec, stored, fp32, float64(fp32)/float64(stored))
+		}
+		if !keepFloat && insp.Saving < 3.5 {
+			t.Errorf("int8-only ResNet-20 weights are only %.2fx smaller", insp.Saving)
+		}
+		var sum int64
+		convs := 0
+		for i, l := range insp.Layers {
+			sum += l.WeightBytes
+			n := g.Nodes[i]
+			if l.ActScale == nil || l.ActZero == nil || *l.ActScale != n.Quant.Scale || *l.ActZero != n.Quant.Zero {
+				t.Errorf("layer %d %s: activation quant %v %v, want %+v", i, l.Name, l.ActScale, l.ActZero, *n.Quant)
+			}
+			if l.Op == "Conv" || l.Op == "Dense" {
+				convs++
+				if l.Precision != wantPrec {
+					t.Errorf("layer %d %s: precision %q, want %q", i, l.Name, l.Precision, wantPrec)
+				}
+			}
+		}
+		if sum != stored || convs != nq {
+			t.Errorf("layers sum to %d weight bytes over %d conv/dense, want %d over %d", sum, convs, stored, nq)
+		}
+
+		text, _, err := run(t, "inspect", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want string
+		if keepFloat {
+			want = fmt.Sprintf("weights:     %s, fp32 and int8 copies of %d layers (%s as fp32 alone)", bytesStr(stored), nq, bytesStr(fp32))
+		} else {
+			want = fmt.Sprintf("weights:     %s int8 (%s as fp32): %.2fx smaller", bytesStr(stored), bytesStr(fp32), float64(fp32)/float64(stored))
+		}
+		if !strings.Contains(text, want) {
+			t.Errorf("inspect does not print %q:\n%s", want, text)
+		}
+		// A row: precision, activation scale and zero point, weight bytes.
+		n1 := g.Nodes[1]
+		row := fmt.Sprintf(`(?m)^1 +conv1 .* %s +s=%.4g z=%d +448 +%s +`, regexp.QuoteMeta(wantPrec), n1.Quant.Scale, n1.Quant.Zero,
+			regexp.QuoteMeta(bytesStr(insp.Layers[1].WeightBytes)))
+		if !regexp.MustCompile(row).MatchString(text) || !strings.Contains(text, "precision") || !strings.Contains(text, "activation q") {
+			t.Errorf("inspect rows lack %q:\n%s", row, text)
+		}
+	}
+}
+
+func TestInspectFP32Weights(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.ern")
+	if _, _, err := run(t, "convert", fixture+".onnx", "-o", model, "--resize", "0"); err != nil {
+		t.Fatal(err)
+	}
+	text, _, err := run(t, "inspect", model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^weights: +[0-9.]+ [KM]?i?B fp32$`).MatchString(text) || strings.Contains(text, "int8") {
+		t.Errorf("an fp32 model's inspect output:\n%s", text)
 	}
 }

@@ -96,7 +96,7 @@ func TestParseResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := result{Runtime: rtEdge, Kernel: "avx512", Model: "resnet50", Threads: 2, Runs: 20, MinMs: 40.5, MedianMs: 42, P90Ms: 45}
+	want := result{Runtime: rtEdge, Kernel: "avx512", Precision: "fp32", Model: "resnet50", Threads: 2, Runs: 20, MinMs: 40.5, MedianMs: 42, P90Ms: 45}
 	if r != want {
 		t.Errorf("got %+v, want %+v", r, want)
 	}
@@ -114,6 +114,95 @@ func TestParseResult(t *testing.T) {
 		if _, err := parseResult([]byte(bad), rtTorch, "resnet18", 1); err == nil {
 			t.Errorf("%s: no error for %q", name, bad)
 		}
+	}
+	// edge-resnet must have run the precision the column claims.
+	line := func(p string) []byte {
+		return []byte(`{"threads":1,"runs":3,"min_ms":1,"median_ms":2` + p + `}`)
+	}
+	for _, c := range []struct {
+		rt, precision string
+		ok            bool
+	}{
+		{rtEdge8, `,"precision":"int8"`, true},
+		{rtEdge8, `,"precision":"fp32"`, false},
+		{rtEdge8, ``, false},
+		{rtEdge, `,"precision":"int8"`, false},
+		{rtEdge, ``, true},
+		{rtORT8, ``, true},
+	} {
+		r, err := parseResult(line(c.precision), c.rt, "resnet50", 1)
+		if (err == nil) != c.ok {
+			t.Errorf("%s with %q: got %+v, %v; want ok=%v", c.rt, c.precision, r, err, c.ok)
+		}
+	}
+}
+
+func TestInt8Table(t *testing.T) {
+	agg := aggregate([]result{
+		{Runtime: rtEdge, Model: "resnet50", Threads: 1, MedianMs: 40, MinMs: 38},
+		{Runtime: rtEdge8, Model: "resnet50", Threads: 1, MedianMs: 16, MinMs: 15.2},
+		{Runtime: rtORT8, Model: "resnet50", Threads: 1, MedianMs: 13.5, MinMs: 12},
+		{Runtime: rtEdge, Model: "resnet50", Threads: 2, MedianMs: 22, MinMs: 21},
+		{Runtime: rtORT8, Model: "resnet50", Threads: 2, MedianMs: 8, MinMs: 7},
+	})
+	got := int8Table(agg, []string{"resnet50"}, []int{1, 2})
+	want := "| model | threads | edge-resnet fp32 ms | edge-resnet int8 ms | ONNX Runtime int8 ms | int8/fp32 (edge) | edge int8/ORT int8 |\n" +
+		"|---|---:|---:|---:|---:|---:|---:|\n" +
+		"| resnet50 | 1 | 40.0 (38.0) | 16.0 (15.2) | 13.5 (12.0) | 0.40x (0.40x) | 1.19x (1.27x) |\n" +
+		"| resnet50 | 2 | 22.0 (21.0) | – | 8.00 (7.00) | – | – |\n"
+	if got != want {
+		t.Errorf("int8 table:\n%s\nwant:\n%s", got, want)
+	}
+	for _, c := range []struct {
+		kernel string
+		want   []string
+	}{
+		{"avx512vnni", []string{"int8/fp32 0.40x on the avx512vnni path, target <= 0.5x: met", "edge int8/ORT int8 1.19x, target <= 1.0x: missed by 1.19x"}},
+		{"avx2", []string{"int8/fp32 0.40x on the avx2 path, target <= 0.7x: met"}},
+		{"generic", []string{"(issue 4 sets targets for the VNNI and AVX2 paths only)"}},
+	} {
+		lines := int8TargetLines(agg, []string{"resnet18", "resnet50"}, []int{1, 2}, c.kernel)
+		if len(lines) != 2 {
+			t.Errorf("%s: %d target lines, want 2 (no int8 result at 2 threads): %q", c.kernel, len(lines), lines)
+		}
+		for _, w := range c.want {
+			if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, w) }) {
+				t.Errorf("%s: no target line contains %q: %q", c.kernel, w, lines)
+			}
+		}
+	}
+	if lines := int8TargetLines(agg, []string{"resnet18"}, []int{1}, "avx2"); lines != nil {
+		t.Errorf("targets without resnet50: %q", lines)
+	}
+}
+
+func TestCosine(t *testing.T) {
+	c, same, err := cosine([]float32{1, 2, 3}, []float32{2, 4, 6})
+	if err != nil || math.Abs(c-1) > 1e-12 || !same {
+		t.Errorf("parallel: %v %v %v", c, same, err)
+	}
+	c, same, _ = cosine([]float32{1, 0}, []float32{0, 1})
+	if c != 0 || same {
+		t.Errorf("orthogonal: %v %v", c, same)
+	}
+	c, same, _ = cosine([]float32{3, 1}, []float32{-3, -1})
+	if math.Abs(c+1) > 1e-12 || same {
+		t.Errorf("opposite: %v %v", c, same)
+	}
+	if c, _, _ := cosine([]float32{0, 0}, []float32{1, 2}); !math.IsNaN(c) {
+		t.Errorf("zero vector: %v", c)
+	}
+	if _, _, err := cosine([]float32{1}, []float32{1, 2}); err == nil {
+		t.Error("different lengths did not fail")
+	}
+}
+
+// TestQuantizeArgs pins the quantize command line (issue 4's flags).
+func TestQuantizeArgs(t *testing.T) {
+	got := quantizeArgs("/c/resnet50.ern", "/c/calib", 100, "/c/resnet50.int8.ern")
+	want := []string{"quantize", "-m", "/c/resnet50.ern", "--calib", "/c/calib", "-n", "100", "-o", "/c/resnet50.int8.ern"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -176,7 +265,22 @@ func TestParseFlags(t *testing.T) {
 	if !slices.Equal(o.runtimes, allRuntimes) || o.rounds != 7 || o.warmup != 5 {
 		t.Errorf("defaults: %+v", o)
 	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--precision", "int8"}, []string{rtEdge, rtEdge8, rtORT8}},
+		{[]string{"--precision", "both"}, []string{rtEdge, rtORT, rtTorch, rtEdge8, rtORT8}},
+		{[]string{"--precision", "int8", "--runtimes", "onnxruntime-int8"}, []string{rtORT8}},
+	} {
+		o, err := parseFlags(c.args, io.Discard)
+		if err != nil || !slices.Equal(o.runtimes, c.want) {
+			t.Errorf("%q: runtimes %q, %v; want %q", c.args, o.runtimes, err, c.want)
+		}
+	}
 	for _, bad := range [][]string{
+		{"--precision", "int4"},
+		{"--calib-n", "-1"},
 		{"--threads", "0"},
 		{"--threads", "x"},
 		{"--runtimes", "tflite"},

@@ -4,6 +4,7 @@
 //
 //	go run ./bench/cmd/compare [--models resnet18,resnet50] [--threads 1,2]
 //	                           [--rounds 5] [--runs 30] [--warmup 5]
+//	                           [--precision fp32|int8|both]
 //
 // It builds the CLI, exports the ONNX models with bench/export_models.py
 // when they are missing, installs onnxruntime-node with `npm ci` when it is
@@ -13,6 +14,12 @@
 // benchmark once (a fresh process, --warmup untimed then --runs timed
 // runs), in an order rotated each round. A cell of the table is the median
 // of the round medians, with the fastest single run in parentheses.
+//
+// --precision int8 times, instead, edge-resnet's fp32 image, its int8 image
+// (made with edge-resnet quantize on the calibration images of
+// bench/export_qdq.py) and ONNX Runtime's QDQ int8 export of the same model
+// (bench/export_qdq.py), and prints our int8 over our fp32 and over ORT's
+// int8; --precision both times all five.
 package main
 
 import (
@@ -40,18 +47,21 @@ import (
 const modulePath = "github.com/edge-resnet/edge-resnet"
 
 type options struct {
-	models   []string
-	threads  []int
-	runtimes []string
-	rounds   int
-	runs     int
-	warmup   int
-	cache    string
-	python   string
-	node     string
-	raw      string
-	tol      float64
-	noCheck  bool
+	models    []string
+	threads   []int
+	runtimes  []string
+	precision string
+	calibN    int
+	int8Cos   float64
+	rounds    int
+	runs      int
+	warmup    int
+	cache     string
+	python    string
+	node      string
+	raw       string
+	tol       float64
+	noCheck   bool
 }
 
 func main() {
@@ -67,7 +77,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	models := fs.String("models", "resnet18,resnet50", "torchvision models, comma-separated")
 	threads := fs.String("threads", "1,2", "thread counts, comma-separated")
-	runtimes := fs.String("runtimes", strings.Join(allRuntimes, ","), "runtimes to time, comma-separated")
+	runtimes := fs.String("runtimes", "", "runtimes to time, comma-separated, from "+strings.Join(knownRuntime, ", ")+
+		" (default: by --precision)")
+	fs.StringVar(&o.precision, "precision", "fp32", "fp32 (edge-resnet, onnxruntime, pytorch), int8 (edge-resnet fp32 and int8, onnxruntime int8) or both")
+	fs.IntVar(&o.calibN, "calib-n", 0, "calibration images for edge-resnet quantize (0: all that bench/export_qdq.py wrote)")
+	fs.Float64Var(&o.int8Cos, "int8-cos", 0.98, "smallest allowed cosine between an int8 runtime's logits and PyTorch fp32's on the check image")
 	fs.IntVar(&o.rounds, "rounds", 7, "interleaved rounds")
 	fs.IntVar(&o.runs, "runs", 30, "timed runs per runtime per round")
 	fs.IntVar(&o.warmup, "warmup", 5, "untimed runs before them")
@@ -103,10 +117,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.threads = append(o.threads, n)
 	}
 	o.runtimes = splitList(*runtimes)
-	for _, rt := range o.runtimes {
-		if !slices.Contains(allRuntimes, rt) {
-			return o, fmt.Errorf("--runtimes: unknown runtime %q (want %s)", rt, strings.Join(allRuntimes, ", "))
+	if *runtimes == "" {
+		switch o.precision {
+		case "fp32":
+			o.runtimes = slices.Clone(allRuntimes)
+		case "int8":
+			o.runtimes = slices.Clone(int8Runtimes)
+		case "both":
+			o.runtimes = append(slices.Clone(allRuntimes), rtEdge8, rtORT8)
+		default:
+			return o, fmt.Errorf("--precision: %q is not fp32, int8 or both", o.precision)
 		}
+	}
+	for _, rt := range o.runtimes {
+		if !slices.Contains(knownRuntime, rt) {
+			return o, fmt.Errorf("--runtimes: unknown runtime %q (want %s)", rt, strings.Join(knownRuntime, ", "))
+		}
+	}
+	if o.calibN < 0 || !(o.int8Cos <= 1) {
+		return o, errors.New("--calib-n must be >= 0 and --int8-cos <= 1")
 	}
 	switch {
 	case len(o.models) == 0 || len(o.threads) == 0 || len(o.runtimes) == 0:
@@ -184,20 +213,35 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	info.load = fmt.Sprintf("%s at the start, %s at the end", loadBefore, loadAvg())
 	info.elapsed = time.Since(start).Round(time.Second)
+	kernel8 := ""
 	for _, r := range results {
 		switch {
-		case r.Runtime == rtORT && info.ortVersion == "":
+		case (r.Runtime == rtORT || r.Runtime == rtORT8) && info.ortVersion == "":
 			info.ortVersion = r.Version
 		case r.Runtime == rtTorch && info.torchVersion == "":
 			info.torchVersion = r.Version
 		case r.Runtime == rtEdge && info.kernel == "":
 			info.kernel = r.Kernel
+		case r.Runtime == rtEdge8 && kernel8 == "":
+			kernel8 = r.Kernel
 		}
 	}
 	agg := aggregate(results)
 	fmt.Fprint(stdout, info.markdown(o))
-	fmt.Fprintln(stdout)
-	fmt.Fprint(stdout, markdownTable(agg, o.models, o.threads, o.runtimes))
+	fp32 := slices.DeleteFunc(slices.Clone(o.runtimes), isInt8)
+	int8 := slices.ContainsFunc(o.runtimes, isInt8)
+	if !int8 || len(fp32) > 1 || len(fp32) == 1 && fp32[0] != rtEdge { // our fp32 alone is in the int8 table
+		fmt.Fprintln(stdout)
+		fmt.Fprint(stdout, markdownTable(agg, o.models, o.threads, fp32))
+	}
+	if int8 {
+		k := kernel8
+		if k == "" {
+			k = "–"
+		}
+		fmt.Fprintf(stdout, "\nint8 (edge-resnet quantize vs ONNX Runtime QDQ, both calibrated on the images of bench/.cache/calib; edge-resnet int8 kernel path %s):\n\n", k)
+		fmt.Fprint(stdout, int8Table(agg, o.models, o.threads))
+	}
 	fmt.Fprintf(stdout, "\nms: median over %d round(s) of each round's median of %d runs (fastest single run in parentheses);\n"+
 		"ratios: edge-resnet's time over the other runtime's, medians (mins). Lower is faster for edge-resnet.\n",
 		o.rounds, o.runs)
@@ -208,6 +252,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if lines := targetLines(agg, o.models, o.threads); len(lines) > 0 {
 		fmt.Fprintln(stdout, "\nTargets (issue 3):")
+		for _, l := range lines {
+			fmt.Fprintf(stdout, "- %s\n", l)
+		}
+	}
+	if lines := int8TargetLines(agg, o.models, o.threads, kernel8); len(lines) > 0 {
+		fmt.Fprintln(stdout, "\nTargets (issue 4, int8):")
 		for _, l := range lines {
 			fmt.Fprintf(stdout, "- %s\n", l)
 		}
@@ -315,7 +365,8 @@ func (e *env) prepare() error {
 		e.stderr.Write(out)
 	}
 
-	if slices.Contains(o.runtimes, rtORT) || !o.noCheck {
+	int8 := slices.ContainsFunc(o.runtimes, isInt8)
+	if slices.Contains(o.runtimes, rtORT) || int8 || !o.noCheck {
 		if err := e.checkNode(); err != nil {
 			return err
 		}
@@ -331,6 +382,13 @@ func (e *env) prepare() error {
 			if _, err := e.command(e.bench, nil, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"); err != nil {
 				return fmt.Errorf("installing onnxruntime-node: %w", err)
 			}
+		}
+	}
+
+	// After onnxruntime-node: export_qdq.py checks its models with it.
+	if int8 {
+		if err := e.exportQDQ(); err != nil {
+			return err
 		}
 	}
 
@@ -354,7 +412,93 @@ func (e *env) prepare() error {
 			return err
 		}
 	}
+	if int8 && slices.Contains(o.runtimes, rtEdge8) {
+		return e.quantize(cliHash)
+	}
 	return nil
+}
+
+// exportQDQ runs bench/export_qdq.py for the models whose QDQ export or
+// check files are missing or older than their fp32 export.
+func (e *env) exportQDQ() error {
+	var need []string
+	for _, m := range e.o.models {
+		onnx := filepath.Join(e.cache, m+".onnx")
+		for _, f := range []string{m + ".qdq.onnx", m + ".check_torch_logits.npy", "check.npy", filepath.Join("calib", "0000_astronaut.png")} {
+			if !newer(filepath.Join(e.cache, f), onnx) {
+				need = append(need, m)
+				break
+			}
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	if err := e.checkPython(); err != nil {
+		return err
+	}
+	e.logf("writing the QDQ int8 ONNX of %s and the calibration images (bench/export_qdq.py)", strings.Join(need, ", "))
+	args := append([]string{filepath.Join(e.bench, "export_qdq.py"), "--cache", e.cache, "--node", e.o.node}, need...)
+	out, err := e.command(e.bench, nil, e.o.python, args...)
+	if err != nil {
+		return fmt.Errorf("exporting the QDQ models: %w", err)
+	}
+	e.stderr.Write(out)
+	return nil
+}
+
+// calibImages lists the calibration images export_qdq.py wrote, in order.
+func (e *env) calibImages() ([]string, error) {
+	dir := filepath.Join(e.cache, "calib")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range ents {
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".png") {
+			out = append(out, filepath.Join(dir, d.Name()))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no calibration images; run bench/export_qdq.py", dir)
+	}
+	return out, nil
+}
+
+// quantize makes MODEL.int8.ern from MODEL.ern with edge-resnet quantize
+// on the calibration images, again whenever the CLI, the fp32 image or the
+// image count changed.
+func (e *env) quantize(cliHash string) error {
+	imgs, err := e.calibImages()
+	if err != nil {
+		return err
+	}
+	n := len(imgs)
+	if e.o.calibN > 0 {
+		n = min(n, e.o.calibN)
+	}
+	for _, m := range e.o.models {
+		ern, q := filepath.Join(e.cache, m+".ern"), filepath.Join(e.cache, m+".int8.ern")
+		stamp := q + ".cli-sha256"
+		want := fmt.Sprintf("%s n=%d", cliHash, n)
+		if b, err := os.ReadFile(stamp); err == nil && string(b) == want && newer(q, ern) && newer(q, imgs[0]) {
+			continue
+		}
+		e.logf("quantizing %s.ern to %s.int8.ern on %d calibration images", m, m, n)
+		if _, err := e.command(e.cache, nil, e.cli, quantizeArgs(ern, filepath.Join(e.cache, "calib"), n, q)...); err != nil {
+			return fmt.Errorf("quantizing %s: %w", m, err)
+		}
+		if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quantizeArgs is the edge-resnet command line that makes an int8 image.
+func quantizeArgs(in, calib string, n int, out string) []string {
+	return []string{"quantize", "-m", in, "--calib", calib, "-n", strconv.Itoa(n), "-o", out}
 }
 
 func fileHash(path string) (string, error) {
@@ -411,6 +555,13 @@ func (e *env) runOnce(rt, model string, threads int) (result, error) {
 	case rtTorch:
 		out, err = e.command(e.bench, nil, o.python, filepath.Join(e.bench, "torch_bench.py"),
 			"--model", model, "--threads", th, "--runs", runs, "--warmup", warmup)
+	case rtEdge8:
+		out, err = e.command(e.cache, nil, e.cli, "bench", "-m", filepath.Join(e.cache, model+".int8.ern"), "--precision", "int8",
+			"--threads", th, "--runs", runs, "--warmup", warmup, "--json")
+	case rtORT8:
+		out, err = e.command(e.bench, nil, o.node, filepath.Join(e.bench, "ort_bench.mjs"),
+			"--model", filepath.Join(e.cache, model+".qdq.onnx"), "--name", model,
+			"--threads", th, "--runs", runs, "--warmup", warmup)
 	default:
 		return result{}, fmt.Errorf("unknown runtime %q", rt)
 	}
@@ -442,6 +593,12 @@ func parseResult(out []byte, rt, model string, threads int) (result, error) {
 	}
 	if r.Threads != threads {
 		return result{}, fmt.Errorf("%s ran %s with %d threads, asked for %d", rt, model, r.Threads, threads)
+	}
+	// edge-resnet reports what it ran; timing fp32 under the int8 name (or
+	// the reverse) would make the table lie.
+	if want := map[string]string{rtEdge: "fp32", rtEdge8: "int8"}[rt]; want != "" && r.Precision != "" && r.Precision != want ||
+		rt == rtEdge8 && r.Precision == "" {
+		return result{}, fmt.Errorf("%s ran %s in precision %q, want %s", rt, model, r.Precision, map[string]string{rtEdge: "fp32", rtEdge8: "int8"}[rt])
 	}
 	r.Runtime, r.Model = rt, model
 	return r, nil
@@ -541,6 +698,68 @@ func (e *env) checkAgreement(stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	if len(bad) > 0 {
 		return fmt.Errorf("edge-resnet's logits disagree with the peers beyond %g for %s: not timing a wrong result", e.o.tol, strings.Join(bad, ", "))
+	}
+	if slices.ContainsFunc(e.o.runtimes, isInt8) {
+		return e.checkInt8(stdout)
+	}
+	return nil
+}
+
+// checkInt8 compares each int8 runtime's logits on a held-out real image
+// (check.npy from export_qdq.py) with PyTorch fp32's: cosine and top-1.
+func (e *env) checkInt8(stdout io.Writer) error {
+	input := filepath.Join(e.cache, "check.npy")
+	var lines, bad []string
+	for _, m := range e.o.models {
+		_, ref, err := preprocess.ReadNPYFile(filepath.Join(e.cache, m+".check_torch_logits.npy"))
+		if err != nil {
+			return err
+		}
+		row := fmt.Sprintf("| %s |", m)
+		for _, rt := range []string{rtEdge, rtEdge8, rtORT8} {
+			if rt != rtEdge && !slices.Contains(e.o.runtimes, rt) {
+				row += " – |"
+				continue
+			}
+			var out []byte
+			switch rt {
+			case rtEdge, rtEdge8:
+				args := []string{"classify", "-m", filepath.Join(e.cache, m+".ern")}
+				if rt == rtEdge8 {
+					args = []string{"classify", "-m", filepath.Join(e.cache, m+".int8.ern"), "--precision", "int8"}
+				}
+				out, err = e.command(e.cache, nil, e.cli, append(args, "--json", "--logits", "-k", "1", input)...)
+			case rtORT8:
+				out, err = e.command(e.bench, nil, e.o.node, filepath.Join(e.bench, "ort_bench.mjs"),
+					"--model", filepath.Join(e.cache, m+".qdq.onnx"), "--name", m, "--logits", input)
+			}
+			if err != nil {
+				return fmt.Errorf("int8 agreement check: %w", err)
+			}
+			logits, err := logitsFromJSON(out)
+			if err != nil {
+				return fmt.Errorf("int8 agreement check, %s: %w", rt, err)
+			}
+			c, top1, err := cosine(logits, ref)
+			if err != nil {
+				return fmt.Errorf("int8 agreement check, %s %s: %w", rt, m, err)
+			}
+			row += fmt.Sprintf(" %.4f, top-1 %s |", c, map[bool]string{true: "same", false: "differs"}[top1])
+			if isInt8(rt) && !(c >= e.o.int8Cos) {
+				bad = append(bad, fmt.Sprintf("%s %s (cosine %.4f)", rt, m, c))
+			}
+		}
+		lines = append(lines, row)
+	}
+	fmt.Fprintf(stdout, "Agreement with PyTorch fp32 on a held-out CIFAR-10 test image, upscaled (bench/.cache/check.npy): cosine of the logits, top-1:\n\n")
+	fmt.Fprintln(stdout, "| model | edge-resnet fp32 | edge-resnet int8 | ONNX Runtime int8 |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|")
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	fmt.Fprintln(stdout)
+	if len(bad) > 0 {
+		return fmt.Errorf("int8 logits too far from PyTorch fp32 (cosine < %g): %s: not timing a wrong result", e.o.int8Cos, strings.Join(bad, ", "))
 	}
 	return nil
 }
