@@ -44,7 +44,8 @@ func PackConv8(g *ConvGeom, w []int8) PackedB8 {
 // uint8 convolution (input zero point rq.ZeroA, real zero, is also the
 // padding value) with weights packed by PackConv8. rq.Res, if set, is the
 // residual with the output's layout (rq.LdRes is taken as Cout). scratch
-// needs ConvScratch8(g) bytes.
+// needs ConvScratch8(g) bytes. Like GemmU8, Conv8 modifies rq during the
+// call and restores it.
 func Conv8(g *ConvGeom, in []uint8, w *PackedB8, out []uint8, rq *Requant, px0, px1, p0, p1 int, scratch []byte) {
 	k := g.K8()
 	if w.K != k || w.N != g.Cout || len(in) < g.H*g.W*g.C || len(out) < g.Pixels()*g.Cout ||
@@ -54,23 +55,25 @@ func Conv8(g *ConvGeom, in []uint8, w *PackedB8, out []uint8, rq *Requant, px0, 
 	if px0 >= px1 || p0 >= p1 {
 		return
 	}
-	sub := *rq
-	sub.LdRes = g.Cout
+	// rq is adjusted in place and restored (see GemmU8).
+	res, ldRes := rq.Res, rq.LdRes
+	defer func() { rq.Res, rq.LdRes = res, ldRes }()
+	rq.LdRes = g.Cout
 	if g.Direct8() {
-		if rq.Res != nil {
-			sub.Res = rq.Res[px0*g.Cout:]
+		if res != nil {
+			rq.Res = res[px0*g.Cout:]
 		}
-		GemmU8(px1-px0, in[px0*g.C:], g.C, w, out[px0*g.Cout:], g.Cout, &sub, p0, p1)
+		GemmU8(px1-px0, in[px0*g.C:], g.C, w, out[px0*g.Cout:], g.Cout, rq, p0, p1)
 		return
 	}
 	rows := conv8BlockRows(k)
 	for b0 := px0; b0 < px1; b0 += rows {
 		b1 := min(px1, b0+rows)
 		Im2col8(g, in, uint8(rq.ZeroA), scratch, b0, b1)
-		if rq.Res != nil {
-			sub.Res = rq.Res[b0*g.Cout:]
+		if res != nil {
+			rq.Res = res[b0*g.Cout:]
 		}
-		GemmU8(b1-b0, scratch, k, w, out[b0*g.Cout:], g.Cout, &sub, p0, p1)
+		GemmU8(b1-b0, scratch, k, w, out[b0*g.Cout:], g.Cout, rq, p0, p1)
 	}
 }
 

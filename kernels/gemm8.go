@@ -112,7 +112,8 @@ func packB8(w []int8, k, n, nr, kg int) PackedB8 {
 
 // GemmU8 computes rows [0, m) and column panels [p0, p1) of the int8 GEMM
 // defined above. b must have been packed by PackB8 under the same kernel
-// selection.
+// selection. rq is modified during the call (and restored): concurrent
+// calls need their own Requant.
 func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requant, p0, p1 int) {
 	if m <= 0 || p0 >= p1 {
 		return
@@ -125,19 +126,23 @@ func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requ
 		panic(fmt.Sprintf("kernels.GemmU8: bad arguments m=%d k=%d n=%d nr=%d/%d lda=%d ldc=%d len(a)=%d len(c)=%d",
 			m, k, n, nr, gemm8.nr, lda, ldc, len(a), len(c)))
 	}
-	sub := *rq
+	// The per-panel views are set in rq itself and restored at the end: a
+	// copy passed to the implementation (a func value) would escape to the
+	// heap and allocate on every call.
+	scale, bias, res := rq.Scale, rq.Bias, rq.Res
 	for j := p0; j < p1; j++ {
 		n0 := j * nr
 		nw := min(nr, n-n0)
-		sub.Scale = rq.Scale[n0:]
-		if rq.Bias != nil {
-			sub.Bias = rq.Bias[n0:]
+		rq.Scale = scale[n0:]
+		if bias != nil {
+			rq.Bias = bias[n0:]
 		}
-		if rq.Res != nil {
-			sub.Res = rq.Res[n0:]
+		if res != nil {
+			rq.Res = res[n0:]
 		}
-		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, &sub)
+		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, rq)
 	}
+	rq.Scale, rq.Bias, rq.Res = scale, bias, res
 }
 
 const (
