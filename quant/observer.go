@@ -20,6 +20,7 @@ const Bins = 2048
 type Observer struct {
 	Min, Max float64
 	Count    int64
+	Zeros    int64   // values exactly 0 (also counted in Pos[0])
 	M        float64 // histogram half-width; 0 until a nonzero value is seen
 	Pos, Neg [Bins]int64
 }
@@ -42,6 +43,9 @@ func (o *Observer) Add(xs []float32) {
 			continue
 		}
 		o.Count++
+		if x == 0 {
+			o.Zeros++
+		}
 		o.Min = min(o.Min, x)
 		o.Max = max(o.Max, x)
 		a := math.Abs(x)
@@ -93,6 +97,7 @@ func (o *Observer) Merge(p *Observer) error {
 		return fmt.Errorf("quant: merging observers of histogram widths %g and %g", o.M, p.M)
 	}
 	o.Count += p.Count
+	o.Zeros += p.Zeros
 	o.Min, o.Max = min(o.Min, p.Min), max(o.Max, p.Max)
 	for i := range o.Pos {
 		o.Pos[i] += p.Pos[i]
@@ -157,16 +162,19 @@ func (o *Observer) Range(m Method) (lo, hi float64, err error) {
 		l, h := o.quantile(PercentileTail), o.quantile(1-PercentileTail)
 		return clip(l, h)
 	case Entropy:
+		// Exact zeros (half of a ReLU output, often) are exact in every
+		// quantization: left in bin 0 they would dominate the divergence
+		// and favor narrow groups, that is, heavy clipping.
+		pos := o.Pos
+		pos[0] -= o.Zeros
+		w := o.M / Bins
 		if o.negatives() == 0 {
-			t := klThreshold(o.Pos[:], 255)
-			return clip(0, t*o.M/Bins)
+			return clip(0, klThreshold(pos[:], 255)*w)
 		}
-		var abs [Bins]int64
-		for i := range abs {
-			abs[i] = o.Pos[i] + o.Neg[i]
-		}
-		t := klThreshold(abs[:], 128) * o.M / Bins
-		return clip(-t, t)
+		// Signed: each side on its own with half the levels, so that an
+		// asymmetric distribution (an input with a dark background) is
+		// not cut to the narrower side's width.
+		return clip(-klThreshold(o.Neg[:], 128)*w, klThreshold(pos[:], 128)*w)
 	case MSE:
 		return o.mse()
 	}

@@ -88,6 +88,11 @@ func dist(kind string, n int) []float32 {
 			x[i] = float32(r.NormFloat64())
 		case "relu-gauss":
 			x[i] = float32(max(0, r.NormFloat64()))
+		case "background": // an input with a dark background: most values at -0.8
+			x[i] = -0.8
+			if i%3 == 0 {
+				x[i] = float32(-0.8 + 2.8*r.Float64())
+			}
 		case "gauss+outlier":
 			x[i] = float32(r.NormFloat64())
 			if i == n/2 {
@@ -115,6 +120,7 @@ func TestRange(t *testing.T) {
 		{"relu-gauss", Entropy, want{0, 0, 2, 5}},
 		{"relu-gauss", MSE, want{0, 0, 2.5, 5}},
 		{"gauss", Percentile, want{-3.85, -3.6, 3.6, 3.85}},
+		{"background", Entropy, want{-0.81, -0.79, 1.5, 2}}, // each side on its own
 		{"gauss+outlier", MinMax, want{-6, -4.5, 1000, 1000}},
 		{"gauss+outlier", Percentile, want{-4.5, -3.5, 3.5, 4.5}}, // bins of ~1 after the outlier
 		{"gauss+outlier", Entropy, want{-6, -3, 2, 150}},          // at least 128 bins of ~0.8
