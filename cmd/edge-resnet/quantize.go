@@ -29,7 +29,7 @@ type quantizeFlags struct {
 func newQuantizeCmd() *cobra.Command {
 	var f quantizeFlags
 	cmd := &cobra.Command{
-		Use:   "quantize -m IN --calib DIR|FILE... [-n 500] [--method minmax|percentile|entropy|mse] [--keep-fp32 first,last] -o OUT [--json]",
+		Use:   "quantize [-m IN] --calib DIR|FILE... [-n 500] [--method minmax|percentile|entropy|mse] [--keep-fp32 first,last] -o OUT [--json]",
 		Short: "Make an int8 model by post-training quantization on calibration images",
 		Long: `Quantize a model to int8: weights symmetric per output channel (after
 BatchNorm folding), activations 8-bit per tensor with ranges calibrated on real
@@ -62,7 +62,7 @@ fp32 agree on the calibration images.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.model, "model", "m", "", "model image (.ern) or ONNX file to quantize (required)")
+	fl.StringVarP(&f.model, "model", "m", "", "model image (.ern) or ONNX file to quantize (default: built-in Fashion-MNIST ResNet-20)")
 	fl.StringSliceVar(&f.calib, "calib", nil, "calibration images: folder, .zip, IDX or CIFAR .bin (required; repeatable)")
 	fl.IntVarP(&f.n, "n", "n", 500, "number of calibration images (0: all)")
 	fl.StringVar(&f.method, "method", edgeresnet.DefaultQuantizeMethod, "range method: minmax, percentile, entropy or mse")
@@ -70,7 +70,6 @@ fp32 agree on the calibration images.`,
 	fl.StringVarP(&f.out, "output", "o", "", "output model image (.ern) (required)")
 	fl.BoolVar(&f.json, "json", false, "print the report as one JSON object")
 	fl.IntVar(&f.threads, "threads", 0, "parallel single-threaded runs (default: number of CPUs)")
-	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("calib")
 	cmd.MarkFlagRequired("output")
 	return cmd
