@@ -262,3 +262,38 @@ func TestCopyOps8(t *testing.T) {
 	FlattenNCHW(in, d, fu)
 	check("flatten", fu, ff)
 }
+
+// BenchmarkConv8 times uint8 convolutions of CIFAR ResNet-20 and
+// ResNet-18 shapes on the selected int8 GEMM (im2col included), in GOP/s
+// (2 operations per multiply-add).
+func BenchmarkConv8(b *testing.B) {
+	geoms := []ConvGeom{
+		{H: 32, W: 32, C: 16, OH: 32, OW: 32, Cout: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1},
+		{H: 8, W: 8, C: 64, OH: 8, OW: 8, Cout: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1},
+		{H: 56, W: 56, C: 64, OH: 56, OW: 56, Cout: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1},
+		{H: 14, W: 14, C: 256, OH: 14, OW: 14, Cout: 1024, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1},
+	}
+	for _, g := range geoms {
+		b.Run(fmt.Sprintf("%s/%dx%dx%d_k%d_cout%d", Gemm8Name(), g.H, g.W, g.C, g.KH, g.Cout), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(2, 2))
+			in := randU8(r, g.H*g.W*g.C)
+			w := make([]int8, g.K()*g.Cout)
+			for i := range w {
+				w[i] = int8(r.IntN(255) - 127)
+			}
+			pw := PackConv8(&g, w)
+			rq := &Requant{ZeroA: 3, Scale: make([]float32, g.Cout)}
+			for j := range rq.Scale {
+				rq.Scale[j] = 1e-4
+			}
+			out := make([]uint8, g.Pixels()*g.Cout)
+			scratch := make([]byte, ConvScratch8(&g))
+			b.ResetTimer()
+			for range b.N {
+				Conv8(&g, in, &pw, out, rq, 0, g.Pixels(), 0, pw.Panels(), scratch)
+			}
+			ops := 2 * float64(g.Pixels()) * float64(g.K()) * float64(g.Cout)
+			b.ReportMetric(ops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
+		})
+	}
+}
