@@ -76,6 +76,19 @@ func TestInt8Plan(t *testing.T) {
 			if convs == 0 || int8Convs != convs {
 				t.Fatalf("%d of %d convolutions in int8: %v", int8Convs, convs, p8.Steps())
 			}
+			// Everything stays uint8 from the quantized input to the
+			// dequantized output: residual blocks, shortcuts and pooling.
+			conversions := 0
+			for _, s := range p8.Steps() {
+				if s.Op == OpQuantize || s.Op == OpDequantize {
+					conversions++
+				} else if !strings.HasPrefix(s.Kernel, "int8") {
+					t.Errorf("step %s (%v) runs in fp32", s.Name, s.Op)
+				}
+			}
+			if conversions != 2 {
+				t.Errorf("%d conversions, want 2 (input and output): %v", conversions, p8.Steps())
+			}
 			in := make([]float32, g.Input().Size())
 			calibInput(1000, in)
 			var ref []float32
