@@ -2,6 +2,7 @@ package edgeresnet
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,9 @@ type EvalResult struct {
 	// Predictions holds each sample's top-1 class (-1 where it failed), in
 	// set order, so that two models can be compared image by image.
 	Predictions []int `json:"-"`
+	// Outputs holds the raw outputs (Images x classes, in set order) when
+	// EvalOptions.KeepOutputs is set.
+	Outputs []float32 `json:"-"`
 }
 
 // EvalOptions control Evaluate.
@@ -27,6 +31,10 @@ type EvalOptions struct {
 	Limit    int                          // evaluate only the first Limit samples (0: all)
 	Progress func(done int)               // called after each sample, from any worker
 	OnError  func(name string, err error) // a sample that cannot be read; evaluation goes on
+	// Precision of the sessions (default PrecisionAuto).
+	Precision Precision
+	// KeepOutputs stores every raw output in EvalResult.Outputs.
+	KeepOutputs bool
 }
 
 // Evaluate runs the model on every sample of set and counts top-1 and top-5
@@ -43,8 +51,11 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = max(1, min(workers, n))
-	classes := m.plan.OutputShape().Size()
+	classes := m.graph.OutputShape().Size()
 	res := &EvalResult{Images: n, Predictions: make([]int, n)}
+	if opt.KeepOutputs {
+		res.Outputs = make([]float32, n*classes)
+	}
 	var next, done, correct, top5, failed atomic.Int64
 	var wg sync.WaitGroup
 	var errOnce sync.Once
@@ -56,7 +67,7 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 	}
 	var reportMu sync.Mutex
 	for w := 0; w < workers; w++ {
-		s, err := m.NewSession(WithThreads(1))
+		s, err := m.NewSession(WithThreads(1), WithPrecision(opt.Precision))
 		if err != nil {
 			return nil, err
 		}
@@ -92,6 +103,9 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 					if label < 0 || label >= classes {
 						fail(fmt.Errorf("%s: label %d outside the model's %d classes", set.Name(i), label, classes))
 					}
+					if res.Outputs != nil {
+						copy(res.Outputs[i*classes:(i+1)*classes], out)
+					}
 					top := s.TopK(out, 5)
 					res.Predictions[i] = top[0].Class
 					for k, p := range top {
@@ -123,4 +137,42 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 		res.Top5 = float64(top5.Load()) / float64(ok)
 	}
 	return res, nil
+}
+
+// Agreement compares two evaluations of the same samples.
+type Agreement struct {
+	Images      int     `json:"images"`       // samples both evaluated
+	Top1        float64 `json:"top1"`         // fraction with the same top-1 class
+	MaxAbsDiff  float64 `json:"max_abs_diff"` // largest |a-b| over all outputs (when both kept outputs)
+	MeanAbsDiff float64 `json:"mean_abs_diff"`
+}
+
+// Compare measures how often two evaluations of one set agree on the top-1
+// class and, when both kept their outputs, how far the outputs are apart.
+func Compare(a, b *EvalResult) Agreement {
+	var ag Agreement
+	n := min(len(a.Predictions), len(b.Predictions))
+	same := 0
+	for i := 0; i < n; i++ {
+		if a.Predictions[i] < 0 || b.Predictions[i] < 0 {
+			continue
+		}
+		ag.Images++
+		if a.Predictions[i] == b.Predictions[i] {
+			same++
+		}
+	}
+	if ag.Images > 0 {
+		ag.Top1 = float64(same) / float64(ag.Images)
+	}
+	if len(a.Outputs) == len(b.Outputs) && len(a.Outputs) > 0 {
+		var sum float64
+		for i, v := range a.Outputs {
+			d := math.Abs(float64(v) - float64(b.Outputs[i]))
+			ag.MaxAbsDiff = max(ag.MaxAbsDiff, d)
+			sum += d
+		}
+		ag.MeanAbsDiff = sum / float64(len(a.Outputs))
+	}
+	return ag
 }

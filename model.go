@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/firmware/onnx"
@@ -35,9 +36,17 @@ var (
 // metadata (labels, preprocessing).
 type Model struct {
 	meta  firmware.Meta
-	graph *resnet.Graph // fused
-	plan  *resnet.Plan
+	graph *resnet.Graph  // fused
 	file  *firmware.File // set when the weights live in a mapped file
+
+	// The fp32 and int8 plans, each compiled once on first use.
+	plans [2]lazyPlan
+}
+
+type lazyPlan struct {
+	once sync.Once
+	plan *resnet.Plan
+	err  error
 }
 
 // Load reads a model image (.ern) or an ONNX file (converted in memory with
@@ -87,9 +96,11 @@ func LoadBytes(data []byte) (*Model, error) {
 	return FromModel(fm)
 }
 
-// FromModel compiles a graph with its metadata.
+// FromModel prepares a graph with its metadata and compiles the plan of
+// its default precision (int8 when the graph has int8 data); the other
+// plan is compiled on first use.
 func FromModel(fm *firmware.Model) (*Model, error) {
-	plan, err := resnet.Compile(fm.Graph)
+	g, err := resnet.Fuse(fm.Graph)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +108,7 @@ func FromModel(fm *firmware.Model) (*Model, error) {
 	if meta.Output == "" {
 		meta.Output = firmware.OutputLogits
 	}
-	in := plan.InputShape()
+	in := g.Input()
 	if meta.Preprocess.Height == 0 {
 		meta.Preprocess = DefaultPreprocess(in)
 	}
@@ -108,10 +119,50 @@ func FromModel(fm *firmware.Model) (*Model, error) {
 	if err := meta.Preprocess.Validate(); err != nil {
 		return nil, err
 	}
-	if n := plan.OutputShape().Size(); len(meta.Labels) != 0 && len(meta.Labels) != n {
+	if n := g.OutputShape().Size(); len(meta.Labels) != 0 && len(meta.Labels) != n {
 		return nil, fmt.Errorf("%w: %d labels for %d outputs", ErrInput, len(meta.Labels), n)
 	}
-	return &Model{meta: meta, graph: plan.Graph, plan: plan}, nil
+	m := &Model{meta: meta, graph: g}
+	if _, err := m.PlanFor(PrecisionAuto); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// HasInt8 reports whether the model carries int8 data (a quantized model).
+func (m *Model) HasInt8() bool { return resnet.HasInt8(m.graph) }
+
+// resolve turns PrecisionAuto into the model's default precision.
+func (m *Model) resolve(p Precision) Precision {
+	if p == PrecisionAuto {
+		if m.HasInt8() {
+			return PrecisionInt8
+		}
+		return PrecisionFP32
+	}
+	return p
+}
+
+// PlanFor is the compiled plan of a precision (PrecisionAuto: int8 when
+// the model has int8 data), compiled once on first use.
+func (m *Model) PlanFor(p Precision) (*resnet.Plan, error) {
+	p = m.resolve(p)
+	rp, i := resnet.FP32, 0
+	switch p {
+	case PrecisionFP32:
+	case PrecisionInt8:
+		rp, i = resnet.Int8, 1
+	default:
+		return nil, fmt.Errorf("%w: precision %d", ErrInput, p)
+	}
+	lp := &m.plans[i]
+	lp.once.Do(func() {
+		lp.plan, lp.err = resnet.CompileWith(m.graph, resnet.CompileOptions{Precision: rp})
+		if lp.err != nil && p == PrecisionInt8 {
+			lp.err = fmt.Errorf("%w: %v", ErrInput, lp.err)
+		}
+	})
+	return lp.plan, lp.err
 }
 
 // Close releases a mapped model file. Sessions of the model must not run
@@ -132,8 +183,12 @@ func (m *Model) Labels() []string { return m.meta.Labels }
 // Graph is the fused graph the model runs.
 func (m *Model) Graph() *resnet.Graph { return m.graph }
 
-// Plan is the compiled plan (arena layout, steps).
-func (m *Model) Plan() *resnet.Plan { return m.plan }
+// Plan is the compiled plan of the default precision (arena layout,
+// steps), as Session.Plan for a session made without WithPrecision.
+func (m *Model) Plan() *resnet.Plan {
+	p, _ := m.PlanFor(PrecisionAuto) // compiled by FromModel
+	return p
+}
 
 // Image returns the model as a model image (graph and metadata) for
 // firmware.Write.

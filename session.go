@@ -16,6 +16,8 @@ import (
 // one goroutine at a time, and Close it when done.
 type Session struct {
 	m       *Model
+	plan    *resnet.Plan
+	prec    Precision // resolved
 	exec    *resnet.Exec
 	scratch preprocess.Scratch
 	probs   []float32
@@ -32,11 +34,19 @@ type Prediction struct {
 // SessionOption configures NewSession.
 type SessionOption func(*sessionConfig)
 
-type sessionConfig struct{ threads int }
+type sessionConfig struct {
+	threads   int
+	precision Precision
+}
 
 // WithThreads sets the number of worker threads (default: the number of
 // CPUs Go may use, GOMAXPROCS). Results do not depend on it.
 func WithThreads(n int) SessionOption { return func(c *sessionConfig) { c.threads = n } }
+
+// WithPrecision chooses the arithmetic: PrecisionFP32, PrecisionInt8 (the
+// model must have int8 data, see Quantize) or PrecisionAuto (the default:
+// int8 when the model has int8 data).
+func WithPrecision(p Precision) SessionOption { return func(c *sessionConfig) { c.precision = p } }
 
 // NewSession allocates a session's arena and starts its workers.
 func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
@@ -47,12 +57,20 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	if cfg.threads < 1 || cfg.threads > 1024 {
 		return nil, fmt.Errorf("%w: %d threads", ErrInput, cfg.threads)
 	}
-	e, err := resnet.NewExec(m.plan, cfg.threads)
+	prec := m.resolve(cfg.precision)
+	if prec == PrecisionInt8 && !m.HasInt8() {
+		return nil, fmt.Errorf("%w: precision int8: the model has no int8 data (quantize it first)", ErrInput)
+	}
+	plan, err := m.PlanFor(prec)
 	if err != nil {
 		return nil, err
 	}
-	n := m.plan.OutputShape().Size()
-	return &Session{m: m, exec: e, probs: make([]float32, n), top: make([]Prediction, n)}, nil
+	e, err := resnet.NewExec(plan, cfg.threads)
+	if err != nil {
+		return nil, err
+	}
+	n := plan.OutputShape().Size()
+	return &Session{m: m, plan: plan, prec: prec, exec: e, probs: make([]float32, n), top: make([]Prediction, n)}, nil
 }
 
 // Close stops the session's workers.
@@ -61,12 +79,18 @@ func (s *Session) Close() { s.exec.Close() }
 // Model is the session's model.
 func (s *Session) Model() *Model { return s.m }
 
+// Precision is the arithmetic the session runs (never PrecisionAuto).
+func (s *Session) Precision() Precision { return s.prec }
+
+// Plan is the compiled plan the session runs.
+func (s *Session) Plan() *resnet.Plan { return s.plan }
+
 // Threads is the number of worker threads.
 func (s *Session) Threads() int { return s.exec.Threads() }
 
 // ArenaBytes is the memory the session preallocated for activations and
 // scratch.
-func (s *Session) ArenaBytes() int64 { return s.m.plan.ArenaBytes(s.exec.Threads()) }
+func (s *Session) ArenaBytes() int64 { return s.plan.ArenaBytes(s.exec.Threads()) }
 
 // Input is the session's input buffer (NHWC, preprocessed). Fill it and
 // call Run(nil) to avoid a copy.
@@ -86,7 +110,7 @@ func (s *Session) Run(input []float32) ([]float32, error) {
 // RunNCHW runs an input laid out as PyTorch and ONNX lay it out:
 // [1,C,H,W] or [C,H,W] (shape as given by an .npy file).
 func (s *Session) RunNCHW(shape []int, data []float32) ([]float32, error) {
-	in := s.m.plan.InputShape()
+	in := s.plan.InputShape()
 	if err := checkNCHW(shape, in); err != nil {
 		return nil, err
 	}
@@ -178,7 +202,7 @@ func (s *Session) Preprocess(img image.Image) error {
 }
 
 // RunProfile runs the model on what is in Input() and stores each plan
-// step's wall time in times (len >= len(Model().Plan().Steps())).
+// step's wall time in times (len >= len(Plan().Steps())).
 func (s *Session) RunProfile(times []time.Duration) error {
 	_, err := s.exec.RunProfile(nil, times)
 	return err

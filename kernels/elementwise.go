@@ -67,14 +67,15 @@ func Softmax(in, out []float32) {
 	}
 }
 
-// Dims3 is an NHWC tensor shape for the copy ops.
+// Dims3 is an NHWC tensor shape for the copy ops, which move float32 or
+// uint8 (quantized) elements alike.
 type Dims3 struct{ H, W, C int }
 
 func (d Dims3) size() int { return d.H * d.W * d.C }
 
 // Pad copies in (shape d) into out (shape d grown by before+after on each
 // of H, W, C), filling the border with value.
-func Pad(in []float32, d Dims3, before, after [3]int, value float32, out []float32) {
+func Pad[T float32 | uint8](in []T, d Dims3, before, after [3]int, value T, out []T) {
 	o := Dims3{d.H + before[0] + after[0], d.W + before[1] + after[1], d.C + before[2] + after[2]}
 	if len(in) < d.size() || len(out) < o.size() {
 		panic(fmt.Sprintf("kernels.Pad: short buffers %v -> %v", d, o))
@@ -98,7 +99,7 @@ func Pad(in []float32, d Dims3, before, after [3]int, value float32, out []float
 	}
 }
 
-func fill(s []float32, v float32) {
+func fill[T float32 | uint8](s []T, v T) {
 	if v == 0 {
 		clear(s)
 		return
@@ -110,7 +111,7 @@ func fill(s []float32, v float32) {
 
 // Slice copies in[start[a] : : step[a]] on each axis into out, whose shape
 // is o.
-func Slice(in []float32, d Dims3, start, step [3]int, o Dims3, out []float32) {
+func Slice[T float32 | uint8](in []T, d Dims3, start, step [3]int, o Dims3, out []T) {
 	last := [3]int{start[0] + (o.H-1)*step[0], start[1] + (o.W-1)*step[1], start[2] + (o.C-1)*step[2]}
 	if len(out) < o.size() || len(in) < d.size() || last[0] >= d.H || last[1] >= d.W || last[2] >= d.C ||
 		start[0] < 0 || start[1] < 0 || start[2] < 0 {
@@ -136,7 +137,7 @@ func Slice(in []float32, d Dims3, start, step [3]int, o Dims3, out []float32) {
 
 // ConcatPart copies one concatenation operand in (shape d) into out (shape
 // o) at offset off along axis (0 H, 1 W, 2 C).
-func ConcatPart(in []float32, d Dims3, out []float32, o Dims3, axis, off int) {
+func ConcatPart[T float32 | uint8](in []T, d Dims3, out []T, o Dims3, axis, off int) {
 	oh, ow, oc := 0, 0, 0
 	switch axis {
 	case 0:
@@ -159,7 +160,7 @@ func ConcatPart(in []float32, d Dims3, out []float32, o Dims3, axis, off int) {
 
 // FlattenNCHW stores the NHWC tensor in (shape d) in NCHW order, as
 // torch.flatten on an NCHW tensor would see it.
-func FlattenNCHW(in []float32, d Dims3, out []float32) {
+func FlattenNCHW[T float32 | uint8](in []T, d Dims3, out []T) {
 	if len(in) < d.size() || len(out) < d.size() {
 		panic("kernels.FlattenNCHW: short buffers")
 	}

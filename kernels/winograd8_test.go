@@ -24,50 +24,6 @@ func forEachWino8(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
-// refConv8 is direct integer convolution (HWIO weights; the padding is the
-// real zero, so it contributes nothing), bias, then Requantize. rq.Res has
-// the output's layout.
-func refConv8(g *ConvGeom, in []uint8, q []int8, rq *Requant) []uint8 {
-	out := make([]uint8, g.OH*g.OW*g.Cout)
-	acc := make([]int32, g.Cout)
-	for oy := 0; oy < g.OH; oy++ {
-		for ox := 0; ox < g.OW; ox++ {
-			clear(acc)
-			for kh := 0; kh < 3; kh++ {
-				iy := oy - g.PadTop + kh
-				if iy < 0 || iy >= g.H {
-					continue
-				}
-				for kw := 0; kw < 3; kw++ {
-					ix := ox - g.PadLeft + kw
-					if ix < 0 || ix >= g.W {
-						continue
-					}
-					for ci := 0; ci < g.C; ci++ {
-						d := int32(in[(iy*g.W+ix)*g.C+ci]) - rq.ZeroA
-						wr := q[((kh*3+kw)*g.C+ci)*g.Cout:][:g.Cout]
-						for co := range acc {
-							acc[co] += d * int32(wr[co])
-						}
-					}
-				}
-			}
-			for co, a := range acc {
-				if rq.Bias != nil {
-					a += rq.Bias[co]
-				}
-				o := (oy*g.OW+ox)*g.Cout + co
-				var r uint8
-				if rq.Res != nil {
-					r = rq.Res[o]
-				}
-				out[o] = Requantize(a, rq.Scale[co], rq.Res != nil, r, rq.ResZero, rq.ResScale, rq.ZeroOut, rq.Lo)
-			}
-		}
-	}
-	return out
-}
-
 // conv8K is the im2col GEMM depth: 9·Cin rounded up to KMult.
 func conv8K(g *ConvGeom) int { return (9*g.C + KMult - 1) / KMult * KMult }
 

@@ -13,10 +13,13 @@ import (
 // and a fixed pool of worker goroutines; Run allocates nothing. An Exec is
 // used by one goroutine at a time.
 type Exec struct {
-	plan    *Plan
-	mem     []float32
-	scratch [][]float32
-	threads int
+	plan     *Plan
+	mem      []float32
+	bytes    []byte // mem as bytes, for uint8 values
+	scratch  [][]float32
+	scratch8 [][]byte          // scratch as bytes
+	rq       []kernels.Requant // per worker: the int8 epilogue of the running step
+	threads  int
 
 	// The worker pool (threads > 1): the calling goroutine is worker 0.
 	team *team
@@ -33,9 +36,13 @@ func NewExec(p *Plan, threads int) (*Exec, error) {
 	e := &Exec{plan: p, threads: threads}
 	all := arena.Float32s(p.floats + threads*p.scratch)
 	e.mem = all[:p.floats]
+	e.bytes = asBytes(e.mem)
+	e.rq = make([]kernels.Requant, threads)
 	for w := range threads {
 		off := p.floats + w*p.scratch
-		e.scratch = append(e.scratch, all[off:off+p.scratch:off+p.scratch])
+		sc := all[off : off+p.scratch : off+p.scratch]
+		e.scratch = append(e.scratch, sc)
+		e.scratch8 = append(e.scratch8, asBytes(sc))
 	}
 	if threads > 1 {
 		e.team = newTeam(threads, e.partIndex)
@@ -83,7 +90,7 @@ func (e *Exec) Run(input []float32) ([]float32, error) {
 	for s := range e.plan.steps {
 		e.step(s)
 	}
-	return e.view(e.plan.offsets[e.plan.Graph.Output], e.plan.Graph.OutputShape()), nil
+	return e.view(e.plan.result, e.plan.Graph.OutputShape()), nil
 }
 
 // step runs step s, split across the workers when that pays.
@@ -98,6 +105,9 @@ func (e *Exec) step(s int) {
 
 // parallel reports whether a step is worth splitting across workers.
 func parallel(st *step) bool {
+	if st.int8 {
+		return parallel8(st)
+	}
 	switch st.op {
 	case OpConv:
 		return true
@@ -121,6 +131,10 @@ func split(n, unit, w, workers int) (lo, hi int) {
 // computed by exactly one worker in the same order as serially, so results
 // do not depend on the thread count.
 func (e *Exec) part(st *step, w int) {
+	if st.int8 {
+		e.part8(st, w)
+		return
+	}
 	n := e.threads
 	switch st.op {
 	case OpConv:
@@ -199,6 +213,10 @@ func (e *Exec) poolRange(st *step, x0, x1 int) {
 func dims(s Shape) kernels.Dims3 { return kernels.Dims3{H: s.H, W: s.W, C: s.C} }
 
 func (e *Exec) serial(st *step) {
+	if st.int8 || st.op == OpQuantize || st.op == OpDequantize {
+		e.serial8(st)
+		return
+	}
 	in, out := e.view(st.in, st.inShape), e.view(st.out, st.outShape)
 	switch st.op {
 	case OpConv:
@@ -253,5 +271,5 @@ func (e *Exec) RunProfile(input []float32, times []time.Duration) ([]float32, er
 		e.step(s)
 		times[s] = time.Since(t0)
 	}
-	return e.view(e.plan.offsets[e.plan.Graph.Output], e.plan.Graph.OutputShape()), nil
+	return e.view(e.plan.result, e.plan.Graph.OutputShape()), nil
 }

@@ -52,9 +52,22 @@ var opNames = [...]string{
 	OpFlatten: "Flatten", OpSoftmax: "Softmax",
 }
 
+// Conversions an int8 Plan inserts between values of different
+// precision. They never appear in a Graph.
+const (
+	OpQuantize   Op = numOps + iota // float32 -> uint8
+	OpDequantize                    // uint8 -> float32
+)
+
 func (o Op) String() string {
 	if o < numOps {
 		return opNames[o]
+	}
+	switch o {
+	case OpQuantize:
+		return "Quantize"
+	case OpDequantize:
+		return "Dequantize"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }

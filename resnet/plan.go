@@ -14,14 +14,18 @@ import (
 // geometry per step and the arena layout of every activation. It is
 // immutable and shared by all sessions of a model.
 type Plan struct {
-	Graph  *Graph // the fused graph the plan runs
-	Layout arena.Layout
-	Kernel string // kernel path the weights were packed for
+	Graph     *Graph // the fused graph the plan runs
+	Layout    arena.Layout
+	Kernel    string    // kernel path the weights were packed for
+	Precision Precision // FP32, or Int8: nodes with int8 data run in uint8
 
-	steps   []step
-	offsets []int // per node: offset of its value in the arena, in float32s
-	floats  int   // activation part of the arena, in float32s
-	scratch int   // per-worker scratch, in float32s
+	steps    []step
+	offsets  []int  // per node: offset of its value in the arena, in float32s
+	u8       []bool // per node: its value is stored as uint8 (an int8 plan)
+	convOffs []int  // per node: offset of its value converted to the other precision, or -1
+	result   int    // offset of the float32 output
+	floats   int    // activation part of the arena, in float32s
+	scratch  int    // per-worker scratch, in float32s
 }
 
 type step struct {
@@ -42,6 +46,17 @@ type step struct {
 	pad    *PadOp
 	slice  *SliceOp
 	concat []concatPart
+
+	// int8 steps (int8 set): conv and dense run as Conv8 with w8 and the
+	// requantization rq (Res set per run); add8 for an unfused Add; q for
+	// conversions (OpQuantize, OpDequantize), uint8 padding and the input
+	// of GlobalAvgPool, whose output parameters are qOut.
+	int8 bool
+	w8   kernels.PackedB8
+	rq   kernels.Requant
+	add8 kernels.Add8Params
+	q    QParams
+	qOut QParams
 }
 
 type concatPart struct {
@@ -57,6 +72,33 @@ type CompileOptions struct {
 	// EDGE_RESNET_WINOGRAD environment variable overrides it),
 	// WinogradOff (im2col+GEMM), or 2, 4 or 6 to force F(m x m, 3x3).
 	Winograd int
+
+	// Precision FP32 runs everything in float32 (int8 weights are
+	// dequantized); Int8 runs in uint8 every node whose output has Quant,
+	// whose inputs have Quant and whose op has an int8 form (conv and
+	// dense also need int8 weights), converting values where the
+	// precision changes. An Int8 plan of a graph without int8 data is an
+	// error.
+	Precision Precision
+
+	// KeepValues gives every node's value its own arena slot, so that all
+	// of them can be read with Exec.Value after Run (calibration).
+	KeepValues bool
+}
+
+// Precision is the arithmetic of a plan.
+type Precision uint8
+
+const (
+	FP32 Precision = iota
+	Int8
+)
+
+func (p Precision) String() string {
+	if p == Int8 {
+		return "int8"
+	}
+	return "fp32"
 }
 
 const (
@@ -104,51 +146,116 @@ func CompileWith(g *Graph, opt CompileOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Graph: f, Kernel: kernels.PathName()}
-	// Lifetimes: node i's value is made at step i and lives until its last
-	// consumer runs; the output lives to the end.
+	p := &Plan{Graph: f, Kernel: kernels.PathName(), Precision: opt.Precision}
 	n := len(f.Nodes)
-	last := make([]int, n)
+	p.u8 = make([]bool, n)
+	switch opt.Precision {
+	case FP32:
+	case Int8:
+		if !HasInt8(f) {
+			return nil, fmt.Errorf("resnet: int8 plan: %w: model has no int8 data", ErrInvalid)
+		}
+		p.u8 = int8Nodes(f)
+	default:
+		return nil, fmt.Errorf("resnet: CompileOptions.Precision = %d: want FP32 or Int8", opt.Precision)
+	}
+	// Times: node i's step runs at 2i, the conversion of its value to the
+	// other precision (when a consumer needs it) at 2i+1. A value lives
+	// until its last consumer runs; the output lives to the end.
+	end := 2 * n
+	last := make([]int, n)     // native value
+	lastConv := make([]int, n) // converted value, -1 if none
 	for i := range last {
-		last[i] = i
+		last[i], lastConv[i] = 2*i, -1
+	}
+	use := func(j, at int, wantU8 bool) {
+		if p.u8[j] == wantU8 {
+			last[j] = max(last[j], at)
+		} else {
+			lastConv[j] = max(lastConv[j], at, 2*j+1)
+			last[j] = max(last[j], 2*j+1)
+		}
 	}
 	for i, nd := range f.Nodes {
 		for _, in := range nd.Inputs {
-			last[in] = max(last[in], i)
+			use(in, 2*i, p.u8[i])
 		}
 	}
-	last[f.Output] = n
-	ts := make([]arena.Tensor, n)
+	use(f.Output, end, false)
+	var ts []arena.Tensor
+	convIndex := make([]int, n)
 	for i, nd := range f.Nodes {
-		ts[i] = arena.Tensor{Size: int64(nd.Shape.Size()) * 4, First: i, Last: last[i]}
+		b := int64(nd.Shape.Size())
+		if !p.u8[i] {
+			b *= 4
+		}
+		l := last[i]
+		if opt.KeepValues {
+			l = end
+		}
+		ts = append(ts, arena.Tensor{Size: b, First: 2 * i, Last: l})
+	}
+	for i, nd := range f.Nodes {
+		convIndex[i] = -1
+		if lastConv[i] < 0 {
+			continue
+		}
+		b := int64(nd.Shape.Size())
+		if p.u8[i] {
+			b *= 4 // converted to float32
+		}
+		convIndex[i] = len(ts)
+		ts = append(ts, arena.Tensor{Size: b, First: 2*i + 1, Last: lastConv[i]})
 	}
 	p.Layout, err = arena.Plan(ts)
 	if err != nil {
 		return nil, err
 	}
-	p.floats = int(p.Layout.Total / 4)
+	p.floats = int((p.Layout.Total + 3) / 4)
 	p.offsets = make([]int, n)
+	p.convOffs = make([]int, n)
 	for i := range p.offsets {
 		p.offsets[i] = int(p.Layout.Offsets[i] / 4)
-	}
-	for i := 1; i < n; i++ {
-		st, err := p.compileStep(i, &opt)
-		if err != nil {
-			return nil, err
+		p.convOffs[i] = -1
+		if c := convIndex[i]; c >= 0 {
+			p.convOffs[i] = int(p.Layout.Offsets[c] / 4)
 		}
-		p.steps = append(p.steps, st)
+	}
+	p.result = p.valueOff(f.Output, false)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			st, err := p.compileStep(i, &opt)
+			if err != nil {
+				return nil, err
+			}
+			p.steps = append(p.steps, st)
+		}
+		if p.convOffs[i] >= 0 {
+			p.steps = append(p.steps, p.convertStep(i))
+		}
 	}
 	return p, nil
+}
+
+// valueOff is the arena offset of node j's value in the wanted precision.
+func (p *Plan) valueOff(j int, u8 bool) int {
+	if p.u8[j] == u8 {
+		return p.offsets[j]
+	}
+	return p.convOffs[j]
 }
 
 func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 	g := p.Graph
 	nd := g.Nodes[i]
-	st := step{node: i, op: nd.Op, out: p.offsets[i], in2: -1, outShape: nd.Shape, relu: nd.Relu}
-	st.in = p.offsets[nd.Inputs[0]]
+	st := step{node: i, op: nd.Op, out: p.offsets[i], in2: -1, outShape: nd.Shape, relu: nd.Relu, int8: p.u8[i]}
+	st.in = p.valueOff(nd.Inputs[0], st.int8)
 	st.inShape = g.Nodes[nd.Inputs[0]].Shape
 	if len(nd.Inputs) > 1 && nd.Op != OpConcat {
-		st.in2 = p.offsets[nd.Inputs[1]]
+		st.in2 = p.valueOff(nd.Inputs[1], st.int8)
+	}
+	if st.int8 {
+		return p.compileStep8(st)
 	}
 	x, o := st.inShape, nd.Shape
 	switch nd.Op {
@@ -191,7 +298,7 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 		at := 0
 		for _, in := range nd.Inputs {
 			s := g.Nodes[in].Shape
-			st.concat = append(st.concat, concatPart{off: p.offsets[in], shape: s, at: at})
+			st.concat = append(st.concat, concatPart{off: p.valueOff(in, st.int8), shape: s, at: at})
 			at += [3]int{s.H, s.W, s.C}[nd.Axis]
 		}
 	case OpRelu, OpAdd, OpGlobalAvgPool, OpFlatten, OpSoftmax:
@@ -237,7 +344,13 @@ func (p *Plan) Steps() []StepInfo {
 		k := st.op.String()
 		switch st.op {
 		case OpConv:
-			if st.wino != nil {
+			if st.int8 {
+				if st.conv.Direct8() {
+					k = "int8 gemm/" + kernels.Gemm8Name()
+				} else {
+					k = "int8 im2col+gemm/" + kernels.Gemm8Name()
+				}
+			} else if st.wino != nil {
 				k = st.wino.Name() + "/" + p.Kernel
 			} else if st.conv.Direct() {
 				k = "gemm/" + p.Kernel
@@ -246,8 +359,19 @@ func (p *Plan) Steps() []StepInfo {
 			}
 		case OpDense:
 			k = "gemm/" + p.Kernel
+			if st.int8 {
+				k = "int8 gemm/" + kernels.Gemm8Name()
+			}
+		default:
+			if st.int8 {
+				k = "int8 " + k
+			}
 		}
-		out[i] = StepInfo{Node: st.node, Name: n.Name, Op: st.op, MACs: p.Graph.MACs(st.node), Kernel: k}
+		macs := p.Graph.MACs(st.node)
+		if st.op == OpQuantize || st.op == OpDequantize {
+			macs = 0
+		}
+		out[i] = StepInfo{Node: st.node, Name: n.Name, Op: st.op, MACs: macs, Kernel: k}
 	}
 	return out
 }

@@ -25,6 +25,7 @@ type benchFlags struct {
 	json          bool
 	profile       bool
 	height, width int
+	precision     string
 }
 
 type benchResult struct {
@@ -67,6 +68,7 @@ files; without either, the built-in model.`,
 	fl.IntVar(&f.height, "height", 0, "input height for --arch (default 224, or 32 for CIFAR)")
 	fl.IntVar(&f.width, "width", 0, "input width for --arch (default: the height)")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (default: number of CPUs)")
+	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
 	fl.IntVar(&f.runs, "runs", 20, "timed runs")
 	fl.IntVar(&f.warmup, "warmup", 3, "untimed runs first")
 	fl.BoolVar(&f.json, "json", false, "print one JSON object")
@@ -118,7 +120,7 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 		}
 	}
 	defer m.Close()
-	s, err := newSession(m, f.threads)
+	s, err := newSession(m, f.threads, f.precision)
 	if err != nil {
 		return err
 	}
@@ -157,13 +159,13 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 		macs += g.MACs(i)
 	}
 	res := summarize(times)
-	res.Model, res.Threads, res.Precision, res.Kernel = name, s.Threads(), "fp32", kernels.Selection()
+	res.Model, res.Threads, res.Precision, res.Kernel = name, s.Threads(), s.Precision().String(), kernels.Selection()
 	res.GFLOPs = 2 * float64(macs) / (res.MedianMs / 1e3) / 1e9
 	res.Profile = prof
 	if f.json {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s: %d threads, fp32, kernel %s, %d runs\n", res.Model, res.Threads, res.Kernel, res.Runs)
+	fmt.Fprintf(stdout, "%s: %d threads, %s, kernel %s, %d runs\n", res.Model, res.Threads, res.Precision, res.Kernel, res.Runs)
 	fmt.Fprintf(stdout, "  min %.2f ms   median %.2f ms   p90 %.2f ms   mean %.2f ms\n", res.MinMs, res.MedianMs, res.P90Ms, res.MeanMs)
 	fmt.Fprintf(stdout, "  %.1f images/s, %.1f GFLOP/s (%.3f GMACs per image)\n", res.ImagesPS, res.GFLOPs, float64(macs)/1e9)
 	if prof != nil {
@@ -183,7 +185,7 @@ type stepProfile struct {
 
 // profileSteps times every step over runs runs and keeps each step's median.
 func profileSteps(s *edgeresnet.Session, runs int) ([]stepProfile, error) {
-	steps := s.Model().Plan().Steps()
+	steps := s.Plan().Steps()
 	times := make([]time.Duration, len(steps))
 	per := make([][]float64, len(steps))
 	for r := 0; r < runs; r++ {

@@ -18,12 +18,13 @@ import (
 )
 
 type classifyFlags struct {
-	model   string
-	k       int
-	json    bool
-	logits  bool
-	threads int
-	vote    bool
+	model     string
+	k         int
+	json      bool
+	logits    bool
+	threads   int
+	vote      bool
+	precision string
 }
 
 func newClassifyCmd() *cobra.Command {
@@ -63,6 +64,7 @@ class with the larger summed probability).`,
 	fl.BoolVar(&f.json, "json", false, "print one JSON object per input per line")
 	fl.BoolVar(&f.logits, "logits", false, "also print the raw model outputs")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (default: number of CPUs)")
+	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
 	fl.BoolVar(&f.vote, "vote", false, "report the majority class over all inputs (views of one object)")
 	return cmd
 }
@@ -121,7 +123,7 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		return err
 	}
 	defer m.Close()
-	s, err := newSession(m, f.threads)
+	s, err := newSession(m, f.threads, f.precision)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 		SilenceErrors: true,
 		Version:       edgeresnet.Version,
 	}
-	root.AddCommand(newClassifyCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newCPUCmd())
+	root.AddCommand(newClassifyCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newCPUCmd())
 	return root
 }
 
@@ -56,9 +56,14 @@ func loadModel(path string) (*edgeresnet.Model, error) {
 	return edgeresnet.Load(path)
 }
 
-// newSession starts a session with the given threads (0: one per CPU).
-func newSession(m *edgeresnet.Model, threads int) (*edgeresnet.Session, error) {
-	var opts []edgeresnet.SessionOption
+// newSession starts a session with the given threads (0: one per CPU)
+// and precision ("fp32", "int8", "auto" or "").
+func newSession(m *edgeresnet.Model, threads int, precision string) (*edgeresnet.Session, error) {
+	p, err := edgeresnet.ParsePrecision(precision)
+	if err != nil {
+		return nil, err
+	}
+	opts := []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}
 	if threads != 0 {
 		opts = append(opts, edgeresnet.WithThreads(threads))
 	}
@@ -87,5 +92,8 @@ func newBar(w io.Writer, n int, desc string) *progressbar.ProgressBar {
 		progressbar.OptionClearOnFinish(),
 	)
 }
+
+// precisionUsage documents --precision.
+const precisionUsage = "arithmetic: fp32, int8 (models made by 'edge-resnet quantize') or auto (int8 when the model has int8 data)"
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,125 @@
+package kernels
+
+import "fmt"
+
+// K8 is the int8 GEMM depth of a convolution: K rounded up to KMult. The
+// packed weights get zero rows for the extra depth.
+func (g *ConvGeom) K8() int { return (g.K() + KMult - 1) / KMult * KMult }
+
+// Direct8 reports whether the uint8 input is already the int8 GEMM's A
+// matrix: Direct and a channel count that is a multiple of KMult.
+func (g *ConvGeom) Direct8() bool { return g.Direct() && g.C%KMult == 0 }
+
+// conv8BlockRows is the row block of the uint8 im2col: about 64 KiB of
+// rows, a multiple of the kernel's MR.
+func conv8BlockRows(k int) int {
+	mr := gemm8.mr
+	return max(mr, (64<<10)/max(k, 1)/mr*mr)
+}
+
+// ConvScratch8 is the scratch (in bytes) one worker needs for Conv8.
+func ConvScratch8(g *ConvGeom) int {
+	if g.Direct8() {
+		return 0
+	}
+	return conv8BlockRows(g.K8()) * g.K8()
+}
+
+// PackConv8 pads HWIO int8 weights (K x Cout) with zero rows to K8 and
+// packs them for the selected int8 kernel.
+func PackConv8(g *ConvGeom, w []int8) PackedB8 {
+	k, k8 := g.K(), g.K8()
+	if len(w) != k*g.Cout {
+		panic(fmt.Sprintf("kernels.PackConv8: %d weights for %dx%d", len(w), k, g.Cout))
+	}
+	if k8 != k {
+		p := make([]int8, k8*g.Cout)
+		copy(p, w)
+		w = p
+	}
+	return PackB8(w, k8, g.Cout)
+}
+
+// Conv8 computes output pixels [px0, px1) and column panels [p0, p1) of a
+// uint8 convolution (input zero point rq.ZeroA, real zero, is also the
+// padding value) with weights packed by PackConv8. rq.Res, if set, is the
+// residual with the output's layout (rq.LdRes is taken as Cout). scratch
+// needs ConvScratch8(g) bytes. Like GemmU8, Conv8 modifies rq during the
+// call and restores it.
+func Conv8(g *ConvGeom, in []uint8, w *PackedB8, out []uint8, rq *Requant, px0, px1, p0, p1 int, scratch []byte) {
+	k := g.K8()
+	if w.K != k || w.N != g.Cout || len(in) < g.H*g.W*g.C || len(out) < g.Pixels()*g.Cout ||
+		px0 < 0 || px1 > g.Pixels() || len(scratch) < ConvScratch8(g) || rq.ZeroA < 0 || rq.ZeroA > 255 {
+		panic(fmt.Sprintf("kernels.Conv8: bad arguments %+v K=%d N=%d", *g, w.K, w.N))
+	}
+	if px0 >= px1 || p0 >= p1 {
+		return
+	}
+	// rq is adjusted in place and restored (see GemmU8).
+	res, ldRes := rq.Res, rq.LdRes
+	defer func() { rq.Res, rq.LdRes = res, ldRes }()
+	rq.LdRes = g.Cout
+	if g.Direct8() {
+		if res != nil {
+			rq.Res = res[px0*g.Cout:]
+		}
+		GemmU8(px1-px0, in[px0*g.C:], g.C, w, out[px0*g.Cout:], g.Cout, rq, p0, p1)
+		return
+	}
+	rows := conv8BlockRows(k)
+	for b0 := px0; b0 < px1; b0 += rows {
+		b1 := min(px1, b0+rows)
+		Im2col8(g, in, uint8(rq.ZeroA), scratch, b0, b1)
+		if res != nil {
+			rq.Res = res[b0*g.Cout:]
+		}
+		GemmU8(b1-b0, scratch, k, w, out[b0*g.Cout:], g.Cout, rq, p0, p1)
+	}
+}
+
+// Im2col8 writes one row of K8 bytes per output pixel in [px0, px1): the
+// receptive field in (kh, kw, c) order, pad where it leaves the input, and
+// pad again for the depth beyond K (which meets zero weights).
+func Im2col8(g *ConvGeom, in []uint8, pad uint8, dst []uint8, px0, px1 int) {
+	c, k, k8 := g.C, g.K(), g.K8()
+	if len(dst) < (px1-px0)*k8 {
+		panic("kernels.Im2col8: short scratch")
+	}
+	i := 0
+	oh, ow := px0/g.OW, px0%g.OW
+	for p := px0; p < px1; p++ {
+		h0 := oh*g.StrideH - g.PadTop
+		w0 := ow*g.StrideW - g.PadLeft
+		for kh := 0; kh < g.KH; kh++ {
+			ih := h0 + kh*g.DilH
+			if ih < 0 || ih >= g.H {
+				fill(dst[i:i+g.KW*c], pad)
+				i += g.KW * c
+				continue
+			}
+			rowBase := ih * g.W
+			if g.DilW == 1 && w0 >= 0 && w0+g.KW <= g.W {
+				src := (rowBase + w0) * c
+				copy(dst[i:i+g.KW*c], in[src:src+g.KW*c])
+				i += g.KW * c
+				continue
+			}
+			for kw := 0; kw < g.KW; kw++ {
+				iw := w0 + kw*g.DilW
+				if iw < 0 || iw >= g.W {
+					fill(dst[i:i+c], pad)
+				} else {
+					src := (rowBase + iw) * c
+					copy(dst[i:i+c], in[src:src+c])
+				}
+				i += c
+			}
+		}
+		fill(dst[i:i+k8-k], pad)
+		i += k8 - k
+		if ow++; ow == g.OW {
+			ow = 0
+			oh++
+		}
+	}
+}

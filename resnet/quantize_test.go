@@ -1,0 +1,194 @@
+package resnet
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/edge-resnet/edge-resnet/kernels"
+	"github.com/edge-resnet/edge-resnet/quant"
+)
+
+// calibInput is a deterministic calibration or test input.
+func calibInput(i int, dst []float32) {
+	r := rand.New(rand.NewPCG(uint64(i), 77))
+	for k := range dst {
+		dst[k] = float32(r.NormFloat64())
+	}
+}
+
+func quantizeForTest(t *testing.T, g *Graph, n int, opt QuantizeOptions) (*Graph, []LayerQuant) {
+	t.Helper()
+	q, layers, err := QuantizeGraph(g, n, func(_, i int, dst []float32) error { calibInput(i, dst); return nil }, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, layers
+}
+
+type int8Case struct {
+	name string
+	cfg  Config
+}
+
+var int8Cases = []int8Case{
+	{"resnet18-32px", Config{Depth: 18, Height: 32, Width: 32, Classes: 100}},
+	{"resnet50-32px", Config{Depth: 50, Height: 32, Width: 32, Classes: 100}},
+	{"cifar8-optionA", Config{CIFAR: true, Depth: 8, BaseWidth: 8, Shortcut: ShortcutA}},
+}
+
+// TestInt8Plan quantizes ResNet-18- and ResNet-50-shaped graphs (and an
+// option-A CIFAR net) with a synthetic calibration, and checks that the
+// int8 plan runs its layers in int8, stays close to float32, gives
+// identical outputs for 1, 2 and 3 threads and allocates nothing.
+func TestInt8Plan(t *testing.T) {
+	for _, tc := range int8Cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			if testing.Short() && !cfg.CIFAR {
+				// -short (and arm64 under qemu): the same layers at 16x16.
+				cfg.Height, cfg.Width = 16, 16
+			}
+			g, err := Build(cfg, HeInit(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, _ := quantizeForTest(t, g, 4, QuantizeOptions{Method: quant.MinMax, Workers: 2})
+			p8, err := CompileWith(q, CompileOptions{Precision: Int8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p32, err := Compile(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			convs, int8Convs := 0, 0
+			for _, s := range p8.Steps() {
+				if s.Op == OpConv {
+					convs++
+					if strings.HasPrefix(s.Kernel, "int8 ") && strings.HasSuffix(s.Kernel, "/"+kernels.Gemm8Name()) {
+						int8Convs++
+					}
+				}
+			}
+			if convs == 0 || int8Convs != convs {
+				t.Fatalf("%d of %d convolutions in int8: %v", int8Convs, convs, p8.Steps())
+			}
+			// Everything stays uint8 from the quantized input to the
+			// dequantized output: residual blocks, shortcuts and pooling.
+			conversions := 0
+			for _, s := range p8.Steps() {
+				if s.Op == OpQuantize || s.Op == OpDequantize {
+					conversions++
+				} else if !strings.HasPrefix(s.Kernel, "int8") {
+					t.Errorf("step %s (%v) runs in fp32", s.Name, s.Op)
+				}
+			}
+			if conversions != 2 {
+				t.Errorf("%d conversions, want 2 (input and output): %v", conversions, p8.Steps())
+			}
+			in := make([]float32, g.Input().Size())
+			calibInput(1000, in)
+			var ref []float32
+			for _, threads := range []int{1, 2, 3} {
+				e, err := NewExec(p8, threads)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := e.Run(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ref == nil {
+					ref = slices.Clone(out)
+				} else if !slices.Equal(out, ref) {
+					t.Fatalf("%d threads: output differs from 1 thread", threads)
+				}
+				if threads == 2 {
+					if a := testing.AllocsPerRun(3, func() { e.Run(nil) }); a != 0 {
+						t.Errorf("int8 Run allocates %v times", a)
+					}
+				}
+				e.Close()
+			}
+			e32, _ := NewExec(p32, 1)
+			want, _ := e32.Run(in)
+			// Cosine similarity of the logits: a broken int8 path gives
+			// noise (near 0), a working one stays near 1.
+			var dot, n1, n2 float64
+			for i := range want {
+				dot += float64(want[i]) * float64(ref[i])
+				n1 += float64(want[i]) * float64(want[i])
+				n2 += float64(ref[i]) * float64(ref[i])
+			}
+			cos := dot / math.Sqrt(n1*n2)
+			t.Logf("int8 vs fp32 cosine %.4f; %v", cos, p8)
+			if !(cos > 0.97) {
+				t.Errorf("int8 vs fp32 cosine similarity %.4f", cos)
+			}
+		})
+	}
+}
+
+func TestQuantizeGraphOptions(t *testing.T) {
+	g, err := Build(Config{CIFAR: true, Depth: 8, BaseWidth: 8, Shortcut: ShortcutA}, HeInit(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CompileWith(g, CompileOptions{Precision: Int8}); err == nil || !strings.Contains(err.Error(), "no int8 data") {
+		t.Errorf("int8 plan of a float graph: %v", err)
+	}
+	f, err := Fuse(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Worker count does not change the result.
+	a, la := quantizeForTest(t, f, 5, QuantizeOptions{Method: quant.Entropy, Workers: 1})
+	b, _ := quantizeForTest(t, f, 5, QuantizeOptions{Method: quant.Entropy, Workers: 3})
+	for i := range a.Nodes {
+		qa, qb := a.Nodes[i].Quant, b.Nodes[i].Quant
+		if (qa == nil) != (qb == nil) || qa != nil && *qa != *qb {
+			t.Fatalf("node %d: %v with 1 worker, %v with 3", i, qa, qb)
+		}
+	}
+	// Shared parameters: slices and pads of the option-A shortcut have
+	// their input's; ReLU outputs have zero point 0; weights are int8 only.
+	for i, n := range a.Nodes {
+		if n.Op == OpSlice || n.Op == OpPad || n.Op == OpMaxPool {
+			if in := a.Nodes[n.Inputs[0]].Quant; in == nil || n.Quant == nil || *in != *n.Quant {
+				t.Errorf("node %d (%v): parameters %v, input's %v", i, n.Op, n.Quant, in)
+			}
+		}
+		if n.Relu && n.Quant != nil && n.Quant.Zero != 0 && la[i].SharedWith < 0 {
+			t.Errorf("node %d: ReLU output with zero point %d", i, n.Quant.Zero)
+		}
+		if n.Op == OpConv && (n.Conv.Quant == nil || n.Conv.Weight != nil) {
+			t.Errorf("node %d: conv weights not replaced by int8", i)
+		}
+	}
+	// Keeping the stem in float32.
+	stem := slices.IndexFunc(f.Nodes, func(n *Node) bool { return n.Op == OpConv })
+	k, _ := quantizeForTest(t, f, 3, QuantizeOptions{Method: quant.MinMax, KeepFP32: []int{stem}})
+	if k.Nodes[stem].Conv.Quant != nil || k.Nodes[stem].Conv.Weight == nil {
+		t.Error("kept stem has int8 weights")
+	}
+	p, err := CompileWith(k, CompileOptions{Precision: Int8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := p.Steps()
+	if !slices.ContainsFunc(steps, func(s StepInfo) bool { return s.Op == OpQuantize }) ||
+		!slices.ContainsFunc(steps, func(s StepInfo) bool { return s.Op == OpDequantize }) {
+		t.Errorf("no conversions in %v", steps)
+	}
+	for _, s := range steps {
+		if s.Node == stem && s.Op == OpConv && strings.HasPrefix(s.Kernel, "int8") {
+			t.Errorf("kept stem runs in int8: %v", s)
+		}
+	}
+	if _, _, err := QuantizeGraph(f, 3, func(_, i int, dst []float32) error { return nil }, QuantizeOptions{KeepFP32: []int{0}}); err == nil {
+		t.Error("keeping the input node in float32 accepted")
+	}
+}
