@@ -292,35 +292,7 @@ func (k *kernel) kloop(c *build.Context, m int, l string) {
 		}
 		c.ADDQ(operand.U32(u*k.nr()*4), rB)
 	}
-	if unroll > 1 {
-		shift := 0
-		for 1<<shift < unroll {
-			shift++
-		}
-		c.MOVQ(rK, rKK)
-		c.SHRQ(operand.U8(shift), rKK)
-		c.JZ(operand.LabelRef(l + "rem"))
-		c.Label(l + "loop")
-		for u := 0; u < unroll; u++ {
-			step(u)
-		}
-		advance(unroll)
-		c.DECQ(rKK)
-		c.JNZ(operand.LabelRef(l + "loop"))
-		c.Label(l + "rem")
-		c.MOVQ(rK, rKK)
-		c.ANDQ(operand.U32(unroll-1), rKK)
-	} else {
-		c.MOVQ(rK, rKK)
-		c.TESTQ(rKK, rKK)
-	}
-	c.JZ(operand.LabelRef(l + "end"))
-	c.Label(l + "one")
-	step(0)
-	advance(1)
-	c.DECQ(rKK)
-	c.JNZ(operand.LabelRef(l + "one"))
-	c.Label(l + "end")
+	kLoop(c, l, unroll, step, advance)
 }
 
 // epilogue applies bias, residual and ReLU to the tile (rKK rows) and
@@ -543,4 +515,39 @@ func maskTable(c *build.Context) {
 		}
 		c.AddDatum(4*i, operand.U32(v))
 	}
+}
+
+// kLoop emits the K loop of a microkernel: rK iterations of step, unroll
+// at a time (unroll a power of two) then one at a time, with advance(u)
+// moving the operand pointers past u iterations. rKK is the counter.
+func kLoop(c *build.Context, l string, unroll int, step, advance func(int)) {
+	if unroll > 1 {
+		shift := 0
+		for 1<<shift < unroll {
+			shift++
+		}
+		c.MOVQ(rK, rKK)
+		c.SHRQ(operand.U8(shift), rKK)
+		c.JZ(operand.LabelRef(l + "rem"))
+		c.Label(l + "loop")
+		for u := 0; u < unroll; u++ {
+			step(u)
+		}
+		advance(unroll)
+		c.DECQ(rKK)
+		c.JNZ(operand.LabelRef(l + "loop"))
+		c.Label(l + "rem")
+		c.MOVQ(rK, rKK)
+		c.ANDQ(operand.U32(unroll-1), rKK)
+	} else {
+		c.MOVQ(rK, rKK)
+		c.TESTQ(rKK, rKK)
+	}
+	c.JZ(operand.LabelRef(l + "end"))
+	c.Label(l + "one")
+	step(0)
+	advance(1)
+	c.DECQ(rKK)
+	c.JNZ(operand.LabelRef(l + "one"))
+	c.Label(l + "end")
 }

@@ -342,35 +342,7 @@ func (k *kernel8) kloop(c *build.Context, m int, l string) {
 		}
 		c.ADDQ(operand.U32(u*gbytes), rB)
 	}
-	if unroll > 1 {
-		shift := 0
-		for 1<<shift < unroll {
-			shift++
-		}
-		c.MOVQ(rK, rKK)
-		c.SHRQ(operand.U8(shift), rKK)
-		c.JZ(operand.LabelRef(l + "rem"))
-		c.Label(l + "loop")
-		for u := 0; u < unroll; u++ {
-			step(u)
-		}
-		advance(unroll)
-		c.DECQ(rKK)
-		c.JNZ(operand.LabelRef(l + "loop"))
-		c.Label(l + "rem")
-		c.MOVQ(rK, rKK)
-		c.ANDQ(operand.U32(unroll-1), rKK)
-	} else {
-		c.MOVQ(rK, rKK)
-		c.TESTQ(rKK, rKK)
-	}
-	c.JZ(operand.LabelRef(l + "end"))
-	c.Label(l + "one")
-	step(0)
-	advance(1)
-	c.DECQ(rKK)
-	c.JNZ(operand.LabelRef(l + "one"))
-	c.Label(l + "end")
+	kLoop(c, l, unroll, step, advance)
 }
 
 // epilogue requantizes the tile's rKK rows and stores their n columns,
