@@ -70,7 +70,15 @@ func Conv(g *ConvGeom, in []float32, w *PackedB, out []float32, ep *Epilogue, px
 // im2col writes one row of KH*KW*C values per output pixel in [px0, px1):
 // the receptive field in (kh, kw, c) order, zeros where it leaves the input.
 func im2col(g *ConvGeom, in, dst []float32, px0, px1 int) {
-	c := g.C
+	im2colRows(g, in, dst, 0, g.K(), px0, px1)
+}
+
+// im2colRows writes one row of stride >= KH*KW*C values per output pixel in
+// [px0, px1): the receptive field in (kh, kw, c) order, pad where it leaves
+// the input and in the row's tail past KH*KW*C (the int8 GEMM's depth is a
+// multiple of KMult; the padded depth meets zero weights).
+func im2colRows[T float32 | uint8](g *ConvGeom, in, dst []T, pad T, stride, px0, px1 int) {
+	c, k := g.C, g.K()
 	i := 0
 	oh, ow := px0/g.OW, px0%g.OW
 	for p := px0; p < px1; p++ {
@@ -79,7 +87,7 @@ func im2col(g *ConvGeom, in, dst []float32, px0, px1 int) {
 		for kh := 0; kh < g.KH; kh++ {
 			ih := h0 + kh*g.DilH
 			if ih < 0 || ih >= g.H {
-				clear(dst[i : i+g.KW*c])
+				fill(dst[i:i+g.KW*c], pad)
 				i += g.KW * c
 				continue
 			}
@@ -95,7 +103,7 @@ func im2col(g *ConvGeom, in, dst []float32, px0, px1 int) {
 			for kw := 0; kw < g.KW; kw++ {
 				iw := w0 + kw*g.DilW
 				if iw < 0 || iw >= g.W {
-					clear(dst[i : i+c])
+					fill(dst[i:i+c], pad)
 				} else {
 					src := (rowBase + iw) * c
 					copy(dst[i:i+c], in[src:src+c])
@@ -103,6 +111,8 @@ func im2col(g *ConvGeom, in, dst []float32, px0, px1 int) {
 				i += c
 			}
 		}
+		fill(dst[i:i+stride-k], pad)
+		i += stride - k
 		if ow++; ow == g.OW {
 			ow = 0
 			oh++

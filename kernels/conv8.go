@@ -81,45 +81,8 @@ func Conv8(g *ConvGeom, in []uint8, w *PackedB8, out []uint8, rq *Requant, px0, 
 // receptive field in (kh, kw, c) order, pad where it leaves the input, and
 // pad again for the depth beyond K (which meets zero weights).
 func Im2col8(g *ConvGeom, in []uint8, pad uint8, dst []uint8, px0, px1 int) {
-	c, k, k8 := g.C, g.K(), g.K8()
-	if len(dst) < (px1-px0)*k8 {
+	if len(dst) < (px1-px0)*g.K8() {
 		panic("kernels.Im2col8: short scratch")
 	}
-	i := 0
-	oh, ow := px0/g.OW, px0%g.OW
-	for p := px0; p < px1; p++ {
-		h0 := oh*g.StrideH - g.PadTop
-		w0 := ow*g.StrideW - g.PadLeft
-		for kh := 0; kh < g.KH; kh++ {
-			ih := h0 + kh*g.DilH
-			if ih < 0 || ih >= g.H {
-				fill(dst[i:i+g.KW*c], pad)
-				i += g.KW * c
-				continue
-			}
-			rowBase := ih * g.W
-			if g.DilW == 1 && w0 >= 0 && w0+g.KW <= g.W {
-				src := (rowBase + w0) * c
-				copy(dst[i:i+g.KW*c], in[src:src+g.KW*c])
-				i += g.KW * c
-				continue
-			}
-			for kw := 0; kw < g.KW; kw++ {
-				iw := w0 + kw*g.DilW
-				if iw < 0 || iw >= g.W {
-					fill(dst[i:i+c], pad)
-				} else {
-					src := (rowBase + iw) * c
-					copy(dst[i:i+c], in[src:src+c])
-				}
-				i += c
-			}
-		}
-		fill(dst[i:i+k8-k], pad)
-		i += k8 - k
-		if ow++; ow == g.OW {
-			ow = 0
-			oh++
-		}
-	}
+	im2colRows(g, in, dst, pad, g.K8(), px0, px1)
 }
