@@ -75,6 +75,61 @@ func Open(p string, labels []string) (Set, error) {
 	return nil, fmt.Errorf("%s: %w: want a class folder, .zip, IDX images file or CIFAR-10 .bin", p, ErrFormat)
 }
 
+// OpenImages reads images for calibration, where labels do not matter:
+// anything Open reads, and also a directory or .zip with images at any
+// depth (a flat folder too), or a single image file. Unlabeled samples have
+// label -1.
+func OpenImages(p string) (Set, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	base := strings.ToLower(filepath.Base(p))
+	switch {
+	case st.IsDir():
+		return openImages(os.DirFS(p), p, nil)
+	case strings.HasSuffix(base, ".zip"):
+		z, err := zip.OpenReader(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		s, err := openImages(z, p, z)
+		if err != nil {
+			z.Close()
+		}
+		return s, err
+	case imageExts[filepath.Ext(base)]:
+		dir, file := filepath.Split(p)
+		if dir == "" {
+			dir = "."
+		}
+		return &folder{fsys: os.DirFS(dir), where: dir, files: []string{file}, labels: []int{-1}}, nil
+	}
+	return Open(p, nil)
+}
+
+// openImages is every image below the root of fsys, in sorted path order.
+func openImages(fsys fs.FS, where string, closer io.Closer) (*folder, error) {
+	f := &folder{fsys: fsys, where: where, closer: closer}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && imageExts[strings.ToLower(path.Ext(p))] {
+			f.files = append(f.files, p)
+			f.labels = append(f.labels, -1)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if len(f.files) == 0 {
+		return nil, fmt.Errorf("%s: %w: no images", where, ErrFormat)
+	}
+	return f, nil
+}
+
 var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".bmp": true, ".tif": true, ".tiff": true, ".webp": true}
 
 // folder is a class-per-subfolder set in a file system (a directory or a

@@ -148,3 +148,37 @@ func TestOpenRejects(t *testing.T) {
 		t.Errorf("class 12 of 2 accepted")
 	}
 }
+
+func TestOpenImages(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "b.png"), pngBytes(t, 1), 0o644)
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "a.png"), pngBytes(t, 2), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
+	s, err := OpenImages(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Len() != 2 || s.Name(0) != "b.png" || s.Name(1) != "sub/a.png" || s.Label(0) != -1 {
+		t.Fatalf("flat+nested folder: %d images, %q %q, label %d", s.Len(), s.Name(0), s.Name(1), s.Label(0))
+	}
+	for i := range s.Len() {
+		if _, err := s.Image(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one, err := OpenImages(filepath.Join(dir, "sub", "a.png"))
+	if err != nil || one.Len() != 1 {
+		t.Fatalf("single image: %v", err)
+	}
+	if _, err := one.Image(0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenImages(t.TempDir()); !errors.Is(err, ErrFormat) {
+		t.Errorf("empty folder: %v", err)
+	}
+	if _, err := OpenImages(filepath.Join(dir, "notes.txt")); !errors.Is(err, ErrFormat) {
+		t.Errorf("text file: %v", err)
+	}
+}

@@ -36,9 +36,9 @@ BatchNorm folding), activations 8-bit per tensor with ranges calibrated on real
 images run through the model's own preprocessing. The same images give the same
 model.
 
---calib takes anything eval reads (a folder of images in class subfolders, a
-.zip of them, an IDX images file, a CIFAR-10 .bin), several times or comma
-separated; the first -n images in order are used.
+--calib takes image files, folders or .zip files of images (flat or in
+subfolders; labels are not needed), IDX images files and CIFAR-10 .bin files,
+several times or comma separated; the first -n images in order are used.
 
 --method chooses each activation's range from its calibration histogram:
   minmax      the observed minimum and maximum
@@ -63,7 +63,7 @@ fp32 agree on the calibration images.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.model, "model", "m", "", "model image (.ern) or ONNX file to quantize (default: built-in Fashion-MNIST ResNet-20)")
-	fl.StringSliceVar(&f.calib, "calib", nil, "calibration images: folder, .zip, IDX or CIFAR .bin (required; repeatable)")
+	fl.StringSliceVar(&f.calib, "calib", nil, "calibration images: image files, folders, .zip, IDX or CIFAR .bin (required; repeatable)")
 	fl.IntVarP(&f.n, "n", "n", 500, "number of calibration images (0: all)")
 	fl.StringVar(&f.method, "method", edgeresnet.DefaultQuantizeMethod, "range method: minmax, percentile, entropy or mse")
 	fl.StringSliceVar(&f.keep, "keep-fp32", nil, "layers to keep in float32: first, last or node names")
@@ -84,7 +84,7 @@ func runQuantize(stdout, stderr io.Writer, f quantizeFlags) error {
 	var sets multiSet
 	defer sets.Close()
 	for _, c := range f.calib {
-		s, err := dataset.Open(c, m.Labels())
+		s, err := dataset.OpenImages(c)
 		if err != nil {
 			return err
 		}
