@@ -337,6 +337,7 @@ def main():
     ap.add_argument("--check", type=int, default=8, help="held-out inputs for the ORT vs PyTorch check (0: none)")
     ap.add_argument("--node", default="node")
     args = ap.parse_args()
+    args.cache = os.path.abspath(args.cache)  # ort_bench.mjs runs with cwd=HERE
     require()
     import numpy as np
     import onnx
