@@ -46,8 +46,12 @@ func int8Nodes(g *Graph) []bool {
 			u8[i] = n.Conv.Quant != nil
 		case OpDense:
 			u8[i] = n.Dense.Quant != nil
-		case OpAdd, OpGlobalAvgPool:
+		case OpAdd:
 			u8[i] = true
+		case OpGlobalAvgPool:
+			// The int32 channel sums of GlobalAvgPool8 hold 2^23 pixels.
+			in := g.Nodes[n.Inputs[0]].Shape
+			u8[i] = in.H*in.W < 1<<23
 		case OpMaxPool, OpSlice, OpConcat, OpFlatten:
 			u8[i] = same
 		case OpPad:
