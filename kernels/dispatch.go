@@ -34,6 +34,16 @@ type path struct {
 	// epiLanes values (see epilogueGo for the contract; flags as gemmFlag*).
 	epilogue func(v, bias, res *float32, n, flags int)
 	epiLanes int
+	// maxWindow8 is maxWindow on uint8 (see maxWindow8Go), for whole
+	// vectors of max8Lanes channels.
+	maxWindow8 func(dst, src *uint8, n, kh, kw, rowStride, pixStride int)
+	max8Lanes  int
+	// quantize and dequantize, if set, do Quantize and Dequantize for n a
+	// multiple of quantLanes (see quantizeGo, dequantizeGo); quantize
+	// requires |zero| <= 2^24.
+	quantize   func(dst *uint8, src *float32, n int, scale float32, zero int32)
+	dequantize func(dst *float32, src *uint8, n int, scale float32, zero int32)
+	quantLanes int
 }
 
 var (
