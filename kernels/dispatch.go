@@ -141,6 +141,8 @@ func Primitives() []Primitive {
 		{"winograd transforms", winoImplFor(selected.name).name},
 		{"max pool", lanes(selected.maxWindow != nil, selected.maxLanes, selected.name)},
 		{"winograd epilogue", lanes(selected.epilogue != nil, selected.epiLanes, selected.name)},
+		{"int8 max pool", lanes(selected.maxWindow8 != nil, selected.max8Lanes, selected.name)},
+		{"quantize, dequantize", lanes(selected.quantize != nil, selected.quantLanes, selected.name)},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }

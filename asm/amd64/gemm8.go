@@ -119,6 +119,12 @@ func generate8() ([]byte, error) {
 		k.generate(c)
 	}
 	requantBench(c)
+	maxWindow8(c, "maxWindow8AVX2", false)
+	maxWindow8(c, "maxWindow8AVX512", true)
+	quantize(c, "quantizeAVX2", false)
+	quantize(c, "quantizeAVX512", true)
+	dequantize(c, "dequantizeAVX2", false)
+	dequantize(c, "dequantizeAVX512", true)
 	vnniPeak(c, "vnniPeakAVX512", true)
 	vnniPeak(c, "vnniPeakAVXVNNI", false)
 	f, err := c.Result()
