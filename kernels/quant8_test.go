@@ -151,7 +151,7 @@ func TestQuantizePaths(t *testing.T) {
 	params := []struct {
 		scale float32
 		zero  int32
-	}{{0.037, 91}, {1, 0}, {0.5, 255}, {3e-3, -7}, {1e-30, 128}, {2.5, 300}, {0.1, -1 << 24}, {0.1, 1 << 24}, {0.1, 1<<24 + 1}, {1e30, math.MinInt32}, {7, math.MaxInt32}}
+	}{{0.037, 91}, {1, 0}, {0.5, 255}, {3e-3, -7}, {1e-30, 128}, {2.5, 300}, {0.25, 65600}, {0.25, -65400}, {0.1, -1 << 24}, {0.1, 1 << 24}, {0.1, 1<<24 + 1}, {1e30, math.MinInt32}, {7, math.MaxInt32}}
 	forEachPath(t, func(t *testing.T) {
 		for _, p := range params {
 			for _, n := range lengths {
