@@ -44,6 +44,9 @@ type path struct {
 	quantize   func(dst *uint8, src *float32, n int, scale float32, zero int32)
 	dequantize func(dst *float32, src *uint8, n int, scale float32, zero int32)
 	quantLanes int
+	// add8, if set, does Add8 for n a multiple of quantLanes (see add8Go;
+	// p is an *Add8Params, finite scales <= 2^90, |ZeroOut| <= 2^24).
+	add8 func(dst, a, b *uint8, n int, p *Add8Params)
 }
 
 var (
@@ -143,6 +146,7 @@ func Primitives() []Primitive {
 		{"winograd epilogue", lanes(selected.epilogue != nil, selected.epiLanes, selected.name)},
 		{"int8 max pool", lanes(selected.maxWindow8 != nil, selected.max8Lanes, selected.name)},
 		{"quantize, dequantize", lanes(selected.quantize != nil, selected.quantLanes, selected.name)},
+		{"int8 add (unfused)", lanes(selected.add8 != nil, selected.quantLanes, selected.name)},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }

@@ -84,6 +84,23 @@ func dequantizeAVX2(dst *float32, src *uint8, n int, scale float32, zero int32)
 //go:noescape
 func dequantizeAVX512(dst *float32, src *uint8, n int, scale float32, zero int32)
 
+// add8AVX2 is add8Go for n a positive multiple of 32; p points to an
+// Add8Params (finite scales <= 2^90, |ZeroOut| <= 2^24). Requires AVX2.
+//
+//go:noescape
+func add8AVX2(dst, a, b *uint8, n int, p *int32)
+
+// add8AVX512 is add8AVX2 with n a multiple of 64. Requires AVX512F and
+// AVX512BW.
+//
+//go:noescape
+func add8AVX512(dst, a, b *uint8, n int, p *int32)
+
+// add8Call adapts an add8 kernel to the path's signature.
+func add8Call(f func(dst, a, b *uint8, n int, p *int32)) func(dst, a, b *uint8, n int, p *Add8Params) {
+	return func(dst, a, b *uint8, n int, p *Add8Params) { f(dst, a, b, n, &p.ZeroA) }
+}
+
 // gemm8MaxNR bounds the panel width of the amd64 int8 kernels.
 const gemm8MaxNR = 64
 
@@ -205,10 +222,12 @@ var (
 	// The int8 paths reuse the fp32 implementations of the path below them.
 	_ = registerPath(&path{name: "avxvnni", rank: 15, available: hasAVXVNNI, gemm: gemmAVX2, gemm8: gemm8AVXVNNI,
 		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
-		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32})
+		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
+		add8: add8Call(add8AVX2)})
 	_ = registerPath(&path{name: "avx512vnni", rank: 30, available: hasAVX512VNNI, gemm: gemmAVX512, gemm8: gemm8VNNI512,
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
-		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64})
+		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
+		add8: add8Call(add8AVX512)})
 )
 
 // vnniPeakAVX512 runs n iterations of 12 independent 16-lane VPDPBUSD on

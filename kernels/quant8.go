@@ -70,6 +70,26 @@ type Add8Params struct {
 func Add8(a, b, out []uint8, p *Add8Params) {
 	n := len(out)
 	a, b = a[:n], b[:n]
+	vec := 0
+	// The kernels need finite sums (|scales| <= 2^90 keeps
+	// |float32(a-zA)·sA| below 2^121) and add ZeroOut in int32.
+	if selected.add8 != nil && abs32(p.ScaleA) <= 0x1p90 && abs32(p.ScaleB) <= 0x1p90 &&
+		p.ZeroOut >= -1<<24 && p.ZeroOut <= 1<<24 {
+		vec = n / selected.quantLanes * selected.quantLanes
+	}
+	if vec > 0 {
+		selected.add8(&out[0], &a[0], &b[0], vec, p)
+	}
+	add8Go(a[vec:], b[vec:], out[vec:], p)
+}
+
+// abs32 is |x|, NaN for NaN (so that comparisons with it fail).
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// add8Go is the definition of Add8 (and the kernels' tail).
+func add8Go(a, b, out []uint8, p *Add8Params) {
+	n := len(out)
+	a, b = a[:n], b[:n]
 	for i := range out {
 		out[i] = Requantize(int32(a[i])-p.ZeroA, p.ScaleA, true, b[i], p.ZeroB, p.ScaleB, p.ZeroOut, p.Lo)
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // maxWindow8Ref is the plain definition of maxWindow8Go.
@@ -238,6 +239,80 @@ func BenchmarkQuantizeInput(b *testing.B) {
 			b.SetBytes(int64(4 * len(x)))
 			for i := 0; i < b.N; i++ {
 				Dequantize(q, x, 0.0187, 114)
+			}
+		})
+	}
+}
+
+// TestAdd8ParamsLayout pins the offsets the add8 kernels read.
+func TestAdd8ParamsLayout(t *testing.T) {
+	var p Add8Params
+	got := []uintptr{unsafe.Offsetof(p.ZeroA), unsafe.Offsetof(p.ZeroB), unsafe.Offsetof(p.ZeroOut),
+		unsafe.Offsetof(p.Lo), unsafe.Offsetof(p.ScaleA), unsafe.Offsetof(p.ScaleB)}
+	for i, off := range got {
+		if off != uintptr(4*i) {
+			t.Fatalf("Add8Params field %d at offset %d, want %d", i, off, 4*i)
+		}
+	}
+}
+
+// TestAdd8Paths checks Add8 on every path bit for bit against add8Go for
+// lengths around the vector widths, with and without the fused ReLU, zero
+// points and scales at and beyond the kernels' limits, and canaries.
+func TestAdd8Paths(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 5))
+	lengths := []int{1, 3, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 1000}
+	params := []Add8Params{
+		{ZeroA: 91, ZeroB: 17, ZeroOut: 30, Lo: 0, ScaleA: 0.71, ScaleB: 1.3},
+		{ZeroA: 91, ZeroB: 17, ZeroOut: 30, Lo: 30, ScaleA: 0.71, ScaleB: 1.3},
+		{ZeroA: 0, ZeroB: 255, ZeroOut: 255, Lo: -5, ScaleA: 1, ScaleB: 0.5},      // ties
+		{ZeroA: 128, ZeroB: 128, ZeroOut: 128, Lo: 300, ScaleA: 0.5, ScaleB: 0.5}, // Lo > 255
+		{ZeroA: -1 << 30, ZeroB: 1 << 30, ZeroOut: 1 << 24, Lo: 0, ScaleA: 1e-4, ScaleB: -1e-4},
+		{ZeroA: 3, ZeroB: 9, ZeroOut: -1 << 24, Lo: -1 << 31, ScaleA: 0x1p90, ScaleB: -0x1p90},
+		{ZeroA: 3, ZeroB: 9, ZeroOut: 65600, Lo: 0, ScaleA: -1000, ScaleB: 1e-3}, // clamp at -65536 matters
+		{ZeroA: 3, ZeroB: 9, ZeroOut: -65400, Lo: 0, ScaleA: 1000, ScaleB: 1e-3},
+		{ZeroA: 3, ZeroB: 9, ZeroOut: 1<<24 + 1, Lo: 0, ScaleA: 1, ScaleB: 1}, // Go only
+		{ZeroA: 3, ZeroB: 9, ZeroOut: 5, Lo: 0, ScaleA: 0x1p91, ScaleB: 1},    // Go only
+	}
+	forEachPath(t, func(t *testing.T) {
+		for _, p := range params {
+			for _, n := range lengths {
+				a, b := randU8(r, n), randU8(r, n)
+				want := make([]uint8, n)
+				add8Go(a, b, want, &p)
+				buf := make([]uint8, n+16)
+				for i := range buf {
+					buf[i] = 0x3c
+				}
+				Add8(a, b, buf[:n], &p)
+				for i := 0; i < n; i++ {
+					if buf[i] != want[i] {
+						t.Fatalf("Add8(%d, %d, %+v) n=%d [%d] = %d, want %d", a[i], b[i], p, n, i, buf[i], want[i])
+					}
+				}
+				for i := n; i < len(buf); i++ {
+					if buf[i] != 0x3c {
+						t.Fatalf("Add8 n=%d wrote past the end at %d", n, i)
+					}
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkAdd8(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 3))
+	const n = 56 * 56 * 256
+	x, y, out := randU8(r, n), randU8(r, n), make([]uint8, n)
+	p := &Add8Params{ZeroA: 91, ZeroB: 17, ZeroOut: 30, Lo: 30, ScaleA: 0.71, ScaleB: 1.3}
+	saved := selected
+	defer use(saved)
+	for _, pt := range paths {
+		b.Run(pt.name, func(b *testing.B) {
+			use(pt)
+			b.SetBytes(n)
+			for i := 0; i < b.N; i++ {
+				Add8(x, y, out, p)
 			}
 		})
 	}

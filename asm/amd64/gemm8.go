@@ -125,6 +125,8 @@ func generate8() ([]byte, error) {
 	quantize(c, "quantizeAVX512", true)
 	dequantize(c, "dequantizeAVX2", false)
 	dequantize(c, "dequantizeAVX512", true)
+	add8(c, "add8AVX2", false)
+	add8(c, "add8AVX512", true)
 	vnniPeak(c, "vnniPeakAVX512", true)
 	vnniPeak(c, "vnniPeakAVXVNNI", false)
 	f, err := c.Result()
