@@ -2969,3 +2969,97 @@ loop:
 	SUBS	$16, R2, R2
 	BNE	loop
 	RET
+
+// func add8NEON
+TEXT ·add8NEON(SB), NOSPLIT|NOFRAME, $0-40
+	MOVD	dst+0(FP), R0
+	MOVD	a+8(FP), R1
+	MOVD	b+16(FP), R2
+	MOVD	n+24(FP), R3
+	MOVD	p+32(FP), R4
+	MOVW	0(R4), R5
+	VDUP	R5, V16.S4
+	MOVW	4(R4), R5
+	VDUP	R5, V17.S4
+	MOVW	8(R4), R5
+	VDUP	R5, V18.S4
+	MOVW	12(R4), R5
+	VDUP	R5, V19.B16
+	MOVW	16(R4), R5
+	VDUP	R5, V20.S4
+	MOVW	20(R4), R5
+	VDUP	R5, V21.S4
+	MOVD	$0xc7800000, R5
+	VDUP	R5, V22.S4
+	MOVD	$0x47800000, R5
+	VDUP	R5, V23.S4
+loop:
+	VLD1.P	16(R1), [V0.B16]
+	VLD1.P	16(R2), [V1.B16]
+	VUXTL	V0.B8, V2.H8
+	VUXTL2	V0.B16, V3.H8
+	VUXTL	V2.H4, V4.S4
+	VUXTL2	V2.H8, V5.S4
+	VUXTL	V3.H4, V6.S4
+	VUXTL2	V3.H8, V7.S4
+	VUXTL	V1.B8, V2.H8
+	VUXTL2	V1.B16, V3.H8
+	VUXTL	V2.H4, V8.S4
+	VUXTL2	V2.H8, V9.S4
+	VUXTL	V3.H4, V10.S4
+	VUXTL2	V3.H8, V11.S4
+	VSUB	V16.S4, V4.S4, V4.S4
+	WORD	$0x4e21d884 // scvtf v4.4s, v4.4s
+	WORD	$0x6e34dc84 // fmul v4.4s, v4.4s, v20.4s
+	VSUB	V17.S4, V8.S4, V8.S4
+	WORD	$0x4e21d908 // scvtf v8.4s, v8.4s
+	WORD	$0x6e35dd08 // fmul v8.4s, v8.4s, v21.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e36f484 // fmax v4.4s, v4.4s, v22.4s
+	WORD	$0x4eb7f484 // fmin v4.4s, v4.4s, v23.4s
+	WORD	$0x4e21a884 // fcvtns v4.4s, v4.4s
+	WORD	$0x4eb20c84 // sqadd v4.4s, v4.4s, v18.4s
+	VSUB	V16.S4, V5.S4, V5.S4
+	WORD	$0x4e21d8a5 // scvtf v5.4s, v5.4s
+	WORD	$0x6e34dca5 // fmul v5.4s, v5.4s, v20.4s
+	VSUB	V17.S4, V9.S4, V9.S4
+	WORD	$0x4e21d929 // scvtf v9.4s, v9.4s
+	WORD	$0x6e35dd29 // fmul v9.4s, v9.4s, v21.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e36f4a5 // fmax v5.4s, v5.4s, v22.4s
+	WORD	$0x4eb7f4a5 // fmin v5.4s, v5.4s, v23.4s
+	WORD	$0x4e21a8a5 // fcvtns v5.4s, v5.4s
+	WORD	$0x4eb20ca5 // sqadd v5.4s, v5.4s, v18.4s
+	VSUB	V16.S4, V6.S4, V6.S4
+	WORD	$0x4e21d8c6 // scvtf v6.4s, v6.4s
+	WORD	$0x6e34dcc6 // fmul v6.4s, v6.4s, v20.4s
+	VSUB	V17.S4, V10.S4, V10.S4
+	WORD	$0x4e21d94a // scvtf v10.4s, v10.4s
+	WORD	$0x6e35dd4a // fmul v10.4s, v10.4s, v21.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e36f4c6 // fmax v6.4s, v6.4s, v22.4s
+	WORD	$0x4eb7f4c6 // fmin v6.4s, v6.4s, v23.4s
+	WORD	$0x4e21a8c6 // fcvtns v6.4s, v6.4s
+	WORD	$0x4eb20cc6 // sqadd v6.4s, v6.4s, v18.4s
+	VSUB	V16.S4, V7.S4, V7.S4
+	WORD	$0x4e21d8e7 // scvtf v7.4s, v7.4s
+	WORD	$0x6e34dce7 // fmul v7.4s, v7.4s, v20.4s
+	VSUB	V17.S4, V11.S4, V11.S4
+	WORD	$0x4e21d96b // scvtf v11.4s, v11.4s
+	WORD	$0x6e35dd6b // fmul v11.4s, v11.4s, v21.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	WORD	$0x4e36f4e7 // fmax v7.4s, v7.4s, v22.4s
+	WORD	$0x4eb7f4e7 // fmin v7.4s, v7.4s, v23.4s
+	WORD	$0x4e21a8e7 // fcvtns v7.4s, v7.4s
+	WORD	$0x4eb20ce7 // sqadd v7.4s, v7.4s, v18.4s
+	WORD	$0x2e61288c // sqxtun v12.4h, v4.4s
+	WORD	$0x6e6128ac // sqxtun2 v12.8h, v5.4s
+	WORD	$0x2e6128cd // sqxtun v13.4h, v6.4s
+	WORD	$0x6e6128ed // sqxtun2 v13.8h, v7.4s
+	WORD	$0x2e21498e // uqxtn v14.8b, v12.8h
+	WORD	$0x6e2149ae // uqxtn2 v14.16b, v13.8h
+	VUMAX	V19.B16, V14.B16, V14.B16
+	VST1.P	[V14.B16], 16(R0)
+	SUBS	$16, R3, R3
+	BNE	loop
+	RET

@@ -153,3 +153,74 @@ func dequantize(a *Asm) {
 	a.BNE("loop")
 	a.RET()
 }
+
+// add8 writes add8NEON(dst, a, b *uint8, n int, p *int32), bit-exact with
+// kernels.add8Go, 16 pairs per iteration. p points to a kernels.Add8Params
+// (int32 ZeroA, ZeroB, ZeroOut, Lo at 0-12, float32 ScaleA, ScaleB at 16,
+// 20) whose Lo the caller has clamped to [0, 255]: the ReLU bound is then
+// applied after narrowing, by UMAX on bytes (max commutes with the
+// monotonic clamp to [0, 255]). The caller guarantees finite sums.
+//
+//	t = float32(a - zA)·sA + float32(b - zB)·sB   (FMUL, FMUL, FADD)
+//	dst = max(sat8(FCVTNS(clamp(t, ±65536)) + zOut), lo)
+func add8(a *Asm) {
+	const (
+		zA, zB, zOut, lo, sA, sB V = 16, 17, 18, 19, 20, 21
+		cLo, cHi                 V = 22, 23
+	)
+	a.Text("add8NEON", 0, 40)
+	a.MOVD("dst+0(FP)", "R0")
+	a.MOVD("a+8(FP)", "R1")
+	a.MOVD("b+16(FP)", "R2")
+	a.MOVD("n+24(FP)", "R3")
+	a.MOVD("p+32(FP)", "R4")
+	for i, v := range []V{zA, zB, zOut, lo, sA, sB} {
+		a.MOVW(fmt.Sprintf("%d(R4)", 4*i), "R5")
+		if v == lo {
+			a.VDUPB(5, v)
+		} else {
+			a.VDUPS(5, v)
+		}
+	}
+	a.MOVD("$0xc7800000", "R5") // -65536.0
+	a.VDUPS(5, cLo)
+	a.MOVD("$0x47800000", "R5") // 65536.0
+	a.VDUPS(5, cHi)
+	a.Label("loop")
+	a.VLD1Bpost(1, 0, 1)
+	a.VLD1Bpost(2, 1, 1)
+	// a widened into V4-V7, b into V8-V11.
+	for _, w := range []struct{ src, first V }{{0, 4}, {1, 8}} {
+		a.UXTLbh(w.src, 2)
+		a.UXTL2bh(w.src, 3)
+		a.UXTLhs(2, w.first)
+		a.UXTL2hs(2, w.first+1)
+		a.UXTLhs(3, w.first+2)
+		a.UXTL2hs(3, w.first+3)
+	}
+	for i := V(0); i < 4; i++ {
+		x, y := 4+i, 8+i
+		a.VSUBS(zA, x, x)
+		a.SCVTF(x, x)
+		a.FMUL(x, x, sA)
+		a.VSUBS(zB, y, y)
+		a.SCVTF(y, y)
+		a.FMUL(y, y, sB)
+		a.FADD(x, x, y)
+		a.FMAX(x, x, cLo)
+		a.FMIN(x, x, cHi)
+		a.FCVTNS(x, x)
+		a.SQADD(x, x, zOut)
+	}
+	a.SQXTUN(12, 4)
+	a.SQXTUN2(12, 5)
+	a.SQXTUN(13, 6)
+	a.SQXTUN2(13, 7)
+	a.UQXTN(14, 12)
+	a.UQXTN2(14, 13)
+	a.VUMAXB(lo, 14, 14)
+	a.VST1Bpost(0, 14, 1)
+	a.SUBSconst(16, 3, 3)
+	a.BNE("loop")
+	a.RET()
+}

@@ -48,6 +48,7 @@ func generate8() []byte {
 	maxWindow8(a)
 	quantize(a)
 	dequantize(a)
+	add8(a)
 	return a.out.Bytes()
 }
 
