@@ -34,6 +34,19 @@ type path struct {
 	// epiLanes values (see epilogueGo for the contract; flags as gemmFlag*).
 	epilogue func(v, bias, res *float32, n, flags int)
 	epiLanes int
+	// maxWindow8 is maxWindow on uint8 (see maxWindow8Go), for whole
+	// vectors of max8Lanes channels.
+	maxWindow8 func(dst, src *uint8, n, kh, kw, rowStride, pixStride int)
+	max8Lanes  int
+	// quantize and dequantize, if set, do Quantize and Dequantize for n a
+	// multiple of quantLanes (see quantizeGo, dequantizeGo); quantize
+	// requires |zero| <= 2^24.
+	quantize   func(dst *uint8, src *float32, n int, scale float32, zero int32)
+	dequantize func(dst *float32, src *uint8, n int, scale float32, zero int32)
+	quantLanes int
+	// add8, if set, does Add8 for n a multiple of quantLanes (see add8Go;
+	// p is an *Add8Params, finite scales <= 2^90, |ZeroOut| <= 2^24).
+	add8 func(dst, a, b *uint8, n int, p *Add8Params)
 }
 
 var (
@@ -131,6 +144,9 @@ func Primitives() []Primitive {
 		{"winograd transforms", winoImplFor(selected.name).name},
 		{"max pool", lanes(selected.maxWindow != nil, selected.maxLanes, selected.name)},
 		{"winograd epilogue", lanes(selected.epilogue != nil, selected.epiLanes, selected.name)},
+		{"int8 max pool", lanes(selected.maxWindow8 != nil, selected.max8Lanes, selected.name)},
+		{"quantize, dequantize", lanes(selected.quantize != nil, selected.quantLanes, selected.name)},
+		{"int8 add (unfused)", lanes(selected.add8 != nil, selected.quantLanes, selected.name)},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }

@@ -48,6 +48,59 @@ func gemmU8_6x8_AVX2(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int,
 //go:noescape
 func gemmU8_5x16_AVX2UBSW(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32)
 
+// maxWindow8AVX2 is maxWindowAVX2 on uint8 (see maxWindow8Go), n a
+// positive multiple of 32. Requires AVX2.
+//
+//go:noescape
+func maxWindow8AVX2(dst, src *uint8, n, kh, kw, rowStride, pixStride int)
+
+// maxWindow8AVX512 is maxWindow8AVX2 with n a multiple of 64. Requires
+// AVX512BW.
+//
+//go:noescape
+func maxWindow8AVX512(dst, src *uint8, n, kh, kw, rowStride, pixStride int)
+
+// quantizeAVX2 is quantizeGo on n values, n a positive multiple of 32,
+// |zero| <= 2^24; bit-exact (see asm/amd64/elem8.go). Requires AVX2.
+//
+//go:noescape
+func quantizeAVX2(dst *uint8, src *float32, n int, scale float32, zero int32)
+
+// quantizeAVX512 is quantizeAVX2 with n a multiple of 64. Requires
+// AVX512F and AVX512BW.
+//
+//go:noescape
+func quantizeAVX512(dst *uint8, src *float32, n int, scale float32, zero int32)
+
+// dequantizeAVX2 is dequantizeGo on n values, n a positive multiple of 32.
+// Requires AVX2.
+//
+//go:noescape
+func dequantizeAVX2(dst *float32, src *uint8, n int, scale float32, zero int32)
+
+// dequantizeAVX512 is dequantizeAVX2 with n a multiple of 64. Requires
+// AVX512F and AVX512BW.
+//
+//go:noescape
+func dequantizeAVX512(dst *float32, src *uint8, n int, scale float32, zero int32)
+
+// add8AVX2 is add8Go for n a positive multiple of 32; p points to an
+// Add8Params (finite scales <= 2^90, |ZeroOut| <= 2^24). Requires AVX2.
+//
+//go:noescape
+func add8AVX2(dst, a, b *uint8, n int, p *int32)
+
+// add8AVX512 is add8AVX2 with n a multiple of 64. Requires AVX512F and
+// AVX512BW.
+//
+//go:noescape
+func add8AVX512(dst, a, b *uint8, n int, p *int32)
+
+// add8Call adapts an add8 kernel to the path's signature.
+func add8Call(f func(dst, a, b *uint8, n int, p *int32)) func(dst, a, b *uint8, n int, p *Add8Params) {
+	return func(dst, a, b *uint8, n int, p *Add8Params) { f(dst, a, b, n, &p.ZeroA) }
+}
+
 // gemm8MaxNR bounds the panel width of the amd64 int8 kernels.
 const gemm8MaxNR = 64
 
@@ -168,9 +221,13 @@ var (
 
 	// The int8 paths reuse the fp32 implementations of the path below them.
 	_ = registerPath(&path{name: "avxvnni", rank: 15, available: hasAVXVNNI, gemm: gemmAVX2, gemm8: gemm8AVXVNNI,
-		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8})
+		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
+		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
+		add8: add8Call(add8AVX2)})
 	_ = registerPath(&path{name: "avx512vnni", rank: 30, available: hasAVX512VNNI, gemm: gemmAVX512, gemm8: gemm8VNNI512,
-		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16})
+		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
+		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
+		add8: add8Call(add8AVX512)})
 )
 
 // vnniPeakAVX512 runs n iterations of 12 independent 16-lane VPDPBUSD on

@@ -4568,6 +4568,562 @@ requantFixedAVX512_loop:
 	VZEROUPPER
 	RET
 
+// func maxWindow8AVX2(dst *uint8, src *uint8, n int, kh int, kw int, rowStride int, pixStride int)
+// Requires: AVX, AVX2
+TEXT ·maxWindow8AVX2(SB), NOSPLIT, $0-56
+	// Max over a kh x kw window of 32-lane uint8 channel vectors. Requires AVX2.
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ kh+24(FP), R8
+	MOVQ kw+32(FP), R9
+	MOVQ rowStride+40(FP), R10
+	MOVQ pixStride+48(FP), R11
+
+maxWindow8AVX2_groups:
+	CMPQ    CX, $0x00000080
+	JL      maxWindow8AVX2_singles
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindow8AVX2_g_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindow8AVX2_g_x:
+	VPMAXUB (R13), Y0, Y0
+	VPMAXUB 32(R13), Y1, Y1
+	VPMAXUB 64(R13), Y2, Y2
+	VPMAXUB 96(R13), Y3, Y3
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindow8AVX2_g_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindow8AVX2_g_y
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	SUBQ    $0x00000080, CX
+	JMP     maxWindow8AVX2_groups
+
+maxWindow8AVX2_singles:
+	TESTQ   CX, CX
+	JZ      maxWindow8AVX2_done
+	VMOVUPS (SI), Y0
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindow8AVX2_s_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindow8AVX2_s_x:
+	VPMAXUB (R13), Y0, Y0
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindow8AVX2_s_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindow8AVX2_s_y
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, CX
+	JMP     maxWindow8AVX2_singles
+
+maxWindow8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func maxWindow8AVX512(dst *uint8, src *uint8, n int, kh int, kw int, rowStride int, pixStride int)
+// Requires: AVX, AVX512BW, AVX512F
+TEXT ·maxWindow8AVX512(SB), NOSPLIT, $0-56
+	// Max over a kh x kw window of 64-lane uint8 channel vectors. Requires AVX512BW.
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ kh+24(FP), R8
+	MOVQ kw+32(FP), R9
+	MOVQ rowStride+40(FP), R10
+	MOVQ pixStride+48(FP), R11
+
+maxWindow8AVX512_groups:
+	CMPQ    CX, $0x00000100
+	JL      maxWindow8AVX512_singles
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindow8AVX512_g_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindow8AVX512_g_x:
+	VPMAXUB (R13), Z0, Z0
+	VPMAXUB 64(R13), Z1, Z1
+	VPMAXUB 128(R13), Z2, Z2
+	VPMAXUB 192(R13), Z3, Z3
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindow8AVX512_g_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindow8AVX512_g_y
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $0x00000100, SI
+	ADDQ    $0x00000100, DI
+	SUBQ    $0x00000100, CX
+	JMP     maxWindow8AVX512_groups
+
+maxWindow8AVX512_singles:
+	TESTQ   CX, CX
+	JZ      maxWindow8AVX512_done
+	VMOVUPS (SI), Z0
+	MOVQ    SI, R12
+	MOVQ    R8, R14
+
+maxWindow8AVX512_s_y:
+	MOVQ R12, R13
+	MOVQ R9, R15
+
+maxWindow8AVX512_s_x:
+	VPMAXUB (R13), Z0, Z0
+	ADDQ    R11, R13
+	DECQ    R15
+	JNZ     maxWindow8AVX512_s_x
+	ADDQ    R10, R12
+	DECQ    R14
+	JNZ     maxWindow8AVX512_s_y
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000040, CX
+	JMP     maxWindow8AVX512_singles
+
+maxWindow8AVX512_done:
+	VZEROUPPER
+	RET
+
+// func quantizeAVX2(dst *uint8, src *float32, n int, scale float32, zero int32)
+// Requires: AVX, AVX2
+TEXT ·quantizeAVX2(SB), NOSPLIT, $0-32
+	// Quantize 32 float32 per iteration to uint8. Requires AVX2.
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         scale+24(FP), AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL         zero+28(FP), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
+	MOVL         $0xc7800000, AX
+	MOVL         $0x47800000, DX
+	VMOVD        AX, X10
+	VPBROADCASTD X10, Y10
+	VMOVD        DX, X11
+	VPBROADCASTD X11, Y11
+	MOVQ         $0x0703060205010400, AX
+	VMOVQ        AX, X13
+	VPMOVZXBD    X13, Y13
+
+quantizeAVX2_loop:
+	VMOVUPS   (SI), Y0
+	VDIVPS    Y8, Y0, Y0
+	VMAXPS    Y0, Y10, Y0
+	VMINPS    Y0, Y11, Y0
+	VCMPPS    $0x07, Y0, Y0, Y4
+	VANDPS    Y4, Y0, Y0
+	VCVTPS2DQ Y0, Y0
+	VPADDD    Y9, Y0, Y0
+	VMOVUPS   32(SI), Y1
+	VDIVPS    Y8, Y1, Y1
+	VMAXPS    Y1, Y10, Y1
+	VMINPS    Y1, Y11, Y1
+	VCMPPS    $0x07, Y1, Y1, Y5
+	VANDPS    Y5, Y1, Y1
+	VCVTPS2DQ Y1, Y1
+	VPADDD    Y9, Y1, Y1
+	VMOVUPS   64(SI), Y2
+	VDIVPS    Y8, Y2, Y2
+	VMAXPS    Y2, Y10, Y2
+	VMINPS    Y2, Y11, Y2
+	VCMPPS    $0x07, Y2, Y2, Y6
+	VANDPS    Y6, Y2, Y2
+	VCVTPS2DQ Y2, Y2
+	VPADDD    Y9, Y2, Y2
+	VMOVUPS   96(SI), Y3
+	VDIVPS    Y8, Y3, Y3
+	VMAXPS    Y3, Y10, Y3
+	VMINPS    Y3, Y11, Y3
+	VCMPPS    $0x07, Y3, Y3, Y7
+	VANDPS    Y7, Y3, Y3
+	VCVTPS2DQ Y3, Y3
+	VPADDD    Y9, Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKUSWB Y2, Y0, Y0
+	VPERMD    Y0, Y13, Y0
+	VMOVDQU   Y0, (DI)
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000020, DI
+	SUBQ      $0x00000020, CX
+	JNZ       quantizeAVX2_loop
+	VZEROUPPER
+	RET
+
+// func quantizeAVX512(dst *uint8, src *float32, n int, scale float32, zero int32)
+// Requires: AVX, AVX512F
+TEXT ·quantizeAVX512(SB), NOSPLIT, $0-32
+	// Quantize 64 float32 per iteration to uint8. Requires AVX512F, AVX512BW.
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         scale+24(FP), AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Z8
+	MOVL         zero+28(FP), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Z9
+	MOVL         $0xc7800000, AX
+	MOVL         $0x47800000, DX
+	VPBROADCASTD AX, Z10
+	VPBROADCASTD DX, Z11
+	VPXORD       Z12, Z12, Z12
+
+quantizeAVX512_loop:
+	VMOVUPS     (SI), Z0
+	VDIVPS      Z8, Z0, Z0
+	VMAXPS      Z0, Z10, Z0
+	VMINPS      Z0, Z11, Z0
+	VCMPPS      $0x07, Z0, Z0, K1
+	VCVTPS2DQ.Z Z0, K1, Z0
+	VPADDD      Z9, Z0, Z0
+	VPMAXSD     Z12, Z0, Z0
+	VPMOVUSDB   Z0, (DI)
+	VMOVUPS     64(SI), Z1
+	VDIVPS      Z8, Z1, Z1
+	VMAXPS      Z1, Z10, Z1
+	VMINPS      Z1, Z11, Z1
+	VCMPPS      $0x07, Z1, Z1, K2
+	VCVTPS2DQ.Z Z1, K2, Z1
+	VPADDD      Z9, Z1, Z1
+	VPMAXSD     Z12, Z1, Z1
+	VPMOVUSDB   Z1, 16(DI)
+	VMOVUPS     128(SI), Z2
+	VDIVPS      Z8, Z2, Z2
+	VMAXPS      Z2, Z10, Z2
+	VMINPS      Z2, Z11, Z2
+	VCMPPS      $0x07, Z2, Z2, K3
+	VCVTPS2DQ.Z Z2, K3, Z2
+	VPADDD      Z9, Z2, Z2
+	VPMAXSD     Z12, Z2, Z2
+	VPMOVUSDB   Z2, 32(DI)
+	VMOVUPS     192(SI), Z3
+	VDIVPS      Z8, Z3, Z3
+	VMAXPS      Z3, Z10, Z3
+	VMINPS      Z3, Z11, Z3
+	VCMPPS      $0x07, Z3, Z3, K4
+	VCVTPS2DQ.Z Z3, K4, Z3
+	VPADDD      Z9, Z3, Z3
+	VPMAXSD     Z12, Z3, Z3
+	VPMOVUSDB   Z3, 48(DI)
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000040, CX
+	JNZ         quantizeAVX512_loop
+	VZEROUPPER
+	RET
+
+// func dequantizeAVX2(dst *float32, src *uint8, n int, scale float32, zero int32)
+// Requires: AVX, AVX2
+TEXT ·dequantizeAVX2(SB), NOSPLIT, $0-32
+	// Dequantize 32 uint8 per iteration to float32. Requires AVX2.
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         scale+24(FP), AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL         zero+28(FP), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
+
+dequantizeAVX2_loop:
+	VPMOVZXBD (SI), Y0
+	VPSUBD    Y9, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    Y8, Y0, Y0
+	VMOVUPS   Y0, (DI)
+	VPMOVZXBD 8(SI), Y1
+	VPSUBD    Y9, Y1, Y1
+	VCVTDQ2PS Y1, Y1
+	VMULPS    Y8, Y1, Y1
+	VMOVUPS   Y1, 32(DI)
+	VPMOVZXBD 16(SI), Y2
+	VPSUBD    Y9, Y2, Y2
+	VCVTDQ2PS Y2, Y2
+	VMULPS    Y8, Y2, Y2
+	VMOVUPS   Y2, 64(DI)
+	VPMOVZXBD 24(SI), Y3
+	VPSUBD    Y9, Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VMULPS    Y8, Y3, Y3
+	VMOVUPS   Y3, 96(DI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000080, DI
+	SUBQ      $0x00000020, CX
+	JNZ       dequantizeAVX2_loop
+	VZEROUPPER
+	RET
+
+// func dequantizeAVX512(dst *float32, src *uint8, n int, scale float32, zero int32)
+// Requires: AVX, AVX512F
+TEXT ·dequantizeAVX512(SB), NOSPLIT, $0-32
+	// Dequantize 64 uint8 per iteration to float32. Requires AVX512F, AVX512BW.
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         scale+24(FP), AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Z8
+	MOVL         zero+28(FP), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Z9
+
+dequantizeAVX512_loop:
+	VPMOVZXBD (SI), Z0
+	VPSUBD    Z9, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z8, Z0, Z0
+	VMOVUPS   Z0, (DI)
+	VPMOVZXBD 16(SI), Z1
+	VPSUBD    Z9, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z8, Z1, Z1
+	VMOVUPS   Z1, 64(DI)
+	VPMOVZXBD 32(SI), Z2
+	VPSUBD    Z9, Z2, Z2
+	VCVTDQ2PS Z2, Z2
+	VMULPS    Z8, Z2, Z2
+	VMOVUPS   Z2, 128(DI)
+	VPMOVZXBD 48(SI), Z3
+	VPSUBD    Z9, Z3, Z3
+	VCVTDQ2PS Z3, Z3
+	VMULPS    Z8, Z3, Z3
+	VMOVUPS   Z3, 192(DI)
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000100, DI
+	SUBQ      $0x00000040, CX
+	JNZ       dequantizeAVX512_loop
+	VZEROUPPER
+	RET
+
+// func add8AVX2(dst *uint8, a *uint8, b *uint8, n int, p *int32)
+// Requires: AVX, AVX2
+TEXT ·add8AVX2(SB), NOSPLIT, $0-40
+	// Requantized sum of 32 uint8 pairs per iteration. Requires AVX2.
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         p+32(FP), R8
+	VPBROADCASTD (R8), Y5
+	VPBROADCASTD 4(R8), Y6
+	VPBROADCASTD 8(R8), Y7
+	VPBROADCASTD 12(R8), Y8
+	VPBROADCASTD 16(R8), Y9
+	VPBROADCASTD 20(R8), Y10
+	MOVL         $0xc7800000, AX
+	VMOVD        AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL         $0x47800000, AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	MOVQ         $0x0703060205010400, AX
+	VMOVQ        AX, X13
+	VPMOVZXBD    X13, Y13
+
+add8AVX2_loop:
+	VPMOVZXBD (SI), Y0
+	VPSUBD    Y5, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    Y9, Y0, Y0
+	VPMOVZXBD (DX), Y4
+	VPSUBD    Y6, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS    Y10, Y4, Y4
+	VADDPS    Y4, Y0, Y0
+	VMAXPS    Y11, Y0, Y0
+	VMINPS    Y12, Y0, Y0
+	VCVTPS2DQ Y0, Y0
+	VPADDD    Y7, Y0, Y0
+	VPMAXSD   Y8, Y0, Y0
+	VPMOVZXBD 8(SI), Y1
+	VPSUBD    Y5, Y1, Y1
+	VCVTDQ2PS Y1, Y1
+	VMULPS    Y9, Y1, Y1
+	VPMOVZXBD 8(DX), Y4
+	VPSUBD    Y6, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS    Y10, Y4, Y4
+	VADDPS    Y4, Y1, Y1
+	VMAXPS    Y11, Y1, Y1
+	VMINPS    Y12, Y1, Y1
+	VCVTPS2DQ Y1, Y1
+	VPADDD    Y7, Y1, Y1
+	VPMAXSD   Y8, Y1, Y1
+	VPMOVZXBD 16(SI), Y2
+	VPSUBD    Y5, Y2, Y2
+	VCVTDQ2PS Y2, Y2
+	VMULPS    Y9, Y2, Y2
+	VPMOVZXBD 16(DX), Y4
+	VPSUBD    Y6, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS    Y10, Y4, Y4
+	VADDPS    Y4, Y2, Y2
+	VMAXPS    Y11, Y2, Y2
+	VMINPS    Y12, Y2, Y2
+	VCVTPS2DQ Y2, Y2
+	VPADDD    Y7, Y2, Y2
+	VPMAXSD   Y8, Y2, Y2
+	VPMOVZXBD 24(SI), Y3
+	VPSUBD    Y5, Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VMULPS    Y9, Y3, Y3
+	VPMOVZXBD 24(DX), Y4
+	VPSUBD    Y6, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS    Y10, Y4, Y4
+	VADDPS    Y4, Y3, Y3
+	VMAXPS    Y11, Y3, Y3
+	VMINPS    Y12, Y3, Y3
+	VCVTPS2DQ Y3, Y3
+	VPADDD    Y7, Y3, Y3
+	VPMAXSD   Y8, Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKUSWB Y2, Y0, Y0
+	VPERMD    Y0, Y13, Y0
+	VMOVDQU   Y0, (DI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	ADDQ      $0x00000020, DI
+	SUBQ      $0x00000020, CX
+	JNZ       add8AVX2_loop
+	VZEROUPPER
+	RET
+
+// func add8AVX512(dst *uint8, a *uint8, b *uint8, n int, p *int32)
+// Requires: AVX, AVX512F
+TEXT ·add8AVX512(SB), NOSPLIT, $0-40
+	// Requantized sum of 64 uint8 pairs per iteration. Requires AVX512F, AVX512BW.
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         p+32(FP), R8
+	VPBROADCASTD (R8), Z5
+	VPBROADCASTD 4(R8), Z6
+	VPBROADCASTD 8(R8), Z7
+	VPBROADCASTD 12(R8), Z8
+	VPBROADCASTD 16(R8), Z9
+	VPBROADCASTD 20(R8), Z10
+	MOVL         $0xc7800000, AX
+	VMOVD        AX, X11
+	VPBROADCASTD X11, Z11
+	MOVL         $0x47800000, AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Z12
+	VPXORD       Z14, Z14, Z14
+
+add8AVX512_loop:
+	VPMOVZXBD (SI), Z0
+	VPSUBD    Z5, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z9, Z0, Z0
+	VPMOVZXBD (DX), Z4
+	VPSUBD    Z6, Z4, Z4
+	VCVTDQ2PS Z4, Z4
+	VMULPS    Z10, Z4, Z4
+	VADDPS    Z4, Z0, Z0
+	VMAXPS    Z11, Z0, Z0
+	VMINPS    Z12, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z7, Z0, Z0
+	VPMAXSD   Z8, Z0, Z0
+	VPMAXSD   Z14, Z0, Z0
+	VPMOVUSDB Z0, (DI)
+	VPMOVZXBD 16(SI), Z1
+	VPSUBD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z9, Z1, Z1
+	VPMOVZXBD 16(DX), Z4
+	VPSUBD    Z6, Z4, Z4
+	VCVTDQ2PS Z4, Z4
+	VMULPS    Z10, Z4, Z4
+	VADDPS    Z4, Z1, Z1
+	VMAXPS    Z11, Z1, Z1
+	VMINPS    Z12, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z7, Z1, Z1
+	VPMAXSD   Z8, Z1, Z1
+	VPMAXSD   Z14, Z1, Z1
+	VPMOVUSDB Z1, 16(DI)
+	VPMOVZXBD 32(SI), Z2
+	VPSUBD    Z5, Z2, Z2
+	VCVTDQ2PS Z2, Z2
+	VMULPS    Z9, Z2, Z2
+	VPMOVZXBD 32(DX), Z4
+	VPSUBD    Z6, Z4, Z4
+	VCVTDQ2PS Z4, Z4
+	VMULPS    Z10, Z4, Z4
+	VADDPS    Z4, Z2, Z2
+	VMAXPS    Z11, Z2, Z2
+	VMINPS    Z12, Z2, Z2
+	VCVTPS2DQ Z2, Z2
+	VPADDD    Z7, Z2, Z2
+	VPMAXSD   Z8, Z2, Z2
+	VPMAXSD   Z14, Z2, Z2
+	VPMOVUSDB Z2, 32(DI)
+	VPMOVZXBD 48(SI), Z3
+	VPSUBD    Z5, Z3, Z3
+	VCVTDQ2PS Z3, Z3
+	VMULPS    Z9, Z3, Z3
+	VPMOVZXBD 48(DX), Z4
+	VPSUBD    Z6, Z4, Z4
+	VCVTDQ2PS Z4, Z4
+	VMULPS    Z10, Z4, Z4
+	VADDPS    Z4, Z3, Z3
+	VMAXPS    Z11, Z3, Z3
+	VMINPS    Z12, Z3, Z3
+	VCVTPS2DQ Z3, Z3
+	VPADDD    Z7, Z3, Z3
+	VPMAXSD   Z8, Z3, Z3
+	VPMAXSD   Z14, Z3, Z3
+	VPMOVUSDB Z3, 48(DI)
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000040, CX
+	JNZ       add8AVX512_loop
+	VZEROUPPER
+	RET
+
 // func vnniPeakAVX512(n int)
 // Requires: AVX, AVX512F
 TEXT ·vnniPeakAVX512(SB), NOSPLIT, $0-8

@@ -112,6 +112,38 @@ const (
 	neon8ZeroOutBound = 1 << 17
 )
 
+// maxWindow8NEON is maxWindow8Go for n a positive multiple of 16 (UMAX on
+// 16-byte vectors).
+//
+//go:noescape
+func maxWindow8NEON(dst, src *uint8, n, kh, kw, rowStride, pixStride int)
+
+// quantizeNEON is quantizeGo for n a positive multiple of 16, bit-exact
+// (see asm/arm64/elem8.go).
+//
+//go:noescape
+func quantizeNEON(dst *uint8, src *float32, n int, scale float32, zero int32)
+
+// dequantizeNEON is dequantizeGo for n a positive multiple of 16.
+//
+//go:noescape
+func dequantizeNEON(dst *float32, src *uint8, n int, scale float32, zero int32)
+
+// add8NEON is add8Go for n a positive multiple of 16; p points to an
+// Add8Params (finite sums) whose Lo is clamped to [0, 255] (see
+// add8NEONCall).
+//
+//go:noescape
+func add8NEON(dst, a, b *uint8, n int, p *int32)
+
+// add8NEONCall runs add8NEON with Lo clamped to [0, 255], which it applies
+// to the narrowed bytes: clamp(max(q, Lo)) = max(clamp(q), clamp(Lo)).
+func add8NEONCall(dst, a, b *uint8, n int, p *Add8Params) {
+	q := *p
+	q.Lo = min(max(q.Lo, 0), 255)
+	add8NEON(dst, a, b, n, &q.ZeroA)
+}
+
 var (
 	gemm8NEON    = &gemm8Impl{name: "gemmU8_2x16_NEON", mr: neon8MR, nr: neon8NR, kg: neon8KG, rows: gemm8RowsNEON}
 	gemm8NEONDOT = &gemm8Impl{name: "gemmU8_6x16_NEONDOT", mr: neonDotMR, nr: neon8NR, kg: neon8KG, rows: gemm8RowsNEONDOT}
@@ -119,7 +151,9 @@ var (
 
 // neondot is the neon path with the SDOT int8 GEMM: every fp32 primitive
 // is the neon path's.
-var _ = registerPath(&path{name: "neondot", rank: 20, available: hasASIMDDP, gemm: gemmNEON, gemm8: gemm8NEONDOT})
+var _ = registerPath(&path{name: "neondot", rank: 20, available: hasASIMDDP, gemm: gemmNEON, gemm8: gemm8NEONDOT,
+	maxWindow8: maxWindow8NEON, max8Lanes: 16, quantize: quantizeNEON, dequantize: dequantizeNEON, quantLanes: 16,
+	add8: add8NEONCall})
 
 func hasASIMDDP() bool { return cpuid.CPU.Supports(cpuid.ASIMD, cpuid.ASIMDDP) }
 

@@ -2831,3 +2831,235 @@ round:
 	SUBS	$1, R15, R15
 	BNE	tile
 	RET
+
+// func maxWindow8NEON
+TEXT ·maxWindow8NEON(SB), NOSPLIT|NOFRAME, $0-56
+	MOVD	dst+0(FP), R0
+	MOVD	src+8(FP), R1
+	MOVD	n+16(FP), R2
+	MOVD	kh+24(FP), R3
+	MOVD	kw+32(FP), R4
+	MOVD	rowStride+40(FP), R5
+	MOVD	pixStride+48(FP), R6
+groups:
+	CMP	$64, R2
+	BLT	singles
+	VLD1	(R1), [V0.B16, V1.B16, V2.B16, V3.B16]
+	MOVD	R1, R7
+	MOVD	R3, R9
+gy:
+	MOVD	R7, R8
+	MOVD	R4, R10
+gx:
+	VLD1	(R8), [V4.B16, V5.B16, V6.B16, V7.B16]
+	VUMAX	V4.B16, V0.B16, V0.B16
+	VUMAX	V5.B16, V1.B16, V1.B16
+	VUMAX	V6.B16, V2.B16, V2.B16
+	VUMAX	V7.B16, V3.B16, V3.B16
+	ADD	R6, R8, R8
+	SUBS	$1, R10, R10
+	BNE	gx
+	ADD	R5, R7, R7
+	SUBS	$1, R9, R9
+	BNE	gy
+	VST1.P	[V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	ADD	$64, R1, R1
+	SUBS	$64, R2, R2
+	B	groups
+singles:
+	CBZ	R2, done
+	VLD1	(R1), [V0.B16]
+	MOVD	R1, R7
+	MOVD	R3, R9
+sy:
+	MOVD	R7, R8
+	MOVD	R4, R10
+sx:
+	VLD1	(R8), [V4.B16]
+	VUMAX	V4.B16, V0.B16, V0.B16
+	ADD	R6, R8, R8
+	SUBS	$1, R10, R10
+	BNE	sx
+	ADD	R5, R7, R7
+	SUBS	$1, R9, R9
+	BNE	sy
+	VST1.P	[V0.B16], 16(R0)
+	ADD	$16, R1, R1
+	SUBS	$16, R2, R2
+	B	singles
+done:
+	RET
+
+// func quantizeNEON
+TEXT ·quantizeNEON(SB), NOSPLIT|NOFRAME, $0-32
+	MOVD	dst+0(FP), R0
+	MOVD	src+8(FP), R1
+	MOVD	n+16(FP), R2
+	MOVW	scale+24(FP), R3
+	VDUP	R3, V16.S4
+	MOVW	zero+28(FP), R3
+	VDUP	R3, V17.S4
+	MOVD	$0xc7800000, R3
+	VDUP	R3, V18.S4
+	MOVD	$0x47800000, R3
+	VDUP	R3, V19.S4
+loop:
+	VLD1.P	64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD	$0x6e30fc00 // fdiv v0.4s, v0.4s, v16.4s
+	WORD	$0x4e32f400 // fmax v0.4s, v0.4s, v18.4s
+	WORD	$0x4eb3f400 // fmin v0.4s, v0.4s, v19.4s
+	WORD	$0x4e21a800 // fcvtns v0.4s, v0.4s
+	WORD	$0x4eb10c00 // sqadd v0.4s, v0.4s, v17.4s
+	WORD	$0x6e30fc21 // fdiv v1.4s, v1.4s, v16.4s
+	WORD	$0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
+	WORD	$0x4eb3f421 // fmin v1.4s, v1.4s, v19.4s
+	WORD	$0x4e21a821 // fcvtns v1.4s, v1.4s
+	WORD	$0x4eb10c21 // sqadd v1.4s, v1.4s, v17.4s
+	WORD	$0x6e30fc42 // fdiv v2.4s, v2.4s, v16.4s
+	WORD	$0x4e32f442 // fmax v2.4s, v2.4s, v18.4s
+	WORD	$0x4eb3f442 // fmin v2.4s, v2.4s, v19.4s
+	WORD	$0x4e21a842 // fcvtns v2.4s, v2.4s
+	WORD	$0x4eb10c42 // sqadd v2.4s, v2.4s, v17.4s
+	WORD	$0x6e30fc63 // fdiv v3.4s, v3.4s, v16.4s
+	WORD	$0x4e32f463 // fmax v3.4s, v3.4s, v18.4s
+	WORD	$0x4eb3f463 // fmin v3.4s, v3.4s, v19.4s
+	WORD	$0x4e21a863 // fcvtns v3.4s, v3.4s
+	WORD	$0x4eb10c63 // sqadd v3.4s, v3.4s, v17.4s
+	WORD	$0x2e612804 // sqxtun v4.4h, v0.4s
+	WORD	$0x6e612824 // sqxtun2 v4.8h, v1.4s
+	WORD	$0x2e612845 // sqxtun v5.4h, v2.4s
+	WORD	$0x6e612865 // sqxtun2 v5.8h, v3.4s
+	WORD	$0x2e214886 // uqxtn v6.8b, v4.8h
+	WORD	$0x6e2148a6 // uqxtn2 v6.16b, v5.8h
+	VST1.P	[V6.B16], 16(R0)
+	SUBS	$16, R2, R2
+	BNE	loop
+	RET
+
+// func dequantizeNEON
+TEXT ·dequantizeNEON(SB), NOSPLIT|NOFRAME, $0-32
+	MOVD	dst+0(FP), R0
+	MOVD	src+8(FP), R1
+	MOVD	n+16(FP), R2
+	MOVW	scale+24(FP), R3
+	VDUP	R3, V16.S4
+	MOVW	zero+28(FP), R3
+	VDUP	R3, V17.S4
+loop:
+	VLD1.P	16(R1), [V0.B16]
+	VUXTL	V0.B8, V1.H8
+	VUXTL2	V0.B16, V2.H8
+	VUXTL	V1.H4, V3.S4
+	VUXTL2	V1.H8, V4.S4
+	VUXTL	V2.H4, V5.S4
+	VUXTL2	V2.H8, V6.S4
+	VSUB	V17.S4, V3.S4, V3.S4
+	WORD	$0x4e21d863 // scvtf v3.4s, v3.4s
+	WORD	$0x6e30dc63 // fmul v3.4s, v3.4s, v16.4s
+	VSUB	V17.S4, V4.S4, V4.S4
+	WORD	$0x4e21d884 // scvtf v4.4s, v4.4s
+	WORD	$0x6e30dc84 // fmul v4.4s, v4.4s, v16.4s
+	VSUB	V17.S4, V5.S4, V5.S4
+	WORD	$0x4e21d8a5 // scvtf v5.4s, v5.4s
+	WORD	$0x6e30dca5 // fmul v5.4s, v5.4s, v16.4s
+	VSUB	V17.S4, V6.S4, V6.S4
+	WORD	$0x4e21d8c6 // scvtf v6.4s, v6.4s
+	WORD	$0x6e30dcc6 // fmul v6.4s, v6.4s, v16.4s
+	VST1.P	[V3.S4, V4.S4, V5.S4, V6.S4], 64(R0)
+	SUBS	$16, R2, R2
+	BNE	loop
+	RET
+
+// func add8NEON
+TEXT ·add8NEON(SB), NOSPLIT|NOFRAME, $0-40
+	MOVD	dst+0(FP), R0
+	MOVD	a+8(FP), R1
+	MOVD	b+16(FP), R2
+	MOVD	n+24(FP), R3
+	MOVD	p+32(FP), R4
+	MOVW	0(R4), R5
+	VDUP	R5, V16.S4
+	MOVW	4(R4), R5
+	VDUP	R5, V17.S4
+	MOVW	8(R4), R5
+	VDUP	R5, V18.S4
+	MOVW	12(R4), R5
+	VDUP	R5, V19.B16
+	MOVW	16(R4), R5
+	VDUP	R5, V20.S4
+	MOVW	20(R4), R5
+	VDUP	R5, V21.S4
+	MOVD	$0xc7800000, R5
+	VDUP	R5, V22.S4
+	MOVD	$0x47800000, R5
+	VDUP	R5, V23.S4
+loop:
+	VLD1.P	16(R1), [V0.B16]
+	VLD1.P	16(R2), [V1.B16]
+	VUXTL	V0.B8, V2.H8
+	VUXTL2	V0.B16, V3.H8
+	VUXTL	V2.H4, V4.S4
+	VUXTL2	V2.H8, V5.S4
+	VUXTL	V3.H4, V6.S4
+	VUXTL2	V3.H8, V7.S4
+	VUXTL	V1.B8, V2.H8
+	VUXTL2	V1.B16, V3.H8
+	VUXTL	V2.H4, V8.S4
+	VUXTL2	V2.H8, V9.S4
+	VUXTL	V3.H4, V10.S4
+	VUXTL2	V3.H8, V11.S4
+	VSUB	V16.S4, V4.S4, V4.S4
+	WORD	$0x4e21d884 // scvtf v4.4s, v4.4s
+	WORD	$0x6e34dc84 // fmul v4.4s, v4.4s, v20.4s
+	VSUB	V17.S4, V8.S4, V8.S4
+	WORD	$0x4e21d908 // scvtf v8.4s, v8.4s
+	WORD	$0x6e35dd08 // fmul v8.4s, v8.4s, v21.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e36f484 // fmax v4.4s, v4.4s, v22.4s
+	WORD	$0x4eb7f484 // fmin v4.4s, v4.4s, v23.4s
+	WORD	$0x4e21a884 // fcvtns v4.4s, v4.4s
+	WORD	$0x4eb20c84 // sqadd v4.4s, v4.4s, v18.4s
+	VSUB	V16.S4, V5.S4, V5.S4
+	WORD	$0x4e21d8a5 // scvtf v5.4s, v5.4s
+	WORD	$0x6e34dca5 // fmul v5.4s, v5.4s, v20.4s
+	VSUB	V17.S4, V9.S4, V9.S4
+	WORD	$0x4e21d929 // scvtf v9.4s, v9.4s
+	WORD	$0x6e35dd29 // fmul v9.4s, v9.4s, v21.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e36f4a5 // fmax v5.4s, v5.4s, v22.4s
+	WORD	$0x4eb7f4a5 // fmin v5.4s, v5.4s, v23.4s
+	WORD	$0x4e21a8a5 // fcvtns v5.4s, v5.4s
+	WORD	$0x4eb20ca5 // sqadd v5.4s, v5.4s, v18.4s
+	VSUB	V16.S4, V6.S4, V6.S4
+	WORD	$0x4e21d8c6 // scvtf v6.4s, v6.4s
+	WORD	$0x6e34dcc6 // fmul v6.4s, v6.4s, v20.4s
+	VSUB	V17.S4, V10.S4, V10.S4
+	WORD	$0x4e21d94a // scvtf v10.4s, v10.4s
+	WORD	$0x6e35dd4a // fmul v10.4s, v10.4s, v21.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e36f4c6 // fmax v6.4s, v6.4s, v22.4s
+	WORD	$0x4eb7f4c6 // fmin v6.4s, v6.4s, v23.4s
+	WORD	$0x4e21a8c6 // fcvtns v6.4s, v6.4s
+	WORD	$0x4eb20cc6 // sqadd v6.4s, v6.4s, v18.4s
+	VSUB	V16.S4, V7.S4, V7.S4
+	WORD	$0x4e21d8e7 // scvtf v7.4s, v7.4s
+	WORD	$0x6e34dce7 // fmul v7.4s, v7.4s, v20.4s
+	VSUB	V17.S4, V11.S4, V11.S4
+	WORD	$0x4e21d96b // scvtf v11.4s, v11.4s
+	WORD	$0x6e35dd6b // fmul v11.4s, v11.4s, v21.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	WORD	$0x4e36f4e7 // fmax v7.4s, v7.4s, v22.4s
+	WORD	$0x4eb7f4e7 // fmin v7.4s, v7.4s, v23.4s
+	WORD	$0x4e21a8e7 // fcvtns v7.4s, v7.4s
+	WORD	$0x4eb20ce7 // sqadd v7.4s, v7.4s, v18.4s
+	WORD	$0x2e61288c // sqxtun v12.4h, v4.4s
+	WORD	$0x6e6128ac // sqxtun2 v12.8h, v5.4s
+	WORD	$0x2e6128cd // sqxtun v13.4h, v6.4s
+	WORD	$0x6e6128ed // sqxtun2 v13.8h, v7.4s
+	WORD	$0x2e21498e // uqxtn v14.8b, v12.8h
+	WORD	$0x6e2149ae // uqxtn2 v14.16b, v13.8h
+	VUMAX	V19.B16, V14.B16, V14.B16
+	VST1.P	[V14.B16], 16(R0)
+	SUBS	$16, R3, R3
+	BNE	loop
+	RET

@@ -113,7 +113,9 @@ func neonKernel(r int, p *neonGemm) {
 // row-block entry point: one assembly call per panel.
 var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON, rows: gemmTileNEON}
 
-var _ = registerPath(&path{name: "neon", rank: 10, available: hasASIMD, gemm: gemmNEON, gemm8: gemm8NEON})
+var _ = registerPath(&path{name: "neon", rank: 10, available: hasASIMD, gemm: gemmNEON, gemm8: gemm8NEON,
+	maxWindow8: maxWindow8NEON, max8Lanes: 16, quantize: quantizeNEON, dequantize: dequantizeNEON, quantLanes: 16,
+	add8: add8NEONCall})
 
 func hasASIMD() bool { return cpuid.CPU.Supports(cpuid.ASIMD) }
 

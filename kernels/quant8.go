@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -8,6 +9,21 @@ import (
 // Quantize stores round-half-even(x/scale) + zero, clamped to [0, 255],
 // for each x of in (len(out) values).
 func Quantize(in []float32, out []uint8, scale float32, zero int32) {
+	in = in[:len(out)]
+	vec := 0
+	// The kernels add zero in int32 to a value within ±65536; beyond ±2^24
+	// (never a real zero point) Go does it in int64.
+	if selected.quantize != nil && zero >= -1<<24 && zero <= 1<<24 {
+		vec = len(out) / selected.quantLanes * selected.quantLanes
+	}
+	if vec > 0 {
+		selected.quantize(&out[0], &in[0], vec, scale, zero)
+	}
+	quantizeGo(in[vec:], out[vec:], scale, zero)
+}
+
+// quantizeGo is the definition of Quantize (and the kernels' tail).
+func quantizeGo(in []float32, out []uint8, scale float32, zero int32) {
 	in = in[:len(out)]
 	for i, x := range in {
 		t := float32(x / scale)
@@ -22,6 +38,19 @@ func Quantize(in []float32, out []uint8, scale float32, zero int32) {
 
 // Dequantize stores scale*(q - zero) for each q of in (len(out) values).
 func Dequantize(in []uint8, out []float32, scale float32, zero int32) {
+	in = in[:len(out)]
+	vec := 0
+	if selected.dequantize != nil {
+		vec = len(out) / selected.quantLanes * selected.quantLanes
+	}
+	if vec > 0 {
+		selected.dequantize(&out[0], &in[0], vec, scale, zero)
+	}
+	dequantizeGo(in[vec:], out[vec:], scale, zero)
+}
+
+// dequantizeGo is the definition of Dequantize (and the kernels' tail).
+func dequantizeGo(in []uint8, out []float32, scale float32, zero int32) {
 	in = in[:len(out)]
 	for i, q := range in {
 		out[i] = float32(float32(int32(q)-zero) * scale)
@@ -41,6 +70,26 @@ type Add8Params struct {
 func Add8(a, b, out []uint8, p *Add8Params) {
 	n := len(out)
 	a, b = a[:n], b[:n]
+	vec := 0
+	// The kernels need finite sums (|scales| <= 2^90 keeps
+	// |float32(a-zA)·sA| below 2^121) and add ZeroOut in int32.
+	if selected.add8 != nil && abs32(p.ScaleA) <= 0x1p90 && abs32(p.ScaleB) <= 0x1p90 &&
+		p.ZeroOut >= -1<<24 && p.ZeroOut <= 1<<24 {
+		vec = n / selected.quantLanes * selected.quantLanes
+	}
+	if vec > 0 {
+		selected.add8(&out[0], &a[0], &b[0], vec, p)
+	}
+	add8Go(a[vec:], b[vec:], out[vec:], p)
+}
+
+// abs32 is |x|, NaN for NaN (so that comparisons with it fail).
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// add8Go is the definition of Add8 (and the kernels' tail).
+func add8Go(a, b, out []uint8, p *Add8Params) {
+	n := len(out)
+	a, b = a[:n], b[:n]
 	for i := range out {
 		out[i] = Requantize(int32(a[i])-p.ZeroA, p.ScaleA, true, b[i], p.ZeroB, p.ScaleB, p.ZeroOut, p.Lo)
 	}
@@ -53,22 +102,62 @@ func MaxPool8(g *PoolGeom, in, out []uint8, px0, px1 int) {
 		panic(fmt.Sprintf("kernels: bad pool arguments %+v", *g))
 	}
 	c := g.C
+	vec := 0
+	if selected.maxWindow8 != nil {
+		vec = c / selected.max8Lanes * selected.max8Lanes
+	}
 	for p := px0; p < px1; p++ {
 		oh, ow := p/g.OW, p%g.OW
 		h0, w0 := oh*g.StrideH-g.PadTop, ow*g.StrideW-g.PadLeft
 		ha, hb := max(h0, 0), min(h0+g.KH, g.H)
 		wa, wb := max(w0, 0), min(w0+g.KW, g.W)
 		dst := out[p*c : p*c+c]
-		copy(dst, in[(ha*g.W+wa)*c:])
-		for ih := ha; ih < hb; ih++ {
-			for iw := wa; iw < wb; iw++ {
-				src := in[(ih*g.W+iw)*c : (ih*g.W+iw)*c+c]
-				for i, v := range src {
-					dst[i] = max(dst[i], v)
-				}
+		src := in[(ha*g.W+wa)*c:]
+		if vec > 0 {
+			selected.maxWindow8(&dst[0], &src[0], vec, hb-ha, wb-wa, g.W*c, c)
+		}
+		maxWindow8Go(dst[vec:], src[vec:], hb-ha, wb-wa, g.W*c, c)
+	}
+}
+
+// maxWindow8Go sets dst[j] to the maximum of src[y*rowStride+x*pixStride+j]
+// over y < kh, x < kw, for j < len(dst). Whole 8-byte words go through
+// maxBytes, the rest byte by byte; reslicing to len(dst) lets the compiler
+// drop the bounds checks of the inner loops.
+func maxWindow8Go(dst, src []uint8, kh, kw, rowStride, pixStride int) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	copy(dst, src[:n])
+	w := n &^ 7
+	for y := 0; y < kh; y++ {
+		for x := 0; x < kw; x++ {
+			s := src[y*rowStride+x*pixStride:]
+			s = s[:n]
+			for i := 0; i < w; i += 8 {
+				d := binary.LittleEndian.Uint64(dst[i : i+8])
+				binary.LittleEndian.PutUint64(dst[i:i+8], maxBytes(d, binary.LittleEndian.Uint64(s[i:i+8])))
+			}
+			for i := w; i < n; i++ {
+				dst[i] = max(dst[i], s[i])
 			}
 		}
 	}
+}
+
+// maxBytes is the bytewise unsigned maximum of a and b (SWAR): each byte of
+// a - b is computed as 0x100 + a_i - b_i in 9 bits, whose bit 8 says
+// a_i >= b_i; that bit spread over the byte selects a_i or b_i.
+func maxBytes(a, b uint64) uint64 {
+	const hi, lo = 0x8080808080808080, 0x0101010101010101
+	// (a|hi) - (b&^hi) cannot borrow across bytes; its high bit is set
+	// where the low 7 bits of a_i >= those of b_i. Combined with the top
+	// bits of a_i and b_i it gives a_i >= b_i.
+	d := (a | hi) - (b &^ hi)
+	ge := ((a &^ b) | (^(a ^ b) & d)) & hi // a_i >= b_i, in bit 7
+	m := (ge >> 7) * 0xff                  // 0xff where a_i >= b_i
+	return (a & m) | (b &^ m)
 }
 
 // GlobalAvgPool8 averages each channel of an hw x c uint8 input with zero

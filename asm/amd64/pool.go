@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math/bits"
+
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
@@ -17,15 +19,35 @@ import (
 func maxWindow(c *build.Context, name string, avx512 bool) {
 	k := vectorFunc(c, name, avx512, "func(dst, src *float32, n, kh, kw, rowStride, pixStride int)",
 		"Max over a kh x kw window of %d-lane channel vectors. Requires %s.")
+	maxWindowBody(c, name, k.vec, 4, k.vbytes(), func(m operand.Op, v reg.VecPhysical) { c.VMAXPS(m, v, v) })
+}
+
+// maxWindow8 is maxWindow on uint8 channels (VPMAXUB): 32 lanes on AVX2,
+// 64 on AVX-512BW.
+func maxWindow8(c *build.Context, name string, avx512 bool) {
+	k := &kernel{avx512: avx512}
+	isa := "AVX2"
+	if avx512 {
+		isa = "AVX512BW"
+	}
+	c.Function(name)
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(dst, src *uint8, n, kh, kw, rowStride, pixStride int)")
+	c.Commentf("Max over a kh x kw window of %d-lane uint8 channel vectors. Requires %s.", k.vbytes(), isa)
+	maxWindowBody(c, name, k.vec, 1, k.vbytes(), func(m operand.Op, v reg.VecPhysical) { c.VPMAXUB(m, v, v) })
+}
+
+// maxWindowBody emits the loops of maxWindow for elements of esize bytes,
+// vectors of vb bytes, vmax(m, v) doing v = max(v, m).
+func maxWindowBody(c *build.Context, name string, vec func(int) reg.VecPhysical, esize, vb int, vmax func(m operand.Op, v reg.VecPhysical)) {
 	var (
 		dst, src, n    = reg.RDI, reg.RSI, reg.RCX
 		kh, kw         = reg.R8, reg.R9
 		rowStr, pixStr = reg.R10, reg.R11
 		row, p, y, x   = reg.R12, reg.R13, reg.R14, reg.R15
-		group          = 4 * k.lanes() // channels per register group
-		vb             = k.vbytes()
+		lanes          = vb / esize
+		group          = 4 * lanes // channels per register group
 		label          = func(s string) operand.LabelRef { return operand.LabelRef(name + "_" + s) }
-		vmax           = func(m operand.Op, v reg.VecPhysical) { c.VMAXPS(m, v, v) }
 		vload, vstore  = c.VMOVUPS, c.VMOVUPS
 	)
 	c.Load(c.Param("dst"), dst)
@@ -35,13 +57,16 @@ func maxWindow(c *build.Context, name string, avx512 bool) {
 	c.Load(c.Param("kw"), kw)
 	c.Load(c.Param("rowStride"), rowStr)
 	c.Load(c.Param("pixStride"), pixStr)
-	c.SHLQ(operand.U8(2), rowStr)
-	c.SHLQ(operand.U8(2), pixStr)
+	if esize > 1 {
+		sh := operand.U8(bits.TrailingZeros(uint(esize)))
+		c.SHLQ(sh, rowStr)
+		c.SHLQ(sh, pixStr)
+	}
 
 	// window runs the kh x kw loop for v vectors at src.
 	window := func(tag string, nv int) {
 		for i := 0; i < nv; i++ {
-			vload(operand.Mem{Base: src, Disp: i * vb}, k.vec(i))
+			vload(operand.Mem{Base: src, Disp: i * vb}, vec(i))
 		}
 		c.MOVQ(src, row)
 		c.MOVQ(kh, y)
@@ -50,7 +75,7 @@ func maxWindow(c *build.Context, name string, avx512 bool) {
 		c.MOVQ(kw, x)
 		c.Label(string(label(tag + "_x")))
 		for i := 0; i < nv; i++ {
-			vmax(operand.Mem{Base: p, Disp: i * vb}, k.vec(i))
+			vmax(operand.Mem{Base: p, Disp: i * vb}, vec(i))
 		}
 		c.ADDQ(pixStr, p)
 		c.DECQ(x)
@@ -59,7 +84,7 @@ func maxWindow(c *build.Context, name string, avx512 bool) {
 		c.DECQ(y)
 		c.JNZ(label(tag + "_y"))
 		for i := 0; i < nv; i++ {
-			vstore(k.vec(i), operand.Mem{Base: dst, Disp: i * vb})
+			vstore(vec(i), operand.Mem{Base: dst, Disp: i * vb})
 		}
 		c.ADDQ(operand.U32(nv*vb), src)
 		c.ADDQ(operand.U32(nv*vb), dst)
@@ -74,7 +99,7 @@ func maxWindow(c *build.Context, name string, avx512 bool) {
 	c.TESTQ(n, n)
 	c.JZ(label("done"))
 	window("s", 1)
-	c.SUBQ(operand.U32(k.lanes()), n)
+	c.SUBQ(operand.U32(lanes), n)
 	c.JMP(label("singles"))
 	c.Label(string(label("done")))
 	c.VZEROUPPER()

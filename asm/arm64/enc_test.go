@@ -80,6 +80,10 @@ var knownEncodings = []struct {
 	{sqaddS4(0, 0, 0), 0x4ea00c00, "sqadd v0.4s, v0.4s, v0.4s"},
 	{sqaddS4(31, 31, 31), 0x4ebf0fff, "sqadd v31.4s, v31.4s, v31.4s"},
 	{sqaddS4(8, 8, 2), 0x4ea20d08, "sqadd v8.4s, v8.4s, v2.4s"},
+	// FDIV of the Quantize kernel (elem8.go): U=1, opcode 11111.
+	{fdivS4(0, 0, 0), 0x6e20fc00, "fdiv v0.4s, v0.4s, v0.4s"},
+	{fdivS4(31, 31, 31), 0x6e3fffff, "fdiv v31.4s, v31.4s, v31.4s"},
+	{fdivS4(2, 2, 16), 0x6e30fc42, "fdiv v2.4s, v2.4s, v16.4s"},
 }
 
 func TestKnownEncodings(t *testing.T) {

@@ -45,6 +45,10 @@ func generate8() []byte {
 	for rows := neon8MR; rows >= 1; rows-- {
 		neon8Kernel(a, rows)
 	}
+	maxWindow8(a)
+	quantize(a)
+	dequantize(a)
+	add8(a)
 	return a.out.Bytes()
 }
 
