@@ -61,20 +61,23 @@ func winograd8Choice(path string, g *kernels.ConvGeom, opt int) bool {
 }
 
 // winograd8Policy is the automatic choice per path, from the layer
-// benchmarks and whole-model profiles in docs/INT8.md ("In the plan"):
+// benchmarks and whole-model profiles of ResNet-18/50 int8 at 224 in
+// docs/INT8.md ("In the plan"):
 //   - avx2, avx512 (whose GemmU8 is the exact int16 AVX2 kernel) and
-//     generic: Winograd8 everywhere, 1.8-5x faster than their GemmU8 on
+//     generic: Winograd8 everywhere, 1.5-5x faster than their GemmU8 on
 //     every ResNet layer, 7x7x512 included;
 //   - avx512vnni: VPDPBUSD does twice the multiplies of Winograd's
 //     VPDPWSSD per instruction, so Winograd8's 2.25x fewer multiplies win
 //     only while U (32 bytes per channel pair against 9 for the int8
-//     weights) stays in cache and channels fill the 32 lanes:
-//     56x56x64 1.4x, 28x28x128 1.1x; 14x14x256 (2 MiB of U) ties and
-//     7x7x512 loses 1.5x;
-//   - avxvnni and the arm64 paths: off. AVX-VNNI's GemmU8 has the same
-//     2x multiplies per instruction against an AVX2 Winograd8 and ties or
-//     wins on the ResNet layers; arm64 has only the Go Winograd8, against
-//     NEON GemmU8 kernels.
+//     weights) stays in cache and the channels fill the 32 lanes. In the
+//     models 56x56x64 (128 KiB of U) gains about 10%; 28x28x128 (512 KiB,
+//     1.1x faster warm in the layer benchmark) is 10-20% slower, the
+//     deeper layers up to 1.9x;
+//   - avxvnni and the arm64 paths: off. AVX-VNNI's GemmU8 has the same 2x
+//     multiplies per instruction against an AVX2 Winograd8 and ties or
+//     wins on every ResNet layer (forcing Winograd8 costs ResNet-18 20%
+//     of its 3x3 time); arm64 has only the Go Winograd8, against NEON
+//     GemmU8 kernels.
 func winograd8Policy(path string, g *kernels.ConvGeom) bool {
 	switch path {
 	case "generic", "avx2", "avx512":
@@ -86,5 +89,5 @@ func winograd8Policy(path string, g *kernels.ConvGeom) bool {
 }
 
 // wino8VNNIMaxU is the most bytes of Winograd8 weights (U) for which it
-// beats the VNNI GemmU8: 28x28x128's 512 KiB.
-const wino8VNNIMaxU = 512 << 10
+// beats the VNNI GemmU8 in a whole model: 56x56x64's 128 KiB.
+const wino8VNNIMaxU = 128 << 10
