@@ -71,7 +71,7 @@ func winograd8Choice(path string, g *kernels.ConvGeom, opt int) bool {
 //     only while U (32 bytes per channel pair against 9 for the int8
 //     weights) stays in cache and the channels fill the 32 lanes. In the
 //     models 56x56x64 (128 KiB of U) gains about 10%; 28x28x128 (512 KiB,
-//     1.1x faster warm in the layer benchmark) is 10-20% slower, the
+//     1.1x faster warm in the layer benchmark) is 10-25% slower, the
 //     deeper layers up to 1.9x;
 //   - avxvnni and the arm64 paths: off. AVX-VNNI's GemmU8 has the same 2x
 //     multiplies per instruction against an AVX2 Winograd8 and ties or
