@@ -68,8 +68,9 @@ func winograd8Choice(path string, g *kernels.ConvGeom, opt int) bool {
 //     every ResNet layer, 7x7x512 included;
 //   - avx512vnni: VPDPBUSD does twice the multiplies of Winograd's
 //     VPDPWSSD per instruction, so Winograd8's 2.25x fewer multiplies win
-//     only while U (32 bytes per channel pair against 9 for the int8
-//     weights) stays in cache and the channels fill the 32 lanes. In the
+//     only while U (32 bytes per input-output channel pair against 9 for
+//     the int8 weights) stays in cache and the channels fill the 32
+//     lanes. In the
 //     models 56x56x64 (128 KiB of U) gains about 10%; 28x28x128 (512 KiB,
 //     1.1x faster warm in the layer benchmark) is 10-25% slower, the
 //     deeper layers up to 1.9x;
