@@ -183,6 +183,14 @@ func NewWinograd8(g *ConvGeom, q []int8) (*Winograd8, error) {
 	return w, nil
 }
 
+// Winograd8Applies reports whether NewWinograd8 accepts the geometry: a
+// 3x3 stride-1 dilation-1 convolution with at most 1827 input channels.
+func Winograd8Applies(g *ConvGeom) bool { return WinogradApplies(g) && g.C <= wino8MaxC }
+
+// MR is the row tile of the implementation's GEMM: tile ranges given to Run
+// in multiples of it keep the GEMM's rows whole.
+func (w *Winograd8) MR() int { return w.impl.mr }
+
 // Tiles is the number of 2x2 output tiles, TilesH*TilesW, in row-major order.
 func (w *Winograd8) Tiles() int { return w.TilesH * w.TilesW }
 

@@ -51,6 +51,21 @@ func (e *Exec) part8(st *step, w int) {
 	n := e.threads
 	switch st.op {
 	case OpConv, OpDense:
+		if wg := st.wino8; wg != nil {
+			// As for the GEMM: few tiles (14x14, 7x7), split output
+			// channels, which repeats the cheap input transform but
+			// halves each worker's share of U; otherwise tiles in units
+			// of MR, which keeps the GEMM's row tiles whole.
+			mr, tiles, panels := wg.MR(), wg.Tiles(), wg.Panels()
+			if tiles < 4*mr*n && panels >= n {
+				p0, p1 := split(panels, 1, w, n)
+				e.winograd8(st, w, 0, tiles, p0, p1)
+			} else {
+				q0, q1 := split(tiles, mr, w, n)
+				e.winograd8(st, w, q0, q1, 0, panels)
+			}
+			return
+		}
 		mr := kernels.Gemm8MR()
 		px := st.conv.Pixels()
 		panels := st.w8.Panels()
@@ -79,6 +94,18 @@ func (e *Exec) conv8(st *step, w, px0, px1, p0, p1 int) {
 	kernels.Conv8(&st.conv, e.view8(st.in, st.inShape), &st.w8, e.view8(st.out, st.outShape), rq, px0, px1, p0, p1, e.scratch8[w])
 }
 
+func (e *Exec) winograd8(st *step, w, q0, q1, p0, p1 int) {
+	if q0 >= q1 || p0 >= p1 {
+		return
+	}
+	rq := &e.rq[w]
+	*rq = st.rq
+	if st.in2 >= 0 {
+		rq.Res = e.view8(st.in2, st.outShape)
+	}
+	st.wino8.Run(e.view8(st.in, st.inShape), e.view8(st.out, st.outShape), rq, q0, q1, p0, p1, e.scratch8[w])
+}
+
 // serial8 runs an int8 step or a conversion on the calling goroutine.
 func (e *Exec) serial8(st *step) {
 	switch st.op {
@@ -92,7 +119,11 @@ func (e *Exec) serial8(st *step) {
 	in, out := e.view8(st.in, st.inShape), e.view8(st.out, st.outShape)
 	switch st.op {
 	case OpConv, OpDense:
-		e.conv8(st, 0, 0, st.conv.Pixels(), 0, st.w8.Panels())
+		if wg := st.wino8; wg != nil {
+			e.winograd8(st, 0, 0, wg.Tiles(), 0, wg.Panels())
+		} else {
+			e.conv8(st, 0, 0, st.conv.Pixels(), 0, st.w8.Panels())
+		}
 	case OpMaxPool:
 		kernels.MaxPool8(&st.pool, in, out, 0, st.outShape.H*st.outShape.W)
 	case OpGlobalAvgPool:

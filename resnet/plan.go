@@ -57,6 +57,8 @@ type step struct {
 	add8 kernels.Add8Params
 	q    QParams
 	qOut QParams
+
+	wino8 *kernels.Winograd8 // set when an int8 conv runs as Winograd8 (then w8 is unused)
 }
 
 type concatPart struct {
@@ -71,6 +73,9 @@ type CompileOptions struct {
 	// WinogradAuto (the per-layer policy, see winogradPolicy; the
 	// EDGE_RESNET_WINOGRAD environment variable overrides it),
 	// WinogradOff (im2col+GEMM), or 2, 4 or 6 to force F(m x m, 3x3).
+	// Int8 convolutions have one algorithm, the exact integer F(2x2)
+	// (kernels.Winograd8): 2, 4 and 6 all force it, WinogradAuto uses
+	// winograd8Policy.
 	Winograd int
 
 	// Precision FP32 runs everything in float32 (int8 weights are
@@ -255,7 +260,7 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 		st.in2 = p.valueOff(nd.Inputs[1], st.int8)
 	}
 	if st.int8 {
-		return p.compileStep8(st)
+		return p.compileStep8(st, opt)
 	}
 	x, o := st.inShape, nd.Shape
 	switch nd.Op {
@@ -345,7 +350,9 @@ func (p *Plan) Steps() []StepInfo {
 		switch st.op {
 		case OpConv:
 			if st.int8 {
-				if st.conv.Direct8() {
+				if st.wino8 != nil {
+					k = "int8 " + st.wino8.Name() + "/" + st.wino8.Impl()
+				} else if st.conv.Direct8() {
 					k = "int8 gemm/" + kernels.Gemm8Name()
 				} else {
 					k = "int8 im2col+gemm/" + kernels.Gemm8Name()

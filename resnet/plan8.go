@@ -74,7 +74,7 @@ func (p *Plan) convertStep(i int) step {
 
 // compileStep8 fills in the int8 form of a step whose inputs and output
 // are uint8.
-func (p *Plan) compileStep8(st step) (step, error) {
+func (p *Plan) compileStep8(st step, opt *CompileOptions) (step, error) {
 	g := p.Graph
 	i := st.node
 	nd := g.Nodes[i]
@@ -104,13 +104,22 @@ func (p *Plan) compileStep8(st step) (step, error) {
 				KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1}
 			qw, bias = d.Quant, d.Bias
 		}
-		st.w8 = kernels.PackConv8(&st.conv, qw.Q)
 		st.rq = requant(qIn, qw, bias, qOut, lo)
 		if st.in2 >= 0 {
 			qr := *g.Nodes[nd.Inputs[1]].Quant
 			st.rq.ResZero = qr.Zero
 			st.rq.ResScale = float32(float64(qr.Scale) / float64(qOut.Scale))
 		}
+		if nd.Op == OpConv && winograd8Choice(p.Kernel, &st.conv, opt.Winograd) {
+			wg, err := kernels.NewWinograd8(&st.conv, qw.Q)
+			if err != nil {
+				return step{}, g.errf(i, "%v", err)
+			}
+			st.wino8 = wg
+			p.scratch = max(p.scratch, (wg.Scratch()+3)/4)
+			break
+		}
+		st.w8 = kernels.PackConv8(&st.conv, qw.Q)
 		p.scratch = max(p.scratch, (kernels.ConvScratch8(&st.conv)+3)/4)
 	case OpAdd:
 		qb := *g.Nodes[nd.Inputs[1]].Quant

@@ -68,7 +68,7 @@ func TestInt8Plan(t *testing.T) {
 			for _, s := range p8.Steps() {
 				if s.Op == OpConv {
 					convs++
-					if strings.HasPrefix(s.Kernel, "int8 ") && strings.HasSuffix(s.Kernel, "/"+kernels.Gemm8Name()) {
+					if strings.HasPrefix(s.Kernel, "int8 ") && (strings.HasSuffix(s.Kernel, "/"+kernels.Gemm8Name()) || strings.HasPrefix(s.Kernel, "int8 winograd8-f2/")) {
 						int8Convs++
 					}
 				}

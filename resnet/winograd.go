@@ -43,3 +43,52 @@ const (
 	winoCachedWeights = 2 << 20 // bytes of F(4x4) weights that stay cache-resident
 	winoMinTiles      = 40      // tiles (uses of each transformed weight) to keep the GEMM compute-bound
 )
+
+// winograd8Choice reports whether an int8 convolution runs as the exact
+// integer F(2x2, 3x3) (kernels.Winograd8) rather than im2col + GemmU8,
+// under the option: WinogradOff, a forced m (2, 4 or 6: int8 has only
+// F(2x2), so any of them forces it) or WinogradAuto, the policy of the
+// kernel path the plan is compiled for. Both give identical outputs, so
+// the choice is speed and memory only.
+func winograd8Choice(path string, g *kernels.ConvGeom, opt int) bool {
+	if !kernels.Winograd8Applies(g) || opt == WinogradOff {
+		return false
+	}
+	if opt > 0 {
+		return true
+	}
+	return winograd8Policy(path, g)
+}
+
+// winograd8Policy is the automatic choice per path, from the layer
+// benchmarks and whole-model profiles of ResNet-18/50 int8 at 224 in
+// docs/INT8.md ("In the plan"):
+//   - avx2, avx512 (whose GemmU8 is the exact int16 AVX2 kernel) and
+//     generic: Winograd8 everywhere, 1.5-5x faster than their GemmU8 on
+//     every ResNet layer, 7x7x512 included;
+//   - avx512vnni: VPDPBUSD does twice the multiplies of Winograd's
+//     VPDPWSSD per instruction, so Winograd8's 2.25x fewer multiplies win
+//     only while U (32 bytes per input-output channel pair against 9 for
+//     the int8 weights) stays in cache and the channels fill the 32
+//     lanes. In the
+//     models 56x56x64 (128 KiB of U) gains about 10%; 28x28x128 (512 KiB,
+//     1.1x faster warm in the layer benchmark) is 10-25% slower, the
+//     deeper layers up to 1.9x;
+//   - avxvnni and the arm64 paths: off. AVX-VNNI's GemmU8 has the same 2x
+//     multiplies per instruction against an AVX2 Winograd8 and ties or
+//     wins on every ResNet layer (forcing Winograd8 costs ResNet-18 20%
+//     of its 3x3 time); arm64 has only the Go Winograd8, against NEON
+//     GemmU8 kernels.
+func winograd8Policy(path string, g *kernels.ConvGeom) bool {
+	switch path {
+	case "generic", "avx2", "avx512":
+		return true
+	case "avx512vnni":
+		return g.C >= 32 && g.Cout >= 32 && 32*g.C*g.Cout <= wino8VNNIMaxU
+	}
+	return false
+}
+
+// wino8VNNIMaxU is the most bytes of Winograd8 weights (U) for which it
+// beats the VNNI GemmU8 in a whole model: 56x56x64's 128 KiB.
+const wino8VNNIMaxU = 128 << 10
