@@ -105,9 +105,9 @@ func TestQuantizeAPI(t *testing.T) {
 // 0.5 points of fp32 and top-1 agreement >= 98%. EDGE_RESNET_INT8_TABLE=1
 // instead measures the models in EDGE_RESNET_INT8_MODELS (ONNX base names,
 // e.g. cifar10_resnet20_opset13,mlperf_tiny_resnet8_opset13) with the
-// methods in EDGE_RESNET_INT8_METHODS (default all) on the 10,000 JPEG test
-// images (or EDGE_RESNET_INT8_TEST) and only logs the table rows of
-// docs/INT8.md.
+// methods in EDGE_RESNET_INT8_METHODS (default all), keeping the layers
+// in EDGE_RESNET_INT8_KEEP in fp32, on the 10,000 JPEG test images (or
+// EDGE_RESNET_INT8_TEST) and only logs the table rows of docs/INT8.md.
 func TestInt8AccuracyCIFAR(t *testing.T) {
 	dir := sharedData(t)
 	calib, err := dataset.Open(filepath.Join(dir, "images/cifar10_train_calib500_jpeg.zip"), nil)
@@ -165,7 +165,11 @@ func TestInt8AccuracyCIFAR(t *testing.T) {
 		}
 		for _, method := range methods {
 			t.Run(fmt.Sprintf("%s/%s", filepath.Base(mc.file), method), func(t *testing.T) {
-				qm, rep, err := Quantize(m, calib, QuantizeOptions{Method: method, Limit: nCalib})
+				var keep []string
+				if k := os.Getenv("EDGE_RESNET_INT8_KEEP"); table && k != "" {
+					keep = strings.Split(k, ",")
+				}
+				qm, rep, err := Quantize(m, calib, QuantizeOptions{Method: method, Limit: nCalib, KeepFP32: keep})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -174,8 +178,8 @@ func TestInt8AccuracyCIFAR(t *testing.T) {
 					t.Fatal(err)
 				}
 				ag := Compare(r8, r32)
-				t.Logf("| %s | %s | %d | %.2f%% | %.2f%% | %.2f%% | %.3g | %.3g | calib agreement %.2f%% |",
-					filepath.Base(mc.file), method, r8.Images, 100*r32.Top1, 100*r8.Top1, 100*ag.Top1, ag.MaxAbsDiff, ag.MeanAbsDiff, 100*rep.Agreement.Top1)
+				t.Logf("| %s | %s%v | %d | %.2f%% | %.2f%% | %.2f%% | %.3g | %.3g | calib agreement %.2f%% |",
+					filepath.Base(mc.file), method, keep, r8.Images, 100*r32.Top1, 100*r8.Top1, 100*ag.Top1, ag.MaxAbsDiff, ag.MeanAbsDiff, 100*rep.Agreement.Top1)
 				if table {
 					return // measurement only
 				}
