@@ -1,0 +1,106 @@
+package edgeresnet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/edge-resnet/edge-resnet/kernels"
+)
+
+var updateInt8Golden = flag.Bool("update-int8-golden", false, "rewrite testdata/int8/*.logits from the generic kernels")
+
+const (
+	int8Fixture = "testdata/int8/resnet20_fashion_mnist_int8.ern"
+	int8Golden  = "testdata/int8/resnet20_fashion_mnist_int8.logits"
+	int8Inputs  = 4
+)
+
+// int8TestInput is input k of the golden test: multiples of 1/64 in
+// [-2, 2), exact in float32, so every platform feeds identical values.
+func int8TestInput(k, n int) []float32 {
+	in := make([]float32, n)
+	for i := range in {
+		in[i] = float32((i*37+k*101)%256)/64 - 2
+	}
+	return in
+}
+
+// TestInt8IdenticalOnEveryPath runs a committed int8 model (the default
+// Fashion-MNIST ResNet-20 quantized by `edge-resnet quantize` on 200 test
+// images) on every kernel path this CPU has, at 1 and 3 threads, and
+// requires outputs bit-identical to the committed ones, which the generic
+// path wrote. CI runs it on amd64 and under qemu on arm64 (Cortex-A72:
+// neon; -cpu max: neondot), so all int8 kernels of both architectures are
+// held to the same bytes.
+func TestInt8IdenticalOnEveryPath(t *testing.T) {
+	data, err := os.ReadFile(int8Fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kernels.Select(kernels.PathName())
+	run := func(path string, threads int) []byte {
+		t.Helper()
+		if err := kernels.Select(path); err != nil {
+			t.Fatal(err)
+		}
+		m, err := LoadBytes(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		s, err := m.NewSession(WithPrecision(PrecisionInt8), WithThreads(threads))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Precision() != PrecisionInt8 {
+			t.Fatalf("%s: session precision %v", path, s.Precision())
+		}
+		var buf bytes.Buffer
+		for k := range int8Inputs {
+			out, err := s.Run(int8TestInput(k, len(s.Input())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			binary.Write(&buf, binary.LittleEndian, out)
+		}
+		return buf.Bytes()
+	}
+	if *updateInt8Golden {
+		if err := os.WriteFile(int8Golden, run("generic", 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(int8Golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range kernels.Available() {
+		for _, threads := range []int{1, 3} {
+			got := run(path, threads)
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s, %d threads: int8 outputs differ from the generic kernels' (%s)", path, threads, firstDiff(got, want))
+			}
+		}
+	}
+}
+
+// firstDiff describes the first differing float32 of two output dumps.
+func firstDiff(a, b []byte) string {
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d bytes vs %d", len(a), len(b))
+	}
+	for i := 0; i+4 <= len(a); i += 4 {
+		x := math.Float32frombits(binary.LittleEndian.Uint32(a[i:]))
+		y := math.Float32frombits(binary.LittleEndian.Uint32(b[i:]))
+		if x != y {
+			return fmt.Sprintf("value %d: %v vs %v", i/4, x, y)
+		}
+	}
+	return "same values"
+}
