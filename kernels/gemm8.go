@@ -116,6 +116,15 @@ var gemm8 = gemm8Generic
 // Gemm8Name is the int8 GEMM kernel in use.
 func Gemm8Name() string { return gemm8.name }
 
+// Gemm8NarrowName is the selected kernel's variant for weights in
+// [NarrowLo, NarrowHi], or "" if it has none.
+func Gemm8NarrowName() string {
+	if gemm8.narrow == nil {
+		return ""
+	}
+	return gemm8.narrow.name
+}
+
 // Gemm8MR is the int8 kernel's row tile, for splitting work across threads.
 func Gemm8MR() int { return gemm8.mr }
 
