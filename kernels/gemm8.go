@@ -125,6 +125,10 @@ func Gemm8NarrowName() string {
 	return gemm8.narrow.name
 }
 
+// Gemm8UsesNarrow reports whether PackB8 would run the weights w with the
+// selected kernel's narrow variant.
+func Gemm8UsesNarrow(w []int8) bool { return gemm8.narrow != nil && inNarrowRange(w) }
+
 // Gemm8MR is the int8 kernel's row tile, for splitting work across threads.
 func Gemm8MR() int { return gemm8.mr }
 
