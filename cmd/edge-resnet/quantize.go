@@ -160,8 +160,8 @@ func printQuantizeReport(w io.Writer, rep *edgeresnet.QuantizeReport) {
 	}
 	tw.Flush()
 	a := rep.Agreement
-	fmt.Fprintf(w, "method %s on %d calibration images: int8 vs fp32 top-1 agreement %.2f%%, max |Δoutput| %.4g, mean %.4g\n",
-		rep.Method, rep.Images, 100*a.Top1, a.MaxAbsDiff, a.MeanAbsDiff)
+	fmt.Fprintf(w, "method %s, %d-bit weights, on %d calibration images: int8 vs fp32 top-1 agreement %.2f%%, max |Δoutput| %.4g, mean %.4g\n",
+		rep.Method, rep.WeightBits, rep.Images, 100*a.Top1, a.MaxAbsDiff, a.MeanAbsDiff)
 	fmt.Fprintf(w, "weights: %.1f KB fp32 -> %.1f KB int8\n", float64(rep.FP32Bytes)/1e3, float64(rep.Int8Bytes)/1e3)
 }
 
