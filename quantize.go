@@ -23,6 +23,11 @@ type QuantizeOptions struct {
 	Limit    int      // calibrate on the first Limit images (0: all)
 	KeepFP32 []string // layers left in float32: "first" (the stem conv), "last" (the final dense) or node names
 	Workers  int      // parallel single-thread runs (default GOMAXPROCS)
+	// WeightBits is 8 (default, also 0) or 7. 7-bit weights ([-63, 63],
+	// half the resolution) run faster on x86 CPUs without VNNI (AVX2's
+	// VPMADDUBSW is exact for them) and change nothing elsewhere; see
+	// docs/INT8.md for what they cost in accuracy.
+	WeightBits int
 	// Progress is called as calibration goes (two passes over the images,
 	// then the int8-vs-fp32 comparison), from one goroutine at a time.
 	Progress func(done, total int)
@@ -30,9 +35,10 @@ type QuantizeOptions struct {
 
 // QuantizeReport describes a quantization.
 type QuantizeReport struct {
-	Method string        `json:"method"`
-	Images int           `json:"images"`
-	Layers []LayerReport `json:"layers"`
+	Method     string        `json:"method"`
+	WeightBits int           `json:"weight_bits"`
+	Images     int           `json:"images"`
+	Layers     []LayerReport `json:"layers"`
 	// Int8 against fp32 on the calibration images.
 	Agreement Agreement `json:"agreement"`
 	// Model image sizes (weights and graph, without metadata), in bytes.
@@ -73,6 +79,13 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInput, err)
 	}
+	bits := opt.WeightBits
+	if bits == 0 {
+		bits = 8
+	}
+	if bits != 7 && bits != 8 {
+		return nil, nil, fmt.Errorf("%w: weight bits must be 7 or 8, got %d", ErrInput, opt.WeightBits)
+	}
 	n := calib.Len()
 	if opt.Limit > 0 && opt.Limit < n {
 		n = opt.Limit
@@ -98,7 +111,7 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 			return fmt.Errorf("%s: %w", calib.Name(i), err)
 		}
 		return spec.Apply(img, dst, &scratch[w])
-	}, resnet.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, Progress: func(done, _ int) {
+	}, resnet.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, Progress: func(done, _ int) {
 		if opt.Progress != nil {
 			opt.Progress(done, total)
 		}
@@ -112,11 +125,14 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 		meta.Provenance[k] = v
 	}
 	meta.Provenance["quantized"] = fmt.Sprintf("edge-resnet %s: %s calibration on %d images", Version, name, n)
+	if bits != 8 {
+		meta.Provenance["quantized"] += fmt.Sprintf(", %d-bit weights", bits)
+	}
 	qm, err := FromModel(&firmware.Model{Graph: q, Meta: meta})
 	if err != nil {
 		return nil, nil, err
 	}
-	rep := &QuantizeReport{Method: name, Images: n, FP32Bytes: weightBytes(m.graph), Int8Bytes: weightBytes(qm.graph)}
+	rep := &QuantizeReport{Method: name, WeightBits: bits, Images: n, FP32Bytes: weightBytes(m.graph), Int8Bytes: weightBytes(qm.graph)}
 	for i, l := range layers {
 		nd := q.Nodes[i]
 		lr := LayerReport{Name: nd.Name, Op: nd.Op.String(), Precision: "fp32",

@@ -1,9 +1,11 @@
 package edgeresnet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,6 +39,11 @@ func TestQuantizeAPI(t *testing.T) {
 	}
 	if _, _, err := Quantize(m, set, QuantizeOptions{KeepFP32: []string{"nope"}, Limit: 4}); err == nil {
 		t.Error("unknown keep-fp32 layer accepted")
+	}
+	for _, bits := range []int{-1, 1, 6, 9} {
+		if _, _, err := Quantize(m, set, QuantizeOptions{WeightBits: bits, Limit: 4}); !errors.Is(err, ErrInput) {
+			t.Errorf("weight bits %d: err %v, want ErrInput", bits, err)
+		}
 	}
 	calls := 0
 	qm, rep, err := Quantize(m, set, QuantizeOptions{Limit: 40, KeepFP32: []string{"last"}, Progress: func(done, total int) {
@@ -169,7 +176,15 @@ func TestInt8AccuracyCIFAR(t *testing.T) {
 				if k := os.Getenv("EDGE_RESNET_INT8_KEEP"); table && k != "" {
 					keep = strings.Split(k, ",")
 				}
-				qm, rep, err := Quantize(m, calib, QuantizeOptions{Method: method, Limit: nCalib, KeepFP32: keep})
+				bits := 8 // EDGE_RESNET_INT8_WEIGHT_BITS=7: measure 7-bit weights (not the default)
+				if b := os.Getenv("EDGE_RESNET_INT8_WEIGHT_BITS"); table && b != "" {
+					v, err := strconv.Atoi(b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					bits = v
+				}
+				qm, rep, err := Quantize(m, calib, QuantizeOptions{Method: method, Limit: nCalib, KeepFP32: keep, WeightBits: bits})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -178,8 +193,8 @@ func TestInt8AccuracyCIFAR(t *testing.T) {
 					t.Fatal(err)
 				}
 				ag := Compare(r8, r32)
-				t.Logf("| %s | %s%v | %d | %.2f%% | %.2f%% | %.2f%% | %.3g | %.3g | calib agreement %.2f%% |",
-					filepath.Base(mc.file), method, keep, r8.Images, 100*r32.Top1, 100*r8.Top1, 100*ag.Top1, ag.MaxAbsDiff, ag.MeanAbsDiff, 100*rep.Agreement.Top1)
+				t.Logf("| %s | %s%v w%d | %d | %.2f%% | %.2f%% | %.2f%% | %.3g | %.3g | calib agreement %.2f%% |",
+					filepath.Base(mc.file), method, keep, rep.WeightBits, r8.Images, 100*r32.Top1, 100*r8.Top1, 100*ag.Top1, ag.MaxAbsDiff, ag.MeanAbsDiff, 100*rep.Agreement.Top1)
 				if table {
 					return // measurement only
 				}

@@ -12,9 +12,18 @@ func (g *ConvGeom) Direct8() bool { return g.Direct() && g.C%KMult == 0 }
 
 // conv8BlockRows is the row block of the uint8 im2col: about 64 KiB of
 // rows, a multiple of the kernel's MR.
-func conv8BlockRows(k int) int {
-	mr := gemm8.mr
+func conv8BlockRows(k, mr int) int {
 	return max(mr, (64<<10)/max(k, 1)/mr*mr)
+}
+
+// conv8MaxBlockRows bounds conv8BlockRows over the kernels a packed
+// matrix may get under the current selection.
+func conv8MaxBlockRows(k int) int {
+	rows := conv8BlockRows(k, gemm8.mr)
+	if gemm8.narrow != nil {
+		rows = max(rows, conv8BlockRows(k, gemm8.narrow.mr))
+	}
+	return rows
 }
 
 // ConvScratch8 is the scratch (in bytes) one worker needs for Conv8.
@@ -22,7 +31,7 @@ func ConvScratch8(g *ConvGeom) int {
 	if g.Direct8() {
 		return 0
 	}
-	return conv8BlockRows(g.K8()) * g.K8()
+	return conv8MaxBlockRows(g.K8()) * g.K8()
 }
 
 // PackConv8 pads HWIO int8 weights (K x Cout) with zero rows to K8 and
@@ -66,7 +75,7 @@ func Conv8(g *ConvGeom, in []uint8, w *PackedB8, out []uint8, rq *Requant, px0, 
 		GemmU8(px1-px0, in[px0*g.C:], g.C, w, out[px0*g.Cout:], g.Cout, rq, p0, p1)
 		return
 	}
-	rows := conv8BlockRows(k)
+	rows := conv8BlockRows(k, w.MR())
 	for b0 := px0; b0 < px1; b0 += rows {
 		b1 := min(px1, b0+rows)
 		Im2col8(g, in, uint8(rq.ZeroA), scratch, b0, b1)

@@ -79,7 +79,7 @@ func TestConv8(t *testing.T) {
 				in := randU8(r, g.H*g.W*g.C)
 				w := make([]int8, g.K()*g.Cout)
 				for i := range w {
-					w[i] = int8(r.IntN(255) - 127)
+					w[i] = randW8(r)
 				}
 				rq := &Requant{ZeroA: int32(r.IntN(256)), ZeroOut: int32(r.IntN(256)), Scale: make([]float32, g.Cout),
 					Bias: make([]int32, g.Cout), Res: randU8(r, g.Pixels()*g.Cout), ResZero: int32(r.IntN(256)), ResScale: 0.7}
@@ -90,6 +90,7 @@ func TestConv8(t *testing.T) {
 				}
 				want := refConv8(&g, in, w, rq)
 				pw := PackConv8(&g, w)
+				checkPacked(t, &pw)
 				px, panels := g.Pixels(), pw.Panels()
 				for _, split := range [][4]int{{0, px, 0, panels}, {0, px / 3, 0, panels}, {px / 3, px, 0, panels / 2}, {px / 3, px, panels / 2, panels}, {0, px / 3, panels / 2, panels}} {
 					out := make([]uint8, px*g.Cout+16)

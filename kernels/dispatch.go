@@ -140,7 +140,7 @@ func Primitives() []Primitive {
 	}
 	return []Primitive{
 		{"gemm (1x1 conv, im2col conv, fc)", fmt.Sprintf("%s (MR=%d, NR=%d)", gemm.name, gemm.mr, gemm.nr)},
-		{"int8 gemm", fmt.Sprintf("%s (MR=%d, NR=%d, K groups of %d)", gemm8.name, gemm8.mr, gemm8.nr, gemm8.kg)},
+		{"int8 gemm", gemm8Desc()},
 		{"winograd transforms", winoImplFor(selected.name).name},
 		{"max pool", lanes(selected.maxWindow != nil, selected.maxLanes, selected.name)},
 		{"winograd epilogue", lanes(selected.epilogue != nil, selected.epiLanes, selected.name)},
@@ -160,4 +160,13 @@ func Selection() string {
 		return selected.name + " (" + selectionNote + ")"
 	}
 	return selected.name
+}
+
+// gemm8Desc describes the int8 GEMM kernel and its narrow variant.
+func gemm8Desc() string {
+	d := fmt.Sprintf("%s (MR=%d, NR=%d, K groups of %d)", gemm8.name, gemm8.mr, gemm8.nr, gemm8.kg)
+	if nw := gemm8.narrow; nw != nil {
+		d += fmt.Sprintf("; weights in [%d, %d]: %s (MR=%d, NR=%d)", NarrowLo, NarrowHi, nw.name, nw.mr, nw.nr)
+	}
+	return d
 }

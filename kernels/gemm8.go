@@ -56,10 +56,39 @@ type Requant struct {
 //
 // zero-filled past N. ColSum[j] = Σ_k w[k][j] lets a kernel apply the
 // activation zero point once per column: Σ (a-z)·w = Σ a·w - z·ColSum.
+//
+// The kernel is chosen per matrix at pack time: the selected one, or its
+// narrow variant when it has one and every weight is in [NarrowLo,
+// NarrowHi] (see gemm8Impl.narrow); NR and KG are that kernel's.
 type PackedB8 struct {
 	K, N, NR, KG int
 	Data         []int8
 	ColSum       []int32 // len Panels()*NR, zero past N
+	impl         *gemm8Impl
+}
+
+// The weight range of narrow int8 kernels: with uint8 activations a pair
+// of products stays within int16 (255·64·2 = 32640 <= 32767), so
+// VPMADDUBSW's saturating pair sum is exact.
+const (
+	NarrowLo = -64
+	NarrowHi = 63
+)
+
+// Kernel names the int8 kernel the matrix was packed for.
+func (p *PackedB8) Kernel() string {
+	if p.impl == nil {
+		return ""
+	}
+	return p.impl.name
+}
+
+// MR is the row tile of the matrix's kernel, for splitting work.
+func (p *PackedB8) MR() int {
+	if p.impl == nil {
+		return gemm8.mr
+	}
+	return p.impl.mr
 }
 
 // Panels is the number of NR-wide column panels.
@@ -76,6 +105,10 @@ type gemm8Impl struct {
 	// passed by value so that it does not escape through the func value:
 	// GemmU8 allocates nothing.
 	rows func(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant)
+	// narrow, if set, is a faster kernel that is exact only for weights in
+	// [NarrowLo, NarrowHi]; PackB8 picks it for matrices within that range
+	// (7-bit quantized weights), so results stay bit-identical.
+	narrow *gemm8Impl
 }
 
 var gemm8 = gemm8Generic
@@ -83,20 +116,49 @@ var gemm8 = gemm8Generic
 // Gemm8Name is the int8 GEMM kernel in use.
 func Gemm8Name() string { return gemm8.name }
 
+// Gemm8NarrowName is the selected kernel's variant for weights in
+// [NarrowLo, NarrowHi], or "" if it has none.
+func Gemm8NarrowName() string {
+	if gemm8.narrow == nil {
+		return ""
+	}
+	return gemm8.narrow.name
+}
+
+// Gemm8UsesNarrow reports whether PackB8 would run the weights w with the
+// selected kernel's narrow variant.
+func Gemm8UsesNarrow(w []int8) bool { return gemm8.narrow != nil && inNarrowRange(w) }
+
 // Gemm8MR is the int8 kernel's row tile, for splitting work across threads.
 func Gemm8MR() int { return gemm8.mr }
 
 // PackB8 packs a row-major K x N int8 matrix w (w[k*N+n]) for the selected
-// int8 kernel. K must be a multiple of KMult.
+// int8 kernel, or its narrow variant if every weight allows it. K must be
+// a multiple of KMult.
 func PackB8(w []int8, k, n int) PackedB8 {
-	return packB8(w, k, n, gemm8.nr, gemm8.kg)
+	impl := gemm8
+	if impl.narrow != nil && len(w) >= k*n && inNarrowRange(w[:k*n]) {
+		impl = impl.narrow
+	}
+	return packB8(w, k, n, impl)
 }
 
-func packB8(w []int8, k, n, nr, kg int) PackedB8 {
+// inNarrowRange reports whether every weight is in [NarrowLo, NarrowHi].
+func inNarrowRange(w []int8) bool {
+	for _, v := range w {
+		if v < NarrowLo || v > NarrowHi {
+			return false
+		}
+	}
+	return true
+}
+
+func packB8(w []int8, k, n int, impl *gemm8Impl) PackedB8 {
+	nr, kg := impl.nr, impl.kg
 	if k%KMult != 0 || k%kg != 0 || len(w) < k*n {
 		panic(fmt.Sprintf("kernels.PackB8: %d values for %dx%d (K must be a multiple of %d)", len(w), k, n, KMult))
 	}
-	p := PackedB8{K: k, N: n, NR: nr, KG: kg}
+	p := PackedB8{K: k, N: n, NR: nr, KG: kg, impl: impl}
 	p.Data = make([]int8, p.Panels()*k*nr)
 	p.ColSum = make([]int32, p.Panels()*nr)
 	for j := 0; j < n; j++ {
@@ -114,18 +176,19 @@ func packB8(w []int8, k, n, nr, kg int) PackedB8 {
 
 // GemmU8 computes rows [0, m) and column panels [p0, p1) of the int8 GEMM
 // defined above. b must have been packed by PackB8 under the same kernel
-// selection.
+// selection; it runs with the kernel chosen at pack time.
 func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requant, p0, p1 int) {
 	if m <= 0 || p0 >= p1 {
 		return
 	}
 	k, n, nr := b.K, b.N, b.NR
-	if nr != gemm8.nr || b.KG != gemm8.kg || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
+	impl := b.impl
+	if impl == nil || (impl != gemm8 && impl != gemm8.narrow) || nr != impl.nr || b.KG != impl.kg || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
 		len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n || len(rq.Scale) < n ||
 		(rq.Bias != nil && len(rq.Bias) < n) || (rq.Res != nil && len(rq.Res) < (m-1)*rq.LdRes+n) ||
 		rq.Lo < 0 || rq.Lo > 255 {
-		panic(fmt.Sprintf("kernels.GemmU8: bad arguments m=%d k=%d n=%d nr=%d/%d lda=%d ldc=%d len(a)=%d len(c)=%d",
-			m, k, n, nr, gemm8.nr, lda, ldc, len(a), len(c)))
+		panic(fmt.Sprintf("kernels.GemmU8: bad arguments m=%d k=%d n=%d nr=%d kernel %q (selected %q) lda=%d ldc=%d len(a)=%d len(c)=%d",
+			m, k, n, nr, b.Kernel(), gemm8.name, lda, ldc, len(a), len(c)))
 	}
 	sub := *rq
 	for j := p0; j < p1; j++ {
@@ -138,7 +201,7 @@ func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requ
 		if rq.Res != nil {
 			sub.Res = rq.Res[n0:]
 		}
-		gemm8.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, sub)
+		impl.rows(m, nw, k, a, lda, b.Data[j*k*nr:(j+1)*k*nr], b.ColSum[n0:n0+nr], c[n0:], ldc, sub)
 	}
 }
 

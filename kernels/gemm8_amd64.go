@@ -42,8 +42,8 @@ func gemmU8_6x8_AVX2(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int,
 // gemmU8_5x16_AVX2UBSW: MR=5, NR=16, VPMADDUBSW + VPMADDWD. Its int16
 // pair sums saturate (255·127·2 > 32767), so it is exact only while
 // |a[2t]·w[2t] + a[2t+1]·w[2t+1]| <= 32767 (for instance weights in
-// [-64, 63]); it is registered nowhere and exists for the benchmark that
-// compares it with gemmU8_6x8_AVX2 (see docs/INT8.md). Requires AVX2.
+// [-64, 63]); it is the narrow variant of gemmU8_6x8_AVX2, run only on
+// matrices whose weights are all in that range (see PackB8). Requires AVX2.
 //
 //go:noescape
 func gemmU8_5x16_AVX2UBSW(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32)
@@ -209,15 +209,21 @@ func tail8(id, mr, nr, m, n, k int, a []uint8, lda int, b []int8, c []uint8, ldc
 	}
 }
 
+func withNarrow(impl, narrow *gemm8Impl) *gemm8Impl {
+	impl.narrow = narrow
+	return impl
+}
+
 func hasAVX512VNNI() bool { return hasAVX512() && cpuid.CPU.Supports(cpuid.AVX512VNNI) }
 func hasAVXVNNI() bool    { return hasAVX2() && cpuid.CPU.Supports(cpuid.AVXVNNI) }
 
 var (
 	gemm8VNNI512 = asm8Impl("gemmU8_14x32_AVX512VNNI", k8VNNI512, 14, 32, true)
 	gemm8AVXVNNI = asm8Impl("gemmU8_6x16_AVXVNNI", k8AVXVNNI, 6, 16, false)
-	gemm8AVX2    = asm8Impl("gemmU8_6x8_AVX2", k8AVX2, 6, 8, false)
-	// Not registered: inexact for full-range weights (see its stub).
+	// Inexact for full-range weights (see its stub): only the narrow
+	// variant of gemm8AVX2, for 7-bit weights.
 	gemm8AVX2UBSW = asm8Impl("gemmU8_5x16_AVX2UBSW", k8AVX2UBSW, 5, 16, false)
+	gemm8AVX2     = withNarrow(asm8Impl("gemmU8_6x8_AVX2", k8AVX2, 6, 8, false), gemm8AVX2UBSW)
 
 	// The int8 paths reuse the fp32 implementations of the path below them.
 	_ = registerPath(&path{name: "avxvnni", rank: 15, available: hasAVXVNNI, gemm: gemmAVX2, gemm8: gemm8AVXVNNI,

@@ -15,7 +15,7 @@ import (
 // them; forEachGemm8 fails if one was not exercised.
 func init() {
 	if hasAVX2() {
-		wantGemm8 = append(wantGemm8, gemm8AVX2.name)
+		wantGemm8 = append(wantGemm8, gemm8AVX2.name, gemm8AVX2UBSW.name)
 	}
 	if hasAVXVNNI() {
 		wantGemm8 = append(wantGemm8, gemm8AVXVNNI.name)
@@ -46,6 +46,74 @@ func TestGemm8EpiLayout(t *testing.T) {
 			t.Errorf("gemm8Epi.%s at offset %d, the kernels read it at %d", f.name, got, f.want)
 		}
 	}
+}
+
+// TestPackB8NarrowChoice: under the AVX2 selection a matrix reaches the
+// VPMADDUBSW kernel only if every weight is in [-64, 63]; one weight
+// outside (at either end of int8, or just past the bound), anywhere in the
+// matrix, keeps the exact int16 kernel, and the result stays the
+// definition's on activations that would saturate the pair sums.
+func TestPackB8NarrowChoice(t *testing.T) {
+	if !hasAVX2() {
+		t.Skip("no AVX2")
+	}
+	saved := gemm8
+	defer func() { gemm8 = saved }()
+	gemm8 = gemm8AVX2
+
+	const m, n, k = 7, 21, 68
+	r := rand.New(rand.NewPCG(7, 7))
+	a := make([]uint8, m*k)
+	for i := range a {
+		a[i] = 255
+	}
+	rq := &Requant{ZeroA: 0, Scale: make([]float32, n), ZeroOut: 3}
+	for j := range rq.Scale {
+		rq.Scale[j] = 1e-4
+	}
+	for _, tc := range []struct {
+		out    int8 // the one weight outside [-64, 63]; 0: none
+		narrow bool
+	}{{0, true}, {127, false}, {-127, false}, {-128, false}, {64, false}, {-65, false}} {
+		for _, pos := range []int{0, 5*n + 17, k*n - 1} {
+			w := make([]int8, k*n)
+			for i := range w {
+				w[i] = int8([]int{-64, 63}[r.IntN(2)]) // pairs at the int16 edge
+			}
+			if tc.out != 0 {
+				w[pos] = tc.out
+				for i := pos - pos%n; i < k*n; i += n {
+					w[i] = tc.out // a column full of them, so saturation would show
+				}
+			}
+			pb := PackB8(w, k, n)
+			if got := pb.impl == gemm8AVX2UBSW; got != tc.narrow || (!got && pb.impl != gemm8AVX2) {
+				t.Fatalf("weight %d at %d: packed for %q", tc.out, pos, pb.Kernel())
+			}
+			if pb.NR != pb.impl.nr || pb.KG != pb.impl.kg {
+				t.Fatalf("layout NR=%d KG=%d for %q", pb.NR, pb.KG, pb.Kernel())
+			}
+			c := make([]uint8, m*n)
+			GemmU8(m, a, k, &pb, c, n, rq, 0, pb.Panels())
+			want := refGemmU8(m, n, k, a, k, w, rq)
+			for i := range c {
+				if c[i] != want[i] {
+					t.Fatalf("weight %d at %d (%q): c[%d] = %d, want %d", tc.out, pos, pb.Kernel(), i, c[i], want[i])
+				}
+			}
+		}
+	}
+
+	// A matrix packed for one selection is refused under another.
+	w := make([]int8, k*n)
+	pb := PackB8(w, k, n)
+	gemm8 = gemm8Generic
+	defer func() {
+		if recover() == nil {
+			t.Fatal("GemmU8 ran a matrix packed for the AVX2 kernels under the generic selection")
+		}
+	}()
+	GemmU8(m, a, k, &pb, make([]uint8, m*n), n, rq, 0, pb.Panels())
 }
 
 // TestGemmU8UBSWBound shows where VPMADDUBSW breaks our contract and where

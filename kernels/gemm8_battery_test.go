@@ -48,9 +48,9 @@ func (tc gemm8Case) run(t *testing.T, r *rand.Rand) {
 	w := make([]int8, k*n)
 	for i := range w {
 		if tc.wVal != -1000 {
-			w[i] = int8(tc.wVal)
+			w[i] = clampW8(tc.wVal)
 		} else {
-			w[i] = int8(r.IntN(255) - 127)
+			w[i] = randW8(r)
 		}
 	}
 	rq := &Requant{ZeroA: int32(tc.zeroA), ZeroOut: tc.zeroOut, Scale: make([]float32, n)}
@@ -84,6 +84,7 @@ func (tc gemm8Case) run(t *testing.T, r *rand.Rand) {
 		rq.LdRes = n + 3 // ignored without Res: kernels must not step a nil residual pointer
 	}
 	pb := PackB8(w, k, n)
+	checkPacked(t, &pb)
 	aCopy, dataCopy, sumCopy := slices.Clone(a), slices.Clone(pb.Data), slices.Clone(pb.ColSum)
 	scaleCopy, biasCopy, resCopy := slices.Clone(rq.Scale), slices.Clone(rq.Bias), slices.Clone(rq.Res)
 
@@ -133,7 +134,7 @@ func randomCase(m, n, k, variant int) gemm8Case {
 func TestGemmU8TileBattery(t *testing.T) {
 	forEachGemm8(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(4, 86))
-		mr, nr := gemm8.mr, gemm8.nr
+		mr, nr := tested8().mr, tested8().nr
 		var ns []int
 		for n := 1; n <= nr+1; n++ {
 			ns = append(ns, n)
@@ -154,7 +155,7 @@ func TestGemmU8TileBattery(t *testing.T) {
 func TestGemmU8KBattery(t *testing.T) {
 	forEachGemm8(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(8, 6))
-		mr, nr := gemm8.mr, gemm8.nr
+		mr, nr := tested8().mr, tested8().nr
 		ks := []int{132, 1152, 4608}
 		if testing.Short() {
 			ks = ks[:2] // the extreme-value test still reaches 4608
@@ -178,7 +179,7 @@ func TestGemmU8KBattery(t *testing.T) {
 func TestGemmU8ExtremeValues(t *testing.T) {
 	forEachGemm8(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(2, 55))
-		mr, nr := gemm8.mr, gemm8.nr
+		mr, nr := tested8().mr, tested8().nr
 		for _, k := range []int{4, 132, 4608} {
 			if testing.Short() && k == 132 {
 				continue
@@ -207,7 +208,7 @@ func TestGemmU8ExtremeValues(t *testing.T) {
 // without a residual that lands on a tie too.
 func TestGemmU8Ties(t *testing.T) {
 	forEachGemm8(t, func(t *testing.T) {
-		mr, nr := gemm8.mr, gemm8.nr
+		mr, nr := tested8().mr, tested8().nr
 		m, n, k := mr+2, nr+3, 8
 		// a = 1, ZeroA = 0 and w[k][j] small: acc[j] = Σ_k w[k][j]; scale
 		// 0.5 makes every odd acc a tie.
@@ -267,21 +268,22 @@ func TestGemmU8Ties(t *testing.T) {
 func TestGemmU8PanelRange(t *testing.T) {
 	forEachGemm8(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 3))
-		nr := gemm8.nr
-		m, n, k := gemm8.mr+3, 3*nr+5, 36
+		nr := tested8().nr
+		m, n, k := tested8().mr+3, 3*nr+5, 36
 		a := make([]uint8, m*k)
 		for i := range a {
 			a[i] = uint8(r.IntN(256))
 		}
 		w := make([]int8, k*n)
 		for i := range w {
-			w[i] = int8(r.IntN(255) - 127)
+			w[i] = randW8(r)
 		}
 		rq := &Requant{ZeroA: 9, Scale: make([]float32, n), ZeroOut: 4}
 		for j := range rq.Scale {
 			rq.Scale[j] = 0.002
 		}
 		pb := PackB8(w, k, n)
+		checkPacked(t, &pb)
 		want := refGemmU8(m, n, k, a, k, w, rq)
 		c := make([]uint8, m*n)
 		for i := range c {
@@ -301,10 +303,12 @@ func TestGemmU8PanelRange(t *testing.T) {
 
 func TestGemmU8NoAllocs(t *testing.T) {
 	forEachGemm8(t, func(t *testing.T) {
-		m, n, k := 2*gemm8.mr+1, 2*gemm8.nr+3, 64
+		m, n, k := 2*tested8().mr+1, 2*tested8().nr+3, 64
 		a := make([]uint8, m*k)
 		w := make([]int8, k*n)
+		w[k*n-1] = clampW8(127) // all zeros would get the narrow kernel in the wide run too
 		pb := PackB8(w, k, n)
+		checkPacked(t, &pb)
 		rq := &Requant{Scale: make([]float32, n), Bias: make([]int32, n), Res: make([]uint8, m*n), LdRes: n}
 		c := make([]uint8, m*n)
 		if allocs := testing.AllocsPerRun(10, func() {

@@ -33,8 +33,40 @@ func refGemmU8(m, n, k int, a []uint8, lda int, w []int8, rq *Requant) []uint8 {
 // offer; ISA test files add theirs from their own CPU feature checks.
 var wantGemm8 = []string{"generic"}
 
-// forEachGemm8 runs f with every int8 GEMM this CPU supports selected. It
-// fails if one in wantGemm8 was not among them.
+// The weight range of the test matrices: full, or the narrow kernels'
+// while forEachGemm8 runs them (narrowRun).
+var (
+	w8Lo, w8Hi = -127, 127
+	narrowRun  bool
+)
+
+// tested8 is the kernel under test: the narrow variant in narrow runs.
+func tested8() *gemm8Impl {
+	if narrowRun {
+		return gemm8.narrow
+	}
+	return gemm8
+}
+
+// randW8 is a random weight in [w8Lo, w8Hi].
+func randW8(r *rand.Rand) int8 { return int8(w8Lo + r.IntN(w8Hi-w8Lo+1)) }
+
+// clampW8 maps an extreme weight of a test to the current range.
+func clampW8(v int) int8 { return int8(min(max(v, w8Lo), w8Hi)) }
+
+// checkPacked fails if a matrix packed during a narrow run did not get
+// the narrow kernel: the run would test the wide one twice.
+func checkPacked(t *testing.T, pb *PackedB8) {
+	t.Helper()
+	if narrowRun && pb.impl != gemm8.narrow {
+		t.Fatalf("narrow run: matrix packed for %q, not %q", pb.Kernel(), gemm8.narrow.name)
+	}
+}
+
+// forEachGemm8 runs f with every int8 GEMM this CPU supports selected,
+// and again for each narrow variant with the weights in its range (the
+// selection is then the wide kernel, as in use: PackB8 must pick the
+// narrow one). It fails if one in wantGemm8 was not among them.
 func forEachGemm8(t *testing.T, f func(t *testing.T)) {
 	saved := gemm8
 	defer func() { gemm8 = saved }()
@@ -47,6 +79,12 @@ func forEachGemm8(t *testing.T, f func(t *testing.T)) {
 		seen[impl.name] = true
 		gemm8 = impl
 		t.Run(impl.name, f)
+		if nw := impl.narrow; nw != nil && !seen[nw.name] {
+			seen[nw.name] = true
+			w8Lo, w8Hi, narrowRun = NarrowLo, NarrowHi, true
+			t.Run(nw.name, f)
+			w8Lo, w8Hi, narrowRun = -127, 127, false
+		}
 	}
 	for _, name := range wantGemm8 {
 		if !seen[name] {
@@ -60,7 +98,7 @@ const canary8 = 0xA5
 func TestGemmU8Shapes(t *testing.T) {
 	forEachGemm8(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(8, 8))
-		mr, nr := gemm8.mr, gemm8.nr
+		mr, nr := tested8().mr, tested8().nr
 		ms := []int{1, 2, mr - 1, mr, mr + 1, 2*mr + 3, 37}
 		ns := []int{1, 3, nr - 1, nr, nr + 1, 2*nr + 5}
 		ks := []int{4, 8, 12, 64, 68, 300, 1152}
@@ -79,7 +117,7 @@ func TestGemmU8Shapes(t *testing.T) {
 						}
 						w := make([]int8, k*n)
 						for i := range w {
-							w[i] = int8(r.IntN(255) - 127)
+							w[i] = randW8(r)
 						}
 						rq := &Requant{ZeroA: int32(r.IntN(256)), ZeroOut: int32(r.IntN(256)), Scale: make([]float32, n)}
 						for j := range rq.Scale {
@@ -101,6 +139,7 @@ func TestGemmU8Shapes(t *testing.T) {
 							rq.ResZero, rq.ResScale = int32(r.IntN(256)), float32(r.Float64()*2)
 						}
 						pb := PackB8(w, k, n)
+						checkPacked(t, &pb)
 						buf := make([]uint8, (m-1)*ldc+n+32)
 						for i := range buf {
 							buf[i] = canary8
@@ -150,13 +189,14 @@ func TestGemmU8Extremes(t *testing.T) {
 			}
 			w := make([]int8, k*n)
 			for i := range w {
-				w[i] = tc.w
+				w[i] = clampW8(int(tc.w))
 			}
 			rq := &Requant{ZeroA: tc.za, Scale: make([]float32, n), ZeroOut: 7}
 			for j := range rq.Scale {
 				rq.Scale[j] = tc.scale
 			}
 			pb := PackB8(w, k, n)
+			checkPacked(t, &pb)
 			c := make([]uint8, m*n)
 			GemmU8(m, a, k, &pb, c, n, rq, 0, pb.Panels())
 			want := refGemmU8(m, n, k, a, k, w, rq)
@@ -226,7 +266,7 @@ func BenchmarkGemmU8(b *testing.B) {
 				}
 				w := make([]int8, k*n)
 				for i := range w {
-					w[i] = int8(r.IntN(255) - 127)
+					w[i] = randW8(r)
 				}
 				pb := PackB8(w, k, n)
 				rq := &Requant{Scale: make([]float32, n)}

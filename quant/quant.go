@@ -4,7 +4,8 @@
 // a calibration range by one of several methods, and the mapping of a
 // range to a uint8 scale and zero point.
 //
-// Conventions: a quantized weight q in [-127, 127] stands for q*scale; a
+// Conventions: a quantized weight q in [-127, 127] (or a narrower
+// symmetric range, see WeightsBits) stands for q*scale; a
 // quantized activation q in [0, 255] stands for scale*(q - zero).
 package quant
 
@@ -19,16 +20,25 @@ import (
 // in [-127, 127]. An all-zero (or non-finite-free empty) channel gets
 // scale 1 so that every scale stays positive.
 func Weights(w []float32, out int) (q []int8, scale []float32) {
-	if out < 1 || len(w)%out != 0 {
-		panic(fmt.Sprintf("quant.Weights: %d weights for %d output channels", len(w), out))
+	return WeightsBits(w, out, 8)
+}
+
+// WeightsBits is Weights with bits-bit weights (2 <= bits <= 8): q in
+// [-qmax, qmax], qmax = 2^(bits-1) - 1, scale[o] = max|w[.., o]|/qmax.
+// 7-bit weights ([-63, 63]) let x86 CPUs without VNNI use VPMADDUBSW,
+// whose int16 pair sums cannot saturate then (see kernels.NarrowLo).
+func WeightsBits(w []float32, out, bits int) (q []int8, scale []float32) {
+	if out < 1 || len(w)%out != 0 || bits < 2 || bits > 8 {
+		panic(fmt.Sprintf("quant.Weights: %d weights for %d output channels, %d bits", len(w), out, bits))
 	}
+	qmax := float64(int(1)<<(bits-1) - 1)
 	amax := make([]float64, out)
 	for i, v := range w {
 		amax[i%out] = max(amax[i%out], math.Abs(float64(v)))
 	}
 	scale = make([]float32, out)
 	for o, a := range amax {
-		s := float32(a / 127)
+		s := float32(a / qmax)
 		if !(s > 0) || math.IsInf(float64(s), 0) {
 			s = 1
 		}
@@ -37,7 +47,7 @@ func Weights(w []float32, out int) (q []int8, scale []float32) {
 	q = make([]int8, len(w))
 	for i, v := range w {
 		r := math.RoundToEven(float64(v) / float64(scale[i%out]))
-		q[i] = int8(min(max(r, -127), 127))
+		q[i] = int8(min(max(r, -qmax), qmax))
 	}
 	return q, scale
 }

@@ -36,6 +36,42 @@ func TestWeights(t *testing.T) {
 	}
 }
 
+func TestWeightsBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const out = 5
+	w := make([]float32, 3*3*4*out)
+	for i := range w {
+		w[i] = float32(r.NormFloat64()) * float32(1+i%out)
+	}
+	for _, tc := range []struct{ bits, qmax int }{{8, 127}, {7, 63}, {4, 7}, {2, 1}} {
+		q, s := WeightsBits(w, out, tc.bits)
+		hit := make([]bool, out) // every channel reaches ±qmax at its largest |w|
+		for i, v := range w {
+			if int(q[i]) < -tc.qmax || int(q[i]) > tc.qmax {
+				t.Fatalf("%d bits: q[%d] = %d outside ±%d", tc.bits, i, q[i], tc.qmax)
+			}
+			if d := math.Abs(float64(v) - float64(q[i])*float64(s[i%out])); d > float64(s[i%out])/2*1.0001 {
+				t.Fatalf("%d bits: weight %d: |w - q*s| = %g > s/2", tc.bits, i, d)
+			}
+			if int(q[i]) == tc.qmax || int(q[i]) == -tc.qmax {
+				hit[i%out] = true
+			}
+		}
+		for o, h := range hit {
+			if !h {
+				t.Errorf("%d bits: channel %d never reaches ±%d", tc.bits, o, tc.qmax)
+			}
+		}
+	}
+	q8, s8 := Weights(w, out)
+	q, s := WeightsBits(w, out, 8)
+	for i := range q {
+		if q[i] != q8[i] || s[i%out] != s8[i%out] {
+			t.Fatalf("WeightsBits(8) differs from Weights at %d", i)
+		}
+	}
+}
+
 func TestWeightsError(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const out = 7

@@ -66,7 +66,7 @@ func (e *Exec) part8(st *step, w int) {
 			}
 			return
 		}
-		mr := kernels.Gemm8MR()
+		mr := st.w8.MR()
 		px := st.conv.Pixels()
 		panels := st.w8.Panels()
 		if px < 4*mr*n && panels >= n {

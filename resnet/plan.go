@@ -353,9 +353,9 @@ func (p *Plan) Steps() []StepInfo {
 				if st.wino8 != nil {
 					k = "int8 " + st.wino8.Name() + "/" + st.wino8.Impl()
 				} else if st.conv.Direct8() {
-					k = "int8 gemm/" + kernels.Gemm8Name()
+					k = "int8 gemm/" + st.w8.Kernel()
 				} else {
-					k = "int8 im2col+gemm/" + kernels.Gemm8Name()
+					k = "int8 im2col+gemm/" + st.w8.Kernel()
 				}
 			} else if st.wino != nil {
 				k = st.wino.Name() + "/" + p.Kernel
@@ -367,7 +367,7 @@ func (p *Plan) Steps() []StepInfo {
 		case OpDense:
 			k = "gemm/" + p.Kernel
 			if st.int8 {
-				k = "int8 gemm/" + kernels.Gemm8Name()
+				k = "int8 gemm/" + st.w8.Kernel() // the kernel chosen for these weights (PackB8)
 			}
 		default:
 			if st.int8 {

@@ -110,7 +110,7 @@ func (p *Plan) compileStep8(st step, opt *CompileOptions) (step, error) {
 			st.rq.ResZero = qr.Zero
 			st.rq.ResScale = float32(float64(qr.Scale) / float64(qOut.Scale))
 		}
-		if nd.Op == OpConv && winograd8Choice(p.Kernel, &st.conv, opt.Winograd) {
+		if nd.Op == OpConv && winograd8Choice(p.Kernel, &st.conv, opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
 			wg, err := kernels.NewWinograd8(&st.conv, qw.Q)
 			if err != nil {
 				return step{}, g.errf(i, "%v", err)

@@ -15,6 +15,9 @@ type QuantizeOptions struct {
 	Method   quant.Method
 	KeepFP32 []int // indices of conv and dense nodes to keep in float32
 	Workers  int   // parallel executors (default GOMAXPROCS)
+	// WeightBits is 8 (the default, also for 0) or 7: weights in [-63, 63],
+	// which x86 CPUs without VNNI multiply faster (see quant.WeightsBits).
+	WeightBits int
 	// Progress is called after each calibration input of each of the two
 	// passes (done counts to 2n), from one goroutine at a time.
 	Progress func(done, total int)
@@ -77,6 +80,13 @@ func sharesParams(op Op) bool {
 func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Graph, []LayerQuant, error) {
 	if n < 1 {
 		return nil, nil, errors.New("resnet: quantize: no calibration inputs")
+	}
+	bits := opt.WeightBits
+	if bits == 0 {
+		bits = 8
+	}
+	if bits != 7 && bits != 8 {
+		return nil, nil, fmt.Errorf("resnet: quantize: weight bits %d (7 or 8)", opt.WeightBits)
 	}
 	f, err := Fuse(g)
 	if err != nil {
@@ -276,12 +286,12 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 			var qw QWeights
 			if nd.Op == OpConv {
 				cv := *nd.Conv
-				qw.Q, qw.Scale = quant.Weights(cv.FloatWeight(), cv.Cout)
+				qw.Q, qw.Scale = quant.WeightsBits(cv.FloatWeight(), cv.Cout, bits)
 				cv.Weight, cv.Quant = nil, &qw
 				c.Conv = &cv
 			} else {
 				d := *nd.Dense
-				qw.Q, qw.Scale = quant.Weights(d.FloatWeight(), d.Out)
+				qw.Q, qw.Scale = quant.WeightsBits(d.FloatWeight(), d.Out, bits)
 				d.Weight, d.Quant = nil, &qw
 				c.Dense = &d
 			}

@@ -1,6 +1,7 @@
 package resnet
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -191,4 +192,80 @@ func TestQuantizeGraphOptions(t *testing.T) {
 	if _, _, err := QuantizeGraph(f, 3, func(_, i int, dst []float32) error { return nil }, QuantizeOptions{KeepFP32: []int{0}}); err == nil {
 		t.Error("keeping the input node in float32 accepted")
 	}
+}
+
+// TestInt8WeightBits7: 7-bit weights stay in [-63, 63] (each layer
+// reaches the bound), every conv and dense gets the narrow int8 kernel
+// where the path has one, and the values of the whole network are
+// identical on every kernel path, with and without Winograd8.
+func TestInt8WeightBits7(t *testing.T) {
+	if _, _, err := QuantizeGraph(mustBuild(t, int8Cases[2].cfg), 2, func(_, i int, dst []float32) error { calibInput(i, dst); return nil },
+		QuantizeOptions{WeightBits: 6}); err == nil {
+		t.Fatal("6-bit weights accepted")
+	}
+	defer kernels.Select(kernels.PathName())
+	for _, tc := range []int8Case{int8Cases[2], {"resnet18-16px", Config{Depth: 18, Height: 16, Width: 16, Classes: 10}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, _ := quantizeForTest(t, mustBuild(t, tc.cfg), 3, QuantizeOptions{Method: quant.MinMax, Workers: 2, WeightBits: 7})
+			layers := 0
+			for _, n := range q.Nodes {
+				var qw *QWeights
+				if n.Conv != nil {
+					qw = n.Conv.Quant
+				} else if n.Dense != nil {
+					qw = n.Dense.Quant
+				}
+				if qw == nil {
+					continue
+				}
+				layers++
+				lo, hi := slices.Min(qw.Q), slices.Max(qw.Q)
+				if lo < -63 || hi > 63 || (lo != -63 && hi != 63) {
+					t.Fatalf("%s: weights in [%d, %d], want [-63, 63] reaching a bound", n.Name, lo, hi)
+				}
+			}
+			if layers == 0 {
+				t.Fatal("no quantized layers")
+			}
+			in := make([]float32, q.Input().Size())
+			calibInput(1000, in)
+			var ref []byte
+			for _, path := range kernels.Available() {
+				if err := kernels.Select(path); err != nil {
+					t.Fatal(err)
+				}
+				want := kernels.Gemm8NarrowName()
+				if want == "" {
+					want = kernels.Gemm8Name()
+				}
+				for _, wino := range []int{WinogradOff, WinogradAuto} {
+					p, err := CompileWith(q, CompileOptions{Precision: Int8, Winograd: wino, KeepValues: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, s := range p.Steps() {
+						if strings.HasPrefix(s.Kernel, "int8 ") && strings.Contains(s.Kernel, "gemm/") &&
+							!strings.HasSuffix(s.Kernel, "gemm/"+want) {
+							t.Errorf("%s: step %s runs %s", path, s.Name, s.Kernel)
+						}
+					}
+					got := runInt8Values(t, p, 2, in, false)
+					if ref == nil {
+						ref = got
+					} else if !bytes.Equal(got, ref) {
+						t.Fatalf("%s winograd=%d: values differ from the first path's", path, wino)
+					}
+				}
+			}
+		})
+	}
+}
+
+func mustBuild(t *testing.T, cfg Config) *Graph {
+	t.Helper()
+	g, err := Build(cfg, HeInit(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

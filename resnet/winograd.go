@@ -48,16 +48,17 @@ const (
 // integer F(2x2, 3x3) (kernels.Winograd8) rather than im2col + GemmU8,
 // under the option: WinogradOff, a forced m (2, 4 or 6: int8 has only
 // F(2x2), so any of them forces it) or WinogradAuto, the policy of the
-// kernel path the plan is compiled for. Both give identical outputs, so
-// the choice is speed and memory only.
-func winograd8Choice(path string, g *kernels.ConvGeom, opt int) bool {
+// kernel path the plan is compiled for, which may depend on whether the
+// layer's GEMM would run the path's narrow (7-bit weight) kernel. Both
+// give identical outputs, so the choice is speed and memory only.
+func winograd8Choice(path string, g *kernels.ConvGeom, opt int, narrow bool) bool {
 	if !kernels.Winograd8Applies(g) || opt == WinogradOff {
 		return false
 	}
 	if opt > 0 {
 		return true
 	}
-	return winograd8Policy(path, g)
+	return winograd8Policy(path, g, narrow)
 }
 
 // winograd8Policy is the automatic choice per path, from the layer
@@ -65,7 +66,11 @@ func winograd8Choice(path string, g *kernels.ConvGeom, opt int) bool {
 // docs/INT8.md ("In the plan"):
 //   - avx2, avx512 (whose GemmU8 is the exact int16 AVX2 kernel) and
 //     generic: Winograd8 everywhere, 1.5-5x faster than their GemmU8 on
-//     every ResNet layer, 7x7x512 included;
+//     every ResNet layer, 7x7x512 included. With 7-bit weights (narrow:
+//     GemmU8 runs VPMADDUBSW) Winograd8 still wins up to 14x14x256
+//     (0.76-0.89 ms against 1.13-1.37 ms per layer in the ResNet-18/50
+//     profiles, docs/INT8.md) but loses at 7x7x512 (1.36-1.45 against
+//     1.17-1.39 ms), where its 8 MiB of U meet only 16 tiles;
 //   - avx512vnni: VPDPBUSD does twice the multiplies of Winograd's
 //     VPDPWSSD per instruction, so Winograd8's 2.25x fewer multiplies win
 //     only while U (32 bytes per input-output channel pair against 9 for
@@ -79,10 +84,10 @@ func winograd8Choice(path string, g *kernels.ConvGeom, opt int) bool {
 //     wins on every ResNet layer (forcing Winograd8 costs ResNet-18 20%
 //     of its 3x3 time); arm64 has only the Go Winograd8, against NEON
 //     GemmU8 kernels.
-func winograd8Policy(path string, g *kernels.ConvGeom) bool {
+func winograd8Policy(path string, g *kernels.ConvGeom, narrow bool) bool {
 	switch path {
 	case "generic", "avx2", "avx512":
-		return true
+		return !narrow || 32*g.C*g.Cout <= wino8NarrowMaxU
 	case "avx512vnni":
 		return g.C >= 32 && g.Cout >= 32 && 32*g.C*g.Cout <= wino8VNNIMaxU
 	}
@@ -92,3 +97,7 @@ func winograd8Policy(path string, g *kernels.ConvGeom) bool {
 // wino8VNNIMaxU is the most bytes of Winograd8 weights (U) for which it
 // beats the VNNI GemmU8 in a whole model: 56x56x64's 128 KiB.
 const wino8VNNIMaxU = 128 << 10
+
+// wino8NarrowMaxU is the most bytes of Winograd8 weights for which it
+// beats the narrow AVX2 GemmU8: 14x14x256's 2 MiB.
+const wino8NarrowMaxU = 2 << 20

@@ -341,6 +341,13 @@ func TestQuantizeEvalPrecision(t *testing.T) {
 	if _, _, err := run(t, "quantize", "--calib", data); err == nil {
 		t.Error("quantize without -o accepted")
 	}
+	if _, _, err := run(t, "quantize", "--calib", data, "-n", "4", "--weight-bits", "6", "-o", out+"6"); err == nil {
+		t.Error("quantize --weight-bits 6 accepted")
+	}
+	if o, _, err := run(t, "quantize", "--calib", data, "-n", "10", "--weight-bits", "7", "-o", out+"7", "--json"); err != nil ||
+		!strings.Contains(o, `"weight_bits":7`) {
+		t.Errorf("quantize --weight-bits 7: %v\n%s", err, o)
+	}
 	var rep struct {
 		Method string `json:"method"`
 		Images int    `json:"images"`
@@ -403,7 +410,7 @@ func TestQuantizeEvalPrecision(t *testing.T) {
 		t.Errorf("bench --precision fp32: %v\n%s", err, o)
 	}
 	o, _, err = run(t, "quantize", "-h")
-	if err != nil || !strings.Contains(o, "--keep-fp32") || !strings.Contains(o, "entropy") {
+	if err != nil || !strings.Contains(o, "--keep-fp32") || !strings.Contains(o, "entropy") || !strings.Contains(o, "--weight-bits 7") {
 		t.Errorf("quantize -h: %v\n%s", err, o)
 	}
 }

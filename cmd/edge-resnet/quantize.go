@@ -24,12 +24,13 @@ type quantizeFlags struct {
 	out     string
 	json    bool
 	threads int
+	bits    int
 }
 
 func newQuantizeCmd() *cobra.Command {
 	var f quantizeFlags
 	cmd := &cobra.Command{
-		Use:   "quantize [-m IN] --calib DIR|FILE... [-n 500] [--method minmax|percentile|entropy|mse] [--keep-fp32 first,last] -o OUT [--json]",
+		Use:   "quantize [-m IN] --calib DIR|FILE... [-n 500] [--method minmax|percentile|entropy|mse] [--keep-fp32 first,last] [--weight-bits 8|7] -o OUT [--json]",
 		Short: "Make an int8 model by post-training quantization on calibration images",
 		Long: `Quantize a model to int8: weights symmetric per output channel (after
 BatchNorm folding), activations 8-bit per tensor with ranges calibrated on real
@@ -51,6 +52,13 @@ The default is ` + edgeresnet.DefaultQuantizeMethod + ` (see docs/INT8.md for th
 --keep-fp32 leaves layers in float32: "first" (the stem convolution), "last"
 (the final fully connected layer) or node names as 'inspect' lists them.
 
+--weight-bits 7 quantizes weights to [-63, 63] instead of [-127, 127]: half
+the weight resolution, for speed on x86 CPUs with AVX2 but without VNNI, where
+the int8 GEMM can then use VPMADDUBSW (exact for such weights) instead of
+widening to int16. Elsewhere (VNNI, Arm) it brings no speed. It costs accuracy:
+check the model with 'eval --against fp32' (docs/INT8.md has measured figures).
+The default, 8, is the accurate choice.
+
 The report lists every layer's precision, activation scale and zero point,
 the chosen and the observed range, the weight scales, and how often int8 and
 fp32 agree on the calibration images.`,
@@ -69,6 +77,7 @@ fp32 agree on the calibration images.`,
 	fl.StringSliceVar(&f.keep, "keep-fp32", nil, "layers to keep in float32: first, last or node names")
 	fl.StringVarP(&f.out, "output", "o", "", "output model image (.ern) (required)")
 	fl.BoolVar(&f.json, "json", false, "print the report as one JSON object")
+	fl.IntVar(&f.bits, "weight-bits", 8, "weight bits: 8, or 7 for faster int8 on AVX2 CPUs without VNNI (less accurate)")
 	fl.IntVar(&f.threads, "threads", 0, "parallel single-threaded runs (default: number of CPUs)")
 	cmd.MarkFlagRequired("calib")
 	cmd.MarkFlagRequired("output")
@@ -100,7 +109,7 @@ func runQuantize(stdout, stderr io.Writer, f quantizeFlags) error {
 	bar := newBar(stderr, 3*n, "calibrating")
 	last := 0
 	qm, rep, err := edgeresnet.Quantize(m, sets, edgeresnet.QuantizeOptions{
-		Method: f.method, Limit: f.n, KeepFP32: f.keep, Workers: f.threads,
+		Method: f.method, Limit: f.n, KeepFP32: f.keep, Workers: f.threads, WeightBits: f.bits,
 		Progress: func(done, total int) {
 			bar.Add(done - last)
 			last = done
@@ -151,8 +160,8 @@ func printQuantizeReport(w io.Writer, rep *edgeresnet.QuantizeReport) {
 	}
 	tw.Flush()
 	a := rep.Agreement
-	fmt.Fprintf(w, "method %s on %d calibration images: int8 vs fp32 top-1 agreement %.2f%%, max |Δoutput| %.4g, mean %.4g\n",
-		rep.Method, rep.Images, 100*a.Top1, a.MaxAbsDiff, a.MeanAbsDiff)
+	fmt.Fprintf(w, "method %s, %d-bit weights, on %d calibration images: int8 vs fp32 top-1 agreement %.2f%%, max |Δoutput| %.4g, mean %.4g\n",
+		rep.Method, rep.WeightBits, rep.Images, 100*a.Top1, a.MaxAbsDiff, a.MeanAbsDiff)
 	fmt.Fprintf(w, "weights: %.1f KB fp32 -> %.1f KB int8\n", float64(rep.FP32Bytes)/1e3, float64(rep.Int8Bytes)/1e3)
 }
 

@@ -199,10 +199,16 @@ func TestCosine(t *testing.T) {
 
 // TestQuantizeArgs pins the quantize command line (issue 4's flags).
 func TestQuantizeArgs(t *testing.T) {
-	got := quantizeArgs("/c/resnet50.ern", "/c/calib", 100, "/c/resnet50.int8.ern")
-	want := []string{"quantize", "-m", "/c/resnet50.ern", "--calib", "/c/calib", "-n", "100", "-o", "/c/resnet50.int8.ern"}
+	got := quantizeArgs("/c/resnet50.ern", "/c/calib", 100, 7, "/c/resnet50.int8w7.ern")
+	want := []string{"quantize", "-m", "/c/resnet50.ern", "--calib", "/c/calib", "-n", "100", "--weight-bits", "7", "-o", "/c/resnet50.int8w7.ern"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	for bits, file := range map[int]string{8: "/c/resnet50.int8.ern", 7: "/c/resnet50.int8w7.ern"} {
+		e := &env{cache: "/c", o: options{wbits: bits}}
+		if got := e.int8File("resnet50"); got != file {
+			t.Errorf("%d-bit weights: int8 image %s, want %s", bits, got, file)
+		}
 	}
 }
 
@@ -262,7 +268,7 @@ func TestParseFlags(t *testing.T) {
 	if !slices.Equal(o.models, []string{"resnet50", "resnet18"}) || !slices.Equal(o.threads, []int{2, 1}) || o.runs != 3 {
 		t.Errorf("got %+v", o)
 	}
-	if !slices.Equal(o.runtimes, allRuntimes) || o.rounds != 7 || o.warmup != 5 {
+	if !slices.Equal(o.runtimes, allRuntimes) || o.rounds != 7 || o.warmup != 5 || o.wbits != 8 {
 		t.Errorf("defaults: %+v", o)
 	}
 	for _, c := range []struct {
@@ -280,6 +286,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"--precision", "int4"},
+		{"--weight-bits", "6"},
 		{"--calib-n", "-1"},
 		{"--threads", "0"},
 		{"--threads", "x"},
