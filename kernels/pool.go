@@ -25,11 +25,21 @@ func (g *PoolGeom) check(in, out []float32, px0, px1 int) {
 // MaxPool computes output pixels [px0, px1). Padding never wins: windows
 // are clipped to the input (pad < window, so none is empty).
 func MaxPool(g *PoolGeom, in, out []float32, px0, px1 int) {
-	g.check(in, out, px0, px1)
+	maxPool(g, in, out, px0, px1, selected.maxWindow, selected.maxLanes, maxWindowGo)
+}
+
+// maxPool is MaxPool for float32 and uint8 data: each output pixel's
+// window, clipped to the input, goes through the path's kernel win (whole
+// vectors of lanes channels; nil: none) and the Go twin for the rest.
+func maxPool[T float32 | uint8](g *PoolGeom, in, out []T, px0, px1 int,
+	win func(dst, src *T, n, kh, kw, rowStride, pixStride int), lanes int,
+	winGo func(dst, src []T, kh, kw, rowStride, pixStride int)) {
+	if len(in) < g.H*g.W*g.C || len(out) < g.OH*g.OW*g.C || px0 < 0 || px1 > g.OH*g.OW {
+		panic(fmt.Sprintf("kernels: bad pool arguments %+v", *g))
+	}
 	c := g.C
-	lanes := selected.maxLanes
 	vec := 0
-	if selected.maxWindow != nil {
+	if win != nil {
 		vec = c / lanes * lanes
 	}
 	for p := px0; p < px1; p++ {
@@ -40,9 +50,9 @@ func MaxPool(g *PoolGeom, in, out []float32, px0, px1 int) {
 		dst := out[p*c : p*c+c]
 		src := in[(ha*g.W+wa)*c:]
 		if vec > 0 {
-			selected.maxWindow(&dst[0], &src[0], vec, hb-ha, wb-wa, g.W*c, c)
+			win(&dst[0], &src[0], vec, hb-ha, wb-wa, g.W*c, c)
 		}
-		maxWindowGo(dst[vec:], src[vec:], hb-ha, wb-wa, g.W*c, c)
+		winGo(dst[vec:], src[vec:], hb-ha, wb-wa, g.W*c, c)
 	}
 }
 

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 )
 
@@ -98,26 +97,7 @@ func add8Go(a, b, out []uint8, p *Add8Params) {
 // MaxPool8 is MaxPool on uint8 data (the max commutes with the monotonic
 // quantization, so input and output share scale and zero point).
 func MaxPool8(g *PoolGeom, in, out []uint8, px0, px1 int) {
-	if len(in) < g.H*g.W*g.C || len(out) < g.OH*g.OW*g.C || px0 < 0 || px1 > g.OH*g.OW {
-		panic(fmt.Sprintf("kernels: bad pool arguments %+v", *g))
-	}
-	c := g.C
-	vec := 0
-	if selected.maxWindow8 != nil {
-		vec = c / selected.max8Lanes * selected.max8Lanes
-	}
-	for p := px0; p < px1; p++ {
-		oh, ow := p/g.OW, p%g.OW
-		h0, w0 := oh*g.StrideH-g.PadTop, ow*g.StrideW-g.PadLeft
-		ha, hb := max(h0, 0), min(h0+g.KH, g.H)
-		wa, wb := max(w0, 0), min(w0+g.KW, g.W)
-		dst := out[p*c : p*c+c]
-		src := in[(ha*g.W+wa)*c:]
-		if vec > 0 {
-			selected.maxWindow8(&dst[0], &src[0], vec, hb-ha, wb-wa, g.W*c, c)
-		}
-		maxWindow8Go(dst[vec:], src[vec:], hb-ha, wb-wa, g.W*c, c)
-	}
+	maxPool(g, in, out, px0, px1, selected.maxWindow8, selected.max8Lanes, maxWindow8Go)
 }
 
 // maxWindow8Go sets dst[j] to the maximum of src[y*rowStride+x*pixStride+j]
