@@ -58,15 +58,7 @@ func Open(p string, labels []string) (Set, error) {
 	case st.IsDir():
 		return openFolder(os.DirFS(p), p, labels, nil)
 	case strings.HasSuffix(base, ".zip"):
-		z, err := zip.OpenReader(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		s, err := openFolder(z, p, labels, z)
-		if err != nil {
-			z.Close()
-		}
-		return s, err
+		return openZip(p, func(z fs.FS, c io.Closer) (*folder, error) { return openFolder(z, p, labels, c) })
 	case strings.Contains(base, "idx3"):
 		return openIDX(p)
 	case strings.HasSuffix(base, ".bin"):
@@ -89,15 +81,7 @@ func OpenImages(p string) (Set, error) {
 	case st.IsDir():
 		return openImages(os.DirFS(p), p, nil)
 	case strings.HasSuffix(base, ".zip"):
-		z, err := zip.OpenReader(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		s, err := openImages(z, p, z)
-		if err != nil {
-			z.Close()
-		}
-		return s, err
+		return openZip(p, func(z fs.FS, c io.Closer) (*folder, error) { return openImages(z, p, c) })
 	case imageExts[filepath.Ext(base)]:
 		dir, file := filepath.Split(p)
 		if dir == "" {
@@ -128,6 +112,21 @@ func openImages(fsys fs.FS, where string, closer io.Closer) (*folder, error) {
 		return nil, fmt.Errorf("%s: %w: no images", where, ErrFormat)
 	}
 	return f, nil
+}
+
+// openZip opens the zip archive at p as a file system for open, which
+// owns it on success; on failure it is closed here.
+func openZip(p string, open func(fs.FS, io.Closer) (*folder, error)) (Set, error) {
+	z, err := zip.OpenReader(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	s, err := open(z, z)
+	if err != nil {
+		z.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".bmp": true, ".tif": true, ".tiff": true, ".webp": true}
