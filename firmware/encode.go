@@ -62,7 +62,8 @@ func Write(w io.Writer, m *Model) error {
 // the same directory that is synced and then renamed over path, so readers
 // see the old file or the new one, never a part (also across power loss,
 // which matters on boards that boot from SD cards). Processes that have the
-// old file mapped keep their mapping.
+// old file mapped keep their mapping. Temporaries that killed writes of
+// path left behind are removed (see staleAfter).
 func WriteFile(path string, m *Model) (err error) {
 	p, err := newPlan(m)
 	if err != nil {
@@ -73,7 +74,7 @@ func WriteFile(path string, m *Model) (err error) {
 		mode = fi.Mode().Perm()
 	}
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := createTemp(path)
 	if err != nil {
 		return fmt.Errorf("firmware: write %s: %w", path, err)
 	}

@@ -54,9 +54,21 @@ func (f *File) Close() error {
 // readWhole is the portable loader: one heap buffer. Go allocates large
 // buffers page-aligned, so the weights are still used in place.
 func readWhole(path string) ([]byte, func([]byte) error, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
+	}
+	defer f.Close()
+	return readOpen(f, path)
+}
+
+// readOpen reads an opened file into one heap buffer of at most
+// MaxModelBytes; from pipes and devices too, which have no size and
+// cannot be opened twice.
+func readOpen(f *os.File, path string) ([]byte, func([]byte) error, error) {
+	data, err := readModel(f, MaxModelBytes, imageOnly)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return data, nil, nil
 }

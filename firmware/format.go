@@ -100,6 +100,45 @@ func versionf(format string, args ...any) error {
 // parseHeader checks everything about the container that does not need the
 // manifest: magic, header CRC, version, section bounds and payload CRC.
 func parseHeader(data []byte) (header, error) {
+	h, err := parseFixedHeader(data)
+	if err != nil {
+		return h, err
+	}
+	n := uint64(len(data))
+	mo := binary.LittleEndian.Uint64(data[offManifestOff:])
+	ml := binary.LittleEndian.Uint64(data[offManifestLen:])
+	bo := binary.LittleEndian.Uint64(data[offBlobOff:])
+	bl := binary.LittleEndian.Uint64(data[offBlobLen:])
+	// Every comparison is arranged so that no sum can overflow.
+	switch {
+	case mo < uint64(h.size):
+		return h, corruptf("manifest offset %d overlaps the %d-byte header", mo, h.size)
+	case ml > maxManifest:
+		return h, corruptf("manifest length %d exceeds the %d limit", ml, maxManifest)
+	case bo%blobAlign != 0:
+		return h, corruptf("blob offset %d is not a multiple of %d", bo, blobAlign)
+	case bo > n || mo > bo || ml > bo-mo:
+		if bo > n {
+			return h, corruptf("truncated: file is %d bytes, blob starts at %d", n, bo)
+		}
+		return h, corruptf("manifest [%d, +%d) overlaps the blob at %d", mo, ml, bo)
+	case bl > n-bo:
+		return h, corruptf("truncated: file is %d bytes, the blob needs %d at offset %d", n, bl, bo)
+	case bl < n-bo:
+		return h, corruptf("%d bytes of trailing data after the blob", n-bo-bl)
+	}
+	h.manifestOff, h.manifestLen, h.blobOff, h.blobLen = int(mo), int(ml), int(bo), int(bl)
+
+	want := binary.LittleEndian.Uint32(data[offPayloadCRC:])
+	if got := crc32.Checksum(data[h.size:], castagnoli); got != want {
+		return h, corruptf("CRC32C of manifest and blob is %08x, header says %08x", got, want)
+	}
+	return h, nil
+}
+
+// parseFixedHeader checks the header at the start of data (the rest of
+// the image need not be there): magic, header size, header CRC, version.
+func parseFixedHeader(data []byte) (header, error) {
 	var h header
 	if !IsImage(data) {
 		if len(data) < len(magic) && string(data) == string(magic[:len(data)]) {
@@ -129,36 +168,6 @@ func parseHeader(data []byte) (header, error) {
 	}
 	if h.major == 0 {
 		return h, corruptf("format version 0.%d does not exist", h.minor)
-	}
-
-	n := uint64(len(data))
-	mo := binary.LittleEndian.Uint64(data[offManifestOff:])
-	ml := binary.LittleEndian.Uint64(data[offManifestLen:])
-	bo := binary.LittleEndian.Uint64(data[offBlobOff:])
-	bl := binary.LittleEndian.Uint64(data[offBlobLen:])
-	// Every comparison is arranged so that no sum can overflow.
-	switch {
-	case mo < uint64(h.size):
-		return h, corruptf("manifest offset %d overlaps the %d-byte header", mo, h.size)
-	case ml > maxManifest:
-		return h, corruptf("manifest length %d exceeds the %d limit", ml, maxManifest)
-	case bo%blobAlign != 0:
-		return h, corruptf("blob offset %d is not a multiple of %d", bo, blobAlign)
-	case bo > n || mo > bo || ml > bo-mo:
-		if bo > n {
-			return h, corruptf("truncated: file is %d bytes, blob starts at %d", n, bo)
-		}
-		return h, corruptf("manifest [%d, +%d) overlaps the blob at %d", mo, ml, bo)
-	case bl > n-bo:
-		return h, corruptf("truncated: file is %d bytes, the blob needs %d at offset %d", n, bl, bo)
-	case bl < n-bo:
-		return h, corruptf("%d bytes of trailing data after the blob", n-bo-bl)
-	}
-	h.manifestOff, h.manifestLen, h.blobOff, h.blobLen = int(mo), int(ml), int(bo), int(bl)
-
-	want = binary.LittleEndian.Uint32(data[offPayloadCRC:])
-	if got := crc32.Checksum(data[h.size:], castagnoli); got != want {
-		return h, corruptf("CRC32C of manifest and blob is %08x, header says %08x", got, want)
 	}
 	return h, nil
 }

@@ -45,9 +45,11 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecode(t, data)
+		checkReadAll(t, data)
 		// Re-signed, mutations get past the CRCs to the checks behind them.
 		if r := resign(data); r != nil {
 			checkDecode(t, r)
+			checkReadAll(t, r)
 		}
 	})
 }
@@ -123,6 +125,10 @@ func decodeSeeds(t testing.TB) []seed {
 			m["quant"] = map[string]any{"per_node": []any{1, 2.5, "x"}}
 		}), func(d []byte) { d[offMinor] = 7 }))},
 		{"manifest-syntax", func() []byte { man, blob := split(t, tiny); return assemble(man[:len(man)-2], blob) }()},
+		// What ReadAll must refuse before reading: a header declaring 1 TiB,
+		// and data after the declared end.
+		{"header-declares-1tib", withBlobLen(tiny, 1<<40)},
+		{"trailing-data", append(bytes.Clone(tiny), 0, 0, 0, 1)},
 	}
 	// int8 content: valid images with and without float weights, and the
 	// damage TestInt8Corrupt covers, for the fuzzer to start from.

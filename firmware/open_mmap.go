@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/edge-resnet/edge-resnet/arena"
 )
 
 // readFile maps path read-only. Writes through the mapping would fault,
@@ -24,9 +26,13 @@ func readFile(path string) ([]byte, func([]byte) error, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		// Pipes and devices cannot be mapped (or have no size).
-		return readWhole(path)
+		return readOpen(f, path)
 	}
 	size := fi.Size()
+	if size > MaxModelBytes {
+		// Mapped pages cost no heap, but checking the CRC touches them all.
+		return nil, nil, fmt.Errorf("%s: %w", path, tooLarge(MaxModelBytes, "the file is %s", arena.FormatBytes(size)))
+	}
 	if size < headerSize {
 		return nil, nil, fmt.Errorf("%s: %w", path, corruptf("truncated: %d bytes, header needs %d", size, headerSize))
 	}

@@ -84,7 +84,7 @@ func ReadSafetensors(data []byte) (map[string]SafeTensor, map[string]string, err
 		return nil, nil, corruptf("safetensors: %d bytes, shorter than the header length", len(data))
 	}
 	n := binary.LittleEndian.Uint64(data)
-	if n < 2 || n > uint64(len(data)-8) || n > 100<<20 {
+	if !safetensorsHeaderLen(n, int64(len(data)-8)) {
 		return nil, nil, corruptf("safetensors: header of %d bytes in a %d-byte file", n, len(data))
 	}
 	root, err := parseJSON(data[8:8+n], "safetensors header")
@@ -185,11 +185,23 @@ func safeTensorEntry(name string, f map[string]jsonValue, blobLen int) (SafeTens
 	return t, int(b), int(e), nil
 }
 
-// ReadSafetensorsFile is ReadSafetensors on a file; errors name it.
+// safetensorsHeaderLen reports whether a safetensors header of n bytes
+// is possible in front of rest bytes: JSON of at most 100 MiB.
+func safetensorsHeaderLen(n uint64, rest int64) bool {
+	return n >= 2 && n <= 100<<20 && rest >= 0 && n <= uint64(rest)
+}
+
+// ReadSafetensorsFile is ReadSafetensors on a file; errors name it. Like
+// Open it reads pipes and devices too, at most MaxModelBytes.
 func ReadSafetensorsFile(path string) (map[string]SafeTensor, map[string]string, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
+	}
+	defer f.Close()
+	data, err := readModel(f, MaxModelBytes, safetensorsData)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	t, m, err := ReadSafetensors(data)
 	if err != nil {

@@ -69,9 +69,9 @@ type builder struct {
 	users  []int
 	refs   []int
 
-	vals   map[string]*value
-	uses   map[string]int
-	budget int // elements the constant evaluator may still allocate
+	vals map[string]*value
+	uses map[string]int
+	mem  *budget // what decoding and folding constants may still allocate
 
 	idx int // index of the ONNX node being imported
 	n   *nodeProto
@@ -84,7 +84,8 @@ func importModel(data []byte, opt Options) (*resnet.Graph, *Info, error) {
 	if opt.Height < 0 || opt.Width < 0 || opt.Height > maxDim || opt.Width > maxDim {
 		return nil, nil, unsupportedf("Options.Height/Width %d/%d out of range 0..%d", opt.Height, opt.Width, maxDim)
 	}
-	m, err := parseModel(data)
+	mem := newBudget(len(data))
+	m, err := (&parser{mem: mem}).model(data)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,9 +113,7 @@ func importModel(data []byte, opt Options) (*resnet.Graph, *Info, error) {
 		g:     &resnet.Graph{},
 		vals:  map[string]*value{},
 		uses:  map[string]int{},
-		// Room for constants computed from weights (casts, scales) but
-		// not for a small file that asks for gigabytes.
-		budget: 1<<20 + 4*min(len(data), maxTensorElements/4),
+		mem:   mem,
 	}
 	g, err := b.build(m.graph, opt, info)
 	if err != nil {
@@ -404,7 +403,7 @@ func (b *builder) importNode() error {
 // tensorOf returns the constant behind v, decoding an initializer on first use.
 func (b *builder) tensorOf(v *value) (*tensor, error) {
 	if v.t == nil {
-		t, err := decodeTensor(v.tp)
+		t, err := b.decodeTensor(v.tp, fmt.Sprintf("initializer %q", v.tp.name))
 		if err != nil {
 			return nil, err
 		}

@@ -78,17 +78,17 @@ func TestErrors(t *testing.T) {
 			m.inits[0] = pb{}.packedVarints(1, []int64{4, 3, 3, 3}).varint(2, dtFloat).str(8, "w").
 				msg(13, pb{}.str(1, "location").str(2, "weights.bin")).varint(14, 1)
 			return m.bytes()
-		}(), Options{}, ErrUnsupported, `node 0 "conv" (Conv): tensor "w" keeps its data externally in "weights.bin"`},
+		}(), Options{}, ErrUnsupported, `node 0 "conv" (Conv): initializer "w" keeps its data externally in "weights.bin"`},
 		{"raw_data_short", func() []byte {
 			m := small(13)
 			m.inits[0] = tensorRaw("w", dtFloat, []int{4, 3, 3, 3}, make([]byte, 100))
 			return m.bytes()
-		}(), Options{}, ErrCorrupt, `tensor "w": raw_data has 100 bytes`},
+		}(), Options{}, ErrCorrupt, `node 0 "conv" (Conv): initializer "w" declares 108 FLOAT values (432 B) but raw_data holds 100 bytes`},
 		{"typed_data_short", func() []byte {
 			m := small(13)
 			m.inits[0] = tensorFData("w", []int{4, 3, 3, 3}, make([]float32, 10), true)
 			return m.bytes()
-		}(), Options{}, ErrCorrupt, `has 10 stored FLOAT values`},
+		}(), Options{}, ErrCorrupt, `initializer "w" declares 108 FLOAT values but float_data holds 10`},
 		{"negative_dim", func() []byte {
 			m := small(13)
 			m.inits[0] = tensorRaw("w", dtFloat, []int{4, -3, 3, 3}, nil)
@@ -98,12 +98,12 @@ func TestErrors(t *testing.T) {
 			m := small(13)
 			m.inits[0] = pb{}.packedVarints(1, []int64{1 << 40, 1 << 40}).varint(2, dtFloat).str(8, "w")
 			return m.bytes()
-		}(), Options{}, ErrUnsupported, "too large"},
+		}(), Options{}, ErrCorrupt, "declares more than 2^63 (dims [1099511627776 1099511627776]) FLOAT values but float_data holds 0"},
 		{"huge_product", func() []byte {
 			m := small(13)
 			m.inits[0] = pb{}.packedVarints(1, []int64{1 << 20, 1 << 20}).varint(2, dtFloat).str(8, "w")
 			return m.bytes()
-		}(), Options{}, ErrUnsupported, "exceed"},
+		}(), Options{}, ErrCorrupt, "declares 1099511627776 FLOAT values but float_data holds 0"},
 		{"string_weight", func() []byte {
 			m := small(13)
 			m.inits[0] = pb{}.packedVarints(1, []int64{1}).varint(2, dtString).str(8, "w").str(6, "hi")

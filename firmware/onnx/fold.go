@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"fmt"
 	"math"
 	"slices"
 )
@@ -14,7 +15,8 @@ import (
 //
 // Tensors are never modified after creation, so ops that only change the
 // shape (Reshape, Squeeze, Identity, ...) share data. New data is charged to
-// b.budget so that a small file cannot make us allocate without limit.
+// the import's budget (b.mem) before it is allocated, so that a small file
+// cannot make us allocate without limit.
 
 // fold evaluates a node whose inputs are all constants.
 func (b *builder) fold(ins []*value) ([]*value, error) {
@@ -48,10 +50,9 @@ func (b *builder) alloc(dt int64, dims []int) (*tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n > b.budget {
-		return nil, unsupportedf("constant folding needs a tensor of %v, beyond the limit for this file size", dims)
+	if err := b.mem.charge(int64(n)*elemBytes(dt), fmt.Sprintf("the folded result, %s %v,", dtName(dt), dims)); err != nil {
+		return nil, err
 	}
-	b.budget -= n
 	return newTensor(dt, dims)
 }
 
@@ -357,7 +358,7 @@ func (b *builder) constantNode() (*tensor, error) {
 	if tp, ok, err := b.n.getTensor("value"); err != nil {
 		return nil, err
 	} else if ok {
-		return decodeTensor(tp)
+		return b.decodeTensor(tp, "attribute value")
 	}
 	if a := b.n.attr("value_float"); a != nil {
 		f, err := b.n.getFloat("value_float", 0)
@@ -675,7 +676,7 @@ func (b *builder) constantOfShape(shape *tensor) (*tensor, error) {
 	if tp, ok, err := b.n.getTensor("value"); err != nil {
 		return nil, err
 	} else if ok {
-		if fill, err = decodeTensor(tp); err != nil {
+		if fill, err = b.decodeTensor(tp, "attribute value"); err != nil {
 			return nil, err
 		}
 		if fill.size() != 1 {
@@ -1047,6 +1048,9 @@ func (b *builder) reduce(ins []*value, x *tensor) (*tensor, error) {
 		return nil, err
 	}
 	n := out.size()
+	if err := b.mem.charge(16*int64(n), "the reduction's sums"); err != nil {
+		return nil, err
+	}
 	acc := make([]float64, n)
 	iacc := make([]int64, n)
 	for k := range n {

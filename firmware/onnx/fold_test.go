@@ -13,11 +13,12 @@ func tf(dims []int, vals ...float32) *tensor { return &tensor{dtype: dtFloat, di
 
 // runFold evaluates one node on constant inputs (nil = omitted input).
 func runFold(opset int64, n pb, ins ...*tensor) ([]*tensor, error) {
-	np, err := parseNode(n)
+	mem := newBudget(0)
+	np, err := (&parser{mem: mem}).node(n)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{opset: opset, budget: 1 << 20, vals: map[string]*value{}, n: np}
+	b := &builder{opset: opset, mem: mem, vals: map[string]*value{}, n: np}
 	vals := make([]*value, len(ins))
 	for k, t := range ins {
 		if t != nil {

@@ -23,6 +23,11 @@ func FuzzImport(f *testing.F) {
 	for _, tc := range opCases() {
 		f.Add(tc.model().bytes())
 	}
+	for _, tc := range hostileCases() {
+		if tc.maxBytes == 0 {
+			f.Add(tc.data)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, opt := range []Options{{}, {Height: 5, Width: 3}} {
 			// importModel, not Import: no recover, so any panic is found.
@@ -63,7 +68,8 @@ func evalCost(g *resnet.Graph) int64 {
 }
 
 // TestWriteFuzzCorpus regenerates testdata/fuzz/FuzzImport when
-// ONNX_WRITE_FUZZ_CORPUS=1: a few valid models and truncations of them.
+// ONNX_WRITE_FUZZ_CORPUS=1: a few valid models and truncations of them,
+// and the small hostile models (short initializers, huge folds).
 func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("ONNX_WRITE_FUZZ_CORPUS") == "" {
 		t.Skip("set ONNX_WRITE_FUZZ_CORPUS=1 to rewrite testdata/fuzz/FuzzImport")
@@ -91,6 +97,11 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		write("model_"+name, data)
 		if k%3 == 0 {
 			write(fmt.Sprintf("truncated_%s_%d", name, len(data)/2), data[:len(data)/2])
+		}
+	}
+	for _, tc := range hostileCases() {
+		if tc.maxBytes == 0 {
+			write("hostile_"+tc.name, tc.data)
 		}
 	}
 }

@@ -16,15 +16,20 @@
 // Shape{1,1,K}, which has the same memory layout as [1,K,1,1].
 //
 // Every error wraps ErrUnsupported (a valid model using something this
-// importer does not do) or ErrCorrupt (a file that is not valid protobuf or
-// not a consistent ONNX model), and names the node, tensor or field at fault.
+// importer does not do; ErrTooLarge, a model beyond a size or memory
+// limit, is one) or ErrCorrupt (a file that is not valid protobuf or not a
+// consistent ONNX model), and names the node, tensor or field at fault.
+// Memory is bounded before it is spent: sizes declared in the file are
+// checked against the data it holds and against MaxImportBytes first.
 package onnx
 
 import (
 	"errors"
 	"fmt"
+	goio "io" // the tests have a helper called io
 	"os"
 
+	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
@@ -33,8 +38,27 @@ import (
 var ErrUnsupported = errors.New("unsupported ONNX model")
 
 // ErrCorrupt is wrapped by every error about a file that is not well-formed
-// protobuf or not a consistent ONNX model.
-var ErrCorrupt = errors.New("corrupt ONNX file")
+// protobuf or not a consistent ONNX model (for example a tensor whose data
+// does not fill its dims). It wraps firmware.ErrCorrupt, so that one test,
+// errors.Is(err, firmware.ErrCorrupt), finds damaged model files of both
+// kinds.
+var ErrCorrupt error = &sentinel{"corrupt ONNX file", []error{firmware.ErrCorrupt}}
+
+// ErrTooLarge is wrapped by the errors about a model that needs more than
+// a limit allows: a file larger than firmware.MaxModelBytes, an import
+// that needs more than its memory budget (MaxImportBytes), a tensor of
+// more than 2^28 elements. It wraps ErrUnsupported (the model may well be
+// valid) and firmware.ErrTooLarge.
+var ErrTooLarge error = &sentinel{"ONNX model too large", []error{ErrUnsupported, firmware.ErrTooLarge}}
+
+// sentinel is an error value that also is other errors.
+type sentinel struct {
+	msg string
+	is  []error
+}
+
+func (s *sentinel) Error() string   { return s.msg }
+func (s *sentinel) Unwrap() []error { return s.is }
 
 // Options adjusts the import.
 type Options struct {
@@ -68,24 +92,49 @@ func Import(data []byte, opt Options) (*resnet.Graph, *Info, error) {
 	return g, info, nil
 }
 
-// ImportFile reads and imports an ONNX file. Errors name the file.
+// ImportFile reads and imports an ONNX file, which may also be a pipe or
+// a device. It reads at most firmware.MaxModelBytes (and never more than
+// the 2 GiB a protobuf message can hold): a larger regular file is
+// refused before it is read, a stream as soon as it passes the limit, and
+// data that is not protobuf at its first bytes (see firmware.ReadAll).
+// Errors name the file.
 func ImportFile(path string, opt Options) (*resnet.Graph, *Info, error) {
-	st, err := os.Stat(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onnx: %w", err)
 	}
-	if st.Size() > maxFileSize {
-		return nil, nil, fmt.Errorf("onnx: %s: %w", path, unsupportedf("file is %d bytes, more than the 2 GiB a protobuf message can hold", st.Size()))
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("onnx: %w", err)
-	}
-	g, info, err := importGuarded(data, opt)
+	defer f.Close()
+	g, info, err := importReader(f, opt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
 	return g, info, nil
+}
+
+// ImportReader reads an ONNX model from r (standard input, a pipe) with
+// the limits of ImportFile, and imports it.
+func ImportReader(r goio.Reader, opt Options) (*resnet.Graph, *Info, error) {
+	g, info, err := importReader(r, opt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("onnx: %w", err)
+	}
+	return g, info, nil
+}
+
+func importReader(r goio.Reader, opt Options) (*resnet.Graph, *Info, error) {
+	data, err := firmware.ReadAll(r, min(firmware.MaxModelBytes, maxFileSize))
+	if err != nil {
+		// Classify as this package does (errors.Is still finds the
+		// firmware sentinels: ErrCorrupt and ErrTooLarge wrap them).
+		switch {
+		case errors.Is(err, firmware.ErrTooLarge):
+			err = &importError{kind: ErrTooLarge, msg: err.Error()}
+		case errors.Is(err, firmware.ErrCorrupt):
+			err = &importError{kind: ErrCorrupt, msg: err.Error()}
+		}
+		return nil, nil, err
+	}
+	return importGuarded(data, opt)
 }
 
 // recoverPanics turns a panic during import into an ErrCorrupt error. It is
@@ -122,4 +171,8 @@ func unsupportedf(format string, args ...any) error {
 
 func corruptf(format string, args ...any) error {
 	return &importError{kind: ErrCorrupt, msg: fmt.Sprintf(format, args...)}
+}
+
+func tooLargef(format string, args ...any) error {
+	return &importError{kind: ErrTooLarge, msg: fmt.Sprintf(format, args...)}
 }

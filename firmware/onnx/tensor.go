@@ -3,6 +3,8 @@ package onnx
 import (
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 	"strings"
 )
 
@@ -156,21 +158,26 @@ func newTensor(dt int64, dims []int) (*tensor, error) {
 func numElements(dims []int) (int, error) {
 	n := int64(1)
 	for _, d := range dims {
-		if d < 0 || d > maxDimValue {
-			return 0, unsupportedf("tensor dims %v out of range", dims)
+		if d < 0 {
+			return 0, corruptf("tensor dims %v are negative", dims)
+		}
+		if d > maxDimValue {
+			return 0, tooLargef("tensor dims %v: %d is more than %d", dims, d, maxDimValue)
 		}
 		n *= int64(d) // both factors <= 2^28, so no overflow
 		if n > maxTensorElements {
-			return 0, unsupportedf("tensor dims %v exceed %d elements", dims, maxTensorElements)
+			return 0, tooLargef("tensor dims %v exceed %d elements", dims, maxTensorElements)
 		}
 	}
 	return int(n), nil
 }
 
-// decodeTensor converts a TensorProto into a tensor, checking that the
-// stored data agrees with dims and data_type.
-func decodeTensor(tp *tensorProto) (*tensor, error) {
-	what := fmt.Sprintf("tensor %q", tp.name)
+// decodeTensor converts a TensorProto (what names it in errors: an
+// initializer, a Constant's value) into a tensor. Before it allocates
+// anything it checks that the data the file holds fill exactly the dims
+// (so that a tensor cannot declare more than the file holds) and charges
+// the result to the import's budget.
+func (b *builder) decodeTensor(tp *tensorProto, what string) (*tensor, error) {
 	if tp.external {
 		loc := ""
 		if tp.location != "" {
@@ -180,20 +187,6 @@ func decodeTensor(tp *tensorProto) (*tensor, error) {
 	}
 	if tp.segment {
 		return nil, unsupportedf("%s is segmented; segmented tensors are not supported", what)
-	}
-	dims := make([]int, len(tp.dims))
-	for k, d := range tp.dims {
-		if d < 0 {
-			return nil, corruptf("%s has negative dimension %d", what, d)
-		}
-		if d > maxDimValue {
-			return nil, unsupportedf("%s: dimension %d is too large", what, d)
-		}
-		dims[k] = int(d)
-	}
-	n, err := numElements(dims)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	dt := tp.dataType
 	width := 0 // bytes per element in raw_data
@@ -209,6 +202,61 @@ func decodeTensor(tp *tensorProto) (*tensor, error) {
 	default:
 		return nil, unsupportedf("%s has type %s, which is not supported", what, dtName(dt))
 	}
+	// The declared element count; -1 for more than int64 holds.
+	declared := int64(1)
+	for _, d := range tp.dims {
+		if d < 0 {
+			return nil, corruptf("%s has negative dimension %d in dims %v", what, d, tp.dims)
+		}
+		if declared >= 0 {
+			if hi, lo := bits.Mul64(uint64(declared), uint64(d)); hi != 0 || lo > math.MaxInt64 {
+				declared = -1
+			} else {
+				declared = int64(lo)
+			}
+		}
+	}
+	if slices.Contains(tp.dims, 0) {
+		declared = 0
+	}
+	if tp.hasRaw {
+		if n := int64(len(tp.raw)); declared < 0 || n%int64(width) != 0 || n/int64(width) != declared {
+			return nil, corruptf("%s declares %s %s values (%s) but raw_data holds %d bytes",
+				what, countString(declared, tp.dims), dtName(dt), bytesString(declared, width), len(tp.raw))
+		}
+	} else {
+		var field string
+		var have int64
+		switch dt {
+		case dtFloat:
+			field, have = "float_data", int64(len(tp.floatData))
+		case dtDouble:
+			field, have = "double_data", int64(len(tp.doubleData))
+		case dtInt64:
+			field, have = "int64_data", int64(len(tp.int64Data))
+		case dtUint32, dtUint64:
+			field, have = "uint64_data", int64(len(tp.uint64Data))
+		default: // the types stored in int32_data
+			field, have = "int32_data", int64(len(tp.int32Data))
+		}
+		if declared != have {
+			return nil, corruptf("%s declares %s %s values but %s holds %d", what, countString(declared, tp.dims), dtName(dt), field, have)
+		}
+	}
+	dims := make([]int, len(tp.dims))
+	for k, d := range tp.dims {
+		if d > maxDimValue {
+			return nil, tooLargef("%s: dimension %d is too large", what, d)
+		}
+		dims[k] = int(d)
+	}
+	n, err := numElements(dims)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := b.mem.charge(int64(n)*elemBytes(dt), fmt.Sprintf("%s (%s %v)", what, dtName(dt), dims)); err != nil {
+		return nil, err
+	}
 	t := &tensor{dtype: dt, dims: dims}
 	if isFloatType(dt) {
 		t.f = make([]float32, n)
@@ -216,60 +264,61 @@ func decodeTensor(tp *tensorProto) (*tensor, error) {
 		t.i = make([]int64, n)
 	}
 	if tp.hasRaw {
-		if int64(len(tp.raw)) != int64(n)*int64(width) {
-			return nil, corruptf("%s: raw_data has %d bytes, dims %v of %s need %d", what, len(tp.raw), dims, dtName(dt), n*width)
-		}
 		decodeRaw(t, tp.raw)
 		return t, nil
 	}
-	var have int
 	switch dt {
 	case dtFloat:
-		have = len(tp.floatData)
-		if have == n {
-			copy(t.f, tp.floatData)
-		}
+		copy(t.f, tp.floatData)
 	case dtDouble:
-		have = len(tp.doubleData)
-		if have == n {
-			for k, v := range tp.doubleData {
-				t.f[k] = float32(v)
-			}
+		for k, v := range tp.doubleData {
+			t.f[k] = float32(v)
 		}
 	case dtInt64:
-		have = len(tp.int64Data)
-		if have == n {
-			copy(t.i, tp.int64Data)
+		copy(t.i, tp.int64Data)
+	case dtUint64:
+		copy(t.i, tp.uint64Data)
+	case dtUint32:
+		for k, v := range tp.uint64Data {
+			t.i[k] = int64(uint32(v))
 		}
-	case dtUint32, dtUint64:
-		have = len(tp.uint64Data)
-		if have == n {
-			for k, v := range tp.uint64Data {
-				if dt == dtUint32 {
-					v = uint64(uint32(v))
-				}
-				t.i[k] = int64(v)
+	default:
+		for k, v := range tp.int32Data {
+			switch dt {
+			case dtFloat16:
+				t.f[k] = halfToFloat(uint16(v))
+			case dtBfloat16:
+				t.f[k] = math.Float32frombits(uint32(uint16(v)) << 16)
+			default:
+				t.i[k] = wrapInt(v, dt)
 			}
 		}
-	default: // the types stored in int32_data
-		have = len(tp.int32Data)
-		if have == n {
-			for k, v := range tp.int32Data {
-				switch dt {
-				case dtFloat16:
-					t.f[k] = halfToFloat(uint16(v))
-				case dtBfloat16:
-					t.f[k] = math.Float32frombits(uint32(uint16(v)) << 16)
-				default:
-					t.i[k] = wrapInt(v, dt)
-				}
-			}
-		}
-	}
-	if have != n {
-		return nil, corruptf("%s: has %d stored %s values, dims %v need %d", what, have, dtName(dt), dims, n)
 	}
 	return t, nil
+}
+
+// elemBytes is the memory an element of type dt takes in a tensor.
+func elemBytes(dt int64) int64 {
+	if isFloatType(dt) {
+		return 4
+	}
+	return 8
+}
+
+// countString prints a declared element count (-1: too many to count).
+func countString(n int64, dims []int64) string {
+	if n < 0 {
+		return fmt.Sprintf("more than 2^63 (dims %v)", dims)
+	}
+	return fmt.Sprint(n)
+}
+
+// bytesString prints the size of n elements of width bytes.
+func bytesString(n int64, width int) string {
+	if n < 0 || n > math.MaxInt64/int64(width) {
+		return "more than 8 EiB"
+	}
+	return fmtBytes(n * int64(width))
 }
 
 func decodeRaw(t *tensor, raw []byte) {

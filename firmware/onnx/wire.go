@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"math"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -167,7 +168,7 @@ type tensorProto struct {
 	int32Data  []int64 // int32_data, stored widened as on the wire
 	int64Data  []int64
 	doubleData []float64
-	uint64Data []uint64
+	uint64Data []int64 // uint64_data, as the bits of each value
 	nStrings   int
 	segment    bool
 	external   bool
@@ -263,8 +264,54 @@ func (f field) int64(msg string) (int64, error) {
 	return int64(u), err
 }
 
-// appendVarints appends a repeated varint field, packed or not.
-func (f field) appendVarints(dst []int64, msg string) ([]int64, error) {
+// parser decodes the messages of one file, charging what it allocates to
+// the import's budget before allocating it: an empty NodeProto is 2 bytes
+// on the wire and over 100 in memory, and a 1-byte packed varint becomes
+// 8, so that a small file could otherwise expand into gigabytes.
+type parser struct{ mem *budget }
+
+// In-memory sizes charged per decoded element (a slice element and what
+// it points to).
+var (
+	sizeNode   = int64(unsafe.Sizeof(nodeProto{})) + 8
+	sizeAttr   = int64(unsafe.Sizeof(attrProto{})) + 8
+	sizeTensor = int64(unsafe.Sizeof(tensorProto{})) + 8
+	sizeVI     = int64(unsafe.Sizeof(valueInfo{})) + 8
+	sizeDim    = int64(unsafe.Sizeof(dimProto{}))
+	sizeOpset  = int64(unsafe.Sizeof(opsetID{}))
+	sizeString = int64(unsafe.Sizeof(""))
+)
+
+func (p *parser) take(n int64, msg string) error {
+	if p.mem.take(n) {
+		return nil
+	}
+	return tooLargef("the file's structure needs more than the import's memory budget of %s (exceeded decoding %s messages)", p.mem, msg)
+}
+
+// count is how many values a repeated scalar field adds: one, or as many
+// as its packed bytes hold (of width bytes each, 0 for varints).
+func (f field) count(width int) int64 {
+	if f.typ != protowire.BytesType {
+		return 1
+	}
+	if width > 0 {
+		return int64(len(f.val) / width)
+	}
+	n := int64(0)
+	for _, c := range f.val {
+		if c < 0x80 {
+			n++ // the last byte of a varint
+		}
+	}
+	return n
+}
+
+// varints appends a repeated varint field, packed or not.
+func (p *parser) varints(dst []int64, f field, msg string) ([]int64, error) {
+	if err := p.take(8*f.count(0), msg); err != nil {
+		return nil, err
+	}
 	switch f.typ {
 	case protowire.VarintType:
 		return append(dst, int64(f.u)), nil
@@ -283,38 +330,58 @@ func (f field) appendVarints(dst []int64, msg string) ([]int64, error) {
 	return nil, wrongType(msg, f)
 }
 
-// appendFloats appends a repeated float (fixed32) field, packed or not.
-func (f field) appendFloats(dst []float32, msg string) ([]float32, error) {
-	switch f.typ {
-	case protowire.Fixed32Type:
-		return append(dst, math.Float32frombits(uint32(f.u))), nil
-	case protowire.BytesType:
-		if len(f.val)%4 != 0 {
-			return nil, corruptf("%s: packed float field %d has %d bytes, not a multiple of 4", msg, f.num, len(f.val))
-		}
-		for b := f.val; len(b) > 0; b = b[4:] {
-			dst = append(dst, math.Float32frombits(le32(b)))
-		}
-		return dst, nil
-	}
-	return nil, wrongType(msg, f)
+// floats appends a repeated float (fixed32) field, packed or not.
+func (p *parser) floats(dst []float32, f field, msg string) ([]float32, error) {
+	return fixed(p, dst, f, msg, "float", func(u uint64) float32 { return math.Float32frombits(uint32(u)) })
 }
 
-// appendDoubles appends a repeated double (fixed64) field, packed or not.
-func (f field) appendDoubles(dst []float64, msg string) ([]float64, error) {
-	switch f.typ {
-	case protowire.Fixed64Type:
-		return append(dst, math.Float64frombits(f.u)), nil
-	case protowire.BytesType:
-		if len(f.val)%8 != 0 {
-			return nil, corruptf("%s: packed double field %d has %d bytes, not a multiple of 8", msg, f.num, len(f.val))
-		}
-		for b := f.val; len(b) > 0; b = b[8:] {
-			dst = append(dst, math.Float64frombits(le64(b)))
-		}
-		return dst, nil
+// doubles appends a repeated double (fixed64) field, packed or not.
+func (p *parser) doubles(dst []float64, f field, msg string) ([]float64, error) {
+	return fixed(p, dst, f, msg, "double", math.Float64frombits)
+}
+
+// fixed appends a repeated fixed-width field of 4-byte (float32) or
+// 8-byte (float64) values, packed or not.
+func fixed[T float32 | float64](p *parser, dst []T, f field, msg, kind string, conv func(uint64) T) ([]T, error) {
+	width, wt := 4, protowire.Fixed32Type
+	if unsafe.Sizeof(T(0)) == 8 {
+		width, wt = 8, protowire.Fixed64Type
 	}
-	return nil, wrongType(msg, f)
+	switch f.typ {
+	case wt:
+	case protowire.BytesType:
+		if len(f.val)%width != 0 {
+			return nil, corruptf("%s: packed %s field %d has %d bytes, not a multiple of %d", msg, kind, f.num, len(f.val), width)
+		}
+	default:
+		return nil, wrongType(msg, f)
+	}
+	if err := p.take(int64(width)*f.count(width), msg); err != nil {
+		return nil, err
+	}
+	if f.typ == wt {
+		return append(dst, conv(f.u)), nil
+	}
+	for b := f.val; len(b) > 0; b = b[width:] {
+		u := uint64(le32(b))
+		if width == 8 {
+			u = le64(b)
+		}
+		dst = append(dst, conv(u))
+	}
+	return dst, nil
+}
+
+// strs appends a repeated string field.
+func (p *parser) strs(dst []string, f field, msg string) ([]string, error) {
+	b, err := f.bytes(msg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.take(sizeString+int64(len(b)), msg); err != nil {
+		return nil, err
+	}
+	return append(dst, string(b)), nil
 }
 
 func le32(b []byte) uint32 {
@@ -325,7 +392,7 @@ func le64(b []byte) uint64 {
 	return uint64(le32(b)) | uint64(le32(b[4:]))<<32
 }
 
-func parseModel(b []byte) (*modelProto, error) {
+func (p *parser) model(b []byte) (*modelProto, error) {
 	const msg = "ModelProto"
 	m := &modelProto{}
 	err := forFields(b, msg, func(f field) error {
@@ -343,14 +410,16 @@ func parseModel(b []byte) (*modelProto, error) {
 				if m.graph == nil {
 					m.graph = &graphProto{}
 				}
-				err = parseGraph(v, m.graph)
+				err = p.graph(v, m.graph)
 			}
 		case fModelOpsetImport:
 			var v []byte
 			if v, err = f.bytes(msg); err == nil {
-				var o opsetID
-				o, err = parseOpset(v)
-				m.opsets = append(m.opsets, o)
+				if err = p.take(sizeOpset, msg); err == nil {
+					var o opsetID
+					o, err = parseOpset(v)
+					m.opsets = append(m.opsets, o)
+				}
 			}
 		}
 		return err
@@ -374,7 +443,7 @@ func parseOpset(b []byte) (opsetID, error) {
 	return o, err
 }
 
-func parseGraph(b []byte, g *graphProto) error {
+func (p *parser) graph(b []byte, g *graphProto) error {
 	const msg = "GraphProto"
 	return forFields(b, msg, func(f field) error {
 		var err error
@@ -385,25 +454,32 @@ func parseGraph(b []byte, g *graphProto) error {
 		case fGraphNode:
 			if v, err = f.bytes(msg); err == nil {
 				var n *nodeProto
-				n, err = parseNode(v)
-				g.nodes = append(g.nodes, n)
+				if n, err = p.node(v); err == nil {
+					g.nodes = append(g.nodes, n)
+				}
 			}
 		case fGraphInitializer:
 			if v, err = f.bytes(msg); err == nil {
 				var t *tensorProto
-				t, err = parseTensor(v)
-				g.inits = append(g.inits, t)
+				if t, err = p.tensor(v); err == nil {
+					g.inits = append(g.inits, t)
+				}
 			}
 		case fGraphSparseInit:
 			if v, err = f.bytes(msg); err == nil {
 				var name string
-				name, err = parseSparseName(v)
-				g.sparseInit = append(g.sparseInit, name)
+				if name, err = p.sparseName(v); err == nil {
+					if err = p.take(sizeString+int64(len(name)), msg); err == nil {
+						g.sparseInit = append(g.sparseInit, name)
+					}
+				}
 			}
 		case fGraphInput, fGraphOutput:
 			if v, err = f.bytes(msg); err == nil {
 				var vi *valueInfo
-				vi, err = parseValueInfo(v)
+				if vi, err = p.valueInfo(v); err != nil {
+					return err
+				}
 				if f.num == fGraphInput {
 					g.inputs = append(g.inputs, vi)
 				} else {
@@ -415,19 +491,19 @@ func parseGraph(b []byte, g *graphProto) error {
 	})
 }
 
-func parseNode(b []byte) (*nodeProto, error) {
+func (p *parser) node(b []byte) (*nodeProto, error) {
 	const msg = "NodeProto"
+	if err := p.take(sizeNode, msg); err != nil {
+		return nil, err
+	}
 	n := &nodeProto{}
 	err := forFields(b, msg, func(f field) error {
 		var err error
-		var s string
 		switch f.num {
 		case fNodeInput:
-			s, err = f.str(msg)
-			n.inputs = append(n.inputs, s)
+			n.inputs, err = p.strs(n.inputs, f, msg)
 		case fNodeOutput:
-			s, err = f.str(msg)
-			n.outputs = append(n.outputs, s)
+			n.outputs, err = p.strs(n.outputs, f, msg)
 		case fNodeName:
 			n.name, err = f.str(msg)
 		case fNodeOpType:
@@ -438,8 +514,9 @@ func parseNode(b []byte) (*nodeProto, error) {
 			var v []byte
 			if v, err = f.bytes(msg); err == nil {
 				var a *attrProto
-				a, err = parseAttr(v)
-				n.attrs = append(n.attrs, a)
+				if a, err = p.attr(v); err == nil {
+					n.attrs = append(n.attrs, a)
+				}
 			}
 		}
 		return err
@@ -447,8 +524,11 @@ func parseNode(b []byte) (*nodeProto, error) {
 	return n, err
 }
 
-func parseAttr(b []byte) (*attrProto, error) {
+func (p *parser) attr(b []byte) (*attrProto, error) {
 	const msg = "AttributeProto"
+	if err := p.take(sizeAttr, msg); err != nil {
+		return nil, err
+	}
 	a := &attrProto{}
 	err := forFields(b, msg, func(f field) error {
 		var err error
@@ -475,17 +555,17 @@ func parseAttr(b []byte) (*attrProto, error) {
 		case fAttrT:
 			var v []byte
 			if v, err = f.bytes(msg); err == nil {
-				a.t, err = parseTensor(v)
+				a.t, err = p.tensor(v)
 			}
 			a.has |= hasT
 		case fAttrG:
 			_, err = f.bytes(msg)
 			a.has |= hasG
 		case fAttrFloats:
-			a.floats, err = f.appendFloats(a.floats, msg)
+			a.floats, err = p.floats(a.floats, f, msg)
 			a.has |= hasFloats
 		case fAttrInts:
-			a.ints, err = f.appendVarints(a.ints, msg)
+			a.ints, err = p.varints(a.ints, f, msg)
 			a.has |= hasInts
 		case fAttrStrings:
 			_, err = f.bytes(msg)
@@ -507,42 +587,44 @@ func parseAttr(b []byte) (*attrProto, error) {
 	return a, err
 }
 
-func parseTensor(b []byte) (*tensorProto, error) {
+// tensor decodes a TensorProto. raw_data is not copied; typed data fields
+// are, charged to the budget. Whether the data fill the dims is checked
+// when the tensor is used (builder.decodeTensor), before anything more is
+// allocated.
+func (p *parser) tensor(b []byte) (*tensorProto, error) {
 	const msg = "TensorProto"
+	if err := p.take(sizeTensor, msg); err != nil {
+		return nil, err
+	}
 	t := &tensorProto{}
 	err := forFields(b, msg, func(f field) error {
 		var err error
 		switch f.num {
 		case fTensorDims:
-			t.dims, err = f.appendVarints(t.dims, msg)
+			t.dims, err = p.varints(t.dims, f, msg)
 		case fTensorDataType:
 			t.dataType, err = f.int64(msg)
 		case fTensorSegment:
 			_, err = f.bytes(msg)
 			t.segment = true
 		case fTensorFloatData:
-			t.floatData, err = f.appendFloats(t.floatData, msg)
+			t.floatData, err = p.floats(t.floatData, f, msg)
 		case fTensorInt32Data:
-			t.int32Data, err = f.appendVarints(t.int32Data, msg)
+			t.int32Data, err = p.varints(t.int32Data, f, msg)
 		case fTensorStringData:
 			_, err = f.bytes(msg)
 			t.nStrings++
 		case fTensorInt64Data:
-			t.int64Data, err = f.appendVarints(t.int64Data, msg)
+			t.int64Data, err = p.varints(t.int64Data, f, msg)
 		case fTensorName:
 			t.name, err = f.str(msg)
 		case fTensorRawData:
 			t.raw, err = f.bytes(msg)
 			t.hasRaw = true
 		case fTensorDoubleData:
-			t.doubleData, err = f.appendDoubles(t.doubleData, msg)
+			t.doubleData, err = p.doubles(t.doubleData, f, msg)
 		case fTensorUint64Data:
-			var v []int64
-			if v, err = f.appendVarints(nil, msg); err == nil {
-				for _, x := range v {
-					t.uint64Data = append(t.uint64Data, uint64(x))
-				}
-			}
+			t.uint64Data, err = p.varints(t.uint64Data, f, msg)
 		case fTensorExternal:
 			var v []byte
 			if v, err = f.bytes(msg); err == nil {
@@ -580,9 +662,9 @@ func parseEntry(b []byte) (key, value string, err error) {
 	return key, value, err
 }
 
-// parseSparseName returns the name of a SparseTensorProto, which is the
-// name of its values tensor.
-func parseSparseName(b []byte) (string, error) {
+// sparseName returns the name of a SparseTensorProto, which is the name of
+// its values tensor.
+func (p *parser) sparseName(b []byte) (string, error) {
 	const msg = "SparseTensorProto"
 	var name string
 	err := forFields(b, msg, func(f field) error {
@@ -593,7 +675,7 @@ func parseSparseName(b []byte) (string, error) {
 		if err != nil {
 			return err
 		}
-		t, err := parseTensor(v)
+		t, err := p.tensor(v)
 		if err != nil {
 			return err
 		}
@@ -603,8 +685,11 @@ func parseSparseName(b []byte) (string, error) {
 	return name, err
 }
 
-func parseValueInfo(b []byte) (*valueInfo, error) {
+func (p *parser) valueInfo(b []byte) (*valueInfo, error) {
 	const msg = "ValueInfoProto"
+	if err := p.take(sizeVI, msg); err != nil {
+		return nil, err
+	}
 	vi := &valueInfo{}
 	err := forFields(b, msg, func(f field) error {
 		var err error
@@ -615,7 +700,7 @@ func parseValueInfo(b []byte) (*valueInfo, error) {
 			var v []byte
 			if v, err = f.bytes(msg); err == nil {
 				vi.hasType = true
-				err = parseType(v, vi)
+				err = p.typeProto(v, vi)
 			}
 		}
 		return err
@@ -623,7 +708,7 @@ func parseValueInfo(b []byte) (*valueInfo, error) {
 	return vi, err
 }
 
-func parseType(b []byte, vi *valueInfo) error {
+func (p *parser) typeProto(b []byte, vi *valueInfo) error {
 	const msg = "TypeProto"
 	return forFields(b, msg, func(f field) error {
 		switch f.num {
@@ -633,7 +718,7 @@ func parseType(b []byte, vi *valueInfo) error {
 				return err
 			}
 			vi.isTensor = true
-			return parseTensorType(v, vi)
+			return p.tensorType(v, vi)
 		case fTypeSequence, fTypeMap, fTypeSparseTensor, fTypeOptional:
 			vi.isTensor = false
 		}
@@ -641,7 +726,7 @@ func parseType(b []byte, vi *valueInfo) error {
 	})
 }
 
-func parseTensorType(b []byte, vi *valueInfo) error {
+func (p *parser) tensorType(b []byte, vi *valueInfo) error {
 	const msg = "TypeProto.Tensor"
 	return forFields(b, msg, func(f field) error {
 		var err error
@@ -658,6 +743,9 @@ func parseTensorType(b []byte, vi *valueInfo) error {
 					}
 					v, err := f.bytes("TensorShapeProto")
 					if err != nil {
+						return err
+					}
+					if err := p.take(sizeDim, "TensorShapeProto"); err != nil {
 						return err
 					}
 					d, err := parseDim(v)
