@@ -91,10 +91,17 @@ func (s Spec) window(g geometry) (x0, y0, x1, y1 int) {
 	return max(g.x0, 0), max(g.y0, 0), min(g.x0+s.Width, g.rw), min(g.y0+s.Height, g.rh)
 }
 
+// loadBand is how many bytes of converted source rows resize holds at a
+// time before the horizontal pass: the source is converted in bands of
+// rows, not whole, so a large image costs Apply little beyond itself.
+var loadBand int64 = 1 << 20 // a variable for tests
+
 // resize computes the window [wx0,wx1)x[wy0,wy1) of the img resized to
 // rw x rh, packed with ch channels (stride (wx1-wx0)*ch). The returned
-// slice aliases scratch memory.
-func (scr *Scratch) resize(img image.Image, ch, rw, rh, wx0, wy0, wx1, wy1 int) []uint8 {
+// slice aliases scratch memory. Before allocating, it checks that img and
+// the buffers, plus extra bytes the caller will allocate, fit in
+// MaxDecodeBytes.
+func (scr *Scratch) resize(img image.Image, ch, rw, rh, wx0, wy0, wx1, wy1 int, extra int64) ([]uint8, error) {
 	b := img.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	ow, oh := wx1-wx0, wy1-wy0
@@ -110,11 +117,41 @@ func (scr *Scratch) resize(img image.Image, ch, rw, rh, wx0, wy0, wx1, wy1 int) 
 		scr.v.compute(sh, rh, wy0, wy1)
 		sy0, sy1 = scr.v.span(oh)
 	}
-	cur := scr.load(img, ch, sx0, sy0, sx1, sy1)
+	// What the passes below hold: converted source rows (a band of them
+	// if there is a horizontal pass, else all the pass reads), the
+	// horizontal pass's rows, the vertical pass's output and accumulator.
+	rows, srow, orow := int64(sy1-sy0), int64(sx1-sx0)*int64(ch), int64(ow)*int64(ch)
+	band := rows
 	if needH {
-		scr.tmp = grow(scr.tmp, (sy1-sy0)*ow*ch)
-		resampleH(scr.tmp, cur, (sx1-sx0)*ch, sy1-sy0, ch, sx0, &scr.h, ow)
+		band = min(rows, max(1, loadBand/srow))
+	}
+	c := cost{image: imageBytes(img)}
+	c.add("converted source rows", mulSat(band, srow))
+	if needH {
+		c.add("horizontal pass", mulSat(rows, orow))
+	}
+	if needV {
+		c.add("vertical pass", mulSat(int64(oh), orow))
+		c.add("accumulator", mulSat(orow, 4))
+	}
+	c.add("filter tables", scr.h.bytes(needH)+scr.v.bytes(needV))
+	c.add("result", extra)
+	if err := c.check(MaxDecodeBytes, func() string {
+		return fmt.Sprintf("preprocessing the %dx%d %T into %dx%dx%d", sw, sh, img, ow, oh, ch)
+	}); err != nil {
+		return nil, err
+	}
+	var cur []uint8
+	if needH {
+		scr.tmp = grow(scr.tmp, int(rows*orow))
+		for y := sy0; y < sy1; y += int(band) {
+			n := min(int(band), sy1-y)
+			src := scr.load(img, ch, sx0, y, sx1, y+n)
+			resampleH(scr.tmp[(y-sy0)*int(orow):], src, int(srow), n, ch, sx0, &scr.h, ow)
+		}
 		cur = scr.tmp
+	} else {
+		cur = scr.load(img, ch, sx0, sy0, sx1, sy1)
 	}
 	if needV {
 		stride := ow * ch
@@ -123,7 +160,7 @@ func (scr *Scratch) resize(img image.Image, ch, rw, rh, wx0, wy0, wx1, wy1 int) 
 		resampleV(scr.out, cur, stride, sy0, &scr.v, oh, scr.acc)
 		cur = scr.out
 	}
-	return cur
+	return cur, nil
 }
 
 // setLUT tabulates the 256 possible outputs of each channel. Doing the
@@ -192,6 +229,12 @@ func checkImage(img image.Image) (w, h int, err error) {
 // values are identical. EXIF orientation is not applied, which is also
 // what torchvision's Pillow loader does.
 //
+// The image and the scratch buffers Apply needs for it (a band of
+// converted source rows, the rows of the horizontal pass, the output of
+// the vertical one: for ImageNet's spec a few MB whatever the image size)
+// must fit in MaxDecodeBytes together; otherwise Apply returns an error
+// wrapping ErrOverBudget before allocating.
+//
 // With a reused *Scratch, Apply does not allocate for *image.NRGBA, RGBA,
 // Gray, YCbCr, NYCbCrA, Paletted, CMYK, Gray16, NRGBA64 and RGBA64; other
 // image types go through image.Image.At, which usually allocates. A nil
@@ -217,7 +260,10 @@ func (s Spec) Apply(img image.Image, dst []float32, scr *Scratch) error {
 		scr = new(Scratch)
 	}
 	wx0, wy0, wx1, wy1 := s.window(g)
-	px := scr.resize(img, ch, g.rw, g.rh, wx0, wy0, wx1, wy1)
+	px, err := scr.resize(img, ch, g.rw, g.rh, wx0, wy0, wx1, wy1, 0)
+	if err != nil {
+		return err
+	}
 	scr.setLUT(s)
 	stride := (wx1 - wx0) * ch
 	// Source channel of each output channel.
@@ -273,7 +319,7 @@ func (s Spec) fillPad(row []float32, scr *Scratch) {
 // Resized returns img after the spec's color conversion and Resize, before
 // CenterCrop: the uint8 image torchvision would hand to CenterCrop, as an
 // *image.NRGBA (opaque) or *image.Gray. It is for tests and debugging and
-// allocates the whole resized image.
+// allocates the whole resized image (counted against MaxDecodeBytes).
 func (s Spec) Resized(img image.Image, scr *Scratch) (image.Image, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -290,7 +336,14 @@ func (s Spec) Resized(img image.Image, scr *Scratch) (image.Image, error) {
 		scr = new(Scratch)
 	}
 	ch := s.Channels
-	px := scr.resize(img, ch, g.rw, g.rh, 0, 0, g.rw, g.rh)
+	res := mulSat(int64(g.rw), int64(g.rh), 4) // the *image.NRGBA returned
+	if ch == 1 {
+		res = mulSat(int64(g.rw), int64(g.rh))
+	}
+	px, err := scr.resize(img, ch, g.rw, g.rh, 0, 0, g.rw, g.rh, res)
+	if err != nil {
+		return nil, err
+	}
 	r := image.Rect(0, 0, g.rw, g.rh)
 	if ch == 1 {
 		m := image.NewGray(r)

@@ -19,9 +19,10 @@ import (
 //	and a newline)  raw data
 //
 // Readers face untrusted files, so every size is checked before it is
-// used, nothing is allocated up front from a header's claims (data is read
-// in chunks and buffers grow only as bytes arrive), and malformed input is
-// an error, never a panic.
+// used: against the file's size when it is known, and against
+// MaxDecodeBytes. Nothing is allocated up front from a stream header's
+// claims (data is read in chunks and buffers grow only as bytes arrive),
+// and malformed input is an error, never a panic.
 
 const (
 	npyMagic = "\x93NUMPY"
@@ -66,7 +67,10 @@ type npyHeader struct {
 // dtype <f4, >f4, <f8, >f8 (rounded to float32) or |u1 (0..255 as float32)
 // and returns its shape and its data in C (row-major) order.
 // Fortran-ordered arrays are transposed to C order. A 0-d array has shape
-// [] and one value. ReadNPY reads exactly the array's bytes and leaves any
+// [] and one value. The array as float32 must fit in MaxDecodeBytes with
+// a second copy for a Fortran-order array (the transpose) or half a copy
+// for a stream (the buffer's last growth), checked from the header before
+// any data is read. ReadNPY reads exactly the array's bytes and leaves any
 // rest of r unread.
 func ReadNPY(r io.Reader) (shape []int, data []float32, err error) {
 	return readNPY(r, -1)
@@ -74,6 +78,9 @@ func ReadNPY(r io.Reader) (shape []int, data []float32, err error) {
 
 // ReadNPYFile reads a .npy file with ReadNPY, and also rejects a file
 // whose size does not match its header (truncated, or trailing bytes).
+// A path that is not a regular file (a pipe, /dev/stdin) is read as a
+// stream: exactly the bytes the header declares, within MaxDecodeBytes,
+// and one more to check that nothing follows.
 func ReadNPYFile(path string) ([]int, []float32, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -84,7 +91,19 @@ func ReadNPYFile(path string) ([]int, []float32, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("preprocess: %w", err)
 	}
-	shape, data, err := readNPY(bufio.NewReaderSize(f, npyChunk), st.Size())
+	size := st.Size()
+	if !st.Mode().IsRegular() {
+		size = -1
+	}
+	br := bufio.NewReaderSize(f, npyChunk)
+	shape, data, err := readNPY(br, size)
+	if err == nil && size < 0 {
+		if _, e := br.ReadByte(); e == nil {
+			err = npyErr("data goes on after the array's %d values", len(data))
+		} else if e != io.EOF {
+			err = npyErr("%v", e)
+		}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (file %s)", err, path)
 	}
@@ -142,7 +161,20 @@ func readNPY(r io.Reader, size int64) ([]int, []float32, error) {
 			return nil, nil, npyErr("shape %v of %s needs %d data bytes, file has %d", h.shape, h.dtype.display, nbytes, have)
 		}
 	}
-	data, err := readNPYData(r, h)
+	// The values as float32, plus a second copy for a Fortran-order
+	// transpose or, read from a stream, for the buffer's last growth.
+	c := cost{image: mulSat(int64(h.count), 4)}
+	if h.fortran && len(h.shape) > 1 {
+		c.add("Fortran-order transpose", c.image)
+	} else if size < 0 {
+		c.add("growing the buffer", c.image/2)
+	}
+	if err := c.check(MaxDecodeBytes, func() string {
+		return fmt.Sprintf("npy: reading shape %v of %s as float32", h.shape, h.dtype.display)
+	}); err != nil {
+		return nil, nil, err
+	}
+	data, err := readNPYData(r, h, size >= 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,13 +211,18 @@ func readChunked(r io.Reader, n int) ([]byte, error) {
 	return buf, nil
 }
 
-// readNPYData reads and converts h.count elements chunk by chunk; the
-// output grows only as data arrives.
-func readNPYData(r io.Reader, h npyHeader) ([]float32, error) {
+// readNPYData reads and converts h.count elements chunk by chunk. The
+// output grows only as data arrives, unless sized (the file was checked
+// to hold the data): then it is allocated once.
+func readNPYData(r io.Reader, h npyHeader, sized bool) ([]float32, error) {
 	sz := h.dtype.size
 	per := npyChunk / sz
 	var chunk [npyChunk]byte
-	out := make([]float32, 0, min(h.count, per))
+	n := min(h.count, per)
+	if sized {
+		n = h.count
+	}
+	out := make([]float32, 0, n)
 	for len(out) < h.count {
 		k := min(h.count-len(out), per)
 		b := chunk[:k*sz]

@@ -103,6 +103,14 @@ func (c *coeffs) compute(inSize, outSize, o0, o1 int) {
 	}
 }
 
+// bytes is the memory of the tables, if they are in use.
+func (c *coeffs) bytes(used bool) int64 {
+	if !used {
+		return 0
+	}
+	return int64(len(c.first)+len(c.count)+len(c.k))*4 + int64(len(c.w))*8
+}
+
 // span returns the source range [lo, hi) that the computed outputs read.
 // first and first+count are non-decreasing in the output index.
 func (c *coeffs) span(n int) (lo, hi int) {
