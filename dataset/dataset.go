@@ -2,13 +2,19 @@
 // a folder (or a .zip archive) with one subfolder per class, a Fashion-MNIST
 // style IDX pair, or a CIFAR-10 binary file. Every sample comes out as an
 // image.Image, so it goes through the model's own preprocessing.
+//
+// Sizes are checked before memory is spent: an image file or .zip member
+// against preprocess.MaxImageFileBytes (for a member, the size the archive
+// declares, before anything is inflated), an IDX header against the size
+// of its file
+// or, gzip'd, against MaxRawBytes. Plain IDX and CIFAR-10 files are read
+// record by record from disk, files in folders are decoded straight from
+// the file, and only .zip members and gzip'd IDX data are held in memory.
 package dataset
 
 import (
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -20,6 +26,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/edge-resnet/edge-resnet/preprocess"
 )
@@ -27,14 +35,28 @@ import (
 // ErrFormat is wrapped by errors about data that is not a dataset we read.
 var ErrFormat = errors.New("unrecognized dataset")
 
+// MaxRawBytes bounds the uncompressed data of a gzip'd IDX file, which is
+// inflated into memory and held while the set is open. The size the header
+// declares is checked against it before anything is inflated. Plain (not
+// gzip'd) IDX and CIFAR-10 .bin files are read record by record from disk
+// and need no budget: their headers are checked against the file size.
+// 256 MiB holds every gzip'd MNIST-family file (Fashion-MNIST's training
+// images are 47 MB, EMNIST digits 188 MB); decompress larger ones (EMNIST
+// byclass, 547 MB) to read them from disk.
+var MaxRawBytes int64 = 256 << 20
+
 // Set is a labeled image set. Image may be called from several goroutines.
 type Set interface {
 	Len() int
 	// Label is the class index of sample i.
 	Label(i int) int
-	// Name identifies sample i in messages (file name or record number).
+	// Name identifies sample i, set included, in messages: the file's path
+	// for a folder ("data/cat/1.png"), the archive's path and the member
+	// for a .zip ("data/set.zip/cat/1.png"), the file's path and record
+	// number for IDX and CIFAR-10 ("data/test_batch.bin#17").
 	Name(i int) string
-	// Image decodes sample i.
+	// Image decodes sample i. Its errors name the sample (they contain
+	// Name(i)).
 	Image(i int) (image.Image, error)
 	// Classes are the class names by index, if the set has them.
 	Classes() []string
@@ -47,18 +69,27 @@ type Set interface {
 // (.bin, 3073-byte records). labels are the model's class names: class
 // folders named like a label (case-insensitive) or by a number take that
 // index; otherwise folders are numbered in sorted order, as torchvision's
-// ImageFolder does.
+// ImageFolder does. Symbolic links to directories are followed (path
+// itself too), each directory once.
 func Open(p string, labels []string) (Set, error) {
-	st, err := os.Stat(p)
+	s, err := open(p, labels)
+	if err != nil {
+		return nil, oneLine(err) // not a typed nil in s
+	}
+	return s, nil
+}
+
+func open(p string, labels []string) (Set, error) {
+	st, err := statInput(p)
 	if err != nil {
 		return nil, err
 	}
 	base := strings.ToLower(filepath.Base(p))
 	switch {
 	case st.IsDir():
-		return openFolder(os.DirFS(p), p, labels, nil)
+		return openFolder(os.DirFS(p), p, false, labels, nil)
 	case strings.HasSuffix(base, ".zip"):
-		return openZip(p, func(z fs.FS, c io.Closer) (*folder, error) { return openFolder(z, p, labels, c) })
+		return openZip(p, func(z fs.FS, c io.Closer) (*folder, error) { return openFolder(z, p, true, labels, c) })
 	case strings.Contains(base, "idx3"):
 		return openIDX(p)
 	case strings.HasSuffix(base, ".bin"):
@@ -72,16 +103,24 @@ func Open(p string, labels []string) (Set, error) {
 // depth (a flat folder too), or a single image file. Unlabeled samples have
 // label -1.
 func OpenImages(p string) (Set, error) {
-	st, err := os.Stat(p)
+	s, err := openImagesAt(p)
+	if err != nil {
+		return nil, oneLine(err)
+	}
+	return s, nil
+}
+
+func openImagesAt(p string) (Set, error) {
+	st, err := statInput(p)
 	if err != nil {
 		return nil, err
 	}
 	base := strings.ToLower(filepath.Base(p))
 	switch {
 	case st.IsDir():
-		return openImages(os.DirFS(p), p, nil)
+		return openImages(os.DirFS(p), p, false, nil)
 	case strings.HasSuffix(base, ".zip"):
-		return openZip(p, func(z fs.FS, c io.Closer) (*folder, error) { return openImages(z, p, c) })
+		return openZip(p, func(z fs.FS, c io.Closer) (*folder, error) { return openImages(z, p, true, c) })
 	case imageExts[filepath.Ext(base)]:
 		dir, file := filepath.Split(p)
 		if dir == "" {
@@ -89,21 +128,54 @@ func OpenImages(p string) (Set, error) {
 		}
 		return &folder{fsys: os.DirFS(dir), where: dir, files: []string{file}, labels: []int{-1}}, nil
 	}
-	return Open(p, nil)
+	return open(p, nil)
 }
 
-// openImages is every image below the root of fsys, in sorted path order.
-func openImages(fsys fs.FS, where string, closer io.Closer) (*folder, error) {
-	f := &folder{fsys: fsys, where: where, closer: closer}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// statInput stats a dataset argument (following symbolic links): a
+// directory or a regular file. Anything else (a pipe, a device) is refused
+// before it is opened, which for a pipe would block.
+func statInput(p string) (fs.FileInfo, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %s, not a regular file or directory", p, preprocess.FileKind(st.Mode()))
+	}
+	return st, nil
+}
+
+// openRegular opens a regular file and returns it with its size.
+func openRegular(p string) (*os.File, int64, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s: %s, not a regular file", p, preprocess.FileKind(st.Mode()))
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, 0, err
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: %s, not a regular file", p, preprocess.FileKind(st.Mode()))
 		}
-		if !d.IsDir() && imageExts[strings.ToLower(path.Ext(p))] {
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
+// openImages is every image below the root of fsys, in walk order.
+func openImages(fsys fs.FS, where string, isZip bool, closer io.Closer) (*folder, error) {
+	f := &folder{fsys: fsys, where: where, isZip: isZip, closer: closer}
+	err := walk(fsys, !isZip, func(p string) {
+		if imageExts[strings.ToLower(path.Ext(p))] {
 			f.files = append(f.files, p)
 			f.labels = append(f.labels, -1)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
@@ -117,13 +189,18 @@ func openImages(fsys fs.FS, where string, closer io.Closer) (*folder, error) {
 // openZip opens the zip archive at p as a file system for open, which
 // owns it on success; on failure it is closed here.
 func openZip(p string, open func(fs.FS, io.Closer) (*folder, error)) (Set, error) {
-	z, err := zip.OpenReader(p)
+	f, size, err := openRegular(p)
 	if err != nil {
+		return nil, err
+	}
+	z, err := zip.NewReader(f, size)
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	s, err := open(z, z)
+	s, err := open(z, f)
 	if err != nil {
-		z.Close()
+		f.Close()
 		return nil, err
 	}
 	return s, nil
@@ -137,22 +214,19 @@ var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif
 type folder struct {
 	fsys    fs.FS
 	where   string
-	files   []string
+	isZip   bool
+	files   []string // slash-separated paths in fsys
 	labels  []int
 	classes []string
 	closer  io.Closer
 }
 
-func openFolder(fsys fs.FS, where string, modelLabels []string, closer io.Closer) (*folder, error) {
+func openFolder(fsys fs.FS, where string, isZip bool, modelLabels []string, closer io.Closer) (*folder, error) {
 	byDir := map[string][]string{}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && imageExts[strings.ToLower(path.Ext(p))] {
+	err := walk(fsys, !isZip, func(p string) {
+		if imageExts[strings.ToLower(path.Ext(p))] {
 			byDir[path.Dir(p)] = append(byDir[path.Dir(p)], p)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
@@ -172,7 +246,7 @@ func openFolder(fsys fs.FS, where string, modelLabels []string, closer io.Closer
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	f := &folder{fsys: fsys, where: where, classes: classes, closer: closer}
+	f := &folder{fsys: fsys, where: where, isZip: isZip, classes: classes, closer: closer}
 	for _, d := range dirs {
 		files := byDir[d]
 		slices.Sort(files)
@@ -232,7 +306,6 @@ func classIndex(dirs, modelLabels []string) (map[string]int, []string, error) {
 
 func (f *folder) Len() int          { return len(f.files) }
 func (f *folder) Label(i int) int   { return f.labels[i] }
-func (f *folder) Name(i int) string { return f.files[i] }
 func (f *folder) Classes() []string { return f.classes }
 func (f *folder) Close() error {
 	if f.closer != nil {
@@ -241,130 +314,135 @@ func (f *folder) Close() error {
 	return nil
 }
 
+func (f *folder) Name(i int) string {
+	if f.isZip {
+		return printable(f.where + "/" + f.files[i])
+	}
+	return printable(filepath.Join(f.where, filepath.FromSlash(f.files[i])))
+}
+
+// printable quotes a name that holds control characters or invalid UTF-8
+// (file names may), so that messages stay on one line and say what the
+// name is.
+func printable(s string) string {
+	if needsEscape(s) {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func needsEscape(s string) bool {
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+}
+
+// oneLine keeps err (for errors.Is and As) but shows its message on one
+// line: control characters and invalid UTF-8 (from names inside an
+// archive, say) are escaped as in Go strings. Printable text, quoted names
+// included, is left as it is.
+func oneLine(err error) error {
+	if err == nil || !needsEscape(err.Error()) {
+		return err
+	}
+	var b strings.Builder
+	for s := err.Error(); s != ""; {
+		r, n := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[0])
+		case unicode.IsPrint(r):
+			b.WriteString(s[:n])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		s = s[n:]
+	}
+	return &lineError{b.String(), err}
+}
+
+type lineError struct {
+	msg string
+	err error
+}
+
+func (e *lineError) Error() string { return e.msg }
+func (e *lineError) Unwrap() error { return e.err }
+
 func (f *folder) Image(i int) (image.Image, error) {
-	data, err := fs.ReadFile(f.fsys, f.files[i])
+	name := f.Name(i)
+	r, c, err := f.open(f.files[i], name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", f.where, f.files[i], err)
+		return nil, oneLine(err)
 	}
-	return preprocess.Decode(bytes.NewReader(data), f.where+": "+f.files[i])
+	defer c.Close()
+	img, err := preprocess.Decode(r, name)
+	return img, oneLine(err)
 }
 
-// raw is a set of same-sized u8 images held in memory (IDX, CIFAR binary).
-type raw struct {
-	where    string
-	n        int
-	h, w, ch int
-	planar   bool // CIFAR stores R, G, B planes; IDX is gray
-	pix      []byte
-	stride   int // bytes per record
-	skip     int // bytes before the pixels in a record
-	labels   []byte
+// open checks the size of an image file (for a zip member, the size the
+// archive declares) against preprocess.MaxImageFileBytes, then opens it: a file on
+// disk is read in place, a zip member is inflated into memory (exactly the
+// declared size; archive/zip also refuses to inflate past it).
+func (f *folder) open(file, name string) (io.ReadSeeker, io.Closer, error) {
+	st, err := fs.Stat(f.fsys, file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, unwrapPath(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: %s, not an image file", name, preprocess.FileKind(st.Mode()))
+	}
+	size := st.Size()
+	if h, ok := st.Sys().(*zip.FileHeader); ok && h.UncompressedSize64 > uint64(preprocess.MaxImageFileBytes) {
+		return nil, nil, fmt.Errorf("%s: the zip member declares %d bytes uncompressed, over the limit of %d bytes per image (preprocess.MaxImageFileBytes)",
+			name, h.UncompressedSize64, preprocess.MaxImageFileBytes)
+	}
+	if size < 0 || size > preprocess.MaxImageFileBytes {
+		return nil, nil, fmt.Errorf("%s: %d bytes, over the limit of %d bytes per image file (preprocess.MaxImageFileBytes)", name, size, preprocess.MaxImageFileBytes)
+	}
+	h, err := f.fsys.Open(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, unwrapPath(err))
+	}
+	if ra, ok := h.(io.ReaderAt); ok && !f.isZip {
+		return io.NewSectionReader(ra, 0, size), h, nil
+	}
+	data, err := readExact(h, size)
+	if err != nil {
+		h.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return bytes.NewReader(data), h, nil
 }
 
-func (r *raw) Len() int          { return r.n }
-func (r *raw) Label(i int) int   { return int(r.labels[i]) }
-func (r *raw) Name(i int) string { return fmt.Sprintf("%s#%d", filepath.Base(r.where), i) }
-func (r *raw) Classes() []string { return nil }
-func (r *raw) Close() error      { return nil }
-
-func (r *raw) Image(i int) (image.Image, error) {
-	rec := r.pix[i*r.stride+r.skip : (i+1)*r.stride]
-	if r.ch == 1 {
-		g := image.NewGray(image.Rect(0, 0, r.w, r.h))
-		copy(g.Pix, rec)
-		return g, nil
+// unwrapPath drops the path of an *fs.PathError (messages name the sample
+// already) but keeps the operation.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
-	img := image.NewNRGBA(image.Rect(0, 0, r.w, r.h))
-	hw := r.h * r.w
-	for p := 0; p < hw; p++ {
-		img.Pix[4*p] = rec[p]
-		img.Pix[4*p+1] = rec[hw+p]
-		img.Pix[4*p+2] = rec[2*hw+p]
-		img.Pix[4*p+3] = 255
-	}
-	return img, nil
+	return err
 }
 
-// openCIFAR reads the CIFAR-10 binary layout: per record one label byte,
-// then 1024 red, 1024 green and 1024 blue bytes (32x32, row-major).
-func openCIFAR(p string) (*raw, error) {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
+// readExact reads exactly size bytes from r, which must end there: a
+// shorter stream is truncated, a longer one is refused without reading
+// more than one byte past size.
+func readExact(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > int64(^uint(0)>>1) {
+		return nil, fmt.Errorf("%d bytes is too large", size)
 	}
-	const rec = 1 + 3*32*32
-	if len(data) == 0 || len(data)%rec != 0 {
-		return nil, fmt.Errorf("%s: %w: %d bytes is not a whole number of %d-byte CIFAR-10 records", p, ErrFormat, len(data), rec)
-	}
-	n := len(data) / rec
-	r := &raw{where: p, n: n, h: 32, w: 32, ch: 3, planar: true, pix: data, stride: rec, skip: 1, labels: make([]byte, n)}
-	for i := range n {
-		r.labels[i] = data[i*rec]
-	}
-	return r, nil
-}
-
-// openIDX reads an IDX images file (magic 0x00000803, dims n, h, w; u8) and
-// the labels file beside it (0x00000801, n), gzip'd or not.
-func openIDX(p string) (*raw, error) {
-	dims, pix, err := readIDX(p, 0x803)
-	if err != nil {
-		return nil, err
-	}
-	if len(dims) != 3 {
-		return nil, fmt.Errorf("%s: %w: IDX images need 3 dimensions, have %v", p, ErrFormat, dims)
-	}
-	lp := strings.Replace(p, "images-idx3", "labels-idx1", 1)
-	if lp == p {
-		return nil, fmt.Errorf("%s: %w: cannot name the labels file (want …images-idx3… → …labels-idx1…)", p, ErrFormat)
-	}
-	ldims, labels, err := readIDX(lp, 0x801)
-	if err != nil {
-		return nil, err
-	}
-	if len(ldims) != 1 || ldims[0] != dims[0] {
-		return nil, fmt.Errorf("%s: %w: %v labels for %d images", lp, ErrFormat, ldims, dims[0])
-	}
-	return &raw{where: p, n: dims[0], h: dims[1], w: dims[2], ch: 1, pix: pix, stride: dims[1] * dims[2], labels: labels}, nil
-}
-
-func readIDX(p string, magic uint32) (dims []int, data []byte, err error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(p, ".gz") {
-		z, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", p, err)
+	buf := make([]byte, size)
+	if n, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("truncated: %d bytes where %d are declared", n, size)
 		}
-		r = z
+		return nil, err
 	}
-	all, err := io.ReadAll(io.LimitReader(r, 1<<30))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", p, err)
+	var one [1]byte
+	if n, err := io.ReadFull(r, one[:]); n > 0 {
+		return nil, fmt.Errorf("more data than the %d bytes declared", size)
+	} else if err != io.EOF {
+		return nil, fmt.Errorf("reading past the %d bytes declared: %w", size, err)
 	}
-	if len(all) < 4 || binary.BigEndian.Uint32(all) != magic {
-		return nil, nil, fmt.Errorf("%s: %w: not an IDX file with magic %#08x", p, ErrFormat, magic)
-	}
-	nd := int(magic & 0xff)
-	if len(all) < 4+4*nd {
-		return nil, nil, fmt.Errorf("%s: %w: truncated IDX header", p, ErrFormat)
-	}
-	size := int64(1)
-	for i := 0; i < nd; i++ {
-		d := int64(binary.BigEndian.Uint32(all[4+4*i:]))
-		if d <= 0 || d > 1<<28 || size > int64(len(all))/d {
-			return nil, nil, fmt.Errorf("%s: %w: bad IDX dimension %d", p, ErrFormat, d)
-		}
-		size *= d
-		dims = append(dims, int(d))
-	}
-	data = all[4+4*nd:]
-	if int64(len(data)) != size {
-		return nil, nil, fmt.Errorf("%s: %w: IDX holds %d bytes, dimensions %v need %d", p, ErrFormat, len(data), dims, size)
-	}
-	return dims, data, nil
+	return buf, nil
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-func pngBytes(t *testing.T, v uint8) []byte {
+func pngBytes(t testing.TB, v uint8) []byte {
 	img := image.NewGray(image.Rect(0, 0, 3, 2))
 	for i := range img.Pix {
 		img.Pix[i] = v
@@ -160,7 +160,7 @@ func TestOpenImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Len() != 2 || s.Name(0) != "b.png" || s.Name(1) != "sub/a.png" || s.Label(0) != -1 {
+	if s.Len() != 2 || s.Name(0) != filepath.Join(dir, "b.png") || s.Name(1) != filepath.Join(dir, "sub", "a.png") || s.Label(0) != -1 {
 		t.Fatalf("flat+nested folder: %d images, %q %q, label %d", s.Len(), s.Name(0), s.Name(1), s.Label(0))
 	}
 	for i := range s.Len() {
@@ -169,7 +169,7 @@ func TestOpenImages(t *testing.T) {
 		}
 	}
 	one, err := OpenImages(filepath.Join(dir, "sub", "a.png"))
-	if err != nil || one.Len() != 1 {
+	if err != nil || one.Len() != 1 || one.Name(0) != filepath.Join(dir, "sub", "a.png") {
 		t.Fatalf("single image: %v", err)
 	}
 	if _, err := one.Image(0); err != nil {
