@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -9,8 +10,10 @@ import (
 
 // EnvKernels forces a kernel path, e.g. EDGE_RESNET_KERNELS=generic, for
 // tests and bug reports: generic, avx2, avxvnni, avx512, avx512vnni (amd64),
-// neon (arm64). An unknown or unsupported name is reported by Selection and
-// the best available path is used.
+// neon, neondot (arm64). An unknown name, or a path this CPU or build lacks,
+// is an error (EnvError) that the library returns from every model load and
+// session: running on another path than the one asked for would make a
+// forced test or benchmark silently measure the wrong thing.
 const EnvKernels = "EDGE_RESNET_KERNELS"
 
 // A path is one coherent set of implementations for one ISA level
@@ -57,7 +60,12 @@ var (
 var genericPath = registerPath(&path{name: "generic", rank: 0, available: func() bool { return true },
 	gemm: gemmGeneric, gemm8: gemm8Generic})
 
+// allPathNames are the names of every path of this GOARCH and build,
+// available or not, for error messages.
+var allPathNames []string
+
 func registerPath(p *path) *path {
+	allPathNames = append(allPathNames, p.name)
 	if p.available() {
 		paths = append(paths, p)
 		slices.SortStableFunc(paths, func(a, b *path) int { return b.rank - a.rank })
@@ -83,21 +91,33 @@ func gemmImpls() []*gemmImpl {
 	return out
 }
 
-var selectionNote string
+var (
+	selectionNote string
+	envErr        error
+)
 
-func init() { selectionNote = selectFromEnv() }
+func init() { selectionNote, envErr = selectFromEnv() }
 
-func selectFromEnv() string {
+func selectFromEnv() (string, error) {
 	use(paths[0])
 	want := strings.TrimSpace(os.Getenv(EnvKernels))
 	if want == "" {
-		return ""
+		return "", nil
 	}
 	if err := Select(want); err != nil {
-		return fmt.Sprintf("%s=%q ignored: %v", EnvKernels, want, err)
+		return fmt.Sprintf("%s=%q refused", EnvKernels, want), fmt.Errorf("%s=%q: %w", EnvKernels, want, err)
 	}
-	return fmt.Sprintf("forced by %s", EnvKernels)
+	return fmt.Sprintf("forced by %s", EnvKernels), nil
 }
+
+// ErrPath is wrapped by errors about a kernel path that does not exist or
+// that this CPU or build cannot run.
+var ErrPath = errors.New("kernel path not available")
+
+// EnvError is the error of an EDGE_RESNET_KERNELS setting that names no
+// path usable here (nil when it is unset or valid). The best path stays
+// selected, but callers should refuse to run: the user asked for another.
+func EnvError() error { return envErr }
 
 // Select chooses the named kernel path for all primitives. It is not safe
 // to call while kernels run, and weights packed before must be re-packed
@@ -110,7 +130,11 @@ func Select(name string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("kernel path %q not available on this CPU/build (have %s)", name, strings.Join(Available(), ", "))
+	known := ""
+	if !slices.Contains(allPathNames, name) {
+		known = fmt.Sprintf("; paths are %s", strings.Join(allPathNames, ", "))
+	}
+	return fmt.Errorf("%w: %q on this CPU and build (available: %s%s)", ErrPath, name, strings.Join(Available(), ", "), known)
 }
 
 // Available lists the kernel paths usable here, best first.

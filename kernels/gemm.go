@@ -148,3 +148,6 @@ func (g *gemmImpl) blockRows(k int) int {
 
 // gemmBlockBytes is the A block kept hot in L2 while panels stream by.
 const gemmBlockBytes = 128 << 10
+
+// Bytes is the memory the packed weights hold.
+func (p *PackedB) Bytes() int64 { return 4 * int64(len(p.Data)) }

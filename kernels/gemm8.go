@@ -262,3 +262,6 @@ func Requantize(acc int32, scale float32, hasRes bool, res uint8, resZero int32,
 	q := int64(math.RoundToEven(float64(t))) + int64(zeroOut) // exact: t is a float32
 	return uint8(min(max(q, int64(lo)), 255))
 }
+
+// Bytes is the memory the packed weights and column sums hold.
+func (p *PackedB8) Bytes() int64 { return int64(len(p.Data)) + 4*int64(len(p.ColSum)) }

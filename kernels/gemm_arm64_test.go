@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -74,23 +75,30 @@ func TestSelectNEON(t *testing.T) {
 	if cpuid.CPU.Supports(cpuid.ASIMDDP) {
 		best, best8 = "neondot", "gemmU8_6x16_NEONDOT"
 	}
-	cases := []struct{ env, path, gemm, gemm8 string }{
-		{"neon", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON"},
-		{"generic", "generic", "generic", "generic"},
-		{"", best, "gemmF32_6x16_NEON", best8}, // the best available
-		{"avx2", best, "gemmF32_6x16_NEON", best8},
+	type tc struct {
+		env, path, gemm, gemm8 string
+		refused                bool // the setting is an error (the best path stays selected)
+	}
+	cases := []tc{
+		{"neon", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON", false},
+		{"generic", "generic", "generic", "generic", false},
+		{"", best, "gemmF32_6x16_NEON", best8, false}, // the best available
+		{"avx2", best, "gemmF32_6x16_NEON", best8, true},
 	}
 	if best == "neondot" {
-		cases = append(cases, struct{ env, path, gemm, gemm8 string }{"neondot", "neondot", "gemmF32_6x16_NEON", "gemmU8_6x16_NEONDOT"})
+		cases = append(cases, tc{"neondot", "neondot", "gemmF32_6x16_NEON", "gemmU8_6x16_NEONDOT", false})
 	} else {
-		cases = append(cases, struct{ env, path, gemm, gemm8 string }{"neondot", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON"})
+		cases = append(cases, tc{"neondot", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON", true})
 	}
 	for _, c := range cases {
 		t.Setenv(EnvKernels, c.env)
-		note := selectFromEnv()
-		if PathName() != c.path || GemmName() != c.gemm || Gemm8Name() != c.gemm8 {
-			t.Errorf("%s=%q: path %s, GEMM %s, int8 GEMM %s (%s), want %s, %s, %s",
-				EnvKernels, c.env, PathName(), GemmName(), Gemm8Name(), note, c.path, c.gemm, c.gemm8)
+		note, err := selectFromEnv()
+		if PathName() != c.path || GemmName() != c.gemm || Gemm8Name() != c.gemm8 || (err != nil) != c.refused {
+			t.Errorf("%s=%q: path %s, GEMM %s, int8 GEMM %s (%s, %v), want %s, %s, %s, refused %v",
+				EnvKernels, c.env, PathName(), GemmName(), Gemm8Name(), note, err, c.path, c.gemm, c.gemm8, c.refused)
+		}
+		if err != nil && !errors.Is(err, ErrPath) {
+			t.Errorf("%s=%q: %v does not wrap ErrPath", EnvKernels, c.env, err)
 		}
 	}
 }

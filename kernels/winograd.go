@@ -485,3 +485,12 @@ func epilogueGo(v, bias, res []float32, relu bool) {
 		}
 	}
 }
+
+// Bytes is the memory the transformed weights hold.
+func (w *Winograd) Bytes() int64 {
+	var n int64
+	for i := range w.U {
+		n += w.U[i].Bytes()
+	}
+	return n
+}

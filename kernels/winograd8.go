@@ -389,3 +389,12 @@ func (w *Winograd8) outputBlock(out []uint8, rq *Requant, b0, nt, p0, p1 int, s 
 		}
 	}
 }
+
+// Bytes is the memory the transformed weights hold.
+func (w *Winograd8) Bytes() int64 {
+	var n int64
+	for _, u := range w.U {
+		n += 2 * int64(len(u))
+	}
+	return n
+}
