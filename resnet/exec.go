@@ -2,7 +2,7 @@ package resnet
 
 import (
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edge-resnet/edge-resnet/arena"
@@ -11,7 +11,8 @@ import (
 
 // Exec runs a Plan. It owns the arena (activations and per-worker scratch)
 // and a fixed pool of worker goroutines; Run allocates nothing. An Exec is
-// used by one goroutine at a time.
+// used by one goroutine at a time: a Run while another is running returns
+// ErrBusy, and a Run after Close returns ErrClosed; neither waits.
 type Exec struct {
 	plan     *Plan
 	mem      []float32
@@ -23,8 +24,15 @@ type Exec struct {
 
 	// The worker pool (threads > 1): the calling goroutine is worker 0.
 	team *team
-	once sync.Once
+
+	state atomic.Int32 // execIdle, execRunning or execClosed
 }
+
+const (
+	execIdle = iota
+	execRunning
+	execClosed
+)
 
 // NewExec allocates the arena for threads workers (at least 1) and starts
 // the pool.
@@ -53,16 +61,42 @@ func NewExec(p *Plan, threads int) (*Exec, error) {
 // Threads is the number of workers.
 func (e *Exec) Threads() int { return e.threads }
 
-// Close stops the worker goroutines. The Exec must not be used afterwards.
+// Close stops the worker goroutines, after waiting for a Run in progress
+// on another goroutine. Later runs return ErrClosed; Close may be called
+// more than once.
 func (e *Exec) Close() {
-	e.once.Do(func() {
-		if e.team != nil {
-			e.team.close()
+	for {
+		switch e.state.Load() {
+		case execClosed:
+			return
+		case execIdle:
+			if e.state.CompareAndSwap(execIdle, execClosed) {
+				if e.team != nil {
+					e.team.close()
+				}
+				return
+			}
+		default:
+			time.Sleep(50 * time.Microsecond) // a run is in progress
 		}
-	})
+	}
 }
 
-// partIndex is worker w's share of step s (the team's task).
+// acquire marks the Exec running for one call; release ends it.
+func (e *Exec) acquire() error {
+	if e.state.CompareAndSwap(execIdle, execRunning) {
+		return nil
+	}
+	if e.state.Load() == execClosed {
+		return fmt.Errorf("resnet: run: %w", ErrClosed)
+	}
+	return fmt.Errorf("resnet: run: %w", ErrBusy)
+}
+
+func (e *Exec) release() { e.state.Store(execIdle) }
+
+// partIndex is part w of step s (the team's task), with scratch w: each
+// part is run once, by whichever worker claims it.
 func (e *Exec) partIndex(s, w int) { e.part(&e.plan.steps[s], w) }
 
 // Input is the arena view Run reads the NHWC input from; callers may write
@@ -80,6 +114,10 @@ func (e *Exec) view(off int, s Shape) []float32 {
 // Input()) and returns the output, a view of the arena valid until the next
 // Run.
 func (e *Exec) Run(input []float32) ([]float32, error) {
+	if err := e.acquire(); err != nil {
+		return nil, err
+	}
+	defer e.release()
 	if input != nil {
 		dst := e.Input()
 		if len(input) != len(dst) {
@@ -259,6 +297,10 @@ func (e *Exec) RunProfile(input []float32, times []time.Duration) ([]float32, er
 	if len(times) < len(e.plan.steps) {
 		return nil, fmt.Errorf("resnet: %d profile slots for %d steps", len(times), len(e.plan.steps))
 	}
+	if err := e.acquire(); err != nil {
+		return nil, err
+	}
+	defer e.release()
 	if input != nil {
 		dst := e.Input()
 		if len(input) != len(dst) {

@@ -89,6 +89,13 @@ type CompileOptions struct {
 	// KeepValues gives every node's value its own arena slot, so that all
 	// of them can be read with Exec.Value after Run (calibration).
 	KeepValues bool
+
+	// MaxBytes, when > 0, is the memory budget of the plan with one
+	// executor at one thread: the arena is checked before any weights are
+	// packed, and the running total after each step's packing, so a plan
+	// over budget fails with ErrBudget having allocated at most one layer's
+	// weights beyond it (and never the arena).
+	MaxBytes int64
 }
 
 // Precision is the arithmetic of a plan.
@@ -227,6 +234,13 @@ func CompileWith(g *Graph, opt CompileOptions) (*Plan, error) {
 		}
 	}
 	p.result = p.valueOff(f.Output, false)
+	if opt.MaxBytes > 0 && p.Layout.Total > opt.MaxBytes {
+		return nil, p.budgetError(opt.MaxBytes, 0, p.Layout.Total, 0, 1)
+	}
+	var weights int64
+	// step is large (~700 B): growing the slice by append cost more than
+	// compiling an 80,000-node chain itself.
+	p.steps = make([]step, 0, n)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			st, err := p.compileStep(i, &opt)
@@ -234,6 +248,10 @@ func CompileWith(g *Graph, opt CompileOptions) (*Plan, error) {
 				return nil, err
 			}
 			p.steps = append(p.steps, st)
+			weights += st.weightBytes()
+			if opt.MaxBytes > 0 && weights+p.ArenaBytes(1) > opt.MaxBytes {
+				return nil, p.budgetError(opt.MaxBytes, weights, 4*int64(p.floats), p.ScratchBytes(), 1)
+			}
 		}
 		if p.convOffs[i] >= 0 {
 			p.steps = append(p.steps, p.convertStep(i))

@@ -439,9 +439,25 @@ func BenchmarkWinogradVsIm2col(b *testing.B) {
 	}
 }
 
+// TestTeamCallerRunsUnclaimedParts: with no worker running (as when the OS
+// has not scheduled their threads) the caller runs every part itself.
+func TestTeamCallerRunsUnclaimedParts(t *testing.T) {
+	var counts [4]atomic.Int64
+	tm := &team{n: 4, work: func(task, p int) { counts[p].Add(int64(task)) }} // no worker goroutines
+	tm.park.init()
+	for task := 1; task <= 3; task++ {
+		tm.do(task)
+	}
+	for p := range counts {
+		if got := counts[p].Load(); got != 6 {
+			t.Fatalf("part %d ran tasks summing to %d, want 6", p, got)
+		}
+	}
+}
+
 // TestTeamRunsEveryTask starts many teams and gives them a task at once,
 // before their workers have had a chance to start, and many tasks after
-// they have parked: every worker must run every task exactly once.
+// they have parked: every part must run for every task exactly once.
 func TestTeamRunsEveryTask(t *testing.T) {
 	for trial := 0; trial < 50; trial++ {
 		var counts [4]atomic.Int64

@@ -2,73 +2,96 @@ package resnet
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // team is a fixed group of worker goroutines that run one task at a time
-// together with the caller (worker 0). Between tasks the workers spin for a
-// while before they park: waking a parked goroutine means waking an OS
-// thread, which costs tens to hundreds of microseconds (more in a VM), as
-// much as a whole convolution step, whereas a spinning worker picks the next
-// step up within a microsecond. ONNX Runtime's and OpenMP's pools spin for
-// the same reason. Nothing here allocates per task.
+// together with the caller. A task has n parts (part p is the same slice
+// of work whoever runs it, so results do not depend on scheduling); the
+// caller and the workers claim parts until none is left. Between tasks the
+// workers spin for a while before they park: waking a parked goroutine
+// means waking an OS thread, which costs tens to hundreds of microseconds
+// (more in a VM), as much as a whole convolution step, whereas a spinning
+// worker picks the next step up within a microsecond. ONNX Runtime's and
+// OpenMP's pools spin for the same reason. A worker that is parked, or
+// whose thread the OS has not scheduled, holds nothing up: the caller runs
+// the parts nobody has claimed. Nothing here allocates per task, parked or
+// not: see parker for why parking does not use sync.Cond on Linux.
 type team struct {
 	n    int
-	work func(task, w int)
+	work func(task, part int)
 
 	gen      atomic.Uint64 // incremented to publish a task
 	task     atomic.Int64
-	pending  atomic.Int64 // workers (besides the caller) still running the task
+	parts    atomic.Uint64 // the task's generation (high 32 bits) and its parts claimed so far (low 32)
+	done     atomic.Int64  // parts of the task finished
 	closed   atomic.Bool
 	sleepers atomic.Int32
-	mu       sync.Mutex
-	cond     sync.Cond
+	seq      atomic.Uint32 // changed (after gen) by every publish and by close; parked workers wait on it
+	park     parker
 }
 
 // teamSpin is how long an idle worker spins before parking.
 const teamSpin = time.Millisecond
 
-func newTeam(n int, work func(task, w int)) *team {
+func newTeam(n int, work func(task, part int)) *team {
 	t := &team{n: n, work: work}
-	t.cond.L = &t.mu
-	for w := 1; w < n; w++ {
-		go t.worker(w)
+	t.park.init()
+	for range n - 1 {
+		go t.worker()
 	}
 	return t
 }
 
-// do runs task on all n workers and returns when every one has finished.
+// do runs the n parts of task and returns when every one has finished.
+// Only one goroutine at a time may call it (the Exec's owner).
 func (t *team) do(task int) {
 	t.task.Store(int64(task))
-	t.pending.Store(int64(t.n - 1))
-	t.gen.Add(1)
+	t.done.Store(0)
+	g := t.gen.Load() + 1
+	t.parts.Store(uint64(uint32(g)) << 32) // before gen: a worker that sees g finds its parts
+	t.gen.Store(g)
+	t.seq.Add(1)
 	if t.sleepers.Load() > 0 {
-		// A worker that saw no new task is parked or about to park under
-		// mu; the lock orders this broadcast after its check.
-		t.mu.Lock()
-		t.cond.Broadcast()
-		t.mu.Unlock()
+		// A worker counted itself a sleeper before it read seq: either it
+		// sees the new seq and does not park, or this wakes it.
+		t.park.wake(&t.seq)
 	}
-	t.work(task, 0)
-	for i := 1; t.pending.Load() != 0; i++ {
+	t.runParts(g)
+	for i := 1; t.done.Load() != int64(t.n); i++ {
 		if i%1024 == 0 {
 			runtime.Gosched() // in case a worker shares our P
 		}
 	}
 }
 
-func (t *team) close() {
-	t.closed.Store(true)
-	t.mu.Lock()
-	t.cond.Broadcast()
-	t.mu.Unlock()
+// runParts claims and runs parts of generation g until none is left (or
+// the team has moved on to a later task: a late worker then does nothing).
+func (t *team) runParts(g uint64) {
+	for {
+		v := t.parts.Load()
+		if v>>32 != uint64(uint32(g)) || int(uint32(v)) >= t.n {
+			return
+		}
+		if !t.parts.CompareAndSwap(v, v+1) {
+			continue
+		}
+		// The task cannot change before this part is done: do waits for it.
+		t.work(int(t.task.Load()), int(uint32(v)))
+		t.done.Add(1)
+	}
 }
 
-func (t *team) worker(w int) {
+func (t *team) close() {
+	t.closed.Store(true)
+	t.seq.Add(1)
+	t.park.wake(&t.seq)
+}
+
+func (t *team) worker() {
 	// Generation 0 is "no task yet": a worker that starts late must still
-	// run the tasks published before it looked.
+	// look at the task published before it looked.
 	seen := uint64(0)
 	for {
 		g := t.wait(seen)
@@ -76,8 +99,7 @@ func (t *team) worker(w int) {
 			return // closed
 		}
 		seen = g
-		t.work(int(t.task.Load()), w)
-		t.pending.Add(-1)
+		t.runParts(g)
 	}
 }
 
@@ -104,14 +126,13 @@ func (t *team) wait(seen uint64) uint64 {
 			runtime.Gosched()
 		}
 	}
-	t.mu.Lock()
 	t.sleepers.Add(1)
-	g := t.gen.Load()
-	for g == seen && !t.closed.Load() {
-		t.cond.Wait()
-		g = t.gen.Load()
+	defer t.sleepers.Add(-1)
+	for {
+		s := t.seq.Load()
+		if g := t.gen.Load(); g != seen || t.closed.Load() {
+			return g
+		}
+		t.park.sleep(&t.seq, s)
 	}
-	t.sleepers.Add(-1)
-	t.mu.Unlock()
-	return g
 }
