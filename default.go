@@ -21,10 +21,10 @@ var defaultModel = sync.OnceValues(func() (*firmware.Model, error) {
 
 // Default returns the built-in Fashion-MNIST ResNet-20 (28x28 grayscale
 // input, 10 classes with labels).
-func Default() (*Model, error) {
+func Default(opts ...LoadOption) (*Model, error) {
 	fm, err := defaultModel()
 	if err != nil {
 		return nil, fmt.Errorf("built-in model: %w", err)
 	}
-	return FromModel(fm)
+	return FromModel(fm, opts...)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -27,10 +28,13 @@ type EvalResult struct {
 
 // EvalOptions control Evaluate.
 type EvalOptions struct {
-	Workers  int                          // parallel sessions of one thread each (default GOMAXPROCS)
-	Limit    int                          // evaluate only the first Limit samples (0: all)
-	Progress func(done int)               // called after each sample, from any worker
-	OnError  func(name string, err error) // a sample that cannot be read; evaluation goes on
+	Workers  int            // parallel sessions of one thread each (0: GOMAXPROCS)
+	Limit    int            // evaluate only the first Limit samples (0: all)
+	Progress func(done int) // called after each sample, from any worker
+	// OnError is called for a sample that cannot be read, preprocessed or
+	// run, with its name and an error that names it; evaluation goes on.
+	// Without OnError, the first such error ends the evaluation.
+	OnError func(name string, err error)
 	// Precision of the sessions (default PrecisionAuto).
 	Precision Precision
 	// KeepOutputs stores every raw output in EvalResult.Outputs.
@@ -42,15 +46,10 @@ type EvalOptions struct {
 // cores better than one session with many threads on small images; results
 // do not depend on the split.
 func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
-	n := set.Len()
-	if opt.Limit > 0 && opt.Limit < n {
-		n = opt.Limit
+	n, workers, err := setWork(set, opt.Limit, opt.Workers)
+	if err != nil {
+		return nil, err
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = max(1, min(workers, n))
 	classes := m.graph.OutputShape().Size()
 	res := &EvalResult{Images: n, Predictions: make([]int, n)}
 	if opt.KeepOutputs {
@@ -91,12 +90,13 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 				}
 				if err != nil {
 					failed.Add(1)
+					err = sampleError(set, i, err)
 					if opt.OnError != nil {
 						reportMu.Lock()
 						opt.OnError(set.Name(i), err)
 						reportMu.Unlock()
 					} else {
-						fail(fmt.Errorf("%s: %w", set.Name(i), err))
+						fail(err)
 					}
 				} else {
 					label := set.Label(i)
@@ -137,6 +137,36 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 		res.Top5 = float64(top5.Load()) / float64(ok)
 	}
 	return res, nil
+}
+
+// setWork checks a sample limit and a worker count (both >= 0, 0 meaning
+// all samples and GOMAXPROCS workers) and returns how many samples to use
+// and how many workers (at most one per sample).
+func setWork(set dataset.Set, limit, workers int) (n, w int, err error) {
+	if limit < 0 {
+		return 0, 0, fmt.Errorf("%w: sample limit %d (want >= 0, 0 for all)", ErrInput, limit)
+	}
+	if workers < 0 {
+		return 0, 0, fmt.Errorf("%w: %d workers (want >= 0, 0 for one per CPU)", ErrInput, workers)
+	}
+	n = set.Len()
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return n, max(1, min(workers, n)), nil
+}
+
+// sampleError names sample i of set in err, once: errors of Set.Image
+// name the sample already (dataset.Set's contract), others (preprocessing,
+// running) get the name in front.
+func sampleError(set dataset.Set, i int, err error) error {
+	if name := set.Name(i); !strings.Contains(err.Error(), name) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return err
 }
 
 // Agreement compares two evaluations of the same samples.

@@ -2,45 +2,76 @@
 //
 // A Model is loaded once (from a model image, an ONNX file, or built in
 // code) and is immutable and safe to share. A Session belongs to one
-// goroutine at a time; it owns a preallocated arena and a worker pool, and
-// Session.Run does no heap allocation.
+// goroutine at a time (a call made while another is running returns
+// ErrBusy); it owns a preallocated arena and a worker pool, and
+// Session.Run does no heap allocation. Memory is checked against a budget
+// before it is allocated (ErrBudget).
 //
 //	m, err := edgeresnet.Load("resnet50.ern")
 //	s, err := m.NewSession(edgeresnet.WithThreads(4))
-//	top, err := s.ClassifyFile("cat.jpg", 5)
+//	img, err := preprocess.DecodeFile("cat.jpg")
+//	top, err := s.Classify(img, 5)
 package edgeresnet
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/firmware/onnx"
+	"github.com/edge-resnet/edge-resnet/kernels"
 	"github.com/edge-resnet/edge-resnet/preprocess"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // Errors callers may act on; returned errors wrap them.
 var (
-	ErrCorrupt     = firmware.ErrCorrupt // damaged or truncated model image
-	ErrUnsupported = onnx.ErrUnsupported // an ONNX feature we do not run
+	ErrCorrupt     = firmware.ErrCorrupt  // damaged or truncated model image or ONNX file
+	ErrTooLarge    = firmware.ErrTooLarge // a model file over firmware.MaxModelBytes, or an ONNX import over its memory budget
+	ErrUnsupported = onnx.ErrUnsupported  // an ONNX feature we do not run
 	ErrInput       = errors.New("bad input")
+	// ErrBudget: the model's memory (arena, packed weights and scratch)
+	// would exceed the memory budget (see WithMaxMemory, DefaultMaxMemory).
+	ErrBudget = resnet.ErrBudget
+	// ErrBusy: another goroutine is using the session (see Session).
+	ErrBusy = resnet.ErrBusy
+	// ErrClosed: the session or its model was closed.
+	ErrClosed = resnet.ErrClosed
+	// ErrNonFinite: the model's output holds NaN or ±Inf (non-finite
+	// input, or weights that overflow); no prediction is made from it.
+	ErrNonFinite = errors.New("non-finite output")
+	// ErrKernels: EDGE_RESNET_KERNELS names no kernel path usable here.
+	ErrKernels = kernels.ErrPath
 )
 
 // Model is a network ready to run: its fused graph, compiled plan and
-// metadata (labels, preprocessing).
+// metadata (labels, preprocessing). It is safe for concurrent use by
+// several sessions.
+//
+// Close releases the model's file mapping. It waits for runs in progress
+// on its sessions; afterwards NewSession and every run of its sessions
+// return ErrClosed (the sessions still need their own Close).
 type Model struct {
-	meta  firmware.Meta
-	graph *resnet.Graph  // fused
-	file  *firmware.File // set when the weights live in a mapped file
+	meta   firmware.Meta
+	graph  *resnet.Graph  // fused
+	file   *firmware.File // set when the weights live in a mapped file
+	budget int64          // bytes; <= 0: no limit
 
 	// The fp32 and int8 plans, each compiled once on first use.
 	plans [2]lazyPlan
+
+	// life is held shared by every run of the model's sessions and
+	// exclusively by Close, so that the weights are never unmapped under
+	// a running session.
+	life   sync.RWMutex
+	closed atomic.Bool
 }
 
 type lazyPlan struct {
@@ -49,22 +80,83 @@ type lazyPlan struct {
 	err  error
 }
 
+// LoadOption configures Load, LoadBytes and FromModel.
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	maxMemory int64
+}
+
+// LoadMaxMemory sets the memory budget of the model's compiled plans (the
+// arena of one session, packed weights and scratch), checked before they
+// are allocated: a plan over it fails with ErrBudget. n <= 0 removes the
+// limit. Default: DefaultMaxMemory(). Sessions check their own arenas
+// against WithMaxMemory.
+func LoadMaxMemory(n int64) LoadOption { return func(c *loadConfig) { c.maxMemory = n } }
+
+func loadOptions(opts []LoadOption) loadConfig {
+	c := loadConfig{maxMemory: DefaultMaxMemory()}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// StdinPath is the path that Load reads from standard input ("-").
+const StdinPath = "-"
+
 // Load reads a model image (.ern) or an ONNX file (converted in memory with
-// default metadata, see ImportONNX), telling them apart by content.
-func Load(path string) (*Model, error) {
+// default metadata, see ImportONNX), telling them apart by content. Regular
+// files are mapped (model images) or read; pipes, devices and "-" (standard
+// input) are read through one buffer of at most firmware.MaxModelBytes.
+func Load(path string, opts ...LoadOption) (*Model, error) {
+	if err := envError(); err != nil {
+		return nil, err
+	}
+	cfg := loadOptions(opts)
+	if path == StdinPath {
+		data, err := readModel(os.Stdin, "standard input")
+		if err != nil {
+			return nil, err
+		}
+		return loadData(data, "standard input", cfg)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is a directory, not a model file", ErrInput, path)
+	}
+	if !st.Mode().IsRegular() {
+		// A pipe or device: read once, sniff the buffer (reopening a pipe
+		// would lose what the sniff read).
+		data, err := readModel(f, path)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		return loadData(data, path, cfg)
+	}
+	if st.Size() == 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: empty file, not a model image or ONNX file", path, ErrCorrupt)
+	}
 	head := make([]byte, 16)
-	n, _ := f.Read(head)
+	n, _ := f.ReadAt(head, 0)
 	f.Close()
 	if firmware.IsImage(head[:n]) {
 		file, err := firmware.Open(path)
 		if err != nil {
 			return nil, err
 		}
-		m, err := FromModel(file.Model)
+		m, err := fromModel(file.Model, cfg)
 		if err != nil {
 			file.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -76,30 +168,71 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FromModel(fm)
+	m, err := fromModel(fm, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// readModel reads a whole model from a stream, refusing more than
+// firmware.MaxModelBytes.
+func readModel(r io.Reader, name string) ([]byte, error) {
+	data, err := firmware.ReadAll(r, firmware.MaxModelBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return data, nil
+}
+
+// loadData is LoadBytes with a name for errors.
+func loadData(data []byte, name string, cfg loadConfig) (*Model, error) {
+	var fm *firmware.Model
+	var err error
+	if len(data) == 0 {
+		err = fmt.Errorf("%w: empty, not a model image or ONNX file", ErrCorrupt)
+	} else if firmware.IsImage(data) {
+		fm, err = firmware.Decode(data)
+	} else {
+		var g *resnet.Graph
+		var info *onnx.Info
+		g, info, err = onnx.Import(data, onnx.Options{})
+		if err == nil {
+			fm, err = onnxModel(g, info, ImportOptions{}, "")
+		}
+	}
+	if err == nil {
+		var m *Model
+		if m, err = fromModel(fm, cfg); err == nil {
+			return m, nil
+		}
+	}
+	if name != "" {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return nil, err
 }
 
 // LoadBytes is Load for a model image or ONNX file already in memory. The
 // model may keep references into data.
-func LoadBytes(data []byte) (*Model, error) {
-	if firmware.IsImage(data) {
-		fm, err := firmware.Decode(data)
-		if err != nil {
-			return nil, err
-		}
-		return FromModel(fm)
-	}
-	fm, err := ImportONNX(data, ImportOptions{})
-	if err != nil {
+func LoadBytes(data []byte, opts ...LoadOption) (*Model, error) {
+	if err := envError(); err != nil {
 		return nil, err
 	}
-	return FromModel(fm)
+	return loadData(data, "", loadOptions(opts))
 }
 
 // FromModel prepares a graph with its metadata and compiles the plan of
 // its default precision (int8 when the graph has int8 data); the other
 // plan is compiled on first use.
-func FromModel(fm *firmware.Model) (*Model, error) {
+func FromModel(fm *firmware.Model, opts ...LoadOption) (*Model, error) {
+	if err := envError(); err != nil {
+		return nil, err
+	}
+	return fromModel(fm, loadOptions(opts))
+}
+
+func fromModel(fm *firmware.Model, cfg loadConfig) (*Model, error) {
 	g, err := resnet.Fuse(fm.Graph)
 	if err != nil {
 		return nil, err
@@ -122,7 +255,7 @@ func FromModel(fm *firmware.Model) (*Model, error) {
 	if n := g.OutputShape().Size(); len(meta.Labels) != 0 && len(meta.Labels) != n {
 		return nil, fmt.Errorf("%w: %d labels for %d outputs", ErrInput, len(meta.Labels), n)
 	}
-	m := &Model{meta: meta, graph: g}
+	m := &Model{meta: meta, graph: g, budget: cfg.maxMemory}
 	if _, err := m.PlanFor(PrecisionAuto); err != nil {
 		return nil, err
 	}
@@ -156,23 +289,45 @@ func (m *Model) PlanFor(p Precision) (*resnet.Plan, error) {
 		return nil, fmt.Errorf("%w: precision %d", ErrInput, p)
 	}
 	lp := &m.plans[i]
+	// Compiling reads the weights: not while or after Close unmaps them.
+	if err := m.use(); err != nil {
+		return nil, err
+	}
+	defer m.done()
 	lp.once.Do(func() {
-		lp.plan, lp.err = resnet.CompileWith(m.graph, resnet.CompileOptions{Precision: rp})
-		if lp.err != nil && p == PrecisionInt8 {
-			lp.err = fmt.Errorf("%w: %v", ErrInput, lp.err)
+		lp.plan, lp.err = resnet.CompileWith(m.graph, resnet.CompileOptions{Precision: rp, MaxBytes: m.budget})
+		if lp.err != nil && p == PrecisionInt8 && !errors.Is(lp.err, ErrBudget) {
+			lp.err = fmt.Errorf("%w: %w", ErrInput, lp.err)
 		}
 	})
 	return lp.plan, lp.err
 }
 
-// Close releases a mapped model file. Sessions of the model must not run
-// afterwards.
+// Close releases a mapped model file, after waiting for runs in progress
+// on the model's sessions. Afterwards NewSession and the runs of its
+// sessions return ErrClosed. Close is safe to call more than once.
 func (m *Model) Close() error {
-	if m.file != nil {
-		return m.file.Close()
+	m.life.Lock()
+	defer m.life.Unlock()
+	if m.closed.Swap(true) || m.file == nil {
+		return nil
+	}
+	return m.file.Close()
+}
+
+// use holds the model open for a run; done releases it.
+func (m *Model) use() error {
+	if !m.life.TryRLock() {
+		return fmt.Errorf("%w: model", ErrClosed) // Close holds or waits for it
+	}
+	if m.closed.Load() {
+		m.life.RUnlock()
+		return fmt.Errorf("%w: model", ErrClosed)
 	}
 	return nil
 }
+
+func (m *Model) done() { m.life.RUnlock() }
 
 // Meta is the model's metadata.
 func (m *Model) Meta() firmware.Meta { return m.meta }
@@ -191,8 +346,19 @@ func (m *Model) Plan() *resnet.Plan {
 }
 
 // Image returns the model as a model image (graph and metadata) for
-// firmware.Write.
+// firmware.Write. Its weights may live in the model's file mapping: use it
+// before Close (WriteFile checks that).
 func (m *Model) Image() *firmware.Model { return &firmware.Model{Graph: m.graph, Meta: m.meta} }
+
+// WriteFile writes the model as a model image to path, atomically (see
+// firmware.WriteFile).
+func (m *Model) WriteFile(path string) error {
+	if err := m.use(); err != nil {
+		return err
+	}
+	defer m.done()
+	return firmware.WriteFile(path, m.Image())
+}
 
 // DefaultPreprocess guesses preprocessing for a model without metadata:
 // torchvision's ImageNet transform for 224x224 color input; otherwise a

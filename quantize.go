@@ -2,8 +2,10 @@ package edgeresnet
 
 import (
 	"fmt"
-	"runtime"
+	"image"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/edge-resnet/edge-resnet/dataset"
 	"github.com/edge-resnet/edge-resnet/firmware"
@@ -19,26 +21,44 @@ const DefaultQuantizeMethod = "mse"
 
 // QuantizeOptions control Quantize.
 type QuantizeOptions struct {
-	Method   string   // minmax, percentile, entropy or mse (default DefaultQuantizeMethod)
-	Limit    int      // calibrate on the first Limit images (0: all)
+	Method string // minmax, percentile, entropy or mse (default DefaultQuantizeMethod)
+	// Limit is how many images, from the first, are examined (0: all);
+	// the readable ones among them calibrate.
+	Limit    int
 	KeepFP32 []string // layers left in float32: "first" (the stem conv), "last" (the final dense) or node names
-	Workers  int      // parallel single-thread runs (default GOMAXPROCS)
+	Workers  int      // parallel single-thread runs (0: GOMAXPROCS)
 	// WeightBits is 8 (default, also 0) or 7. 7-bit weights ([-63, 63],
 	// half the resolution) run faster on x86 CPUs without VNNI (AVX2's
 	// VPMADDUBSW is exact for them) and change nothing elsewhere; see
 	// docs/INT8.md for what they cost in accuracy.
 	WeightBits int
-	// Progress is called as calibration goes (two passes over the images,
-	// then the int8-vs-fp32 comparison), from one goroutine at a time.
+	// Progress is called as calibration goes (a first pass that finds the
+	// readable images, two calibration passes over those, then the
+	// int8-vs-fp32 comparison), from one goroutine at a time. total shrinks
+	// after the first pass when images were skipped.
 	Progress func(done, total int)
+	// OnSkip is called for every image that cannot be read or
+	// preprocessed, in set order, once Quantize has found that enough
+	// images remain (when too few do, the error says how many and names
+	// the first unreadable one).
+	OnSkip func(SkippedImage)
+}
+
+// SkippedImage is a calibration image that could not be used.
+type SkippedImage struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"` // the error, without the name
 }
 
 // QuantizeReport describes a quantization.
 type QuantizeReport struct {
-	Method     string        `json:"method"`
-	WeightBits int           `json:"weight_bits"`
-	Images     int           `json:"images"`
-	Layers     []LayerReport `json:"layers"`
+	Method     string `json:"method"`
+	WeightBits int    `json:"weight_bits"`
+	Images     int    `json:"images"`  // the images calibrated on
+	Skipped    int    `json:"skipped"` // unreadable images left out
+	// SkippedImages are the skipped images, in set order.
+	SkippedImages []SkippedImage `json:"skipped_images,omitempty"`
+	Layers        []LayerReport  `json:"layers"`
 	// Int8 against fp32 on the calibration images.
 	Agreement Agreement `json:"agreement"`
 	// Model image sizes (weights and graph, without metadata), in bytes.
@@ -70,7 +90,15 @@ type LayerReport struct {
 // float weights of the quantized layers. The same images give the same
 // model for any number of workers. The report compares int8 and fp32 on
 // the calibration images.
+//
+// Of the first Limit images, those that cannot be read or preprocessed are
+// skipped (OnSkip and the report list them); Quantize fails when fewer
+// than half of the images examined remain.
 func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *QuantizeReport, error) {
+	if err := m.use(); err != nil { // the weights must stay mapped throughout
+		return nil, nil, err
+	}
+	defer m.done()
 	name := opt.Method
 	if name == "" {
 		name = DefaultQuantizeMethod
@@ -86,9 +114,9 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	if bits != 7 && bits != 8 {
 		return nil, nil, fmt.Errorf("%w: weight bits must be 7 or 8, got %d", ErrInput, opt.WeightBits)
 	}
-	n := calib.Len()
-	if opt.Limit > 0 && opt.Limit < n {
-		n = opt.Limit
+	n, workers, err := setWork(calib, opt.Limit, opt.Workers)
+	if err != nil {
+		return nil, nil, err
 	}
 	if n < 1 {
 		return nil, nil, fmt.Errorf("%w: no calibration images", ErrInput)
@@ -97,25 +125,33 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	if err != nil {
 		return nil, nil, err
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = max(1, min(workers, n))
-	total := 3 * n
-	scratch := make([]preprocess.Scratch, workers)
 	spec := m.meta.Preprocess
-	q, layers, err := resnet.QuantizeGraph(m.graph, n, func(w, i int, dst []float32) error {
-		img, err := calib.Image(i)
+	prog := &progress{total: 4 * n, report: opt.Progress}
+	ok, skipped := readable(calib, n, workers, spec, prog.tick)
+	if 2*len(ok) < n {
+		return nil, nil, fmt.Errorf("%w: only %d of the %d calibration images examined are readable, too few (at least half must be; the first unreadable: %s: %s)",
+			ErrInput, len(ok), n, skipped[0].Name, skipped[0].Reason)
+	}
+	for _, s := range skipped {
+		if opt.OnSkip != nil {
+			opt.OnSkip(s)
+		}
+	}
+	set := subset{calib, ok}
+	used := len(ok)
+	workers = min(workers, used)
+	prog.setTotal(n + 3*used)
+	scratch := make([]preprocess.Scratch, workers)
+	q, layers, err := resnet.QuantizeGraph(m.graph, used, func(w, i int, dst []float32) error {
+		img, err := set.Image(i)
+		if err == nil {
+			err = spec.Apply(img, dst, &scratch[w])
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", calib.Name(i), err)
+			return sampleError(set, i, err)
 		}
-		return spec.Apply(img, dst, &scratch[w])
-	}, resnet.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, Progress: func(done, _ int) {
-		if opt.Progress != nil {
-			opt.Progress(done, total)
-		}
-	}})
+		return nil
+	}, resnet.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, Progress: func(int, int) { prog.tick() }})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,7 +160,7 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	for k, v := range m.meta.Provenance {
 		meta.Provenance[k] = v
 	}
-	meta.Provenance["quantized"] = fmt.Sprintf("edge-resnet %s: %s calibration on %d images", Version, name, n)
+	meta.Provenance["quantized"] = fmt.Sprintf("edge-resnet %s: %s calibration on %d images", Version, name, used)
 	if bits != 8 {
 		meta.Provenance["quantized"] += fmt.Sprintf(", %d-bit weights", bits)
 	}
@@ -132,7 +168,8 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	if err != nil {
 		return nil, nil, err
 	}
-	rep := &QuantizeReport{Method: name, WeightBits: bits, Images: n, FP32Bytes: weightBytes(m.graph), Int8Bytes: weightBytes(qm.graph)}
+	rep := &QuantizeReport{Method: name, WeightBits: bits, Images: used, Skipped: len(skipped), SkippedImages: skipped,
+		FP32Bytes: weightBytes(m.graph), Int8Bytes: weightBytes(qm.graph)}
 	for i, l := range layers {
 		nd := q.Nodes[i]
 		lr := LayerReport{Name: nd.Name, Op: nd.Op.String(), Precision: "fp32",
@@ -146,25 +183,97 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 		}
 		rep.Layers = append(rep.Layers, lr)
 	}
-	done := 2 * n
-	progress := func(int) {
-		done++
-		if opt.Progress != nil {
-			opt.Progress(min(done, total), total)
-		}
-	}
-	set := unlabeled{calib}
-	r32, err := Evaluate(m, set, EvalOptions{Workers: workers, Limit: n, Precision: PrecisionFP32, KeepOutputs: true, Progress: func(int) {}})
+	eval := unlabeled{set}
+	r32, err := Evaluate(m, eval, EvalOptions{Workers: workers, Precision: PrecisionFP32, KeepOutputs: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	r8, err := Evaluate(qm, set, EvalOptions{Workers: workers, Limit: n, Precision: PrecisionInt8, KeepOutputs: true, Progress: progress})
+	r8, err := Evaluate(qm, eval, EvalOptions{Workers: workers, Precision: PrecisionInt8, KeepOutputs: true, Progress: func(int) { prog.tick() }})
 	if err != nil {
 		return nil, nil, err
 	}
 	rep.Agreement = Compare(r8, r32)
 	return qm, rep, nil
 }
+
+// readable decodes and preprocesses each of the first n images of set once,
+// on workers goroutines, and returns the indices of those that work, in
+// order, and the others with the reason. This costs one more decode per
+// image on top of the four of calibration (two passes, two comparison
+// runs), and spares QuantizeGraph from failing half way.
+func readable(set dataset.Set, n, workers int, spec preprocess.Spec, tick func()) ([]int, []SkippedImage) {
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scr preprocess.Scratch
+			dst := make([]float32, spec.Height*spec.Width*spec.Channels)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				img, err := set.Image(i)
+				if err == nil {
+					err = spec.Apply(img, dst, &scr)
+				}
+				errs[i] = err
+				tick()
+			}
+		}()
+	}
+	wg.Wait()
+	var ok []int
+	var skipped []SkippedImage
+	for i, err := range errs {
+		if err == nil {
+			ok = append(ok, i)
+			continue
+		}
+		name := set.Name(i)
+		skipped = append(skipped, SkippedImage{Name: name, Reason: strings.Replace(err.Error(), name+": ", "", 1)})
+	}
+	return ok, skipped
+}
+
+// progress counts work done for QuantizeOptions.Progress, from any
+// goroutine.
+type progress struct {
+	mu          sync.Mutex
+	done, total int
+	report      func(done, total int)
+}
+
+func (p *progress) tick() {
+	if p.report == nil {
+		return
+	}
+	p.mu.Lock()
+	p.done++
+	p.report(min(p.done, p.total), p.total)
+	p.mu.Unlock()
+}
+
+func (p *progress) setTotal(total int) {
+	p.mu.Lock()
+	p.total = total
+	p.mu.Unlock()
+}
+
+// subset is the samples idx of a set, in that order.
+type subset struct {
+	dataset.Set
+	idx []int
+}
+
+func (s subset) Len() int                         { return len(s.idx) }
+func (s subset) Label(i int) int                  { return s.Set.Label(s.idx[i]) }
+func (s subset) Name(i int) string                { return s.Set.Name(s.idx[i]) }
+func (s subset) Image(i int) (image.Image, error) { return s.Set.Image(s.idx[i]) }
+func (s subset) Close() error                     { return nil } // the set is the caller's
 
 // unlabeled hides a set's labels (calibration images need none).
 type unlabeled struct{ dataset.Set }

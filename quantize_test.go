@@ -48,14 +48,14 @@ func TestQuantizeAPI(t *testing.T) {
 	calls := 0
 	qm, rep, err := Quantize(m, set, QuantizeOptions{Limit: 40, KeepFP32: []string{"last"}, Progress: func(done, total int) {
 		calls++
-		if done > total || total != 120 {
+		if done > total || total != 160 {
 			t.Errorf("progress %d of %d", done, total)
 		}
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls != 120 { // two calibration passes and the int8 pass
+	if calls != 160 { // the readability pass, two calibration passes and the int8 pass
 		t.Errorf("%d progress calls for 40 images", calls)
 	}
 	if !qm.HasInt8() || rep.Int8Bytes*3 > rep.FP32Bytes {
@@ -103,6 +103,84 @@ func TestQuantizeAPI(t *testing.T) {
 	}
 	if _, err := ParsePrecision("int4"); err == nil {
 		t.Error("ParsePrecision(int4) accepted")
+	}
+}
+
+// TestQuantizeSkips: unreadable calibration images are skipped, reported
+// in order and counted; fewer than half readable is an error.
+func TestQuantizeSkips(t *testing.T) {
+	m, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		set        fakeSet
+		limit      int
+		skipped    []string // names, in order
+		fail       string   // the error, when too few remain
+		lastReason string
+	}{
+		{name: "none", set: fakeSet{n: 6}},
+		{name: "unreadable and unusable", set: fakeSet{n: 10, bad: set(2, 7), empty: set(5)},
+			skipped: []string{"fake/002.png", "fake/005.png", "fake/007.png"}, lastReason: "broken file"},
+		{name: "exactly half", set: fakeSet{n: 6, bad: set(0, 1, 2)}, skipped: []string{"fake/000.png", "fake/001.png", "fake/002.png"}},
+		{name: "fewer than half", set: fakeSet{n: 6, bad: set(0, 1, 2, 3)}, skipped: []string{"fake/000.png", "fake/001.png", "fake/002.png", "fake/003.png"},
+			fail: "only 2 of the 6 calibration images examined are readable, too few (at least half must be; the first unreadable: fake/000.png: broken file)"},
+		{name: "within the limit", set: fakeSet{n: 10, bad: set(0, 1, 2)}, limit: 4, skipped: []string{"fake/000.png", "fake/001.png", "fake/002.png"},
+			fail: "only 1 of the 4"},
+		{name: "none readable", set: fakeSet{n: 1, bad: set(0)}, skipped: []string{"fake/000.png"}, fail: "only 0 of the 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got, reasons []string
+			if c.fail != "" {
+				c.skipped = nil // reported in the error only
+			}
+			last := [2]int{}
+			_, rep, err := Quantize(m, c.set, QuantizeOptions{Limit: c.limit, Workers: 3,
+				OnSkip: func(s SkippedImage) {
+					got = append(got, s.Name)
+					reasons = append(reasons, s.Reason)
+				},
+				Progress: func(done, total int) { last = [2]int{done, total} }})
+			if strings.Join(got, " ") != strings.Join(c.skipped, " ") {
+				t.Errorf("skipped %q, want %q", got, c.skipped)
+			}
+			for _, r := range reasons {
+				if strings.Contains(r, "fake/") {
+					t.Errorf("reason %q repeats the name", r)
+				}
+			}
+			if c.fail != "" {
+				if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), c.fail) || strings.Contains(err.Error(), "\n") {
+					t.Errorf("error %v, want ErrInput with %q", err, c.fail)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := c.set.n
+			if c.limit > 0 {
+				n = c.limit
+			}
+			used := n - len(c.skipped)
+			if rep.Images != used || rep.Skipped != len(c.skipped) || len(rep.SkippedImages) != len(c.skipped) || rep.Agreement.Images != used {
+				t.Errorf("report: %d images, %d skipped %v, agreement on %d", rep.Images, rep.Skipped, rep.SkippedImages, rep.Agreement.Images)
+			}
+			if c.lastReason != "" && rep.SkippedImages[len(rep.SkippedImages)-1].Reason != c.lastReason {
+				t.Errorf("last reason %q, want %q", rep.SkippedImages[len(rep.SkippedImages)-1].Reason, c.lastReason)
+			}
+			if want := n + 3*used; last != [2]int{want, want} {
+				t.Errorf("progress ended at %v, want %d of %d", last, want, want)
+			}
+		})
+	}
+	for _, opt := range []QuantizeOptions{{Limit: -1}, {Workers: -2}} {
+		if _, _, err := Quantize(m, fakeSet{n: 2}, opt); !errors.Is(err, ErrInput) {
+			t.Errorf("%+v: %v, want ErrInput", opt, err)
+		}
 	}
 }
 

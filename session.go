@@ -1,9 +1,13 @@
 package edgeresnet
 
 import (
+	"errors"
 	"fmt"
 	"image"
+	"math"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edge-resnet/edge-resnet/firmware"
@@ -12,8 +16,18 @@ import (
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
-// Session runs a model. It owns its arena and worker threads; use it from
-// one goroutine at a time, and Close it when done.
+// Session runs a model. It owns its arena and worker threads; Close it when
+// done.
+//
+// A session is for one goroutine at a time. Its calls do not queue: one
+// made while another call is running on another goroutine returns ErrBusy
+// at once, so misuse never blocks, hangs or mixes two inputs. Outputs and
+// predictions are views of session buffers, valid until the next call;
+// RunInto copies the output out while the session is held. To serve
+// several goroutines, give each its own session (they share the model's
+// weights).
+//
+// After Close, or after the model's Close, every call returns ErrClosed.
 type Session struct {
 	m       *Model
 	plan    *resnet.Plan
@@ -22,6 +36,9 @@ type Session struct {
 	scratch preprocess.Scratch
 	probs   []float32
 	top     []Prediction
+
+	mu     sync.Mutex // held by the running call (TryLock: never waits)
+	closed atomic.Bool
 }
 
 // Prediction is one class of a classification.
@@ -37,6 +54,8 @@ type SessionOption func(*sessionConfig)
 type sessionConfig struct {
 	threads   int
 	precision Precision
+	maxMemory int64
+	memorySet bool
 }
 
 // WithThreads sets the number of worker threads (default: the number of
@@ -48,14 +67,28 @@ func WithThreads(n int) SessionOption { return func(c *sessionConfig) { c.thread
 // int8 when the model has int8 data).
 func WithPrecision(p Precision) SessionOption { return func(c *sessionConfig) { c.precision = p } }
 
+// WithMaxMemory sets the session's memory budget: the model's packed
+// weights plus this session's arena and per-thread scratch, checked before
+// the arena is allocated (ErrBudget). n <= 0 removes the limit. Default:
+// the model's budget (LoadMaxMemory, DefaultMaxMemory).
+func WithMaxMemory(n int64) SessionOption {
+	return func(c *sessionConfig) { c.maxMemory, c.memorySet = n, true }
+}
+
+// MaxThreads is the most worker threads a session may have.
+const MaxThreads = 1024
+
 // NewSession allocates a session's arena and starts its workers.
 func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
-	cfg := sessionConfig{threads: runtime.GOMAXPROCS(0)}
+	if err := envError(); err != nil {
+		return nil, err
+	}
+	cfg := sessionConfig{threads: runtime.GOMAXPROCS(0), maxMemory: m.budget}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.threads < 1 || cfg.threads > 1024 {
-		return nil, fmt.Errorf("%w: %d threads", ErrInput, cfg.threads)
+	if cfg.threads < 1 || cfg.threads > MaxThreads {
+		return nil, fmt.Errorf("%w: %d threads, want 1 to %d", ErrInput, cfg.threads, MaxThreads)
 	}
 	prec := m.resolve(cfg.precision)
 	if prec == PrecisionInt8 && !m.HasInt8() {
@@ -63,6 +96,9 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	}
 	plan, err := m.PlanFor(prec)
 	if err != nil {
+		return nil, err
+	}
+	if err := plan.CheckBudget(cfg.maxMemory, cfg.threads); err != nil {
 		return nil, err
 	}
 	e, err := resnet.NewExec(plan, cfg.threads)
@@ -73,8 +109,43 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	return &Session{m: m, plan: plan, prec: prec, exec: e, probs: make([]float32, n), top: make([]Prediction, n)}, nil
 }
 
-// Close stops the session's workers.
-func (s *Session) Close() { s.exec.Close() }
+// Close stops the session's workers, after waiting for a call in progress
+// on another goroutine. Later calls return ErrClosed; Close may be called
+// more than once.
+func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed.Swap(true) {
+		s.exec.Close()
+	}
+}
+
+// acquire holds the session and its model for one call; release ends it.
+func (s *Session) acquire() error {
+	if s.closed.Load() {
+		return fmt.Errorf("session: %w", ErrClosed)
+	}
+	if !s.mu.TryLock() {
+		if s.closed.Load() {
+			return fmt.Errorf("session: %w", ErrClosed)
+		}
+		return fmt.Errorf("session: %w", ErrBusy)
+	}
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return fmt.Errorf("session: %w", ErrClosed)
+	}
+	if err := s.m.use(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (s *Session) release() {
+	s.m.done()
+	s.mu.Unlock()
+}
 
 // Model is the session's model.
 func (s *Session) Model() *Model { return s.m }
@@ -99,25 +170,76 @@ func (s *Session) Input() []float32 { return s.exec.Input() }
 // Run runs the model on an NHWC input (nil: on what is already in Input())
 // and returns its raw output (logits, or probabilities for models that end
 // in a softmax), a view valid until the next call. It allocates nothing.
+// An output holding NaN or ±Inf is an ErrNonFinite error, not a result.
 func (s *Session) Run(input []float32) ([]float32, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	return s.run(input)
+}
+
+// RunInto is Run that copies the output into dst (len(dst) must be the
+// output size, Plan().OutputShape().Size()) before the session is released,
+// so that the result stays valid whatever other goroutines do with the
+// session afterwards.
+func (s *Session) RunInto(dst, input []float32) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	if n := s.plan.OutputShape().Size(); len(dst) != n {
+		return fmt.Errorf("%w: RunInto: dst has %d values, the output %d", ErrInput, len(dst), n)
+	}
+	out, err := s.run(input)
+	if err != nil {
+		return err
+	}
+	copy(dst, out)
+	return nil
+}
+
+// run is Run on a held session.
+func (s *Session) run(input []float32) ([]float32, error) {
 	out, err := s.exec.Run(input)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+		if errors.Is(err, ErrBusy) || errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	if err := checkFinite(out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// checkFinite rejects outputs with NaN or ±Inf, which would otherwise come
+// out as a confident-looking top-1 class or "NaN%".
+func checkFinite(out []float32) error {
+	for i, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: output %d of %d is %v", ErrNonFinite, i, len(out), v)
+		}
+	}
+	return nil
 }
 
 // RunNCHW runs an input laid out as PyTorch and ONNX lay it out:
 // [1,C,H,W] or [C,H,W] (shape as given by an .npy file).
 func (s *Session) RunNCHW(shape []int, data []float32) ([]float32, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
 	in := s.plan.InputShape()
 	if err := checkNCHW(shape, in); err != nil {
 		return nil, err
 	}
 	if err := preprocess.NCHWToNHWC(shape, data, s.exec.Input()); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	return s.Run(nil)
+	return s.run(nil)
 }
 
 func checkNCHW(shape []int, in resnet.Shape) error {
@@ -138,8 +260,16 @@ func checkNCHW(shape []int, in resnet.Shape) error {
 
 // Probabilities turns a raw output into class probabilities (softmax of
 // logits; probabilities pass through), into a session buffer valid until
-// the next call.
+// the next call. It returns nil when the session is busy or closed.
 func (s *Session) Probabilities(out []float32) []float32 {
+	if s.acquire() != nil {
+		return nil
+	}
+	defer s.release()
+	return s.probabilities(out)
+}
+
+func (s *Session) probabilities(out []float32) []float32 {
 	if s.m.meta.Output == firmware.OutputProbabilities {
 		copy(s.probs, out)
 	} else {
@@ -150,8 +280,17 @@ func (s *Session) Probabilities(out []float32) []float32 {
 
 // TopK returns the k most probable classes of a raw output, best first,
 // ties broken by lower class index. The slice is reused by the next call.
+// It returns nil when the session is busy or closed.
 func (s *Session) TopK(out []float32, k int) []Prediction {
-	p := s.Probabilities(out)
+	if s.acquire() != nil {
+		return nil
+	}
+	defer s.release()
+	return s.topK(out, k)
+}
+
+func (s *Session) topK(out []float32, k int) []Prediction {
+	p := s.probabilities(out)
 	k = min(max(k, 1), len(p))
 	top := s.top[:0]
 	for c, v := range p {
@@ -182,21 +321,33 @@ func (s *Session) label(c int) string {
 // Classify preprocesses an image as the model's metadata says, runs the
 // model and returns the top k classes (a slice reused by the next call).
 func (s *Session) Classify(img image.Image, k int) ([]Prediction, error) {
-	if err := s.m.meta.Preprocess.Apply(img, s.exec.Input(), &s.scratch); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+	if err := s.acquire(); err != nil {
+		return nil, err
 	}
-	out, err := s.Run(nil)
+	defer s.release()
+	if err := s.preprocess(img); err != nil {
+		return nil, err
+	}
+	out, err := s.run(nil)
 	if err != nil {
 		return nil, err
 	}
-	return s.TopK(out, k), nil
+	return s.topK(out, k), nil
 }
 
 // Preprocess writes img into the session's input buffer as the model's
 // metadata says, for a following Run(nil).
 func (s *Session) Preprocess(img image.Image) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	return s.preprocess(img)
+}
+
+func (s *Session) preprocess(img image.Image) error {
 	if err := s.m.meta.Preprocess.Apply(img, s.exec.Input(), &s.scratch); err != nil {
-		return fmt.Errorf("%w: %v", ErrInput, err)
+		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	return nil
 }
@@ -204,6 +355,13 @@ func (s *Session) Preprocess(img image.Image) error {
 // RunProfile runs the model on what is in Input() and stores each plan
 // step's wall time in times (len >= len(Plan().Steps())).
 func (s *Session) RunProfile(times []time.Duration) error {
-	_, err := s.exec.RunProfile(nil, times)
-	return err
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	out, err := s.exec.RunProfile(nil, times)
+	if err != nil {
+		return err
+	}
+	return checkFinite(out)
 }

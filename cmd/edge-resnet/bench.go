@@ -76,6 +76,9 @@ files; without either, the built-in model.`,
 	return cmd
 }
 
+// maxRuns bounds --runs and --warmup (the timings are kept in memory).
+const maxRuns = 1_000_000
+
 // archConfig parses names like resnet50 or cifar-resnet20, with an input
 // size override.
 func archConfig(name string, h, w int) (resnet.Config, error) {
@@ -89,8 +92,18 @@ func archConfig(name string, h, w int) (resnet.Config, error) {
 }
 
 func runBench(stdout, stderr io.Writer, f benchFlags) error {
-	if f.runs < 1 || f.warmup < 0 {
-		return fmt.Errorf("--runs must be >= 1 and --warmup >= 0")
+	switch {
+	case f.runs < 1 || f.runs > maxRuns:
+		return fmt.Errorf("--runs %d: want 1 to %d", f.runs, maxRuns)
+	case f.warmup < 0 || f.warmup > maxRuns:
+		return fmt.Errorf("--warmup %d: want 0 to %d", f.warmup, maxRuns)
+	case f.height < 0 || f.width < 0:
+		return fmt.Errorf("--height %d --width %d: sizes must be positive (0: the default)", f.height, f.width)
+	case (f.height != 0 || f.width != 0) && f.arch == "":
+		return fmt.Errorf("--height and --width are for --arch; a model file has its own input size")
+	}
+	if err := checkThreads(f.threads); err != nil {
+		return err
 	}
 	var m *edgeresnet.Model
 	var err error
@@ -107,7 +120,7 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 		if err != nil {
 			return err
 		}
-		if m, err = edgeresnet.FromModel(&firmware.Model{Graph: g}); err != nil {
+		if m, err = fromModel(&firmware.Model{Graph: g}); err != nil {
 			return err
 		}
 		name = f.arch

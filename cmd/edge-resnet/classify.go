@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/dataset"
 	"github.com/edge-resnet/edge-resnet/preprocess"
 )
 
@@ -74,7 +74,8 @@ var inputExts = map[string]bool{
 	".tif": true, ".tiff": true, ".webp": true, ".npy": true,
 }
 
-// collectInputs expands directories (recursively, in lexical order) into
+// collectInputs expands directories (recursively, in lexical order,
+// following symbolic links to files and folders, each folder once) into
 // files with known extensions; named files are taken as they are.
 func collectInputs(args []string, stderr io.Writer) (files []string, failed bool) {
 	for _, a := range args {
@@ -88,16 +89,10 @@ func collectInputs(args []string, stderr io.Writer) (files []string, failed bool
 			files = append(files, a)
 			continue
 		}
-		err = filepath.WalkDir(a, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				fmt.Fprintf(stderr, "edge-resnet: %v\n", err)
-				failed = true
-				return nil
-			}
-			if !d.IsDir() && inputExts[strings.ToLower(filepath.Ext(path))] {
+		err = dataset.WalkFiles(a, func(path string) {
+			if inputExts[strings.ToLower(filepath.Ext(path))] {
 				files = append(files, path)
 			}
-			return nil
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "edge-resnet: %s: %v\n", a, err)
@@ -116,7 +111,7 @@ type jsonResult struct {
 
 func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error {
 	if f.k < 1 {
-		return fmt.Errorf("-k must be at least 1, got %d", f.k)
+		return fmt.Errorf("-k %d: want at least 1", f.k)
 	}
 	m, err := loadModel(f.model)
 	if err != nil {
@@ -128,6 +123,7 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		return err
 	}
 	defer s.Close()
+	limitHeap(preprocess.MaxDecodeBytes)
 
 	files, failed := collectInputs(args, stderr)
 	if len(files) == 0 && !failed {
@@ -165,7 +161,8 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 				r.Logits = out
 			}
 			if err := enc.Encode(r); err != nil {
-				return err
+				fmt.Fprintf(stderr, "edge-resnet: %s: %v\n", file, err)
+				failed = true
 			}
 			continue
 		}

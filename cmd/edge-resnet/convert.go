@@ -100,6 +100,12 @@ func parseSize(s string) (h, w int, err error) {
 func runConvert(cmd *cobra.Command, f convertFlags, in string) error {
 	var opt edgeresnet.ImportOptions
 	var err error
+	if err := refuseOverwrite(in, f.out); err != nil {
+		return err
+	}
+	if f.resize < -1 {
+		return fmt.Errorf("--resize %d: want N >= 1, 0 (straight to the input size) or -1 (the default)", f.resize)
+	}
 	if f.size != "" {
 		if opt.Height, opt.Width, err = parseSize(f.size); err != nil {
 			return err
@@ -168,11 +174,12 @@ func runConvert(cmd *cobra.Command, f convertFlags, in string) error {
 	fm.Meta.Preprocess = spec
 	// Compile once to check that the model runs (labels match outputs,
 	// preprocessing matches the input) before writing anything.
-	m, err := edgeresnet.FromModel(fm)
+	m, err := fromModel(fm)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
-	if err := firmware.WriteFile(f.out, m.Image()); err != nil {
+	defer m.Close()
+	if err := m.WriteFile(f.out); err != nil {
 		return err
 	}
 	st, err := os.Stat(f.out)

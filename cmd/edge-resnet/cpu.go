@@ -37,7 +37,8 @@ reports), e.g. EDGE_RESNET_KERNELS=generic.`,
 			for _, p := range kernels.Primitives() {
 				fmt.Fprintf(w, "  %-34s %s\n", p.Name, p.Impl)
 			}
-			return nil
+			// Shown above for the report, but a bad setting still fails.
+			return kernels.EnvError()
 		},
 	}
 }

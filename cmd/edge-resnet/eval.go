@@ -33,7 +33,8 @@ model's own preprocessing. DATA is one of:
     (t10k-labels-idx1-ubyte.gz) beside it;
   - a CIFAR-10 binary file (.bin: per image a label byte and 3072 RGB bytes).
 Images are spread over --threads single-threaded sessions. Unreadable images
-are reported and skipped (the exit status is then 1).
+are reported, one line each naming the image, and skipped (the exit status is
+then 1).
 
 --against evaluates a reference as well and reports both accuracies, how
 often the two agree on the top-1 class, and the largest and mean absolute
@@ -45,6 +46,9 @@ original .onnx of a quantized model).`,
   edge-resnet eval -m resnet20_int8.ern --against fp32 cifar10_test_jpeg.zip`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkIntFlags(intFlag{"--threads", threads, 0, "0: one per CPU"}, intFlag{"--limit", limit, 0, "0: all"}); err != nil {
+				return err
+			}
 			m, err := loadModel(model)
 			if err != nil {
 				return err
@@ -143,12 +147,32 @@ original .onnx of a quantized model).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&model, "model", "m", "", "model image or ONNX file (default: built-in Fashion-MNIST ResNet-20)")
-	fl.IntVar(&threads, "threads", 0, "parallel single-threaded sessions (default: number of CPUs)")
-	fl.IntVar(&limit, "limit", 0, "evaluate only the first N images")
+	fl.IntVar(&threads, "threads", 0, "parallel single-threaded sessions (0: number of CPUs)")
+	fl.IntVar(&limit, "limit", 0, "evaluate only the first N images (0: all)")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
 	fl.StringVar(&precision, "precision", "auto", precisionUsage)
 	fl.StringVar(&against, "against", "", "also evaluate a reference and compare: fp32 (this model in fp32) or a model file")
 	return cmd
+}
+
+// intFlag is a numeric flag's name, value, smallest value and what its
+// special values mean, for checkIntFlags.
+type intFlag struct {
+	name  string
+	value int
+	min   int
+	note  string
+}
+
+// checkIntFlags refuses numeric flags below their smallest value, naming
+// the flag and the value on one line.
+func checkIntFlags(flags ...intFlag) error {
+	for _, f := range flags {
+		if f.value < f.min {
+			return fmt.Errorf("%s %d: must be >= %d (%s)", f.name, f.value, f.min, f.note)
+		}
+	}
+	return nil
 }
 
 // precisionOf names the precision a model runs at under a setting.

@@ -33,6 +33,9 @@ dead). MODEL is a model image or ONNX file; without it, the built-in model.`,
 			if len(args) == 1 {
 				path = args[0]
 			}
+			if threads < 1 || threads > edgeresnet.MaxThreads {
+				return fmt.Errorf("--threads %d: want 1 to %d", threads, edgeresnet.MaxThreads)
+			}
 			m, err := loadModel(path)
 			if err != nil {
 				return err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/firmware"
 )
 
 // errReported marks a failure already printed (per-file errors); main only
@@ -44,21 +47,84 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 		SilenceErrors: true,
 		Version:       edgeresnet.Version,
 	}
+	maxMemory = memoryFlag{}
+	root.PersistentFlags().Var(&maxMemory, "max-memory",
+		"memory budget for a model's arena, packed weights and scratch, checked before allocating, e.g. 512MiB, 2GB, 1e9; 0 = no limit (default: "+
+			defaultBudgetText()+", or $"+edgeresnet.EnvMaxMemory+")")
 	root.AddCommand(newClassifyCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newCPUCmd())
 	return root
 }
 
-// loadModel opens -m MODEL, or the built-in model when path is empty.
+// maxMemory is --max-memory of the command being run.
+var maxMemory memoryFlag
+
+// memoryFlag is a byte count flag; unset means the library's default.
+type memoryFlag struct {
+	n   int64
+	set bool
+}
+
+func (f *memoryFlag) String() string {
+	if !f.set {
+		return ""
+	}
+	return edgeresnet.FormatBytes(f.n)
+}
+
+func (f *memoryFlag) Set(s string) error {
+	n, err := edgeresnet.ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	f.n, f.set = n, true
+	return nil
+}
+
+func (f *memoryFlag) Type() string { return "bytes" }
+
+func defaultBudgetText() string {
+	if n := edgeresnet.DefaultMaxMemory(); n > 0 {
+		return edgeresnet.FormatBytes(n) + " here"
+	}
+	return "none"
+}
+
+// loadOptions are the library options the global flags ask for.
+func loadOptions() []edgeresnet.LoadOption {
+	if !maxMemory.set {
+		return nil
+	}
+	return []edgeresnet.LoadOption{edgeresnet.LoadMaxMemory(maxMemory.n)}
+}
+
+// loadModel opens -m MODEL ("-": standard input), or the built-in model
+// when path is empty.
 func loadModel(path string) (*edgeresnet.Model, error) {
 	if path == "" {
-		return edgeresnet.Default()
+		return edgeresnet.Default(loadOptions()...)
 	}
-	return edgeresnet.Load(path)
+	return edgeresnet.Load(path, loadOptions()...)
+}
+
+// fromModel is edgeresnet.FromModel with the global flags' options.
+func fromModel(fm *firmware.Model) (*edgeresnet.Model, error) {
+	return edgeresnet.FromModel(fm, loadOptions()...)
+}
+
+// checkThreads validates a --threads value (0: one per CPU).
+func checkThreads(threads int) error {
+	if threads < 0 || threads > edgeresnet.MaxThreads {
+		return fmt.Errorf("--threads %d: want 0 (one per CPU) to %d", threads, edgeresnet.MaxThreads)
+	}
+	return nil
 }
 
 // newSession starts a session with the given threads (0: one per CPU)
 // and precision ("fp32", "int8", "auto" or "").
 func newSession(m *edgeresnet.Model, threads int, precision string) (*edgeresnet.Session, error) {
+	if err := checkThreads(threads); err != nil {
+		return nil, err
+	}
 	p, err := edgeresnet.ParsePrecision(precision)
 	if err != nil {
 		return nil, err
@@ -67,7 +133,40 @@ func newSession(m *edgeresnet.Model, threads int, precision string) (*edgeresnet
 	if threads != 0 {
 		opts = append(opts, edgeresnet.WithThreads(threads))
 	}
+	if maxMemory.set {
+		opts = append(opts, edgeresnet.WithMaxMemory(maxMemory.n))
+	}
 	return m.NewSession(opts...)
+}
+
+// limitHeap sets Go's soft memory limit to the live heap now (the model,
+// its session) plus perItem bytes of transient work (decoding one image)
+// and a margin, unless GOMEMLIMIT is set. The budgets bound what is live;
+// without a limit the collector lets the heap grow to twice the live size
+// between cycles, so a run of large images could take twice the budget.
+func limitHeap(perItem int64) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	const margin = 64 << 20
+	debug.SetMemoryLimit(int64(ms.HeapAlloc) + perItem + margin)
+}
+
+// refuseOverwrite fails when out names the same file as in (also through
+// links), so that a command never replaces its own input.
+func refuseOverwrite(in, out string) error {
+	a, err := os.Stat(in)
+	if err != nil {
+		return nil // in is not a file (the built-in model, "-")
+	}
+	b, err := os.Stat(out)
+	if err == nil && os.SameFile(a, b) {
+		return fmt.Errorf("-o %s is the input %s: refusing to replace it (write elsewhere, then rename)", out, in)
+	}
+	return nil
 }
 
 // isTerminal reports whether w is an interactive terminal (progress bars

@@ -12,7 +12,6 @@ import (
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/dataset"
-	"github.com/edge-resnet/edge-resnet/firmware"
 )
 
 type quantizeFlags struct {
@@ -40,6 +39,11 @@ model.
 --calib takes image files, folders or .zip files of images (flat or in
 subfolders; labels are not needed), IDX images files and CIFAR-10 .bin files,
 several times or comma separated; the first -n images in order are used.
+An image that cannot be read or preprocessed is skipped with a warning on
+stderr ("edge-resnet: warning: skipping calibration image NAME: REASON"),
+counted in the report ("skipped", and "skipped_images" with --json) and not
+replaced. quantize fails, with one error line, when fewer than half of the
+-n images examined are readable.
 
 --method chooses each activation's range from its calibration histogram:
   minmax      the observed minimum and maximum
@@ -72,19 +76,25 @@ fp32 agree on the calibration images.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&f.model, "model", "m", "", "model image (.ern) or ONNX file to quantize (default: built-in Fashion-MNIST ResNet-20)")
 	fl.StringSliceVar(&f.calib, "calib", nil, "calibration images: image files, folders, .zip, IDX or CIFAR .bin (required; repeatable)")
-	fl.IntVarP(&f.n, "n", "n", 500, "number of calibration images (0: all)")
+	fl.IntVarP(&f.n, "n", "n", 500, "number of calibration images, from the first (0: all)")
 	fl.StringVar(&f.method, "method", edgeresnet.DefaultQuantizeMethod, "range method: minmax, percentile, entropy or mse")
 	fl.StringSliceVar(&f.keep, "keep-fp32", nil, "layers to keep in float32: first, last or node names")
 	fl.StringVarP(&f.out, "output", "o", "", "output model image (.ern) (required)")
 	fl.BoolVar(&f.json, "json", false, "print the report as one JSON object")
 	fl.IntVar(&f.bits, "weight-bits", 8, "weight bits: 8, or 7 for faster int8 on AVX2 CPUs without VNNI (less accurate)")
-	fl.IntVar(&f.threads, "threads", 0, "parallel single-threaded runs (default: number of CPUs)")
+	fl.IntVar(&f.threads, "threads", 0, "parallel single-threaded runs (0: number of CPUs)")
 	cmd.MarkFlagRequired("calib")
 	cmd.MarkFlagRequired("output")
 	return cmd
 }
 
 func runQuantize(stdout, stderr io.Writer, f quantizeFlags) error {
+	if err := checkIntFlags(intFlag{"-n", f.n, 0, "0: all"}, intFlag{"--threads", f.threads, 0, "0: one per CPU"}); err != nil {
+		return err
+	}
+	if err := refuseOverwrite(f.model, f.out); err != nil {
+		return err
+	}
 	m, err := loadModel(f.model)
 	if err != nil {
 		return err
@@ -99,20 +109,25 @@ func runQuantize(stdout, stderr io.Writer, f quantizeFlags) error {
 		}
 		sets = append(sets, s)
 	}
-	if f.n < 0 {
-		return fmt.Errorf("-n must be >= 0, got %d", f.n)
-	}
 	n := sets.Len()
 	if f.n > 0 && f.n < n {
 		n = f.n
 	}
-	bar := newBar(stderr, 3*n, "calibrating")
-	last := 0
+	bar := newBar(stderr, 4*n, "calibrating")
+	last, lastTotal := 0, 4*n
 	qm, rep, err := edgeresnet.Quantize(m, sets, edgeresnet.QuantizeOptions{
 		Method: f.method, Limit: f.n, KeepFP32: f.keep, Workers: f.threads, WeightBits: f.bits,
 		Progress: func(done, total int) {
+			if total != lastTotal {
+				bar.ChangeMax(total)
+				lastTotal = total
+			}
 			bar.Add(done - last)
 			last = done
+		},
+		OnSkip: func(s edgeresnet.SkippedImage) {
+			bar.Clear()
+			fmt.Fprintf(stderr, "edge-resnet: warning: skipping calibration image %s: %s\n", s.Name, s.Reason)
 		},
 	})
 	bar.Finish()
@@ -133,7 +148,7 @@ func runQuantize(stdout, stderr io.Writer, f quantizeFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := firmware.WriteFile(f.out, qm.Image()); err != nil {
+	if err := qm.WriteFile(f.out); err != nil {
 		return err
 	}
 	if !f.json {
@@ -162,6 +177,9 @@ func printQuantizeReport(w io.Writer, rep *edgeresnet.QuantizeReport) {
 	a := rep.Agreement
 	fmt.Fprintf(w, "method %s, %d-bit weights, on %d calibration images: int8 vs fp32 top-1 agreement %.2f%%, max |Δoutput| %.4g, mean %.4g\n",
 		rep.Method, rep.WeightBits, rep.Images, 100*a.Top1, a.MaxAbsDiff, a.MeanAbsDiff)
+	if rep.Skipped > 0 {
+		fmt.Fprintf(w, "skipped %d unreadable calibration images (warnings above)\n", rep.Skipped)
+	}
 	fmt.Fprintf(w, "weights: %.1f KB fp32 -> %.1f KB int8\n", float64(rep.FP32Bytes)/1e3, float64(rep.Int8Bytes)/1e3)
 }
 
