@@ -507,9 +507,9 @@ func TestDecodeFormats(t *testing.T) {
 			t.Errorf("%s: error %q should name the file and contain %q", c.file, err, c.want)
 		}
 	}
-	old := MaxDecodePixels
-	MaxDecodePixels = 100
-	defer func() { MaxDecodePixels = old }()
+	old := MaxDecodeBytes
+	MaxDecodeBytes = 100
+	defer func() { MaxDecodeBytes = old }()
 	if _, err := DecodeFile(filepath.Join(dir, "ok.png")); err == nil || !strings.Contains(err.Error(), "17x9") {
 		t.Errorf("oversized image: %v", err)
 	}

@@ -20,15 +20,6 @@ import (
 	_ "golang.org/x/image/webp"
 )
 
-// MaxDecodePixels bounds the width*height DecodeFile accepts, checked from
-// the header before any pixel is decoded.
-//
-// Deprecated: memory is bounded in bytes by MaxDecodeBytes, which counts
-// what each format and color model really takes (a pixel of a 16-bit PNG
-// is 8 bytes, of a GIF 1). MaxDecodePixels is still checked, so code that
-// sets it keeps working.
-var MaxDecodePixels = 1 << 27
-
 // DecodeFile reads a JPEG, PNG, GIF (first frame), BMP, TIFF or WebP file.
 // Errors name the file and say what went wrong: unknown or unsupported
 // format (with a hint for common ones, such as .npy tensors), truncated
@@ -138,9 +129,6 @@ func decode(f io.ReadSeeker, name string, held int64) (image.Image, error) {
 		return fmt.Sprintf("%s: decoding the %s image %dx%d (%s)", name, format, cfg.Width, cfg.Height, c.kind)
 	}); err != nil {
 		return nil, err
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(MaxDecodePixels) {
-		return nil, fmt.Errorf("preprocess: %s: %s image is %dx%d, outside 1..%d pixels (MaxDecodePixels)", name, format, cfg.Width, cfg.Height, MaxDecodePixels)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, rerr(err)
