@@ -50,6 +50,10 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	workers, err = m.sessionsThatFit(opt.Precision, workers)
+	if err != nil {
+		return nil, err
+	}
 	classes := m.graph.OutputShape().Size()
 	res := &EvalResult{Images: n, Predictions: make([]int, n)}
 	if opt.KeepOutputs {

@@ -334,6 +334,16 @@ func TestMemoryBudget(t *testing.T) {
 	} else {
 		s.Close()
 	}
+	// Evaluate's parallel sessions: as many as fit together.
+	p := m.Plan()
+	m2, err := FromModel(fm, LoadMaxMemory(p.WeightBytes()+5*p.ArenaBytes(1)/2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if n, err := m2.sessionsThatFit(PrecisionAuto, 8); err != nil || n != 2 {
+		t.Fatalf("sessionsThatFit = %d, %v; want 2", n, err)
+	}
 }
 
 func TestBudgetFor(t *testing.T) {
@@ -410,5 +420,23 @@ func TestKernelsEnvRefused(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s=%s: %v\n%s", kernels.EnvKernels, v, err, out)
 		}
+	}
+}
+
+// TestReadLabelsFileBounded: a labels file is read up to MaxLabelsBytes, so
+// a device without end is an error, not a hang.
+func TestReadLabelsFileBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "labels.txt")
+	if err := os.WriteFile(path, []byte("cat\ndog\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := ReadLabelsFile(path); err != nil || len(l) != 2 || l[1] != "dog" {
+		t.Fatalf("ReadLabelsFile = %q, %v", l, err)
+	}
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here")
+	}
+	if _, err := ReadLabelsFile("/dev/zero"); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "/dev/zero") {
+		t.Fatalf("/dev/zero: %v", err)
 	}
 }

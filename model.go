@@ -445,6 +445,31 @@ func onnxModel(g *resnet.Graph, info *onnx.Info, opt ImportOptions, path string)
 // Version is the runtime's version, recorded in converted models.
 const Version = "0.1.0"
 
+// MaxLabelsBytes caps a labels file (ImageNet's 1000 names take 10-35 KB).
+const MaxLabelsBytes = 16 << 20
+
+// ReadLabelsFile reads class names from a file (see ParseLabels), at most
+// MaxLabelsBytes of it, so that a device or a huge file is an error.
+func ReadLabelsFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxLabelsBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxLabelsBytes {
+		return nil, fmt.Errorf("%w: %s: more than %s, not a labels file", ErrInput, path, FormatBytes(MaxLabelsBytes))
+	}
+	labels, err := ParseLabels(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return labels, nil
+}
+
 // ParseLabels reads class names from a text file (one per line) or an
 // imagenet_class_index.json-style file ({"0": ["n01440764", "tench"], ...}).
 func ParseLabels(data []byte) ([]string, error) {

@@ -151,7 +151,7 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 			return sampleError(set, i, err)
 		}
 		return nil
-	}, resnet.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, Progress: func(int, int) { prog.tick() }})
+	}, resnet.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, MaxBytes: m.budget, Progress: func(int, int) { prog.tick() }})
 	if err != nil {
 		return nil, nil, err
 	}

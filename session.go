@@ -109,6 +109,19 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	return &Session{m: m, plan: plan, prec: prec, exec: e, probs: make([]float32, n), top: make([]Prediction, n)}, nil
 }
 
+// sessionsThatFit is how many of n single-thread sessions of precision p
+// fit in the model's memory budget together (they share the weights), at
+// least 1: callers that spread work over sessions (Evaluate) run fewer
+// rather than exceed it; a single session over budget fails in NewSession.
+func (m *Model) sessionsThatFit(p Precision, n int) (int, error) {
+	plan, err := m.PlanFor(p)
+	if err != nil || m.budget <= 0 {
+		return n, err
+	}
+	fit := (m.budget - plan.WeightBytes()) / max(plan.ArenaBytes(1), 1)
+	return int(max(1, min(int64(n), fit))), nil
+}
+
 // Close stops the session's workers, after waiting for a call in progress
 // on another goroutine. Later calls return ErrClosed; Close may be called
 // more than once.

@@ -21,6 +21,10 @@ type QuantizeOptions struct {
 	// Progress is called after each calibration input of each of the two
 	// passes (done counts to 2n), from one goroutine at a time.
 	Progress func(done, total int)
+	// MaxBytes, when > 0, bounds the calibration plan (every value kept)
+	// with its executors: fewer workers run when not all fit, and none
+	// fitting is an ErrBudget error, before anything is allocated.
+	MaxBytes int64
 }
 
 // LayerQuant is what QuantizeGraph decided for one node.
@@ -111,7 +115,7 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 			}
 		}
 	}
-	p, err := CompileWith(f, CompileOptions{KeepValues: true, Winograd: WinogradOff})
+	p, err := CompileWith(f, CompileOptions{KeepValues: true, Winograd: WinogradOff, MaxBytes: opt.MaxBytes})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,6 +127,13 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = max(1, min(workers, n))
+	if opt.MaxBytes > 0 {
+		fit := (opt.MaxBytes - p.WeightBytes()) / max(p.ArenaBytes(1), 1)
+		workers = int(max(1, min(int64(workers), fit)))
+		if err := p.CheckBudget(opt.MaxBytes, 1); err != nil {
+			return nil, nil, err
+		}
+	}
 	progress := 0
 	var progMu sync.Mutex
 	tick := func() {

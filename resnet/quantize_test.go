@@ -2,6 +2,7 @@ package resnet
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -191,6 +192,12 @@ func TestQuantizeGraphOptions(t *testing.T) {
 	}
 	if _, _, err := QuantizeGraph(f, 3, func(_, i int, dst []float32) error { return nil }, QuantizeOptions{KeepFP32: []int{0}}); err == nil {
 		t.Error("keeping the input node in float32 accepted")
+	}
+	// The calibration plan keeps every value: it is checked against the
+	// budget before its arena is allocated.
+	if _, _, err := QuantizeGraph(f, 3, func(_, i int, dst []float32) error { calibInput(i, dst); return nil },
+		QuantizeOptions{MaxBytes: 4 << 10}); !errors.Is(err, ErrBudget) {
+		t.Errorf("calibration over a 4 KiB budget: %v, want ErrBudget", err)
 	}
 }
 

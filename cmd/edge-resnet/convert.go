@@ -112,12 +112,8 @@ func runConvert(cmd *cobra.Command, f convertFlags, in string) error {
 		}
 	}
 	if f.labels != "" {
-		data, err := os.ReadFile(f.labels)
-		if err != nil {
+		if opt.Labels, err = edgeresnet.ReadLabelsFile(f.labels); err != nil {
 			return err
-		}
-		if opt.Labels, err = edgeresnet.ParseLabels(data); err != nil {
-			return fmt.Errorf("%s: %w", f.labels, err)
 		}
 	}
 	opt.Name = f.name

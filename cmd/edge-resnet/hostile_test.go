@@ -390,6 +390,11 @@ func hostileCases() []hostileCase {
 			args:  []string{"convert", "m.onnx", "-o", "out.ern", "--scale", "inf"},
 			exit:  1, errs: []errLine{{`scale`, `finite|inf|` + reRange}}, check: noFile("out.ern")},
 
+		{name: "convert --labels /dev/zero",
+			files: []caseFile{{"m.onnx", cifarONNX}},
+			args:  []string{"convert", "m.onnx", "-o", "out.ern", "--labels", "/dev/zero"},
+			exit:  1, errs: []errLine{{`/dev/zero`, `more than|labels`}}, rssMiB: 128, check: noFile("out.ern")},
+
 		// 7. Commands refuse to replace their input.
 		{name: "convert in.onnx -o in.onnx",
 			files: []caseFile{{"in.onnx", cifarONNX}},
