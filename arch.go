@@ -23,7 +23,7 @@ func ParseArch(name string) (resnet.Config, error) {
 		return cfg, fmt.Errorf("%w: architecture %q: want resnet18/34/50/101/152 or cifar-resnet20/32/44/56/110", ErrInput, name)
 	}
 	if _, err := cfg.Normalize(); err != nil {
-		return cfg, fmt.Errorf("%w: %v", ErrInput, err)
+		return cfg, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	return cfg, nil
 }

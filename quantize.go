@@ -105,7 +105,7 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	}
 	method, err := quant.ParseMethod(name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInput, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	bits := opt.WeightBits
 	if bits == 0 {

@@ -318,7 +318,7 @@ func TestEncodeRejects(t *testing.T) {
 
 func TestWriteFileOpen(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "model.edgern")
+	path := filepath.Join(dir, "model.ern")
 	m := allOpsModel()
 	if err := WriteFile(path, m); err != nil {
 		t.Fatal(err)
@@ -383,7 +383,7 @@ func TestWriteFileOpen(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
-	missing := filepath.Join(dir, "missing.edgern")
+	missing := filepath.Join(dir, "missing.ern")
 	if _, err := Open(missing); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("missing file: %v", err)
 	}
@@ -402,7 +402,7 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if err := WriteFile(filepath.Join(dir, "no", "such", "dir.edgern"), tinyModel()); err == nil || !strings.Contains(err.Error(), "dir.edgern") {
+	if err := WriteFile(filepath.Join(dir, "no", "such", "dir.ern"), tinyModel()); err == nil || !strings.Contains(err.Error(), "dir.ern") {
 		t.Errorf("WriteFile into a missing directory: %v", err)
 	}
 }
@@ -422,7 +422,7 @@ func TestIsImage(t *testing.T) {
 // TestGolden pins the byte layout of format 1: the committed image must
 // decode, and re-encoding it must reproduce it exactly.
 func TestGolden(t *testing.T) {
-	path := filepath.Join("testdata", "tiny-v1.edgern")
+	path := filepath.Join("testdata", "tiny-v1.ern")
 	if *update {
 		if err := WriteFile(path, tinyModel()); err != nil {
 			t.Fatal(err)

@@ -168,7 +168,7 @@ func TestInt8ResNet18(t *testing.T) {
 		{"both", quantize(build(), false)},
 		{"int8", quantize(build(), true)},
 	} {
-		path := filepath.Join(dir, c.name+".edgern")
+		path := filepath.Join(dir, c.name+".ern")
 		if err := WriteFile(path, &Model{Graph: c.g, Meta: Meta{Name: "resnet18", Arch: "resnet18", Output: OutputLogits}}); err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@ func TestResNetRoundTrip(t *testing.T) {
 		}
 		for _, g := range []*resnet.Graph{g, fused} {
 			m := &Model{Graph: g, Meta: Meta{Name: cfg.Name(), Arch: cfg.Name(), Output: OutputLogits}}
-			path := filepath.Join(t.TempDir(), "m.edgern")
+			path := filepath.Join(t.TempDir(), "m.ern")
 			if err := WriteFile(path, m); err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +78,7 @@ func BenchmarkDecodeResNet50(b *testing.B) {
 }
 
 func BenchmarkOpenResNet50(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "r50.edgern")
+	path := filepath.Join(b.TempDir(), "r50.ern")
 	if err := os.WriteFile(path, resnet50Image(b), 0o644); err != nil {
 		b.Fatal(err)
 	}
