@@ -1,6 +1,7 @@
 package edgeresnet
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -46,6 +47,13 @@ type EvalOptions struct {
 // cores better than one session with many threads on small images; results
 // do not depend on the split.
 func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
+	return EvaluateContext(context.Background(), m, set, opt)
+}
+
+// EvaluateContext is Evaluate that stops when ctx is done: no new sample
+// starts, the ones running finish (one image each), and it returns ctx's
+// error.
+func EvaluateContext(ctx context.Context, m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 	n, workers, err := setWork(set, opt.Limit, opt.Workers)
 	if err != nil {
 		return nil, err
@@ -72,6 +80,8 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 	for w := 0; w < workers; w++ {
 		s, err := m.NewSession(WithThreads(1), WithPrecision(opt.Precision))
 		if err != nil {
+			stop.Store(true) // the sessions started so far
+			wg.Wait()
 			return nil, err
 		}
 		wg.Add(1)
@@ -80,7 +90,7 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 			defer s.Close()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n || stop.Load() {
+				if i >= n || stop.Load() || ctx.Err() != nil {
 					return
 				}
 				res.Predictions[i] = -1
@@ -132,6 +142,9 @@ func Evaluate(m *Model, set dataset.Set, opt EvalOptions) (*EvalResult, error) {
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if firstErr != nil {
 		return nil, firstErr
 	}

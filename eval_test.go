@@ -1,6 +1,7 @@
 package edgeresnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -73,5 +74,29 @@ func TestEvaluateNamesSamples(t *testing.T) {
 		if _, err := Evaluate(m, s, opt); !errors.Is(err, ErrInput) {
 			t.Errorf("%+v: %v, want ErrInput", opt, err)
 		}
+	}
+}
+
+// TestContextCancels: Evaluate and Quantize stop between images when their
+// context is cancelled, and return its error.
+func TestContextCancels(t *testing.T) {
+	m, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err = EvaluateContext(ctx, m, fakeSet{n: 10000}, EvalOptions{Workers: 2, Progress: func(int) {
+		if n++; n == 5 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) || n > 100 {
+		t.Fatalf("EvaluateContext after cancel: %v after %d images", err, n)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := QuantizeContext(ctx, m, fakeSet{n: 50}, QuantizeOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("QuantizeContext with a cancelled context: %v", err)
 	}
 }

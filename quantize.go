@@ -1,6 +1,7 @@
 package edgeresnet
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"strings"
@@ -95,6 +96,12 @@ type LayerReport struct {
 // skipped (OnSkip and the report list them); Quantize fails when fewer
 // than half of the images examined remain.
 func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *QuantizeReport, error) {
+	return QuantizeContext(context.Background(), m, calib, opt)
+}
+
+// QuantizeContext is Quantize that stops when ctx is done: no new
+// calibration image starts, and it returns ctx's error.
+func QuantizeContext(ctx context.Context, m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *QuantizeReport, error) {
 	if err := m.use(); err != nil { // the weights must stay mapped throughout
 		return nil, nil, err
 	}
@@ -127,7 +134,10 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	}
 	spec := m.meta.Preprocess
 	prog := &progress{total: 4 * n, report: opt.Progress}
-	ok, skipped := readable(calib, n, workers, spec, prog.tick)
+	ok, skipped := readable(ctx, calib, n, workers, spec, prog.tick)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	if 2*len(ok) < n {
 		return nil, nil, fmt.Errorf("%w: only %d of the %d calibration images examined are readable, too few (at least half must be; the first unreadable: %s: %s)",
 			ErrInput, len(ok), n, skipped[0].Name, skipped[0].Reason)
@@ -143,6 +153,9 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 	prog.setTotal(n + 3*used)
 	scratch := make([]preprocess.Scratch, workers)
 	q, layers, err := resnet.QuantizeGraph(m.graph, used, func(w, i int, dst []float32) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		img, err := set.Image(i)
 		if err == nil {
 			err = spec.Apply(img, dst, &scratch[w])
@@ -184,11 +197,11 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 		rep.Layers = append(rep.Layers, lr)
 	}
 	eval := unlabeled{set}
-	r32, err := Evaluate(m, eval, EvalOptions{Workers: workers, Precision: PrecisionFP32, KeepOutputs: true})
+	r32, err := EvaluateContext(ctx, m, eval, EvalOptions{Workers: workers, Precision: PrecisionFP32, KeepOutputs: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	r8, err := Evaluate(qm, eval, EvalOptions{Workers: workers, Precision: PrecisionInt8, KeepOutputs: true, Progress: func(int) { prog.tick() }})
+	r8, err := EvaluateContext(ctx, qm, eval, EvalOptions{Workers: workers, Precision: PrecisionInt8, KeepOutputs: true, Progress: func(int) { prog.tick() }})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -201,7 +214,7 @@ func Quantize(m *Model, calib dataset.Set, opt QuantizeOptions) (*Model, *Quanti
 // order, and the others with the reason. This costs one more decode per
 // image on top of the four of calibration (two passes, two comparison
 // runs), and spares QuantizeGraph from failing half way.
-func readable(set dataset.Set, n, workers int, spec preprocess.Spec, tick func()) ([]int, []SkippedImage) {
+func readable(ctx context.Context, set dataset.Set, n, workers int, spec preprocess.Spec, tick func()) ([]int, []SkippedImage) {
 	errs := make([]error, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -213,7 +226,7 @@ func readable(set dataset.Set, n, workers int, spec preprocess.Spec, tick func()
 			dst := make([]float32, spec.Height*spec.Width*spec.Channels)
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
 				img, err := set.Image(i)

@@ -72,7 +72,7 @@ original .onnx of a quantized model).`,
 			evaluate := func(m *edgeresnet.Model, prec edgeresnet.Precision, what string) (*edgeresnet.EvalResult, time.Duration, error) {
 				bar := newBar(stderr, n, what)
 				t0 := time.Now()
-				res, err := edgeresnet.Evaluate(m, set, edgeresnet.EvalOptions{
+				res, err := edgeresnet.EvaluateContext(cmd.Context(), m, set, edgeresnet.EvalOptions{
 					Workers:     threads,
 					Limit:       limit,
 					Precision:   prec,

@@ -3,12 +3,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -24,11 +27,20 @@ import (
 var errReported = errors.New("errors reported above")
 
 func main() {
+	// Ctrl-C or SIGTERM stops long work (eval, quantize) between images.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	root := newRootCmd()
-	if err := root.Execute(); err != nil {
-		if !errors.Is(err, errReported) {
+	if err := root.ExecuteContext(ctx); err != nil {
+		switch {
+		case errors.Is(err, context.Canceled):
+			fmt.Fprintln(os.Stderr, "edge-resnet: interrupted")
+			stop()
+			os.Exit(130)
+		case !errors.Is(err, errReported):
 			fmt.Fprintln(os.Stderr, "edge-resnet:", err)
 		}
+		stop()
 		os.Exit(1)
 	}
 }

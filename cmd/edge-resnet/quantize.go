@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -70,7 +71,7 @@ fp32 agree on the calibration images.`,
   edge-resnet eval -m resnet20_int8.ern --against fp32 cifar10_test_jpeg.zip`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runQuantize(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+			return runQuantize(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	fl := cmd.Flags()
@@ -88,7 +89,7 @@ fp32 agree on the calibration images.`,
 	return cmd
 }
 
-func runQuantize(stdout, stderr io.Writer, f quantizeFlags) error {
+func runQuantize(ctx context.Context, stdout, stderr io.Writer, f quantizeFlags) error {
 	if err := checkIntFlags(intFlag{"-n", f.n, 0, "0: all"}, intFlag{"--threads", f.threads, 0, "0: one per CPU"}); err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func runQuantize(stdout, stderr io.Writer, f quantizeFlags) error {
 	}
 	bar := newBar(stderr, 4*n, "calibrating")
 	last, lastTotal := 0, 4*n
-	qm, rep, err := edgeresnet.Quantize(m, sets, edgeresnet.QuantizeOptions{
+	qm, rep, err := edgeresnet.QuantizeContext(ctx, m, sets, edgeresnet.QuantizeOptions{
 		Method: f.method, Limit: f.n, KeepFP32: f.keep, Workers: f.threads, WeightBits: f.bits,
 		Progress: func(done, total int) {
 			if total != lastTotal {
