@@ -92,18 +92,12 @@ func archConfig(name string, h, w int) (resnet.Config, error) {
 }
 
 func runBench(stdout, stderr io.Writer, f benchFlags) error {
-	switch {
-	case f.runs < 1 || f.runs > maxRuns:
-		return fmt.Errorf("--runs %d: want 1 to %d", f.runs, maxRuns)
-	case f.warmup < 0 || f.warmup > maxRuns:
-		return fmt.Errorf("--warmup %d: want 0 to %d", f.warmup, maxRuns)
-	case f.height < 0 || f.width < 0:
-		return fmt.Errorf("--height %d --width %d: sizes must be positive (0: the default)", f.height, f.width)
-	case (f.height != 0 || f.width != 0) && f.arch == "":
-		return fmt.Errorf("--height and --width are for --arch; a model file has its own input size")
-	}
-	if err := checkThreads(f.threads); err != nil {
+	if err := checkIntFlags(intFlag{"--runs", f.runs, 1, maxRuns, "timed runs"}, intFlag{"--warmup", f.warmup, 0, maxRuns, "untimed runs"},
+		intFlag{"--height", f.height, 0, 0, "0: the default"}, intFlag{"--width", f.width, 0, 0, "0: the height"}, threadsFlag(f.threads)); err != nil {
 		return err
+	}
+	if (f.height != 0 || f.width != 0) && f.arch == "" {
+		return fmt.Errorf("--height and --width are for --arch; a model file has its own input size")
 	}
 	var m *edgeresnet.Model
 	var err error

@@ -110,8 +110,8 @@ type jsonResult struct {
 }
 
 func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error {
-	if f.k < 1 {
-		return fmt.Errorf("-k %d: want at least 1", f.k)
+	if err := checkIntFlags(intFlag{"-k", f.k, 1, 0, "classes per input"}); err != nil {
+		return err
 	}
 	m, err := loadModel(f.model)
 	if err != nil {

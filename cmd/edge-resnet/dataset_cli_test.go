@@ -39,9 +39,16 @@ func TestNumericFlagRanges(t *testing.T) {
 		want string
 	}{
 		{[]string{"eval", "--limit", "-5", "nowhere"}, "--limit -5: must be >= 0 (0: all)"},
-		{[]string{"eval", "--threads", "-1", "nowhere"}, "--threads -1: must be >= 0 (0: one per CPU)"},
+		{[]string{"eval", "--threads", "-1", "nowhere"}, "--threads -1: must be 0 to 1024 (0: one per CPU)"},
 		{[]string{"quantize", "--calib", "nowhere", "-o", "x.ern", "-n", "-1"}, "-n -1: must be >= 0 (0: all)"},
-		{[]string{"quantize", "--calib", "nowhere", "-o", "x.ern", "--threads", "-2"}, "--threads -2: must be >= 0 (0: one per CPU)"},
+		{[]string{"quantize", "--calib", "nowhere", "-o", "x.ern", "--threads", "-2"}, "--threads -2: must be 0 to 1024 (0: one per CPU)"},
+		{[]string{"eval", "--threads", "100000", "nowhere"}, "--threads 100000: must be 0 to 1024 (0: one per CPU)"},
+		{[]string{"classify", "--threads", "2000", "x.png"}, "--threads 2000: must be 0 to 1024 (0: one per CPU)"},
+		{[]string{"classify", "-k", "0", "x.png"}, "-k 0: must be >= 1 (classes per input)"},
+		{[]string{"bench", "--runs", "0"}, "--runs 0: must be 1 to 1000000 (timed runs)"},
+		{[]string{"bench", "--warmup", "-1"}, "--warmup -1: must be 0 to 1000000 (untimed runs)"},
+		{[]string{"bench", "--arch", "resnet18", "--height", "-3"}, "--height -3: must be >= 0 (0: the default)"},
+		{[]string{"inspect", "--threads", "0"}, "--threads 0: must be 1 to 1024 (the scratch of that many workers)"},
 	}
 	for _, c := range cases {
 		_, _, err := run(t, c.args...)

@@ -46,7 +46,7 @@ original .onnx of a quantized model).`,
   edge-resnet eval -m resnet20_int8.ern --against fp32 cifar10_test_jpeg.zip`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkIntFlags(intFlag{"--threads", threads, 0, "0: one per CPU"}, intFlag{"--limit", limit, 0, "0: all"}); err != nil {
+			if err := checkIntFlags(threadsFlag(threads), intFlag{"--limit", limit, 0, 0, "0: all"}); err != nil {
 				return err
 			}
 			m, err := loadModel(model)
@@ -153,26 +153,6 @@ original .onnx of a quantized model).`,
 	fl.StringVar(&precision, "precision", "auto", precisionUsage)
 	fl.StringVar(&against, "against", "", "also evaluate a reference and compare: fp32 (this model in fp32) or a model file")
 	return cmd
-}
-
-// intFlag is a numeric flag's name, value, smallest value and what its
-// special values mean, for checkIntFlags.
-type intFlag struct {
-	name  string
-	value int
-	min   int
-	note  string
-}
-
-// checkIntFlags refuses numeric flags below their smallest value, naming
-// the flag and the value on one line.
-func checkIntFlags(flags ...intFlag) error {
-	for _, f := range flags {
-		if f.value < f.min {
-			return fmt.Errorf("%s %d: must be >= %d (%s)", f.name, f.value, f.min, f.note)
-		}
-	}
-	return nil
 }
 
 // precisionOf names the precision a model runs at under a setting.

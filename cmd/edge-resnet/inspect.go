@@ -33,8 +33,8 @@ dead). MODEL is a model image or ONNX file; without it, the built-in model.`,
 			if len(args) == 1 {
 				path = args[0]
 			}
-			if threads < 1 || threads > edgeresnet.MaxThreads {
-				return fmt.Errorf("--threads %d: want 1 to %d", threads, edgeresnet.MaxThreads)
+			if err := checkIntFlags(intFlag{"--threads", threads, 1, edgeresnet.MaxThreads, "the scratch of that many workers"}); err != nil {
+				return err
 			}
 			m, err := loadModel(path)
 			if err != nil {

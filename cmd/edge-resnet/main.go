@@ -123,13 +123,36 @@ func fromModel(fm *firmware.Model) (*edgeresnet.Model, error) {
 	return edgeresnet.FromModel(fm, loadOptions()...)
 }
 
-// checkThreads validates a --threads value (0: one per CPU).
-func checkThreads(threads int) error {
-	if threads < 0 || threads > edgeresnet.MaxThreads {
-		return fmt.Errorf("--threads %d: want 0 (one per CPU) to %d", threads, edgeresnet.MaxThreads)
+// intFlag is a numeric flag's value and its range (max 0: no upper bound).
+type intFlag struct {
+	name     string
+	value    int
+	min, max int
+	note     string
+}
+
+// checkIntFlags refuses numeric flags outside their range, naming the flag
+// and the value on one line.
+func checkIntFlags(flags ...intFlag) error {
+	for _, f := range flags {
+		if f.value < f.min || (f.max != 0 && f.value > f.max) {
+			want := fmt.Sprintf(">= %d", f.min)
+			if f.max != 0 {
+				want = fmt.Sprintf("%d to %d", f.min, f.max)
+			}
+			return fmt.Errorf("%s %d: must be %s (%s)", f.name, f.value, want, f.note)
+		}
 	}
 	return nil
 }
+
+// threadsFlag is --threads (0: one per CPU).
+func threadsFlag(n int) intFlag {
+	return intFlag{"--threads", n, 0, edgeresnet.MaxThreads, "0: one per CPU"}
+}
+
+// checkThreads validates --threads.
+func checkThreads(threads int) error { return checkIntFlags(threadsFlag(threads)) }
 
 // newSession starts a session with the given threads (0: one per CPU)
 // and precision ("fp32", "int8", "auto" or "").

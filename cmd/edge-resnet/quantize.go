@@ -90,7 +90,7 @@ fp32 agree on the calibration images.`,
 }
 
 func runQuantize(ctx context.Context, stdout, stderr io.Writer, f quantizeFlags) error {
-	if err := checkIntFlags(intFlag{"-n", f.n, 0, "0: all"}, intFlag{"--threads", f.threads, 0, "0: one per CPU"}); err != nil {
+	if err := checkIntFlags(intFlag{"-n", f.n, 0, 0, "0: all"}, threadsFlag(f.threads)); err != nil {
 		return err
 	}
 	if err := refuseOverwrite(f.model, f.out); err != nil {
