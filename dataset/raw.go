@@ -227,14 +227,15 @@ func openIDXFile(p string, magic uint32) (*idxFile, error) {
 		}
 		return strconv.FormatInt(x.size, 10)
 	}
+	// The budget first: the same error on 32- and 64-bit platforms.
 	switch {
+	case x.gz && x.size > MaxRawBytes:
+		return fail("IDX dimensions %v declare %s bytes, over the limit of %d bytes for gzip'd IDX data held in memory (dataset.MaxRawBytes; decompress the file to read it from disk)",
+			x.dims, declared(), MaxRawBytes)
 	case x.size > math.MaxInt:
 		return fail("%w: IDX dimensions %v declare %s bytes, too many for this platform", ErrFormat, x.dims, declared())
 	case !x.gz && x.size != fileSize-x.off:
 		return fail("%w: IDX dimensions %v declare %s bytes of data, the file holds %d", ErrFormat, x.dims, declared(), fileSize-x.off)
-	case x.gz && x.size > MaxRawBytes:
-		return fail("IDX dimensions %v declare %s bytes, over the limit of %d bytes for gzip'd IDX data held in memory (dataset.MaxRawBytes; decompress the file to read it from disk)",
-			x.dims, declared(), MaxRawBytes)
 	case x.gz && x.size+x.off > maxDeflateRatio*fileSize:
 		return fail("%w: IDX dimensions %v declare %s bytes, more than a %d-byte gzip file can hold", ErrFormat, x.dims, declared(), fileSize)
 	}
