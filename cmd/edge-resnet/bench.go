@@ -13,7 +13,6 @@ import (
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/firmware"
-	"github.com/edge-resnet/edge-resnet/kernels"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
@@ -166,7 +165,7 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 		macs += g.MACs(i)
 	}
 	res := summarize(times)
-	res.Model, res.Threads, res.Precision, res.Kernel = name, s.Threads(), s.Precision().String(), kernels.Selection()
+	res.Model, res.Threads, res.Precision, res.Kernel = name, s.Threads(), s.Precision().String(), edgeresnet.CPU().Selection
 	res.GFLOPs = 2 * float64(macs) / (res.MedianMs / 1e3) / 1e9
 	res.Profile = prof
 	if f.json {

@@ -414,3 +414,27 @@ func TestQuantizeEvalPrecision(t *testing.T) {
 		t.Errorf("quantize -h: %v\n%s", err, o)
 	}
 }
+
+// TestCPUJSON: `cpu --json` is one object naming the selected path, which
+// is among the available ones.
+func TestCPUJSON(t *testing.T) {
+	out, _, err := run(t, "cpu", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Path       string   `json:"path"`
+		Available  []string `json:"available"`
+		Primitives []struct{ Name, Impl string }
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	found := false
+	for _, a := range c.Available {
+		found = found || a == c.Path
+	}
+	if !found || len(c.Primitives) == 0 {
+		t.Fatalf("cpu --json: %+v", c)
+	}
+}
