@@ -114,6 +114,9 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 // least 1: callers that spread work over sessions (Evaluate) run fewer
 // rather than exceed it; a single session over budget fails in NewSession.
 func (m *Model) sessionsThatFit(p Precision, n int) (int, error) {
+	if p = m.resolve(p); p == PrecisionInt8 && !m.HasInt8() {
+		return n, nil // NewSession says why
+	}
 	plan, err := m.PlanFor(p)
 	if err != nil || m.budget <= 0 {
 		return n, err
