@@ -1,0 +1,66 @@
+package edgeresnet
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// allowedImports are the import arrows of docs/ARCHITECTURE.md: for each
+// package (by directory), the packages of this module it may import. A new
+// arrow is a design decision: make it in the document and here together.
+var allowedImports = map[string][]string{
+	".":               {"arena", "dataset", "firmware", "firmware/onnx", "kernels", "preprocess", "quant", "resnet"},
+	"arena":           {},
+	"kernels":         {},
+	"preprocess":      {},
+	"quant":           {},
+	"dataset":         {"preprocess"},
+	"resnet":          {"arena", "kernels", "quant"},
+	"firmware":        {"arena", "preprocess", "resnet"},
+	"firmware/onnx":   {"arena", "firmware", "resnet"},
+	"cmd/edge-resnet": {".", "dataset", "firmware", "preprocess", "resnet"}, // never kernels
+}
+
+// TestImportArrows parses every non-test Go file of the packages above and
+// fails on an import of this module that the table does not allow.
+func TestImportArrows(t *testing.T) {
+	const module = "github.com/edge-resnet/edge-resnet"
+	for dir, allowed := range allowedImports {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: no Go files (%v)", dir, err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range ast.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				if path != module && !strings.HasPrefix(path, module+"/") {
+					continue
+				}
+				rel := strings.TrimPrefix(strings.TrimPrefix(path, module), "/")
+				if rel == "" {
+					rel = "."
+				}
+				if !slices.Contains(allowed, rel) {
+					t.Errorf("%s imports %s: not an arrow of docs/ARCHITECTURE.md (%s may import %v)", f, rel, dir, allowed)
+				}
+			}
+		}
+	}
+}
