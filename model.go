@@ -194,12 +194,7 @@ func loadData(data []byte, name string, cfg loadConfig) (*Model, error) {
 	} else if firmware.IsImage(data) {
 		fm, err = firmware.Decode(data)
 	} else {
-		var g *resnet.Graph
-		var info *onnx.Info
-		g, info, err = onnx.Import(data, onnx.Options{})
-		if err == nil {
-			fm, err = onnxModel(g, info, ImportOptions{}, "")
-		}
+		fm, err = ImportONNX(data, ImportOptions{})
 	}
 	if err == nil {
 		var m *Model

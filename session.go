@@ -118,11 +118,10 @@ func (m *Model) sessionsThatFit(p Precision, n int) (int, error) {
 		return n, nil // NewSession says why
 	}
 	plan, err := m.PlanFor(p)
-	if err != nil || m.budget <= 0 {
+	if err != nil {
 		return n, err
 	}
-	fit := (m.budget - plan.WeightBytes()) / max(plan.ArenaBytes(1), 1)
-	return int(max(1, min(int64(n), fit))), nil
+	return plan.ExecsThatFit(m.budget, n), nil
 }
 
 // Close stops the session's workers, after waiting for a call in progress

@@ -46,6 +46,18 @@ func (st *step) weightBytes() int64 {
 // threads hold together: packed weights, the arena and per-worker scratch.
 func (p *Plan) MemoryBytes(threads int) int64 { return p.WeightBytes() + p.ArenaBytes(threads) }
 
+// ExecsThatFit is how many of n single-thread executors fit in budget bytes
+// together with the plan's weights (they share them), at least 1 (budget
+// <= 0: n): callers that spread work over executors run fewer rather than
+// exceed the budget; CheckBudget then tells whether even one fits.
+func (p *Plan) ExecsThatFit(budget int64, n int) int {
+	if budget <= 0 {
+		return n
+	}
+	fit := (budget - p.WeightBytes()) / max(p.ArenaBytes(1), 1)
+	return int(max(1, min(int64(n), fit)))
+}
+
 // CheckBudget returns an ErrBudget error when an executor of the plan with
 // the given number of threads would take the plan's memory over budget
 // bytes (budget <= 0: no limit).

@@ -127,12 +127,9 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = max(1, min(workers, n))
-	if opt.MaxBytes > 0 {
-		fit := (opt.MaxBytes - p.WeightBytes()) / max(p.ArenaBytes(1), 1)
-		workers = int(max(1, min(int64(workers), fit)))
-		if err := p.CheckBudget(opt.MaxBytes, 1); err != nil {
-			return nil, nil, err
-		}
+	workers = p.ExecsThatFit(opt.MaxBytes, workers)
+	if err := p.CheckBudget(opt.MaxBytes, 1); err != nil {
+		return nil, nil, err
 	}
 	progress := 0
 	var progMu sync.Mutex
