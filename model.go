@@ -25,7 +25,7 @@ import (
 	"sync/atomic"
 
 	"github.com/edge-resnet/edge-resnet/firmware"
-	"github.com/edge-resnet/edge-resnet/firmware/onnx"
+	"github.com/edge-resnet/edge-resnet/importer/onnx"
 	"github.com/edge-resnet/edge-resnet/kernels"
 	"github.com/edge-resnet/edge-resnet/preprocess"
 	"github.com/edge-resnet/edge-resnet/resnet"
