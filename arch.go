@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
@@ -81,7 +83,7 @@ func ImportSafetensorsFile(path string, cfg resnet.Config, opt ImportOptions) (*
 			return nil, fmt.Errorf("%w: %s: tensor %q is not part of %s (wrong --arch or shortcut?)", ErrInput, path, name, cfg.Name())
 		}
 	}
-	f, err := resnet.Fuse(g)
+	f, err := graph.Fuse(g)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,10 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/edge-resnet/edge-resnet/internal/engine"
+
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/kernels"
 	"github.com/edge-resnet/edge-resnet/resnet"
@@ -20,7 +24,7 @@ func benchModel(b *testing.B, depth int, wino string) *Model {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Setenv(resnet.EnvWinograd, wino)
+	b.Setenv(engine.EnvWinograd, wino)
 	m, err := FromModel(&firmware.Model{Graph: g})
 	if err != nil {
 		b.Fatal(err)
@@ -28,7 +32,7 @@ func benchModel(b *testing.B, depth int, wino string) *Model {
 	return m
 }
 
-func graphMACs(g *resnet.Graph) int64 {
+func graphMACs(g *graph.Graph) int64 {
 	var macs int64
 	for i := range g.Nodes {
 		macs += g.MACs(i)
@@ -44,7 +48,7 @@ func graphMACs(g *resnet.Graph) int64 {
 // one run gives the ratio.
 func BenchmarkResNet(b *testing.B) {
 	b.Logf("kernels: %s", kernels.Selection())
-	env := os.Getenv(resnet.EnvWinograd)
+	env := os.Getenv(engine.EnvWinograd)
 	for _, depth := range []int{18, 50} {
 		for _, wino := range []string{"off", env} {
 			m := benchModel(b, depth, wino)

@@ -24,11 +24,14 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/edge-resnet/edge-resnet/internal/engine"
+
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/importer/onnx"
 	"github.com/edge-resnet/edge-resnet/kernels"
 	"github.com/edge-resnet/edge-resnet/preprocess"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // Errors callers may act on; returned errors wrap them.
@@ -39,11 +42,11 @@ var (
 	ErrInput       = errors.New("bad input")
 	// ErrBudget: the model's memory (arena, packed weights and scratch)
 	// would exceed the memory budget (see WithMaxMemory, DefaultMaxMemory).
-	ErrBudget = resnet.ErrBudget
+	ErrBudget = engine.ErrBudget
 	// ErrBusy: another goroutine is using the session (see Session).
-	ErrBusy = resnet.ErrBusy
+	ErrBusy = engine.ErrBusy
 	// ErrClosed: the session or its model was closed.
-	ErrClosed = resnet.ErrClosed
+	ErrClosed = engine.ErrClosed
 	// ErrNonFinite: the model's output holds NaN or ±Inf (non-finite
 	// input, or weights that overflow); no prediction is made from it.
 	ErrNonFinite = errors.New("non-finite output")
@@ -60,7 +63,7 @@ var (
 // return ErrClosed (the sessions still need their own Close).
 type Model struct {
 	meta   firmware.Meta
-	graph  *resnet.Graph  // fused
+	graph  *graph.Graph   // fused
 	file   *firmware.File // set when the weights live in a mapped file
 	budget int64          // bytes; <= 0: no limit
 
@@ -76,7 +79,7 @@ type Model struct {
 
 type lazyPlan struct {
 	once sync.Once
-	plan *resnet.Plan
+	plan *engine.Plan
 	err  error
 }
 
@@ -228,7 +231,7 @@ func FromModel(fm *firmware.Model, opts ...LoadOption) (*Model, error) {
 }
 
 func fromModel(fm *firmware.Model, cfg loadConfig) (*Model, error) {
-	g, err := resnet.Fuse(fm.Graph)
+	g, err := graph.Fuse(fm.Graph)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +261,7 @@ func fromModel(fm *firmware.Model, cfg loadConfig) (*Model, error) {
 }
 
 // HasInt8 reports whether the model carries int8 data (a quantized model).
-func (m *Model) HasInt8() bool { return resnet.HasInt8(m.graph) }
+func (m *Model) HasInt8() bool { return engine.HasInt8(m.graph) }
 
 // resolve turns PrecisionAuto into the model's default precision.
 func (m *Model) resolve(p Precision) Precision {
@@ -273,13 +276,13 @@ func (m *Model) resolve(p Precision) Precision {
 
 // PlanFor is the compiled plan of a precision (PrecisionAuto: int8 when
 // the model has int8 data), compiled once on first use.
-func (m *Model) PlanFor(p Precision) (*resnet.Plan, error) {
+func (m *Model) PlanFor(p Precision) (*engine.Plan, error) {
 	p = m.resolve(p)
-	rp, i := resnet.FP32, 0
+	rp, i := engine.FP32, 0
 	switch p {
 	case PrecisionFP32:
 	case PrecisionInt8:
-		rp, i = resnet.Int8, 1
+		rp, i = engine.Int8, 1
 	default:
 		return nil, fmt.Errorf("%w: precision %d", ErrInput, p)
 	}
@@ -290,7 +293,7 @@ func (m *Model) PlanFor(p Precision) (*resnet.Plan, error) {
 	}
 	defer m.done()
 	lp.once.Do(func() {
-		lp.plan, lp.err = resnet.CompileWith(m.graph, resnet.CompileOptions{Precision: rp, MaxBytes: m.budget})
+		lp.plan, lp.err = engine.CompileWith(m.graph, engine.CompileOptions{Precision: rp, MaxBytes: m.budget})
 		if lp.err != nil && p == PrecisionInt8 && !errors.Is(lp.err, ErrBudget) {
 			lp.err = fmt.Errorf("%w: %w", ErrInput, lp.err)
 		}
@@ -331,11 +334,11 @@ func (m *Model) Meta() firmware.Meta { return m.meta }
 func (m *Model) Labels() []string { return m.meta.Labels }
 
 // Graph is the fused graph the model runs.
-func (m *Model) Graph() *resnet.Graph { return m.graph }
+func (m *Model) Graph() *graph.Graph { return m.graph }
 
 // Plan is the compiled plan of the default precision (arena layout,
 // steps), as Session.Plan for a session made without WithPrecision.
-func (m *Model) Plan() *resnet.Plan {
+func (m *Model) Plan() *engine.Plan {
 	p, _ := m.PlanFor(PrecisionAuto) // compiled by FromModel
 	return p
 }
@@ -359,7 +362,7 @@ func (m *Model) WriteFile(path string) error {
 // torchvision's ImageNet transform for 224x224 color input; otherwise a
 // plain resize to the input size with ImageNet statistics (color) or
 // 0.5/0.5 (gray).
-func DefaultPreprocess(in resnet.Shape) preprocess.Spec {
+func DefaultPreprocess(in graph.Shape) preprocess.Spec {
 	s := preprocess.ImageNet()
 	if in.H == 224 && in.W == 224 && in.C == 3 {
 		return s
@@ -401,8 +404,8 @@ func ImportONNXFile(path string, opt ImportOptions) (*firmware.Model, error) {
 	return onnxModel(g, info, opt, path)
 }
 
-func onnxModel(g *resnet.Graph, info *onnx.Info, opt ImportOptions, path string) (*firmware.Model, error) {
-	f, err := resnet.Fuse(g)
+func onnxModel(g *graph.Graph, info *onnx.Info, opt ImportOptions, path string) (*firmware.Model, error) {
+	f, err := graph.Fuse(g)
 	if err != nil {
 		return nil, err
 	}

@@ -8,11 +8,12 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/dataset"
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/preprocess"
 	"github.com/edge-resnet/edge-resnet/quant"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // DefaultQuantizeMethod is the calibration method Quantize uses when
@@ -152,7 +153,7 @@ func QuantizeContext(ctx context.Context, m *Model, calib dataset.Set, opt Quant
 	workers = min(workers, used)
 	prog.setTotal(n + 3*used)
 	scratch := make([]preprocess.Scratch, workers)
-	q, layers, err := resnet.QuantizeGraph(m.graph, used, func(w, i int, dst []float32) error {
+	q, layers, err := quant.QuantizeGraph(m.graph, used, func(w, i int, dst []float32) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -164,7 +165,7 @@ func QuantizeContext(ctx context.Context, m *Model, calib dataset.Set, opt Quant
 			return sampleError(set, i, err)
 		}
 		return nil
-	}, resnet.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, MaxBytes: m.budget, Progress: func(int, int) { prog.tick() }})
+	}, quant.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, MaxBytes: m.budget, Progress: func(int, int) { prog.tick() }})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -305,14 +306,14 @@ func (m *Model) keepNodes(names []string) ([]int, error) {
 			continue
 		case "first":
 			for i, n := range g.Nodes {
-				if n.Op == resnet.OpConv {
+				if n.Op == graph.OpConv {
 					idx = i
 					break
 				}
 			}
 		case "last":
 			for i, n := range g.Nodes {
-				if n.Op == resnet.OpDense || n.Op == resnet.OpConv {
+				if n.Op == graph.OpDense || n.Op == graph.OpConv {
 					idx = i
 				}
 			}
@@ -322,7 +323,7 @@ func (m *Model) keepNodes(names []string) ([]int, error) {
 					idx = i
 				}
 			}
-			if idx >= 0 && g.Nodes[idx].Op != resnet.OpConv && g.Nodes[idx].Op != resnet.OpDense {
+			if idx >= 0 && g.Nodes[idx].Op != graph.OpConv && g.Nodes[idx].Op != graph.OpDense {
 				return nil, fmt.Errorf("%w: keep-fp32 %q is a %v node, not a conv or dense layer", ErrInput, name, g.Nodes[idx].Op)
 			}
 		}
@@ -336,7 +337,7 @@ func (m *Model) keepNodes(names []string) ([]int, error) {
 
 // weightBytes is the size of a graph's weights as stored: float32 or int8
 // values plus per-channel scales, biases and affine parameters.
-func weightBytes(g *resnet.Graph) int64 {
+func weightBytes(g *graph.Graph) int64 {
 	var b int64
 	for _, n := range g.Nodes {
 		if c := n.Conv; c != nil {
@@ -352,7 +353,7 @@ func weightBytes(g *resnet.Graph) int64 {
 	return b
 }
 
-func qBytes(q *resnet.QWeights) int64 {
+func qBytes(q *graph.QWeights) int64 {
 	if q == nil {
 		return 0
 	}

@@ -10,10 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edge-resnet/edge-resnet/internal/engine"
+
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/kernels"
 	"github.com/edge-resnet/edge-resnet/preprocess"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // Session runs a model. It owns its arena and worker threads; Close it when
@@ -30,9 +33,9 @@ import (
 // After Close, or after the model's Close, every call returns ErrClosed.
 type Session struct {
 	m       *Model
-	plan    *resnet.Plan
+	plan    *engine.Plan
 	prec    Precision // resolved
-	exec    *resnet.Exec
+	exec    *engine.Exec
 	scratch preprocess.Scratch
 	probs   []float32
 	top     []Prediction
@@ -101,7 +104,7 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	if err := plan.CheckBudget(cfg.maxMemory, cfg.threads); err != nil {
 		return nil, err
 	}
-	e, err := resnet.NewExec(plan, cfg.threads)
+	e, err := engine.NewExec(plan, cfg.threads)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +172,7 @@ func (s *Session) Model() *Model { return s.m }
 func (s *Session) Precision() Precision { return s.prec }
 
 // Plan is the compiled plan the session runs.
-func (s *Session) Plan() *resnet.Plan { return s.plan }
+func (s *Session) Plan() *engine.Plan { return s.plan }
 
 // Threads is the number of worker threads.
 func (s *Session) Threads() int { return s.exec.Threads() }
@@ -257,7 +260,7 @@ func (s *Session) RunNCHW(shape []int, data []float32) ([]float32, error) {
 	return s.run(nil)
 }
 
-func checkNCHW(shape []int, in resnet.Shape) error {
+func checkNCHW(shape []int, in graph.Shape) error {
 	want := []int{1, in.C, in.H, in.W}
 	if len(shape) == 3 {
 		want = want[1:]

@@ -195,7 +195,7 @@ func TestPlanRejectsBadLifetime(t *testing.T) {
 }
 
 // planGraph is the lifetimes of a graph of n nodes in the shape of a long
-// network (what resnet.Compile asks for, times 2i and 2i+1 per node):
+// network (what engine.Compile asks for, times 2i and 2i+1 per node):
 // residual blocks whose input lives across the block, sizes varying by
 // stage; wide adds the case of values that all stay live to the end.
 func planGraph(n int, wide bool) []Tensor {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
 // decodeErr decodes and checks that Decode and Verify agree.
@@ -212,8 +212,8 @@ func TestManifestChecks(t *testing.T) {
 				t.Errorf("%s:\n got %v\nwant ErrCorrupt containing %s", c.name, err, c.want)
 			}
 		}
-		if err := decodeErr(t, editManifest(t, img, cases[14].edit)); !errors.Is(err, resnet.ErrInvalid) {
-			t.Errorf("shape inference errors should also wrap resnet.ErrInvalid: %v", err)
+		if err := decodeErr(t, editManifest(t, img, cases[14].edit)); !errors.Is(err, graph.ErrInvalid) {
+			t.Errorf("shape inference errors should also wrap graph.ErrInvalid: %v", err)
 		}
 	})
 

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/preprocess"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // hostLittleEndian decides whether tensor bytes can be used in place. It is
@@ -111,7 +112,7 @@ func build(man *manifest, blob []byte, blobLen int64, mode buildMode) (*Model, e
 	if len(man.Graph.Nodes) == 0 {
 		return nil, corruptf("graph has no nodes")
 	}
-	g := &resnet.Graph{}
+	g := &graph.Graph{}
 	out, ok := toInt(man.Graph.Output)
 	if !ok {
 		return nil, corruptf("graph output %d is out of range", man.Graph.Output)
@@ -231,8 +232,8 @@ func (nb *nodeBuilder) axes(v []int64, what string) (out [3]int) {
 	return out
 }
 
-func (nb *nodeBuilder) pads(p mPads, what string) resnet.Pads {
-	return resnet.Pads{Top: nb.int(p.Top, what+".top"), Left: nb.int(p.Left, what+".left"),
+func (nb *nodeBuilder) pads(p mPads, what string) graph.Pads {
+	return graph.Pads{Top: nb.int(p.Top, what+".top"), Left: nb.int(p.Left, what+".left"),
 		Bottom: nb.int(p.Bottom, what+".bottom"), Right: nb.int(p.Right, what+".right")}
 }
 
@@ -315,7 +316,7 @@ func (nb *nodeBuilder) sized(what, name, dtype string, dims []int) *mTensor {
 
 // qweights resolves the int8 weights of a conv or dense layer, nil when it
 // has none. n is the weight count, out the output channels.
-func (nb *nodeBuilder) qweights(q mQWeights, what string, n []int, out int) *resnet.QWeights {
+func (nb *nodeBuilder) qweights(q mQWeights, what string, n []int, out int) *graph.QWeights {
 	switch {
 	case q.WeightI8 == "" && q.WeightScale == "":
 		return nil
@@ -326,7 +327,7 @@ func (nb *nodeBuilder) qweights(q mQWeights, what string, n []int, out int) *res
 		nb.failf("%s: weight_i8 without weight_scale", what)
 		return nil
 	}
-	qw := &resnet.QWeights{
+	qw := &graph.QWeights{
 		Q:     nb.i8(what+" weight_i8", q.WeightI8, n...),
 		Scale: nb.f32Values(what+" weight_scale", q.WeightScale, out),
 	}
@@ -399,36 +400,36 @@ func (b *builder) viewI8(t *mTensor) []int8 {
 	return v
 }
 
-func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
+func (b *builder) node(i int, mn *mNode) (*graph.Node, error) {
 	nb := &nodeBuilder{builder: b, i: i, mn: mn}
 	if mn.Op == "" {
 		nb.failf("no op")
 		return nil, nb.err
 	}
-	op, ok := resnet.ParseOp(mn.Op)
+	op, ok := graph.ParseOp(mn.Op)
 	if !ok {
 		return nil, versionf("node %d %q: op %q is unknown to this reader", i, mn.Name, mn.Op)
 	}
-	n := &resnet.Node{Name: mn.Name, Op: op, Relu: mn.Relu}
+	n := &graph.Node{Name: mn.Name, Op: op, Relu: mn.Relu}
 	for k, in := range mn.Inputs {
 		n.Inputs = append(n.Inputs, nb.int(in, fmt.Sprintf("inputs[%d]", k)))
 	}
 	missing := func(key string) { nb.failf("%s node without %q attributes", mn.Op, key) }
 	switch op {
-	case resnet.OpInput:
+	case graph.OpInput:
 		if len(mn.Shape) != 3 {
 			nb.failf("the input node needs a shape [H, W, C]")
 			break
 		}
 		s := nb.axes(mn.Shape, "shape")
-		n.Shape = resnet.Shape{H: s[0], W: s[1], C: s[2]}
-	case resnet.OpConv:
+		n.Shape = graph.Shape{H: s[0], W: s[1], C: s[2]}
+	case graph.OpConv:
 		c := mn.Conv
 		if c == nil {
 			missing("conv")
 			break
 		}
-		rc := &resnet.Conv{
+		rc := &graph.Conv{
 			KH: nb.int(c.KH, "conv.kh"), KW: nb.int(c.KW, "conv.kw"),
 			StrideH: nb.int(c.StrideH, "conv.stride_h"), StrideW: nb.int(c.StrideW, "conv.stride_w"),
 			DilH: nb.int(c.DilH, "conv.dil_h"), DilW: nb.int(c.DilW, "conv.dil_w"),
@@ -443,18 +444,18 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 			rc.Bias = nb.f32("conv bias", c.Bias, rc.Cout)
 		}
 		n.Conv = rc
-	case resnet.OpMaxPool, resnet.OpAvgPool:
+	case graph.OpMaxPool, graph.OpAvgPool:
 		p := mn.Pool
 		if p == nil {
 			missing("pool")
 			break
 		}
-		n.Pool = &resnet.Pool{
+		n.Pool = &graph.Pool{
 			KH: nb.int(p.KH, "pool.kh"), KW: nb.int(p.KW, "pool.kw"),
 			StrideH: nb.int(p.StrideH, "pool.stride_h"), StrideW: nb.int(p.StrideW, "pool.stride_w"),
 			Pad: nb.pads(p.Pad, "pool.pad"), CeilMode: p.CeilMode, CountIncludePad: p.CountIncludePad,
 		}
-	case resnet.OpAffine:
+	case graph.OpAffine:
 		a := mn.Affine
 		if a == nil {
 			missing("affine")
@@ -462,19 +463,19 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 		}
 		// The channel count is checked by shape inference; here scale and
 		// shift must agree with each other.
-		n.Affine = &resnet.Affine{}
+		n.Affine = &graph.Affine{}
 		if st := nb.lookup("affine scale", a.Scale); st != nil {
 			c := int(st.NBytes / 4)
 			n.Affine.Scale = nb.f32("affine scale", a.Scale, c)
 			n.Affine.Shift = nb.f32("affine shift", a.Shift, c)
 		}
-	case resnet.OpDense:
+	case graph.OpDense:
 		d := mn.Dense
 		if d == nil {
 			missing("dense")
 			break
 		}
-		rd := &resnet.Dense{In: nb.int(d.In, "dense.in"), Out: nb.int(d.Out, "dense.out")}
+		rd := &graph.Dense{In: nb.int(d.In, "dense.in"), Out: nb.int(d.Out, "dense.out")}
 		rd.Quant = nb.qweights(d.mQWeights, "dense", []int{rd.In, rd.Out}, rd.Out)
 		if d.Weight != "" || rd.Quant == nil {
 			rd.Weight = nb.f32("dense weight", d.Weight, rd.In, rd.Out)
@@ -483,21 +484,21 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 			rd.Bias = nb.f32("dense bias", d.Bias, rd.Out)
 		}
 		n.Dense = rd
-	case resnet.OpPad:
+	case graph.OpPad:
 		p := mn.Pad
 		if p == nil {
 			missing("pad")
 			break
 		}
-		n.Pad = &resnet.PadOp{Before: nb.axes(p.Before, "pad.before"), After: nb.axes(p.After, "pad.after"), Value: float32(p.Value)}
-	case resnet.OpSlice:
+		n.Pad = &graph.PadOp{Before: nb.axes(p.Before, "pad.before"), After: nb.axes(p.After, "pad.after"), Value: float32(p.Value)}
+	case graph.OpSlice:
 		s := mn.Slice
 		if s == nil {
 			missing("slice")
 			break
 		}
-		n.Slice = &resnet.SliceOp{Start: nb.axes(s.Start, "slice.start"), End: nb.axes(s.End, "slice.end"), Step: nb.axes(s.Step, "slice.step")}
-	case resnet.OpConcat:
+		n.Slice = &graph.SliceOp{Start: nb.axes(s.Start, "slice.start"), End: nb.axes(s.End, "slice.end"), Step: nb.axes(s.Step, "slice.step")}
+	case graph.OpConcat:
 		c := mn.Concat
 		if c == nil {
 			missing("concat")
@@ -505,17 +506,17 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 		}
 		switch c.Axis {
 		case "H":
-			n.Axis = resnet.AxisH
+			n.Axis = graph.AxisH
 		case "W":
-			n.Axis = resnet.AxisW
+			n.Axis = graph.AxisW
 		case "C":
-			n.Axis = resnet.AxisC
+			n.Axis = graph.AxisC
 		default:
 			nb.failf("concat axis %q is not H, W or C", c.Axis)
 		}
 	}
-	if op != resnet.OpConv && mn.Conv != nil && mn.Conv.mQWeights != (mQWeights{}) ||
-		op != resnet.OpDense && mn.Dense != nil && mn.Dense.mQWeights != (mQWeights{}) {
+	if op != graph.OpConv && mn.Conv != nil && mn.Conv.mQWeights != (mQWeights{}) ||
+		op != graph.OpDense && mn.Dense != nil && mn.Dense.mQWeights != (mQWeights{}) {
 		// Attribute objects of other ops are ignored, but int8 weights
 		// there would silently be lost: the writer is broken.
 		nb.failf("int8 weights on a %s node, which has no weights", mn.Op)
@@ -526,7 +527,7 @@ func (b *builder) node(i int, mn *mNode) (*resnet.Node, error) {
 		if q.Zero < 0 || q.Zero > 255 {
 			nb.failf("quant.zero = %d is outside [0, 255]", q.Zero)
 		}
-		n.Quant = &resnet.QParams{Scale: float32(q.Scale), Zero: int32(q.Zero)}
+		n.Quant = &graph.QParams{Scale: float32(q.Scale), Zero: int32(q.Zero)}
 	}
 	if nb.err == nil && (n.Conv != nil && n.Conv.Weight == nil && n.Conv.Quant != nil ||
 		n.Dense != nil && n.Dense.Weight == nil && n.Dense.Quant != nil) && !slices.Contains(b.requires, featureInt8) {
@@ -581,7 +582,7 @@ func f32s(v []jf32) []float32 {
 
 // checkMeta holds the rules that tie the metadata to the graph; Encode and
 // Decode both apply them.
-func checkMeta(m *Meta, g *resnet.Graph) error {
+func checkMeta(m *Meta, g *graph.Graph) error {
 	switch m.Output {
 	case "", OutputLogits, OutputProbabilities:
 	default:

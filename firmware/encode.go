@@ -18,7 +18,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
 // Encode returns the model image of m. The graph must be valid (its input
@@ -202,7 +202,7 @@ func newPlan(m *Model) (*plan, error) {
 	}
 	// InferShapes writes Node.Shape; run it on shallow copies so that
 	// encoding never modifies the caller's graph.
-	g := &resnet.Graph{Output: m.Graph.Output, Nodes: make([]*resnet.Node, len(m.Graph.Nodes))}
+	g := &graph.Graph{Output: m.Graph.Output, Nodes: make([]*graph.Node, len(m.Graph.Nodes))}
 	for i, n := range m.Graph.Nodes {
 		if n != nil {
 			c := *n
@@ -268,12 +268,12 @@ func newPlan(m *Model) (*plan, error) {
 
 // int8Content reports whether n carries int8 data (quant) and whether it
 // has int8 weights without float ones (only).
-func int8Content(n *resnet.Node) (quant, only bool) {
+func int8Content(n *graph.Node) (quant, only bool) {
 	quant = n.Quant != nil
-	if c := n.Conv; c != nil && n.Op == resnet.OpConv && c.Quant != nil {
+	if c := n.Conv; c != nil && n.Op == graph.OpConv && c.Quant != nil {
 		quant, only = true, only || c.Weight == nil
 	}
-	if d := n.Dense; d != nil && n.Op == resnet.OpDense && d.Quant != nil {
+	if d := n.Dense; d != nil && n.Op == graph.OpDense && d.Quant != nil {
 		quant, only = true, only || d.Weight == nil
 	}
 	return quant, only
@@ -293,16 +293,16 @@ type encoder struct {
 
 // tensor adds v to the blob (unless the same slice is already there) and
 // returns its name.
-func (e *encoder) tensor(i int, n *resnet.Node, suffix string, v []float32, shape ...int) string {
+func (e *encoder) tensor(i int, n *graph.Node, suffix string, v []float32, shape ...int) string {
 	return e.add(i, n, suffix, planTensor{data: v}, shape)
 }
 
 // tensorI8 is tensor for int8 values.
-func (e *encoder) tensorI8(i int, n *resnet.Node, suffix string, v []int8, shape ...int) string {
+func (e *encoder) tensorI8(i int, n *graph.Node, suffix string, v []int8, shape ...int) string {
 	return e.add(i, n, suffix, planTensor{i8: v}, shape)
 }
 
-func (e *encoder) add(i int, n *resnet.Node, suffix string, t planTensor, shape []int) string {
+func (e *encoder) add(i int, n *graph.Node, suffix string, t planTensor, shape []int) string {
 	dtype, size, key := "f32", int64(4), sliceKey{unsafe.Pointer(unsafe.SliceData(t.data)), len(t.data)}
 	if t.data == nil {
 		dtype, size, key = "i8", 1, sliceKey{unsafe.Pointer(unsafe.SliceData(t.i8)), -len(t.i8)} // negative: never equal to a float key
@@ -343,12 +343,12 @@ func i64s(v ...int) []int64 {
 	return out
 }
 
-func mpads(p resnet.Pads) mPads {
+func mpads(p graph.Pads) mPads {
 	return mPads{int64(p.Top), int64(p.Left), int64(p.Bottom), int64(p.Right)}
 }
 
 // node converts one node of a graph that passed InferShapes.
-func (e *encoder) node(i int, n *resnet.Node) mNode {
+func (e *encoder) node(i int, n *graph.Node) mNode {
 	mn := mNode{
 		Name:  n.Name,
 		Op:    n.Op.String(),
@@ -362,7 +362,7 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 		mn.Quant = &mQuant{Scale: jf32(q.Scale), Zero: int64(q.Zero)}
 	}
 	switch n.Op {
-	case resnet.OpConv:
+	case graph.OpConv:
 		c := n.Conv
 		mc := &mConv{
 			KH: int64(c.KH), KW: int64(c.KW), StrideH: int64(c.StrideH), StrideW: int64(c.StrideW),
@@ -378,19 +378,19 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 			mc.mQWeights = e.qweights(i, n, c.Quant, c.KH, c.KW, c.Cin, c.Cout)
 		}
 		mn.Conv = mc
-	case resnet.OpMaxPool, resnet.OpAvgPool:
+	case graph.OpMaxPool, graph.OpAvgPool:
 		p := n.Pool
 		mn.Pool = &mPool{
 			KH: int64(p.KH), KW: int64(p.KW), StrideH: int64(p.StrideH), StrideW: int64(p.StrideW),
 			Pad: mpads(p.Pad), CeilMode: p.CeilMode, CountIncludePad: p.CountIncludePad,
 		}
-	case resnet.OpAffine:
+	case graph.OpAffine:
 		a := n.Affine
 		mn.Affine = &mAffine{
 			Scale: e.tensor(i, n, "scale", a.Scale, len(a.Scale)),
 			Shift: e.tensor(i, n, "shift", a.Shift, len(a.Shift)),
 		}
-	case resnet.OpDense:
+	case graph.OpDense:
 		d := n.Dense
 		md := &mDense{In: int64(d.In), Out: int64(d.Out)}
 		if d.Weight != nil {
@@ -403,12 +403,12 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 			md.mQWeights = e.qweights(i, n, d.Quant, d.In, d.Out)
 		}
 		mn.Dense = md
-	case resnet.OpPad:
+	case graph.OpPad:
 		mn.Pad = &mPadOp{Before: i64s(n.Pad.Before[:]...), After: i64s(n.Pad.After[:]...), Value: jf32(n.Pad.Value)}
-	case resnet.OpSlice:
+	case graph.OpSlice:
 		s := n.Slice
 		mn.Slice = &mSlice{Start: i64s(s.Start[:]...), End: i64s(s.End[:]...), Step: i64s(s.Step[:]...)}
-	case resnet.OpConcat:
+	case graph.OpConcat:
 		mn.Concat = &mConcat{Axis: n.Axis.String()}
 	}
 	return mn
@@ -416,7 +416,7 @@ func (e *encoder) node(i int, n *resnet.Node) mNode {
 
 // qweights stores int8 weights: the values in the float layout (shape)
 // and one scale per output channel (the last dimension).
-func (e *encoder) qweights(i int, n *resnet.Node, q *resnet.QWeights, shape ...int) mQWeights {
+func (e *encoder) qweights(i int, n *graph.Node, q *graph.QWeights, shape ...int) mQWeights {
 	return mQWeights{
 		WeightI8:    e.tensorI8(i, n, "weight_i8", q.Q, shape...),
 		WeightScale: e.tensor(i, n, "weight_scale", q.Scale, shape[len(shape)-1]),
@@ -454,7 +454,7 @@ func encodeMeta(m *Meta) mMeta {
 
 // checkStrings rejects text that JSON cannot carry unchanged: encoding/json
 // would silently replace invalid UTF-8.
-func checkStrings(m *Model, g *resnet.Graph) error {
+func checkStrings(m *Model, g *graph.Graph) error {
 	bad := func(what, s string) error {
 		if !utf8.ValidString(s) {
 			return fmt.Errorf("%s %q is not valid UTF-8", what, s)

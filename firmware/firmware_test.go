@@ -13,10 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
-func evalBits(t *testing.T, g *resnet.Graph, seed uint64) []uint32 {
+func evalBits(t *testing.T, g *graph.Graph, seed uint64) []uint32 {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 0))
 	in := make([]float32, g.Input().Size())
@@ -80,7 +80,7 @@ func TestRoundTrip(t *testing.T) {
 	})
 }
 
-func weightsOf(n *resnet.Node) [][]float32 {
+func weightsOf(n *graph.Node) [][]float32 {
 	var ws [][]float32
 	switch {
 	case n.Conv != nil:
@@ -115,7 +115,7 @@ func TestSharedWeightsStoredOnce(t *testing.T) {
 		t.Errorf("shared tensor listed %d times", n)
 	}
 	for _, n := range got.Graph.Nodes {
-		if n.Op == resnet.OpAffine && n.Name == "fc" && &n.Affine.Scale[0] != &n.Affine.Shift[0] {
+		if n.Op == graph.OpAffine && n.Name == "fc" && &n.Affine.Scale[0] != &n.Affine.Shift[0] {
 			t.Errorf("shared weights decoded as two slices")
 		}
 	}
@@ -129,7 +129,7 @@ func TestSharedWeightsStoredOnce(t *testing.T) {
 func TestEncodeDeterministicAndPure(t *testing.T) {
 	m := allOpsModel()
 	for _, n := range m.Graph.Nodes[1:] {
-		n.Shape = resnet.Shape{} // Encode must infer shapes without writing them here
+		n.Shape = graph.Shape{} // Encode must infer shapes without writing them here
 	}
 	a := mustEncode(t, m)
 	b := mustEncode(t, m)
@@ -137,7 +137,7 @@ func TestEncodeDeterministicAndPure(t *testing.T) {
 		t.Fatal("Encode is not deterministic")
 	}
 	for i, n := range m.Graph.Nodes[1:] {
-		if n.Shape != (resnet.Shape{}) {
+		if n.Shape != (graph.Shape{}) {
 			t.Fatalf("Encode modified node %d's shape", i+1)
 		}
 	}
@@ -206,8 +206,8 @@ func TestSpecialFloats(t *testing.T) {
 		m := tinyModel()
 		g := m.Graph
 		// Pad the input with v in front of everything.
-		g.Nodes = append([]*resnet.Node{g.Nodes[0], {Name: "pad", Op: resnet.OpPad, Inputs: []int{0},
-			Pad: &resnet.PadOp{Before: [3]int{1, 0, 0}, Value: v}}}, g.Nodes[1:]...)
+		g.Nodes = append([]*graph.Node{g.Nodes[0], {Name: "pad", Op: graph.OpPad, Inputs: []int{0},
+			Pad: &graph.PadOp{Before: [3]int{1, 0, 0}, Value: v}}}, g.Nodes[1:]...)
 		for _, n := range g.Nodes[2:] {
 			for k := range n.Inputs {
 				n.Inputs[k]++
@@ -305,8 +305,8 @@ func TestEncodeRejects(t *testing.T) {
 		bad("int32 range", func(m *Model) {
 			big := int64(math.MaxInt32) + 1 // a variable: the constant would not compile for 32-bit targets
 			g := m.Graph
-			g.Nodes = append(g.Nodes, &resnet.Node{Op: resnet.OpSlice, Inputs: []int{3},
-				Slice: &resnet.SliceOp{End: [3]int{1, 1, 2}, Step: [3]int{1, 1, int(big)}}})
+			g.Nodes = append(g.Nodes, &graph.Node{Op: graph.OpSlice, Inputs: []int{3},
+				Slice: &graph.SliceOp{End: [3]int{1, 1, 2}, Step: [3]int{1, 1, int(big)}}})
 			g.Output = 4
 			m.Meta.Labels = nil
 		}, "out of range")

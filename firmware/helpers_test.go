@@ -11,8 +11,9 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/preprocess"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden image and the fuzz seed corpus")
@@ -30,44 +31,44 @@ func randWeights(r *rand.Rand, n int) []float32 {
 // weight slice.
 func allOpsModel() *Model {
 	r := rand.New(rand.NewPCG(1, 2))
-	g := &resnet.Graph{}
-	add := func(n *resnet.Node) int { return g.Add(n) }
-	in := add(&resnet.Node{Name: "input", Op: resnet.OpInput, Shape: resnet.Shape{H: 8, W: 8, C: 3}})
-	pad := add(&resnet.Node{Name: "pad", Op: resnet.OpPad, Inputs: []int{in},
-		Pad: &resnet.PadOp{Before: [3]int{1, 1, 0}, After: [3]int{1, 0, 1}, Value: -0.5}}) // 10x9x4
+	g := &graph.Graph{}
+	add := func(n *graph.Node) int { return g.Add(n) }
+	in := add(&graph.Node{Name: "input", Op: graph.OpInput, Shape: graph.Shape{H: 8, W: 8, C: 3}})
+	pad := add(&graph.Node{Name: "pad", Op: graph.OpPad, Inputs: []int{in},
+		Pad: &graph.PadOp{Before: [3]int{1, 1, 0}, After: [3]int{1, 0, 1}, Value: -0.5}}) // 10x9x4
 	w1 := randWeights(r, 3*3*4*6)
 	w1[0], w1[1] = float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32 // -0 and a subnormal survive bit for bit
-	conv := add(&resnet.Node{Name: `conv "stem" ü`, Op: resnet.OpConv, Inputs: []int{pad}, Relu: true,
-		Conv: &resnet.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Pad: resnet.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1},
+	conv := add(&graph.Node{Name: `conv "stem" ü`, Op: graph.OpConv, Inputs: []int{pad}, Relu: true,
+		Conv: &graph.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Pad: graph.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1},
 			Cin: 4, Cout: 6, Weight: w1, Bias: randWeights(r, 6)}}) // 10x9x6
-	aff := add(&resnet.Node{Name: "bn", Op: resnet.OpAffine, Inputs: []int{conv},
-		Affine: &resnet.Affine{Scale: randWeights(r, 6), Shift: randWeights(r, 6)}})
-	relu := add(&resnet.Node{Name: "relu", Op: resnet.OpRelu, Inputs: []int{aff}})
-	mp := add(&resnet.Node{Name: "maxpool", Op: resnet.OpMaxPool, Inputs: []int{relu},
-		Pool: &resnet.Pool{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Pad: resnet.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1}, CeilMode: true}}) // 6x5x6
-	res := add(&resnet.Node{Name: "dilated+residual", Op: resnet.OpConv, Inputs: []int{mp, mp}, Relu: true,
-		Conv: &resnet.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 2, DilW: 2, Pad: resnet.Pads{Top: 2, Left: 2, Bottom: 2, Right: 2},
+	aff := add(&graph.Node{Name: "bn", Op: graph.OpAffine, Inputs: []int{conv},
+		Affine: &graph.Affine{Scale: randWeights(r, 6), Shift: randWeights(r, 6)}})
+	relu := add(&graph.Node{Name: "relu", Op: graph.OpRelu, Inputs: []int{aff}})
+	mp := add(&graph.Node{Name: "maxpool", Op: graph.OpMaxPool, Inputs: []int{relu},
+		Pool: &graph.Pool{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Pad: graph.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1}, CeilMode: true}}) // 6x5x6
+	res := add(&graph.Node{Name: "dilated+residual", Op: graph.OpConv, Inputs: []int{mp, mp}, Relu: true,
+		Conv: &graph.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 2, DilW: 2, Pad: graph.Pads{Top: 2, Left: 2, Bottom: 2, Right: 2},
 			Cin: 6, Cout: 6, Weight: randWeights(r, 3*3*6*6)}}) // 6x5x6
-	sum := add(&resnet.Node{Name: "add", Op: resnet.OpAdd, Inputs: []int{res, mp}, Relu: true})
-	ap := add(&resnet.Node{Name: "avgpool", Op: resnet.OpAvgPool, Inputs: []int{sum},
-		Pool: &resnet.Pool{KH: 2, KW: 2, StrideH: 1, StrideW: 1, Pad: resnet.Pads{Top: 1, Left: 1}, CountIncludePad: true}}) // 6x5x6
-	sl := add(&resnet.Node{Name: "slice", Op: resnet.OpSlice, Inputs: []int{ap},
-		Slice: &resnet.SliceOp{Start: [3]int{0, 1, 0}, End: [3]int{6, 5, 6}, Step: [3]int{2, 1, 2}}}) // 3x4x3
-	cw := add(&resnet.Node{Name: "concat.w", Op: resnet.OpConcat, Inputs: []int{sl, sl}, Axis: resnet.AxisW}) // 3x8x3
-	c1 := add(&resnet.Node{Name: "", Op: resnet.OpConv, Inputs: []int{cw},                                    // unnamed: tensors get "node11.*"
-		Conv: &resnet.Conv{KH: 1, KW: 1, StrideH: 2, StrideW: 1, DilH: 1, DilW: 1, Cin: 3, Cout: 4,
+	sum := add(&graph.Node{Name: "add", Op: graph.OpAdd, Inputs: []int{res, mp}, Relu: true})
+	ap := add(&graph.Node{Name: "avgpool", Op: graph.OpAvgPool, Inputs: []int{sum},
+		Pool: &graph.Pool{KH: 2, KW: 2, StrideH: 1, StrideW: 1, Pad: graph.Pads{Top: 1, Left: 1}, CountIncludePad: true}}) // 6x5x6
+	sl := add(&graph.Node{Name: "slice", Op: graph.OpSlice, Inputs: []int{ap},
+		Slice: &graph.SliceOp{Start: [3]int{0, 1, 0}, End: [3]int{6, 5, 6}, Step: [3]int{2, 1, 2}}}) // 3x4x3
+	cw := add(&graph.Node{Name: "concat.w", Op: graph.OpConcat, Inputs: []int{sl, sl}, Axis: graph.AxisW}) // 3x8x3
+	c1 := add(&graph.Node{Name: "", Op: graph.OpConv, Inputs: []int{cw},                                   // unnamed: tensors get "node11.*"
+		Conv: &graph.Conv{KH: 1, KW: 1, StrideH: 2, StrideW: 1, DilH: 1, DilW: 1, Cin: 3, Cout: 4,
 			Weight: randWeights(r, 12), Bias: randWeights(r, 4)}}) // 2x8x4
-	gap := add(&resnet.Node{Name: "gap", Op: resnet.OpGlobalAvgPool, Inputs: []int{c1}})                       // 1x1x4
-	fl := add(&resnet.Node{Name: "flatten", Op: resnet.OpFlatten, Inputs: []int{c1}})                          // 1x1x64
-	cc := add(&resnet.Node{Name: "concat.c", Op: resnet.OpConcat, Inputs: []int{gap, fl}, Axis: resnet.AxisC}) // 1x1x68
-	fc := add(&resnet.Node{Name: "fc", Op: resnet.OpDense, Inputs: []int{cc}, Relu: true,
-		Dense: &resnet.Dense{In: 68, Out: 5, Weight: randWeights(r, 68*5), Bias: randWeights(r, 5)}})
+	gap := add(&graph.Node{Name: "gap", Op: graph.OpGlobalAvgPool, Inputs: []int{c1}})                      // 1x1x4
+	fl := add(&graph.Node{Name: "flatten", Op: graph.OpFlatten, Inputs: []int{c1}})                         // 1x1x64
+	cc := add(&graph.Node{Name: "concat.c", Op: graph.OpConcat, Inputs: []int{gap, fl}, Axis: graph.AxisC}) // 1x1x68
+	fc := add(&graph.Node{Name: "fc", Op: graph.OpDense, Inputs: []int{cc}, Relu: true,
+		Dense: &graph.Dense{In: 68, Out: 5, Weight: randWeights(r, 68*5), Bias: randWeights(r, 5)}})
 	shared := randWeights(r, 5)
-	sh := add(&resnet.Node{Name: "fc", Op: resnet.OpAffine, Inputs: []int{fc}, // duplicate node name on purpose
-		Affine: &resnet.Affine{Scale: shared, Shift: shared}})
-	fc2 := add(&resnet.Node{Name: "fc2", Op: resnet.OpDense, Inputs: []int{sh},
-		Dense: &resnet.Dense{In: 5, Out: 5, Weight: randWeights(r, 25)}})
-	g.Output = add(&resnet.Node{Name: "softmax", Op: resnet.OpSoftmax, Inputs: []int{fc2}})
+	sh := add(&graph.Node{Name: "fc", Op: graph.OpAffine, Inputs: []int{fc}, // duplicate node name on purpose
+		Affine: &graph.Affine{Scale: shared, Shift: shared}})
+	fc2 := add(&graph.Node{Name: "fc2", Op: graph.OpDense, Inputs: []int{sh},
+		Dense: &graph.Dense{In: 5, Out: 5, Weight: randWeights(r, 25)}})
+	g.Output = add(&graph.Node{Name: "softmax", Op: graph.OpSoftmax, Inputs: []int{fc2}})
 	if err := g.InferShapes(); err != nil {
 		panic(err)
 	}
@@ -93,13 +94,13 @@ func tinyModel() *Model {
 		}
 		return w
 	}
-	g := &resnet.Graph{}
-	in := g.Add(&resnet.Node{Name: "x", Op: resnet.OpInput, Shape: resnet.Shape{H: 2, W: 2, C: 2}})
-	c := g.Add(&resnet.Node{Name: "c", Op: resnet.OpConv, Inputs: []int{in}, Relu: true,
-		Conv: &resnet.Conv{KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Cin: 2, Cout: 3, Weight: ramp(6, 0.25, -0.5), Bias: ramp(3, -0.125, 0.1)}})
-	p := g.Add(&resnet.Node{Name: "p", Op: resnet.OpGlobalAvgPool, Inputs: []int{c}})
-	g.Output = g.Add(&resnet.Node{Name: "fc", Op: resnet.OpDense, Inputs: []int{p},
-		Dense: &resnet.Dense{In: 3, Out: 2, Weight: ramp(6, -0.3, 0.7), Bias: ramp(2, 1, -0.5)}})
+	g := &graph.Graph{}
+	in := g.Add(&graph.Node{Name: "x", Op: graph.OpInput, Shape: graph.Shape{H: 2, W: 2, C: 2}})
+	c := g.Add(&graph.Node{Name: "c", Op: graph.OpConv, Inputs: []int{in}, Relu: true,
+		Conv: &graph.Conv{KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Cin: 2, Cout: 3, Weight: ramp(6, 0.25, -0.5), Bias: ramp(3, -0.125, 0.1)}})
+	p := g.Add(&graph.Node{Name: "p", Op: graph.OpGlobalAvgPool, Inputs: []int{c}})
+	g.Output = g.Add(&graph.Node{Name: "fc", Op: graph.OpDense, Inputs: []int{p},
+		Dense: &graph.Dense{In: 3, Out: 2, Weight: ramp(6, -0.3, 0.7), Bias: ramp(2, 1, -0.5)}})
 	if err := g.InferShapes(); err != nil {
 		panic(err)
 	}

@@ -13,13 +13,15 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // quantizeWeights returns w quantized symmetrically per output channel (the
 // last dimension, out channels): scale = max|w|/127, q = round(w/scale).
-func quantizeWeights(w []float32, out int) *resnet.QWeights {
-	q := &resnet.QWeights{Q: make([]int8, len(w)), Scale: make([]float32, out)}
+func quantizeWeights(w []float32, out int) *graph.QWeights {
+	q := &graph.QWeights{Q: make([]int8, len(w)), Scale: make([]float32, out)}
 	for i, v := range w {
 		q.Scale[i%out] = max(q.Scale[i%out], float32(math.Abs(float64(v))))
 	}
@@ -40,7 +42,7 @@ func quantizeWeights(w []float32, out int) *resnet.QWeights {
 // ones when intOnly) and every node activation parameters. The activation
 // values are arbitrary but valid and vary in every bit of the scale and
 // over the zero point's range. g is modified in place.
-func quantize(g *resnet.Graph, intOnly bool) *resnet.Graph {
+func quantize(g *graph.Graph, intOnly bool) *graph.Graph {
 	for i, n := range g.Nodes {
 		switch {
 		case n.Conv != nil:
@@ -58,7 +60,7 @@ func quantize(g *resnet.Graph, intOnly bool) *resnet.Graph {
 		if !n.Relu {
 			zero = int32(i*37) % 256
 		}
-		n.Quant = &resnet.QParams{Scale: float32(1+i) / 97, Zero: zero}
+		n.Quant = &graph.QParams{Scale: float32(1+i) / 97, Zero: zero}
 	}
 	return g
 }
@@ -73,7 +75,7 @@ func insideI8(v []int8, buf []byte) bool {
 	return p >= b && p+uintptr(len(v)) <= b+uintptr(len(buf))
 }
 
-func qweightsOf(n *resnet.Node) *resnet.QWeights {
+func qweightsOf(n *graph.Node) *graph.QWeights {
 	switch {
 	case n.Conv != nil:
 		return n.Conv.Quant
@@ -148,12 +150,12 @@ func TestInt8ResNet18(t *testing.T) {
 	// Weights do not depend on the input size. Deep equality of the graphs
 	// (TestInt8RoundTrip also evaluates) keeps this cheap under qemu.
 	cfg := resnet.Config{Depth: 18, Height: 32, Width: 32}
-	build := func() *resnet.Graph {
+	build := func() *graph.Graph {
 		g, err := resnet.Build(cfg, resnet.HeInit(7))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if g, err = resnet.Fuse(g); err != nil {
+		if g, err = graph.Fuse(g); err != nil {
 			t.Fatal(err)
 		}
 		return g
@@ -162,7 +164,7 @@ func TestInt8ResNet18(t *testing.T) {
 	size := map[string]int64{}
 	for _, c := range []struct {
 		name string
-		g    *resnet.Graph
+		g    *graph.Graph
 	}{
 		{"fp32", build()},
 		{"both", quantize(build(), false)},

@@ -57,7 +57,7 @@ type mGraph struct {
 	Nodes  []mNode `json:"nodes"`
 }
 
-// mNode is one resnet.Node. Only the attribute object of its op is written;
+// mNode is one graph.Node. Only the attribute object of its op is written;
 // readers ignore the others.
 type mNode struct {
 	Name   string   `json:"name"`
@@ -105,7 +105,7 @@ type mQWeights struct {
 	WeightScale string `json:"weight_scale,omitempty"`
 }
 
-// mQuant is resnet.QParams: real = scale*(q-zero), q in [0, 255].
+// mQuant is graph.QParams: real = scale*(q-zero), q in [0, 255].
 type mQuant struct {
 	Scale jf32  `json:"scale"`
 	Zero  int64 `json:"zero"`

@@ -4,8 +4,8 @@
 package firmware
 
 import (
+	"github.com/edge-resnet/edge-resnet/graph"
 	"github.com/edge-resnet/edge-resnet/preprocess"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // Output kinds: what the graph's output means.
@@ -26,6 +26,6 @@ type Meta struct {
 
 // Model is a graph with its metadata.
 type Model struct {
-	Graph *resnet.Graph
+	Graph *graph.Graph
 	Meta  Meta
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
@@ -24,11 +26,11 @@ func TestResNetRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fused, err := resnet.Fuse(g)
+		fused, err := graph.Fuse(g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, g := range []*resnet.Graph{g, fused} {
+		for _, g := range []*graph.Graph{g, fused} {
 			m := &Model{Graph: g, Meta: Meta{Name: cfg.Name(), Arch: cfg.Name(), Output: OutputLogits}}
 			path := filepath.Join(t.TempDir(), "m.ern")
 			if err := WriteFile(path, m); err != nil {
@@ -54,7 +56,7 @@ func resnet50Image(b *testing.B) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if g, err = resnet.Fuse(g); err != nil {
+	if g, err = graph.Fuse(g); err != nil {
 		b.Fatal(err)
 	}
 	labels := make([]string, 1000)

@@ -252,7 +252,7 @@ func (w *Winograd8) cut(scratch []byte) wino8Scratch {
 // convolution of in into out (both NHWC uint8), requantized through rq:
 // rq.ZeroA is the input's zero point, rq.Bias, rq.Scale are per output
 // channel and rq.Res, if set, has the output's layout (rq.LdRes is
-// ignored); zero points are in [0, 255] (as resnet.QParams requires).
+// ignored); zero points are in [0, 255] (as graph.QParams requires).
 // Every output is exact, so any split gives identical results. in and out
 // must not overlap; scratch needs Scratch() bytes (any alignment).
 func (w *Winograd8) Run(in, out []uint8, rq *Requant, q0, q1, p0, p1 int, scratch []byte) {

@@ -2,6 +2,7 @@ package resnet
 
 import (
 	"fmt"
+	"github.com/edge-resnet/edge-resnet/graph"
 	"math"
 	"math/rand/v2"
 )
@@ -39,7 +40,7 @@ type Config struct {
 	// (torchvision, "ResNet v1.5").
 	StrideOn1x1 bool
 	Shortcut    Shortcut
-	ConvBias    bool // convs have biases (before BatchNorm)
+	ConvBias    bool // convs have biases (before graph.BatchNorm)
 	BaseWidth   int  // filters of the first stage: 0 = 64 (ImageNet) or 16 (CIFAR)
 	InChannels  int  // 0 = 3
 	Height      int  // input size; 0 = 224 (ImageNet) or 32 (CIFAR)
@@ -135,20 +136,20 @@ func (c Config) Name() string {
 
 // Build constructs the graph of a ResNet (unfused: convs, BatchNorm as
 // Affine, ReLU, Add) with weights from w.
-func Build(cfg Config, w Weights) (*Graph, error) {
+func Build(cfg Config, w Weights) (*graph.Graph, error) {
 	cfg, err := cfg.Normalize()
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{cfg: cfg, w: w, g: &Graph{}}
-	x := b.g.Add(&Node{Name: "input", Op: OpInput, Shape: Shape{cfg.Height, cfg.Width, cfg.InChannels}})
+	b := &builder{cfg: cfg, w: w, g: &graph.Graph{}}
+	x := b.g.Add(&graph.Node{Name: "input", Op: graph.OpInput, Shape: graph.Shape{H: cfg.Height, W: cfg.Width, C: cfg.InChannels}})
 	ch := cfg.InChannels
 	if cfg.CIFAR {
 		x = b.convBN("conv1", "bn1", x, ch, cfg.BaseWidth, 3, 1, 1, true)
 	} else {
 		x = b.convBN("conv1", "bn1", x, ch, cfg.BaseWidth, 7, 2, 3, true)
-		x = b.g.Add(&Node{Name: "maxpool", Op: OpMaxPool, Inputs: []int{x},
-			Pool: &Pool{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Pad: Pads{1, 1, 1, 1}}})
+		x = b.g.Add(&graph.Node{Name: "maxpool", Op: graph.OpMaxPool, Inputs: []int{x},
+			Pool: &graph.Pool{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Pad: graph.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1}}})
 	}
 	ch = cfg.BaseWidth
 	expansion := 1
@@ -170,11 +171,11 @@ func Build(cfg Config, w Weights) (*Graph, error) {
 			ch = planes * expansion
 		}
 	}
-	x = b.g.Add(&Node{Name: "avgpool", Op: OpGlobalAvgPool, Inputs: []int{x}})
+	x = b.g.Add(&graph.Node{Name: "avgpool", Op: graph.OpGlobalAvgPool, Inputs: []int{x}})
 	fw := b.param("fc.weight", []int{cfg.Classes, ch})
 	fb := b.param("fc.bias", []int{cfg.Classes})
-	x = b.g.Add(&Node{Name: "fc", Op: OpDense, Inputs: []int{x},
-		Dense: &Dense{In: ch, Out: cfg.Classes, Weight: transpose2(fw, cfg.Classes, ch), Bias: fb}})
+	x = b.g.Add(&graph.Node{Name: "fc", Op: graph.OpDense, Inputs: []int{x},
+		Dense: &graph.Dense{In: ch, Out: cfg.Classes, Weight: transpose2(fw, cfg.Classes, ch), Bias: fb}})
 	b.g.Output = x
 	if b.err != nil {
 		return nil, b.err
@@ -188,7 +189,7 @@ func Build(cfg Config, w Weights) (*Graph, error) {
 type builder struct {
 	cfg Config
 	w   Weights
-	g   *Graph
+	g   *graph.Graph
 	err error
 }
 
@@ -216,24 +217,24 @@ func (b *builder) param(name string, shape []int) []float32 {
 // BatchNorm as an Affine, and optionally a ReLU.
 func (b *builder) convBN(conv, bn string, x, cin, cout, k, stride, pad int, relu bool) int {
 	w := b.param(conv+".weight", []int{cout, cin, k, k})
-	c := &Conv{KH: k, KW: k, StrideH: stride, StrideW: stride, DilH: 1, DilW: 1,
-		Pad: Pads{pad, pad, pad, pad}, Cin: cin, Cout: cout}
+	c := &graph.Conv{KH: k, KW: k, StrideH: stride, StrideW: stride, DilH: 1, DilW: 1,
+		Pad: graph.Pads{Top: pad, Left: pad, Bottom: pad, Right: pad}, Cin: cin, Cout: cout}
 	if w != nil {
-		c.Weight = OIHWToHWIO(w, cout, cin, k, k)
+		c.Weight = graph.OIHWToHWIO(w, cout, cin, k, k)
 	}
 	if b.cfg.ConvBias {
 		c.Bias = b.param(conv+".bias", []int{cout})
 	}
-	x = b.g.Add(&Node{Name: conv, Op: OpConv, Inputs: []int{x}, Conv: c})
+	x = b.g.Add(&graph.Node{Name: conv, Op: graph.OpConv, Inputs: []int{x}, Conv: c})
 	gamma := b.param(bn+".weight", []int{cout})
 	beta := b.param(bn+".bias", []int{cout})
 	mean := b.param(bn+".running_mean", []int{cout})
 	variance := b.param(bn+".running_var", []int{cout})
 	if b.err == nil {
-		x = b.g.Add(&Node{Name: bn, Op: OpAffine, Inputs: []int{x}, Affine: BatchNorm(gamma, beta, mean, variance, 1e-5)})
+		x = b.g.Add(&graph.Node{Name: bn, Op: graph.OpAffine, Inputs: []int{x}, Affine: graph.BatchNorm(gamma, beta, mean, variance, 1e-5)})
 	}
 	if relu {
-		x = b.g.Add(&Node{Name: conv + ".relu", Op: OpRelu, Inputs: []int{x}})
+		x = b.g.Add(&graph.Node{Name: conv + ".relu", Op: graph.OpRelu, Inputs: []int{x}})
 	}
 	return x
 }
@@ -269,73 +270,32 @@ func (b *builder) block(name string, x, cin, planes, stride int) (int, error) {
 				if err != nil {
 					return 0, err
 				}
-				short = b.g.Add(&Node{Name: name + ".shortcut.subsample", Op: OpSlice, Inputs: []int{short},
-					Slice: &SliceOp{End: [3]int{s.H, s.W, s.C}, Step: [3]int{stride, stride, 1}}})
+				short = b.g.Add(&graph.Node{Name: name + ".shortcut.subsample", Op: graph.OpSlice, Inputs: []int{short},
+					Slice: &graph.SliceOp{End: [3]int{s.H, s.W, s.C}, Step: [3]int{stride, stride, 1}}})
 			}
 			extra := cout - cin
 			before := extra / 2
 			if b.cfg.Shortcut == ShortcutAEnd {
 				before = 0
 			}
-			short = b.g.Add(&Node{Name: name + ".shortcut.pad", Op: OpPad, Inputs: []int{short},
-				Pad: &PadOp{Before: [3]int{0, 0, before}, After: [3]int{0, 0, extra - before}}})
+			short = b.g.Add(&graph.Node{Name: name + ".shortcut.pad", Op: graph.OpPad, Inputs: []int{short},
+				Pad: &graph.PadOp{Before: [3]int{0, 0, before}, After: [3]int{0, 0, extra - before}}})
 		}
 	}
-	x = b.g.Add(&Node{Name: name + ".add", Op: OpAdd, Inputs: []int{out, short}})
-	return b.g.Add(&Node{Name: name + ".relu", Op: OpRelu, Inputs: []int{x}}), nil
+	x = b.g.Add(&graph.Node{Name: name + ".add", Op: graph.OpAdd, Inputs: []int{out, short}})
+	return b.g.Add(&graph.Node{Name: name + ".relu", Op: graph.OpRelu, Inputs: []int{x}}), nil
 }
 
 // shape infers the shapes built so far and returns node i's.
-func (b *builder) shape(i int) (Shape, error) {
+func (b *builder) shape(i int) (graph.Shape, error) {
 	if b.err != nil {
-		return Shape{}, b.err
+		return graph.Shape{}, b.err
 	}
 	b.g.Output = len(b.g.Nodes) - 1
 	if err := b.g.InferShapes(); err != nil {
-		return Shape{}, err
+		return graph.Shape{}, err
 	}
 	return b.g.Nodes[i].Shape, nil
-}
-
-// BatchNorm turns BatchNorm parameters into a per-channel affine map, in
-// float64: scale = gamma/sqrt(var+eps), shift = beta - mean*scale.
-func BatchNorm(gamma, beta, mean, variance []float32, eps float64) *Affine {
-	a := &Affine{Scale: make([]float32, len(gamma)), Shift: make([]float32, len(gamma))}
-	for i := range gamma {
-		s := float64(gamma[i]) / math.Sqrt(float64(variance[i])+eps)
-		a.Scale[i] = float32(s)
-		a.Shift[i] = float32(float64(beta[i]) - float64(mean[i])*s)
-	}
-	return a
-}
-
-// OIHWToHWIO reorders PyTorch/ONNX conv weights to the graph's layout.
-func OIHWToHWIO(w []float32, o, i, kh, kw int) []float32 {
-	out := make([]float32, len(w))
-	for a := 0; a < o; a++ {
-		for b := 0; b < i; b++ {
-			for y := 0; y < kh; y++ {
-				for x := 0; x < kw; x++ {
-					out[((y*kw+x)*i+b)*o+a] = w[((a*i+b)*kh+y)*kw+x]
-				}
-			}
-		}
-	}
-	return out
-}
-
-// transpose2 turns an [r][c] matrix into [c][r].
-func transpose2(w []float32, r, c int) []float32 {
-	if w == nil {
-		return nil
-	}
-	out := make([]float32, len(w))
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			out[j*r+i] = w[i*c+j]
-		}
-	}
-	return out
 }
 
 // HeInit returns random weights as torchvision initializes a new ResNet:
@@ -373,4 +333,18 @@ func HeInit(seed uint64) Weights {
 		}
 		return v, nil
 	}
+}
+
+// transpose2 turns an [r][c] matrix into [c][r].
+func transpose2(w []float32, r, c int) []float32 {
+	if w == nil {
+		return nil
+	}
+	out := make([]float32, len(w))
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			out[j*r+i] = w[i*c+j]
+		}
+	}
+	return out
 }

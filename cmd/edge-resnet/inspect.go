@@ -7,10 +7,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/spf13/cobra"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 func newInspectCmd() *cobra.Command {
@@ -54,11 +55,11 @@ dead). MODEL is a model image or ONNX file; without it, the built-in model.`,
 }
 
 // layerDesc describes a node's operator and what was fused into it.
-func layerDesc(g *resnet.Graph, n *resnet.Node) string {
+func layerDesc(g *graph.Graph, n *graph.Node) string {
 	var b strings.Builder
 	b.WriteString(n.Op.String())
 	switch n.Op {
-	case resnet.OpConv:
+	case graph.OpConv:
 		c := n.Conv
 		fmt.Fprintf(&b, " %dx%d/%d", c.KH, c.KW, c.StrideH)
 		if c.StrideW != c.StrideH {
@@ -70,13 +71,13 @@ func layerDesc(g *resnet.Graph, n *resnet.Node) string {
 		if len(n.Inputs) == 2 {
 			fmt.Fprintf(&b, " +residual(%s)", g.Nodes[n.Inputs[1]].Name)
 		}
-	case resnet.OpMaxPool, resnet.OpAvgPool:
+	case graph.OpMaxPool, graph.OpAvgPool:
 		fmt.Fprintf(&b, " %dx%d/%d", n.Pool.KH, n.Pool.KW, n.Pool.StrideH)
-	case resnet.OpPad:
+	case graph.OpPad:
 		fmt.Fprintf(&b, " %v/%v", n.Pad.Before, n.Pad.After)
-	case resnet.OpSlice:
+	case graph.OpSlice:
 		fmt.Fprintf(&b, " step %v", n.Slice.Step)
-	case resnet.OpConcat:
+	case graph.OpConcat:
 		fmt.Fprintf(&b, " on %v", n.Axis)
 	}
 	if n.Relu {
@@ -152,13 +153,13 @@ type inspectLayer struct {
 
 // precision is how a layer runs: conv and dense by their weights, other
 // ops by whether their output is quantized.
-func precision(n *resnet.Node) string {
+func precision(n *graph.Node) string {
 	var w []float32
-	var q *resnet.QWeights
+	var q *graph.QWeights
 	switch n.Op {
-	case resnet.OpConv:
+	case graph.OpConv:
 		w, q = n.Conv.Weight, n.Conv.Quant
-	case resnet.OpDense:
+	case graph.OpDense:
 		w, q = n.Dense.Weight, n.Dense.Quant
 	default:
 		if n.Quant != nil {
@@ -179,25 +180,25 @@ func precision(n *resnet.Node) string {
 // fp32 alone.
 type layerBytes struct{ stored, fp32 int64 }
 
-func layerWeightBytes(n *resnet.Node) layerBytes {
+func layerWeightBytes(n *graph.Node) layerBytes {
 	var b layerBytes
 	f32 := func(v []float32) int64 { return 4 * int64(len(v)) }
-	qw := func(q *resnet.QWeights) int64 {
+	qw := func(q *graph.QWeights) int64 {
 		if q == nil {
 			return 0
 		}
 		return int64(len(q.Q)) + f32(q.Scale)
 	}
 	switch n.Op {
-	case resnet.OpConv:
+	case graph.OpConv:
 		c := n.Conv
 		b.stored = f32(c.Weight) + f32(c.Bias) + qw(c.Quant)
 		b.fp32 = 4*int64(c.KH)*int64(c.KW)*int64(c.Cin)*int64(c.Cout) + f32(c.Bias)
-	case resnet.OpDense:
+	case graph.OpDense:
 		d := n.Dense
 		b.stored = f32(d.Weight) + f32(d.Bias) + qw(d.Quant)
 		b.fp32 = 4*int64(d.In)*int64(d.Out) + f32(d.Bias)
-	case resnet.OpAffine:
+	case graph.OpAffine:
 		b.stored = f32(n.Affine.Scale) + f32(n.Affine.Shift)
 		b.fp32 = b.stored
 	}
@@ -215,16 +216,16 @@ func (w *weightBytes) add(b layerBytes) {
 	w.fp32 += b.fp32
 }
 
-func (w *weightBytes) count(n *resnet.Node) {
+func (w *weightBytes) count(n *graph.Node) {
 	switch precision(n) {
 	case "int8":
-		if n.Op == resnet.OpConv || n.Op == resnet.OpDense {
+		if n.Op == graph.OpConv || n.Op == graph.OpDense {
 			w.int8Only++
 		}
 	case "int8+fp32":
 		w.both++
 	case "fp32":
-		if n.Op == resnet.OpConv || n.Op == resnet.OpDense {
+		if n.Op == graph.OpConv || n.Op == graph.OpDense {
 			w.fp32Only++
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
@@ -175,17 +177,17 @@ func TestEvalIDX(t *testing.T) {
 // quantizedImage writes a fused CIFAR ResNet-20 with int8 weights (float
 // ones dropped unless keepFloat) and activation quantization on every node,
 // quantized here per output channel, as an image in dir.
-func quantizedImage(t *testing.T, dir string, keepFloat bool) (string, *resnet.Graph) {
+func quantizedImage(t *testing.T, dir string, keepFloat bool) (string, *graph.Graph) {
 	t.Helper()
 	g, err := resnet.Build(resnet.Config{Depth: 20, CIFAR: true, Shortcut: resnet.ShortcutA}, resnet.HeInit(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g, err = resnet.Fuse(g); err != nil {
+	if g, err = graph.Fuse(g); err != nil {
 		t.Fatal(err)
 	}
-	quant := func(w []float32, out int) *resnet.QWeights {
-		q := &resnet.QWeights{Q: make([]int8, len(w)), Scale: make([]float32, out)}
+	quant := func(w []float32, out int) *graph.QWeights {
+		q := &graph.QWeights{Q: make([]int8, len(w)), Scale: make([]float32, out)}
 		for i, v := range w {
 			q.Scale[i%out] = max(q.Scale[i%out], float32(math.Abs(float64(v)))/127)
 		}
@@ -196,18 +198,18 @@ func quantizedImage(t *testing.T, dir string, keepFloat bool) (string, *resnet.G
 	}
 	for i, n := range g.Nodes {
 		switch n.Op {
-		case resnet.OpConv:
+		case graph.OpConv:
 			n.Conv.Quant = quant(n.Conv.Weight, n.Conv.Cout)
 			if !keepFloat {
 				n.Conv.Weight = nil
 			}
-		case resnet.OpDense:
+		case graph.OpDense:
 			n.Dense.Quant = quant(n.Dense.Weight, n.Dense.Out)
 			if !keepFloat {
 				n.Dense.Weight = nil
 			}
 		}
-		n.Quant = &resnet.QParams{Scale: 0.01 + float32(i)/1000, Zero: int32(i % 3 * 64)}
+		n.Quant = &graph.QParams{Scale: 0.01 + float32(i)/1000, Zero: int32(i % 3 * 64)}
 	}
 	path := filepath.Join(dir, fmt.Sprintf("int8-%v.ern", keepFloat))
 	m := &firmware.Model{Graph: g, Meta: firmware.Meta{Name: "r20q", Arch: "cifar-resnet20", Output: firmware.OutputLogits}}
@@ -226,12 +228,12 @@ func TestInspectInt8(t *testing.T) {
 		nq := 0
 		for _, n := range g.Nodes {
 			var w, b []float32
-			var q *resnet.QWeights
+			var q *graph.QWeights
 			switch n.Op {
-			case resnet.OpConv:
+			case graph.OpConv:
 				w, b, q = n.Conv.Weight, n.Conv.Bias, n.Conv.Quant
 				fp32 += 4 * int64(len(q.Q)+len(b))
-			case resnet.OpDense:
+			case graph.OpDense:
 				w, b, q = n.Dense.Weight, n.Dense.Bias, n.Dense.Quant
 				fp32 += 4 * int64(len(q.Q)+len(b))
 			default:

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
 // Opset range this importer knows. Opsets 19-21 only add data types and
@@ -17,9 +17,9 @@ const (
 // Limits of the resnet graph (resnet.InferShapes), checked here first so
 // that a model outside them fails with a message about the ONNX node.
 const (
-	maxDim        = resnet.MaxDim
-	maxConvWindow = resnet.MaxConvWindow
-	maxPoolWindow = resnet.MaxPoolWindow
+	maxDim        = graph.MaxDim
+	maxConvWindow = graph.MaxConvWindow
+	maxPoolWindow = graph.MaxPoolWindow
 )
 
 type valueKind uint8
@@ -42,7 +42,7 @@ type value struct {
 	// [1,C] (then shape is 1x1xC, the same memory layout).
 	node  int
 	rank  int
-	shape resnet.Shape
+	shape graph.Shape
 
 	err error // vMissing
 }
@@ -59,13 +59,13 @@ func (v *value) isVector() bool { return v.shape.H == 1 && v.shape.W == 1 }
 
 type builder struct {
 	opset int64
-	g     *resnet.Graph
+	g     *graph.Graph
 	// Per resnet node: the shape the importer computed; how many resnet
 	// nodes read it so far; and how many reads its value still has among
 	// the ONNX nodes not yet imported (plus the graph output). A MatMul's
 	// bias Add may be merged into the Dense only when the Add is its sole
 	// reader, past and future.
-	shapes []resnet.Shape
+	shapes []graph.Shape
 	users  []int
 	refs   []int
 
@@ -77,7 +77,7 @@ type builder struct {
 	n   *nodeProto
 }
 
-func importModel(data []byte, opt Options) (*resnet.Graph, *Info, error) {
+func importModel(data []byte, opt Options) (*graph.Graph, *Info, error) {
 	if len(data) > maxFileSize {
 		return nil, nil, unsupportedf("model is %d bytes, more than the 2 GiB a protobuf message can hold", len(data))
 	}
@@ -110,7 +110,7 @@ func importModel(data []byte, opt Options) (*resnet.Graph, *Info, error) {
 	}
 	b := &builder{
 		opset: info.Opset,
-		g:     &resnet.Graph{},
+		g:     &graph.Graph{},
 		vals:  map[string]*value{},
 		uses:  map[string]int{},
 		mem:   mem,
@@ -122,7 +122,7 @@ func importModel(data []byte, opt Options) (*resnet.Graph, *Info, error) {
 	return g, info, nil
 }
 
-func (b *builder) build(gp *graphProto, opt Options, info *Info) (*resnet.Graph, error) {
+func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, error) {
 	// Constants first: initializers, then names of sparse initializers
 	// (which we cannot decode and refuse when used).
 	for _, tp := range gp.inits {
@@ -182,7 +182,7 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*resnet.Graph,
 		}
 	}
 
-	b.g.Add(&resnet.Node{Name: in.name, Op: resnet.OpInput, Shape: inShape})
+	b.g.Add(&graph.Node{Name: in.name, Op: graph.OpInput, Shape: inShape})
 	b.shapes = append(b.shapes, inShape)
 	b.users = append(b.users, 0)
 	b.refs = append(b.refs, b.uses[in.name])
@@ -217,30 +217,30 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*resnet.Graph,
 			return nil, fmt.Errorf("internal error: node %d %q: importer computed shape %v, resnet.InferShapes %v", i, n.Name, shapes[i], n.Shape)
 		}
 	}
-	info.OutputIsSoftmax = g.Nodes[g.Output].Op == resnet.OpSoftmax
+	info.OutputIsSoftmax = g.Nodes[g.Output].Op == graph.OpSoftmax
 	return g, nil
 }
 
 // inputShape reads the NCHW input shape, applying the Options overrides.
-func inputShape(in *valueInfo, opt Options) (resnet.Shape, error) {
+func inputShape(in *valueInfo, opt Options) (graph.Shape, error) {
 	if !in.hasType || !in.isTensor {
-		return resnet.Shape{}, unsupportedf("input %q is not a tensor", in.name)
+		return graph.Shape{}, unsupportedf("input %q is not a tensor", in.name)
 	}
 	if in.elemType != dtFloat {
-		return resnet.Shape{}, unsupportedf("input %q has type %s; only FLOAT inputs are supported", in.name, dtName(in.elemType))
+		return graph.Shape{}, unsupportedf("input %q has type %s; only FLOAT inputs are supported", in.name, dtName(in.elemType))
 	}
 	if !in.hasShape {
-		return resnet.Shape{}, unsupportedf("input %q has no shape; want [N,C,H,W]", in.name)
+		return graph.Shape{}, unsupportedf("input %q has no shape; want [N,C,H,W]", in.name)
 	}
 	if len(in.dims) != 4 {
-		return resnet.Shape{}, unsupportedf("input %q has rank %d (%s); only 4-D NCHW inputs are supported", in.name, len(in.dims), dimsString(in.dims))
+		return graph.Shape{}, unsupportedf("input %q has rank %d (%s); only 4-D NCHW inputs are supported", in.name, len(in.dims), dimsString(in.dims))
 	}
 	d := in.dims
 	if d[0].hasValue && d[0].value > 1 {
-		return resnet.Shape{}, unsupportedf("input %q has batch size %d; only batch 1 (or a symbolic batch) is supported", in.name, d[0].value)
+		return graph.Shape{}, unsupportedf("input %q has batch size %d; only batch 1 (or a symbolic batch) is supported", in.name, d[0].value)
 	}
 	if !d[1].hasValue || d[1].value < 1 {
-		return resnet.Shape{}, unsupportedf("input %q has no fixed channel count (%s)", in.name, dimsString(in.dims))
+		return graph.Shape{}, unsupportedf("input %q has no fixed channel count (%s)", in.name, dimsString(in.dims))
 	}
 	spatial := func(dp dimProto, override int, what, opt string) (int, error) {
 		if override > 0 {
@@ -256,18 +256,18 @@ func inputShape(in *valueInfo, opt Options) (resnet.Shape, error) {
 	}
 	h, err := spatial(d[2], opt.Height, "height", "Height")
 	if err != nil {
-		return resnet.Shape{}, err
+		return graph.Shape{}, err
 	}
 	w, err := spatial(d[3], opt.Width, "width", "Width")
 	if err != nil {
-		return resnet.Shape{}, err
+		return graph.Shape{}, err
 	}
 	if d[1].value > maxDim {
-		return resnet.Shape{}, unsupportedf("input %q: %d channels is too many", in.name, d[1].value)
+		return graph.Shape{}, unsupportedf("input %q: %d channels is too many", in.name, d[1].value)
 	}
-	s := resnet.Shape{H: h, W: w, C: int(d[1].value)}
-	if !resnet.ValidShape(s) {
-		return resnet.Shape{}, unsupportedf("input %q: shape %v is too large", in.name, s)
+	s := graph.Shape{H: h, W: w, C: int(d[1].value)}
+	if !graph.ValidShape(s) {
+		return graph.Shape{}, unsupportedf("input %q: shape %v is too large", in.name, s)
 	}
 	return s, nil
 }
@@ -451,11 +451,11 @@ func (b *builder) floatConst(ins []*value, k int, what string, optional bool) (*
 }
 
 // emit appends a resnet node computing an activation of the given rank and shape.
-func (b *builder) emit(nd *resnet.Node, rank int, s resnet.Shape) (*value, error) {
+func (b *builder) emit(nd *graph.Node, rank int, s graph.Shape) (*value, error) {
 	if s.H < 1 || s.W < 1 || s.C < 1 {
 		return nil, unsupportedf("the output would be empty (%v)", s)
 	}
-	if !resnet.ValidShape(s) {
+	if !graph.ValidShape(s) {
 		return nil, unsupportedf("the output shape %v is too large", s)
 	}
 	if nd.Name == "" {
@@ -485,7 +485,7 @@ func equalInts(a, b []int) bool {
 
 // compact drops the nodes the output does not depend on (for example the
 // unused parts of a Split) and renumbers the rest.
-func compact(g *resnet.Graph, shapes []resnet.Shape) (*resnet.Graph, []resnet.Shape) {
+func compact(g *graph.Graph, shapes []graph.Shape) (*graph.Graph, []graph.Shape) {
 	live := make([]bool, len(g.Nodes))
 	live[0], live[g.Output] = true, true
 	for i := len(g.Nodes) - 1; i > 0; i-- {
@@ -495,8 +495,8 @@ func compact(g *resnet.Graph, shapes []resnet.Shape) (*resnet.Graph, []resnet.Sh
 			}
 		}
 	}
-	out := &resnet.Graph{}
-	var outShapes []resnet.Shape
+	out := &graph.Graph{}
+	var outShapes []graph.Shape
 	newIdx := make([]int, len(g.Nodes))
 	for i, n := range g.Nodes {
 		if !live[i] {

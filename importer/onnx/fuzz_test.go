@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
 // corpusCases names the op-test models committed as the seed corpus in
@@ -53,14 +53,14 @@ func FuzzImport(f *testing.F) {
 }
 
 // evalCost estimates the work of resnet.Eval on g.
-func evalCost(g *resnet.Graph) int64 {
+func evalCost(g *graph.Graph) int64 {
 	var c int64
 	for i, n := range g.Nodes {
 		c += int64(n.Shape.Size()) + g.MACs(i)
 		if n.Pool != nil {
 			c += int64(n.Shape.Size()) * int64(n.Pool.KH) * int64(n.Pool.KW)
 		}
-		if n.Op == resnet.OpGlobalAvgPool {
+		if n.Op == graph.OpGlobalAvgPool {
 			c += int64(g.Nodes[n.Inputs[0]].Shape.Size())
 		}
 	}

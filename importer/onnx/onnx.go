@@ -1,4 +1,4 @@
-// Package onnx imports an ONNX model file into a resnet.Graph.
+// Package onnx imports an ONNX model file into a graph.Graph.
 //
 // The file is decoded with protowire against the field numbers of
 // onnx.proto (no generated code). The importer walks the ONNX nodes in their
@@ -9,7 +9,7 @@
 // and every node whose inputs are all constant — including Shape of an
 // activation, whose shape is known at import time — is evaluated by a small
 // constant evaluator. Fusion (BatchNorm into Conv, ReLU and residual adds
-// into their producers) is left to resnet.Fuse.
+// into their producers) is left to graph.Fuse.
 //
 // ONNX activations are NCHW with batch 1; the graph is NHWC. ONNX axis 1
 // maps to C, 2 to H and 3 to W. A 2-D activation [1,K] is the vector
@@ -29,8 +29,9 @@ import (
 	goio "io" // the tests have a helper called io
 	"os"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+
 	"github.com/edge-resnet/edge-resnet/firmware"
-	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // ErrUnsupported is wrapped by every error about a valid model that uses an
@@ -84,7 +85,7 @@ const maxFileSize = 1<<31 - 1
 
 // Import decodes an ONNX model and returns it as a graph whose shapes have
 // been inferred.
-func Import(data []byte, opt Options) (*resnet.Graph, *Info, error) {
+func Import(data []byte, opt Options) (*graph.Graph, *Info, error) {
 	g, info, err := importGuarded(data, opt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onnx: %w", err)
@@ -98,7 +99,7 @@ func Import(data []byte, opt Options) (*resnet.Graph, *Info, error) {
 // refused before it is read, a stream as soon as it passes the limit, and
 // data that is not protobuf at its first bytes (see firmware.ReadAll).
 // Errors name the file.
-func ImportFile(path string, opt Options) (*resnet.Graph, *Info, error) {
+func ImportFile(path string, opt Options) (*graph.Graph, *Info, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onnx: %w", err)
@@ -113,7 +114,7 @@ func ImportFile(path string, opt Options) (*resnet.Graph, *Info, error) {
 
 // ImportReader reads an ONNX model from r (standard input, a pipe) with
 // the limits of ImportFile, and imports it.
-func ImportReader(r goio.Reader, opt Options) (*resnet.Graph, *Info, error) {
+func ImportReader(r goio.Reader, opt Options) (*graph.Graph, *Info, error) {
 	g, info, err := importReader(r, opt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onnx: %w", err)
@@ -121,7 +122,7 @@ func ImportReader(r goio.Reader, opt Options) (*resnet.Graph, *Info, error) {
 	return g, info, nil
 }
 
-func importReader(r goio.Reader, opt Options) (*resnet.Graph, *Info, error) {
+func importReader(r goio.Reader, opt Options) (*graph.Graph, *Info, error) {
 	data, err := firmware.ReadAll(r, min(firmware.MaxModelBytes, maxFileSize))
 	if err != nil {
 		// Classify as this package does (errors.Is still finds the
@@ -142,7 +143,7 @@ func importReader(r goio.Reader, opt Options) (*resnet.Graph, *Info, error) {
 // fuzz test switches this off so that it finds any panic that escapes.
 var recoverPanics = true
 
-func importGuarded(data []byte, opt Options) (g *resnet.Graph, info *Info, err error) {
+func importGuarded(data []byte, opt Options) (g *graph.Graph, info *Info, err error) {
 	if recoverPanics {
 		defer func() {
 			if r := recover(); r != nil {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
 // The mapping of ONNX operators on activations to resnet nodes.
@@ -28,7 +28,7 @@ func (b *builder) activationOp(ins []*value) ([]*value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return one(b.emit(&resnet.Node{Op: resnet.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape))
+		return one(b.emit(&graph.Node{Op: graph.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape))
 	case "Add", "Sub", "Mul", "Div":
 		return one(b.arith(ins))
 	case "MaxPool", "AveragePool":
@@ -105,28 +105,28 @@ func (b *builder) spatialPair(name string, def int, max int) ([2]int, bool, erro
 
 // windowPads resolves pads and auto_pad of Conv and pooling into
 // [top, left, bottom, right] for an input of in (H, W).
-func (b *builder) windowPads(in, k, stride, dil [2]int) (resnet.Pads, error) {
+func (b *builder) windowPads(in, k, stride, dil [2]int) (graph.Pads, error) {
 	autoPad, err := b.n.getString("auto_pad", "NOTSET")
 	if err != nil {
-		return resnet.Pads{}, err
+		return graph.Pads{}, err
 	}
 	pads, havePads, err := b.n.getInts("pads")
 	if err != nil {
-		return resnet.Pads{}, err
+		return graph.Pads{}, err
 	}
 	var p [4]int
 	switch autoPad {
 	case "NOTSET", "":
 		if havePads {
 			if len(pads) != 4 {
-				return resnet.Pads{}, unsupportedf("pads=%v: only 2-D (four values) is supported", pads)
+				return graph.Pads{}, unsupportedf("pads=%v: only 2-D (four values) is supported", pads)
 			}
 			for j, v := range pads {
 				if v < 0 {
-					return resnet.Pads{}, unsupportedf("negative pads=%v are not supported", pads)
+					return graph.Pads{}, unsupportedf("negative pads=%v are not supported", pads)
 				}
 				if v > maxDim {
-					return resnet.Pads{}, unsupportedf("pads=%v are too large", pads)
+					return graph.Pads{}, unsupportedf("pads=%v are too large", pads)
 				}
 				p[j] = int(v)
 			}
@@ -146,9 +146,9 @@ func (b *builder) windowPads(in, k, stride, dil [2]int) (resnet.Pads, error) {
 			}
 		}
 	default:
-		return resnet.Pads{}, unsupportedf("auto_pad=%q is not supported", autoPad)
+		return graph.Pads{}, unsupportedf("auto_pad=%q is not supported", autoPad)
 	}
-	return resnet.Pads{Top: p[0], Left: p[1], Bottom: p[2], Right: p[3]}, nil
+	return graph.Pads{Top: p[0], Left: p[1], Bottom: p[2], Right: p[3]}, nil
 }
 
 func (b *builder) conv(ins []*value) (*value, error) {
@@ -206,7 +206,7 @@ func (b *builder) conv(ins []*value) (*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &resnet.Conv{
+	c := &graph.Conv{
 		KH: kh, KW: kw, StrideH: strides[0], StrideW: strides[1], DilH: dil[0], DilW: dil[1],
 		Pad: pads, Cin: cin, Cout: cout,
 		Weight: make([]float32, len(w.f)),
@@ -227,12 +227,12 @@ func (b *builder) conv(ins []*value) (*value, error) {
 		}
 		c.Bias = append([]float32(nil), bias.f...)
 	}
-	s := resnet.Shape{
-		H: resnet.WindowOut(x.shape.H, kh, strides[0], dil[0], pads.Top, pads.Bottom, false),
-		W: resnet.WindowOut(x.shape.W, kw, strides[1], dil[1], pads.Left, pads.Right, false),
+	s := graph.Shape{
+		H: graph.WindowOut(x.shape.H, kh, strides[0], dil[0], pads.Top, pads.Bottom, false),
+		W: graph.WindowOut(x.shape.W, kw, strides[1], dil[1], pads.Left, pads.Right, false),
 		C: cout,
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpConv, Inputs: []int{x.node}, Conv: c}, 4, s)
+	return b.emit(&graph.Node{Op: graph.OpConv, Inputs: []int{x.node}, Conv: c}, 4, s)
 }
 
 func (b *builder) batchNorm(ins []*value) (*value, error) {
@@ -272,7 +272,7 @@ func (b *builder) batchNorm(ins []*value) (*value, error) {
 			return nil, corruptf("%s %q has %d values, the input has %d channels", what, b.n.inputs[k+1], p[k].size(), C)
 		}
 	}
-	a := &resnet.Affine{Scale: make([]float32, C), Shift: make([]float32, C)}
+	a := &graph.Affine{Scale: make([]float32, C), Shift: make([]float32, C)}
 	for c := range C {
 		v := float64(p[3].f[c]) + float64(eps)
 		if !(v > 0) {
@@ -282,7 +282,7 @@ func (b *builder) batchNorm(ins []*value) (*value, error) {
 		a.Scale[c] = float32(scale)
 		a.Shift[c] = float32(float64(p[1].f[c]) - float64(p[2].f[c])*scale)
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpAffine, Inputs: []int{x.node}, Affine: a}, x.rank, x.shape)
+	return b.emit(&graph.Node{Op: graph.OpAffine, Inputs: []int{x.node}, Affine: a}, x.rank, x.shape)
 }
 
 // perChannel returns, for a constant c that numpy-broadcasts over the
@@ -328,7 +328,7 @@ func (b *builder) arith(ins []*value) (*value, error) {
 		if !equalInts(x.dims(), y.dims()) {
 			return nil, unsupportedf("adding activations of shapes %v and %v (broadcasting) is not supported", x.dims(), y.dims())
 		}
-		return b.emit(&resnet.Node{Op: resnet.OpAdd, Inputs: []int{x.node, y.node}}, x.rank, x.shape)
+		return b.emit(&graph.Node{Op: graph.OpAdd, Inputs: []int{x.node, y.node}}, x.rank, x.shape)
 	}
 	xi := 0
 	if ins[0].kind != vAct {
@@ -353,7 +353,7 @@ func (b *builder) arith(ins []*value) (*value, error) {
 		copy(shift, vec)
 		// MatMul followed by Add of a bias is a Dense with bias: merge when
 		// nothing else reads the MatMul's output, before or after.
-		if nd := b.g.Nodes[x.node]; nd.Op == resnet.OpDense && b.users[x.node] == 0 && b.refs[x.node] == 0 {
+		if nd := b.g.Nodes[x.node]; nd.Op == graph.OpDense && b.users[x.node] == 0 && b.refs[x.node] == 0 {
 			d := nd.Dense
 			if d.Bias == nil {
 				d.Bias = make([]float32, d.Out)
@@ -380,11 +380,11 @@ func (b *builder) arith(ins []*value) (*value, error) {
 	default:
 		return nil, unsupportedf("dividing a constant by an activation is not supported")
 	}
-	a := &resnet.Affine{Scale: make([]float32, C), Shift: make([]float32, C)}
+	a := &graph.Affine{Scale: make([]float32, C), Shift: make([]float32, C)}
 	for k := range C {
 		a.Scale[k], a.Shift[k] = float32(scale[k]), float32(shift[k])
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpAffine, Inputs: []int{x.node}, Affine: a}, x.rank, x.shape)
+	return b.emit(&graph.Node{Op: graph.OpAffine, Inputs: []int{x.node}, Affine: a}, x.rank, x.shape)
 }
 
 func (b *builder) pool(ins []*value) (*value, error) {
@@ -430,10 +430,10 @@ func (b *builder) pool(ins []*value) (*value, error) {
 	if ap, _ := b.n.getString("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "" {
 		ceil = 0
 	}
-	p := &resnet.Pool{KH: k[0], KW: k[1], StrideH: strides[0], StrideW: strides[1], Pad: pads, CeilMode: ceil != 0}
-	op := resnet.OpAvgPool
+	p := &graph.Pool{KH: k[0], KW: k[1], StrideH: strides[0], StrideW: strides[1], Pad: pads, CeilMode: ceil != 0}
+	op := graph.OpAvgPool
 	if b.n.opType == "MaxPool" {
-		op = resnet.OpMaxPool
+		op = graph.OpMaxPool
 		so, err := b.n.getInt("storage_order", 0)
 		if err != nil {
 			return nil, err
@@ -448,12 +448,12 @@ func (b *builder) pool(ins []*value) (*value, error) {
 		}
 		p.CountIncludePad = cip != 0
 	}
-	s := resnet.Shape{
-		H: resnet.WindowOut(x.shape.H, p.KH, p.StrideH, 1, pads.Top, pads.Bottom, p.CeilMode),
-		W: resnet.WindowOut(x.shape.W, p.KW, p.StrideW, 1, pads.Left, pads.Right, p.CeilMode),
+	s := graph.Shape{
+		H: graph.WindowOut(x.shape.H, p.KH, p.StrideH, 1, pads.Top, pads.Bottom, p.CeilMode),
+		W: graph.WindowOut(x.shape.W, p.KW, p.StrideW, 1, pads.Left, pads.Right, p.CeilMode),
 		C: x.shape.C,
 	}
-	return b.emit(&resnet.Node{Op: op, Inputs: []int{x.node}, Pool: p}, 4, s)
+	return b.emit(&graph.Node{Op: op, Inputs: []int{x.node}, Pool: p}, 4, s)
 }
 
 func (b *builder) globalPool(ins []*value) (*value, error) {
@@ -464,15 +464,15 @@ func (b *builder) globalPool(ins []*value) (*value, error) {
 	if x.rank != 4 {
 		return nil, unsupportedf("global pooling of a %d-D input is not supported", x.rank)
 	}
-	s := resnet.Shape{H: 1, W: 1, C: x.shape.C}
+	s := graph.Shape{H: 1, W: 1, C: x.shape.C}
 	if b.n.opType == "GlobalAveragePool" {
-		return b.emit(&resnet.Node{Op: resnet.OpGlobalAvgPool, Inputs: []int{x.node}}, 4, s)
+		return b.emit(&graph.Node{Op: graph.OpGlobalAvgPool, Inputs: []int{x.node}}, 4, s)
 	}
 	if x.shape.H > maxPoolWindow || x.shape.W > maxPoolWindow {
 		return nil, unsupportedf("global max pooling over %dx%d is larger than %d", x.shape.H, x.shape.W, maxPoolWindow)
 	}
-	p := &resnet.Pool{KH: x.shape.H, KW: x.shape.W, StrideH: 1, StrideW: 1}
-	return b.emit(&resnet.Node{Op: resnet.OpMaxPool, Inputs: []int{x.node}, Pool: p}, 4, s)
+	p := &graph.Pool{KH: x.shape.H, KW: x.shape.W, StrideH: 1, StrideW: 1}
+	return b.emit(&graph.Node{Op: graph.OpMaxPool, Inputs: []int{x.node}, Pool: p}, 4, s)
 }
 
 // reduceMean over H and W is global average pooling (as TensorFlow exports it).
@@ -497,7 +497,7 @@ func (b *builder) reduceMean(ins []*value) (*value, error) {
 			if keep == 0 {
 				rank = 2
 			}
-			return b.emit(&resnet.Node{Op: resnet.OpGlobalAvgPool, Inputs: []int{x.node}}, rank, resnet.Shape{H: 1, W: 1, C: x.shape.C})
+			return b.emit(&graph.Node{Op: graph.OpGlobalAvgPool, Inputs: []int{x.node}}, rank, graph.Shape{H: 1, W: 1, C: x.shape.C})
 		}
 	}
 	return nil, unsupportedf("ReduceMean over axes %v of a %d-D activation is not supported (only over H and W)", axes, x.rank)
@@ -544,7 +544,7 @@ func (b *builder) asVector(x *value) (*value, error) {
 	if x.isVector() {
 		return &value{kind: vAct, node: x.node, rank: 2, shape: x.shape}, nil
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpFlatten, Inputs: []int{x.node}}, 2, resnet.Shape{H: 1, W: 1, C: x.shape.Size()})
+	return b.emit(&graph.Node{Op: graph.OpFlatten, Inputs: []int{x.node}}, 2, graph.Shape{H: 1, W: 1, C: x.shape.Size()})
 }
 
 func (b *builder) flatten(ins []*value) (*value, error) {
@@ -705,7 +705,7 @@ func (b *builder) dense(ins []*value) (*value, error) {
 	if N < 1 || N > maxDim {
 		return nil, unsupportedf("weight %q has shape %v, %d outputs are not supported", b.n.inputs[1], w.dims, N)
 	}
-	d := &resnet.Dense{In: K, Out: N, Weight: make([]float32, K*N)}
+	d := &graph.Dense{In: K, Out: N, Weight: make([]float32, K*N)}
 	for k := range K {
 		for o := range N {
 			v := w.f[k*N+o]
@@ -740,29 +740,29 @@ func (b *builder) dense(ins []*value) (*value, error) {
 			d.Bias[o] = v
 		}
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpDense, Inputs: []int{x.node}, Dense: d}, 2, resnet.Shape{H: 1, W: 1, C: N})
+	return b.emit(&graph.Node{Op: graph.OpDense, Inputs: []int{x.node}, Dense: d}, 2, graph.Shape{H: 1, W: 1, C: N})
 }
 
 // onnxToAxis maps an ONNX axis of an activation of the given rank to a
 // resnet axis; ok is false for the batch axis.
-func onnxToAxis(axis, rank int) (resnet.Axis, bool) {
+func onnxToAxis(axis, rank int) (graph.Axis, bool) {
 	if rank == 2 {
-		return resnet.AxisC, axis == 1
+		return graph.AxisC, axis == 1
 	}
 	switch axis {
 	case 1:
-		return resnet.AxisC, true
+		return graph.AxisC, true
 	case 2:
-		return resnet.AxisH, true
+		return graph.AxisH, true
 	case 3:
-		return resnet.AxisW, true
+		return graph.AxisW, true
 	}
 	return 0, false
 }
 
-func shapeDims(s resnet.Shape) [3]int { return [3]int{s.H, s.W, s.C} }
+func shapeDims(s graph.Shape) [3]int { return [3]int{s.H, s.W, s.C} }
 
-func dimsShape(d [3]int) resnet.Shape { return resnet.Shape{H: d[0], W: d[1], C: d[2]} }
+func dimsShape(d [3]int) graph.Shape { return graph.Shape{H: d[0], W: d[1], C: d[2]} }
 
 func (b *builder) pad(ins []*value) (*value, error) {
 	x, err := b.act(ins, 0)
@@ -834,7 +834,7 @@ func (b *builder) pad(ins []*value) (*value, error) {
 	if len(pads) != 2*len(axes) {
 		return nil, corruptf("pads %v have %d values, want %d", pads, len(pads), 2*len(axes))
 	}
-	p := &resnet.PadOp{Value: float32(value)}
+	p := &graph.PadOp{Value: float32(value)}
 	out := shapeDims(x.shape)
 	for k, ax := range axes {
 		before, after := pads[k], pads[k+len(axes)]
@@ -857,7 +857,7 @@ func (b *builder) pad(ins []*value) (*value, error) {
 	if p.Before == [3]int{} && p.After == [3]int{} {
 		return x, nil // a no-op Pad
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpPad, Inputs: []int{x.node}, Pad: p}, r, dimsShape(out))
+	return b.emit(&graph.Node{Op: graph.OpPad, Inputs: []int{x.node}, Pad: p}, r, dimsShape(out))
 }
 
 // sliceRange clamps one axis of a Slice like the ONNX spec (which also
@@ -973,7 +973,7 @@ func (b *builder) slice(ins []*value) (*value, error) {
 		return nil, err
 	}
 	dims := shapeDims(x.shape)
-	sl := &resnet.SliceOp{End: dims, Step: [3]int{1, 1, 1}}
+	sl := &graph.SliceOp{End: dims, Step: [3]int{1, 1, 1}}
 	identity := true
 	for a := range d {
 		if !sliced[a] {
@@ -1002,7 +1002,7 @@ func (b *builder) slice(ins []*value) (*value, error) {
 	if identity {
 		return x, nil
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpSlice, Inputs: []int{x.node}, Slice: sl}, x.rank, dimsShape(dims))
+	return b.emit(&graph.Node{Op: graph.OpSlice, Inputs: []int{x.node}, Slice: sl}, x.rank, dimsShape(dims))
 }
 
 func (b *builder) concat(ins []*value) (*value, error) {
@@ -1054,7 +1054,7 @@ func (b *builder) concat(ins []*value) (*value, error) {
 		}
 		nodes = append(nodes, v.node)
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpConcat, Inputs: nodes, Axis: ra}, x.rank, dimsShape(out))
+	return b.emit(&graph.Node{Op: graph.OpConcat, Inputs: nodes, Axis: ra}, x.rank, dimsShape(out))
 }
 
 // splitSizes returns the part sizes of a Split along an axis of length dim.
@@ -1145,11 +1145,11 @@ func (b *builder) split(ins []*value) ([]*value, error) {
 			outs[k] = x // the whole axis
 			continue
 		}
-		sl := &resnet.SliceOp{End: dims, Step: [3]int{1, 1, 1}}
+		sl := &graph.SliceOp{End: dims, Step: [3]int{1, 1, 1}}
 		sl.Start[ra], sl.End[ra] = off, off+s
 		od := dims
 		od[ra] = s
-		nd := &resnet.Node{Name: fmt.Sprintf("%s:%d", b.nodeName(), k), Op: resnet.OpSlice, Inputs: []int{x.node}, Slice: sl}
+		nd := &graph.Node{Name: fmt.Sprintf("%s:%d", b.nodeName(), k), Op: graph.OpSlice, Inputs: []int{x.node}, Slice: sl}
 		if outs[k], err = b.emit(nd, x.rank, dimsShape(od)); err != nil {
 			return nil, fmt.Errorf("output %d: %w", k, err)
 		}
@@ -1195,7 +1195,7 @@ func (b *builder) softmax(ins []*value) (*value, error) {
 	if a != 1 || !x.isVector() {
 		return nil, unsupportedf("Softmax over axis %d of %v is not supported (only over the channels of a vector)", axis, x.dims())
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpSoftmax, Inputs: []int{x.node}}, x.rank, x.shape)
+	return b.emit(&graph.Node{Op: graph.OpSoftmax, Inputs: []int{x.node}}, x.rank, x.shape)
 }
 
 // clip is supported only as ReLU: min 0 and no max.
@@ -1232,7 +1232,7 @@ func (b *builder) clip(ins []*value) (*value, error) {
 	if lo != 0 || hi < math.MaxFloat32 {
 		return nil, unsupportedf("Clip(min=%g, max=%g) is not supported; only Clip(min=0) (a ReLU)", lo, hi)
 	}
-	return b.emit(&resnet.Node{Op: resnet.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape)
+	return b.emit(&graph.Node{Op: graph.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape)
 }
 
 func (b *builder) shapeOfActivation(ins []*value) ([]*value, error) {

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
 // opCase is a small model: input "x" [N,C,H,W] (N symbolic), output "y".
@@ -14,7 +14,7 @@ type opCase struct {
 	in    [3]int // C, H, W
 	build func(m *tmodel)
 	ref   func(x fmap) fmap
-	ops   map[resnet.Op]int // if set, the exact op counts of the graph
+	ops   map[graph.Op]int // if set, the exact op counts of the graph
 	opt   Options
 }
 
@@ -26,10 +26,10 @@ func (tc opCase) model() *tmodel {
 	return m
 }
 
-func ops(kv ...any) map[resnet.Op]int {
-	m := map[resnet.Op]int{resnet.OpInput: 1}
+func ops(kv ...any) map[graph.Op]int {
+	m := map[graph.Op]int{graph.OpInput: 1}
 	for k := 0; k < len(kv); k += 2 {
-		m[kv[k].(resnet.Op)] = kv[k+1].(int)
+		m[kv[k].(graph.Op)] = kv[k+1].(int)
 	}
 	return m
 }
@@ -51,7 +51,7 @@ func opCases() []opCase {
 					aInts("kernel_shape", 3, 3), aInts("pads", 1, 1, 1, 1), aInts("strides", 1, 1), aInts("dilations", 1, 1), aInt("group", 1)))
 			},
 			ref: func(x fmap) fmap { return refConv(x, w, 4, 3, 3, b, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}) },
-			ops: ops(resnet.OpConv, 1)})
+			ops: ops(graph.OpConv, 1)})
 	}
 	{
 		w := rnd(3, 5*3*3*2)
@@ -99,7 +99,7 @@ func opCases() []opCase {
 				m.node(node("BatchNormalization", "bn", io("x", "g", "b", "m", "v"), v.outs, append(v.extra, aFloat("epsilon", 1e-3), aFloat("momentum", 0.9))...))
 			},
 			ref: func(x fmap) fmap { return refBN(x, g, bb, mu, va, float64(float32(1e-3))) },
-			ops: ops(resnet.OpAffine, 1)})
+			ops: ops(graph.OpAffine, 1)})
 	}
 
 	{
@@ -112,22 +112,22 @@ func opCases() []opCase {
 				m.node(node("BatchNormalization", "bn", io("x", "g", "b", "m", "v"), io("y"), aInt("spatial", 1)))
 			},
 			ref: func(x fmap) fmap { return refBN(x, g, bb, mu, va, float64(float32(1e-5))) },
-			ops: ops(resnet.OpAffine, 1)})
+			ops: ops(graph.OpAffine, 1)})
 	}
 
 	// ReLU and Clip(min=0).
 	add(opCase{name: "relu", opset: 13, in: [3]int{2, 3, 3},
 		build: func(m *tmodel) { m.node(node("Relu", "r", io("x"), io("y"))) },
-		ref:   refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref:   refRelu, ops: ops(graph.OpRelu, 1)})
 	add(opCase{name: "clip_min0_opset9", opset: 9, in: [3]int{2, 3, 3},
 		build: func(m *tmodel) { m.node(node("Clip", "c", io("x"), io("y"), aFloat("min", 0))) },
-		ref:   refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref:   refRelu, ops: ops(graph.OpRelu, 1)})
 	add(opCase{name: "clip_min0_opset13", opset: 13, in: [3]int{2, 3, 3},
 		build: func(m *tmodel) {
 			m.init(scalarF("zero", 0))
 			m.node(node("Clip", "c", io("x", "zero", ""), io("y")))
 		},
-		ref: refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref: refRelu, ops: ops(graph.OpRelu, 1)})
 
 	// Pooling.
 	add(opCase{name: "maxpool_ceil_pads", opset: 11, in: [3]int{2, 8, 8},
@@ -137,7 +137,7 @@ func opCases() []opCase {
 		ref: func(x fmap) fmap {
 			return refPool(x, true, [2]int{3, 3}, [2]int{2, 2}, [4]int{1, 1, 1, 1}, true, false)
 		},
-		ops: ops(resnet.OpMaxPool, 1)})
+		ops: ops(graph.OpMaxPool, 1)})
 	add(opCase{name: "maxpool_opset9_floor", opset: 9, in: [3]int{2, 7, 9},
 		build: func(m *tmodel) {
 			m.node(node("MaxPool", "p", io("x"), io("y"), aInts("kernel_shape", 2, 3), aInts("strides", 2, 2)))
@@ -170,7 +170,7 @@ func opCases() []opCase {
 			m.node(node("GlobalMaxPool", "p", io("x"), io("p")))
 			m.node(node("Flatten", "f", io("p"), io("y")))
 		},
-		ref: refGMP, ops: ops(resnet.OpMaxPool, 1)})
+		ref: refGMP, ops: ops(graph.OpMaxPool, 1)})
 
 	// Classifier heads.
 	{
@@ -187,7 +187,7 @@ func opCases() []opCase {
 			ref: func(x fmap) fmap {
 				return refSoftmax(refGemm(refGAP(x), func(k, o int) float32 { return w[o*4+k] }, 6, b, 0.5, 2))
 			},
-			ops: ops(resnet.OpGlobalAvgPool, 1, resnet.OpDense, 1, resnet.OpSoftmax, 1)})
+			ops: ops(graph.OpGlobalAvgPool, 1, graph.OpDense, 1, graph.OpSoftmax, 1)})
 	}
 	{
 		w, b := rnd(11, 4*3), rnd(12, 3)
@@ -202,7 +202,7 @@ func opCases() []opCase {
 			ref: func(x fmap) fmap {
 				return refSoftmax(refGemm(refGAP(x), func(k, o int) float32 { return w[k*3+o] }, 3, b, 1, 1))
 			},
-			ops: ops(resnet.OpGlobalAvgPool, 1, resnet.OpDense, 1, resnet.OpSoftmax, 1)})
+			ops: ops(graph.OpGlobalAvgPool, 1, graph.OpDense, 1, graph.OpSoftmax, 1)})
 	}
 	{
 		w, b := rnd(13, 4*6), rnd(14, 6)
@@ -220,7 +220,7 @@ func opCases() []opCase {
 			ref: func(x fmap) fmap {
 				return refGemm(refGAP(x), func(k, o int) float32 { return w[k*6+o] }, 6, b, 1, 1)
 			},
-			ops: ops(resnet.OpGlobalAvgPool, 1, resnet.OpDense, 1)})
+			ops: ops(graph.OpGlobalAvgPool, 1, graph.OpDense, 1)})
 		// The MatMul output is read twice: the bias must not be merged.
 		add(opCase{name: "matmul_shared_output", opset: 13, in: [3]int{4, 1, 1},
 			build: func(m *tmodel) {
@@ -236,7 +236,7 @@ func opCases() []opCase {
 				l := refGemm(x, func(k, o int) float32 { return w[k*6+o] }, 6, nil, 1, 1)
 				return refAdd(refMap(l, func(c int, v float64) float64 { return v + float64(b[c]) }), l)
 			},
-			ops: ops(resnet.OpDense, 1, resnet.OpAffine, 1, resnet.OpAdd, 1)})
+			ops: ops(graph.OpDense, 1, graph.OpAffine, 1, graph.OpAdd, 1)})
 		// ... or was read before the Add.
 		add(opCase{name: "matmul_read_before_bias", opset: 13, in: [3]int{4, 1, 1},
 			build: func(m *tmodel) {
@@ -254,7 +254,7 @@ func opCases() []opCase {
 				l := refGemm(x, func(k, o int) float32 { return w[k*6+o] }, 6, nil, 1, 1)
 				return refAdd(refMap(l, func(c int, v float64) float64 { return v + float64(b[c]) }), refRelu(l))
 			},
-			ops: ops(resnet.OpDense, 1, resnet.OpAffine, 1, resnet.OpRelu, 1, resnet.OpAdd, 1)})
+			ops: ops(graph.OpDense, 1, graph.OpAffine, 1, graph.OpRelu, 1, graph.OpAdd, 1)})
 	}
 
 	// Residual add and constant arithmetic.
@@ -270,7 +270,7 @@ func opCases() []opCase {
 			ref: func(x fmap) fmap {
 				return refRelu(refAdd(refConv(x, w, 3, 3, 3, nil, [2]int{1, 1}, [2]int{1, 1}, [4]int{1, 1, 1, 1}), x))
 			},
-			ops: ops(resnet.OpConv, 1, resnet.OpAdd, 1, resnet.OpRelu, 1)})
+			ops: ops(graph.OpConv, 1, graph.OpAdd, 1, graph.OpRelu, 1)})
 	}
 	{
 		c1, c3 := rnd(16, 3), positive(17, 3)
@@ -292,7 +292,7 @@ func opCases() []opCase {
 					return (0.25-(v+float64(c1[c])))*float64(c3[c])/4 + 1.5
 				})
 			},
-			ops: ops(resnet.OpAffine, 5)})
+			ops: ops(graph.OpAffine, 5)})
 	}
 
 	// Pad: attribute (opset < 11), input (11+), axes input (18), no-op.
@@ -301,14 +301,14 @@ func opCases() []opCase {
 		build: func(m *tmodel) {
 			m.node(node("Pad", "p", io("x"), io("y"), aStr("mode", "constant"), aInts("pads", 0, 1, 2, 0, 0, 3, 0, 1), aFloat("value", 0.5)))
 		},
-		ref: padRef, ops: ops(resnet.OpPad, 1)})
+		ref: padRef, ops: ops(graph.OpPad, 1)})
 	add(opCase{name: "pad_opset11_input", opset: 11, in: [3]int{2, 3, 4},
 		build: func(m *tmodel) {
 			m.init(vec1("pads", 0, 1, 2, 0, 0, 3, 0, 1))
 			m.init(scalarF("v", 0.5))
 			m.node(node("Pad", "p", io("x", "pads", "v"), io("y")))
 		},
-		ref: padRef, ops: ops(resnet.OpPad, 1)})
+		ref: padRef, ops: ops(graph.OpPad, 1)})
 	add(opCase{name: "pad_opset18_axes_int32", opset: 18, in: [3]int{2, 3, 4},
 		build: func(m *tmodel) {
 			m.init(tensorI32("pads", []int{6}, []int64{1, 2, 0, 3, 0, 1}))
@@ -316,14 +316,14 @@ func opCases() []opCase {
 			m.init(vec1("axes", 1, -2, 3))
 			m.node(node("Pad", "p", io("x", "pads", "v", "axes"), io("y")))
 		},
-		ref: padRef, ops: ops(resnet.OpPad, 1)})
+		ref: padRef, ops: ops(graph.OpPad, 1)})
 	add(opCase{name: "pad_zero_is_dropped", opset: 13, in: [3]int{2, 3, 4},
 		build: func(m *tmodel) {
 			m.init(vec1("pads", 0, 0, 0, 0, 0, 0, 0, 0))
 			m.node(node("Pad", "p", io("x", "pads"), io("p")))
 			m.node(node("Relu", "r", io("p"), io("y")))
 		},
-		ref: refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref: refRelu, ops: ops(graph.OpRelu, 1)})
 
 	// Slice: attributes (opset < 10) and inputs with sentinels and steps.
 	add(opCase{name: "slice_opset9_attrs", opset: 9, in: [3]int{4, 3, 5},
@@ -331,7 +331,7 @@ func opCases() []opCase {
 			m.node(node("Slice", "s", io("x"), io("y"), aInts("starts", 1, 0), aInts("ends", 3, 100), aInts("axes", 1, 3)))
 		},
 		ref: func(x fmap) fmap { return refSlice(x, [3]int{1, 0, 0}, [3]int{3, 3, 5}, [3]int{1, 1, 1}) },
-		ops: ops(resnet.OpSlice, 1)})
+		ops: ops(graph.OpSlice, 1)})
 	add(opCase{name: "slice_opset13_steps_sentinels", opset: 13, in: [3]int{5, 7, 6},
 		build: func(m *tmodel) {
 			m.init(vec1("starts", 1, -3, math.MinInt64))
@@ -341,7 +341,7 @@ func opCases() []opCase {
 			m.node(node("Slice", "s", io("x", "starts", "ends", "axes", "steps"), io("y")))
 		},
 		ref: func(x fmap) fmap { return refSlice(x, [3]int{2, 1, 0}, [3]int{5, 7, 5}, [3]int{1, 2, 3}) },
-		ops: ops(resnet.OpSlice, 1)})
+		ops: ops(graph.OpSlice, 1)})
 	add(opCase{name: "slice_whole_is_dropped", opset: 13, in: [3]int{2, 3, 3},
 		build: func(m *tmodel) {
 			m.init(vec1("starts", 0))
@@ -349,7 +349,7 @@ func opCases() []opCase {
 			m.node(node("Slice", "s", io("x", "starts", "ends"), io("s")))
 			m.node(node("Relu", "r", io("s"), io("y")))
 		},
-		ref: refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref: refRelu, ops: ops(graph.OpRelu, 1)})
 
 	// Concat and Split.
 	{
@@ -366,7 +366,7 @@ func opCases() []opCase {
 				one := [2]int{1, 1}
 				return refConcat(0, refConv(x, w1, 2, 1, 1, nil, one, one, [4]int{}), refConv(x, w2, 3, 1, 1, nil, one, one, [4]int{}), x)
 			},
-			ops: ops(resnet.OpConv, 2, resnet.OpConcat, 1)})
+			ops: ops(graph.OpConv, 2, graph.OpConcat, 1)})
 	}
 	add(opCase{name: "concat_width_negative_axis", opset: 13, in: [3]int{2, 3, 2},
 		build: func(m *tmodel) {
@@ -397,7 +397,7 @@ func opCases() []opCase {
 			ref: func(x fmap) fmap {
 				return refConcat(0, refSlice(x, [3]int{2, 0, 0}, [3]int{3, 2, 2}, [3]int{1, 1, 1}), refSlice(x, [3]int{0, 0, 0}, [3]int{2, 2, 2}, [3]int{1, 1, 1}))
 			},
-			ops: ops(resnet.OpSlice, 2, resnet.OpConcat, 1)})
+			ops: ops(graph.OpSlice, 2, graph.OpConcat, 1)})
 	}
 
 	// Aliases: Identity, Dropout, Cast to float, Flatten of a vector.
@@ -408,7 +408,7 @@ func opCases() []opCase {
 			m.node(node("Cast", "c", io("d"), io("c"), aInt("to", dtFloat)))
 			m.node(node("Relu", "r", io("c"), io("y")))
 		},
-		ref: refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref: refRelu, ops: ops(graph.OpRelu, 1)})
 	add(opCase{name: "dropout_opset13_inputs", opset: 13, in: [3]int{3, 2, 2},
 		build: func(m *tmodel) {
 			m.init(scalarF("ratio", 0.5))
@@ -416,16 +416,16 @@ func opCases() []opCase {
 			m.node(node("Dropout", "d", io("x", "ratio", "train"), io("d")))
 			m.node(node("Relu", "r", io("d"), io("y")))
 		},
-		ref: refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref: refRelu, ops: ops(graph.OpRelu, 1)})
 	add(opCase{name: "flatten_feature_map", opset: 13, in: [3]int{3, 2, 4},
 		build: func(m *tmodel) { m.node(node("Flatten", "f", io("x"), io("y"))) },
-		ref:   flat, ops: ops(resnet.OpFlatten, 1)})
+		ref:   flat, ops: ops(graph.OpFlatten, 1)})
 	add(opCase{name: "reshape_0_minus1", opset: 13, in: [3]int{3, 2, 4},
 		build: func(m *tmodel) {
 			m.init(vec1("shape", 0, -1))
 			m.node(node("Reshape", "r", io("x", "shape"), io("y")))
 		},
-		ref: flat, ops: ops(resnet.OpFlatten, 1)})
+		ref: flat, ops: ops(graph.OpFlatten, 1)})
 	add(opCase{name: "reshape_identity_and_back", opset: 13, in: [3]int{5, 1, 1},
 		build: func(m *tmodel) {
 			m.init(vec1("s1", 1, 5, 1, 1))
@@ -436,7 +436,7 @@ func opCases() []opCase {
 			m.node(node("Reshape", "r3", io("b", "s3"), io("c")))
 			m.node(node("Relu", "relu", io("c"), io("y")))
 		},
-		ref: refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref: refRelu, ops: ops(graph.OpRelu, 1)})
 
 	// torch's x.view(x.size(0), -1): Shape -> Gather -> Unsqueeze -> Concat
 	// -> Reshape, folded through the known shape of x.
@@ -456,7 +456,7 @@ func opCases() []opCase {
 				m.node(node("Concat", "cat", io("n1", "m1"), io("target"), aInt("axis", 0)))
 				m.node(node("Reshape", "rs", io("x", "target"), io("y")))
 			},
-			ref: flat, ops: ops(resnet.OpFlatten, 1)})
+			ref: flat, ops: ops(graph.OpFlatten, 1)})
 	}
 	// An option-A shortcut whose channel pads are computed from Shape(x):
 	// pads = [0, q, 0, 0, 0, q, 0, 0] with q = C - C/2 ... as int64 math.
@@ -487,7 +487,7 @@ func opCases() []opCase {
 		ref: func(x fmap) fmap {
 			return refPad(refSlice(x, [3]int{0, 0, 0}, [3]int{4, 4, 4}, [3]int{1, 2, 2}), [3]int{2, 0, 0}, [3]int{2, 0, 0}, 0)
 		},
-		ops: ops(resnet.OpSlice, 1, resnet.OpPad, 1)})
+		ops: ops(graph.OpSlice, 1, graph.OpPad, 1)})
 
 	// Constants: Constant variants and Unsqueeze/Squeeze on constants.
 	for _, opset := range []int64{11, 13} {
@@ -509,7 +509,7 @@ func opCases() []opCase {
 				m.node(node("Mul", "mulk", io("k", "a"), io("y")))
 			},
 			ref: func(x fmap) fmap { return refMap(x, func(ch int, v float64) float64 { return 3 * v * float64(c[ch]) }) },
-			ops: ops(resnet.OpAffine, 2)})
+			ops: ops(graph.OpAffine, 2)})
 	}
 
 	// Weight encodings: float_data packed/unpacked, FLOAT16 raw and
@@ -567,7 +567,7 @@ func opCases() []opCase {
 			m.node(node("LeakyRelu", "unused", io("x"), io("dead")))
 			m.node(node("Relu", "r", io("x"), io("y")))
 		},
-		ref: refRelu, ops: ops(resnet.OpRelu, 1)})
+		ref: refRelu, ops: ops(graph.OpRelu, 1)})
 	return cases
 }
 
@@ -609,7 +609,7 @@ func TestOps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s := g.OutputShape(); s != (resnet.Shape{H: want.H, W: want.W, C: want.C}) {
+			if s := g.OutputShape(); s != (graph.Shape{H: want.H, W: want.W, C: want.C}) {
 				t.Fatalf("output shape %v, want %dx%dx%d", s, want.H, want.W, want.C)
 			}
 			got := fromNHWC(out, want.C, want.H, want.W)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
 // sharedData returns /work/shared/data, found relative to this file, or
@@ -54,8 +54,8 @@ func cifarImage(data []byte, k int, f func(c int, v uint8) float32) []float32 {
 	return out
 }
 
-func countOps(g *resnet.Graph) map[resnet.Op]int {
-	m := map[resnet.Op]int{}
+func countOps(g *graph.Graph) map[graph.Op]int {
+	m := map[graph.Op]int{}
 	for _, n := range g.Nodes {
 		m[n.Op]++
 	}
@@ -78,17 +78,17 @@ func TestRealModels(t *testing.T) {
 		ref     string
 		pre     func(int, uint8) float32
 		softmax bool
-		ops     map[resnet.Op]int
+		ops     map[graph.Op]int
 	}{
 		{"cifar10_resnet20_opset13.onnx", "cifar10_resnet20_logits_1k.f32", imagenetNorm, false,
-			map[resnet.Op]int{resnet.OpInput: 1, resnet.OpConv: 19, resnet.OpRelu: 19, resnet.OpAdd: 9, resnet.OpSlice: 4,
-				resnet.OpPad: 2, resnet.OpGlobalAvgPool: 1, resnet.OpDense: 1}},
+			map[graph.Op]int{graph.OpInput: 1, graph.OpConv: 19, graph.OpRelu: 19, graph.OpAdd: 9, graph.OpSlice: 4,
+				graph.OpPad: 2, graph.OpGlobalAvgPool: 1, graph.OpDense: 1}},
 		{"cifar10_resnet20_opset13_bn_simplified.onnx", "cifar10_resnet20_logits_1k.f32", imagenetNorm, false,
-			map[resnet.Op]int{resnet.OpInput: 1, resnet.OpConv: 19, resnet.OpAffine: 19, resnet.OpRelu: 19, resnet.OpAdd: 9,
-				resnet.OpSlice: 4, resnet.OpPad: 2, resnet.OpGlobalAvgPool: 1, resnet.OpDense: 1}},
+			map[graph.Op]int{graph.OpInput: 1, graph.OpConv: 19, graph.OpAffine: 19, graph.OpRelu: 19, graph.OpAdd: 9,
+				graph.OpSlice: 4, graph.OpPad: 2, graph.OpGlobalAvgPool: 1, graph.OpDense: 1}},
 		{"mlperf_tiny_resnet8_opset13.onnx", "mlperf_tiny_resnet8_probs_1k.f32", raw, true,
-			map[resnet.Op]int{resnet.OpInput: 1, resnet.OpConv: 9, resnet.OpRelu: 7, resnet.OpAdd: 3, resnet.OpPad: 2,
-				resnet.OpAvgPool: 1, resnet.OpDense: 1, resnet.OpSoftmax: 1}},
+			map[graph.Op]int{graph.OpInput: 1, graph.OpConv: 9, graph.OpRelu: 7, graph.OpAdd: 3, graph.OpPad: 2,
+				graph.OpAvgPool: 1, graph.OpDense: 1, graph.OpSoftmax: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -104,7 +104,7 @@ func TestRealModels(t *testing.T) {
 			if got := countOps(g); !equalOpCounts(got, tc.ops) {
 				t.Errorf("op counts = %v, want %v", got, tc.ops)
 			}
-			if g.Input() != (resnet.Shape{H: 32, W: 32, C: 3}) || g.OutputShape() != (resnet.Shape{H: 1, W: 1, C: 10}) {
+			if g.Input() != (graph.Shape{H: 32, W: 32, C: 3}) || g.OutputShape() != (graph.Shape{H: 1, W: 1, C: 10}) {
 				t.Errorf("input %v output %v", g.Input(), g.OutputShape())
 			}
 			ref := readF32(t, filepath.Join(dir, "reference", tc.ref))
@@ -131,7 +131,7 @@ func TestRealModels(t *testing.T) {
 	}
 }
 
-func equalOpCounts(a, b map[resnet.Op]int) bool {
+func equalOpCounts(a, b map[graph.Op]int) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -149,19 +149,19 @@ func TestRealResNet56(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[resnet.Op]int{resnet.OpInput: 1, resnet.OpConv: 55, resnet.OpRelu: 55, resnet.OpAdd: 27, resnet.OpSlice: 4,
-		resnet.OpPad: 2, resnet.OpGlobalAvgPool: 1, resnet.OpDense: 1}
+	want := map[graph.Op]int{graph.OpInput: 1, graph.OpConv: 55, graph.OpRelu: 55, graph.OpAdd: 27, graph.OpSlice: 4,
+		graph.OpPad: 2, graph.OpGlobalAvgPool: 1, graph.OpDense: 1}
 	if got := countOps(g); !equalOpCounts(got, want) {
 		t.Errorf("op counts = %v, want %v", got, want)
 	}
-	if info.OutputIsSoftmax || g.OutputShape() != (resnet.Shape{H: 1, W: 1, C: 10}) {
+	if info.OutputIsSoftmax || g.OutputShape() != (graph.Shape{H: 1, W: 1, C: 10}) {
 		t.Errorf("info %+v, output %v", info, g.OutputShape())
 	}
 	// The stage boundaries: 32x32x16 -> 16x16x32 -> 8x8x64, with the
 	// option-A shortcut padding the channels in the middle.
-	var pads []resnet.PadOp
+	var pads []graph.PadOp
 	for _, n := range g.Nodes {
-		if n.Op == resnet.OpPad {
+		if n.Op == graph.OpPad {
 			pads = append(pads, *n.Pad)
 		}
 	}
@@ -174,7 +174,7 @@ func TestRealResNet56(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Input() != (resnet.Shape{H: 64, W: 48, C: 3}) || g.Nodes[len(g.Nodes)-2].Op != resnet.OpGlobalAvgPool {
+	if g.Input() != (graph.Shape{H: 64, W: 48, C: 3}) || g.Nodes[len(g.Nodes)-2].Op != graph.OpGlobalAvgPool {
 		t.Errorf("input %v", g.Input())
 	}
 }
@@ -202,7 +202,7 @@ func TestTorchExports(t *testing.T) {
 				t.Errorf("info %+v", info)
 			}
 			c := countOps(g)
-			if c[resnet.OpConv] != 8 || c[resnet.OpAdd] != 3 || c[resnet.OpPad] != 1 || c[resnet.OpDense] != 1 || c[resnet.OpFlatten] != 0 {
+			if c[graph.OpConv] != 8 || c[graph.OpAdd] != 3 || c[graph.OpPad] != 1 || c[graph.OpDense] != 1 || c[graph.OpFlatten] != 0 {
 				t.Errorf("op counts %v", c)
 			}
 			out, err := g.Eval(x.nhwc())

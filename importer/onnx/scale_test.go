@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edge-resnet/edge-resnet/resnet"
+	"github.com/edge-resnet/edge-resnet/internal/engine"
 )
 
 // chainModel is a graph of n nodes in a line, Relu and Add alternating
@@ -45,7 +45,7 @@ func TestLoadScales(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := resnet.Compile(g) // fuses, then plans
+			p, err := engine.Compile(g) // fuses, then plans
 			if err != nil {
 				t.Fatal(err)
 			}

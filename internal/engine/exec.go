@@ -1,9 +1,11 @@
-package resnet
+package engine
 
 import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/edge-resnet/edge-resnet/graph"
 
 	"github.com/edge-resnet/edge-resnet/arena"
 	"github.com/edge-resnet/edge-resnet/kernels"
@@ -105,7 +107,7 @@ func (e *Exec) Input() []float32 {
 	return e.view(e.plan.offsets[0], e.plan.Graph.Input())
 }
 
-func (e *Exec) view(off int, s Shape) []float32 {
+func (e *Exec) view(off int, s graph.Shape) []float32 {
 	n := s.Size()
 	return e.mem[off : off+n : off+n]
 }
@@ -147,11 +149,11 @@ func parallel(st *step) bool {
 		return parallel8(st)
 	}
 	switch st.op {
-	case OpConv:
+	case graph.OpConv:
 		return true
-	case OpMaxPool, OpAvgPool:
+	case graph.OpMaxPool, graph.OpAvgPool:
 		return st.outShape.Size() >= 1<<14
-	case OpDense:
+	case graph.OpDense:
 		return st.w.K*st.w.N >= 1<<16
 	}
 	return false
@@ -175,7 +177,7 @@ func (e *Exec) part(st *step, w int) {
 	}
 	n := e.threads
 	switch st.op {
-	case OpConv:
+	case graph.OpConv:
 		mr := kernels.GemmMR()
 		if wg := st.wino; wg != nil {
 			// Tiles in units of MR keep every tile at the same place in
@@ -203,10 +205,10 @@ func (e *Exec) part(st *step, w int) {
 			x0, x1 := split(px, mr, w, n)
 			e.conv(st, w, x0, x1, 0, panels)
 		}
-	case OpMaxPool, OpAvgPool:
+	case graph.OpMaxPool, graph.OpAvgPool:
 		x0, x1 := split(st.outShape.H*st.outShape.W, 1, w, n)
 		e.poolRange(st, x0, x1)
-	case OpDense:
+	case graph.OpDense:
 		p0, p1 := split(st.w.Panels(), 1, w, n)
 		e.dense(st, p0, p1)
 	}
@@ -241,51 +243,51 @@ func (e *Exec) dense(st *step, p0, p1 int) {
 
 func (e *Exec) poolRange(st *step, x0, x1 int) {
 	in, out := e.view(st.in, st.inShape), e.view(st.out, st.outShape)
-	if st.op == OpMaxPool {
+	if st.op == graph.OpMaxPool {
 		kernels.MaxPool(&st.pool, in, out, x0, x1)
 	} else {
 		kernels.AvgPool(&st.pool, in, out, x0, x1)
 	}
 }
 
-func dims(s Shape) kernels.Dims3 { return kernels.Dims3{H: s.H, W: s.W, C: s.C} }
+func dims(s graph.Shape) kernels.Dims3 { return kernels.Dims3{H: s.H, W: s.W, C: s.C} }
 
 func (e *Exec) serial(st *step) {
-	if st.int8 || st.op == OpQuantize || st.op == OpDequantize {
+	if st.int8 || st.op == graph.OpQuantize || st.op == graph.OpDequantize {
 		e.serial8(st)
 		return
 	}
 	in, out := e.view(st.in, st.inShape), e.view(st.out, st.outShape)
 	switch st.op {
-	case OpConv:
+	case graph.OpConv:
 		if st.wino != nil {
 			e.winograd(st, 0, 0, st.wino.Tiles(), 0, st.wino.Panels())
 		} else {
 			e.conv(st, 0, 0, st.conv.Pixels(), 0, st.w.Panels())
 		}
-	case OpDense:
+	case graph.OpDense:
 		e.dense(st, 0, st.w.Panels())
-	case OpMaxPool, OpAvgPool:
+	case graph.OpMaxPool, graph.OpAvgPool:
 		e.poolRange(st, 0, st.outShape.H*st.outShape.W)
-	case OpGlobalAvgPool:
+	case graph.OpGlobalAvgPool:
 		kernels.GlobalAvgPool(in, st.inShape.H*st.inShape.W, st.inShape.C, out)
-	case OpAdd:
+	case graph.OpAdd:
 		kernels.Add(in, e.view(st.in2, st.inShape), out, st.relu)
-	case OpRelu:
+	case graph.OpRelu:
 		kernels.Relu(in, out)
-	case OpAffine:
+	case graph.OpAffine:
 		kernels.Affine(in, out, st.affine.Scale, st.affine.Shift, st.relu)
-	case OpSoftmax:
+	case graph.OpSoftmax:
 		kernels.Softmax(in, out)
-	case OpPad:
+	case graph.OpPad:
 		kernels.Pad(in, dims(st.inShape), st.pad.Before, st.pad.After, st.pad.Value, out)
-	case OpSlice:
+	case graph.OpSlice:
 		kernels.Slice(in, dims(st.inShape), st.slice.Start, st.slice.Step, dims(st.outShape), out)
-	case OpConcat:
+	case graph.OpConcat:
 		for _, part := range st.concat {
 			kernels.ConcatPart(e.view(part.off, part.shape), dims(part.shape), out, dims(st.outShape), int(e.plan.Graph.Nodes[st.node].Axis), part.at)
 		}
-	case OpFlatten:
+	case graph.OpFlatten:
 		kernels.FlattenNCHW(in, dims(st.inShape), out)
 	}
 }

@@ -1,7 +1,9 @@
-package resnet
+package engine
 
 import (
 	"unsafe"
+
+	"github.com/edge-resnet/edge-resnet/graph"
 
 	"github.com/edge-resnet/edge-resnet/kernels"
 )
@@ -15,7 +17,7 @@ func asBytes(f []float32) []byte {
 }
 
 // view8 is the uint8 value of shape s at arena offset off (in float32s).
-func (e *Exec) view8(off int, s Shape) []uint8 {
+func (e *Exec) view8(off int, s graph.Shape) []uint8 {
 	b := 4 * off
 	n := s.Size()
 	return e.bytes[b : b+n : b+n]
@@ -32,13 +34,27 @@ func (e *Exec) Value(i int) []float32 {
 	return e.view(p.offsets[i], p.Graph.Nodes[i].Shape)
 }
 
+// ValueBytes returns node i's value as the plan stores it: uint8 values as
+// they are, float32 values by their little-endian bits (as Value keeps them
+// alive, it needs CompileOptions.KeepValues), or nil for an index out of range.
+func (e *Exec) ValueBytes(i int) []byte {
+	p := e.plan
+	if i < 0 || i >= len(p.offsets) {
+		return nil
+	}
+	if p.u8[i] {
+		return e.view8(p.offsets[i], p.Graph.Nodes[i].Shape)
+	}
+	return asBytes(e.view(p.offsets[i], p.Graph.Nodes[i].Shape))
+}
+
 func parallel8(st *step) bool {
 	switch st.op {
-	case OpConv:
+	case graph.OpConv:
 		return true
-	case OpDense:
+	case graph.OpDense:
 		return st.w8.K*st.w8.N >= 1<<16
-	case OpMaxPool:
+	case graph.OpMaxPool:
 		return st.outShape.Size() >= 1<<16
 	}
 	return false
@@ -50,7 +66,7 @@ func parallel8(st *step) bool {
 func (e *Exec) part8(st *step, w int) {
 	n := e.threads
 	switch st.op {
-	case OpConv, OpDense:
+	case graph.OpConv, graph.OpDense:
 		if wg := st.wino8; wg != nil {
 			// As for the GEMM: few tiles (14x14, 7x7), split output
 			// channels, which repeats the cheap input transform but
@@ -76,7 +92,7 @@ func (e *Exec) part8(st *step, w int) {
 			x0, x1 := split(px, mr, w, n)
 			e.conv8(st, w, x0, x1, 0, panels)
 		}
-	case OpMaxPool:
+	case graph.OpMaxPool:
 		x0, x1 := split(st.outShape.H*st.outShape.W, 1, w, n)
 		kernels.MaxPool8(&st.pool, e.view8(st.in, st.inShape), e.view8(st.out, st.outShape), x0, x1)
 	}
@@ -109,38 +125,38 @@ func (e *Exec) winograd8(st *step, w, q0, q1, p0, p1 int) {
 // serial8 runs an int8 step or a conversion on the calling goroutine.
 func (e *Exec) serial8(st *step) {
 	switch st.op {
-	case OpQuantize:
+	case graph.OpQuantize:
 		kernels.Quantize(e.view(st.in, st.inShape), e.view8(st.out, st.outShape), st.q.Scale, st.q.Zero)
 		return
-	case OpDequantize:
+	case graph.OpDequantize:
 		kernels.Dequantize(e.view8(st.in, st.inShape), e.view(st.out, st.outShape), st.q.Scale, st.q.Zero)
 		return
 	}
 	in, out := e.view8(st.in, st.inShape), e.view8(st.out, st.outShape)
 	switch st.op {
-	case OpConv, OpDense:
+	case graph.OpConv, graph.OpDense:
 		if wg := st.wino8; wg != nil {
 			e.winograd8(st, 0, 0, wg.Tiles(), 0, wg.Panels())
 		} else {
 			e.conv8(st, 0, 0, st.conv.Pixels(), 0, st.w8.Panels())
 		}
-	case OpMaxPool:
+	case graph.OpMaxPool:
 		kernels.MaxPool8(&st.pool, in, out, 0, st.outShape.H*st.outShape.W)
-	case OpGlobalAvgPool:
+	case graph.OpGlobalAvgPool:
 		hw := st.inShape.H * st.inShape.W
 		scale := float32(float64(st.q.Scale) / (float64(hw) * float64(st.qOut.Scale)))
 		kernels.GlobalAvgPool8(in, hw, st.inShape.C, st.q.Zero, scale, st.qOut.Zero, out)
-	case OpAdd:
+	case graph.OpAdd:
 		kernels.Add8(in, e.view8(st.in2, st.inShape), out, &st.add8)
-	case OpPad:
+	case graph.OpPad:
 		kernels.Pad(in, dims(st.inShape), st.pad.Before, st.pad.After, uint8(st.q.Zero), out)
-	case OpSlice:
+	case graph.OpSlice:
 		kernels.Slice(in, dims(st.inShape), st.slice.Start, st.slice.Step, dims(st.outShape), out)
-	case OpConcat:
+	case graph.OpConcat:
 		for _, part := range st.concat {
 			kernels.ConcatPart(e.view8(part.off, part.shape), dims(part.shape), out, dims(st.outShape), int(e.plan.Graph.Nodes[st.node].Axis), part.at)
 		}
-	case OpFlatten:
+	case graph.OpFlatten:
 		kernels.FlattenNCHW(in, dims(st.inShape), out)
 	}
 }

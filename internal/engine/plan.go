@@ -1,10 +1,12 @@
-package resnet
+package engine
 
 import (
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/edge-resnet/edge-resnet/graph"
 
 	"github.com/edge-resnet/edge-resnet/arena"
 	"github.com/edge-resnet/edge-resnet/kernels"
@@ -14,7 +16,7 @@ import (
 // geometry per step and the arena layout of every activation. It is
 // immutable and shared by all sessions of a model.
 type Plan struct {
-	Graph     *Graph // the fused graph the plan runs
+	Graph     *graph.Graph // the fused graph the plan runs
 	Layout    arena.Layout
 	Kernel    string    // kernel path the weights were packed for
 	Precision Precision // FP32, or Int8: nodes with int8 data run in uint8
@@ -30,11 +32,11 @@ type Plan struct {
 
 type step struct {
 	node     int
-	op       Op
+	op       graph.Op
 	in, in2  int // arena offsets of the inputs (in2: residual or second operand, -1 if none)
 	out      int
-	inShape  Shape
-	outShape Shape
+	inShape  graph.Shape
+	outShape graph.Shape
 	relu     bool
 
 	conv   kernels.ConvGeom
@@ -42,9 +44,9 @@ type step struct {
 	w      kernels.PackedB   // conv or dense weights
 	bias   []float32
 	pool   kernels.PoolGeom
-	affine *Affine
-	pad    *PadOp
-	slice  *SliceOp
+	affine *graph.Affine
+	pad    *graph.PadOp
+	slice  *graph.SliceOp
 	concat []concatPart
 
 	// int8 steps (int8 set): conv and dense run as Conv8 with w8 and the
@@ -55,15 +57,15 @@ type step struct {
 	w8   kernels.PackedB8
 	rq   kernels.Requant
 	add8 kernels.Add8Params
-	q    QParams
-	qOut QParams
+	q    graph.QParams
+	qOut graph.QParams
 
 	wino8 *kernels.Winograd8 // set when an int8 conv runs as Winograd8 (then w8 is unused)
 }
 
 type concatPart struct {
 	off   int
-	shape Shape
+	shape graph.Shape
 	at    int // offset along the axis
 }
 
@@ -139,10 +141,10 @@ func winogradFromEnv() (int, error) {
 
 // Compile fuses g and builds its plan for the GEMM kernel selected now,
 // with the default options.
-func Compile(g *Graph) (*Plan, error) { return CompileWith(g, CompileOptions{}) }
+func Compile(g *graph.Graph) (*Plan, error) { return CompileWith(g, CompileOptions{}) }
 
 // CompileWith is Compile with options.
-func CompileWith(g *Graph, opt CompileOptions) (*Plan, error) {
+func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 	switch opt.Winograd {
 	case WinogradAuto:
 		w, err := winogradFromEnv()
@@ -154,7 +156,7 @@ func CompileWith(g *Graph, opt CompileOptions) (*Plan, error) {
 	default:
 		return nil, fmt.Errorf("resnet: CompileOptions.Winograd = %d: want WinogradAuto, WinogradOff, 2, 4 or 6", opt.Winograd)
 	}
-	f, err := Fuse(g)
+	f, err := graph.Fuse(g)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +167,7 @@ func CompileWith(g *Graph, opt CompileOptions) (*Plan, error) {
 	case FP32:
 	case Int8:
 		if !HasInt8(f) {
-			return nil, fmt.Errorf("resnet: int8 plan: %w: model has no int8 data", ErrInvalid)
+			return nil, fmt.Errorf("resnet: int8 plan: %w: model has no int8 data", graph.ErrInvalid)
 		}
 		p.u8 = int8Nodes(f)
 	default:
@@ -274,7 +276,7 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 	st := step{node: i, op: nd.Op, out: p.offsets[i], in2: -1, outShape: nd.Shape, relu: nd.Relu, int8: p.u8[i]}
 	st.in = p.valueOff(nd.Inputs[0], st.int8)
 	st.inShape = g.Nodes[nd.Inputs[0]].Shape
-	if len(nd.Inputs) > 1 && nd.Op != OpConcat {
+	if len(nd.Inputs) > 1 && nd.Op != graph.OpConcat {
 		st.in2 = p.valueOff(nd.Inputs[1], st.int8)
 	}
 	if st.int8 {
@@ -282,7 +284,7 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 	}
 	x, o := st.inShape, nd.Shape
 	switch nd.Op {
-	case OpConv:
+	case graph.OpConv:
 		c := nd.Conv
 		st.conv = kernels.ConvGeom{
 			H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, Cout: o.C,
@@ -293,7 +295,7 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 		if m := winogradChoice(&st.conv, opt.Winograd); m > 0 {
 			wg, err := kernels.NewWinograd(&st.conv, m, c.FloatWeight())
 			if err != nil {
-				return step{}, g.errf(i, "%v", err)
+				return step{}, g.Errorf(i, "%v", err)
 			}
 			st.wino = wg
 			p.scratch = max(p.scratch, wg.Scratch())
@@ -301,32 +303,32 @@ func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
 		}
 		st.w = kernels.PackB(c.FloatWeight(), st.conv.K(), c.Cout)
 		p.scratch = max(p.scratch, kernels.ConvScratch(&st.conv))
-	case OpDense:
+	case graph.OpDense:
 		st.w = kernels.PackB(nd.Dense.FloatWeight(), nd.Dense.In, nd.Dense.Out)
 		st.bias = nd.Dense.Bias
-	case OpMaxPool, OpAvgPool:
+	case graph.OpMaxPool, graph.OpAvgPool:
 		pl := nd.Pool
 		st.pool = kernels.PoolGeom{
 			H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, KH: pl.KH, KW: pl.KW,
 			StrideH: pl.StrideH, StrideW: pl.StrideW, PadTop: pl.Pad.Top, PadLeft: pl.Pad.Left,
 			PadBottom: pl.Pad.Bottom, PadRight: pl.Pad.Right, CountIncludePad: pl.CountIncludePad,
 		}
-	case OpAffine:
+	case graph.OpAffine:
 		st.affine = nd.Affine
-	case OpPad:
+	case graph.OpPad:
 		st.pad = nd.Pad
-	case OpSlice:
+	case graph.OpSlice:
 		st.slice = nd.Slice
-	case OpConcat:
+	case graph.OpConcat:
 		at := 0
 		for _, in := range nd.Inputs {
 			s := g.Nodes[in].Shape
 			st.concat = append(st.concat, concatPart{off: p.valueOff(in, st.int8), shape: s, at: at})
 			at += [3]int{s.H, s.W, s.C}[nd.Axis]
 		}
-	case OpRelu, OpAdd, OpGlobalAvgPool, OpFlatten, OpSoftmax:
+	case graph.OpRelu, graph.OpAdd, graph.OpGlobalAvgPool, graph.OpFlatten, graph.OpSoftmax:
 	default:
-		return step{}, g.errf(i, "no kernel for this op")
+		return step{}, g.Errorf(i, "no kernel for this op")
 	}
 	return st, nil
 }
@@ -341,8 +343,8 @@ func (p *Plan) ArenaBytes(threads int) int64 {
 func (p *Plan) ScratchBytes() int64 { return 4 * int64(p.scratch) }
 
 // InputShape and OutputShape are the shapes Run takes and returns.
-func (p *Plan) InputShape() Shape  { return p.Graph.Input() }
-func (p *Plan) OutputShape() Shape { return p.Graph.OutputShape() }
+func (p *Plan) InputShape() graph.Shape  { return p.Graph.Input() }
+func (p *Plan) OutputShape() graph.Shape { return p.Graph.OutputShape() }
 
 func (p *Plan) String() string {
 	return fmt.Sprintf("plan: %d steps, arena %d B (tensors %d B), scratch %d B/worker, kernel %s",
@@ -351,11 +353,16 @@ func (p *Plan) String() string {
 
 // StepInfo describes one step of a plan for profiles and reports.
 type StepInfo struct {
-	Node   int    // index in Graph.Nodes
+	Node   int    // index in graph.Graph.Nodes
 	Name   string // the node's name
-	Op     Op
+	Op     graph.Op
 	MACs   int64
 	Kernel string // how the step is computed, e.g. "im2col+gemm/generic"
+	Int8   bool   // the step computes on uint8 values
+
+	// Winograd8 reports an int8 conv step that runs Winograd8, and
+	// Winograd8Eligible one that could (3x3 stride 1, exact in int32).
+	Winograd8, Winograd8Eligible bool
 }
 
 // Steps describes the plan's steps in execution order.
@@ -366,7 +373,7 @@ func (p *Plan) Steps() []StepInfo {
 		n := p.Graph.Nodes[st.node]
 		k := st.op.String()
 		switch st.op {
-		case OpConv:
+		case graph.OpConv:
 			if st.int8 {
 				if st.wino8 != nil {
 					k = "int8 " + st.wino8.Name() + "/" + st.wino8.Impl()
@@ -382,7 +389,7 @@ func (p *Plan) Steps() []StepInfo {
 			} else {
 				k = "im2col+gemm/" + p.Kernel
 			}
-		case OpDense:
+		case graph.OpDense:
 			k = "gemm/" + p.Kernel
 			if st.int8 {
 				k = "int8 gemm/" + st.w8.Kernel() // the kernel chosen for these weights (PackB8)
@@ -393,10 +400,11 @@ func (p *Plan) Steps() []StepInfo {
 			}
 		}
 		macs := p.Graph.MACs(st.node)
-		if st.op == OpQuantize || st.op == OpDequantize {
+		if st.op == graph.OpQuantize || st.op == graph.OpDequantize {
 			macs = 0
 		}
-		out[i] = StepInfo{Node: st.node, Name: n.Name, Op: st.op, MACs: macs, Kernel: k}
+		out[i] = StepInfo{Node: st.node, Name: n.Name, Op: st.op, MACs: macs, Kernel: k, Int8: st.int8,
+			Winograd8: st.wino8 != nil, Winograd8Eligible: st.op == graph.OpConv && st.int8 && kernels.Winograd8Applies(&st.conv)}
 	}
 	return out
 }

@@ -1,14 +1,16 @@
-package resnet
+package engine
 
 import (
 	"math"
+
+	"github.com/edge-resnet/edge-resnet/graph"
 
 	"github.com/edge-resnet/edge-resnet/kernels"
 )
 
 // HasInt8 reports whether a graph carries any int8 data (activation
 // parameters or int8 weights).
-func HasInt8(g *Graph) bool {
+func HasInt8(g *graph.Graph) bool {
 	for _, n := range g.Nodes {
 		if n.Quant != nil || n.Conv != nil && n.Conv.Quant != nil || n.Dense != nil && n.Dense.Quant != nil {
 			return true
@@ -22,7 +24,7 @@ func HasInt8(g *Graph) bool {
 // Ops that only move or compare values (max pooling, padding with real
 // zero, slicing, concatenation, flattening) need the output to share the
 // inputs' parameters. The input node stays float32 (callers write floats).
-func int8Nodes(g *Graph) []bool {
+func int8Nodes(g *graph.Graph) []bool {
 	u8 := make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
 		if i == 0 || n.Quant == nil {
@@ -42,19 +44,19 @@ func int8Nodes(g *Graph) []bool {
 			continue
 		}
 		switch n.Op {
-		case OpConv:
+		case graph.OpConv:
 			u8[i] = n.Conv.Quant != nil
-		case OpDense:
+		case graph.OpDense:
 			u8[i] = n.Dense.Quant != nil
-		case OpAdd:
+		case graph.OpAdd:
 			u8[i] = true
-		case OpGlobalAvgPool:
+		case graph.OpGlobalAvgPool:
 			// The int32 channel sums of GlobalAvgPool8 hold 2^23 pixels.
 			in := g.Nodes[n.Inputs[0]].Shape
 			u8[i] = in.H*in.W < 1<<23
-		case OpMaxPool, OpSlice, OpConcat, OpFlatten:
+		case graph.OpMaxPool, graph.OpSlice, graph.OpConcat, graph.OpFlatten:
 			u8[i] = same
-		case OpPad:
+		case graph.OpPad:
 			u8[i] = same && n.Pad.Value == 0
 		}
 	}
@@ -64,10 +66,10 @@ func int8Nodes(g *Graph) []bool {
 // convertStep converts node i's value to the other precision.
 func (p *Plan) convertStep(i int) step {
 	n := p.Graph.Nodes[i]
-	st := step{node: i, op: OpQuantize, in: p.offsets[i], in2: -1, out: p.convOffs[i],
+	st := step{node: i, op: graph.OpQuantize, in: p.offsets[i], in2: -1, out: p.convOffs[i],
 		inShape: n.Shape, outShape: n.Shape, q: *n.Quant}
 	if p.u8[i] {
-		st.op = OpDequantize
+		st.op = graph.OpDequantize
 	}
 	return st
 }
@@ -87,10 +89,10 @@ func (p *Plan) compileStep8(st step, opt *CompileOptions) (step, error) {
 		lo = qOut.Zero
 	}
 	switch nd.Op {
-	case OpConv, OpDense:
-		var qw *QWeights
+	case graph.OpConv, graph.OpDense:
+		var qw *graph.QWeights
 		var bias []float32
-		if nd.Op == OpConv {
+		if nd.Op == graph.OpConv {
 			c := nd.Conv
 			st.conv = kernels.ConvGeom{
 				H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, Cout: o.C,
@@ -110,10 +112,10 @@ func (p *Plan) compileStep8(st step, opt *CompileOptions) (step, error) {
 			st.rq.ResZero = qr.Zero
 			st.rq.ResScale = float32(float64(qr.Scale) / float64(qOut.Scale))
 		}
-		if nd.Op == OpConv && winograd8Choice(p.Kernel, &st.conv, opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
+		if nd.Op == graph.OpConv && winograd8Choice(p.Kernel, &st.conv, opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
 			wg, err := kernels.NewWinograd8(&st.conv, qw.Q)
 			if err != nil {
-				return step{}, g.errf(i, "%v", err)
+				return step{}, g.Errorf(i, "%v", err)
 			}
 			st.wino8 = wg
 			p.scratch = max(p.scratch, (wg.Scratch()+3)/4)
@@ -121,34 +123,34 @@ func (p *Plan) compileStep8(st step, opt *CompileOptions) (step, error) {
 		}
 		st.w8 = kernels.PackConv8(&st.conv, qw.Q)
 		p.scratch = max(p.scratch, (kernels.ConvScratch8(&st.conv)+3)/4)
-	case OpAdd:
+	case graph.OpAdd:
 		qb := *g.Nodes[nd.Inputs[1]].Quant
 		st.add8 = kernels.Add8Params{
 			ZeroA: qIn.Zero, ZeroB: qb.Zero, ZeroOut: qOut.Zero, Lo: lo,
 			ScaleA: float32(float64(qIn.Scale) / float64(qOut.Scale)),
 			ScaleB: float32(float64(qb.Scale) / float64(qOut.Scale)),
 		}
-	case OpMaxPool:
+	case graph.OpMaxPool:
 		pl := nd.Pool
 		st.pool = kernels.PoolGeom{
 			H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, KH: pl.KH, KW: pl.KW,
 			StrideH: pl.StrideH, StrideW: pl.StrideW, PadTop: pl.Pad.Top, PadLeft: pl.Pad.Left,
 			PadBottom: pl.Pad.Bottom, PadRight: pl.Pad.Right,
 		}
-	case OpPad:
+	case graph.OpPad:
 		st.pad = nd.Pad
-	case OpSlice:
+	case graph.OpSlice:
 		st.slice = nd.Slice
-	case OpConcat:
+	case graph.OpConcat:
 		at := 0
 		for _, in := range nd.Inputs {
 			s := g.Nodes[in].Shape
 			st.concat = append(st.concat, concatPart{off: p.valueOff(in, true), shape: s, at: at})
 			at += [3]int{s.H, s.W, s.C}[nd.Axis]
 		}
-	case OpGlobalAvgPool, OpFlatten:
+	case graph.OpGlobalAvgPool, graph.OpFlatten:
 	default:
-		return step{}, g.errf(i, "no int8 kernel for this op")
+		return step{}, g.Errorf(i, "no int8 kernel for this op")
 	}
 	return st, nil
 }
@@ -157,7 +159,7 @@ func (p *Plan) compileStep8(st step, opt *CompileOptions) (step, error) {
 // parameters qIn, weights qw and output parameters qOut:
 // Scale[j] = sIn*sW[j]/sOut and the bias in accumulator units,
 // round(bias[j]/(sIn*sW[j])), saturated to int32.
-func requant(qIn QParams, qw *QWeights, bias []float32, qOut QParams, lo int32) kernels.Requant {
+func requant(qIn graph.QParams, qw *graph.QWeights, bias []float32, qOut graph.QParams, lo int32) kernels.Requant {
 	n := len(qw.Scale)
 	rq := kernels.Requant{ZeroA: qIn.Zero, ZeroOut: qOut.Zero, Lo: lo, Scale: make([]float32, n)}
 	for j, sw := range qw.Scale {

@@ -1,4 +1,4 @@
-package resnet
+package graph
 
 import (
 	"fmt"
@@ -136,7 +136,7 @@ func (g *Graph) Eval(input []float32) ([]float32, error) {
 				out[j] = float32(math.Exp(float64(v)-m) / sum)
 			}
 		default:
-			return nil, g.errf(i, "Eval: unsupported op")
+			return nil, g.Errorf(i, "Eval: unsupported op")
 		}
 		if n.Relu {
 			for j, v := range out {

@@ -13,7 +13,7 @@
 //   - Dense weights are [In][Out]: W[i*Out+o].
 //   - Nodes are in topological order: a node's inputs are earlier nodes.
 //     Node 0 is the single OpInput node.
-package resnet
+package graph
 
 import (
 	"errors"
@@ -291,7 +291,8 @@ const (
 	MaxPoolWindow = 1024        // window and stride of pooling
 )
 
-func (g *Graph) errf(i int, format string, args ...any) error {
+// Errorf returns an ErrInvalid error that names node i.
+func (g *Graph) Errorf(i int, format string, args ...any) error {
 	n := g.Nodes[i]
 	return fmt.Errorf("%w: node %d %q (%s): %s", ErrInvalid, i, n.Name, n.Op, fmt.Sprintf(format, args...))
 }
@@ -335,11 +336,11 @@ func (g *Graph) InferShapes() error {
 			return fmt.Errorf("%w: node %d is nil", ErrInvalid, i)
 		}
 		if i > 0 && n.Op == OpInput {
-			return g.errf(i, "a second input node")
+			return g.Errorf(i, "a second input node")
 		}
 		for _, in := range n.Inputs {
 			if in < 0 || in >= i {
-				return g.errf(i, "input index %d is not an earlier node", in)
+				return g.Errorf(i, "input index %d is not an earlier node", in)
 			}
 		}
 		s, err := g.inferNode(i)
@@ -348,11 +349,11 @@ func (g *Graph) InferShapes() error {
 		}
 		if n.Quant != nil {
 			if err := n.Quant.check(); err != nil {
-				return g.errf(i, "%v", err)
+				return g.Errorf(i, "%v", err)
 			}
 		}
 		if !ValidShape(s) {
-			return g.errf(i, "output shape %v is empty or too large", s)
+			return g.Errorf(i, "output shape %v is empty or too large", s)
 		}
 		n.Shape = s
 	}
@@ -362,10 +363,10 @@ func (g *Graph) InferShapes() error {
 func (g *Graph) want(i, nIn int, attr bool) error {
 	n := g.Nodes[i]
 	if len(n.Inputs) != nIn {
-		return g.errf(i, "has %d inputs, want %d", len(n.Inputs), nIn)
+		return g.Errorf(i, "has %d inputs, want %d", len(n.Inputs), nIn)
 	}
 	if !attr {
-		return g.errf(i, "attributes missing")
+		return g.Errorf(i, "attributes missing")
 	}
 	return nil
 }
@@ -376,36 +377,36 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 	switch n.Op {
 	case OpInput:
 		if len(n.Inputs) != 0 {
-			return Shape{}, g.errf(i, "input node has inputs")
+			return Shape{}, g.Errorf(i, "input node has inputs")
 		}
 		return n.Shape, nil
 	case OpConv:
 		c := n.Conv
 		if c == nil || (len(n.Inputs) != 1 && len(n.Inputs) != 2) {
-			return Shape{}, g.errf(i, "want 1 or 2 inputs and conv attributes")
+			return Shape{}, g.Errorf(i, "want 1 or 2 inputs and conv attributes")
 		}
 		x := in(0)
 		if c.KH < 1 || c.KW < 1 || c.StrideH < 1 || c.StrideW < 1 || c.DilH < 1 || c.DilW < 1 ||
 			c.KH > MaxConvWindow || c.KW > MaxConvWindow || c.StrideH > MaxConvWindow || c.StrideW > MaxConvWindow || c.DilH > MaxConvWindow || c.DilW > MaxConvWindow {
-			return Shape{}, g.errf(i, "kernel %dx%d stride %dx%d dilation %dx%d out of range", c.KH, c.KW, c.StrideH, c.StrideW, c.DilH, c.DilW)
+			return Shape{}, g.Errorf(i, "kernel %dx%d stride %dx%d dilation %dx%d out of range", c.KH, c.KW, c.StrideH, c.StrideW, c.DilH, c.DilW)
 		}
 		if err := checkPads(c.Pad); err != nil {
-			return Shape{}, g.errf(i, "%v", err)
+			return Shape{}, g.Errorf(i, "%v", err)
 		}
 		if c.Cin != x.C {
-			return Shape{}, g.errf(i, "weights take %d channels, input has %d", c.Cin, x.C)
+			return Shape{}, g.Errorf(i, "weights take %d channels, input has %d", c.Cin, x.C)
 		}
 		nw := int64(c.KH) * int64(c.KW) * int64(c.Cin) * int64(c.Cout)
 		if c.Cout < 1 || c.Cout > MaxDim || (int64(len(c.Weight)) != nw && (c.Weight != nil || c.Quant == nil)) {
-			return Shape{}, g.errf(i, "weight has %d values, want %dx%dx%dx%d", len(c.Weight), c.KH, c.KW, c.Cin, c.Cout)
+			return Shape{}, g.Errorf(i, "weight has %d values, want %dx%dx%dx%d", len(c.Weight), c.KH, c.KW, c.Cin, c.Cout)
 		}
 		if c.Quant != nil {
 			if err := c.Quant.check(nw, c.Cout); err != nil {
-				return Shape{}, g.errf(i, "%v", err)
+				return Shape{}, g.Errorf(i, "%v", err)
 			}
 		}
 		if c.Bias != nil && len(c.Bias) != c.Cout {
-			return Shape{}, g.errf(i, "bias has %d values, want %d", len(c.Bias), c.Cout)
+			return Shape{}, g.Errorf(i, "bias has %d values, want %d", len(c.Bias), c.Cout)
 		}
 		out := Shape{
 			H: WindowOut(x.H, c.KH, c.StrideH, c.DilH, c.Pad.Top, c.Pad.Bottom, false),
@@ -413,7 +414,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 			C: c.Cout,
 		}
 		if len(n.Inputs) == 2 && in(1) != out {
-			return Shape{}, g.errf(i, "residual shape %v differs from output %v", in(1), out)
+			return Shape{}, g.Errorf(i, "residual shape %v differs from output %v", in(1), out)
 		}
 		return out, nil
 	case OpAffine:
@@ -422,7 +423,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		}
 		x := in(0)
 		if len(n.Affine.Scale) != x.C || len(n.Affine.Shift) != x.C {
-			return Shape{}, g.errf(i, "scale/shift have %d/%d values, input has %d channels", len(n.Affine.Scale), len(n.Affine.Shift), x.C)
+			return Shape{}, g.Errorf(i, "scale/shift have %d/%d values, input has %d channels", len(n.Affine.Scale), len(n.Affine.Shift), x.C)
 		}
 		return x, nil
 	case OpRelu, OpSoftmax:
@@ -431,7 +432,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		}
 		x := in(0)
 		if n.Op == OpSoftmax && (x.H != 1 || x.W != 1) {
-			return Shape{}, g.errf(i, "softmax wants a vector, got %v", x)
+			return Shape{}, g.Errorf(i, "softmax wants a vector, got %v", x)
 		}
 		return x, nil
 	case OpAdd:
@@ -439,7 +440,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 			return Shape{}, err
 		}
 		if in(0) != in(1) {
-			return Shape{}, g.errf(i, "operand shapes differ: %v and %v", in(0), in(1))
+			return Shape{}, g.Errorf(i, "operand shapes differ: %v and %v", in(0), in(1))
 		}
 		return in(0), nil
 	case OpMaxPool, OpAvgPool:
@@ -448,13 +449,13 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		}
 		p, x := n.Pool, in(0)
 		if p.KH < 1 || p.KW < 1 || p.StrideH < 1 || p.StrideW < 1 || p.KH > MaxPoolWindow || p.KW > MaxPoolWindow || p.StrideH > MaxPoolWindow || p.StrideW > MaxPoolWindow {
-			return Shape{}, g.errf(i, "window %dx%d stride %dx%d out of range", p.KH, p.KW, p.StrideH, p.StrideW)
+			return Shape{}, g.Errorf(i, "window %dx%d stride %dx%d out of range", p.KH, p.KW, p.StrideH, p.StrideW)
 		}
 		if err := checkPads(p.Pad); err != nil {
-			return Shape{}, g.errf(i, "%v", err)
+			return Shape{}, g.Errorf(i, "%v", err)
 		}
 		if p.Pad.Top >= p.KH || p.Pad.Bottom >= p.KH || p.Pad.Left >= p.KW || p.Pad.Right >= p.KW {
-			return Shape{}, g.errf(i, "padding %+v not smaller than the window %dx%d", p.Pad, p.KH, p.KW)
+			return Shape{}, g.Errorf(i, "padding %+v not smaller than the window %dx%d", p.Pad, p.KH, p.KW)
 		}
 		return Shape{
 			H: WindowOut(x.H, p.KH, p.StrideH, 1, p.Pad.Top, p.Pad.Bottom, p.CeilMode),
@@ -472,19 +473,19 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		}
 		d, x := n.Dense, in(0)
 		if x.H != 1 || x.W != 1 {
-			return Shape{}, g.errf(i, "dense wants a vector, got %v (flatten first)", x)
+			return Shape{}, g.Errorf(i, "dense wants a vector, got %v (flatten first)", x)
 		}
 		nw := int64(d.In) * int64(d.Out)
 		if d.In != x.C || d.Out < 1 || d.Out > MaxElements || (int64(len(d.Weight)) != nw && (d.Weight != nil || d.Quant == nil)) {
-			return Shape{}, g.errf(i, "weight %dx%d (%d values) does not fit input of %d", d.In, d.Out, len(d.Weight), x.C)
+			return Shape{}, g.Errorf(i, "weight %dx%d (%d values) does not fit input of %d", d.In, d.Out, len(d.Weight), x.C)
 		}
 		if d.Quant != nil {
 			if err := d.Quant.check(nw, d.Out); err != nil {
-				return Shape{}, g.errf(i, "%v", err)
+				return Shape{}, g.Errorf(i, "%v", err)
 			}
 		}
 		if d.Bias != nil && len(d.Bias) != d.Out {
-			return Shape{}, g.errf(i, "bias has %d values, want %d", len(d.Bias), d.Out)
+			return Shape{}, g.Errorf(i, "bias has %d values, want %d", len(d.Bias), d.Out)
 		}
 		return Shape{1, 1, d.Out}, nil
 	case OpPad:
@@ -495,7 +496,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		dims := [3]int{x.H, x.W, x.C}
 		for a := range 3 {
 			if n.Pad.Before[a] < 0 || n.Pad.After[a] < 0 || n.Pad.Before[a] > MaxDim || n.Pad.After[a] > MaxDim {
-				return Shape{}, g.errf(i, "padding on %v is %d,%d (negative or huge)", Axis(a), n.Pad.Before[a], n.Pad.After[a])
+				return Shape{}, g.Errorf(i, "padding on %v is %d,%d (negative or huge)", Axis(a), n.Pad.Before[a], n.Pad.After[a])
 			}
 			dims[a] += n.Pad.Before[a] + n.Pad.After[a]
 		}
@@ -510,17 +511,17 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		for a := range 3 {
 			s := n.Slice
 			if s.Step[a] < 1 || s.Start[a] < 0 || s.Start[a] >= s.End[a] || s.End[a] > dims[a] {
-				return Shape{}, g.errf(i, "slice %d:%d:%d on %v of size %d", s.Start[a], s.End[a], s.Step[a], Axis(a), dims[a])
+				return Shape{}, g.Errorf(i, "slice %d:%d:%d on %v of size %d", s.Start[a], s.End[a], s.Step[a], Axis(a), dims[a])
 			}
 			out[a] = (s.End[a] - s.Start[a] + s.Step[a] - 1) / s.Step[a]
 		}
 		return Shape{out[0], out[1], out[2]}, nil
 	case OpConcat:
 		if len(n.Inputs) < 1 {
-			return Shape{}, g.errf(i, "concat without inputs")
+			return Shape{}, g.Errorf(i, "concat without inputs")
 		}
 		if n.Axis > AxisC {
-			return Shape{}, g.errf(i, "bad axis %d", n.Axis)
+			return Shape{}, g.Errorf(i, "bad axis %d", n.Axis)
 		}
 		out := in(0)
 		for k := 1; k < len(n.Inputs); k++ {
@@ -530,11 +531,11 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 				if Axis(ax) == n.Axis {
 					a[ax] += b[ax]
 				} else if a[ax] != b[ax] {
-					return Shape{}, g.errf(i, "input %d has shape %v, want %v except on %v", k, s, out, n.Axis)
+					return Shape{}, g.Errorf(i, "input %d has shape %v, want %v except on %v", k, s, out, n.Axis)
 				}
 			}
 			if a[n.Axis] > MaxDim {
-				return Shape{}, g.errf(i, "concatenated size too large")
+				return Shape{}, g.Errorf(i, "concatenated size too large")
 			}
 			out = Shape{a[0], a[1], a[2]}
 		}
@@ -545,7 +546,7 @@ func (g *Graph) inferNode(i int) (Shape, error) {
 		}
 		return Shape{1, 1, in(0).Size()}, nil
 	}
-	return Shape{}, g.errf(i, "unknown op")
+	return Shape{}, g.Errorf(i, "unknown op")
 }
 
 func checkPads(p Pads) error {

@@ -1,4 +1,4 @@
-package resnet
+package engine
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package resnet
+package engine
 
 import "github.com/edge-resnet/edge-resnet/kernels"
 

@@ -1,4 +1,4 @@
-package resnet
+package quant
 
 import (
 	"errors"
@@ -7,16 +7,17 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/edge-resnet/edge-resnet/quant"
+	"github.com/edge-resnet/edge-resnet/graph"
+	"github.com/edge-resnet/edge-resnet/internal/engine"
 )
 
 // QuantizeOptions control QuantizeGraph.
 type QuantizeOptions struct {
-	Method   quant.Method
+	Method   Method
 	KeepFP32 []int // indices of conv and dense nodes to keep in float32
 	Workers  int   // parallel executors (default GOMAXPROCS)
 	// WeightBits is 8 (the default, also for 0) or 7: weights in [-63, 63],
-	// which x86 CPUs without VNNI multiply faster (see quant.WeightsBits).
+	// which x86 CPUs without VNNI multiply faster (see WeightsBits).
 	WeightBits int
 	// Progress is called after each calibration input of each of the two
 	// passes (done counts to 2n), from one goroutine at a time.
@@ -30,8 +31,8 @@ type QuantizeOptions struct {
 // LayerQuant is what QuantizeGraph decided for one node.
 type LayerQuant struct {
 	Node             int
-	Quant            *QParams // nil: the value stays float32
-	Lo, Hi           float64  // the range chosen by the method (after sharing)
+	Quant            *graph.QParams // nil: the value stays float32
+	Lo, Hi           float64        // the range chosen by the method (after sharing)
 	ObservedMin      float64
 	ObservedMax      float64
 	WeightScaleMin   float32 // int8 weights: the smallest and largest per-channel scale
@@ -49,15 +50,15 @@ type InputFunc func(worker, i int, dst []float32) error
 // (not kept in float32), add, global average pooling, and the ops that
 // move values (max pooling, zero padding, slicing, concatenation,
 // flattening).
-func int8Ops(g *Graph, keep []bool) []bool {
+func int8Ops(g *graph.Graph, keep []bool) []bool {
 	ops := make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
 		switch n.Op {
-		case OpConv, OpDense:
+		case graph.OpConv, graph.OpDense:
 			ops[i] = !keep[i]
-		case OpAdd, OpGlobalAvgPool, OpMaxPool, OpSlice, OpConcat, OpFlatten:
+		case graph.OpAdd, graph.OpGlobalAvgPool, graph.OpMaxPool, graph.OpSlice, graph.OpConcat, graph.OpFlatten:
 			ops[i] = true
-		case OpPad:
+		case graph.OpPad:
 			ops[i] = n.Pad.Value == 0
 		}
 	}
@@ -66,9 +67,9 @@ func int8Ops(g *Graph, keep []bool) []bool {
 
 // sharesParams reports whether an op's output must have its inputs'
 // quantization (it moves or compares values without arithmetic).
-func sharesParams(op Op) bool {
+func sharesParams(op graph.Op) bool {
 	switch op {
-	case OpMaxPool, OpSlice, OpConcat, OpFlatten, OpPad:
+	case graph.OpMaxPool, graph.OpSlice, graph.OpConcat, graph.OpFlatten, graph.OpPad:
 		return true
 	}
 	return false
@@ -81,7 +82,7 @@ func sharesParams(op Op) bool {
 // every value kept (CompileOptions.KeepValues): a first pass finds each
 // value's range, a second fills histograms of that fixed width, so the
 // result does not depend on the number of workers.
-func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Graph, []LayerQuant, error) {
+func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) (*graph.Graph, []LayerQuant, error) {
 	if n < 1 {
 		return nil, nil, errors.New("resnet: quantize: no calibration inputs")
 	}
@@ -92,14 +93,14 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 	if bits != 7 && bits != 8 {
 		return nil, nil, fmt.Errorf("resnet: quantize: weight bits %d (7 or 8)", opt.WeightBits)
 	}
-	f, err := Fuse(g)
+	f, err := graph.Fuse(g)
 	if err != nil {
 		return nil, nil, err
 	}
 	nn := len(f.Nodes)
 	keep := make([]bool, nn)
 	for _, k := range opt.KeepFP32 {
-		if k < 0 || k >= nn || (f.Nodes[k].Op != OpConv && f.Nodes[k].Op != OpDense) {
+		if k < 0 || k >= nn || (f.Nodes[k].Op != graph.OpConv && f.Nodes[k].Op != graph.OpDense) {
 			return nil, nil, fmt.Errorf("resnet: quantize: node %d is not a conv or dense layer", k)
 		}
 		keep[k] = true
@@ -115,7 +116,7 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 			}
 		}
 	}
-	p, err := CompileWith(f, CompileOptions{KeepValues: true, Winograd: WinogradOff, MaxBytes: opt.MaxBytes})
+	p, err := engine.CompileWith(f, engine.CompileOptions{KeepValues: true, Winograd: engine.WinogradOff, MaxBytes: opt.MaxBytes})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -142,11 +143,11 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 		}
 	}
 	// run calls visit(worker, exec) after running each input.
-	run := func(visit func(w int, e *Exec)) error {
+	run := func(visit func(w int, e *engine.Exec)) error {
 		var wg sync.WaitGroup
 		errs := make([]error, workers)
 		for w := range workers {
-			e, err := NewExec(p, 1)
+			e, err := engine.NewExec(p, 1)
 			if err != nil {
 				return err
 			}
@@ -180,7 +181,7 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 			lo[w][i], hi[w][i] = math.Inf(1), math.Inf(-1)
 		}
 	}
-	err = run(func(w int, e *Exec) {
+	err = run(func(w int, e *engine.Exec) {
 		for i := range nn {
 			if need[i] {
 				for _, v := range e.Value(i) {
@@ -201,16 +202,16 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 	}
 	// Pass 2: histograms of a fixed width (integer counts add up the same
 	// in any order).
-	obs := make([][]*quant.Observer, workers)
+	obs := make([][]*Observer, workers)
 	for w := range workers {
-		obs[w] = make([]*quant.Observer, nn)
+		obs[w] = make([]*Observer, nn)
 		for i := range nn {
 			if need[i] {
-				obs[w][i] = quant.NewObserver(absMax[i])
+				obs[w][i] = NewObserver(absMax[i])
 			}
 		}
 	}
-	err = run(func(w int, e *Exec) {
+	err = run(func(w int, e *engine.Exec) {
 		for i, o := range obs[w] {
 			if o != nil {
 				o.Add(e.Value(i))
@@ -234,7 +235,7 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 		}
 		l, h, err := o.Range(opt.Method)
 		if err != nil {
-			return nil, nil, f.errf(i, "calibration: %v", err)
+			return nil, nil, f.Errorf(i, "calibration: %v", err)
 		}
 		layers[i].Lo, layers[i].Hi = l, h
 		layers[i].ObservedMin, layers[i].ObservedMax = o.Min, o.Max
@@ -273,7 +274,7 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 			groupHi[r] = max(groupHi[r], layers[i].Hi)
 		}
 	}
-	out := &Graph{Output: f.Output}
+	out := &graph.Graph{Output: f.Output}
 	for i, nd := range f.Nodes {
 		c := *nd
 		c.Inputs = append([]int(nil), nd.Inputs...)
@@ -284,22 +285,22 @@ func QuantizeGraph(g *Graph, n int, input InputFunc, opt QuantizeOptions) (*Grap
 			}
 			l, h := groupLo[r], groupHi[r]
 			layers[i].Lo, layers[i].Hi = l, h
-			s, z := quant.Params(l, h)
-			c.Quant = &QParams{Scale: s, Zero: z}
+			s, z := Params(l, h)
+			c.Quant = &graph.QParams{Scale: s, Zero: z}
 			layers[i].Quant = c.Quant
 		} else {
 			c.Quant = nil
 		}
-		if ops[i] && (nd.Op == OpConv || nd.Op == OpDense) {
-			var qw QWeights
-			if nd.Op == OpConv {
+		if ops[i] && (nd.Op == graph.OpConv || nd.Op == graph.OpDense) {
+			var qw graph.QWeights
+			if nd.Op == graph.OpConv {
 				cv := *nd.Conv
-				qw.Q, qw.Scale = quant.WeightsBits(cv.FloatWeight(), cv.Cout, bits)
+				qw.Q, qw.Scale = WeightsBits(cv.FloatWeight(), cv.Cout, bits)
 				cv.Weight, cv.Quant = nil, &qw
 				c.Conv = &cv
 			} else {
 				d := *nd.Dense
-				qw.Q, qw.Scale = quant.WeightsBits(d.FloatWeight(), d.Out, bits)
+				qw.Q, qw.Scale = WeightsBits(d.FloatWeight(), d.Out, bits)
 				d.Weight, d.Quant = nil, &qw
 				c.Dense = &d
 			}

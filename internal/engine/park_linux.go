@@ -1,6 +1,6 @@
 //go:build linux && !condpark
 
-package resnet
+package engine
 
 import (
 	"math"

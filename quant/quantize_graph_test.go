@@ -1,4 +1,4 @@
-package resnet
+package quant
 
 import (
 	"bytes"
@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edge-resnet/edge-resnet/graph"
+	"github.com/edge-resnet/edge-resnet/internal/engine"
+	"github.com/edge-resnet/edge-resnet/resnet"
+
 	"github.com/edge-resnet/edge-resnet/kernels"
-	"github.com/edge-resnet/edge-resnet/quant"
 )
 
 // calibInput is a deterministic calibration or test input.
@@ -21,7 +24,7 @@ func calibInput(i int, dst []float32) {
 	}
 }
 
-func quantizeForTest(t *testing.T, g *Graph, n int, opt QuantizeOptions) (*Graph, []LayerQuant) {
+func quantizeForTest(t *testing.T, g *graph.Graph, n int, opt QuantizeOptions) (*graph.Graph, []LayerQuant) {
 	t.Helper()
 	q, layers, err := QuantizeGraph(g, n, func(_, i int, dst []float32) error { calibInput(i, dst); return nil }, opt)
 	if err != nil {
@@ -32,13 +35,13 @@ func quantizeForTest(t *testing.T, g *Graph, n int, opt QuantizeOptions) (*Graph
 
 type int8Case struct {
 	name string
-	cfg  Config
+	cfg  resnet.Config
 }
 
 var int8Cases = []int8Case{
-	{"resnet18-32px", Config{Depth: 18, Height: 32, Width: 32, Classes: 100}},
-	{"resnet50-32px", Config{Depth: 50, Height: 32, Width: 32, Classes: 100}},
-	{"cifar8-optionA", Config{CIFAR: true, Depth: 8, BaseWidth: 8, Shortcut: ShortcutA}},
+	{"resnet18-32px", resnet.Config{Depth: 18, Height: 32, Width: 32, Classes: 100}},
+	{"resnet50-32px", resnet.Config{Depth: 50, Height: 32, Width: 32, Classes: 100}},
+	{"cifar8-optionA", resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 8, Shortcut: resnet.ShortcutA}},
 }
 
 // TestInt8Plan quantizes ResNet-18- and ResNet-50-shaped graphs (and an
@@ -53,22 +56,22 @@ func TestInt8Plan(t *testing.T) {
 				// -short (and arm64 under qemu): the same layers at 16x16.
 				cfg.Height, cfg.Width = 16, 16
 			}
-			g, err := Build(cfg, HeInit(3))
+			g, err := resnet.Build(cfg, resnet.HeInit(3))
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, _ := quantizeForTest(t, g, 4, QuantizeOptions{Method: quant.MinMax, Workers: 2})
-			p8, err := CompileWith(q, CompileOptions{Precision: Int8})
+			q, _ := quantizeForTest(t, g, 4, QuantizeOptions{Method: MinMax, Workers: 2})
+			p8, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8})
 			if err != nil {
 				t.Fatal(err)
 			}
-			p32, err := Compile(g)
+			p32, err := engine.Compile(g)
 			if err != nil {
 				t.Fatal(err)
 			}
 			convs, int8Convs := 0, 0
 			for _, s := range p8.Steps() {
-				if s.Op == OpConv {
+				if s.Op == graph.OpConv {
 					convs++
 					if strings.HasPrefix(s.Kernel, "int8 ") && (strings.HasSuffix(s.Kernel, "/"+kernels.Gemm8Name()) || strings.HasPrefix(s.Kernel, "int8 winograd8-f2/")) {
 						int8Convs++
@@ -82,7 +85,7 @@ func TestInt8Plan(t *testing.T) {
 			// dequantized output: residual blocks, shortcuts and pooling.
 			conversions := 0
 			for _, s := range p8.Steps() {
-				if s.Op == OpQuantize || s.Op == OpDequantize {
+				if s.Op == graph.OpQuantize || s.Op == graph.OpDequantize {
 					conversions++
 				} else if !strings.HasPrefix(s.Kernel, "int8") {
 					t.Errorf("step %s (%v) runs in fp32", s.Name, s.Op)
@@ -95,7 +98,7 @@ func TestInt8Plan(t *testing.T) {
 			calibInput(1000, in)
 			var ref []float32
 			for _, threads := range []int{1, 2, 3} {
-				e, err := NewExec(p8, threads)
+				e, err := engine.NewExec(p8, threads)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -115,7 +118,7 @@ func TestInt8Plan(t *testing.T) {
 				}
 				e.Close()
 			}
-			e32, _ := NewExec(p32, 1)
+			e32, _ := engine.NewExec(p32, 1)
 			want, _ := e32.Run(in)
 			// Cosine similarity of the logits: a broken int8 path gives
 			// noise (near 0), a working one stays near 1.
@@ -135,20 +138,20 @@ func TestInt8Plan(t *testing.T) {
 }
 
 func TestQuantizeGraphOptions(t *testing.T) {
-	g, err := Build(Config{CIFAR: true, Depth: 8, BaseWidth: 8, Shortcut: ShortcutA}, HeInit(4))
+	g, err := resnet.Build(resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 8, Shortcut: resnet.ShortcutA}, resnet.HeInit(4))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CompileWith(g, CompileOptions{Precision: Int8}); err == nil || !strings.Contains(err.Error(), "no int8 data") {
+	if _, err := engine.CompileWith(g, engine.CompileOptions{Precision: engine.Int8}); err == nil || !strings.Contains(err.Error(), "no int8 data") {
 		t.Errorf("int8 plan of a float graph: %v", err)
 	}
-	f, err := Fuse(g)
+	f, err := graph.Fuse(g)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Worker count does not change the result.
-	a, la := quantizeForTest(t, f, 5, QuantizeOptions{Method: quant.Entropy, Workers: 1})
-	b, _ := quantizeForTest(t, f, 5, QuantizeOptions{Method: quant.Entropy, Workers: 3})
+	a, la := quantizeForTest(t, f, 5, QuantizeOptions{Method: Entropy, Workers: 1})
+	b, _ := quantizeForTest(t, f, 5, QuantizeOptions{Method: Entropy, Workers: 3})
 	for i := range a.Nodes {
 		qa, qb := a.Nodes[i].Quant, b.Nodes[i].Quant
 		if (qa == nil) != (qb == nil) || qa != nil && *qa != *qb {
@@ -158,7 +161,7 @@ func TestQuantizeGraphOptions(t *testing.T) {
 	// Shared parameters: slices and pads of the option-A shortcut have
 	// their input's; ReLU outputs have zero point 0; weights are int8 only.
 	for i, n := range a.Nodes {
-		if n.Op == OpSlice || n.Op == OpPad || n.Op == OpMaxPool {
+		if n.Op == graph.OpSlice || n.Op == graph.OpPad || n.Op == graph.OpMaxPool {
 			if in := a.Nodes[n.Inputs[0]].Quant; in == nil || n.Quant == nil || *in != *n.Quant {
 				t.Errorf("node %d (%v): parameters %v, input's %v", i, n.Op, n.Quant, in)
 			}
@@ -166,27 +169,27 @@ func TestQuantizeGraphOptions(t *testing.T) {
 		if n.Relu && n.Quant != nil && n.Quant.Zero != 0 && la[i].SharedWith < 0 {
 			t.Errorf("node %d: ReLU output with zero point %d", i, n.Quant.Zero)
 		}
-		if n.Op == OpConv && (n.Conv.Quant == nil || n.Conv.Weight != nil) {
+		if n.Op == graph.OpConv && (n.Conv.Quant == nil || n.Conv.Weight != nil) {
 			t.Errorf("node %d: conv weights not replaced by int8", i)
 		}
 	}
 	// Keeping the stem in float32.
-	stem := slices.IndexFunc(f.Nodes, func(n *Node) bool { return n.Op == OpConv })
-	k, _ := quantizeForTest(t, f, 3, QuantizeOptions{Method: quant.MinMax, KeepFP32: []int{stem}})
+	stem := slices.IndexFunc(f.Nodes, func(n *graph.Node) bool { return n.Op == graph.OpConv })
+	k, _ := quantizeForTest(t, f, 3, QuantizeOptions{Method: MinMax, KeepFP32: []int{stem}})
 	if k.Nodes[stem].Conv.Quant != nil || k.Nodes[stem].Conv.Weight == nil {
 		t.Error("kept stem has int8 weights")
 	}
-	p, err := CompileWith(k, CompileOptions{Precision: Int8})
+	p, err := engine.CompileWith(k, engine.CompileOptions{Precision: engine.Int8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	steps := p.Steps()
-	if !slices.ContainsFunc(steps, func(s StepInfo) bool { return s.Op == OpQuantize }) ||
-		!slices.ContainsFunc(steps, func(s StepInfo) bool { return s.Op == OpDequantize }) {
+	if !slices.ContainsFunc(steps, func(s engine.StepInfo) bool { return s.Op == graph.OpQuantize }) ||
+		!slices.ContainsFunc(steps, func(s engine.StepInfo) bool { return s.Op == graph.OpDequantize }) {
 		t.Errorf("no conversions in %v", steps)
 	}
 	for _, s := range steps {
-		if s.Node == stem && s.Op == OpConv && strings.HasPrefix(s.Kernel, "int8") {
+		if s.Node == stem && s.Op == graph.OpConv && strings.HasPrefix(s.Kernel, "int8") {
 			t.Errorf("kept stem runs in int8: %v", s)
 		}
 	}
@@ -196,8 +199,8 @@ func TestQuantizeGraphOptions(t *testing.T) {
 	// The calibration plan keeps every value: it is checked against the
 	// budget before its arena is allocated.
 	if _, _, err := QuantizeGraph(f, 3, func(_, i int, dst []float32) error { calibInput(i, dst); return nil },
-		QuantizeOptions{MaxBytes: 4 << 10}); !errors.Is(err, ErrBudget) {
-		t.Errorf("calibration over a 4 KiB budget: %v, want ErrBudget", err)
+		QuantizeOptions{MaxBytes: 4 << 10}); !errors.Is(err, engine.ErrBudget) {
+		t.Errorf("calibration over a 4 KiB budget: %v, want engine.ErrBudget", err)
 	}
 }
 
@@ -211,12 +214,12 @@ func TestInt8WeightBits7(t *testing.T) {
 		t.Fatal("6-bit weights accepted")
 	}
 	defer kernels.Select(kernels.PathName())
-	for _, tc := range []int8Case{int8Cases[2], {"resnet18-16px", Config{Depth: 18, Height: 16, Width: 16, Classes: 10}}} {
+	for _, tc := range []int8Case{int8Cases[2], {"resnet18-16px", resnet.Config{Depth: 18, Height: 16, Width: 16, Classes: 10}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, _ := quantizeForTest(t, mustBuild(t, tc.cfg), 3, QuantizeOptions{Method: quant.MinMax, Workers: 2, WeightBits: 7})
+			q, _ := quantizeForTest(t, mustBuild(t, tc.cfg), 3, QuantizeOptions{Method: MinMax, Workers: 2, WeightBits: 7})
 			layers := 0
 			for _, n := range q.Nodes {
-				var qw *QWeights
+				var qw *graph.QWeights
 				if n.Conv != nil {
 					qw = n.Conv.Quant
 				} else if n.Dense != nil {
@@ -245,8 +248,8 @@ func TestInt8WeightBits7(t *testing.T) {
 				if want == "" {
 					want = kernels.Gemm8Name()
 				}
-				for _, wino := range []int{WinogradOff, WinogradAuto} {
-					p, err := CompileWith(q, CompileOptions{Precision: Int8, Winograd: wino, KeepValues: true})
+				for _, wino := range []int{engine.WinogradOff, engine.WinogradAuto} {
+					p, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8, Winograd: wino, KeepValues: true})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -268,9 +271,9 @@ func TestInt8WeightBits7(t *testing.T) {
 	}
 }
 
-func mustBuild(t *testing.T, cfg Config) *Graph {
+func mustBuild(t *testing.T, cfg resnet.Config) *graph.Graph {
 	t.Helper()
-	g, err := Build(cfg, HeInit(9))
+	g, err := resnet.Build(cfg, resnet.HeInit(9))
 	if err != nil {
 		t.Fatal(err)
 	}

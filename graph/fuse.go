@@ -1,4 +1,4 @@
-package resnet
+package graph
 
 // Fuse returns an equivalent graph prepared for inference:
 //   - an Affine (inference BatchNorm) whose input is a Conv or Dense used
