@@ -35,6 +35,7 @@ func Fuse(src *Graph) (*Graph, error) {
 	}
 	g := &Graph{Nodes: nodes, Output: src.Output}
 	uses := g.Consumers()
+	fz := &fuser{nodes: nodes, uses: uses}
 	// alias[i] = j: node i's value is node j's (i was merged into j).
 	alias := make([]int, len(nodes))
 	for i := range alias {
@@ -48,63 +49,8 @@ func Fuse(src *Graph) (*Graph, error) {
 			continue
 		}
 		merged := -1
-		switch n.Op {
-		case OpConv:
-			p := n.Inputs[0]
-			if pd := nodes[p].Pad; nodes[p].Op == OpPad && uses[p] == 1 && pd.Value == 0 &&
-				pd.Before[AxisC] == 0 && pd.After[AxisC] == 0 {
-				c := n.Conv
-				c.Pad.Top += pd.Before[AxisH]
-				c.Pad.Bottom += pd.After[AxisH]
-				c.Pad.Left += pd.Before[AxisW]
-				c.Pad.Right += pd.After[AxisW]
-				n.Inputs[0] = nodes[p].Inputs[0]
-				uses[p] = 0
-			}
-		case OpSlice:
-			p := n.Inputs[0]
-			if nodes[p].Op == OpSlice && uses[p] == 1 {
-				inner, outer := nodes[p].Slice, n.Slice
-				var m SliceOp
-				for a := range 3 {
-					m.Step[a] = inner.Step[a] * outer.Step[a]
-					m.Start[a] = inner.Start[a] + outer.Start[a]*inner.Step[a]
-					count := (outer.End[a] - outer.Start[a] + outer.Step[a] - 1) / outer.Step[a]
-					m.End[a] = m.Start[a] + (count-1)*m.Step[a] + 1
-				}
-				n.Slice = &m
-				n.Inputs[0] = nodes[p].Inputs[0]
-				uses[p] = 0
-			}
-		case OpAffine:
-			p := n.Inputs[0]
-			pn := nodes[p]
-			if uses[p] == 1 && !pn.Relu && (pn.Op == OpConv && len(pn.Inputs) == 1 || pn.Op == OpDense) {
-				foldAffine(pn, n.Affine)
-				merged = p
-			}
-		case OpAdd:
-			a, b := n.Inputs[0], n.Inputs[1]
-			if b < a {
-				a, b = b, a
-			}
-			// b is computed after a; b absorbs the add if it is a plain conv.
-			bn := nodes[b]
-			if a != b && uses[b] == 1 && bn.Op == OpConv && len(bn.Inputs) == 1 && !bn.Relu && !n.Relu {
-				bn.Inputs = append(bn.Inputs, a)
-				merged = b
-			}
-		case OpRelu:
-			p := n.Inputs[0]
-			pn := nodes[p]
-			if uses[p] == 1 && !pn.Relu && (pn.Op == OpConv || pn.Op == OpDense || pn.Op == OpAdd || pn.Op == OpAffine) {
-				pn.Relu = true
-				merged = p
-			}
-		case OpFlatten:
-			if s := nodes[n.Inputs[0]].Shape; s.H == 1 && s.W == 1 {
-				merged = n.Inputs[0]
-			}
+		if fuse := ops[n.Op].fuse; fuse != nil {
+			merged = fuse(fz, i)
 		}
 		if merged >= 0 {
 			alias[i] = merged
@@ -141,6 +87,14 @@ func Fuse(src *Graph) (*Graph, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// fuser is the state of Fuse that the ops' fuse functions see: the nodes
+// (copies of the source's, inputs already renumbered) and how many times
+// each node's value is used.
+type fuser struct {
+	nodes []*Node
+	uses  []int
 }
 
 // foldAffine scales the output channels of a conv or dense layer:

@@ -1,0 +1,85 @@
+package graph
+
+import "fmt"
+
+// Op is the kind of a graph node.
+type Op uint8
+
+// The ops of a graph. Each has one file here, op_<name>.go, that holds its
+// attributes, shape rule, reference evaluation, MACs and fusion, and
+// registers them in the op table (opDef); the runtime's steps and the model
+// image's attribute codec look the op up by this number or its name.
+const (
+	OpInput         Op = iota // the model input; no inputs
+	OpConv                    // 2-D convolution (+bias)(+residual add)(+ReLU)
+	OpAffine                  // per-channel y = x*Scale[c] + Shift[c] (inference BatchNorm, constant Mul/Add)
+	OpRelu                    // y = max(x, 0)
+	OpAdd                     // y = a + b, same shapes (+ReLU)
+	OpMaxPool                 // max over windows; padding never wins
+	OpAvgPool                 // mean over windows
+	OpGlobalAvgPool           // mean over H and W: -> Shape{1,1,C}
+	OpDense                   // fully connected on a vector (+bias)(+ReLU)
+	OpPad                     // constant padding of H, W and C
+	OpSlice                   // strided slice of H, W and C
+	OpConcat                  // concatenation along one axis
+	OpFlatten                 // -> vector in NCHW (C-major) order, as torch.flatten/ONNX Flatten
+	OpSoftmax                 // softmax over C of a vector
+	numOps
+)
+
+// Conversions an int8 Plan inserts between values of different
+// precision. They never appear in a Graph.
+const (
+	OpQuantize   Op = numOps + iota // float32 -> uint8
+	OpDequantize                    // uint8 -> float32
+)
+
+// opDef is everything this package knows about one op.
+type opDef struct {
+	name string
+	// infer checks node i of g (its inputs' shapes are set) and returns
+	// its output shape.
+	infer func(g *Graph, i int) (Shape, error)
+	// eval computes node n from its inputs' values (in, in the order of
+	// n.Inputs) into out, for one sample, in float64 where it sums. The
+	// fused Relu is applied by the caller.
+	eval func(g *Graph, n *Node, in [][]float32, out []float32)
+	// macs and params count multiply-accumulates and parameters; nil is 0.
+	macs, params func(n *Node) int64
+	// fuse, if set, rewrites node i in place or merges it into one of its
+	// inputs, returning that input's index (or -1): see Fuse.
+	fuse func(f *fuser, i int) int
+}
+
+var ops [numOps]opDef
+
+// register is called by each op file's init.
+func register(op Op, d opDef) {
+	if ops[op].name != "" {
+		panic("graph: op registered twice: " + d.name)
+	}
+	ops[op] = d
+}
+
+func (o Op) String() string {
+	if o < numOps && ops[o].name != "" {
+		return ops[o].name
+	}
+	switch o {
+	case OpQuantize:
+		return "Quantize"
+	case OpDequantize:
+		return "Dequantize"
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// ParseOp is the inverse of Op.String for the ops of a graph.
+func ParseOp(s string) (Op, bool) {
+	for i := range ops {
+		if ops[i].name == s && s != "" {
+			return Op(i), true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,119 @@
+package graph
+
+// Conv is a 2-D convolution with groups = 1.
+type Conv struct {
+	KH, KW           int
+	StrideH, StrideW int
+	DilH, DilW       int
+	Pad              Pads
+	Cin, Cout        int
+	Weight           []float32 // HWIO, len KH*KW*Cin*Cout; nil when only Quant is present
+	Bias             []float32 // len Cout, or nil
+	Quant            *QWeights // int8 weights (same HWIO layout), or nil
+}
+
+// FloatWeight returns the float weights, dequantizing them when the layer
+// carries only int8 weights.
+func (c *Conv) FloatWeight() []float32 {
+	if c.Weight == nil && c.Quant != nil {
+		return c.Quant.Dequantize()
+	}
+	return c.Weight
+}
+
+// weights is the number of weights.
+func (c *Conv) weights() int64 { return int64(c.KH) * int64(c.KW) * int64(c.Cin) * int64(c.Cout) }
+
+func init() {
+	register(OpConv, opDef{name: "Conv", infer: inferConv, eval: evalConv, fuse: fuseConv,
+		macs: func(n *Node) int64 {
+			c := n.Conv
+			return int64(n.Shape.H) * int64(n.Shape.W) * int64(c.Cout) * int64(c.KH*c.KW*c.Cin)
+		},
+		params: func(n *Node) int64 { return n.Conv.weights() + int64(len(n.Conv.Bias)) },
+	})
+}
+
+// inferConv: inputs [x] or [x, residual]; the residual has the output's shape.
+func inferConv(g *Graph, i int) (Shape, error) {
+	n := g.Nodes[i]
+	c := n.Conv
+	if c == nil || (len(n.Inputs) != 1 && len(n.Inputs) != 2) {
+		return Shape{}, g.Errorf(i, "want 1 or 2 inputs and conv attributes")
+	}
+	x := g.Nodes[n.Inputs[0]].Shape
+	if c.KH < 1 || c.KW < 1 || c.StrideH < 1 || c.StrideW < 1 || c.DilH < 1 || c.DilW < 1 ||
+		c.KH > MaxConvWindow || c.KW > MaxConvWindow || c.StrideH > MaxConvWindow || c.StrideW > MaxConvWindow || c.DilH > MaxConvWindow || c.DilW > MaxConvWindow {
+		return Shape{}, g.Errorf(i, "kernel %dx%d stride %dx%d dilation %dx%d out of range", c.KH, c.KW, c.StrideH, c.StrideW, c.DilH, c.DilW)
+	}
+	if err := checkPads(c.Pad); err != nil {
+		return Shape{}, g.Errorf(i, "%v", err)
+	}
+	if c.Cin != x.C {
+		return Shape{}, g.Errorf(i, "weights take %d channels, input has %d", c.Cin, x.C)
+	}
+	if err := checkWeights(c.Cout, MaxDim, c.weights(), c.Weight, c.Bias, c.Quant); err != nil {
+		return Shape{}, g.Errorf(i, "%v (%dx%dx%dx%d)", err, c.KH, c.KW, c.Cin, c.Cout)
+	}
+	out := Shape{
+		H: WindowOut(x.H, c.KH, c.StrideH, c.DilH, c.Pad.Top, c.Pad.Bottom, false),
+		W: WindowOut(x.W, c.KW, c.StrideW, c.DilW, c.Pad.Left, c.Pad.Right, false),
+		C: c.Cout,
+	}
+	if len(n.Inputs) == 2 && g.Nodes[n.Inputs[1]].Shape != out {
+		return Shape{}, g.Errorf(i, "residual shape %v differs from output %v", g.Nodes[n.Inputs[1]].Shape, out)
+	}
+	return out, nil
+}
+
+func evalConv(g *Graph, n *Node, in [][]float32, out []float32) {
+	c, x, xs, s := n.Conv, in[0], g.Nodes[n.Inputs[0]].Shape, n.Shape
+	cw := c.FloatWeight()
+	for oh := 0; oh < s.H; oh++ {
+		for ow := 0; ow < s.W; ow++ {
+			for co := 0; co < c.Cout; co++ {
+				var sum float64
+				if c.Bias != nil {
+					sum = float64(c.Bias[co])
+				}
+				for kh := 0; kh < c.KH; kh++ {
+					ih := oh*c.StrideH - c.Pad.Top + kh*c.DilH
+					if ih < 0 || ih >= xs.H {
+						continue
+					}
+					for kw := 0; kw < c.KW; kw++ {
+						iw := ow*c.StrideW - c.Pad.Left + kw*c.DilW
+						if iw < 0 || iw >= xs.W {
+							continue
+						}
+						for ci := 0; ci < c.Cin; ci++ {
+							sum += float64(x[(ih*xs.W+iw)*xs.C+ci]) * float64(cw[((kh*c.KW+kw)*c.Cin+ci)*c.Cout+co])
+						}
+					}
+				}
+				out[(oh*s.W+ow)*s.C+co] = float32(sum)
+			}
+		}
+	}
+	if len(in) == 2 {
+		addInto(out, in[1])
+	}
+}
+
+// fuseConv absorbs a zero Pad of H and W used only by this conv into its
+// padding (exporters emit them for asymmetric "same" padding).
+func fuseConv(f *fuser, i int) int {
+	n := f.nodes[i]
+	p := n.Inputs[0]
+	if pd := f.nodes[p].Pad; f.nodes[p].Op == OpPad && f.uses[p] == 1 && pd.Value == 0 &&
+		pd.Before[AxisC] == 0 && pd.After[AxisC] == 0 {
+		c := n.Conv
+		c.Pad.Top += pd.Before[AxisH]
+		c.Pad.Bottom += pd.After[AxisH]
+		c.Pad.Left += pd.Before[AxisW]
+		c.Pad.Right += pd.After[AxisW]
+		n.Inputs[0] = f.nodes[p].Inputs[0]
+		f.uses[p] = 0
+	}
+	return -1
+}
