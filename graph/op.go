@@ -49,7 +49,29 @@ type opDef struct {
 	// fuse, if set, rewrites node i in place or merges it into one of its
 	// inputs, returning that input's index (or -1): see Fuse.
 	fuse func(f *fuser, i int) int
+	// int8 is the op's int8 form (nil: Int8None).
+	int8 func(n *Node) Int8Form
 }
+
+// Int8Form is what an op is in an int8 plan (docs/INT8.md).
+type Int8Form uint8
+
+const (
+	Int8None    Int8Form = iota // float32 only
+	Int8Weights                 // int8 weights, uint8 activations in and out, requantized (Conv, Dense)
+	Int8Requant                 // uint8 in and out with its own output quantization (Add, GlobalAvgPool)
+	Int8Move                    // moves or compares values, so its output has its inputs' quantization (MaxPool, Slice, Concat, Flatten, a zero Pad)
+)
+
+// Int8 returns the int8 form of node n's op.
+func (n *Node) Int8() Int8Form {
+	if n.Op < numOps && ops[n.Op].int8 != nil {
+		return ops[n.Op].int8(n)
+	}
+	return Int8None
+}
+
+func int8Form(f Int8Form) func(*Node) Int8Form { return func(*Node) Int8Form { return f } }
 
 var ops [numOps]opDef
 

@@ -25,7 +25,7 @@ func (c *Conv) FloatWeight() []float32 {
 func (c *Conv) weights() int64 { return int64(c.KH) * int64(c.KW) * int64(c.Cin) * int64(c.Cout) }
 
 func init() {
-	register(OpConv, opDef{name: "Conv", infer: inferConv, eval: evalConv, fuse: fuseConv,
+	register(OpConv, opDef{name: "Conv", infer: inferConv, eval: evalConv, fuse: fuseConv, int8: int8Form(Int8Weights),
 		macs: func(n *Node) int64 {
 			c := n.Conv
 			return int64(n.Shape.H) * int64(n.Shape.W) * int64(c.Cout) * int64(c.KH*c.KW*c.Cin)

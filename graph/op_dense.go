@@ -18,7 +18,7 @@ func (d *Dense) FloatWeight() []float32 {
 }
 
 func init() {
-	register(OpDense, opDef{name: "Dense", infer: inferDense, eval: evalDense,
+	register(OpDense, opDef{name: "Dense", infer: inferDense, eval: evalDense, int8: int8Form(Int8Weights),
 		macs:   func(n *Node) int64 { return int64(n.Dense.In) * int64(n.Dense.Out) },
 		params: func(n *Node) int64 { return int64(n.Dense.In)*int64(n.Dense.Out) + int64(len(n.Dense.Bias)) },
 	})

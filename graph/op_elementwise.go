@@ -16,7 +16,7 @@ func init() {
 	register(OpAffine, opDef{name: "Affine", infer: inferAffine, eval: evalAffine, fuse: fuseAffine,
 		params: func(n *Node) int64 { return int64(2 * len(n.Affine.Scale)) }})
 	register(OpRelu, opDef{name: "Relu", infer: inferUnary, eval: evalRelu, fuse: fuseRelu})
-	register(OpAdd, opDef{name: "Add", infer: inferAdd, eval: evalAdd, fuse: fuseAdd})
+	register(OpAdd, opDef{name: "Add", infer: inferAdd, eval: evalAdd, fuse: fuseAdd, int8: int8Form(Int8Requant)})
 	register(OpSoftmax, opDef{name: "Softmax", infer: inferSoftmax, eval: evalSoftmax})
 }
 

@@ -16,10 +16,18 @@ type SliceOp struct {
 
 func init() {
 	register(OpInput, opDef{name: "Input", infer: inferInput})
-	register(OpPad, opDef{name: "Pad", infer: inferPad, eval: evalPad})
-	register(OpSlice, opDef{name: "Slice", infer: inferSlice, eval: evalSlice, fuse: fuseSlice})
-	register(OpConcat, opDef{name: "Concat", infer: inferConcat, eval: evalConcat})
-	register(OpFlatten, opDef{name: "Flatten", infer: inferFlatten, eval: evalFlatten, fuse: fuseFlatten})
+	register(OpPad, opDef{name: "Pad", infer: inferPad, eval: evalPad, int8: int8Pad})
+	register(OpSlice, opDef{name: "Slice", infer: inferSlice, eval: evalSlice, fuse: fuseSlice, int8: int8Form(Int8Move)})
+	register(OpConcat, opDef{name: "Concat", infer: inferConcat, eval: evalConcat, int8: int8Form(Int8Move)})
+	register(OpFlatten, opDef{name: "Flatten", infer: inferFlatten, eval: evalFlatten, fuse: fuseFlatten, int8: int8Form(Int8Move)})
+}
+
+// int8Pad: a zero pad moves values, as zero is the zero point's real value.
+func int8Pad(n *Node) Int8Form {
+	if n.Pad.Value == 0 {
+		return Int8Move
+	}
+	return Int8None
 }
 
 // inferInput: the caller sets the input's shape.

@@ -12,9 +12,9 @@ type Pool struct {
 }
 
 func init() {
-	register(OpMaxPool, opDef{name: "MaxPool", infer: inferPool, eval: evalPool})
+	register(OpMaxPool, opDef{name: "MaxPool", infer: inferPool, eval: evalPool, int8: int8Form(Int8Move)})
 	register(OpAvgPool, opDef{name: "AvgPool", infer: inferPool, eval: evalPool})
-	register(OpGlobalAvgPool, opDef{name: "GlobalAvgPool", infer: inferGlobalAvgPool, eval: evalGlobalAvgPool})
+	register(OpGlobalAvgPool, opDef{name: "GlobalAvgPool", infer: inferGlobalAvgPool, eval: evalGlobalAvgPool, int8: int8Form(Int8Requant)})
 }
 
 func inferPool(g *Graph, i int) (Shape, error) {

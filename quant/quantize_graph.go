@@ -53,26 +53,14 @@ type InputFunc func(worker, i int, dst []float32) error
 func int8Ops(g *graph.Graph, keep []bool) []bool {
 	ops := make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
-		switch n.Op {
-		case graph.OpConv, graph.OpDense:
+		switch n.Int8() {
+		case graph.Int8Weights:
 			ops[i] = !keep[i]
-		case graph.OpAdd, graph.OpGlobalAvgPool, graph.OpMaxPool, graph.OpSlice, graph.OpConcat, graph.OpFlatten:
+		case graph.Int8Requant, graph.Int8Move:
 			ops[i] = true
-		case graph.OpPad:
-			ops[i] = n.Pad.Value == 0
 		}
 	}
 	return ops
-}
-
-// sharesParams reports whether an op's output must have its inputs'
-// quantization (it moves or compares values without arithmetic).
-func sharesParams(op graph.Op) bool {
-	switch op {
-	case graph.OpMaxPool, graph.OpSlice, graph.OpConcat, graph.OpFlatten, graph.OpPad:
-		return true
-	}
-	return false
 }
 
 // QuantizeGraph calibrates the fused graph g on n inputs and returns a
@@ -254,7 +242,7 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 		return i
 	}
 	for i, nd := range f.Nodes {
-		if ops[i] && sharesParams(nd.Op) {
+		if ops[i] && nd.Int8() == graph.Int8Move {
 			for _, in := range nd.Inputs {
 				a, b := find(in), find(i)
 				if a != b {

@@ -43,21 +43,18 @@ func int8Nodes(g *graph.Graph) []bool {
 		if !ok {
 			continue
 		}
-		switch n.Op {
-		case graph.OpConv:
-			u8[i] = n.Conv.Quant != nil
-		case graph.OpDense:
-			u8[i] = n.Dense.Quant != nil
-		case graph.OpAdd:
+		switch n.Int8() {
+		case graph.Int8Weights:
+			u8[i] = n.Conv != nil && n.Conv.Quant != nil || n.Dense != nil && n.Dense.Quant != nil
+		case graph.Int8Requant:
 			u8[i] = true
-		case graph.OpGlobalAvgPool:
-			// The int32 channel sums of GlobalAvgPool8 hold 2^23 pixels.
-			in := g.Nodes[n.Inputs[0]].Shape
-			u8[i] = in.H*in.W < 1<<23
-		case graph.OpMaxPool, graph.OpSlice, graph.OpConcat, graph.OpFlatten:
+			if n.Op == graph.OpGlobalAvgPool {
+				// The int32 channel sums of GlobalAvgPool8 hold 2^23 pixels.
+				in := g.Nodes[n.Inputs[0]].Shape
+				u8[i] = in.H*in.W < 1<<23
+			}
+		case graph.Int8Move:
 			u8[i] = same
-		case graph.OpPad:
-			u8[i] = same && n.Pad.Value == 0
 		}
 	}
 	return u8
