@@ -26,18 +26,7 @@ var (
 func (p *Plan) WeightBytes() int64 {
 	var n int64
 	for i := range p.steps {
-		n += p.steps[i].weightBytes()
-	}
-	return n
-}
-
-func (st *step) weightBytes() int64 {
-	n := st.w.Bytes() + st.w8.Bytes()
-	if st.wino != nil {
-		n += st.wino.Bytes()
-	}
-	if st.wino8 != nil {
-		n += st.wino8.Bytes()
+		n += p.steps[i].k.weightBytes()
 	}
 	return n
 }

@@ -134,7 +134,10 @@ func winogradSteps(p *Plan, m int) int {
 func count3x3s1(p *Plan) int {
 	n := 0
 	for _, st := range p.steps {
-		if st.op == graph.OpConv && st.conv.KH == 3 && st.conv.KW == 3 && st.conv.StrideH == 1 && st.conv.StrideW == 1 {
+		if st.op != graph.OpConv {
+			continue
+		}
+		if c := p.Graph.Nodes[st.node].Conv; c.KH == 3 && c.KW == 3 && c.StrideH == 1 && c.StrideW == 1 {
 			n++
 		}
 	}

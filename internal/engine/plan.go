@@ -30,45 +30,6 @@ type Plan struct {
 	scratch  int    // per-worker scratch, in float32s
 }
 
-type step struct {
-	node     int
-	op       graph.Op
-	in, in2  int // arena offsets of the inputs (in2: residual or second operand, -1 if none)
-	out      int
-	inShape  graph.Shape
-	outShape graph.Shape
-	relu     bool
-
-	conv   kernels.ConvGeom
-	wino   *kernels.Winograd // set when the conv runs as Winograd (then w is unused)
-	w      kernels.PackedB   // conv or dense weights
-	bias   []float32
-	pool   kernels.PoolGeom
-	affine *graph.Affine
-	pad    *graph.PadOp
-	slice  *graph.SliceOp
-	concat []concatPart
-
-	// int8 steps (int8 set): conv and dense run as Conv8 with w8 and the
-	// requantization rq (Res set per run); add8 for an unfused Add; q for
-	// conversions (OpQuantize, OpDequantize), uint8 padding and the input
-	// of GlobalAvgPool, whose output parameters are qOut.
-	int8 bool
-	w8   kernels.PackedB8
-	rq   kernels.Requant
-	add8 kernels.Add8Params
-	q    graph.QParams
-	qOut graph.QParams
-
-	wino8 *kernels.Winograd8 // set when an int8 conv runs as Winograd8 (then w8 is unused)
-}
-
-type concatPart struct {
-	off   int
-	shape graph.Shape
-	at    int // offset along the axis
-}
-
 // CompileOptions tune Compile.
 type CompileOptions struct {
 	// Winograd chooses the algorithm of 3x3 stride-1 convolutions:
@@ -98,21 +59,6 @@ type CompileOptions struct {
 	// over budget fails with ErrBudget having allocated at most one layer's
 	// weights beyond it (and never the arena).
 	MaxBytes int64
-}
-
-// Precision is the arithmetic of a plan.
-type Precision uint8
-
-const (
-	FP32 Precision = iota
-	Int8
-)
-
-func (p Precision) String() string {
-	if p == Int8 {
-		return "int8"
-	}
-	return "fp32"
 }
 
 const (
@@ -239,18 +185,19 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 	if opt.MaxBytes > 0 && p.Layout.Total > opt.MaxBytes {
 		return nil, p.budgetError(opt.MaxBytes, 0, p.Layout.Total, 0, 1)
 	}
+	c := &compiler{p: p, opt: &opt}
 	var weights int64
 	// step is large (~700 B): growing the slice by append cost more than
 	// compiling an 80,000-node chain itself.
 	p.steps = make([]step, 0, n)
 	for i := 0; i < n; i++ {
 		if i > 0 {
-			st, err := p.compileStep(i, &opt)
+			st, err := c.compileStep(i)
 			if err != nil {
 				return nil, err
 			}
 			p.steps = append(p.steps, st)
-			weights += st.weightBytes()
+			weights += st.k.weightBytes()
 			if opt.MaxBytes > 0 && weights+p.ArenaBytes(1) > opt.MaxBytes {
 				return nil, p.budgetError(opt.MaxBytes, weights, 4*int64(p.floats), p.ScratchBytes(), 1)
 			}
@@ -268,69 +215,6 @@ func (p *Plan) valueOff(j int, u8 bool) int {
 		return p.offsets[j]
 	}
 	return p.convOffs[j]
-}
-
-func (p *Plan) compileStep(i int, opt *CompileOptions) (step, error) {
-	g := p.Graph
-	nd := g.Nodes[i]
-	st := step{node: i, op: nd.Op, out: p.offsets[i], in2: -1, outShape: nd.Shape, relu: nd.Relu, int8: p.u8[i]}
-	st.in = p.valueOff(nd.Inputs[0], st.int8)
-	st.inShape = g.Nodes[nd.Inputs[0]].Shape
-	if len(nd.Inputs) > 1 && nd.Op != graph.OpConcat {
-		st.in2 = p.valueOff(nd.Inputs[1], st.int8)
-	}
-	if st.int8 {
-		return p.compileStep8(st, opt)
-	}
-	x, o := st.inShape, nd.Shape
-	switch nd.Op {
-	case graph.OpConv:
-		c := nd.Conv
-		st.conv = kernels.ConvGeom{
-			H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, Cout: o.C,
-			KH: c.KH, KW: c.KW, StrideH: c.StrideH, StrideW: c.StrideW,
-			DilH: c.DilH, DilW: c.DilW, PadTop: c.Pad.Top, PadLeft: c.Pad.Left,
-		}
-		st.bias = c.Bias
-		if m := winogradChoice(&st.conv, opt.Winograd); m > 0 {
-			wg, err := kernels.NewWinograd(&st.conv, m, c.FloatWeight())
-			if err != nil {
-				return step{}, g.Errorf(i, "%v", err)
-			}
-			st.wino = wg
-			p.scratch = max(p.scratch, wg.Scratch())
-			break
-		}
-		st.w = kernels.PackB(c.FloatWeight(), st.conv.K(), c.Cout)
-		p.scratch = max(p.scratch, kernels.ConvScratch(&st.conv))
-	case graph.OpDense:
-		st.w = kernels.PackB(nd.Dense.FloatWeight(), nd.Dense.In, nd.Dense.Out)
-		st.bias = nd.Dense.Bias
-	case graph.OpMaxPool, graph.OpAvgPool:
-		pl := nd.Pool
-		st.pool = kernels.PoolGeom{
-			H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, KH: pl.KH, KW: pl.KW,
-			StrideH: pl.StrideH, StrideW: pl.StrideW, PadTop: pl.Pad.Top, PadLeft: pl.Pad.Left,
-			PadBottom: pl.Pad.Bottom, PadRight: pl.Pad.Right, CountIncludePad: pl.CountIncludePad,
-		}
-	case graph.OpAffine:
-		st.affine = nd.Affine
-	case graph.OpPad:
-		st.pad = nd.Pad
-	case graph.OpSlice:
-		st.slice = nd.Slice
-	case graph.OpConcat:
-		at := 0
-		for _, in := range nd.Inputs {
-			s := g.Nodes[in].Shape
-			st.concat = append(st.concat, concatPart{off: p.valueOff(in, st.int8), shape: s, at: at})
-			at += [3]int{s.H, s.W, s.C}[nd.Axis]
-		}
-	case graph.OpRelu, graph.OpAdd, graph.OpGlobalAvgPool, graph.OpFlatten, graph.OpSoftmax:
-	default:
-		return step{}, g.Errorf(i, "no kernel for this op")
-	}
-	return st, nil
 }
 
 // ArenaBytes is the memory a session with the given number of worker
@@ -370,41 +254,18 @@ func (p *Plan) Steps() []StepInfo {
 	out := make([]StepInfo, len(p.steps))
 	for i := range p.steps {
 		st := &p.steps[i]
-		n := p.Graph.Nodes[st.node]
-		k := st.op.String()
-		switch st.op {
-		case graph.OpConv:
-			if st.int8 {
-				if st.wino8 != nil {
-					k = "int8 " + st.wino8.Name() + "/" + st.wino8.Impl()
-				} else if st.conv.Direct8() {
-					k = "int8 gemm/" + st.w8.Kernel()
-				} else {
-					k = "int8 im2col+gemm/" + st.w8.Kernel()
-				}
-			} else if st.wino != nil {
-				k = st.wino.Name() + "/" + p.Kernel
-			} else if st.conv.Direct() {
-				k = "gemm/" + p.Kernel
-			} else {
-				k = "im2col+gemm/" + p.Kernel
-			}
-		case graph.OpDense:
-			k = "gemm/" + p.Kernel
-			if st.int8 {
-				k = "int8 gemm/" + st.w8.Kernel() // the kernel chosen for these weights (PackB8)
-			}
-		default:
-			if st.int8 {
-				k = "int8 " + k
-			}
-		}
 		macs := p.Graph.MACs(st.node)
 		if st.op == graph.OpQuantize || st.op == graph.OpDequantize {
 			macs = 0
 		}
-		out[i] = StepInfo{Node: st.node, Name: n.Name, Op: st.op, MACs: macs, Kernel: k, Int8: st.int8,
-			Winograd8: st.wino8 != nil, Winograd8Eligible: st.op == graph.OpConv && st.int8 && kernels.Winograd8Applies(&st.conv)}
+		out[i] = StepInfo{Node: st.node, Name: p.Graph.Nodes[st.node].Name, Op: st.op, MACs: macs,
+			Kernel: st.k.describe(p, st), Int8: st.int8}
+		switch k := st.k.(type) {
+		case *winoConv8:
+			out[i].Winograd8, out[i].Winograd8Eligible = true, true
+		case *gemmConv8:
+			out[i].Winograd8Eligible = k.winograd8Eligible()
+		}
 	}
 	return out
 }

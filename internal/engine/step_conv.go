@@ -1,0 +1,257 @@
+package engine
+
+import (
+	"math"
+
+	"github.com/edge-resnet/edge-resnet/graph"
+	"github.com/edge-resnet/edge-resnet/kernels"
+)
+
+// The steps of Conv and Dense: float32 im2col/GEMM and Winograd, int8
+// GEMM and Winograd8 with a fused requantization.
+
+func init() {
+	registerStep(FP32, compileConv, graph.OpConv)
+	registerStep(FP32, compileDense, graph.OpDense)
+	registerStep(Int8, compileConv8, graph.OpConv, graph.OpDense)
+}
+
+func convGeom(c *graph.Conv, x, o graph.Shape) kernels.ConvGeom {
+	return kernels.ConvGeom{
+		H: x.H, W: x.W, C: x.C, OH: o.H, OW: o.W, Cout: o.C,
+		KH: c.KH, KW: c.KW, StrideH: c.StrideH, StrideW: c.StrideW,
+		DilH: c.DilH, DilW: c.DilW, PadTop: c.Pad.Top, PadLeft: c.Pad.Left,
+	}
+}
+
+// epilogue is the float32 epilogue of a conv or dense step.
+func (e *Exec) epilogue(st *step, bias []float32) kernels.Epilogue {
+	ep := kernels.Epilogue{Bias: bias, Relu: st.relu}
+	if st.in2 >= 0 {
+		ep.Res = e.view(st.in2, st.outShape)
+	}
+	return ep
+}
+
+func compileConv(c *compiler, st *step, nd *graph.Node) (kernel, error) {
+	cv := nd.Conv
+	geom := convGeom(cv, st.inShape, st.outShape)
+	if m := winogradChoice(&geom, c.opt.Winograd); m > 0 {
+		wg, err := kernels.NewWinograd(&geom, m, cv.FloatWeight())
+		if err != nil {
+			return nil, err
+		}
+		c.needScratch(4 * wg.Scratch())
+		return &winoConv{wg: wg, bias: cv.Bias}, nil
+	}
+	c.needScratch(4 * kernels.ConvScratch(&geom))
+	return &gemmConv{geom: geom, w: kernels.PackB(cv.FloatWeight(), geom.K(), cv.Cout), bias: cv.Bias}, nil
+}
+
+// gemmConv is a float32 convolution as a GEMM (1x1) or im2col + GEMM.
+type gemmConv struct {
+	geom kernels.ConvGeom
+	w    kernels.PackedB
+	bias []float32
+}
+
+func (k *gemmConv) parts(_ *step, n int) int { return n }
+func (k *gemmConv) weightBytes() int64       { return k.w.Bytes() }
+
+func (k *gemmConv) run(e *Exec, st *step, part, parts int) {
+	px0, px1, p0, p1 := gridPart(k.geom.Pixels(), kernels.GemmMR(), k.w.Panels(), 4, part, parts)
+	if px0 >= px1 || p0 >= p1 {
+		return
+	}
+	ep := e.epilogue(st, k.bias)
+	kernels.Conv(&k.geom, e.view(st.in, st.inShape), &k.w, e.view(st.out, st.outShape), &ep, px0, px1, p0, p1, e.scratch[part])
+}
+
+func (k *gemmConv) describe(p *Plan, _ *step) string {
+	if k.geom.Direct() {
+		return "gemm/" + p.Kernel
+	}
+	return "im2col+gemm/" + p.Kernel
+}
+
+// winoConv is a float32 3x3 stride-1 convolution by Winograd F(m x m, 3x3).
+type winoConv struct {
+	wg   *kernels.Winograd
+	bias []float32
+}
+
+func (k *winoConv) parts(_ *step, n int) int { return n }
+func (k *winoConv) weightBytes() int64       { return k.wg.Bytes() }
+
+// run splits channels only when there is not one MR block of tiles per
+// part: then each part transforms all input tiles itself, work that a tile
+// split does not repeat (28x28 F(4x4) at 2 threads: 0.31 -> 0.22 ms).
+func (k *winoConv) run(e *Exec, st *step, part, parts int) {
+	q0, q1, p0, p1 := gridPart(k.wg.Tiles(), kernels.GemmMR(), k.wg.Panels(), 1, part, parts)
+	if q0 >= q1 || p0 >= p1 {
+		return
+	}
+	ep := e.epilogue(st, k.bias)
+	k.wg.Run(e.view(st.in, st.inShape), e.view(st.out, st.outShape), &ep, q0, q1, p0, p1, e.scratch[part])
+}
+
+func (k *winoConv) describe(p *Plan, _ *step) string { return k.wg.Name() + "/" + p.Kernel }
+
+func compileDense(_ *compiler, _ *step, nd *graph.Node) (kernel, error) {
+	d := nd.Dense
+	return &dense{w: kernels.PackB(d.FloatWeight(), d.In, d.Out), bias: d.Bias}, nil
+}
+
+// dense is a float32 fully connected layer: a one-row GEMM, split over
+// output panels.
+type dense struct {
+	w    kernels.PackedB
+	bias []float32
+}
+
+func (k *dense) parts(_ *step, n int) int { return partsIf(k.w.K*k.w.N >= 1<<16, n) }
+func (k *dense) weightBytes() int64       { return k.w.Bytes() }
+
+func (k *dense) run(e *Exec, st *step, part, parts int) {
+	p0, p1 := split(k.w.Panels(), 1, part, parts)
+	ep := e.epilogue(st, k.bias)
+	kernels.Gemm(1, e.view(st.in, st.inShape), k.w.K, &k.w, e.view(st.out, st.outShape), k.w.N, &ep, p0, p1)
+}
+
+func (k *dense) describe(p *Plan, _ *step) string { return "gemm/" + p.Kernel }
+
+// compileConv8 compiles an int8 conv or dense layer (a dense layer is a
+// 1x1 convolution of one pixel).
+func compileConv8(c *compiler, st *step, nd *graph.Node) (kernel, error) {
+	var geom kernels.ConvGeom
+	var qw *graph.QWeights
+	var bias []float32
+	if cv := nd.Conv; nd.Op == graph.OpConv {
+		geom, qw, bias = convGeom(cv, st.inShape, st.outShape), cv.Quant, cv.Bias
+	} else {
+		d := nd.Dense
+		geom = kernels.ConvGeom{H: 1, W: 1, C: d.In, OH: 1, OW: 1, Cout: d.Out,
+			KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1}
+		qw, bias = d.Quant, d.Bias
+	}
+	qIn, qOut := c.quant(nd.Inputs[0]), *nd.Quant
+	rq := requant(qIn, qw, bias, qOut, reluFloor(nd.Relu, qOut))
+	if st.in2 >= 0 {
+		qr := c.quant(nd.Inputs[1])
+		rq.ResZero = qr.Zero
+		rq.ResScale = float32(float64(qr.Scale) / float64(qOut.Scale))
+	}
+	dense := nd.Op == graph.OpDense
+	if !dense && winograd8Choice(c.p.Kernel, &geom, c.opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
+		wg, err := kernels.NewWinograd8(&geom, qw.Q)
+		if err != nil {
+			return nil, err
+		}
+		c.needScratch(wg.Scratch())
+		return &winoConv8{geom: geom, wg: wg, rq: rq}, nil
+	}
+	c.needScratch(kernels.ConvScratch8(&geom))
+	return &gemmConv8{geom: geom, w: kernels.PackConv8(&geom, qw.Q), rq: rq, dense: dense}, nil
+}
+
+// reluFloor is the lowest uint8 an int8 epilogue writes: the zero point
+// after a fused ReLU, else 0.
+func reluFloor(relu bool, q graph.QParams) int32 {
+	if relu {
+		return q.Zero
+	}
+	return 0
+}
+
+// requant is the epilogue of an int8 conv or dense layer with input
+// parameters qIn, weights qw and output parameters qOut:
+// Scale[j] = sIn*sW[j]/sOut and the bias in accumulator units,
+// round(bias[j]/(sIn*sW[j])), saturated to int32.
+func requant(qIn graph.QParams, qw *graph.QWeights, bias []float32, qOut graph.QParams, lo int32) kernels.Requant {
+	n := len(qw.Scale)
+	rq := kernels.Requant{ZeroA: qIn.Zero, ZeroOut: qOut.Zero, Lo: lo, Scale: make([]float32, n)}
+	for j, sw := range qw.Scale {
+		acc := float64(qIn.Scale) * float64(sw)
+		rq.Scale[j] = float32(acc / float64(qOut.Scale))
+		if bias != nil {
+			if rq.Bias == nil {
+				rq.Bias = make([]int32, n)
+			}
+			b := math.RoundToEven(float64(bias[j]) / acc)
+			rq.Bias[j] = int32(min(max(b, math.MinInt32), math.MaxInt32))
+		}
+	}
+	return rq
+}
+
+// requant8 is worker part's copy of an int8 epilogue with this run's
+// residual view.
+func (e *Exec) requant8(st *step, rq *kernels.Requant, part int) *kernels.Requant {
+	r := &e.rq[part]
+	*r = *rq
+	if st.in2 >= 0 {
+		r.Res = e.view8(st.in2, st.outShape)
+	}
+	return r
+}
+
+// gemmConv8 is an int8 convolution or dense layer on the int8 GEMM.
+type gemmConv8 struct {
+	geom  kernels.ConvGeom
+	w     kernels.PackedB8
+	rq    kernels.Requant
+	dense bool
+}
+
+func (k *gemmConv8) parts(_ *step, n int) int {
+	return partsIf(!k.dense || k.w.K*k.w.N >= 1<<16, n)
+}
+func (k *gemmConv8) weightBytes() int64 { return k.w.Bytes() }
+
+// winograd8Eligible reports a 3x3 stride-1 int8 convolution that could run
+// as Winograd8 (Plan.Steps).
+func (k *gemmConv8) winograd8Eligible() bool { return !k.dense && kernels.Winograd8Applies(&k.geom) }
+func (k *winoConv8) winograd8Eligible() bool { return true }
+
+func (k *gemmConv8) run(e *Exec, st *step, part, parts int) {
+	px0, px1, p0, p1 := gridPart(k.geom.Pixels(), k.w.MR(), k.w.Panels(), 4, part, parts)
+	if px0 >= px1 || p0 >= p1 {
+		return
+	}
+	rq := e.requant8(st, &k.rq, part)
+	kernels.Conv8(&k.geom, e.view8(st.in, st.inShape), &k.w, e.view8(st.out, st.outShape), rq, px0, px1, p0, p1, e.scratch8[part])
+}
+
+func (k *gemmConv8) describe(*Plan, *step) string {
+	if k.dense || k.geom.Direct8() {
+		return "int8 gemm/" + k.w.Kernel() // the kernel chosen for these weights (PackConv8)
+	}
+	return "int8 im2col+gemm/" + k.w.Kernel()
+}
+
+// winoConv8 is an int8 3x3 stride-1 convolution by the exact integer
+// Winograd F(2x2, 3x3).
+type winoConv8 struct {
+	geom kernels.ConvGeom
+	wg   *kernels.Winograd8
+	rq   kernels.Requant
+}
+
+func (k *winoConv8) parts(_ *step, n int) int { return n }
+func (k *winoConv8) weightBytes() int64       { return k.wg.Bytes() }
+
+// run: as for the GEMM, few tiles (14x14, 7x7) split output channels,
+// which repeats the cheap input transform but halves each part's share of
+// the transformed weights; otherwise tiles in units of MR.
+func (k *winoConv8) run(e *Exec, st *step, part, parts int) {
+	q0, q1, p0, p1 := gridPart(k.wg.Tiles(), k.wg.MR(), k.wg.Panels(), 4, part, parts)
+	if q0 >= q1 || p0 >= p1 {
+		return
+	}
+	rq := e.requant8(st, &k.rq, part)
+	k.wg.Run(e.view8(st.in, st.inShape), e.view8(st.out, st.outShape), rq, q0, q1, p0, p1, e.scratch8[part])
+}
+
+func (k *winoConv8) describe(*Plan, *step) string {
+	return "int8 " + k.wg.Name() + "/" + k.wg.Impl()
+}
