@@ -163,7 +163,26 @@ func reshaped(t *tensor, dims []int) *tensor {
 	return &tensor{dtype: t.dtype, dims: dims, f: t.f, i: t.i}
 }
 
+// evalConst evaluates the node on constant inputs. A FLOAT16 or BFLOAT16
+// result is held as float32 like every float tensor, but with values of
+// its own type: rounded to its precision (see narrowed).
 func (b *builder) evalConst(ins []*value, ts []*tensor) ([]*tensor, error) {
+	outs, err := b.evalOp(ins, ts)
+	if err != nil {
+		return nil, err
+	}
+	for k, t := range outs {
+		if t != nil {
+			if outs[k], err = b.narrowed(t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return outs, nil
+}
+
+// evalOp computes the node's outputs from its constant inputs.
+func (b *builder) evalOp(ins []*value, ts []*tensor) ([]*tensor, error) {
 	op := b.n.opType
 	arg := func(k int) (*tensor, error) {
 		if k >= len(ts) || ts[k] == nil {
@@ -189,7 +208,12 @@ func (b *builder) evalConst(ins []*value, ts []*tensor) ([]*tensor, error) {
 			return nil, err
 		}
 		return []*tensor{t}, nil
-	case "Identity", "Dropout":
+	case "Identity":
+		return unary(func(x *tensor) (*tensor, error) { return x, nil })
+	case "Dropout":
+		if err := b.dropoutInference(ins); err != nil {
+			return nil, err
+		}
 		return unary(func(x *tensor) (*tensor, error) { return x, nil })
 	case "Cast":
 		return unary(b.cast)
@@ -343,7 +367,8 @@ func (b *builder) evalConst(ins []*value, ts []*tensor) ([]*tensor, error) {
 		return []*tensor{acc}, nil
 	case "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", "Not", "Relu", "Sign":
 		return unary(func(x *tensor) (*tensor, error) { return b.unaryOp(op, x) })
-	case "ReduceSum", "ReduceMean", "ReduceProd", "ReduceMax", "ReduceMin":
+	case "ReduceSum", "ReduceMean", "ReduceProd", "ReduceMax", "ReduceMin",
+		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare":
 		return unary(func(x *tensor) (*tensor, error) { return b.reduce(ins, x) })
 	}
 	return nil, unsupportedf("operator %s is not supported (all its inputs are constant, but it has no constant evaluator either)", op)
@@ -405,6 +430,66 @@ func (b *builder) cast(x *tensor) (*tensor, error) {
 		}
 	}
 	return r, nil
+}
+
+// narrowed returns t with every value rounded to the precision of its type
+// when that is FLOAT16 or BFLOAT16, so that a Cast to either (or
+// arithmetic on them) gives what a runtime holding 16-bit values gives;
+// other tensors, and tensors already narrow (decoded initializers, results
+// that only move values), are returned as they are. Rounding is to
+// nearest, ties to even, as ONNX Runtime rounds; DOUBLE stays float32.
+func (b *builder) narrowed(t *tensor) (*tensor, error) {
+	var round func(float64) float64
+	switch t.dtype {
+	case dtFloat16:
+		round = roundHalf
+	case dtBfloat16:
+		round = roundBfloat16
+	default:
+		return t, nil
+	}
+	for k, v := range t.f {
+		if math.Float32bits(float32(round(float64(v)))) == math.Float32bits(v) {
+			continue
+		}
+		// Tensors are shared, never modified: round into a new one.
+		out, err := b.alloc(t.dtype, t.dims)
+		if err != nil {
+			return nil, err
+		}
+		copy(out.f, t.f[:k])
+		for j := k; j < len(t.f); j++ {
+			out.f[j] = float32(round(float64(t.f[j])))
+		}
+		return out, nil
+	}
+	return t, nil
+}
+
+// roundHalf rounds v to the nearest IEEE 754 binary16 value (ties to
+// even; ±Inf beyond 65504 after rounding).
+func roundHalf(v float64) float64 { return roundFloat(v, 10, -14, 65504) }
+
+// roundBfloat16 rounds v to the nearest bfloat16 value: float32's exponent
+// range with 7 mantissa bits.
+func roundBfloat16(v float64) float64 { return roundFloat(v, 7, -126, math.Ldexp(0xff, 120)) }
+
+// roundFloat rounds v to a binary floating-point format with mant
+// fraction bits, minExp the exponent of its smallest normal number (below
+// which the spacing stays that of subnormals) and maxFinite its largest
+// value: to nearest, ties to even. NaN, ±Inf and ±0 pass unchanged, and
+// results above maxFinite become ±Inf.
+func roundFloat(v float64, mant, minExp int, maxFinite float64) float64 {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	_, e := math.Frexp(v) // |v| = f·2^e with 0.5 <= f < 1
+	ulp := max(e-1, minExp) - mant
+	r := math.Ldexp(math.RoundToEven(math.Ldexp(v, -ulp)), ulp)
+	if math.Abs(r) > maxFinite {
+		return math.Copysign(math.Inf(1), v)
+	}
+	return r
 }
 
 // squeeze does Squeeze and Unsqueeze, whose axes are an attribute before
@@ -994,26 +1079,33 @@ func (b *builder) unaryOp(op string, x *tensor) (*tensor, error) {
 	return out, nil
 }
 
-func (b *builder) reduce(ins []*value, x *tensor) (*tensor, error) {
-	op := b.n.opType
+// reduceDims resolves the axes (an attribute, or from opset 13 for
+// ReduceSum and 18 for the others an input), keepdims and
+// noop_with_empty_axes of a Reduce* node on a tensor of dims. kept is dims
+// with the reduced axes set to 1, out the output dims (without them when
+// keepdims=0) and count how many elements each output reduces. No axes
+// means every axis, unless noop_with_empty_axes is set: then no axis is
+// reduced and each element is reduced on its own: ReduceSumSquare squares
+// it, ReduceL1 and ReduceL2 take its absolute value, ReduceLogSum its log,
+// the others (ReduceLogSumExp too) pass it through, as the ONNX
+// specification has it since onnx/onnx#7394 (and ONNX Runtime since
+// microsoft/onnxruntime#26436).
+func (b *builder) reduceDims(ins []*value, dims []int) (kept, out []int, count int, err error) {
 	axes, ok, err := b.reduceAxes(ins)
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	keep, err := b.n.getInt("keepdims", 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	noop, err := b.n.getInt("noop_with_empty_axes", 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
-	r := len(x.dims)
+	r := len(dims)
 	red := make([]bool, r)
-	if !ok || len(axes) == 0 {
-		if noop != 0 {
-			return x, nil
-		}
+	if (!ok || len(axes) == 0) && noop == 0 {
 		for a := range red {
 			red[a] = true
 		}
@@ -1021,27 +1113,40 @@ func (b *builder) reduce(ins []*value, x *tensor) (*tensor, error) {
 	for _, a := range axes {
 		ax, err := normAxis(a, r)
 		if err != nil {
-			return nil, err
+			return nil, nil, 0, err
 		}
 		if red[ax] {
-			return nil, corruptf("axes %v repeat axis %d", axes, a)
+			return nil, nil, 0, corruptf("axes %v repeat axis %d", axes, a)
 		}
 		red[ax] = true
 	}
-	keptDims := make([]int, r) // output dims with the reduced axes kept as 1
-	var outDims []int
-	count := 1
-	for a, d := range x.dims {
-		if red[a] {
-			keptDims[a] = 1
+	kept, out, count = make([]int, r), []int{}, 1
+	for a, d := range dims {
+		switch {
+		case !red[a]:
+			kept[a] = d
+			out = append(out, d)
+		case keep != 0:
+			kept[a] = 1
+			out = append(out, 1)
 			count *= d
-			if keep != 0 {
-				outDims = append(outDims, 1)
-			}
-		} else {
-			keptDims[a] = d
-			outDims = append(outDims, d)
+		default:
+			kept[a] = 1
+			count *= d
 		}
+	}
+	return kept, out, count, nil
+}
+
+// reduce folds the Reduce* operators. Float tensors reduce in float64.
+// Integer tensors reduce exactly in int64 (wrapping to their type like the
+// other integer operators), except ReduceL2, ReduceLogSum and
+// ReduceLogSumExp, which reduce in float64 and truncate toward zero.
+func (b *builder) reduce(ins []*value, x *tensor) (*tensor, error) {
+	op := b.n.opType
+	kept, outDims, count, err := b.reduceDims(ins, x.dims)
+	if err != nil {
+		return nil, err
 	}
 	out, err := b.alloc(x.dtype, outDims)
 	if err != nil {
@@ -1051,60 +1156,119 @@ func (b *builder) reduce(ins []*value, x *tensor) (*tensor, error) {
 	if err := b.mem.charge(16*int64(n), "the reduction's sums"); err != nil {
 		return nil, err
 	}
-	acc := make([]float64, n)
-	iacc := make([]int64, n)
-	for k := range n {
-		switch op {
-		case "ReduceProd":
-			acc[k], iacc[k] = 1, 1
-		case "ReduceMax":
-			acc[k], iacc[k] = math.Inf(-1), math.MinInt64
-		case "ReduceMin":
-			acc[k], iacc[k] = math.Inf(1), math.MaxInt64
-		}
-	}
-	forEach(x.dims, [][]int{bstrides(keptDims, x.dims)}, nil, func(o int, offs []int) {
-		j := offs[0]
-		if x.isFloat() {
-			v := float64(x.f[o])
-			switch op {
-			case "ReduceSum", "ReduceMean":
-				acc[j] += v
-			case "ReduceProd":
-				acc[j] *= v
-			case "ReduceMax":
-				acc[j] = math.Max(acc[j], v)
-			case "ReduceMin":
-				acc[j] = math.Min(acc[j], v)
-			}
-			return
-		}
-		v := x.i[o]
-		switch op {
-		case "ReduceSum", "ReduceMean":
-			iacc[j] += v
-		case "ReduceProd":
-			iacc[j] *= v
-		case "ReduceMax":
-			iacc[j] = max(iacc[j], v)
-		case "ReduceMin":
-			iacc[j] = min(iacc[j], v)
-		}
-	})
-	for k := range n {
-		if out.isFloat() {
-			v := acc[k]
-			if op == "ReduceMean" {
-				v /= float64(count)
-			}
+	switch {
+	case out.isFloat():
+		for k, v := range reduceFloat(op, x, kept, count, n) {
 			out.f[k] = float32(v)
-		} else {
-			v := iacc[k]
-			if op == "ReduceMean" && count > 0 {
-				v /= int64(count)
-			}
-			out.i[k] = wrapInt(v, out.dtype)
 		}
+	case op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp":
+		for k, v := range reduceFloat(op, x, kept, count, n) {
+			out.i[k] = wrapInt(floatToInt(v), out.dtype)
+		}
+	default:
+		reduceInt(op, x, kept, count, out)
 	}
 	return out, nil
+}
+
+// reduceFloat reduces x (of any type) in float64 into n values: element o
+// of x goes to the output at offset bstrides(kept) of its index.
+func reduceFloat(op string, x *tensor, kept []int, count, n int) []float64 {
+	// acc is the running sum, product or extreme; for ReduceLogSumExp the
+	// sum of exp(v-m) with m the running maximum, so exp cannot overflow.
+	acc, m := make([]float64, n), make([]float64, n)
+	for k := range acc {
+		switch op {
+		case "ReduceProd":
+			acc[k] = 1
+		case "ReduceMax":
+			acc[k] = math.Inf(-1)
+		case "ReduceMin":
+			acc[k] = math.Inf(1)
+		case "ReduceLogSumExp":
+			m[k] = math.Inf(-1)
+		}
+	}
+	forEach(x.dims, [][]int{bstrides(kept, x.dims)}, nil, func(o int, offs []int) {
+		j, v := offs[0], x.float(o)
+		switch op {
+		case "ReduceSum", "ReduceMean", "ReduceLogSum":
+			acc[j] += v
+		case "ReduceProd":
+			acc[j] *= v
+		case "ReduceMax":
+			acc[j] = math.Max(acc[j], v)
+		case "ReduceMin":
+			acc[j] = math.Min(acc[j], v)
+		case "ReduceL1":
+			acc[j] += math.Abs(v)
+		case "ReduceL2", "ReduceSumSquare":
+			acc[j] += v * v
+		case "ReduceLogSumExp":
+			switch {
+			case v > m[j]:
+				acc[j] = acc[j]*math.Exp(m[j]-v) + 1
+				m[j] = v
+			case v == m[j]: // also for two infinities, where v-m is NaN
+				acc[j]++
+			default:
+				acc[j] += math.Exp(v - m[j])
+			}
+		}
+	})
+	for k, v := range acc {
+		switch op {
+		case "ReduceMean":
+			acc[k] = v / float64(count)
+		case "ReduceL2":
+			acc[k] = math.Sqrt(v)
+		case "ReduceLogSum":
+			acc[k] = math.Log(v)
+		case "ReduceLogSumExp":
+			acc[k] = math.Log(v) + m[k]
+		}
+	}
+	return acc
+}
+
+// reduceInt reduces the integer tensor x into out exactly (ReduceMean
+// truncates toward zero).
+func reduceInt(op string, x *tensor, kept []int, count int, out *tensor) {
+	acc := make([]int64, len(out.i))
+	for k := range acc {
+		switch op {
+		case "ReduceProd":
+			acc[k] = 1
+		case "ReduceMax":
+			acc[k] = math.MinInt64
+		case "ReduceMin":
+			acc[k] = math.MaxInt64
+		}
+	}
+	forEach(x.dims, [][]int{bstrides(kept, x.dims)}, nil, func(o int, offs []int) {
+		j, v := offs[0], x.i[o]
+		switch op {
+		case "ReduceSum", "ReduceMean":
+			acc[j] += v
+		case "ReduceProd":
+			acc[j] *= v
+		case "ReduceMax":
+			acc[j] = max(acc[j], v)
+		case "ReduceMin":
+			acc[j] = min(acc[j], v)
+		case "ReduceL1":
+			if v < 0 {
+				v = -v
+			}
+			acc[j] += v
+		case "ReduceSumSquare":
+			acc[j] += v * v
+		}
+	})
+	for k, v := range acc {
+		if op == "ReduceMean" && count > 0 {
+			v /= int64(count)
+		}
+		out.i[k] = wrapInt(v, out.dtype)
+	}
 }

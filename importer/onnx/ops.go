@@ -1163,16 +1163,31 @@ func (b *builder) dropout(ins []*value) (*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.opset >= 12 {
-		tm, err := b.constant(ins, 2, "training_mode", true)
-		if err != nil {
-			return nil, err
-		}
-		if tm != nil && tm.size() > 0 && tm.int(0) != 0 {
-			return nil, unsupportedf("training_mode=true is not supported (inference only)")
-		}
+	if err := b.dropoutInference(ins); err != nil {
+		return nil, err
 	}
 	return x, nil
+}
+
+// dropoutInference refuses a Dropout in training mode (its training_mode
+// input, from opset 12), which is random unless its ratio is 0; in
+// inference it is an identity, on activations and constants alike.
+func (b *builder) dropoutInference(ins []*value) error {
+	if b.opset < 12 {
+		return nil
+	}
+	tm, err := b.constant(ins, 2, "training_mode", true)
+	if err != nil || tm == nil || tm.size() == 0 || tm.int(0) == 0 {
+		return err
+	}
+	ratio, err := b.constant(ins, 1, "ratio", true)
+	if err != nil {
+		return err
+	}
+	if ratio != nil && ratio.size() == 1 && ratio.float(0) == 0 {
+		return nil // drops nothing
+	}
+	return unsupportedf("training_mode=true is not supported (inference only)")
 }
 
 func (b *builder) softmax(ins []*value) (*value, error) {
