@@ -67,14 +67,21 @@ type Model struct {
 	file   *firmware.File // set when the weights live in a mapped file
 	budget int64          // bytes; <= 0: no limit
 
-	// The fp32 and int8 plans, each compiled once on first use.
-	plans [2]lazyPlan
+	// The compiled plans by precision and batch, each compiled once on
+	// first use.
+	plansMu sync.Mutex
+	plans   map[planKey]*lazyPlan
 
 	// life is held shared by every run of the model's sessions and
 	// exclusively by Close, so that the weights are never unmapped under
 	// a running session.
 	life   sync.RWMutex
 	closed atomic.Bool
+}
+
+type planKey struct {
+	prec  Precision
+	batch int
 }
 
 type lazyPlan struct {
@@ -275,25 +282,38 @@ func (m *Model) resolve(p Precision) Precision {
 }
 
 // PlanFor is the compiled plan of a precision (PrecisionAuto: int8 when
-// the model has int8 data), compiled once on first use.
-func (m *Model) PlanFor(p Precision) (*engine.Plan, error) {
+// the model has int8 data) for the model's own batch, compiled once on
+// first use.
+func (m *Model) PlanFor(p Precision) (*engine.Plan, error) { return m.planFor(p, m.Batch()) }
+
+// Batch is the number of images the model's graph declares (an ONNX input
+// of fixed batch 4 gives 4), 1 if it declares none: sessions run that many
+// per call unless WithBatch says otherwise.
+func (m *Model) Batch() int { return max(m.graph.Batch, 1) }
+
+// planFor is the plan of a precision and batch, compiled once.
+func (m *Model) planFor(p Precision, batch int) (*engine.Plan, error) {
 	p = m.resolve(p)
-	rp, i := engine.FP32, 0
-	switch p {
-	case PrecisionFP32:
-	case PrecisionInt8:
-		rp, i = engine.Int8, 1
-	default:
+	if p != PrecisionFP32 && p != PrecisionInt8 {
 		return nil, fmt.Errorf("%w: precision %d", ErrInput, p)
 	}
-	lp := &m.plans[i]
+	m.plansMu.Lock()
+	if m.plans == nil {
+		m.plans = map[planKey]*lazyPlan{}
+	}
+	lp := m.plans[planKey{p, batch}]
+	if lp == nil {
+		lp = &lazyPlan{}
+		m.plans[planKey{p, batch}] = lp
+	}
+	m.plansMu.Unlock()
 	// Compiling reads the weights: not while or after Close unmaps them.
 	if err := m.use(); err != nil {
 		return nil, err
 	}
 	defer m.done()
 	lp.once.Do(func() {
-		lp.plan, lp.err = engine.CompileWith(m.graph, engine.CompileOptions{Precision: rp, MaxBytes: m.budget})
+		lp.plan, lp.err = engine.CompileWith(m.graph, engine.CompileOptions{Precision: p, Batch: batch, MaxBytes: m.budget})
 		if lp.err != nil && p == PrecisionInt8 && !errors.Is(lp.err, ErrBudget) {
 			lp.err = fmt.Errorf("%w: %w", ErrInput, lp.err)
 		}

@@ -2,39 +2,25 @@ package edgeresnet
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
-// Precision is the arithmetic a session runs.
-type Precision uint8
+// Precision is the arithmetic a session runs (graph.Precision, the one
+// precision type of every package).
+type Precision = graph.Precision
 
 const (
-	PrecisionAuto Precision = iota // int8 when the model has int8 data, else fp32
-	PrecisionFP32
-	PrecisionInt8
+	PrecisionAuto = graph.PrecisionAuto // int8 when the model has int8 data, else fp32
+	PrecisionFP32 = graph.PrecisionFP32
+	PrecisionInt8 = graph.PrecisionInt8
 )
 
-func (p Precision) String() string {
-	switch p {
-	case PrecisionAuto:
-		return "auto"
-	case PrecisionFP32:
-		return "fp32"
-	case PrecisionInt8:
-		return "int8"
-	}
-	return fmt.Sprintf("Precision(%d)", uint8(p))
-}
-
-// ParsePrecision reads "fp32", "int8" or "auto".
+// ParsePrecision reads "fp32", "int8" or "auto"; other text is ErrInput.
 func ParsePrecision(s string) (Precision, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "auto", "":
-		return PrecisionAuto, nil
-	case "fp32":
-		return PrecisionFP32, nil
-	case "int8":
-		return PrecisionInt8, nil
+	p, err := graph.ParsePrecision(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	return 0, fmt.Errorf("%w: precision %q (want fp32, int8 or auto)", ErrInput, s)
+	return p, nil
 }

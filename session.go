@@ -6,6 +6,7 @@ import (
 	"image"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,7 @@ type Prediction struct {
 type SessionOption func(*sessionConfig)
 
 type sessionConfig struct {
+	batch     int
 	threads   int
 	precision Precision
 	maxMemory int64
@@ -64,6 +66,16 @@ type sessionConfig struct {
 // WithThreads sets the number of worker threads (default: the number of
 // CPUs Go may use, GOMAXPROCS). Results do not depend on it.
 func WithThreads(n int) SessionOption { return func(c *sessionConfig) { c.threads = n } }
+
+// WithBatch sets the most images one run computes (default: the model's
+// Batch, 1 unless its graph declares one). A session of batch n holds n
+// inputs and outputs in its arena, shares the weights of every other
+// session, and runs 1x1 convolutions and dense layers as one GEMM over the
+// batch; see RunBatch.
+func WithBatch(n int) SessionOption { return func(c *sessionConfig) { c.batch = n } }
+
+// MaxBatch is the most images one session run may compute.
+const MaxBatch = 4096
 
 // WithPrecision chooses the arithmetic: PrecisionFP32, PrecisionInt8 (the
 // model must have int8 data, see Quantize) or PrecisionAuto (the default:
@@ -93,11 +105,17 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	if cfg.threads < 1 || cfg.threads > MaxThreads {
 		return nil, fmt.Errorf("%w: %d threads, want 1 to %d", ErrInput, cfg.threads, MaxThreads)
 	}
+	if cfg.batch == 0 {
+		cfg.batch = m.Batch()
+	}
+	if cfg.batch < 1 || cfg.batch > MaxBatch {
+		return nil, fmt.Errorf("%w: batch %d, want 1 to %d", ErrInput, cfg.batch, MaxBatch)
+	}
 	prec := m.resolve(cfg.precision)
 	if prec == PrecisionInt8 && !m.HasInt8() {
 		return nil, fmt.Errorf("%w: precision int8: the model has no int8 data (quantize it first)", ErrInput)
 	}
-	plan, err := m.PlanFor(prec)
+	plan, err := m.planFor(prec, cfg.batch)
 	if err != nil {
 		return nil, err
 	}
@@ -185,9 +203,39 @@ func (s *Session) ArenaBytes() int64 { return s.plan.ArenaBytes(s.exec.Threads()
 // call Run(nil) to avoid a copy.
 func (s *Session) Input() []float32 { return s.exec.Input() }
 
+// Batch is the most images one run computes (WithBatch).
+func (s *Session) Batch() int { return s.plan.Batch }
+
+// Sample is image i's part of Input() (0 <= i < Batch()), for writing a
+// batch in place before RunBatch; nil if i is out of range.
+func (s *Session) Sample(i int) []float32 {
+	n := s.plan.InputShape().Size()
+	if i < 0 || i >= s.plan.Batch {
+		return nil
+	}
+	return s.exec.Input()[i*n : (i+1)*n : (i+1)*n]
+}
+
+// RunBatch runs the first n images already in Input() (see Sample and
+// PreprocessAt) in one pass and returns their n outputs after each other
+// (n times the output size), a view valid until the next call.
+func (s *Session) RunBatch(n int) ([]float32, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if n < 1 || n > s.plan.Batch {
+		return nil, fmt.Errorf("%w: RunBatch(%d): the session's batch is %d", ErrInput, n, s.plan.Batch)
+	}
+	out, err := s.exec.RunN(n)
+	return s.checked(out, err)
+}
+
 // Run runs the model on an NHWC input (nil: on what is already in Input())
 // and returns its raw output (logits, or probabilities for models that end
 // in a softmax), a view valid until the next call. It allocates nothing.
+// The input may hold up to Batch() images after each other; the output
+// then holds as many outputs.
 // An output holding NaN or ±Inf is an ErrNonFinite error, not a result.
 func (s *Session) Run(input []float32) ([]float32, error) {
 	if err := s.acquire(); err != nil {
@@ -206,7 +254,13 @@ func (s *Session) RunInto(dst, input []float32) error {
 		return err
 	}
 	defer s.release()
-	if n := s.plan.OutputShape().Size(); len(dst) != n {
+	n := s.plan.OutputShape().Size()
+	if input != nil {
+		n *= max(1, len(input)/max(1, s.plan.InputShape().Size()))
+	} else {
+		n *= s.plan.Batch
+	}
+	if len(dst) != n {
 		return fmt.Errorf("%w: RunInto: dst has %d values, the output %d", ErrInput, len(dst), n)
 	}
 	out, err := s.run(input)
@@ -219,7 +273,11 @@ func (s *Session) RunInto(dst, input []float32) error {
 
 // run is Run on a held session.
 func (s *Session) run(input []float32) ([]float32, error) {
-	out, err := s.exec.Run(input)
+	return s.checked(s.exec.Run(input))
+}
+
+// checked classifies a run's error and checks its output.
+func (s *Session) checked(out []float32, err error) ([]float32, error) {
 	if err != nil {
 		if errors.Is(err, ErrBusy) || errors.Is(err, ErrClosed) {
 			return nil, err
@@ -244,36 +302,50 @@ func checkFinite(out []float32) error {
 }
 
 // RunNCHW runs an input laid out as PyTorch and ONNX lay it out:
-// [1,C,H,W] or [C,H,W] (shape as given by an .npy file).
+// [N,C,H,W] with N up to Batch(), or [C,H,W] (shape as given by an .npy
+// file). The output holds N outputs after each other.
 func (s *Session) RunNCHW(shape []int, data []float32) ([]float32, error) {
 	if err := s.acquire(); err != nil {
 		return nil, err
 	}
 	defer s.release()
 	in := s.plan.InputShape()
-	if err := checkNCHW(shape, in); err != nil {
+	n, err := checkNCHW(shape, in, s.plan.Batch)
+	if err != nil {
 		return nil, err
 	}
-	if err := preprocess.NCHWToNHWC(shape, data, s.exec.Input()); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+	size := in.Size()
+	if len(data) != n*size {
+		return nil, fmt.Errorf("%w: tensor shape %v holds %d values, data has %d", ErrInput, shape, n*size, len(data))
 	}
-	return s.run(nil)
+	chw := []int{in.C, in.H, in.W}
+	for b := range n {
+		if err := preprocess.NCHWToNHWC(chw, data[b*size:(b+1)*size], s.Sample(b)); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInput, err)
+		}
+	}
+	return s.checked(s.exec.RunN(n))
 }
 
-func checkNCHW(shape []int, in graph.Shape) error {
+// checkNCHW checks an NCHW tensor shape against the model's input and
+// returns its batch: [N,C,H,W] with 1 <= N <= batch, or [C,H,W].
+func checkNCHW(shape []int, in graph.Shape, batch int) (int, error) {
 	want := []int{1, in.C, in.H, in.W}
 	if len(shape) == 3 {
 		want = want[1:]
+	} else if len(shape) == 4 && shape[0] >= 1 && shape[0] <= batch {
+		want[0] = shape[0]
 	}
-	if len(shape) != len(want) {
-		return fmt.Errorf("%w: tensor shape %v, want %v", ErrInput, shape, want)
-	}
-	for i := range want {
-		if shape[i] != want[i] {
-			return fmt.Errorf("%w: tensor shape %v, want %v", ErrInput, shape, want)
+	if len(shape) != len(want) || !slices.Equal(shape, want) {
+		if batch > 1 {
+			return 0, fmt.Errorf("%w: tensor shape %v, want [N,%d,%d,%d] with N from 1 to %d", ErrInput, shape, in.C, in.H, in.W, batch)
 		}
+		return 0, fmt.Errorf("%w: tensor shape %v, want %v", ErrInput, shape, want)
 	}
-	return nil
+	if len(shape) == 4 {
+		return shape[0], nil
+	}
+	return 1, nil
 }
 
 // Probabilities turns a raw output into class probabilities (softmax of
@@ -343,10 +415,10 @@ func (s *Session) Classify(img image.Image, k int) ([]Prediction, error) {
 		return nil, err
 	}
 	defer s.release()
-	if err := s.preprocess(img); err != nil {
+	if err := s.preprocess(0, img); err != nil {
 		return nil, err
 	}
-	out, err := s.run(nil)
+	out, err := s.checked(s.exec.RunN(1))
 	if err != nil {
 		return nil, err
 	}
@@ -354,17 +426,25 @@ func (s *Session) Classify(img image.Image, k int) ([]Prediction, error) {
 }
 
 // Preprocess writes img into the session's input buffer as the model's
-// metadata says, for a following Run(nil).
-func (s *Session) Preprocess(img image.Image) error {
+// metadata says, for a following Run(nil) (as image 0 of a batch).
+func (s *Session) Preprocess(img image.Image) error { return s.PreprocessAt(0, img) }
+
+// PreprocessAt writes img as image i of the batch (0 <= i < Batch()), for
+// a following RunBatch.
+func (s *Session) PreprocessAt(i int, img image.Image) error {
 	if err := s.acquire(); err != nil {
 		return err
 	}
 	defer s.release()
-	return s.preprocess(img)
+	return s.preprocess(i, img)
 }
 
-func (s *Session) preprocess(img image.Image) error {
-	if err := s.m.meta.Preprocess.Apply(img, s.exec.Input(), &s.scratch); err != nil {
+func (s *Session) preprocess(i int, img image.Image) error {
+	dst := s.Sample(i)
+	if dst == nil {
+		return fmt.Errorf("%w: image %d of a batch of %d", ErrInput, i, s.plan.Batch)
+	}
+	if err := s.m.meta.Preprocess.Apply(img, dst, &s.scratch); err != nil {
 		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	return nil

@@ -5,14 +5,29 @@ import "fmt"
 // Eval runs the graph with plain loops straight from the definitions of the
 // operators, in float64 accumulation. It is slow and allocates; it is the
 // oracle that the planned, fused, kernel-driven execution is tested against,
-// and it runs graphs before and after Fuse alike. input is NHWC.
+// and it runs graphs before and after Fuse alike. input is NHWC, one sample
+// or several after each other (any count, whatever g.Batch says); the
+// result has the outputs of the samples in the same order.
 func (g *Graph) Eval(input []float32) ([]float32, error) {
 	if err := g.InferShapes(); err != nil {
 		return nil, err
 	}
-	if len(input) != g.Input().Size() {
-		return nil, fmt.Errorf("%w: input has %d values, want %d (%v)", ErrInvalid, len(input), g.Input().Size(), g.Input())
+	size := g.Input().Size()
+	if len(input) == 0 || len(input)%size != 0 {
+		return nil, fmt.Errorf("%w: input has %d values, want a multiple of %d (%v)", ErrInvalid, len(input), size, g.Input())
 	}
+	var out []float32
+	for b := 0; b < len(input); b += size {
+		y, err := g.evalSample(input[b : b+size])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, y...)
+	}
+	return out, nil
+}
+
+func (g *Graph) evalSample(input []float32) ([]float32, error) {
 	vals := make([][]float32, len(g.Nodes))
 	vals[0] = append([]float32(nil), input...)
 	for i := 1; i < len(g.Nodes); i++ {

@@ -33,7 +33,7 @@ func Fuse(src *Graph) (*Graph, error) {
 		}
 		nodes[i] = &c
 	}
-	g := &Graph{Nodes: nodes, Output: src.Output}
+	g := &Graph{Nodes: nodes, Output: src.Output, Batch: src.Batch}
 	uses := g.Consumers()
 	fz := &fuser{nodes: nodes, uses: uses}
 	// alias[i] = j: node i's value is node j's (i was merged into j).
@@ -71,7 +71,7 @@ func Fuse(src *Graph) (*Graph, error) {
 		}
 	}
 	// Compact, renumbering inputs.
-	out := &Graph{}
+	out := &Graph{Batch: src.Batch}
 	newIndex := make([]int, len(nodes))
 	for i, n := range nodes {
 		if n == nil || !live[i] {

@@ -5,8 +5,9 @@
 // bias/residual/ReLU fusion). Each op is defined in one file, op_*.go.
 //
 // Conventions of the graph:
-//   - Batch size is 1 and not part of shapes. Every value is a Shape{H, W, C}
-//     tensor stored NHWC (channels fastest). A vector of n numbers is
+//   - The batch is not part of shapes. Every value is a Shape{H, W, C}
+//     tensor of one sample stored NHWC (channels fastest); a batch of them
+//     is stored sample after sample (NHWC with N outermost). A vector of n numbers is
 //     Shape{1, 1, n}; that is also how NCHW [1,C,1,1] and [1,C] look, so the
 //     output of global average pooling and of Flatten share one layout.
 //   - Convolution weights are HWIO: W[((kh*KW+kw)*Cin+ci)*Cout+co].
@@ -74,10 +75,14 @@ type Node struct {
 	Axis   Axis     // OpConcat
 }
 
-// Graph is a single-input, single-output network.
+// Graph is a single-input, single-output network. Shapes are those of one
+// sample; Batch is the number of samples the graph's source declares
+// (an ONNX input of fixed batch 4 has Batch 4), 0 or 1 meaning one.
+// Samples never mix: every op computes each sample on its own.
 type Graph struct {
 	Nodes  []*Node
 	Output int // index of the node whose value is the result
+	Batch  int
 }
 
 // Input returns the shape the graph takes.

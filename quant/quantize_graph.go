@@ -74,28 +74,75 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 	if n < 1 {
 		return nil, nil, errors.New("resnet: quantize: no calibration inputs")
 	}
-	bits := opt.WeightBits
-	if bits == 0 {
-		bits = 8
-	}
-	if bits != 7 && bits != 8 {
-		return nil, nil, fmt.Errorf("resnet: quantize: weight bits %d (7 or 8)", opt.WeightBits)
+	bits, err := resolveWeightBits(opt.WeightBits)
+	if err != nil {
+		return nil, nil, err
 	}
 	f, err := graph.Fuse(g)
 	if err != nil {
 		return nil, nil, err
 	}
+	keep, err := keepMask(f, opt.KeepFP32)
+	if err != nil {
+		return nil, nil, err
+	}
+	ops := int8Ops(f, keep)
+	need := needParams(f, ops)
+	c, err := newCalibration(f, n, input, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	absMax, err := c.ranges(need)
+	if err != nil {
+		return nil, nil, err
+	}
+	obs, err := c.histograms(need, absMax)
+	if err != nil {
+		return nil, nil, err
+	}
+	layers, err := chooseRanges(f, ops, need, obs, opt.Method)
+	if err != nil {
+		return nil, nil, err
+	}
+	shareRanges(f, ops, need, layers)
+	out := quantizedCopy(f, ops, layers, bits)
+	if err := out.InferShapes(); err != nil {
+		return nil, nil, err
+	}
+	return out, layers, nil
+}
+
+// resolveWeightBits checks QuantizeOptions.WeightBits and returns the
+// width it means (0 means 8).
+func resolveWeightBits(bits int) (int, error) {
+	b := bits
+	if b == 0 {
+		b = 8
+	}
+	if b != 7 && b != 8 {
+		return 0, fmt.Errorf("resnet: quantize: weight bits %d (7 or 8)", bits)
+	}
+	return b, nil
+}
+
+// keepMask marks the nodes of the fused graph f that QuantizeOptions.KeepFP32
+// keeps in float32; only conv and dense layers can be kept.
+func keepMask(f *graph.Graph, kept []int) ([]bool, error) {
 	nn := len(f.Nodes)
 	keep := make([]bool, nn)
-	for _, k := range opt.KeepFP32 {
+	for _, k := range kept {
 		if k < 0 || k >= nn || (f.Nodes[k].Op != graph.OpConv && f.Nodes[k].Op != graph.OpDense) {
-			return nil, nil, fmt.Errorf("resnet: quantize: node %d is not a conv or dense layer", k)
+			return nil, fmt.Errorf("resnet: quantize: node %d is not a conv or dense layer", k)
 		}
 		keep[k] = true
 	}
-	ops := int8Ops(f, keep)
-	// Values that need parameters: outputs and inputs of int8 ops.
-	need := make([]bool, nn)
+	return keep, nil
+}
+
+// needParams marks the values that need activation parameters: the
+// outputs and inputs of int8 ops.
+func needParams(f *graph.Graph, ops []bool) []bool {
+	need := make([]bool, len(f.Nodes))
 	for i, nd := range f.Nodes {
 		if ops[i] {
 			need[i] = true
@@ -104,12 +151,35 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 			}
 		}
 	}
-	p, err := engine.CompileWith(f, engine.CompileOptions{KeepValues: true, Winograd: engine.WinogradOff, MaxBytes: opt.MaxBytes})
+	return need
+}
+
+// calibration runs the fused graph in float32 with every value kept, once
+// per pass over the n inputs, on workers single-thread executors: worker w
+// takes inputs w, w+workers, ...
+type calibration struct {
+	plan     *engine.Plan
+	n        int // calibration inputs
+	nodes    int // nodes of the fused graph (and of the plan)
+	workers  int
+	input    InputFunc
+	progress func(done, total int) // QuantizeOptions.Progress, may be nil
+	mu       sync.Mutex            // serializes progress calls
+	done     int                   // inputs run so far, over both passes
+}
+
+// newCalibration compiles the fused graph f for calibration and decides
+// how many workers run: at most one per input, and only as many as fit in
+// QuantizeOptions.MaxBytes (an error when not even one does).
+func newCalibration(f *graph.Graph, n int, input InputFunc, opt QuantizeOptions) (*calibration, error) {
+	nn := len(f.Nodes)
+	p, err := engine.CompileWith(f, engine.CompileOptions{Precision: engine.FP32, KeepValues: true, Winograd: engine.WinogradOff, MaxBytes: opt.MaxBytes})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	// Values are read by node index, so the plan must not fuse any further.
 	if len(p.Graph.Nodes) != nn {
-		return nil, nil, fmt.Errorf("resnet: quantize: the graph is not fused (%d nodes, %d after fusion)", nn, len(p.Graph.Nodes))
+		return nil, fmt.Errorf("resnet: quantize: the graph is not fused (%d nodes, %d after fusion)", nn, len(p.Graph.Nodes))
 	}
 	workers := opt.Workers
 	if workers <= 0 {
@@ -118,49 +188,64 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 	workers = max(1, min(workers, n))
 	workers = p.ExecsThatFit(opt.MaxBytes, workers)
 	if err := p.CheckBudget(opt.MaxBytes, 1); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	progress := 0
-	var progMu sync.Mutex
-	tick := func() {
-		if opt.Progress != nil {
-			progMu.Lock()
-			progress++
-			opt.Progress(progress, 2*n)
-			progMu.Unlock()
+	return &calibration{plan: p, n: n, nodes: nn, workers: workers, input: input, progress: opt.Progress}, nil
+}
+
+// tick reports one more input run (done counts to 2n over the two passes).
+func (c *calibration) tick() {
+	if c.progress != nil {
+		c.mu.Lock()
+		c.done++
+		c.progress(c.done, 2*c.n)
+		c.mu.Unlock()
+	}
+}
+
+// run runs every input once, the workers in parallel, and calls
+// visit(worker, exec) after running each input; it returns the errors of
+// all workers, joined.
+func (c *calibration) run(visit func(w int, e *engine.Exec)) error {
+	var wg sync.WaitGroup
+	errs := make([]error, c.workers)
+	for w := range c.workers {
+		e, err := engine.NewExec(c.plan, 1)
+		if err != nil {
+			return err
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer e.Close()
+			errs[w] = c.work(w, e, visit)
+		}()
 	}
-	// run calls visit(worker, exec) after running each input.
-	run := func(visit func(w int, e *engine.Exec)) error {
-		var wg sync.WaitGroup
-		errs := make([]error, workers)
-		for w := range workers {
-			e, err := engine.NewExec(p, 1)
-			if err != nil {
-				return err
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer e.Close()
-				for i := w; i < n; i += workers {
-					if err := input(w, i, e.Input()); err != nil {
-						errs[w] = fmt.Errorf("calibration input %d: %w", i, err)
-						return
-					}
-					if _, err := e.Run(nil); err != nil {
-						errs[w] = err
-						return
-					}
-					visit(w, e)
-					tick()
-				}
-			}()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// work runs worker w's share of the inputs on its executor e, stopping at
+// the first error.
+func (c *calibration) work(w int, e *engine.Exec, visit func(w int, e *engine.Exec)) error {
+	for i := w; i < c.n; i += c.workers {
+		if err := c.input(w, i, e.Input()); err != nil {
+			return fmt.Errorf("calibration input %d: %w", i, err)
 		}
-		wg.Wait()
-		return errors.Join(errs...)
+		if _, err := e.Run(nil); err != nil {
+			return err
+		}
+		visit(w, e)
+		c.tick()
 	}
-	// Pass 1: ranges (min and max commute, so any split gives the same).
+	return nil
+}
+
+// ranges is pass 1: the largest magnitude of each needed value over all
+// inputs. Each worker keeps its own minima and maxima, merged at the end
+// (min and max commute, so any split gives the same).
+func (c *calibration) ranges(need []bool) ([]float64, error) {
+	nn, workers := c.nodes, c.workers
 	lo := make([][]float64, workers)
 	hi := make([][]float64, workers)
 	for w := range workers {
@@ -169,7 +254,7 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 			lo[w][i], hi[w][i] = math.Inf(1), math.Inf(-1)
 		}
 	}
-	err = run(func(w int, e *engine.Exec) {
+	err := c.run(func(w int, e *engine.Exec) {
 		for i := range nn {
 			if need[i] {
 				for _, v := range e.Value(i) {
@@ -180,7 +265,7 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 		}
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	absMax := make([]float64, nn)
 	for i := range nn {
@@ -188,18 +273,24 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 			absMax[i] = max(absMax[i], math.Abs(lo[w][i]), math.Abs(hi[w][i]))
 		}
 	}
-	// Pass 2: histograms of a fixed width (integer counts add up the same
-	// in any order).
-	obs := make([][]*Observer, workers)
-	for w := range workers {
-		obs[w] = make([]*Observer, nn)
-		for i := range nn {
+	return absMax, nil
+}
+
+// histograms is pass 2: per worker, a histogram of the fixed width
+// absMax[i] of each needed value i (nil for the others). Integer counts
+// add up the same in any order, so the merged histograms do not depend on
+// the split either.
+func (c *calibration) histograms(need []bool, absMax []float64) ([][]*Observer, error) {
+	obs := make([][]*Observer, c.workers)
+	for w := range c.workers {
+		obs[w] = make([]*Observer, c.nodes)
+		for i := range c.nodes {
 			if need[i] {
 				obs[w][i] = NewObserver(absMax[i])
 			}
 		}
 	}
-	err = run(func(w int, e *engine.Exec) {
+	err := c.run(func(w int, e *engine.Exec) {
 		for i, o := range obs[w] {
 			if o != nil {
 				o.Add(e.Value(i))
@@ -207,47 +298,47 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 		}
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	layers := make([]LayerQuant, nn)
-	for i := range nn {
+	return obs, nil
+}
+
+// chooseRanges merges the workers' histograms of each needed value and
+// picks its range with method; the result has one entry per node of f.
+func chooseRanges(f *graph.Graph, ops, need []bool, obs [][]*Observer, method Method) ([]LayerQuant, error) {
+	layers := make([]LayerQuant, len(f.Nodes))
+	for i := range layers {
 		layers[i] = LayerQuant{Node: i, SharedWith: -1, Int8: ops[i]}
 		if !need[i] {
 			continue
 		}
 		o := obs[0][i]
-		for w := 1; w < workers; w++ {
+		for w := 1; w < len(obs); w++ {
 			if err := o.Merge(obs[w][i]); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
-		l, h, err := o.Range(opt.Method)
+		l, h, err := o.Range(method)
 		if err != nil {
-			return nil, nil, f.Errorf(i, "calibration: %v", err)
+			return nil, f.Errorf(i, "calibration: %v", err)
 		}
 		layers[i].Lo, layers[i].Hi = l, h
 		layers[i].ObservedMin, layers[i].ObservedMax = o.Min, o.Max
 	}
-	// Values joined by ops that move values share one range: the union.
-	root := make([]int, nn)
-	for i := range root {
-		root[i] = i
-	}
-	var find func(int) int
-	find = func(i int) int {
-		for root[i] != i {
-			root[i] = root[root[i]]
-			i = root[i]
-		}
-		return i
-	}
+	return layers, nil
+}
+
+// shareRanges gives the values joined by int8 ops that only move values
+// one range, the union of theirs (so that those ops copy bytes without
+// requantizing), and then sets every needed value's parameters from its
+// group's range. A group is named by its lowest node (LayerQuant.SharedWith).
+func shareRanges(f *graph.Graph, ops, need []bool, layers []LayerQuant) {
+	nn := len(f.Nodes)
+	groups := newUnionFind(nn)
 	for i, nd := range f.Nodes {
 		if ops[i] && nd.Int8() == graph.Int8Move {
 			for _, in := range nd.Inputs {
-				a, b := find(in), find(i)
-				if a != b {
-					root[max(a, b)] = min(a, b)
-				}
+				groups.union(in, i)
 			}
 		}
 	}
@@ -257,52 +348,92 @@ func QuantizeGraph(g *graph.Graph, n int, input InputFunc, opt QuantizeOptions) 
 	}
 	for i := range nn {
 		if need[i] {
-			r := find(i)
+			r := groups.find(i)
 			groupLo[r] = min(groupLo[r], layers[i].Lo)
 			groupHi[r] = max(groupHi[r], layers[i].Hi)
 		}
 	}
+	for i := range nn {
+		if !need[i] {
+			continue
+		}
+		r := groups.find(i)
+		if r != i {
+			layers[i].SharedWith = r
+		}
+		l, h := groupLo[r], groupHi[r]
+		layers[i].Lo, layers[i].Hi = l, h
+		s, z := Params(l, h)
+		layers[i].Quant = &graph.QParams{Scale: s, Zero: z}
+	}
+}
+
+// unionFind is a disjoint-set forest over node indices whose roots are the
+// lowest members of their sets.
+type unionFind []int
+
+func newUnionFind(n int) unionFind {
+	u := make(unionFind, n)
+	for i := range u {
+		u[i] = i
+	}
+	return u
+}
+
+// find returns the root of i's set, halving the path on the way.
+func (u unionFind) find(i int) int {
+	for u[i] != i {
+		u[i] = u[u[i]]
+		i = u[i]
+	}
+	return i
+}
+
+// union joins the sets of a and b under the lower of their roots.
+func (u unionFind) union(a, b int) {
+	a, b = u.find(a), u.find(b)
+	if a != b {
+		u[max(a, b)] = min(a, b)
+	}
+}
+
+// quantizedCopy copies the fused graph f with the activation parameters
+// of layers, and int8 weights of the given width in place of the float
+// weights of its int8 conv and dense layers. f itself is not changed.
+func quantizedCopy(f *graph.Graph, ops []bool, layers []LayerQuant, bits int) *graph.Graph {
 	out := &graph.Graph{Output: f.Output}
 	for i, nd := range f.Nodes {
 		c := *nd
 		c.Inputs = append([]int(nil), nd.Inputs...)
-		if need[i] {
-			r := find(i)
-			if r != i {
-				layers[i].SharedWith = r
-			}
-			l, h := groupLo[r], groupHi[r]
-			layers[i].Lo, layers[i].Hi = l, h
-			s, z := Params(l, h)
-			c.Quant = &graph.QParams{Scale: s, Zero: z}
-			layers[i].Quant = c.Quant
-		} else {
-			c.Quant = nil
-		}
+		c.Quant = layers[i].Quant // nil: the value stays float32
 		if ops[i] && (nd.Op == graph.OpConv || nd.Op == graph.OpDense) {
-			var qw graph.QWeights
-			if nd.Op == graph.OpConv {
-				cv := *nd.Conv
-				qw.Q, qw.Scale = WeightsBits(cv.FloatWeight(), cv.Cout, bits)
-				cv.Weight, cv.Quant = nil, &qw
-				c.Conv = &cv
-			} else {
-				d := *nd.Dense
-				qw.Q, qw.Scale = WeightsBits(d.FloatWeight(), d.Out, bits)
-				d.Weight, d.Quant = nil, &qw
-				c.Dense = &d
-			}
-			layers[i].WeightsQuantized = true
-			layers[i].WeightScaleMin, layers[i].WeightScaleMax = qw.Scale[0], qw.Scale[0]
-			for _, s := range qw.Scale {
-				layers[i].WeightScaleMin = min(layers[i].WeightScaleMin, s)
-				layers[i].WeightScaleMax = max(layers[i].WeightScaleMax, s)
-			}
+			quantizeWeights(&c, bits, &layers[i])
 		}
 		out.Add(&c)
 	}
-	if err := out.InferShapes(); err != nil {
-		return nil, nil, err
+	return out
+}
+
+// quantizeWeights replaces the float weights of the conv or dense node c
+// (a copy: its Conv or Dense is copied before it changes) with int8
+// weights per output channel, and records their scales' range in l.
+func quantizeWeights(c *graph.Node, bits int, l *LayerQuant) {
+	var qw graph.QWeights
+	if c.Op == graph.OpConv {
+		cv := *c.Conv
+		qw.Q, qw.Scale = WeightsBits(cv.FloatWeight(), cv.Cout, bits)
+		cv.Weight, cv.Quant = nil, &qw
+		c.Conv = &cv
+	} else {
+		d := *c.Dense
+		qw.Q, qw.Scale = WeightsBits(d.FloatWeight(), d.Out, bits)
+		d.Weight, d.Quant = nil, &qw
+		c.Dense = &d
 	}
-	return out, layers, nil
+	l.WeightsQuantized = true
+	l.WeightScaleMin, l.WeightScaleMax = qw.Scale[0], qw.Scale[0]
+	for _, s := range qw.Scale {
+		l.WeightScaleMin = min(l.WeightScaleMin, s)
+		l.WeightScaleMax = max(l.WeightScaleMax, s)
+	}
 }

@@ -24,6 +24,7 @@ type Exec struct {
 	scratch8 [][]byte          // scratch as bytes
 	rq       []kernels.Requant // per worker: the int8 epilogue of the running step
 	threads  int
+	n        int // samples of the run in progress, or of the last run
 
 	// The worker pool (threads > 1): the calling goroutine is worker 0.
 	team *team
@@ -105,36 +106,82 @@ func (e *Exec) partIndex(s, w int) {
 	st.k.run(e, st, w, e.threads)
 }
 
-// Input is the arena view Run reads the NHWC input from; callers may write
-// the input here directly and call Run(nil) to skip a copy.
+// Input is the arena view Run reads the NHWC input from: room for the
+// plan's Batch samples, one after the other. Callers may write the input
+// here directly and call Run(nil) (or RunN) to skip a copy.
 func (e *Exec) Input() []float32 {
-	return e.view(e.plan.offsets[0], e.plan.Graph.Input())
-}
-
-func (e *Exec) view(off int, s graph.Shape) []float32 {
-	n := s.Size()
+	n := e.plan.Batch * e.plan.Graph.Input().Size()
+	off := e.plan.offsets[0]
 	return e.mem[off : off+n : off+n]
 }
 
-// Run executes the plan on an NHWC input (nil: the input is already in
-// Input()) and returns the output, a view of the arena valid until the next
-// Run.
-func (e *Exec) Run(input []float32) ([]float32, error) {
+// view is sample b of the float32 value of shape s at arena offset off
+// (in float32s).
+func (e *Exec) view(off int, s graph.Shape, b int) []float32 {
+	n := s.Size()
+	off += b * n
+	return e.mem[off : off+n : off+n]
+}
+
+// viewAll is the float32 value of shape s at off for every sample of this
+// run.
+func (e *Exec) viewAll(off int, s graph.Shape) []float32 {
+	n := e.n * s.Size()
+	return e.mem[off : off+n : off+n]
+}
+
+// Run executes the plan on NHWC input, one or more samples after each
+// other (at most the plan's Batch; nil: all Batch samples, already in
+// Input()), and returns the outputs of as many samples, a view of the
+// arena valid until the next run.
+func (e *Exec) Run(input []float32) ([]float32, error) { return e.run(input, 0, nil) }
+
+// RunN runs the first n samples already written to Input().
+func (e *Exec) RunN(n int) ([]float32, error) {
+	if n < 1 || n > e.plan.Batch {
+		return nil, fmt.Errorf("resnet: run of %d samples: want 1 to %d", n, e.plan.Batch)
+	}
+	return e.run(nil, n, nil)
+}
+
+// RunProfile is Run that also stores each step's wall time in times
+// (len(times) >= len(Plan.Steps())). It is for `bench --profile`; the
+// timer calls make it slightly slower than Run.
+func (e *Exec) RunProfile(input []float32, times []time.Duration) ([]float32, error) {
+	if len(times) < len(e.plan.steps) {
+		return nil, fmt.Errorf("resnet: %d profile slots for %d steps", len(times), len(e.plan.steps))
+	}
+	return e.run(input, 0, times)
+}
+
+// run runs the samples of input, or n samples already in Input() (0: all).
+func (e *Exec) run(input []float32, n int, times []time.Duration) ([]float32, error) {
 	if err := e.acquire(); err != nil {
 		return nil, err
 	}
 	defer e.release()
 	if input != nil {
-		dst := e.Input()
-		if len(input) != len(dst) {
-			return nil, fmt.Errorf("resnet: input has %d values, want %d (%v)", len(input), len(dst), e.plan.Graph.Input())
+		size := e.plan.Graph.Input().Size()
+		if len(input) == 0 || len(input)%size != 0 || len(input)/size > e.plan.Batch {
+			return nil, fmt.Errorf("resnet: input has %d values, want %d (%v) per sample for 1 to %d samples", len(input), size, e.plan.Graph.Input(), e.plan.Batch)
 		}
-		copy(dst, input)
+		n = len(input) / size
+		copy(e.Input(), input)
 	}
+	if n == 0 {
+		n = e.plan.Batch
+	}
+	e.n = n
 	for s := range e.plan.steps {
-		e.step(s)
+		if times != nil {
+			t0 := time.Now()
+			e.step(s)
+			times[s] = time.Since(t0)
+		} else {
+			e.step(s)
+		}
 	}
-	return e.view(e.plan.result, e.plan.Graph.OutputShape()), nil
+	return e.viewAll(e.plan.result, e.plan.Graph.OutputShape()), nil
 }
 
 // step runs step s, split across the workers when that pays.
@@ -147,32 +194,6 @@ func (e *Exec) step(s int) {
 	}
 }
 
-// RunProfile is Run that also stores each step's wall time in times
-// (len(times) >= len(Plan.Steps())). It is for `bench --profile`; the
-// timer calls make it slightly slower than Run.
-func (e *Exec) RunProfile(input []float32, times []time.Duration) ([]float32, error) {
-	if len(times) < len(e.plan.steps) {
-		return nil, fmt.Errorf("resnet: %d profile slots for %d steps", len(times), len(e.plan.steps))
-	}
-	if err := e.acquire(); err != nil {
-		return nil, err
-	}
-	defer e.release()
-	if input != nil {
-		dst := e.Input()
-		if len(input) != len(dst) {
-			return nil, fmt.Errorf("resnet: input has %d values, want %d (%v)", len(input), len(dst), e.plan.Graph.Input())
-		}
-		copy(dst, input)
-	}
-	for s := range e.plan.steps {
-		t0 := time.Now()
-		e.step(s)
-		times[s] = time.Since(t0)
-	}
-	return e.view(e.plan.result, e.plan.Graph.OutputShape()), nil
-}
-
 // asBytes views float32 memory as bytes (uint8 values share the arena).
 func asBytes(f []float32) []byte {
 	if len(f) == 0 {
@@ -181,11 +202,18 @@ func asBytes(f []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
 }
 
-// view8 is the uint8 value of shape s at arena offset off (in float32s).
-func (e *Exec) view8(off int, s graph.Shape) []uint8 {
-	b := 4 * off
+// view8 is sample b of the uint8 value of shape s at arena offset off (in
+// float32s).
+func (e *Exec) view8(off int, s graph.Shape, b int) []uint8 {
 	n := s.Size()
-	return e.bytes[b : b+n : b+n]
+	o := 4*off + b*n
+	return e.bytes[o : o+n : o+n]
+}
+
+// view8All is view8 for every sample of this run.
+func (e *Exec) view8All(off int, s graph.Shape) []uint8 {
+	n := e.n * s.Size()
+	return e.bytes[4*off : 4*off+n : 4*off+n]
 }
 
 // Value returns node i's value after Run when it is stored as float32 and
@@ -196,7 +224,7 @@ func (e *Exec) Value(i int) []float32 {
 	if i < 0 || i >= len(p.offsets) || p.u8[i] {
 		return nil
 	}
-	return e.view(p.offsets[i], p.Graph.Nodes[i].Shape)
+	return e.viewAll(p.offsets[i], p.Graph.Nodes[i].Shape)
 }
 
 // ValueBytes returns node i's value as the plan stores it: uint8 values as
@@ -208,7 +236,7 @@ func (e *Exec) ValueBytes(i int) []byte {
 		return nil
 	}
 	if p.u8[i] {
-		return e.view8(p.offsets[i], p.Graph.Nodes[i].Shape)
+		return e.view8All(p.offsets[i], p.Graph.Nodes[i].Shape)
 	}
-	return asBytes(e.view(p.offsets[i], p.Graph.Nodes[i].Shape))
+	return asBytes(e.viewAll(p.offsets[i], p.Graph.Nodes[i].Shape))
 }

@@ -20,6 +20,7 @@ type Plan struct {
 	Layout    arena.Layout
 	Kernel    string    // kernel path the weights were packed for
 	Precision Precision // FP32, or Int8: nodes with int8 data run in uint8
+	Batch     int       // the most images one run computes (Exec.RunBatch)
 
 	steps    []step
 	offsets  []int  // per node: offset of its value in the arena, in float32s
@@ -52,6 +53,11 @@ type CompileOptions struct {
 	// KeepValues gives every node's value its own arena slot, so that all
 	// of them can be read with Exec.Value after Run (calibration).
 	KeepValues bool
+
+	// Batch is the most images a run computes (0: the graph's Batch, or 1).
+	// Each value gets Batch copies in the arena; weights are shared, and
+	// 1x1 convolutions and dense layers run one GEMM over the batch.
+	Batch int
 
 	// MaxBytes, when > 0, is the memory budget of the plan with one
 	// executor at one thread: the arena is checked before any weights are
@@ -91,37 +97,90 @@ func Compile(g *graph.Graph) (*Plan, error) { return CompileWith(g, CompileOptio
 
 // CompileWith is Compile with options.
 func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
-	switch opt.Winograd {
-	case WinogradAuto:
-		w, err := winogradFromEnv()
-		if err != nil {
-			return nil, err
-		}
-		opt.Winograd = w
-	case WinogradOff, 2, 4, 6:
-	default:
-		return nil, fmt.Errorf("resnet: CompileOptions.Winograd = %d: want WinogradAuto, WinogradOff, 2, 4 or 6", opt.Winograd)
+	if err := opt.resolve(); err != nil {
+		return nil, err
 	}
 	f, err := graph.Fuse(g)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Graph: f, Kernel: kernels.PathName(), Precision: opt.Precision}
-	n := len(f.Nodes)
-	p.u8 = make([]bool, n)
-	switch opt.Precision {
+	p := &Plan{Graph: f, Kernel: kernels.PathName(), Batch: max(opt.Batch, f.Batch, 1)}
+	if opt.Batch > 0 {
+		p.Batch = opt.Batch
+	}
+	if p.Batch > MaxBatch {
+		return nil, fmt.Errorf("resnet: batch %d: at most %d", p.Batch, MaxBatch)
+	}
+	if err := p.choosePrecision(opt.Precision); err != nil {
+		return nil, err
+	}
+	if err := p.layout(opt.KeepValues); err != nil {
+		return nil, err
+	}
+	if opt.MaxBytes > 0 && p.Layout.Total > opt.MaxBytes {
+		return nil, p.budgetError(opt.MaxBytes, 0, p.Layout.Total, 0, 1)
+	}
+	c := &compiler{p: p, opt: &opt}
+	if err := c.compileSteps(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// MaxBatch bounds the batch of a plan.
+const MaxBatch = 1 << 16
+
+// resolve checks the options and applies EnvWinograd.
+func (opt *CompileOptions) resolve() error {
+	switch opt.Winograd {
+	case WinogradAuto:
+		w, err := winogradFromEnv()
+		if err != nil {
+			return err
+		}
+		opt.Winograd = w
+	case WinogradOff, 2, 4, 6:
+	default:
+		return fmt.Errorf("resnet: CompileOptions.Winograd = %d: want WinogradAuto, WinogradOff, 2, 4 or 6", opt.Winograd)
+	}
+	if opt.Batch < 0 {
+		return fmt.Errorf("resnet: CompileOptions.Batch = %d: want >= 0", opt.Batch)
+	}
+	return nil
+}
+
+// choosePrecision sets the plan's precision and which values it keeps in
+// uint8.
+func (p *Plan) choosePrecision(prec Precision) error {
+	f := p.Graph
+	p.u8 = make([]bool, len(f.Nodes))
+	switch prec {
+	case graph.PrecisionAuto:
+		p.Precision = FP32
+		if HasInt8(f) {
+			p.Precision = Int8
+			p.u8 = int8Nodes(f)
+		}
 	case FP32:
+		p.Precision = FP32
 	case Int8:
 		if !HasInt8(f) {
-			return nil, fmt.Errorf("resnet: int8 plan: %w: model has no int8 data", graph.ErrInvalid)
+			return fmt.Errorf("resnet: int8 plan: %w: model has no int8 data", graph.ErrInvalid)
 		}
+		p.Precision = Int8
 		p.u8 = int8Nodes(f)
 	default:
-		return nil, fmt.Errorf("resnet: CompileOptions.Precision = %d: want FP32 or Int8", opt.Precision)
+		return fmt.Errorf("resnet: CompileOptions.Precision = %d: want auto, fp32 or int8", prec)
 	}
-	// Times: node i's step runs at 2i, the conversion of its value to the
-	// other precision (when a consumer needs it) at 2i+1. A value lives
-	// until its last consumer runs; the output lives to the end.
+	return nil
+}
+
+// layout places every value (and every conversion of a value to the other
+// precision) in the arena. Times: node i's step runs at 2i, the conversion
+// of its value at 2i+1. A value lives until its last consumer runs; the
+// output lives to the end, and with keepAll every value does.
+func (p *Plan) layout(keepAll bool) error {
+	f, n := p.Graph, len(p.Graph.Nodes)
 	end := 2 * n
 	last := make([]int, n)     // native value
 	lastConv := make([]int, n) // converted value, -1 if none
@@ -142,38 +201,45 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 		}
 	}
 	use(f.Output, end, false)
-	var ts []arena.Tensor
+	if keepAll {
+		for i := range last {
+			last[i] = end
+		}
+	}
+	ts := make([]arena.Tensor, n, 2*n)
+	for i, nd := range f.Nodes {
+		ts[i] = arena.Tensor{Size: p.valueBytes(nd.Shape, p.u8[i]), First: 2 * i, Last: last[i]}
+	}
 	convIndex := make([]int, n)
 	for i, nd := range f.Nodes {
-		b := int64(nd.Shape.Size())
-		if !p.u8[i] {
-			b *= 4
-		}
-		l := last[i]
-		if opt.KeepValues {
-			l = end
-		}
-		ts = append(ts, arena.Tensor{Size: b, First: 2 * i, Last: l})
-	}
-	for i, nd := range f.Nodes {
 		convIndex[i] = -1
-		if lastConv[i] < 0 {
-			continue
+		if lastConv[i] >= 0 {
+			convIndex[i] = len(ts)
+			ts = append(ts, arena.Tensor{Size: p.valueBytes(nd.Shape, !p.u8[i]), First: 2*i + 1, Last: lastConv[i]})
 		}
-		b := int64(nd.Shape.Size())
-		if p.u8[i] {
-			b *= 4 // converted to float32
-		}
-		convIndex[i] = len(ts)
-		ts = append(ts, arena.Tensor{Size: b, First: 2*i + 1, Last: lastConv[i]})
 	}
+	return p.place(ts, convIndex)
+}
+
+// valueBytes is the arena size of a batch of values of shape s.
+func (p *Plan) valueBytes(s graph.Shape, u8 bool) int64 {
+	b := int64(p.Batch) * int64(s.Size())
+	if !u8 {
+		b *= 4
+	}
+	return b
+}
+
+// place runs the arena planner and records each value's offset.
+func (p *Plan) place(ts []arena.Tensor, convIndex []int) error {
+	var err error
 	p.Layout, err = arena.Plan(ts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.floats = int((p.Layout.Total + 3) / 4)
-	p.offsets = make([]int, n)
-	p.convOffs = make([]int, n)
+	p.offsets = make([]int, len(convIndex))
+	p.convOffs = make([]int, len(convIndex))
 	for i := range p.offsets {
 		p.offsets[i] = int(p.Layout.Offsets[i] / 4)
 		p.convOffs[i] = -1
@@ -181,32 +247,36 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 			p.convOffs[i] = int(p.Layout.Offsets[c] / 4)
 		}
 	}
-	p.result = p.valueOff(f.Output, false)
-	if opt.MaxBytes > 0 && p.Layout.Total > opt.MaxBytes {
-		return nil, p.budgetError(opt.MaxBytes, 0, p.Layout.Total, 0, 1)
-	}
-	c := &compiler{p: p, opt: &opt}
+	p.result = p.valueOff(p.Graph.Output, false)
+	return nil
+}
+
+// compileSteps binds every node to its kernel, inserting conversions
+// where precision changes, and checks the weights against the budget as
+// they are packed.
+func (c *compiler) compileSteps() error {
+	p, opt, n := c.p, c.opt, len(c.p.Graph.Nodes)
 	var weights int64
-	// step is large (~700 B): growing the slice by append cost more than
-	// compiling an 80,000-node chain itself.
+	// step is large: growing the slice by append cost more than compiling
+	// an 80,000-node chain itself.
 	p.steps = make([]step, 0, n)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			st, err := c.compileStep(i)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			p.steps = append(p.steps, st)
 			weights += st.k.weightBytes()
 			if opt.MaxBytes > 0 && weights+p.ArenaBytes(1) > opt.MaxBytes {
-				return nil, p.budgetError(opt.MaxBytes, weights, 4*int64(p.floats), p.ScratchBytes(), 1)
+				return p.budgetError(opt.MaxBytes, weights, 4*int64(p.floats), p.ScratchBytes(), 1)
 			}
 		}
 		if p.convOffs[i] >= 0 {
 			p.steps = append(p.steps, p.convertStep(i))
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // valueOff is the arena offset of node j's value in the wanted precision.

@@ -4,20 +4,13 @@ import (
 	"github.com/edge-resnet/edge-resnet/graph"
 )
 
-// Precision is the arithmetic of a plan.
-type Precision uint8
+// Precision is graph.Precision; a plan is FP32 or Int8.
+type Precision = graph.Precision
 
 const (
-	FP32 Precision = iota
-	Int8
+	FP32 = graph.PrecisionFP32
+	Int8 = graph.PrecisionInt8
 )
-
-func (p Precision) String() string {
-	if p == Int8 {
-		return "int8"
-	}
-	return "fp32"
-}
 
 // HasInt8 reports whether a graph carries any int8 data (activation
 // parameters or int8 weights).
@@ -70,3 +63,6 @@ func int8Nodes(g *graph.Graph) []bool {
 	}
 	return u8
 }
+
+// IsUint8 reports whether the plan stores node i's value as uint8.
+func (p *Plan) IsUint8(i int) bool { return i >= 0 && i < len(p.u8) && p.u8[i] }

@@ -45,7 +45,7 @@ type compileFunc func(c *compiler, st *step, nd *graph.Node) (kernel, error)
 
 // compilers are the step kinds, by precision and op. Each step file
 // registers its own.
-var compilers [2]map[graph.Op]compileFunc
+var compilers = map[Precision]map[graph.Op]compileFunc{}
 
 func registerStep(prec Precision, f compileFunc, ops ...graph.Op) {
 	if compilers[prec] == nil {

@@ -24,13 +24,28 @@ func convGeom(c *graph.Conv, x, o graph.Shape) kernels.ConvGeom {
 	}
 }
 
-// epilogue is the float32 epilogue of a conv or dense step.
-func (e *Exec) epilogue(st *step, bias []float32) kernels.Epilogue {
+// epilogue is the float32 epilogue of a conv or dense step for sample b
+// (-1: every sample of the run).
+func (e *Exec) epilogue(st *step, bias []float32, b int) kernels.Epilogue {
 	ep := kernels.Epilogue{Bias: bias, Relu: st.relu}
 	if st.in2 >= 0 {
-		ep.Res = e.view(st.in2, st.outShape)
+		if b < 0 {
+			ep.Res = e.viewAll(st.in2, st.outShape)
+		} else {
+			ep.Res = e.view(st.in2, st.outShape, b)
+		}
 	}
 	return ep
+}
+
+// batchGeom is g for every sample of the run as one image n times as
+// tall, which is exact for a direct (1x1, stride 1, unpadded)
+// convolution: its output pixels depend on one input pixel each, so the
+// GEMM runs once over the batch's pixels.
+func batchGeom(g kernels.ConvGeom, n int) kernels.ConvGeom {
+	g.H *= n
+	g.OH *= n
+	return g
 }
 
 func compileConv(c *compiler, st *step, nd *graph.Node) (kernel, error) {
@@ -59,12 +74,28 @@ func (k *gemmConv) parts(_ *step, n int) int { return n }
 func (k *gemmConv) weightBytes() int64       { return k.w.Bytes() }
 
 func (k *gemmConv) run(e *Exec, st *step, part, parts int) {
-	px0, px1, p0, p1 := gridPart(k.geom.Pixels(), kernels.GemmMR(), k.w.Panels(), 4, part, parts)
+	if k.geom.Direct() {
+		g := batchGeom(k.geom, e.n)
+		k.runOn(e, st, &g, -1, part, parts)
+		return
+	}
+	for b := range e.n {
+		k.runOn(e, st, &k.geom, b, part, parts)
+	}
+}
+
+// runOn computes part of sample b (-1: of the whole batch as one image).
+func (k *gemmConv) runOn(e *Exec, st *step, g *kernels.ConvGeom, b, part, parts int) {
+	px0, px1, p0, p1 := gridPart(g.Pixels(), kernels.GemmMR(), k.w.Panels(), 4, part, parts)
 	if px0 >= px1 || p0 >= p1 {
 		return
 	}
-	ep := e.epilogue(st, k.bias)
-	kernels.Conv(&k.geom, e.view(st.in, st.inShape), &k.w, e.view(st.out, st.outShape), &ep, px0, px1, p0, p1, e.scratch[part])
+	ep := e.epilogue(st, k.bias, b)
+	in, out := e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape)
+	if b >= 0 {
+		in, out = e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b)
+	}
+	kernels.Conv(g, in, &k.w, out, &ep, px0, px1, p0, p1, e.scratch[part])
 }
 
 func (k *gemmConv) describe(p *Plan, _ *step) string {
@@ -91,8 +122,10 @@ func (k *winoConv) run(e *Exec, st *step, part, parts int) {
 	if q0 >= q1 || p0 >= p1 {
 		return
 	}
-	ep := e.epilogue(st, k.bias)
-	k.wg.Run(e.view(st.in, st.inShape), e.view(st.out, st.outShape), &ep, q0, q1, p0, p1, e.scratch[part])
+	for b := range e.n {
+		ep := e.epilogue(st, k.bias, b)
+		k.wg.Run(e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b), &ep, q0, q1, p0, p1, e.scratch[part])
+	}
 }
 
 func (k *winoConv) describe(p *Plan, _ *step) string { return k.wg.Name() + "/" + p.Kernel }
@@ -114,8 +147,8 @@ func (k *dense) weightBytes() int64       { return k.w.Bytes() }
 
 func (k *dense) run(e *Exec, st *step, part, parts int) {
 	p0, p1 := split(k.w.Panels(), 1, part, parts)
-	ep := e.epilogue(st, k.bias)
-	kernels.Gemm(1, e.view(st.in, st.inShape), k.w.K, &k.w, e.view(st.out, st.outShape), k.w.N, &ep, p0, p1)
+	ep := e.epilogue(st, k.bias, -1)
+	kernels.Gemm(e.n, e.viewAll(st.in, st.inShape), k.w.K, &k.w, e.viewAll(st.out, st.outShape), k.w.N, &ep, p0, p1)
 }
 
 func (k *dense) describe(p *Plan, _ *step) string { return "gemm/" + p.Kernel }
@@ -185,12 +218,16 @@ func requant(qIn graph.QParams, qw *graph.QWeights, bias []float32, qOut graph.Q
 }
 
 // requant8 is worker part's copy of an int8 epilogue with this run's
-// residual view.
-func (e *Exec) requant8(st *step, rq *kernels.Requant, part int) *kernels.Requant {
+// residual view for sample b (-1: every sample).
+func (e *Exec) requant8(st *step, rq *kernels.Requant, part, b int) *kernels.Requant {
 	r := &e.rq[part]
 	*r = *rq
 	if st.in2 >= 0 {
-		r.Res = e.view8(st.in2, st.outShape)
+		if b < 0 {
+			r.Res = e.view8All(st.in2, st.outShape)
+		} else {
+			r.Res = e.view8(st.in2, st.outShape, b)
+		}
 	}
 	return r
 }
@@ -214,12 +251,28 @@ func (k *gemmConv8) winograd8Eligible() bool { return !k.dense && kernels.Winogr
 func (k *winoConv8) winograd8Eligible() bool { return true }
 
 func (k *gemmConv8) run(e *Exec, st *step, part, parts int) {
-	px0, px1, p0, p1 := gridPart(k.geom.Pixels(), k.w.MR(), k.w.Panels(), 4, part, parts)
+	if k.dense || k.geom.Direct() {
+		g := batchGeom(k.geom, e.n)
+		k.runOn(e, st, &g, -1, part, parts)
+		return
+	}
+	for b := range e.n {
+		k.runOn(e, st, &k.geom, b, part, parts)
+	}
+}
+
+// runOn computes part of sample b (-1: of the whole batch as one image).
+func (k *gemmConv8) runOn(e *Exec, st *step, g *kernels.ConvGeom, b, part, parts int) {
+	px0, px1, p0, p1 := gridPart(g.Pixels(), k.w.MR(), k.w.Panels(), 4, part, parts)
 	if px0 >= px1 || p0 >= p1 {
 		return
 	}
-	rq := e.requant8(st, &k.rq, part)
-	kernels.Conv8(&k.geom, e.view8(st.in, st.inShape), &k.w, e.view8(st.out, st.outShape), rq, px0, px1, p0, p1, e.scratch8[part])
+	rq := e.requant8(st, &k.rq, part, b)
+	in, out := e.view8All(st.in, st.inShape), e.view8All(st.out, st.outShape)
+	if b >= 0 {
+		in, out = e.view8(st.in, st.inShape, b), e.view8(st.out, st.outShape, b)
+	}
+	kernels.Conv8(g, in, &k.w, out, rq, px0, px1, p0, p1, e.scratch8[part])
 }
 
 func (k *gemmConv8) describe(*Plan, *step) string {
@@ -248,8 +301,10 @@ func (k *winoConv8) run(e *Exec, st *step, part, parts int) {
 	if q0 >= q1 || p0 >= p1 {
 		return
 	}
-	rq := e.requant8(st, &k.rq, part)
-	k.wg.Run(e.view8(st.in, st.inShape), e.view8(st.out, st.outShape), rq, q0, q1, p0, p1, e.scratch8[part])
+	for b := range e.n {
+		rq := e.requant8(st, &k.rq, part, b)
+		k.wg.Run(e.view8(st.in, st.inShape, b), e.view8(st.out, st.outShape, b), rq, q0, q1, p0, p1, e.scratch8[part])
+	}
 }
 
 func (k *winoConv8) describe(*Plan, *step) string {

@@ -10,19 +10,22 @@ import (
 
 func init() {
 	registerStep(FP32, compileSimple(func(e *Exec, st *step) {
-		kernels.Add(e.view(st.in, st.inShape), e.view(st.in2, st.inShape), e.view(st.out, st.outShape), st.relu)
+		kernels.Add(e.viewAll(st.in, st.inShape), e.viewAll(st.in2, st.inShape), e.viewAll(st.out, st.outShape), st.relu)
 	}), graph.OpAdd)
 	registerStep(FP32, compileSimple(func(e *Exec, st *step) {
-		kernels.Relu(e.view(st.in, st.inShape), e.view(st.out, st.outShape))
+		kernels.Relu(e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape))
 	}), graph.OpRelu)
 	registerStep(FP32, compileSimple(func(e *Exec, st *step) {
-		kernels.Softmax(e.view(st.in, st.inShape), e.view(st.out, st.outShape))
+		for b := range e.n {
+			kernels.Softmax(e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b))
+		}
 	}), graph.OpSoftmax)
 	registerStep(FP32, compileAffine, graph.OpAffine)
 	registerStep(Int8, compileAdd8, graph.OpAdd)
 }
 
-// simple is a serial step whose work needs nothing beyond the step.
+// simple is a serial step whose work needs nothing beyond the step. Its
+// function computes every sample of the run (e.n).
 type simple struct {
 	serialKernel
 	f func(e *Exec, st *step)
@@ -38,7 +41,7 @@ func compileSimple(f func(e *Exec, st *step)) compileFunc {
 func compileAffine(_ *compiler, _ *step, nd *graph.Node) (kernel, error) {
 	a := nd.Affine
 	return simple{f: func(e *Exec, st *step) {
-		kernels.Affine(e.view(st.in, st.inShape), e.view(st.out, st.outShape), a.Scale, a.Shift, st.relu)
+		kernels.Affine(e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape), a.Scale, a.Shift, st.relu)
 	}}, nil
 }
 
@@ -50,7 +53,7 @@ func compileAdd8(c *compiler, _ *step, nd *graph.Node) (kernel, error) {
 		ScaleB: float32(float64(qb.Scale) / float64(qOut.Scale)),
 	}
 	return simple{f: func(e *Exec, st *step) {
-		kernels.Add8(e.view8(st.in, st.inShape), e.view8(st.in2, st.inShape), e.view8(st.out, st.outShape), p)
+		kernels.Add8(e.view8All(st.in, st.inShape), e.view8All(st.in2, st.inShape), e.view8All(st.out, st.outShape), p)
 	}}, nil
 }
 
@@ -63,12 +66,12 @@ func (p *Plan) convertStep(i int) step {
 	st := step{node: i, op: graph.OpQuantize, in: p.offsets[i], in2: -1, out: p.convOffs[i],
 		inShape: n.Shape, outShape: n.Shape}
 	st.k = simple{f: func(e *Exec, st *step) {
-		kernels.Quantize(e.view(st.in, st.inShape), e.view8(st.out, st.outShape), q.Scale, q.Zero)
+		kernels.Quantize(e.viewAll(st.in, st.inShape), e.view8All(st.out, st.outShape), q.Scale, q.Zero)
 	}}
 	if p.u8[i] {
 		st.op = graph.OpDequantize
 		st.k = simple{f: func(e *Exec, st *step) {
-			kernels.Dequantize(e.view8(st.in, st.inShape), e.view(st.out, st.outShape), q.Scale, q.Zero)
+			kernels.Dequantize(e.view8All(st.in, st.inShape), e.viewAll(st.out, st.outShape), q.Scale, q.Zero)
 		}}
 	}
 	return st

@@ -14,10 +14,12 @@ func init() {
 		registerStep(prec, compilePad, graph.OpPad)
 		registerStep(prec, compileSlice, graph.OpSlice)
 		registerStep(prec, compileSimple(func(e *Exec, st *step) {
-			if st.int8 {
-				kernels.FlattenNCHW(e.view8(st.in, st.inShape), dims(st.inShape), e.view8(st.out, st.outShape))
-			} else {
-				kernels.FlattenNCHW(e.view(st.in, st.inShape), dims(st.inShape), e.view(st.out, st.outShape))
+			for b := range e.n {
+				if st.int8 {
+					kernels.FlattenNCHW(e.view8(st.in, st.inShape, b), dims(st.inShape), e.view8(st.out, st.outShape, b))
+				} else {
+					kernels.FlattenNCHW(e.view(st.in, st.inShape, b), dims(st.inShape), e.view(st.out, st.outShape, b))
+				}
 			}
 		}), graph.OpFlatten)
 		registerStep(prec, compileConcat, graph.OpConcat)
@@ -29,10 +31,12 @@ func dims(s graph.Shape) kernels.Dims3 { return kernels.Dims3{H: s.H, W: s.W, C:
 func compileSlice(_ *compiler, _ *step, nd *graph.Node) (kernel, error) {
 	sl := *nd.Slice
 	return simple{f: func(e *Exec, st *step) {
-		if st.int8 {
-			kernels.Slice(e.view8(st.in, st.inShape), dims(st.inShape), sl.Start, sl.Step, dims(st.outShape), e.view8(st.out, st.outShape))
-		} else {
-			kernels.Slice(e.view(st.in, st.inShape), dims(st.inShape), sl.Start, sl.Step, dims(st.outShape), e.view(st.out, st.outShape))
+		for b := range e.n {
+			if st.int8 {
+				kernels.Slice(e.view8(st.in, st.inShape, b), dims(st.inShape), sl.Start, sl.Step, dims(st.outShape), e.view8(st.out, st.outShape, b))
+			} else {
+				kernels.Slice(e.view(st.in, st.inShape, b), dims(st.inShape), sl.Start, sl.Step, dims(st.outShape), e.view(st.out, st.outShape, b))
+			}
 		}
 	}}, nil
 }
@@ -44,10 +48,12 @@ func compilePad(_ *compiler, _ *step, nd *graph.Node) (kernel, error) {
 		zero = uint8(nd.Quant.Zero)
 	}
 	return simple{f: func(e *Exec, st *step) {
-		if st.int8 {
-			kernels.Pad(e.view8(st.in, st.inShape), dims(st.inShape), pd.Before, pd.After, zero, e.view8(st.out, st.outShape))
-		} else {
-			kernels.Pad(e.view(st.in, st.inShape), dims(st.inShape), pd.Before, pd.After, pd.Value, e.view(st.out, st.outShape))
+		for b := range e.n {
+			if st.int8 {
+				kernels.Pad(e.view8(st.in, st.inShape, b), dims(st.inShape), pd.Before, pd.After, zero, e.view8(st.out, st.outShape, b))
+			} else {
+				kernels.Pad(e.view(st.in, st.inShape, b), dims(st.inShape), pd.Before, pd.After, pd.Value, e.view(st.out, st.outShape, b))
+			}
 		}
 	}}, nil
 }
@@ -77,11 +83,13 @@ func compileConcat(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 }
 
 func (k *concat) run(e *Exec, st *step, _, _ int) {
-	for _, part := range k.inputs {
-		if st.int8 {
-			kernels.ConcatPart(e.view8(part.off, part.shape), dims(part.shape), e.view8(st.out, st.outShape), dims(st.outShape), k.axis, part.at)
-		} else {
-			kernels.ConcatPart(e.view(part.off, part.shape), dims(part.shape), e.view(st.out, st.outShape), dims(st.outShape), k.axis, part.at)
+	for b := range e.n {
+		for _, part := range k.inputs {
+			if st.int8 {
+				kernels.ConcatPart(e.view8(part.off, part.shape, b), dims(part.shape), e.view8(st.out, st.outShape, b), dims(st.outShape), k.axis, part.at)
+			} else {
+				kernels.ConcatPart(e.view(part.off, part.shape, b), dims(part.shape), e.view(st.out, st.outShape, b), dims(st.outShape), k.axis, part.at)
+			}
 		}
 	}
 }

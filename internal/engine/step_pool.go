@@ -41,13 +41,15 @@ func (k *pool) weightBytes() int64 { return 0 }
 
 func (k *pool) run(e *Exec, st *step, part, parts int) {
 	x0, x1 := split(st.outShape.H*st.outShape.W, 1, part, parts)
-	switch {
-	case st.int8:
-		kernels.MaxPool8(&k.geom, e.view8(st.in, st.inShape), e.view8(st.out, st.outShape), x0, x1)
-	case k.max:
-		kernels.MaxPool(&k.geom, e.view(st.in, st.inShape), e.view(st.out, st.outShape), x0, x1)
-	default:
-		kernels.AvgPool(&k.geom, e.view(st.in, st.inShape), e.view(st.out, st.outShape), x0, x1)
+	for b := range e.n {
+		switch {
+		case st.int8:
+			kernels.MaxPool8(&k.geom, e.view8(st.in, st.inShape, b), e.view8(st.out, st.outShape, b), x0, x1)
+		case k.max:
+			kernels.MaxPool(&k.geom, e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b), x0, x1)
+		default:
+			kernels.AvgPool(&k.geom, e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b), x0, x1)
+		}
 	}
 }
 
@@ -67,7 +69,9 @@ func compileGlobalAvgPool(*compiler, *step, *graph.Node) (kernel, error) { retur
 type globalAvgPool struct{ serialKernel }
 
 func (globalAvgPool) run(e *Exec, st *step, _, _ int) {
-	kernels.GlobalAvgPool(e.view(st.in, st.inShape), st.inShape.H*st.inShape.W, st.inShape.C, e.view(st.out, st.outShape))
+	for b := range e.n {
+		kernels.GlobalAvgPool(e.view(st.in, st.inShape, b), st.inShape.H*st.inShape.W, st.inShape.C, e.view(st.out, st.outShape, b))
+	}
 }
 func (globalAvgPool) describe(_ *Plan, st *step) string { return opName(st) }
 
@@ -86,6 +90,8 @@ type globalAvgPool8 struct {
 }
 
 func (k *globalAvgPool8) run(e *Exec, st *step, _, _ int) {
-	kernels.GlobalAvgPool8(e.view8(st.in, st.inShape), st.inShape.H*st.inShape.W, st.inShape.C, k.zeroIn, k.scale, k.zeroOut, e.view8(st.out, st.outShape))
+	for b := range e.n {
+		kernels.GlobalAvgPool8(e.view8(st.in, st.inShape, b), st.inShape.H*st.inShape.W, st.inShape.C, k.zeroIn, k.scale, k.zeroOut, e.view8(st.out, st.outShape, b))
+	}
 }
 func (k *globalAvgPool8) describe(_ *Plan, st *step) string { return opName(st) }
