@@ -11,20 +11,12 @@ import (
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
-// ParseArch turns a name such as "resnet50" or "cifar-resnet20" into a
-// family configuration (ImageNet layout with torchvision's defaults; CIFAR
-// layout with option-A shortcuts, as in He et al. §4.2).
+// ParseArch turns an architecture name such as "resnet50",
+// "resnext50_32x4d", "wide_resnet50_2" or "cifar-resnet20" into a family
+// configuration (resnet.ParseArch); an unknown name is ErrInput.
 func ParseArch(name string) (resnet.Config, error) {
-	var depth int
-	var cfg resnet.Config
-	if _, err := fmt.Sscanf(name, "cifar-resnet%d", &depth); err == nil {
-		cfg.CIFAR, cfg.Depth, cfg.Shortcut = true, depth, resnet.ShortcutA
-	} else if _, err := fmt.Sscanf(name, "resnet%d", &depth); err == nil {
-		cfg.Depth = depth
-	} else {
-		return cfg, fmt.Errorf("%w: architecture %q: want resnet18/34/50/101/152 or cifar-resnet20/32/44/56/110", ErrInput, name)
-	}
-	if _, err := cfg.Normalize(); err != nil {
+	cfg, err := resnet.ParseArch(name)
+	if err != nil {
 		return cfg, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	return cfg, nil

@@ -37,6 +37,7 @@ import (
 // Errors callers may act on; returned errors wrap them.
 var (
 	ErrCorrupt     = firmware.ErrCorrupt  // damaged or truncated model image or ONNX file
+	ErrVersion     = firmware.ErrVersion  // a model image of a newer format than this reader
 	ErrTooLarge    = firmware.ErrTooLarge // a model file over firmware.MaxModelBytes, or an ONNX import over its memory budget
 	ErrUnsupported = onnx.ErrUnsupported  // an ONNX feature we do not run
 	ErrInput       = errors.New("bad input")

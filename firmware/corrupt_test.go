@@ -24,7 +24,7 @@ func decodeErr(t *testing.T, data []byte) error {
 }
 
 func TestTruncation(t *testing.T) {
-	for _, m := range []*Model{tinyModel(), allOpsModel()} {
+	for _, m := range []*Model{tinyModel(), allOpsModel(), allOpsModel12()} {
 		img := mustEncode(t, m)
 		for n := range len(img) {
 			err := decodeErr(t, img[:n])
@@ -155,8 +155,8 @@ func TestManifestChecks(t *testing.T) {
 		want string
 	}{
 		{"missing tensor", func(m map[string]any) { jnode(m, 2)["conv"].(map[string]any)["weight"] = "nope" },
-			`node 2 "conv \"stem\" ü": conv weight refers to tensor "nope", which is not in the tensor table`},
-		{"missing weight", func(m map[string]any) { delete(jnode(m, 15)["dense"].(map[string]any), "weight") }, `node 15 "fc": dense weight is missing`},
+			`node 2 "conv \"stem\" ü": conv.weight refers to tensor "nope", which is not in the tensor table`},
+		{"missing weight", func(m map[string]any) { delete(jnode(m, 15)["dense"].(map[string]any), "weight") }, `node 15 "fc": dense.weight is missing`},
 		{"oversized tensor", func(m map[string]any) {
 			tt := jtensor(m, 2)
 			tt["shape"], tt["nbytes"] = []any{6000}, 24000
@@ -188,7 +188,7 @@ func TestManifestChecks(t *testing.T) {
 		{"int32 range", func(m map[string]any) { jnode(m, 5)["pool"].(map[string]any)["kh"] = int64(1 << 32) }, "pool.kh = 4294967296 is out of range"},
 		{"no conv attrs", func(m map[string]any) { delete(jnode(m, 2), "conv") }, `Conv node without "conv" attributes`},
 		{"no op", func(m map[string]any) { delete(jnode(m, 2), "op") }, "no op"},
-		{"bad axis", func(m map[string]any) { jnode(m, 10)["concat"] = map[string]any{"axis": "N"} }, `concat axis "N"`},
+		{"bad axis", func(m map[string]any) { jnode(m, 10)["concat"] = map[string]any{"axis": "N"} }, `concat.axis "N" is not H, W or C`},
 		{"pad arity", func(m map[string]any) { jnode(m, 1)["pad"].(map[string]any)["before"] = []any{1} }, "pad.before has 1 values, want 3"},
 		{"output index", func(m map[string]any) { m["graph"].(map[string]any)["output"] = 99 }, "output index 99"},
 		{"no nodes", func(m map[string]any) { m["graph"].(map[string]any)["nodes"] = []any{} }, "graph has no nodes"},

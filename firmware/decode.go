@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -118,6 +119,10 @@ func build(man *manifest, blob []byte, blobLen int64, mode buildMode) (*Model, e
 		return nil, corruptf("graph output %d is out of range", man.Graph.Output)
 	}
 	g.Output = out
+	if man.Graph.Batch < 0 || man.Graph.Batch > graph.MaxBatch {
+		return nil, corruptf("graph batch %d is outside [0, %d]", man.Graph.Batch, graph.MaxBatch)
+	}
+	g.Batch = int(man.Graph.Batch)
 	for i := range man.Graph.Nodes {
 		n, err := b.node(i, &man.Graph.Nodes[i])
 		if err != nil {
@@ -199,17 +204,19 @@ func toInt(v int64) (int, bool) {
 	return int(v), v >= math.MinInt32 && v <= math.MaxInt32
 }
 
-// nodeBuilder converts one node with a sticky error.
+// nodeBuilder converts one node with a sticky error, which is mr's: the
+// attribute objects are read here (attrReader), and errors of their JSON
+// types name the JSON path, the others the node.
 type nodeBuilder struct {
 	*builder
-	i   int
-	mn  *mNode
-	err error
+	i  int
+	mn *mNode
+	mr mreader
 }
 
 func (nb *nodeBuilder) failf(format string, args ...any) {
-	if nb.err == nil {
-		nb.err = corruptf("node %d %q: %s", nb.i, nb.mn.Name, fmt.Sprintf(format, args...))
+	if nb.mr.err == nil {
+		nb.mr.err = corruptf("node %d %q: %s", nb.i, nb.mn.Name, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -232,19 +239,9 @@ func (nb *nodeBuilder) axes(v []int64, what string) (out [3]int) {
 	return out
 }
 
-func (nb *nodeBuilder) pads(p mPads, what string) graph.Pads {
-	return graph.Pads{Top: nb.int(p.Top, what+".top"), Left: nb.int(p.Left, what+".left"),
-		Bottom: nb.int(p.Bottom, what+".bottom"), Right: nb.int(p.Right, what+".right")}
-}
-
-// lookup resolves a reference to a float32 tensor.
-func (nb *nodeBuilder) lookup(what, name string) *mTensor {
-	return nb.lookupDType(what, name, "f32")
-}
-
 // lookupDType resolves a reference to a tensor of the given dtype.
 func (nb *nodeBuilder) lookupDType(what, name, dtype string) *mTensor {
-	if nb.err != nil {
+	if nb.mr.err != nil {
 		return nil
 	}
 	if name == "" {
@@ -257,7 +254,7 @@ func (nb *nodeBuilder) lookupDType(what, name, dtype string) *mTensor {
 		return nil
 	}
 	if _, known := dtypeSize[t.DType]; !known {
-		nb.err = versionf("node %d %q: tensor %q has dtype %q, which this reader does not know", nb.i, nb.mn.Name, name, t.DType)
+		nb.mr.err = versionf("node %d %q: tensor %q has dtype %q, which this reader does not know", nb.i, nb.mn.Name, name, t.DType)
 		return nil
 	}
 	if t.DType != dtype {
@@ -312,29 +309,6 @@ func (nb *nodeBuilder) sized(what, name, dtype string, dims []int) *mTensor {
 		return nil
 	}
 	return t
-}
-
-// qweights resolves the int8 weights of a conv or dense layer, nil when it
-// has none. n is the weight count, out the output channels.
-func (nb *nodeBuilder) qweights(q mQWeights, what string, n []int, out int) *graph.QWeights {
-	switch {
-	case q.WeightI8 == "" && q.WeightScale == "":
-		return nil
-	case q.WeightI8 == "":
-		nb.failf("%s: weight_scale without weight_i8", what)
-		return nil
-	case q.WeightScale == "":
-		nb.failf("%s: weight_i8 without weight_scale", what)
-		return nil
-	}
-	qw := &graph.QWeights{
-		Q:     nb.i8(what+" weight_i8", q.WeightI8, n...),
-		Scale: nb.f32Values(what+" weight_scale", q.WeightScale, out),
-	}
-	if nb.err != nil {
-		return nil
-	}
-	return qw
 }
 
 // view returns the tensor's values: in place when possible, else a copy
@@ -404,7 +378,7 @@ func (b *builder) node(i int, mn *mNode) (*graph.Node, error) {
 	nb := &nodeBuilder{builder: b, i: i, mn: mn}
 	if mn.Op == "" {
 		nb.failf("no op")
-		return nil, nb.err
+		return nil, nb.mr.err
 	}
 	op, ok := graph.ParseOp(mn.Op)
 	if !ok {
@@ -414,113 +388,16 @@ func (b *builder) node(i int, mn *mNode) (*graph.Node, error) {
 	for k, in := range mn.Inputs {
 		n.Inputs = append(n.Inputs, nb.int(in, fmt.Sprintf("inputs[%d]", k)))
 	}
-	missing := func(key string) { nb.failf("%s node without %q attributes", mn.Op, key) }
-	switch op {
-	case graph.OpInput:
+	if i == 0 {
+		// The graph's input: the one shape that is given, not inferred.
 		if len(mn.Shape) != 3 {
 			nb.failf("the input node needs a shape [H, W, C]")
-			break
-		}
-		s := nb.axes(mn.Shape, "shape")
-		n.Shape = graph.Shape{H: s[0], W: s[1], C: s[2]}
-	case graph.OpConv:
-		c := mn.Conv
-		if c == nil {
-			missing("conv")
-			break
-		}
-		rc := &graph.Conv{
-			KH: nb.int(c.KH, "conv.kh"), KW: nb.int(c.KW, "conv.kw"),
-			StrideH: nb.int(c.StrideH, "conv.stride_h"), StrideW: nb.int(c.StrideW, "conv.stride_w"),
-			DilH: nb.int(c.DilH, "conv.dil_h"), DilW: nb.int(c.DilW, "conv.dil_w"),
-			Pad: nb.pads(c.Pad, "conv.pad"),
-			Cin: nb.int(c.Cin, "conv.cin"), Cout: nb.int(c.Cout, "conv.cout"),
-		}
-		rc.Quant = nb.qweights(c.mQWeights, "conv", []int{rc.KH, rc.KW, rc.Cin, rc.Cout}, rc.Cout)
-		if c.Weight != "" || rc.Quant == nil {
-			rc.Weight = nb.f32("conv weight", c.Weight, rc.KH, rc.KW, rc.Cin, rc.Cout)
-		}
-		if c.Bias != "" {
-			rc.Bias = nb.f32("conv bias", c.Bias, rc.Cout)
-		}
-		n.Conv = rc
-	case graph.OpMaxPool, graph.OpAvgPool:
-		p := mn.Pool
-		if p == nil {
-			missing("pool")
-			break
-		}
-		n.Pool = &graph.Pool{
-			KH: nb.int(p.KH, "pool.kh"), KW: nb.int(p.KW, "pool.kw"),
-			StrideH: nb.int(p.StrideH, "pool.stride_h"), StrideW: nb.int(p.StrideW, "pool.stride_w"),
-			Pad: nb.pads(p.Pad, "pool.pad"), CeilMode: p.CeilMode, CountIncludePad: p.CountIncludePad,
-		}
-	case graph.OpAffine:
-		a := mn.Affine
-		if a == nil {
-			missing("affine")
-			break
-		}
-		// The channel count is checked by shape inference; here scale and
-		// shift must agree with each other.
-		n.Affine = &graph.Affine{}
-		if st := nb.lookup("affine scale", a.Scale); st != nil {
-			c := int(st.NBytes / 4)
-			n.Affine.Scale = nb.f32("affine scale", a.Scale, c)
-			n.Affine.Shift = nb.f32("affine shift", a.Shift, c)
-		}
-	case graph.OpDense:
-		d := mn.Dense
-		if d == nil {
-			missing("dense")
-			break
-		}
-		rd := &graph.Dense{In: nb.int(d.In, "dense.in"), Out: nb.int(d.Out, "dense.out")}
-		rd.Quant = nb.qweights(d.mQWeights, "dense", []int{rd.In, rd.Out}, rd.Out)
-		if d.Weight != "" || rd.Quant == nil {
-			rd.Weight = nb.f32("dense weight", d.Weight, rd.In, rd.Out)
-		}
-		if d.Bias != "" {
-			rd.Bias = nb.f32("dense bias", d.Bias, rd.Out)
-		}
-		n.Dense = rd
-	case graph.OpPad:
-		p := mn.Pad
-		if p == nil {
-			missing("pad")
-			break
-		}
-		n.Pad = &graph.PadOp{Before: nb.axes(p.Before, "pad.before"), After: nb.axes(p.After, "pad.after"), Value: float32(p.Value)}
-	case graph.OpSlice:
-		s := mn.Slice
-		if s == nil {
-			missing("slice")
-			break
-		}
-		n.Slice = &graph.SliceOp{Start: nb.axes(s.Start, "slice.start"), End: nb.axes(s.End, "slice.end"), Step: nb.axes(s.Step, "slice.step")}
-	case graph.OpConcat:
-		c := mn.Concat
-		if c == nil {
-			missing("concat")
-			break
-		}
-		switch c.Axis {
-		case "H":
-			n.Axis = graph.AxisH
-		case "W":
-			n.Axis = graph.AxisW
-		case "C":
-			n.Axis = graph.AxisC
-		default:
-			nb.failf("concat axis %q is not H, W or C", c.Axis)
+		} else {
+			s := nb.axes(mn.Shape, "shape")
+			n.Shape = graph.Shape{H: s[0], W: s[1], C: s[2]}
 		}
 	}
-	if op != graph.OpConv && mn.Conv != nil && mn.Conv.mQWeights != (mQWeights{}) ||
-		op != graph.OpDense && mn.Dense != nil && mn.Dense.mQWeights != (mQWeights{}) {
-		// Attribute objects of other ops are ignored, but int8 weights
-		// there would silently be lost: the writer is broken.
-		nb.failf("int8 weights on a %s node, which has no weights", mn.Op)
-	}
+	nb.attrs(n)
 	if q := mn.Quant; q != nil {
 		// The range check comes before the conversion to int32, which
 		// would wrap; shape inference checks the scale.
@@ -529,11 +406,55 @@ func (b *builder) node(i int, mn *mNode) (*graph.Node, error) {
 		}
 		n.Quant = &graph.QParams{Scale: float32(q.Scale), Zero: int32(q.Zero)}
 	}
-	if nb.err == nil && (n.Conv != nil && n.Conv.Weight == nil && n.Conv.Quant != nil ||
-		n.Dense != nil && n.Dense.Weight == nil && n.Dense.Quant != nil) && !slices.Contains(b.requires, featureInt8) {
+	if w, q := n.Weights(); nb.mr.err == nil && w == nil && q != nil && !slices.Contains(b.requires, featureInt8) {
 		nb.failf("int8-only weights, but the image does not list %q in \"requires\"", featureInt8)
 	}
-	return n, nb.err
+	if f := n.Feature(); nb.mr.err == nil && f != "" && !slices.Contains(b.requires, f) {
+		nb.failf("uses %q, but the image does not list it in \"requires\"", f)
+	}
+	return n, nb.mr.err
+}
+
+// attrs reads the attribute object of the node's op with the op's codec.
+// Objects of other ops are ignored, but int8 weights there would silently
+// be lost: the writer is broken.
+func (nb *nodeBuilder) attrs(n *graph.Node) {
+	own := graph.AttrKey(n.Op)
+	if own != "" {
+		if v := nb.mn.Attrs[own]; v == nil {
+			nb.failf("%s node without %q attributes", nb.mn.Op, own)
+		} else {
+			graph.DecodeAttrs(n, newAttrReader(nb, v, own))
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(nb.mn.Attrs)) {
+		if key != own && hasInt8Weights(nb.mn.Attrs[key]) {
+			nb.failf("int8 weights in a %q object, which op %s does not read", key, nb.mn.Op)
+		}
+	}
+}
+
+// hasInt8Weights reports whether the attribute object v names int8 weights.
+func hasInt8Weights(v jsonValue) bool {
+	if v.kind() != jsonObject {
+		return false
+	}
+	f, err := v.fields()
+	if err != nil {
+		return false
+	}
+	for _, key := range []string{graph.KeyWeightI8, graph.KeyWeightScale} {
+		switch x := f[key]; {
+		case x == nil || x.kind() == jsonNull:
+		case x.kind() != jsonString:
+			return true
+		default:
+			if s, err := x.str(); err != nil || s != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func decodeMeta(m *mMeta) (Meta, error) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -202,7 +201,7 @@ func newPlan(m *Model) (*plan, error) {
 	}
 	// InferShapes writes Node.Shape; run it on shallow copies so that
 	// encoding never modifies the caller's graph.
-	g := &graph.Graph{Output: m.Graph.Output, Nodes: make([]*graph.Node, len(m.Graph.Nodes))}
+	g := &graph.Graph{Output: m.Graph.Output, Batch: m.Graph.Batch, Nodes: make([]*graph.Node, len(m.Graph.Nodes))}
 	for i, n := range m.Graph.Nodes {
 		if n != nil {
 			c := *n
@@ -224,34 +223,48 @@ func newPlan(m *Model) (*plan, error) {
 	// Images without int8 content stay format 1.0, byte for byte what
 	// earlier writers produced; int8 content needs 1.1 (docs/FORMAT.md §4).
 	var requires []string
+	need := func(f string) {
+		if !slices.Contains(requires, f) {
+			requires = append(requires, f)
+		}
+	}
+	if g.Batch > 1 {
+		p.minor = 2
+	}
 	for _, n := range g.Nodes {
 		quant, only := int8Content(n)
 		if quant {
-			p.minor = 1
+			p.minor = max(p.minor, 1)
 		}
-		if only && requires == nil {
-			requires = []string{featureInt8}
+		if only {
+			need(featureInt8)
+		}
+		if f := n.Feature(); f != "" {
+			need(f)
+			p.minor = 2
+		}
+		if n.Op > graph.OpSoftmax {
+			p.minor = 2 // ops older readers do not know (they say so)
 		}
 	}
+	slices.Sort(requires)
 	man := &manifest{
 		FormatVersion: MajorVersion,
 		FormatMinor:   int64(p.minor),
 		Requires:      requires,
 		Meta:          encodeMeta(&m.Meta),
-		Graph:         mGraph{Output: int64(g.Output)},
+		Graph:         mGraph{Output: int64(g.Output), Batch: int64(max(g.Batch, 0))},
 	}
 	for i, n := range g.Nodes {
 		man.Graph.Nodes = append(man.Graph.Nodes, e.node(i, n))
 	}
 	man.Tensors = e.tensors
 
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep labels such as "<unk>" readable
-	if err := enc.Encode(man); err != nil {
+	text, err := marshalJSON(man)
+	if err != nil {
 		return nil, fmt.Errorf("firmware: encode: manifest: %w", err)
 	}
-	p.manifest = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	p.manifest = text
 	if len(p.manifest) > maxManifest {
 		return nil, fmt.Errorf("firmware: encode: manifest of %d bytes exceeds the %d limit", len(p.manifest), maxManifest)
 	}
@@ -269,14 +282,8 @@ func newPlan(m *Model) (*plan, error) {
 // int8Content reports whether n carries int8 data (quant) and whether it
 // has int8 weights without float ones (only).
 func int8Content(n *graph.Node) (quant, only bool) {
-	quant = n.Quant != nil
-	if c := n.Conv; c != nil && n.Op == graph.OpConv && c.Quant != nil {
-		quant, only = true, only || c.Weight == nil
-	}
-	if d := n.Dense; d != nil && n.Op == graph.OpDense && d.Quant != nil {
-		quant, only = true, only || d.Weight == nil
-	}
-	return quant, only
+	w, q := n.Weights()
+	return n.Quant != nil || q != nil, q != nil && w == nil
 }
 
 type sliceKey struct {
@@ -343,10 +350,6 @@ func i64s(v ...int) []int64 {
 	return out
 }
 
-func mpads(p graph.Pads) mPads {
-	return mPads{int64(p.Top), int64(p.Left), int64(p.Bottom), int64(p.Right)}
-}
-
 // node converts one node of a graph that passed InferShapes.
 func (e *encoder) node(i int, n *graph.Node) mNode {
 	mn := mNode{
@@ -361,66 +364,12 @@ func (e *encoder) node(i int, n *graph.Node) mNode {
 	if q := n.Quant; q != nil {
 		mn.Quant = &mQuant{Scale: jf32(q.Scale), Zero: int64(q.Zero)}
 	}
-	switch n.Op {
-	case graph.OpConv:
-		c := n.Conv
-		mc := &mConv{
-			KH: int64(c.KH), KW: int64(c.KW), StrideH: int64(c.StrideH), StrideW: int64(c.StrideW),
-			DilH: int64(c.DilH), DilW: int64(c.DilW), Pad: mpads(c.Pad), Cin: int64(c.Cin), Cout: int64(c.Cout),
-		}
-		if c.Weight != nil {
-			mc.Weight = e.tensor(i, n, "weight", c.Weight, c.KH, c.KW, c.Cin, c.Cout)
-		}
-		if c.Bias != nil {
-			mc.Bias = e.tensor(i, n, "bias", c.Bias, c.Cout)
-		}
-		if c.Quant != nil {
-			mc.mQWeights = e.qweights(i, n, c.Quant, c.KH, c.KW, c.Cin, c.Cout)
-		}
-		mn.Conv = mc
-	case graph.OpMaxPool, graph.OpAvgPool:
-		p := n.Pool
-		mn.Pool = &mPool{
-			KH: int64(p.KH), KW: int64(p.KW), StrideH: int64(p.StrideH), StrideW: int64(p.StrideW),
-			Pad: mpads(p.Pad), CeilMode: p.CeilMode, CountIncludePad: p.CountIncludePad,
-		}
-	case graph.OpAffine:
-		a := n.Affine
-		mn.Affine = &mAffine{
-			Scale: e.tensor(i, n, "scale", a.Scale, len(a.Scale)),
-			Shift: e.tensor(i, n, "shift", a.Shift, len(a.Shift)),
-		}
-	case graph.OpDense:
-		d := n.Dense
-		md := &mDense{In: int64(d.In), Out: int64(d.Out)}
-		if d.Weight != nil {
-			md.Weight = e.tensor(i, n, "weight", d.Weight, d.In, d.Out)
-		}
-		if d.Bias != nil {
-			md.Bias = e.tensor(i, n, "bias", d.Bias, d.Out)
-		}
-		if d.Quant != nil {
-			md.mQWeights = e.qweights(i, n, d.Quant, d.In, d.Out)
-		}
-		mn.Dense = md
-	case graph.OpPad:
-		mn.Pad = &mPadOp{Before: i64s(n.Pad.Before[:]...), After: i64s(n.Pad.After[:]...), Value: jf32(n.Pad.Value)}
-	case graph.OpSlice:
-		s := n.Slice
-		mn.Slice = &mSlice{Start: i64s(s.Start[:]...), End: i64s(s.End[:]...), Step: i64s(s.Step[:]...)}
-	case graph.OpConcat:
-		mn.Concat = &mConcat{Axis: n.Axis.String()}
+	if key := graph.AttrKey(n.Op); key != "" {
+		w := &attrWriter{e: e, i: i, n: n, obj: &wobject{}}
+		n.EncodeAttrs(w)
+		mn.Attrs = map[string]jsonValue{key: w.obj}
 	}
 	return mn
-}
-
-// qweights stores int8 weights: the values in the float layout (shape)
-// and one scale per output channel (the last dimension).
-func (e *encoder) qweights(i int, n *graph.Node, q *graph.QWeights, shape ...int) mQWeights {
-	return mQWeights{
-		WeightI8:    e.tensorI8(i, n, "weight_i8", q.Q, shape...),
-		WeightScale: e.tensor(i, n, "weight_scale", q.Scale, shape[len(shape)-1]),
-	}
 }
 
 func encodeMeta(m *Meta) mMeta {

@@ -58,7 +58,7 @@ func checkSame(t *testing.T, want, got *Model) {
 
 func TestRoundTrip(t *testing.T) {
 	bothParsers(t, func(t *testing.T) {
-		for _, m := range []*Model{allOpsModel(), tinyModel()} {
+		for _, m := range []*Model{allOpsModel(), allOpsModel12(), tinyModel()} {
 			img := mustEncode(t, m)
 			got, err := Decode(img)
 			if err != nil {

@@ -24,9 +24,12 @@ const (
 	MajorVersion = 1
 	// MinorVersion is the newest minor version this package writes; it is
 	// bumped for additions old readers may ignore. 1.1 adds int8
-	// quantization. The writer emits the lowest minor that describes the
-	// model (1.0 without int8 content).
-	MinorVersion = 1
+	// quantization; 1.2 the graph's batch, the ops after Softmax (Sigmoid,
+	// HardSigmoid, Clip, Mul) and grouped convolutions (feature
+	// "grouped_conv"). The writer emits the lowest minor that describes
+	// the model (1.0 without int8 content), so older models keep their
+	// bytes.
+	MinorVersion = 2
 
 	headerSize    = 64       // what this writer emits; readers accept more
 	maxHeaderSize = 4096     // larger header sizes are treated as corruption

@@ -83,6 +83,29 @@ func allOpsModel() *Model {
 	}}
 }
 
+// allOpsModel12 is allOpsModel with what format 1.2 adds: a declared batch
+// and, on a branch after the output (allOpsModel's node indices stay), a
+// grouped conv, Clip, HardSigmoid, Sigmoid and Mul.
+func allOpsModel12() *Model {
+	m := allOpsModel()
+	g := m.Graph
+	r := rand.New(rand.NewPCG(3, 4))
+	add := func(n *graph.Node) int { return g.Add(n) }
+	sum := 7
+	g.Batch = 4
+	gc := add(&graph.Node{Name: "grouped", Op: graph.OpConv, Inputs: []int{sum},
+		Conv: &graph.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Pad: graph.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1},
+			Cin: 6, Cout: 6, Group: 3, Weight: randWeights(r, 3*3*2*6)}}) // 6x5x6
+	clip := add(&graph.Node{Name: "clip", Op: graph.OpClip, Inputs: []int{gc}, Clip: &graph.Clip{Min: -1, Max: 2.5}})
+	hs := add(&graph.Node{Name: "hardsigmoid", Op: graph.OpHardSigmoid, Inputs: []int{clip}, HardSigmoid: &graph.HardSigmoid{Alpha: 0.25, Beta: 0.375}})
+	sg := add(&graph.Node{Name: "sigmoid", Op: graph.OpSigmoid, Inputs: []int{gc}})
+	add(&graph.Node{Name: "mul", Op: graph.OpMul, Inputs: []int{hs, sg}})
+	if err := g.InferShapes(); err != nil {
+		panic(err)
+	}
+	return m
+}
+
 // tinyModel is the smallest useful classifier: conv 1x1, pool, dense.
 // Its weights come from a formula, not a random generator, so that the
 // golden image does not depend on math/rand's algorithms.

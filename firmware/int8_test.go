@@ -276,29 +276,29 @@ func TestInt8Corrupt(t *testing.T) {
 			tt["shape"], tt["nbytes"] = []any{5}, 20
 		}), `node 2 "conv \"stem\" ü": tensor "conv \"stem\" ü.weight_scale" has 5 values, want 6 (6)`},
 		{"f32 where i8 is wanted", editManifest(t, img, func(m map[string]any) { conv(m)["weight_i8"] = stem + ".bias" }),
-			`node 2 "conv \"stem\" ü": conv weight_i8: tensor "conv \"stem\" ü.bias" is f32, want i8`},
+			`node 2 "conv \"stem\" ü": conv.weight_i8: tensor "conv \"stem\" ü.bias" is f32, want i8`},
 		{"i8 where f32 is wanted (bias)", editManifest(t, img, func(m map[string]any) { conv(m)["bias"] = stem + ".weight_i8" }),
-			`conv bias: tensor "conv \"stem\" ü.weight_i8" is i8, want f32`},
+			`conv.bias: tensor "conv \"stem\" ü.weight_i8" is i8, want f32`},
 		{"i8 where f32 is wanted (weight)", editManifest(t, img, func(m map[string]any) { conv(m)["weight"] = stem + ".weight_i8" }),
-			`conv weight: tensor "conv \"stem\" ü.weight_i8" is i8, want f32`},
+			`conv.weight: tensor "conv \"stem\" ü.weight_i8" is i8, want f32`},
 		{"i8 where f32 is wanted (scale)", editManifest(t, img, func(m map[string]any) { conv(m)["weight_scale"] = stem + ".weight_i8" }),
-			`conv weight_scale: tensor "conv \"stem\" ü.weight_i8" is i8, want f32`},
+			`conv.weight_scale: tensor "conv \"stem\" ü.weight_i8" is i8, want f32`},
 		{"u8 dtype", editManifest(t, img, func(m map[string]any) { tensor(m, stem+".weight_i8")["dtype"] = "u8" }),
 			`is u8, want i8`},
 		{"missing both weights", editManifest(t, img, func(m map[string]any) {
 			delete(conv(m), "weight_i8")
 			delete(conv(m), "weight_scale")
-		}), `node 2 "conv \"stem\" ü": conv weight is missing`},
+		}), `node 2 "conv \"stem\" ü": conv.weight is missing`},
 		{"scale without values", editManifest(t, img, func(m map[string]any) { delete(conv(m), "weight_i8") }),
-			`node 2 "conv \"stem\" ü": conv: weight_scale without weight_i8`},
+			`node 2 "conv \"stem\" ü": conv.weight_scale is given without weight_i8`},
 		{"values without scale", editManifest(t, img, func(m map[string]any) { delete(jnode(m, 15)["dense"].(map[string]any), "weight_scale") }),
-			`node 15 "fc": dense: weight_i8 without weight_scale`},
+			`node 15 "fc": dense.weight_i8 is given without weight_scale`},
 		{"int8 weights on a pool", editManifest(t, img, func(m map[string]any) {
 			jnode(m, 5)["conv"] = map[string]any{"weight_i8": stem + ".weight_i8", "weight_scale": stem + ".weight_scale"}
-		}), `node 5 "maxpool": int8 weights on a MaxPool node, which has no weights`},
+		}), `node 5 "maxpool": int8 weights in a "conv" object, which op MaxPool does not read`},
 		{"int8 weights on an affine", editManifest(t, img, func(m map[string]any) {
 			jnode(m, 3)["dense"] = map[string]any{"weight_i8": "fc.weight_i8", "weight_scale": "fc.weight_scale"}
-		}), `node 3 "bn": int8 weights on a Affine node`},
+		}), `node 3 "bn": int8 weights in a "dense" object, which op Affine does not read`},
 		{"no requires", editManifest(t, img, func(m map[string]any) { delete(m, "requires") }),
 			`node 2 "conv \"stem\" ü": int8-only weights, but the image does not list "int8" in "requires"`},
 		{"-128", editBlob(t, img, stem+".weight_i8", func(b []byte) { b[7] = 0x80 }),

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/edge-resnet/edge-resnet/graph"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
@@ -64,15 +67,45 @@ func canon(v jsonValue) (any, error) {
 	return nil, fmt.Errorf("kind %d", v.kind())
 }
 
-// sameManifest compares decoded manifests; NaN != NaN defeats DeepEqual,
-// so equal JSON renderings of manifests holding a NaN count too.
+// sameManifest compares decoded manifests: the nodes' attribute objects,
+// which hold each parser's own values, as canon trees, the rest directly.
+// NaN != NaN defeats DeepEqual, so equal JSON renderings of manifests
+// holding a NaN count too.
 func sameManifest(a, b *manifest) bool {
+	ta, a := splitAttrs(a)
+	tb, b := splitAttrs(b)
+	if !reflect.DeepEqual(ta, tb) {
+		return false
+	}
 	if reflect.DeepEqual(a, b) {
 		return true
 	}
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb) && bytes.Contains(ja, []byte(`"NaN"`))
+}
+
+// splitAttrs returns the canon trees of m's attribute objects, node by
+// node, and a copy of m without them.
+func splitAttrs(m *manifest) ([]map[string]any, *manifest) {
+	c := *m
+	c.Graph.Nodes = slices.Clone(m.Graph.Nodes)
+	trees := make([]map[string]any, len(c.Graph.Nodes))
+	for i := range c.Graph.Nodes {
+		n := &c.Graph.Nodes[i]
+		for k, v := range n.Attrs {
+			tree, err := canon(v)
+			if err != nil {
+				tree = err.Error()
+			}
+			if trees[i] == nil {
+				trees[i] = map[string]any{}
+			}
+			trees[i][k] = tree
+		}
+		n.Attrs = nil
+	}
+	return trees, &c
 }
 
 // checkEquivalent requires simdjson-go and encoding/json to agree on data
@@ -317,7 +350,8 @@ func fill(v reflect.Value, n *int) {
 
 // TestManifestStructsRoundTrip fills every manifest field by reflection,
 // writes it with encoding/json and reads it with decodeManifest, so a field
-// added to the schema but not to the reader fails here.
+// added to the schema but not to the reader fails here. The nodes'
+// attribute objects are the ops' codecs' (TestOpAttrsCovered).
 func TestManifestStructsRoundTrip(t *testing.T) {
 	var m manifest
 	fillManifest(reflect.ValueOf(&m).Elem(), new(int))
@@ -339,6 +373,9 @@ func TestManifestStructsRoundTrip(t *testing.T) {
 
 func fillManifest(v reflect.Value, n *int) {
 	*n++
+	if v.Type() == reflect.TypeFor[map[string]jsonValue]() {
+		return // mNode.Attrs
+	}
 	switch v.Kind() {
 	case reflect.Int64:
 		v.SetInt(int64(*n) << 33) // beyond 32 bits: precision must survive
@@ -358,5 +395,53 @@ func fillManifest(v reflect.Value, n *int) {
 		}
 	default:
 		fill(v, n)
+	}
+}
+
+// TestOpAttrsCovered keeps allOpsModel, with int8 weights added, a
+// complete test of the ops' attribute codecs in package graph: every field
+// of every attribute struct of graph.Node (its fields but name, op,
+// inputs, shape, relu and quant) is non-zero in some node, so the
+// round-trip tests (checkSame in TestRoundTrip and TestInt8RoundTrip) see a
+// field that an op's codec forgets to write or read.
+func TestOpAttrsCovered(t *testing.T) {
+	// seen has every leaf field, true where some node has a non-zero value.
+	seen := map[string]bool{}
+	var walk func(path string, v reflect.Value)
+	walk = func(path string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if v.IsNil() {
+				v = reflect.New(v.Type().Elem()) // its fields count, as zero
+			}
+			walk(path, v.Elem())
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(path+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		default:
+			seen[path] = seen[path] || !v.IsZero()
+		}
+	}
+	notAttrs := map[string]bool{"Name": true, "Op": true, "Inputs": true, "Shape": true, "Relu": true, "Quant": true}
+	m := allOpsModel12()
+	quantize(m.Graph, false)
+	nt := reflect.TypeFor[graph.Node]()
+	for i := range nt.NumField() {
+		f := nt.Field(i)
+		if notAttrs[f.Name] {
+			continue
+		}
+		for _, n := range m.Graph.Nodes {
+			walk(f.Name, reflect.ValueOf(n).Elem().Field(i))
+		}
+	}
+	for _, path := range slices.Sorted(maps.Keys(seen)) {
+		if !seen[path] {
+			t.Errorf("graph.Node.%s is zero in every node of allOpsModel: give it a value there", path)
+		}
+	}
+	if len(seen) < 30 {
+		t.Fatalf("only %d attribute fields found", len(seen))
 	}
 }

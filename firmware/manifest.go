@@ -13,14 +13,18 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/edge-resnet/edge-resnet/graph"
 )
 
-// The manifest structs are the JSON schema of format 1. encoding/json
-// writes them (struct order is wire order, so output is deterministic);
-// decodeManifest fills them from either JSON parser. Integers are int64 so
-// that offsets keep full precision and 32-bit readers range-check them
-// explicitly instead of truncating. Empty collections are omitted when
-// written and read back as nil.
+// The manifest structs are the JSON schema of format 1 but for the nodes'
+// attribute objects, which each op's codec in package graph writes and
+// reads (attrs.go). encoding/json writes them (struct order is wire order,
+// the attribute objects are in the order of the codec's calls, so output is
+// deterministic); decodeManifest fills them from either JSON parser.
+// Integers are int64 so that offsets keep full precision and 32-bit readers
+// range-check them explicitly instead of truncating. Empty collections are
+// omitted when written and read back as nil.
 type manifest struct {
 	FormatVersion int64     `json:"format_version"` // equals the header's major version
 	FormatMinor   int64     `json:"format_minor"`   // equals the header's minor version
@@ -54,100 +58,29 @@ type mPreprocess struct {
 
 type mGraph struct {
 	Output int64   `json:"output"`
+	Batch  int64   `json:"batch,omitempty"` // format 1.2; absent: 1
 	Nodes  []mNode `json:"nodes"`
 }
 
-// mNode is one graph.Node. Only the attribute object of its op is written;
-// readers ignore the others.
+// mNode is one graph.Node. Its attribute object, written after the keys
+// here, belongs to the op's codec in package graph (attrs.go).
 type mNode struct {
-	Name   string   `json:"name"`
-	Op     string   `json:"op"`
-	Inputs []int64  `json:"inputs,omitempty"`
-	Shape  []int64  `json:"shape,omitempty"` // [H, W, C]; required for Input, checked when present elsewhere
-	Relu   bool     `json:"relu,omitempty"`
-	Quant  *mQuant  `json:"quant,omitempty"` // int8 quantization of the output (format 1.1)
-	Conv   *mConv   `json:"conv,omitempty"`
-	Pool   *mPool   `json:"pool,omitempty"`
-	Affine *mAffine `json:"affine,omitempty"`
-	Dense  *mDense  `json:"dense,omitempty"`
-	Pad    *mPadOp  `json:"pad,omitempty"`
-	Slice  *mSlice  `json:"slice,omitempty"`
-	Concat *mConcat `json:"concat,omitempty"`
-}
-
-type mPads struct {
-	Top    int64 `json:"top"`
-	Left   int64 `json:"left"`
-	Bottom int64 `json:"bottom"`
-	Right  int64 `json:"right"`
-}
-
-type mConv struct {
-	KH      int64  `json:"kh"`
-	KW      int64  `json:"kw"`
-	StrideH int64  `json:"stride_h"`
-	StrideW int64  `json:"stride_w"`
-	DilH    int64  `json:"dil_h"`
-	DilW    int64  `json:"dil_w"`
-	Pad     mPads  `json:"pad"`
-	Cin     int64  `json:"cin"`
-	Cout    int64  `json:"cout"`
-	Weight  string `json:"weight,omitempty"` // tensor name, f32 HWIO; may be absent when WeightI8 is set
-	Bias    string `json:"bias,omitempty"`   // tensor name, f32 [Cout]
-	mQWeights
-}
-
-// mQWeights are the int8 weight references of a conv or dense object
-// (format 1.1): i8 values in the float weights' layout and f32 scales per
-// output channel, both or neither.
-type mQWeights struct {
-	WeightI8    string `json:"weight_i8,omitempty"`
-	WeightScale string `json:"weight_scale,omitempty"`
+	Name   string  `json:"name"`
+	Op     string  `json:"op"`
+	Inputs []int64 `json:"inputs,omitempty"`
+	Shape  []int64 `json:"shape,omitempty"` // [H, W, C]; required for the input, checked when present elsewhere
+	Relu   bool    `json:"relu,omitempty"`
+	Quant  *mQuant `json:"quant,omitempty"` // int8 quantization of the output (format 1.1)
+	// Attrs are attribute objects by key (graph.AttrKey): as written, the
+	// op's own; as read, every one present, also those of other ops, which
+	// only the int8 weight check of builder.node looks at.
+	Attrs map[string]jsonValue `json:"-"`
 }
 
 // mQuant is graph.QParams: real = scale*(q-zero), q in [0, 255].
 type mQuant struct {
 	Scale jf32  `json:"scale"`
 	Zero  int64 `json:"zero"`
-}
-
-type mPool struct {
-	KH              int64 `json:"kh"`
-	KW              int64 `json:"kw"`
-	StrideH         int64 `json:"stride_h"`
-	StrideW         int64 `json:"stride_w"`
-	Pad             mPads `json:"pad"`
-	CeilMode        bool  `json:"ceil_mode,omitempty"`
-	CountIncludePad bool  `json:"count_include_pad,omitempty"`
-}
-
-type mAffine struct {
-	Scale string `json:"scale"`
-	Shift string `json:"shift"`
-}
-
-type mDense struct {
-	In     int64  `json:"in"`
-	Out    int64  `json:"out"`
-	Weight string `json:"weight,omitempty"` // f32 [In][Out]; may be absent when WeightI8 is set
-	Bias   string `json:"bias,omitempty"`   // f32 [Out]
-	mQWeights
-}
-
-type mPadOp struct {
-	Before []int64 `json:"before"` // [H, W, C]
-	After  []int64 `json:"after"`
-	Value  jf32    `json:"value"`
-}
-
-type mSlice struct {
-	Start []int64 `json:"start"`
-	End   []int64 `json:"end"`
-	Step  []int64 `json:"step"`
-}
-
-type mConcat struct {
-	Axis string `json:"axis"` // "H", "W" or "C"
 }
 
 type mTensor struct {
@@ -568,12 +501,6 @@ func (r *mreader) strMap(o map[string]jsonValue, key string, l *loc) map[string]
 	return out
 }
 
-func (r *mreader) pads(o map[string]jsonValue, key string, l *loc) mPads {
-	f := r.object(o, key, l)
-	pl := at(l, key)
-	return mPads{r.int(f, "top", pl), r.int(f, "left", pl), r.int(f, "bottom", pl), r.int(f, "right", pl)}
-}
-
 // decodeManifest turns a parsed JSON value into a manifest. It checks the
 // version and required features first, so that a newer manifest whose
 // structure this reader cannot follow reports ErrVersion, not ErrCorrupt.
@@ -625,6 +552,7 @@ func decodeManifest(root jsonValue) (*manifest, error) {
 	g := r.object(top, "graph", nil)
 	gl := at(nil, "graph")
 	m.Graph.Output = r.int(g, "output", gl)
+	m.Graph.Batch = r.int(g, "batch", gl)
 	// A null element reads as an empty object, like a null member.
 	nullable := func(v jsonValue) jsonValue {
 		if v.kind() == jsonNull {
@@ -662,60 +590,29 @@ func (r *mreader) node(o map[string]jsonValue, l *loc) mNode {
 		p := at(l, "quant")
 		n.Quant = &mQuant{Scale: r.f32(q, "scale", p), Zero: r.int(q, "zero", p)}
 	}
-	if a := r.object(o, "conv", l); a != nil {
-		p := at(l, "conv")
-		n.Conv = &mConv{
-			KH: r.int(a, "kh", p), KW: r.int(a, "kw", p),
-			StrideH: r.int(a, "stride_h", p), StrideW: r.int(a, "stride_w", p),
-			DilH: r.int(a, "dil_h", p), DilW: r.int(a, "dil_w", p),
-			Pad: r.pads(a, "pad", p),
-			Cin: r.int(a, "cin", p), Cout: r.int(a, "cout", p),
-			Weight: r.str(a, "weight", p), Bias: r.str(a, "bias", p),
-			mQWeights: r.qweights(a, p),
+	for _, k := range attrKeys {
+		if v := r.value(o, k); v != nil {
+			if n.Attrs == nil {
+				n.Attrs = map[string]jsonValue{}
+			}
+			n.Attrs[k] = v
 		}
-	}
-	if a := r.object(o, "pool", l); a != nil {
-		p := at(l, "pool")
-		n.Pool = &mPool{
-			KH: r.int(a, "kh", p), KW: r.int(a, "kw", p),
-			StrideH: r.int(a, "stride_h", p), StrideW: r.int(a, "stride_w", p),
-			Pad:             r.pads(a, "pad", p),
-			CeilMode:        r.boolean(a, "ceil_mode", p),
-			CountIncludePad: r.boolean(a, "count_include_pad", p),
-		}
-	}
-	if a := r.object(o, "affine", l); a != nil {
-		p := at(l, "affine")
-		n.Affine = &mAffine{Scale: r.str(a, "scale", p), Shift: r.str(a, "shift", p)}
-	}
-	if a := r.object(o, "dense", l); a != nil {
-		p := at(l, "dense")
-		n.Dense = &mDense{In: r.int(a, "in", p), Out: r.int(a, "out", p), Weight: r.str(a, "weight", p), Bias: r.str(a, "bias", p),
-			mQWeights: r.qweights(a, p)}
-	}
-	if a := r.object(o, "pad", l); a != nil {
-		p := at(l, "pad")
-		n.Pad = &mPadOp{Before: r.ints(a, "before", p), After: r.ints(a, "after", p), Value: r.f32(a, "value", p)}
-	}
-	if a := r.object(o, "slice", l); a != nil {
-		p := at(l, "slice")
-		n.Slice = &mSlice{Start: r.ints(a, "start", p), End: r.ints(a, "end", p), Step: r.ints(a, "step", p)}
-	}
-	if a := r.object(o, "concat", l); a != nil {
-		n.Concat = &mConcat{Axis: r.str(a, "axis", at(l, "concat"))}
 	}
 	return n
 }
 
-func (r *mreader) qweights(o map[string]jsonValue, l *loc) mQWeights {
-	return mQWeights{WeightI8: r.str(o, "weight_i8", l), WeightScale: r.str(o, "weight_scale", l)}
-}
+// attrKeys are the keys of the ops' attribute objects.
+var attrKeys = graph.AttrKeys()
 
 // knownFeatures are the names in "requires" this reader implements
 // (docs/FORMAT.md §4); any other one makes the image ErrVersion.
-var knownFeatures = map[string]bool{
-	featureInt8: true,
-}
+var knownFeatures = func() map[string]bool {
+	f := map[string]bool{featureInt8: true}
+	for _, name := range graph.Features() {
+		f[name] = true
+	}
+	return f
+}()
 
 // featureInt8: some conv or dense layer has int8 weights only, so a reader
 // without int8 support could not run the image.

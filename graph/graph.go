@@ -73,6 +73,9 @@ type Node struct {
 	Pad    *PadOp   // OpPad
 	Slice  *SliceOp // OpSlice
 	Axis   Axis     // OpConcat
+
+	Clip        *Clip        // OpClip
+	HardSigmoid *HardSigmoid // OpHardSigmoid
 }
 
 // Graph is a single-input, single-output network. Shapes are those of one
@@ -123,12 +126,14 @@ const (
 	MaxElements   = 1 << 31 / 4 // 2 GiB of float32 per tensor
 	MaxConvWindow = 64          // kernel, stride and dilation of a Conv
 	MaxPoolWindow = 1024        // window and stride of pooling
+	MaxBatch      = 1 << 16     // Graph.Batch
 )
 
 // Errorf returns an ErrInvalid error that names node i.
+// format may wrap causes with %w, which errors.Is then finds too.
 func (g *Graph) Errorf(i int, format string, args ...any) error {
 	n := g.Nodes[i]
-	return fmt.Errorf("%w: node %d %q (%s): %s", ErrInvalid, i, n.Name, n.Op, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: node %d %q (%s): "+format, append([]any{ErrInvalid, i, n.Name, n.Op}, args...)...)
 }
 
 // WindowOut is the output length of a sliding window; ceil selects ONNX
@@ -162,6 +167,9 @@ func (g *Graph) InferShapes() error {
 	if len(g.Nodes) == 0 || g.Nodes[0] == nil || g.Nodes[0].Op != OpInput {
 		return fmt.Errorf("%w: the first node must be the input", ErrInvalid)
 	}
+	if g.Batch < 0 || g.Batch > MaxBatch {
+		return fmt.Errorf("%w: batch %d is outside [0, %d]", ErrInvalid, g.Batch, MaxBatch)
+	}
 	if g.Output < 0 || g.Output >= len(g.Nodes) {
 		return fmt.Errorf("%w: output index %d out of range", ErrInvalid, g.Output)
 	}
@@ -190,7 +198,7 @@ func (g *Graph) InferShapes() error {
 		}
 		if n.Quant != nil {
 			if err := n.Quant.check(); err != nil {
-				return g.Errorf(i, "%v", err)
+				return g.Errorf(i, "%w", err)
 			}
 		}
 		if !ValidShape(s) {

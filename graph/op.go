@@ -7,8 +7,9 @@ type Op uint8
 
 // The ops of a graph. Each has one file here, op_<name>.go, that holds its
 // attributes, shape rule, reference evaluation, MACs and fusion, and
-// registers them in the op table (opDef); the runtime's steps and the model
-// image's attribute codec look the op up by this number or its name.
+// registers them in the op table (opDef), with the codec of its attributes
+// in a model image; the runtime's steps and package firmware look the op up
+// by this number or its name.
 const (
 	OpInput         Op = iota // the model input; no inputs
 	OpConv                    // 2-D convolution (+bias)(+residual add)(+ReLU)
@@ -24,6 +25,10 @@ const (
 	OpConcat                  // concatenation along one axis
 	OpFlatten                 // -> vector in NCHW (C-major) order, as torch.flatten/ONNX Flatten
 	OpSoftmax                 // softmax over C of a vector
+	OpSigmoid                 // y = 1/(1+exp(-x))
+	OpHardSigmoid             // y = clamp(alpha*x + beta, 0, 1)
+	OpClip                    // y = clamp(x, Min, Max) (ReLU6 is Clip(0, 6))
+	OpMul                     // y = a*b, same shapes or one operand 1x1xC (squeeze-and-excitation)
 	numOps
 )
 
@@ -51,6 +56,34 @@ type opDef struct {
 	fuse func(f *fuser, i int) int
 	// int8 is the op's int8 form (nil: Int8None).
 	int8 func(n *Node) Int8Form
+	// attrKey names the op's attribute object in a model image ("" for an
+	// op without attributes); encode writes it and decode reads it
+	// (attrs.go).
+	attrKey string
+	encode  func(n *Node, w AttrWriter)
+	decode  func(n *Node, r AttrReader)
+	// weights returns a layer's float32 and int8 weights (ops with weights).
+	weights func(n *Node) ([]float32, *QWeights)
+	// feature, if set, names what a reader of a model image must support to
+	// read node n correctly beyond its op's name ("" if nothing):
+	// attributes that older readers would ignore but must not.
+	feature func(n *Node) string
+}
+
+// FeatureGroupedConv is the model image feature of grouped convolutions:
+// a reader that ignores "group" would misread the weights.
+const FeatureGroupedConv = "grouped_conv"
+
+// Features lists every feature Node.Feature may return.
+func Features() []string { return []string{FeatureGroupedConv} }
+
+// Feature names what a reader of a model image must support to read n
+// correctly beyond its op's name, or "".
+func (n *Node) Feature() string {
+	if n.Op < numOps && ops[n.Op].feature != nil {
+		return ops[n.Op].feature(n)
+	}
+	return ""
 }
 
 // Int8Form is what an op is in an int8 plan (docs/INT8.md).
@@ -79,6 +112,9 @@ var ops [numOps]opDef
 func register(op Op, d opDef) {
 	if ops[op].name != "" {
 		panic("graph: op registered twice: " + d.name)
+	}
+	if (d.attrKey != "") != (d.encode != nil) || (d.attrKey != "") != (d.decode != nil) {
+		panic("graph: op " + d.name + " needs an attribute key, encode and decode, or none of them")
 	}
 	ops[op] = d
 }

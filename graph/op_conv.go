@@ -1,13 +1,17 @@
 package graph
 
-// Conv is a 2-D convolution with groups = 1.
+// Conv is a 2-D convolution, grouped when Group > 1: input and output
+// channels are split into Group parts, and output channel co (in part
+// co/(Cout/Group)) sees only its part's Cin/Group input channels. Group =
+// Cin = Cout is a depthwise convolution.
 type Conv struct {
 	KH, KW           int
 	StrideH, StrideW int
 	DilH, DilW       int
 	Pad              Pads
 	Cin, Cout        int
-	Weight           []float32 // HWIO, len KH*KW*Cin*Cout; nil when only Quant is present
+	Group            int       // 0 or 1: every output sees every input
+	Weight           []float32 // HWIO with I = Cin/Group, len KH*KW*(Cin/Group)*Cout; nil when only Quant is present
 	Bias             []float32 // len Cout, or nil
 	Quant            *QWeights // int8 weights (same HWIO layout), or nil
 }
@@ -21,17 +25,68 @@ func (c *Conv) FloatWeight() []float32 {
 	return c.Weight
 }
 
+// Groups is the number of groups, at least 1.
+func (c *Conv) Groups() int { return max(c.Group, 1) }
+
+// GroupIn is the number of input channels each output sees, Cin/Groups().
+func (c *Conv) GroupIn() int { return c.Cin / c.Groups() }
+
 // weights is the number of weights.
-func (c *Conv) weights() int64 { return int64(c.KH) * int64(c.KW) * int64(c.Cin) * int64(c.Cout) }
+func (c *Conv) weights() int64 { return int64(c.KH) * int64(c.KW) * int64(c.GroupIn()) * int64(c.Cout) }
 
 func init() {
-	register(OpConv, opDef{name: "Conv", infer: inferConv, eval: evalConv, fuse: fuseConv, int8: int8Form(Int8Weights),
+	register(OpConv, opDef{name: "Conv", infer: inferConv, eval: evalConv, fuse: fuseConv, int8: int8Conv,
 		macs: func(n *Node) int64 {
 			c := n.Conv
-			return int64(n.Shape.H) * int64(n.Shape.W) * int64(c.Cout) * int64(c.KH*c.KW*c.Cin)
+			return int64(n.Shape.H) * int64(n.Shape.W) * int64(c.Cout) * int64(c.KH*c.KW*c.GroupIn())
 		},
 		params: func(n *Node) int64 { return n.Conv.weights() + int64(len(n.Conv.Bias)) },
+
+		attrKey: "conv", encode: encodeConv, decode: decodeConv, weights: convWeights,
+		feature: func(n *Node) string {
+			if n.Conv != nil && n.Conv.Groups() > 1 {
+				return FeatureGroupedConv
+			}
+			return ""
+		},
 	})
+}
+
+// encodeConv writes the "conv" object: kh, kw, stride_h, stride_w, dil_h,
+// dil_w, pad, cin, cout and the weights (docs/FORMAT.md §2.3).
+func encodeConv(n *Node, w AttrWriter) {
+	c := n.Conv
+	writeWindow(w, c.KH, c.KW, c.StrideH, c.StrideW)
+	w.Int("dil_h", c.DilH)
+	w.Int("dil_w", c.DilW)
+	writePads(w, "pad", c.Pad)
+	w.Int("cin", c.Cin)
+	w.Int("cout", c.Cout)
+	if c.Groups() > 1 {
+		w.Int("group", c.Group) // absent in ungrouped convs, so their bytes stay those of format 1.1
+	}
+	writeWeights(w, c.Weight, c.Bias, c.Quant, c.KH, c.KW, c.GroupIn(), c.Cout)
+}
+
+func decodeConv(n *Node, r AttrReader) {
+	c := &Conv{}
+	c.KH, c.KW, c.StrideH, c.StrideW = readWindow(r)
+	c.DilH, c.DilW = r.Int("dil_h"), r.Int("dil_w")
+	c.Pad = readPads(r, "pad")
+	c.Cin, c.Cout, c.Group = r.Int("cin"), r.Int("cout"), r.Int("group")
+	if c.Group < 0 || c.Groups() > 1 && c.Cin%c.Groups() != 0 {
+		r.Failf("group", "%d does not divide cin %d", c.Group, c.Cin)
+		return
+	}
+	c.Weight, c.Bias, c.Quant = readWeights(r, c.KH, c.KW, c.GroupIn(), c.Cout)
+	n.Conv = c
+}
+
+func convWeights(n *Node) ([]float32, *QWeights) {
+	if n.Conv == nil {
+		return nil, nil
+	}
+	return n.Conv.Weight, n.Conv.Quant
 }
 
 // inferConv: inputs [x] or [x, residual]; the residual has the output's shape.
@@ -47,10 +102,13 @@ func inferConv(g *Graph, i int) (Shape, error) {
 		return Shape{}, g.Errorf(i, "kernel %dx%d stride %dx%d dilation %dx%d out of range", c.KH, c.KW, c.StrideH, c.StrideW, c.DilH, c.DilW)
 	}
 	if err := checkPads(c.Pad); err != nil {
-		return Shape{}, g.Errorf(i, "%v", err)
+		return Shape{}, g.Errorf(i, "%w", err)
 	}
 	if c.Cin != x.C {
 		return Shape{}, g.Errorf(i, "weights take %d channels, input has %d", c.Cin, x.C)
+	}
+	if c.Group < 0 || c.Cin%c.Groups() != 0 || c.Cout%c.Groups() != 0 {
+		return Shape{}, g.Errorf(i, "%d groups do not divide %d input and %d output channels", c.Group, c.Cin, c.Cout)
 	}
 	if err := checkWeights(c.Cout, MaxDim, c.weights(), c.Weight, c.Bias, c.Quant); err != nil {
 		return Shape{}, g.Errorf(i, "%v (%dx%dx%dx%d)", err, c.KH, c.KW, c.Cin, c.Cout)
@@ -69,6 +127,7 @@ func inferConv(g *Graph, i int) (Shape, error) {
 func evalConv(g *Graph, n *Node, in [][]float32, out []float32) {
 	c, x, xs, s := n.Conv, in[0], g.Nodes[n.Inputs[0]].Shape, n.Shape
 	cw := c.FloatWeight()
+	cig, cog := c.GroupIn(), c.Cout/c.Groups()
 	for oh := 0; oh < s.H; oh++ {
 		for ow := 0; ow < s.W; ow++ {
 			for co := 0; co < c.Cout; co++ {
@@ -86,8 +145,8 @@ func evalConv(g *Graph, n *Node, in [][]float32, out []float32) {
 						if iw < 0 || iw >= xs.W {
 							continue
 						}
-						for ci := 0; ci < c.Cin; ci++ {
-							sum += float64(x[(ih*xs.W+iw)*xs.C+ci]) * float64(cw[((kh*c.KW+kw)*c.Cin+ci)*c.Cout+co])
+						for ci := 0; ci < cig; ci++ {
+							sum += float64(x[(ih*xs.W+iw)*xs.C+co/cog*cig+ci]) * float64(cw[((kh*c.KW+kw)*cig+ci)*c.Cout+co])
 						}
 					}
 				}
@@ -98,6 +157,14 @@ func evalConv(g *Graph, n *Node, in [][]float32, out []float32) {
 	if len(in) == 2 {
 		addInto(out, in[1])
 	}
+}
+
+// int8Conv: grouped convolutions have no int8 kernels yet.
+func int8Conv(n *Node) Int8Form {
+	if n.Conv != nil && n.Conv.Groups() > 1 {
+		return Int8None
+	}
+	return Int8Weights
 }
 
 // fuseConv absorbs a zero Pad of H and W used only by this conv into its

@@ -21,7 +21,30 @@ func init() {
 	register(OpDense, opDef{name: "Dense", infer: inferDense, eval: evalDense, int8: int8Form(Int8Weights),
 		macs:   func(n *Node) int64 { return int64(n.Dense.In) * int64(n.Dense.Out) },
 		params: func(n *Node) int64 { return int64(n.Dense.In)*int64(n.Dense.Out) + int64(len(n.Dense.Bias)) },
+
+		attrKey: "dense", encode: encodeDense, decode: decodeDense, weights: denseWeights,
 	})
+}
+
+// encodeDense writes the "dense" object: in, out and the weights.
+func encodeDense(n *Node, w AttrWriter) {
+	d := n.Dense
+	w.Int("in", d.In)
+	w.Int("out", d.Out)
+	writeWeights(w, d.Weight, d.Bias, d.Quant, d.In, d.Out)
+}
+
+func decodeDense(n *Node, r AttrReader) {
+	d := &Dense{In: r.Int("in"), Out: r.Int("out")}
+	d.Weight, d.Bias, d.Quant = readWeights(r, d.In, d.Out)
+	n.Dense = d
+}
+
+func denseWeights(n *Node) ([]float32, *QWeights) {
+	if n.Dense == nil {
+		return nil, nil
+	}
+	return n.Dense.Weight, n.Dense.Quant
 }
 
 func inferDense(g *Graph, i int) (Shape, error) {

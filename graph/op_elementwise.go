@@ -14,10 +14,24 @@ type Affine struct {
 
 func init() {
 	register(OpAffine, opDef{name: "Affine", infer: inferAffine, eval: evalAffine, fuse: fuseAffine,
-		params: func(n *Node) int64 { return int64(2 * len(n.Affine.Scale)) }})
+		params:  func(n *Node) int64 { return int64(2 * len(n.Affine.Scale)) },
+		attrKey: "affine", encode: encodeAffine, decode: decodeAffine})
 	register(OpRelu, opDef{name: "Relu", infer: inferUnary, eval: evalRelu, fuse: fuseRelu})
 	register(OpAdd, opDef{name: "Add", infer: inferAdd, eval: evalAdd, fuse: fuseAdd, int8: int8Form(Int8Requant)})
 	register(OpSoftmax, opDef{name: "Softmax", infer: inferSoftmax, eval: evalSoftmax})
+}
+
+// encodeAffine writes the "affine" object: the tensors scale and shift.
+func encodeAffine(n *Node, w AttrWriter) {
+	w.Tensor("scale", n.Affine.Scale, len(n.Affine.Scale))
+	w.Tensor("shift", n.Affine.Shift, len(n.Affine.Shift))
+}
+
+// decodeAffine takes the channel count from the scale tensor: shape
+// inference checks it against the input, here shift must agree with scale.
+func decodeAffine(n *Node, r AttrReader) {
+	c := r.TensorLen("scale")
+	n.Affine = &Affine{Scale: requiredTensor(r, "scale", c), Shift: requiredTensor(r, "shift", c)}
 }
 
 func inferAffine(g *Graph, i int) (Shape, error) {

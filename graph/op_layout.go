@@ -1,5 +1,7 @@
 package graph
 
+import "strings"
+
 // The ops that move values without arithmetic: Input, Pad, Slice, Concat
 // and Flatten.
 
@@ -16,10 +18,47 @@ type SliceOp struct {
 
 func init() {
 	register(OpInput, opDef{name: "Input", infer: inferInput})
-	register(OpPad, opDef{name: "Pad", infer: inferPad, eval: evalPad, int8: int8Pad})
-	register(OpSlice, opDef{name: "Slice", infer: inferSlice, eval: evalSlice, fuse: fuseSlice, int8: int8Form(Int8Move)})
-	register(OpConcat, opDef{name: "Concat", infer: inferConcat, eval: evalConcat, int8: int8Form(Int8Move)})
+	register(OpPad, opDef{name: "Pad", infer: inferPad, eval: evalPad, int8: int8Pad,
+		attrKey: "pad", encode: encodePad, decode: decodePad})
+	register(OpSlice, opDef{name: "Slice", infer: inferSlice, eval: evalSlice, fuse: fuseSlice, int8: int8Form(Int8Move),
+		attrKey: "slice", encode: encodeSlice, decode: decodeSlice})
+	register(OpConcat, opDef{name: "Concat", infer: inferConcat, eval: evalConcat, int8: int8Form(Int8Move),
+		attrKey: "concat", encode: encodeConcat, decode: decodeConcat})
 	register(OpFlatten, opDef{name: "Flatten", infer: inferFlatten, eval: evalFlatten, fuse: fuseFlatten, int8: int8Form(Int8Move)})
+}
+
+// encodePad writes the "pad" object: before and after ([H, W, C]) and value.
+func encodePad(n *Node, w AttrWriter) {
+	w.Ints("before", n.Pad.Before[:])
+	w.Ints("after", n.Pad.After[:])
+	w.Float("value", n.Pad.Value)
+}
+
+func decodePad(n *Node, r AttrReader) {
+	n.Pad = &PadOp{Before: readAxes(r, "before"), After: readAxes(r, "after"), Value: r.Float("value")}
+}
+
+// encodeSlice writes the "slice" object: start, end and step ([H, W, C]).
+func encodeSlice(n *Node, w AttrWriter) {
+	w.Ints("start", n.Slice.Start[:])
+	w.Ints("end", n.Slice.End[:])
+	w.Ints("step", n.Slice.Step[:])
+}
+
+func decodeSlice(n *Node, r AttrReader) {
+	n.Slice = &SliceOp{Start: readAxes(r, "start"), End: readAxes(r, "end"), Step: readAxes(r, "step")}
+}
+
+// encodeConcat writes the "concat" object: axis, "H", "W" or "C".
+func encodeConcat(n *Node, w AttrWriter) { w.String("axis", n.Axis.String()) }
+
+func decodeConcat(n *Node, r AttrReader) {
+	switch s := r.String("axis"); s {
+	case "H", "W", "C":
+		n.Axis = Axis(strings.Index("HWC", s))
+	default:
+		r.Failf("axis", "%q is not H, W or C", s)
+	}
 }
 
 // int8Pad: a zero pad moves values, as zero is the zero point's real value.

@@ -12,9 +12,29 @@ type Pool struct {
 }
 
 func init() {
-	register(OpMaxPool, opDef{name: "MaxPool", infer: inferPool, eval: evalPool, int8: int8Form(Int8Move)})
-	register(OpAvgPool, opDef{name: "AvgPool", infer: inferPool, eval: evalPool})
+	register(OpMaxPool, opDef{name: "MaxPool", infer: inferPool, eval: evalPool, int8: int8Form(Int8Move),
+		attrKey: "pool", encode: encodePool, decode: decodePool})
+	register(OpAvgPool, opDef{name: "AvgPool", infer: inferPool, eval: evalPool,
+		attrKey: "pool", encode: encodePool, decode: decodePool})
 	register(OpGlobalAvgPool, opDef{name: "GlobalAvgPool", infer: inferGlobalAvgPool, eval: evalGlobalAvgPool, int8: int8Form(Int8Requant)})
+}
+
+// encodePool writes the "pool" object of MaxPool and AvgPool: kh, kw,
+// stride_h, stride_w, pad, and ceil_mode and count_include_pad when true.
+func encodePool(n *Node, w AttrWriter) {
+	p := n.Pool
+	writeWindow(w, p.KH, p.KW, p.StrideH, p.StrideW)
+	writePads(w, "pad", p.Pad)
+	w.Bool("ceil_mode", p.CeilMode)
+	w.Bool("count_include_pad", p.CountIncludePad)
+}
+
+func decodePool(n *Node, r AttrReader) {
+	p := &Pool{}
+	p.KH, p.KW, p.StrideH, p.StrideW = readWindow(r)
+	p.Pad = readPads(r, "pad")
+	p.CeilMode, p.CountIncludePad = r.Bool("ceil_mode"), r.Bool("count_include_pad")
+	n.Pool = p
 }
 
 func inferPool(g *Graph, i int) (Shape, error) {
@@ -27,7 +47,7 @@ func inferPool(g *Graph, i int) (Shape, error) {
 		return Shape{}, g.Errorf(i, "window %dx%d stride %dx%d out of range", p.KH, p.KW, p.StrideH, p.StrideW)
 	}
 	if err := checkPads(p.Pad); err != nil {
-		return Shape{}, g.Errorf(i, "%v", err)
+		return Shape{}, g.Errorf(i, "%w", err)
 	}
 	if p.Pad.Top >= p.KH || p.Pad.Bottom >= p.KH || p.Pad.Left >= p.KW || p.Pad.Right >= p.KW {
 		return Shape{}, g.Errorf(i, "padding %+v not smaller than the window %dx%d", p.Pad, p.KH, p.KW)

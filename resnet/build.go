@@ -46,6 +46,13 @@ type Config struct {
 	Height      int  // input size; 0 = 224 (ImageNet) or 32 (CIFAR)
 	Width       int
 	Classes     int // 0 = 1000 (ImageNet) or 10 (CIFAR)
+	// Groups and WidthPerGroup make a bottleneck's 3x3 conv grouped, as
+	// torchvision's ResNeXt and Wide ResNet: its width is
+	// planes*WidthPerGroup/64*Groups (0 = 1 group of 64: plain ResNet).
+	// resnext50_32x4d is Groups 32, WidthPerGroup 4; wide_resnet50_2 is
+	// Groups 1, WidthPerGroup 128.
+	Groups        int
+	WidthPerGroup int
 }
 
 // Weights supplies parameters by PyTorch name and shape (torchvision
@@ -107,6 +114,15 @@ func (c Config) Normalize() (Config, error) {
 	if c.Width == 0 {
 		c.Width = c.Height
 	}
+	if c.Groups == 0 {
+		c.Groups = 1
+	}
+	if c.WidthPerGroup == 0 {
+		c.WidthPerGroup = 64
+	}
+	if c.Groups < 1 || c.WidthPerGroup < 1 || (c.Groups > 1 || c.WidthPerGroup != 64) && !c.Bottleneck {
+		return c, fmt.Errorf("resnet: groups %d and width per group %d need bottleneck blocks", c.Groups, c.WidthPerGroup)
+	}
 	if c.InChannels < 1 || c.Classes < 1 || c.BaseWidth < 1 || c.Height < 1 || c.Width < 1 || len(c.Blocks) == 0 {
 		return c, fmt.Errorf("resnet: bad config %+v", c)
 	}
@@ -128,8 +144,13 @@ func (c Config) Name() string {
 	for _, b := range c.Blocks {
 		depth += per * b
 	}
-	if c.CIFAR {
+	switch {
+	case c.CIFAR:
 		return fmt.Sprintf("cifar-resnet%d", depth)
+	case c.Groups > 1:
+		return fmt.Sprintf("resnext%d_%dx%dd", depth, c.Groups, c.WidthPerGroup)
+	case c.WidthPerGroup > 64 && c.WidthPerGroup%64 == 0:
+		return fmt.Sprintf("wide_resnet%d_%d", depth, c.WidthPerGroup/64)
 	}
 	return fmt.Sprintf("resnet%d", depth)
 }
@@ -216,11 +237,19 @@ func (b *builder) param(name string, shape []int) []float32 {
 // convBN adds conv (OIHW weights from the source, stored HWIO), its
 // BatchNorm as an Affine, and optionally a ReLU.
 func (b *builder) convBN(conv, bn string, x, cin, cout, k, stride, pad int, relu bool) int {
-	w := b.param(conv+".weight", []int{cout, cin, k, k})
+	return b.groupConvBN(conv, bn, x, cin, cout, k, stride, pad, 1, relu)
+}
+
+// groupConvBN is convBN for a conv of the given number of groups.
+func (b *builder) groupConvBN(conv, bn string, x, cin, cout, k, stride, pad, groups int, relu bool) int {
+	w := b.param(conv+".weight", []int{cout, cin / groups, k, k})
 	c := &graph.Conv{KH: k, KW: k, StrideH: stride, StrideW: stride, DilH: 1, DilW: 1,
 		Pad: graph.Pads{Top: pad, Left: pad, Bottom: pad, Right: pad}, Cin: cin, Cout: cout}
+	if groups > 1 {
+		c.Group = groups
+	}
 	if w != nil {
-		c.Weight = graph.OIHWToHWIO(w, cout, cin, k, k)
+		c.Weight = graph.OIHWToHWIO(w, cout, cin/groups, k, k)
 	}
 	if b.cfg.ConvBias {
 		c.Bias = b.param(conv+".bias", []int{cout})
@@ -248,9 +277,10 @@ func (b *builder) block(name string, x, cin, planes, stride int) (int, error) {
 		if b.cfg.StrideOn1x1 {
 			s1, s3 = stride, 1
 		}
-		y := b.convBN(name+".conv1", name+".bn1", x, cin, planes, 1, s1, 0, true)
-		y = b.convBN(name+".conv2", name+".bn2", y, planes, planes, 3, s3, 1, true)
-		out = b.convBN(name+".conv3", name+".bn3", y, planes, cout, 1, 1, 0, false)
+		width := planes * b.cfg.WidthPerGroup / 64 * b.cfg.Groups
+		y := b.convBN(name+".conv1", name+".bn1", x, cin, width, 1, s1, 0, true)
+		y = b.groupConvBN(name+".conv2", name+".bn2", y, width, width, 3, s3, 1, b.cfg.Groups, true)
+		out = b.convBN(name+".conv3", name+".bn3", y, width, cout, 1, 1, 0, false)
 	} else {
 		cout = planes
 		y := b.convBN(name+".conv1", name+".bn1", x, cin, planes, 3, stride, 1, true)

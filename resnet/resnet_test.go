@@ -74,3 +74,37 @@ func TestBadConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestParseArch checks that family names round-trip through Config.Name
+// and that the parameter counts of the grouped and wide members match
+// torchvision's (BatchNorm gamma and beta as its weight and bias).
+func TestParseArch(t *testing.T) {
+	for name, params := range map[string]int64{
+		"resnet50": 25557032, "resnext50_32x4d": 25028904, "wide_resnet50_2": 68883240, "cifar-resnet20": 269722,
+		"resnext101_32x8d": 0, "resnext101_64x4d": 0, "wide_resnet101_2": 0, // 88.8M, 83.5M, 126.9M: names only
+	} {
+		cfg, err := ParseArch(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if params == 0 || testing.Short() && params > 30e6 {
+			continue
+		}
+		g, err := Build(cfg, HeInit(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for i := range g.Nodes {
+			n += g.Params(i)
+		}
+		if n != params {
+			t.Errorf("%s: %d parameters, torchvision has %d", name, n, params)
+		}
+	}
+	for _, bad := range []string{"resnet19", "resnext50_32x4", "wide_resnet50_0", "resnext18_32x4d", "vgg16", "resnet50x"} {
+		if _, err := ParseArch(bad); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}

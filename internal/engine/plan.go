@@ -128,7 +128,7 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 }
 
 // MaxBatch bounds the batch of a plan.
-const MaxBatch = 1 << 16
+const MaxBatch = graph.MaxBatch
 
 // resolve checks the options and applies EnvWinograd.
 func (opt *CompileOptions) resolve() error {

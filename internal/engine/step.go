@@ -90,7 +90,7 @@ func (c *compiler) compileStep(i int) (step, error) {
 	}
 	k, err := f(c, &st, nd)
 	if err != nil {
-		return step{}, g.Errorf(i, "%v", err)
+		return step{}, g.Errorf(i, "%w", err)
 	}
 	st.k = k
 	return st, nil

@@ -50,6 +50,9 @@ func batchGeom(g kernels.ConvGeom, n int) kernels.ConvGeom {
 
 func compileConv(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 	cv := nd.Conv
+	if cv.Groups() > 1 {
+		return compileGroupConv(c, st, cv)
+	}
 	geom := convGeom(cv, st.inShape, st.outShape)
 	if m := winogradChoice(&geom, c.opt.Winograd); m > 0 {
 		wg, err := kernels.NewWinograd(&geom, m, cv.FloatWeight())

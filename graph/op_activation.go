@@ -1,0 +1,106 @@
+package graph
+
+import "math"
+
+// The activations beyond ReLU: Sigmoid, HardSigmoid and Clip (ReLU6).
+
+// Clip bounds values to [Min, Max]; an absent bound is -Inf or +Inf.
+type Clip struct{ Min, Max float32 }
+
+// HardSigmoid is clamp(Alpha*x + Beta, 0, 1) (ONNX defaults 0.2, 0.5;
+// PyTorch's Hardsigmoid is 1/6, 0.5).
+type HardSigmoid struct{ Alpha, Beta float32 }
+
+func init() {
+	register(OpSigmoid, opDef{name: "Sigmoid", infer: inferUnary, eval: evalSigmoid})
+	register(OpHardSigmoid, opDef{name: "HardSigmoid", infer: inferHardSigmoid, eval: evalHardSigmoid,
+		attrKey: "hard_sigmoid", encode: encodeHardSigmoid, decode: decodeHardSigmoid})
+	register(OpClip, opDef{name: "Clip", infer: inferClip, eval: evalClip, fuse: fuseClip,
+		attrKey: "clip", encode: encodeClip, decode: decodeClip})
+}
+
+func evalSigmoid(_ *Graph, _ *Node, in [][]float32, out []float32) {
+	for j, v := range in[0] {
+		out[j] = float32(1 / (1 + math.Exp(-float64(v))))
+	}
+}
+
+func inferHardSigmoid(g *Graph, i int) (Shape, error) {
+	h := g.Nodes[i].HardSigmoid
+	if err := g.want(i, 1, h != nil); err != nil {
+		return Shape{}, err
+	}
+	if !finite(h.Alpha) || !finite(h.Beta) {
+		return Shape{}, g.Errorf(i, "alpha %v and beta %v must be finite", h.Alpha, h.Beta)
+	}
+	return inferUnary(g, i)
+}
+
+func evalHardSigmoid(_ *Graph, n *Node, in [][]float32, out []float32) {
+	h := n.HardSigmoid
+	for j, v := range in[0] {
+		out[j] = float32(min(max(float64(h.Alpha)*float64(v)+float64(h.Beta), 0), 1))
+	}
+}
+
+func encodeHardSigmoid(n *Node, w AttrWriter) {
+	w.Float("alpha", n.HardSigmoid.Alpha)
+	w.Float("beta", n.HardSigmoid.Beta)
+}
+
+func decodeHardSigmoid(n *Node, r AttrReader) {
+	n.HardSigmoid = &HardSigmoid{Alpha: r.Float("alpha"), Beta: r.Float("beta")}
+}
+
+func inferClip(g *Graph, i int) (Shape, error) {
+	c := g.Nodes[i].Clip
+	if err := g.want(i, 1, c != nil); err != nil {
+		return Shape{}, err
+	}
+	if c.Min != c.Min || c.Max != c.Max || c.Min > c.Max || math.IsInf(float64(c.Min), 1) || math.IsInf(float64(c.Max), -1) {
+		return Shape{}, g.Errorf(i, "bounds [%v, %v] are not an interval", c.Min, c.Max)
+	}
+	return inferUnary(g, i)
+}
+
+func evalClip(_ *Graph, n *Node, in [][]float32, out []float32) {
+	c := n.Clip
+	for j, v := range in[0] {
+		out[j] = min(max(v, c.Min), c.Max)
+	}
+}
+
+// Clip's bounds are written only when finite ("min", "max"); an absent
+// one is infinite.
+func encodeClip(n *Node, w AttrWriter) {
+	c := n.Clip
+	if finite(c.Min) {
+		w.Float("min", c.Min)
+	}
+	if finite(c.Max) {
+		w.Float("max", c.Max)
+	}
+	w.Bool("no_min", !finite(c.Min))
+	w.Bool("no_max", !finite(c.Max))
+}
+
+func decodeClip(n *Node, r AttrReader) {
+	c := &Clip{Min: r.Float("min"), Max: r.Float("max")}
+	if r.Bool("no_min") {
+		c.Min = float32(math.Inf(-1))
+	}
+	if r.Bool("no_max") {
+		c.Max = float32(math.Inf(1))
+	}
+	n.Clip = c
+}
+
+// fuseClip: a Clip(0, +Inf) is a ReLU, and fuses as one.
+func fuseClip(f *fuser, i int) int {
+	if c := f.nodes[i].Clip; c.Min == 0 && math.IsInf(float64(c.Max), 1) {
+		return fuseRelu(f, i)
+	}
+	return -1
+}
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"github.com/edge-resnet/edge-resnet/graph"
+	"github.com/edge-resnet/edge-resnet/kernels"
+)
+
+// The steps of grouped convolutions: depthwise (group = Cin = Cout) on the
+// direct depthwise kernels, other groupings on the direct grouped kernel.
+// Both split output rows across threads.
+
+// compileGroupConv compiles a conv with Group > 1 (float32).
+func compileGroupConv(c *compiler, st *step, cv *graph.Conv) (kernel, error) {
+	x, o := st.inShape, st.outShape
+	act := kernels.Activation{}
+	if st.relu {
+		act = kernels.ReLU()
+	}
+	w := cv.FloatWeight()
+	if cv.Groups() == cv.Cin && cv.Cin == cv.Cout {
+		g := kernels.DepthwiseGeom{H: x.H, W: x.W, C: x.C, KH: cv.KH, KW: cv.KW, StrideH: cv.StrideH, StrideW: cv.StrideW,
+			DilH: cv.DilH, DilW: cv.DilW, PadTop: cv.Pad.Top, PadLeft: cv.Pad.Left, PadBottom: cv.Pad.Bottom, PadRight: cv.Pad.Right}
+		g.SetOutput()
+		if err := g.Check(); err != nil {
+			return nil, err
+		}
+		return &depthwise{geom: g, w: w, bias: cv.Bias, act: act}, nil
+	}
+	geom := convGeom(cv, x, o)
+	c.needScratch(4 * kernels.GroupConvScratch(&geom))
+	return &groupConv{geom: geom, groups: cv.Groups(), w: w, bias: cv.Bias, act: act}, nil
+}
+
+// rowParts splits output rows when there are enough of them.
+func rowParts(oh, n int) int { return partsIf(oh >= 2*n, n) }
+
+type depthwise struct {
+	geom kernels.DepthwiseGeom
+	w    []float32
+	bias []float32
+	act  kernels.Activation
+}
+
+func (k *depthwise) parts(st *step, n int) int { return rowParts(k.geom.OH, n) }
+func (k *depthwise) weightBytes() int64        { return 0 } // the graph's weights, used in place
+
+func (k *depthwise) run(e *Exec, st *step, part, parts int) {
+	y0, y1 := split(k.geom.OH, 1, part, parts)
+	if y0 >= y1 {
+		return
+	}
+	for b := range e.n {
+		ep := kernels.DepthwiseEpilogue{Bias: k.bias, Act: k.act}
+		if st.in2 >= 0 {
+			ep.Res = e.view(st.in2, st.outShape, b)
+		}
+		kernels.DepthwiseConv(&k.geom, e.view(st.in, st.inShape, b), k.w, e.view(st.out, st.outShape, b), &ep, y0, y1)
+	}
+}
+
+func (k *depthwise) describe(p *Plan, _ *step) string { return "depthwise/" + p.Kernel }
+
+type groupConv struct {
+	geom   kernels.ConvGeom
+	groups int
+	w      []float32
+	bias   []float32
+	act    kernels.Activation
+}
+
+func (k *groupConv) parts(st *step, n int) int { return rowParts(k.geom.OH, n) }
+func (k *groupConv) weightBytes() int64        { return 0 }
+
+func (k *groupConv) run(e *Exec, st *step, part, parts int) {
+	y0, y1 := split(k.geom.OH, 1, part, parts)
+	if y0 >= y1 {
+		return
+	}
+	for b := range e.n {
+		var res []float32
+		if st.in2 >= 0 {
+			res = e.view(st.in2, st.outShape, b)
+		}
+		kernels.GroupConv(&k.geom, k.groups, e.view(st.in, st.inShape, b), k.w, k.bias, res, e.view(st.out, st.outShape, b), k.act, y0, y1, e.scratch[part])
+	}
+}
+
+func (k *groupConv) describe(*Plan, *step) string { return "grouped direct/generic" }
