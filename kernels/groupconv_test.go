@@ -102,6 +102,30 @@ func TestGroupConv(t *testing.T) {
 						t.Fatalf("output %d = %v, want %v", k, v, want[k])
 					}
 				}
+				if act.Kind != ActClip {
+					// The GEMM form: same definition, FMA chains.
+					gw := PackGrouped(&g, c.groups, w)
+					ep := Epilogue{Bias: bias, Res: res, Relu: act.Kind == ActReLU}
+					gbuf := make([]float32, n+32)
+					for k := range gbuf {
+						gbuf[k] = float32(math.NaN())
+					}
+					gout := gbuf[16 : 16+n]
+					sc := make([]float32, GroupConvGemmScratch(&g, c.groups))
+					for px := 0; px < g.Pixels(); px += 3 { // in pieces of 3 pixels
+						GroupConvGemm(&g, &gw, in, gout, &ep, px, min(px+3, g.Pixels()), sc)
+					}
+					for k := 0; k < 16; k++ {
+						if !math.IsNaN(float64(gbuf[k])) || !math.IsNaN(float64(gbuf[16+n+k])) {
+							t.Fatal("GroupConvGemm wrote outside the output")
+						}
+					}
+					for k, v := range gout {
+						if d := math.Abs(float64(v) - want[k]); d > 1e-5*(1+math.Abs(want[k]))*float64(c.k*c.k*c.c/c.groups) {
+							t.Fatalf("GroupConvGemm output %d = %v, want %v", k, v, want[k])
+						}
+					}
+				}
 				rows := make([]float32, n)
 				for y := range g.OH {
 					GroupConv(&g, c.groups, in, w, bias, res, rows, act, y, y+1, acc)
