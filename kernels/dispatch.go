@@ -50,6 +50,9 @@ type path struct {
 	// add8, if set, does Add8 for n a multiple of quantLanes (see add8Go;
 	// p is an *Add8Params, finite scales <= 2^90, |ZeroOut| <= 2^24).
 	add8 func(dst, a, b *uint8, n int, p *Add8Params)
+	// depthwise, if set, runs DepthwiseConv on whole vectors of its lanes
+	// channels (see depthwiseImpl); nil: the Go code does every channel.
+	depthwise *depthwiseImpl
 }
 
 var (
@@ -171,6 +174,7 @@ func Primitives() []Primitive {
 		{"int8 max pool", lanes(selected.maxWindow8 != nil, selected.max8Lanes, selected.name)},
 		{"quantize, dequantize", lanes(selected.quantize != nil, selected.quantLanes, selected.name)},
 		{"int8 add (unfused)", lanes(selected.add8 != nil, selected.quantLanes, selected.name)},
+		{"depthwise conv", depthwiseDesc()},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }

@@ -1,7 +1,8 @@
 // Package kernels holds edge-resnet's compute primitives on float32 NHWC
 // data: GEMM with a fused epilogue on pre-packed weights, convolution
-// through GEMM, pooling, and the small element-wise ops. Every primitive has
-// a portable Go implementation that is the reference for optimized ones.
+// through GEMM, depthwise convolution, pooling, and the small element-wise
+// ops. Every primitive has a portable Go implementation that is the
+// reference for optimized ones.
 //
 // Kernels never allocate: callers pass all buffers, usually views of a
 // session arena. Slice lengths are checked once at the API boundary.

@@ -4,8 +4,6 @@ package kernels
 
 import "github.com/klauspost/cpuid/v2"
 
-//go:generate go -C ../asm run ./amd64 -int8 -out ../kernels/gemm8_amd64.s
-
 // The int8 assembly kernels compute rows [0, m) of one packed column panel
 // (b: k*NR bytes in the layout of PackedB8 with KG = 4) and write columns
 // [0, n) of c, requantized exactly as Requantize:
@@ -229,39 +227,9 @@ var (
 	_ = registerPath(&path{name: "avxvnni", rank: 15, available: hasAVXVNNI, gemm: gemmAVX2, gemm8: gemm8AVXVNNI,
 		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
 		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
-		add8: add8Call(add8AVX2)})
+		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2})
 	_ = registerPath(&path{name: "avx512vnni", rank: 30, available: hasAVX512VNNI, gemm: gemmAVX512, gemm8: gemm8VNNI512,
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
 		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
-		add8: add8Call(add8AVX512)})
+		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512VNNI})
 )
-
-// vnniPeakAVX512 runs n iterations of 12 independent 16-lane VPDPBUSD on
-// registers (768 multiply-adds each). Requires AVX512F, AVX512VNNI.
-//
-//go:noescape
-func vnniPeakAVX512(n int)
-
-// vnniPeakAVXVNNI runs n iterations of 12 independent 8-lane VEX VPDPBUSD
-// (384 multiply-adds each). Requires AVX2, AVX-VNNI.
-//
-//go:noescape
-func vnniPeakAVXVNNI(n int)
-
-// The two requantization epilogues compared by BenchmarkRequant (see
-// asm/amd64/gemm8.go and docs/INT8.md), not used by the kernels: on n int32
-// values (n a positive multiple of 64), with zeroOut and lo read from
-// consts (&gemm8Epi.zeroOut[0]).
-//
-// requantF32AVX512: dst[j] = Requantize(acc[j]+corr[j], scale[j], no
-// residual, zeroOut, lo). Requires AVX512F, AVX512BW.
-//
-//go:noescape
-func requantF32AVX512(dst *uint8, acc *int32, n int, corr *int32, scale *float32, consts *int32)
-
-// requantFixedAVX512: x = acc[j]+corr[j]; h = int32((int64(x)*mult[j] +
-// 2^30) >> 31); dst[j] = clamp((h+rnd[j]) >> shift[j] + zeroOut, lo, 255),
-// with wrapping int32 adds. Requires AVX512F, AVX512BW.
-//
-//go:noescape
-func requantFixedAVX512(dst *uint8, acc *int32, n int, corr *int32, mult *int32, rnd *int32, shift *int32, consts *int32)

@@ -9,8 +9,6 @@ import (
 	"github.com/klauspost/cpuid/v2"
 )
 
-//go:generate go -C ../asm run ./amd64 -out ../kernels/gemm_amd64.s
-
 // The assembly kernels take plain arguments rather than a params struct
 // read through go_asm.h: avo cannot emit symbolic field offsets, while go
 // vet's asmdecl checks every argument offset and size against these
@@ -65,18 +63,6 @@ func epilogueAVX2(v, bias, res *float32, n, flags int)
 //
 //go:noescape
 func epilogueAVX512(v, bias, res *float32, n, flags int)
-
-// fmaPeakAVX2 runs n iterations of 12 independent 8-lane FMAs on registers
-// (192 FLOPs each). Requires AVX2 and FMA3.
-//
-//go:noescape
-func fmaPeakAVX2(n int)
-
-// fmaPeakAVX512 runs n iterations of 12 independent 16-lane FMAs on
-// registers (384 FLOPs each). Requires AVX512F.
-//
-//go:noescape
-func fmaPeakAVX512(n int)
 
 type gemmAsmFunc func(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
 
@@ -139,9 +125,9 @@ var (
 	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2, gemm8: gemm8AVX2,
 		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
 		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
-		add8: add8Call(add8AVX2)})
+		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2})
 	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512, gemm8: gemm8AVX2,
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
 		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
-		add8: add8Call(add8AVX512)})
+		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512})
 )

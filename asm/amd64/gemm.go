@@ -1,12 +1,14 @@
-// Command amd64 generates kernels/gemm_amd64.s: the fp32 GEMM microkernels
-// for AVX2+FMA3 and AVX-512, the max-pooling window kernels, and the
-// FMA-throughput loops used to measure the core's peak; with -int8,
-// kernels/gemm8_amd64.s: the int8 GEMM microkernels (gemm8.go). Run it
-// through `go generate ./kernels` in the main module.
+// Command amd64 generates edge-resnet's amd64 assembly, one file of
+// kernels/ per run (asmFiles in files.go): by default gemm_amd64.s, the fp32
+// GEMM microkernels for AVX2+FMA3 and AVX-512, the max-pooling window
+// kernels and the stand-alone epilogue; -int8 gemm8_amd64.s (gemm8.go);
+// -wino winograd_amd64.s (wino.go); -wino8 winograd8_amd64.s (wino8.go);
+// -kernelbench kernelbench_amd64.s, the benchmark-only kernels;
+// -depthwise depthwise_amd64.s (depthwise.go). Run it through
+// `go generate ./kernels` in the main module.
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"log"
@@ -15,27 +17,30 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
-	"github.com/mmcloughlin/avo/pass"
-	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
 )
-
-// argv is the command recorded in the generated header. It is fixed rather
-// than taken from os.Args so that the regeneration test, which runs from
-// another directory, produces the same bytes.
-var argv = []string{"go", "-C", "../asm", "run", "./amd64", "-out", "../kernels/gemm_amd64.s"}
 
 func main() {
 	// avo's build package registers its own flags on flag.CommandLine.
 	fs := flag.NewFlagSet("amd64", flag.ExitOnError)
 	out := fs.String("out", "", "assembly output file (stdout if empty)")
-	int8 := fs.Bool("int8", false, "generate the int8 GEMM kernels (gemm8_amd64.s)")
-	fs.Parse(os.Args[1:])
-	gen := generate
-	if *int8 {
-		gen = generate8
+	selected := map[*asmFile]*bool{}
+	for _, f := range asmFiles {
+		if f.flag != "" {
+			selected[f] = fs.Bool(f.flag, false, "generate kernels/"+f.name)
+		}
 	}
-	src, err := gen()
+	fs.Parse(os.Args[1:])
+	file := asmFiles[0]
+	for _, f := range asmFiles {
+		if on := selected[f]; on != nil && *on {
+			if file != asmFiles[0] {
+				log.Fatalf("-%s and -%s: one file per run", file.flag, f.flag)
+			}
+			file = f
+		}
+	}
+	src, err := file.generate()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -48,10 +53,8 @@ func main() {
 	}
 }
 
-// generate returns the whole assembly file.
-func generate() ([]byte, error) {
-	c := build.NewContext()
-	c.ConstraintExpr("gc,!purego")
+// gemmFile emits kernels/gemm_amd64.s.
+func gemmFile(c *build.Context) {
 	for _, k := range kernels {
 		k.generate(c)
 	}
@@ -60,22 +63,6 @@ func generate() ([]byte, error) {
 	maxWindow(c, "maxWindowAVX512", true)
 	epilogue(c, "epilogueAVX2", false)
 	epilogue(c, "epilogueAVX512", true)
-	fmaPeak(c, "fmaPeakAVX2", false)
-	fmaPeak(c, "fmaPeakAVX512", true)
-	f, err := c.Result()
-	if err != nil {
-		return nil, err
-	}
-	if err := pass.Compile.Execute(f); err != nil {
-		return nil, err
-	}
-	p := printer.NewGoAsm(printer.Config{Argv: argv, Pkg: "kernels"})
-	src, err := p.Print(f)
-	if err != nil {
-		return nil, err
-	}
-	// Generated files end with exactly one newline, like gofmt'd Go.
-	return append(bytes.TrimRight(src, "\n"), '\n'), nil
 }
 
 // kernel describes one GEMM microkernel: an mr x (nv*lanes) register tile.
@@ -141,22 +128,6 @@ var kernels = []*kernel{
 	{name: "gemmF32_14x32_AVX512", avx512: true, mr: 14, nv: 2, unroll: 4, pf: 4096},
 }
 
-// General-purpose registers. A rows are addressed as grp[g] + j*lda
-// (j = 0, 1, 2), one base register per group of three rows, so a 14-row tile
-// needs five bases and one index instead of fourteen pointers.
-var (
-	rA    = reg.RSI // row 0 of the current tile
-	rLda  = reg.RDX // lda in bytes
-	rC    = reg.R11 // row 0 of the current output tile
-	rRes  = reg.R12 // row 0 of the current residual tile
-	rM    = reg.R13 // rows left, including the current tile
-	rK    = reg.R14 // k
-	grp   = []reg.GPPhysical{reg.RAX, reg.RBX, reg.RCX, reg.R8, reg.R9}
-	rB    = reg.RDI // B panel cursor in the K loop
-	rKK   = reg.R10 // K loop counter; rows of the tile in the epilogue
-	rMask = reg.R9  // AVX2 mask pointer (only live outside the K loop, reloaded)
-)
-
 const signature = "func(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)"
 
 // Flags bits, mirrored by gemmFlag* in kernels/gemm_amd64.go.
@@ -186,113 +157,59 @@ func (k *kernel) generate(c *build.Context) {
 	c.Load(c.Param("m"), rM)
 	c.Load(c.Param("k"), rK)
 	if k.avx512 {
-		// Column masks: bit j of the n-bit mask enables column j.
-		c.Load(c.Param("n"), reg.RCX)
-		c.MOVQ(operand.U32(1), reg.RAX)
-		c.SHLQ(reg.CL, reg.RAX)
-		c.DECQ(reg.RAX)
-		for v := 0; v < k.nv; v++ {
-			if v > 0 {
-				c.SHRQ(operand.U8(16), reg.RAX)
-			}
-			c.KMOVW(reg.EAX, masks[v])
-		}
+		columnMasks(c, k.nv)
 	}
-
-	c.Label(l("tile"))
-	// Rows beyond m are never read: a partial tile runs a K loop that
-	// touches only its m rows.
-	c.CMPQ(rM, operand.U32(k.mr))
-	c.JAE(operand.LabelRef(l("m" + fmt.Sprint(k.mr))))
-	for m := 1; m < k.mr; m++ {
-		c.CMPQ(rM, operand.U32(m))
-		c.JE(operand.LabelRef(l("m" + fmt.Sprint(m))))
+	tile := func(h int) {
+		k.kloop(c, h, l(fmt.Sprintf("m%d_", h)))
+		c.MOVQ(operand.U32(h), rKK)
 	}
-	for m := k.mr; m >= 1; m-- {
-		c.Label(l("m" + fmt.Sprint(m)))
-		k.kloop(c, m, l(fmt.Sprintf("m%d_", m)))
-		c.MOVQ(operand.U32(m), rKK)
-		c.JMP(operand.LabelRef(l("epilogue")))
+	next := func() {
+		stepParam(c, "ldc", 4*k.mr, rC)
+		stepParam(c, "ldres", 4*k.mr, rRes)
 	}
-
-	c.Label(l("epilogue"))
-	k.epilogue(c, l)
-
-	// Next tile.
-	c.SUBQ(operand.U32(k.mr), rM)
-	c.JLE(operand.LabelRef(l("done")))
-	c.IMUL3Q(operand.U32(k.mr), rLda, reg.RAX)
-	c.ADDQ(reg.RAX, rA)
-	c.Load(c.Param("ldc"), reg.RAX)
-	c.IMUL3Q(operand.U32(4*k.mr), reg.RAX, reg.RAX)
-	c.ADDQ(reg.RAX, rC)
-	c.Load(c.Param("ldres"), reg.RAX)
-	c.IMUL3Q(operand.U32(4*k.mr), reg.RAX, reg.RAX)
-	c.ADDQ(reg.RAX, rRes)
-	c.JMP(operand.LabelRef(l("tile")))
-
-	c.Label(l("done"))
-	c.VZEROUPPER()
-	c.RET()
+	rowTiles(c, l, k.mr, tile, "epilogue", func() { k.epilogue(c, l) }, next)
 }
 
-// kloop zeroes the accumulators of m rows and runs the K loop over them.
-func (k *kernel) kloop(c *build.Context, m int, l string) {
-	for i := 0; i < m; i++ {
+// zeroAcc zeroes the accumulators of h rows: VPXORD on zmm; on ymm
+// VXORPS for float32 accumulators, VPXOR for integer ones.
+func (k *kernel) zeroAcc(c *build.Context, h int, float bool) {
+	for i := 0; i < h; i++ {
 		for v := 0; v < k.nv; v++ {
-			if k.avx512 {
-				c.VPXORD(k.acc(i, v), k.acc(i, v), k.acc(i, v))
-			} else {
-				c.VXORPS(k.acc(i, v), k.acc(i, v), k.acc(i, v))
+			a := k.acc(i, v)
+			switch {
+			case k.avx512:
+				c.VPXORD(a, a, a)
+			case float:
+				c.VXORPS(a, a, a)
+			default:
+				c.VPXOR(a, a, a)
 			}
 		}
 	}
-	groups := (m + 2) / 3
-	c.MOVQ(rA, grp[0])
-	for g := 1; g < groups; g++ {
-		c.LEAQ(operand.Mem{Base: grp[g-1], Index: rLda, Scale: 2}, grp[g])
-		c.ADDQ(rLda, grp[g])
-	}
-	c.Load(c.Param("b"), rB)
-	unroll := k.unroll
-	if m < k.mr {
-		unroll = 1 // partial tiles are rare; keep their code short
-	}
-	step := func(u int) {
+}
+
+// kloop zeroes the accumulators of h rows and runs the K loop over them.
+func (k *kernel) kloop(c *build.Context, h int, l string) {
+	k.zeroAcc(c, h, true)
+	loadB := func(u int) {
 		for v := 0; v < k.nv; v++ {
 			c.VMOVUPS(operand.Mem{Base: rB, Disp: (u*k.nv + v) * k.vbytes()}, k.bvec(v))
 		}
-		if k.pf > 0 && unroll > 1 {
-			// Prefetches never fault, so running past the panel is fine.
-			for off := 0; off < k.nr()*4; off += 64 {
-				c.PREFETCHT0(operand.Mem{Base: rB, Disp: k.pf + u*k.nr()*4 + off})
-			}
-		}
-		for i := 0; i < m; i++ {
-			a := operand.Mem{Base: grp[i/3], Disp: 4 * u}
-			if i%3 > 0 {
-				a.Index, a.Scale = rLda, uint8(i%3)
-			}
-			if k.bcst {
-				for v := 0; v < k.nv; v++ {
-					c.VFMADD231PS_BCST(a, k.bvec(v), k.acc(i, v))
-				}
-				continue
-			}
-			t := k.tmp(i)
-			c.VBROADCASTSS(a, t)
+	}
+	row := func(i int, a operand.Mem) {
+		if k.bcst {
 			for v := 0; v < k.nv; v++ {
-				c.VFMADD231PS(k.bvec(v), t, k.acc(i, v))
+				c.VFMADD231PS_BCST(a, k.bvec(v), k.acc(i, v))
 			}
+			return
+		}
+		t := k.tmp(i)
+		c.VBROADCASTSS(a, t)
+		for v := 0; v < k.nv; v++ {
+			c.VFMADD231PS(k.bvec(v), t, k.acc(i, v))
 		}
 	}
-	advance := func(u int) {
-		for g := 0; g < groups; g++ {
-			c.ADDQ(operand.U32(4*u), grp[g])
-		}
-		c.ADDQ(operand.U32(u*k.nr()*4), rB)
-	}
-	kLoop(c, l, unroll, step, advance)
+	tileKLoop(c, l, h, k.mr, k.unroll, k.nr()*4, k.pf, loadB, row)
 }
 
 // epilogue applies bias, residual and ReLU to the tile (rKK rows) and
@@ -515,39 +432,4 @@ func maskTable(c *build.Context) {
 		}
 		c.AddDatum(4*i, operand.U32(v))
 	}
-}
-
-// kLoop emits the K loop of a microkernel: rK iterations of step, unroll
-// at a time (unroll a power of two) then one at a time, with advance(u)
-// moving the operand pointers past u iterations. rKK is the counter.
-func kLoop(c *build.Context, l string, unroll int, step, advance func(int)) {
-	if unroll > 1 {
-		shift := 0
-		for 1<<shift < unroll {
-			shift++
-		}
-		c.MOVQ(rK, rKK)
-		c.SHRQ(operand.U8(shift), rKK)
-		c.JZ(operand.LabelRef(l + "rem"))
-		c.Label(l + "loop")
-		for u := 0; u < unroll; u++ {
-			step(u)
-		}
-		advance(unroll)
-		c.DECQ(rKK)
-		c.JNZ(operand.LabelRef(l + "loop"))
-		c.Label(l + "rem")
-		c.MOVQ(rK, rKK)
-		c.ANDQ(operand.U32(unroll-1), rKK)
-	} else {
-		c.MOVQ(rK, rKK)
-		c.TESTQ(rKK, rKK)
-	}
-	c.JZ(operand.LabelRef(l + "end"))
-	c.Label(l + "one")
-	step(0)
-	advance(1)
-	c.DECQ(rKK)
-	c.JNZ(operand.LabelRef(l + "one"))
-	c.Label(l + "end")
 }

@@ -1,20 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
-	"github.com/mmcloughlin/avo/pass"
-	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
 )
-
-// argv8 is the command recorded in the header of kernels/gemm8_amd64.s.
-var argv8 = []string{"go", "-C", "../asm", "run", "./amd64", "-int8", "-out", "../kernels/gemm8_amd64.s"}
 
 // How a kernel multiplies uint8 activations by int8 weights.
 const (
@@ -27,8 +21,9 @@ const (
 	// a column's four products; pairs are added in the epilogue.
 	dotMadd16
 	// dotMaddUBSW: VPMADDUBSW (u8*s8 pairs into int16, saturating) then
-	// VPMADDWD by ones. Not exact for our contract (255*127*2 > 32767):
-	// generated for the benchmark that measures it against dotMadd16.
+	// VPMADDWD by ones. Not exact for every input (255*127*2 > 32767):
+	// run only for weights in [-64, 63], where no pair sum saturates (the
+	// narrow variant of the dotMadd16 kernel, chosen by kernels.PackB8).
 	dotMaddUBSW
 )
 
@@ -111,14 +106,12 @@ const (
 
 const signature8 = "func(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32)"
 
-// generate8 returns kernels/gemm8_amd64.s.
-func generate8() ([]byte, error) {
-	c := build.NewContext()
-	c.ConstraintExpr("gc,!purego")
+// gemm8File emits kernels/gemm8_amd64.s (requantBench and vnniPeak go to
+// kernelbench_amd64.s).
+func gemm8File(c *build.Context) {
 	for _, k := range kernels8 {
 		k.generate(c)
 	}
-	requantBench(c)
 	maxWindow8(c, "maxWindow8AVX2", false)
 	maxWindow8(c, "maxWindow8AVX512", true)
 	quantize(c, "quantizeAVX2", false)
@@ -127,21 +120,6 @@ func generate8() ([]byte, error) {
 	dequantize(c, "dequantizeAVX512", true)
 	add8(c, "add8AVX2", false)
 	add8(c, "add8AVX512", true)
-	vnniPeak(c, "vnniPeakAVX512", true)
-	vnniPeak(c, "vnniPeakAVXVNNI", false)
-	f, err := c.Result()
-	if err != nil {
-		return nil, err
-	}
-	if err := pass.Compile.Execute(f); err != nil {
-		return nil, err
-	}
-	p := printer.NewGoAsm(printer.Config{Argv: argv8, Pkg: "kernels"})
-	src, err := p.Print(f)
-	if err != nil {
-		return nil, err
-	}
-	return append(bytes.TrimRight(src, "\n"), '\n'), nil
 }
 
 // vpdpbusd emits acc += u8(u)·s8(s), four products per int32 lane.
@@ -204,51 +182,17 @@ func (k *kernel8) generate(c *build.Context) {
 	c.Load(c.Param("k"), rK)
 	c.SHRQ(operand.U8(2), rK) // K groups of 4 bytes
 	if k.zmm() {
-		// Column masks: bit j of the n-bit mask enables column j.
-		c.Load(c.Param("n"), reg.RCX)
-		c.MOVQ(operand.U32(1), reg.RAX)
-		c.SHLQ(reg.CL, reg.RAX)
-		c.DECQ(reg.RAX)
-		for v := 0; v < k.nv; v++ {
-			if v > 0 {
-				c.SHRQ(operand.U8(16), reg.RAX)
-			}
-			c.KMOVW(reg.EAX, masks[v])
-		}
+		columnMasks(c, k.nv)
 	}
-
-	c.Label(l("tile"))
-	c.CMPQ(rM, operand.U32(k.mr))
-	c.JAE(operand.LabelRef(l("m" + fmt.Sprint(k.mr))))
-	for m := 1; m < k.mr; m++ {
-		c.CMPQ(rM, operand.U32(m))
-		c.JE(operand.LabelRef(l("m" + fmt.Sprint(m))))
+	tile := func(h int) {
+		k.kloop(c, h, l(fmt.Sprintf("m%d_", h)))
+		c.MOVQ(operand.U32(h), rKK)
 	}
-	for m := k.mr; m >= 1; m-- {
-		c.Label(l("m" + fmt.Sprint(m)))
-		k.kloop(c, m, l(fmt.Sprintf("m%d_", m)))
-		c.MOVQ(operand.U32(m), rKK)
-		c.JMP(operand.LabelRef(l("epilogue")))
+	next := func() {
+		stepParam(c, "ldc", k.mr, rC)
+		stepParam(c, "ldres", k.mr, rRes)
 	}
-
-	c.Label(l("epilogue"))
-	k.epilogue(c, l)
-
-	c.SUBQ(operand.U32(k.mr), rM)
-	c.JLE(operand.LabelRef(l("done")))
-	c.IMUL3Q(operand.U32(k.mr), rLda, reg.RAX)
-	c.ADDQ(reg.RAX, rA)
-	c.Load(c.Param("ldc"), reg.RAX)
-	c.IMUL3Q(operand.U32(k.mr), reg.RAX, reg.RAX)
-	c.ADDQ(reg.RAX, rC)
-	c.Load(c.Param("ldres"), reg.RAX)
-	c.IMUL3Q(operand.U32(k.mr), reg.RAX, reg.RAX)
-	c.ADDQ(reg.RAX, rRes)
-	c.JMP(operand.LabelRef(l("tile")))
-
-	c.Label(l("done"))
-	c.VZEROUPPER()
-	c.RET()
+	rowTiles(c, l, k.mr, tile, "epilogue", func() { k.epilogue(c, l) }, next)
 }
 
 // kloop starts the accumulators of m rows and runs the K loop (rK groups
@@ -279,19 +223,8 @@ func (k *kernel8) kloop(c *build.Context, m int, l string) {
 		c.VPCMPEQW(k.ones(), k.ones(), k.ones())
 		c.VPSRLW(operand.U8(15), k.ones(), k.ones())
 	}
-	groups := (m + 2) / 3
-	c.MOVQ(rA, grp[0])
-	for g := 1; g < groups; g++ {
-		c.LEAQ(operand.Mem{Base: grp[g-1], Index: rLda, Scale: 2}, grp[g])
-		c.ADDQ(rLda, grp[g])
-	}
-	c.Load(c.Param("b"), rB)
 	gbytes := 4 * k.nr() // bytes of B per K group
-	unroll := k.unroll
-	if m < k.mr {
-		unroll = 1
-	}
-	step := func(u int) {
+	loadB := func(u int) {
 		bm := func(off int) operand.Mem { return operand.Mem{Base: rB, Disp: u*gbytes + off} }
 		switch k.dot {
 		case dotVNNI512:
@@ -307,50 +240,35 @@ func (k *kernel8) kloop(c *build.Context, m int, l string) {
 				c.VPMOVSXBW(bm(v*16), k.w(v))
 			}
 		}
-		if k.pf > 0 && unroll > 1 {
-			for off := 0; off < gbytes; off += 64 {
-				c.PREFETCHT0(bm(k.pf + off))
-			}
-		}
-		for i := 0; i < m; i++ {
-			a := operand.Mem{Base: grp[i/3], Disp: 4 * u}
-			if i%3 > 0 {
-				a.Index, a.Scale = rLda, uint8(i%3)
-			}
+	}
+	row := func(i int, a operand.Mem) {
+		switch k.dot {
+		case dotVNNI512, dotAVXVNNI:
 			t := k.tmp(i % 2)
-			switch k.dot {
-			case dotVNNI512, dotAVXVNNI:
-				c.VPBROADCASTD(a, t)
-				for v := 0; v < k.nv; v++ {
-					k.vpdpbusd(c, k.w(v), t, k.acc(i, v))
-				}
-			case dotMadd16:
-				// Four activations as int16, repeated: [a0 a1 a2 a3]x4.
-				t, p := k.tmp(0), k.tmp(1)
-				c.VPBROADCASTD(a, k.xmm(t))
-				c.VPMOVZXBW(k.xmm(t), t)
-				for v := 0; v < k.accPerRow(); v++ {
-					c.VPMADDWD(k.w(v), t, p)
-					c.VPADDD(p, k.acc(i, v), k.acc(i, v))
-				}
-			case dotMaddUBSW:
-				t, p := k.tmp(0), k.tmp(1)
-				c.VPBROADCASTD(a, t)
-				for v := 0; v < k.nv; v++ {
-					c.VPMADDUBSW(k.w(v), t, p)
-					c.VPMADDWD(k.ones(), p, p)
-					c.VPADDD(p, k.acc(i, v), k.acc(i, v))
-				}
+			c.VPBROADCASTD(a, t)
+			for v := 0; v < k.nv; v++ {
+				k.vpdpbusd(c, k.w(v), t, k.acc(i, v))
+			}
+		case dotMadd16:
+			// Four activations as int16, repeated: [a0 a1 a2 a3]x4.
+			t, p := k.tmp(0), k.tmp(1)
+			c.VPBROADCASTD(a, k.xmm(t))
+			c.VPMOVZXBW(k.xmm(t), t)
+			for v := 0; v < k.accPerRow(); v++ {
+				c.VPMADDWD(k.w(v), t, p)
+				c.VPADDD(p, k.acc(i, v), k.acc(i, v))
+			}
+		case dotMaddUBSW:
+			t, p := k.tmp(0), k.tmp(1)
+			c.VPBROADCASTD(a, t)
+			for v := 0; v < k.nv; v++ {
+				c.VPMADDUBSW(k.w(v), t, p)
+				c.VPMADDWD(k.ones(), p, p)
+				c.VPADDD(p, k.acc(i, v), k.acc(i, v))
 			}
 		}
 	}
-	advance := func(u int) {
-		for g := 0; g < groups; g++ {
-			c.ADDQ(operand.U32(4*u), grp[g])
-		}
-		c.ADDQ(operand.U32(u*gbytes), rB)
-	}
-	kLoop(c, l, unroll, step, advance)
+	tileKLoop(c, l, m, k.mr, k.unroll, gbytes, k.pf, loadB, row)
 }
 
 // epilogue requantizes the tile's rKK rows and stores their n columns,
@@ -428,6 +346,8 @@ func (k *kernel8) rowsOut(c *build.Context, l func(string) string, ep reg.GPPhys
 			consts[off] = free[i]
 		}
 	}
+	q := &requant{resZero: em(epiResZero), resScale: em(epiResScale),
+		hi: consts[epiHi], negHi: consts[epiNegHi], zeroOut: consts[epiZeroOut], lo: consts[epiLo]}
 	for i := 0; i < k.mr; i++ {
 		if i > 0 {
 			c.CMPQ(rKK, operand.U32(i))
@@ -442,8 +362,7 @@ func (k *kernel8) rowsOut(c *build.Context, l func(string) string, ep reg.GPPhys
 			if !k.corrInit() {
 				c.VPADDD(em(epiCorr+v*vb), x, x)
 			}
-			c.VCVTDQ2PS(x, x)
-			c.VMULPS(em(epiScale+v*vb), x, x)
+			q.toFloat(c, x, em(epiScale+v*vb))
 			if res {
 				t := resT
 				if k.zmm() {
@@ -453,46 +372,20 @@ func (k *kernel8) rowsOut(c *build.Context, l func(string) string, ep reg.GPPhys
 				} else {
 					c.VPMOVZXBD(operand.Mem{Base: rowR, Disp: v * 8}, t)
 				}
-				c.VPSUBD(em(epiResZero), t, t)
-				c.VCVTDQ2PS(t, t)
-				c.VMULPS(em(epiResScale), t, t)
-				c.VADDPS(t, x, x)
+				q.addRes(c, x, t)
 			}
-			c.VMINPS(consts[epiHi], x, x)
-			c.VMAXPS(consts[epiNegHi], x, x)
-			c.VCVTPS2DQ(x, x)
-			c.VPADDD(consts[epiZeroOut], x, x)
-			c.VPMAXSD(consts[epiLo], x, x)
+			q.round(c, x)
 			if k.zmm() {
 				// Unsigned saturation to 255 (values are >= Lo >= 0).
 				c.VPMOVUSDB(x, masks[v], operand.Mem{Base: rowC, Disp: v * 16})
 			}
 		}
 		if !k.zmm() {
-			k.packStore(c, i, rowC, packT)
+			// Lanes in [0, 65536+255]: VPACKSSDW, then saturation to 255.
+			storeBytes(c, c.VPACKSSDW, k.out(i, 0), k.out(i, k.nv-1), packT, operand.Mem{Base: rowC})
 		}
 	}
 	c.Label(exit)
-}
-
-// packStore narrows row i's nv vectors of int32 in [0, 65536+255] to bytes
-// (saturating at 255) and stores its nr() bytes at row.
-func (k *kernel8) packStore(c *build.Context, i int, row reg.GPPhysical, t reg.VecPhysical) {
-	x0 := k.out(i, 0)
-	x1 := x0
-	if k.nv == 2 {
-		x1 = k.out(i, 1)
-	}
-	// Lane 0: columns 0-3 then 8-11 (or 0-3 twice), lane 1: 4-7, 12-15.
-	c.VPACKSSDW(x1, x0, x0)
-	c.VPACKUSWB(x0, x0, x0)
-	c.VEXTRACTI128(operand.U8(1), x0, t.AsX().(reg.VecPhysical))
-	c.VPUNPCKLDQ(t.AsX(), x0.AsX(), x0.AsX())
-	if k.nv == 2 {
-		c.VMOVDQU(x0.AsX(), operand.Mem{Base: row})
-	} else {
-		c.MOVQ(x0.AsX(), operand.Mem{Base: row})
-	}
 }
 
 // requantBench emits the two requantization epilogues compared in

@@ -1,7 +1,7 @@
-// Command arm64 generates edge-resnet's arm64 assembly (kernels/gemm_arm64.s
-// and kernels/gemm8_arm64.s).
+// Command arm64 generates edge-resnet's arm64 assembly (kernels/gemm_arm64.s,
+// kernels/gemm8_arm64.s and, with -outdw, kernels/depthwise_arm64.s).
 //
-//	go -C asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s
+//	go -C asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s -outdw ../kernels/depthwise_arm64.s
 package main
 
 import (
@@ -66,7 +66,13 @@ func generate() []byte {
 func main() {
 	out := flag.String("out", "gemm_arm64.s", "output file of the fp32 kernels")
 	out8 := flag.String("out8", "gemm8_arm64.s", "output file of the int8 kernels")
+	outDW := flag.String("outdw", "", "output file of the depthwise kernels (none if empty)")
 	flag.Parse()
+	if *outDW != "" {
+		if err := os.WriteFile(*outDW, generateDepthwise(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
 	if err := os.WriteFile(*out, generate(), 0o644); err != nil {
 		log.Fatal(err)
 	}

@@ -1,88 +1,33 @@
-// Command amd64wino8 generates kernels/winograd8_amd64.s: the stages of the
-// integer int8 Winograd F(2x2, 3x3) (kernels/winograd8.go) for AVX2,
-// AVX-512BW and AVX512-VNNI: the int16 transform-domain GEMM, the input
-// transform (uint8 -> int16) and the output transform fused with the
-// requantization. Run it through `go generate ./kernels` in the main module.
 package main
 
+// kernels/winograd8_amd64.s: the stages of the integer int8 Winograd
+// F(2x2, 3x3) (kernels/winograd8.go) for AVX2, AVX-512BW and AVX512-VNNI:
+// the int16 transform-domain GEMM, the input transform (uint8 -> int16)
+// and the output transform fused with the requantization.
+
 import (
-	"bytes"
-	"flag"
 	"fmt"
-	"log"
-	"os"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
-	"github.com/mmcloughlin/avo/pass"
-	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// argv is the command recorded in the generated header, fixed so that the
-// regeneration test, run from another directory, gives the same bytes.
-var argv = []string{"go", "-C", "../asm", "run", "./amd64wino8", "-out", "../kernels/winograd8_amd64.s"}
-
-func main() {
-	fs := flag.NewFlagSet("amd64wino8", flag.ExitOnError)
-	out := fs.String("out", "", "assembly output file (stdout if empty)")
-	fs.Parse(os.Args[1:])
-	src, err := generate()
-	if err != nil {
-		log.Fatal(err)
-	}
-	if *out == "" {
-		os.Stdout.Write(src)
-		return
-	}
-	if err := os.WriteFile(*out, src, 0o644); err != nil {
-		log.Fatal(err)
-	}
-}
-
-func generate() ([]byte, error) {
-	c := build.NewContext()
-	c.ConstraintExpr("gc,!purego")
-	for _, k := range gemms {
+// wino8File emits kernels/winograd8_amd64.s.
+func wino8File(c *build.Context) {
+	for _, k := range gemms16 {
 		k.generate(c)
 	}
-	inTransform(c, "wino8InAVX2", false)
-	inTransform(c, "wino8InAVX512", true)
-	outTransform(c, "wino8OutAVX2", false)
-	outTransform(c, "wino8OutAVX512", true)
-	f, err := c.Result()
-	if err != nil {
-		return nil, err
-	}
-	if err := pass.Compile.Execute(f); err != nil {
-		return nil, err
-	}
-	p := printer.NewGoAsm(printer.Config{Argv: argv, Pkg: "kernels"})
-	src, err := p.Print(f)
-	if err != nil {
-		return nil, err
-	}
-	return append(bytes.TrimRight(src, "\n"), '\n'), nil
+	wino8In(c, "wino8InAVX2", false)
+	wino8In(c, "wino8InAVX512", true)
+	wino8Out(c, "wino8OutAVX2", false)
+	wino8Out(c, "wino8OutAVX512", true)
 }
 
-var (
-	zregs = []reg.VecPhysical{reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7, reg.Z8, reg.Z9, reg.Z10,
-		reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15, reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22,
-		reg.Z23, reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
-	yregs = []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8, reg.Y9, reg.Y10,
-		reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}
-	xregs = []reg.VecPhysical{reg.X0, reg.X1, reg.X2, reg.X3, reg.X4, reg.X5, reg.X6, reg.X7, reg.X8, reg.X9, reg.X10,
-		reg.X11, reg.X12, reg.X13, reg.X14, reg.X15}
-)
-
-func vec(avx512 bool, i int) reg.VecPhysical {
-	if avx512 {
-		return zregs[i]
-	}
-	return yregs[i]
-}
+var xregs = []reg.VecPhysical{reg.X0, reg.X1, reg.X2, reg.X3, reg.X4, reg.X5, reg.X6, reg.X7, reg.X8, reg.X9, reg.X10,
+	reg.X11, reg.X12, reg.X13, reg.X14, reg.X15}
 
 // vpdpwssd emits VPDPWSSD (AVX512-VNNI: acc += pairwise int16 products,
 // wrapping), which the Go assembler knows and avo v0.5.0 does not.
@@ -96,47 +41,21 @@ func vpdpwssd(c *build.Context, b, a, acc operand.Op) {
 	})
 }
 
-// gemm is one int16 GEMM kernel: an mr x (nv*lanes) tile of int32
-// accumulators over k2 channel pairs.
-type gemm struct {
-	name   string
-	avx512 bool
-	vnni   bool // VPDPWSSD instead of VPMADDWD + VPADDD
-	mr, nv int
-	unroll int
+// gemm16 is one int16 GEMM kernel: an mr x (nv*lanes) tile of int32
+// accumulators over k2 channel pairs, with the register plan of the fp32
+// kernel (acc, bvec, tmp) and no prefetching.
+type gemm16 struct {
+	kernel
+	vnni bool // VPDPWSSD instead of VPMADDWD + VPADDD
 }
 
-var gemms = []*gemm{
-	{name: "wino8Gemm_6x16_AVX2", mr: 6, nv: 2, unroll: 2},
-	{name: "wino8Gemm_14x32_AVX512BW", avx512: true, mr: 14, nv: 2, unroll: 2},
-	{name: "wino8Gemm_14x32_AVX512VNNI", avx512: true, vnni: true, mr: 14, nv: 2, unroll: 2},
+var gemms16 = []*gemm16{
+	{kernel: kernel{name: "wino8Gemm_6x16_AVX2", mr: 6, nv: 2, unroll: 2}},
+	{kernel: kernel{name: "wino8Gemm_14x32_AVX512BW", avx512: true, mr: 14, nv: 2, unroll: 2}},
+	{kernel: kernel{name: "wino8Gemm_14x32_AVX512VNNI", avx512: true, mr: 14, nv: 2, unroll: 2}, vnni: true},
 }
 
-func (k *gemm) lanes() int {
-	if k.avx512 {
-		return 16
-	}
-	return 8
-}
-func (k *gemm) vbytes() int                   { return 4 * k.lanes() }
-func (k *gemm) nr() int                       { return k.nv * k.lanes() }
-func (k *gemm) acc(i, v int) reg.VecPhysical  { return vec(k.avx512, i*k.nv+v) }
-func (k *gemm) bvec(v int) reg.VecPhysical    { return vec(k.avx512, k.mr*k.nv+v) }
-func (k *gemm) scratch(i int) reg.VecPhysical { return vec(k.avx512, k.mr*k.nv+k.nv+i) }
-
-var (
-	rA   = reg.RSI
-	rLda = reg.RDX
-	rC   = reg.R11
-	rLdc = reg.R12
-	rM   = reg.R13
-	rK   = reg.R14
-	grp  = []reg.GPPhysical{reg.RAX, reg.RBX, reg.RCX, reg.R8, reg.R9}
-	rB   = reg.RDI
-	rKK  = reg.R10
-)
-
-func (k *gemm) generate(c *build.Context) {
+func (k *gemm16) generate(c *build.Context) {
 	c.Function(k.name)
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(m, k2 int, a *int16, lda int, b *int16, c *int32, ldc int)")
@@ -159,34 +78,18 @@ func (k *gemm) generate(c *build.Context) {
 	c.SHLQ(operand.U8(2), rLdc)
 	c.Load(c.Param("m"), rM)
 	c.Load(c.Param("k2"), rK)
-
-	c.Label(l("tile"))
-	c.CMPQ(rM, operand.U32(k.mr))
-	c.JAE(operand.LabelRef(l(fmt.Sprint("m", k.mr))))
-	for m := 1; m < k.mr; m++ {
-		c.CMPQ(rM, operand.U32(m))
-		c.JE(operand.LabelRef(l(fmt.Sprint("m", m))))
+	tile := func(h int) {
+		k.kloop(c, h, l(fmt.Sprintf("m%d_", h)))
+		k.store(c, h)
 	}
-	for m := k.mr; m >= 1; m-- {
-		c.Label(l(fmt.Sprint("m", m)))
-		k.kloop(c, m, l(fmt.Sprintf("m%d_", m)))
-		k.store(c, m)
-		c.JMP(operand.LabelRef(l("next")))
+	next := func() {
+		c.IMUL3Q(operand.U32(k.mr), rLdc, reg.RAX)
+		c.ADDQ(reg.RAX, rC)
 	}
-	c.Label(l("next"))
-	c.SUBQ(operand.U32(k.mr), rM)
-	c.JLE(operand.LabelRef(l("done")))
-	c.IMUL3Q(operand.U32(k.mr), rLda, reg.RAX)
-	c.ADDQ(reg.RAX, rA)
-	c.IMUL3Q(operand.U32(k.mr), rLdc, reg.RAX)
-	c.ADDQ(reg.RAX, rC)
-	c.JMP(operand.LabelRef(l("tile")))
-	c.Label(l("done"))
-	c.VZEROUPPER()
-	c.RET()
+	rowTiles(c, l, k.mr, tile, "next", func() {}, next)
 }
 
-func (k *gemm) mov(c *build.Context, src, dst operand.Op) {
+func (k *gemm16) mov(c *build.Context, src, dst operand.Op) {
 	if k.avx512 {
 		c.VMOVDQU32(src, dst)
 	} else {
@@ -194,94 +97,37 @@ func (k *gemm) mov(c *build.Context, src, dst operand.Op) {
 	}
 }
 
-func (k *gemm) kloop(c *build.Context, m int, l string) {
-	for i := 0; i < m; i++ {
-		for v := 0; v < k.nv; v++ {
-			if k.avx512 {
-				c.VPXORD(k.acc(i, v), k.acc(i, v), k.acc(i, v))
-			} else {
-				c.VPXOR(k.acc(i, v), k.acc(i, v), k.acc(i, v))
-			}
-		}
-	}
-	groups := (m + 2) / 3
-	c.MOVQ(rA, grp[0])
-	for g := 1; g < groups; g++ {
-		c.LEAQ(operand.Mem{Base: grp[g-1], Index: rLda, Scale: 2}, grp[g])
-		c.ADDQ(rLda, grp[g])
-	}
-	c.Load(c.Param("b"), rB)
-	unroll := k.unroll
-	if m < k.mr {
-		unroll = 1
-	}
-	step := func(u int) {
+func (k *gemm16) kloop(c *build.Context, h int, l string) {
+	k.zeroAcc(c, h, false)
+	loadB := func(u int) {
 		for v := 0; v < k.nv; v++ {
 			k.mov(c, operand.Mem{Base: rB, Disp: (u*k.nv + v) * k.vbytes()}, k.bvec(v))
 		}
-		for i := 0; i < m; i++ {
-			a := operand.Mem{Base: grp[i/3], Disp: 4 * u}
-			if i%3 > 0 {
-				a.Index, a.Scale = rLda, uint8(i%3)
-			}
-			if k.vnni {
-				t := k.scratch(i % 2)
-				c.VPBROADCASTD(a, t)
-				for v := 0; v < k.nv; v++ {
-					vpdpwssd(c, k.bvec(v), t, k.acc(i, v))
-				}
-				continue
-			}
-			t, p := k.scratch(0), k.scratch(1)
+	}
+	row := func(i int, a operand.Mem) {
+		if k.vnni {
+			t := k.tmp(i)
 			c.VPBROADCASTD(a, t)
 			for v := 0; v < k.nv; v++ {
-				c.VPMADDWD(k.bvec(v), t, p)
-				c.VPADDD(p, k.acc(i, v), k.acc(i, v))
+				vpdpwssd(c, k.bvec(v), t, k.acc(i, v))
 			}
+			return
+		}
+		t, p := k.tmp(0), k.tmp(1)
+		c.VPBROADCASTD(a, t)
+		for v := 0; v < k.nv; v++ {
+			c.VPMADDWD(k.bvec(v), t, p)
+			c.VPADDD(p, k.acc(i, v), k.acc(i, v))
 		}
 	}
-	advance := func(u int) {
-		for g := 0; g < groups; g++ {
-			c.ADDQ(operand.U32(4*u), grp[g])
-		}
-		c.ADDQ(operand.U32(u*k.nr()*4), rB)
-	}
-	if unroll > 1 {
-		shift := 0
-		for 1<<shift < unroll {
-			shift++
-		}
-		c.MOVQ(rK, rKK)
-		c.SHRQ(operand.U8(shift), rKK)
-		c.JZ(operand.LabelRef(l + "rem"))
-		c.Label(l + "loop")
-		for u := 0; u < unroll; u++ {
-			step(u)
-		}
-		advance(unroll)
-		c.DECQ(rKK)
-		c.JNZ(operand.LabelRef(l + "loop"))
-		c.Label(l + "rem")
-		c.MOVQ(rK, rKK)
-		c.ANDQ(operand.U32(unroll-1), rKK)
-	} else {
-		c.MOVQ(rK, rKK)
-		c.TESTQ(rKK, rKK)
-	}
-	c.JZ(operand.LabelRef(l + "end"))
-	c.Label(l + "one")
-	step(0)
-	advance(1)
-	c.DECQ(rKK)
-	c.JNZ(operand.LabelRef(l + "one"))
-	c.Label(l + "end")
+	tileKLoop(c, l, h, k.mr, k.unroll, k.nr()*4, 0, loadB, row)
 }
 
-// store writes the m rows of accumulators to c (whole panels: the caller's
+// store writes the h rows of accumulators to c (whole panels: the caller's
 // M matrix is padded to a multiple of NR columns).
-func (k *gemm) store(c *build.Context, m int) {
+func (k *gemm16) store(c *build.Context, h int) {
 	c.MOVQ(rC, reg.RAX)
-	for i := 0; i < m; i++ {
+	for i := 0; i < h; i++ {
 		if i > 0 {
 			c.ADDQ(rLdc, reg.RAX)
 		}
@@ -291,12 +137,12 @@ func (k *gemm) store(c *build.Context, m int) {
 	}
 }
 
-// inTransform emits the input transform on n channels (a multiple of 16
+// wino8In emits the input transform on n channels (a multiple of 16
 // for AVX2, 32 for AVX-512): d = src[y*rs+x*ps+c] - zero as int16,
 // dst[ξ*ds+c] = (Bᵀ d B)[ξ], Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
 // AVX-512 keeps the 16 vectors in registers; AVX2, with 16 registers,
 // writes the column pass to dst and reads it back for the row pass.
-func inTransform(c *build.Context, name string, avx512 bool) {
+func wino8In(c *build.Context, name string, avx512 bool) {
 	c.Function(name)
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(dst *int16, ds int, src *uint8, rs, ps, n int, zero int)")
@@ -333,30 +179,8 @@ func inTransform(c *build.Context, name string, avx512 bool) {
 	c.MOVQ(reg.R15, xregs[0])
 	c.VPBROADCASTW(xregs[0], zero)
 
-	srcAt := func(y, x int) operand.Mem {
-		m := operand.Mem{Base: src[y]}
-		switch x {
-		case 1:
-			m.Index, m.Scale = rPs, 1
-		case 2:
-			m.Index, m.Scale = rPs, 2
-		case 3:
-			m.Index, m.Scale = rPs3, 1
-		}
-		return m
-	}
-	dstAt := func(xi int) operand.Mem {
-		m := operand.Mem{Base: dst[xi/4]}
-		switch xi % 4 {
-		case 1:
-			m.Index, m.Scale = rDs, 1
-		case 2:
-			m.Index, m.Scale = rDs, 2
-		case 3:
-			m.Index, m.Scale = rDs3, 1
-		}
-		return m
-	}
+	srcAt := func(y, x int) operand.Mem { return scaled(src[y], x, map[int]reg.GPPhysical{1: rPs, 3: rPs3}) }
+	dstAt := func(xi int) operand.Mem { return scaled(dst[xi/4], xi%4, map[int]reg.GPPhysical{1: rDs, 3: rDs3}) }
 	// xf applies Bᵀ in place to (a, b, c, d) -> (a-c, b+c, c-b, b-d).
 	xf := func(r [4]reg.VecPhysical, tmp reg.VecPhysical) {
 		c.VPSUBW(r[2], r[0], r[0])
@@ -427,13 +251,7 @@ func inTransform(c *build.Context, name string, avx512 bool) {
 	c.RET()
 }
 
-// Flags of the output transform, mirrored in kernels/winograd8_amd64.go.
-const (
-	flagBias = 1
-	flagRes  = 2
-)
-
-// outTransform emits the output transform fused with the requantization
+// wino8Out emits the output transform fused with the requantization
 // on n channels (a multiple of 8 for AVX2, 16 for AVX-512), the steps of
 // kernels.Requantize in its order: with M[ξ] = src[ξ*ss+c] (int32),
 // y = Aᵀ M A (Aᵀ = [1 1 1 0; 0 1 -1 -1]) in wrapping int32 adds, then for
@@ -441,8 +259,9 @@ const (
 // (+ float32(res-resZero)*resScale, product rounded then sum), clamped to
 // ±65536, rounded half to even (VCVTPS2DQ, default MXCSR), + zeroOut,
 // clamped to [lo, 255], stored as a byte at dst[i*rs+k*ps+c]; res has
-// dst's strides. No FMA anywhere.
-func outTransform(c *build.Context, name string, avx512 bool) {
+// dst's strides. No FMA anywhere. The flags are flagBias and flagRes of
+// the GEMM kernels (wino8Flag* in kernels/winograd8_amd64.go).
+func wino8Out(c *build.Context, name string, avx512 bool) {
 	c.Function(name)
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(dst *uint8, rs, ps int, src *int32, ss, n int, bias *int32, scale *float32, res *uint8, zeroOut, lo, resZero int, resScale float32, flags int)")
@@ -453,7 +272,7 @@ func outTransform(c *build.Context, name string, avx512 bool) {
 	c.Commentf("Output transform and requantization of the int8 Winograd F(2x2, 3x3),")
 	c.Commentf("%d channels per iteration. Requires %s.", lanes, isa)
 	l := func(s string) string { return name + "_" + s }
-	v := func(i int) reg.VecPhysical { return vec(avx512, i) }
+	v := (&kernel{avx512: avx512}).vec
 	vb := 4 * lanes
 
 	rDst, rRs, rPs, rSrc, rSs, rSs3, rN := reg.RDI, reg.RSI, reg.RDX, reg.RAX, reg.RBX, reg.RCX, reg.R8
@@ -495,18 +314,7 @@ func outTransform(c *build.Context, name string, avx512 bool) {
 	c.VBROADCASTSS(xregs[15], v(14))
 
 	// M[4i+x] is at rSrc2 + x*ss, rSrc2 stepping by 4*ss from row to row.
-	mAt := func(x int) operand.Mem {
-		m := operand.Mem{Base: rSrc2}
-		switch x {
-		case 1:
-			m.Index, m.Scale = rSs, 1
-		case 2:
-			m.Index, m.Scale = rSs, 2
-		case 3:
-			m.Index, m.Scale = rSs3, 1
-		}
-		return m
-	}
+	mAt := func(x int) operand.Mem { return scaled(rSrc2, x, map[int]reg.GPPhysical{1: rSs, 3: rSs3}) }
 	mov := func(src operand.Op, dstV operand.Op) {
 		if avx512 {
 			c.VMOVDQU32(src, dstV)
@@ -543,7 +351,6 @@ func outTransform(c *build.Context, name string, avx512 bool) {
 	// Row pass: y_i0 = t_i0 + t_i1 + t_i2 (into t_i0), y_i1 = t_i1 - t_i2 - t_i3
 	// (into t_i3); then y >>= 2 (exact).
 	ys := [4]reg.VecPhysical{}
-	yi := [4]int{0, 3, 4, 7} // register numbers of ys
 	for i, t := range [2][4]reg.VecPhysical{t0, t1} {
 		c.VPSUBD(t[2], t[1], tmp)
 		c.VPSUBD(t[3], tmp, t[3])
@@ -574,40 +381,28 @@ func outTransform(c *build.Context, name string, avx512 bool) {
 		c.VPADDD(tmp, y, y)
 	}
 	c.Label(l("nobias"))
+	q := &requant{hi: v(9), negHi: v(8), zeroOut: v(10), lo: v(11), resZero: v(13), resScale: v(14), maxFirst: true}
 	mov(operand.Mem{Base: rScale}, tmp)
 	for _, y := range ys {
-		c.VCVTDQ2PS(y, y)
-		c.VMULPS(tmp, y, y)
+		q.toFloat(c, y, tmp)
 	}
 	c.TESTQ(operand.U32(flagRes), rFlags)
 	c.JZ(operand.LabelRef(l("nores")))
 	rv := [4]reg.VecPhysical{v(1), v(2), v(5), v(6)}
-	for q, r := range rv {
-		c.VPMOVZXBD(outAt(rRes, q), r)
-		c.VPSUBD(v(13), r, r)
-		c.VCVTDQ2PS(r, r)
-		c.VMULPS(v(14), r, r)
-		c.VADDPS(r, ys[q], ys[q])
+	for i, r := range rv {
+		c.VPMOVZXBD(outAt(rRes, i), r)
+		q.addRes(c, ys[i], r)
 	}
 	c.Label(l("nores"))
-	for q, y := range ys {
-		c.VMAXPS(v(8), y, y)
-		c.VMINPS(v(9), y, y)
-		c.VCVTPS2DQ(y, y)
-		c.VPADDD(v(10), y, y)
-		c.VPMAXSD(v(11), y, y)
+	for i, y := range ys {
+		q.round(c, y)
 		c.VPMINSD(v(12), y, y)
 		if avx512 {
-			c.VPMOVDB(y, outAt(rDst, q))
+			c.VPMOVDB(y, outAt(rDst, i))
 			continue
 		}
-		// Eight dwords in [0, 255] to eight bytes: pack within lanes,
-		// then join the low dwords of the two lanes.
-		c.VPACKUSDW(y, y, y)
-		c.VPACKUSWB(y, y, y)
-		c.VEXTRACTI128(operand.U8(1), y, xregs[15])
-		c.VPUNPCKLDQ(xregs[15], xregs[yi[q]], xregs[yi[q]])
-		c.MOVQ(xregs[yi[q]], outAt(rDst, q))
+		// Eight dwords in [0, 255] to eight bytes.
+		storeBytes(c, c.VPACKUSDW, y, y, tmp, outAt(rDst, i))
 	}
 	c.ADDQ(operand.U32(vb), rSrc)
 	c.ADDQ(operand.U32(vb), rBias)
