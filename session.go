@@ -327,6 +327,43 @@ func (s *Session) RunNCHW(shape []int, data []float32) ([]float32, error) {
 	return s.checked(s.exec.RunN(n))
 }
 
+// InputLayout is the layout tensor inputs (.npy) of the model come in:
+// firmware.LayoutNCHW, or firmware.LayoutNHWC for Keras-style graphs.
+func (s *Session) InputLayout() string {
+	if s.m.meta.InputLayout == firmware.LayoutNHWC {
+		return firmware.LayoutNHWC
+	}
+	return firmware.LayoutNCHW
+}
+
+// RunTensor runs a tensor input in the model's own layout (InputLayout):
+// [N,C,H,W] or [C,H,W] for NCHW models (RunNCHW), [N,H,W,C] or [H,W,C] for
+// NHWC ones, with N up to Batch(). The output holds N outputs after each
+// other.
+func (s *Session) RunTensor(shape []int, data []float32) ([]float32, error) {
+	if s.InputLayout() == firmware.LayoutNCHW {
+		return s.RunNCHW(shape, data)
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	in := s.plan.InputShape()
+	hwc := []int{in.H, in.W, in.C}
+	n := 1
+	if len(shape) == 4 {
+		n, shape = shape[0], shape[1:]
+	}
+	if n < 1 || n > s.plan.Batch || !slices.Equal(shape, hwc) {
+		return nil, fmt.Errorf("%w: tensor shape %v, want [N,%d,%d,%d] (NHWC) with N from 1 to %d", ErrInput, shape, in.H, in.W, in.C, s.plan.Batch)
+	}
+	if len(data) != n*in.Size() {
+		return nil, fmt.Errorf("%w: %d values for %d inputs of %v", ErrInput, len(data), n, in)
+	}
+	copy(s.exec.Input(), data)
+	return s.checked(s.exec.RunN(n))
+}
+
 // checkNCHW checks an NCHW tensor shape against the model's input and
 // returns its batch: [N,C,H,W] with 1 <= N <= batch, or [C,H,W].
 func checkNCHW(shape []int, in graph.Shape, batch int) (int, error) {

@@ -25,7 +25,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CACHE = os.path.join(HERE, ".cache")
 SHAPE = (1, 3, 224, 224)
-MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+          "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")
 
 
 def require():
@@ -95,14 +96,17 @@ def _windows(x, kh, kw, sh, sw):
 
 def _conv(x, w, b, a):
     import numpy as np
-    if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
-        raise NotImplementedError("Conv with groups or dilation")
+    if any(d != 1 for d in a.get("dilations", [1, 1])):
+        raise NotImplementedError("Conv with dilation")
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise NotImplementedError("Conv with auto_pad")
     kh, kw = w.shape[2], w.shape[3]
     sh, sw = a.get("strides", [1, 1])
     win = _windows(_pad_nchw(x, a.get("pads", [0, 0, 0, 0])), kh, kw, sh, sw)
-    y = np.einsum("ncyxij,ocij->noyx", win, w, optimize=True)
+    groups = a.get("group", 1)
+    cig, cog = x.shape[1] // groups, w.shape[0] // groups
+    y = np.concatenate([np.einsum("ncyxij,ocij->noyx", win[:, g * cig:(g + 1) * cig], w[g * cog:(g + 1) * cog], optimize=True)
+                        for g in range(groups)], axis=1)
     if b is not None:
         y = y + b.reshape(1, -1, 1, 1)
     return y

@@ -481,8 +481,9 @@ func decodeMeta(m *mMeta) (Meta, error) {
 			Mean:     f32s(p.Mean),
 			Std:      f32s(p.Std),
 		},
-		Output:     m.Output,
-		Provenance: m.Provenance,
+		Output:      m.Output,
+		Provenance:  m.Provenance,
+		InputLayout: m.Layout,
 	}
 	if bad != "" {
 		return out, corruptf("%s", bad)
@@ -508,6 +509,11 @@ func checkMeta(m *Meta, g *graph.Graph) error {
 	case "", OutputLogits, OutputProbabilities:
 	default:
 		return fmt.Errorf("output kind %q is not %q or %q", m.Output, OutputLogits, OutputProbabilities)
+	}
+	switch m.InputLayout {
+	case "", LayoutNCHW, LayoutNHWC:
+	default:
+		return fmt.Errorf("input layout %q is not %q or %q", m.InputLayout, LayoutNCHW, LayoutNHWC)
 	}
 	if n := g.OutputShape().Size(); len(m.Labels) > 0 && len(m.Labels) != n {
 		return fmt.Errorf("%d labels for %d outputs", len(m.Labels), n)

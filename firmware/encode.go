@@ -228,7 +228,7 @@ func newPlan(m *Model) (*plan, error) {
 			requires = append(requires, f)
 		}
 	}
-	if g.Batch > 1 {
+	if g.Batch > 1 || m.Meta.InputLayout != "" {
 		p.minor = 2
 	}
 	for _, n := range g.Nodes {
@@ -377,6 +377,7 @@ func encodeMeta(m *Meta) mMeta {
 		Name:   m.Name,
 		Arch:   m.Arch,
 		Output: m.Output,
+		Layout: m.InputLayout,
 		Preprocess: mPreprocess{
 			Resize:   int64(m.Preprocess.Resize),
 			Height:   int64(m.Preprocess.Height),

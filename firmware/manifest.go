@@ -42,6 +42,7 @@ type mMeta struct {
 	Preprocess mPreprocess       `json:"preprocess"`
 	Output     string            `json:"output"`
 	Provenance map[string]string `json:"provenance,omitempty"`
+	Layout     string            `json:"input_layout,omitempty"` // format 1.2
 }
 
 // mPreprocess mirrors preprocess.Spec and its JSON tags.
@@ -535,6 +536,7 @@ func decodeManifest(root jsonValue) (*manifest, error) {
 		Labels:     r.strs(meta, "labels", ml),
 		Output:     r.str(meta, "output", ml),
 		Provenance: r.strMap(meta, "provenance", ml),
+		Layout:     r.str(meta, "input_layout", ml),
 	}
 	pp := r.object(meta, "preprocess", ml)
 	pl := at(ml, "preprocess")

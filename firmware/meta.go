@@ -22,7 +22,17 @@ type Meta struct {
 	Preprocess preprocess.Spec   `json:"preprocess"` // how an image becomes the input
 	Output     string            `json:"output"`     // OutputLogits or OutputProbabilities
 	Provenance map[string]string `json:"provenance"` // source file, converter version, date, ...
+	// InputLayout is how the model's source lays out a tensor input:
+	// LayoutNCHW (PyTorch, ONNX; "" means it) or LayoutNHWC (Keras-style
+	// graphs): the layout .npy inputs come in. The graph itself is NHWC.
+	InputLayout string `json:"input_layout,omitempty"`
 }
+
+// The tensor input layouts of Meta.InputLayout.
+const (
+	LayoutNCHW = "NCHW"
+	LayoutNHWC = "NHWC"
+)
 
 // Model is a graph with its metadata.
 type Model struct {
