@@ -8,6 +8,7 @@ import (
 	"github.com/edge-resnet/edge-resnet/graph"
 
 	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/importer/safetensors"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
@@ -26,54 +27,22 @@ func ParseArch(name string) (resnet.Config, error) {
 // weights of a PyTorch state dict saved as safetensors (torchvision names:
 // conv1.weight, bn1.running_var, layer2.0.downsample.0.weight, fc.bias). A
 // "module." prefix (DataParallel) is ignored, and a classifier named
-// "linear" (common CIFAR code) serves as "fc". The result is fused
-// (BatchNorm folded) like an imported ONNX model.
+// "linear" (common CIFAR code) serves as "fc"; see package
+// importer/safetensors. The result is fused (BatchNorm folded) like an
+// imported ONNX model. A damaged file is ErrCorrupt, one larger than
+// firmware.MaxModelBytes ErrTooLarge, and one that does not fit the
+// configuration (or a bad configuration) ErrInput.
 func ImportSafetensorsFile(path string, cfg resnet.Config, opt ImportOptions) (*firmware.Model, error) {
-	tensors, meta, err := firmware.ReadSafetensorsFile(path)
+	tensors, meta, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, err
-	}
-	byName := map[string]firmware.SafeTensor{}
-	for name, t := range tensors {
-		byName[strings.TrimPrefix(name, "module.")] = t
-	}
-	used := map[string]bool{}
-	weights := func(name string, shape []int) ([]float32, error) {
-		t, ok := byName[name]
-		if !ok && strings.HasPrefix(name, "fc.") {
-			name = "linear." + strings.TrimPrefix(name, "fc.")
-			t, ok = byName[name]
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: not in %s", ErrInput, filepath.Base(path))
-		}
-		used[name] = true
-		if !equalInts(t.Shape, shape) {
-			return nil, fmt.Errorf("%w: shape %v in the file, the architecture needs %v", ErrInput, t.Shape, shape)
-		}
-		return t.Float32s()
 	}
 	if opt.Height > 0 {
 		cfg.Height, cfg.Width = opt.Height, opt.Width
 	}
-	if cfg.Classes == 0 {
-		// Take the class count from the classifier, if the file has one.
-		for _, n := range []string{"fc.weight", "linear.weight"} {
-			if t, ok := byName[n]; ok && len(t.Shape) == 2 {
-				cfg.Classes = t.Shape[0]
-			}
-		}
-	}
-	g, err := resnet.Build(cfg, weights)
+	g, err := safetensors.Build(tensors, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for name, t := range byName {
-		// Unused parameters mean the architecture does not match the file
-		// (running statistics counters are the one harmless extra).
-		if !used[name] && !strings.HasSuffix(name, "num_batches_tracked") && t.DType != "I64" {
-			return nil, fmt.Errorf("%w: %s: tensor %q is not part of %s (wrong --arch or shortcut?)", ErrInput, path, name, cfg.Name())
-		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrInput, path, err)
 	}
 	f, err := graph.Fuse(g)
 	if err != nil {
@@ -99,16 +68,4 @@ func ImportSafetensorsFile(path string, cfg resnet.Config, opt ImportOptions) (*
 		m.Meta.Labels = ImageNetLabels()
 	}
 	return m, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -16,9 +16,10 @@ import (
 
 // MaxModelBytes caps the size of one model file: model images (Open maps
 // regular files, and reads pipes, devices and standard input into one
-// buffer; either way checking the CRC touches every byte), safetensors
-// files, and ONNX files (package onnx reads them through ReadAll). Larger
-// files are refused before they are read, streams as soon as they pass it.
+// buffer; either way checking the CRC touches every byte), ONNX files
+// (package onnx reads them through ReadAll) and safetensors files
+// (package safetensors reads them through ReadCapped). Larger files are
+// refused before they are read, streams as soon as they pass it.
 //
 // 1 GiB holds every network this runtime is for with room to spare
 // (ResNet-152 is 240 MB in float32, Wide ResNet-101-2 about 510 MB), is
@@ -50,17 +51,52 @@ func ReadAll(r io.Reader, limit int64) ([]byte, error) {
 	return readModel(r, limit, imageOrProtobuf)
 }
 
+// ReadCapped reads a whole file of another format from r under the rules
+// of ReadAll: at most limit bytes (MaxModelBytes if limit <= 0), a regular
+// *os.File larger than that refused before it is read, a stream as soon as
+// it passes it, with an error that wraps ErrTooLarge. A stream's first
+// head bytes are read first and given to plausible: if it returns false,
+// or the stream ends before them, what was read is returned, so that data
+// that cannot be of the format (/dev/zero) is not read to the limit and
+// the caller's decoder reports it. Errors have no prefix and no path.
+func ReadCapped(r io.Reader, limit int64, head int, plausible func(head []byte) bool) ([]byte, error) {
+	return readStream(r, limit, func(br *bufio.Reader, limit int64) ([]byte, error) {
+		data, err := appendN(nil, br, int64(head), 0)
+		if err != nil || len(data) < head || !plausible(data) {
+			return data, err
+		}
+		return readRest(data, br, limit)
+	})
+}
+
 // streamKind is what readModel reads.
 type streamKind uint8
 
 const (
 	imageOrProtobuf streamKind = iota // ReadAll
 	imageOnly                         // Open: the first bytes of anything else go to decode to report
-	safetensorsData                   // ReadSafetensorsFile
 )
 
 // readModel is ReadAll for the given kind of file.
 func readModel(r io.Reader, limit int64, kind streamKind) ([]byte, error) {
+	return readStream(r, limit, func(br *bufio.Reader, limit int64) ([]byte, error) {
+		head, err := br.Peek(len(magic))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if IsImage(head) {
+			return readImage(br, limit)
+		}
+		if kind == imageOnly || len(head) == 0 {
+			return append([]byte(nil), head...), nil
+		}
+		return readProtobuf(br, limit)
+	})
+}
+
+// readStream reads r whole under limit (MaxModelBytes if <= 0): a regular
+// file by its size, anything else (pipes, devices) with stream.
+func readStream(r io.Reader, limit int64, stream func(br *bufio.Reader, limit int64) ([]byte, error)) ([]byte, error) {
 	if limit <= 0 {
 		limit = MaxModelBytes
 	}
@@ -70,21 +106,7 @@ func readModel(r io.Reader, limit int64, kind streamKind) ([]byte, error) {
 			return readRegular(f, fi.Size(), limit)
 		}
 	}
-	br := bufio.NewReader(r)
-	if kind == safetensorsData {
-		return readSafetensors(br, limit)
-	}
-	head, err := br.Peek(len(magic))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	if IsImage(head) {
-		return readImage(br, limit)
-	}
-	if kind == imageOnly || len(head) == 0 {
-		return append([]byte(nil), head...), nil
-	}
-	return readProtobuf(br, limit)
+	return stream(bufio.NewReader(r), limit)
 }
 
 // tooLarge is the ErrTooLarge error for data beyond limit bytes.
@@ -116,20 +138,6 @@ func readRest(buf []byte, r io.Reader, limit int64) ([]byte, error) {
 		return nil, tooLarge(limit, "more than %s of data", arena.FormatBytes(limit))
 	}
 	return data, nil
-}
-
-// readSafetensors reads a safetensors file: an 8-byte header length, then
-// the rest; a stream whose header length is impossible (such as
-// /dev/zero's) is not read further.
-func readSafetensors(br *bufio.Reader, limit int64) ([]byte, error) {
-	head, err := appendN(nil, br, 8, 0)
-	if err != nil {
-		return nil, err
-	}
-	if n := len(head); n < 8 || !safetensorsHeaderLen(binary.LittleEndian.Uint64(head), limit-8) {
-		return head, nil // ReadSafetensors reports it
-	}
-	return readRest(head, br, limit)
 }
 
 // appendN appends up to n bytes of r to buf, stopping early at EOF. The
