@@ -383,10 +383,16 @@ func (m *Model) WriteFile(path string) error {
 // torchvision's ImageNet transform for 224x224 color input; otherwise a
 // plain resize to the input size with ImageNet statistics (color) or
 // 0.5/0.5 (gray).
+// Inputs of other than 1 or 3 channels are not images: their spec is the
+// zero Spec, and such models take tensors only.
 func DefaultPreprocess(in graph.Shape) preprocess.Spec {
 	s := preprocess.ImageNet()
 	if in.H == 224 && in.W == 224 && in.C == 3 {
 		return s
+	}
+	if in.C != 1 && in.C != 3 {
+		// Not an image: the model takes tensors (.npy, RunTensor) only.
+		return preprocess.Spec{}
 	}
 	s.Resize, s.Height, s.Width = 0, in.H, in.W
 	if in.C != 3 {
@@ -449,6 +455,9 @@ func onnxModel(g *graph.Graph, info *onnx.Info, opt ImportOptions, path string) 
 	}
 	if info.OutputIsSoftmax {
 		meta.Output = firmware.OutputProbabilities
+	}
+	if info.InputLayout == onnx.LayoutNHWC {
+		meta.InputLayout = firmware.LayoutNHWC
 	}
 	if opt.Preprocess != nil {
 		meta.Preprocess = *opt.Preprocess

@@ -90,7 +90,7 @@ func TestPyTorchFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := s.RunNCHW(shape, input)
+				got, err := s.RunTensor(shape, input) // NCHW, or NHWC for keras_nhwc (the model's layout travels in its metadata)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -481,6 +481,9 @@ func (s *Session) preprocess(i int, img image.Image) error {
 	if dst == nil {
 		return fmt.Errorf("%w: image %d of a batch of %d", ErrInput, i, s.plan.Batch)
 	}
+	if s.m.meta.Preprocess.Channels == 0 {
+		return fmt.Errorf("%w: the model takes tensors (.npy) only: its input %v is not an image", ErrInput, s.plan.InputShape())
+	}
 	if err := s.m.meta.Preprocess.Apply(img, dst, &s.scratch); err != nil {
 		return fmt.Errorf("%w: %w", ErrInput, err)
 	}

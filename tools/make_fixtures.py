@@ -12,6 +12,11 @@ What it makes
     testdata/models/NAME.input.npy    one input, float32 NCHW [1,C,H,W], standard normal
     testdata/models/NAME.logits.npy   PyTorch's output for it, float32 [1,classes]
                                       (probabilities for the model that ends in Softmax)
+  and for every model in FAMILY (the ResNet family as people export it: ResNeXt, Wide,
+  SE, ResNet-D, pre-activation v2, depthwise, ReLU6, hard-swish, NHWC input, batch 4) the
+  plain export NAME.onnx only, with NAME.input.npy in the model's own input layout and
+  batch ([4,C,H,W] for the batch-4 model, [1,H,W,C] for the NHWC one) and NAME.logits.npy
+  [batch,classes];
   and testdata/models/README.md, a table of what each file covers, with sizes and sha256.
 
   The ResNet definition is this file's own and covers the whole family:
@@ -39,9 +44,12 @@ What it makes
   float32 on the CPU, and the model is in eval mode.
 
   Verification (printed; the script fails if a check fails): onnx.checker (full_check) on
-  every file; both exports evaluated with tools/onnx_eval.py (an independent numpy ONNX
-  evaluator written for this project) and compared with PyTorch's output; the folded export
-  must have no BatchNormalization and the _bn export one per BatchNorm2d. If
+  every file; every export evaluated with tools/onnx_eval.py (an independent numpy ONNX
+  evaluator written for this project; this script adds the operators of FAMILY that it
+  lacks, from the ONNX specs: grouped Conv, Sigmoid, HardSigmoid, HardSwish, Clip, Expand,
+  ReduceMean) and compared with PyTorch's output; the folded export must have no
+  BatchNormalization except those torch cannot fold (ResNet v2's pre-activation BNs,
+  kept_bn), and the _bn export one per BatchNorm2d. If
   /work/shared/data/tools/onnx_numpy.py exists it is imported read-only as a second,
   optional cross-check where it supports the graph.
 
@@ -122,8 +130,106 @@ MODELS = [
                 "strided slice)"),
 ]
 
+# The ResNet family as people export it (issue 9). These are exported once, as NAME.onnx
+# (eval mode, do_constant_folding=True; BatchNorm folded where torch can fold it), to keep
+# the files small. Options beyond the ones above:
+#   groups, base_width  bottleneck 3x3 width = int(planes * base_width / 64) * groups, the
+#                       torchvision rule (ResNeXt: groups > 1; Wide ResNet: base_width 128)
+#   se                  squeeze-and-excitation before the residual add: dict(r=reduction,
+#                       fc="linear" (GAP -> view -> Linear -> ReLU -> Linear -> gate -> view,
+#                       x * s.expand_as(x) if expand) or "conv" (mean keepdim -> 1x1 convs),
+#                       gate="sigmoid" or "hardsigmoid")
+#   stem="deep"         three 3x3 convs (stride 2, width/2, width/2, width), each with BN and
+#                       ReLU, instead of the 7x7 (ResNet-C/D)
+#   shortcut="D"        AvgPool2d(2, s, ceil_mode=True, count_include_pad=False) (only when
+#                       s = 2) then 1x1 conv + BN (ResNet-D)
+#   preact              pre-activation blocks (BN -> ReLU -> conv; the projection shortcut
+#                       reads the pre-activated input) and a final BN + ReLU (ResNet v2)
+#   act                 "relu" (default), "relu6" (Clip(0, 6)) or "hardswish"
+#   head_op             "flatten" (torch.flatten), "reshape" (x.reshape(x.shape[0], -1)) or
+#                       "mean" (x.mean((2, 3)), ReduceMean, instead of the pooling and flatten)
+#   input_layout="NHWC" the model takes [N,H,W,C] and permutes it to NCHW first (Keras style)
+#   batch               a fixed batch N in the input and output (default 1)
+#   bn_eps              BatchNorm epsilon (default 1e-5)
+#   kind="depthwise"    DepthwiseNet below instead of ResNet
+FAMILY = [
+    dict(name="resnext_b", layout="imagenet", block="bottleneck", layers=(2, 1, 1, 1), width=4,
+         groups=4, base_width=32, shortcut="B", bias=False, in_shape=(3, 32, 40), classes=10,
+         opset=13,
+         covers="ResNeXt: bottleneck blocks [2,1,1,1], planes 4/8/16/32, 3x3 convs grouped "
+                "(groups 4, base width 32: torchvision width int(planes*32/64)*4 = 8/16/32/64, "
+                "2 to 16 channels per group), stride on the 3x3, shortcut B, 32x40 input, "
+                "opset 13"),
+    dict(name="wide_b", layout="imagenet", block="bottleneck", layers=(1, 1, 1, 1), width=2,
+         base_width=128, shortcut="B", bias=False, in_shape=(3, 35, 29), classes=10, opset=13,
+         covers="Wide ResNet: bottleneck blocks [1,1,1,1], planes 2/4/8/16, width_per_group "
+                "128 (3x3 width 2*planes = 4/8/16/32, as wide_resnet50_2), shortcut B, odd "
+                "35x29 input, opset 13"),
+    dict(name="se_basic_b", layout="imagenet", block="basic", layers=(1, 1, 1, 1), width=4,
+         shortcut="B", bias=False, in_shape=(3, 33, 41), classes=10, opset=13,
+         se=dict(r=4, fc="linear", gate="sigmoid", expand=True),
+         covers="SE-ResNet: basic blocks [1,1,1,1] width 4, squeeze-and-excitation in every "
+                "block (GAP -> view(b, c) -> Linear c/4 -> ReLU -> Linear -> Sigmoid -> "
+                "view(b, c, 1, 1) -> x * s.expand_as(x), the classic SENet code; Shape -> "
+                "Expand -> Mul), shortcut B, odd 33x41 input, opset 13"),
+    dict(name="resnet_d", layout="imagenet", block="bottleneck", layers=(1, 1, 1, 1), width=4,
+         stem="deep", shortcut="D", bias=False, in_shape=(3, 37, 45), classes=10, opset=13,
+         covers="ResNet-D: deep stem (3x3/2 2ch, 3x3 2ch, 3x3 4ch, each BN+ReLU), bottleneck "
+                "blocks [1,1,1,1] width 4, shortcut D (AvgPool2d(2, 2, ceil_mode=True, "
+                "count_include_pad=False) -> 1x1 conv + BN; 1x1 conv + BN on the stride-1 "
+                "stage), odd 37x45 input so that the ceil-mode pools have partial windows "
+                "(5x6 -> 3x3), opset 13"),
+    dict(name="preact_v2", layout="cifar", n=2, widths=(4, 8, 16), preact=True, shortcut="B",
+         bias=False, in_shape=(3, 24, 28), classes=10, opset=13,
+         covers="Pre-activation ResNet v2: CIFAR layout depth 14 (n=2) widths 4/8/16, blocks "
+                "BN -> ReLU -> conv3x3 -> BN -> ReLU -> conv3x3, projection shortcut (1x1 conv, "
+                "no BN) on the pre-activated input, final BN + ReLU; the BNs that follow an add "
+                "(or the stem conv, which the identity shortcut also reads) stay "
+                "BatchNormalization nodes in the folded export; 24x28 input, opset 13"),
+    dict(name="depthwise_res", kind="depthwise", in_shape=(3, 32, 32), classes=10, opset=13,
+         act="relu6",
+         covers="Depthwise residual net: stem 3x3/2 conv, then blocks of depthwise 3x3 "
+                "(groups = channels; the 8->16 block is a depthwise conv with channel "
+                "multiplier 2, groups 8) + BN + ReLU6 -> pointwise 1x1 + BN, with residual "
+                "adds (identity, or 1x1 conv + BN when the shape changes) -> ReLU6; ReLU6 is "
+                "Clip(0, 6) with min/max inputs (opset 13); 32x32 input"),
+    dict(name="relu6_b_opset10", layout="cifar", n=1, widths=(4, 8, 16), shortcut="B",
+         bias=False, in_shape=(3, 20, 24), classes=10, opset=10, act="relu6",
+         covers="ReLU6 variant: CIFAR layout depth 8 widths 4/8/16, shortcut B, every ReLU a "
+                "ReLU6, exported at opset 10: Clip(0, 6) with min/max attributes; 20x24 input"),
+    dict(name="hardswish_se", layout="cifar", n=1, widths=(8, 16, 24), shortcut="B",
+         bias=False, in_shape=(3, 20, 20), classes=10, opset=14, act="hardswish",
+         se=dict(r=4, fc="conv", gate="hardsigmoid", expand=False),
+         covers="Hard-swish variant (MobileNetV3 style): CIFAR layout depth 8 widths 8/16/24, "
+                "every ReLU a hardswish (HardSwish, opset 14), squeeze-and-excitation with "
+                "x.mean((2, 3), keepdim=True) (ReduceMean) -> 1x1 conv -> ReLU -> 1x1 conv -> "
+                "Hardsigmoid (HardSigmoid alpha 1/6) -> x * s; 20x20 input"),
+    dict(name="keras_nhwc", layout="imagenet", block="basic", layers=(1, 1, 1, 1), width=4,
+         shortcut="B", bias=False, in_shape=(3, 36, 44), classes=10, opset=13,
+         input_layout="NHWC", head_op="mean", bn_eps=1.001e-5,
+         covers="Keras-style NHWC input: the model takes [1,36,44,3] and starts with "
+                "x.permute(0, 3, 1, 2) (Transpose perm [0,3,1,2]), then an ImageNet-layout "
+                "basic ResNet [1,1,1,1] width 4, shortcut B, BN eps 1.001e-5 (Keras), head "
+                "x.mean((2, 3)) (ReduceMean keepdims 0) -> fc; the .input.npy is NHWC; opset 13"),
+    dict(name="batch4_se", layout="cifar", n=1, widths=(4, 8, 16), shortcut="B", bias=False,
+         in_shape=(3, 16, 20), classes=10, opset=13, batch=4, head_op="reshape",
+         se=dict(r=2, fc="linear", gate="sigmoid", expand=False),
+         covers="Batch 4: CIFAR layout depth 8 widths 4/8/16, shortcut B, squeeze-and-"
+                "excitation (Linear, x * s.view(b, c, 1, 1)), head x.reshape(x.shape[0], -1) "
+                "-> fc; exported with a fixed batch of 4 (input [4,3,16,20], logits [4,10]); "
+                "16x20 input, opset 13"),
+]
+
 
 # ------------------------------------------------------------------ the network
+ACTS = {"relu": F.relu, "relu6": F.relu6, "hardswish": F.hardswish}
+
+
+def act(x, cfg):
+    """The model's activation: ReLU, or ReLU6 / hard-swish for those variants."""
+    return ACTS[cfg.get("act", "relu")](x)
+
+
 class ShortcutA(nn.Module):
     """Parameter-free shortcut: subsample, then zero-pad the channel axis."""
 
@@ -148,7 +254,34 @@ def make_shortcut(cin, cout, stride, cfg):
     if cfg["shortcut"] == "B":
         return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=cfg["bias"]),
                              nn.BatchNorm2d(cout))
+    if cfg["shortcut"] == "D":
+        pool = ([nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)]
+                if stride > 1 else [])
+        return nn.Sequential(*pool, nn.Conv2d(cin, cout, 1, 1, 0, bias=cfg["bias"]),
+                             nn.BatchNorm2d(cout))
     return ShortcutA(cin, cout, stride, cfg["apad"])
+
+
+class SE(nn.Module):
+    """Squeeze-and-excitation: x * gate(fc2(relu(fc1(mean of x over H, W))))."""
+
+    def __init__(self, c, se):
+        super().__init__()
+        hidden = max(1, c // se["r"])
+        self.linear, self.expand = se["fc"] == "linear", se.get("expand", False)
+        if self.linear:
+            self.fc1, self.fc2 = nn.Linear(c, hidden), nn.Linear(hidden, c)
+        else:
+            self.fc1, self.fc2 = nn.Conv2d(c, hidden, 1), nn.Conv2d(hidden, c, 1)
+        self.gate = torch.sigmoid if se["gate"] == "sigmoid" else F.hardsigmoid
+
+    def forward(self, x):
+        if not self.linear:  # timm / MobileNetV3 style
+            return x * self.gate(self.fc2(F.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
+        b, c, _, _ = x.size()  # the SENet code
+        s = F.adaptive_avg_pool2d(x, 1).view(b, c)
+        s = self.gate(self.fc2(F.relu(self.fc1(s)))).view(b, c, 1, 1)
+        return x * (s.expand_as(x) if self.expand else s)
 
 
 class Basic(nn.Module):
@@ -162,11 +295,15 @@ class Basic(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=b)
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = make_shortcut(cin, planes, stride, cfg)
+        self.se = SE(planes, cfg["se"]) if cfg.get("se") else None
+        self.cfg = cfg
 
     def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
+        y = act(self.bn1(self.conv1(x)), self.cfg)
         y = self.bn2(self.conv2(y))
-        return F.relu(y + self.shortcut(x))
+        if self.se is not None:
+            y = self.se(y)
+        return act(y + self.shortcut(x), self.cfg)
 
 
 class Bottleneck(nn.Module):
@@ -177,19 +314,55 @@ class Bottleneck(nn.Module):
         b = cfg["bias"]
         s1, s3 = (stride, 1) if cfg.get("stride_on", "3x3") == "1x1" else (1, stride)
         out = planes * self.expansion
-        self.conv1 = nn.Conv2d(cin, planes, 1, s1, 0, bias=b)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, s3, 1, bias=b)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, out, 1, 1, 0, bias=b)
+        groups = cfg.get("groups", 1)
+        width = int(planes * (cfg.get("base_width", 64) / 64.0)) * groups  # torchvision's rule
+        self.conv1 = nn.Conv2d(cin, width, 1, s1, 0, bias=b)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, s3, 1, groups=groups, bias=b)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out, 1, 1, 0, bias=b)
         self.bn3 = nn.BatchNorm2d(out)
         self.shortcut = make_shortcut(cin, out, stride, cfg)
+        self.se = SE(out, cfg["se"]) if cfg.get("se") else None
+        self.cfg = cfg
 
     def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)))
+        y = act(self.bn1(self.conv1(x)), self.cfg)
+        y = act(self.bn2(self.conv2(y)), self.cfg)
         y = self.bn3(self.conv3(y))
-        return F.relu(y + self.shortcut(x))
+        if self.se is not None:
+            y = self.se(y)
+        return act(y + self.shortcut(x), self.cfg)
+
+
+class PreActBasic(nn.Module):
+    """ResNet v2 block: BN -> act -> conv3x3 -> BN -> act -> conv3x3, plus the shortcut
+    (identity, or a 1x1 conv of the pre-activated input)."""
+    expansion = 1
+
+    def __init__(self, cin, planes, stride, cfg):
+        super().__init__()
+        b = cfg["bias"]
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=b)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=b)
+        self.shortcut = (nn.Conv2d(cin, planes, 1, stride, 0, bias=b)
+                         if stride != 1 or cin != planes else None)
+        self.cfg = cfg
+
+    def forward(self, x):
+        out = act(self.bn1(x), self.cfg)
+        sc = x if self.shortcut is None else self.shortcut(out)
+        return self.conv2(act(self.bn2(self.conv1(out)), self.cfg)) + sc
+
+
+def deep_stem(cin, w, b):
+    """ResNet-C/D stem: three 3x3 convs (the first with stride 2); the last BN is bn1."""
+    h = w // 2
+    return nn.Sequential(nn.Conv2d(cin, h, 3, 2, 1, bias=b), nn.BatchNorm2d(h), nn.ReLU(),
+                         nn.Conv2d(h, h, 3, 1, 1, bias=b), nn.BatchNorm2d(h), nn.ReLU(),
+                         nn.Conv2d(h, w, 3, 1, 1, bias=b))
 
 
 class ResNet(nn.Module):
@@ -198,9 +371,12 @@ class ResNet(nn.Module):
         self.cfg = cfg
         cin, b = cfg["in_shape"][0], cfg["bias"]
         block = Bottleneck if cfg.get("block", "basic") == "bottleneck" else Basic
+        if cfg.get("preact"):
+            block = PreActBasic
         if cfg["layout"] == "imagenet":
             w = cfg["width"]
-            self.conv1 = nn.Conv2d(cin, w, 7, 2, 3, bias=b)
+            self.conv1 = (deep_stem(cin, w, b) if cfg.get("stem") == "deep"
+                          else nn.Conv2d(cin, w, 7, 2, 3, bias=b))
             self.maxpool = nn.MaxPool2d(3, 2, 1, ceil_mode=cfg.get("pool_ceil", False))
             planes = [w, 2 * w, 4 * w, 8 * w]
             counts, strides, c = cfg["layers"], (1, 2, 2, 2), w
@@ -210,7 +386,8 @@ class ResNet(nn.Module):
             self.maxpool = None
             planes = list(cfg["widths"])
             counts, strides, c = (cfg["n"],) * 3, (1, 2, 2), w
-        self.bn1 = nn.BatchNorm2d(w)
+        # ResNet v2 has no BN after the stem but one (with the activation) after the stages.
+        self.bn1 = None if cfg.get("preact") else nn.BatchNorm2d(w)
         stages = []
         for p, n, s in zip(planes, counts, strides):
             blocks = []
@@ -219,6 +396,9 @@ class ResNet(nn.Module):
                 c = p * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
+        self.bn_final = nn.BatchNorm2d(c) if cfg.get("preact") else None
+        # BatchNorms torch cannot fold into a conv: v2's first BN of each block and the final one.
+        self.kept_bn = sum(counts) + 1 if cfg.get("preact") else 0
         h = cfg.get("head")
         self.pool = (nn.AvgPool2d(h["k"], h["s"], h["p"], count_include_pad=h["cip"])
                      if h else None)
@@ -228,22 +408,98 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(feat[0].numel(), cfg["classes"])
 
     def features(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.conv1(x)
+        if self.bn1 is not None:
+            x = act(self.bn1(x), self.cfg)
         if self.maxpool is not None:
             x = self.maxpool(x)
         x = self.stages(x)
+        if self.bn_final is not None:
+            x = act(self.bn_final(x), self.cfg)
+        if self.cfg.get("head_op") == "mean":
+            return x.mean((2, 3))
         if self.pool is None:
             return F.adaptive_avg_pool2d(x, 1)
         return self.pool(x)
 
     def forward(self, x):
-        x = self.fc(torch.flatten(self.features(x), 1))
+        x = self.features(x)
+        op = self.cfg.get("head_op", "flatten")
+        if op == "flatten":
+            x = torch.flatten(x, 1)
+        elif op == "reshape":
+            x = x.reshape(x.shape[0], -1)
+        x = self.fc(x)
         if self.cfg.get("softmax"):
             x = torch.softmax(x, dim=1)
         return x
 
 
-def randomize(model):
+class DWBlock(nn.Module):
+    """Depthwise 3x3 (channel multiplier mult) + BN + act -> pointwise 1x1 + BN, plus the
+    shortcut (identity, or 1x1 conv + BN), -> act."""
+
+    def __init__(self, cin, cout, stride, mult, cfg):
+        super().__init__()
+        mid = cin * mult
+        self.dw = nn.Conv2d(cin, mid, 3, stride, 1, groups=cin, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.pw = nn.Conv2d(mid, cout, 1, 1, 0, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = make_shortcut(cin, cout, stride, dict(cfg, shortcut="B", bias=False))
+        self.cfg = cfg
+
+    def forward(self, x):
+        y = act(self.bn1(self.dw(x)), self.cfg)
+        y = self.bn2(self.pw(y))
+        return act(y + self.shortcut(x), self.cfg)
+
+
+class DepthwiseNet(nn.Module):
+    """Stem conv3x3/2 + BN + act, depthwise residual blocks, global average pool, fc."""
+    BLOCKS = ((8, 8, 1, 1), (8, 16, 2, 2), (16, 16, 1, 1), (16, 32, 2, 1), (32, 32, 1, 1))
+    kept_bn = 0
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.conv1 = nn.Conv2d(cfg["in_shape"][0], 8, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.blocks = nn.Sequential(*[DWBlock(i, o, s, m, cfg) for i, o, s, m in self.BLOCKS])
+        self.feature_shape = (self.BLOCKS[-1][1], 1, 1)
+        self.fc = nn.Linear(self.BLOCKS[-1][1], cfg["classes"])
+
+    def forward(self, x):
+        x = self.blocks(act(self.bn1(self.conv1(x)), self.cfg))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class NHWCInput(nn.Module):
+    """A Keras-style model: it takes [N,H,W,C] and permutes it to NCHW first."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.feature_shape, self.kept_bn = net.feature_shape, net.kept_bn
+
+    def forward(self, x):
+        return self.net(x.permute(0, 3, 1, 2))
+
+
+def make_model(cfg):
+    net = DepthwiseNet(cfg) if cfg.get("kind") == "depthwise" else ResNet(cfg)
+    if cfg.get("input_layout") == "NHWC":
+        net = NHWCInput(net)
+    return net
+
+
+def input_dims(cfg):
+    """The input shape without the batch: (C,H,W), or (H,W,C) for an NHWC model."""
+    c, h, w = cfg["in_shape"]
+    return (h, w, c) if cfg.get("input_layout") == "NHWC" else (c, h, w)
+
+
+def randomize(model, bn_eps=None):
     """He-normal convs and randomized BN statistics/affine, all from torch's global RNG."""
     with torch.no_grad():
         for m in model.modules():
@@ -256,6 +512,8 @@ def randomize(model):
                 m.bias.uniform_(-0.2, 0.2)
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
+                if bn_eps is not None:
+                    m.eps = bn_eps
 
 
 # ------------------------------------------------------------------ export + checks
@@ -289,6 +547,119 @@ def fmt_counts(c):
     return ", ".join(f"{k} {v}" if v > 1 else k for k, v in sorted(c.items(), key=lambda kv: -kv[1]))
 
 
+def attrs(node):
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def family_op(node, ins, opset):
+    """The operators of the ResNet family that tools/onnx_eval.py does not evaluate (grouped
+    Conv, Sigmoid, HardSigmoid, HardSwish, Clip, ReduceMean, Expand), from the ONNX specs,
+    in float64; None for the others."""
+    t, a = node.op_type, attrs(node)
+    f64 = ins[0].astype(np.float64) if ins and ins[0] is not None else None
+    if t == "Conv" and a.get("group", 1) != 1:
+        g, x, w = a["group"], ins[0], ins[1]
+        b = ins[2] if len(ins) > 2 else None
+        cg, mg = x.shape[1] // g, w.shape[0] // g
+        one = {k: v for k, v in a.items() if k != "group"}
+        return [np.concatenate([onnx_eval.conv2d(x[:, i * cg:(i + 1) * cg], w[i * mg:(i + 1) * mg],
+                                                 None if b is None else b[i * mg:(i + 1) * mg], one)
+                                for i in range(g)], axis=1)]
+    if t == "Sigmoid":
+        return [(1 / (1 + np.exp(-f64))).astype(np.float32)]
+    if t == "HardSigmoid":
+        return [np.clip(a.get("alpha", 0.2) * f64 + a.get("beta", 0.5), 0, 1).astype(np.float32)]
+    if t == "HardSwish":
+        return [(f64 * np.clip(f64 / 6 + 0.5, 0, 1)).astype(np.float32)]
+    if t == "Clip":
+        if opset < 11:
+            lo, hi = a.get("min", -np.inf), a.get("max", np.inf)
+        else:
+            lo = ins[1] if len(ins) > 1 and ins[1] is not None else -np.inf
+            hi = ins[2] if len(ins) > 2 and ins[2] is not None else np.inf
+        return [np.clip(ins[0], lo, hi).astype(ins[0].dtype)]
+    if t == "Expand":
+        shape = np.broadcast_shapes(ins[0].shape, tuple(int(d) for d in ins[1]))
+        return [np.broadcast_to(ins[0], shape).copy()]
+    if t == "ReduceMean" and opset < 18:
+        axes = tuple(int(v) for v in a["axes"])
+        return [f64.mean(axis=axes, keepdims=bool(a.get("keepdims", 1))).astype(np.float32)]
+    return None
+
+
+def run_node(node, ins, opset, _base=onnx_eval.run_node):
+    out = family_op(node, ins, opset)
+    return out if out is not None else _base(node, ins, opset)
+
+
+# onnx_eval.run looks run_node up at call time: evaluate the family's operators too.
+onnx_eval.run_node = run_node
+
+
+def check_export(name, suffix, m, want_bn, x, y, shared, failures):
+    """Checks one export (onnx.checker, BatchNormalization count, onnx_eval against torch)
+    and returns the line to print."""
+    onnx.checker.check_model(m, full_check=True)
+    ops = op_counts(m)
+    if ops.get("BatchNormalization", 0) != want_bn:
+        failures.append(f"{name}{suffix}: {ops.get('BatchNormalization', 0)} "
+                        f"BatchNormalization nodes, want {want_bn}")
+    (got,) = onnx_eval.run(m, {"input": x.numpy()})
+    diff = float(np.abs(got - y.numpy()).max()) if got.shape == y.shape else float("inf")
+    scale = float(np.abs(y.numpy()).max())
+    if not diff <= 1e-4 * max(1.0, scale):
+        failures.append(f"{name}{suffix}: onnx_eval differs from torch by {diff} "
+                        f"(shape {got.shape}, torch {tuple(y.shape)})")
+    extra = ""
+    if shared is not None:
+        try:
+            (got2,) = shared.run(m, {"input": x.numpy()})
+            extra = f"  shared onnx_numpy |diff| {float(np.abs(got2 - y.numpy()).max()):.1e}"
+        except Exception as e:  # noqa: BLE001 (optional cross-check only)
+            extra = f"  shared onnx_numpy: not applicable ({type(e).__name__}: {e})"[:110]
+    return f"nodes {sum(ops.values()):3d}  onnx_eval |diff| {diff:.1e}{extra}"
+
+
+def make_fixture(idx, cfg, out, shared, failures, bn_export):
+    """Builds, exports (with the _bn export if bn_export), checks and writes one model;
+    returns its README row."""
+    name = cfg["name"]
+    torch.manual_seed(SEED + idx)
+    model = make_model(cfg)
+    randomize(model, cfg.get("bn_eps"))
+    model.eval()
+    gen = torch.Generator().manual_seed(10_000 + SEED + idx)
+    x = torch.randn(cfg.get("batch", 1), *input_dims(cfg), generator=gen, dtype=torch.float32)
+    with torch.no_grad():
+        y = model(x).float()
+    out_name = "probs" if cfg.get("softmax") else "logits"
+    params = sum(p.numel() for p in model.parameters())
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+    files = {}
+    variants = (("", False), ("_bn", True)) if bn_export else (("", False),)
+    for suffix, preserve in variants:
+        blob = export(model, x, cfg["opset"], out_name, preserve)
+        m = onnx.load_from_string(blob)
+        line = check_export(name, suffix, m, n_bn if preserve else model.kept_bn, x, y, shared,
+                            failures)
+        fname = f"{name}{suffix}.onnx"
+        with open(os.path.join(out, fname), "wb") as f:
+            f.write(blob)
+        files[fname] = dict(ops=op_counts(m), opset=onnx_eval.opset_of(m), ir=m.ir_version,
+                            out_shape=declared_shape(m.graph.output[0]),
+                            in_shape=declared_shape(m.graph.input[0]))
+        print(f"{fname:34s} opset {cfg['opset']:2d}  {line}", flush=True)
+
+    np.save(os.path.join(out, f"{name}.input.npy"), x.numpy().astype(np.float32))
+    np.save(os.path.join(out, f"{name}.logits.npy"), y.numpy().astype(np.float32))
+    print(f"{'':34s} params {params}  feature map {model.feature_shape}  "
+          f"output {out_name} {tuple(y.shape)} range [{float(y.min()):.3f}, "
+          f"{float(y.max()):.3f}]  argmax {int(y[0].argmax())}", flush=True)
+    return dict(cfg=cfg, files=files, params=params, out_name=out_name,
+                feature_shape=model.feature_shape, y=y.numpy())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(ROOT, "testdata", "models"))
@@ -297,59 +668,9 @@ def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     shared = load_shared_numpy_interpreter()
-    rows, failures = [], []
-
-    for idx, cfg in enumerate(MODELS):
-        name = cfg["name"]
-        torch.manual_seed(SEED + idx)
-        model = ResNet(cfg)
-        randomize(model)
-        model.eval()
-        gen = torch.Generator().manual_seed(10_000 + SEED + idx)
-        x = torch.randn(1, *cfg["in_shape"], generator=gen, dtype=torch.float32)
-        with torch.no_grad():
-            y = model(x).float()
-        out_name = "probs" if cfg.get("softmax") else "logits"
-        params = sum(p.numel() for p in model.parameters())
-        n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-
-        files = {}
-        for suffix, preserve in (("", False), ("_bn", True)):
-            blob = export(model, x, cfg["opset"], out_name, preserve)
-            m = onnx.load_from_string(blob)
-            onnx.checker.check_model(m, full_check=True)
-            ops = op_counts(m)
-            want_bn = n_bn if preserve else 0
-            if ops.get("BatchNormalization", 0) != want_bn:
-                failures.append(f"{name}{suffix}: {ops.get('BatchNormalization', 0)} "
-                                f"BatchNormalization nodes, want {want_bn}")
-            (got,) = onnx_eval.run(m, {"input": x.numpy()})
-            diff = float(np.abs(got - y.numpy()).max())
-            scale = float(np.abs(y.numpy()).max())
-            if not diff <= 1e-4 * max(1.0, scale):
-                failures.append(f"{name}{suffix}: onnx_eval differs from torch by {diff}")
-            extra = ""
-            if shared is not None:
-                try:
-                    (got2,) = shared.run(m, {"input": x.numpy()})
-                    extra = f"  shared onnx_numpy |diff| {float(np.abs(got2 - y.numpy()).max()):.1e}"
-                except Exception as e:  # noqa: BLE001 (optional cross-check only)
-                    extra = f"  shared onnx_numpy: not applicable ({type(e).__name__}: {e})"[:110]
-            fname = f"{name}{suffix}.onnx"
-            with open(os.path.join(args.out, fname), "wb") as f:
-                f.write(blob)
-            files[fname] = dict(ops=ops, opset=onnx_eval.opset_of(m), ir=m.ir_version,
-                                out_shape=declared_shape(m.graph.output[0]))
-            print(f"{fname:34s} opset {cfg['opset']:2d}  nodes {sum(ops.values()):3d}  "
-                  f"onnx_eval |diff| {diff:.1e}{extra}", flush=True)
-
-        np.save(os.path.join(args.out, f"{name}.input.npy"), x.numpy().astype(np.float32))
-        np.save(os.path.join(args.out, f"{name}.logits.npy"), y.numpy().astype(np.float32))
-        print(f"{'':34s} params {params}  feature map {model.feature_shape}  "
-              f"output {out_name} {tuple(y.shape)} range [{float(y.min()):.3f}, "
-              f"{float(y.max()):.3f}]  argmax {int(y.argmax())}", flush=True)
-        rows.append(dict(cfg=cfg, files=files, params=params, out_name=out_name,
-                         feature_shape=model.feature_shape, y=y.numpy()))
+    failures = []
+    rows = [make_fixture(idx, cfg, args.out, shared, failures, bn_export=idx < len(MODELS))
+            for idx, cfg in enumerate(MODELS + FAMILY)]
 
     write_readme(args.out, rows)
     if failures:
@@ -380,8 +701,9 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def write_readme(out, rows):
-    L = [
+def readme_intro():
+    """The README up to the tables: what the fixtures are and how they were made."""
+    return [
         "# Small ResNet ONNX fixtures",
         "",
         "Tiny ResNets with random but realistic weights, exported from PyTorch to ONNX, for",
@@ -399,8 +721,8 @@ def write_readme(out, rows):
         "  U(-0.1, 0.1). Every conv is followed by BatchNorm2d (eps 1e-5) with gamma",
         "  U(0.5, 1.5), beta U(-0.2, 0.2), running_mean U(-0.5, 0.5), running_var U(0.5, 2), so BN",
         "  folding really changes the weights. The fc layer has PyTorch's default init.",
-        "- Models are in eval mode. Each is exported twice with input name `input` and a",
-        "  static batch of 1:",
+        "- Models are in eval mode. Each of the first seven is exported twice with input name",
+        "  `input` and a static batch of 1:",
         "  - `NAME.onnx`: `torch.onnx.export(..., training=TrainingMode.EVAL,",
         "    do_constant_folding=True)`. torch folds each BatchNorm into the Conv before it",
         "    (so every Conv has a bias). For option-A shortcuts at opset >= 11 torch 1.13",
@@ -419,18 +741,39 @@ def write_readme(out, rows):
         "  is exported as an all-zero Pad followed by AveragePool (see `cifar8_a_flatten`);",
         "  at opset 9 AveragePool carries its pads itself and omits `count_include_pad`",
         "  (default 0); Pad's optional constant-value input is given as the empty name.",
-        "- `NAME.input.npy`: float32 NCHW [1,C,H,W], standard normal (seeded).",
-        "  `NAME.logits.npy`: PyTorch's float32 output for it, [1,classes]. For",
+        "- `NAME.input.npy`: float32 NCHW [1,C,H,W], standard normal (seeded), but see",
+        "  the family models below. `NAME.logits.npy`: PyTorch's float32 output for it,",
+        "  [1,classes]. For",
         "  `in_basic_a_1ch` the graph ends in Softmax, so the output (named `probs`) holds",
         "  probabilities; every other graph's output is named `logits`.",
-        "- Both exports of every model pass `onnx.checker.check_model(full_check=True)` and",
-        "  were evaluated with `tools/onnx_eval.py` (a numpy ONNX evaluator written for this",
+        "- Every export of every model passes `onnx.checker.check_model(full_check=True)` and",
+        "  was evaluated with `tools/onnx_eval.py` (a numpy ONNX evaluator written for this",
         "  project), matching PyTorch to about 1e-6.",
         "- Shortcut A \"symmetric\" puts (out-in)//2 zero channels before the identity channels",
         "  and the rest after, which is planes//4 before and after when channels double (the",
         "  common CIFAR code). \"after\" (TF style) puts all zero channels after. With stride 2",
         "  the input is first subsampled as `x[:, :, ::2, ::2]` (rows/columns 0, 2, 4, ...).",
+        "- The ResNet family as people export it (from `resnext_b` on; `FAMILY` in the script)",
+        "  adds to these classes grouped 3x3 convs with torchvision's width rule",
+        "  int(planes*base_width/64)*groups (ResNeXt, Wide ResNet), squeeze-and-excitation",
+        "  (`SE`), the deep stem and average-pool shortcut of ResNet-D, pre-activation blocks",
+        "  (`PreActBasic`, ResNet v2), a depthwise residual net (`DepthwiseNet`, `DWBlock`),",
+        "  ReLU6 and hard-swish activations, an NHWC-input wrapper (`NHWCInput`: the model",
+        "  permutes its [N,H,W,C] input to NCHW first, as Keras models converted by tf2onnx",
+        "  start) and a fixed batch of 4. They are exported once, as `NAME.onnx` (eval mode,",
+        "  `do_constant_folding=True`); only ResNet v2 keeps BatchNormalization nodes (those",
+        "  after an add, and the first block's, whose input the identity shortcut also reads).",
+        "  Their `.input.npy` is in the model's own input layout and batch: NHWC [1,H,W,C] for",
+        "  `keras_nhwc`, [4,C,H,W] for `batch4_se` (whose logits are [4,classes]). The SE",
+        "  and 1x1-conv layers get the same He-normal init (Linear layers PyTorch's default).",
+        "  tools/onnx_eval.py has no grouped Conv, Sigmoid, HardSigmoid, HardSwish, Clip, Expand",
+        "  or ReduceMean: the script evaluates those from the ONNX specs itself.",
         "",
+    ]
+
+
+def write_readme(out, rows):
+    L = readme_intro() + [
         "## Models",
         "",
         "| model | covers | input | classes | params | opset | feature map before head |",
@@ -439,8 +782,10 @@ def write_readme(out, rows):
     for r in rows:
         c = r["cfg"]
         fs = "x".join(str(v) for v in r["feature_shape"])
-        L.append(f"| `{c['name']}` | {c['covers']} | [1,{','.join(map(str, c['in_shape']))}] "
-                 f"| {c['classes']} | {r['params']} | {c['opset']} | {fs} (CxHxW) |")
+        fs += " (C)" if len(r["feature_shape"]) == 1 else " (CxHxW)"
+        in_shape = r["files"][f"{c['name']}.onnx"]["in_shape"]
+        L.append(f"| `{c['name']}` | {c['covers']} | {in_shape} "
+                 f"| {c['classes']} | {r['params']} | {c['opset']} | {fs} |")
     L += ["", "## ONNX node types", "",
           "The output shape is as declared in the file. torch 1.13 cannot infer the batch",
           "size through an option-A Pad whose pads come from a subgraph, so those files",
@@ -454,8 +799,10 @@ def write_readme(out, rows):
     L += ["", "## Outputs (PyTorch, float32)", "",
           "| model | output | argmax | values |", "|---|---|---|---|"]
     for r in rows:
-        vals = ", ".join(f"{v:.4f}" for v in r["y"][0])
-        L.append(f"| `{r['cfg']['name']}` | `{r['out_name']}` | {int(r['y'].argmax())} | {vals} |")
+        for k, y in enumerate(r["y"]):
+            name = r["cfg"]["name"] + (f" [{k}]" if len(r["y"]) > 1 else "")
+            vals = ", ".join(f"{v:.4f}" for v in y)
+            L.append(f"| `{name}` | `{r['out_name']}` | {int(y.argmax())} | {vals} |")
     L += ["", "## Files (bytes, sha256)", "", "| file | bytes | sha256 |", "|---|---|---|"]
     names = sorted(f for f in os.listdir(out) if f != "README.md")
     for f in names:

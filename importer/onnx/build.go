@@ -38,28 +38,46 @@ type value struct {
 	tp *tensorProto
 	t  *tensor
 
-	// vAct: the resnet node and the ONNX rank: 4 for [1,C,H,W], 2 for
-	// [1,C] (then shape is 1x1xC, the same memory layout).
+	// vAct: the resnet node and the ONNX rank: 4 for [N,C,H,W], 2 for
+	// [N,C] (then shape is 1x1xC, the same memory layout); shape is that
+	// of one sample, batch is N (at least 1).
 	node  int
 	rank  int
 	shape graph.Shape
+	batch int
+	// raw is set on the model input until the nodes that make it an NCHW
+	// float activation have read it (input.go).
+	raw rawInput
+	// bcast marks an Expand of the [N,C,1,1] node to [N,C,H,W] (shape):
+	// only a Mul may read it, which broadcasts itself (activation.go).
+	bcast bool
 
 	err error // vMissing
 }
 
 // dims returns the NCHW dims of an activation.
 func (v *value) dims() []int {
+	n := max(v.batch, 1)
 	if v.rank == 2 {
-		return []int{1, v.shape.C}
+		return []int{n, v.shape.C}
 	}
-	return []int{1, v.shape.C, v.shape.H, v.shape.W}
+	return []int{n, v.shape.C, v.shape.H, v.shape.W}
 }
 
 func (v *value) isVector() bool { return v.shape.H == 1 && v.shape.W == 1 }
 
+// as is v seen as an ONNX tensor of another rank with the same memory
+// (the graph node is the same: [N,C,1,1] and [N,C] are one layout).
+func (v *value) as(rank int) *value {
+	c := *v
+	c.rank = rank
+	return &c
+}
+
 type builder struct {
 	opset int64
 	g     *graph.Graph
+	batch int // the input's fixed batch N, 1 when it is symbolic
 	// Per resnet node: the shape the importer computed; how many resnet
 	// nodes read it so far; and how many reads its value still has among
 	// the ONNX nodes not yet imported (plus the graph output). A MatMul's
@@ -123,50 +141,15 @@ func importModel(data []byte, opt Options) (*graph.Graph, *Info, error) {
 }
 
 func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, error) {
-	// Constants first: initializers, then names of sparse initializers
-	// (which we cannot decode and refuse when used).
-	for _, tp := range gp.inits {
-		if tp.name == "" {
-			return nil, corruptf("an initializer has no name")
-		}
-		if b.vals[tp.name] != nil {
-			return nil, corruptf("initializer %q is defined twice", tp.name)
-		}
-		b.vals[tp.name] = &value{kind: vConst, tp: tp}
+	if err := b.defineInitializers(gp); err != nil {
+		return nil, err
 	}
-	for _, name := range gp.sparseInit {
-		if b.vals[name] != nil {
-			return nil, corruptf("initializer %q is defined twice", name)
-		}
-		b.vals[name] = &value{kind: vMissing, err: unsupportedf("sparse initializer %q is not supported", name)}
-	}
-
-	// Inputs that are also initializers are constants with a default value
-	// (older exporters list every weight as an input), not model inputs.
-	var inputs []*valueInfo
-	for _, in := range gp.inputs {
-		if v := b.vals[in.name]; v != nil {
-			continue
-		}
-		inputs = append(inputs, in)
-	}
-	if len(inputs) != 1 {
-		names := make([]string, len(inputs))
-		for k, in := range inputs {
-			names[k] = fmt.Sprintf("%q", in.name)
-		}
-		return nil, unsupportedf("the model has %d inputs [%s]; only single-input models are supported", len(inputs), strings.Join(names, " "))
-	}
-	if len(gp.outputs) != 1 {
-		return nil, unsupportedf("the model has %d outputs; only single-output models are supported", len(gp.outputs))
-	}
-	in, out := inputs[0], gp.outputs[0].name
-	info.InputName, info.OutputName = in.name, out
-	inShape, err := inputShape(in, opt)
+	in, err := modelInput(b.vals, gp)
 	if err != nil {
 		return nil, err
 	}
-
+	out := gp.outputs[0].name
+	info.InputName, info.OutputName = in.name, out
 	live, err := b.checkOrder(gp, in.name, out)
 	if err != nil {
 		return nil, err
@@ -181,13 +164,9 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, 
 			}
 		}
 	}
-
-	b.g.Add(&graph.Node{Name: in.name, Op: graph.OpInput, Shape: inShape})
-	b.shapes = append(b.shapes, inShape)
-	b.users = append(b.users, 0)
-	b.refs = append(b.refs, b.uses[in.name])
-	b.vals[in.name] = &value{kind: vAct, node: 0, rank: 4, shape: inShape}
-
+	if err := b.addInput(gp, live, in, opt, info); err != nil {
+		return nil, err
+	}
 	for i, n := range gp.nodes {
 		if !live[i] {
 			continue
@@ -197,7 +176,56 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, 
 			return nil, fmt.Errorf("node %d %q (%s): %w", i, b.nodeName(), n.opType, err)
 		}
 	}
+	return b.finish(out, info)
+}
 
+// defineInitializers makes the initializers constants, and the names of
+// sparse initializers (which we cannot decode) errors when used.
+func (b *builder) defineInitializers(gp *graphProto) error {
+	for _, tp := range gp.inits {
+		if tp.name == "" {
+			return corruptf("an initializer has no name")
+		}
+		if b.vals[tp.name] != nil {
+			return corruptf("initializer %q is defined twice", tp.name)
+		}
+		b.vals[tp.name] = &value{kind: vConst, tp: tp}
+	}
+	for _, name := range gp.sparseInit {
+		if b.vals[name] != nil {
+			return corruptf("initializer %q is defined twice", name)
+		}
+		b.vals[name] = &value{kind: vMissing, err: unsupportedf("sparse initializer %q is not supported", name)}
+	}
+	return nil
+}
+
+// modelInput returns the one graph input that is not an initializer
+// (older exporters list every weight as an input too, as a constant with
+// a default value), after checking that there is one output.
+func modelInput(vals map[string]*value, gp *graphProto) (*valueInfo, error) {
+	var inputs []*valueInfo
+	for _, in := range gp.inputs {
+		if v := vals[in.name]; v != nil {
+			continue
+		}
+		inputs = append(inputs, in)
+	}
+	if len(inputs) != 1 {
+		names := make([]string, len(inputs))
+		for k, in := range inputs {
+			names[k] = fmt.Sprintf("%q", in.name)
+		}
+		return nil, unsupportedf("the model has %d inputs [%s]; only single-input models are supported", len(inputs), strings.Join(names, " "))
+	}
+	if len(gp.outputs) != 1 {
+		return nil, unsupportedf("the model has %d outputs; only single-output models are supported", len(gp.outputs))
+	}
+	return inputs[0], nil
+}
+
+// finish checks the output and returns the graph of what it depends on.
+func (b *builder) finish(out string, info *Info) (*graph.Graph, error) {
 	v := b.vals[out]
 	switch {
 	case v == nil:
@@ -206,9 +234,16 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, 
 		return nil, fmt.Errorf("output %q: %w", out, v.err)
 	case v.kind != vAct:
 		return nil, unsupportedf("output %q is a constant that does not depend on the input", out)
+	case v.raw != 0:
+		return nil, unsupportedf("output %q is the model input before its %s", out, v.raw.needs())
+	case v.bcast:
+		return nil, unsupportedf("output %q is an Expand of an activation", out)
 	}
 	b.g.Output = v.node
 	g, shapes := compact(b.g, b.shapes)
+	if b.batch > 1 {
+		g.Batch = b.batch
+	}
 	if err := g.InferShapes(); err != nil {
 		return nil, fmt.Errorf("%w: the imported graph is not valid: %w", ErrUnsupported, err)
 	}
@@ -219,57 +254,6 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, 
 	}
 	info.OutputIsSoftmax = g.Nodes[g.Output].Op == graph.OpSoftmax
 	return g, nil
-}
-
-// inputShape reads the NCHW input shape, applying the Options overrides.
-func inputShape(in *valueInfo, opt Options) (graph.Shape, error) {
-	if !in.hasType || !in.isTensor {
-		return graph.Shape{}, unsupportedf("input %q is not a tensor", in.name)
-	}
-	if in.elemType != dtFloat {
-		return graph.Shape{}, unsupportedf("input %q has type %s; only FLOAT inputs are supported", in.name, dtName(in.elemType))
-	}
-	if !in.hasShape {
-		return graph.Shape{}, unsupportedf("input %q has no shape; want [N,C,H,W]", in.name)
-	}
-	if len(in.dims) != 4 {
-		return graph.Shape{}, unsupportedf("input %q has rank %d (%s); only 4-D NCHW inputs are supported", in.name, len(in.dims), dimsString(in.dims))
-	}
-	d := in.dims
-	if d[0].hasValue && d[0].value > 1 {
-		return graph.Shape{}, unsupportedf("input %q has batch size %d; only batch 1 (or a symbolic batch) is supported", in.name, d[0].value)
-	}
-	if !d[1].hasValue || d[1].value < 1 {
-		return graph.Shape{}, unsupportedf("input %q has no fixed channel count (%s)", in.name, dimsString(in.dims))
-	}
-	spatial := func(dp dimProto, override int, what, opt string) (int, error) {
-		if override > 0 {
-			return override, nil
-		}
-		if !dp.hasValue || dp.value < 1 {
-			return 0, unsupportedf("input %q: %s is symbolic (%s); set Options.%s", in.name, what, dimsString(in.dims), opt)
-		}
-		if dp.value > maxDim {
-			return 0, unsupportedf("input %q: %s %d is too large", in.name, what, dp.value)
-		}
-		return int(dp.value), nil
-	}
-	h, err := spatial(d[2], opt.Height, "height", "Height")
-	if err != nil {
-		return graph.Shape{}, err
-	}
-	w, err := spatial(d[3], opt.Width, "width", "Width")
-	if err != nil {
-		return graph.Shape{}, err
-	}
-	if d[1].value > maxDim {
-		return graph.Shape{}, unsupportedf("input %q: %d channels is too many", in.name, d[1].value)
-	}
-	s := graph.Shape{H: h, W: w, C: int(d[1].value)}
-	if !graph.ValidShape(s) {
-		return graph.Shape{}, unsupportedf("input %q: shape %v is too large", in.name, s)
-	}
-	return s, nil
 }
 
 func dimsString(dims []dimProto) string {
@@ -370,6 +354,9 @@ func (b *builder) importNode() error {
 			b.refs[v.node]--
 		}
 	}
+	if err := checkRaw(n.opType, ins); err != nil {
+		return err
+	}
 	var outs []*value
 	var err error
 	switch {
@@ -395,6 +382,23 @@ func (b *builder) importNode() error {
 		b.vals[name] = v
 		if v.kind == vAct {
 			b.refs[v.node] += b.uses[name]
+		}
+	}
+	return nil
+}
+
+// checkRaw refuses an operator other than Identity, Cast and Transpose on
+// the model input before it is an NCHW float activation (addInput makes
+// sure that no such operator reads it), and one other than Mul on an
+// Expand of an activation.
+func checkRaw(op string, ins []*value) error {
+	for k, v := range ins {
+		switch {
+		case v == nil || v.kind != vAct:
+		case v.raw != 0 && op != "Identity" && op != "Cast" && op != "Transpose":
+			return unsupportedf("input %d is the model input before its %s", k, v.raw.needs())
+		case v.bcast && op != "Mul":
+			return unsupportedf("input %d is an Expand of an activation, which only Mul may read", k)
 		}
 	}
 	return nil
@@ -468,7 +472,7 @@ func (b *builder) emit(nd *graph.Node, rank int, s graph.Shape) (*value, error) 
 	for _, in := range nd.Inputs {
 		b.users[in]++
 	}
-	return &value{kind: vAct, node: idx, rank: rank, shape: s}, nil
+	return &value{kind: vAct, node: idx, rank: rank, shape: s, batch: b.batch}, nil
 }
 
 func equalInts(a, b []int) bool {

@@ -20,9 +20,14 @@ func small(opset int64) *tmodel {
 }
 
 // withNodes is small with extra nodes between the Relu ("c") and y.
-func withNodes(opset int64, f func(m *tmodel)) []byte {
+func withNodes(opset int64, f func(m *tmodel)) []byte { return withInput(opset, "N", f) }
+
+// withBatch is withNodes with a fixed batch n.
+func withBatch(n int, f func(m *tmodel)) []byte { return withInput(13, n, f) }
+
+func withInput(opset int64, batch any, f func(m *tmodel)) []byte {
 	m := newModel(opset)
-	m.input(vinfo("x", dtFloat, "N", 3, 8, 8))
+	m.input(vinfo("x", dtFloat, batch, 3, 8, 8))
 	m.init(tensorF("w", []int{4, 3, 3, 3}, rnd(1, 108)))
 	m.node(node("Conv", "conv", io("x", "w"), io("c"), aInts("pads", 1, 1, 1, 1)))
 	f(m)
@@ -30,14 +35,17 @@ func withNodes(opset int64, f func(m *tmodel)) []byte {
 	return m.bytes()
 }
 
+// errorCase is a model that must not import.
+type errorCase struct {
+	name string
+	data []byte
+	opt  Options
+	want error
+	msg  string // a substring of the message
+}
+
 func TestErrors(t *testing.T) {
-	cases := []struct {
-		name string
-		data []byte
-		opt  Options
-		want error
-		msg  string // a substring of the message
-	}{
+	cases := []errorCase{
 		{"empty", nil, Options{}, ErrCorrupt, "no graph"},
 		{"bad_tag", []byte{0x00}, Options{}, ErrCorrupt, "ModelProto: bad field tag"},
 		{"bad_varint", pb{}.varint(1, 7).append(0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), Options{}, ErrCorrupt, "ModelProto"},
@@ -60,14 +68,6 @@ func TestErrors(t *testing.T) {
 			ErrUnsupported, `node 1 "weird" (FancyOp): operator FancyOp is not supported`},
 		{"unnamed_node", withNodes(13, func(m *tmodel) { m.node(node("FancyOp", "", io("c"), io("y"))) }), Options{},
 			ErrUnsupported, `node 1 "FancyOp#1" (FancyOp)`},
-		{"group_conv", func() []byte {
-			m := newModel(13)
-			m.input(vinfo("x", dtFloat, 1, 4, 8, 8))
-			m.init(tensorF("w", []int{4, 2, 3, 3}, rnd(1, 72)))
-			m.node(node("Conv", "grouped", io("x", "w"), io("y"), aInt("group", 2)))
-			m.output("y")
-			return m.bytes()
-		}(), Options{}, ErrUnsupported, `node 0 "grouped" (Conv): group=2 is not supported`},
 		{"input_5d", func() []byte {
 			m := small(13)
 			m.inputs[0] = vinfo("x", dtFloat, 1, 3, 4, 8, 8)
@@ -125,11 +125,11 @@ func TestErrors(t *testing.T) {
 			m.inputs[0] = vinfo("x", dtFloat, "N", 3, "H", "W")
 			return m.bytes()
 		}(), Options{}, ErrUnsupported, "set Options.Height"},
-		{"batch_2", func() []byte {
+		{"batch_too_large", func() []byte {
 			m := small(13)
-			m.inputs[0] = vinfo("x", dtFloat, 2, 3, 8, 8)
+			m.inputs[0] = vinfo("x", dtFloat, 100000, 3, 8, 8)
 			return m.bytes()
-		}(), Options{}, ErrUnsupported, "batch size 2"},
+		}(), Options{}, ErrUnsupported, "batch size 100000; at most 65536"},
 		{"int_input", func() []byte {
 			m := small(13)
 			m.inputs[0] = vinfo("x", dtInt64, 1, 3, 8, 8)
@@ -148,13 +148,16 @@ func TestErrors(t *testing.T) {
 		{"other_domain", withNodes(13, func(m *tmodel) {
 			m.node(node("Relu", "r", io("c"), io("y")).str(7, "com.microsoft"))
 		}), Options{}, ErrUnsupported, `domain "com.microsoft"`},
-		{"clip_relu6", withNodes(13, func(m *tmodel) {
-			m.init(scalarF("lo", 0))
-			m.init(scalarF("hi", 6))
+		{"clip_empty", withNodes(13, func(m *tmodel) {
+			m.init(scalarF("lo", 6))
+			m.init(scalarF("hi", 0))
 			m.node(node("Clip", "r6", io("c", "lo", "hi"), io("y")))
-		}), Options{}, ErrUnsupported, "Clip(min=0, max=6) is not supported"},
-		{"mul_activations", withNodes(13, func(m *tmodel) { m.node(node("Mul", "m", io("c", "c"), io("y"))) }), Options{},
-			ErrUnsupported, "Mul of two activations"},
+		}), Options{}, ErrUnsupported, "Clip(min=6, max=0) is not supported (the bounds are not an interval)"},
+		{"mul_activations_broadcast", withNodes(13, func(m *tmodel) {
+			m.node(node("GlobalAveragePool", "g", io("c"), io("g")))
+			m.node(node("Flatten", "f", io("g"), io("f")))
+			m.node(node("Mul", "m", io("c", "f"), io("y")))
+		}), Options{}, ErrUnsupported, "Mul of activations of shapes [1 4 8 8] and [1 4] is not supported"},
 		{"div_const_by_act", withNodes(13, func(m *tmodel) {
 			m.init(scalarF("one", 1))
 			m.node(node("Div", "d", io("one", "c"), io("y")))
@@ -249,8 +252,9 @@ func TestErrors(t *testing.T) {
 		}(), Options{}, ErrUnsupported, `sparse initializer "w"`},
 		{"squeeze_on_activation", withNodes(13, func(m *tmodel) {
 			m.node(node("Squeeze", "sq", io("c"), io("y")))
-		}), Options{}, ErrUnsupported, "only supported on constants"},
+		}), Options{}, ErrUnsupported, "Squeeze of the activation [1 4 8 8] to [4 8 8] is not supported"},
 	}
+	cases = append(cases, familyErrorCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g, info, err := Import(tc.data, tc.opt)

@@ -181,199 +181,6 @@ func (b *builder) evalConst(ins []*value, ts []*tensor) ([]*tensor, error) {
 	return outs, nil
 }
 
-// evalOp computes the node's outputs from its constant inputs.
-func (b *builder) evalOp(ins []*value, ts []*tensor) ([]*tensor, error) {
-	op := b.n.opType
-	arg := func(k int) (*tensor, error) {
-		if k >= len(ts) || ts[k] == nil {
-			return nil, corruptf("input %d is missing", k)
-		}
-		return ts[k], nil
-	}
-	unary := func(f func(x *tensor) (*tensor, error)) ([]*tensor, error) {
-		x, err := arg(0)
-		if err != nil {
-			return nil, err
-		}
-		r, err := f(x)
-		if err != nil {
-			return nil, err
-		}
-		return []*tensor{r}, nil
-	}
-	switch op {
-	case "Constant":
-		t, err := b.constantNode()
-		if err != nil {
-			return nil, err
-		}
-		return []*tensor{t}, nil
-	case "Identity":
-		return unary(func(x *tensor) (*tensor, error) { return x, nil })
-	case "Dropout":
-		if err := b.dropoutInference(ins); err != nil {
-			return nil, err
-		}
-		return unary(func(x *tensor) (*tensor, error) { return x, nil })
-	case "Cast":
-		return unary(b.cast)
-	case "Shape":
-		return unary(func(x *tensor) (*tensor, error) {
-			lo, hi, err := b.shapeRange(len(x.dims))
-			if err != nil {
-				return nil, err
-			}
-			t := &tensor{dtype: dtInt64, dims: []int{hi - lo}}
-			for _, d := range x.dims[lo:hi] {
-				t.i = append(t.i, int64(d))
-			}
-			return t, nil
-		})
-	case "Size":
-		return unary(func(x *tensor) (*tensor, error) {
-			return &tensor{dtype: dtInt64, i: []int64{int64(product(x.dims))}}, nil
-		})
-	case "Reshape":
-		return unary(func(x *tensor) (*tensor, error) {
-			st, err := arg(1)
-			if err != nil {
-				return nil, err
-			}
-			allowZero, err := b.n.getInt("allowzero", 0)
-			if err != nil {
-				return nil, err
-			}
-			dims, err := reshapeTarget(x.dims, st.ints(), allowZero != 0)
-			if err != nil {
-				return nil, err
-			}
-			return reshaped(x, dims), nil
-		})
-	case "Flatten":
-		return unary(func(x *tensor) (*tensor, error) {
-			axis, err := b.n.getInt("axis", 1)
-			if err != nil {
-				return nil, err
-			}
-			r := int64(len(x.dims))
-			if axis < -r || axis > r {
-				return nil, corruptf("axis=%d out of range for rank %d", axis, r)
-			}
-			if axis < 0 {
-				axis += r
-			}
-			return reshaped(x, []int{product(x.dims[:axis]), product(x.dims[axis:])}), nil
-		})
-	case "Squeeze", "Unsqueeze":
-		return unary(func(x *tensor) (*tensor, error) { return b.squeeze(ins, x) })
-	case "Transpose":
-		return unary(b.transpose)
-	case "Gather":
-		return unary(func(x *tensor) (*tensor, error) {
-			idx, err := arg(1)
-			if err != nil {
-				return nil, err
-			}
-			return b.gather(x, idx)
-		})
-	case "Concat":
-		r, err := b.concatConst(ts)
-		if err != nil {
-			return nil, err
-		}
-		return []*tensor{r}, nil
-	case "Slice":
-		return unary(func(x *tensor) (*tensor, error) { return b.sliceConst(ins, x) })
-	case "Split":
-		x, err := arg(0)
-		if err != nil {
-			return nil, err
-		}
-		return b.splitConst(ins, x)
-	case "ConstantOfShape":
-		return unary(b.constantOfShape)
-	case "Range":
-		r, err := b.rangeConst(ts)
-		if err != nil {
-			return nil, err
-		}
-		return []*tensor{r}, nil
-	case "Expand":
-		return unary(func(x *tensor) (*tensor, error) {
-			st, err := arg(1)
-			if err != nil {
-				return nil, err
-			}
-			shape := st.ints()
-			dims := make([]int, len(shape))
-			for k, d := range shape {
-				if d < 0 || d > maxDimValue {
-					return nil, corruptf("Expand shape %v has an invalid dimension", shape)
-				}
-				dims[k] = int(d)
-			}
-			out, err := broadcastShape(x.dims, dims)
-			if err != nil {
-				return nil, err
-			}
-			r, err := b.alloc(x.dtype, out)
-			if err != nil {
-				return nil, err
-			}
-			forEach(out, [][]int{bstrides(x.dims, out)}, nil, func(o int, offs []int) { copyElem(r, o, x, offs[0]) })
-			return r, nil
-		})
-	case "Tile":
-		return unary(func(x *tensor) (*tensor, error) {
-			rep, err := arg(1)
-			if err != nil {
-				return nil, err
-			}
-			return b.tile(x, rep)
-		})
-	case "Where":
-		var t [3]*tensor
-		for k := range t {
-			var err error
-			if t[k], err = arg(k); err != nil {
-				return nil, err
-			}
-		}
-		r, err := b.where(t[0], t[1], t[2])
-		if err != nil {
-			return nil, err
-		}
-		return []*tensor{r}, nil
-	case "Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor":
-		if len(ts) != 2 {
-			return nil, corruptf("%s wants 2 inputs, has %d", op, len(ts))
-		}
-		fallthrough
-	case "Min", "Max", "Sum":
-		// The variadic ones fold pairwise.
-		acc, err := arg(0)
-		if err != nil {
-			return nil, err
-		}
-		for k := 1; k < len(ts); k++ {
-			y, err := arg(k)
-			if err != nil {
-				return nil, err
-			}
-			if acc, err = b.binary(op, acc, y); err != nil {
-				return nil, err
-			}
-		}
-		return []*tensor{acc}, nil
-	case "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", "Not", "Relu", "Sign":
-		return unary(func(x *tensor) (*tensor, error) { return b.unaryOp(op, x) })
-	case "ReduceSum", "ReduceMean", "ReduceProd", "ReduceMax", "ReduceMin",
-		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare":
-		return unary(func(x *tensor) (*tensor, error) { return b.reduce(ins, x) })
-	}
-	return nil, unsupportedf("operator %s is not supported (all its inputs are constant, but it has no constant evaluator either)", op)
-}
-
 func (b *builder) constantNode() (*tensor, error) {
 	for _, name := range []string{"sparse_value", "value_string", "value_strings"} {
 		if b.n.attr(name) != nil {
@@ -495,11 +302,21 @@ func roundFloat(v float64, mant, minExp int, maxFinite float64) float64 {
 // squeeze does Squeeze and Unsqueeze, whose axes are an attribute before
 // opset 13 and an input from 13 on.
 func (b *builder) squeeze(ins []*value, x *tensor) (*tensor, error) {
+	dims, err := b.squeezedDims(ins, x.dims)
+	if err != nil {
+		return nil, err
+	}
+	return reshaped(x, dims), nil
+}
+
+// squeezedDims returns the dims of a tensor of dims in after the Squeeze
+// or Unsqueeze being imported (on constants and activations alike).
+func (b *builder) squeezedDims(ins []*value, in []int) ([]int, error) {
 	axes, ok, err := b.intsMovedToInput(ins, 1, "axes", 13)
 	if err != nil {
 		return nil, err
 	}
-	r := len(x.dims)
+	r := len(in)
 	if b.n.opType == "Unsqueeze" {
 		if !ok {
 			return nil, corruptf("axes are missing")
@@ -525,15 +342,15 @@ func (b *builder) squeeze(ins []*value, x *tensor) (*tensor, error) {
 			if m {
 				dims = append(dims, 1)
 			} else {
-				dims = append(dims, x.dims[k])
+				dims = append(dims, in[k])
 				k++
 			}
 		}
-		return reshaped(x, dims), nil
+		return dims, nil
 	}
 	drop := make([]bool, r)
 	if !ok {
-		for k, d := range x.dims {
+		for k, d := range in {
 			drop[k] = d == 1
 		}
 	}
@@ -542,22 +359,43 @@ func (b *builder) squeeze(ins []*value, x *tensor) (*tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		if x.dims[ax] != 1 {
-			return nil, corruptf("cannot squeeze axis %d of %v", a, x.dims)
+		if in[ax] != 1 {
+			return nil, corruptf("cannot squeeze axis %d of %v", a, in)
 		}
 		drop[ax] = true
 	}
 	var dims []int
-	for k, d := range x.dims {
+	for k, d := range in {
 		if !drop[k] {
 			dims = append(dims, d)
 		}
 	}
-	return reshaped(x, dims), nil
+	return dims, nil
 }
 
 func (b *builder) transpose(x *tensor) (*tensor, error) {
-	r := len(x.dims)
+	perm, err := b.transposePerm(len(x.dims))
+	if err != nil {
+		return nil, err
+	}
+	r := len(perm)
+	dims := make([]int, r)
+	st := rowStrides(x.dims)
+	pst := make([]int, r)
+	for k, p := range perm {
+		dims[k], pst[k] = x.dims[p], st[p]
+	}
+	out, err := b.alloc(x.dtype, dims)
+	if err != nil {
+		return nil, err
+	}
+	forEach(dims, [][]int{pst}, nil, func(o int, offs []int) { copyElem(out, o, x, offs[0]) })
+	return out, nil
+}
+
+// transposePerm reads a Transpose's perm for a tensor of rank r (default:
+// the axes reversed) and checks that it is a permutation.
+func (b *builder) transposePerm(r int) ([]int, error) {
 	perm, ok, err := b.n.getInts("perm")
 	if err != nil {
 		return nil, err
@@ -571,21 +409,14 @@ func (b *builder) transpose(x *tensor) (*tensor, error) {
 		return nil, corruptf("perm %v does not fit rank %d", perm, r)
 	}
 	seen := make([]bool, r)
-	dims := make([]int, r)
-	st := rowStrides(x.dims)
-	pst := make([]int, r)
+	out := make([]int, r)
 	for k, p := range perm {
 		if p < 0 || p >= int64(r) || seen[p] {
 			return nil, corruptf("perm %v is not a permutation", perm)
 		}
 		seen[p] = true
-		dims[k], pst[k] = x.dims[p], st[p]
+		out[k] = int(p)
 	}
-	out, err := b.alloc(x.dtype, dims)
-	if err != nil {
-		return nil, err
-	}
-	forEach(dims, [][]int{pst}, nil, func(o int, offs []int) { copyElem(out, o, x, offs[0]) })
 	return out, nil
 }
 
@@ -768,12 +599,9 @@ func (b *builder) constantOfShape(shape *tensor) (*tensor, error) {
 			return nil, corruptf("value has %d elements, want 1", fill.size())
 		}
 	}
-	var dims []int
-	for _, d := range shape.ints() {
-		if d < 0 || d > maxDimValue {
-			return nil, corruptf("shape %v has an invalid dimension", shape.ints())
-		}
-		dims = append(dims, int(d))
+	dims, ok := dimsOf(shape.ints())
+	if !ok {
+		return nil, corruptf("shape %v has an invalid dimension", shape.ints())
 	}
 	out, err := b.alloc(fill.dtype, dims)
 	if err != nil {

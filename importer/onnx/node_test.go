@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/graph"
 	"github.com/edge-resnet/edge-resnet/importer/onnx"
 )
 
@@ -113,7 +115,8 @@ var nodeTestOps = map[string]bool{}
 
 func init() {
 	for _, op := range strings.Fields(`
-		Conv BatchNormalization Relu Add Sub Mul Div MaxPool AveragePool
+		Conv BatchNormalization Relu Sigmoid HardSigmoid HardSwish Add Sub
+		Mul Div MaxPool AveragePool
 		GlobalAveragePool GlobalMaxPool ReduceMean Flatten Reshape Gemm
 		MatMul Pad Slice Concat Split Identity Dropout Softmax Clip Cast
 		Constant Shape Size Squeeze Unsqueeze Transpose Gather
@@ -396,11 +399,11 @@ func (nt *nodeTest) runSet(set string) result {
 	if err != nil {
 		return result{kindRejected, "harness: " + err.Error()}
 	}
-	g, _, err := onnx.Import(model, onnx.Options{})
+	g, info, err := onnx.Import(model, onnx.Options{})
 	if err != nil {
 		return rejected(err)
 	}
-	// Only single-input, single-output FLOAT models import.
+	// Only single-input, single-output models of a 4-D input import.
 	want, err := nt.expected(set)
 	if err != nil {
 		return wrongf("imported, but: %v", err)
@@ -410,46 +413,80 @@ func (nt *nodeTest) runSet(set string) result {
 		return wrongf("imported, but: %v", err)
 	}
 	in, err := decodeTensor(pb, nt.inputs[0].elemType)
-	if err != nil || in.dtype != dtFloat || len(in.dims) != 4 {
+	if err != nil || len(in.dims) != 4 {
 		return wrongf("imported, but input_0.pb is %v %v (%v)", in.dtype, in.dims, err)
 	}
-	x := make([]float32, len(in.f))
-	for k, v := range in.f {
-		x[k] = float32(v)
+	x := make([]float32, 0, len(in.f)+len(in.i)) // integer inputs are fed as float32
+	for _, v := range in.f {
+		x = append(x, float32(v))
+	}
+	for _, v := range in.i {
+		x = append(x, float32(v))
+	}
+	// The graph takes NHWC samples: an NCHW input is transposed, an NHWC
+	// one (info.InputLayout) is already.
+	s, n := g.Input(), in.dims[0]
+	nhwc := x
+	if info.InputLayout != onnx.LayoutNHWC {
+		nhwc = nchwToNHWC(x, n, s.C, s.H, s.W)
 	}
 	// The reference evaluator on the imported graph (NHWC in and out).
-	s := g.Input()
-	ref, err := g.Eval(nchwToNHWC(x, s.C, s.H, s.W))
+	ref, err := g.Eval(nhwc)
 	if err != nil {
 		return wrongf("Eval: %v", err)
 	}
 	o := g.OutputShape()
-	if r := compareNHWC("Eval", ref, o.H, o.W, o.C, want[0]); r.kind != kindPass {
+	if r := compareNHWC("Eval", ref, n, o, want[0]); r.kind != kindPass {
 		return r
 	}
-	// The compiled fp32 plan through the public API.
+	return runCompiled(model, in.dims, x, nhwc, info.InputLayout == onnx.LayoutNHWC, o, want[0], ref)
+}
+
+// runCompiled runs the compiled fp32 plan through the public API: an
+// NCHW input with RunNCHW, an NHWC one with Run.
+func runCompiled(model []byte, dims []int, x, nhwc []float32, isNHWC bool, o graph.Shape, want tensorData, ref []float32) result {
 	fm, err := edgeresnet.ImportONNX(model, edgeresnet.ImportOptions{})
 	if err != nil {
 		return wrongf("onnx.Import succeeded, ImportONNX: %v", err)
 	}
+	n := dims[0]
+	sess, done, err := openSession(fm, n)
+	if err != nil {
+		return result{kindRejected, err.Error()}
+	}
+	defer done()
+	got, err := runInput(sess, isNHWC, dims, x, nhwc)
+	if errors.Is(err, edgeresnet.ErrNonFinite) && !allFinite(want.f) {
+		return compareNHWC("Eval", ref, n, o, want) // Run refuses such outputs by design
+	}
+	if err != nil {
+		return wrongf("compiled plan: %v", err)
+	}
+	return compareNHWC("compiled plan", got, n, o, want)
+}
+
+// openSession compiles a converted model into an fp32 session of batch n;
+// done closes both.
+func openSession(fm *firmware.Model, n int) (s *edgeresnet.Session, done func(), err error) {
 	m, err := edgeresnet.FromModel(fm)
 	if err != nil {
-		return result{kindRejected, "compile: " + err.Error()}
+		return nil, nil, fmt.Errorf("compile: %w", err)
 	}
-	defer m.Close()
-	sess, err := m.NewSession(edgeresnet.WithPrecision(edgeresnet.PrecisionFP32))
+	s, err = m.NewSession(edgeresnet.WithPrecision(edgeresnet.PrecisionFP32), edgeresnet.WithBatch(n))
 	if err != nil {
-		return result{kindRejected, "session: " + err.Error()}
+		m.Close()
+		return nil, nil, fmt.Errorf("session: %w", err)
 	}
-	defer sess.Close()
-	got, err := sess.RunNCHW(in.dims, x)
-	if errors.Is(err, edgeresnet.ErrNonFinite) && !allFinite(want[0].f) {
-		return compareNHWC("Eval", ref, o.H, o.W, o.C, want[0]) // Run refuses such outputs by design
+	return s, func() { s.Close(); m.Close() }, nil
+}
+
+// runInput runs an input through s: NHWC samples with Run, an NCHW tensor
+// of dims with RunNCHW.
+func runInput(s *edgeresnet.Session, isNHWC bool, dims []int, nchw, nhwc []float32) ([]float32, error) {
+	if isNHWC {
+		return s.Run(nhwc)
 	}
-	if err != nil {
-		return wrongf("RunNCHW: %v", err)
-	}
-	return compareNHWC("compiled plan", got, o.H, o.W, o.C, want[0])
+	return s.RunNCHW(dims, nchw)
 }
 
 func allFinite(v []float64) bool {
@@ -461,42 +498,45 @@ func allFinite(v []float64) bool {
 	return true
 }
 
-func nchwToNHWC(x []float32, c, h, w int) []float32 {
+// nchwToNHWC transposes n samples of c×h×w.
+func nchwToNHWC(x []float32, n, c, h, w int) []float32 {
 	out := make([]float32, len(x))
-	for cc := range c {
-		for y := range h {
-			for z := range w {
-				out[(y*w+z)*c+cc] = x[(cc*h+y)*w+z]
+	size := c * h * w
+	for b := range n {
+		for cc := range c {
+			for y := range h {
+				for z := range w {
+					out[b*size+(y*w+z)*c+cc] = x[b*size+(cc*h+y)*w+z]
+				}
 			}
 		}
 	}
 	return out
 }
 
-// compareNHWC compares an NHWC activation of h×w×c with an expected
-// [1,C,H,W] or [1,K] FLOAT tensor.
-func compareNHWC(what string, got []float32, h, w, c int, want tensorData) result {
+// compareNHWC compares n NHWC activations of shape o with an expected
+// [N,C,H,W] or [N,K] FLOAT tensor.
+func compareNHWC(what string, got []float32, n int, o graph.Shape, want tensorData) result {
 	if want.dtype != dtFloat {
 		return wrongf("%s: the expected output is of type %d, the graph's FLOAT", what, want.dtype)
 	}
-	var g []float64
-	switch {
-	case len(want.dims) == 4 && slices.Equal(want.dims, []int{1, c, h, w}):
-		g = make([]float64, len(got))
+	h, w, c := o.H, o.W, o.C
+	if !slices.Equal(want.dims, []int{n, c, h, w}) && !(slices.Equal(want.dims, []int{n, c}) && h == 1 && w == 1) {
+		return wrongf("%s: %d outputs of %dx%dx%d (HWC), want %v", what, n, h, w, c, want.dims)
+	}
+	if len(got) != n*o.Size() {
+		return wrongf("%s: %d values for %d outputs of %v", what, len(got), n, o)
+	}
+	g := make([]float64, len(got))
+	size := o.Size()
+	for b := range n {
 		for cc := range c {
 			for y := range h {
 				for z := range w {
-					g[(cc*h+y)*w+z] = float64(got[(y*w+z)*c+cc])
+					g[b*size+(cc*h+y)*w+z] = float64(got[b*size+(y*w+z)*c+cc])
 				}
 			}
 		}
-	case len(want.dims) == 2 && slices.Equal(want.dims, []int{1, c}) && h == 1 && w == 1:
-		g = make([]float64, len(got))
-		for k, v := range got {
-			g[k] = float64(v)
-		}
-	default:
-		return wrongf("%s: output shape %dx%dx%d (HWC), want %v", what, h, w, c, want.dims)
 	}
 	if msg := compareFloats(g, want.f, dtFloat); msg != "" {
 		return wrongf("%s: %s", what, msg)

@@ -11,9 +11,13 @@
 // constant evaluator. Fusion (BatchNorm into Conv, ReLU and residual adds
 // into their producers) is left to graph.Fuse.
 //
-// ONNX activations are NCHW with batch 1; the graph is NHWC. ONNX axis 1
-// maps to C, 2 to H and 3 to W. A 2-D activation [1,K] is the vector
-// Shape{1,1,K}, which has the same memory layout as [1,K,1,1].
+// ONNX activations are NCHW; the graph is NHWC, per sample. ONNX axis 1
+// maps to C, 2 to H and 3 to W; axis 0 is the batch N (a fixed N > 1 is
+// the graph's Batch; no operator may work across it). A 2-D activation
+// [N,K] is the vector Shape{1,1,K}, which has the same memory layout as
+// [N,K,1,1]. Transpose, Squeeze, Unsqueeze, Reshape and Flatten of an
+// activation are mapped where they are layout changes (layout.go); the
+// model input may also be NHWC or an integer tensor (input.go).
 //
 // Every error wraps ErrUnsupported (a valid model using something this
 // importer does not do; ErrTooLarge, a model beyond a size or memory
@@ -77,6 +81,14 @@ type Info struct {
 	IRVersion             int64
 	OutputIsSoftmax       bool // graph ends in Softmax
 	Nodes                 int  // ONNX nodes in the file
+	// InputLayout is the layout of the ONNX input: "NCHW", or "NHWC" for
+	// an [N,H,W,C] input that the model transposes to NCHW first (see
+	// input.go). The graph itself always takes NHWC samples.
+	InputLayout string
+	// InputType is the ONNX element type of the input, "FLOAT", or
+	// "UINT8" (INT8, UINT16, INT16) for an integer input the model casts
+	// to FLOAT: the graph takes its values as float32, which is exact.
+	InputType string
 }
 
 // maxFileSize is the protobuf limit for one message; larger inputs cannot be

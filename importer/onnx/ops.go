@@ -18,65 +18,84 @@ func one(v *value, err error) ([]*value, error) {
 
 // activationOp maps a node with at least one activation input.
 func (b *builder) activationOp(ins []*value) ([]*value, error) {
-	switch op := b.n.opType; op {
-	case "Conv":
-		return one(b.conv(ins))
-	case "BatchNormalization":
-		return one(b.batchNorm(ins))
-	case "Relu":
-		x, err := b.act(ins, 0)
-		if err != nil {
-			return nil, err
-		}
-		return one(b.emit(&graph.Node{Op: graph.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape))
-	case "Add", "Sub", "Mul", "Div":
-		return one(b.arith(ins))
-	case "MaxPool", "AveragePool":
-		return one(b.pool(ins))
-	case "GlobalAveragePool", "GlobalMaxPool":
-		return one(b.globalPool(ins))
-	case "ReduceMean":
-		return one(b.reduceMean(ins))
-	case "Flatten":
-		return one(b.flatten(ins))
-	case "Reshape":
-		return one(b.reshape(ins))
-	case "Gemm", "MatMul":
-		return one(b.dense(ins))
-	case "Pad":
-		return one(b.pad(ins))
-	case "Slice":
-		return one(b.slice(ins))
-	case "Concat":
-		return one(b.concat(ins))
-	case "Split":
-		return b.split(ins)
-	case "Identity":
-		x, err := b.act(ins, 0)
-		return one(x, err)
-	case "Dropout":
-		return one(b.dropout(ins))
-	case "Softmax":
-		return one(b.softmax(ins))
-	case "Clip":
-		return one(b.clip(ins))
-	case "Cast":
-		x, err := b.act(ins, 0)
-		if err != nil {
-			return nil, err
-		}
-		to, err := b.n.getInt("to", 0)
-		if err != nil {
-			return nil, err
-		}
-		if to != dtFloat {
-			return nil, unsupportedf("casting an activation to %s is not supported", dtName(to))
-		}
-		return []*value{x}, nil
-	case "Squeeze", "Unsqueeze", "Transpose", "Gather", "Expand", "Tile", "Where", "Equal", "ConstantOfShape", "Range":
+	op := b.n.opType
+	if f := activationOps[op]; f != nil {
+		return f(b, ins)
+	}
+	switch op {
+	case "Gather", "Tile", "Where", "Equal", "ConstantOfShape", "Range":
 		return nil, unsupportedf("%s is only supported on constants, and input %v depends on the model input", op, b.n.inputs)
 	}
-	return nil, unsupportedf("operator %s is not supported", b.n.opType)
+	return nil, unsupportedf("operator %s is not supported", op)
+}
+
+type opFunc = func(b *builder, ins []*value) ([]*value, error)
+
+// activationOps are the operators mapped on activations, by op type.
+var activationOps map[string]opFunc
+
+func init() {
+	single := func(f func(*builder, []*value) (*value, error)) opFunc {
+		return func(b *builder, ins []*value) ([]*value, error) { return one(f(b, ins)) }
+	}
+	activationOps = map[string]opFunc{
+		"Conv":               single((*builder).conv),
+		"BatchNormalization": single((*builder).batchNorm),
+		"Relu":               single((*builder).relu),
+		"Sigmoid":            single((*builder).sigmoid),
+		"HardSigmoid":        single((*builder).hardSigmoid),
+		"HardSwish":          single((*builder).hardSwish),
+		"Clip":               single((*builder).clip),
+		"Add":                single((*builder).arith),
+		"Sub":                single((*builder).arith),
+		"Mul":                single((*builder).arith),
+		"Div":                single((*builder).arith),
+		"MaxPool":            single((*builder).pool),
+		"AveragePool":        single((*builder).pool),
+		"GlobalAveragePool":  single((*builder).globalPool),
+		"GlobalMaxPool":      single((*builder).globalPool),
+		"ReduceMean":         single((*builder).reduceMean),
+		"Flatten":            single((*builder).flatten),
+		"Reshape":            single((*builder).reshape),
+		"Squeeze":            single((*builder).squeezeAct),
+		"Unsqueeze":          single((*builder).squeezeAct),
+		"Transpose":          single((*builder).transposeAct),
+		"Gemm":               single((*builder).dense),
+		"MatMul":             single((*builder).dense),
+		"Pad":                single((*builder).pad),
+		"Slice":              single((*builder).slice),
+		"Concat":             single((*builder).concat),
+		"Split":              (*builder).split,
+		"Identity":           single((*builder).identity),
+		"Dropout":            single((*builder).dropout),
+		"Softmax":            single((*builder).softmax),
+		"Cast":               single((*builder).castAct),
+		"Expand":             single((*builder).expandAct),
+	}
+}
+
+func (b *builder) identity(ins []*value) (*value, error) { return b.act(ins, 0) }
+
+// castAct: an activation is float32, so only a Cast to FLOAT is supported;
+// on an integer model input it is where the values become floats.
+func (b *builder) castAct(ins []*value) (*value, error) {
+	x, err := b.act(ins, 0)
+	if err != nil {
+		return nil, err
+	}
+	to, err := b.n.getInt("to", 0)
+	if err != nil {
+		return nil, err
+	}
+	if to != dtFloat {
+		return nil, unsupportedf("casting an activation to %s is not supported", dtName(to))
+	}
+	if x.raw&rawInt != 0 {
+		y := *x
+		y.raw &^= rawInt
+		return &y, nil
+	}
+	return x, nil
 }
 
 // spatialPair reads a 2-element INTS attribute (kernel_shape, strides,
@@ -159,36 +178,17 @@ func (b *builder) conv(ins []*value) (*value, error) {
 	if x.rank != 4 {
 		return nil, unsupportedf("Conv of a %d-D input is not supported", x.rank)
 	}
-	w, err := b.floatConst(ins, 1, "weight", false)
+	c, err := b.convWeight(ins, x.shape.C)
 	if err != nil {
 		return nil, err
 	}
-	if len(w.dims) != 4 {
-		return nil, unsupportedf("weight %q has shape %v; only 2-D convolution (a 4-D weight) is supported", b.n.inputs[1], w.dims)
-	}
-	group, err := b.n.getInt("group", 1)
-	if err != nil {
-		return nil, err
-	}
-	if group != 1 {
-		return nil, unsupportedf("group=%d is not supported", group)
-	}
-	cout, cin, kh, kw := w.dims[0], w.dims[1], w.dims[2], w.dims[3]
-	if cin != x.shape.C {
-		return nil, corruptf("weight %q takes %d input channels, the input has %d", b.n.inputs[1], cin, x.shape.C)
-	}
-	if cout < 1 || kh < 1 || kw < 1 {
-		return nil, corruptf("weight %q has shape %v", b.n.inputs[1], w.dims)
-	}
-	if kh > maxConvWindow || kw > maxConvWindow || cout > maxDim {
-		return nil, unsupportedf("weight shape %v is too large", w.dims)
-	}
+	kh, kw := c.KH, c.KW
 	ks, haveKS, err := b.spatialPair("kernel_shape", 1, maxConvWindow)
 	if err != nil {
 		return nil, err
 	}
 	if haveKS && (ks[0] != kh || ks[1] != kw) {
-		return nil, corruptf("kernel_shape=%v disagrees with weight shape %v", ks, w.dims)
+		return nil, corruptf("kernel_shape=%v disagrees with weight shape [%d %d %d %d]", ks, c.Cout, c.GroupIn(), kh, kw)
 	}
 	strides, _, err := b.spatialPair("strides", 1, maxConvWindow)
 	if err != nil {
@@ -202,37 +202,65 @@ func (b *builder) conv(ins []*value) (*value, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.StrideH, c.StrideW, c.DilH, c.DilW, c.Pad = strides[0], strides[1], dil[0], dil[1], pads
 	bias, err := b.floatConst(ins, 2, "bias", true)
 	if err != nil {
 		return nil, err
 	}
-	c := &graph.Conv{
-		KH: kh, KW: kw, StrideH: strides[0], StrideW: strides[1], DilH: dil[0], DilW: dil[1],
-		Pad: pads, Cin: cin, Cout: cout,
-		Weight: make([]float32, len(w.f)),
-	}
-	// OIHW -> HWIO.
-	for co := range cout {
-		for ci := range cin {
-			for y := range kh {
-				for xx := range kw {
-					c.Weight[((y*kw+xx)*cin+ci)*cout+co] = w.f[((co*cin+ci)*kh+y)*kw+xx]
-				}
-			}
-		}
-	}
 	if bias != nil {
-		if bias.size() != cout {
-			return nil, corruptf("bias %q has %d values, want %d", b.n.inputs[2], bias.size(), cout)
+		if bias.size() != c.Cout {
+			return nil, corruptf("bias %q has %d values, want %d", b.n.inputs[2], bias.size(), c.Cout)
 		}
 		c.Bias = append([]float32(nil), bias.f...)
 	}
 	s := graph.Shape{
 		H: graph.WindowOut(x.shape.H, kh, strides[0], dil[0], pads.Top, pads.Bottom, false),
 		W: graph.WindowOut(x.shape.W, kw, strides[1], dil[1], pads.Left, pads.Right, false),
-		C: cout,
+		C: c.Cout,
 	}
 	return b.emit(&graph.Node{Op: graph.OpConv, Inputs: []int{x.node}, Conv: c}, 4, s)
+}
+
+// convWeight reads a Conv's weight [Cout, Cin/group, kh, kw] and group for
+// an input of cin channels: the Conv with its kernel, channels, groups and
+// HWIO weights set.
+func (b *builder) convWeight(ins []*value, cin int) (*graph.Conv, error) {
+	w, err := b.floatConst(ins, 1, "weight", false)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.dims) != 4 {
+		return nil, unsupportedf("weight %q has shape %v; only 2-D convolution (a 4-D weight) is supported", b.n.inputs[1], w.dims)
+	}
+	group, err := b.n.getInt("group", 1)
+	if err != nil {
+		return nil, err
+	}
+	if group < 1 || group > int64(cin) {
+		return nil, corruptf("group=%d does not fit an input of %d channels", group, cin)
+	}
+	g := int(group)
+	cout, cig, kh, kw := w.dims[0], w.dims[1], w.dims[2], w.dims[3]
+	if cig*g != cin {
+		if g > 1 {
+			return nil, corruptf("weight %q takes %d input channels in each of %d groups, the input has %d", b.n.inputs[1], cig, g, cin)
+		}
+		return nil, corruptf("weight %q takes %d input channels, the input has %d", b.n.inputs[1], cig, cin)
+	}
+	if cout < 1 || kh < 1 || kw < 1 {
+		return nil, corruptf("weight %q has shape %v", b.n.inputs[1], w.dims)
+	}
+	if cout%g != 0 {
+		return nil, corruptf("weight %q has %d output channels, which %d groups do not divide", b.n.inputs[1], cout, g)
+	}
+	if kh > maxConvWindow || kw > maxConvWindow || cout > maxDim {
+		return nil, unsupportedf("weight shape %v is too large", w.dims)
+	}
+	c := &graph.Conv{KH: kh, KW: kw, Cin: cin, Cout: cout, Weight: graph.OIHWToHWIO(w.f, cout, cig, kh, kw)}
+	if g > 1 {
+		c.Group = g
+	}
+	return c, nil
 }
 
 func (b *builder) batchNorm(ins []*value) (*value, error) {
@@ -321,14 +349,7 @@ func (b *builder) arith(ins []*value) (*value, error) {
 		return nil, corruptf("%s wants 2 inputs, has %d", op, len(ins))
 	}
 	if ins[0].kind == vAct && ins[1].kind == vAct {
-		x, y := ins[0], ins[1]
-		if op != "Add" {
-			return nil, unsupportedf("%s of two activations is not supported", op)
-		}
-		if !equalInts(x.dims(), y.dims()) {
-			return nil, unsupportedf("adding activations of shapes %v and %v (broadcasting) is not supported", x.dims(), y.dims())
-		}
-		return b.emit(&graph.Node{Op: graph.OpAdd, Inputs: []int{x.node, y.node}}, x.rank, x.shape)
+		return b.twoActivations(ins[0], ins[1])
 	}
 	xi := 0
 	if ins[0].kind != vAct {
@@ -385,6 +406,21 @@ func (b *builder) arith(ins []*value) (*value, error) {
 		a.Scale[k], a.Shift[k] = float32(scale[k]), float32(shift[k])
 	}
 	return b.emit(&graph.Node{Op: graph.OpAffine, Inputs: []int{x.node}, Affine: a}, x.rank, x.shape)
+}
+
+// twoActivations maps Add and Mul of two activations.
+func (b *builder) twoActivations(x, y *value) (*value, error) {
+	switch op := b.n.opType; op {
+	case "Mul":
+		return b.mulActivations(x, y)
+	case "Add":
+		if !equalInts(x.dims(), y.dims()) {
+			return nil, unsupportedf("adding activations of shapes %v and %v (broadcasting) is not supported", x.dims(), y.dims())
+		}
+		return b.emit(&graph.Node{Op: graph.OpAdd, Inputs: []int{x.node, y.node}}, x.rank, x.shape)
+	default:
+		return nil, unsupportedf("%s of two activations is not supported", op)
+	}
 }
 
 func (b *builder) pool(ins []*value) (*value, error) {
@@ -538,42 +574,6 @@ func normAxis(a int64, rank int) (int, error) {
 	return int(a), nil
 }
 
-// asVector returns x as the 2-D vector [1,K] in NCHW order, flattening it
-// with a node only when its layout changes.
-func (b *builder) asVector(x *value) (*value, error) {
-	if x.isVector() {
-		return &value{kind: vAct, node: x.node, rank: 2, shape: x.shape}, nil
-	}
-	return b.emit(&graph.Node{Op: graph.OpFlatten, Inputs: []int{x.node}}, 2, graph.Shape{H: 1, W: 1, C: x.shape.Size()})
-}
-
-func (b *builder) flatten(ins []*value) (*value, error) {
-	x, err := b.act(ins, 0)
-	if err != nil {
-		return nil, err
-	}
-	axis, err := b.n.getInt("axis", 1)
-	if err != nil {
-		return nil, err
-	}
-	d := x.dims()
-	r := int64(len(d))
-	if axis < -r || axis > r {
-		return nil, corruptf("axis=%d out of range for rank %d", axis, r)
-	}
-	if axis < 0 {
-		axis += r
-	}
-	outer := 1
-	for _, v := range d[:axis] {
-		outer *= v
-	}
-	if outer != 1 {
-		return nil, unsupportedf("Flatten with axis=%d of %v gives a matrix [%d,%d], not a vector", axis, d, outer, x.shape.Size()/outer)
-	}
-	return b.asVector(x)
-}
-
 // maxReshapeDim bounds the dims and element count Reshape works with: above
 // every tensor (2^28) and activation (2^29), and small enough that products
 // of two fit in an int64.
@@ -621,35 +621,6 @@ func reshapeTarget(in []int, shape []int64, allowZero bool) ([]int, error) {
 		return nil, corruptf("cannot reshape %v (%d elements) to %v", in, n, shape)
 	}
 	return out, nil
-}
-
-func (b *builder) reshape(ins []*value) (*value, error) {
-	x, err := b.act(ins, 0)
-	if err != nil {
-		return nil, err
-	}
-	st, err := b.constant(ins, 1, "shape", false)
-	if err != nil {
-		return nil, err
-	}
-	allowZero, err := b.n.getInt("allowzero", 0)
-	if err != nil {
-		return nil, err
-	}
-	d := x.dims()
-	target, err := reshapeTarget(d, st.ints(), allowZero != 0)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case equalInts(target, d):
-		return x, nil
-	case len(target) == 2 && target[0] == 1:
-		return b.asVector(x)
-	case len(target) == 4 && target[0] == 1 && target[2] == 1 && target[3] == 1 && x.isVector():
-		return &value{kind: vAct, node: x.node, rank: 4, shape: x.shape}, nil
-	}
-	return nil, unsupportedf("Reshape of %v to %v is not supported (only flattening to [1,%d])", d, target, x.shape.Size())
 }
 
 // dense maps Gemm and MatMul with a constant right operand.
@@ -1211,43 +1182,6 @@ func (b *builder) softmax(ins []*value) (*value, error) {
 		return nil, unsupportedf("Softmax over axis %d of %v is not supported (only over the channels of a vector)", axis, x.dims())
 	}
 	return b.emit(&graph.Node{Op: graph.OpSoftmax, Inputs: []int{x.node}}, x.rank, x.shape)
-}
-
-// clip is supported only as ReLU: min 0 and no max.
-func (b *builder) clip(ins []*value) (*value, error) {
-	x, err := b.act(ins, 0)
-	if err != nil {
-		return nil, err
-	}
-	lo, hi := math.Inf(-1), math.Inf(1)
-	if b.opset < 11 {
-		l, err := b.n.getFloat("min", float32(math.Inf(-1)))
-		if err != nil {
-			return nil, err
-		}
-		h, err := b.n.getFloat("max", float32(math.Inf(1)))
-		if err != nil {
-			return nil, err
-		}
-		lo, hi = float64(l), float64(h)
-	} else {
-		for k, p := range []*float64{&lo, &hi} {
-			t, err := b.constant(ins, k+1, [2]string{"min", "max"}[k], true)
-			if err != nil {
-				return nil, err
-			}
-			if t != nil {
-				if t.size() != 1 {
-					return nil, corruptf("%s has %d values, want 1", [2]string{"min", "max"}[k], t.size())
-				}
-				*p = t.float(0)
-			}
-		}
-	}
-	if lo != 0 || hi < math.MaxFloat32 {
-		return nil, unsupportedf("Clip(min=%g, max=%g) is not supported; only Clip(min=0) (a ReLU)", lo, hi)
-	}
-	return b.emit(&graph.Node{Op: graph.OpRelu, Inputs: []int{x.node}}, x.rank, x.shape)
 }
 
 func (b *builder) shapeOfActivation(ins []*value) ([]*value, error) {

@@ -568,7 +568,7 @@ func opCases() []opCase {
 			m.node(node("Relu", "r", io("x"), io("y")))
 		},
 		ref: refRelu, ops: ops(graph.OpRelu, 1)})
-	return cases
+	return append(cases, familyCases()...)
 }
 
 func itoa(v int64) string {
