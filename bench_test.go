@@ -100,3 +100,35 @@ func uniqueInts(v ...int) []int {
 	}
 	return out
 }
+
+// BenchmarkBatch measures ResNet-18 (224x224, all CPUs) at batch 1 and 8,
+// reporting images/s: a batch runs 1x1 convolutions and the classifier as
+// one GEMM over all its images.
+func BenchmarkBatch(b *testing.B) {
+	m := benchModel(b, 18, "")
+	for _, batch := range []int{1, 8} {
+		b.Run(fmt.Sprintf("resnet18/batch=%d", batch), func(b *testing.B) {
+			s, err := m.NewSession(WithBatch(batch))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			in := s.Input()
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range in {
+				in[i] = float32(r.NormFloat64())
+			}
+			if _, err := s.RunBatch(batch); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.RunBatch(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
