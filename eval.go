@@ -63,97 +63,144 @@ func EvaluateContext(ctx context.Context, m *Model, set dataset.Set, opt EvalOpt
 		return nil, err
 	}
 	classes := m.graph.OutputShape().Size()
-	res := &EvalResult{Images: n, Predictions: make([]int, n)}
+	ev := &evaluation{ctx: ctx, set: set, opt: opt, n: n, classes: classes,
+		res: &EvalResult{Images: n, Predictions: make([]int, n)}}
 	if opt.KeepOutputs {
-		res.Outputs = make([]float32, n*classes)
+		ev.res.Outputs = make([]float32, n*classes)
 	}
-	var next, done, correct, top5, failed atomic.Int64
+	if err := ev.run(m, workers); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if ev.firstErr != nil {
+		return nil, ev.firstErr
+	}
+	res := ev.res
+	res.Correct, res.Failed = int(ev.correct.Load()), int(ev.failed.Load())
+	if ok := n - res.Failed; ok > 0 {
+		res.Top1 = float64(ev.correct.Load()) / float64(ok)
+		res.Top5 = float64(ev.top5.Load()) / float64(ok)
+	}
+	return res, nil
+}
+
+// evaluation is what the workers of EvaluateContext share. Each takes the
+// next sample (next) until none are left or the evaluation stops; the
+// counters add up in any order, so results do not depend on the split.
+type evaluation struct {
+	ctx     context.Context
+	set     dataset.Set
+	opt     EvalOptions
+	n       int // samples to evaluate
+	classes int // model outputs
+	res     *EvalResult
+
+	next, done, correct, top5, failed atomic.Int64
+
+	stop     atomic.Bool // no new sample starts
+	errOnce  sync.Once
+	firstErr error      // the error that ends the evaluation
+	reportMu sync.Mutex // OnError and Progress are called one at a time
+}
+
+// run evaluates the samples on workers single-thread sessions of m and
+// waits for them; it fails only when a session cannot be made.
+func (ev *evaluation) run(m *Model, workers int) error {
 	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var firstErr error
-	var stop atomic.Bool
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err })
-		stop.Store(true)
-	}
-	var reportMu sync.Mutex
 	for w := 0; w < workers; w++ {
-		s, err := m.NewSession(WithThreads(1), WithPrecision(opt.Precision))
+		s, err := m.NewSession(WithThreads(1), WithPrecision(ev.opt.Precision))
 		if err != nil {
-			stop.Store(true) // the sessions started so far
+			ev.stop.Store(true) // the sessions started so far
 			wg.Wait()
-			return nil, err
+			return err
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer s.Close()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || stop.Load() || ctx.Err() != nil {
-					return
-				}
-				res.Predictions[i] = -1
-				img, err := set.Image(i)
-				if err == nil {
-					err = s.Preprocess(img)
-				}
-				var out []float32
-				if err == nil {
-					out, err = s.Run(nil)
-				}
-				if err != nil {
-					failed.Add(1)
-					err = sampleError(set, i, err)
-					if opt.OnError != nil {
-						reportMu.Lock()
-						opt.OnError(set.Name(i), err)
-						reportMu.Unlock()
-					} else {
-						fail(err)
-					}
-				} else {
-					label := set.Label(i)
-					if label < 0 || label >= classes {
-						fail(fmt.Errorf("%s: label %d outside the model's %d classes", set.Name(i), label, classes))
-					}
-					if res.Outputs != nil {
-						copy(res.Outputs[i*classes:(i+1)*classes], out)
-					}
-					top := s.TopK(out, 5)
-					res.Predictions[i] = top[0].Class
-					for k, p := range top {
-						if p.Class == label {
-							if k == 0 {
-								correct.Add(1)
-							}
-							top5.Add(1)
-							break
-						}
-					}
-				}
-				d := int(done.Add(1))
-				if opt.Progress != nil {
-					reportMu.Lock()
-					opt.Progress(d)
-					reportMu.Unlock()
-				}
-			}
+			ev.work(s)
 		}()
 	}
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	return nil
+}
+
+// work evaluates samples on s until none are left, the evaluation stops
+// or ctx is done, and reports progress after each.
+func (ev *evaluation) work(s *Session) {
+	for {
+		i := int(ev.next.Add(1) - 1)
+		if i >= ev.n || ev.stop.Load() || ev.ctx.Err() != nil {
+			return
+		}
+		ev.sample(s, i)
+		d := int(ev.done.Add(1))
+		if ev.opt.Progress != nil {
+			ev.reportMu.Lock()
+			ev.opt.Progress(d)
+			ev.reportMu.Unlock()
+		}
 	}
-	if firstErr != nil {
-		return nil, firstErr
+}
+
+// sample reads, preprocesses and runs sample i on s and scores it. A
+// sample that fails is reported to OnError or, without OnError, ends the
+// evaluation; its prediction stays -1.
+func (ev *evaluation) sample(s *Session, i int) {
+	ev.res.Predictions[i] = -1
+	img, err := ev.set.Image(i)
+	if err == nil {
+		err = s.Preprocess(img)
 	}
-	res.Correct, res.Failed = int(correct.Load()), int(failed.Load())
-	if ok := n - res.Failed; ok > 0 {
-		res.Top1 = float64(correct.Load()) / float64(ok)
-		res.Top5 = float64(top5.Load()) / float64(ok)
+	var out []float32
+	if err == nil {
+		out, err = s.Run(nil)
 	}
-	return res, nil
+	if err != nil {
+		ev.failed.Add(1)
+		err = sampleError(ev.set, i, err)
+		if ev.opt.OnError != nil {
+			ev.reportMu.Lock()
+			ev.opt.OnError(ev.set.Name(i), err)
+			ev.reportMu.Unlock()
+		} else {
+			ev.fail(err)
+		}
+		return
+	}
+	ev.score(s, i, out)
+}
+
+// score records sample i's output and top-1 class and counts whether its
+// label is the top-1 or among the top-5 classes. A label the model cannot
+// output ends the evaluation.
+func (ev *evaluation) score(s *Session, i int, out []float32) {
+	label := ev.set.Label(i)
+	if label < 0 || label >= ev.classes {
+		ev.fail(fmt.Errorf("%s: label %d outside the model's %d classes", ev.set.Name(i), label, ev.classes))
+	}
+	if ev.res.Outputs != nil {
+		copy(ev.res.Outputs[i*ev.classes:(i+1)*ev.classes], out)
+	}
+	top := s.TopK(out, 5)
+	ev.res.Predictions[i] = top[0].Class
+	for k, p := range top {
+		if p.Class == label {
+			if k == 0 {
+				ev.correct.Add(1)
+			}
+			ev.top5.Add(1)
+			break
+		}
+	}
+}
+
+// fail keeps the first error and stops the evaluation.
+func (ev *evaluation) fail(err error) {
+	ev.errOnce.Do(func() { ev.firstErr = err })
+	ev.stop.Store(true)
 }
 
 // setWork checks a sample limit and a worker count (both >= 0, 0 meaning

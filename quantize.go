@@ -107,20 +107,9 @@ func QuantizeContext(ctx context.Context, m *Model, calib dataset.Set, opt Quant
 		return nil, nil, err
 	}
 	defer m.done()
-	name := opt.Method
-	if name == "" {
-		name = DefaultQuantizeMethod
-	}
-	method, err := quant.ParseMethod(name)
+	name, method, bits, err := quantizeSettings(opt)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
-	}
-	bits := opt.WeightBits
-	if bits == 0 {
-		bits = 8
-	}
-	if bits != 7 && bits != 8 {
-		return nil, nil, fmt.Errorf("%w: weight bits must be 7 or 8, got %d", ErrInput, opt.WeightBits)
+		return nil, nil, err
 	}
 	n, workers, err := setWork(calib, opt.Limit, opt.Workers)
 	if err != nil {
@@ -133,27 +122,79 @@ func QuantizeContext(ctx context.Context, m *Model, calib dataset.Set, opt Quant
 	if err != nil {
 		return nil, nil, err
 	}
-	spec := m.meta.Preprocess
 	prog := &progress{total: 4 * n, report: opt.Progress}
-	ok, skipped := readable(ctx, calib, n, workers, spec, prog.tick)
-	if err := ctx.Err(); err != nil {
+	set, skipped, err := usableImages(ctx, calib, n, workers, m.meta.Preprocess, prog, opt.OnSkip)
+	if err != nil {
 		return nil, nil, err
 	}
+	used := len(set.idx)
+	workers = min(workers, used)
+	prog.setTotal(n + 3*used)
+	q, layers, err := quant.QuantizeGraph(m.graph, used, calibrationInput(ctx, set, m.meta.Preprocess, workers),
+		quant.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, MaxBytes: m.budget, Progress: func(int, int) { prog.tick() }})
+	if err != nil {
+		return nil, nil, err
+	}
+	qm, err := FromModel(&firmware.Model{Graph: q, Meta: quantizedMeta(m.meta, name, used, bits)})
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := &QuantizeReport{Method: name, WeightBits: bits, Images: used, Skipped: len(skipped), SkippedImages: skipped,
+		FP32Bytes: weightBytes(m.graph), Int8Bytes: weightBytes(qm.graph), Layers: layerReports(q, layers)}
+	if rep.Agreement, err = compareOnCalibration(ctx, m, qm, set, workers, prog); err != nil {
+		return nil, nil, err
+	}
+	return qm, rep, nil
+}
+
+// quantizeSettings checks QuantizeOptions.Method and WeightBits and returns
+// the method's name (DefaultQuantizeMethod for none), the method and the
+// weight width (8 for 0).
+func quantizeSettings(opt QuantizeOptions) (name string, method quant.Method, bits int, err error) {
+	name = opt.Method
+	if name == "" {
+		name = DefaultQuantizeMethod
+	}
+	if method, err = quant.ParseMethod(name); err != nil {
+		return "", method, 0, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	bits = opt.WeightBits
+	if bits == 0 {
+		bits = 8
+	}
+	if bits != 7 && bits != 8 {
+		return "", method, 0, fmt.Errorf("%w: weight bits must be 7 or 8, got %d", ErrInput, opt.WeightBits)
+	}
+	return name, method, bits, nil
+}
+
+// usableImages finds which of the first n images of calib can be read and
+// preprocessed (see readable), fails when fewer than half can, and
+// otherwise tells onSkip (if set) about each of the others, in set order.
+// It returns the usable images as a subset and the skipped ones.
+func usableImages(ctx context.Context, calib dataset.Set, n, workers int, spec preprocess.Spec, prog *progress, onSkip func(SkippedImage)) (subset, []SkippedImage, error) {
+	ok, skipped := readable(ctx, calib, n, workers, spec, prog.tick)
+	if err := ctx.Err(); err != nil {
+		return subset{}, nil, err
+	}
 	if 2*len(ok) < n {
-		return nil, nil, fmt.Errorf("%w: only %d of the %d calibration images examined are readable, too few (at least half must be; the first unreadable: %s: %s)",
+		return subset{}, nil, fmt.Errorf("%w: only %d of the %d calibration images examined are readable, too few (at least half must be; the first unreadable: %s: %s)",
 			ErrInput, len(ok), n, skipped[0].Name, skipped[0].Reason)
 	}
 	for _, s := range skipped {
-		if opt.OnSkip != nil {
-			opt.OnSkip(s)
+		if onSkip != nil {
+			onSkip(s)
 		}
 	}
-	set := subset{calib, ok}
-	used := len(ok)
-	workers = min(workers, used)
-	prog.setTotal(n + 3*used)
+	return subset{calib, ok}, skipped, nil
+}
+
+// calibrationInput is the quant.InputFunc that reads and preprocesses
+// image i of set, with one preprocessing scratch per worker; it stops at
+// the next image once ctx is done.
+func calibrationInput(ctx context.Context, set subset, spec preprocess.Spec, workers int) quant.InputFunc {
 	scratch := make([]preprocess.Scratch, workers)
-	q, layers, err := quant.QuantizeGraph(m.graph, used, func(w, i int, dst []float32) error {
+	return func(w, i int, dst []float32) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -165,25 +206,29 @@ func QuantizeContext(ctx context.Context, m *Model, calib dataset.Set, opt Quant
 			return sampleError(set, i, err)
 		}
 		return nil
-	}, quant.QuantizeOptions{Method: method, KeepFP32: keep, Workers: workers, WeightBits: bits, MaxBytes: m.budget, Progress: func(int, int) { prog.tick() }})
-	if err != nil {
-		return nil, nil, err
 	}
-	meta := m.meta
+}
+
+// quantizedMeta is the metadata of the quantized model: m's, with its
+// provenance copied (so that m's is not changed) and a "quantized" entry
+// that says how.
+func quantizedMeta(meta firmware.Meta, method string, images, bits int) firmware.Meta {
+	prov := meta.Provenance
 	meta.Provenance = map[string]string{}
-	for k, v := range m.meta.Provenance {
+	for k, v := range prov {
 		meta.Provenance[k] = v
 	}
-	meta.Provenance["quantized"] = fmt.Sprintf("edge-resnet %s: %s calibration on %d images", Version, name, used)
+	meta.Provenance["quantized"] = fmt.Sprintf("edge-resnet %s: %s calibration on %d images", Version, method, images)
 	if bits != 8 {
 		meta.Provenance["quantized"] += fmt.Sprintf(", %d-bit weights", bits)
 	}
-	qm, err := FromModel(&firmware.Model{Graph: q, Meta: meta})
-	if err != nil {
-		return nil, nil, err
-	}
-	rep := &QuantizeReport{Method: name, WeightBits: bits, Images: used, Skipped: len(skipped), SkippedImages: skipped,
-		FP32Bytes: weightBytes(m.graph), Int8Bytes: weightBytes(qm.graph)}
+	return meta
+}
+
+// layerReports describes each node of the quantized graph q with what
+// QuantizeGraph decided for it.
+func layerReports(q *graph.Graph, layers []quant.LayerQuant) []LayerReport {
+	var out []LayerReport
 	for i, l := range layers {
 		nd := q.Nodes[i]
 		lr := LayerReport{Name: nd.Name, Op: nd.Op.String(), Precision: "fp32",
@@ -195,19 +240,25 @@ func QuantizeContext(ctx context.Context, m *Model, calib dataset.Set, opt Quant
 		if l.Quant != nil {
 			lr.Quantized, lr.Scale, lr.Zero = true, l.Quant.Scale, l.Quant.Zero
 		}
-		rep.Layers = append(rep.Layers, lr)
+		out = append(out, lr)
 	}
+	return out
+}
+
+// compareOnCalibration evaluates the float model m and the quantized
+// model qm on the calibration images (the int8 run ticks prog) and
+// compares their outputs.
+func compareOnCalibration(ctx context.Context, m, qm *Model, set subset, workers int, prog *progress) (Agreement, error) {
 	eval := unlabeled{set}
 	r32, err := EvaluateContext(ctx, m, eval, EvalOptions{Workers: workers, Precision: PrecisionFP32, KeepOutputs: true})
 	if err != nil {
-		return nil, nil, err
+		return Agreement{}, err
 	}
 	r8, err := EvaluateContext(ctx, qm, eval, EvalOptions{Workers: workers, Precision: PrecisionInt8, KeepOutputs: true, Progress: func(int) { prog.tick() }})
 	if err != nil {
-		return nil, nil, err
+		return Agreement{}, err
 	}
-	rep.Agreement = Compare(r8, r32)
-	return qm, rep, nil
+	return Compare(r8, r32), nil
 }
 
 // readable decodes and preprocesses each of the first n images of set once,

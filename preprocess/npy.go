@@ -291,90 +291,116 @@ func parseNPYHeader(b []byte) (npyHeader, error) {
 	fail := func(err error) (npyHeader, error) {
 		return h, npyErr("bad header %q: %v", truncate(b, 120), err)
 	}
-	if err := p.expect('{'); err != nil {
+	seen, err := p.headerDict(&h)
+	if err != nil {
 		return fail(err)
-	}
-	var seenDescr, seenOrder, seenShape bool
-	for {
-		p.space()
-		if p.peek() == '}' {
-			p.i++
-			break
-		}
-		key, err := p.str()
-		if err != nil {
-			return fail(err)
-		}
-		if err := p.expect(':'); err != nil {
-			return fail(err)
-		}
-		p.space()
-		switch key {
-		case "descr":
-			if seenDescr {
-				return fail(errors.New("duplicate key 'descr'"))
-			}
-			seenDescr = true
-			d, err := p.str()
-			if err != nil {
-				return fail(err)
-			}
-			if h.dtype, err = parseDescr(d); err != nil {
-				return fail(err)
-			}
-		case "fortran_order":
-			if seenOrder {
-				return fail(errors.New("duplicate key 'fortran_order'"))
-			}
-			seenOrder = true
-			if h.fortran, err = p.boolean(); err != nil {
-				return fail(err)
-			}
-		case "shape":
-			if seenShape {
-				return fail(errors.New("duplicate key 'shape'"))
-			}
-			seenShape = true
-			if h.shape, err = p.tuple(); err != nil {
-				return fail(err)
-			}
-		default:
-			return fail(fmt.Errorf("unexpected key %q", key))
-		}
-		p.space()
-		if p.peek() == ',' {
-			p.i++
-			continue
-		}
-		if err := p.expect('}'); err != nil {
-			return fail(err)
-		}
-		break
 	}
 	for ; p.i < len(b); p.i++ {
 		if c := b[p.i]; c != ' ' && c != '\n' && c != '\t' && c != '\r' {
 			return fail(fmt.Errorf("unexpected %q after the dict", c))
 		}
 	}
-	if !seenDescr || !seenOrder || !seenShape {
+	if !seen.descr || !seen.order || !seen.shape {
 		return fail(errors.New("want keys 'descr', 'fortran_order' and 'shape'"))
 	}
-	// Element count, refusing anything whose byte size overflows an int.
-	count := 1
-	for _, d := range h.shape {
-		if d < 0 {
-			return fail(fmt.Errorf("negative dimension %d", d))
-		}
-		if d != 0 && count > math.MaxInt/h.dtype.size/d {
-			return fail(fmt.Errorf("shape %v is too large", h.shape))
-		}
-		count *= d
+	if h.count, err = npyCount(h.shape, h.dtype.size); err != nil {
+		return fail(err)
 	}
-	h.count = count
 	if h.shape == nil {
 		h.shape = []int{}
 	}
 	return h, nil
+}
+
+// npyKeys records which keys of the header dict have been read.
+type npyKeys struct{ descr, order, shape bool }
+
+// headerDict parses the header dict into h, refusing unknown and repeated
+// keys; it does not require all keys (the caller checks after the padding).
+func (p *pyParser) headerDict(h *npyHeader) (npyKeys, error) {
+	var seen npyKeys
+	if err := p.expect('{'); err != nil {
+		return seen, err
+	}
+	for {
+		p.space()
+		if p.peek() == '}' {
+			p.i++
+			return seen, nil
+		}
+		key, err := p.str()
+		if err != nil {
+			return seen, err
+		}
+		if err := p.expect(':'); err != nil {
+			return seen, err
+		}
+		p.space()
+		if err := p.headerValue(key, h, &seen); err != nil {
+			return seen, err
+		}
+		p.space()
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		return seen, p.expect('}')
+	}
+}
+
+// headerValue parses the value of key into h and marks key seen.
+func (p *pyParser) headerValue(key string, h *npyHeader, seen *npyKeys) error {
+	var err error
+	switch key {
+	case "descr":
+		if err := markKey(&seen.descr, key); err != nil {
+			return err
+		}
+		var d string
+		if d, err = p.str(); err != nil {
+			return err
+		}
+		h.dtype, err = parseDescr(d)
+	case "fortran_order":
+		if err := markKey(&seen.order, key); err != nil {
+			return err
+		}
+		h.fortran, err = p.boolean()
+	case "shape":
+		if err := markKey(&seen.shape, key); err != nil {
+			return err
+		}
+		h.shape, err = p.tuple()
+	default:
+		err = fmt.Errorf("unexpected key %q", key)
+	}
+	return err
+}
+
+// markKey marks a header key seen, or fails if it was already.
+func markKey(seen *bool, key string) error {
+	if *seen {
+		return fmt.Errorf("duplicate key '%s'", key)
+	}
+	*seen = true
+	return nil
+}
+
+// npyCount is the number of elements of shape, refusing a negative
+// dimension and any shape whose byte size (elements of size bytes)
+// overflows an int.
+func npyCount(shape []int, size int) (int, error) {
+	count := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension %d", d)
+		}
+		if d != 0 && count > math.MaxInt/size/d {
+			return 0, fmt.Errorf("shape %v is too large", shape)
+		}
+		count *= d
+	}
+	return count, nil
 }
 
 func truncate(b []byte, n int) string {

@@ -320,7 +320,7 @@ func chooseRanges(f *graph.Graph, ops, need []bool, obs [][]*Observer, method Me
 		}
 		l, h, err := o.Range(method)
 		if err != nil {
-			return nil, f.Errorf(i, "calibration: %v", err)
+			return nil, f.Errorf(i, "calibration: %w", err)
 		}
 		layers[i].Lo, layers[i].Hi = l, h
 		layers[i].ObservedMin, layers[i].ObservedMax = o.Min, o.Max

@@ -90,6 +90,9 @@ func archConfig(name string, h, w int) (resnet.Config, error) {
 	return cfg, err
 }
 
+// runBench times --runs inferences of the model on a random input after
+// --warmup untimed ones, and prints the statistics (and, with --profile,
+// every step's time).
 func runBench(stdout, stderr io.Writer, f benchFlags) error {
 	if err := checkIntFlags(intFlag{"--runs", f.runs, 1, maxRuns, "timed runs"}, intFlag{"--warmup", f.warmup, 0, maxRuns, "untimed runs"},
 		intFlag{"--height", f.height, 0, 0, "0: the default"}, intFlag{"--width", f.width, 0, 0, "0: the height"}, threadsFlag(f.threads)); err != nil {
@@ -98,61 +101,26 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 	if (f.height != 0 || f.width != 0) && f.arch == "" {
 		return fmt.Errorf("--height and --width are for --arch; a model file has its own input size")
 	}
-	var m *edgeresnet.Model
-	var err error
-	name := f.model
-	switch {
-	case f.arch != "" && f.model != "":
-		return fmt.Errorf("give -m or --arch, not both")
-	case f.arch != "":
-		cfg, err := archConfig(f.arch, f.height, f.width)
-		if err != nil {
-			return err
-		}
-		g, err := resnet.Build(cfg, resnet.HeInit(1))
-		if err != nil {
-			return err
-		}
-		if m, err = fromModel(&firmware.Model{Graph: g}); err != nil {
-			return err
-		}
-		name = f.arch
-	default:
-		if m, err = loadModel(f.model); err != nil {
-			return err
-		}
-		if name == "" {
-			name = m.Meta().Name
-		}
+	m, name, err := benchModel(f)
+	if err != nil {
+		return err
 	}
 	defer m.Close()
+	return benchSession(stdout, stderr, f, m, name)
+}
+
+// benchSession times m, named name, on a session with --threads and
+// --precision, and prints the result.
+func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, name string) error {
 	s, err := newSession(m, f.threads, f.precision)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	r := rand.New(rand.NewPCG(1, 2))
-	in := s.Input()
-	for i := range in {
-		in[i] = float32(r.NormFloat64())
+	times, err := timeRuns(s, f, stderr)
+	if err != nil {
+		return err
 	}
-	bar := newBar(stderr, f.warmup+f.runs, "benchmarking")
-	for i := 0; i < f.warmup; i++ {
-		if _, err := s.Run(nil); err != nil {
-			return err
-		}
-		bar.Add(1)
-	}
-	times := make([]float64, f.runs)
-	for i := range times {
-		t0 := time.Now()
-		if _, err := s.Run(nil); err != nil {
-			return err
-		}
-		times[i] = ms(time.Since(t0))
-		bar.Add(1)
-	}
-	bar.Finish()
 	var prof []stepProfile
 	if f.profile {
 		if prof, err = profileSteps(s, f.runs); err != nil {
@@ -171,13 +139,79 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 	if f.json {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s: %d threads, %s, kernel %s, %d runs\n", res.Model, res.Threads, res.Precision, res.Kernel, res.Runs)
-	fmt.Fprintf(stdout, "  min %.2f ms   median %.2f ms   p90 %.2f ms   mean %.2f ms\n", res.MinMs, res.MedianMs, res.P90Ms, res.MeanMs)
-	fmt.Fprintf(stdout, "  %.1f images/s, %.1f GFLOP/s (%.3f GMACs per image)\n", res.ImagesPS, res.GFLOPs, float64(macs)/1e9)
-	if prof != nil {
-		printProfile(stdout, prof)
-	}
+	printBench(stdout, res, macs)
 	return nil
+}
+
+// benchModel is the model to time and its name: --arch built with random
+// weights, or -m (the built-in model without either).
+func benchModel(f benchFlags) (*edgeresnet.Model, string, error) {
+	switch {
+	case f.arch != "" && f.model != "":
+		return nil, "", fmt.Errorf("give -m or --arch, not both")
+	case f.arch != "":
+		cfg, err := archConfig(f.arch, f.height, f.width)
+		if err != nil {
+			return nil, "", err
+		}
+		g, err := resnet.Build(cfg, resnet.HeInit(1))
+		if err != nil {
+			return nil, "", err
+		}
+		m, err := fromModel(&firmware.Model{Graph: g})
+		if err != nil {
+			return nil, "", err
+		}
+		return m, f.arch, nil
+	}
+	m, err := loadModel(f.model)
+	if err != nil {
+		return nil, "", err
+	}
+	name := f.model
+	if name == "" {
+		name = m.Meta().Name
+	}
+	return m, name, nil
+}
+
+// timeRuns fills the input with fixed random values, runs --warmup
+// untimed and then --runs timed inferences with a progress bar, and
+// returns the timed runs in ms.
+func timeRuns(s *edgeresnet.Session, f benchFlags, stderr io.Writer) ([]float64, error) {
+	r := rand.New(rand.NewPCG(1, 2))
+	in := s.Input()
+	for i := range in {
+		in[i] = float32(r.NormFloat64())
+	}
+	bar := newBar(stderr, f.warmup+f.runs, "benchmarking")
+	for i := 0; i < f.warmup; i++ {
+		if _, err := s.Run(nil); err != nil {
+			return nil, err
+		}
+		bar.Add(1)
+	}
+	times := make([]float64, f.runs)
+	for i := range times {
+		t0 := time.Now()
+		if _, err := s.Run(nil); err != nil {
+			return nil, err
+		}
+		times[i] = ms(time.Since(t0))
+		bar.Add(1)
+	}
+	bar.Finish()
+	return times, nil
+}
+
+// printBench prints a benchmark's result as text.
+func printBench(w io.Writer, res benchResult, macs int64) {
+	fmt.Fprintf(w, "%s: %d threads, %s, kernel %s, %d runs\n", res.Model, res.Threads, res.Precision, res.Kernel, res.Runs)
+	fmt.Fprintf(w, "  min %.2f ms   median %.2f ms   p90 %.2f ms   mean %.2f ms\n", res.MinMs, res.MedianMs, res.P90Ms, res.MeanMs)
+	fmt.Fprintf(w, "  %.1f images/s, %.1f GFLOP/s (%.3f GMACs per image)\n", res.ImagesPS, res.GFLOPs, float64(macs)/1e9)
+	if res.Profile != nil {
+		printProfile(w, res.Profile)
+	}
 }
 
 type stepProfile struct {

@@ -109,6 +109,9 @@ type jsonResult struct {
 	Logits []float32               `json:"logits,omitempty"`
 }
 
+// runClassify classifies every input file (directories expanded) and
+// prints each result, then the vote with --vote. Files that fail are
+// reported on stderr as they come and make the exit status 1 at the end.
 func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error {
 	if err := checkIntFlags(intFlag{"-k", f.k, 1, 0, "classes per input"}); err != nil {
 		return err
@@ -129,6 +132,25 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 	if len(files) == 0 && !failed {
 		return fmt.Errorf("no images or .npy files found in %s", strings.Join(args, " "))
 	}
+	enc := json.NewEncoder(stdout)
+	v, ok := classifyFiles(stdout, stderr, enc, s, f, files)
+	if !ok {
+		failed = true
+	}
+	if f.vote && v.voters > 0 {
+		v.print(stdout, enc, f.json, m.Labels())
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+// classifyFiles classifies the files in order, prints each result (as a
+// JSON line with --json, else as text), and returns the votes of their
+// top-1 classes and false when a file failed.
+func classifyFiles(stdout, stderr io.Writer, enc *json.Encoder, s *edgeresnet.Session, f classifyFlags, files []string) (v *votes, ok bool) {
+	v, ok = newVotes(), true
 	var bar interface {
 		Add(int) error
 		Finish() error
@@ -137,10 +159,6 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		bar = newBar(stderr, len(files), "classifying")
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	enc := json.NewEncoder(stdout)
-	votes := map[int]int{}
-	probSum := map[int]float64{}
-	voters := 0
 	for _, file := range files {
 		top, out, dt, err := classifyOne(s, file, f.k)
 		if bar != nil {
@@ -149,12 +167,10 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		if err != nil {
 			tw.Flush()
 			fmt.Fprintf(stderr, "edge-resnet: %v\n", err)
-			failed = true
+			ok = false
 			continue
 		}
-		voters++
-		votes[top[0].Class]++
-		probSum[top[0].Class] += float64(top[0].Prob)
+		v.add(top[0])
 		if f.json {
 			r := jsonResult{File: file, Top: top, Ms: ms(dt)}
 			if f.logits {
@@ -162,7 +178,7 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 			}
 			if err := enc.Encode(r); err != nil {
 				fmt.Fprintf(stderr, "edge-resnet: %s: %v\n", file, err)
-				failed = true
+				ok = false
 			}
 			continue
 		}
@@ -172,27 +188,50 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		bar.Finish()
 	}
 	tw.Flush()
-	if f.vote && voters > 0 {
-		best := -1
-		for c, n := range votes {
-			if best < 0 || n > votes[best] || (n == votes[best] && (probSum[c] > probSum[best] || probSum[c] == probSum[best] && c < best)) {
-				best = c
-			}
-		}
-		label := ""
-		if best < len(m.Labels()) {
-			label = m.Labels()[best]
-		}
-		if f.json {
-			enc.Encode(map[string]any{"vote": map[string]any{"class": best, "label": label, "votes": votes[best], "inputs": voters}})
-		} else {
-			fmt.Fprintf(stdout, "vote: %s [%d], %d of %d inputs\n", label, best, votes[best], voters)
+	return v, ok
+}
+
+// votes counts the top-1 classes of the inputs for --vote.
+type votes struct {
+	count   map[int]int     // inputs per top-1 class
+	probSum map[int]float64 // their summed probabilities, to break ties
+	voters  int
+}
+
+func newVotes() *votes {
+	return &votes{count: map[int]int{}, probSum: map[int]float64{}}
+}
+
+func (v *votes) add(top1 edgeresnet.Prediction) {
+	v.voters++
+	v.count[top1.Class]++
+	v.probSum[top1.Class] += float64(top1.Prob)
+}
+
+// winner is the class with the most votes; ties go to the larger summed
+// probability, then to the lower class.
+func (v *votes) winner() int {
+	best := -1
+	for c, n := range v.count {
+		if best < 0 || n > v.count[best] || (n == v.count[best] && (v.probSum[c] > v.probSum[best] || v.probSum[c] == v.probSum[best] && c < best)) {
+			best = c
 		}
 	}
-	if failed {
-		return errReported
+	return best
+}
+
+// print prints the winner, as a JSON line with --json.
+func (v *votes) print(stdout io.Writer, enc *json.Encoder, asJSON bool, labels []string) {
+	best := v.winner()
+	label := ""
+	if best < len(labels) {
+		label = labels[best]
 	}
-	return nil
+	if asJSON {
+		enc.Encode(map[string]any{"vote": map[string]any{"class": best, "label": label, "votes": v.count[best], "inputs": v.voters}})
+	} else {
+		fmt.Fprintf(stdout, "vote: %s [%d], %d of %d inputs\n", label, best, v.count[best], v.voters)
+	}
 }
 
 // classifyOne runs one file and returns its top k, a copy of the raw

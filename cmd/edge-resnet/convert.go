@@ -11,6 +11,7 @@ import (
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/preprocess"
 	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
@@ -97,77 +98,25 @@ func parseSize(s string) (h, w int, err error) {
 	return h, w, nil
 }
 
+// runConvert imports in (ONNX, or safetensors with --arch), applies the
+// preprocessing flags, checks that the model compiles and writes it to -o.
 func runConvert(cmd *cobra.Command, f convertFlags, in string) error {
-	var opt edgeresnet.ImportOptions
-	var err error
-	if err := refuseOverwrite(in, f.out); err != nil {
+	opt, err := importOptions(f, in)
+	if err != nil {
 		return err
 	}
-	if f.resize < -1 {
-		return fmt.Errorf("--resize %d: want N >= 1, 0 (straight to the input size) or -1 (the default)", f.resize)
-	}
-	if f.size != "" {
-		if opt.Height, opt.Width, err = parseSize(f.size); err != nil {
-			return err
-		}
-	}
-	if f.labels != "" {
-		if opt.Labels, err = edgeresnet.ReadLabelsFile(f.labels); err != nil {
-			return err
-		}
-	}
-	opt.Name = f.name
 	var fm *firmware.Model
 	if strings.EqualFold(filepath.Ext(in), ".safetensors") {
-		if f.arch == "" {
-			return fmt.Errorf("%s holds only weights: give the architecture with --arch", in)
-		}
-		cfg, err := edgeresnet.ParseArch(f.arch)
-		if err != nil {
-			return err
-		}
-		switch strings.ToUpper(f.shortcut) {
-		case "":
-		case "A":
-			cfg.Shortcut = resnet.ShortcutA
-		case "A-END":
-			cfg.Shortcut = resnet.ShortcutAEnd
-		case "B":
-			cfg.Shortcut = resnet.ShortcutB
-		default:
-			return fmt.Errorf("--shortcut %q: want A, A-end or B", f.shortcut)
-		}
-		cfg.StrideOn1x1, cfg.ConvBias = f.strideOn1x1, f.convBias
-		if fm, err = edgeresnet.ImportSafetensorsFile(in, cfg, opt); err != nil {
-			return err
-		}
+		fm, err = importSafetensors(f, in, opt)
 	} else {
-		if f.arch != "" || f.shortcut != "" || f.strideOn1x1 || f.convBias {
-			return fmt.Errorf("--arch, --shortcut, --stride-on-1x1 and --conv-bias are for .safetensors inputs; an ONNX file describes its own graph")
-		}
-		if fm, err = edgeresnet.ImportONNXFile(in, opt); err != nil {
-			return err
-		}
+		fm, err = importONNX(f, in, opt)
 	}
-	spec := fm.Meta.Preprocess
-	if f.resize >= 0 {
-		spec.Resize = f.resize
+	if err != nil {
+		return err
 	}
-	if f.mean != "" {
-		if spec.Mean, err = parseFloats(f.mean); err != nil {
-			return fmt.Errorf("--mean: %w", err)
-		}
+	if err := applyPreprocessFlags(&fm.Meta.Preprocess, f); err != nil {
+		return err
 	}
-	if f.std != "" {
-		if spec.Std, err = parseFloats(f.std); err != nil {
-			return fmt.Errorf("--std: %w", err)
-		}
-	}
-	if f.scale != 0 {
-		spec.Scale = f.scale
-	}
-	spec.BGR = f.bgr
-	fm.Meta.Preprocess = spec
 	// Compile once to check that the model runs (labels match outputs,
 	// preprocessing matches the input) before writing anything.
 	m, err := fromModel(fm)
@@ -185,5 +134,88 @@ func runConvert(cmd *cobra.Command, f convertFlags, in string) error {
 	in0 := m.Plan().InputShape()
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s, input %dx%dx%d, %d outputs, %d labels, %.1f MB\n",
 		f.out, fm.Meta.Name, in0.H, in0.W, in0.C, m.Plan().OutputShape().Size(), len(fm.Meta.Labels), float64(st.Size())/1e6)
+	return nil
+}
+
+// importOptions checks the flags that do not depend on the input's format
+// (before any file is read) and turns them into import options.
+func importOptions(f convertFlags, in string) (edgeresnet.ImportOptions, error) {
+	var opt edgeresnet.ImportOptions
+	var err error
+	if err := refuseOverwrite(in, f.out); err != nil {
+		return opt, err
+	}
+	if f.resize < -1 {
+		return opt, fmt.Errorf("--resize %d: want N >= 1, 0 (straight to the input size) or -1 (the default)", f.resize)
+	}
+	if f.size != "" {
+		if opt.Height, opt.Width, err = parseSize(f.size); err != nil {
+			return opt, err
+		}
+	}
+	if f.labels != "" {
+		if opt.Labels, err = edgeresnet.ReadLabelsFile(f.labels); err != nil {
+			return opt, err
+		}
+	}
+	opt.Name = f.name
+	return opt, nil
+}
+
+// importSafetensors imports weights-only safetensors with the architecture
+// given by --arch, --shortcut, --stride-on-1x1 and --conv-bias.
+func importSafetensors(f convertFlags, in string, opt edgeresnet.ImportOptions) (*firmware.Model, error) {
+	if f.arch == "" {
+		return nil, fmt.Errorf("%s holds only weights: give the architecture with --arch", in)
+	}
+	cfg, err := edgeresnet.ParseArch(f.arch)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToUpper(f.shortcut) {
+	case "":
+	case "A":
+		cfg.Shortcut = resnet.ShortcutA
+	case "A-END":
+		cfg.Shortcut = resnet.ShortcutAEnd
+	case "B":
+		cfg.Shortcut = resnet.ShortcutB
+	default:
+		return nil, fmt.Errorf("--shortcut %q: want A, A-end or B", f.shortcut)
+	}
+	cfg.StrideOn1x1, cfg.ConvBias = f.strideOn1x1, f.convBias
+	return edgeresnet.ImportSafetensorsFile(in, cfg, opt)
+}
+
+// importONNX imports an ONNX file, which describes its own graph: the
+// architecture flags are refused.
+func importONNX(f convertFlags, in string, opt edgeresnet.ImportOptions) (*firmware.Model, error) {
+	if f.arch != "" || f.shortcut != "" || f.strideOn1x1 || f.convBias {
+		return nil, fmt.Errorf("--arch, --shortcut, --stride-on-1x1 and --conv-bias are for .safetensors inputs; an ONNX file describes its own graph")
+	}
+	return edgeresnet.ImportONNXFile(in, opt)
+}
+
+// applyPreprocessFlags overrides the imported preprocessing with the
+// flags that were given (--bgr always).
+func applyPreprocessFlags(spec *preprocess.Spec, f convertFlags) error {
+	var err error
+	if f.resize >= 0 {
+		spec.Resize = f.resize
+	}
+	if f.mean != "" {
+		if spec.Mean, err = parseFloats(f.mean); err != nil {
+			return fmt.Errorf("--mean: %w", err)
+		}
+	}
+	if f.std != "" {
+		if spec.Std, err = parseFloats(f.std); err != nil {
+			return fmt.Errorf("--std: %w", err)
+		}
+	}
+	if f.scale != 0 {
+		spec.Scale = f.scale
+	}
+	spec.BGR = f.bgr
 	return nil
 }

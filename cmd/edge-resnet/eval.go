@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,15 +12,17 @@ import (
 	"github.com/edge-resnet/edge-resnet/dataset"
 )
 
+type evalFlags struct {
+	model     string
+	threads   int
+	limit     int
+	json      bool
+	precision string
+	against   string
+}
+
 func newEvalCmd() *cobra.Command {
-	var (
-		model     string
-		threads   int
-		limit     int
-		asJSON    bool
-		precision string
-		against   string
-	)
+	var f evalFlags
 	cmd := &cobra.Command{
 		Use:   "eval [-m MODEL] [--precision fp32|int8|auto] [--against fp32|MODEL] [--threads N] [--limit N] [--json] DATA",
 		Short: "Measure top-1/top-5 accuracy on a labeled image set",
@@ -46,113 +49,142 @@ original .onnx of a quantized model).`,
   edge-resnet eval -m resnet20_int8.ern --against fp32 cifar10_test_jpeg.zip`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkIntFlags(threadsFlag(threads), intFlag{"--limit", limit, 0, 0, "0: all"}); err != nil {
-				return err
-			}
-			m, err := loadModel(model)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			set, err := dataset.Open(args[0], m.Labels())
-			if err != nil {
-				return err
-			}
-			defer set.Close()
-			prec, err := edgeresnet.ParsePrecision(precision)
-			if err != nil {
-				return err
-			}
-			n := set.Len()
-			if limit > 0 && limit < n {
-				n = limit
-			}
-			stderr := cmd.ErrOrStderr()
-			failed := false
-			evaluate := func(m *edgeresnet.Model, prec edgeresnet.Precision, what string) (*edgeresnet.EvalResult, time.Duration, error) {
-				bar := newBar(stderr, n, what)
-				t0 := time.Now()
-				res, err := edgeresnet.EvaluateContext(cmd.Context(), m, set, edgeresnet.EvalOptions{
-					Workers:     threads,
-					Limit:       limit,
-					Precision:   prec,
-					KeepOutputs: against != "",
-					Progress:    func(int) { bar.Add(1) },
-					OnError: func(name string, err error) {
-						failed = true
-						fmt.Fprintf(stderr, "edge-resnet: %v\n", err)
-					},
-				})
-				bar.Finish()
-				return res, time.Since(t0), err
-			}
-			res, dt, err := evaluate(m, prec, "evaluating")
-			if err != nil {
-				return err
-			}
-			var ref *edgeresnet.EvalResult
-			var ag edgeresnet.Agreement
-			refName := against
-			if against != "" {
-				refModel, refPrec := m, edgeresnet.PrecisionFP32
-				if against != "fp32" {
-					if refModel, err = loadModel(against); err != nil {
-						return err
-					}
-					defer refModel.Close()
-					refPrec = edgeresnet.PrecisionAuto
-				}
-				if ref, _, err = evaluate(refModel, refPrec, "reference"); err != nil {
-					return err
-				}
-				ag = edgeresnet.Compare(res, ref)
-			}
-			name := m.Meta().Name
-			if asJSON {
-				out := struct {
-					Model     string `json:"model"`
-					Data      string `json:"data"`
-					Precision string `json:"precision"`
-					*edgeresnet.EvalResult
-					Seconds   float64                `json:"seconds"`
-					Against   string                 `json:"against,omitempty"`
-					Reference *edgeresnet.EvalResult `json:"reference,omitempty"`
-					Agreement *edgeresnet.Agreement  `json:"agreement,omitempty"`
-				}{Model: name, Data: args[0], Precision: precisionOf(m, prec), EvalResult: res, Seconds: dt.Seconds()}
-				if ref != nil {
-					out.Against, out.Reference, out.Agreement = refName, ref, &ag
-				}
-				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(out); err != nil {
-					return err
-				}
-			} else {
-				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "%s (%s) on %s: %d images, top-1 %.2f%% (%d), top-5 %.2f%%, %.1f s (%.0f images/s)\n",
-					name, precisionOf(m, prec), args[0], res.Images-res.Failed, 100*res.Top1, res.Correct, 100*res.Top5, dt.Seconds(),
-					float64(res.Images)/dt.Seconds())
-				if ref != nil {
-					fmt.Fprintf(w, "reference %s: top-1 %.2f%% (%d), top-5 %.2f%%\n", refName, 100*ref.Top1, ref.Correct, 100*ref.Top5)
-					fmt.Fprintf(w, "top-1 agreement %.2f%% of %d images, max |Δoutput| %.4g, mean |Δoutput| %.4g\n",
-						100*ag.Top1, ag.Images, ag.MaxAbsDiff, ag.MeanAbsDiff)
-				}
-				if res.Failed > 0 {
-					fmt.Fprintf(w, "%d images could not be read\n", res.Failed)
-				}
-			}
-			if failed {
-				return errReported
-			}
-			return nil
+			return runEval(cmd, f, args[0])
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&model, "model", "m", "", "model image or ONNX file (default: built-in Fashion-MNIST ResNet-20)")
-	fl.IntVar(&threads, "threads", 0, "parallel single-threaded sessions (0: number of CPUs)")
-	fl.IntVar(&limit, "limit", 0, "evaluate only the first N images (0: all)")
-	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
-	fl.StringVar(&precision, "precision", "auto", precisionUsage)
-	fl.StringVar(&against, "against", "", "also evaluate a reference and compare: fp32 (this model in fp32) or a model file")
+	fl.StringVarP(&f.model, "model", "m", "", "model image or ONNX file (default: built-in Fashion-MNIST ResNet-20)")
+	fl.IntVar(&f.threads, "threads", 0, "parallel single-threaded sessions (0: number of CPUs)")
+	fl.IntVar(&f.limit, "limit", 0, "evaluate only the first N images (0: all)")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object")
+	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
+	fl.StringVar(&f.against, "against", "", "also evaluate a reference and compare: fp32 (this model in fp32) or a model file")
 	return cmd
+}
+
+// runEval evaluates the model on the image set data and, with --against,
+// a reference too, and prints the result. Unreadable images are reported
+// as they come and make the exit status 1 at the end.
+func runEval(cmd *cobra.Command, f evalFlags, data string) error {
+	if err := checkIntFlags(threadsFlag(f.threads), intFlag{"--limit", f.limit, 0, 0, "0: all"}); err != nil {
+		return err
+	}
+	m, err := loadModel(f.model)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	set, err := dataset.Open(data, m.Labels())
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	prec, err := edgeresnet.ParsePrecision(f.precision)
+	if err != nil {
+		return err
+	}
+	ev := &evalRun{cmd: cmd, f: f, set: set, n: set.Len()}
+	if f.limit > 0 && f.limit < ev.n {
+		ev.n = f.limit
+	}
+	res, dt, err := ev.evaluate(m, prec, "evaluating")
+	if err != nil {
+		return err
+	}
+	out := evalOutput{Model: m.Meta().Name, Data: data, Precision: precisionOf(m, prec), EvalResult: res, Seconds: dt.Seconds()}
+	if f.against != "" {
+		ref, err := ev.reference(m)
+		if err != nil {
+			return err
+		}
+		ag := edgeresnet.Compare(res, ref)
+		out.Against, out.Reference, out.Agreement = f.against, ref, &ag
+	}
+	if err := out.print(cmd.OutOrStdout(), f.json); err != nil {
+		return err
+	}
+	if ev.failed {
+		return errReported
+	}
+	return nil
+}
+
+// evalRun evaluates models on one set for runEval.
+type evalRun struct {
+	cmd    *cobra.Command
+	f      evalFlags
+	set    dataset.Set
+	n      int  // images evaluated (--limit), for the progress bar
+	failed bool // an image could not be read (set under Evaluate's lock)
+}
+
+// evaluate runs m at prec over the set with a progress bar named what,
+// reporting unreadable images on stderr, and returns the result and the
+// time it took. With --against it keeps the outputs to compare them.
+func (ev *evalRun) evaluate(m *edgeresnet.Model, prec edgeresnet.Precision, what string) (*edgeresnet.EvalResult, time.Duration, error) {
+	stderr := ev.cmd.ErrOrStderr()
+	bar := newBar(stderr, ev.n, what)
+	t0 := time.Now()
+	res, err := edgeresnet.EvaluateContext(ev.cmd.Context(), m, ev.set, edgeresnet.EvalOptions{
+		Workers:     ev.f.threads,
+		Limit:       ev.f.limit,
+		Precision:   prec,
+		KeepOutputs: ev.f.against != "",
+		Progress:    func(int) { bar.Add(1) },
+		OnError: func(name string, err error) {
+			ev.failed = true
+			fmt.Fprintf(stderr, "edge-resnet: %v\n", err)
+		},
+	})
+	bar.Finish()
+	return res, time.Since(t0), err
+}
+
+// reference evaluates --against: m itself in fp32 ("fp32"), or another
+// model file at its own precision.
+func (ev *evalRun) reference(m *edgeresnet.Model) (*edgeresnet.EvalResult, error) {
+	refModel, refPrec := m, edgeresnet.PrecisionFP32
+	if ev.f.against != "fp32" {
+		var err error
+		if refModel, err = loadModel(ev.f.against); err != nil {
+			return nil, err
+		}
+		defer refModel.Close()
+		refPrec = edgeresnet.PrecisionAuto
+	}
+	ref, _, err := ev.evaluate(refModel, refPrec, "reference")
+	return ref, err
+}
+
+// evalOutput is what eval prints: one JSON object with --json, else text.
+type evalOutput struct {
+	Model     string `json:"model"`
+	Data      string `json:"data"`
+	Precision string `json:"precision"`
+	*edgeresnet.EvalResult
+	Seconds   float64                `json:"seconds"`
+	Against   string                 `json:"against,omitempty"`
+	Reference *edgeresnet.EvalResult `json:"reference,omitempty"`
+	Agreement *edgeresnet.Agreement  `json:"agreement,omitempty"`
+}
+
+func (o *evalOutput) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(o)
+	}
+	res := o.EvalResult
+	fmt.Fprintf(w, "%s (%s) on %s: %d images, top-1 %.2f%% (%d), top-5 %.2f%%, %.1f s (%.0f images/s)\n",
+		o.Model, o.Precision, o.Data, res.Images-res.Failed, 100*res.Top1, res.Correct, 100*res.Top5, o.Seconds,
+		float64(res.Images)/o.Seconds)
+	if ref, ag := o.Reference, o.Agreement; ref != nil {
+		fmt.Fprintf(w, "reference %s: top-1 %.2f%% (%d), top-5 %.2f%%\n", o.Against, 100*ref.Top1, ref.Correct, 100*ref.Top5)
+		fmt.Fprintf(w, "top-1 agreement %.2f%% of %d images, max |Δoutput| %.4g, mean |Δoutput| %.4g\n",
+			100*ag.Top1, ag.Images, ag.MaxAbsDiff, ag.MeanAbsDiff)
+	}
+	if res.Failed > 0 {
+		fmt.Fprintf(w, "%d images could not be read\n", res.Failed)
+	}
+	return nil
 }
 
 // precisionOf names the precision a model runs at under a setting.

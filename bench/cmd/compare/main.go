@@ -172,6 +172,8 @@ type env struct {
 	stderr io.Writer
 }
 
+// run runs the whole comparison: flags, preparation, the agreement check,
+// the interleaved rounds and the report on stdout.
 func run(args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -180,27 +182,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	root, err := findRoot()
+	e, err := newEnv(o, stderr)
 	if err != nil {
 		return err
 	}
-	bench := filepath.Join(root, "bench")
-	if o.cache == "" {
-		o.cache = filepath.Join(bench, ".cache")
-	}
-	if o.cache, err = filepath.Abs(o.cache); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.cache, 0o755); err != nil {
-		return err
-	}
-	if o.raw == "" {
-		o.raw = filepath.Join(o.cache, "last-compare.jsonl")
-	}
-	e := &env{o: o, root: root, bench: bench, cache: o.cache, cli: filepath.Join(o.cache, "edge-resnet"), stderr: stderr}
-	if runtime.GOOS == "windows" {
-		e.cli += ".exe"
-	}
+	o = e.o // with the cache and raw-results paths resolved
 	if err := e.prepare(); err != nil {
 		return err
 	}
@@ -218,21 +204,65 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	info.load = fmt.Sprintf("%s at the start, %s at the end", loadBefore, loadAvg())
 	info.elapsed = time.Since(start).Round(time.Second)
-	kernel8 := ""
+	kernel8 := info.noteVersions(results)
+	agg := aggregate(results)
+	fmt.Fprint(stdout, info.markdown(o))
+	printTables(stdout, o, agg, kernel8)
+	printTargets(stdout, o, agg, kernel8)
+	fmt.Fprintf(stderr, "raw results: %s\n", o.raw)
+	return nil
+}
+
+// newEnv finds the checkout and makes the cache directory (default
+// bench/.cache), and resolves the default raw-results file in it.
+func newEnv(o options, stderr io.Writer) (*env, error) {
+	root, err := findRoot()
+	if err != nil {
+		return nil, err
+	}
+	bench := filepath.Join(root, "bench")
+	if o.cache == "" {
+		o.cache = filepath.Join(bench, ".cache")
+	}
+	if o.cache, err = filepath.Abs(o.cache); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+		return nil, err
+	}
+	if o.raw == "" {
+		o.raw = filepath.Join(o.cache, "last-compare.jsonl")
+	}
+	e := &env{o: o, root: root, bench: bench, cache: o.cache, cli: filepath.Join(o.cache, "edge-resnet"), stderr: stderr}
+	if runtime.GOOS == "windows" {
+		e.cli += ".exe"
+	}
+	return e, nil
+}
+
+// noteVersions records the ONNX Runtime and PyTorch versions and our fp32
+// kernel path that the results report (the first of each), and returns
+// our int8 kernel path.
+func (mi *machineInfo) noteVersions(results []result) (kernel8 string) {
 	for _, r := range results {
 		switch {
-		case (r.Runtime == rtORT || r.Runtime == rtORT8) && info.ortVersion == "":
-			info.ortVersion = r.Version
-		case r.Runtime == rtTorch && info.torchVersion == "":
-			info.torchVersion = r.Version
-		case r.Runtime == rtEdge && info.kernel == "":
-			info.kernel = r.Kernel
+		case (r.Runtime == rtORT || r.Runtime == rtORT8) && mi.ortVersion == "":
+			mi.ortVersion = r.Version
+		case r.Runtime == rtTorch && mi.torchVersion == "":
+			mi.torchVersion = r.Version
+		case r.Runtime == rtEdge && mi.kernel == "":
+			mi.kernel = r.Kernel
 		case r.Runtime == rtEdge8 && kernel8 == "":
 			kernel8 = r.Kernel
 		}
 	}
-	agg := aggregate(results)
-	fmt.Fprint(stdout, info.markdown(o))
+	return kernel8
+}
+
+// printTables prints the fp32 table (unless only our fp32 is timed beside
+// int8: it is in the int8 table), the int8 table, how to read them and,
+// over more than one round, the spread.
+func printTables(stdout io.Writer, o options, agg map[cellKey]summary, kernel8 string) {
 	fp32 := slices.DeleteFunc(slices.Clone(o.runtimes), isInt8)
 	int8 := slices.ContainsFunc(o.runtimes, isInt8)
 	if !int8 || len(fp32) > 1 || len(fp32) == 1 && fp32[0] != rtEdge { // our fp32 alone is in the int8 table
@@ -255,20 +285,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 		fmt.Fprint(stdout, spreadTable(agg, o.models, o.threads, o.runtimes))
 	}
-	if lines := targetLines(agg, o.models, o.threads); len(lines) > 0 {
-		fmt.Fprintln(stdout, "\nTargets (issue 3):")
-		for _, l := range lines {
+}
+
+// printTargets prints the fp32 (issue 3) and int8 (issue 4) targets the
+// results can be checked against, if any.
+func printTargets(stdout io.Writer, o options, agg map[cellKey]summary, kernel8 string) {
+	for _, t := range []struct {
+		title string
+		lines []string
+	}{
+		{"Targets (issue 3):", targetLines(agg, o.models, o.threads)},
+		{"Targets (issue 4, int8):", int8TargetLines(agg, o.models, o.threads, kernel8)},
+	} {
+		if len(t.lines) == 0 {
+			continue
+		}
+		fmt.Fprintln(stdout, "\n"+t.title)
+		for _, l := range t.lines {
 			fmt.Fprintf(stdout, "- %s\n", l)
 		}
 	}
-	if lines := int8TargetLines(agg, o.models, o.threads, kernel8); len(lines) > 0 {
-		fmt.Fprintln(stdout, "\nTargets (issue 4, int8):")
-		for _, l := range lines {
-			fmt.Fprintf(stdout, "- %s\n", l)
-		}
-	}
-	fmt.Fprintf(stderr, "raw results: %s\n", o.raw)
-	return nil
 }
 
 // findRoot walks up from the working directory to this module's go.mod.
@@ -334,6 +370,40 @@ func newer(a, b string) bool {
 // converts whatever is missing.
 func (e *env) prepare() error {
 	o := e.o
+	if err := e.buildCLI(); err != nil {
+		return err
+	}
+	if err := e.exportModels(); err != nil {
+		return err
+	}
+	int8 := slices.ContainsFunc(o.runtimes, isInt8)
+	if slices.Contains(o.runtimes, rtORT) || int8 || !o.noCheck {
+		if err := e.installORT(); err != nil {
+			return err
+		}
+	}
+	// After onnxruntime-node: export_qdq.py checks its models with it.
+	if int8 {
+		if err := e.exportQDQ(); err != nil {
+			return err
+		}
+	}
+	cliHash, err := fileHash(e.cli)
+	if err != nil {
+		return err
+	}
+	if err := e.convertModels(cliHash); err != nil {
+		return err
+	}
+	if int8 && slices.Contains(o.runtimes, rtEdge8) {
+		return e.quantize(cliHash)
+	}
+	return nil
+}
+
+// buildCLI finds the go command (on PATH, else in GOROOT) and builds the
+// CLI into the cache.
+func (e *env) buildCLI() error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -346,7 +416,14 @@ func (e *env) prepare() error {
 	if _, err := e.command(e.root, nil, goBin, "build", "-o", e.cli, "./cmd/edge-resnet"); err != nil {
 		return fmt.Errorf("building the CLI: %w", err)
 	}
+	return nil
+}
 
+// exportModels exports the models to ONNX with bench/export_models.py
+// when an export file is missing; Python is checked then, or when
+// PyTorch is timed.
+func (e *env) exportModels() error {
+	o := e.o
 	needExport := false
 	for _, m := range o.models {
 		for _, f := range []string{m + ".onnx", m + ".torch_logits.npy", "input.npy"} {
@@ -360,50 +437,47 @@ func (e *env) prepare() error {
 			return err
 		}
 	}
-	if needExport {
-		e.logf("exporting %s to ONNX (bench/export_models.py)", strings.Join(o.models, ", "))
-		args := append([]string{filepath.Join(e.bench, "export_models.py"), "--cache", e.cache}, o.models...)
-		out, err := e.command(e.bench, nil, o.python, args...)
-		if err != nil {
-			return fmt.Errorf("exporting the models: %w", err)
-		}
-		e.stderr.Write(out)
+	if !needExport {
+		return nil
 	}
-
-	int8 := slices.ContainsFunc(o.runtimes, isInt8)
-	if slices.Contains(o.runtimes, rtORT) || int8 || !o.noCheck {
-		if err := e.checkNode(); err != nil {
-			return err
-		}
-		if !exists(filepath.Join(e.bench, "node_modules", "onnxruntime-node", "package.json")) {
-			npm, err := exec.LookPath("npm")
-			if err != nil {
-				return errors.New("onnxruntime-node is not installed and npm is not on PATH; install Node.js and npm (apt-get install nodejs npm), then run this again")
-			}
-			e.logf("installing onnxruntime-node (npm ci --ignore-scripts in bench/)")
-			// --ignore-scripts: its postinstall only fetches optional CUDA
-			// binaries from outside the npm registry; the CPU build is in
-			// the package.
-			if _, err := e.command(e.bench, nil, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"); err != nil {
-				return fmt.Errorf("installing onnxruntime-node: %w", err)
-			}
-		}
-	}
-
-	// After onnxruntime-node: export_qdq.py checks its models with it.
-	if int8 {
-		if err := e.exportQDQ(); err != nil {
-			return err
-		}
-	}
-
-	// Convert again when the ONNX file or the CLI changed (the sidecar
-	// file records the hash of the CLI that wrote the image).
-	cliHash, err := fileHash(e.cli)
+	e.logf("exporting %s to ONNX (bench/export_models.py)", strings.Join(o.models, ", "))
+	args := append([]string{filepath.Join(e.bench, "export_models.py"), "--cache", e.cache}, o.models...)
+	out, err := e.command(e.bench, nil, o.python, args...)
 	if err != nil {
+		return fmt.Errorf("exporting the models: %w", err)
+	}
+	e.stderr.Write(out)
+	return nil
+}
+
+// installORT checks Node.js and installs onnxruntime-node in bench/ with
+// npm when it is missing.
+func (e *env) installORT() error {
+	if err := e.checkNode(); err != nil {
 		return err
 	}
-	for _, m := range o.models {
+	if exists(filepath.Join(e.bench, "node_modules", "onnxruntime-node", "package.json")) {
+		return nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return errors.New("onnxruntime-node is not installed and npm is not on PATH; install Node.js and npm (apt-get install nodejs npm), then run this again")
+	}
+	e.logf("installing onnxruntime-node (npm ci --ignore-scripts in bench/)")
+	// --ignore-scripts: its postinstall only fetches optional CUDA
+	// binaries from outside the npm registry; the CPU build is in
+	// the package.
+	if _, err := e.command(e.bench, nil, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"); err != nil {
+		return fmt.Errorf("installing onnxruntime-node: %w", err)
+	}
+	return nil
+}
+
+// convertModels converts each MODEL.onnx to MODEL.ern, again when the
+// ONNX file or the CLI changed (the sidecar file records the hash of the
+// CLI that wrote the image).
+func (e *env) convertModels(cliHash string) error {
+	for _, m := range e.o.models {
 		onnx, ern := filepath.Join(e.cache, m+".onnx"), filepath.Join(e.cache, m+".ern")
 		stamp := ern + ".cli-sha256"
 		if b, err := os.ReadFile(stamp); err == nil && string(b) == cliHash && newer(ern, onnx) {
@@ -416,9 +490,6 @@ func (e *env) prepare() error {
 		if err := os.WriteFile(stamp, []byte(cliHash), 0o644); err != nil {
 			return err
 		}
-	}
-	if int8 && slices.Contains(o.runtimes, rtEdge8) {
-		return e.quantize(cliHash)
 	}
 	return nil
 }
