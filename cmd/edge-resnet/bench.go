@@ -25,10 +25,12 @@ type benchFlags struct {
 	profile       bool
 	height, width int
 	precision     string
+	batches       []int
 }
 
 type benchResult struct {
 	Model     string        `json:"model"`
+	Batch     int           `json:"batch"`
 	Threads   int           `json:"threads"`
 	Precision string        `json:"precision"`
 	Kernel    string        `json:"kernel"`
@@ -45,17 +47,24 @@ type benchResult struct {
 func newBenchCmd() *cobra.Command {
 	var f benchFlags
 	cmd := &cobra.Command{
-		Use:   "bench [-m MODEL | --arch resnet50] [--threads N] [--runs N] [--warmup N] [--json]",
-		Short: "Measure inference latency (batch 1)",
-		Long: `Measure the latency of one inference (batch 1) on a random input: after
---warmup untimed runs, --runs timed runs; prints min, median, p90 and images/s.
+		Use:   "bench [-m MODEL | --arch resnet50] [--threads N] [--batch 1,8,32] [--runs N] [--warmup N] [--json]",
+		Short: "Measure inference latency and throughput",
+		Long: `Measure the latency of one inference on a random input: after --warmup
+untimed runs, --runs timed runs; prints min, median, p90 and images/s. With
+--batch, each run computes that many images in one pass (1x1 convolutions and
+the classifier as one GEMM over the batch), and images/s counts them all; a
+list (--batch 1,8,32) measures each batch size in turn (with --json, one
+object per batch size per line).
 
 The model is -m MODEL (model image or ONNX), or --arch, a standard ResNet
 built in memory with random He-initialized weights (resnet18, resnet34,
-resnet50, resnet101, resnet152, cifar-resnet20/32/44/56/110), which needs no
-files; without either, the built-in model.`,
+resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d,
+resnext101_64x4d, wide_resnet50_2, wide_resnet101_2,
+cifar-resnet20/32/44/56/110), which needs no files; without either, the
+built-in model.`,
 		Example: `  edge-resnet bench --arch resnet50 --threads 1 --runs 50
-  edge-resnet bench -m resnet18.ern --json`,
+  edge-resnet bench -m resnet18.ern --json
+  edge-resnet bench --arch resnext50_32x4d --threads 1 --batch 1,8,32`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBench(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -70,6 +79,7 @@ files; without either, the built-in model.`,
 	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
 	fl.IntVar(&f.runs, "runs", 20, "timed runs")
 	fl.IntVar(&f.warmup, "warmup", 3, "untimed runs first")
+	fl.IntSliceVar(&f.batches, "batch", []int{0}, "images per run, or a list to measure each (default: the model's batch, 1 unless it declares one)")
 	fl.BoolVar(&f.json, "json", false, "print one JSON object")
 	fl.BoolVar(&f.profile, "profile", false, "also time every layer: median ms, GFLOP/s and the kernel that ran")
 	return cmd
@@ -101,18 +111,32 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 	if (f.height != 0 || f.width != 0) && f.arch == "" {
 		return fmt.Errorf("--height and --width are for --arch; a model file has its own input size")
 	}
+	for _, b := range f.batches {
+		if err := checkIntFlags(intFlag{"--batch", b, 0, edgeresnet.MaxBatch, "0: the model's batch"}); err != nil {
+			return err
+		}
+	}
 	m, name, err := benchModel(f)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	return benchSession(stdout, stderr, f, m, name)
+	for _, b := range f.batches {
+		if err := benchSession(stdout, stderr, f, m, name, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// benchSession times m, named name, on a session with --threads and
-// --precision, and prints the result.
-func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, name string) error {
-	s, err := newSession(m, f.threads, f.precision)
+// benchSession times m, named name, on a session with --threads,
+// --precision and batch images per run (0: the model's), and prints the
+// result.
+func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, name string, batch int) error {
+	if batch == 0 {
+		batch = m.Batch()
+	}
+	s, err := newSession(m, f.threads, f.precision, edgeresnet.WithBatch(batch))
 	if err != nil {
 		return err
 	}
@@ -133,8 +157,9 @@ func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, n
 		macs += g.MACs(i)
 	}
 	res := summarize(times)
-	res.Model, res.Threads, res.Precision, res.Kernel = name, s.Threads(), s.Precision().String(), edgeresnet.CPU().Selection
-	res.GFLOPs = 2 * float64(macs) / (res.MedianMs / 1e3) / 1e9
+	res.Model, res.Batch, res.Threads, res.Precision, res.Kernel = name, batch, s.Threads(), s.Precision().String(), edgeresnet.CPU().Selection
+	res.ImagesPS *= float64(batch)
+	res.GFLOPs = 2 * float64(macs) * float64(batch) / (res.MedianMs / 1e3) / 1e9
 	res.Profile = prof
 	if f.json {
 		return json.NewEncoder(stdout).Encode(res)
@@ -186,7 +211,7 @@ func timeRuns(s *edgeresnet.Session, f benchFlags, stderr io.Writer) ([]float64,
 	}
 	bar := newBar(stderr, f.warmup+f.runs, "benchmarking")
 	for i := 0; i < f.warmup; i++ {
-		if _, err := s.Run(nil); err != nil {
+		if _, err := s.RunBatch(s.Batch()); err != nil {
 			return nil, err
 		}
 		bar.Add(1)
@@ -194,7 +219,7 @@ func timeRuns(s *edgeresnet.Session, f benchFlags, stderr io.Writer) ([]float64,
 	times := make([]float64, f.runs)
 	for i := range times {
 		t0 := time.Now()
-		if _, err := s.Run(nil); err != nil {
+		if _, err := s.RunBatch(s.Batch()); err != nil {
 			return nil, err
 		}
 		times[i] = ms(time.Since(t0))
@@ -206,7 +231,7 @@ func timeRuns(s *edgeresnet.Session, f benchFlags, stderr io.Writer) ([]float64,
 
 // printBench prints a benchmark's result as text.
 func printBench(w io.Writer, res benchResult, macs int64) {
-	fmt.Fprintf(w, "%s: %d threads, %s, kernel %s, %d runs\n", res.Model, res.Threads, res.Precision, res.Kernel, res.Runs)
+	fmt.Fprintf(w, "%s: batch %d, %d threads, %s, kernel %s, %d runs\n", res.Model, res.Batch, res.Threads, res.Precision, res.Kernel, res.Runs)
 	fmt.Fprintf(w, "  min %.2f ms   median %.2f ms   p90 %.2f ms   mean %.2f ms\n", res.MinMs, res.MedianMs, res.P90Ms, res.MeanMs)
 	fmt.Fprintf(w, "  %.1f images/s, %.1f GFLOP/s (%.3f GMACs per image)\n", res.ImagesPS, res.GFLOPs, float64(macs)/1e9)
 	if res.Profile != nil {

@@ -37,16 +37,20 @@ built-in Fashion-MNIST ResNet-20 when -m is absent.
 
 Images are preprocessed as the model's metadata says (by default torchvision's
 eval transform: shorter side to 256, center crop 224, ImageNet mean/std).
-.npy files must hold float32 tensors of shape [1,C,H,W] or [C,H,W] that are
-already preprocessed; they are fed as they are. Directories are walked
-recursively for files with those extensions.
+.npy files must hold float32 tensors in the model's own input layout that are
+already preprocessed: [N,C,H,W] or [C,H,W] (NCHW, PyTorch and most ONNX
+models), or [N,H,W,C] or [H,W,C] for models whose ONNX graph takes NHWC
+(Keras-style); they are fed as they are, a batch of N in one pass, and give N
+results in order. Directories are walked recursively for files with those
+extensions.
 
 A file that cannot be read is reported on stderr and skipped; the exit status
 is then 1 after all other files are classified.
 
 With --json, one JSON object per input per line:
   {"file": "cat.jpg", "top": [{"class": 281, "label": "tabby", "prob": 0.83}, ...], "ms": 12.3}
-where ms is the model's run time for that input; --logits adds "logits" (the
+where ms is the model's run time for that input (for the whole batch of a
+batched .npy, whose lines also carry "index", the sample's place in it); --logits adds "logits" (the
 raw model outputs before softmax). --vote treats all inputs as views of one
 object and adds the majority class of their top-1 predictions (ties go to the
 class with the larger summed probability).`,
@@ -104,6 +108,7 @@ func collectInputs(args []string, stderr io.Writer) (files []string, failed bool
 
 type jsonResult struct {
 	File   string                  `json:"file"`
+	Index  *int                    `json:"index,omitempty"` // sample of a batched .npy
 	Top    []edgeresnet.Prediction `json:"top"`
 	Ms     float64                 `json:"ms"`
 	Logits []float32               `json:"logits,omitempty"`
@@ -121,11 +126,11 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		return err
 	}
 	defer m.Close()
-	s, err := newSession(m, f.threads, f.precision)
-	if err != nil {
+	ss := &batchSessions{m: m, f: f}
+	if _, err := ss.forBatch(1); err != nil {
 		return err
 	}
-	defer s.Close()
+	defer ss.close()
 	limitHeap(preprocess.MaxDecodeBytes)
 
 	files, failed := collectInputs(args, stderr)
@@ -133,7 +138,7 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		return fmt.Errorf("no images or .npy files found in %s", strings.Join(args, " "))
 	}
 	enc := json.NewEncoder(stdout)
-	v, ok := classifyFiles(stdout, stderr, enc, s, f, files)
+	v, ok := classifyFiles(stdout, stderr, enc, ss, f, files)
 	if !ok {
 		failed = true
 	}
@@ -148,8 +153,9 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 
 // classifyFiles classifies the files in order, prints each result (as a
 // JSON line with --json, else as text), and returns the votes of their
-// top-1 classes and false when a file failed.
-func classifyFiles(stdout, stderr io.Writer, enc *json.Encoder, s *edgeresnet.Session, f classifyFlags, files []string) (v *votes, ok bool) {
+// top-1 classes and false when a file failed. A batched .npy larger than
+// the session's batch gets a session of its size.
+func classifyFiles(stdout, stderr io.Writer, enc *json.Encoder, ss *batchSessions, f classifyFlags, files []string) (v *votes, ok bool) {
 	v, ok = newVotes(), true
 	var bar interface {
 		Add(int) error
@@ -160,7 +166,7 @@ func classifyFiles(stdout, stderr io.Writer, enc *json.Encoder, s *edgeresnet.Se
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, file := range files {
-		top, out, dt, err := classifyOne(s, file, f.k)
+		results, batched, dt, err := classifyOne(ss, file, f.k)
 		if bar != nil {
 			bar.Add(1)
 		}
@@ -170,19 +176,25 @@ func classifyFiles(stdout, stderr io.Writer, enc *json.Encoder, s *edgeresnet.Se
 			ok = false
 			continue
 		}
-		v.add(top[0])
-		if f.json {
-			r := jsonResult{File: file, Top: top, Ms: ms(dt)}
-			if f.logits {
-				r.Logits = out
+		for i, r := range results {
+			v.add(r.top[0])
+			name, index := file, (*int)(nil)
+			if batched {
+				name, index = fmt.Sprintf("%s[%d]", file, i), &i
 			}
-			if err := enc.Encode(r); err != nil {
-				fmt.Fprintf(stderr, "edge-resnet: %s: %v\n", file, err)
-				ok = false
+			if f.json {
+				jr := jsonResult{File: file, Index: index, Top: r.top, Ms: ms(dt)}
+				if f.logits {
+					jr.Logits = r.out
+				}
+				if err := enc.Encode(jr); err != nil {
+					fmt.Fprintf(stderr, "edge-resnet: %s: %v\n", file, err)
+					ok = false
+				}
+				continue
 			}
-			continue
+			printText(tw, name, r.top, r.out, dt, f)
 		}
-		printText(tw, file, top, out, dt, f)
 	}
 	if bar != nil {
 		bar.Finish()
@@ -234,40 +246,89 @@ func (v *votes) print(stdout io.Writer, enc *json.Encoder, asJSON bool, labels [
 	}
 }
 
-// classifyOne runs one file and returns its top k, a copy of the raw
-// outputs, and the model's run time.
-func classifyOne(s *edgeresnet.Session, file string, k int) ([]edgeresnet.Prediction, []float32, time.Duration, error) {
+// sampleResult is one image's top k and a copy of its raw outputs.
+type sampleResult struct {
+	top []edgeresnet.Prediction
+	out []float32
+}
+
+// batchSessions hands out a session with room for a batch, replacing the
+// current one by a larger one when a batched .npy needs it.
+type batchSessions struct {
+	m *edgeresnet.Model
+	f classifyFlags
+	s *edgeresnet.Session
+}
+
+func (b *batchSessions) forBatch(n int) (*edgeresnet.Session, error) {
+	if b.s != nil && b.s.Batch() >= n {
+		return b.s, nil
+	}
+	s, err := newSession(b.m, b.f.threads, b.f.precision, edgeresnet.WithBatch(max(n, b.m.Batch())))
+	if err != nil {
+		return nil, err
+	}
+	if b.s != nil {
+		b.s.Close()
+	}
+	b.s = s
+	return s, nil
+}
+
+func (b *batchSessions) close() {
+	if b.s != nil {
+		b.s.Close()
+	}
+}
+
+// classifyOne runs one file: an image, or an .npy of one or more samples
+// (batched reports whether it had a batch dimension). dt is the model's
+// run time for the whole file.
+func classifyOne(ss *batchSessions, file string, k int) (results []sampleResult, batched bool, dt time.Duration, err error) {
 	var out []float32
-	var dt time.Duration
+	n := 1
+	s, err := ss.forBatch(1)
+	if err != nil {
+		return nil, false, 0, err
+	}
 	if strings.EqualFold(filepath.Ext(file), ".npy") {
 		shape, data, err := preprocess.ReadNPYFile(file)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, false, 0, err
+		}
+		if batched = len(shape) == 4; batched {
+			n = max(shape[0], 1)
+		}
+		if s, err = ss.forBatch(n); err != nil {
+			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
 		}
 		t0 := time.Now()
-		out, err = s.RunNCHW(shape, data)
+		out, err = s.RunTensor(shape, data)
 		dt = time.Since(t0)
 		if err != nil {
-			return nil, nil, 0, fmt.Errorf("%s: %w", file, err)
+			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
 		}
 	} else {
 		img, err := preprocess.DecodeFile(file)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, false, 0, err
 		}
 		if err := s.Preprocess(img); err != nil {
-			return nil, nil, 0, fmt.Errorf("%s: %w", file, err)
+			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
 		}
 		t0 := time.Now()
-		out, err = s.Run(nil)
+		out, err = s.RunBatch(1)
 		dt = time.Since(t0)
 		if err != nil {
-			return nil, nil, 0, fmt.Errorf("%s: %w", file, err)
+			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
 		}
 	}
-	out = append([]float32(nil), out...)
-	top := append([]edgeresnet.Prediction(nil), s.TopK(out, k)...)
-	return top, out, dt, nil
+	per := len(out) / n
+	for i := range n {
+		o := append([]float32(nil), out[i*per:(i+1)*per]...)
+		results = append(results, sampleResult{top: append([]edgeresnet.Prediction(nil), s.TopK(o, k)...), out: o})
+	}
+	return results, batched && n > 1, dt, nil
 }
 
 func printText(tw *tabwriter.Writer, file string, top []edgeresnet.Prediction, out []float32, dt time.Duration, f classifyFlags) {

@@ -37,7 +37,9 @@ weights, class labels and preprocessing, protected by a CRC32C.
 A .safetensors file holds only weights (a PyTorch state dict with
 torchvision's names; a "module." prefix and a "linear" classifier are
 accepted): give the architecture with --arch (resnet18/34/50/101/152,
-cifar-resnet20/32/44/56/110) and, where it differs from the default, the
+resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2,
+wide_resnet101_2, cifar-resnet20/32/44/56/110) and, where it differs from the
+default, the
 shortcut (--shortcut A|A-end|B; CIFAR defaults to A, ImageNet to B), the
 stride placement (--stride-on-1x1) and --conv-bias.
 
@@ -64,7 +66,7 @@ Labels default to the ImageNet class names for 1000-class models.`,
 	fl.Float32Var(&f.scale, "scale", 0, "multiply 0..255 pixels by this before mean/std (default 1/255; 1 for raw-pixel models)")
 	fl.BoolVar(&f.bgr, "bgr", false, "the model takes BGR channel order")
 	fl.StringVar(&f.name, "name", "", "model name recorded in the image (default: the input file name)")
-	fl.StringVar(&f.arch, "arch", "", "architecture of a .safetensors input, e.g. resnet50 or cifar-resnet20")
+	fl.StringVar(&f.arch, "arch", "", "architecture of a .safetensors input, e.g. resnet50, resnext50_32x4d, wide_resnet50_2 or cifar-resnet20")
 	fl.StringVar(&f.shortcut, "shortcut", "", "shortcut of a .safetensors input where shapes change: A (zero-pad, centered), A-end (zero-pad after), B (1x1 projection)")
 	fl.BoolVar(&f.strideOn1x1, "stride-on-1x1", false, "a .safetensors bottleneck has its stride on the first 1x1 (original paper) instead of the 3x3")
 	fl.BoolVar(&f.convBias, "conv-bias", false, "the convolutions of a .safetensors input have biases")

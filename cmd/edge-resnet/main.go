@@ -156,7 +156,7 @@ func checkThreads(threads int) error { return checkIntFlags(threadsFlag(threads)
 
 // newSession starts a session with the given threads (0: one per CPU)
 // and precision ("fp32", "int8", "auto" or "").
-func newSession(m *edgeresnet.Model, threads int, precision string) (*edgeresnet.Session, error) {
+func newSession(m *edgeresnet.Model, threads int, precision string, extra ...edgeresnet.SessionOption) (*edgeresnet.Session, error) {
 	if err := checkThreads(threads); err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func newSession(m *edgeresnet.Model, threads int, precision string) (*edgeresnet
 	if maxMemory.set {
 		opts = append(opts, edgeresnet.WithMaxMemory(maxMemory.n))
 	}
-	return m.NewSession(opts...)
+	return m.NewSession(append(opts, extra...)...)
 }
 
 // limitHeap sets Go's soft memory limit to the live heap now (the model,
