@@ -109,7 +109,62 @@ type gemm8Impl struct {
 	// [NarrowLo, NarrowHi]; PackB8 picks it for matrices within that range
 	// (7-bit quantized weights), so results stay bit-identical.
 	narrow *gemm8Impl
+	// winograd8, if set, reports the 3x3 stride-1 layers where Winograd8
+	// beats this kernel (narrow: the layer's weights would run the narrow
+	// variant); nil: none (see Winograd8Preferred).
+	winograd8 func(g *ConvGeom, narrow bool) bool
 }
+
+// Winograd8Preferred is the automatic choice of the planner for a 3x3
+// stride-1 int8 layer: whether the selected int8 GEMM prefers that the
+// exact Winograd8 run it instead. The figures come from the layer
+// benchmarks and whole-model profiles of ResNet-18/50 int8 at 224 in
+// docs/INT8.md ("In the plan"):
+//   - avx2, avx512 (whose GemmU8 is the exact int16 AVX2 kernel) and
+//     generic: Winograd8 everywhere, 1.5-5x faster than their GemmU8 on
+//     every ResNet layer, 7x7x512 included. With 7-bit weights (narrow:
+//     GemmU8 runs VPMADDUBSW) Winograd8 still wins up to 14x14x256
+//     (0.76-0.89 ms against 1.13-1.37 ms per layer in the ResNet-18/50
+//     profiles, docs/INT8.md) but loses at 7x7x512 (1.36-1.45 against
+//     1.17-1.39 ms), where its 8 MiB of U meet only 16 tiles;
+//   - avx512vnni: VPDPBUSD does twice the multiplies of Winograd's
+//     VPDPWSSD per instruction, so Winograd8's 2.25x fewer multiplies win
+//     only while U (32 bytes per input-output channel pair against 9 for
+//     the int8 weights) stays in cache and the channels fill the 32
+//     lanes. In the
+//     models 56x56x64 (128 KiB of U) gains about 10%; 28x28x128 (512 KiB,
+//     1.1x faster warm in the layer benchmark) is 10-25% slower, the
+//     deeper layers up to 1.9x;
+//   - avxvnni and the arm64 paths: off. AVX-VNNI's GemmU8 has the same 2x
+//     multiplies per instruction against an AVX2 Winograd8 and ties or
+//     wins on every ResNet layer (forcing Winograd8 costs ResNet-18 20%
+//     of its 3x3 time); arm64 has only the Go Winograd8, against NEON
+//     GemmU8 kernels.
+func Winograd8Preferred(g *ConvGeom, narrow bool) bool {
+	f := gemm8.winograd8
+	return f != nil && Winograd8Applies(g) && f(g, narrow)
+}
+
+// wino8UnlessNarrowBig is the policy of the int16 AVX2 kernel and of the
+// generic one: Winograd8 everywhere, except very large layers against the
+// narrow kernel.
+func wino8UnlessNarrowBig(g *ConvGeom, narrow bool) bool {
+	return !narrow || 32*g.C*g.Cout <= wino8NarrowMaxU
+}
+
+// wino8VNNI is the policy of the AVX512-VNNI kernel: small layers with the
+// channels to fill 32 lanes.
+func wino8VNNI(g *ConvGeom, _ bool) bool {
+	return g.C >= 32 && g.Cout >= 32 && 32*g.C*g.Cout <= wino8VNNIMaxU
+}
+
+// wino8VNNIMaxU is the most bytes of Winograd8 weights (U) for which it
+// beats the VNNI GemmU8 in a whole model: 56x56x64's 128 KiB.
+const wino8VNNIMaxU = 128 << 10
+
+// wino8NarrowMaxU is the most bytes of Winograd8 weights for which it
+// beats the narrow AVX2 GemmU8: 14x14x256's 2 MiB.
+const wino8NarrowMaxU = 2 << 20
 
 var gemm8 = gemm8Generic
 
@@ -210,7 +265,7 @@ const (
 	generic8KG = 4
 )
 
-var gemm8Generic = &gemm8Impl{name: "generic", mr: 4, nr: generic8NR, kg: generic8KG, rows: gemm8RowsGeneric}
+var gemm8Generic = &gemm8Impl{name: "generic", mr: 4, nr: generic8NR, kg: generic8KG, rows: gemm8RowsGeneric, winograd8: wino8UnlessNarrowBig}
 
 // gemm8RowsGeneric is the reference: plain loops over the packed layout.
 func gemm8RowsGeneric(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {

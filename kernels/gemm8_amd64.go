@@ -212,16 +212,21 @@ func withNarrow(impl, narrow *gemm8Impl) *gemm8Impl {
 	return impl
 }
 
+func withWinograd8(impl *gemm8Impl, prefers func(g *ConvGeom, narrow bool) bool) *gemm8Impl {
+	impl.winograd8 = prefers
+	return impl
+}
+
 func hasAVX512VNNI() bool { return hasAVX512() && cpuid.CPU.Supports(cpuid.AVX512VNNI) }
 func hasAVXVNNI() bool    { return hasAVX2() && cpuid.CPU.Supports(cpuid.AVXVNNI) }
 
 var (
-	gemm8VNNI512 = asm8Impl("gemmU8_14x32_AVX512VNNI", k8VNNI512, 14, 32, true)
+	gemm8VNNI512 = withWinograd8(asm8Impl("gemmU8_14x32_AVX512VNNI", k8VNNI512, 14, 32, true), wino8VNNI)
 	gemm8AVXVNNI = asm8Impl("gemmU8_6x16_AVXVNNI", k8AVXVNNI, 6, 16, false)
 	// Inexact for full-range weights (see its stub): only the narrow
 	// variant of gemm8AVX2, for 7-bit weights.
 	gemm8AVX2UBSW = asm8Impl("gemmU8_5x16_AVX2UBSW", k8AVX2UBSW, 5, 16, false)
-	gemm8AVX2     = withNarrow(asm8Impl("gemmU8_6x8_AVX2", k8AVX2, 6, 8, false), gemm8AVX2UBSW)
+	gemm8AVX2     = withWinograd8(withNarrow(asm8Impl("gemmU8_6x8_AVX2", k8AVX2, 6, 8, false), gemm8AVX2UBSW), wino8UnlessNarrowBig)
 
 	// The int8 paths reuse the fp32 implementations of the path below them.
 	_ = registerPath(&path{name: "avxvnni", rank: 15, available: hasAVXVNNI, gemm: gemmAVX2, gemm8: gemm8AVXVNNI,

@@ -178,7 +178,7 @@ func compileConv8(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 		rq.ResScale = float32(float64(qr.Scale) / float64(qOut.Scale))
 	}
 	dense := nd.Op == graph.OpDense
-	if !dense && winograd8Choice(c.p.Kernel, &geom, c.opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
+	if !dense && winograd8Choice(&geom, c.opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
 		wg, err := kernels.NewWinograd8(&geom, qw.Q)
 		if err != nil {
 			return nil, err
