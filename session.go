@@ -327,6 +327,33 @@ func (s *Session) RunNCHW(shape []int, data []float32) ([]float32, error) {
 	return s.checked(s.exec.RunN(n))
 }
 
+// NamedOutput is one output of a model, named as its source named it.
+type NamedOutput struct {
+	Name   string    `json:"name"`
+	Values []float32 `json:"values"`
+}
+
+// Outputs returns every output of the last run, the first being what the
+// run returned, with the samples of a batch after each other; names come
+// from the model's source ("output0", "output1"... when it has none). The
+// values are views of the session's arena, valid until the next call; nil
+// while another call runs or after Close.
+func (s *Session) Outputs() []NamedOutput {
+	if s.acquire() != nil {
+		return nil
+	}
+	defer s.release()
+	g := s.plan.Graph
+	out := make([]NamedOutput, 1+len(g.Extra))
+	for k := range out {
+		out[k] = NamedOutput{Name: fmt.Sprintf("output%d", k), Values: s.exec.Output(k)}
+		if k < len(g.OutputNames) && g.OutputNames[k] != "" {
+			out[k].Name = g.OutputNames[k]
+		}
+	}
+	return out
+}
+
 // InputLayout is the layout tensor inputs (.npy) of the model come in:
 // firmware.LayoutNCHW, or firmware.LayoutNHWC for Keras-style graphs.
 func (s *Session) InputLayout() string {

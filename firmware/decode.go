@@ -123,6 +123,17 @@ func build(man *manifest, blob []byte, blobLen int64, mode buildMode) (*Model, e
 		return nil, corruptf("graph batch %d is outside [0, %d]", man.Graph.Batch, graph.MaxBatch)
 	}
 	g.Batch = int(man.Graph.Batch)
+	if len(man.Graph.Extra) >= graph.MaxOutputs {
+		return nil, corruptf("graph has %d outputs, at most %d", 1+len(man.Graph.Extra), graph.MaxOutputs)
+	}
+	for _, o := range man.Graph.Extra {
+		k, ok := toInt(o)
+		if !ok {
+			return nil, corruptf("graph output %d is out of range", o)
+		}
+		g.Extra = append(g.Extra, k)
+	}
+	g.OutputNames = man.Graph.OutputNames
 	for i := range man.Graph.Nodes {
 		n, err := b.node(i, &man.Graph.Nodes[i])
 		if err != nil {

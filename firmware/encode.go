@@ -201,7 +201,8 @@ func newPlan(m *Model) (*plan, error) {
 	}
 	// InferShapes writes Node.Shape; run it on shallow copies so that
 	// encoding never modifies the caller's graph.
-	g := &graph.Graph{Output: m.Graph.Output, Batch: m.Graph.Batch, Nodes: make([]*graph.Node, len(m.Graph.Nodes))}
+	g := &graph.Graph{Output: m.Graph.Output, Batch: m.Graph.Batch, Extra: m.Graph.Extra, OutputNames: m.Graph.OutputNames,
+		Nodes: make([]*graph.Node, len(m.Graph.Nodes))}
 	for i, n := range m.Graph.Nodes {
 		if n != nil {
 			c := *n
@@ -228,7 +229,7 @@ func newPlan(m *Model) (*plan, error) {
 			requires = append(requires, f)
 		}
 	}
-	if g.Batch > 1 || m.Meta.InputLayout != "" {
+	if g.Batch > 1 || m.Meta.InputLayout != "" || len(g.Extra) > 0 {
 		p.minor = 2
 	}
 	for _, n := range g.Nodes {
@@ -253,7 +254,7 @@ func newPlan(m *Model) (*plan, error) {
 		FormatMinor:   int64(p.minor),
 		Requires:      requires,
 		Meta:          encodeMeta(&m.Meta),
-		Graph:         mGraph{Output: int64(g.Output), Batch: int64(max(g.Batch, 0))},
+		Graph:         mGraph{Output: int64(g.Output), Batch: int64(max(g.Batch, 0)), Extra: i64s(g.Extra...), OutputNames: g.OutputNames},
 	}
 	for i, n := range g.Nodes {
 		man.Graph.Nodes = append(man.Graph.Nodes, e.node(i, n))

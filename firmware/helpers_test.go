@@ -94,6 +94,7 @@ func allOpsModel12() *Model {
 	sum := 7
 	g.Batch = 4
 	m.Meta.InputLayout = LayoutNHWC
+	g.Extra, g.OutputNames = []int{sum, 1}, []string{"probabilities", "block", "padded ü"}
 	gc := add(&graph.Node{Name: "grouped", Op: graph.OpConv, Inputs: []int{sum},
 		Conv: &graph.Conv{KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Pad: graph.Pads{Top: 1, Left: 1, Bottom: 1, Right: 1},
 			Cin: 6, Cout: 6, Group: 3, Weight: randWeights(r, 3*3*2*6)}}) // 6x5x6

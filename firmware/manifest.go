@@ -60,7 +60,11 @@ type mPreprocess struct {
 type mGraph struct {
 	Output int64   `json:"output"`
 	Batch  int64   `json:"batch,omitempty"` // format 1.2; absent: 1
-	Nodes  []mNode `json:"nodes"`
+	// Extra and OutputNames (1.2) are graph.Graph's: the further outputs
+	// of a graph with several, and the names of all of them.
+	Extra       []int64  `json:"extra_outputs,omitempty"`
+	OutputNames []string `json:"output_names,omitempty"`
+	Nodes       []mNode  `json:"nodes"`
 }
 
 // mNode is one graph.Node. Its attribute object, written after the keys
@@ -555,6 +559,8 @@ func decodeManifest(root jsonValue) (*manifest, error) {
 	gl := at(nil, "graph")
 	m.Graph.Output = r.int(g, "output", gl)
 	m.Graph.Batch = r.int(g, "batch", gl)
+	m.Graph.Extra = r.ints(g, "extra_outputs", gl)
+	m.Graph.OutputNames = r.strs(g, "output_names", gl)
 	// A null element reads as an empty object, like a null member.
 	nullable := func(v jsonValue) jsonValue {
 		if v.kind() == jsonNull {

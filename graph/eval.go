@@ -9,6 +9,16 @@ import "fmt"
 // or several after each other (any count, whatever g.Batch says); the
 // result has the outputs of the samples in the same order.
 func (g *Graph) Eval(input []float32) ([]float32, error) {
+	outs, err := g.EvalOutputs(input)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+
+// EvalOutputs is Eval for every output of the graph (Outputs order), each
+// holding the samples' values after each other.
+func (g *Graph) EvalOutputs(input []float32) ([][]float32, error) {
 	if err := g.InferShapes(); err != nil {
 		return nil, err
 	}
@@ -16,18 +26,21 @@ func (g *Graph) Eval(input []float32) ([]float32, error) {
 	if len(input) == 0 || len(input)%size != 0 {
 		return nil, fmt.Errorf("%w: input has %d values, want a multiple of %d (%v)", ErrInvalid, len(input), size, g.Input())
 	}
-	var out []float32
+	outs := make([][]float32, 1+len(g.Extra))
 	for b := 0; b < len(input); b += size {
-		y, err := g.evalSample(input[b : b+size])
+		vals, err := g.evalSample(input[b : b+size])
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, y...)
+		for k, o := range g.Outputs() {
+			outs[k] = append(outs[k], vals[o]...)
+		}
 	}
-	return out, nil
+	return outs, nil
 }
 
-func (g *Graph) evalSample(input []float32) ([]float32, error) {
+// evalSample returns every node's value for one sample.
+func (g *Graph) evalSample(input []float32) ([][]float32, error) {
 	vals := make([][]float32, len(g.Nodes))
 	vals[0] = append([]float32(nil), input...)
 	for i := 1; i < len(g.Nodes); i++ {
@@ -51,5 +64,5 @@ func (g *Graph) evalSample(input []float32) ([]float32, error) {
 		}
 		vals[i] = out
 	}
-	return vals[g.Output], nil
+	return vals, nil
 }

@@ -33,7 +33,7 @@ func Fuse(src *Graph) (*Graph, error) {
 		}
 		nodes[i] = &c
 	}
-	g := &Graph{Nodes: nodes, Output: src.Output, Batch: src.Batch}
+	g := &Graph{Nodes: nodes, Output: src.Output, Batch: src.Batch, Extra: src.Extra, OutputNames: src.OutputNames}
 	uses := g.Consumers()
 	fz := &fuser{nodes: nodes, uses: uses}
 	// alias[i] = j: node i's value is node j's (i was merged into j).
@@ -62,7 +62,9 @@ func Fuse(src *Graph) (*Graph, error) {
 	// Keep what the output depends on (and the input), in order.
 	live := make([]bool, len(nodes))
 	live[0] = true
-	live[alias[src.Output]] = true
+	for _, o := range src.Outputs() {
+		live[alias[o]] = true
+	}
 	for i := len(nodes) - 1; i > 0; i-- {
 		if live[i] && nodes[i] != nil {
 			for _, in := range nodes[i].Inputs {
@@ -83,6 +85,10 @@ func Fuse(src *Graph) (*Graph, error) {
 		newIndex[i] = out.Add(n)
 	}
 	out.Output = newIndex[alias[src.Output]]
+	out.OutputNames = src.OutputNames
+	for _, o := range src.Extra {
+		out.Extra = append(out.Extra, newIndex[alias[o]])
+	}
 	if err := out.InferShapes(); err != nil {
 		return nil, err
 	}

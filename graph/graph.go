@@ -84,9 +84,17 @@ type Node struct {
 // Samples never mix: every op computes each sample on its own.
 type Graph struct {
 	Nodes  []*Node
-	Output int // index of the node whose value is the result
+	Output int // index of the node whose value is the result (the first output)
 	Batch  int
+
+	// Extra lists the further outputs of a graph with several (after
+	// Output), and OutputNames names all of them in order (nil: unnamed).
+	Extra       []int
+	OutputNames []string
 }
+
+// Outputs returns every output node, Output first.
+func (g *Graph) Outputs() []int { return append([]int{g.Output}, g.Extra...) }
 
 // Input returns the shape the graph takes.
 func (g *Graph) Input() Shape { return g.Nodes[0].Shape }
@@ -111,8 +119,10 @@ func (g *Graph) Consumers() []int {
 			}
 		}
 	}
-	if g.Output >= 0 && g.Output < len(c) {
-		c[g.Output]++
+	for _, o := range g.Outputs() {
+		if o >= 0 && o < len(c) {
+			c[o]++
+		}
 	}
 	return c
 }
@@ -127,6 +137,7 @@ const (
 	MaxConvWindow = 64          // kernel, stride and dilation of a Conv
 	MaxPoolWindow = 1024        // window and stride of pooling
 	MaxBatch      = 1 << 16     // Graph.Batch
+	MaxOutputs    = 64          // outputs of a graph (Output and Extra)
 )
 
 // Errorf returns an ErrInvalid error that names node i.
@@ -170,8 +181,16 @@ func (g *Graph) InferShapes() error {
 	if g.Batch < 0 || g.Batch > MaxBatch {
 		return fmt.Errorf("%w: batch %d is outside [0, %d]", ErrInvalid, g.Batch, MaxBatch)
 	}
-	if g.Output < 0 || g.Output >= len(g.Nodes) {
-		return fmt.Errorf("%w: output index %d out of range", ErrInvalid, g.Output)
+	for _, o := range g.Outputs() {
+		if o < 0 || o >= len(g.Nodes) {
+			return fmt.Errorf("%w: output index %d out of range", ErrInvalid, o)
+		}
+	}
+	if len(g.Extra) >= MaxOutputs {
+		return fmt.Errorf("%w: %d outputs, at most %d", ErrInvalid, 1+len(g.Extra), MaxOutputs)
+	}
+	if len(g.OutputNames) != 0 && len(g.OutputNames) != 1+len(g.Extra) {
+		return fmt.Errorf("%w: %d output names for %d outputs", ErrInvalid, len(g.OutputNames), 1+len(g.Extra))
 	}
 	for i, n := range g.Nodes {
 		if n == nil {

@@ -401,7 +401,7 @@ func (u unionFind) union(a, b int) {
 // of layers, and int8 weights of the given width in place of the float
 // weights of its int8 conv and dense layers. f itself is not changed.
 func quantizedCopy(f *graph.Graph, ops []bool, layers []LayerQuant, bits int) *graph.Graph {
-	out := &graph.Graph{Output: f.Output}
+	out := &graph.Graph{Output: f.Output, Batch: f.Batch, Extra: f.Extra, OutputNames: f.OutputNames}
 	for i, nd := range f.Nodes {
 		c := *nd
 		c.Inputs = append([]int(nil), nd.Inputs...)

@@ -50,7 +50,9 @@ is then 1 after all other files are classified.
 With --json, one JSON object per input per line:
   {"file": "cat.jpg", "top": [{"class": 281, "label": "tabby", "prob": 0.83}, ...], "ms": 12.3}
 where ms is the model's run time for that input (for the whole batch of a
-batched .npy, whose lines also carry "index", the sample's place in it); --logits adds "logits" (the
+batched .npy, whose lines also carry "index", the sample's place in it);
+a model with several outputs adds "outputs", each output by name (top-k
+is computed from the first); --logits adds "logits" (the
 raw model outputs before softmax). --vote treats all inputs as views of one
 object and adds the majority class of their top-1 predictions (ties go to the
 class with the larger summed probability).`,
@@ -112,6 +114,8 @@ type jsonResult struct {
 	Top    []edgeresnet.Prediction `json:"top"`
 	Ms     float64                 `json:"ms"`
 	Logits []float32               `json:"logits,omitempty"`
+	// Outputs holds every output by name, for models with more than one.
+	Outputs map[string][]float32 `json:"outputs,omitempty"`
 }
 
 // runClassify classifies every input file (directories expanded) and
@@ -183,7 +187,7 @@ func classifyFiles(stdout, stderr io.Writer, enc *json.Encoder, ss *batchSession
 				name, index = fmt.Sprintf("%s[%d]", file, i), &i
 			}
 			if f.json {
-				jr := jsonResult{File: file, Index: index, Top: r.top, Ms: ms(dt)}
+				jr := jsonResult{File: file, Index: index, Top: r.top, Ms: ms(dt), Outputs: r.named}
 				if f.logits {
 					jr.Logits = r.out
 				}
@@ -246,10 +250,12 @@ func (v *votes) print(stdout io.Writer, enc *json.Encoder, asJSON bool, labels [
 	}
 }
 
-// sampleResult is one image's top k and a copy of its raw outputs.
+// sampleResult is one image's top k and a copy of its raw outputs (and
+// of every output by name, for a model with several).
 type sampleResult struct {
-	top []edgeresnet.Prediction
-	out []float32
+	top   []edgeresnet.Prediction
+	out   []float32
+	named map[string][]float32
 }
 
 // batchSessions hands out a session with room for a batch, replacing the
@@ -324,9 +330,18 @@ func classifyOne(ss *batchSessions, file string, k int) (results []sampleResult,
 		}
 	}
 	per := len(out) / n
+	all := s.Outputs()
 	for i := range n {
 		o := append([]float32(nil), out[i*per:(i+1)*per]...)
-		results = append(results, sampleResult{top: append([]edgeresnet.Prediction(nil), s.TopK(o, k)...), out: o})
+		r := sampleResult{top: append([]edgeresnet.Prediction(nil), s.TopK(o, k)...), out: o}
+		if len(all) > 1 {
+			r.named = map[string][]float32{}
+			for _, a := range all {
+				m := len(a.Values) / n
+				r.named[a.Name] = append([]float32(nil), a.Values[i*m:(i+1)*m]...)
+			}
+		}
+		results = append(results, r)
 	}
 	return results, batched && n > 1, dt, nil
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/graph"
 	"github.com/edge-resnet/edge-resnet/preprocess"
+	"github.com/edge-resnet/edge-resnet/resnet"
 )
 
 // TestFixturesThroughCLI runs every PyTorch fixture in testdata/models (the
@@ -89,6 +94,57 @@ func TestBenchBatches(t *testing.T) {
 		}
 		if r.Batch != want || math.Abs(r.ImagesPS-float64(want)*1000/r.MedianMs) > 1e-6*r.ImagesPS {
 			t.Errorf("batch %d: %+v", want, r)
+		}
+	}
+}
+
+// TestClassifyMultipleOutputs writes a model whose graph has two outputs
+// (the classifier and the pooled features) and checks that classify
+// --json prints both by name for each sample of a batch.
+func TestClassifyMultipleOutputs(t *testing.T) {
+	g, err := resnet.Build(resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 4, Height: 8, Width: 8, Classes: 3}, resnet.HeInit(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := -1
+	for i, n := range g.Nodes {
+		if n.Op == graph.OpGlobalAvgPool {
+			pool = i
+		}
+	}
+	g.Extra, g.OutputNames = []int{pool}, []string{"logits", "features"}
+	dir := t.TempDir()
+	ern := filepath.Join(dir, "two.ern")
+	if err := firmware.WriteFile(ern, &firmware.Model{Graph: g, Meta: firmware.Meta{Name: "two"}}); err != nil {
+		t.Fatal(err)
+	}
+	npy := filepath.Join(dir, "x.npy")
+	x := make([]float32, 2*3*8*8)
+	for i := range x {
+		x[i] = float32(i%5) - 2
+	}
+	var buf bytes.Buffer
+	if err := preprocess.WriteNPY(&buf, []int{2, 3, 8, 8}, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(npy, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := run(t, "classify", "-m", ern, "--json", npy)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines:\n%s", len(lines), stdout)
+	}
+	for _, line := range lines {
+		var r jsonResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Outputs["logits"]) != 3 || len(r.Outputs["features"]) != 16 {
+			t.Fatalf("outputs %v", r.Outputs)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/edge-resnet/edge-resnet/graph"
@@ -148,13 +149,21 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, 
 	if err != nil {
 		return nil, err
 	}
-	out := gp.outputs[0].name
-	info.InputName, info.OutputName = in.name, out
-	live, err := b.checkOrder(gp, in.name, out)
+	var outs []string
+	for _, o := range gp.outputs {
+		if slices.Contains(outs, o.name) {
+			return nil, corruptf("output %q is listed twice", o.name)
+		}
+		outs = append(outs, o.name)
+	}
+	info.InputName, info.OutputName, info.OutputNames = in.name, outs[0], outs
+	live, err := b.checkOrder(gp, in.name, outs)
 	if err != nil {
 		return nil, err
 	}
-	b.uses[out]++
+	for _, out := range outs {
+		b.uses[out]++
+	}
 	for i, n := range gp.nodes {
 		if live[i] {
 			for _, name := range n.inputs {
@@ -176,7 +185,7 @@ func (b *builder) build(gp *graphProto, opt Options, info *Info) (*graph.Graph, 
 			return nil, fmt.Errorf("node %d %q (%s): %w", i, b.nodeName(), n.opType, err)
 		}
 	}
-	return b.finish(out, info)
+	return b.finish(outs, info)
 }
 
 // defineInitializers makes the initializers constants, and the names of
@@ -218,28 +227,31 @@ func modelInput(vals map[string]*value, gp *graphProto) (*valueInfo, error) {
 		}
 		return nil, unsupportedf("the model has %d inputs [%s]; only single-input models are supported", len(inputs), strings.Join(names, " "))
 	}
-	if len(gp.outputs) != 1 {
-		return nil, unsupportedf("the model has %d outputs; only single-output models are supported", len(gp.outputs))
+	if len(gp.outputs) == 0 {
+		return nil, corruptf("the model has no outputs")
+	}
+	if len(gp.outputs) > graph.MaxOutputs {
+		return nil, unsupportedf("the model has %d outputs; at most %d are supported", len(gp.outputs), graph.MaxOutputs)
 	}
 	return inputs[0], nil
 }
 
-// finish checks the output and returns the graph of what it depends on.
-func (b *builder) finish(out string, info *Info) (*graph.Graph, error) {
-	v := b.vals[out]
-	switch {
-	case v == nil:
-		return nil, corruptf("output %q is not produced by any node", out)
-	case v.kind == vMissing:
-		return nil, fmt.Errorf("output %q: %w", out, v.err)
-	case v.kind != vAct:
-		return nil, unsupportedf("output %q is a constant that does not depend on the input", out)
-	case v.raw != 0:
-		return nil, unsupportedf("output %q is the model input before its %s", out, v.raw.needs())
-	case v.bcast:
-		return nil, unsupportedf("output %q is an Expand of an activation", out)
+// finish checks the outputs and returns the graph of what they depend on.
+func (b *builder) finish(outs []string, info *Info) (*graph.Graph, error) {
+	for k, out := range outs {
+		node, err := b.outputNode(out)
+		if err != nil {
+			return nil, err
+		}
+		if k == 0 {
+			b.g.Output = node
+		} else {
+			b.g.Extra = append(b.g.Extra, node)
+		}
 	}
-	b.g.Output = v.node
+	if len(outs) > 1 {
+		b.g.OutputNames = outs
+	}
 	g, shapes := compact(b.g, b.shapes)
 	if b.batch > 1 {
 		g.Batch = b.batch
@@ -254,6 +266,24 @@ func (b *builder) finish(out string, info *Info) (*graph.Graph, error) {
 	}
 	info.OutputIsSoftmax = g.Nodes[g.Output].Op == graph.OpSoftmax
 	return g, nil
+}
+
+// outputNode is the node of graph output out, which must be an activation.
+func (b *builder) outputNode(out string) (int, error) {
+	v := b.vals[out]
+	switch {
+	case v == nil:
+		return 0, corruptf("output %q is not produced by any node", out)
+	case v.kind == vMissing:
+		return 0, fmt.Errorf("output %q: %w", out, v.err)
+	case v.kind != vAct:
+		return 0, unsupportedf("output %q is a constant that does not depend on the input", out)
+	case v.raw != 0:
+		return 0, unsupportedf("output %q is the model input before its %s", out, v.raw.needs())
+	case v.bcast:
+		return 0, unsupportedf("output %q is an Expand of an activation", out)
+	}
+	return v.node, nil
 }
 
 func dimsString(dims []dimProto) string {
@@ -275,7 +305,7 @@ func dimsString(dims []dimProto) string {
 // (ONNX requires nodes in topological order) and that no name is defined
 // twice, and returns which nodes the output depends on: the others are
 // skipped, so an unsupported operator in a dead branch does no harm.
-func (b *builder) checkOrder(gp *graphProto, input, output string) ([]bool, error) {
+func (b *builder) checkOrder(gp *graphProto, input string, outputs []string) ([]bool, error) {
 	producer := map[string]int{}
 	for i, n := range gp.nodes {
 		for _, o := range n.outputs {
@@ -304,11 +334,15 @@ func (b *builder) checkOrder(gp *graphProto, input, output string) ([]bool, erro
 	}
 	live := make([]bool, len(gp.nodes))
 	var stack []int
-	if p, ok := producer[output]; ok {
-		live[p] = true
-		stack = append(stack, p)
-	} else if output != input && b.vals[output] == nil {
-		return nil, corruptf("output %q is not produced by any node", output)
+	for _, output := range outputs {
+		if p, ok := producer[output]; ok {
+			if !live[p] {
+				live[p] = true
+				stack = append(stack, p)
+			}
+		} else if output != input && b.vals[output] == nil {
+			return nil, corruptf("output %q is not produced by any node", output)
+		}
 	}
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
@@ -491,7 +525,10 @@ func equalInts(a, b []int) bool {
 // unused parts of a Split) and renumbers the rest.
 func compact(g *graph.Graph, shapes []graph.Shape) (*graph.Graph, []graph.Shape) {
 	live := make([]bool, len(g.Nodes))
-	live[0], live[g.Output] = true, true
+	live[0] = true
+	for _, o := range g.Outputs() {
+		live[o] = true
+	}
 	for i := len(g.Nodes) - 1; i > 0; i-- {
 		if live[i] {
 			for _, in := range g.Nodes[i].Inputs {
@@ -513,5 +550,9 @@ func compact(g *graph.Graph, shapes []graph.Shape) (*graph.Graph, []graph.Shape)
 		outShapes = append(outShapes, shapes[i])
 	}
 	out.Output = newIdx[g.Output]
+	for _, o := range g.Extra {
+		out.Extra = append(out.Extra, newIdx[o])
+	}
+	out.OutputNames = g.OutputNames
 	return out, outShapes
 }

@@ -140,7 +140,6 @@ func TestErrors(t *testing.T) {
 			m.input(vinfo("x2", dtFloat, 1, 3, 8, 8))
 			return m.bytes()
 		}(), Options{}, ErrUnsupported, `2 inputs ["x" "x2"]`},
-		{"two_outputs", func() []byte { m := small(13); m.output("c"); return m.bytes() }(), Options{}, ErrUnsupported, "2 outputs"},
 		{"negative_option", small(13).bytes(), Options{Height: -1}, ErrUnsupported, "Options"},
 		{"output_constant", withNodes(13, func(m *tmodel) {
 			m.node(node("Constant", "k", nil, io("y"), aInt("value_int", 1)))

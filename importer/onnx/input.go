@@ -69,7 +69,10 @@ func (b *builder) addInput(gp *graphProto, live []bool, in *valueInfo, opt Optio
 	default:
 		return unsupportedf("input %q has type %s; only FLOAT inputs (and UINT8, INT8, UINT16, INT16 inputs cast to FLOAT) are supported", in.name, dtName(in.elemType))
 	}
-	r := inputReaders{gp: gp, live: live, out: gp.outputs[0].name}
+	r := inputReaders{gp: gp, live: live, outs: map[string]bool{}}
+	for _, o := range gp.outputs {
+		r.outs[o.name] = true
+	}
 	r.index()
 	if err := r.walk(in.name, raw == rawInt, false); err != nil {
 		return fmt.Errorf("input %q has type %s: %w", in.name, dtName(in.elemType), err)
@@ -96,7 +99,7 @@ func (b *builder) addInput(gp *graphProto, live []bool, in *valueInfo, opt Optio
 type inputReaders struct {
 	gp      *graphProto
 	live    []bool
-	out     string
+	outs    map[string]bool  // the graph outputs
 	readers map[string][]int // node indices
 	toNCHW  int              // Transposes [0,3,1,2] of the input
 	other   int              // other reads of the float input (and the graph output)
@@ -116,7 +119,7 @@ func (r *inputReaders) index() {
 // walk visits the readers of name, a copy of the input; needCast says that
 // it is still an integer tensor, transposed that it is already NCHW.
 func (r *inputReaders) walk(name string, needCast, transposed bool) error {
-	if name == r.out {
+	if r.outs[name] {
 		if needCast {
 			return unsupportedf("it is the graph output")
 		}

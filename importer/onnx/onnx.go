@@ -75,6 +75,7 @@ type Options struct {
 // Info describes the imported model.
 type Info struct {
 	InputName, OutputName string
+	OutputNames           []string // every output, OutputName first
 	Opset                 int64 // version of the default ("" / "ai.onnx") operator set
 	Producer              string
 	ProducerVersion       string

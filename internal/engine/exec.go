@@ -181,7 +181,7 @@ func (e *Exec) run(input []float32, n int, times []time.Duration) ([]float32, er
 			e.step(s)
 		}
 	}
-	return e.viewAll(e.plan.result, e.plan.Graph.OutputShape()), nil
+	return e.viewAll(e.plan.results[0], e.plan.Graph.OutputShape()), nil
 }
 
 // step runs step s, split across the workers when that pays.
@@ -214,6 +214,21 @@ func (e *Exec) view8(off int, s graph.Shape, b int) []uint8 {
 func (e *Exec) view8All(off int, s graph.Shape) []uint8 {
 	n := e.n * s.Size()
 	return e.bytes[4*off : 4*off+n : 4*off+n]
+}
+
+// Output returns output k (Graph.Outputs order; 0 is what Run returns) of
+// the last run, a view of the arena valid until the next run, or nil for k
+// out of range.
+func (e *Exec) Output(k int) []float32 {
+	p := e.plan
+	if k < 0 || k >= len(p.results) {
+		return nil
+	}
+	node := p.Graph.Output
+	if k > 0 {
+		node = p.Graph.Extra[k-1]
+	}
+	return e.viewAll(p.results[k], p.Graph.Nodes[node].Shape)
 }
 
 // Value returns node i's value after Run when it is stored as float32 and

@@ -90,3 +90,47 @@ func TestActivationOpsReject(t *testing.T) {
 		}
 	}
 }
+
+// TestMultipleOutputs gives seGraph two more outputs (an inner value that
+// later steps also read, and the squeeze-and-excitation gate) and checks
+// every output of a batched plan against EvalOutputs.
+func TestMultipleOutputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 13))
+	g := seGraph(r)
+	g.Extra = []int{2, 6} // relu6 (read by later nodes too), se.gate
+	g.OutputNames = []string{"logits", "features", "gate"}
+	in := randInput(r, 2*g.Nodes[0].Shape.Size())
+	want, err := g.EvalOutputs(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := CompileWith(g, CompileOptions{Batch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := NewExec(p, 2)
+	defer e.Close()
+	first, err := e.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &first[0] != &e.Output(0)[0] {
+		t.Error("Run's result is not Output(0)")
+	}
+	for k := range want {
+		got := e.Output(k)
+		if len(got) != len(want[k]) {
+			t.Fatalf("output %d: %d values, want %d", k, len(got), len(want[k]))
+		}
+		if d := maxDiff(got, want[k]); d > 1e-4*maxAbs(want[k]) {
+			t.Errorf("output %d differs from EvalOutputs by %g", k, d)
+		}
+	}
+	if e.Output(3) != nil || e.Output(-1) != nil {
+		t.Error("Output out of range is not nil")
+	}
+	g.OutputNames = []string{"too", "few"}
+	if err := g.InferShapes(); err == nil {
+		t.Error("2 names for 3 outputs: want an error")
+	}
+}

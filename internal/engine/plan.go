@@ -26,7 +26,7 @@ type Plan struct {
 	offsets  []int  // per node: offset of its value in the arena, in float32s
 	u8       []bool // per node: its value is stored as uint8 (an int8 plan)
 	convOffs []int  // per node: offset of its value converted to the other precision, or -1
-	result   int    // offset of the float32 output
+	results  []int  // offsets of the float32 outputs (Graph.Outputs order)
 	floats   int    // activation part of the arena, in float32s
 	scratch  int    // per-worker scratch, in float32s
 }
@@ -200,7 +200,9 @@ func (p *Plan) layout(keepAll bool) error {
 			use(in, 2*i, p.u8[i])
 		}
 	}
-	use(f.Output, end, false)
+	for _, o := range f.Outputs() {
+		use(o, end, false)
+	}
 	if keepAll {
 		for i := range last {
 			last[i] = end
@@ -247,7 +249,9 @@ func (p *Plan) place(ts []arena.Tensor, convIndex []int) error {
 			p.convOffs[i] = int(p.Layout.Offsets[c] / 4)
 		}
 	}
-	p.result = p.valueOff(p.Graph.Output, false)
+	for _, o := range p.Graph.Outputs() {
+		p.results = append(p.results, p.valueOff(o, false))
+	}
 	return nil
 }
 
