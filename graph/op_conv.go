@@ -159,9 +159,10 @@ func evalConv(g *Graph, n *Node, in [][]float32, out []float32) {
 	}
 }
 
-// int8Conv: grouped convolutions have no int8 kernels yet.
+// int8Conv: ungrouped and depthwise convolutions have int8 kernels; other
+// groupings run in float32 (an int8 plan converts around them).
 func int8Conv(n *Node) Int8Form {
-	if n.Conv != nil && n.Conv.Groups() > 1 {
+	if c := n.Conv; c != nil && c.Groups() > 1 && !(c.Groups() == c.Cin && c.Cin == c.Cout) {
 		return Int8None
 	}
 	return Int8Weights

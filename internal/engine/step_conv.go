@@ -177,6 +177,9 @@ func compileConv8(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 		rq.ResZero = qr.Zero
 		rq.ResScale = float32(float64(qr.Scale) / float64(qOut.Scale))
 	}
+	if cv := nd.Conv; nd.Op == graph.OpConv && cv.Groups() > 1 {
+		return compileDepthwise8(st, cv, qw.Q, rq)
+	}
 	dense := nd.Op == graph.OpDense
 	if !dense && winograd8Choice(&geom, c.opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
 		wg, err := kernels.NewWinograd8(&geom, qw.Q)

@@ -50,7 +50,7 @@ type groupGemm struct {
 }
 
 func (k *groupGemm) parts(_ *step, n int) int { return n }
-func (k *groupGemm) weightBytes() int64     { return k.w.Bytes() }
+func (k *groupGemm) weightBytes() int64       { return k.w.Bytes() }
 
 func (k *groupGemm) run(e *Exec, st *step, part, parts int) {
 	px0, px1 := split(k.geom.Pixels(), kernels.GemmMR(), part, parts)
@@ -120,3 +120,40 @@ func (k *groupConv) run(e *Exec, st *step, part, parts int) {
 }
 
 func (k *groupConv) describe(*Plan, *step) string { return "grouped direct/generic" }
+
+// compileDepthwise8 compiles an int8 depthwise convolution (the only
+// grouping with an int8 form, graph.Conv's int8Conv).
+func compileDepthwise8(st *step, cv *graph.Conv, w []int8, rq kernels.Requant) (kernel, error) {
+	x := st.inShape
+	g := kernels.DepthwiseGeom{H: x.H, W: x.W, C: x.C, KH: cv.KH, KW: cv.KW, StrideH: cv.StrideH, StrideW: cv.StrideW,
+		DilH: cv.DilH, DilW: cv.DilW, PadTop: cv.Pad.Top, PadLeft: cv.Pad.Left, PadBottom: cv.Pad.Bottom, PadRight: cv.Pad.Right}
+	g.SetOutput()
+	if err := g.Check(); err != nil {
+		return nil, err
+	}
+	return &depthwise8{geom: g, w: w, rq: rq}, nil
+}
+
+// depthwise8 is an int8 depthwise convolution with the int8 GEMM's
+// requantization, bit for bit.
+type depthwise8 struct {
+	geom kernels.DepthwiseGeom
+	w    []int8
+	rq   kernels.Requant
+}
+
+func (k *depthwise8) parts(st *step, n int) int { return rowParts(k.geom.OH, n) }
+func (k *depthwise8) weightBytes() int64        { return 0 } // the graph's int8 weights, used in place
+
+func (k *depthwise8) run(e *Exec, st *step, part, parts int) {
+	y0, y1 := split(k.geom.OH, 1, part, parts)
+	if y0 >= y1 {
+		return
+	}
+	for b := range e.n {
+		rq := e.requant8(st, &k.rq, part, b)
+		kernels.Depthwise8(&k.geom, e.view8(st.in, st.inShape, b), k.w, e.view8(st.out, st.outShape, b), rq, 255, y0, y1)
+	}
+}
+
+func (k *depthwise8) describe(*Plan, *step) string { return "int8 depthwise/" + kernels.PathName() }
