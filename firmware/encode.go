@@ -196,59 +196,14 @@ func writeF32(w io.Writer, v []float32, scratch []byte) ([]byte, error) {
 
 // newPlan validates m, builds its manifest and lays out the blob.
 func newPlan(m *Model) (*plan, error) {
-	if m == nil || m.Graph == nil {
-		return nil, errors.New("firmware: encode: no graph")
+	g, err := checkedCopy(m)
+	if err != nil {
+		return nil, err
 	}
-	// InferShapes writes Node.Shape; run it on shallow copies so that
-	// encoding never modifies the caller's graph.
-	g := &graph.Graph{Output: m.Graph.Output, Batch: m.Graph.Batch, Extra: m.Graph.Extra, OutputNames: m.Graph.OutputNames,
-		Nodes: make([]*graph.Node, len(m.Graph.Nodes))}
-	for i, n := range m.Graph.Nodes {
-		if n != nil {
-			c := *n
-			g.Nodes[i] = &c
-		}
-	}
-	if err := g.InferShapes(); err != nil {
-		return nil, fmt.Errorf("firmware: encode: %w", err)
-	}
-	if err := checkStrings(m, g); err != nil {
-		return nil, fmt.Errorf("firmware: encode: %w", err)
-	}
-	if err := checkMeta(&m.Meta, g); err != nil {
-		return nil, fmt.Errorf("firmware: encode: %w", err)
-	}
-
 	p := &plan{}
 	e := &encoder{plan: p, names: map[string]bool{}, seen: map[sliceKey]string{}}
-	// Images without int8 content stay format 1.0, byte for byte what
-	// earlier writers produced; int8 content needs 1.1 (docs/FORMAT.md §4).
 	var requires []string
-	need := func(f string) {
-		if !slices.Contains(requires, f) {
-			requires = append(requires, f)
-		}
-	}
-	if g.Batch > 1 || m.Meta.InputLayout != "" || len(g.Extra) > 0 {
-		p.minor = 2
-	}
-	for _, n := range g.Nodes {
-		quant, only := int8Content(n)
-		if quant {
-			p.minor = max(p.minor, 1)
-		}
-		if only {
-			need(featureInt8)
-		}
-		if f := n.Feature(); f != "" {
-			need(f)
-			p.minor = 2
-		}
-		if n.Op > graph.OpSoftmax {
-			p.minor = 2 // ops older readers do not know (they say so)
-		}
-	}
-	slices.Sort(requires)
+	p.minor, requires = formatNeeds(g, &m.Meta)
 	man := &manifest{
 		FormatVersion: MajorVersion,
 		FormatMinor:   int64(p.minor),
@@ -278,6 +233,67 @@ func newPlan(m *Model) (*plan, error) {
 		return nil, fmt.Errorf("firmware: encode: the image would not load: %v", err)
 	}
 	return p, nil
+}
+
+// checkedCopy returns m's graph with its shapes inferred and its strings
+// and metadata checked. InferShapes writes Node.Shape, so it runs on
+// shallow copies of the nodes: encoding never modifies the caller's graph.
+func checkedCopy(m *Model) (*graph.Graph, error) {
+	if m == nil || m.Graph == nil {
+		return nil, errors.New("firmware: encode: no graph")
+	}
+	g := &graph.Graph{Output: m.Graph.Output, Batch: m.Graph.Batch, Extra: m.Graph.Extra, OutputNames: m.Graph.OutputNames,
+		Nodes: make([]*graph.Node, len(m.Graph.Nodes))}
+	for i, n := range m.Graph.Nodes {
+		if n != nil {
+			c := *n
+			g.Nodes[i] = &c
+		}
+	}
+	if err := g.InferShapes(); err != nil {
+		return nil, fmt.Errorf("firmware: encode: %w", err)
+	}
+	if err := checkStrings(m, g); err != nil {
+		return nil, fmt.Errorf("firmware: encode: %w", err)
+	}
+	if err := checkMeta(&m.Meta, g); err != nil {
+		return nil, fmt.Errorf("firmware: encode: %w", err)
+	}
+	return g, nil
+}
+
+// formatNeeds is the lowest format minor that describes g and the
+// features a reader must know (sorted). Images without int8 content stay
+// format 1.0, byte for byte what earlier writers produced; int8 content
+// needs 1.1 (docs/FORMAT.md §4), batches, input layouts, extra outputs,
+// features and newer ops 1.2.
+func formatNeeds(g *graph.Graph, meta *Meta) (minor uint16, requires []string) {
+	need := func(f string) {
+		if !slices.Contains(requires, f) {
+			requires = append(requires, f)
+		}
+	}
+	if g.Batch > 1 || meta.InputLayout != "" || len(g.Extra) > 0 {
+		minor = 2
+	}
+	for _, n := range g.Nodes {
+		quant, only := int8Content(n)
+		if quant {
+			minor = max(minor, 1)
+		}
+		if only {
+			need(featureInt8)
+		}
+		if f := n.Feature(); f != "" {
+			need(f)
+			minor = 2
+		}
+		if n.Op > graph.OpSoftmax {
+			minor = 2 // ops older readers do not know (they say so)
+		}
+	}
+	slices.Sort(requires)
+	return minor, requires
 }
 
 // int8Content reports whether n carries int8 data (quant) and whether it

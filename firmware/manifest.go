@@ -58,8 +58,8 @@ type mPreprocess struct {
 }
 
 type mGraph struct {
-	Output int64   `json:"output"`
-	Batch  int64   `json:"batch,omitempty"` // format 1.2; absent: 1
+	Output int64 `json:"output"`
+	Batch  int64 `json:"batch,omitempty"` // format 1.2; absent: 1
 	// Extra and OutputNames (1.2) are graph.Graph's: the further outputs
 	// of a graph with several, and the names of all of them.
 	Extra       []int64  `json:"extra_outputs,omitempty"`

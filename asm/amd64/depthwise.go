@@ -88,6 +88,15 @@ func dwBroadcastArg(c *build.Context, name string, v reg.VecPhysical) {
 	c.VBROADCASTSS(v.AsX(), v)
 }
 
+// Registers of the one-pixel kernel (dwWindow).
+var (
+	winDst, winSrc, winW, winN, winOff = reg.RDI, reg.RSI, reg.RDX, reg.RCX, reg.R8
+	winSRow, winSTap                   = reg.R9, reg.R10 // winSRow: from the end of a window row to the next row's start
+	winWRow, winWTap                   = reg.R11, reg.R12
+	winP, winQ, winY, winX             = reg.R13, reg.R14, reg.R15, reg.RAX // input and weight cursors, row and tap counters
+	winT                               = reg.RBX
+)
+
 // dwWindow emits the one-pixel kernel (kernels.dwWindowKernel):
 //
 //	for j < n: s = bias[j] or +0; for y < kh, x < kw:
@@ -104,111 +113,145 @@ func dwWindow(c *build.Context, name string, avx512 bool) {
 	if avx512 {
 		isa, lanes = "AVX512F", 16
 	}
-	vb := 4 * lanes
 	c.Function(name)
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(dst, src, w, bias, res *float32, n, kh, kw, srcRow, srcTap, wRow, wTap, flags int, lo, hi float32)")
 	c.Commentf("Depthwise sum of one output pixel over a kh x kw window, %d-lane channel vectors. Requires %s.", lanes, isa)
-	var (
-		dst, src, w, n, off = reg.RDI, reg.RSI, reg.RDX, reg.RCX, reg.R8
-		sRow, sTap          = reg.R9, reg.R10 // sRow: from the end of a window row to the next row's start
-		wRow, wTap          = reg.R11, reg.R12
-		p, q, y, x          = reg.R13, reg.R14, reg.R15, reg.RAX
-		t                   = reg.RBX
-		lo, hi, zero        = dwVec(avx512, 8), dwVec(avx512, 9), dwVec(avx512, 10)
-		acc                 = func(i int) reg.VecPhysical { return dwVec(avx512, i) }
-		tmp                 = func(i int) reg.VecPhysical { return dwVec(avx512, 4+i) }
-		label               = func(s string) string { return name + "_" + s }
-	)
-	c.Load(c.Param("dst"), dst)
-	c.Load(c.Param("src"), src)
-	c.Load(c.Param("w"), w)
-	c.Load(c.Param("n"), n)
-	c.SHLQ(operand.U8(2), n)
-	c.Load(c.Param("srcTap"), sTap)
-	c.SHLQ(operand.U8(2), sTap)
-	c.Load(c.Param("wTap"), wTap)
-	c.SHLQ(operand.U8(2), wTap)
-	c.Comment("Row steps net of the kw taps the x loop has walked.")
-	c.Load(c.Param("kw"), t)
-	c.Load(c.Param("srcRow"), sRow)
-	c.SHLQ(operand.U8(2), sRow)
-	c.MOVQ(t, x)
-	c.IMULQ(sTap, x)
-	c.SUBQ(x, sRow)
-	c.Load(c.Param("wRow"), wRow)
-	c.SHLQ(operand.U8(2), wRow)
-	c.MOVQ(t, x)
-	c.IMULQ(wTap, x)
-	c.SUBQ(x, wRow)
-	dwBroadcastArg(c, "lo", lo)
-	dwBroadcastArg(c, "hi", hi)
-	dwZero(c, avx512, zero)
-	c.XORQ(off, off)
+	k := &dwWindowGen{c: c, avx512: avx512, vb: 4 * lanes, label: func(s string) string { return name + "_" + s }}
+	k.setup()
 
-	body := func(tag string, nv int) {
-		c.Load(c.Param("flags"), t)
-		c.TESTQ(operand.U32(dwFlagBias), t)
-		c.JZ(operand.LabelRef(label(tag + "_nobias")))
-		c.Load(c.Param("bias"), x)
-		for i := 0; i < nv; i++ { // bias + 0: -0 becomes +0
-			c.VADDPS(operand.Mem{Base: x, Index: off, Scale: 1, Disp: i * vb}, zero, acc(i))
-		}
-		c.JMP(operand.LabelRef(label(tag + "_init")))
-		c.Label(label(tag + "_nobias"))
-		for i := 0; i < nv; i++ {
-			dwZero(c, avx512, acc(i))
-		}
-		c.Label(label(tag + "_init"))
-		c.LEAQ(operand.Mem{Base: src, Index: off, Scale: 1}, p)
-		c.LEAQ(operand.Mem{Base: w, Index: off, Scale: 1}, q)
-		c.Load(c.Param("kh"), y)
-		c.Label(label(tag + "_y"))
-		c.Load(c.Param("kw"), x)
-		c.Label(label(tag + "_x"))
-		for i := 0; i < nv; i++ {
-			c.VMOVUPS(operand.Mem{Base: p, Disp: i * vb}, tmp(i))
-		}
-		for i := 0; i < nv; i++ {
-			c.VFMADD231PS(operand.Mem{Base: q, Disp: i * vb}, tmp(i), acc(i))
-		}
-		c.ADDQ(sTap, p)
-		c.ADDQ(wTap, q)
-		c.DECQ(x)
-		c.JNZ(operand.LabelRef(label(tag + "_x")))
-		c.ADDQ(sRow, p)
-		c.ADDQ(wRow, q)
-		c.DECQ(y)
-		c.JNZ(operand.LabelRef(label(tag + "_y")))
-
-		c.TESTQ(operand.U32(dwFlagRes), t)
-		c.JZ(operand.LabelRef(label(tag + "_nores")))
-		c.Load(c.Param("res"), x)
-		for i := 0; i < nv; i++ {
-			c.VADDPS(operand.Mem{Base: x, Index: off, Scale: 1, Disp: i * vb}, acc(i), acc(i))
-		}
-		c.Label(label(tag + "_nores"))
-		dwClamp(c, t, nv, acc, func() reg.VecPhysical { return lo }, func() reg.VecPhysical { return hi }, label(tag))
-		for i := 0; i < nv; i++ {
-			c.VMOVUPS(acc(i), operand.Mem{Base: dst, Index: off, Scale: 1, Disp: i * vb})
-		}
-		c.ADDQ(operand.U32(nv*vb), off)
-	}
-	c.Label(label("groups"))
-	c.MOVQ(n, t)
-	c.SUBQ(off, t)
-	c.CMPQ(t, operand.U32(4*vb))
-	c.JL(operand.LabelRef(label("singles")))
-	body("g", 4)
-	c.JMP(operand.LabelRef(label("groups")))
-	c.Label(label("singles"))
-	c.CMPQ(off, n)
-	c.JGE(operand.LabelRef(label("done")))
-	body("s", 1)
-	c.JMP(operand.LabelRef(label("singles")))
-	c.Label(label("done"))
+	c.Label(k.label("groups"))
+	c.MOVQ(winN, winT)
+	c.SUBQ(winOff, winT)
+	c.CMPQ(winT, operand.U32(4*k.vb))
+	c.JL(operand.LabelRef(k.label("singles")))
+	k.vectors("g", 4)
+	c.JMP(operand.LabelRef(k.label("groups")))
+	c.Label(k.label("singles"))
+	c.CMPQ(winOff, winN)
+	c.JGE(operand.LabelRef(k.label("done")))
+	k.vectors("s", 1)
+	c.JMP(operand.LabelRef(k.label("singles")))
+	c.Label(k.label("done"))
 	c.VZEROUPPER()
 	c.RET()
+}
+
+// dwWindowGen holds what the steps of one dwWindow share. Vector
+// registers: accumulators 0-3, input temporaries 4-7, lo 8, hi 9, zero 10.
+type dwWindowGen struct {
+	c      *build.Context
+	avx512 bool
+	vb     int                 // bytes per vector
+	label  func(string) string // the kernel's labels
+}
+
+func (k *dwWindowGen) acc(i int) reg.VecPhysical { return dwVec(k.avx512, i) }
+func (k *dwWindowGen) tmp(i int) reg.VecPhysical { return dwVec(k.avx512, 4+i) }
+func (k *dwWindowGen) lo() reg.VecPhysical       { return dwVec(k.avx512, 8) }
+func (k *dwWindowGen) hi() reg.VecPhysical       { return dwVec(k.avx512, 9) }
+func (k *dwWindowGen) zero() reg.VecPhysical     { return dwVec(k.avx512, 10) }
+
+// setup loads the arguments, scales counts and strides to bytes, makes the
+// row steps net of the taps the x loop walks (so that the loops only add)
+// and broadcasts the bounds.
+func (k *dwWindowGen) setup() {
+	c := k.c
+	c.Load(c.Param("dst"), winDst)
+	c.Load(c.Param("src"), winSrc)
+	c.Load(c.Param("w"), winW)
+	c.Load(c.Param("n"), winN)
+	c.SHLQ(operand.U8(2), winN)
+	c.Load(c.Param("srcTap"), winSTap)
+	c.SHLQ(operand.U8(2), winSTap)
+	c.Load(c.Param("wTap"), winWTap)
+	c.SHLQ(operand.U8(2), winWTap)
+	c.Comment("Row steps net of the kw taps the x loop has walked.")
+	c.Load(c.Param("kw"), winT)
+	c.Load(c.Param("srcRow"), winSRow)
+	c.SHLQ(operand.U8(2), winSRow)
+	c.MOVQ(winT, winX)
+	c.IMULQ(winSTap, winX)
+	c.SUBQ(winX, winSRow)
+	c.Load(c.Param("wRow"), winWRow)
+	c.SHLQ(operand.U8(2), winWRow)
+	c.MOVQ(winT, winX)
+	c.IMULQ(winWTap, winX)
+	c.SUBQ(winX, winWRow)
+	dwBroadcastArg(c, "lo", k.lo())
+	dwBroadcastArg(c, "hi", k.hi())
+	dwZero(c, k.avx512, k.zero())
+	c.XORQ(winOff, winOff)
+}
+
+// vectors emits the outputs of nv channel vectors at winOff, labels
+// prefixed tag, and moves winOff past them.
+func (k *dwWindowGen) vectors(tag string, nv int) {
+	k.initAcc(tag, nv)
+	k.window(tag, nv)
+	k.finish(tag, nv)
+	k.c.ADDQ(operand.U32(nv*k.vb), winOff)
+}
+
+// initAcc loads the flags into winT and starts the accumulators from the
+// bias + 0 (-0 becomes +0) or from +0.
+func (k *dwWindowGen) initAcc(tag string, nv int) {
+	c, label := k.c, k.label
+	c.Load(c.Param("flags"), winT)
+	c.TESTQ(operand.U32(dwFlagBias), winT)
+	c.JZ(operand.LabelRef(label(tag + "_nobias")))
+	c.Load(c.Param("bias"), winX)
+	for i := 0; i < nv; i++ {
+		c.VADDPS(operand.Mem{Base: winX, Index: winOff, Scale: 1, Disp: i * k.vb}, k.zero(), k.acc(i))
+	}
+	c.JMP(operand.LabelRef(label(tag + "_init")))
+	c.Label(label(tag + "_nobias"))
+	for i := 0; i < nv; i++ {
+		dwZero(c, k.avx512, k.acc(i))
+	}
+	c.Label(label(tag + "_init"))
+}
+
+// window adds the products of the kh x kw taps in (y, x) order, one FMA
+// per tap and vector.
+func (k *dwWindowGen) window(tag string, nv int) {
+	c, label := k.c, k.label
+	c.LEAQ(operand.Mem{Base: winSrc, Index: winOff, Scale: 1}, winP)
+	c.LEAQ(operand.Mem{Base: winW, Index: winOff, Scale: 1}, winQ)
+	c.Load(c.Param("kh"), winY)
+	c.Label(label(tag + "_y"))
+	c.Load(c.Param("kw"), winX)
+	c.Label(label(tag + "_x"))
+	for i := 0; i < nv; i++ {
+		c.VMOVUPS(operand.Mem{Base: winP, Disp: i * k.vb}, k.tmp(i))
+	}
+	for i := 0; i < nv; i++ {
+		c.VFMADD231PS(operand.Mem{Base: winQ, Disp: i * k.vb}, k.tmp(i), k.acc(i))
+	}
+	c.ADDQ(winSTap, winP)
+	c.ADDQ(winWTap, winQ)
+	c.DECQ(winX)
+	c.JNZ(operand.LabelRef(label(tag + "_x")))
+	c.ADDQ(winSRow, winP)
+	c.ADDQ(winWRow, winQ)
+	c.DECQ(winY)
+	c.JNZ(operand.LabelRef(label(tag + "_y")))
+}
+
+// finish adds the residual, clamps and stores, as the flags in winT say.
+func (k *dwWindowGen) finish(tag string, nv int) {
+	c, label := k.c, k.label
+	c.TESTQ(operand.U32(dwFlagRes), winT)
+	c.JZ(operand.LabelRef(label(tag + "_nores")))
+	c.Load(c.Param("res"), winX)
+	for i := 0; i < nv; i++ {
+		c.VADDPS(operand.Mem{Base: winX, Index: winOff, Scale: 1, Disp: i * k.vb}, k.acc(i), k.acc(i))
+	}
+	c.Label(label(tag + "_nores"))
+	dwClamp(c, winT, nv, k.acc, k.lo, k.hi, label(tag))
+	for i := 0; i < nv; i++ {
+		c.VMOVUPS(k.acc(i), operand.Mem{Base: winDst, Index: winOff, Scale: 1, Disp: i * k.vb})
+	}
 }
 
 // dwClamp applies the clamp of the flags in the GP register flags to
@@ -334,10 +377,13 @@ func (k *dwRowParams) generate(c *build.Context) {
 	c.RET()
 }
 
-// pixAddr addresses pixel q (q = 0, 1, 2, ...) of a walk along a row that
-// started at base: even pixels at (dwT), odd ones at (dwT)(dwC4*1), with
-// dwT moved two pixels ahead before each even pixel but the first.
-func (k *dwRowParams) pixAddr(c *build.Context, q int) operand.Mem {
+// pixAddr is dwPixAddr, for the fp32 row kernel's steps.
+func (k *dwRowParams) pixAddr(c *build.Context, q int) operand.Mem { return dwPixAddr(c, q) }
+
+// dwPixAddr addresses pixel q (q = 0, 1, 2, ...) of a walk along a row
+// that started at base: even pixels at (dwT), odd ones at (dwT)(dwC4*1),
+// with dwT moved two pixels ahead before each even pixel but the first.
+func dwPixAddr(c *build.Context, q int) operand.Mem {
 	if q%2 == 1 {
 		return operand.Mem{Base: dwT, Index: dwC4, Scale: 1}
 	}
@@ -356,28 +402,28 @@ func (k *dwRowParams) pixAddr(c *build.Context, q int) operand.Mem {
 func (k *dwRowParams) chunk(c *build.Context, p int, l func(string) string) {
 	tag := fmt.Sprintf("c%d", p)
 	lt := func(s string) string { return l(tag + "_" + s) }
-	s := k.stride
-	c.XORQ(dwOff, dwOff)
-	c.Label(lt("vec"))
-	c.Comment("The filter of this channel vector, its rows inside the input.")
-	c.Load(c.Param("w"), dwA)
-	c.ADDQ(dwOff, dwA)
-	c.LEAQ(operand.Mem{Base: dwC4, Index: dwC4, Scale: 2}, dwT)
-	for r := 0; r < 3; r++ {
-		if r > 0 {
-			c.CMPQ(dwRows, operand.U32(r))
-			c.JLE(operand.LabelRef(lt("weights")))
-			c.ADDQ(dwT, dwA)
-		}
-		c.VMOVUPS(operand.Mem{Base: dwA}, k.weight(3*r))
-		c.VMOVUPS(operand.Mem{Base: dwA, Index: dwC4, Scale: 1}, k.weight(3*r+1))
-		c.VMOVUPS(operand.Mem{Base: dwA, Index: dwC4, Scale: 2}, k.weight(3*r+2))
-	}
-	c.Label(lt("weights"))
+	dwChunkLoop(c, p, k.stride, k.vb(), lt, func() {
+		c.Comment("The filter of this channel vector, its rows inside the input.")
+		dwFilterRows(c, lt, dwC4, func(r int, taps [3]operand.Mem) {
+			for kw, m := range taps {
+				c.VMOVUPS(m, k.weight(3*r+kw))
+			}
+		})
+		k.initAcc(c, p, lt)
+		dwRowSums(c, p, k.stride, lt, c.VMOVUPS, k.xtmp, func(r, kw, j int, x reg.VecPhysical) {
+			c.VFMADD231PS(k.weight(3*r+kw), x, k.acc(j))
+		})
+		k.finish(c, p, lt, l(tag))
+	})
+}
+
+// initAcc starts the p accumulators from the bias + 0 (-0 becomes +0),
+// broadcast through a temporary, or from +0.
+func (k *dwRowParams) initAcc(c *build.Context, p int, lt func(string) string) {
 	c.TESTQ(operand.U32(dwFlagBias), dwFlags)
 	c.JZ(operand.LabelRef(lt("nobias")))
 	c.Load(c.Param("bias"), dwA)
-	b := k.xtmp(0) // bias + 0 (-0 becomes +0), copied to every accumulator
+	b := k.xtmp(0)
 	dwZero(c, k.avx512, b)
 	c.VADDPS(operand.Mem{Base: dwA, Index: dwOff, Scale: 1}, b, b)
 	for j := 0; j < p; j++ {
@@ -389,30 +435,12 @@ func (k *dwRowParams) chunk(c *build.Context, p int, l func(string) string) {
 		dwZero(c, k.avx512, k.acc(j))
 	}
 	c.Label(lt("init"))
-	c.LEAQ(operand.Mem{Base: dwXp, Index: dwOff, Scale: 1}, dwXr)
-	for r := 0; r < 3; r++ {
-		if r > 0 {
-			c.CMPQ(dwRows, operand.U32(r))
-			c.JLE(operand.LabelRef(lt("summed")))
-			c.ADDQ(dwSRow, dwXr)
-		}
-		c.MOVQ(dwXr, dwT)
-		// Input column q serves output j through tap kw when q = j*s + kw;
-		// for each output its taps come in kw order, rows in r order.
-		for q := 0; q < (p-1)*s+3; q++ {
-			x := k.xtmp(q)
-			c.VMOVUPS(k.pixAddr(c, q), x)
-			for kw := 0; kw < 3; kw++ {
-				if (q-kw)%s != 0 || q < kw {
-					continue
-				}
-				if j := (q - kw) / s; j < p {
-					c.VFMADD231PS(k.weight(3*r+kw), x, k.acc(j))
-				}
-			}
-		}
-	}
-	c.Label(lt("summed"))
+}
+
+// finish adds the residual, clamps (labels prefixed clampLabel) and stores
+// the p outputs of the channel vector. AVX2 has no register to spare for
+// the bounds and broadcasts them when it needs them.
+func (k *dwRowParams) finish(c *build.Context, p int, lt func(string) string, clampLabel string) {
 	c.TESTQ(operand.U32(dwFlagRes), dwFlags)
 	c.JZ(operand.LabelRef(lt("nores")))
 	c.LEAQ(operand.Mem{Base: dwRp, Index: dwOff, Scale: 1}, dwT)
@@ -429,12 +457,25 @@ func (k *dwRowParams) chunk(c *build.Context, p int, l func(string) string) {
 			return yregs[15]
 		}
 	}
-	dwClamp(c, dwFlags, p, k.acc, bound("lo", 30), bound("hi", 31), l(tag))
+	dwClamp(c, dwFlags, p, k.acc, bound("lo", 30), bound("hi", 31), clampLabel)
 	c.LEAQ(operand.Mem{Base: dwDp, Index: dwOff, Scale: 1}, dwT)
 	for j := 0; j < p; j++ {
 		c.VMOVUPS(k.acc(j), k.pixAddr(c, j))
 	}
-	c.ADDQ(operand.U32(k.vb()), dwOff)
+}
+
+// The frame the fp32 and int8 row kernels share (labels by lt): one chunk
+// goes over every channel vector, loads the vector's filter rows, sums
+// over the input rows, and finishes with each kernel's own epilogue.
+
+// dwChunkLoop emits body for every channel vector of a chunk of p outputs
+// (dwOff from 0 to dwN by step), then moves the chunk pointers past the p
+// outputs, s input pixels each.
+func dwChunkLoop(c *build.Context, p, s, step int, lt func(string) string, body func()) {
+	c.XORQ(dwOff, dwOff)
+	c.Label(lt("vec"))
+	body()
+	c.ADDQ(operand.U32(step), dwOff)
 	c.CMPQ(dwOff, dwN)
 	c.JL(operand.LabelRef(lt("vec")))
 	c.IMUL3Q(operand.U32(p*s), dwC4, dwA)
@@ -444,4 +485,53 @@ func (k *dwRowParams) chunk(c *build.Context, p int, l func(string) string) {
 	}
 	c.ADDQ(dwA, dwDp)
 	c.ADDQ(dwA, dwRp)
+}
+
+// dwFilterRows emits the loads of the channel vector's filter rows inside
+// the input (dwRows of them): row(r, taps) loads row r from its three taps'
+// addresses, tap bytes apart.
+func dwFilterRows(c *build.Context, lt func(string) string, tap reg.GPPhysical, row func(r int, taps [3]operand.Mem)) {
+	c.Load(c.Param("w"), dwA)
+	c.ADDQ(dwOff, dwA)
+	c.LEAQ(operand.Mem{Base: tap, Index: tap, Scale: 2}, dwT)
+	for r := 0; r < 3; r++ {
+		if r > 0 {
+			c.CMPQ(dwRows, operand.U32(r))
+			c.JLE(operand.LabelRef(lt("weights")))
+			c.ADDQ(dwT, dwA)
+		}
+		row(r, [3]operand.Mem{{Base: dwA}, {Base: dwA, Index: tap, Scale: 1}, {Base: dwA, Index: tap, Scale: 2}})
+	}
+	c.Label(lt("weights"))
+}
+
+// dwRowSums emits the sums of the chunk's p outputs (stride s) over the
+// filter rows inside the input: load (a move or a widening) brings input
+// column q of the row into register xreg(q), tap(r, kw, j, x) adds its
+// product with weight (r, kw) to output j. Input column q serves output j
+// through tap kw when q = j*s + kw; for each output its taps come in kw
+// order, rows in r order.
+func dwRowSums(c *build.Context, p, s int, lt func(string) string, load func(...operand.Op), xreg func(q int) reg.VecPhysical, tap func(r, kw, j int, x reg.VecPhysical)) {
+	c.LEAQ(operand.Mem{Base: dwXp, Index: dwOff, Scale: 1}, dwXr)
+	for r := 0; r < 3; r++ {
+		if r > 0 {
+			c.CMPQ(dwRows, operand.U32(r))
+			c.JLE(operand.LabelRef(lt("summed")))
+			c.ADDQ(dwSRow, dwXr)
+		}
+		c.MOVQ(dwXr, dwT)
+		for q := 0; q < (p-1)*s+3; q++ {
+			x := xreg(q)
+			load(dwPixAddr(c, q), x)
+			for kw := 0; kw < 3; kw++ {
+				if q < kw || (q-kw)%s != 0 {
+					continue
+				}
+				if j := (q - kw) / s; j < p {
+					tap(r, kw, j, x)
+				}
+			}
+		}
+	}
+	c.Label(lt("summed"))
 }

@@ -214,52 +214,53 @@ func (k *dw8Params) generate(c *build.Context) {
 	c.RET()
 }
 
-// pixAddr8 is pixAddr for uint8 pixels (the stride dwC4 is in bytes too).
-func (k *dw8Params) pixAddr(c *build.Context, q int) operand.Mem {
-	if q%2 == 1 {
-		return operand.Mem{Base: dwT, Index: dwC4, Scale: 1}
-	}
-	if q > 0 {
-		c.LEAQ(operand.Mem{Base: dwT, Index: dwC4, Scale: 2}, dwT)
-	}
-	return operand.Mem{Base: dwT}
-}
+// pixAddr is dwPixAddr for uint8 pixels (the stride dwC4 is in bytes too).
+func (k *dw8Params) pixAddr(c *build.Context, q int) operand.Mem { return dwPixAddr(c, q) }
 
 // chunk emits p consecutive outputs, every channel vector in turn, and
 // moves the chunk pointers past them.
 func (k *dw8Params) chunk(c *build.Context, p int, l func(string) string) {
 	tag := fmt.Sprintf("c%d", p)
 	lt := func(s string) string { return l(tag + "_" + s) }
-	s := k.stride
-	acc := k.acc
-	q := k.consts
-	corr, t := k.corr(), k.t()
-	c.XORQ(dwOff, dwOff)
-	c.Label(lt("vec"))
-	c.Comment("The filter rows inside the input as int32 lanes, and their sum.")
-	c.Load(c.Param("w"), dwA)
-	c.ADDQ(dwOff, dwA)
-	c.LEAQ(operand.Mem{Base: dw8WTap, Index: dw8WTap, Scale: 2}, dwT)
-	for r := 0; r < 3; r++ {
-		if r > 0 {
-			c.CMPQ(dwRows, operand.U32(r))
-			c.JLE(operand.LabelRef(lt("weights")))
-			c.ADDQ(dwT, dwA)
-		}
-		c.VPMOVSXBD(operand.Mem{Base: dwA}, k.w(3*r))
-		c.VPMOVSXBD(operand.Mem{Base: dwA, Index: dw8WTap, Scale: 1}, k.w(3*r+1))
-		c.VPMOVSXBD(operand.Mem{Base: dwA, Index: dw8WTap, Scale: 2}, k.w(3*r+2))
-		if r == 0 {
-			c.VPADDD(k.w(0), k.w(1), corr)
-		} else {
-			c.VPADDD(k.w(3*r), corr, corr)
-			c.VPADDD(k.w(3*r+1), corr, corr)
-		}
-		c.VPADDD(k.w(3*r+2), corr, corr)
+	dwChunkLoop(c, p, k.stride, k.lanes(), lt, func() {
+		c.Comment("The filter rows inside the input as int32 lanes, and their sum.")
+		dwFilterRows(c, lt, dw8WTap, func(r int, taps [3]operand.Mem) { k.filterRow(c, r, taps) })
+		k.initAcc(c, p, lt)
+		dwRowSums(c, p, k.stride, lt, c.VPMOVZXBD, k.x, func(r, kw, j int, x reg.VecPhysical) {
+			if k.vnni {
+				dwVPDPWSSD(c, k.w(3*r+kw), x, k.acc(j))
+			} else {
+				c.VPMADDWD(k.w(3*r+kw), x, k.t())
+				c.VPADDD(k.t(), k.acc(j), k.acc(j))
+			}
+		})
+		k.requantize(c, p, lt)
+	})
+}
+
+// filterRow widens filter row r to int32 lanes and adds it to the weight
+// sum in corr (which row 0 starts).
+func (k *dw8Params) filterRow(c *build.Context, r int, taps [3]operand.Mem) {
+	corr := k.corr()
+	for kw, m := range taps {
+		c.VPMOVSXBD(m, k.w(3*r+kw))
 	}
-	c.Label(lt("weights"))
+	if r == 0 {
+		c.VPADDD(k.w(0), k.w(1), corr)
+	} else {
+		c.VPADDD(k.w(3*r), corr, corr)
+		c.VPADDD(k.w(3*r+1), corr, corr)
+	}
+	c.VPADDD(k.w(3*r+2), corr, corr)
+}
+
+// initAcc starts the p accumulators from bias - zeroA*Σw (+0 for the bias
+// without flagBias): the zero point's share of every sum, computed once
+// per channel vector.
+func (k *dw8Params) initAcc(c *build.Context, p int, lt func(string) string) {
+	corr, t := k.corr(), k.t()
 	c.Comment("corr = bias - zeroA*Σw, the start of every sum")
-	c.VPMULLD(q.zeroA, corr, corr)
+	c.VPMULLD(k.consts.zeroA, corr, corr)
 	c.TESTQ(operand.U32(dwFlagBias), dwFlags)
 	c.JZ(operand.LabelRef(lt("nobias")))
 	c.Load(c.Param("bias"), dwA)
@@ -275,40 +276,17 @@ func (k *dw8Params) chunk(c *build.Context, p int, l func(string) string) {
 	c.VPSUBD(corr, t, corr)
 	for j := 0; j < p; j++ {
 		if k.avx2 {
-			c.VMOVDQA(corr, acc(j))
+			c.VMOVDQA(corr, k.acc(j))
 		} else {
-			c.VMOVDQA32(corr, acc(j))
+			c.VMOVDQA32(corr, k.acc(j))
 		}
 	}
-	c.LEAQ(operand.Mem{Base: dwXp, Index: dwOff, Scale: 1}, dwXr)
-	for r := 0; r < 3; r++ {
-		if r > 0 {
-			c.CMPQ(dwRows, operand.U32(r))
-			c.JLE(operand.LabelRef(lt("summed")))
-			c.ADDQ(dwSRow, dwXr)
-		}
-		c.MOVQ(dwXr, dwT)
-		for col := 0; col < (p-1)*s+3; col++ {
-			x := k.x(col)
-			c.VPMOVZXBD(k.pixAddr(c, col), x)
-			for kw := 0; kw < 3; kw++ {
-				if col < kw || (col-kw)%s != 0 {
-					continue
-				}
-				j := (col - kw) / s
-				if j >= p {
-					continue
-				}
-				if k.vnni {
-					dwVPDPWSSD(c, k.w(3*r+kw), x, acc(j))
-				} else {
-					c.VPMADDWD(k.w(3*r+kw), x, t)
-					c.VPADDD(t, acc(j), acc(j))
-				}
-			}
-		}
-	}
-	c.Label(lt("summed"))
+}
+
+// requantize turns the p sums of the channel vector into bytes (requant's
+// steps, the residual if flagRes, the upper clamp) and stores them.
+func (k *dw8Params) requantize(c *build.Context, p int, lt func(string) string) {
+	acc, q, t := k.acc, k.consts, k.t()
 	c.Load(c.Param("scale"), dwA)
 	var scale operand.Op = operand.Mem{Base: dwA, Index: dwOff, Scale: 4}
 	if !k.avx2 {
@@ -338,14 +316,4 @@ func (k *dw8Params) chunk(c *build.Context, p int, l func(string) string) {
 			c.VPMOVUSDB(acc(j), k.pixAddr(c, j))
 		}
 	}
-	c.ADDQ(operand.U32(k.lanes()), dwOff)
-	c.CMPQ(dwOff, dwN)
-	c.JL(operand.LabelRef(lt("vec")))
-	c.IMUL3Q(operand.U32(p*s), dwC4, dwA)
-	c.ADDQ(dwA, dwXp)
-	if s != 1 {
-		c.IMUL3Q(operand.U32(p), dwC4, dwA)
-	}
-	c.ADDQ(dwA, dwDp)
-	c.ADDQ(dwA, dwRp)
 }

@@ -305,58 +305,19 @@ func (k *kernel) epilogueAVX2(c *build.Context, l func(string) string, masked bo
 	sfx := "full"
 	if masked {
 		sfx = "mask"
-		// &gemmMaskAVX2[nr-n]: lanes [0, n) read -1, the rest 0.
-		c.Load(c.Param("n"), reg.RAX)
-		c.NEGQ(reg.RAX)
-		c.LEAQ(operand.NewDataAddr(operand.NewStaticSymbol("gemmMaskAVX2"), 4*k.nr()), rMask)
-		c.LEAQ(operand.Mem{Base: rMask, Index: reg.RAX, Scale: 4}, rMask)
-		for v := 0; v < k.nv; v++ {
-			c.VMOVUPS(operand.Mem{Base: rMask, Disp: v * 32}, k.bvec(v))
-		}
+		k.loadMasksAVX2(c)
 	}
 	flags := reg.R8
 	c.Load(c.Param("flags"), flags)
-	load := func(m operand.Mem, v int, dst reg.VecPhysical) {
-		if masked {
-			c.VMASKMOVPS(m, k.bvec(v), dst)
-		} else {
-			c.VMOVUPS(m, dst)
-		}
-	}
 
 	c.TESTQ(operand.U32(flagBias), flags)
 	c.JZ(operand.LabelRef(l("nobias_" + sfx)))
-	c.Load(c.Param("bias"), reg.RDI)
-	for v := 0; v < k.nv; v++ {
-		if masked {
-			load(operand.Mem{Base: reg.RDI, Disp: v * 32}, v, k.tmp(0))
-			for i := 0; i < k.mr; i++ {
-				c.VADDPS(k.tmp(0), k.acc(i, v), k.acc(i, v))
-			}
-			continue
-		}
-		for i := 0; i < k.mr; i++ {
-			c.VADDPS(operand.Mem{Base: reg.RDI, Disp: v * 32}, k.acc(i, v), k.acc(i, v))
-		}
-	}
+	k.addBiasAVX2(c, masked)
 	c.Label(l("nobias_" + sfx))
 
 	c.TESTQ(operand.U32(flagRes), flags)
 	c.JZ(operand.LabelRef(l("nores_" + sfx)))
-	c.MOVQ(rRes, reg.RBX)
-	c.Load(c.Param("ldres"), reg.RCX)
-	c.SHLQ(operand.U8(2), reg.RCX)
-	k.rowLoop(c, l("nores_"+sfx), reg.RBX, reg.RCX, func(i int) {
-		for v := 0; v < k.nv; v++ {
-			m := operand.Mem{Base: reg.RBX, Disp: v * 32}
-			if masked {
-				load(m, v, k.tmp(v))
-				c.VADDPS(k.tmp(v), k.acc(i, v), k.acc(i, v))
-			} else {
-				c.VADDPS(m, k.acc(i, v), k.acc(i, v))
-			}
-		}
-	})
+	k.addResAVX2(c, l("nores_"+sfx), masked)
 	c.Label(l("nores_" + sfx))
 
 	c.TESTQ(operand.U32(flagRelu), flags)
@@ -384,6 +345,57 @@ func (k *kernel) epilogueAVX2(c *build.Context, l func(string) string, masked bo
 		}
 	})
 	c.Label(l("stored_" + sfx))
+}
+
+// loadMasksAVX2 loads the column masks of a partial panel into bvec(v):
+// &gemmMaskAVX2[nr-n], whose lanes [0, n) read -1 and the rest 0.
+func (k *kernel) loadMasksAVX2(c *build.Context) {
+	c.Load(c.Param("n"), reg.RAX)
+	c.NEGQ(reg.RAX)
+	c.LEAQ(operand.NewDataAddr(operand.NewStaticSymbol("gemmMaskAVX2"), 4*k.nr()), rMask)
+	c.LEAQ(operand.Mem{Base: rMask, Index: reg.RAX, Scale: 4}, rMask)
+	for v := 0; v < k.nv; v++ {
+		c.VMOVUPS(operand.Mem{Base: rMask, Disp: v * 32}, k.bvec(v))
+	}
+}
+
+// addBiasAVX2 adds the bias row to every row of accumulators: as memory
+// operands when the panel is full, through a masked load (no read past
+// column n) otherwise.
+func (k *kernel) addBiasAVX2(c *build.Context, masked bool) {
+	c.Load(c.Param("bias"), reg.RDI)
+	for v := 0; v < k.nv; v++ {
+		if masked {
+			c.VMASKMOVPS(operand.Mem{Base: reg.RDI, Disp: v * 32}, k.bvec(v), k.tmp(0))
+			for i := 0; i < k.mr; i++ {
+				c.VADDPS(k.tmp(0), k.acc(i, v), k.acc(i, v))
+			}
+			continue
+		}
+		for i := 0; i < k.mr; i++ {
+			c.VADDPS(operand.Mem{Base: reg.RDI, Disp: v * 32}, k.acc(i, v), k.acc(i, v))
+		}
+	}
+}
+
+// addResAVX2 adds the residual rows (ldres apart) to the accumulator
+// rows; the row loop ends at the label exit. Masked loads keep a partial
+// panel from reading past column n.
+func (k *kernel) addResAVX2(c *build.Context, exit string, masked bool) {
+	c.MOVQ(rRes, reg.RBX)
+	c.Load(c.Param("ldres"), reg.RCX)
+	c.SHLQ(operand.U8(2), reg.RCX)
+	k.rowLoop(c, exit, reg.RBX, reg.RCX, func(i int) {
+		for v := 0; v < k.nv; v++ {
+			m := operand.Mem{Base: reg.RBX, Disp: v * 32}
+			if masked {
+				c.VMASKMOVPS(m, k.bvec(v), k.tmp(v))
+				c.VADDPS(k.tmp(v), k.acc(i, v), k.acc(i, v))
+			} else {
+				c.VADDPS(m, k.acc(i, v), k.acc(i, v))
+			}
+		}
+	})
 }
 
 // fmaPeak emits a loop of independent FMAs on registers only (no memory),

@@ -318,16 +318,37 @@ func (k *kernel8) rowsOut(c *build.Context, l func(string) string, ep reg.GPPhys
 		c.MOVQ(rRes, rowR)
 		c.Load(c.Param("ldres"), ldr)
 	}
-	vb := 4 * k.lanes() // bytes of one int32 vector
 	em := func(off int) operand.Mem { return operand.Mem{Base: ep, Disp: off} }
 	exit := l("out_" + sfx)
+	q, resT, packT := k.epilogueConsts(c, em, res)
+	for i := 0; i < k.mr; i++ {
+		if i > 0 {
+			c.CMPQ(rKK, operand.U32(i))
+			c.JBE(operand.LabelRef(exit))
+			c.ADDQ(ldc, rowC)
+			if res {
+				c.ADDQ(ldr, rowR)
+			}
+		}
+		for v := 0; v < k.nv; v++ {
+			k.requantVec(c, q, em, i, v, rowC, rowR, resT)
+		}
+		if !k.zmm() {
+			// Lanes in [0, 65536+255]: VPACKSSDW, then saturation to 255.
+			storeBytes(c, c.VPACKSSDW, k.out(i, 0), k.out(i, k.nv-1), packT, operand.Mem{Base: rowC})
+		}
+	}
+	c.Label(exit)
+}
 
-	// The registers free after the K loop hold the scalars, in this order
-	// of use, once the temporaries (residual, packing) are set aside:
-	// reading them from memory for every vector made the epilogue
-	// load-bound (BenchmarkRequant: 115 -> 53 ns per 1000 values).
+// epilogueConsts sets aside the temporaries of the epilogue among the
+// registers free after the K loop (packT for AVX2 packing, resT for the
+// residual: nil when unused) and loads the scalars into the others, in
+// this order of use; the scalars left over stay memory operands of ep.
+// Reading them all from memory for every vector made the epilogue
+// load-bound (BenchmarkRequant: 115 -> 53 ns per 1000 values).
+func (k *kernel8) epilogueConsts(c *build.Context, em func(int) operand.Mem, res bool) (q *requant, resT, packT reg.VecPhysical) {
 	free := []reg.VecPhysical{k.w(0), k.w(1), k.tmp(0), k.tmp(1)}
-	var resT, packT reg.VecPhysical
 	if !k.zmm() {
 		packT, free = free[len(free)-1], free[:len(free)-1]
 	}
@@ -346,47 +367,47 @@ func (k *kernel8) rowsOut(c *build.Context, l func(string) string, ep reg.GPPhys
 			consts[off] = free[i]
 		}
 	}
-	q := &requant{resZero: em(epiResZero), resScale: em(epiResScale),
+	q = &requant{resZero: em(epiResZero), resScale: em(epiResScale),
 		hi: consts[epiHi], negHi: consts[epiNegHi], zeroOut: consts[epiZeroOut], lo: consts[epiLo]}
-	for i := 0; i < k.mr; i++ {
-		if i > 0 {
-			c.CMPQ(rKK, operand.U32(i))
-			c.JBE(operand.LabelRef(exit))
-			c.ADDQ(ldc, rowC)
-			if res {
-				c.ADDQ(ldr, rowR)
-			}
-		}
-		for v := 0; v < k.nv; v++ {
-			x := k.out(i, v)
-			if !k.corrInit() {
-				c.VPADDD(em(epiCorr+v*vb), x, x)
-			}
-			q.toFloat(c, x, em(epiScale+v*vb))
-			if res {
-				t := resT
-				if k.zmm() {
-					// A masked byte load never touches columns >= n.
-					c.VMOVDQU8_Z(operand.Mem{Base: rowR, Disp: v * 16}, masks[v], t.AsX().(reg.VecPhysical))
-					c.VPMOVZXBD(t.AsX(), t)
-				} else {
-					c.VPMOVZXBD(operand.Mem{Base: rowR, Disp: v * 8}, t)
-				}
-				q.addRes(c, x, t)
-			}
-			q.round(c, x)
-			if k.zmm() {
-				// Unsigned saturation to 255 (values are >= Lo >= 0).
-				c.VPMOVUSDB(x, masks[v], operand.Mem{Base: rowC, Disp: v * 16})
-			}
-		}
-		if !k.zmm() {
-			// Lanes in [0, 65536+255]: VPACKSSDW, then saturation to 255.
-			storeBytes(c, c.VPACKSSDW, k.out(i, 0), k.out(i, k.nv-1), packT, operand.Mem{Base: rowC})
-		}
-	}
-	c.Label(exit)
+	return q, resT, packT
 }
+
+// requantVec requantizes output vector v of row i in place: the
+// correction (unless the accumulators started from it), the scale, the
+// residual row at rowR if resT is not nil, the rounding; AVX-512 stores it
+// to rowC here, AVX2 after the row (storeBytes).
+func (k *kernel8) requantVec(c *build.Context, q *requant, em func(int) operand.Mem, i, v int, rowC, rowR reg.GPPhysical, resT reg.VecPhysical) {
+	vb := 4 * k.lanes() // bytes of one int32 vector
+	x := k.out(i, v)
+	if !k.corrInit() {
+		c.VPADDD(em(epiCorr+v*vb), x, x)
+	}
+	q.toFloat(c, x, em(epiScale+v*vb))
+	if resT != nil {
+		t := resT
+		if k.zmm() {
+			// A masked byte load never touches columns >= n.
+			c.VMOVDQU8_Z(operand.Mem{Base: rowR, Disp: v * 16}, masks[v], t.AsX().(reg.VecPhysical))
+			c.VPMOVZXBD(t.AsX(), t)
+		} else {
+			c.VPMOVZXBD(operand.Mem{Base: rowR, Disp: v * 8}, t)
+		}
+		q.addRes(c, x, t)
+	}
+	q.round(c, x)
+	if k.zmm() {
+		// Unsigned saturation to 255 (values are >= Lo >= 0).
+		c.VPMOVUSDB(x, masks[v], operand.Mem{Base: rowC, Disp: v * 16})
+	}
+}
+
+// Registers of requantBench: the pointers (scale for the float32 kernel,
+// mult, rnd and shift for the fixed-point one), and the scalars.
+var (
+	rbDst, rbAcc, rbN, rbCorr, rbCst        = reg.RDI, reg.RSI, reg.RCX, reg.R8, reg.R12
+	rbScale, rbMult, rbRnd, rbShift         = reg.R9, reg.R9, reg.R10, reg.R11
+	rbZeroOut, rbLo, rbHi, rbNegHi, rbRnd30 = reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z31 // rbRnd30: 2^30 in every qword
+)
 
 // requantBench emits the two requantization epilogues compared in
 // docs/INT8.md, on one row of n int32 accumulators (n a positive multiple
@@ -411,84 +432,91 @@ func requantBench(c *build.Context) {
 		c.Attributes(attr.NOSPLIT)
 		c.SignatureExpr(sig)
 		c.Commentf("Requantization of n int32 values (%s). Requires AVX512F, AVX512BW.", map[bool]string{false: "float32", true: "fixed point"}[fixed])
-		dst, acc, n, corr, cst := reg.RDI, reg.RSI, reg.RCX, reg.R8, reg.R12
-		scale, mult, rnd, shift := reg.R9, reg.R9, reg.R10, reg.R11
-		c.Load(c.Param("dst"), dst)
-		c.Load(c.Param("acc"), acc)
-		c.Load(c.Param("n"), n)
-		c.Load(c.Param("corr"), corr)
-		c.Load(c.Param("consts"), cst)
-		if fixed {
-			c.Load(c.Param("mult"), mult)
-			c.Load(c.Param("rnd"), rnd)
-			c.Load(c.Param("shift"), shift)
-			// 2^30 in every qword, for the rounding of the high multiply.
-			c.MOVQ(operand.U64(1<<30), reg.RAX)
-			c.VPBROADCASTQ(reg.RAX, reg.Z31)
-			c.MOVL(operand.U32(0xaaaa), reg.EAX)
-			c.KMOVW(reg.EAX, reg.K1)
-		} else {
-			c.Load(c.Param("scale"), scale)
-		}
-		// The scalars live in registers, as the per-channel arrays would
-		// stay in L1 across the rows of a tile.
-		zp, lo, hi, negHi := reg.Z24, reg.Z25, reg.Z26, reg.Z27
-		c.VMOVDQU32(operand.Mem{Base: cst}, zp)
-		c.VMOVDQU32(operand.Mem{Base: cst, Disp: epiLo - epiZeroOut}, lo)
-		if !fixed {
-			c.VMOVUPS(operand.Mem{Base: cst, Disp: epiHi - epiZeroOut}, hi)
-			c.VMOVUPS(operand.Mem{Base: cst, Disp: epiNegHi - epiZeroOut}, negHi)
-		}
-		c.SHRQ(operand.U8(6), n)
+		requantBenchArgs(c, fixed)
+		c.SHRQ(operand.U8(6), rbN)
 		c.Label(name + "_loop")
 		for u := 0; u < 4; u++ {
-			x := zregs[u]
-			at := func(r reg.GPPhysical) operand.Mem { return operand.Mem{Base: r, Disp: 64 * u} }
-			c.VMOVDQU32(at(acc), x)
-			c.VPADDD(at(corr), x, x)
-			if fixed {
-				odd, m, mo := zregs[4+u], zregs[8+u], zregs[12+u]
-				c.VMOVDQU32(at(mult), m)
-				c.VPSHUFD(operand.U8(0xf5), x, odd) // odd lanes into even positions
-				c.VPSHUFD(operand.U8(0xf5), m, mo)
-				c.VPMULDQ(m, x, x)
-				c.VPMULDQ(mo, odd, odd)
-				c.VPADDQ(reg.Z31, x, x)
-				c.VPADDQ(reg.Z31, odd, odd)
-				c.VPSRLQ(operand.U8(31), x, x) // h in the low dword
-				c.VPADDQ(odd, odd, odd)        // h in the high dword
-				c.VPBLENDMD(odd, x, reg.K1, x)
-				c.VPADDD(at(rnd), x, x)
-				c.VPSRAVD(at(shift), x, x)
-			} else {
-				c.VCVTDQ2PS(x, x)
-				c.VMULPS(at(scale), x, x)
-				c.VMINPS(hi, x, x)
-				c.VMAXPS(negHi, x, x)
-				c.VCVTPS2DQ(x, x)
-			}
-			c.VPADDD(zp, x, x)
-			c.VPMAXSD(lo, x, x)
-			// Narrowing into a register then storing is faster than
-			// VPMOVUSDB to memory on Zen 4/5.
-			c.VPMOVUSDB(x, x.AsX())
-			c.VMOVDQU(x.AsX(), operand.Mem{Base: dst, Disp: 16 * u})
+			requantBenchVec(c, u, fixed)
 		}
-		ptrs := []reg.GPPhysical{acc, corr}
+		ptrs := []reg.GPPhysical{rbAcc, rbCorr}
 		if fixed {
-			ptrs = append(ptrs, mult, rnd, shift)
+			ptrs = append(ptrs, rbMult, rbRnd, rbShift)
 		} else {
-			ptrs = append(ptrs, scale)
+			ptrs = append(ptrs, rbScale)
 		}
 		for _, p := range ptrs {
 			c.ADDQ(operand.U32(256), p)
 		}
-		c.ADDQ(operand.U32(64), dst)
-		c.DECQ(n)
+		c.ADDQ(operand.U32(64), rbDst)
+		c.DECQ(rbN)
 		c.JNZ(operand.LabelRef(name + "_loop"))
 		c.VZEROUPPER()
 		c.RET()
 	}
+}
+
+// requantBenchArgs loads the arguments of either kernel and its scalars.
+func requantBenchArgs(c *build.Context, fixed bool) {
+	c.Load(c.Param("dst"), rbDst)
+	c.Load(c.Param("acc"), rbAcc)
+	c.Load(c.Param("n"), rbN)
+	c.Load(c.Param("corr"), rbCorr)
+	c.Load(c.Param("consts"), rbCst)
+	if fixed {
+		c.Load(c.Param("mult"), rbMult)
+		c.Load(c.Param("rnd"), rbRnd)
+		c.Load(c.Param("shift"), rbShift)
+		// 2^30 in every qword, for the rounding of the high multiply.
+		c.MOVQ(operand.U64(1<<30), reg.RAX)
+		c.VPBROADCASTQ(reg.RAX, rbRnd30)
+		c.MOVL(operand.U32(0xaaaa), reg.EAX)
+		c.KMOVW(reg.EAX, reg.K1)
+	} else {
+		c.Load(c.Param("scale"), rbScale)
+	}
+	// The scalars live in registers, as the per-channel arrays would
+	// stay in L1 across the rows of a tile.
+	c.VMOVDQU32(operand.Mem{Base: rbCst}, rbZeroOut)
+	c.VMOVDQU32(operand.Mem{Base: rbCst, Disp: epiLo - epiZeroOut}, rbLo)
+	if !fixed {
+		c.VMOVUPS(operand.Mem{Base: rbCst, Disp: epiHi - epiZeroOut}, rbHi)
+		c.VMOVUPS(operand.Mem{Base: rbCst, Disp: epiNegHi - epiZeroOut}, rbNegHi)
+	}
+}
+
+// requantBenchVec requantizes and stores vector u of the iteration.
+func requantBenchVec(c *build.Context, u int, fixed bool) {
+	x := zregs[u]
+	at := func(r reg.GPPhysical) operand.Mem { return operand.Mem{Base: r, Disp: 64 * u} }
+	c.VMOVDQU32(at(rbAcc), x)
+	c.VPADDD(at(rbCorr), x, x)
+	if fixed {
+		odd, m, mo := zregs[4+u], zregs[8+u], zregs[12+u]
+		c.VMOVDQU32(at(rbMult), m)
+		c.VPSHUFD(operand.U8(0xf5), x, odd) // odd lanes into even positions
+		c.VPSHUFD(operand.U8(0xf5), m, mo)
+		c.VPMULDQ(m, x, x)
+		c.VPMULDQ(mo, odd, odd)
+		c.VPADDQ(rbRnd30, x, x)
+		c.VPADDQ(rbRnd30, odd, odd)
+		c.VPSRLQ(operand.U8(31), x, x) // h in the low dword
+		c.VPADDQ(odd, odd, odd)        // h in the high dword
+		c.VPBLENDMD(odd, x, reg.K1, x)
+		c.VPADDD(at(rbRnd), x, x)
+		c.VPSRAVD(at(rbShift), x, x)
+	} else {
+		c.VCVTDQ2PS(x, x)
+		c.VMULPS(at(rbScale), x, x)
+		c.VMINPS(rbHi, x, x)
+		c.VMAXPS(rbNegHi, x, x)
+		c.VCVTPS2DQ(x, x)
+	}
+	c.VPADDD(rbZeroOut, x, x)
+	c.VPMAXSD(rbLo, x, x)
+	// Narrowing into a register then storing is faster than
+	// VPMOVUSDB to memory on Zen 4/5.
+	c.VPMOVUSDB(x, x.AsX())
+	c.VMOVDQU(x.AsX(), operand.Mem{Base: rbDst, Disp: 16 * u})
 }
 
 // vnniPeak emits a loop of 12 independent VPDPBUSD on registers only (no

@@ -88,91 +88,106 @@ func dwLoadBounds(a *Asm, loOff, tmp R) {
 	a.VEOR(dwZero)
 }
 
+// Registers of dwWindowNEON.
+const (
+	winDst, winSrc, winW, winN, winOff R = 0, 1, 2, 3, 4
+	winSRow, winSTap                   R = 5, 6 // winSRow: from the end of a window row to the next row's start
+	winWRow, winWTap                   R = 7, 8
+	winP, winQ, winY, winX             R = 9, 10, 11, 12 // input and weight cursors, row and tap counters
+	winFl, winT, winKh, winKw          R = 13, 14, 15, 16
+	winBias, winRes                    R = 17, 19
+)
+
 // dwWindowNEON writes dwWindowNEON(dst, src, w, bias, res *float32, n, kh,
 // kw, srcRow, srcTap, wRow, wTap, flags int, lo, hi float32): groups of
 // four channel vectors over the whole window (four independent chains,
 // loaded four at a time), then single vectors.
 func dwWindowNEON(a *Asm) {
-	const (
-		dst, src, w, n, off R = 0, 1, 2, 3, 4
-		sRow, sTap          R = 5, 6 // sRow: from the end of a window row to the next row's start
-		wRow, wTap          R = 7, 8
-		p, q, y, x          R = 9, 10, 11, 12
-		fl, t, kh, kw       R = 13, 14, 15, 16
-		bias, res           R = 17, 19
-	)
 	a.Text("dwWindowNEON", 0, 112)
 	for i, name := range []string{"dst", "src", "w", "bias", "res", "n", "kh", "kw", "srcRow", "srcTap", "wRow", "wTap", "flags"} {
-		r := []R{dst, src, w, bias, res, n, kh, kw, sRow, sTap, wRow, wTap, fl}[i]
+		r := []R{winDst, winSrc, winW, winBias, winRes, winN, winKh, winKw, winSRow, winSTap, winWRow, winWTap, winFl}[i]
 		a.MOVD(fmt.Sprintf("%s+%d(FP)", name, 8*i), r.String())
 	}
-	dwLoadBounds(a, 104, t)
-	for _, r := range []R{n, sRow, sTap, wRow, wTap} {
+	dwLoadBounds(a, 104, winT)
+	for _, r := range []R{winN, winSRow, winSTap, winWRow, winWTap} {
 		a.LSLconst(2, r, r)
 	}
 	a.Comment("row steps net of the kw taps the x loop has walked")
-	a.MUL(kw, sTap, t)
-	a.SUB(t, sRow, sRow)
-	a.MUL(kw, wTap, t)
-	a.SUB(t, wRow, wRow)
-	a.MOVD("$0", off.String())
+	a.MUL(winKw, winSTap, winT)
+	a.SUB(winT, winSRow, winSRow)
+	a.MUL(winKw, winWTap, winT)
+	a.SUB(winT, winWRow, winWRow)
+	a.MOVD("$0", winOff.String())
 
-	body := func(tag string, nv int) {
-		a.ADD(off, bias, t)
-		a.TBZ(dwBitBias, fl, tag+"nobias")
-		a.VLD1(t, 0, nv)
-		for i := 0; i < nv; i++ {
-			a.FADD(V(i), V(i), dwZero) // -0 becomes +0
-		}
-		a.B(tag + "init")
-		a.Label(tag + "nobias")
-		for i := 0; i < nv; i++ {
-			a.VEOR(V(i))
-		}
-		a.Label(tag + "init")
-		a.ADD(off, src, p)
-		a.ADD(off, w, q)
-		a.MOVDr(kh, y)
-		a.Label(tag + "y")
-		a.MOVDr(kw, x)
-		a.Label(tag + "x")
-		a.VLD1postR(p, sTap, 4, nv)
-		a.VLD1postR(q, wTap, 8, nv)
-		for i := 0; i < nv; i++ {
-			a.VFMLA(V(8+i), V(4+i), V(i))
-		}
-		a.SUBSconst(1, x, x)
-		a.BNE(tag + "x")
-		a.ADD(sRow, p, p)
-		a.ADD(wRow, q, q)
-		a.SUBSconst(1, y, y)
-		a.BNE(tag + "y")
-		a.TBZ(dwBitRes, fl, tag+"nores")
-		a.ADD(off, res, t)
-		a.VLD1(t, 4, nv)
-		for i := 0; i < nv; i++ {
-			a.FADD(V(i), V(i), V(4+i))
-		}
-		a.Label(tag + "nores")
-		dwClampNEON(a, fl, 0, nv, tag)
-		a.ADD(off, dst, t)
-		a.VST1(t, 0, nv)
-		a.ADDconst(16*nv, off, off)
-	}
 	a.Label("groups")
-	a.SUB(off, n, t)
-	a.CMPconst(64, t)
+	a.SUB(winOff, winN, winT)
+	a.CMPconst(64, winT)
 	a.BLT("singles")
-	body("g", 4)
+	dwWindowVectors(a, "g", 4)
 	a.B("groups")
 	a.Label("singles")
-	a.CMP(n, off)
+	a.CMP(winN, winOff)
 	a.BGE("done")
-	body("s", 1)
+	dwWindowVectors(a, "s", 1)
 	a.B("singles")
 	a.Label("done")
 	a.RET()
 }
+
+// dwWindowVectors writes the outputs of nv channel vectors at winOff,
+// labels prefixed tag, and moves winOff past them: accumulators V0..,
+// inputs V4.., weights V8...
+func dwWindowVectors(a *Asm, tag string, nv int) {
+	a.ADD(winOff, winBias, winT)
+	a.TBZ(dwBitBias, winFl, tag+"nobias")
+	a.VLD1(winT, 0, nv)
+	for i := 0; i < nv; i++ {
+		a.FADD(V(i), V(i), dwZero) // -0 becomes +0
+	}
+	a.B(tag + "init")
+	a.Label(tag + "nobias")
+	for i := 0; i < nv; i++ {
+		a.VEOR(V(i))
+	}
+	a.Label(tag + "init")
+	a.ADD(winOff, winSrc, winP)
+	a.ADD(winOff, winW, winQ)
+	a.MOVDr(winKh, winY)
+	a.Label(tag + "y")
+	a.MOVDr(winKw, winX)
+	a.Label(tag + "x")
+	a.VLD1postR(winP, winSTap, 4, nv)
+	a.VLD1postR(winQ, winWTap, 8, nv)
+	for i := 0; i < nv; i++ {
+		a.VFMLA(V(8+i), V(4+i), V(i))
+	}
+	a.SUBSconst(1, winX, winX)
+	a.BNE(tag + "x")
+	a.ADD(winSRow, winP, winP)
+	a.ADD(winWRow, winQ, winQ)
+	a.SUBSconst(1, winY, winY)
+	a.BNE(tag + "y")
+	a.TBZ(dwBitRes, winFl, tag+"nores")
+	a.ADD(winOff, winRes, winT)
+	a.VLD1(winT, 4, nv)
+	for i := 0; i < nv; i++ {
+		a.FADD(V(i), V(i), V(4+i))
+	}
+	a.Label(tag + "nores")
+	dwClampNEON(a, winFl, 0, nv, tag)
+	a.ADD(winOff, winDst, winT)
+	a.VST1(winT, 0, nv)
+	a.ADDconst(16*nv, winOff, winOff)
+}
+
+// Registers of the NEON row kernels.
+const (
+	dwrN, dwrOff, dwrC4, dwrSRow R = 0, 1, 2, 3
+	dwrRows, dwrCnt              R = 4, 5
+	dwrXp, dwrDp, dwrRp          R = 6, 7, 8 // the chunk's input (filter row 0), output, residual
+	dwrXr, dwrT, dwrFl           R = 9, 10, 11
+	dwrW, dwrBias, dwrTmp        R = 12, 13, 14
+)
 
 // dwRowNEON writes the 3x3 row kernel for one stride along W:
 // dw3x3s<stride>NEON(dst, src, w, bias, res *float32, n, rows, npix, c,
@@ -182,116 +197,124 @@ func dwWindowNEON(a *Asm) {
 // (V0..V7), and each input vector loaded once (VLD1 with the pixel stride
 // as post-increment) and used for every output it touches.
 func dwRowNEON(a *Asm, stride int) {
-	const (
-		n, off, c4, sRow R = 0, 1, 2, 3
-		rows, cnt        R = 4, 5
-		xp, dp, rp       R = 6, 7, 8 // the chunk's input (filter row 0), output, residual
-		xr, t, fl        R = 9, 10, 11
-		w, bias, tmp     R = 12, 13, 14
-	)
 	name := fmt.Sprintf("dw3x3s%dNEON", stride)
 	a.Text(name, 0, 96)
 	for i, nm := range []string{"dst", "src", "w", "bias", "res", "n", "rows", "npix", "c", "srcRow", "flags"} {
-		r := []R{dp, xp, w, bias, rp, n, rows, cnt, c4, sRow, fl}[i]
+		r := []R{dwrDp, dwrXp, dwrW, dwrBias, dwrRp, dwrN, dwrRows, dwrCnt, dwrC4, dwrSRow, dwrFl}[i]
 		a.MOVD(fmt.Sprintf("%s+%d(FP)", nm, 8*i), r.String())
 	}
-	dwLoadBounds(a, 88, tmp)
-	for _, r := range []R{n, c4, sRow} {
+	dwLoadBounds(a, 88, dwrTmp)
+	for _, r := range []R{dwrN, dwrC4, dwrSRow} {
 		a.LSLconst(2, r, r)
 	}
-	chunk := func(p int) {
-		tag := fmt.Sprintf("c%d", p)
-		a.MOVD("$0", off.String())
-		a.Label(tag + "vec")
-		a.Comment("the filter rows inside the input of this channel vector")
-		a.ADD(off, w, tmp)
-		for r := 0; r < 3; r++ {
-			if r > 0 {
-				a.CMPconst(r, rows)
-				a.BLE(tag + "weights")
-			}
-			for kw := 0; kw < 3; kw++ {
-				a.VLD1postR(tmp, c4, V(16+3*r+kw), 1)
-			}
-		}
-		a.Label(tag + "weights")
-		a.TBZ(dwBitBias, fl, tag+"nobias")
-		a.ADD(off, bias, tmp)
-		a.VLD1(tmp, dwBias, 1)
-		a.FADD(dwBias, dwBias, dwZero) // -0 becomes +0
-		for j := 0; j < p; j++ {
-			a.VMOVV(dwBias, V(j))
-		}
-		a.B(tag + "init")
-		a.Label(tag + "nobias")
-		for j := 0; j < p; j++ {
-			a.VEOR(V(j))
-		}
-		a.Label(tag + "init")
-		a.ADD(off, xp, xr)
-		for r := 0; r < 3; r++ {
-			if r > 0 {
-				a.CMPconst(r, rows)
-				a.BLE(tag + "summed")
-				a.ADD(sRow, xr, xr)
-			}
-			a.MOVDr(xr, t)
-			// Input column q serves output j through tap kw when
-			// q = j*stride + kw; each output gets its taps in kw order.
-			for q := 0; q < (p-1)*stride+3; q++ {
-				x := V(8 + q%4)
-				a.VLD1postR(t, c4, x, 1)
-				for kw := 0; kw < 3; kw++ {
-					if q < kw || (q-kw)%stride != 0 {
-						continue
-					}
-					if j := (q - kw) / stride; j < p {
-						a.VFMLA(V(16+3*r+kw), x, V(j))
-					}
-				}
-			}
-		}
-		a.Label(tag + "summed")
-		a.TBZ(dwBitRes, fl, tag+"nores")
-		a.ADD(off, rp, t)
-		for j := 0; j < p; j++ {
-			x := V(8 + j%4)
-			a.VLD1postR(t, c4, x, 1)
-			a.FADD(V(j), V(j), x)
-		}
-		a.Label(tag + "nores")
-		dwClampNEON(a, fl, 0, p, tag)
-		a.ADD(off, dp, t)
-		for j := 0; j < p; j++ {
-			a.VST1postR(t, c4, V(j), 1)
-		}
-		a.ADDconst(16, off, off)
-		a.CMP(n, off)
-		a.BLT(tag + "vec")
-		a.MOVD(fmt.Sprintf("$%d", p*stride), tmp.String())
-		a.MUL(c4, tmp, tmp)
-		a.ADD(tmp, xp, xp)
-		a.MOVD(fmt.Sprintf("$%d", p), tmp.String())
-		a.MUL(c4, tmp, tmp)
-		a.ADD(tmp, dp, dp)
-		a.ADD(tmp, rp, rp)
-	}
 	a.Label("full")
-	a.CMPconst(dwP, cnt)
+	a.CMPconst(dwP, dwrCnt)
 	a.BLT("tail")
-	chunk(dwP)
-	a.SUBSconst(dwP, cnt, cnt)
+	dwRowChunk(a, dwP, stride)
+	a.SUBSconst(dwP, dwrCnt, dwrCnt)
 	a.B("full")
 	a.Label("tail")
 	for size := dwP / 2; size >= 1; size /= 2 {
 		skip := fmt.Sprintf("skip%d", size)
-		a.CMPconst(size, cnt)
+		a.CMPconst(size, dwrCnt)
 		a.BLT(skip)
-		chunk(size)
-		a.SUBSconst(size, cnt, cnt)
+		dwRowChunk(a, size, stride)
+		a.SUBSconst(size, dwrCnt, dwrCnt)
 		a.Label(skip)
 	}
 	a.RET()
+}
+
+// dwRowChunk writes p consecutive outputs, every channel vector in turn,
+// and moves the chunk pointers past them.
+func dwRowChunk(a *Asm, p, stride int) {
+	tag := fmt.Sprintf("c%d", p)
+	a.MOVD("$0", dwrOff.String())
+	a.Label(tag + "vec")
+	dwRowStart(a, p, tag)
+	dwRowSums(a, p, stride, tag)
+	a.TBZ(dwBitRes, dwrFl, tag+"nores")
+	a.ADD(dwrOff, dwrRp, dwrT)
+	for j := 0; j < p; j++ {
+		x := V(8 + j%4)
+		a.VLD1postR(dwrT, dwrC4, x, 1)
+		a.FADD(V(j), V(j), x)
+	}
+	a.Label(tag + "nores")
+	dwClampNEON(a, dwrFl, 0, p, tag)
+	a.ADD(dwrOff, dwrDp, dwrT)
+	for j := 0; j < p; j++ {
+		a.VST1postR(dwrT, dwrC4, V(j), 1)
+	}
+	a.ADDconst(16, dwrOff, dwrOff)
+	a.CMP(dwrN, dwrOff)
+	a.BLT(tag + "vec")
+	a.MOVD(fmt.Sprintf("$%d", p*stride), dwrTmp.String())
+	a.MUL(dwrC4, dwrTmp, dwrTmp)
+	a.ADD(dwrTmp, dwrXp, dwrXp)
+	a.MOVD(fmt.Sprintf("$%d", p), dwrTmp.String())
+	a.MUL(dwrC4, dwrTmp, dwrTmp)
+	a.ADD(dwrTmp, dwrDp, dwrDp)
+	a.ADD(dwrTmp, dwrRp, dwrRp)
+}
+
+// dwRowStart loads the channel vector's filter rows inside the input and
+// starts the p accumulators from the bias + 0 (-0 becomes +0) or +0.
+func dwRowStart(a *Asm, p int, tag string) {
+	a.Comment("the filter rows inside the input of this channel vector")
+	a.ADD(dwrOff, dwrW, dwrTmp)
+	for r := 0; r < 3; r++ {
+		if r > 0 {
+			a.CMPconst(r, dwrRows)
+			a.BLE(tag + "weights")
+		}
+		for kw := 0; kw < 3; kw++ {
+			a.VLD1postR(dwrTmp, dwrC4, V(16+3*r+kw), 1)
+		}
+	}
+	a.Label(tag + "weights")
+	a.TBZ(dwBitBias, dwrFl, tag+"nobias")
+	a.ADD(dwrOff, dwrBias, dwrTmp)
+	a.VLD1(dwrTmp, dwBias, 1)
+	a.FADD(dwBias, dwBias, dwZero) // -0 becomes +0
+	for j := 0; j < p; j++ {
+		a.VMOVV(dwBias, V(j))
+	}
+	a.B(tag + "init")
+	a.Label(tag + "nobias")
+	for j := 0; j < p; j++ {
+		a.VEOR(V(j))
+	}
+	a.Label(tag + "init")
+}
+
+// dwRowSums adds to the p accumulators the products of the filter rows
+// inside the input with the chunk's input pixels. Input column q serves
+// output j through tap kw when q = j*stride + kw; each output gets its
+// taps in kw order.
+func dwRowSums(a *Asm, p, stride int, tag string) {
+	a.ADD(dwrOff, dwrXp, dwrXr)
+	for r := 0; r < 3; r++ {
+		if r > 0 {
+			a.CMPconst(r, dwrRows)
+			a.BLE(tag + "summed")
+			a.ADD(dwrSRow, dwrXr, dwrXr)
+		}
+		a.MOVDr(dwrXr, dwrT)
+		for q := 0; q < (p-1)*stride+3; q++ {
+			x := V(8 + q%4)
+			a.VLD1postR(dwrT, dwrC4, x, 1)
+			for kw := 0; kw < 3; kw++ {
+				if q < kw || (q-kw)%stride != 0 {
+					continue
+				}
+				if j := (q - kw) / stride; j < p {
+					a.VFMLA(V(16+3*r+kw), x, V(j))
+				}
+			}
+		}
+	}
+	a.Label(tag + "summed")
 }
 
 // dwP is the chunk of the NEON row kernels: 8 accumulators beside 9

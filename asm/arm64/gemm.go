@@ -76,6 +76,30 @@ func gemmName(rows int) string { return fmt.Sprintf("gemmF32_%dx%d_NEON", rows, 
 func gemmKernel(a *Asm, rows int) {
 	l := newGemmLayout(rows)
 	a.Text(gemmName(rows), 0, 8)
+	gemmArgs(a, rows)
+	a.Label("tile")
+	a.MOVD(rBBase.String(), rB.String())
+	for i := range rows {
+		for j := range gemmNR / 4 {
+			a.VEOR(l.acc(i, j))
+		}
+	}
+	a.CBZ(rK4, "rem")
+	a.MOVD(rK4.String(), rN.String())
+	l.loop4(a)
+	l.loop1(a)
+	l.epilogue(a)
+	for i := range rows {
+		a.ADD(rAStep, rA0+R(i), rA0+R(i))
+	}
+	a.SUBSconst(1, rTiles, rTiles)
+	a.BNE("tile")
+	a.RET()
+}
+
+// gemmArgs loads the fields of the neonGemm argument, splits k into 4-step
+// blocks and a remainder, and points rA0.. at the tile's rows of A.
+func gemmArgs(a *Asm, rows int) {
 	a.MOVD("p+0(FP)", rP.String())
 	a.MOVD(a.field(strName, "a", rP), rA0.String())
 	a.MOVD(a.field(strName, "lda", rP), rLda.String())
@@ -96,27 +120,21 @@ func gemmKernel(a *Asm, rows int) {
 	for i := 1; i < rows; i++ {
 		a.ADD(rLda, rA0+R(i-1), rA0+R(i))
 	}
+}
 
-	a.Label("tile")
-	a.MOVD(rBBase.String(), rB.String())
-	for i := range rows {
-		for j := range gemmNR / 4 {
-			a.VEOR(l.acc(i, j))
-		}
-	}
-	a.CBZ(rK4, "rem")
-	a.MOVD(rK4.String(), rN.String())
-
+// loop4 is the main K loop: 4 k steps per iteration, one 128-bit load of
+// A per row and FMLA by element.
+func (l gemmLayout) loop4(a *Asm) {
 	a.Comment("main loop: 4 k steps, one 128-bit load of A per row")
 	a.Label("loop4")
-	for i := range rows {
+	for i := range l.rows {
 		a.VLD1post(rA0+R(i), l.a(i), 1)
 	}
 	for kk := range 4 {
 		for j0 := 0; j0 < gemmNR/4; j0 += l.nb {
 			a.VLD1post(rB, l.bFirst, l.nb)
 			for j := j0; j < j0+l.nb; j++ {
-				for i := range rows {
+				for i := range l.rows {
 					a.FMLAelem(l.acc(i, j), l.b(j), l.a(i), kk)
 				}
 			}
@@ -124,39 +142,47 @@ func gemmKernel(a *Asm, rows int) {
 	}
 	a.SUBSconst(1, rN, rN)
 	a.BNE("loop4")
+}
 
+// loop1 does the k % 4 remaining steps with A broadcast: the same fused
+// operations per output as loop4, so results do not depend on the split.
+func (l gemmLayout) loop1(a *Asm) {
 	a.Comment("k %% 4 steps, A broadcast; the same fused operations per output")
 	a.Label("rem")
 	a.CBZ(rKRem, "epilogue")
 	a.MOVD(rKRem.String(), rN.String())
 	a.Label("loop1")
-	for i := range rows {
+	for i := range l.rows {
 		a.VLD1Rpost(rA0+R(i), l.a(i))
 	}
 	for j0 := 0; j0 < gemmNR/4; j0 += l.nb {
 		a.VLD1post(rB, l.bFirst, l.nb)
 		for j := j0; j < j0+l.nb; j++ {
-			for i := range rows {
+			for i := range l.rows {
 				a.VFMLA(l.a(i), l.b(j), l.acc(i, j))
 			}
 		}
 	}
 	a.SUBSconst(1, rN, rN)
 	a.BNE("loop1")
+}
 
-	// The epilogue uses V0..V4, free after the K loop (accLo >= 8).
+// epilogue adds the bias and the residual, applies the ReLU as the
+// argument says and stores the tile's rows. It uses V0..V4, free after
+// the K loop (accLo >= 8).
+func (l gemmLayout) epilogue(a *Asm) {
 	a.Label("epilogue")
 	a.MOVD(a.field(strName, "bias", rP), rBias.String())
 	a.CBZ(rBias, "nobias")
 	a.VLD1(rBias, 0, 4)
-	for i := range rows {
+	for i := range l.rows {
 		for j := range 4 {
 			a.FADD(l.acc(i, j), l.acc(i, j), V(j))
 		}
 	}
 	a.Label("nobias")
 	a.CBZ(rRes, "nores")
-	for i := range rows {
+	for i := range l.rows {
 		a.VLD1(rRes, 0, 4)
 		a.ADD(rLdRes, rRes, rRes)
 		for j := range 4 {
@@ -167,22 +193,16 @@ func gemmKernel(a *Asm, rows int) {
 	a.MOVD(a.field(strName, "relu", rP), rBias.String())
 	a.CBZ(rBias, "store")
 	a.VEOR(4)
-	for i := range rows {
+	for i := range l.rows {
 		for j := range 4 {
 			a.FMAX(l.acc(i, j), l.acc(i, j), 4)
 		}
 	}
 	a.Label("store")
-	for i := range rows {
+	for i := range l.rows {
 		a.VST1(rC, l.acc(i, 0), 4)
 		a.ADD(rLdc, rC, rC)
 	}
-	for i := range rows {
-		a.ADD(rAStep, rA0+R(i), rA0+R(i))
-	}
-	a.SUBSconst(1, rTiles, rTiles)
-	a.BNE("tile")
-	a.RET()
 }
 
 // fmaPeak writes a loop of 24 independent FMLAs (192 FLOPs per

@@ -769,80 +769,98 @@ func (b *builder) binary(op string, x, y *tensor) (*tensor, error) {
 	strides := [][]int{bstrides(x.dims, dims), bstrides(y.dims, dims)}
 	forEach(dims, strides, nil, func(o int, offs []int) {
 		switch op {
-		case "And":
-			out.i[o] = b2i(x.float(offs[0]) != 0 && y.float(offs[1]) != 0)
-			return
-		case "Or":
-			out.i[o] = b2i(x.float(offs[0]) != 0 || y.float(offs[1]) != 0)
-			return
-		case "Xor":
-			out.i[o] = b2i((x.float(offs[0]) != 0) != (y.float(offs[1]) != 0))
-			return
-		}
-		if isFloat {
-			p, q := float32(x.float(offs[0])), float32(y.float(offs[1]))
-			switch op {
-			case "Add", "Sum":
-				out.f[o] = p + q
-			case "Sub":
-				out.f[o] = p - q
-			case "Mul":
-				out.f[o] = p * q
-			case "Div":
-				out.f[o] = p / q
-			case "Min":
-				out.f[o] = float32(math.Min(float64(p), float64(q)))
-			case "Max":
-				out.f[o] = float32(math.Max(float64(p), float64(q)))
-			case "Equal":
-				out.i[o] = b2i(p == q)
-			case "Less":
-				out.i[o] = b2i(p < q)
-			case "Greater":
-				out.i[o] = b2i(p > q)
-			case "LessOrEqual":
-				out.i[o] = b2i(p <= q)
-			case "GreaterOrEqual":
-				out.i[o] = b2i(p >= q)
+		case "And", "Or", "Xor":
+			out.i[o] = logicalBinary(op, x.float(offs[0]) != 0, y.float(offs[1]) != 0)
+		default:
+			if isFloat {
+				floatBinary(op, float32(x.float(offs[0])), float32(y.float(offs[1])), out, o)
+				return
 			}
-			return
-		}
-		p, q := x.i[offs[0]], y.i[offs[1]]
-		var v int64
-		switch op {
-		case "Add", "Sum":
-			v = p + q
-		case "Sub":
-			v = p - q
-		case "Mul":
-			v = p * q
-		case "Div":
-			if q == 0 {
+			v, ok := intBinary(op, x.i[offs[0]], y.i[offs[1]])
+			if !ok {
 				divZero = true
 				return
 			}
-			v = p / q // Go truncates toward zero, as ONNX integer Div
-		case "Min":
-			v = min(p, q)
-		case "Max":
-			v = max(p, q)
-		case "Equal":
-			v = b2i(p == q)
-		case "Less":
-			v = b2i(p < q)
-		case "Greater":
-			v = b2i(p > q)
-		case "LessOrEqual":
-			v = b2i(p <= q)
-		case "GreaterOrEqual":
-			v = b2i(p >= q)
+			out.i[o] = wrapInt(v, dt)
 		}
-		out.i[o] = wrapInt(v, dt)
 	})
 	if divZero {
 		return nil, corruptf("integer division by zero")
 	}
 	return out, nil
+}
+
+// logicalBinary is And, Or or Xor of two truth values, as a bool element.
+func logicalBinary(op string, p, q bool) int64 {
+	switch op {
+	case "And":
+		return b2i(p && q)
+	case "Or":
+		return b2i(p || q)
+	}
+	return b2i(p != q)
+}
+
+// floatBinary stores element o of a float operator: arithmetic in out.f,
+// comparisons (out is a bool tensor) in out.i.
+func floatBinary(op string, p, q float32, out *tensor, o int) {
+	switch op {
+	case "Add", "Sum":
+		out.f[o] = p + q
+	case "Sub":
+		out.f[o] = p - q
+	case "Mul":
+		out.f[o] = p * q
+	case "Div":
+		out.f[o] = p / q
+	case "Min":
+		out.f[o] = float32(math.Min(float64(p), float64(q)))
+	case "Max":
+		out.f[o] = float32(math.Max(float64(p), float64(q)))
+	case "Equal":
+		out.i[o] = b2i(p == q)
+	case "Less":
+		out.i[o] = b2i(p < q)
+	case "Greater":
+		out.i[o] = b2i(p > q)
+	case "LessOrEqual":
+		out.i[o] = b2i(p <= q)
+	case "GreaterOrEqual":
+		out.i[o] = b2i(p >= q)
+	}
+}
+
+// intBinary is one element of an integer operator, before it is wrapped
+// to the output type; ok is false for a division by zero.
+func intBinary(op string, p, q int64) (v int64, ok bool) {
+	switch op {
+	case "Add", "Sum":
+		v = p + q
+	case "Sub":
+		v = p - q
+	case "Mul":
+		v = p * q
+	case "Div":
+		if q == 0 {
+			return 0, false
+		}
+		v = p / q // Go truncates toward zero, as ONNX integer Div
+	case "Min":
+		v = min(p, q)
+	case "Max":
+		v = max(p, q)
+	case "Equal":
+		v = b2i(p == q)
+	case "Less":
+		v = b2i(p < q)
+	case "Greater":
+		v = b2i(p > q)
+	case "LessOrEqual":
+		v = b2i(p <= q)
+	case "GreaterOrEqual":
+		v = b2i(p >= q)
+	}
+	return v, true
 }
 
 func (b *builder) unaryOp(op string, x *tensor) (*tensor, error) {

@@ -76,7 +76,7 @@ type Options struct {
 type Info struct {
 	InputName, OutputName string
 	OutputNames           []string // every output, OutputName first
-	Opset                 int64 // version of the default ("" / "ai.onnx") operator set
+	Opset                 int64    // version of the default ("" / "ai.onnx") operator set
 	Producer              string
 	ProducerVersion       string
 	IRVersion             int64

@@ -640,78 +640,108 @@ func (b *builder) dense(ins []*value) (*value, error) {
 	if len(w.dims) != 2 {
 		return nil, unsupportedf("weight %q has shape %v; want a matrix", b.n.inputs[1], w.dims)
 	}
-	alpha, beta := float32(1), float32(1)
-	transB := int64(0)
-	var bias *tensor
+	g := gemmOpts{alpha: 1, beta: 1} // MatMul's
 	if op == "Gemm" {
-		transA, err := b.n.getInt("transA", 0)
-		if err != nil {
-			return nil, err
-		}
-		if transA != 0 {
-			return nil, unsupportedf("transA=%d is not supported", transA)
-		}
-		if transB, err = b.n.getInt("transB", 0); err != nil {
-			return nil, err
-		}
-		if alpha, err = b.n.getFloat("alpha", 1); err != nil {
-			return nil, err
-		}
-		if beta, err = b.n.getFloat("beta", 1); err != nil {
-			return nil, err
-		}
-		if bias, err = b.floatConst(ins, 2, "bias", true); err != nil {
+		if g, err = b.readGemmOpts(ins); err != nil {
 			return nil, err
 		}
 	}
 	K := x.shape.C
 	rows, cols := w.dims[0], w.dims[1]
 	N := cols
-	if transB != 0 {
+	if g.transB != 0 {
 		rows, N = cols, rows
 	}
 	if rows != K {
-		return nil, corruptf("weight %q has shape %v (transB=%d), which does not take %d inputs", b.n.inputs[1], w.dims, transB, K)
+		return nil, corruptf("weight %q has shape %v (transB=%d), which does not take %d inputs", b.n.inputs[1], w.dims, g.transB, K)
 	}
 	if N < 1 || N > maxDim {
 		return nil, unsupportedf("weight %q has shape %v, %d outputs are not supported", b.n.inputs[1], w.dims, N)
 	}
-	d := &graph.Dense{In: K, Out: N, Weight: make([]float32, K*N)}
-	for k := range K {
-		for o := range N {
-			v := w.f[k*N+o]
-			if transB != 0 {
-				v = w.f[o*K+k]
-			}
-			if alpha != 1 {
-				v = float32(float64(alpha) * float64(v))
-			}
-			d.Weight[k*N+o] = v
-		}
-	}
-	if bias != nil && beta != 0 {
-		ok := bias.size() == 1 || bias.size() == N
-		for k, v := range bias.dims {
-			if v != 1 && k != len(bias.dims)-1 {
-				ok = false
-			}
-		}
-		if !ok || len(bias.dims) > 2 {
-			return nil, unsupportedf("bias %q of shape %v does not broadcast to [1,%d]", b.n.inputs[2], bias.dims, N)
-		}
-		d.Bias = make([]float32, N)
-		for o := range N {
-			v := bias.f[0]
-			if bias.size() == N {
-				v = bias.f[o]
-			}
-			if beta != 1 {
-				v = float32(float64(beta) * float64(v))
-			}
-			d.Bias[o] = v
+	d := &graph.Dense{In: K, Out: N, Weight: denseWeight(w, K, N, g)}
+	if g.bias != nil && g.beta != 0 {
+		if d.Bias, err = b.denseBias(g.bias, N, g.beta); err != nil {
+			return nil, err
 		}
 	}
 	return b.emit(&graph.Node{Op: graph.OpDense, Inputs: []int{x.node}, Dense: d}, 2, graph.Shape{H: 1, W: 1, C: N})
+}
+
+// gemmOpts are Gemm's attributes and its optional third input C (bias).
+type gemmOpts struct {
+	transB      int64
+	alpha, beta float32
+	bias        *tensor
+}
+
+// readGemmOpts reads Gemm's attributes (refusing a transposed A) and bias.
+func (b *builder) readGemmOpts(ins []*value) (gemmOpts, error) {
+	var g gemmOpts
+	transA, err := b.n.getInt("transA", 0)
+	if err != nil {
+		return g, err
+	}
+	if transA != 0 {
+		return g, unsupportedf("transA=%d is not supported", transA)
+	}
+	if g.transB, err = b.n.getInt("transB", 0); err != nil {
+		return g, err
+	}
+	if g.alpha, err = b.n.getFloat("alpha", 1); err != nil {
+		return g, err
+	}
+	if g.beta, err = b.n.getFloat("beta", 1); err != nil {
+		return g, err
+	}
+	if g.bias, err = b.floatConst(ins, 2, "bias", true); err != nil {
+		return g, err
+	}
+	return g, nil
+}
+
+// denseWeight is w as the K x N matrix of graph.Dense, transposed if
+// transB and scaled by alpha (rounded once, from the float64 product).
+func denseWeight(w *tensor, K, N int, g gemmOpts) []float32 {
+	out := make([]float32, K*N)
+	for k := range K {
+		for o := range N {
+			v := w.f[k*N+o]
+			if g.transB != 0 {
+				v = w.f[o*K+k]
+			}
+			if g.alpha != 1 {
+				v = float32(float64(g.alpha) * float64(v))
+			}
+			out[k*N+o] = v
+		}
+	}
+	return out
+}
+
+// denseBias is Gemm's C, a scalar or a row of N, broadcast to N and
+// scaled by beta; other shapes are refused.
+func (b *builder) denseBias(bias *tensor, N int, beta float32) ([]float32, error) {
+	ok := bias.size() == 1 || bias.size() == N
+	for k, v := range bias.dims {
+		if v != 1 && k != len(bias.dims)-1 {
+			ok = false
+		}
+	}
+	if !ok || len(bias.dims) > 2 {
+		return nil, unsupportedf("bias %q of shape %v does not broadcast to [1,%d]", b.n.inputs[2], bias.dims, N)
+	}
+	out := make([]float32, N)
+	for o := range N {
+		v := bias.f[0]
+		if bias.size() == N {
+			v = bias.f[o]
+		}
+		if beta != 1 {
+			v = float32(float64(beta) * float64(v))
+		}
+		out[o] = v
+	}
+	return out, nil
 }
 
 // onnxToAxis maps an ONNX axis of an activation of the given rank to a
@@ -735,6 +765,7 @@ func shapeDims(s graph.Shape) [3]int { return [3]int{s.H, s.W, s.C} }
 
 func dimsShape(d [3]int) graph.Shape { return graph.Shape{H: d[0], W: d[1], C: d[2]} }
 
+// pad maps a constant-mode Pad of an activation along H, W or C.
 func (b *builder) pad(ins []*value) (*value, error) {
 	x, err := b.act(ins, 0)
 	if err != nil {
@@ -751,84 +782,121 @@ func (b *builder) pad(ins []*value) (*value, error) {
 	var value float64
 	var axesT *tensor
 	if b.opset < 11 {
-		var ok bool
-		if pads, ok, err = b.n.getInts("pads"); err != nil {
-			return nil, err
-		} else if !ok {
-			return nil, corruptf("pads attribute is missing")
-		}
-		v, err := b.n.getFloat("value", 0)
-		if err != nil {
-			return nil, err
-		}
-		value = float64(v)
+		pads, value, err = b.padAttrs()
 	} else {
-		pt, err := b.constant(ins, 1, "pads", false)
-		if err != nil {
-			return nil, err
-		}
-		pads = pt.ints()
-		cv, err := b.constant(ins, 2, "constant_value", true)
-		if err != nil {
-			return nil, err
-		}
-		if cv != nil {
-			if cv.size() != 1 {
-				return nil, corruptf("constant_value has %d values, want 1", cv.size())
-			}
-			value = cv.float(0)
-		}
-		if axesT, err = b.constant(ins, 3, "axes", true); err != nil {
-			return nil, err
-		}
+		pads, value, axesT, err = b.padInputs(ins)
+	}
+	if err != nil {
+		return nil, err
 	}
 	r := x.rank
-	axes := make([]int, r)
-	for k := range axes {
-		axes[k] = k
-	}
-	if axesT != nil {
-		axes = axes[:0]
-		seen := make([]bool, r)
-		for _, a := range axesT.ints() {
-			ax, err := normAxis(a, r)
-			if err != nil {
-				return nil, err
-			}
-			if seen[ax] {
-				return nil, corruptf("axes %v repeat axis %d", axesT.ints(), a)
-			}
-			seen[ax] = true
-			axes = append(axes, ax)
-		}
+	axes, err := padAxes(axesT, r)
+	if err != nil {
+		return nil, err
 	}
 	if len(pads) != 2*len(axes) {
 		return nil, corruptf("pads %v have %d values, want %d", pads, len(pads), 2*len(axes))
 	}
 	p := &graph.PadOp{Value: float32(value)}
 	out := shapeDims(x.shape)
+	if err := padSides(p, &out, pads, axes, r); err != nil {
+		return nil, err
+	}
+	if p.Before == [3]int{} && p.After == [3]int{} {
+		return x, nil // a no-op Pad
+	}
+	return b.emit(&graph.Node{Op: graph.OpPad, Inputs: []int{x.node}, Pad: p}, r, dimsShape(out))
+}
+
+// padAttrs reads Pad's pads and value before opset 11, when they were
+// attributes.
+func (b *builder) padAttrs() (pads []int64, value float64, err error) {
+	pads, ok, err := b.n.getInts("pads")
+	if err != nil {
+		return nil, 0, err
+	} else if !ok {
+		return nil, 0, corruptf("pads attribute is missing")
+	}
+	v, err := b.n.getFloat("value", 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	return pads, float64(v), nil
+}
+
+// padInputs reads Pad's pads, constant_value and axes since opset 11,
+// when they are (constant) inputs; the last two are optional.
+func (b *builder) padInputs(ins []*value) (pads []int64, value float64, axesT *tensor, err error) {
+	pt, err := b.constant(ins, 1, "pads", false)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	pads = pt.ints()
+	cv, err := b.constant(ins, 2, "constant_value", true)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if cv != nil {
+		if cv.size() != 1 {
+			return nil, 0, nil, corruptf("constant_value has %d values, want 1", cv.size())
+		}
+		value = cv.float(0)
+	}
+	if axesT, err = b.constant(ins, 3, "axes", true); err != nil {
+		return nil, 0, nil, err
+	}
+	return pads, value, axesT, nil
+}
+
+// padAxes lists the axes that pads apply to, in their order: axesT's
+// (normalized, none repeated), or every axis of the rank when absent.
+func padAxes(axesT *tensor, r int) ([]int, error) {
+	axes := make([]int, r)
+	for k := range axes {
+		axes[k] = k
+	}
+	if axesT == nil {
+		return axes, nil
+	}
+	axes = axes[:0]
+	seen := make([]bool, r)
+	for _, a := range axesT.ints() {
+		ax, err := normAxis(a, r)
+		if err != nil {
+			return nil, err
+		}
+		if seen[ax] {
+			return nil, corruptf("axes %v repeat axis %d", axesT.ints(), a)
+		}
+		seen[ax] = true
+		axes = append(axes, ax)
+	}
+	return axes, nil
+}
+
+// padSides sets p's padding before and after each padded axis and grows
+// out (the output's H, W, C) by it. Cropping (negative pads) and padding
+// the batch axis are not supported.
+func padSides(p *graph.PadOp, out *[3]int, pads []int64, axes []int, r int) error {
 	for k, ax := range axes {
 		before, after := pads[k], pads[k+len(axes)]
 		if before == 0 && after == 0 {
 			continue
 		}
 		if before < 0 || after < 0 {
-			return nil, unsupportedf("negative pads %v (cropping) are not supported", pads)
+			return unsupportedf("negative pads %v (cropping) are not supported", pads)
 		}
 		ra, ok := onnxToAxis(ax, r)
 		if !ok {
-			return nil, unsupportedf("padding the batch axis (pads %v) is not supported", pads)
+			return unsupportedf("padding the batch axis (pads %v) is not supported", pads)
 		}
 		if before > maxDim || after > maxDim {
-			return nil, unsupportedf("pads %v are too large", pads)
+			return unsupportedf("pads %v are too large", pads)
 		}
 		p.Before[ra], p.After[ra] = int(before), int(after)
 		out[ra] += int(before + after)
 	}
-	if p.Before == [3]int{} && p.After == [3]int{} {
-		return x, nil // a no-op Pad
-	}
-	return b.emit(&graph.Node{Op: graph.OpPad, Inputs: []int{x.node}, Pad: p}, r, dimsShape(out))
+	return nil
 }
 
 // sliceRange clamps one axis of a Slice like the ONNX spec (which also

@@ -144,13 +144,18 @@ func newTensor(dt int64, dims []int) (*tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	return allocTensor(dt, dims, n), nil
+}
+
+// allocTensor allocates a tensor of n elements (numElements(dims)).
+func allocTensor(dt int64, dims []int, n int) *tensor {
 	t := &tensor{dtype: dt, dims: dims}
 	if isFloatType(dt) {
 		t.f = make([]float32, n)
 	} else {
 		t.i = make([]int64, n)
 	}
-	return t, nil
+	return t
 }
 
 // numElements is the product of dims, refusing negative dims and products
@@ -178,70 +183,16 @@ func numElements(dims []int) (int, error) {
 // (so that a tensor cannot declare more than the file holds) and charges
 // the result to the import's budget.
 func (b *builder) decodeTensor(tp *tensorProto, what string) (*tensor, error) {
-	if tp.external {
-		loc := ""
-		if tp.location != "" {
-			loc = fmt.Sprintf(" in %q", tp.location)
-		}
-		return nil, unsupportedf("%s keeps its data externally%s (data_location=EXTERNAL); external data is not supported, save the model with the weights inside the file", what, loc)
+	width, err := checkStorage(tp, what)
+	if err != nil {
+		return nil, err
 	}
-	if tp.segment {
-		return nil, unsupportedf("%s is segmented; segmented tensors are not supported", what)
+	declared, err := declaredCount(tp, what)
+	if err != nil {
+		return nil, err
 	}
-	dt := tp.dataType
-	width := 0 // bytes per element in raw_data
-	switch dt {
-	case dtFloat, dtInt32, dtUint32:
-		width = 4
-	case dtDouble, dtInt64, dtUint64:
-		width = 8
-	case dtFloat16, dtBfloat16, dtInt16, dtUint16:
-		width = 2
-	case dtInt8, dtUint8, dtBool:
-		width = 1
-	default:
-		return nil, unsupportedf("%s has type %s, which is not supported", what, dtName(dt))
-	}
-	// The declared element count; -1 for more than int64 holds.
-	declared := int64(1)
-	for _, d := range tp.dims {
-		if d < 0 {
-			return nil, corruptf("%s has negative dimension %d in dims %v", what, d, tp.dims)
-		}
-		if declared >= 0 {
-			if hi, lo := bits.Mul64(uint64(declared), uint64(d)); hi != 0 || lo > math.MaxInt64 {
-				declared = -1
-			} else {
-				declared = int64(lo)
-			}
-		}
-	}
-	if slices.Contains(tp.dims, 0) {
-		declared = 0
-	}
-	if tp.hasRaw {
-		if n := int64(len(tp.raw)); declared < 0 || n%int64(width) != 0 || n/int64(width) != declared {
-			return nil, corruptf("%s declares %s %s values (%s) but raw_data holds %d bytes",
-				what, countString(declared, tp.dims), dtName(dt), bytesString(declared, width), len(tp.raw))
-		}
-	} else {
-		var field string
-		var have int64
-		switch dt {
-		case dtFloat:
-			field, have = "float_data", int64(len(tp.floatData))
-		case dtDouble:
-			field, have = "double_data", int64(len(tp.doubleData))
-		case dtInt64:
-			field, have = "int64_data", int64(len(tp.int64Data))
-		case dtUint32, dtUint64:
-			field, have = "uint64_data", int64(len(tp.uint64Data))
-		default: // the types stored in int32_data
-			field, have = "int32_data", int64(len(tp.int32Data))
-		}
-		if declared != have {
-			return nil, corruptf("%s declares %s %s values but %s holds %d", what, countString(declared, tp.dims), dtName(dt), field, have)
-		}
+	if err := checkDataLength(tp, what, declared, width); err != nil {
+		return nil, err
 	}
 	dims := make([]int, len(tp.dims))
 	for k, d := range tp.dims {
@@ -254,20 +205,103 @@ func (b *builder) decodeTensor(tp *tensorProto, what string) (*tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	dt := tp.dataType
 	if err := b.mem.charge(int64(n)*elemBytes(dt), fmt.Sprintf("%s (%s %v)", what, dtName(dt), dims)); err != nil {
 		return nil, err
 	}
-	t := &tensor{dtype: dt, dims: dims}
-	if isFloatType(dt) {
-		t.f = make([]float32, n)
-	} else {
-		t.i = make([]int64, n)
-	}
+	t := allocTensor(dt, dims, n)
 	if tp.hasRaw {
 		decodeRaw(t, tp.raw)
-		return t, nil
+	} else {
+		decodeTyped(t, tp)
 	}
+	return t, nil
+}
+
+// checkStorage refuses what the importer does not read (external data,
+// segments, types it has no use for) and returns the width of an element
+// in raw_data.
+func checkStorage(tp *tensorProto, what string) (width int, err error) {
+	if tp.external {
+		loc := ""
+		if tp.location != "" {
+			loc = fmt.Sprintf(" in %q", tp.location)
+		}
+		return 0, unsupportedf("%s keeps its data externally%s (data_location=EXTERNAL); external data is not supported, save the model with the weights inside the file", what, loc)
+	}
+	if tp.segment {
+		return 0, unsupportedf("%s is segmented; segmented tensors are not supported", what)
+	}
+	switch tp.dataType {
+	case dtFloat, dtInt32, dtUint32:
+		return 4, nil
+	case dtDouble, dtInt64, dtUint64:
+		return 8, nil
+	case dtFloat16, dtBfloat16, dtInt16, dtUint16:
+		return 2, nil
+	case dtInt8, dtUint8, dtBool:
+		return 1, nil
+	}
+	return 0, unsupportedf("%s has type %s, which is not supported", what, dtName(tp.dataType))
+}
+
+// declaredCount is the element count the dims declare, computed without
+// overflow: -1 for more than int64 holds (unless a dim is 0).
+func declaredCount(tp *tensorProto, what string) (int64, error) {
+	declared := int64(1)
+	for _, d := range tp.dims {
+		if d < 0 {
+			return 0, corruptf("%s has negative dimension %d in dims %v", what, d, tp.dims)
+		}
+		if declared >= 0 {
+			if hi, lo := bits.Mul64(uint64(declared), uint64(d)); hi != 0 || lo > math.MaxInt64 {
+				declared = -1
+			} else {
+				declared = int64(lo)
+			}
+		}
+	}
+	if slices.Contains(tp.dims, 0) {
+		declared = 0
+	}
+	return declared, nil
+}
+
+// checkDataLength checks that the data the file holds, raw or in the typed
+// field of the type, are exactly the declared count.
+func checkDataLength(tp *tensorProto, what string, declared int64, width int) error {
+	dt := tp.dataType
+	if tp.hasRaw {
+		if n := int64(len(tp.raw)); declared < 0 || n%int64(width) != 0 || n/int64(width) != declared {
+			return corruptf("%s declares %s %s values (%s) but raw_data holds %d bytes",
+				what, countString(declared, tp.dims), dtName(dt), bytesString(declared, width), len(tp.raw))
+		}
+		return nil
+	}
+	var field string
+	var have int64
 	switch dt {
+	case dtFloat:
+		field, have = "float_data", int64(len(tp.floatData))
+	case dtDouble:
+		field, have = "double_data", int64(len(tp.doubleData))
+	case dtInt64:
+		field, have = "int64_data", int64(len(tp.int64Data))
+	case dtUint32, dtUint64:
+		field, have = "uint64_data", int64(len(tp.uint64Data))
+	default: // the types stored in int32_data
+		field, have = "int32_data", int64(len(tp.int32Data))
+	}
+	if declared != have {
+		return corruptf("%s declares %s %s values but %s holds %d", what, countString(declared, tp.dims), dtName(dt), field, have)
+	}
+	return nil
+}
+
+// decodeTyped fills t from the typed field of tp's type (checked to hold
+// exactly t's elements).
+func decodeTyped(t *tensor, tp *tensorProto) {
+	switch dt := tp.dataType; dt {
 	case dtFloat:
 		copy(t.f, tp.floatData)
 	case dtDouble:
@@ -294,7 +328,6 @@ func (b *builder) decodeTensor(tp *tensorProto, what string) (*tensor, error) {
 			}
 		}
 	}
-	return t, nil
 }
 
 // elemBytes is the memory an element of type dt takes in a tensor.
