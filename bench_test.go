@@ -64,19 +64,8 @@ func benchThreads(b *testing.B, m *Model, name string) {
 	flops := 2 * float64(graphMACs(m.Graph()))
 	for _, threads := range uniqueInts(1, runtime.GOMAXPROCS(0)) {
 		b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
-			s, err := m.NewSession(WithThreads(threads))
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := warmSession(b, m, WithThreads(threads))
 			defer s.Close()
-			in := s.Input()
-			r := rand.New(rand.NewPCG(1, 2))
-			for i := range in {
-				in[i] = float32(r.NormFloat64())
-			}
-			if _, err := s.Run(nil); err != nil { // warm up
-				b.Fatal(err)
-			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -108,19 +97,8 @@ func BenchmarkBatch(b *testing.B) {
 	m := benchModel(b, 18, "")
 	for _, batch := range []int{1, 8} {
 		b.Run(fmt.Sprintf("resnet18/batch=%d", batch), func(b *testing.B) {
-			s, err := m.NewSession(WithBatch(batch))
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := warmSession(b, m, WithBatch(batch))
 			defer s.Close()
-			in := s.Input()
-			r := rand.New(rand.NewPCG(1, 2))
-			for i := range in {
-				in[i] = float32(r.NormFloat64())
-			}
-			if _, err := s.RunBatch(batch); err != nil {
-				b.Fatal(err)
-			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -131,4 +109,22 @@ func BenchmarkBatch(b *testing.B) {
 			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 		})
 	}
+}
+
+// warmSession is a session of m with a fixed random input (every image
+// of its batch) that has run once.
+func warmSession(b *testing.B, m *Model, opts ...SessionOption) *Session {
+	s, err := m.NewSession(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := s.Input()
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range in {
+		in[i] = float32(r.NormFloat64())
+	}
+	if _, err := s.RunBatch(s.Batch()); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
