@@ -53,6 +53,9 @@ type path struct {
 	// depthwise, if set, runs DepthwiseConv on whole vectors of its lanes
 	// channels (see depthwiseImpl); nil: the Go code does every channel.
 	depthwise *depthwiseImpl
+	// groupconv, if set, runs GroupConvDirect (see groupConvImpl); nil:
+	// the Go code.
+	groupconv *groupConvImpl
 }
 
 var (
@@ -175,6 +178,7 @@ func Primitives() []Primitive {
 		{"quantize, dequantize", lanes(selected.quantize != nil, selected.quantLanes, selected.name)},
 		{"int8 add (unfused)", lanes(selected.add8 != nil, selected.quantLanes, selected.name)},
 		{"depthwise conv", depthwiseDesc()},
+		{"grouped conv (direct)", groupConvDesc()},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }

@@ -232,9 +232,9 @@ var (
 	_ = registerPath(&path{name: "avxvnni", rank: 15, available: hasAVXVNNI, gemm: gemmAVX2, gemm8: gemm8AVXVNNI,
 		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
 		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
-		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2})
+		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2, groupconv: groupConvAVX2})
 	_ = registerPath(&path{name: "avx512vnni", rank: 30, available: hasAVX512VNNI, gemm: gemmAVX512, gemm8: gemm8VNNI512,
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
 		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
-		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512VNNI})
+		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512VNNI, groupconv: groupConvAVX512})
 )

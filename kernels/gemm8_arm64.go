@@ -153,7 +153,7 @@ var (
 // is the neon path's.
 var _ = registerPath(&path{name: "neondot", rank: 20, available: hasASIMDDP, gemm: gemmNEON, gemm8: gemm8NEONDOT,
 	maxWindow8: maxWindow8NEON, max8Lanes: 16, quantize: quantizeNEON, dequantize: dequantizeNEON, quantLanes: 16,
-	add8: add8NEONCall, depthwise: depthwiseNEON})
+	add8: add8NEONCall, depthwise: depthwiseNEON, groupconv: groupConvNEON})
 
 func hasASIMDDP() bool { return cpuid.CPU.Supports(cpuid.ASIMD, cpuid.ASIMDDP) }
 

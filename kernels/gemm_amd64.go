@@ -125,9 +125,9 @@ var (
 	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2, gemm8: gemm8AVX2,
 		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
 		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
-		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2})
+		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2, groupconv: groupConvAVX2})
 	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512, gemm8: gemm8AVX2,
 		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
 		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
-		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512})
+		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512, groupconv: groupConvAVX512})
 )

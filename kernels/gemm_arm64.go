@@ -115,7 +115,7 @@ var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile
 
 var _ = registerPath(&path{name: "neon", rank: 10, available: hasASIMD, gemm: gemmNEON, gemm8: gemm8NEON,
 	maxWindow8: maxWindow8NEON, max8Lanes: 16, quantize: quantizeNEON, dequantize: dequantizeNEON, quantLanes: 16,
-	add8: add8NEONCall, depthwise: depthwiseNEON})
+	add8: add8NEONCall, depthwise: depthwiseNEON, groupconv: groupConvNEON})
 
 func hasASIMD() bool { return cpuid.CPU.Supports(cpuid.ASIMD) }
 

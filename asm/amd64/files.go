@@ -29,6 +29,7 @@ var asmFiles = []*asmFile{
 	{name: "winograd8_amd64.s", flag: "wino8", body: wino8File},
 	{name: "kernelbench_amd64.s", flag: "kernelbench", build: "gc,!purego,kernelbench", body: benchFile},
 	{name: "depthwise_amd64.s", flag: "depthwise", body: depthwiseFile},
+	{name: "groupconv_amd64.s", flag: "groupconv", body: groupconvFile},
 }
 
 // argv is the command recorded in the file's header. It is fixed rather

@@ -27,6 +27,10 @@ func compileGroupConv(c *compiler, st *step, cv *graph.Conv) (kernel, error) {
 		return &depthwise{geom: g, w: w, bias: cv.Bias, act: act}, nil
 	}
 	geom := convGeom(cv, x, o)
+	if kernels.GroupConvPrefersDirect(&geom, cv.Groups()) {
+		c.needScratch(4 * kernels.GroupConvDirectScratch(&geom, cv.Groups()))
+		return &groupDirect{geom: geom, w: kernels.PackGroupDirect(&geom, cv.Groups(), w), bias: cv.Bias, act: act}, nil
+	}
 	if cv.Cout/cv.Groups() >= groupGemmMinOut {
 		c.needScratch(4 * kernels.GroupConvGemmScratch(&geom, cv.Groups()))
 		return &groupGemm{geom: geom, w: kernels.PackGrouped(&geom, cv.Groups(), w), bias: cv.Bias}, nil
@@ -157,3 +161,31 @@ func (k *depthwise8) run(e *Exec, st *step, part, parts int) {
 }
 
 func (k *depthwise8) describe(*Plan, *step) string { return "int8 depthwise/" + kernels.PathName() }
+
+// groupDirect is a grouped convolution on the direct vector kernels
+// (kernels.GroupConvDirect), split by output rows.
+type groupDirect struct {
+	geom kernels.ConvGeom
+	w    kernels.GroupDirectW
+	bias []float32
+	act  kernels.Activation
+}
+
+func (k *groupDirect) parts(st *step, n int) int { return rowParts(k.geom.OH, n) }
+func (k *groupDirect) weightBytes() int64        { return k.w.Bytes() }
+
+func (k *groupDirect) run(e *Exec, st *step, part, parts int) {
+	y0, y1 := split(k.geom.OH, 1, part, parts)
+	if y0 >= y1 {
+		return
+	}
+	for b := range e.n {
+		ep := kernels.GroupEpilogue{Bias: k.bias, Act: k.act}
+		if st.in2 >= 0 {
+			ep.Res = e.view(st.in2, st.outShape, b)
+		}
+		kernels.GroupConvDirect(&k.geom, &k.w, e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b), &ep, y0, y1, e.scratch[part])
+	}
+}
+
+func (k *groupDirect) describe(p *Plan, _ *step) string { return "grouped direct/" + p.Kernel }
