@@ -64,6 +64,9 @@ type opDef struct {
 	decode  func(n *Node, r AttrReader)
 	// weights returns a layer's float32 and int8 weights (ops with weights).
 	weights func(n *Node) ([]float32, *QWeights)
+	// describe, if set, summarizes node n's attributes for reports
+	// (" 3x3/2 +bias"), after the op's name.
+	describe func(g *Graph, n *Node) string
 	// feature, if set, names what a reader of a model image must support to
 	// read node n correctly beyond its op's name ("" if nothing):
 	// attributes that older readers would ignore but must not.
@@ -76,6 +79,20 @@ const FeatureGroupedConv = "grouped_conv"
 
 // Features lists every feature Node.Feature may return.
 func Features() []string { return []string{FeatureGroupedConv} }
+
+// Describe summarizes node i for reports: its op, its main attributes and
+// what fusion put into it ("Conv 3x3/2 +bias +residual(layer1.0) +relu").
+func (g *Graph) Describe(i int) string {
+	n := g.Nodes[i]
+	s := n.Op.String()
+	if n.Op < numOps && ops[n.Op].describe != nil {
+		s += ops[n.Op].describe(g, n)
+	}
+	if n.Relu {
+		s += " +relu"
+	}
+	return s
+}
 
 // Feature names what a reader of a model image must support to read n
 // correctly beyond its op's name, or "".

@@ -1,6 +1,9 @@
 package graph
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // The activations beyond ReLU: Sigmoid, HardSigmoid and Clip (ReLU6).
 
@@ -15,7 +18,9 @@ func init() {
 	register(OpSigmoid, opDef{name: "Sigmoid", infer: inferUnary, eval: evalSigmoid})
 	register(OpHardSigmoid, opDef{name: "HardSigmoid", infer: inferHardSigmoid, eval: evalHardSigmoid,
 		attrKey: "hard_sigmoid", encode: encodeHardSigmoid, decode: decodeHardSigmoid})
-	register(OpClip, opDef{name: "Clip", infer: inferClip, eval: evalClip, fuse: fuseClip,
+	register(OpClip, opDef{name: "Clip", infer: inferClip, eval: evalClip, fuse: fuseClip, describe: func(_ *Graph, n *Node) string {
+		return fmt.Sprintf(" [%v, %v]", n.Clip.Min, n.Clip.Max)
+	},
 		attrKey: "clip", encode: encodeClip, decode: decodeClip})
 }
 

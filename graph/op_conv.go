@@ -1,5 +1,7 @@
 package graph
 
+import "fmt"
+
 // Conv is a 2-D convolution, grouped when Group > 1: input and output
 // channels are split into Group parts, and output channel co (in part
 // co/(Cout/Group)) sees only its part's Cin/Group input channels. Group =
@@ -42,7 +44,7 @@ func init() {
 		},
 		params: func(n *Node) int64 { return n.Conv.weights() + int64(len(n.Conv.Bias)) },
 
-		attrKey: "conv", encode: encodeConv, decode: decodeConv, weights: convWeights,
+		attrKey: "conv", encode: encodeConv, decode: decodeConv, weights: convWeights, describe: describeConv,
 		feature: func(n *Node) string {
 			if n.Conv != nil && n.Conv.Groups() > 1 {
 				return FeatureGroupedConv
@@ -87,6 +89,24 @@ func convWeights(n *Node) ([]float32, *QWeights) {
 		return nil, nil
 	}
 	return n.Conv.Weight, n.Conv.Quant
+}
+
+func describeConv(g *Graph, n *Node) string {
+	c := n.Conv
+	s := fmt.Sprintf(" %dx%d/%d", c.KH, c.KW, c.StrideH)
+	if c.StrideW != c.StrideH {
+		s += fmt.Sprintf("x%d", c.StrideW)
+	}
+	if c.Groups() > 1 {
+		s += fmt.Sprintf(" g%d", c.Groups())
+	}
+	if c.Bias != nil {
+		s += " +bias"
+	}
+	if len(n.Inputs) == 2 {
+		s += fmt.Sprintf(" +residual(%s)", g.Nodes[n.Inputs[1]].Name)
+	}
+	return s
 }
 
 // inferConv: inputs [x] or [x, residual]; the residual has the output's shape.

@@ -1,6 +1,9 @@
 package graph
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // The ops that move values without arithmetic: Input, Pad, Slice, Concat
 // and Flatten.
@@ -18,11 +21,17 @@ type SliceOp struct {
 
 func init() {
 	register(OpInput, opDef{name: "Input", infer: inferInput})
-	register(OpPad, opDef{name: "Pad", infer: inferPad, eval: evalPad, int8: int8Pad,
+	register(OpPad, opDef{name: "Pad", infer: inferPad, eval: evalPad, describe: func(_ *Graph, n *Node) string {
+		return fmt.Sprintf(" %v/%v", n.Pad.Before, n.Pad.After)
+	}, int8: int8Pad,
 		attrKey: "pad", encode: encodePad, decode: decodePad})
-	register(OpSlice, opDef{name: "Slice", infer: inferSlice, eval: evalSlice, fuse: fuseSlice, int8: int8Form(Int8Move),
+	register(OpSlice, opDef{name: "Slice", infer: inferSlice, eval: evalSlice, describe: func(_ *Graph, n *Node) string {
+		return fmt.Sprintf(" step %v", n.Slice.Step)
+	}, fuse: fuseSlice, int8: int8Form(Int8Move),
 		attrKey: "slice", encode: encodeSlice, decode: decodeSlice})
-	register(OpConcat, opDef{name: "Concat", infer: inferConcat, eval: evalConcat, int8: int8Form(Int8Move),
+	register(OpConcat, opDef{name: "Concat", infer: inferConcat, eval: evalConcat, describe: func(_ *Graph, n *Node) string {
+		return fmt.Sprintf(" on %v", n.Axis)
+	}, int8: int8Form(Int8Move),
 		attrKey: "concat", encode: encodeConcat, decode: decodeConcat})
 	register(OpFlatten, opDef{name: "Flatten", infer: inferFlatten, eval: evalFlatten, fuse: fuseFlatten, int8: int8Form(Int8Move)})
 }

@@ -1,6 +1,9 @@
 package graph
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Pool is a max or average pooling window.
 type Pool struct {
@@ -12,9 +15,9 @@ type Pool struct {
 }
 
 func init() {
-	register(OpMaxPool, opDef{name: "MaxPool", infer: inferPool, eval: evalPool, int8: int8Form(Int8Move),
+	register(OpMaxPool, opDef{name: "MaxPool", infer: inferPool, eval: evalPool, describe: describePool, int8: int8Form(Int8Move),
 		attrKey: "pool", encode: encodePool, decode: decodePool})
-	register(OpAvgPool, opDef{name: "AvgPool", infer: inferPool, eval: evalPool,
+	register(OpAvgPool, opDef{name: "AvgPool", infer: inferPool, eval: evalPool, describe: describePool,
 		attrKey: "pool", encode: encodePool, decode: decodePool})
 	register(OpGlobalAvgPool, opDef{name: "GlobalAvgPool", infer: inferGlobalAvgPool, eval: evalGlobalAvgPool, int8: int8Form(Int8Requant)})
 }
@@ -35,6 +38,10 @@ func decodePool(n *Node, r AttrReader) {
 	p.Pad = readPads(r, "pad")
 	p.CeilMode, p.CountIncludePad = r.Bool("ceil_mode"), r.Bool("count_include_pad")
 	n.Pool = p
+}
+
+func describePool(_ *Graph, n *Node) string {
+	return fmt.Sprintf(" %dx%d/%d", n.Pool.KH, n.Pool.KW, n.Pool.StrideH)
 }
 
 func inferPool(g *Graph, i int) (Shape, error) {

@@ -54,38 +54,6 @@ dead). MODEL is a model image or ONNX file; without it, the built-in model.`,
 	return cmd
 }
 
-// layerDesc describes a node's operator and what was fused into it.
-func layerDesc(g *graph.Graph, n *graph.Node) string {
-	var b strings.Builder
-	b.WriteString(n.Op.String())
-	switch n.Op {
-	case graph.OpConv:
-		c := n.Conv
-		fmt.Fprintf(&b, " %dx%d/%d", c.KH, c.KW, c.StrideH)
-		if c.StrideW != c.StrideH {
-			fmt.Fprintf(&b, "x%d", c.StrideW)
-		}
-		if c.Bias != nil {
-			b.WriteString(" +bias")
-		}
-		if len(n.Inputs) == 2 {
-			fmt.Fprintf(&b, " +residual(%s)", g.Nodes[n.Inputs[1]].Name)
-		}
-	case graph.OpMaxPool, graph.OpAvgPool:
-		fmt.Fprintf(&b, " %dx%d/%d", n.Pool.KH, n.Pool.KW, n.Pool.StrideH)
-	case graph.OpPad:
-		fmt.Fprintf(&b, " %v/%v", n.Pad.Before, n.Pad.After)
-	case graph.OpSlice:
-		fmt.Fprintf(&b, " step %v", n.Slice.Step)
-	case graph.OpConcat:
-		fmt.Fprintf(&b, " on %v", n.Axis)
-	}
-	if n.Relu {
-		b.WriteString(" +relu")
-	}
-	return b.String()
-}
-
 func inspectText(w io.Writer, m *edgeresnet.Model, threads int) {
 	meta := m.Meta()
 	g := m.Graph()
@@ -111,7 +79,7 @@ func inspectText(w io.Writer, m *edgeresnet.Model, threads int) {
 	var params, macs int64
 	var wb weightBytes
 	for i, n := range g.Nodes {
-		pi, mi, bi := g.Params(i), g.MACs(i), layerWeightBytes(n)
+		pi, mi, bi := g.Params(i), g.MACs(i), layerWeightBytes(g, i)
 		params += pi
 		macs += mi
 		wb.add(bi)
@@ -120,7 +88,7 @@ func inspectText(w io.Writer, m *edgeresnet.Model, threads int) {
 		if q := n.Quant; q != nil {
 			aq = fmt.Sprintf("s=%.4g z=%d", q.Scale, q.Zero)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\t\n", i, n.Name, layerDesc(g, n), n.Shape,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\t\n", i, n.Name, g.Describe(i), n.Shape,
 			precision(n), aq, count(pi), bytesOrDash(bi.stored), count(mi))
 	}
 	fmt.Fprintf(tw, "\ttotal\t%d layers\t\t%s\t\t%s\t%s\t%s\t\n", len(g.Nodes), wb.precision(), count(params), bytesStr(wb.stored), count(macs))
@@ -151,23 +119,16 @@ type inspectLayer struct {
 	MACs        int64    `json:"macs"`
 }
 
-// precision is how a layer runs: conv and dense by their weights, other
-// ops by whether their output is quantized.
+// precision is how a layer runs: layers with weights by their weights,
+// other ops by whether their output is quantized.
 func precision(n *graph.Node) string {
-	var w []float32
-	var q *graph.QWeights
-	switch n.Op {
-	case graph.OpConv:
-		w, q = n.Conv.Weight, n.Conv.Quant
-	case graph.OpDense:
-		w, q = n.Dense.Weight, n.Dense.Quant
-	default:
+	w, q := n.Weights()
+	switch {
+	case w == nil && q == nil:
 		if n.Quant != nil {
 			return "int8"
 		}
 		return "fp32"
-	}
-	switch {
 	case q == nil:
 		return "fp32"
 	case w != nil:
@@ -180,27 +141,22 @@ func precision(n *graph.Node) string {
 // fp32 alone.
 type layerBytes struct{ stored, fp32 int64 }
 
-func layerWeightBytes(n *graph.Node) layerBytes {
-	var b layerBytes
-	f32 := func(v []float32) int64 { return 4 * int64(len(v)) }
-	qw := func(q *graph.QWeights) int64 {
-		if q == nil {
-			return 0
-		}
-		return int64(len(q.Q)) + f32(q.Scale)
+func layerWeightBytes(g *graph.Graph, i int) layerBytes {
+	n := g.Nodes[i]
+	w, q := n.Weights()
+	if w == nil && q == nil {
+		// Parameters without int8 forms (Affine's scale and shift).
+		p := 4 * g.Params(i)
+		return layerBytes{stored: p, fp32: p}
 	}
-	switch n.Op {
-	case graph.OpConv:
-		c := n.Conv
-		b.stored = f32(c.Weight) + f32(c.Bias) + qw(c.Quant)
-		b.fp32 = 4*int64(c.KH)*int64(c.KW)*int64(c.Cin)*int64(c.Cout) + f32(c.Bias)
-	case graph.OpDense:
-		d := n.Dense
-		b.stored = f32(d.Weight) + f32(d.Bias) + qw(d.Quant)
-		b.fp32 = 4*int64(d.In)*int64(d.Out) + f32(d.Bias)
-	case graph.OpAffine:
-		b.stored = f32(n.Affine.Scale) + f32(n.Affine.Shift)
-		b.fp32 = b.stored
+	nw := int64(len(w))
+	if w == nil {
+		nw = int64(len(q.Q))
+	}
+	bias := g.Params(i) - nw
+	b := layerBytes{fp32: 4 * g.Params(i), stored: 4*int64(len(w)) + 4*bias} // fp32: weights and bias
+	if q != nil {
+		b.stored += int64(len(q.Q)) + 4*int64(len(q.Scale))
 	}
 	return b
 }
@@ -287,10 +243,10 @@ func inspectJSON(w io.Writer, m *edgeresnet.Model, threads int) error {
 		Session: p.ArenaBytes(threads), Threads: threads, Kernel: p.Kernel}
 	var wb weightBytes
 	for i, n := range g.Nodes {
-		b := layerWeightBytes(n)
+		b := layerWeightBytes(g, i)
 		wb.add(b)
 		wb.count(n)
-		l := inspectLayer{Index: i, Name: n.Name, Op: n.Op.String(), Desc: layerDesc(g, n), Inputs: n.Inputs,
+		l := inspectLayer{Index: i, Name: n.Name, Op: n.Op.String(), Desc: g.Describe(i), Inputs: n.Inputs,
 			Shape: [3]int{n.Shape.H, n.Shape.W, n.Shape.C}, Precision: precision(n), Params: g.Params(i),
 			WeightBytes: b.stored, MACs: g.MACs(i)}
 		if q := n.Quant; q != nil {
