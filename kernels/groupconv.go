@@ -13,81 +13,9 @@ import (
 // (ResNeXt's 3x3 convolutions; G = C = Cout is depthwise). Weights are
 // HWIO with I = C/G: w[((kh*KW+kw)*(C/G)+ci)*Cout + co].
 //
-// For output pixel p and channel co of group g, s starts at Bias[co] (or 0)
-// and adds round(w*x) over the taps inside the input in (kh, kw, ci)
-// order; then the residual Res[p*Cout+co] and the activation, as the
-// depthwise contract says. Splitting rows across calls does not change a
-// bit.
-
-// GroupConvScratch is the scratch (in float32s) GroupConv needs: one
-// output pixel's accumulators.
-func GroupConvScratch(g *ConvGeom) int { return g.Cout }
-
-// GroupConv computes output rows [y0, y1) of a grouped convolution of one
-// NHWC image into out (OH x OW x Cout), with the epilogue's bias and
-// residual (res has the output's layout, or is nil) and act.
-func GroupConv(g *ConvGeom, groups int, in, w, bias, res, out []float32, act Activation, y0, y1 int, acc []float32) {
-	flags, lo, hi, err := act.clamp()
-	if err != nil || groups < 1 || g.C%groups != 0 || g.Cout%groups != 0 || y0 < 0 || y1 > g.OH ||
-		len(in) < g.H*g.W*g.C || len(out) < g.Pixels()*g.Cout || len(w) < g.KH*g.KW*(g.C/groups)*g.Cout ||
-		len(acc) < g.Cout || bias != nil && len(bias) < g.Cout || res != nil && len(res) < g.Pixels()*g.Cout {
-		panic(fmt.Sprintf("kernels.GroupConv: bad arguments %+v groups=%d rows [%d,%d) %v", *g, groups, y0, y1, err))
-	}
-	cig, cog := g.C/groups, g.Cout/groups
-	acc = acc[:g.Cout]
-	for oy := y0; oy < y1; oy++ {
-		for ox := 0; ox < g.OW; ox++ {
-			if bias != nil {
-				copy(acc, bias[:g.Cout])
-			} else {
-				clear(acc)
-			}
-			groupTaps(g, groups, cig, cog, in, w, acc, oy, ox)
-			p := (oy*g.OW + ox) * g.Cout
-			dst := out[p : p+g.Cout]
-			for co, s := range acc {
-				if res != nil {
-					s += res[p+co]
-				}
-				if flags&dwFlagLo != 0 && s < lo {
-					s = lo
-				}
-				if flags&dwFlagHi != 0 && s > hi {
-					s = hi
-				}
-				dst[co] = s
-			}
-		}
-	}
-}
-
-// groupTaps adds the window of output pixel (oy, ox) into acc.
-func groupTaps(g *ConvGeom, groups, cig, cog int, in, w, acc []float32, oy, ox int) {
-	for kh := 0; kh < g.KH; kh++ {
-		ih := oy*g.StrideH - g.PadTop + kh*g.DilH
-		if ih < 0 || ih >= g.H {
-			continue
-		}
-		for kw := 0; kw < g.KW; kw++ {
-			iw := ox*g.StrideW - g.PadLeft + kw*g.DilW
-			if iw < 0 || iw >= g.W {
-				continue
-			}
-			x := in[(ih*g.W+iw)*g.C:][:g.C]
-			wt := w[(kh*g.KW+kw)*cig*g.Cout:][:cig*g.Cout]
-			for gr := range groups {
-				a := acc[gr*cog : (gr+1)*cog]
-				for ci := range cig {
-					v := x[gr*cig+ci]
-					wr := wt[ci*g.Cout+gr*cog:][:cog]
-					for j := range a {
-						a[j] += float32(v * wr[j]) // float32(): one rounding per product, never fused
-					}
-				}
-			}
-		}
-	}
-}
+// Two implementations: GroupConvDirect (below; its Go code is the
+// reference and the generic path) and GroupConvGemm, one GEMM per group,
+// for groups too wide for the direct vector kernels.
 
 // GroupedB is the weights of a grouped convolution packed for the GEMM,
 // one (KH*KW*C/G) x (Cout/G) matrix per group.

@@ -42,9 +42,9 @@ type gcBenchRun struct {
 	run  func()
 }
 
-// gcBenchRuns sets up GroupConvGemm, GroupConvDirect and (with goToo) the
-// direct Go kernel GroupConv for shape s on the selected path.
-func gcBenchRuns(s gcBenchShape, goToo bool) (g ConvGeom, runs []gcBenchRun) {
+// gcBenchRuns sets up GroupConvGemm and GroupConvDirect (its Go code on
+// the generic path) for shape s on the selected path.
+func gcBenchRuns(s gcBenchShape) (g ConvGeom, runs []gcBenchRun) {
 	g = gcBenchGeom(s)
 	r := rand.New(rand.NewPCG(1, 1))
 	in, w := randSlice(r, g.H*g.W*g.C), randSlice(r, 9*g.C/s.groups*g.Cout)
@@ -60,16 +60,12 @@ func gcBenchRuns(s gcBenchShape, goToo bool) (g ConvGeom, runs []gcBenchRun) {
 		{"gemm", func() { GroupConvGemm(&g, &gw, in, out, gep, 0, g.Pixels(), gsc) }},
 		{"direct", func() { GroupConvDirect(&g, &dw, in, out, dep, 0, g.OH, dsc) }},
 	}
-	if goToo {
-		acc := make([]float32, GroupConvScratch(&g))
-		runs = append(runs, gcBenchRun{"go", func() { GroupConv(&g, s.groups, in, w, bias, nil, out, ReLU(), 0, g.OH, acc) }})
-	}
 	return g, runs
 }
 
 // BenchmarkGroupConv times, per path and ResNeXt-50 shape, GroupConvGemm
-// (gemm), GroupConvDirect (direct) and, on the generic path, the direct Go
-// kernel GroupConv (go), interleaved: each iteration runs each once.
+// (gemm) and GroupConvDirect (direct; the Go code on the generic path),
+// interleaved: each iteration runs each once.
 // GFLOP/s counts 2 FLOPs per multiply-add (OH*OW*Cout*9*C/G), from the
 // fastest call of each (robust on a shared machine). Use -benchtime=20x
 // or so; BenchmarkGroupConvVsPeak (-tags kernelbench) adds the FMA peak.
@@ -79,7 +75,7 @@ func BenchmarkGroupConv(b *testing.B) {
 		for _, s := range gcBenchShapes {
 			b.Run(fmt.Sprintf("%s/%v", p.name, s), func(b *testing.B) {
 				withPath(p, func() {
-					g, runs := gcBenchRuns(s, p == genericPath)
+					g, runs := gcBenchRuns(s)
 					best := make([]time.Duration, len(runs))
 					for i := range best {
 						best[i] = 1 << 62

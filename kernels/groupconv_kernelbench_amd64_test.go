@@ -30,7 +30,7 @@ func BenchmarkGroupConvVsPeak(b *testing.B) {
 		for _, s := range gcBenchShapes {
 			b.Run(fmt.Sprintf("%s/%v", p.name, s), func(b *testing.B) {
 				withPath(p, func() {
-					g, runs := gcBenchRuns(s, false)
+					g, runs := gcBenchRuns(s)
 					const iters = 1 << 12
 					bestPeak := time.Duration(1 << 62)
 					best := []time.Duration{1 << 62, 1 << 62}

@@ -47,7 +47,8 @@ func refGroupConv(g *ConvGeom, groups int, in, w, bias, res []float32, act Activ
 	return out
 }
 
-// TestGroupConv compares GroupConv with the float64 definition on random
+// TestGroupConv compares GroupConvDirect (on the selected path) and
+// GroupConvGemm with the float64 definition on random
 // data for group counts from 1 to depthwise, odd sizes, strides, padding,
 // dilation and every epilogue, with canaries around the output, and checks
 // that computing the rows one at a time gives the same bits.
@@ -90,8 +91,10 @@ func TestGroupConv(t *testing.T) {
 					buf[k] = float32(math.NaN())
 				}
 				out := buf[16 : 16+n]
-				acc := make([]float32, GroupConvScratch(&g))
-				GroupConv(&g, c.groups, in, w, bias, res, out, act, 0, g.OH, acc)
+				dw := PackGroupDirect(&g, c.groups, w)
+				ep := &GroupEpilogue{Bias: bias, Res: res, Act: act}
+				acc := make([]float32, GroupConvDirectScratch(&g, c.groups))
+				GroupConvDirect(&g, &dw, in, out, ep, 0, g.OH, acc)
 				for k := 0; k < 16; k++ {
 					if !math.IsNaN(float64(buf[k])) || !math.IsNaN(float64(buf[16+n+k])) {
 						t.Fatal("wrote outside the output")
@@ -128,7 +131,7 @@ func TestGroupConv(t *testing.T) {
 				}
 				rows := make([]float32, n)
 				for y := range g.OH {
-					GroupConv(&g, c.groups, in, w, bias, res, rows, act, y, y+1, acc)
+					GroupConvDirect(&g, &dw, in, rows, ep, y, y+1, acc)
 				}
 				for k := range rows {
 					if math.Float32bits(rows[k]) != math.Float32bits(out[k]) {

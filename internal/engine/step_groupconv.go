@@ -27,23 +27,20 @@ func compileGroupConv(c *compiler, st *step, cv *graph.Conv) (kernel, error) {
 		return &depthwise{geom: g, w: w, bias: cv.Bias, act: act}, nil
 	}
 	geom := convGeom(cv, x, o)
-	if kernels.GroupConvPrefersDirect(&geom, cv.Groups()) {
-		c.needScratch(4 * kernels.GroupConvDirectScratch(&geom, cv.Groups()))
-		return &groupDirect{geom: geom, w: kernels.PackGroupDirect(&geom, cv.Groups(), w), bias: cv.Bias, act: act}, nil
-	}
-	if cv.Cout/cv.Groups() >= groupGemmMinOut {
+	if !kernels.GroupConvPrefersDirect(&geom, cv.Groups()) && cv.Cout/cv.Groups() >= groupGemmMinOut {
 		c.needScratch(4 * kernels.GroupConvGemmScratch(&geom, cv.Groups()))
 		return &groupGemm{geom: geom, w: kernels.PackGrouped(&geom, cv.Groups(), w), bias: cv.Bias}, nil
 	}
-	c.needScratch(4 * kernels.GroupConvScratch(&geom))
-	return &groupConv{geom: geom, groups: cv.Groups(), w: w, bias: cv.Bias, act: act}, nil
+	c.needScratch(4 * kernels.GroupConvDirectScratch(&geom, cv.Groups()))
+	return &groupDirect{geom: geom, w: kernels.PackGroupDirect(&geom, cv.Groups(), w), bias: cv.Bias, act: act}, nil
 }
 
 // groupGemmMinOut is the fewest output channels per group that run as one
-// GEMM per group. ResNeXt-50 32x4d (4 to 32 per group), 1 thread, Xeon
-// (AVX-512 path, a busy machine): its grouped convs took 222 ms on the
-// direct Go kernel and 40 ms as GEMMs, although the GEMM kernel's 32-wide
-// panels are only 1/8 used at 4 per group.
+// GEMM per group where the path has no direct vector kernel for them (on
+// the generic path all such groups). ResNeXt-50 32x4d (4 to 32 per group),
+// 1 thread, Xeon (AVX-512 path, a busy machine): its grouped convs took
+// 222 ms on the direct Go kernel and 40 ms as GEMMs, although the GEMM
+// kernel's 32-wide panels are only 1/8 used at 4 per group.
 const groupGemmMinOut = 4
 
 // groupGemm is a grouped convolution as one GEMM per group.
@@ -97,33 +94,6 @@ func (k *depthwise) run(e *Exec, st *step, part, parts int) {
 }
 
 func (k *depthwise) describe(p *Plan, _ *step) string { return "depthwise/" + p.Kernel }
-
-type groupConv struct {
-	geom   kernels.ConvGeom
-	groups int
-	w      []float32
-	bias   []float32
-	act    kernels.Activation
-}
-
-func (k *groupConv) parts(st *step, n int) int { return rowParts(k.geom.OH, n) }
-func (k *groupConv) weightBytes() int64        { return 0 }
-
-func (k *groupConv) run(e *Exec, st *step, part, parts int) {
-	y0, y1 := split(k.geom.OH, 1, part, parts)
-	if y0 >= y1 {
-		return
-	}
-	for b := range e.n {
-		var res []float32
-		if st.in2 >= 0 {
-			res = e.view(st.in2, st.outShape, b)
-		}
-		kernels.GroupConv(&k.geom, k.groups, e.view(st.in, st.inShape, b), k.w, k.bias, res, e.view(st.out, st.outShape, b), k.act, y0, y1, e.scratch[part])
-	}
-}
-
-func (k *groupConv) describe(*Plan, *step) string { return "grouped direct/generic" }
 
 // compileDepthwise8 compiles an int8 depthwise convolution (the only
 // grouping with an int8 form, graph.Conv's int8Conv).
