@@ -12,7 +12,6 @@ import (
 
 	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/graph"
-	"github.com/edge-resnet/edge-resnet/importer/onnx"
 )
 
 // TestErrorKinds checks that every kind of failure a caller acts on is
@@ -83,7 +82,6 @@ func TestErrorKinds(t *testing.T) {
 	if err := (&graph.Graph{}).InferShapes(); !errors.Is(err, graph.ErrInvalid) {
 		t.Errorf("empty graph: %v", err)
 	}
-	_ = onnx.ErrUnsupported
 }
 
 func loadErr(path string) error {

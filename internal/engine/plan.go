@@ -104,9 +104,9 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Graph: f, Kernel: kernels.PathName(), Batch: max(opt.Batch, f.Batch, 1)}
-	if opt.Batch > 0 {
-		p.Batch = opt.Batch
+	p := &Plan{Graph: f, Kernel: kernels.PathName(), Batch: opt.Batch}
+	if p.Batch == 0 {
+		p.Batch = max(f.Batch, 1)
 	}
 	if p.Batch > MaxBatch {
 		return nil, fmt.Errorf("resnet: batch %d: at most %d", p.Batch, MaxBatch)
