@@ -43,14 +43,14 @@ func CPU() CPUInfo {
 	c := CPUInfo{
 		Name: strings.TrimSpace(cpuid.CPU.BrandName), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		Available: kernels.Available(), Path: kernels.PathName(), Selection: kernels.Selection(),
+		Available: kernels.Available(), Path: kernels.Best().Name(), Selection: kernels.Selection(),
 	}
 	for _, f := range cpuFeatures {
 		if cpuid.CPU.Supports(f) {
 			c.Features = append(c.Features, f.String())
 		}
 	}
-	for _, p := range kernels.Primitives() {
+	for _, p := range kernels.Best().Primitives() {
 		c.Primitives = append(c.Primitives, Primitive{Name: p.Name, Impl: p.Impl})
 	}
 	if err := envError(); err != nil {

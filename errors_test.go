@@ -67,6 +67,8 @@ func TestErrorKinds(t *testing.T) {
 		{"closed session", runErr(closed.Run(nil)), ErrClosed},
 		{"bad precision", func() error { _, err := ParsePrecision("fp16"); return err }(), ErrInput},
 		{"bad architecture", func() error { _, err := ParseArch("resnet19"); return err }(), ErrInput},
+		{"unknown kernel path", func() error { _, err := m.NewSession(WithKernels("sse9")); return err }(), ErrKernels},
+		{"unknown kernel path is bad input", func() error { _, err := m.NewSession(WithKernels("sse9")); return err }(), ErrInput},
 		{"cancelled evaluation", func() error {
 			_, err := EvaluateContext(ctx, m, fakeSet{n: 4}, EvalOptions{})
 			return err

@@ -42,24 +42,22 @@ func TestInt8IdenticalOnEveryPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kernels.Select(kernels.PathName())
-	run := func(path string, threads int) []byte {
+	// One model serves every path: each session packs the weights for
+	// its own (WithKernels), side by side.
+	m, err := LoadBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	run := func(t *testing.T, path string, threads int) []byte {
 		t.Helper()
-		if err := kernels.Select(path); err != nil {
-			t.Fatal(err)
-		}
-		m, err := LoadBytes(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		s, err := m.NewSession(WithPrecision(PrecisionInt8), WithThreads(threads))
+		s, err := m.NewSession(WithPrecision(PrecisionInt8), WithThreads(threads), WithKernels(path))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if s.Precision() != PrecisionInt8 {
-			t.Fatalf("%s: session precision %v", path, s.Precision())
+		if s.Precision() != PrecisionInt8 || s.Kernels() != path {
+			t.Fatalf("%s: session precision %v on kernels %s", path, s.Precision(), s.Kernels())
 		}
 		var buf bytes.Buffer
 		for k := range int8Inputs {
@@ -72,7 +70,7 @@ func TestInt8IdenticalOnEveryPath(t *testing.T) {
 		return buf.Bytes()
 	}
 	if *updateInt8Golden {
-		if err := os.WriteFile(int8Golden, run("generic", 1), 0o644); err != nil {
+		if err := os.WriteFile(int8Golden, run(t, "generic", 1), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,14 +78,20 @@ func TestInt8IdenticalOnEveryPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range kernels.Available() {
-		for _, threads := range []int{1, 3} {
-			got := run(path, threads)
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s, %d threads: int8 outputs differ from the generic kernels' (%s)", path, threads, firstDiff(got, want))
+	// The paths run side by side: sessions of one model on different
+	// kernel paths share nothing mutable.
+	t.Run("paths", func(t *testing.T) {
+		for _, path := range kernels.Available() {
+			for _, threads := range []int{1, 3} {
+				t.Run(fmt.Sprintf("%s/%d", path, threads), func(t *testing.T) {
+					t.Parallel()
+					if got := run(t, path, threads); !bytes.Equal(got, want) {
+						t.Errorf("int8 outputs differ from the generic kernels' (%s)", firstDiff(got, want))
+					}
+				})
 			}
 		}
-	}
+	})
 }
 
 // firstDiff describes the first differing float32 of two output dumps.

@@ -81,8 +81,9 @@ type Model struct {
 }
 
 type planKey struct {
-	prec  Precision
-	batch int
+	prec    Precision
+	batch   int
+	kernels *kernels.Set
 }
 
 type lazyPlan struct {
@@ -285,15 +286,17 @@ func (m *Model) resolve(p Precision) Precision {
 // PlanFor is the compiled plan of a precision (PrecisionAuto: int8 when
 // the model has int8 data) for the model's own batch, compiled once on
 // first use.
-func (m *Model) PlanFor(p Precision) (*engine.Plan, error) { return m.planFor(p, m.Batch()) }
+func (m *Model) PlanFor(p Precision) (*engine.Plan, error) {
+	return m.planFor(p, m.Batch(), kernels.Best())
+}
 
 // Batch is the number of images the model's graph declares (an ONNX input
 // of fixed batch 4 gives 4), 1 if it declares none: sessions run that many
 // per call unless WithBatch says otherwise.
 func (m *Model) Batch() int { return max(m.graph.Batch, 1) }
 
-// planFor is the plan of a precision and batch, compiled once.
-func (m *Model) planFor(p Precision, batch int) (*engine.Plan, error) {
+// planFor is the plan of a precision, batch and kernel path, compiled once.
+func (m *Model) planFor(p Precision, batch int, ks *kernels.Set) (*engine.Plan, error) {
 	p = m.resolve(p)
 	if p != PrecisionFP32 && p != PrecisionInt8 {
 		return nil, fmt.Errorf("%w: precision %d", ErrInput, p)
@@ -302,10 +305,11 @@ func (m *Model) planFor(p Precision, batch int) (*engine.Plan, error) {
 	if m.plans == nil {
 		m.plans = map[planKey]*lazyPlan{}
 	}
-	lp := m.plans[planKey{p, batch}]
+	key := planKey{p, batch, ks}
+	lp := m.plans[key]
 	if lp == nil {
 		lp = &lazyPlan{}
-		m.plans[planKey{p, batch}] = lp
+		m.plans[key] = lp
 	}
 	m.plansMu.Unlock()
 	// Compiling reads the weights: not while or after Close unmaps them.
@@ -314,7 +318,7 @@ func (m *Model) planFor(p Precision, batch int) (*engine.Plan, error) {
 	}
 	defer m.done()
 	lp.once.Do(func() {
-		lp.plan, lp.err = engine.CompileWith(m.graph, engine.CompileOptions{Precision: p, Batch: batch, MaxBytes: m.budget})
+		lp.plan, lp.err = engine.CompileWith(m.graph, engine.CompileOptions{Precision: p, Batch: batch, MaxBytes: m.budget, Kernels: ks})
 		if lp.err != nil && p == PrecisionInt8 && !errors.Is(lp.err, ErrBudget) {
 			lp.err = fmt.Errorf("%w: %w", ErrInput, lp.err)
 		}

@@ -61,6 +61,7 @@ type sessionConfig struct {
 	precision Precision
 	maxMemory int64
 	memorySet bool
+	kernels   string
 }
 
 // WithThreads sets the number of worker threads (default: the number of
@@ -90,6 +91,18 @@ func WithMaxMemory(n int64) SessionOption {
 	return func(c *sessionConfig) { c.maxMemory, c.memorySet = n, true }
 }
 
+// WithKernels runs the session on the named kernel path (see
+// KernelPaths; default: the best one this CPU can run, or the one the
+// EDGE_RESNET_KERNELS environment variable names). Sessions on different
+// paths run side by side, each on weights packed for its path, with
+// identical int8 results and fp32 results within rounding. A path this CPU
+// or build cannot run is an error matching both ErrInput and ErrKernels.
+func WithKernels(path string) SessionOption { return func(c *sessionConfig) { c.kernels = path } }
+
+// KernelPaths lists the kernel paths this CPU and build can run, best
+// first (the names WithKernels takes).
+func KernelPaths() []string { return kernels.Available() }
+
 // MaxThreads is the most worker threads a session may have.
 const MaxThreads = 1024
 
@@ -115,7 +128,14 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	if prec == PrecisionInt8 && !m.HasInt8() {
 		return nil, fmt.Errorf("%w: precision int8: the model has no int8 data (quantize it first)", ErrInput)
 	}
-	plan, err := m.planFor(prec, cfg.batch)
+	ks := kernels.Best()
+	if cfg.kernels != "" {
+		var err error
+		if ks, err = kernels.ForPath(cfg.kernels); err != nil {
+			return nil, fmt.Errorf("%w: WithKernels: %w", ErrInput, err)
+		}
+	}
+	plan, err := m.planFor(prec, cfg.batch, ks)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +211,9 @@ func (s *Session) Precision() Precision { return s.prec }
 
 // Plan is the compiled plan the session runs.
 func (s *Session) Plan() *engine.Plan { return s.plan }
+
+// Kernels names the kernel path the session runs on.
+func (s *Session) Kernels() string { return s.plan.Kernels.Name() }
 
 // Threads is the number of worker threads.
 func (s *Session) Threads() int { return s.exec.Threads() }

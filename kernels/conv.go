@@ -25,26 +25,24 @@ func (g *ConvGeom) Direct() bool {
 		g.OH == g.H && g.OW == g.W
 }
 
-// convBlockRows is how many output pixels one im2col block holds: enough
-// rows to amortize the B panel, few enough that the block stays in L2.
-func convBlockRows(k int) int { return gemm.blockRows(k) }
-
-// ConvScratch is the scratch (in float32s) one worker needs for Conv.
-func ConvScratch(g *ConvGeom) int {
+// ConvScratch is the scratch (in float32s) one worker needs for Conv with
+// weights w: an im2col block of rows enough to amortize the B panel, few
+// enough that the block stays in L2.
+func ConvScratch(g *ConvGeom, w *PackedB) int {
 	if g.Direct() {
 		return 0
 	}
-	return convBlockRows(g.K()) * g.K()
+	return w.impl.blockRows(g.K()) * g.K()
 }
 
 // Conv computes output pixels [px0, px1) and column panels [p0, p1) of a
 // convolution whose weights w are the packed (KH*KW*C) x Cout matrix in HWIO
 // order. ep.Res, if set, is the residual with the output's layout (LdRes is
-// ignored and taken as Cout). scratch needs ConvScratch(g) values.
+// ignored and taken as Cout). scratch needs ConvScratch(g, w) values.
 func Conv(g *ConvGeom, in []float32, w *PackedB, out []float32, ep *Epilogue, px0, px1, p0, p1 int, scratch []float32) {
 	k := g.K()
 	if w.K != k || w.N != g.Cout || len(in) < g.H*g.W*g.C || len(out) < g.Pixels()*g.Cout ||
-		px0 < 0 || px1 > g.Pixels() || len(scratch) < ConvScratch(g) {
+		px0 < 0 || px1 > g.Pixels() || w.impl == nil || len(scratch) < ConvScratch(g, w) {
 		panic(fmt.Sprintf("kernels.Conv: bad arguments %+v K=%d N=%d", *g, w.K, w.N))
 	}
 	sub := *ep
@@ -56,7 +54,7 @@ func Conv(g *ConvGeom, in []float32, w *PackedB, out []float32, ep *Epilogue, px
 		Gemm(px1-px0, in[px0*g.C:], g.C, w, out[px0*g.Cout:], g.Cout, &sub, p0, p1)
 		return
 	}
-	rows := convBlockRows(k)
+	rows := w.impl.blockRows(k)
 	for b0 := px0; b0 < px1; b0 += rows {
 		b1 := min(px1, b0+rows)
 		im2col(g, in, scratch, b0, b1)

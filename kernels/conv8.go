@@ -16,27 +16,18 @@ func conv8BlockRows(k, mr int) int {
 	return max(mr, (64<<10)/max(k, 1)/mr*mr)
 }
 
-// conv8MaxBlockRows bounds conv8BlockRows over the kernels a packed
-// matrix may get under the current selection.
-func conv8MaxBlockRows(k int) int {
-	rows := conv8BlockRows(k, gemm8.mr)
-	if gemm8.narrow != nil {
-		rows = max(rows, conv8BlockRows(k, gemm8.narrow.mr))
-	}
-	return rows
-}
-
-// ConvScratch8 is the scratch (in bytes) one worker needs for Conv8.
-func ConvScratch8(g *ConvGeom) int {
+// ConvScratch8 is the scratch (in bytes) one worker needs for Conv8 with
+// weights w.
+func ConvScratch8(g *ConvGeom, w *PackedB8) int {
 	if g.Direct8() {
 		return 0
 	}
-	return conv8MaxBlockRows(g.K8()) * g.K8()
+	return conv8BlockRows(g.K8(), w.MR()) * g.K8()
 }
 
 // PackConv8 pads HWIO int8 weights (K x Cout) with zero rows to K8 and
-// packs them for the selected int8 kernel.
-func PackConv8(g *ConvGeom, w []int8) PackedB8 {
+// packs them for the Set's int8 kernel.
+func (s *Set) PackConv8(g *ConvGeom, w []int8) PackedB8 {
 	k, k8 := g.K(), g.K8()
 	if len(w) != k*g.Cout {
 		panic(fmt.Sprintf("kernels.PackConv8: %d weights for %dx%d", len(w), k, g.Cout))
@@ -46,19 +37,19 @@ func PackConv8(g *ConvGeom, w []int8) PackedB8 {
 		copy(p, w)
 		w = p
 	}
-	return PackB8(w, k8, g.Cout)
+	return s.PackB8(w, k8, g.Cout)
 }
 
 // Conv8 computes output pixels [px0, px1) and column panels [p0, p1) of a
 // uint8 convolution (input zero point rq.ZeroA, real zero, is also the
 // padding value) with weights packed by PackConv8. rq.Res, if set, is the
 // residual with the output's layout (rq.LdRes is taken as Cout). scratch
-// needs ConvScratch8(g) bytes. Like GemmU8, Conv8 modifies rq during the
+// needs ConvScratch8(g, w) bytes. Like GemmU8, Conv8 modifies rq during the
 // call and restores it.
 func Conv8(g *ConvGeom, in []uint8, w *PackedB8, out []uint8, rq *Requant, px0, px1, p0, p1 int, scratch []byte) {
 	k := g.K8()
 	if w.K != k || w.N != g.Cout || len(in) < g.H*g.W*g.C || len(out) < g.Pixels()*g.Cout ||
-		px0 < 0 || px1 > g.Pixels() || len(scratch) < ConvScratch8(g) || rq.ZeroA < 0 || rq.ZeroA > 255 {
+		px0 < 0 || px1 > g.Pixels() || len(scratch) < ConvScratch8(g, w) || rq.ZeroA < 0 || rq.ZeroA > 255 {
 		panic(fmt.Sprintf("kernels.Conv8: bad arguments %+v K=%d N=%d", *g, w.K, w.N))
 	}
 	if px0 >= px1 || p0 >= p1 {

@@ -72,14 +72,15 @@ func TestConv8(t *testing.T) {
 		g.OH = (g.H+2*g.PadTop-g.DilH*(g.KH-1)-1)/g.StrideH + 1
 		g.OW = (g.W+2*g.PadLeft-g.DilW*(g.KW-1)-1)/g.StrideW + 1
 	}
-	forEachGemm8(t, func(t *testing.T) {
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(5, 8))
 		for _, g := range geoms {
 			t.Run(fmt.Sprintf("%dx%d_s%d_d%d_c%d", g.KH, g.KW, g.StrideH, g.DilH, g.C), func(t *testing.T) {
 				in := randU8(r, g.H*g.W*g.C)
 				w := make([]int8, g.K()*g.Cout)
 				for i := range w {
-					w[i] = randW8(r)
+					w[i] = wr.rand(r)
 				}
 				rq := &Requant{ZeroA: int32(r.IntN(256)), ZeroOut: int32(r.IntN(256)), Scale: make([]float32, g.Cout),
 					Bias: make([]int32, g.Cout), Res: randU8(r, g.Pixels()*g.Cout), ResZero: int32(r.IntN(256)), ResScale: 0.7}
@@ -89,15 +90,15 @@ func TestConv8(t *testing.T) {
 					rq.Bias[j] = int32(r.IntN(20001) - 10000)
 				}
 				want := refConv8(&g, in, w, rq)
-				pw := PackConv8(&g, w)
-				checkPacked(t, &pw)
+				pw := s.PackConv8(&g, w)
+				wr.checkPacked(t, s, &pw)
 				px, panels := g.Pixels(), pw.Panels()
 				for _, split := range [][4]int{{0, px, 0, panels}, {0, px / 3, 0, panels}, {px / 3, px, 0, panels / 2}, {px / 3, px, panels / 2, panels}, {0, px / 3, panels / 2, panels}} {
 					out := make([]uint8, px*g.Cout+16)
 					for i := range out {
 						out[i] = canary8
 					}
-					scratch := make([]byte, ConvScratch8(&g))
+					scratch := make([]byte, ConvScratch8(&g, &pw))
 					Conv8(&g, in, &pw, out, rq, split[0], split[1], split[2], split[3], scratch)
 					for p := 0; p < px; p++ {
 						for j := 0; j < g.Cout; j++ {
@@ -135,7 +136,7 @@ func TestQuantizeDequantize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var q [1]uint8
-		Quantize([]float32{tc.x}, q[:], tc.scale, tc.zero)
+		Best().Quantize([]float32{tc.x}, q[:], tc.scale, tc.zero)
 		if q[0] != tc.q {
 			t.Errorf("Quantize(%v, %v, %d) = %d, want %d", tc.x, tc.scale, tc.zero, q[0], tc.q)
 		}
@@ -147,8 +148,8 @@ func TestQuantizeDequantize(t *testing.T) {
 	}
 	f := make([]float32, 256)
 	back := make([]uint8, 256)
-	Dequantize(in, f, 0.037, 91)
-	Quantize(f, back, 0.037, 91)
+	Best().Dequantize(in, f, 0.037, 91)
+	Best().Quantize(f, back, 0.037, 91)
 	for i := range in {
 		if back[i] != in[i] || f[i] != float32(i-91)*0.037 {
 			t.Fatalf("%d -> %v -> %d", i, f[i], back[i])
@@ -166,7 +167,7 @@ func TestAdd8(t *testing.T) {
 			p.Lo = p.ZeroOut
 		}
 		out := make([]uint8, len(a))
-		Add8(a, b, out, p)
+		Best().Add8(a, b, out, p)
 		for i := range out {
 			real := sa*float64(int(a[i])-100) + sb*float64(int(b[i])-30)
 			if relu {
@@ -193,10 +194,10 @@ func TestPool8(t *testing.T) {
 		inF[i] = float32(v)
 	}
 	wantF := make([]float32, g.OH*g.OW*g.C)
-	MaxPool(&g, inF, wantF, 0, g.OH*g.OW)
+	Best().MaxPool(&g, inF, wantF, 0, g.OH*g.OW)
 	out := make([]uint8, len(wantF))
-	MaxPool8(&g, in, out, 0, g.OH*g.OW/2)
-	MaxPool8(&g, in, out, g.OH*g.OW/2, g.OH*g.OW)
+	Best().MaxPool8(&g, in, out, 0, g.OH*g.OW/2)
+	Best().MaxPool8(&g, in, out, g.OH*g.OW/2, g.OH*g.OW)
 	for i := range out {
 		if float32(out[i]) != wantF[i] {
 			t.Fatalf("max pool element %d: %d, want %v", i, out[i], wantF[i])
@@ -265,8 +266,8 @@ func TestCopyOps8(t *testing.T) {
 }
 
 // BenchmarkConv8 times uint8 convolutions of CIFAR ResNet-20 and
-// ResNet-18 shapes on the selected int8 GEMM (im2col included), in GOP/s
-// (2 operations per multiply-add).
+// ResNet-18 shapes on the default Set's int8 GEMM (im2col included), in
+// GOP/s (2 operations per multiply-add).
 func BenchmarkConv8(b *testing.B) {
 	geoms := []ConvGeom{
 		{H: 32, W: 32, C: 16, OH: 32, OW: 32, Cout: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1},
@@ -275,20 +276,20 @@ func BenchmarkConv8(b *testing.B) {
 		{H: 14, W: 14, C: 256, OH: 14, OW: 14, Cout: 1024, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1},
 	}
 	for _, g := range geoms {
-		b.Run(fmt.Sprintf("%s/%dx%dx%d_k%d_cout%d", Gemm8Name(), g.H, g.W, g.C, g.KH, g.Cout), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/%dx%dx%d_k%d_cout%d", Best().Gemm8Name(), g.H, g.W, g.C, g.KH, g.Cout), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(2, 2))
 			in := randU8(r, g.H*g.W*g.C)
 			w := make([]int8, g.K()*g.Cout)
 			for i := range w {
 				w[i] = int8(r.IntN(255) - 127)
 			}
-			pw := PackConv8(&g, w)
+			pw := Best().PackConv8(&g, w)
 			rq := &Requant{ZeroA: 3, Scale: make([]float32, g.Cout)}
 			for j := range rq.Scale {
 				rq.Scale[j] = 1e-4
 			}
 			out := make([]uint8, g.Pixels()*g.Cout)
-			scratch := make([]byte, ConvScratch8(&g))
+			scratch := make([]byte, ConvScratch8(&g, &pw))
 			b.ResetTimer()
 			for range b.N {
 				Conv8(&g, in, &pw, out, rq, 0, g.Pixels(), 0, pw.Panels(), scratch)

@@ -27,7 +27,8 @@ func TestConv(t *testing.T) {
 		g.OH = (g.H+2*g.PadTop-g.DilH*(g.KH-1)-1)/g.StrideH + 1
 		g.OW = (g.W+2*g.PadLeft-g.DilW*(g.KW-1)-1)/g.StrideW + 1
 	}
-	forEachGemm(t, func(t *testing.T) {
+	forEachGemm(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, g := range geoms {
 			t.Run(fmt.Sprintf("%dx%d_s%d_d%d_c%d", g.KH, g.KW, g.StrideH, g.DilH, g.C), func(t *testing.T) {
@@ -36,17 +37,17 @@ func TestConv(t *testing.T) {
 				bias := randSlice(r, g.Cout)
 				res := randSlice(r, g.Pixels()*g.Cout)
 				want := refConv(&g, in, w, &Epilogue{Bias: bias, Res: res, Relu: true})
-				pw := PackB(w, g.K(), g.Cout)
+				pw := s.PackB(w, g.K(), g.Cout)
 				ep := &Epilogue{Bias: bias, Res: res, Relu: true}
 				px := g.Pixels()
-				half := px / 2 / gemm.mr * gemm.mr
+				half := px / 2 / pw.MR() * pw.MR()
 				full, out := guarded(px * g.Cout)
-				scratch := make([]float32, ConvScratch(&g))
+				scratch := make([]float32, ConvScratch(&g, &pw))
 				Conv(&g, in, &pw, out, ep, 0, half, 0, pw.Panels(), scratch)
 				Conv(&g, in, &pw, out, ep, half, px, 0, 1, scratch)
 				Conv(&g, in, &pw, out, ep, half, px, 1, pw.Panels(), scratch)
 				checkCanaries(t, full, px*g.Cout)
-				tol := gemmTol(g.K())
+				tol := gemmTol(pw.Kernel(), g.K())
 				for i := range want {
 					if !(math.Abs(float64(out[i])-want[i]) <= tol) {
 						t.Fatalf("out[%d] = %v, want %v", i, out[i], want[i])

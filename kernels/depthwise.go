@@ -164,13 +164,13 @@ type DepthwiseEpilogue struct {
 // (threads) at will: the results do not change. out must not overlap in,
 // w or the bias; the residual may be out itself (in place) but must not
 // overlap it otherwise. It allocates nothing.
-func DepthwiseConv(g *DepthwiseGeom, in, w, out []float32, ep *DepthwiseEpilogue, y0, y1 int) {
+func (s *Set) DepthwiseConv(g *DepthwiseGeom, in, w, out []float32, ep *DepthwiseEpilogue, y0, y1 int) {
 	if ep == nil {
 		ep = &DepthwiseEpilogue{}
 	}
 	d := newDwRun(g, len(in), len(w), len(out), len(ep.Bias), ep.Bias != nil, len(ep.Res), ep.Res != nil, ep.Act, y0, y1, "DepthwiseConv")
 	d.in, d.w, d.out, d.bias, d.res = in, w, out, ep.Bias, ep.Res
-	d.impl = selected.depthwise
+	d.impl = s.depthwise
 	if d.impl != nil {
 		d.vec = g.C / d.impl.lanes * d.impl.lanes
 		if d.vec > 0 && g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2 {
@@ -514,9 +514,9 @@ func dwRowGo(stride int, dst, src, w, bias, res []float32, n, rows, npix, c, src
 	}
 }
 
-// depthwiseDesc describes the selected path's depthwise kernels.
-func depthwiseDesc() string {
-	dw := selected.depthwise
+// depthwiseDesc describes the Set's depthwise kernels.
+func (s *Set) depthwiseDesc() string {
+	dw := s.depthwise
 	if dw == nil {
 		return "Go"
 	}

@@ -24,7 +24,7 @@ import "fmt"
 // of channels, the border pixels on a copy of their window padded with
 // ZeroA; the rest (other filters, the C % lanes last channels, arm64) in
 // Go. Scales must be finite, as for GemmU8.
-func Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8, y0, y1 int) {
+func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8, y0, y1 int) {
 	d := newDwRun(g, len(in), len(w), len(out), len(rq.Bias), rq.Bias != nil, len(rq.Res), rq.Res != nil, Activation{}, y0, y1, "Depthwise8")
 	if len(rq.Scale) < g.C || rq.ZeroA < 0 || rq.ZeroA > 255 || rq.Lo < 0 || rq.Lo > int32(hi) {
 		panic(fmt.Sprintf("kernels.Depthwise8: bad requantization len(Scale)=%d ZeroA=%d Lo=%d hi=%d", len(rq.Scale), rq.ZeroA, rq.Lo, hi))
@@ -32,7 +32,7 @@ func Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq *Requant
 	// The vector kernels add ZeroOut in int32 to a value within ±65536.
 	var row8 dw8Kind
 	vec := 0
-	if impl := selected.depthwise; impl != nil && g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2 &&
+	if impl := s.depthwise; impl != nil && g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2 &&
 		rq.ZeroOut >= -1<<24 && rq.ZeroOut <= 1<<24 {
 		if row8 = impl.row8[g.StrideW]; row8 != 0 {
 			vec = g.C / impl.lanes8 * impl.lanes8

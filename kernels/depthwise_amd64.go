@@ -97,6 +97,10 @@ var (
 	depthwiseAVX512VNNI = &depthwiseImpl{name: "avx512vnni", lanes: 16, window: dwWindowAVX512,
 		row3x3: [3]dwRowKernel{1: dw3x3s1AVX512, 2: dw3x3s2AVX512},
 		row8:   [3]dw8Kind{1: dw8S1AVX512VNNI, 2: dw8S2AVX512VNNI}, lanes8: 16}
+
+	_ = depthwiseReg.add("avx2", hasAVX2, depthwiseAVX2)
+	_ = depthwiseReg.add("avx512", hasAVX512, depthwiseAVX512)
+	_ = depthwiseReg.add("avx512vnni", hasAVX512VNNI, depthwiseAVX512VNNI)
 )
 
 // dw8Row runs the int8 row kernel k (see dw8Kind).

@@ -34,23 +34,21 @@ func dwBenchGeom(s [4]int) DepthwiseGeom {
 // on a shared machine).
 func BenchmarkDepthwise3x3(b *testing.B) {
 	b.Logf("cpu: %s", CPU())
-	for _, p := range depthwisePaths() {
+	for _, set := range depthwiseSets() {
 		for _, s := range dwBenchShapes {
 			g := dwBenchGeom(s)
-			b.Run(fmt.Sprintf("%s/%dx%dx%d_s%d", p.name, g.H, g.W, g.C, g.StrideH), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d_s%d", set.Name(), g.H, g.W, g.C, g.StrideH), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				in, w := randSlice(r, g.H*g.W*g.C), randSlice(r, 9*g.C)
 				out := make([]float32, g.OH*g.OW*g.C)
 				ep := &DepthwiseEpilogue{Bias: randSlice(r, g.C), Act: ReLU6()}
 				best := time.Duration(1 << 62)
-				withPath(p, func() {
-					b.ResetTimer()
-					for i := 0; i < b.N; i++ {
-						t0 := time.Now()
-						DepthwiseConv(&g, in, w, out, ep, 0, g.OH)
-						best = min(best, time.Since(t0))
-					}
-				})
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					set.DepthwiseConv(&g, in, w, out, ep, 0, g.OH)
+					best = min(best, time.Since(t0))
+				}
 				b.ReportMetric(2*float64(g.MACs())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				b.ReportMetric(2*float64(g.MACs())/best.Seconds()/1e9, "best-GFLOP/s")
 			})
@@ -61,10 +59,10 @@ func BenchmarkDepthwise3x3(b *testing.B) {
 // BenchmarkDepthwise8 times Depthwise8 (bias, ReLU) on the same layers;
 // GOP/s counts 2 operations per multiply-add.
 func BenchmarkDepthwise8(b *testing.B) {
-	for _, p := range depthwisePaths() {
+	for _, set := range depthwiseSets() {
 		for _, s := range dwBenchShapes {
 			g := dwBenchGeom(s)
-			b.Run(fmt.Sprintf("%s/%dx%dx%d_s%d", p.name, g.H, g.W, g.C, g.StrideH), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d_s%d", set.Name(), g.H, g.W, g.C, g.StrideH), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				in, w := randU8(r, g.H*g.W*g.C), make([]int8, 9*g.C)
 				for i := range w {
@@ -76,14 +74,12 @@ func BenchmarkDepthwise8(b *testing.B) {
 					rq.Scale[i] = 1.0 / 4096
 				}
 				best := time.Duration(1 << 62)
-				withPath(p, func() {
-					b.ResetTimer()
-					for i := 0; i < b.N; i++ {
-						t0 := time.Now()
-						Depthwise8(&g, in, w, out, rq, 255, 0, g.OH)
-						best = min(best, time.Since(t0))
-					}
-				})
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					set.Depthwise8(&g, in, w, out, rq, 255, 0, g.OH)
+					best = min(best, time.Since(t0))
+				}
 				b.ReportMetric(2*float64(g.MACs())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
 				b.ReportMetric(2*float64(g.MACs())/best.Seconds()/1e9, "best-GOP/s")
 			})

@@ -132,29 +132,21 @@ func refDepthwise(g *DepthwiseGeom, in, w []float32, ep *DepthwiseEpilogue) (out
 // by mag.
 func dwTol(taps int, mag float64) float64 { return float64(taps+2)*0x1p-24*mag + 1e-30 }
 
-// depthwisePaths are the available paths, keeping one per depthwise
+// depthwiseSets are the available Sets, keeping one per depthwise
 // implementation (the VNNI paths share avx2's and avx512's), generic first.
-func depthwisePaths() []*path {
-	var out []*path
+func depthwiseSets() []*Set {
+	var out []*Set
 	seen := map[*depthwiseImpl]bool{}
-	for _, p := range slices.Backward(paths) {
-		if p.depthwise == nil && p != genericPath {
+	for _, s := range slices.Backward(Sets()) {
+		if s.depthwise == nil && s.Name() != levelGeneric {
 			continue
 		}
-		if !seen[p.depthwise] {
-			seen[p.depthwise] = true
-			out = append(out, p)
+		if !seen[s.depthwise] {
+			seen[s.depthwise] = true
+			out = append(out, s)
 		}
 	}
 	return out
-}
-
-// withPath runs f with path p selected.
-func withPath(p *path, f func()) {
-	saved := selected
-	defer use(saved)
-	use(p)
-	f()
 }
 
 // dwEpilogues are the epilogue variants the tests cycle through.
@@ -183,7 +175,7 @@ type dwCase struct {
 	ep        DepthwiseEpilogue
 	inputs    [][]float32 // everything read, to check it is left unchanged
 	saved     [][]float32
-	want      []float32 // the generic path's output
+	want      []float32 // the generic Set's output
 	epName    string
 	inPlace   bool // the residual is the output buffer
 	resCopyOf []float32
@@ -231,7 +223,7 @@ func newDwCase(t *testing.T, r *rand.Rand, g DepthwiseGeom, epi int) *dwCase {
 	}
 	n := g.OH * g.OW * g.C
 	tc.want = make([]float32, n)
-	withPath(genericPath, func() { DepthwiseConv(&tc.g, tc.in, tc.w, tc.want, &tc.ep, 0, g.OH) })
+	genericSet().DepthwiseConv(&tc.g, tc.in, tc.w, tc.want, &tc.ep, 0, g.OH)
 	ref, mag := refDepthwise(&tc.g, tc.in, tc.w, &tc.ep)
 	taps := g.KH * g.KW
 	for i := range ref {
@@ -242,11 +234,11 @@ func newDwCase(t *testing.T, r *rand.Rand, g DepthwiseGeom, epi int) *dwCase {
 	return tc
 }
 
-// run checks DepthwiseConv on the selected path against the reference:
-// all rows in one call, then one call per row, then (when there is a
-// residual) in place with the residual in the output buffer; canaries
-// around the output, which starts poisoned, and the inputs unchanged.
-func (tc *dwCase) run(t *testing.T, r *rand.Rand) {
+// run checks DepthwiseConv on s against the reference: all rows in one
+// call, then one call per row, then (when there is a residual) in place
+// with the residual in the output buffer; canaries around the output,
+// which starts poisoned, and the inputs unchanged.
+func (tc *dwCase) run(t *testing.T, s *Set, r *rand.Rand) {
 	t.Helper()
 	g := &tc.g
 	n := g.OH * g.OW * g.C
@@ -255,30 +247,30 @@ func (tc *dwCase) run(t *testing.T, r *rand.Rand) {
 		checkCanaries(t, full, n)
 		for i := range tc.want {
 			if math.Float32bits(out[i]) != math.Float32bits(tc.want[i]) {
-				t.Fatalf("%v %s on %s: out[%d] (pixel %d, channel %d) = %v, want %v (Go)", tc, how, selected.name, i, i/g.C, i%g.C, out[i], tc.want[i])
+				t.Fatalf("%v %s on %s: out[%d] (pixel %d, channel %d) = %v, want %v (Go)", tc, how, s, i, i/g.C, i%g.C, out[i], tc.want[i])
 			}
 		}
-		for k, s := range tc.inputs {
-			if !slices.Equal(s, tc.saved[k]) && !slices.EqualFunc(s, tc.saved[k], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+		for k, in := range tc.inputs {
+			if !slices.Equal(in, tc.saved[k]) && !slices.EqualFunc(in, tc.saved[k], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
 				t.Fatalf("%v %s: input %d modified", tc, how, k)
 			}
 		}
 	}
 	full, out := guarded(n)
-	DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, 0, g.OH)
+	s.DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, 0, g.OH)
 	check("rows [0, OH)", full, out)
 
 	full, out = guarded(n)
 	for y := g.OH - 1; y >= 0; y-- { // every split, out of order
-		DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, y, y+1)
+		s.DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, y, y+1)
 	}
 	check("row by row", full, out)
 
 	if g.OH > 2 {
 		full, out = guarded(n)
 		a := 1 + r.IntN(g.OH-1)
-		DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, a, g.OH)
-		DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, 0, a)
+		s.DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, a, g.OH)
+		s.DepthwiseConv(g, tc.in, tc.w, out, &tc.ep, 0, a)
 		check(fmt.Sprintf("rows [%d, OH) then [0, %d)", a, a), full, out)
 	}
 
@@ -287,7 +279,7 @@ func (tc *dwCase) run(t *testing.T, r *rand.Rand) {
 		copy(out, tc.ep.Res)
 		ep := tc.ep
 		ep.Res = out
-		DepthwiseConv(g, tc.in, tc.w, out, &ep, 0, g.OH)
+		s.DepthwiseConv(g, tc.in, tc.w, out, &ep, 0, g.OH)
 		check("residual in place", full, out)
 	}
 }
@@ -332,21 +324,12 @@ func TestDepthwise3x3(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases", len(cases))
-	for _, p := range paths {
-		if p != genericPath && p.depthwise == nil {
-			t.Errorf("path %s has no depthwise kernels", p.name)
+	for _, s := range Sets() {
+		if s.Name() != levelGeneric && s.depthwise == nil {
+			t.Errorf("path %s has no depthwise kernels", s)
 		}
 	}
-	for _, p := range depthwisePaths() {
-		t.Run(p.name, func(t *testing.T) {
-			withPath(p, func() {
-				r := rand.New(rand.NewPCG(4, 4))
-				for _, tc := range cases {
-					tc.run(t, r)
-				}
-			})
-		})
-	}
+	runCasesOnSets(t, depthwiseSets(), 4, cases)
 }
 
 // TestDepthwiseGeneral covers the other filters through the one-pixel
@@ -381,16 +364,7 @@ func TestDepthwiseGeneral(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases", len(cases))
-	for _, p := range depthwisePaths() {
-		t.Run(p.name, func(t *testing.T) {
-			withPath(p, func() {
-				r := rand.New(rand.NewPCG(6, 6))
-				for _, tc := range cases {
-					tc.run(t, r)
-				}
-			})
-		})
-	}
+	runCasesOnSets(t, depthwiseSets(), 6, cases)
 }
 
 // TestDepthwiseKernels checks each path's kernels on their own contract
@@ -399,12 +373,13 @@ func TestDepthwiseGeneral(t *testing.T) {
 // kernels), 1 to 3 filter rows, padded strides, every flag combination.
 // Sources end on an inaccessible page; the destination has canaries.
 func TestDepthwiseKernels(t *testing.T) {
-	for _, p := range depthwisePaths() {
-		dw := p.depthwise
+	for _, s := range depthwiseSets() {
+		dw := s.depthwise
 		if dw == nil {
 			continue
 		}
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(s.Name(), func(t *testing.T) {
+			t.Parallel()
 			r := rand.New(rand.NewPCG(7, 7))
 			src := newGuardedEnd(t, 1<<16)
 			wbuf := newGuardedEnd(t, 1<<13)
@@ -534,7 +509,7 @@ func TestDepthwiseSpecialValues(t *testing.T) {
 	for k, ep := range []*DepthwiseEpilogue{{}, {Act: ReLU()}, {Act: ReLU6()}, {Bias: bias, Res: res},
 		{Bias: bias, Act: Clip(-1, negZero)}, {Bias: bias, Res: res, Act: Clip(negZero, 0.5)}} {
 		want := make([]float32, g.OH*g.OW*g.C)
-		withPath(genericPath, func() { DepthwiseConv(&g, in, w, want, ep, 0, g.OH) })
+		genericSet().DepthwiseConv(&g, in, w, want, ep, 0, g.OH)
 		if want[(4*g.OW+6)*g.C+5] == want[(4*g.OW+6)*g.C+5] {
 			t.Fatal("NaN did not reach the output")
 		}
@@ -543,12 +518,12 @@ func TestDepthwiseSpecialValues(t *testing.T) {
 				t.Fatalf("epilogue %d: out[%d] is -0", k, i)
 			}
 		}
-		for _, p := range depthwisePaths() {
+		for _, s := range depthwiseSets() {
 			got := make([]float32, len(want))
-			withPath(p, func() { DepthwiseConv(&g, in, w, got, ep, 0, g.OH) })
+			s.DepthwiseConv(&g, in, w, got, ep, 0, g.OH)
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
-					t.Fatalf("%s epilogue %d: out[%d] = %v, want %v", p.name, k, i, got[i], want[i])
+					t.Fatalf("%s epilogue %d: out[%d] = %v, want %v", s, k, i, got[i], want[i])
 				}
 			}
 		}
@@ -563,26 +538,27 @@ func TestDepthwiseArgs(t *testing.T) {
 		t.Fatalf("SetOutput: %dx%d", good.OH, good.OW)
 	}
 	buf := make([]float32, 64)
+	conv := Best().DepthwiseConv
 	for i, f := range []func(){
-		func() { g := good; g.OH = 3; DepthwiseConv(&g, buf, buf[:18], make([]float32, 32), nil, 0, 3) },
-		func() { g := good; g.DilW = 0; DepthwiseConv(&g, buf, buf[:18], make([]float32, 32), nil, 0, 4) },
-		func() { DepthwiseConv(&good, buf[:31], buf[:18], make([]float32, 32), nil, 0, 4) },
-		func() { DepthwiseConv(&good, buf, buf[:17], make([]float32, 32), nil, 0, 4) },
-		func() { DepthwiseConv(&good, buf, buf[:18], make([]float32, 31), nil, 0, 4) },
-		func() { DepthwiseConv(&good, buf, buf[:18], make([]float32, 32), nil, 0, 5) },
-		func() { DepthwiseConv(&good, buf, buf[:18], make([]float32, 32), nil, 3, 2) },
+		func() { g := good; g.OH = 3; conv(&g, buf, buf[:18], make([]float32, 32), nil, 0, 3) },
+		func() { g := good; g.DilW = 0; conv(&g, buf, buf[:18], make([]float32, 32), nil, 0, 4) },
+		func() { conv(&good, buf[:31], buf[:18], make([]float32, 32), nil, 0, 4) },
+		func() { conv(&good, buf, buf[:17], make([]float32, 32), nil, 0, 4) },
+		func() { conv(&good, buf, buf[:18], make([]float32, 31), nil, 0, 4) },
+		func() { conv(&good, buf, buf[:18], make([]float32, 32), nil, 0, 5) },
+		func() { conv(&good, buf, buf[:18], make([]float32, 32), nil, 3, 2) },
 		func() {
-			DepthwiseConv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Bias: buf[:1]}, 0, 4)
+			conv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Bias: buf[:1]}, 0, 4)
 		},
 		func() {
-			DepthwiseConv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Res: buf[:31]}, 0, 4)
+			conv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Res: buf[:31]}, 0, 4)
 		},
 		func() {
-			DepthwiseConv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Act: Clip(1, 0)}, 0, 4)
+			conv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Act: Clip(1, 0)}, 0, 4)
 		},
 		func() {
 			nan := float32(math.NaN())
-			DepthwiseConv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Act: Clip(nan, 0)}, 0, 4)
+			conv(&good, buf, buf[:18], make([]float32, 32), &DepthwiseEpilogue{Act: Clip(nan, 0)}, 0, 4)
 		},
 	} {
 		func() {
@@ -596,7 +572,7 @@ func TestDepthwiseArgs(t *testing.T) {
 	}
 	// A valid empty range does nothing.
 	out := make([]float32, 32)
-	DepthwiseConv(&good, buf, buf[:18], out, nil, 2, 2)
+	conv(&good, buf, buf[:18], out, nil, 2, 2)
 }
 
 // TestDepthwiseAllocs: no allocation per call.
@@ -606,12 +582,12 @@ func TestDepthwiseAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	in, w, out := randSlice(r, g.H*g.W*g.C), randSlice(r, 9*g.C), make([]float32, g.OH*g.OW*g.C)
 	ep := &DepthwiseEpilogue{Bias: randSlice(r, g.C), Res: randSlice(r, len(out)), Act: ReLU6()}
-	if n := testing.AllocsPerRun(10, func() { DepthwiseConv(&g, in, w, out, ep, 0, g.OH) }); n != 0 {
+	if n := testing.AllocsPerRun(10, func() { Best().DepthwiseConv(&g, in, w, out, ep, 0, g.OH) }); n != 0 {
 		t.Errorf("DepthwiseConv allocates %v times per call", n)
 	}
 	in8, w8, out8 := randU8(r, len(in)), make([]int8, len(w)), make([]uint8, len(out))
 	rq := &Requant{ZeroA: 3, Scale: make([]float32, g.C), Res: randU8(r, len(out)), ResScale: 0.5}
-	if n := testing.AllocsPerRun(10, func() { Depthwise8(&g, in8, w8, out8, rq, 200, 0, g.OH) }); n != 0 {
+	if n := testing.AllocsPerRun(10, func() { Best().Depthwise8(&g, in8, w8, out8, rq, 200, 0, g.OH) }); n != 0 {
 		t.Errorf("Depthwise8 allocates %v times per call", n)
 	}
 }
@@ -716,52 +692,51 @@ func TestDepthwise8(t *testing.T) {
 		add(DepthwiseGeom{H: 6, W: 7, C: c, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 2, DilW: 2, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2})
 	}
 	t.Logf("%d cases", len(cases))
-	for _, p := range depthwisePaths() {
-		t.Run(p.name, func(t *testing.T) {
-			withPath(p, func() {
-				for _, tc := range cases {
-					g := &tc.g
-					want := refDepthwise8(g, tc.in, tc.w, &tc.rq, tc.hi)
-					n := len(want)
-					inSaved, wSaved, resSaved := slices.Clone(tc.in), slices.Clone(tc.w), slices.Clone(tc.rq.Res)
-					for variant := range 3 {
-						full := make([]uint8, n+32)
-						for k := range full {
-							full[k] = 0xa5
+	for _, s := range depthwiseSets() {
+		t.Run(s.Name(), func(t *testing.T) {
+			t.Parallel()
+			for _, tc := range cases {
+				g := &tc.g
+				want := refDepthwise8(g, tc.in, tc.w, &tc.rq, tc.hi)
+				n := len(want)
+				inSaved, wSaved, resSaved := slices.Clone(tc.in), slices.Clone(tc.w), slices.Clone(tc.rq.Res)
+				for variant := range 3 {
+					full := make([]uint8, n+32)
+					for k := range full {
+						full[k] = 0xa5
+					}
+					out := full[16 : 16+n]
+					switch variant {
+					case 0:
+						s.Depthwise8(g, tc.in, tc.w, out, &tc.rq, tc.hi, 0, g.OH)
+					case 1: // every split
+						for y := g.OH - 1; y >= 0; y-- {
+							s.Depthwise8(g, tc.in, tc.w, out, &tc.rq, tc.hi, y, y+1)
 						}
-						out := full[16 : 16+n]
-						switch variant {
-						case 0:
-							Depthwise8(g, tc.in, tc.w, out, &tc.rq, tc.hi, 0, g.OH)
-						case 1: // every split
-							for y := g.OH - 1; y >= 0; y-- {
-								Depthwise8(g, tc.in, tc.w, out, &tc.rq, tc.hi, y, y+1)
-							}
-						case 2: // the residual in place
-							if tc.rq.Res == nil {
-								continue
-							}
-							copy(out, tc.rq.Res)
-							rq := tc.rq
-							rq.Res = out
-							Depthwise8(g, tc.in, tc.w, out, &rq, tc.hi, 0, g.OH)
+					case 2: // the residual in place
+						if tc.rq.Res == nil {
+							continue
 						}
-						for k := 0; k < 16; k++ {
-							if full[k] != 0xa5 || full[16+n+k] != 0xa5 {
-								t.Fatalf("%+v: write outside the output", *g)
-							}
-						}
-						for k := range want {
-							if out[k] != want[k] {
-								t.Fatalf("%+v variant %d rq=%+v hi=%d: out[%d] = %d, want %d", *g, variant, tc.rq, tc.hi, k, out[k], want[k])
-							}
+						copy(out, tc.rq.Res)
+						rq := tc.rq
+						rq.Res = out
+						s.Depthwise8(g, tc.in, tc.w, out, &rq, tc.hi, 0, g.OH)
+					}
+					for k := 0; k < 16; k++ {
+						if full[k] != 0xa5 || full[16+n+k] != 0xa5 {
+							t.Fatalf("%+v: write outside the output", *g)
 						}
 					}
-					if !slices.Equal(tc.in, inSaved) || !slices.Equal(tc.w, wSaved) || !slices.Equal(tc.rq.Res, resSaved) {
-						t.Fatalf("%+v: input modified", *g)
+					for k := range want {
+						if out[k] != want[k] {
+							t.Fatalf("%+v variant %d rq=%+v hi=%d: out[%d] = %d, want %d", *g, variant, tc.rq, tc.hi, k, out[k], want[k])
+						}
 					}
 				}
-			})
+				if !slices.Equal(tc.in, inSaved) || !slices.Equal(tc.w, wSaved) || !slices.Equal(tc.rq.Res, resSaved) {
+					t.Fatalf("%+v: input modified", *g)
+				}
+			}
 		})
 	}
 }

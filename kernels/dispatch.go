@@ -16,104 +16,146 @@ import (
 // forced test or benchmark silently measure the wrong thing.
 const EnvKernels = "EDGE_RESNET_KERNELS"
 
-// A path is one coherent set of implementations for one ISA level
-// ("generic", "avx2", "avxvnni", "avx512", "avx512vnni", "neon"): every
-// primitive the plan calls. The VNNI paths differ from the path below them
-// only in the int8 GEMM.
-// ISA files register their paths from package-level variable initializers
-// (var _ = registerPath(...)), which run before init functions, so the
-// choice in init below sees all of them.
-type path struct {
+// Kernel selection has three parts:
+//   - a registry per primitive (registry.go) holds every implementation
+//     built into this binary, each tagged with its ISA level ("avx2",
+//     "avx512vnni", "neon", ...) and what it needs from the CPU;
+//   - a path is a named preference order of ISA levels ("avx512vnni" =
+//     avx512vnni, then avx512, avx2, generic), defined by the ISA files;
+//   - a Set is a path resolved against the registries once, at init: for
+//     each primitive the first implementation, in the path's order, that
+//     this CPU can run. Sets are immutable and are passed explicitly: weights
+//     are packed by a Set and remember their kernel, plans hold the Set they
+//     were compiled with, so sessions on different paths run side by side.
+//
+// Which shapes an implementation prefers (Winograd8 against the int8 GEMM,
+// the direct grouped kernel against per-group GEMMs, the narrow int8
+// kernel) is part of the implementation, asked through the Set
+// (Winograd8Preferred, GroupConvPrefersDirect, Gemm8UsesNarrow).
+
+// Set is one resolved kernel path: an implementation of every primitive.
+// A nil pointer or zero value for a vector primitive means the Go code.
+type Set struct {
 	name      string
-	rank      int         // higher is preferred
-	available func() bool // the CPU can run it
+	rank      int
 	gemm      *gemmImpl
-	gemm8     *gemm8Impl // int8 GEMM; nil means the generic one
-	// maxWindow, if set, does max pooling of one output pixel over whole
-	// vectors of maxLanes channels (see maxWindowGo for the contract).
-	maxWindow func(dst, src *float32, n, kh, kw, rowStride, pixStride int)
-	maxLanes  int
-	// epilogue, if set, applies bias/residual/ReLU to whole vectors of
-	// epiLanes values (see epilogueGo for the contract; flags as gemmFlag*).
-	epilogue func(v, bias, res *float32, n, flags int)
-	epiLanes int
-	// maxWindow8 is maxWindow on uint8 (see maxWindow8Go), for whole
-	// vectors of max8Lanes channels.
-	maxWindow8 func(dst, src *uint8, n, kh, kw, rowStride, pixStride int)
-	max8Lanes  int
-	// quantize and dequantize, if set, do Quantize and Dequantize for n a
-	// multiple of quantLanes (see quantizeGo, dequantizeGo); quantize
-	// requires |zero| <= 2^24.
-	quantize   func(dst *uint8, src *float32, n int, scale float32, zero int32)
-	dequantize func(dst *float32, src *uint8, n int, scale float32, zero int32)
-	quantLanes int
-	// add8, if set, does Add8 for n a multiple of quantLanes (see add8Go;
-	// p is an *Add8Params, finite scales <= 2^90, |ZeroOut| <= 2^24).
-	add8 func(dst, a, b *uint8, n int, p *Add8Params)
-	// depthwise, if set, runs DepthwiseConv on whole vectors of its lanes
-	// channels (see depthwiseImpl); nil: the Go code does every channel.
+	gemm8     *gemm8Impl
+	wino      *winoImpl
+	wino8     *wino8Impl
+	maxPool   maxPoolImpl
+	epilogue  epilogueImpl
+	maxPool8  maxPool8Impl
+	quant     quantImpl
+	add8      add8Impl
 	depthwise *depthwiseImpl
-	// groupconv, if set, runs GroupConvDirect (see groupConvImpl); nil:
-	// the Go code.
 	groupconv *groupConvImpl
 }
 
+// maxPoolImpl does max pooling of one output pixel over whole vectors of
+// lanes channels (see maxWindowGo for the contract).
+type maxPoolImpl struct {
+	window func(dst, src *float32, n, kh, kw, rowStride, pixStride int)
+	lanes  int
+}
+
+// epilogueImpl applies bias/residual/ReLU to whole vectors of lanes values
+// (see epilogueGo for the contract; flags as gemmFlag*).
+type epilogueImpl struct {
+	apply func(v, bias, res *float32, n, flags int)
+	lanes int
+}
+
+// maxPool8Impl is maxPoolImpl on uint8 (see maxWindow8Go).
+type maxPool8Impl struct {
+	window func(dst, src *uint8, n, kh, kw, rowStride, pixStride int)
+	lanes  int
+}
+
+// quantImpl does Quantize and Dequantize for n a multiple of lanes (see
+// quantizeGo, dequantizeGo); quantize requires |zero| <= 2^24.
+type quantImpl struct {
+	quantize   func(dst *uint8, src *float32, n int, scale float32, zero int32)
+	dequantize func(dst *float32, src *uint8, n int, scale float32, zero int32)
+	lanes      int
+}
+
+// add8Impl does Add8 for n a multiple of lanes (see add8Go; p is an
+// *Add8Params, finite scales <= 2^90, |ZeroOut| <= 2^24).
+type add8Impl struct {
+	add   func(dst, a, b *uint8, n int, p *Add8Params)
+	lanes int
+}
+
+// The registries, one per primitive. ISA files add to them from
+// package-level variable initializers, which run before init below.
 var (
-	paths    []*path // available paths, best first
-	selected *path
+	gemmReg      = registry[*gemmImpl]{primitive: "gemm"}
+	gemm8Reg     = registry[*gemm8Impl]{primitive: "int8 gemm"}
+	winoReg      = registry[*winoImpl]{primitive: "winograd transforms"}
+	wino8Reg     = registry[*wino8Impl]{primitive: "int8 winograd"}
+	maxPoolReg   = registry[maxPoolImpl]{primitive: "max pool"}
+	epilogueReg  = registry[epilogueImpl]{primitive: "winograd epilogue"}
+	maxPool8Reg  = registry[maxPool8Impl]{primitive: "int8 max pool"}
+	quantReg     = registry[quantImpl]{primitive: "quantize, dequantize"}
+	add8Reg      = registry[add8Impl]{primitive: "int8 add"}
+	depthwiseReg = registry[*depthwiseImpl]{primitive: "depthwise conv"}
+	groupConvReg = registry[*groupConvImpl]{primitive: "grouped conv"}
 )
 
-var genericPath = registerPath(&path{name: "generic", rank: 0, available: func() bool { return true },
-	gemm: gemmGeneric, gemm8: gemm8Generic})
+// The generic level: the Go implementations every path ends with.
+var (
+	_ = gemmReg.add(levelGeneric, always, gemmGeneric)
+	_ = gemm8Reg.add(levelGeneric, always, gemm8Generic)
+	_ = winoReg.add(levelGeneric, always, winoGeneric)
+	_ = wino8Reg.add(levelGeneric, always, wino8Generic)
+	_ = definePath(levelGeneric, 0, always, levelGeneric)
+)
 
-// allPathNames are the names of every path of this GOARCH and build,
-// available or not, for error messages.
-var allPathNames []string
+const levelGeneric = "generic"
 
-func registerPath(p *path) *path {
-	allPathNames = append(allPathNames, p.name)
-	if p.available() {
-		paths = append(paths, p)
-		slices.SortStableFunc(paths, func(a, b *path) int { return b.rank - a.rank })
-	}
-	return p
-}
+func always() bool { return true }
 
-func use(p *path) {
-	selected = p
-	gemm = p.gemm
-	gemm8 = p.gemm8
-	if gemm8 == nil {
-		gemm8 = gemm8Generic
-	}
-}
-
-// gemmImpls returns the GEMM implementations usable on this CPU, best first.
-func gemmImpls() []*gemmImpl {
-	var out []*gemmImpl
-	for _, p := range paths {
-		out = append(out, p.gemm)
-	}
-	return out
+// resolve builds the Set of one path.
+func (d *pathDef) resolve() *Set {
+	return &Set{name: d.name, rank: d.rank,
+		gemm: gemmReg.pick(d.order), gemm8: gemm8Reg.pick(d.order),
+		wino: winoReg.pick(d.order), wino8: wino8Reg.pick(d.order),
+		maxPool: maxPoolReg.pick(d.order), epilogue: epilogueReg.pick(d.order),
+		maxPool8: maxPool8Reg.pick(d.order), quant: quantReg.pick(d.order), add8: add8Reg.pick(d.order),
+		depthwise: depthwiseReg.pick(d.order), groupconv: groupConvReg.pick(d.order)}
 }
 
 var (
+	sets          []*Set // the paths this CPU can run, best first
+	best          *Set
 	selectionNote string
 	envErr        error
 )
 
-func init() { selectionNote, envErr = selectFromEnv() }
+func init() {
+	for i := range pathDefs {
+		if d := &pathDefs[i]; d.needs() {
+			sets = append(sets, d.resolve())
+		}
+	}
+	slices.SortStableFunc(sets, func(a, b *Set) int { return b.rank - a.rank })
+	best, selectionNote, envErr = defaultSet(os.Getenv(EnvKernels))
+}
 
-func selectFromEnv() (string, error) {
-	use(paths[0])
-	want := strings.TrimSpace(os.Getenv(EnvKernels))
+// defaultSet is the default Set for a setting of EDGE_RESNET_KERNELS: the
+// best path when it is empty, else the path it names, with a note saying
+// so; the best path and an error wrapping ErrPath when it names none
+// usable here.
+func defaultSet(env string) (s *Set, note string, err error) {
+	want := strings.TrimSpace(env)
 	if want == "" {
-		return "", nil
+		return sets[0], "", nil
 	}
-	if err := Select(want); err != nil {
-		return fmt.Sprintf("%s=%q refused", EnvKernels, want), fmt.Errorf("%s=%q: %w", EnvKernels, want, err)
+	s, err = ForPath(want)
+	if err != nil {
+		return sets[0], fmt.Sprintf("%s=%q refused", EnvKernels, want), fmt.Errorf("%s=%q: %w", EnvKernels, want, err)
 	}
-	return fmt.Sprintf("forced by %s", EnvKernels), nil
+	return s, fmt.Sprintf("forced by %s", EnvKernels), nil
 }
 
 // ErrPath is wrapped by errors about a kernel path that does not exist or
@@ -122,82 +164,96 @@ var ErrPath = errors.New("kernel path not available")
 
 // EnvError is the error of an EDGE_RESNET_KERNELS setting that names no
 // path usable here (nil when it is unset or valid). The best path stays
-// selected, but callers should refuse to run: the user asked for another.
+// chosen, but callers should refuse to run: the user asked for another.
 func EnvError() error { return envErr }
 
-// Select chooses the named kernel path for all primitives. It is not safe
-// to call while kernels run, and weights packed before must be re-packed
-// (plans record the path they were compiled for and refuse to run on
-// another).
-func Select(name string) error {
-	for _, p := range paths {
-		if p.name == name {
-			use(p)
-			return nil
+// Best is the Set this process uses by default: the best path this CPU
+// can run, or the one EDGE_RESNET_KERNELS names.
+func Best() *Set { return best }
+
+// ForPath is the Set of the named path, or an error wrapping ErrPath when
+// this CPU or build cannot run it.
+func ForPath(name string) (*Set, error) {
+	for _, s := range sets {
+		if s.name == name {
+			return s, nil
 		}
 	}
 	known := ""
-	if !slices.Contains(allPathNames, name) {
-		known = fmt.Sprintf("; paths are %s", strings.Join(allPathNames, ", "))
+	if !slices.ContainsFunc(pathDefs, func(d pathDef) bool { return d.name == name }) {
+		var all []string
+		for _, d := range pathDefs {
+			all = append(all, d.name)
+		}
+		known = fmt.Sprintf("; paths are %s", strings.Join(all, ", "))
 	}
-	return fmt.Errorf("%w: %q on this CPU and build (available: %s%s)", ErrPath, name, strings.Join(Available(), ", "), known)
+	return nil, fmt.Errorf("%w: %q on this CPU and build (available: %s%s)", ErrPath, name, strings.Join(Available(), ", "), known)
 }
 
 // Available lists the kernel paths usable here, best first.
 func Available() []string {
 	var names []string
-	for _, p := range paths {
-		names = append(names, p.name)
+	for _, s := range sets {
+		names = append(names, s.name)
 	}
 	return names
+}
+
+// Sets lists the Sets usable here, best first, for tests and benchmarks
+// that run every path.
+func Sets() []*Set { return slices.Clone(sets) }
+
+// Name is the path's name.
+func (s *Set) Name() string { return s.name }
+
+// String is the path's name.
+func (s *Set) String() string { return s.name }
+
+// Selection describes the default path, and why if it was forced.
+func Selection() string {
+	if selectionNote != "" {
+		return best.name + " (" + selectionNote + ")"
+	}
+	return best.name
 }
 
 // CPU names the processor and the features that kernel selection looks at,
 // for `edge-resnet cpu` and bug reports.
 func CPU() string { return cpuSummary() }
 
-// Primitive names the implementation the selected path uses for one
-// primitive, for `edge-resnet cpu` and bug reports.
+// Primitive names the implementation a path uses for one primitive, for
+// `edge-resnet cpu` and bug reports.
 type Primitive struct{ Name, Impl string }
 
-// Primitives lists the selected path's implementation of each primitive.
-func Primitives() []Primitive {
-	lanes := func(set bool, n int, isa string) string {
+// Primitives lists the path's implementation of each primitive.
+func (s *Set) Primitives() []Primitive {
+	lanes := func(set bool, n int) string {
 		if !set {
 			return "Go"
 		}
-		return fmt.Sprintf("%s, %d lanes", isa, n)
+		return fmt.Sprintf("%s, %d lanes", s.name, n)
 	}
 	return []Primitive{
-		{"gemm (1x1 conv, im2col conv, fc)", fmt.Sprintf("%s (MR=%d, NR=%d)", gemm.name, gemm.mr, gemm.nr)},
-		{"int8 gemm", gemm8Desc()},
-		{"winograd transforms", winoImplFor(selected.name).name},
-		{"max pool", lanes(selected.maxWindow != nil, selected.maxLanes, selected.name)},
-		{"winograd epilogue", lanes(selected.epilogue != nil, selected.epiLanes, selected.name)},
-		{"int8 max pool", lanes(selected.maxWindow8 != nil, selected.max8Lanes, selected.name)},
-		{"quantize, dequantize", lanes(selected.quantize != nil, selected.quantLanes, selected.name)},
-		{"int8 add (unfused)", lanes(selected.add8 != nil, selected.quantLanes, selected.name)},
-		{"depthwise conv", depthwiseDesc()},
-		{"grouped conv (direct)", groupConvDesc()},
+		{"gemm (1x1 conv, im2col conv, fc)", fmt.Sprintf("%s (MR=%d, NR=%d)", s.gemm.name, s.gemm.mr, s.gemm.nr)},
+		{"int8 gemm", s.gemm8Desc()},
+		{"winograd transforms", s.wino.name},
+		{"int8 winograd", s.wino8.name},
+		{"max pool", lanes(s.maxPool.window != nil, s.maxPool.lanes)},
+		{"winograd epilogue", lanes(s.epilogue.apply != nil, s.epilogue.lanes)},
+		{"int8 max pool", lanes(s.maxPool8.window != nil, s.maxPool8.lanes)},
+		{"quantize, dequantize", lanes(s.quant.quantize != nil, s.quant.lanes)},
+		{"int8 add (unfused)", lanes(s.add8.add != nil, s.add8.lanes)},
+		{"depthwise conv", s.depthwiseDesc()},
+		{"grouped conv (direct)", s.groupConvDesc()},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }
 
-// PathName is the selected path's name.
-func PathName() string { return selected.name }
-
-// Selection describes the chosen path, and why if it was forced.
-func Selection() string {
-	if selectionNote != "" {
-		return selected.name + " (" + selectionNote + ")"
-	}
-	return selected.name
-}
-
 // gemm8Desc describes the int8 GEMM kernel and its narrow variant.
-func gemm8Desc() string {
-	d := fmt.Sprintf("%s (MR=%d, NR=%d, K groups of %d)", gemm8.name, gemm8.mr, gemm8.nr, gemm8.kg)
-	if nw := gemm8.narrow; nw != nil {
+func (s *Set) gemm8Desc() string {
+	g := s.gemm8
+	d := fmt.Sprintf("%s (MR=%d, NR=%d, K groups of %d)", g.name, g.mr, g.nr, g.kg)
+	if nw := g.narrow; nw != nil {
 		d += fmt.Sprintf("; weights in [%d, %d]: %s (MR=%d, NR=%d)", NarrowLo, NarrowHi, nw.name, nw.mr, nw.nr)
 	}
 	return d

@@ -33,22 +33,31 @@ const (
 type PackedB struct {
 	K, N, NR int
 	Data     []float32 // len Panels()*K*NR
+	impl     *gemmImpl // the kernel it was packed for, which runs it
 }
 
 // Panels is the number of NR-wide column panels.
 func (p *PackedB) Panels() int { return (p.N + p.NR - 1) / p.NR }
 
-// PackB packs a row-major K x N matrix b (b[k*N+n]) for the selected GEMM
-// kernel.
-func PackB(b []float32, k, n int) PackedB {
-	return packB(b, k, n, gemm.nr)
+// PackB packs a row-major K x N matrix b (b[k*N+n]) for the Set's GEMM
+// kernel, which Gemm then runs it with.
+func (s *Set) PackB(b []float32, k, n int) PackedB {
+	return packB(b, k, n, s.gemm)
 }
 
-func packB(b []float32, k, n, nr int) PackedB {
+// MR is the row tile of the matrix's kernel: callers that split work
+// across threads split M at multiples of it.
+func (p *PackedB) MR() int { return p.impl.mr }
+
+// Kernel names the GEMM kernel the matrix was packed for.
+func (p *PackedB) Kernel() string { return p.impl.name }
+
+func packB(b []float32, k, n int, impl *gemmImpl) PackedB {
 	if len(b) < k*n {
 		panic(fmt.Sprintf("kernels.PackB: %d values for %dx%d", len(b), k, n))
 	}
-	p := PackedB{K: k, N: n, NR: nr}
+	nr := impl.nr
+	p := PackedB{K: k, N: n, NR: nr, impl: impl}
 	p.Data = make([]float32, p.Panels()*k*nr)
 	for j := 0; j < p.Panels(); j++ {
 		panel := p.Data[j*k*nr : (j+1)*k*nr]
@@ -80,29 +89,27 @@ type gemmImpl struct {
 	blockBytes int
 }
 
-// gemm is the implementation in use, chosen at init by the dispatcher.
-var gemm = gemmGeneric
+// GemmName is the name of the Set's GEMM kernel, for reports.
+func (s *Set) GemmName() string { return s.gemm.name }
 
-// GemmName is the name of the GEMM kernel in use, for reports.
-func GemmName() string { return gemm.name }
-
-// GemmMR is the row block of the GEMM kernel in use; callers that split
+// GemmMR is the row block of the Set's GEMM kernel; callers that split
 // work across threads split M at multiples of it.
-func GemmMR() int { return gemm.mr }
+func (s *Set) GemmMR() int { return s.gemm.mr }
 
 // Gemm computes rows [0, m) and column panels [p0, p1) of
 // C = A x B, through the epilogue. A is m x K with row stride lda, C has row
-// stride ldc, ep.Res (if any) row stride ep.LdRes. b must have been packed by
-// PackB under the same kernel selection.
+// stride ldc, ep.Res (if any) row stride ep.LdRes. It runs on the kernel b
+// was packed for.
 func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue, p0, p1 int) {
 	if m <= 0 || p0 >= p1 {
 		return
 	}
 	k, n, nr := b.K, b.N, b.NR
-	if nr != gemm.nr || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
+	gemm := b.impl
+	if gemm == nil || nr != gemm.nr || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
 		len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n ||
 		(ep.Bias != nil && len(ep.Bias) < n) || (ep.Res != nil && len(ep.Res) < (m-1)*ep.LdRes+n) {
-		panic(fmt.Sprintf("kernels.Gemm: bad arguments m=%d k=%d n=%d nr=%d/%d lda=%d ldc=%d len(a)=%d len(c)=%d", m, k, n, nr, gemm.nr, lda, ldc, len(a), len(c)))
+		panic(fmt.Sprintf("kernels.Gemm: bad arguments m=%d k=%d n=%d nr=%d/%d lda=%d ldc=%d len(a)=%d len(c)=%d", m, k, n, nr, b.NR, lda, ldc, len(a), len(c)))
 	}
 	mr := gemm.mr
 	// Block rows so that an A block (mc x K) stays in L2 while every panel

@@ -47,7 +47,7 @@ type Requant struct {
 	ResScale float32
 }
 
-// PackedB8 is a K x N int8 weight matrix packed for the selected int8
+// PackedB8 is a K x N int8 weight matrix packed for a Set's int8
 // kernel: panels of NR columns; within a panel, K in groups of KG bytes
 // (the kernel's dot-product depth), group by group and, inside a group,
 // column by column:
@@ -57,7 +57,7 @@ type Requant struct {
 // zero-filled past N. ColSum[j] = Σ_k w[k][j] lets a kernel apply the
 // activation zero point once per column: Σ (a-z)·w = Σ a·w - z·ColSum.
 //
-// The kernel is chosen per matrix at pack time: the selected one, or its
+// The kernel is chosen per matrix at pack time: the Set's, or its
 // narrow variant when it has one and every weight is in [NarrowLo,
 // NarrowHi] (see gemm8Impl.narrow); NR and KG are that kernel's.
 type PackedB8 struct {
@@ -85,9 +85,6 @@ func (p *PackedB8) Kernel() string {
 
 // MR is the row tile of the matrix's kernel, for splitting work.
 func (p *PackedB8) MR() int {
-	if p.impl == nil {
-		return gemm8.mr
-	}
 	return p.impl.mr
 }
 
@@ -116,7 +113,7 @@ type gemm8Impl struct {
 }
 
 // Winograd8Preferred is the automatic choice of the planner for a 3x3
-// stride-1 int8 layer: whether the selected int8 GEMM prefers that the
+// stride-1 int8 layer: whether the Set's int8 GEMM prefers that the
 // exact Winograd8 run it instead. The figures come from the layer
 // benchmarks and whole-model profiles of ResNet-18/50 int8 at 224 in
 // docs/INT8.md ("In the plan"):
@@ -140,8 +137,8 @@ type gemm8Impl struct {
 //     wins on every ResNet layer (forcing Winograd8 costs ResNet-18 20%
 //     of its 3x3 time); arm64 has only the Go Winograd8, against NEON
 //     GemmU8 kernels.
-func Winograd8Preferred(g *ConvGeom, narrow bool) bool {
-	f := gemm8.winograd8
+func (s *Set) Winograd8Preferred(g *ConvGeom, narrow bool) bool {
+	f := s.gemm8.winograd8
 	return f != nil && Winograd8Applies(g) && f(g, narrow)
 }
 
@@ -166,32 +163,30 @@ const wino8VNNIMaxU = 128 << 10
 // beats the narrow AVX2 GemmU8: 14x14x256's 2 MiB.
 const wino8NarrowMaxU = 2 << 20
 
-var gemm8 = gemm8Generic
+// Gemm8Name is the Set's int8 GEMM kernel.
+func (s *Set) Gemm8Name() string { return s.gemm8.name }
 
-// Gemm8Name is the int8 GEMM kernel in use.
-func Gemm8Name() string { return gemm8.name }
-
-// Gemm8NarrowName is the selected kernel's variant for weights in
+// Gemm8NarrowName is the Set's int8 kernel's variant for weights in
 // [NarrowLo, NarrowHi], or "" if it has none.
-func Gemm8NarrowName() string {
-	if gemm8.narrow == nil {
+func (s *Set) Gemm8NarrowName() string {
+	if s.gemm8.narrow == nil {
 		return ""
 	}
-	return gemm8.narrow.name
+	return s.gemm8.narrow.name
 }
 
 // Gemm8UsesNarrow reports whether PackB8 would run the weights w with the
-// selected kernel's narrow variant.
-func Gemm8UsesNarrow(w []int8) bool { return gemm8.narrow != nil && inNarrowRange(w) }
+// Set's narrow variant.
+func (s *Set) Gemm8UsesNarrow(w []int8) bool { return s.gemm8.narrow != nil && inNarrowRange(w) }
 
-// Gemm8MR is the int8 kernel's row tile, for splitting work across threads.
-func Gemm8MR() int { return gemm8.mr }
+// Gemm8MR is the Set's int8 kernel's row tile.
+func (s *Set) Gemm8MR() int { return s.gemm8.mr }
 
 // PackB8 packs a row-major K x N int8 matrix w (w[k*N+n]) for the selected
 // int8 kernel, or its narrow variant if every weight allows it. K must be
 // a multiple of KMult.
-func PackB8(w []int8, k, n int) PackedB8 {
-	impl := gemm8
+func (s *Set) PackB8(w []int8, k, n int) PackedB8 {
+	impl := s.gemm8
 	if impl.narrow != nil && len(w) >= k*n && inNarrowRange(w[:k*n]) {
 		impl = impl.narrow
 	}
@@ -238,12 +233,12 @@ func GemmU8(m int, a []uint8, lda int, b *PackedB8, c []uint8, ldc int, rq *Requ
 	}
 	k, n, nr := b.K, b.N, b.NR
 	impl := b.impl
-	if impl == nil || (impl != gemm8 && impl != gemm8.narrow) || nr != impl.nr || b.KG != impl.kg || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
+	if impl == nil || nr != impl.nr || b.KG != impl.kg || p0 < 0 || p1 > b.Panels() || lda < k || ldc < n ||
 		len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n || len(rq.Scale) < n ||
 		(rq.Bias != nil && len(rq.Bias) < n) || (rq.Res != nil && len(rq.Res) < (m-1)*rq.LdRes+n) ||
 		rq.Lo < 0 || rq.Lo > 255 {
-		panic(fmt.Sprintf("kernels.GemmU8: bad arguments m=%d k=%d n=%d nr=%d kernel %q (selected %q) lda=%d ldc=%d len(a)=%d len(c)=%d",
-			m, k, n, nr, b.Kernel(), gemm8.name, lda, ldc, len(a), len(c)))
+		panic(fmt.Sprintf("kernels.GemmU8: bad arguments m=%d k=%d n=%d nr=%d kernel %q lda=%d ldc=%d len(a)=%d len(c)=%d",
+			m, k, n, nr, b.Kernel(), lda, ldc, len(a), len(c)))
 	}
 	sub := *rq
 	for j := p0; j < p1; j++ {

@@ -228,13 +228,9 @@ var (
 	gemm8AVX2UBSW = asm8Impl("gemmU8_5x16_AVX2UBSW", k8AVX2UBSW, 5, 16, false)
 	gemm8AVX2     = withWinograd8(withNarrow(asm8Impl("gemmU8_6x8_AVX2", k8AVX2, 6, 8, false), gemm8AVX2UBSW), wino8UnlessNarrowBig)
 
-	// The int8 paths reuse the fp32 implementations of the path below them.
-	_ = registerPath(&path{name: "avxvnni", rank: 15, available: hasAVXVNNI, gemm: gemmAVX2, gemm8: gemm8AVXVNNI,
-		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
-		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
-		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2, groupconv: groupConvAVX2})
-	_ = registerPath(&path{name: "avx512vnni", rank: 30, available: hasAVX512VNNI, gemm: gemmAVX512, gemm8: gemm8VNNI512,
-		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
-		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
-		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512VNNI, groupconv: groupConvAVX512})
+	// The avx512 level keeps the exact int16 AVX2 kernel: VPDPBUSD belongs
+	// to the VNNI levels.
+	_ = gemm8Reg.add("avx2", hasAVX2, gemm8AVX2)
+	_ = gemm8Reg.add("avxvnni", hasAVXVNNI, gemm8AVXVNNI)
+	_ = gemm8Reg.add("avx512vnni", hasAVX512VNNI, gemm8VNNI512)
 )

@@ -5,6 +5,7 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -47,7 +48,7 @@ func TestGemm8EpiLayout(t *testing.T) {
 	}
 }
 
-// TestPackB8NarrowChoice: under the AVX2 selection a matrix reaches the
+// TestPackB8NarrowChoice: with the AVX2 int8 kernel a matrix reaches the
 // VPMADDUBSW kernel only if every weight is in [-64, 63]; one weight
 // outside (at either end of int8, or just past the bound), anywhere in the
 // matrix, keeps the exact int16 kernel, and the result stays the
@@ -56,9 +57,8 @@ func TestPackB8NarrowChoice(t *testing.T) {
 	if !hasAVX2() {
 		t.Skip("no AVX2")
 	}
-	saved := gemm8
-	defer func() { gemm8 = saved }()
-	gemm8 = gemm8AVX2
+	s := *Best()
+	s.gemm8 = gemm8AVX2
 
 	const m, n, k = 7, 21, 68
 	r := rand.New(rand.NewPCG(7, 7))
@@ -85,7 +85,7 @@ func TestPackB8NarrowChoice(t *testing.T) {
 					w[i] = tc.out // a column full of them, so saturation would show
 				}
 			}
-			pb := PackB8(w, k, n)
+			pb := s.PackB8(w, k, n)
 			if got := pb.impl == gemm8AVX2UBSW; got != tc.narrow || (!got && pb.impl != gemm8AVX2) {
 				t.Fatalf("weight %d at %d: packed for %q", tc.out, pos, pb.Kernel())
 			}
@@ -103,16 +103,39 @@ func TestPackB8NarrowChoice(t *testing.T) {
 		}
 	}
 
-	// A matrix packed for one selection is refused under another.
+	checkOwnKernel(t, &s, m, n, k, a, rq)
+}
+
+// checkOwnKernel checks that a matrix runs on the kernel it was packed
+// for, whichever other Set packs beside it: the same weights packed by s
+// and by the generic Set keep their kernels and both give the
+// definition's result. A matrix no Set packed (it has no kernel) is
+// refused.
+func checkOwnKernel(t *testing.T, s *Set, m, n, k int, a []uint8, rq *Requant) {
+	t.Helper()
 	w := make([]int8, k*n)
-	pb := PackB8(w, k, n)
-	gemm8 = gemm8Generic
+	for i := range w {
+		w[i] = int8(i%255 - 127)
+	}
+	pb, gp := s.PackB8(w, k, n), genericSet().PackB8(w, k, n)
+	if pb.Kernel() != s.Gemm8Name() || gp.Kernel() != gemm8Generic.name {
+		t.Fatalf("packed for %q and %q", pb.Kernel(), gp.Kernel())
+	}
+	want := refGemmU8(m, n, k, a, k, w, rq)
+	for _, p := range []*PackedB8{&gp, &pb, &gp} {
+		c := make([]uint8, m*n)
+		GemmU8(m, a, k, p, c, n, rq, 0, p.Panels())
+		if !slices.Equal(c, want) {
+			t.Fatalf("matrix packed for %q: result differs from the definition", p.Kernel())
+		}
+	}
 	defer func() {
 		if recover() == nil {
-			t.Fatal("GemmU8 ran a matrix packed for the AVX2 kernels under the generic selection")
+			t.Fatal("GemmU8 ran a matrix that no Set packed")
 		}
 	}()
-	GemmU8(m, a, k, &pb, make([]uint8, m*n), n, rq, 0, pb.Panels())
+	unpacked := PackedB8{K: k, N: n, NR: pb.NR, KG: pb.KG, Data: pb.Data, ColSum: pb.ColSum}
+	GemmU8(m, a, k, &unpacked, make([]uint8, m*n), n, rq, 0, unpacked.Panels())
 }
 
 // TestGemmU8UBSWBound shows where VPMADDUBSW breaks our contract and where
@@ -124,9 +147,8 @@ func TestGemmU8UBSWBound(t *testing.T) {
 	if !hasAVX2() {
 		t.Skip("no AVX2")
 	}
-	saved := gemm8
-	defer func() { gemm8 = saved }()
-	gemm8 = gemm8AVX2UBSW
+	s := *Best()
+	s.gemm8 = gemm8AVX2UBSW
 
 	const m, n, k = 3, 16, 4
 	a := make([]uint8, m*k)
@@ -141,7 +163,7 @@ func TestGemmU8UBSWBound(t *testing.T) {
 	for j := range rq.Scale {
 		rq.Scale[j] = 1e-3 // acc 129540 -> 130 exactly; saturated pairs give 66
 	}
-	pb := PackB8(w, k, n)
+	pb := s.PackB8(w, k, n)
 	c := make([]uint8, m*n)
 	GemmU8(m, a, k, &pb, c, n, rq, 0, pb.Panels())
 	if want := refGemmU8(m, n, k, a, k, w, rq); c[0] == want[0] {
@@ -170,7 +192,7 @@ func TestGemmU8UBSWBound(t *testing.T) {
 			for j := range rq.Scale {
 				rq.Scale[j] = 1e-4
 			}
-			pb := PackB8(w, k, n)
+			pb := s.PackB8(w, k, n)
 			c := make([]uint8, m*n)
 			GemmU8(m, a, k, &pb, c, n, rq, 0, pb.Panels())
 			want := refGemmU8(m, n, k, a, k, w, rq)
@@ -218,9 +240,8 @@ func BenchmarkGemm8(b *testing.B) {
 		for _, sz := range gemm8BenchShapes {
 			m, k, n := sz.m, sz.k, sz.n
 			b.Run(fmt.Sprintf("%s_vs_%s/m%d_k%d_n%d", impl.name, fp32.name, m, k, n), func(b *testing.B) {
-				saved8, saved := gemm8, gemm
-				gemm8, gemm = impl, fp32
-				defer func() { gemm8, gemm = saved8, saved }()
+				s := *Best()
+				s.gemm8, s.gemm = impl, fp32
 				r := rand.New(rand.NewPCG(1, 1))
 				a8 := make([]uint8, m*k)
 				for i := range a8 {
@@ -230,13 +251,13 @@ func BenchmarkGemm8(b *testing.B) {
 				for i := range w8 {
 					w8[i] = int8(r.IntN(255) - 127)
 				}
-				pb8 := PackB8(w8, k, n)
+				pb8 := s.PackB8(w8, k, n)
 				rq := &Requant{ZeroA: 3, Scale: make([]float32, n), Bias: make([]int32, n), ZeroOut: 0, Lo: 0}
 				for j := range rq.Scale {
 					rq.Scale[j] = 1e-4
 				}
 				c8 := make([]uint8, m*n)
-				a, pb := randSlice(r, m*k), PackB(randSlice(r, k*n), k, n)
+				a, pb := randSlice(r, m*k), s.PackB(randSlice(r, k*n), k, n)
 				c := make([]float32, m*n)
 				ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
 				best8, best := time.Duration(1<<62), time.Duration(1<<62)

@@ -149,11 +149,8 @@ var (
 	gemm8NEONDOT = &gemm8Impl{name: "gemmU8_6x16_NEONDOT", mr: neonDotMR, nr: neon8NR, kg: neon8KG, rows: gemm8RowsNEONDOT}
 )
 
-// neondot is the neon path with the SDOT int8 GEMM: every fp32 primitive
-// is the neon path's.
-var _ = registerPath(&path{name: "neondot", rank: 20, available: hasASIMDDP, gemm: gemmNEON, gemm8: gemm8NEONDOT,
-	maxWindow8: maxWindow8NEON, max8Lanes: 16, quantize: quantizeNEON, dequantize: dequantizeNEON, quantLanes: 16,
-	add8: add8NEONCall, depthwise: depthwiseNEON, groupconv: groupConvNEON})
+// The SDOT int8 GEMM; every other primitive of the neondot path is neon's.
+var _ = gemm8Reg.add("neondot", hasASIMDDP, gemm8NEONDOT)
 
 func hasASIMDDP() bool { return cpuid.CPU.Supports(cpuid.ASIMD, cpuid.ASIMDDP) }
 

@@ -29,25 +29,23 @@ func wantGemm8ARM64() []*gemm8Impl {
 	return want
 }
 
-// forEachGemm8ARM64 runs f with every registered int8 GEMM selected (the
-// generic one too, so the battery checks the generic packing against
+// forEachGemm8ARM64 runs f on the Set of every int8 GEMM of the paths
+// (the generic one too, so the battery checks the generic packing against
 // itself) and fails if an arm64 implementation the CPU supports was not
-// among them or did not pass.
-func forEachGemm8ARM64(t *testing.T, f func(t *testing.T)) {
-	saved := gemm8
-	defer func() { gemm8 = saved }()
-	passed := map[*gemm8Impl]bool{}
-	for _, p := range paths {
-		impl := p.gemm8
-		if impl == nil || passed[impl] {
+// among them; a run that fails fails the test itself.
+func forEachGemm8ARM64(t *testing.T, f func(t *testing.T, s *Set)) {
+	ran := map[*gemm8Impl]bool{}
+	for _, s := range Sets() {
+		impl := s.gemm8
+		if ran[impl] {
 			continue
 		}
-		gemm8 = impl
-		passed[impl] = t.Run(impl.name, f)
+		ran[impl] = true
+		t.Run(impl.name, func(t *testing.T) { f(t, s) })
 	}
 	for _, impl := range wantGemm8ARM64() {
-		if !passed[impl] {
-			t.Errorf("int8 GEMM %s is supported here but was not exercised (or failed)", impl.name)
+		if !ran[impl] {
+			t.Errorf("int8 GEMM %s is supported here but was not exercised", impl.name)
 		}
 	}
 }
@@ -56,10 +54,8 @@ func forEachGemm8ARM64(t *testing.T, f func(t *testing.T)) {
 // everywhere, neondot only where cpuid reports ASIMDDP.
 func TestGemm8ARM64Paths(t *testing.T) {
 	impl := map[string]string{}
-	for _, p := range paths {
-		if p.gemm8 != nil {
-			impl[p.name] = p.gemm8.name
-		}
+	for _, s := range Sets() {
+		impl[s.Name()] = s.Gemm8Name()
 	}
 	if cpuid.CPU.Supports(cpuid.ASIMD) && impl["neon"] != "gemmU8_2x16_NEON" {
 		t.Errorf("neon path: int8 GEMM %q", impl["neon"])
@@ -76,22 +72,21 @@ func TestGemm8ARM64Paths(t *testing.T) {
 
 // TestForcedPathARM64 checks that a path forced through
 // EDGE_RESNET_KERNELS (as CI does under qemu: neon on a Cortex-A72,
-// neondot on -cpu max) is the one the package selected, so that a forced
-// run tests what it claims.
+// neondot on -cpu max) is the package's default Set, so that a forced run
+// tests what it claims.
 func TestForcedPathARM64(t *testing.T) {
 	want := os.Getenv(EnvKernels)
 	if want == "" {
-		t.Logf("no path forced; selected %s (int8 GEMM %s)", Selection(), Gemm8Name())
+		t.Logf("no path forced; default %s (int8 GEMM %s)", Selection(), Best().Gemm8Name())
 		return
 	}
 	if !slices.Contains(Available(), want) {
 		t.Fatalf("%s=%s, but the path is not available here (have %v)", EnvKernels, want, Available())
 	}
-	// Tests that select other paths restore the selection when they end.
-	if PathName() != want || selectionNote == "" {
-		t.Errorf("%s=%s, but the selection is %s", EnvKernels, want, Selection())
+	if Best().Name() != want || selectionNote == "" || EnvError() != nil {
+		t.Errorf("%s=%s, but the default is %s (%v)", EnvKernels, want, Selection(), EnvError())
 	}
-	t.Logf("forced: %s (int8 GEMM %s)", Selection(), Gemm8Name())
+	t.Logf("forced: %s (int8 GEMM %s)", Selection(), Best().Gemm8Name())
 }
 
 // arm8Case is one GemmU8 call and its oracle.
@@ -142,19 +137,16 @@ func newArm8Case(r *rand.Rand, m, n, k, variant int) *arm8Case {
 	return c
 }
 
-// run computes the case with the selected int8 GEMM and with the generic
-// one and fails on any difference, on a write outside the m x n output
-// (canaries before, after and between rows) or on a change to an input.
-func (c *arm8Case) run(t *testing.T, what string) {
+// run computes the case with s's int8 GEMM and with the generic one and
+// fails on any difference, on a write outside the m x n output (canaries
+// before, after and between rows) or on a change to an input.
+func (c *arm8Case) run(t *testing.T, s *Set, what string) {
 	t.Helper()
-	impl := gemm8
-	gemm8 = gemm8Generic
-	gp := PackB8(c.w, c.k, c.n)
+	gp := genericSet().PackB8(c.w, c.k, c.n)
 	want := make([]uint8, (c.m-1)*c.ldc+c.n)
 	GemmU8(c.m, c.a, c.lda, &gp, want, c.ldc, &c.rq, 0, gp.Panels())
-	gemm8 = impl
 
-	pb := PackB8(c.w, c.k, c.n)
+	pb := s.PackB8(c.w, c.k, c.n)
 	inputs := func() [][]byte {
 		return [][]byte{c.a, i8bytes(pb.Data), i32bytes(pb.ColSum), i32bytes(c.rq.Bias), f32bytes(c.rq.Scale), c.rq.Res}
 	}
@@ -235,9 +227,10 @@ var gemm8Ks = func() []int {
 // n = 1..NR+1 and beyond (every column tail, several panels), all the K
 // above, prime strides, and bias, residual and ReLU floor in turn.
 func TestGemm8ARM64Shapes(t *testing.T) {
-	forEachGemm8ARM64(t, func(t *testing.T) {
+	forEachGemm8ARM64(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(84, 8))
-		mr, nr := gemm8.mr, gemm8.nr
+		mr, nr := s.gemm8.mr, s.gemm8.nr
 		var ms, ns []int
 		for m := 1; m <= 2*mr+1; m++ {
 			ms = append(ms, m)
@@ -259,7 +252,7 @@ func TestGemm8ARM64Shapes(t *testing.T) {
 						continue // the big shapes once per k, to keep qemu runs short
 					}
 					variant := (m + n + k/4) % 8
-					newArm8Case(r, m, n, k, variant).run(t, fmt.Sprintf("variant %d", variant))
+					newArm8Case(r, m, n, k, variant).run(t, s, fmt.Sprintf("variant %d", variant))
 					cases++
 				}
 			}
@@ -276,14 +269,15 @@ func TestGemm8ARM64Shapes(t *testing.T) {
 // far outside a byte, ReLU floors at 0, ZeroOut and 255, and Inf/NaN
 // scales (NaN converts to 0 on arm64, the generic code's behaviour here).
 func TestGemm8ARM64Extremes(t *testing.T) {
-	forEachGemm8ARM64(t, func(t *testing.T) {
+	forEachGemm8ARM64(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(3, 255))
 		ks := []int{4, 20, 1152, 4608}
 		if testing.Short() {
 			ks = ks[:3] // 1152 already sums 255·128 products far past int16
 		}
 		for _, k := range ks {
-			m, n := gemm8.mr+1, gemm8.nr+3
+			m, n := s.gemm8.mr+1, s.gemm8.nr+3
 			for ai, aFill := range []int{0, 255, -1} { // -1: random
 				for wi, wFill := range []int{127, -127, -128, 0, -1} {
 					for _, za := range []int32{0, 128, 255} {
@@ -326,7 +320,7 @@ func TestGemm8ARM64Extremes(t *testing.T) {
 							case 8:
 								c.rq.ZeroOut = -65281
 							}
-							c.run(t, fmt.Sprintf("a=%d w=%d scale=%g", aFill, wFill, sc))
+							c.run(t, s, fmt.Sprintf("a=%d w=%d scale=%g", aFill, wFill, sc))
 						}
 					}
 				}
@@ -338,7 +332,8 @@ func TestGemm8ARM64Extremes(t *testing.T) {
 // TestGemm8ARM64Ties checks the rounding of exact halves on both sides
 // of zero and at every ZeroOut parity: sums of one product, scale 0.5.
 func TestGemm8ARM64Ties(t *testing.T) {
-	forEachGemm8ARM64(t, func(t *testing.T) {
+	forEachGemm8ARM64(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		const m, n, k = 7, 16, 4
 		c := &arm8Case{m: m, n: n, k: k, lda: k, ldc: n}
 		c.a = make([]uint8, m*k)
@@ -352,9 +347,9 @@ func TestGemm8ARM64Ties(t *testing.T) {
 		c.rq = Requant{ZeroA: 100, Scale: slices.Repeat([]float32{0.5}, n)}
 		for zo := int32(0); zo < 4; zo++ {
 			c.rq.ZeroOut, c.rq.Lo = 120+zo, 0
-			c.run(t, "ties")
+			c.run(t, s, "ties")
 			got := make([]uint8, m*n)
-			pb := PackB8(c.w, k, n)
+			pb := s.PackB8(c.w, k, n)
 			GemmU8(m, c.a, k, &pb, got, n, &c.rq, 0, pb.Panels())
 			// Row 1, column 9: acc = 1*1, t = 0.5 rounds to 0; column 11:
 			// acc = 3, t = 1.5 rounds to 2; row 1 column 5: -1.5 to -2.
@@ -368,10 +363,11 @@ func TestGemm8ARM64Ties(t *testing.T) {
 // TestGemm8ARM64Allocs checks that GemmU8 allocates nothing on any path,
 // with full and narrow panels, bias and residual.
 func TestGemm8ARM64Allocs(t *testing.T) {
-	forEachGemm8ARM64(t, func(t *testing.T) {
+	// Not in parallel: AllocsPerRun counts the allocations of every goroutine.
+	forEachGemm8ARM64(t, func(t *testing.T, s *Set) {
 		r := rand.New(rand.NewPCG(1, 2))
-		c := newArm8Case(r, 2*gemm8.mr+1, gemm8.nr+5, 64, 3)
-		pb := PackB8(c.w, c.k, c.n)
+		c := newArm8Case(r, 2*s.gemm8.mr+1, s.gemm8.nr+5, 64, 3)
+		pb := s.PackB8(c.w, c.k, c.n)
 		out := make([]uint8, (c.m-1)*c.ldc+c.n)
 		if got := testing.AllocsPerRun(20, func() {
 			GemmU8(c.m, c.a, c.lda, &pb, out, c.ldc, &c.rq, 0, pb.Panels())

@@ -30,10 +30,10 @@ func (tc gemm8Case) String() string {
 
 const guard8 = 64 // canary bytes before and after every output buffer
 
-// run executes the case with the selected int8 GEMM: canaries around c
-// and in its row gaps, inputs (activations, packed weights, Requant
-// slices) checked unchanged.
-func (tc gemm8Case) run(t *testing.T, r *rand.Rand) {
+// run executes the case with s's int8 GEMM, weights in wr: canaries
+// around c and in its row gaps, inputs (activations, packed weights,
+// Requant slices) checked unchanged.
+func (tc gemm8Case) run(t *testing.T, s *Set, wr w8Range, r *rand.Rand) {
 	t.Helper()
 	m, n, k := tc.m, tc.n, tc.k
 	lda, ldc := k+tc.padA, n+tc.padC
@@ -48,9 +48,9 @@ func (tc gemm8Case) run(t *testing.T, r *rand.Rand) {
 	w := make([]int8, k*n)
 	for i := range w {
 		if tc.wVal != -1000 {
-			w[i] = clampW8(tc.wVal)
+			w[i] = wr.clamp(tc.wVal)
 		} else {
-			w[i] = randW8(r)
+			w[i] = wr.rand(r)
 		}
 	}
 	rq := &Requant{ZeroA: int32(tc.zeroA), ZeroOut: tc.zeroOut, Scale: make([]float32, n)}
@@ -83,8 +83,8 @@ func (tc gemm8Case) run(t *testing.T, r *rand.Rand) {
 	} else {
 		rq.LdRes = n + 3 // ignored without Res: kernels must not step a nil residual pointer
 	}
-	pb := PackB8(w, k, n)
-	checkPacked(t, &pb)
+	pb := s.PackB8(w, k, n)
+	wr.checkPacked(t, s, &pb)
 	aCopy, dataCopy, sumCopy := slices.Clone(a), slices.Clone(pb.Data), slices.Clone(pb.ColSum)
 	scaleCopy, biasCopy, resCopy := slices.Clone(rq.Scale), slices.Clone(rq.Bias), slices.Clone(rq.Res)
 
@@ -132,9 +132,10 @@ func randomCase(m, n, k, variant int) gemm8Case {
 // TestGemmU8TileBattery: every row count up to two tiles and one, every
 // column count up to a panel and one, then multiples, at small K.
 func TestGemmU8TileBattery(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(4, 86))
-		mr, nr := tested8().mr, tested8().nr
+		mr, nr := wr.kernel(s).mr, wr.kernel(s).nr
 		var ns []int
 		for n := 1; n <= nr+1; n++ {
 			ns = append(ns, n)
@@ -143,7 +144,7 @@ func TestGemmU8TileBattery(t *testing.T) {
 		for m := 1; m <= 2*mr+1; m++ {
 			for ni, n := range ns {
 				for ki, k := range []int{4, 12, 64, 132} {
-					randomCase(m, n, k, m+3*ni+5*ki).run(t, r)
+					randomCase(m, n, k, m+3*ni+5*ki).run(t, s, wr, r)
 				}
 			}
 		}
@@ -153,9 +154,10 @@ func TestGemmU8TileBattery(t *testing.T) {
 // TestGemmU8KBattery: every K multiple of 4 up to 64, then ResNet sizes,
 // at the tile edges, with every combination of bias, residual and ReLU.
 func TestGemmU8KBattery(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(8, 6))
-		mr, nr := tested8().mr, tested8().nr
+		mr, nr := wr.kernel(s).mr, wr.kernel(s).nr
 		ks := []int{132, 1152, 4608}
 		if testing.Short() {
 			ks = ks[:2] // the extreme-value test still reaches 4608
@@ -166,7 +168,7 @@ func TestGemmU8KBattery(t *testing.T) {
 		for _, k := range ks {
 			for _, mn := range [][2]int{{1, nr}, {mr, nr + 1}, {mr + 1, 2*nr - 1}, {2*mr + 1, 1}} {
 				for variant := range 8 {
-					randomCase(mn[0], mn[1], k, variant).run(t, r)
+					randomCase(mn[0], mn[1], k, variant).run(t, s, wr, r)
 				}
 			}
 		}
@@ -177,9 +179,10 @@ func TestGemmU8KBattery(t *testing.T) {
 // their ranges, every zero point end, scales that saturate the output both
 // ways and residuals that do too.
 func TestGemmU8ExtremeValues(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(2, 55))
-		mr, nr := tested8().mr, tested8().nr
+		mr, nr := wr.kernel(s).mr, wr.kernel(s).nr
 		for _, k := range []int{4, 132, 4608} {
 			if testing.Short() && k == 132 {
 				continue
@@ -194,7 +197,7 @@ func TestGemmU8ExtremeValues(t *testing.T) {
 							tc := gemm8Case{m: mr + 1, n: nr + 1, k: k, padA: 7, padC: 3, aVal: av, wVal: wv, zeroA: za,
 								scale: sc, zeroOut: 128, bias: za == 128, res: sc == 1e-3, relu: wv == -127,
 								resZero: 0, resScale: 200}
-							tc.run(t, r)
+							tc.run(t, s, wr, r)
 						}
 					}
 				}
@@ -207,8 +210,9 @@ func TestGemmU8ExtremeValues(t *testing.T) {
 // odd and of both signs, so that round-half-to-even is checked, with and
 // without a residual that lands on a tie too.
 func TestGemmU8Ties(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
-		mr, nr := tested8().mr, tested8().nr
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
+		mr, nr := wr.kernel(s).mr, wr.kernel(s).nr
 		m, n, k := mr+2, nr+3, 8
 		// a = 1, ZeroA = 0 and w[k][j] small: acc[j] = Σ_k w[k][j]; scale
 		// 0.5 makes every odd acc a tie.
@@ -232,7 +236,7 @@ func TestGemmU8Ties(t *testing.T) {
 				}
 				rq.ResZero, rq.ResScale = 3, 0.5
 			}
-			pb := PackB8(w, k, n)
+			pb := s.PackB8(w, k, n)
 			c := make([]uint8, m*n)
 			GemmU8(m, a, k, &pb, c, n, rq, 0, pb.Panels())
 			want := refGemmU8(m, n, k, a, k, w, rq)
@@ -266,24 +270,25 @@ func TestGemmU8Ties(t *testing.T) {
 
 // TestGemmU8PanelRange: column panels [p0, p1) only write their columns.
 func TestGemmU8PanelRange(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(3, 3))
-		nr := tested8().nr
-		m, n, k := tested8().mr+3, 3*nr+5, 36
+		nr := wr.kernel(s).nr
+		m, n, k := wr.kernel(s).mr+3, 3*nr+5, 36
 		a := make([]uint8, m*k)
 		for i := range a {
 			a[i] = uint8(r.IntN(256))
 		}
 		w := make([]int8, k*n)
 		for i := range w {
-			w[i] = randW8(r)
+			w[i] = wr.rand(r)
 		}
 		rq := &Requant{ZeroA: 9, Scale: make([]float32, n), ZeroOut: 4}
 		for j := range rq.Scale {
 			rq.Scale[j] = 0.002
 		}
-		pb := PackB8(w, k, n)
-		checkPacked(t, &pb)
+		pb := s.PackB8(w, k, n)
+		wr.checkPacked(t, s, &pb)
 		want := refGemmU8(m, n, k, a, k, w, rq)
 		c := make([]uint8, m*n)
 		for i := range c {
@@ -302,13 +307,14 @@ func TestGemmU8PanelRange(t *testing.T) {
 }
 
 func TestGemmU8NoAllocs(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
-		m, n, k := 2*tested8().mr+1, 2*tested8().nr+3, 64
+	// Not in parallel: AllocsPerRun counts the allocations of every goroutine.
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		m, n, k := 2*wr.kernel(s).mr+1, 2*wr.kernel(s).nr+3, 64
 		a := make([]uint8, m*k)
 		w := make([]int8, k*n)
-		w[k*n-1] = clampW8(127) // all zeros would get the narrow kernel in the wide run too
-		pb := PackB8(w, k, n)
-		checkPacked(t, &pb)
+		w[k*n-1] = wr.clamp(127) // all zeros would get the narrow kernel in the wide run too
+		pb := s.PackB8(w, k, n)
+		wr.checkPacked(t, s, &pb)
 		rq := &Requant{Scale: make([]float32, n), Bias: make([]int32, n), Res: make([]uint8, m*n), LdRes: n}
 		c := make([]uint8, m*n)
 		if allocs := testing.AllocsPerRun(10, func() {

@@ -33,57 +33,56 @@ func refGemmU8(m, n, k int, a []uint8, lda int, w []int8, rq *Requant) []uint8 {
 // offer; ISA test files add theirs from their own CPU feature checks.
 var wantGemm8 = []string{"generic"}
 
-// The weight range of the test matrices: full, or the narrow kernels'
-// while forEachGemm8 runs them (narrowRun).
-var (
-	w8Lo, w8Hi = -127, 127
-	narrowRun  bool
-)
-
-// tested8 is the kernel under test: the narrow variant in narrow runs.
-func tested8() *gemm8Impl {
-	if narrowRun {
-		return gemm8.narrow
-	}
-	return gemm8
+// w8Range is the weight range of the test matrices of one run of
+// forEachGemm8: full, or the narrow kernel's in a narrow run.
+type w8Range struct {
+	lo, hi int
+	narrow bool
 }
 
-// randW8 is a random weight in [w8Lo, w8Hi].
-func randW8(r *rand.Rand) int8 { return int8(w8Lo + r.IntN(w8Hi-w8Lo+1)) }
+// fullW8 is the range outside narrow runs.
+var fullW8 = w8Range{lo: -127, hi: 127}
 
-// clampW8 maps an extreme weight of a test to the current range.
-func clampW8(v int) int8 { return int8(min(max(v, w8Lo), w8Hi)) }
+// kernel is the kernel under test on s: the narrow variant in narrow runs.
+func (wr w8Range) kernel(s *Set) *gemm8Impl {
+	if wr.narrow {
+		return s.gemm8.narrow
+	}
+	return s.gemm8
+}
 
-// checkPacked fails if a matrix packed during a narrow run did not get
+// rand is a random weight in the range.
+func (wr w8Range) rand(r *rand.Rand) int8 { return int8(wr.lo + r.IntN(wr.hi-wr.lo+1)) }
+
+// clamp maps an extreme weight of a test to the range.
+func (wr w8Range) clamp(v int) int8 { return int8(min(max(v, wr.lo), wr.hi)) }
+
+// checkPacked fails if a matrix s packed during a narrow run did not get
 // the narrow kernel: the run would test the wide one twice.
-func checkPacked(t *testing.T, pb *PackedB8) {
+func (wr w8Range) checkPacked(t *testing.T, s *Set, pb *PackedB8) {
 	t.Helper()
-	if narrowRun && pb.impl != gemm8.narrow {
-		t.Fatalf("narrow run: matrix packed for %q, not %q", pb.Kernel(), gemm8.narrow.name)
+	if wr.narrow && pb.impl != s.gemm8.narrow {
+		t.Fatalf("narrow run: matrix packed for %q, not %q", pb.Kernel(), s.gemm8.narrow.name)
 	}
 }
 
-// forEachGemm8 runs f with every int8 GEMM this CPU supports selected,
-// and again for each narrow variant with the weights in its range (the
-// selection is then the wide kernel, as in use: PackB8 must pick the
-// narrow one). It fails if one in wantGemm8 was not among them.
-func forEachGemm8(t *testing.T, f func(t *testing.T)) {
-	saved := gemm8
-	defer func() { gemm8 = saved }()
+// forEachGemm8 runs f on the Set of every int8 GEMM this CPU supports
+// (the best path that has it), and again for each narrow variant with the
+// weights in its range (the Set's kernel is then the wide one, as in use:
+// PackB8 must pick the narrow one). It fails if one in wantGemm8 was not
+// among them.
+func forEachGemm8(t *testing.T, f func(t *testing.T, s *Set, wr w8Range)) {
 	seen := map[string]bool{}
-	for _, p := range paths {
-		impl := p.gemm8
-		if impl == nil || seen[impl.name] {
+	for _, s := range Sets() {
+		impl := s.gemm8
+		if seen[impl.name] {
 			continue
 		}
 		seen[impl.name] = true
-		gemm8 = impl
-		t.Run(impl.name, f)
+		t.Run(impl.name, func(t *testing.T) { f(t, s, fullW8) })
 		if nw := impl.narrow; nw != nil && !seen[nw.name] {
 			seen[nw.name] = true
-			w8Lo, w8Hi, narrowRun = NarrowLo, NarrowHi, true
-			t.Run(nw.name, f)
-			w8Lo, w8Hi, narrowRun = -127, 127, false
+			t.Run(nw.name, func(t *testing.T) { f(t, s, w8Range{lo: NarrowLo, hi: NarrowHi, narrow: true}) })
 		}
 	}
 	for _, name := range wantGemm8 {
@@ -96,9 +95,10 @@ func forEachGemm8(t *testing.T, f func(t *testing.T)) {
 const canary8 = 0xA5
 
 func TestGemmU8Shapes(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(8, 8))
-		mr, nr := tested8().mr, tested8().nr
+		mr, nr := wr.kernel(s).mr, wr.kernel(s).nr
 		ms := []int{1, 2, mr - 1, mr, mr + 1, 2*mr + 3, 37}
 		ns := []int{1, 3, nr - 1, nr, nr + 1, 2*nr + 5}
 		ks := []int{4, 8, 12, 64, 68, 300, 1152}
@@ -117,7 +117,7 @@ func TestGemmU8Shapes(t *testing.T) {
 						}
 						w := make([]int8, k*n)
 						for i := range w {
-							w[i] = randW8(r)
+							w[i] = wr.rand(r)
 						}
 						rq := &Requant{ZeroA: int32(r.IntN(256)), ZeroOut: int32(r.IntN(256)), Scale: make([]float32, n)}
 						for j := range rq.Scale {
@@ -138,8 +138,8 @@ func TestGemmU8Shapes(t *testing.T) {
 							}
 							rq.ResZero, rq.ResScale = int32(r.IntN(256)), float32(r.Float64()*2)
 						}
-						pb := PackB8(w, k, n)
-						checkPacked(t, &pb)
+						pb := s.PackB8(w, k, n)
+						wr.checkPacked(t, s, &pb)
 						buf := make([]uint8, (m-1)*ldc+n+32)
 						for i := range buf {
 							buf[i] = canary8
@@ -175,7 +175,8 @@ func TestGemmU8Shapes(t *testing.T) {
 // their limits: all-255 activations against all ±127 weights at the
 // largest ResNet K, zero points at both ends, scales that saturate.
 func TestGemmU8Extremes(t *testing.T) {
-	forEachGemm8(t, func(t *testing.T) {
+	forEachGemm8(t, func(t *testing.T, s *Set, wr w8Range) {
+		t.Parallel()
 		const m, n, k = 5, 9, 4608
 		for _, tc := range []struct {
 			a     uint8
@@ -189,14 +190,14 @@ func TestGemmU8Extremes(t *testing.T) {
 			}
 			w := make([]int8, k*n)
 			for i := range w {
-				w[i] = clampW8(int(tc.w))
+				w[i] = wr.clamp(int(tc.w))
 			}
 			rq := &Requant{ZeroA: tc.za, Scale: make([]float32, n), ZeroOut: 7}
 			for j := range rq.Scale {
 				rq.Scale[j] = tc.scale
 			}
-			pb := PackB8(w, k, n)
-			checkPacked(t, &pb)
+			pb := s.PackB8(w, k, n)
+			wr.checkPacked(t, s, &pb)
 			c := make([]uint8, m*n)
 			GemmU8(m, a, k, &pb, c, n, rq, 0, pb.Panels())
 			want := refGemmU8(m, n, k, a, k, w, rq)
@@ -242,23 +243,20 @@ func TestPackB8RejectsBadK(t *testing.T) {
 			t.Fatal("K=6 packed without complaint")
 		}
 	}()
-	PackB8(make([]int8, 12), 6, 2)
+	Best().PackB8(make([]int8, 12), 6, 2)
 }
 
 func BenchmarkGemmU8(b *testing.B) {
-	saved := gemm8
-	defer func() { gemm8 = saved }()
 	seen := map[string]bool{}
-	for _, p := range paths {
-		impl := p.gemm8
-		if impl == nil || seen[impl.name] {
+	for _, s := range Sets() {
+		impl := s.gemm8
+		if seen[impl.name] {
 			continue
 		}
 		seen[impl.name] = true
 		for _, sz := range [][3]int{{3136, 64, 64}, {784, 128, 1152}, {196, 256, 2304}, {49, 512, 4608}} {
 			m, n, k := sz[0], sz[1], sz[2]
 			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", impl.name, m, n, k), func(b *testing.B) {
-				gemm8 = impl
 				r := rand.New(rand.NewPCG(1, 1))
 				a := make([]uint8, m*k)
 				for i := range a {
@@ -266,9 +264,9 @@ func BenchmarkGemmU8(b *testing.B) {
 				}
 				w := make([]int8, k*n)
 				for i := range w {
-					w[i] = randW8(r)
+					w[i] = fullW8.rand(r)
 				}
-				pb := PackB8(w, k, n)
+				pb := s.PackB8(w, k, n)
 				rq := &Requant{Scale: make([]float32, n)}
 				c := make([]uint8, m*n)
 				b.ResetTimer()

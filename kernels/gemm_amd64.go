@@ -121,13 +121,25 @@ var (
 	gemmAVX2   = asmImpl("gemmF32_6x16_AVX2FMA", 6, 16, 512<<10, gemmF32_6x16_AVX2FMA)
 	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512)
 
-	// CPUs without VNNI run the exact int16 int8 kernel (gemm8_amd64.go).
-	_ = registerPath(&path{name: "avx2", rank: 10, available: hasAVX2, gemm: gemmAVX2, gemm8: gemm8AVX2,
-		maxWindow: maxWindowAVX2, maxLanes: 8, epilogue: epilogueAVX2, epiLanes: 8,
-		maxWindow8: maxWindow8AVX2, max8Lanes: 32, quantize: quantizeAVX2, dequantize: dequantizeAVX2, quantLanes: 32,
-		add8: add8Call(add8AVX2), depthwise: depthwiseAVX2, groupconv: groupConvAVX2})
-	_ = registerPath(&path{name: "avx512", rank: 20, available: hasAVX512, gemm: gemmAVX512, gemm8: gemm8AVX2,
-		maxWindow: maxWindowAVX512, maxLanes: 16, epilogue: epilogueAVX512, epiLanes: 16,
-		maxWindow8: maxWindow8AVX512, max8Lanes: 64, quantize: quantizeAVX512, dequantize: dequantizeAVX512, quantLanes: 64,
-		add8: add8Call(add8AVX512), depthwise: depthwiseAVX512, groupconv: groupConvAVX512})
+	// The amd64 paths, best last. The VNNI paths differ from the path below
+	// them only where a VNNI implementation is registered (the int8 GEMM,
+	// int8 Winograd and depthwise); CPUs without VNNI run the exact int16
+	// int8 kernel (gemm8_amd64.go).
+	_ = definePath("avx2", 10, hasAVX2, "avx2", levelGeneric)
+	_ = definePath("avxvnni", 15, hasAVXVNNI, "avxvnni", "avx2", levelGeneric)
+	_ = definePath("avx512", 20, hasAVX512, "avx512", "avx2", levelGeneric)
+	_ = definePath("avx512vnni", 30, hasAVX512VNNI, "avx512vnni", "avx512", "avx2", levelGeneric)
+
+	_ = gemmReg.add("avx2", hasAVX2, gemmAVX2)
+	_ = gemmReg.add("avx512", hasAVX512, gemmAVX512)
+	_ = maxPoolReg.add("avx2", hasAVX2, maxPoolImpl{maxWindowAVX2, 8})
+	_ = maxPoolReg.add("avx512", hasAVX512, maxPoolImpl{maxWindowAVX512, 16})
+	_ = epilogueReg.add("avx2", hasAVX2, epilogueImpl{epilogueAVX2, 8})
+	_ = epilogueReg.add("avx512", hasAVX512, epilogueImpl{epilogueAVX512, 16})
+	_ = maxPool8Reg.add("avx2", hasAVX2, maxPool8Impl{maxWindow8AVX2, 32})
+	_ = maxPool8Reg.add("avx512", hasAVX512, maxPool8Impl{maxWindow8AVX512, 64})
+	_ = quantReg.add("avx2", hasAVX2, quantImpl{quantizeAVX2, dequantizeAVX2, 32})
+	_ = quantReg.add("avx512", hasAVX512, quantImpl{quantizeAVX512, dequantizeAVX512, 64})
+	_ = add8Reg.add("avx2", hasAVX2, add8Impl{add8Call(add8AVX2), 32})
+	_ = add8Reg.add("avx512", hasAVX512, add8Impl{add8Call(add8AVX512), 64})
 )

@@ -113,9 +113,18 @@ func neonKernel(r int, p *neonGemm) {
 // row-block entry point: one assembly call per panel.
 var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON, rows: gemmTileNEON}
 
-var _ = registerPath(&path{name: "neon", rank: 10, available: hasASIMD, gemm: gemmNEON, gemm8: gemm8NEON,
-	maxWindow8: maxWindow8NEON, max8Lanes: 16, quantize: quantizeNEON, dequantize: dequantizeNEON, quantLanes: 16,
-	add8: add8NEONCall, depthwise: depthwiseNEON, groupconv: groupConvNEON})
+// The arm64 paths: neon, and neondot, which differs only where an SDOT
+// implementation is registered (the int8 GEMM).
+var (
+	_ = definePath("neon", 10, hasASIMD, "neon", levelGeneric)
+	_ = definePath("neondot", 20, hasASIMDDP, "neondot", "neon", levelGeneric)
+
+	_ = gemmReg.add("neon", hasASIMD, gemmNEON)
+	_ = gemm8Reg.add("neon", hasASIMD, gemm8NEON)
+	_ = maxPool8Reg.add("neon", hasASIMD, maxPool8Impl{maxWindow8NEON, 16})
+	_ = quantReg.add("neon", hasASIMD, quantImpl{quantizeNEON, dequantizeNEON, 16})
+	_ = add8Reg.add("neon", hasASIMD, add8Impl{add8NEONCall, 16})
+)
 
 func hasASIMD() bool { return cpuid.CPU.Supports(cpuid.ASIMD) }
 

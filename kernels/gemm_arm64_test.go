@@ -3,7 +3,6 @@
 package kernels
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -19,6 +18,15 @@ func init() {
 	if cpuid.CPU.Supports(cpuid.ASIMD, cpuid.ASIMDDP) {
 		wantPaths = append(wantPaths, "neondot")
 	}
+	// The paths as the path table before Sets had them (gemm_arm64.go,
+	// gemm8_arm64.go): no arm64 Winograd transforms, max pool or
+	// epilogue kernels; neondot is neon with the SDOT int8 GEMM.
+	neon := Set{gemm: gemmNEON, gemm8: gemm8NEON, wino: winoGeneric, wino8: wino8Generic,
+		maxPool8: maxPool8Impl{maxWindow8NEON, 16}, quant: quantImpl{quantizeNEON, dequantizeNEON, 16},
+		add8: add8Impl{add8NEONCall, 16}, depthwise: depthwiseNEON, groupconv: groupConvNEON}
+	neondot := neon
+	neondot.gemm8 = gemm8NEONDOT
+	oldPaths["neon"], oldPaths["neondot"] = &neon, &neondot
 }
 
 // TestNEONRows checks gemmRowsNEON, which walks all the 6-row tiles of a
@@ -36,7 +44,7 @@ func TestNEONRows(t *testing.T) {
 				lda, ldc, ldres := nextPrime(k+2), nextPrime(n+3), nextPrime(n+7)
 				a := randSlice(r, (m-1)*lda+k)
 				b := randSlice(r, k*n)
-				pb := PackB(b, k, n)
+				pb := packB(b, k, n, gemmNEON)
 				ep := &Epilogue{Bias: randSlice(r, n), Res: randSlice(r, (m-1)*ldres+n), LdRes: ldres, Relu: true}
 				full, c := guarded((m-1)*ldc + n)
 				gemmRowsNEON(m, n, k, a, lda, pb.Data, c, ldc, ep)
@@ -49,7 +57,7 @@ func TestNEONRows(t *testing.T) {
 					gemmRowsNEON(1, n, k, a[i*lda:], lda, pb.Data, row, n, &one)
 					for j := range n {
 						got := c[i*ldc+j]
-						if math.Abs(float64(got-want[i*n+j])) > gemmTol(k) {
+						if math.Abs(float64(got-want[i*n+j])) > gemmTol(gemmNEON.name, k) {
 							t.Fatalf("m=%d n=%d k=%d: c[%d,%d]=%v want %v", m, n, k, i, j, got, want[i*n+j])
 						}
 						if math.Float32bits(got) != math.Float32bits(row[j]) {
@@ -62,45 +70,31 @@ func TestNEONRows(t *testing.T) {
 	}
 }
 
-// TestSelectNEON checks that EDGE_RESNET_KERNELS forces each path, and
-// that neondot (same fp32 GEMM, SDOT int8 GEMM) is preferred where the CPU
-// has ASIMDDP.
+// TestSelectNEON checks what each EDGE_RESNET_KERNELS setting gives (the
+// path it names, or the best path with the setting refused), and that
+// neondot (same fp32 GEMM, SDOT int8 GEMM) is preferred where the CPU has
+// ASIMDDP.
 func TestSelectNEON(t *testing.T) {
 	if !hasASIMD() {
 		t.Skip("no ASIMD")
 	}
-	saved := selected
-	defer use(saved)
 	best, best8 := "neon", "gemmU8_2x16_NEON"
 	if cpuid.CPU.Supports(cpuid.ASIMDDP) {
 		best, best8 = "neondot", "gemmU8_6x16_NEONDOT"
 	}
-	type tc struct {
-		env, path, gemm, gemm8 string
-		refused                bool // the setting is an error (the best path stays selected)
-	}
-	cases := []tc{
+	cases := []envCase{
 		{"neon", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON", false},
 		{"generic", "generic", "generic", "generic", false},
 		{"", best, "gemmF32_6x16_NEON", best8, false}, // the best available
 		{"avx2", best, "gemmF32_6x16_NEON", best8, true},
+		{"no-such-path", best, "gemmF32_6x16_NEON", best8, true},
 	}
 	if best == "neondot" {
-		cases = append(cases, tc{"neondot", "neondot", "gemmF32_6x16_NEON", "gemmU8_6x16_NEONDOT", false})
+		cases = append(cases, envCase{"neondot", "neondot", "gemmF32_6x16_NEON", "gemmU8_6x16_NEONDOT", false})
 	} else {
-		cases = append(cases, tc{"neondot", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON", true})
+		cases = append(cases, envCase{"neondot", "neon", "gemmF32_6x16_NEON", "gemmU8_2x16_NEON", true})
 	}
-	for _, c := range cases {
-		t.Setenv(EnvKernels, c.env)
-		note, err := selectFromEnv()
-		if PathName() != c.path || GemmName() != c.gemm || Gemm8Name() != c.gemm8 || (err != nil) != c.refused {
-			t.Errorf("%s=%q: path %s, GEMM %s, int8 GEMM %s (%s, %v), want %s, %s, %s, refused %v",
-				EnvKernels, c.env, PathName(), GemmName(), Gemm8Name(), note, err, c.path, c.gemm, c.gemm8, c.refused)
-		}
-		if err != nil && !errors.Is(err, ErrPath) {
-			t.Errorf("%s=%q: %v does not wrap ErrPath", EnvKernels, c.env, err)
-		}
-	}
+	checkEnvCases(t, cases)
 }
 
 // BenchmarkFMAPeakNEON measures the core's FMLA throughput on registers,

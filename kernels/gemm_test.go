@@ -74,8 +74,8 @@ var gemmTolPerKernel = map[string]float64{
 	"gemmF32_6x16_NEON":    4e-5, // FMA: one rounding per term
 }
 
-func gemmTol(k int) float64 {
-	tol, ok := gemmTolPerKernel[gemm.name]
+func gemmTol(kernel string, k int) float64 {
+	tol, ok := gemmTolPerKernel[kernel]
 	if !ok {
 		tol = 4e-5
 	}
@@ -87,36 +87,32 @@ func gemmTol(k int) float64 {
 // registry, so a path that failed to register is caught.
 var wantPaths = []string{"generic"}
 
-// forEachGemm runs f with every GEMM implementation this CPU supports
-// selected, so that asm kernels are checked against the same oracle. It
-// fails if a path the CPU supports was not among them.
-func forEachGemm(t *testing.T, f func(t *testing.T)) {
-	saved := gemm
-	defer func() { gemm = saved }()
+// forEachGemm runs f on the Set of every GEMM implementation this CPU
+// supports (the lowest path that has it, generic first), so that asm
+// kernels are checked against the same oracle. It fails if a path the CPU
+// supports was not among them; a run that fails fails the test itself.
+func forEachGemm(t *testing.T, f func(t *testing.T, s *Set)) {
 	ran := map[string]bool{}
-	passed := map[*gemmImpl]bool{}
-	for _, p := range slices.Backward(paths) {
-		if passed[p.gemm] {
+	covered := map[*gemmImpl]bool{}
+	for _, s := range slices.Backward(Sets()) {
+		ran[s.Name()] = true
+		if covered[s.gemm] {
 			// The VNNI paths share their fp32 GEMM with avx2/avx512.
-			ran[p.name] = true
 			continue
 		}
-		gemm = p.gemm
-		if t.Run(p.name+"/"+p.gemm.name, f) {
-			ran[p.name] = true
-			passed[p.gemm] = true
-		}
+		covered[s.gemm] = true
+		t.Run(s.Name()+"/"+s.GemmName(), func(t *testing.T) { f(t, s) })
 	}
 	for _, name := range wantPaths {
 		if !ran[name] {
-			t.Errorf("kernel path %q is supported here but was not exercised (or failed)", name)
+			t.Errorf("kernel path %q is supported here but was not exercised", name)
 		}
 	}
 }
 
 // gemmCase runs one Gemm against the reference with canaries around c,
 // a residual with its own prime row stride, and read-only inputs checked.
-func gemmCase(t *testing.T, r *rand.Rand, m, n, k, lda, ldc int, bias, res, relu bool) {
+func gemmCase(t *testing.T, s *Set, r *rand.Rand, m, n, k, lda, ldc int, bias, res, relu bool) {
 	t.Helper()
 	a := randSlice(r, (m-1)*lda+k)
 	b := randSlice(r, k*n)
@@ -131,7 +127,7 @@ func gemmCase(t *testing.T, r *rand.Rand, m, n, k, lda, ldc int, bias, res, relu
 	aCopy := append([]float32(nil), a...)
 	biasCopy := append([]float32(nil), ep.Bias...)
 	resCopy := append([]float32(nil), ep.Res...)
-	pb := PackB(b, k, n)
+	pb := s.PackB(b, k, n)
 	pbCopy := append([]float32(nil), pb.Data...)
 	full, c := guarded((m-1)*ldc + n)
 	Gemm(m, a, lda, &pb, c, ldc, ep, 0, pb.Panels())
@@ -140,7 +136,7 @@ func gemmCase(t *testing.T, r *rand.Rand, m, n, k, lda, ldc int, bias, res, relu
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			got, w := c[i*ldc+j], want[i*n+j]
-			if !(math.Abs(float64(got-w)) <= gemmTol(k)) {
+			if !(math.Abs(float64(got-w)) <= gemmTol(pb.Kernel(), k)) {
 				t.Fatalf("m=%d n=%d k=%d lda=%d ldc=%d bias=%v res=%v relu=%v: c[%d,%d]=%v want %v",
 					m, n, k, lda, ldc, bias, res, relu, i, j, got, w)
 			}
@@ -169,9 +165,10 @@ func gemmCase(t *testing.T, r *rand.Rand, m, n, k, lda, ldc int, bias, res, relu
 // m = 1..MR+1, every n = 1..NR+1, k = 0 and k below, at and above the K
 // unrolling, strided A and C (prime extra strides), each epilogue part.
 func TestGemmTileBattery(t *testing.T) {
-	forEachGemm(t, func(t *testing.T) {
+	forEachGemm(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(1, 2))
-		mr, nr := gemm.mr, gemm.nr
+		mr, nr := s.gemm.mr, s.gemm.nr
 		ks := []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31}
 		for m := 1; m <= mr+1; m++ {
 			for n := 1; n <= nr+1; n++ {
@@ -179,7 +176,7 @@ func TestGemmTileBattery(t *testing.T) {
 					v := (m + n + i) % 4
 					lda := k + []int{0, 3, 7, 13}[v]
 					ldc := n + []int{0, 5, 11, 2}[v]
-					gemmCase(t, r, m, n, k, lda, ldc, v&1 == 1, v >= 2, v == 1 || v == 2)
+					gemmCase(t, s, r, m, n, k, lda, ldc, v&1 == 1, v >= 2, v == 1 || v == 2)
 				}
 			}
 		}
@@ -190,9 +187,10 @@ func TestGemmTileBattery(t *testing.T) {
 // row blocks (large k makes the block a few tiles) and every epilogue
 // combination.
 func TestGemmShapes(t *testing.T) {
-	forEachGemm(t, func(t *testing.T) {
+	forEachGemm(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(1, 2))
-		mr, nr := gemm.mr, gemm.nr
+		mr, nr := s.gemm.mr, s.gemm.nr
 		ms := []int{1, mr - 1, mr, mr + 1, 2*mr + 3, 37, 129}
 		ns := []int{1, nr - 1, nr, nr + 1, 2*nr + 5, 67}
 		ks := []int{1, 3, 64, 255, 300}
@@ -205,14 +203,14 @@ func TestGemmShapes(t *testing.T) {
 					for variant := 0; variant < 8; variant++ {
 						lda := k + []int{0, 3, 7, 13}[variant%4]
 						ldc := n + []int{0, 5, 11, 2}[variant%4]
-						gemmCase(t, r, m, n, k, lda, ldc, variant&1 == 1, variant&2 == 2, variant&4 == 4)
+						gemmCase(t, s, r, m, n, k, lda, ldc, variant&1 == 1, variant&2 == 2, variant&4 == 4)
 					}
 				}
 			}
 		}
 		// Row blocks: k large enough that one block holds few tiles.
 		for _, sz := range [][3]int{{3*mr + 2, nr + 3, 4099}, {5 * mr, 2 * nr, 9000}} {
-			gemmCase(t, r, sz[0], sz[1], sz[2], sz[2]+7, sz[1]+5, true, true, true)
+			gemmCase(t, s, r, sz[0], sz[1], sz[2], sz[2]+7, sz[1]+5, true, true, true)
 		}
 	})
 }
@@ -220,12 +218,13 @@ func TestGemmShapes(t *testing.T) {
 // TestGemmPanelSplit checks that computing column panels in separate calls
 // (as threads do) gives bit-identical results to one call.
 func TestGemmPanelSplit(t *testing.T) {
-	forEachGemm(t, func(t *testing.T) {
+	forEachGemm(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(3, 4))
-		m, n, k := 50, 5*gemm.nr+3, 77
+		m, n, k := 50, 5*s.gemm.nr+3, 77
 		a, b := randSlice(r, m*k), randSlice(r, k*n)
 		ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
-		pb := PackB(b, k, n)
+		pb := s.PackB(b, k, n)
 		one := make([]float32, m*n)
 		Gemm(m, a, k, &pb, one, n, ep, 0, pb.Panels())
 		split := make([]float32, m*n)
@@ -252,16 +251,16 @@ var gemmBenchShapes = [][3]int{
 	{49, 512, 4608},  // conv5_x 3x3 through im2col
 }
 
-// gemmPathsOnce is paths, best first, keeping for each fp32 GEMM only the
-// lowest-ranked path that has it (avx512 rather than avx512vnni, avx2
+// gemmPathsOnce is Sets(), best first, keeping for each fp32 GEMM only
+// the lowest-ranked path that has it (avx512 rather than avx512vnni, avx2
 // rather than avxvnni: the VNNI paths differ only in int8).
-func gemmPathsOnce() []*path {
-	var out []*path
+func gemmPathsOnce() []*Set {
+	var out []*Set
 	seen := map[*gemmImpl]bool{}
-	for _, p := range slices.Backward(paths) {
-		if !seen[p.gemm] {
-			seen[p.gemm] = true
-			out = append(out, p)
+	for _, s := range slices.Backward(Sets()) {
+		if !seen[s.gemm] {
+			seen[s.gemm] = true
+			out = append(out, s)
 		}
 	}
 	slices.Reverse(out)
@@ -270,11 +269,11 @@ func gemmPathsOnce() []*path {
 
 func BenchmarkGemm(b *testing.B) {
 	b.Logf("cpu: %s; kernels: %s", CPU(), Selection())
-	for _, p := range gemmPathsOnce() {
+	for _, s := range gemmPathsOnce() {
 		for _, sz := range gemmBenchShapes {
 			m, n, k := sz[0], sz[1], sz[2]
-			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", p.name, m, n, k), func(b *testing.B) {
-				benchGemm(b, p.gemm, m, n, k)
+			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", s.Name(), m, n, k), func(b *testing.B) {
+				benchGemm(b, s, m, n, k)
 			})
 		}
 	}
@@ -284,18 +283,15 @@ func BenchmarkGemm(b *testing.B) {
 // from DRAM as in a real network, where each layer's weights are read once
 // per image.
 func BenchmarkGemmColdB(b *testing.B) {
-	for _, p := range gemmPathsOnce() {
+	for _, s := range gemmPathsOnce() {
 		for _, sz := range gemmBenchShapes {
 			m, n, k := sz[0], sz[1], sz[2]
-			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", p.name, m, n, k), func(b *testing.B) {
-				saved := gemm
-				gemm = p.gemm
-				defer func() { gemm = saved }()
+			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", s.Name(), m, n, k), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				a := randSlice(r, m*k)
 				bs := make([]PackedB, max(2, (64<<20)/(4*k*n)))
 				for i := range bs {
-					bs[i] = PackB(randSlice(r, k*n), k, n)
+					bs[i] = s.PackB(randSlice(r, k*n), k, n)
 				}
 				c := make([]float32, m*n)
 				ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
@@ -317,14 +313,11 @@ func BenchmarkGemmColdB(b *testing.B) {
 	}
 }
 
-// benchGemm times C = A x B with impl selected, reporting GFLOP/s.
-func benchGemm(b *testing.B, impl *gemmImpl, m, n, k int) {
-	saved := gemm
-	gemm = impl
-	defer func() { gemm = saved }()
+// benchGemm times C = A x B on s's GEMM kernel, reporting GFLOP/s.
+func benchGemm(b *testing.B, s *Set, m, n, k int) {
 	r := rand.New(rand.NewPCG(1, 1))
 	a, w := randSlice(r, m*k), randSlice(r, k*n)
-	pb := PackB(w, k, n)
+	pb := s.PackB(w, k, n)
 	c := make([]float32, m*n)
 	ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
 	b.ResetTimer()

@@ -33,8 +33,9 @@ var tileKs = []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 31, 33}
 // past them crashes; c has canaries around it and in its row gaps; the
 // inputs are checked unchanged.
 func TestGemmTiles(t *testing.T) {
-	forEachGemm(t, func(t *testing.T) {
-		mr, nr := gemm.mr, gemm.nr
+	forEachGemm(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		mr, nr := s.gemm.mr, s.gemm.nr
 		maxK := slices.Max(tileKs)
 		ga := newGuardedEnd(t, (mr-1)*nextPrime(maxK+1)+maxK)
 		gb := newGuardedEnd(t, maxK*nr)
@@ -57,7 +58,7 @@ func TestGemmTiles(t *testing.T) {
 						a := ga.tail((m-1)*lda + k)
 						fill(a)
 						b := randSlice(r, k*n)
-						pb := PackB(b, k, n)
+						pb := s.PackB(b, k, n)
 						pb.Data = append(gb.tail(len(pb.Data))[:0], pb.Data...)
 						ep := &Epilogue{Relu: variant == 1 || variant == 3}
 						if variant == 1 || variant == 3 {
@@ -79,7 +80,7 @@ func TestGemmTiles(t *testing.T) {
 						want := refGemm(m, n, k, a, lda, b, ep)
 						for i := range m {
 							for j := range n {
-								if got, w := c[i*ldc+j], want[i*n+j]; math.Abs(float64(got-w)) > gemmTol(k) {
+								if got, w := c[i*ldc+j], want[i*n+j]; math.Abs(float64(got-w)) > gemmTol(pb.Kernel(), k) {
 									t.Fatalf("m=%d n=%d k=%d lda=%d ldc=%d ldres=%d variant %d: c[%d,%d]=%v want %v",
 										m, n, k, lda, ldc, ldres, variant, i, j, got, w)
 								}
@@ -105,8 +106,9 @@ func TestGemmTiles(t *testing.T) {
 // TestGemmReluNaN checks the epilogue's ReLU is max(x, 0) on every path:
 // negative results become 0 and NaN stays NaN.
 func TestGemmReluNaN(t *testing.T) {
-	forEachGemm(t, func(t *testing.T) {
-		m, k, n := gemm.mr+1, 5, gemm.nr+3
+	forEachGemm(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		m, k, n := s.gemm.mr+1, 5, s.gemm.nr+3
 		a := make([]float32, m*k)
 		b := make([]float32, k*n)
 		for i := range b {
@@ -116,7 +118,7 @@ func TestGemmReluNaN(t *testing.T) {
 			a[i*k] = -1 // every sum is -1
 		}
 		a[1*k+2] = float32(math.NaN()) // row 1 is NaN
-		pb := PackB(b, k, n)
+		pb := s.PackB(b, k, n)
 		c := make([]float32, m*n)
 		Gemm(m, a, k, &pb, c, n, &Epilogue{Relu: true}, 0, pb.Panels())
 		for i := range m {

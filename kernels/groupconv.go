@@ -34,8 +34,8 @@ func (w *GroupedB) Bytes() int64 {
 }
 
 // PackGrouped packs grouped-conv weights (HWIO with I = C/G) per group for
-// the selected GEMM kernel.
-func PackGrouped(g *ConvGeom, groups int, w []float32) GroupedB {
+// the Set's GEMM kernel.
+func (s *Set) PackGrouped(g *ConvGeom, groups int, w []float32) GroupedB {
 	cig, cog := g.C/groups, g.Cout/groups
 	k := g.KH * g.KW * cig
 	out := GroupedB{Groups: groups, B: make([]PackedB, groups)}
@@ -44,15 +44,19 @@ func PackGrouped(g *ConvGeom, groups int, w []float32) GroupedB {
 		for r := range k {
 			copy(m[r*cog:(r+1)*cog], w[r*g.Cout+gr*cog:][:cog])
 		}
-		out.B[gr] = PackB(m, k, cog)
+		out.B[gr] = s.PackB(m, k, cog)
 	}
 	return out
 }
 
-// GroupConvGemmScratch is the scratch (in float32s) GroupConvGemm needs.
-func GroupConvGemmScratch(g *ConvGeom, groups int) int {
-	k := g.KH * g.KW * g.C / groups
-	return convBlockRows(k) * k
+// MR is the row tile of the GEMM kernel the weights were packed for.
+func (w *GroupedB) MR() int { return w.B[0].MR() }
+
+// GroupConvGemmScratch is the scratch (in float32s) GroupConvGemm needs
+// with weights w.
+func GroupConvGemmScratch(g *ConvGeom, w *GroupedB) int {
+	k := g.KH * g.KW * g.C / w.Groups
+	return w.B[0].impl.blockRows(k) * k
 }
 
 // GroupConvGemm computes output pixels [px0, px1) of a grouped convolution
@@ -65,10 +69,10 @@ func GroupConvGemm(g *ConvGeom, w *GroupedB, in, out []float32, ep *Epilogue, px
 	cig, cog := g.C/groups, g.Cout/groups
 	k := g.KH * g.KW * cig
 	if groups < 1 || len(w.B) != groups || w.B[0].K != k || w.B[0].N != cog || len(in) < g.H*g.W*g.C ||
-		len(out) < g.Pixels()*g.Cout || px0 < 0 || px1 > g.Pixels() || len(scratch) < GroupConvGemmScratch(g, groups) {
+		len(out) < g.Pixels()*g.Cout || px0 < 0 || px1 > g.Pixels() || len(scratch) < GroupConvGemmScratch(g, w) {
 		panic(fmt.Sprintf("kernels.GroupConvGemm: bad arguments %+v groups=%d", *g, groups))
 	}
-	rows := convBlockRows(k)
+	rows := w.B[0].impl.blockRows(k)
 	sub := Epilogue{LdRes: g.Cout, Relu: ep.Relu}
 	for b0 := px0; b0 < px1; b0 += rows {
 		b1 := min(px1, b0+rows)
@@ -190,15 +194,15 @@ type groupConvImpl struct {
 	maxCog int
 }
 
-// GroupConvPrefersDirect reports whether, on the selected kernel path,
+// GroupConvPrefersDirect reports whether, on the Set's path,
 // GroupConvDirect is the faster implementation of a grouped convolution
 // (the alternative being GroupConvGemm): whenever the path has
 // GroupConvDirect kernels and the groups have at most 128 (AVX-512) or
 // 48 (AVX2) output channels, by measurement (bench/README.md, "Grouped
 // convolution"); never on the generic path, whose GroupConvDirect is the
 // reference Go code.
-func GroupConvPrefersDirect(g *ConvGeom, groups int) bool {
-	impl := selected.groupconv
+func (s *Set) GroupConvPrefersDirect(g *ConvGeom, groups int) bool {
+	impl := s.groupconv
 	if impl == nil || groups < 1 || g.C%groups != 0 || g.Cout%groups != 0 {
 		return false
 	}
@@ -215,7 +219,7 @@ const (
 )
 
 // GroupDirectW is the weights of a grouped convolution packed for
-// GroupConvDirect under the kernel selection of PackGroupDirect's call.
+// GroupConvDirect by a Set, whose kernels then run it.
 type GroupDirectW struct {
 	Groups          int
 	impl            *groupConvImpl
@@ -255,10 +259,10 @@ func gcPlan(impl *groupConvImpl, g *ConvGeom, groups int) (kind gcKind, pe int) 
 }
 
 // GroupConvDirectScratch is the scratch (in float32s) GroupConvDirect
-// needs under the selected kernel path: a zero-padded copy of the input
-// of the pixels at the image's left and right edges.
-func GroupConvDirectScratch(g *ConvGeom, groups int) int {
-	kind, pe := gcPlan(selected.groupconv, g, groups)
+// needs with weights w: a zero-padded copy of the input of the pixels at
+// the image's left and right edges.
+func GroupConvDirectScratch(g *ConvGeom, w *GroupDirectW) int {
+	kind, pe := gcPlan(w.impl, g, w.Groups)
 	if kind == gcGo {
 		return 0
 	}
@@ -266,12 +270,12 @@ func GroupConvDirectScratch(g *ConvGeom, groups int) int {
 }
 
 // PackGroupDirect packs grouped-conv weights (HWIO with I = C/G) for
-// GroupConvDirect under the selected kernel path.
-func PackGroupDirect(g *ConvGeom, groups int, w []float32) GroupDirectW {
+// GroupConvDirect on the Set's kernels.
+func (s *Set) PackGroupDirect(g *ConvGeom, groups int, w []float32) GroupDirectW {
 	if groups < 1 || g.C%groups != 0 || g.Cout%groups != 0 || g.KH < 1 || g.KW < 1 || len(w) < g.KH*g.KW*(g.C/groups)*g.Cout {
 		panic(fmt.Sprintf("kernels.PackGroupDirect: bad arguments %+v groups=%d len(w)=%d", *g, groups, len(w)))
 	}
-	impl := selected.groupconv
+	impl := s.groupconv
 	kind, pe := gcPlan(impl, g, groups)
 	cig, cog := g.C/groups, g.Cout/groups
 	p := GroupDirectW{Groups: groups, impl: impl, kind: kind, c: g.C, cout: g.Cout, kh: g.KH, kw: g.KW,
@@ -333,8 +337,8 @@ func gcPackBc(w []float32, rows, cog, groups, cout, lanes int) []float32 {
 
 // GroupConvDirect computes output rows [y0, y1) of the grouped
 // convolution defined above (in is H*W*C values, out OH*OW*Cout, w packed
-// by PackGroupDirect for g under the same kernel selection; ep may be nil)
-// with scratch of GroupConvDirectScratch floats. Rows may be split across
+// by PackGroupDirect for g, whose kernels run it; ep may be nil) with
+// scratch of GroupConvDirectScratch floats. Rows may be split across
 // calls (threads) at will: the results do not change. out must not overlap
 // in, the weights or the bias; the residual may be out itself. It
 // allocates nothing.
@@ -344,13 +348,10 @@ func GroupConvDirect(g *ConvGeom, w *GroupDirectW, in, out []float32, ep *GroupE
 	}
 	flags, lo, hi, err := ep.Act.clamp()
 	outN := g.OH * g.OW * g.Cout
-	if w.impl != selected.groupconv {
-		panic("kernels.GroupConvDirect: weights packed under another kernel path")
-	}
 	if err != nil || w.c != g.C || w.cout != g.Cout || w.kh != g.KH || w.kw != g.KW ||
 		g.H < 1 || g.W < 1 || g.StrideH < 1 || g.StrideW < 1 || g.DilH < 1 || g.DilW < 1 || g.PadTop < 0 || g.PadLeft < 0 ||
 		len(in) < g.H*g.W*g.C || len(out) < outN || ep.Bias != nil && len(ep.Bias) < g.Cout ||
-		ep.Res != nil && len(ep.Res) < outN || y0 < 0 || y1 > g.OH || len(scratch) < GroupConvDirectScratch(g, w.Groups) {
+		ep.Res != nil && len(ep.Res) < outN || y0 < 0 || y1 > g.OH || len(scratch) < GroupConvDirectScratch(g, w) {
 		panic(fmt.Sprintf("kernels.GroupConvDirect: bad arguments %+v groups=%d rows [%d, %d) len(scratch)=%d %v", *g, w.Groups, y0, y1, len(scratch), err))
 	}
 	if kind, pe := gcPlan(w.impl, g, w.Groups); kind != w.kind || pe != w.pe {
@@ -561,9 +562,9 @@ func gcTapGo(s, w []float32, x float32) {
 	}
 }
 
-// groupConvDesc describes the selected path's GroupConvDirect kernels.
-func groupConvDesc() string {
-	gc := selected.groupconv
+// groupConvDesc describes the Set's GroupConvDirect kernels.
+func (s *Set) groupConvDesc() string {
+	gc := s.groupconv
 	if gc == nil {
 		return "Go"
 	}

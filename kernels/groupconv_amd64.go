@@ -133,4 +133,7 @@ var (
 			8: {1: gcPerm8s1AVX512, 2: gcPerm8s2AVX512}},
 		permP: 12,
 		bc:    [3]gcTileKernel{1: gcBc1AVX512, 2: gcBc2AVX512}, bcP: [3]int{1: 14, 2: 14}, maxCog: 128}
+
+	_ = groupConvReg.add("avx2", hasAVX2, groupConvAVX2)
+	_ = groupConvReg.add("avx512", hasAVX512, groupConvAVX512)
 )

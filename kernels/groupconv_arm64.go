@@ -25,5 +25,5 @@ func gcBc2NEON(dst, src, w, bias, res *float32, npix, pixStride, kh, kw, srcRow,
 // of the input vector directly, so one group per vector is as good), and
 // maxCog is an estimate from instruction counts (GroupConvGemm's panels
 // are 16 wide), not a measurement.
-var groupConvNEON = &groupConvImpl{name: "neon", lanes: 4,
-	bc: [3]gcTileKernel{1: gcBc1NEON, 2: gcBc2NEON}, bcP: [3]int{1: 12, 2: 6}, bcFull: true, maxCog: 32}
+var groupConvNEON = groupConvReg.add("neon", hasASIMD, &groupConvImpl{name: "neon", lanes: 4,
+	bc: [3]gcTileKernel{1: gcBc1NEON, 2: gcBc2NEON}, bcP: [3]int{1: 12, 2: 6}, bcFull: true, maxCog: 32})

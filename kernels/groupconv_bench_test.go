@@ -36,25 +36,25 @@ func gcBenchGeom(s gcBenchShape) ConvGeom {
 }
 
 // gcBenchRun is one way of computing a grouped convolution (the whole
-// image, bias and ReLU, one thread), set up for the selected path.
+// image, bias and ReLU, one thread), set up on one Set.
 type gcBenchRun struct {
 	name string
 	run  func()
 }
 
 // gcBenchRuns sets up GroupConvGemm and GroupConvDirect (its Go code on
-// the generic path) for shape s on the selected path.
-func gcBenchRuns(s gcBenchShape) (g ConvGeom, runs []gcBenchRun) {
+// the generic path) for shape s on set.
+func gcBenchRuns(set *Set, s gcBenchShape) (g ConvGeom, runs []gcBenchRun) {
 	g = gcBenchGeom(s)
 	r := rand.New(rand.NewPCG(1, 1))
 	in, w := randSlice(r, g.H*g.W*g.C), randSlice(r, 9*g.C/s.groups*g.Cout)
 	bias := randSlice(r, g.Cout)
 	out := make([]float32, g.Pixels()*g.Cout)
-	gw := PackGrouped(&g, s.groups, w)
-	gsc := make([]float32, GroupConvGemmScratch(&g, s.groups))
+	gw := set.PackGrouped(&g, s.groups, w)
+	gsc := make([]float32, GroupConvGemmScratch(&g, &gw))
 	gep := &Epilogue{Bias: bias, Relu: true}
-	dw := PackGroupDirect(&g, s.groups, w)
-	dsc := make([]float32, GroupConvDirectScratch(&g, s.groups))
+	dw := set.PackGroupDirect(&g, s.groups, w)
+	dsc := make([]float32, GroupConvDirectScratch(&g, &dw))
 	dep := &GroupEpilogue{Bias: bias, Act: ReLU()}
 	runs = []gcBenchRun{
 		{"gemm", func() { GroupConvGemm(&g, &gw, in, out, gep, 0, g.Pixels(), gsc) }},
@@ -71,27 +71,25 @@ func gcBenchRuns(s gcBenchShape) (g ConvGeom, runs []gcBenchRun) {
 // or so; BenchmarkGroupConvVsPeak (-tags kernelbench) adds the FMA peak.
 func BenchmarkGroupConv(b *testing.B) {
 	b.Logf("cpu: %s", CPU())
-	for _, p := range groupConvPaths() {
+	for _, set := range groupConvSets() {
 		for _, s := range gcBenchShapes {
-			b.Run(fmt.Sprintf("%s/%v", p.name, s), func(b *testing.B) {
-				withPath(p, func() {
-					g, runs := gcBenchRuns(s)
-					best := make([]time.Duration, len(runs))
-					for i := range best {
-						best[i] = 1 << 62
-					}
-					for i := 0; i < b.N; i++ {
-						for k, r := range runs {
-							t0 := time.Now()
-							r.run()
-							best[k] = min(best[k], time.Since(t0))
-						}
-					}
-					flops := 2 * float64(g.Pixels()*g.Cout*9*g.C/s.groups)
+			b.Run(fmt.Sprintf("%s/%v", set.Name(), s), func(b *testing.B) {
+				g, runs := gcBenchRuns(set, s)
+				best := make([]time.Duration, len(runs))
+				for i := range best {
+					best[i] = 1 << 62
+				}
+				for i := 0; i < b.N; i++ {
 					for k, r := range runs {
-						b.ReportMetric(flops/best[k].Seconds()/1e9, r.name+"-GFLOP/s")
+						t0 := time.Now()
+						r.run()
+						best[k] = min(best[k], time.Since(t0))
 					}
-				})
+				}
+				flops := 2 * float64(g.Pixels()*g.Cout*9*g.C/s.groups)
+				for k, r := range runs {
+					b.ReportMetric(flops/best[k].Seconds()/1e9, r.name+"-GFLOP/s")
+				}
 			})
 		}
 	}

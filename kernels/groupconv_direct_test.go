@@ -54,24 +54,24 @@ func refGroupDirect(g *ConvGeom, groups int, in, w []float32, ep *GroupEpilogue)
 	return out, mag
 }
 
-// groupConvPaths are the available paths, one per GroupConvDirect
+// groupConvSets are the available Sets, one per GroupConvDirect
 // implementation, generic first.
-func groupConvPaths() []*path {
-	var out []*path
+func groupConvSets() []*Set {
+	var out []*Set
 	seen := map[*groupConvImpl]bool{}
-	for _, p := range slices.Backward(paths) {
-		if p.groupconv == nil && p != genericPath {
+	for _, s := range slices.Backward(Sets()) {
+		if s.groupconv == nil && s.Name() != levelGeneric {
 			continue
 		}
-		if !seen[p.groupconv] {
-			seen[p.groupconv] = true
-			out = append(out, p)
+		if !seen[s.groupconv] {
+			seen[s.groupconv] = true
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// gcCase is one GroupConvDirect test: data and the generic path's output,
+// gcCase is one GroupConvDirect test: data and the generic Set's output,
 // checked against the exact sums.
 type gcCase struct {
 	g       ConvGeom
@@ -107,7 +107,7 @@ func gcGeom(h, w, c, cout, kh, kw, sh, sw, dh, dw int, pad [4]int) *ConvGeom {
 
 // newGcCase makes random data (the input ends on an inaccessible page;
 // weights, bias and residual are surrounded by NaN) and the generic
-// path's output, checked against the float64 definition.
+// Set's output, checked against the float64 definition.
 func newGcCase(t *testing.T, r *rand.Rand, g *ConvGeom, groups int, pad [4]int, epi int) *gcCase {
 	t.Helper()
 	tc := &gcCase{g: *g, groups: groups, padB: pad[2], padR: pad[3]}
@@ -138,10 +138,8 @@ func newGcCase(t *testing.T, r *rand.Rand, g *ConvGeom, groups int, pad [4]int, 
 		tc.saved = append(tc.saved, slices.Clone(s))
 	}
 	tc.want = make([]float32, g.Pixels()*g.Cout)
-	withPath(genericPath, func() {
-		pw := PackGroupDirect(&tc.g, groups, tc.w)
-		GroupConvDirect(&tc.g, &pw, tc.in, tc.want, &tc.ep, 0, g.OH, nil)
-	})
+	pw := genericSet().PackGroupDirect(&tc.g, groups, tc.w)
+	GroupConvDirect(&tc.g, &pw, tc.in, tc.want, &tc.ep, 0, g.OH, nil)
 	ref, mag := refGroupDirect(&tc.g, groups, tc.in, tc.w, &tc.ep)
 	taps := g.KH * g.KW * g.C / groups
 	for i := range ref {
@@ -152,28 +150,28 @@ func newGcCase(t *testing.T, r *rand.Rand, g *ConvGeom, groups int, pad [4]int, 
 	return tc
 }
 
-// run checks GroupConvDirect on the selected path bit for bit against
-// the generic path: all rows in one call, row by row out of order, two
-// uneven parts, the residual in place; canaries around the output and the
-// inputs unchanged.
-func (tc *gcCase) run(t *testing.T, r *rand.Rand) {
+// run checks GroupConvDirect on s bit for bit against the generic Set:
+// all rows in one call, row by row out of order, two uneven parts, the
+// residual in place, one group per block; canaries around the output and
+// the inputs unchanged.
+func (tc *gcCase) run(t *testing.T, s *Set, r *rand.Rand) {
 	t.Helper()
 	g := &tc.g
 	n := g.Pixels() * g.Cout
-	ns := GroupConvDirectScratch(g, tc.groups)
+	pw := s.PackGroupDirect(g, tc.groups, tc.w)
+	ns := GroupConvDirectScratch(g, &pw)
 	scratch := newGuardedEnd(t, ns).tail(ns)
-	pw := PackGroupDirect(g, tc.groups, tc.w)
 	check := func(how string, full, out []float32) {
 		t.Helper()
 		checkCanaries(t, full, n)
 		for i := range tc.want {
 			if math.Float32bits(out[i]) != math.Float32bits(tc.want[i]) {
-				t.Fatalf("%v %s on %s (kind %d): out[%d] (pixel %d, channel %d) = %v, want %v (Go)", tc, how, selected.name,
+				t.Fatalf("%v %s on %s (kind %d): out[%d] (pixel %d, channel %d) = %v, want %v (Go)", tc, how, s,
 					pw.kind, i, i/g.Cout, i%g.Cout, out[i], tc.want[i])
 			}
 		}
-		for k, s := range tc.inputs {
-			if !slices.EqualFunc(s, tc.saved[k], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+		for k, in := range tc.inputs {
+			if !slices.EqualFunc(in, tc.saved[k], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
 				t.Fatalf("%v %s: input %d modified", tc, how, k)
 			}
 		}
@@ -206,33 +204,25 @@ func (tc *gcCase) run(t *testing.T, r *rand.Rand) {
 	if pw.gb < tc.groups || pw.kind != gcBc {
 		return
 	}
-	// Blocks of one group at a time, as for groups with big weights.
-	defer func(b int) { gcBlockBytes = b }(gcBlockBytes)
-	gcBlockBytes = 1
-	pw = PackGroupDirect(g, tc.groups, tc.w)
+	// Blocks of one group at a time, as for groups with big weights: what
+	// packing with gcBlockBytes = 1 gives, without changing that package
+	// variable under the other Sets' runs.
+	pw.gb = 1
 	full, out = guarded(n)
 	GroupConvDirect(g, &pw, tc.in, out, &tc.ep, 0, g.OH, scratch)
 	check("one group per block", full, out)
 }
 
-// runGcCases runs the cases on every GroupConvDirect implementation.
+// runGcCases runs the cases on every GroupConvDirect implementation, in
+// parallel.
 func runGcCases(t *testing.T, cases []*gcCase) {
 	t.Logf("%d cases", len(cases))
-	for _, p := range paths {
-		if p != genericPath && p.groupconv == nil {
-			t.Errorf("path %s has no grouped conv kernels", p.name)
+	for _, s := range Sets() {
+		if s.Name() != levelGeneric && s.groupconv == nil {
+			t.Errorf("path %s has no grouped conv kernels", s)
 		}
 	}
-	for _, p := range groupConvPaths() {
-		t.Run(p.name, func(t *testing.T) {
-			withPath(p, func() {
-				r := rand.New(rand.NewPCG(4, 4))
-				for _, tc := range cases {
-					tc.run(t, r)
-				}
-			})
-		})
-	}
+	runCasesOnSets(t, groupConvSets(), 4, cases)
 }
 
 // TestGroupConvDirect3x3 is the battery of the 3x3 shapes (both kernel
@@ -310,29 +300,27 @@ func TestGroupConvDirectGeneral(t *testing.T) {
 // path, and that the runtime prefers it on them wherever it has kernels.
 func TestGroupConvDirectAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
-	for _, p := range groupConvPaths() {
-		withPath(p, func() {
-			shapes := gcBenchShapes
-			if p.groupconv == nil {
-				shapes = []gcBenchShape{{8, 9, 64, 16, 1}, {9, 8, 64, 8, 2}}
+	for _, set := range groupConvSets() {
+		shapes := gcBenchShapes
+		if set.groupconv == nil {
+			shapes = []gcBenchShape{{8, 9, 64, 16, 1}, {9, 8, 64, 8, 2}}
+		}
+		for _, s := range shapes {
+			g := gcBenchGeom(s)
+			if set.GroupConvPrefersDirect(&g, s.groups) != (set.groupconv != nil) {
+				t.Errorf("%s %v: GroupConvPrefersDirect = %v", set, s, !(set.groupconv != nil))
 			}
-			for _, s := range shapes {
-				g := gcBenchGeom(s)
-				if GroupConvPrefersDirect(&g, s.groups) != (p.groupconv != nil) {
-					t.Errorf("%s %v: GroupConvPrefersDirect = %v", p.name, s, !(p.groupconv != nil))
-				}
-				in, w := randSlice(r, g.H*g.W*g.C), randSlice(r, 9*g.C/s.groups*g.Cout)
-				out := make([]float32, g.Pixels()*g.Cout)
-				pw := PackGroupDirect(&g, s.groups, w)
-				if (pw.kind == gcGo) != (p.groupconv == nil) {
-					t.Errorf("%s %v: kernel family %d", p.name, s, pw.kind)
-				}
-				scratch := make([]float32, GroupConvDirectScratch(&g, s.groups))
-				ep := &GroupEpilogue{Bias: randSlice(r, g.Cout), Res: randSlice(r, len(out)), Act: ReLU()}
-				if n := testing.AllocsPerRun(3, func() { GroupConvDirect(&g, &pw, in, out, ep, 0, g.OH, scratch) }); n != 0 {
-					t.Errorf("%s %v: %v allocations", p.name, s, n)
-				}
+			in, w := randSlice(r, g.H*g.W*g.C), randSlice(r, 9*g.C/s.groups*g.Cout)
+			out := make([]float32, g.Pixels()*g.Cout)
+			pw := set.PackGroupDirect(&g, s.groups, w)
+			if (pw.kind == gcGo) != (set.groupconv == nil) {
+				t.Errorf("%s %v: kernel family %d", set, s, pw.kind)
 			}
-		})
+			scratch := make([]float32, GroupConvDirectScratch(&g, &pw))
+			ep := &GroupEpilogue{Bias: randSlice(r, g.Cout), Res: randSlice(r, len(out)), Act: ReLU()}
+			if n := testing.AllocsPerRun(3, func() { GroupConvDirect(&g, &pw, in, out, ep, 0, g.OH, scratch) }); n != 0 {
+				t.Errorf("%s %v: %v allocations", set, s, n)
+			}
+		}
 	}
 }

@@ -16,10 +16,10 @@ import (
 //
 //	go test -tags kernelbench -run '^$' -bench GroupConvVsPeak -benchtime 50x ./kernels
 func BenchmarkGroupConvVsPeak(b *testing.B) {
-	for _, p := range groupConvPaths() {
+	for _, set := range groupConvSets() {
 		var peak func(int)
 		var peakFlops float64
-		switch p.name {
+		switch set.Name() {
 		case "avx2":
 			peak, peakFlops = fmaPeakAVX2, 12*8*2
 		case "avx512", "avx512vnni":
@@ -28,31 +28,29 @@ func BenchmarkGroupConvVsPeak(b *testing.B) {
 			continue
 		}
 		for _, s := range gcBenchShapes {
-			b.Run(fmt.Sprintf("%s/%v", p.name, s), func(b *testing.B) {
-				withPath(p, func() {
-					g, runs := gcBenchRuns(s)
-					const iters = 1 << 12
-					bestPeak := time.Duration(1 << 62)
-					best := []time.Duration{1 << 62, 1 << 62}
-					for i := 0; i < b.N; i++ {
-						t0 := time.Now()
-						peak(iters)
-						bestPeak = min(bestPeak, time.Since(t0))
-						for k, r := range runs {
-							t0 := time.Now()
-							r.run()
-							best[k] = min(best[k], time.Since(t0))
-						}
-					}
-					pk := peakFlops * iters / bestPeak.Seconds() / 1e9
-					flops := 2 * float64(g.Pixels()*g.Cout*9*g.C/s.groups)
-					b.ReportMetric(pk, "peak-GFLOP/s")
+			b.Run(fmt.Sprintf("%s/%v", set.Name(), s), func(b *testing.B) {
+				g, runs := gcBenchRuns(set, s)
+				const iters = 1 << 12
+				bestPeak := time.Duration(1 << 62)
+				best := []time.Duration{1 << 62, 1 << 62}
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					peak(iters)
+					bestPeak = min(bestPeak, time.Since(t0))
 					for k, r := range runs {
-						d := flops / best[k].Seconds() / 1e9
-						b.ReportMetric(d, r.name+"-GFLOP/s")
-						b.ReportMetric(100*d/pk, r.name+"-%peak")
+						t0 := time.Now()
+						r.run()
+						best[k] = min(best[k], time.Since(t0))
 					}
-				})
+				}
+				pk := peakFlops * iters / bestPeak.Seconds() / 1e9
+				flops := 2 * float64(g.Pixels()*g.Cout*9*g.C/s.groups)
+				b.ReportMetric(pk, "peak-GFLOP/s")
+				for k, r := range runs {
+					d := flops / best[k].Seconds() / 1e9
+					b.ReportMetric(d, r.name+"-GFLOP/s")
+					b.ReportMetric(100*d/pk, r.name+"-%peak")
+				}
 			})
 		}
 	}

@@ -47,7 +47,7 @@ func refGroupConv(g *ConvGeom, groups int, in, w, bias, res []float32, act Activ
 	return out
 }
 
-// TestGroupConv compares GroupConvDirect (on the selected path) and
+// TestGroupConv compares GroupConvDirect (on the default Set) and
 // GroupConvGemm with the float64 definition on random
 // data for group counts from 1 to depthwise, odd sizes, strides, padding,
 // dilation and every epilogue, with canaries around the output, and checks
@@ -91,9 +91,9 @@ func TestGroupConv(t *testing.T) {
 					buf[k] = float32(math.NaN())
 				}
 				out := buf[16 : 16+n]
-				dw := PackGroupDirect(&g, c.groups, w)
+				dw := Best().PackGroupDirect(&g, c.groups, w)
 				ep := &GroupEpilogue{Bias: bias, Res: res, Act: act}
-				acc := make([]float32, GroupConvDirectScratch(&g, c.groups))
+				acc := make([]float32, GroupConvDirectScratch(&g, &dw))
 				GroupConvDirect(&g, &dw, in, out, ep, 0, g.OH, acc)
 				for k := 0; k < 16; k++ {
 					if !math.IsNaN(float64(buf[k])) || !math.IsNaN(float64(buf[16+n+k])) {
@@ -107,14 +107,14 @@ func TestGroupConv(t *testing.T) {
 				}
 				if act.Kind != ActClip {
 					// The GEMM form: same definition, FMA chains.
-					gw := PackGrouped(&g, c.groups, w)
+					gw := Best().PackGrouped(&g, c.groups, w)
 					ep := Epilogue{Bias: bias, Res: res, Relu: act.Kind == ActReLU}
 					gbuf := make([]float32, n+32)
 					for k := range gbuf {
 						gbuf[k] = float32(math.NaN())
 					}
 					gout := gbuf[16 : 16+n]
-					sc := make([]float32, GroupConvGemmScratch(&g, c.groups))
+					sc := make([]float32, GroupConvGemmScratch(&g, &gw))
 					for px := 0; px < g.Pixels(); px += 3 { // in pieces of 3 pixels
 						GroupConvGemm(&g, &gw, in, gout, &ep, px, min(px+3, g.Pixels()), sc)
 					}

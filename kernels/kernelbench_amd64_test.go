@@ -43,10 +43,10 @@ func BenchmarkFMAPeak(b *testing.B) {
 // machine shared with other jobs (contention only ever slows a run down).
 // Use -benchtime=200x or so.
 func BenchmarkGemmVsPeak(b *testing.B) {
-	for _, p := range paths {
+	for _, s := range Sets() {
 		var peak func(int)
 		var peakFlops float64
-		switch p.name {
+		switch s.Name() {
 		case "avx2":
 			peak, peakFlops = fmaPeakAVX2, 12*8*2
 		case "avx512":
@@ -56,13 +56,10 @@ func BenchmarkGemmVsPeak(b *testing.B) {
 		}
 		for _, sz := range gemmBenchShapes {
 			m, n, k := sz[0], sz[1], sz[2]
-			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", p.name, m, n, k), func(b *testing.B) {
-				saved := gemm
-				gemm = p.gemm
-				defer func() { gemm = saved }()
+			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", s.Name(), m, n, k), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				a, w := randSlice(r, m*k), randSlice(r, k*n)
-				pb := PackB(w, k, n)
+				pb := s.PackB(w, k, n)
 				c := make([]float32, m*n)
 				ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
 				const iters = 1 << 12

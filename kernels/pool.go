@@ -24,8 +24,8 @@ func (g *PoolGeom) check(in, out []float32, px0, px1 int) {
 
 // MaxPool computes output pixels [px0, px1). Padding never wins: windows
 // are clipped to the input (pad < window, so none is empty).
-func MaxPool(g *PoolGeom, in, out []float32, px0, px1 int) {
-	maxPool(g, in, out, px0, px1, selected.maxWindow, selected.maxLanes, maxWindowGo)
+func (s *Set) MaxPool(g *PoolGeom, in, out []float32, px0, px1 int) {
+	maxPool(g, in, out, px0, px1, s.maxPool.window, s.maxPool.lanes, maxWindowGo)
 }
 
 // maxPool is MaxPool for float32 and uint8 data: each output pixel's

@@ -38,13 +38,11 @@ func refPool(isMax bool, g *PoolGeom, in []float32) []float32 {
 	return out
 }
 
-// forEachPath runs f with every kernel path this CPU supports selected.
-func forEachPath(t *testing.T, f func(t *testing.T)) {
-	saved := selected
-	defer use(saved)
-	for _, p := range paths {
-		use(p)
-		t.Run(p.name, f)
+// forEachSet runs f on the Set of every kernel path this CPU supports,
+// each in its own subtest.
+func forEachSet(t *testing.T, f func(t *testing.T, s *Set)) {
+	for _, s := range Sets() {
+		t.Run(s.Name(), func(t *testing.T) { f(t, s) })
 	}
 }
 
@@ -61,7 +59,8 @@ func TestPool(t *testing.T) {
 		g.OH = (g.H+g.PadTop+g.PadBottom-g.KH)/g.StrideH + 1
 		g.OW = (g.W+g.PadLeft+g.PadRight-g.KW)/g.StrideW + 1
 	}
-	forEachPath(t, func(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(9, 9))
 		for _, g := range geoms {
 			t.Run(fmt.Sprintf("%dx%dx%d_k%dx%d", g.H, g.W, g.C, g.KH, g.KW), func(t *testing.T) {
@@ -74,7 +73,7 @@ func TestPool(t *testing.T) {
 					half := g.OH * g.OW / 2
 					pool := AvgPool
 					if isMax {
-						pool = MaxPool
+						pool = s.MaxPool
 					}
 					pool(&g, in, out, 0, half)
 					pool(&g, in, out, half, g.OH*g.OW)
@@ -99,13 +98,10 @@ func BenchmarkMaxPoolStem(b *testing.B) {
 	g := PoolGeom{H: 112, W: 112, C: 64, OH: 56, OW: 56, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}
 	in := randSlice(rand.New(rand.NewPCG(1, 1)), g.H*g.W*g.C)
 	out := make([]float32, g.OH*g.OW*g.C)
-	saved := selected
-	defer use(saved)
-	for _, p := range paths {
-		b.Run(p.name, func(b *testing.B) {
-			use(p)
+	for _, s := range Sets() {
+		b.Run(s.Name(), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				MaxPool(&g, in, out, 0, g.OH*g.OW)
+				s.MaxPool(&g, in, out, 0, g.OH*g.OW)
 			}
 		})
 	}
@@ -115,7 +111,8 @@ func BenchmarkMaxPoolStem(b *testing.B) {
 // one for every length around the vector widths, every flag combination,
 // with NaN kept by ReLU and nothing written past the end.
 func TestEpilogue(t *testing.T) {
-	forEachPath(t, func(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(4, 4))
 		for n := 0; n <= 70; n++ {
 			for flags := 0; flags < 8; flags++ {
@@ -135,7 +132,7 @@ func TestEpilogue(t *testing.T) {
 				epilogueGo(want, bias, res, relu)
 				full, got := guarded(n)
 				copy(got, v)
-				winoEpilogue(got, bias, res, relu)
+				s.epilogue.run(got, bias, res, relu)
 				checkCanaries(t, full, n)
 				for i := range want {
 					if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {

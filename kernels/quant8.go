@@ -7,16 +7,16 @@ import (
 
 // Quantize stores round-half-even(x/scale) + zero, clamped to [0, 255],
 // for each x of in (len(out) values).
-func Quantize(in []float32, out []uint8, scale float32, zero int32) {
+func (s *Set) Quantize(in []float32, out []uint8, scale float32, zero int32) {
 	in = in[:len(out)]
 	vec := 0
 	// The kernels add zero in int32 to a value within ±65536; beyond ±2^24
 	// (never a real zero point) Go does it in int64.
-	if selected.quantize != nil && zero >= -1<<24 && zero <= 1<<24 {
-		vec = len(out) / selected.quantLanes * selected.quantLanes
+	if s.quant.quantize != nil && zero >= -1<<24 && zero <= 1<<24 {
+		vec = len(out) / s.quant.lanes * s.quant.lanes
 	}
 	if vec > 0 {
-		selected.quantize(&out[0], &in[0], vec, scale, zero)
+		s.quant.quantize(&out[0], &in[0], vec, scale, zero)
 	}
 	quantizeGo(in[vec:], out[vec:], scale, zero)
 }
@@ -36,14 +36,14 @@ func quantizeGo(in []float32, out []uint8, scale float32, zero int32) {
 }
 
 // Dequantize stores scale*(q - zero) for each q of in (len(out) values).
-func Dequantize(in []uint8, out []float32, scale float32, zero int32) {
+func (s *Set) Dequantize(in []uint8, out []float32, scale float32, zero int32) {
 	in = in[:len(out)]
 	vec := 0
-	if selected.dequantize != nil {
-		vec = len(out) / selected.quantLanes * selected.quantLanes
+	if s.quant.dequantize != nil {
+		vec = len(out) / s.quant.lanes * s.quant.lanes
 	}
 	if vec > 0 {
-		selected.dequantize(&out[0], &in[0], vec, scale, zero)
+		s.quant.dequantize(&out[0], &in[0], vec, scale, zero)
 	}
 	dequantizeGo(in[vec:], out[vec:], scale, zero)
 }
@@ -66,18 +66,18 @@ type Add8Params struct {
 }
 
 // Add8 stores the requantized a+b into out.
-func Add8(a, b, out []uint8, p *Add8Params) {
+func (s *Set) Add8(a, b, out []uint8, p *Add8Params) {
 	n := len(out)
 	a, b = a[:n], b[:n]
 	vec := 0
 	// The kernels need finite sums (|scales| <= 2^90 keeps
 	// |float32(a-zA)·sA| below 2^121) and add ZeroOut in int32.
-	if selected.add8 != nil && abs32(p.ScaleA) <= 0x1p90 && abs32(p.ScaleB) <= 0x1p90 &&
+	if s.add8.add != nil && abs32(p.ScaleA) <= 0x1p90 && abs32(p.ScaleB) <= 0x1p90 &&
 		p.ZeroOut >= -1<<24 && p.ZeroOut <= 1<<24 {
-		vec = n / selected.quantLanes * selected.quantLanes
+		vec = n / s.add8.lanes * s.add8.lanes
 	}
 	if vec > 0 {
-		selected.add8(&out[0], &a[0], &b[0], vec, p)
+		s.add8.add(&out[0], &a[0], &b[0], vec, p)
 	}
 	add8Go(a[vec:], b[vec:], out[vec:], p)
 }
@@ -96,8 +96,8 @@ func add8Go(a, b, out []uint8, p *Add8Params) {
 
 // MaxPool8 is MaxPool on uint8 data (the max commutes with the monotonic
 // quantization, so input and output share scale and zero point).
-func MaxPool8(g *PoolGeom, in, out []uint8, px0, px1 int) {
-	maxPool(g, in, out, px0, px1, selected.maxWindow8, selected.max8Lanes, maxWindow8Go)
+func (s *Set) MaxPool8(g *PoolGeom, in, out []uint8, px0, px1 int) {
+	maxPool(g, in, out, px0, px1, s.maxPool8.window, s.maxPool8.lanes, maxWindow8Go)
 }
 
 // maxWindow8Go sets dst[j] to the maximum of src[y*rowStride+x*pixStride+j]

@@ -45,12 +45,13 @@ func TestMaxBytes(t *testing.T) {
 	}
 }
 
-// TestMaxWindow8 checks the selected path's MaxPool8 window (kernel plus Go
+// TestMaxWindow8 checks each path's MaxPool8 window (kernel plus Go
 // tail) and the Go twin against the definition for channel counts around
 // the vector widths, strided windows, with canaries after each pixel.
 func TestMaxWindow8(t *testing.T) {
-	r := rand.New(rand.NewPCG(8, 2))
-	forEachPath(t, func(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		r := rand.New(rand.NewPCG(8, 2))
 		for _, n := range []int{1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 192, 200, 256, 257} {
 			for _, win := range [][2]int{{1, 1}, {1, 3}, {3, 1}, {2, 2}, {3, 3}} {
 				kh, kw := win[0], win[1]
@@ -66,10 +67,10 @@ func TestMaxWindow8(t *testing.T) {
 					}
 					dst := buf[:n]
 					vec := 0
-					if impl == "path" && selected.maxWindow8 != nil {
-						vec = n / selected.max8Lanes * selected.max8Lanes
+					if impl == "path" && s.maxPool8.window != nil {
+						vec = n / s.maxPool8.lanes * s.maxPool8.lanes
 						if vec > 0 {
-							selected.maxWindow8(&dst[0], &src[0], vec, kh, kw, row, pix)
+							s.maxPool8.window(&dst[0], &src[0], vec, kh, kw, row, pix)
 						}
 					}
 					maxWindow8Go(dst[vec:], src[vec:], kh, kw, row, pix)
@@ -92,7 +93,6 @@ func TestMaxWindow8(t *testing.T) {
 // TestMaxPool8Paths compares MaxPool8 on every path with the float MaxPool
 // of the same values, on pool shapes with padding and odd channel counts.
 func TestMaxPool8Paths(t *testing.T) {
-	r := rand.New(rand.NewPCG(8, 3))
 	geoms := []PoolGeom{
 		{H: 112, W: 112, C: 64, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1},
 		{H: 9, W: 7, C: 37, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadTop: 1},
@@ -100,7 +100,9 @@ func TestMaxPool8Paths(t *testing.T) {
 		{H: 6, W: 5, C: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 2},
 		{H: 7, W: 7, C: 130, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1},
 	}
-	forEachPath(t, func(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		r := rand.New(rand.NewPCG(8, 3))
 		for _, g := range geoms {
 			g.OH = (g.H+2*g.PadTop-g.KH)/g.StrideH + 1
 			g.OW = (g.W+2*g.PadLeft-g.KW)/g.StrideW + 1
@@ -110,11 +112,11 @@ func TestMaxPool8Paths(t *testing.T) {
 				inF[i] = float32(v)
 			}
 			wantF := make([]float32, g.OH*g.OW*g.C)
-			MaxPool(&g, inF, wantF, 0, g.OH*g.OW)
+			s.MaxPool(&g, inF, wantF, 0, g.OH*g.OW)
 			out := make([]uint8, len(wantF))
 			half := g.OH * g.OW / 2
-			MaxPool8(&g, in, out, 0, half)
-			MaxPool8(&g, in, out, half, g.OH*g.OW)
+			s.MaxPool8(&g, in, out, 0, half)
+			s.MaxPool8(&g, in, out, half, g.OH*g.OW)
 			for i := range out {
 				if float32(out[i]) != wantF[i] {
 					t.Fatalf("%+v: element %d = %d, want %v", g, i, out[i], wantF[i])
@@ -147,13 +149,14 @@ func quantInputs(r *rand.Rand, n int, scale float32) []float32 {
 // bit against their Go definitions for lengths around the vector widths,
 // zero points across and outside [0, 255], with canaries past the end.
 func TestQuantizePaths(t *testing.T) {
-	r := rand.New(rand.NewPCG(8, 4))
 	lengths := []int{1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 257, 1000}
 	params := []struct {
 		scale float32
 		zero  int32
 	}{{0.037, 91}, {1, 0}, {0.5, 255}, {3e-3, -7}, {1e-30, 128}, {2.5, 300}, {0.25, 65600}, {0.25, -65400}, {0.1, -1 << 24}, {0.1, 1 << 24}, {0.1, 1<<24 + 1}, {1e30, math.MinInt32}, {7, math.MaxInt32}}
-	forEachPath(t, func(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		r := rand.New(rand.NewPCG(8, 4))
 		for _, p := range params {
 			for _, n := range lengths {
 				x := quantInputs(r, n, p.scale)
@@ -163,7 +166,7 @@ func TestQuantizePaths(t *testing.T) {
 				for i := range buf {
 					buf[i] = 0x5a
 				}
-				Quantize(x, buf[:n], p.scale, p.zero)
+				s.Quantize(x, buf[:n], p.scale, p.zero)
 				for i := 0; i < n; i++ {
 					if buf[i] != want[i] {
 						t.Fatalf("Quantize(%v/%v, zero %d) n=%d [%d] = %d, want %d", x[i], p.scale, p.zero, n, i, buf[i], want[i])
@@ -182,7 +185,7 @@ func TestQuantizePaths(t *testing.T) {
 				for i := range fbuf {
 					fbuf[i] = -1.25
 				}
-				Dequantize(q, fbuf[:n], p.scale, p.zero)
+				s.Dequantize(q, fbuf[:n], p.scale, p.zero)
 				for i := 0; i < n; i++ {
 					if math.Float32bits(fbuf[i]) != math.Float32bits(wantF[i]) {
 						t.Fatalf("Dequantize(%d, %v, %d) n=%d [%d] = %v, want %v", q[i], p.scale, p.zero, n, i, fbuf[i], wantF[i])
@@ -202,14 +205,11 @@ func BenchmarkMaxPool8Stem(b *testing.B) {
 	g := PoolGeom{H: 112, W: 112, C: 64, OH: 56, OW: 56, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}
 	in := randU8(rand.New(rand.NewPCG(1, 1)), g.H*g.W*g.C)
 	out := make([]uint8, g.OH*g.OW*g.C)
-	saved := selected
-	defer use(saved)
-	for _, p := range paths {
-		b.Run(p.name, func(b *testing.B) {
-			use(p)
+	for _, s := range Sets() {
+		b.Run(s.Name(), func(b *testing.B) {
 			b.SetBytes(int64(len(in)))
 			for i := 0; i < b.N; i++ {
-				MaxPool8(&g, in, out, 0, g.OH*g.OW)
+				s.MaxPool8(&g, in, out, 0, g.OH*g.OW)
 			}
 		})
 	}
@@ -224,21 +224,17 @@ func BenchmarkQuantizeInput(b *testing.B) {
 		x[i] = float32(r.NormFloat64())
 	}
 	q := make([]uint8, len(x))
-	saved := selected
-	defer use(saved)
-	for _, p := range paths {
-		b.Run(p.name, func(b *testing.B) {
-			use(p)
+	for _, s := range Sets() {
+		b.Run(s.Name(), func(b *testing.B) {
 			b.SetBytes(int64(4 * len(x)))
 			for i := 0; i < b.N; i++ {
-				Quantize(x, q, 0.0187, 114)
+				s.Quantize(x, q, 0.0187, 114)
 			}
 		})
-		b.Run(p.name+"/dequantize", func(b *testing.B) {
-			use(p)
+		b.Run(s.Name()+"/dequantize", func(b *testing.B) {
 			b.SetBytes(int64(4 * len(x)))
 			for i := 0; i < b.N; i++ {
-				Dequantize(q, x, 0.0187, 114)
+				s.Dequantize(q, x, 0.0187, 114)
 			}
 		})
 	}
@@ -260,7 +256,6 @@ func TestAdd8ParamsLayout(t *testing.T) {
 // lengths around the vector widths, with and without the fused ReLU, zero
 // points and scales at and beyond the kernels' limits, and canaries.
 func TestAdd8Paths(t *testing.T) {
-	r := rand.New(rand.NewPCG(8, 5))
 	lengths := []int{1, 3, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 1000}
 	params := []Add8Params{
 		{ZeroA: 91, ZeroB: 17, ZeroOut: 30, Lo: 0, ScaleA: 0.71, ScaleB: 1.3},
@@ -274,7 +269,9 @@ func TestAdd8Paths(t *testing.T) {
 		{ZeroA: 3, ZeroB: 9, ZeroOut: 1<<24 + 1, Lo: 0, ScaleA: 1, ScaleB: 1}, // Go only
 		{ZeroA: 3, ZeroB: 9, ZeroOut: 5, Lo: 0, ScaleA: 0x1p91, ScaleB: 1},    // Go only
 	}
-	forEachPath(t, func(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		r := rand.New(rand.NewPCG(8, 5))
 		for _, p := range params {
 			for _, n := range lengths {
 				a, b := randU8(r, n), randU8(r, n)
@@ -284,7 +281,7 @@ func TestAdd8Paths(t *testing.T) {
 				for i := range buf {
 					buf[i] = 0x3c
 				}
-				Add8(a, b, buf[:n], &p)
+				s.Add8(a, b, buf[:n], &p)
 				for i := 0; i < n; i++ {
 					if buf[i] != want[i] {
 						t.Fatalf("Add8(%d, %d, %+v) n=%d [%d] = %d, want %d", a[i], b[i], p, n, i, buf[i], want[i])
@@ -305,14 +302,11 @@ func BenchmarkAdd8(b *testing.B) {
 	const n = 56 * 56 * 256
 	x, y, out := randU8(r, n), randU8(r, n), make([]uint8, n)
 	p := &Add8Params{ZeroA: 91, ZeroB: 17, ZeroOut: 30, Lo: 30, ScaleA: 0.71, ScaleB: 1.3}
-	saved := selected
-	defer use(saved)
-	for _, pt := range paths {
-		b.Run(pt.name, func(b *testing.B) {
-			use(pt)
+	for _, s := range Sets() {
+		b.Run(s.Name(), func(b *testing.B) {
 			b.SetBytes(n)
 			for i := 0; i < b.N; i++ {
-				Add8(x, y, out, p)
+				s.Add8(x, y, out, p)
 			}
 		})
 	}

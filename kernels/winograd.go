@@ -48,38 +48,6 @@ var winoGeneric = &winoImpl{name: "generic", xf: map[int][2]winoFunc{
 	6: {winoIn8, winoOut6},
 }}
 
-var (
-	// winoByPath maps a kernel path (dispatch.go) to the transforms it
-	// uses; paths not listed, "generic" among them, use the Go ones.
-	winoByPath = map[string]*winoImpl{}
-	// winoImpls lists the implementations this CPU can run, for tests.
-	winoImpls = []*winoImpl{winoGeneric}
-	// winoForce, if set, overrides the choice (tests).
-	winoForce *winoImpl
-)
-
-// registerWino records an implementation for the named paths when the CPU
-// supports it. ISA files call it from package-level initializers.
-func registerWino(w *winoImpl, available bool, paths ...string) bool {
-	if available {
-		winoImpls = append(winoImpls, w)
-		for _, p := range paths {
-			winoByPath[p] = w
-		}
-	}
-	return available
-}
-
-func winoImplFor(path string) *winoImpl {
-	if winoForce != nil {
-		return winoForce
-	}
-	if w := winoByPath[path]; w != nil {
-		return w
-	}
-	return winoGeneric
-}
-
 // The matrices, as exact rationals so that a test can check the
 // convolution identity exactly. They come from the Toom-Cook construction
 // with the interpolation points named below (Aᵀ[i][j] = p_j^i, the last
@@ -223,11 +191,12 @@ type Winograd struct {
 	M, T   int // output tile size m and input tile size t = m+2
 	TilesH int // tile rows, ceil(OH/m)
 	TilesW int // tile columns, ceil(OW/m)
-	Block  int // tiles per block, a multiple of GemmMR()
+	Block  int // tiles per block, a multiple of the GEMM kernel's MR
 	U      []PackedB
 
 	v       *winoVariant
 	impl    *winoImpl
+	epi     epilogueImpl
 	in, out winoFunc // Bᵀ and Aᵀ on channel vectors
 }
 
@@ -238,7 +207,7 @@ const winoBlockBytes = 768 << 10
 // NewWinograd transforms and packs the HWIO weights w of a 3x3 stride-1
 // convolution for F(m x m, 3 x 3), m in {2, 4, 6}. The transform is done
 // in float64 and rounded once.
-func NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
+func (s *Set) NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
 	v := winoVariantFor(m)
 	if v == nil {
 		return nil, fmt.Errorf("kernels: no Winograd F(%dx%d, 3x3)", m, m)
@@ -252,10 +221,10 @@ func NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
 	}
 	wg := &Winograd{Geom: *g, M: m, T: t, v: v,
 		TilesH: (g.OH + m - 1) / m, TilesW: (g.OW + m - 1) / m}
-	// Transforms follow the kernel path, like the packing of U.
-	wg.impl = winoImplFor(PathName())
+	// Transforms, epilogue and GEMM come from the Set that packs U.
+	wg.impl, wg.epi = s.wino, s.epilogue
 	wg.in, wg.out = wg.impl.xf[m][0], wg.impl.xf[m][1]
-	mr := gemm.mr
+	mr := s.gemm.mr
 	tb := winoBlockBytes / (4 * t * t * (cin + cout))
 	tb = max(mr, tb/mr*mr)
 	wg.Block = min(tb, (wg.Tiles()+mr-1)/mr*mr)
@@ -289,13 +258,17 @@ func NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
 	}
 	wg.U = make([]PackedB, t*t)
 	for x := range u {
-		wg.U[x] = PackB(u[x], cin, cout)
+		wg.U[x] = s.PackB(u[x], cin, cout)
 	}
 	return wg, nil
 }
 
 // Tiles is the number of output tiles, TilesH*TilesW, in row-major order.
 func (w *Winograd) Tiles() int { return w.TilesH * w.TilesW }
+
+// MR is the row tile of the GEMM kernel: tile ranges start at multiples
+// of it.
+func (w *Winograd) MR() int { return w.U[0].MR() }
 
 // Panels is the number of output-channel panels of the GEMMs.
 func (w *Winograd) Panels() int { return w.U[0].Panels() }
@@ -316,14 +289,14 @@ func (w *Winograd) Scratch() int {
 
 // Run computes tiles [q0, q1) and output-channel panels [p0, p1) of the
 // convolution of in into out (both NHWC), through ep (bias, residual with
-// the output's layout, ReLU). q0 must be a multiple of GemmMR() so that
+// the output's layout, ReLU). q0 must be a multiple of MR() so that
 // each tile's GEMM rows sit at the same place within the kernel's row
 // tiles for any split: results are then identical whatever the split.
 func (w *Winograd) Run(in, out []float32, ep *Epilogue, q0, q1, p0, p1 int, scratch []float32) {
 	g := &w.Geom
 	cin, cout := g.C, g.Cout
-	if len(in) < g.H*g.W*cin || len(out) < g.OH*g.OW*cout || q0 < 0 || q1 > w.Tiles() || q0%gemm.mr != 0 ||
-		p0 < 0 || p1 > w.Panels() || len(scratch) < w.Scratch() || w.U[0].NR != gemm.nr ||
+	if len(in) < g.H*g.W*cin || len(out) < g.OH*g.OW*cout || q0 < 0 || q1 > w.Tiles() || q0%w.MR() != 0 ||
+		p0 < 0 || p1 > w.Panels() || len(scratch) < w.Scratch() ||
 		(ep.Bias != nil && len(ep.Bias) < cout) || (ep.Res != nil && len(ep.Res) < g.OH*g.OW*cout) {
 		panic(fmt.Sprintf("kernels.Winograd.Run: bad arguments %+v tiles [%d,%d) panels [%d,%d)", *g, q0, q1, p0, p1))
 	}
@@ -424,18 +397,18 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 			if ep.Res != nil {
 				res = ep.Res[o+n0 : o+n1]
 			}
-			winoEpilogue(out[o+n0:o+n1], bias, res, ep.Relu)
+			w.epi.run(out[o+n0:o+n1], bias, res, ep.Relu)
 		}
 	}
 }
 
-// winoEpilogue adds bias and residual (either may be nil) and applies ReLU,
+// run adds bias and residual (either may be nil) and applies ReLU,
 // in the order Gemm's epilogue does: the whole vectors through the path's
 // kernel, the rest in Go.
-func winoEpilogue(v, bias, res []float32, relu bool) {
+func (e epilogueImpl) run(v, bias, res []float32, relu bool) {
 	vec := 0
-	if selected.epilogue != nil {
-		vec = len(v) / selected.epiLanes * selected.epiLanes
+	if e.apply != nil {
+		vec = len(v) / e.lanes * e.lanes
 	}
 	if vec > 0 {
 		flags := 0
@@ -451,7 +424,7 @@ func winoEpilogue(v, bias, res []float32, relu bool) {
 		if relu {
 			flags |= gemmFlagRelu
 		}
-		selected.epilogue(&v[0], pb, pr, vec, flags)
+		e.apply(&v[0], pb, pr, vec, flags)
 	}
 	if bias != nil {
 		bias = bias[vec:]

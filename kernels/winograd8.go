@@ -67,41 +67,8 @@ type wino8Impl struct {
 var wino8Generic = &wino8Impl{name: "generic", mr: 4, nr: 16,
 	gemm: wino8GemmGo(16), in: wino8InGo, out: wino8OutGo}
 
-var (
-	// wino8ByPath maps a kernel path to its implementation; paths not
-	// listed use the generic one.
-	wino8ByPath = map[string]*wino8Impl{}
-	// wino8Impls lists the implementations this CPU can run, for tests.
-	wino8Impls = []*wino8Impl{wino8Generic}
-	// wino8Force, if set, overrides the choice (tests, benchmarks).
-	wino8Force *wino8Impl
-)
-
-// registerWino8 records an implementation for the named paths when the CPU
-// supports it. ISA files call it from package-level initializers.
-func registerWino8(w *wino8Impl, available bool, paths ...string) bool {
-	if available {
-		wino8Impls = append(wino8Impls, w)
-		for _, p := range paths {
-			wino8ByPath[p] = w
-		}
-	}
-	return available
-}
-
-func wino8ImplFor(path string) *wino8Impl {
-	if wino8Force != nil {
-		return wino8Force
-	}
-	if w := wino8ByPath[path]; w != nil {
-		return w
-	}
-	return wino8Generic
-}
-
-// Winograd8Impl names the int8 Winograd implementation of the selected
-// kernel path, for reports.
-func Winograd8Impl() string { return wino8ImplFor(PathName()).name }
+// Winograd8Impl names the Set's int8 Winograd implementation, for reports.
+func (s *Set) Winograd8Impl() string { return s.wino8.name }
 
 // Winograd8 is an int8 3x3 stride-1 convolution compiled for integer
 // F(2x2, 3x3): geometry, blocking and the 16 transformed, packed int16
@@ -123,9 +90,9 @@ type Winograd8 struct {
 const wino8BlockBytes = 512 << 10
 
 // NewWinograd8 transforms and packs the HWIO int8 weights q of a 3x3
-// stride-1 convolution for integer F(2x2, 3x3), for the selected kernel
+// stride-1 convolution for integer F(2x2, 3x3), for the Set's kernel
 // path. Cin may be at most 1827 (see the bound above).
-func NewWinograd8(g *ConvGeom, q []int8) (*Winograd8, error) {
+func (s *Set) NewWinograd8(g *ConvGeom, q []int8) (*Winograd8, error) {
 	if !WinogradApplies(g) {
 		return nil, fmt.Errorf("kernels: int8 Winograd needs a 3x3 stride-1 dilation-1 convolution, have %+v", *g)
 	}
@@ -136,7 +103,7 @@ func NewWinograd8(g *ConvGeom, q []int8) (*Winograd8, error) {
 	if len(q) < 9*cin*cout {
 		return nil, fmt.Errorf("kernels: %d int8 weights for a 3x3x%dx%d convolution", len(q), cin, cout)
 	}
-	impl := wino8ImplFor(PathName())
+	impl := s.wino8
 	nr, mr := impl.nr, impl.mr
 	w := &Winograd8{Geom: *g, TilesH: (g.OH + 1) / 2, TilesW: (g.OW + 1) / 2, K2: (cin + 1) / 2, NR: nr, impl: impl}
 	kp := 2 * w.K2

@@ -156,7 +156,7 @@ var (
 	// AVX512F+BW+VL, so VPMADDWD; VPDPWSSD belongs to the VNNI path.
 	// AVX-VNNI's VPDPWSSD exists only in VEX form, not emitted here: the
 	// avxvnni path uses the AVX2 VPMADDWD kernel.
-	_ = registerWino8(wino8AVX2, cpuid.CPU.Supports(cpuid.AVX2), "avx2", "avxvnni")
-	_ = registerWino8(wino8AVX512BW, cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW), "avx512")
-	_ = registerWino8(wino8AVX512VNNI, cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VNNI), "avx512vnni")
+	_ = wino8Reg.add("avx2", func() bool { return cpuid.CPU.Supports(cpuid.AVX2) }, wino8AVX2)
+	_ = wino8Reg.add("avx512", func() bool { return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW) }, wino8AVX512BW)
+	_ = wino8Reg.add("avx512vnni", func() bool { return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VNNI) }, wino8AVX512VNNI)
 )

@@ -10,7 +10,7 @@ import (
 
 // BenchmarkWinograd8Layers compares, on the 3x3 layers of the ResNets at
 // one thread, the int8 convolution as im2col + GemmU8 (the int8 GEMM of
-// the selected path: force one with EDGE_RESNET_KERNELS) with Winograd8 on
+// the default Set: force one with EDGE_RESNET_KERNELS) with Winograd8 on
 // every implementation this CPU runs, and the int16 GEMM of each
 // implementation on the im2col matrix (GEMM only: the cost of the same
 // multiplies without Winograd's 2.25x saving, for the arithmetic in
@@ -53,8 +53,8 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 			b.ReportMetric(xform.Seconds()*1e3/float64(b.N), "xform-ms")
 			b.ReportMetric(gemmT.Seconds()*1e3/float64(b.N), "gemm-ms")
 		}
-		b.Run(l.name+"/im2col-gemmU8-"+Gemm8Name(), func(b *testing.B) {
-			pb := packConv8(&g, q)
+		b.Run(l.name+"/im2col-gemmU8-"+Best().Gemm8Name(), func(b *testing.B) {
+			pb := packConv8(Best(), &g, q)
 			scratch := make([]uint8, conv8Rows*pb.K)
 			b.ResetTimer()
 			cpuStart()
@@ -71,11 +71,11 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 			}
 			report(b, xform, gemmT, cpuSince())
 		})
-		for _, impl := range wino8Impls {
+		for _, impl := range wino8Reg.usable() {
 			b.Run(l.name+"/winograd8-"+impl.name, func(b *testing.B) {
-				wino8Force = impl
-				defer func() { wino8Force = nil }()
-				w, err := NewWinograd8(&g, q)
+				set := *Best()
+				set.wino8 = impl
+				w, err := set.NewWinograd8(&g, q)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -136,7 +136,7 @@ func BenchmarkWinograd8Layers(b *testing.B) {
 // BenchmarkWinograd8Gemm is the int16 GEMM alone on operands that stay in
 // cache (one panel, a block of rows), reporting GMAC/s (int16 products).
 func BenchmarkWinograd8Gemm(b *testing.B) {
-	for _, impl := range wino8Impls[1:] {
+	for _, impl := range wino8Reg.usable()[1:] {
 		for _, k2 := range []int{32, 128, 256} {
 			m := impl.mr * 6
 			nr := impl.nr
@@ -174,11 +174,11 @@ func BenchmarkWinograd8Cold(b *testing.B) {
 		rq.ZeroA = 0
 		out := make([]uint8, g.OH*g.OW*g.Cout)
 		ops := 2 * 9 * float64(l.c*l.c*l.hw*l.hw)
-		for _, impl := range wino8Impls[1:] {
+		for _, impl := range wino8Reg.usable()[1:] {
 			b.Run(l.name+"/winograd8-"+impl.name, func(b *testing.B) {
-				wino8Force = impl
-				defer func() { wino8Force = nil }()
-				w, err := NewWinograd8(&g, q)
+				set := *Best()
+				set.wino8 = impl
+				w, err := set.NewWinograd8(&g, q)
 				if err != nil {
 					b.Fatal(err)
 				}

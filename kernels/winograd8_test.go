@@ -6,20 +6,21 @@ import (
 	"testing"
 )
 
-// forEachWino8 runs f with every int8 Winograd implementation this CPU
-// supports forced, and fails if a path's implementation was not run.
-func forEachWino8(t *testing.T, f func(t *testing.T)) {
+// forEachWino8 runs f on a copy of the default Set with every int8
+// Winograd implementation this CPU supports forced, and fails if a path's
+// implementation was not run.
+func forEachWino8(t *testing.T, f func(t *testing.T, s *Set)) {
 	t.Helper()
-	defer func() { wino8Force = nil }()
 	ran := map[*wino8Impl]bool{}
-	for _, w := range wino8Impls {
-		wino8Force = w
-		t.Run(w.name, f)
+	for _, w := range wino8Reg.usable() {
+		s := *Best()
+		s.wino8 = w
+		t.Run(w.name, func(t *testing.T) { f(t, &s) })
 		ran[w] = true
 	}
-	for _, p := range Available() {
-		if w := wino8ByPath[p]; w != nil && !ran[w] {
-			t.Errorf("int8 Winograd %s of path %s never tested", w.name, p)
+	for _, s := range Sets() {
+		if !ran[s.wino8] {
+			t.Errorf("int8 Winograd %s of path %s never tested", s.wino8.name, s)
 		}
 	}
 }
@@ -27,13 +28,13 @@ func forEachWino8(t *testing.T, f func(t *testing.T)) {
 // conv8K is the im2col GEMM depth: 9·Cin rounded up to KMult.
 func conv8K(g *ConvGeom) int { return (9*g.C + KMult - 1) / KMult * KMult }
 
-// packConv8 packs HWIO weights as the conv8K x Cout GEMM operand, zero rows
-// past 9·Cin.
-func packConv8(g *ConvGeom, q []int8) PackedB8 {
+// packConv8 packs HWIO weights with s as the conv8K x Cout GEMM operand,
+// zero rows past 9·Cin.
+func packConv8(s *Set, g *ConvGeom, q []int8) PackedB8 {
 	k := conv8K(g)
 	w := make([]int8, k*g.Cout)
 	copy(w, q[:9*g.C*g.Cout])
-	return PackB8(w, k, g.Cout)
+	return s.PackB8(w, k, g.Cout)
 }
 
 // im2colU8 writes rows [px0, px1) of the uint8 im2col matrix (stride k):
@@ -132,7 +133,8 @@ func TestWinograd8Conv(t *testing.T) {
 		{9, 4, 64, 31, 0, 1, 1, 0},
 		{4, 4, 130, 48, 1, 1, 1, 1},
 	}
-	forEachWino8(t, func(t *testing.T) {
+	forEachWino8(t, func(t *testing.T, s8 *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(5, 8))
 		for _, s := range shapes {
 			g := geom3x3(s.h, s.w, s.cin, s.cout, s.top, s.left, s.bottom, s.right)
@@ -141,7 +143,7 @@ func TestWinograd8Conv(t *testing.T) {
 				in, q, rq := randConv8(r, &g, variant)
 				want := refConv8(&g, in, q, rq)
 
-				pb := packConv8(&g, q)
+				pb := packConv8(s8, &g, q)
 				viaGemm := make([]uint8, len(want))
 				conv8Im2col(&g, in, &pb, viaGemm, rq, make([]uint8, conv8Rows*pb.K))
 				for i := range want {
@@ -150,7 +152,7 @@ func TestWinograd8Conv(t *testing.T) {
 					}
 				}
 
-				w, err := NewWinograd8(&g, q)
+				w, err := s8.NewWinograd8(&g, q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -205,7 +207,8 @@ func TestWinograd8Conv(t *testing.T) {
 // of one wrap (2^30 in acc) could not go unseen; a random pattern of ±
 // weights checks the same with mixed signs.
 func TestWinograd8Extremes(t *testing.T) {
-	forEachWino8(t, func(t *testing.T) {
+	forEachWino8(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		for _, cin := range []int{1, 64, 512, 513, wino8MaxC} {
 			g := geom3x3(4, 5, cin, 5, 1, 1, 1, 1)
 			for _, tc := range []struct {
@@ -240,7 +243,7 @@ func TestWinograd8Extremes(t *testing.T) {
 					}
 				}
 				want := refConv8(&g, in, q, rq)
-				w, err := NewWinograd8(&g, q)
+				w, err := s.NewWinograd8(&g, q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -265,15 +268,16 @@ func TestWinograd8Extremes(t *testing.T) {
 
 func TestWinograd8Rejects(t *testing.T) {
 	g := geom3x3(4, 4, wino8MaxC+1, 2, 1, 1, 1, 1)
-	if _, err := NewWinograd8(&g, make([]int8, 9*g.C*g.Cout)); err == nil {
+	s := Best()
+	if _, err := s.NewWinograd8(&g, make([]int8, 9*g.C*g.Cout)); err == nil {
 		t.Errorf("Cin=%d accepted, beyond the exact int32 bound", g.C)
 	}
 	g = geom3x3(4, 4, 3, 2, 1, 1, 1, 1)
-	if _, err := NewWinograd8(&g, make([]int8, 9*3*2-1)); err == nil {
+	if _, err := s.NewWinograd8(&g, make([]int8, 9*3*2-1)); err == nil {
 		t.Error("too few weights accepted")
 	}
 	g.StrideH = 2
-	if _, err := NewWinograd8(&g, make([]int8, 9*3*2)); err == nil {
+	if _, err := s.NewWinograd8(&g, make([]int8, 9*3*2)); err == nil {
 		t.Error("stride 2 accepted")
 	}
 	if 4*9*255*128*wino8MaxC >= 1<<31 || 4*9*255*128*(wino8MaxC+1) < 1<<31 {
@@ -285,8 +289,9 @@ func TestWinograd8Rejects(t *testing.T) {
 // panel width on all row counts around MR, K from one pair up, strided A
 // and C, canaries around C's rows and values at the int16 extremes.
 func TestWinograd8GemmShapes(t *testing.T) {
-	forEachWino8(t, func(t *testing.T) {
-		impl := wino8Force
+	forEachWino8(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		impl := s.wino8
 		twin := wino8GemmGo(impl.nr)
 		r := rand.New(rand.NewPCG(16, 16))
 		nr, mr := impl.nr, impl.mr
@@ -345,8 +350,9 @@ func TestWinograd8GemmShapes(t *testing.T) {
 // transforms against the Go ones on channel counts around the vector
 // widths, strided, with canaries.
 func TestWinograd8Transforms(t *testing.T) {
-	forEachWino8(t, func(t *testing.T) {
-		impl := wino8Force
+	forEachWino8(t, func(t *testing.T, s *Set) {
+		t.Parallel()
+		impl := s.wino8
 		r := rand.New(rand.NewPCG(4, 4))
 		for _, n := range []int{1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100} {
 			for _, zero := range []int32{0, 255, int32(r.IntN(256))} {
@@ -436,7 +442,7 @@ func TestWinograd8Allocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	g := geom3x3(9, 9, 16, 32, 1, 1, 1, 1)
 	in, q, rq := randConv8(r, &g, 3)
-	w, err := NewWinograd8(&g, q)
+	w, err := Best().NewWinograd8(&g, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,25 +453,21 @@ func TestWinograd8Allocs(t *testing.T) {
 	}
 }
 
-// TestWinograd8FollowsPath checks that each kernel path compiles Winograd8
-// for its own implementation (avx512 must not use VNNI, forced paths must
-// not keep another path's packing).
+// TestWinograd8FollowsPath checks that each Set compiles Winograd8 for
+// its own implementation (avx512 must not use VNNI, no Set may keep
+// another's packing).
 func TestWinograd8FollowsPath(t *testing.T) {
-	saved := selected
-	defer use(saved)
 	g := geom3x3(4, 4, 8, 40, 1, 1, 1, 1)
 	want := map[string]string{"generic": "generic", "avx2": "wino8Gemm_6x16_AVX2",
 		"avxvnni": "wino8Gemm_6x16_AVX2", "avx512": "wino8Gemm_14x32_AVX512BW", "avx512vnni": "wino8Gemm_14x32_AVX512VNNI"}
-	for _, p := range Available() {
-		if err := Select(p); err != nil {
-			t.Fatal(err)
-		}
-		w, err := NewWinograd8(&g, make([]int8, 9*8*40))
+	for _, s := range Sets() {
+		p := s.Name()
+		w, err := s.NewWinograd8(&g, make([]int8, 9*8*40))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w.Impl() != Winograd8Impl() || w.NR != w.impl.nr || w.Panels() != (40+w.NR-1)/w.NR {
-			t.Errorf("path %s: Winograd8 %s NR %d, path's %s", p, w.Impl(), w.NR, Winograd8Impl())
+		if w.Impl() != s.Winograd8Impl() || w.NR != w.impl.nr || w.Panels() != (40+w.NR-1)/w.NR {
+			t.Errorf("path %s: Winograd8 %s NR %d, path's %s", p, w.Impl(), w.NR, s.Winograd8Impl())
 		}
 		if name, ok := want[p]; ok && w.Impl() != name {
 			t.Errorf("path %s uses %s, want %s", p, w.Impl(), name)
@@ -477,12 +479,13 @@ func TestWinograd8FollowsPath(t *testing.T) {
 // disjoint tile ranges with their own scratch (as the plan's workers do);
 // with -race it checks that Run writes nothing shared but its output part.
 func TestWinograd8Concurrent(t *testing.T) {
-	forEachWino8(t, func(t *testing.T) {
+	forEachWino8(t, func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(6, 6))
 		g := geom3x3(13, 11, 24, 40, 1, 1, 1, 1)
 		in, q, rq := randConv8(r, &g, 3)
 		want := refConv8(&g, in, q, rq)
-		w, err := NewWinograd8(&g, q)
+		w, err := s.NewWinograd8(&g, q)
 		if err != nil {
 			t.Fatal(err)
 		}

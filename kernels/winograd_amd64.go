@@ -48,6 +48,5 @@ var winoAVX2 = &winoImpl{name: "avx2", xf: map[int][2]winoFunc{
 	6: {winoVec(8, 8, winoIn8AVX2, winoIn8), winoVec(6, 8, winoOut6AVX2, winoOut6)},
 }}
 
-// The GEMM paths for AVX2 and AVX-512 CPUs (and their VNNI variants) all
-// have AVX2+FMA.
-var _ = registerWino(winoAVX2, cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3), "avx2", "avxvnni", "avx512", "avx512vnni")
+// The AVX-512 paths use these too: every path above avx2 has AVX2+FMA.
+var _ = winoReg.add("avx2", func() bool { return cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3) }, winoAVX2)

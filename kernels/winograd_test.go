@@ -46,14 +46,15 @@ func TestWinogradMatricesExact(t *testing.T) {
 // TestWinograd1D checks each hand-simplified 1-D transform against its
 // matrix, with strided vectors, lengths around the unrolling, canaries.
 func TestWinograd1D(t *testing.T) {
-	forEachWino(t, func(t *testing.T) {
+	forEachWino(t, Best(), func(t *testing.T, s *Set) {
+		t.Parallel()
 		r := rand.New(rand.NewPCG(3, 3))
 		for _, m := range []int{2, 4, 6} {
 			v := winoVariantFor(m)
 			for _, dir := range []string{"in", "out"} {
-				mat, f := v.bt, winoForce.xf[m][0]
+				mat, f := v.bt, s.wino.xf[m][0]
 				if dir == "out" {
-					mat, f = v.at, winoForce.xf[m][1]
+					mat, f = v.at, s.wino.xf[m][1]
 				}
 				rows, cols := len(mat), len(mat[0])
 				for _, n := range []int{1, 2, 7, 8, 16, 33, 64} {
@@ -91,20 +92,21 @@ func TestWinograd1D(t *testing.T) {
 	})
 }
 
-// forEachWino runs f with each transform implementation this CPU supports
-// forced, and fails if the one a path would pick was never run.
-func forEachWino(t *testing.T, f func(t *testing.T)) {
+// forEachWino runs f on a copy of base with each transform implementation
+// this CPU supports forced, and fails if the one a path picks was never
+// run.
+func forEachWino(t *testing.T, base *Set, f func(t *testing.T, s *Set)) {
 	t.Helper()
-	defer func() { winoForce = nil }()
 	ran := map[*winoImpl]bool{}
-	for _, w := range winoImpls {
-		winoForce = w
-		t.Run(w.name, f)
+	for _, w := range winoReg.usable() {
+		s := *base
+		s.wino = w
+		t.Run(w.name, func(t *testing.T) { f(t, &s) })
 		ran[w] = true
 	}
-	for _, p := range Available() {
-		if w := winoByPath[p]; w != nil && !ran[w] {
-			t.Errorf("transforms %s of path %s never tested", w.name, p)
+	for _, s := range Sets() {
+		if !ran[s.wino] {
+			t.Errorf("transforms %s of path %s never tested", s.wino.name, s)
 		}
 	}
 }
@@ -211,8 +213,10 @@ func TestWinogradConv(t *testing.T) {
 		{6, 17, 40, 1, 2, 2, 2, 2},
 		{4, 4, 130, 70, 1, 1, 1, 1},
 	}
-	forEachGemm(t, func(t *testing.T) {
-		forEachWino(t, func(t *testing.T) {
+	forEachGemm(t, func(t *testing.T, gs *Set) {
+		t.Parallel()
+		forEachWino(t, gs, func(t *testing.T, ws *Set) {
+			t.Parallel()
 			r := rand.New(rand.NewPCG(7, 7))
 			for si, s := range shapes {
 				g := geom3x3(s.h, s.w, s.cin, s.cout, s.top, s.left, s.bottom, s.right)
@@ -223,7 +227,7 @@ func TestWinogradConv(t *testing.T) {
 				plain := refConv(&g, in, w, &Epilogue{})
 				scale := maxAbs64(plain)
 				for _, m := range []int{2, 4, 6} {
-					wg, err := NewWinograd(&g, m, w)
+					wg, err := ws.NewWinograd(&g, m, w)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -249,7 +253,7 @@ func TestWinogradConv(t *testing.T) {
 						}
 						// Split tiles at multiples of MR and panels one by one.
 						_, out2 := guarded(n)
-						mr := GemmMR()
+						mr := wg.MR()
 						for q0 := 0; q0 < wg.Tiles(); q0 += 2 * mr {
 							for p := 0; p < wg.Panels(); p++ {
 								wg.Run(in, out2, &ep, q0, min(wg.Tiles(), q0+2*mr), p, p+1, scratch)
@@ -268,18 +272,19 @@ func TestWinogradConv(t *testing.T) {
 // TestWinogradRejects covers the argument checks.
 func TestWinogradRejects(t *testing.T) {
 	g := geom3x3(5, 5, 2, 2, 1, 1, 1, 1)
-	if _, err := NewWinograd(&g, 3, make([]float32, 36)); err == nil {
+	s := Best()
+	if _, err := s.NewWinograd(&g, 3, make([]float32, 36)); err == nil {
 		t.Error("F(3x3) accepted")
 	}
-	if _, err := NewWinograd(&g, 4, make([]float32, 35)); err == nil {
+	if _, err := s.NewWinograd(&g, 4, make([]float32, 35)); err == nil {
 		t.Error("short weights accepted")
 	}
 	s2 := g
 	s2.StrideH = 2
-	if _, err := NewWinograd(&s2, 4, make([]float32, 36)); err == nil || WinogradApplies(&s2) {
+	if _, err := s.NewWinograd(&s2, 4, make([]float32, 36)); err == nil || WinogradApplies(&s2) {
 		t.Error("stride 2 accepted")
 	}
-	wg, err := NewWinograd(&g, 2, make([]float32, 36))
+	wg, err := s.NewWinograd(&g, 2, make([]float32, 36))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,10 +334,10 @@ func TestWinogradLayerError(t *testing.T) {
 		for _, m := range []int{0, 2, 4, 6} {
 			out := make([]float32, len(want))
 			if m == 0 {
-				pb := PackB(w, 9*l.c, l.c)
-				Conv(&g, in, &pb, out, &Epilogue{}, 0, g.Pixels(), 0, pb.Panels(), make([]float32, ConvScratch(&g)))
+				pb := Best().PackB(w, 9*l.c, l.c)
+				Conv(&g, in, &pb, out, &Epilogue{}, 0, g.Pixels(), 0, pb.Panels(), make([]float32, ConvScratch(&g, &pb)))
 			} else {
-				wg, err := NewWinograd(&g, m, w)
+				wg, err := Best().NewWinograd(&g, m, w)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -369,7 +374,7 @@ func BenchmarkWinogradLayers(b *testing.B) {
 		}
 		algos := []algo{{0, nil}}
 		for _, m := range []int{2, 4, 6} {
-			for _, w := range winoImpls {
+			for _, w := range winoReg.usable() {
 				algos = append(algos, algo{m, w})
 			}
 		}
@@ -380,19 +385,21 @@ func BenchmarkWinogradLayers(b *testing.B) {
 				name = fmt.Sprintf("F%d-%s", m, a.xf.name)
 			}
 			b.Run(l.name+"/"+name, func(b *testing.B) {
-				winoForce = a.xf
-				defer func() { winoForce = nil }()
+				s := *Best()
+				if a.xf != nil {
+					s.wino = a.xf
+				}
 				var xform, gemmT time.Duration
 				if m == 0 {
-					pb := PackB(w, 9*l.c, l.c)
-					scratch := make([]float32, ConvScratch(&g))
+					pb := s.PackB(w, 9*l.c, l.c)
+					scratch := make([]float32, ConvScratch(&g, &pb))
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						x, y := convPhases(&g, in, &pb, out, scratch)
 						xform, gemmT = xform+x, gemmT+y
 					}
 				} else {
-					wg, _ := NewWinograd(&g, m, w)
+					wg, _ := s.NewWinograd(&g, m, w)
 					scratch := make([]float32, wg.Scratch())
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
@@ -413,7 +420,7 @@ func BenchmarkWinogradLayers(b *testing.B) {
 // convPhases is Conv (all pixels and panels) with its phases timed.
 func convPhases(g *ConvGeom, in []float32, w *PackedB, out, scratch []float32) (xform, gemmT time.Duration) {
 	k := g.K()
-	rows := convBlockRows(k)
+	rows := w.impl.blockRows(k)
 	var ep Epilogue
 	for b0 := 0; b0 < g.Pixels(); b0 += rows {
 		b1 := min(g.Pixels(), b0+rows)

@@ -18,7 +18,6 @@ import (
 // The output must be the same bytes on every kernel path, at 1 to 3
 // threads and batched, and close to fp32.
 func TestInt8Grouped(t *testing.T) {
-	defer kernels.Select(kernels.PathName())
 	for name, cfg := range map[string]resnet.Config{
 		"depthwise": {Blocks: []int{1, 1, 1, 1}, BaseWidth: 16, Bottleneck: true, Groups: 16, WidthPerGroup: 4, Height: 20, Width: 20, Classes: 10},
 		"resnext":   {Blocks: []int{1, 1, 1, 1}, BaseWidth: 16, Bottleneck: true, Groups: 4, WidthPerGroup: 16, Height: 20, Width: 20, Classes: 10},
@@ -33,11 +32,9 @@ func TestInt8Grouped(t *testing.T) {
 			calibInput(1100, in[:len(in)/2])
 			calibInput(1101, in[len(in)/2:])
 			var ref []byte
-			for _, path := range kernels.Available() {
-				if err := kernels.Select(path); err != nil {
-					t.Fatal(err)
-				}
-				p8, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8, Batch: 2})
+			for _, ks := range kernels.Sets() {
+				path := ks.Name()
+				p8, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8, Batch: 2, Kernels: ks})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -73,7 +73,7 @@ func TestInt8Plan(t *testing.T) {
 			for _, s := range p8.Steps() {
 				if s.Op == graph.OpConv {
 					convs++
-					if strings.HasPrefix(s.Kernel, "int8 ") && (strings.HasSuffix(s.Kernel, "/"+kernels.Gemm8Name()) || strings.HasPrefix(s.Kernel, "int8 winograd8-f2/")) {
+					if strings.HasPrefix(s.Kernel, "int8 ") && (strings.HasSuffix(s.Kernel, "/"+p8.Kernels.Gemm8Name()) || strings.HasPrefix(s.Kernel, "int8 winograd8-f2/")) {
 						int8Convs++
 					}
 				}
@@ -213,7 +213,6 @@ func TestInt8WeightBits7(t *testing.T) {
 		QuantizeOptions{WeightBits: 6}); err == nil {
 		t.Fatal("6-bit weights accepted")
 	}
-	defer kernels.Select(kernels.PathName())
 	for _, tc := range []int8Case{int8Cases[2], {"resnet18-16px", resnet.Config{Depth: 18, Height: 16, Width: 16, Classes: 10}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, _ := quantizeForTest(t, mustBuild(t, tc.cfg), 3, QuantizeOptions{Method: MinMax, Workers: 2, WeightBits: 7})
@@ -240,16 +239,14 @@ func TestInt8WeightBits7(t *testing.T) {
 			in := make([]float32, q.Input().Size())
 			calibInput(1000, in)
 			var ref []byte
-			for _, path := range kernels.Available() {
-				if err := kernels.Select(path); err != nil {
-					t.Fatal(err)
-				}
-				want := kernels.Gemm8NarrowName()
+			for _, ks := range kernels.Sets() {
+				path := ks.Name()
+				want := ks.Gemm8NarrowName()
 				if want == "" {
-					want = kernels.Gemm8Name()
+					want = ks.Gemm8Name()
 				}
 				for _, wino := range []int{engine.WinogradOff, engine.WinogradAuto} {
-					p, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8, Winograd: wino, KeepValues: true})
+					p, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8, Winograd: wino, KeepValues: true, Kernels: ks})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -18,7 +18,6 @@ import (
 // layers split output channels across threads, the CIFAR net's 32x32
 // layers (256 tiles) split tiles.
 func TestInt8Winograd(t *testing.T) {
-	defer kernels.Select(kernels.PathName())
 	for _, tc := range int8Cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
@@ -32,13 +31,11 @@ func TestInt8Winograd(t *testing.T) {
 			q, _ := quantizeForTest(t, g, 3, QuantizeOptions{Method: MinMax, Workers: 2})
 			in := make([]float32, g.Input().Size())
 			calibInput(2000, in)
-			for _, path := range kernels.Available() {
-				if err := kernels.Select(path); err != nil {
-					t.Fatal(err)
-				}
+			for _, ks := range kernels.Sets() {
+				path := ks.Name()
 				var ref []byte
 				for _, wino := range []int{engine.WinogradOff, 2, engine.WinogradAuto} {
-					p, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8, Winograd: wino, KeepValues: true})
+					p, err := engine.CompileWith(q, engine.CompileOptions{Precision: engine.Int8, Winograd: wino, KeepValues: true, Kernels: ks})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -70,20 +67,20 @@ func checkWinograd8Steps(t *testing.T, p *engine.Plan, wino int) {
 		if s.Winograd8 {
 			wg++
 		}
-		if strings.HasPrefix(s.Kernel, "int8 winograd8-f2/"+kernels.Winograd8Impl()) {
+		if strings.HasPrefix(s.Kernel, "int8 winograd8-f2/"+p.Kernels.Winograd8Impl()) {
 			names++
 		}
 	}
 	if names != wg {
-		t.Errorf("%s: %d steps named winograd8, %d run it: %v", kernels.PathName(), names, wg, p.Steps())
+		t.Errorf("%s: %d steps named winograd8, %d run it: %v", p.Kernels.Name(), names, wg, p.Steps())
 	}
 	switch {
 	case eligible == 0:
 		t.Fatalf("no 3x3 stride-1 int8 convolutions: %v", p.Steps())
 	case wino == 2 && wg != eligible:
-		t.Errorf("%s forced: %d of %d eligible convolutions run Winograd8", kernels.PathName(), wg, eligible)
+		t.Errorf("%s forced: %d of %d eligible convolutions run Winograd8", p.Kernels.Name(), wg, eligible)
 	case wino == engine.WinogradOff && wg != 0:
-		t.Errorf("%s off: %d convolutions run Winograd8", kernels.PathName(), wg)
+		t.Errorf("%s off: %d convolutions run Winograd8", p.Kernels.Name(), wg)
 	}
 }
 
@@ -106,7 +103,7 @@ func runInt8Values(t *testing.T, p *engine.Plan, threads int, in []float32, allo
 	}
 	if allocs {
 		if a := testing.AllocsPerRun(3, func() { e.Run(nil) }); a != 0 {
-			t.Errorf("%s: int8 Winograd Run allocates %v times", kernels.PathName(), a)
+			t.Errorf("%s: int8 Winograd Run allocates %v times", p.Kernels.Name(), a)
 		}
 	}
 	return all

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,6 +27,7 @@ type benchFlags struct {
 	height, width int
 	precision     string
 	batches       []int
+	kernels       []string
 }
 
 type benchResult struct {
@@ -54,7 +56,9 @@ untimed runs, --runs timed runs; prints min, median, p90 and images/s. With
 --batch, each run computes that many images in one pass (1x1 convolutions and
 the classifier as one GEMM over the batch), and images/s counts them all; a
 list (--batch 1,8,32) measures each batch size in turn (with --json, one
-object per batch size per line).
+object per batch size per line). --kernels avx2,avx512vnni (or all) measures
+each kernel path this CPU can run in the same process, on weights packed for
+each path (see "edge-resnet cpu" for the paths).
 
 The model is -m MODEL (model image or ONNX), or --arch, a standard ResNet
 built in memory with random He-initialized weights (resnet18, resnet34,
@@ -64,7 +68,8 @@ cifar-resnet20/32/44/56/110), which needs no files; without either, the
 built-in model.`,
 		Example: `  edge-resnet bench --arch resnet50 --threads 1 --runs 50
   edge-resnet bench -m resnet18.ern --json
-  edge-resnet bench --arch resnext50_32x4d --threads 1 --batch 1,8,32`,
+  edge-resnet bench --arch resnext50_32x4d --threads 1 --batch 1,8,32
+  edge-resnet bench --arch resnet18 --threads 1 --kernels all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBench(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -80,6 +85,7 @@ built-in model.`,
 	fl.IntVar(&f.runs, "runs", 20, "timed runs")
 	fl.IntVar(&f.warmup, "warmup", 3, "untimed runs first")
 	fl.IntSliceVar(&f.batches, "batch", []int{0}, "images per run, or a list to measure each (default: the model's batch, 1 unless it declares one)")
+	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernel paths to measure, each in turn, or all (default: the best one, or EDGE_RESNET_KERNELS)")
 	fl.BoolVar(&f.json, "json", false, "print one JSON object")
 	fl.BoolVar(&f.profile, "profile", false, "also time every layer: median ms, GFLOP/s and the kernel that ran")
 	return cmd
@@ -116,27 +122,54 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 			return err
 		}
 	}
+	paths, err := benchPaths(f.kernels)
+	if err != nil {
+		return err
+	}
 	m, name, err := benchModel(f)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	for _, b := range f.batches {
-		if err := benchSession(stdout, stderr, f, m, name, b); err != nil {
-			return err
+	for _, path := range paths {
+		for _, b := range f.batches {
+			if err := benchSession(stdout, stderr, f, m, name, b, path); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
+// benchPaths is the --kernels list: "" (the default path) when empty,
+// every usable path for "all", else the names, each checked.
+func benchPaths(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return []string{""}, nil
+	}
+	if slices.Contains(names, "all") {
+		return edgeresnet.KernelPaths(), nil
+	}
+	for _, n := range names {
+		if !slices.Contains(edgeresnet.KernelPaths(), n) {
+			return nil, fmt.Errorf("--kernels %s: not a kernel path this CPU and build can run (they are %s)", n, strings.Join(edgeresnet.KernelPaths(), ", "))
+		}
+	}
+	return names, nil
+}
+
 // benchSession times m, named name, on a session with --threads,
 // --precision and batch images per run (0: the model's), and prints the
 // result.
-func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, name string, batch int) error {
+func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, name string, batch int, path string) error {
 	if batch == 0 {
 		batch = m.Batch()
 	}
-	s, err := newSession(m, f.threads, f.precision, edgeresnet.WithBatch(batch))
+	opts := []edgeresnet.SessionOption{edgeresnet.WithBatch(batch)}
+	if path != "" {
+		opts = append(opts, edgeresnet.WithKernels(path))
+	}
+	s, err := newSession(m, f.threads, f.precision, opts...)
 	if err != nil {
 		return err
 	}
@@ -157,7 +190,10 @@ func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, n
 		macs += g.MACs(i)
 	}
 	res := summarize(times)
-	res.Model, res.Batch, res.Threads, res.Precision, res.Kernel = name, batch, s.Threads(), s.Precision().String(), edgeresnet.CPU().Selection
+	res.Model, res.Batch, res.Threads, res.Precision, res.Kernel = name, batch, s.Threads(), s.Precision().String(), s.Kernels()
+	if path == "" {
+		res.Kernel = edgeresnet.CPU().Selection // with why, when EDGE_RESNET_KERNELS chose it
+	}
 	res.ImagesPS *= float64(batch)
 	res.GFLOPs = 2 * float64(macs) * float64(batch) / (res.MedianMs / 1e3) / 1e9
 	res.Profile = prof

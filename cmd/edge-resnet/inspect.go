@@ -101,7 +101,7 @@ func inspectText(w io.Writer, m *edgeresnet.Model, threads int) {
 		bytesStr(p.Layout.Total), bytesStr(p.Layout.Sum), float64(p.Layout.Sum)/float64(max(p.Layout.Total, 1)))
 	fmt.Fprintf(w, "scratch:     %s per worker; a session with %d thread(s) preallocates %s\n",
 		bytesStr(p.ScratchBytes()), threads, bytesStr(p.ArenaBytes(threads)))
-	fmt.Fprintf(w, "kernel:      %s\n", p.Kernel)
+	fmt.Fprintf(w, "kernel:      %s\n", p.Kernels.Name())
 }
 
 type inspectLayer struct {
@@ -240,7 +240,7 @@ func inspectJSON(w io.Writer, m *edgeresnet.Model, threads int) error {
 		Threads     int            `json:"threads"`
 		Kernel      string         `json:"kernel"`
 	}{Meta: m.Meta(), ArenaBytes: p.Layout.Total, TensorBytes: p.Layout.Sum, Scratch: p.ScratchBytes(),
-		Session: p.ArenaBytes(threads), Threads: threads, Kernel: p.Kernel}
+		Session: p.ArenaBytes(threads), Threads: threads, Kernel: p.Kernels.Name()}
 	var wb weightBytes
 	for i, n := range g.Nodes {
 		b := layerWeightBytes(g, i)

@@ -41,9 +41,6 @@ const (
 // NewExec allocates the arena for threads workers (at least 1) and starts
 // the pool.
 func NewExec(p *Plan, threads int) (*Exec, error) {
-	if p.Kernel != kernels.PathName() {
-		return nil, kernelMismatch(p.Kernel, kernels.PathName())
-	}
 	threads = max(threads, 1)
 	e := &Exec{plan: p, threads: threads}
 	all := arena.Float32s(p.floats + threads*p.scratch)

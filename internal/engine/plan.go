@@ -18,9 +18,9 @@ import (
 type Plan struct {
 	Graph     *graph.Graph // the fused graph the plan runs
 	Layout    arena.Layout
-	Kernel    string    // kernel path the weights were packed for
-	Precision Precision // FP32, or Int8: nodes with int8 data run in uint8
-	Batch     int       // the most images one run computes (Exec.RunBatch)
+	Kernels   *kernels.Set // the kernel path the weights were packed for, which runs the plan
+	Precision Precision    // FP32, or Int8: nodes with int8 data run in uint8
+	Batch     int          // the most images one run computes (Exec.RunBatch)
 
 	steps    []step
 	offsets  []int  // per node: offset of its value in the arena, in float32s
@@ -59,6 +59,10 @@ type CompileOptions struct {
 	// 1x1 convolutions and dense layers run one GEMM over the batch.
 	Batch int
 
+	// Kernels is the kernel path to pack weights for and run on (nil:
+	// kernels.Best()). Plans on different paths can run side by side.
+	Kernels *kernels.Set
+
 	// MaxBytes, when > 0, is the memory budget of the plan with one
 	// executor at one thread: the arena is checked before any weights are
 	// packed, and the running total after each step's packing, so a plan
@@ -91,8 +95,8 @@ func winogradFromEnv() (int, error) {
 	return 0, fmt.Errorf("resnet: %s=%q: want off, auto, 2, 4 or 6", EnvWinograd, v)
 }
 
-// Compile fuses g and builds its plan for the GEMM kernel selected now,
-// with the default options.
+// Compile fuses g and builds its plan with the default options, on
+// kernels.Best().
 func Compile(g *graph.Graph) (*Plan, error) { return CompileWith(g, CompileOptions{}) }
 
 // CompileWith is Compile with options.
@@ -104,7 +108,7 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Graph: f, Kernel: kernels.PathName(), Batch: opt.Batch}
+	p := &Plan{Graph: f, Kernels: opt.Kernels, Batch: opt.Batch}
 	if p.Batch == 0 {
 		p.Batch = max(f.Batch, 1)
 	}
@@ -145,6 +149,9 @@ func (opt *CompileOptions) resolve() error {
 	}
 	if opt.Batch < 0 {
 		return fmt.Errorf("resnet: CompileOptions.Batch = %d: want >= 0", opt.Batch)
+	}
+	if opt.Kernels == nil {
+		opt.Kernels = kernels.Best()
 	}
 	return nil
 }
@@ -306,7 +313,7 @@ func (p *Plan) OutputShape() graph.Shape { return p.Graph.OutputShape() }
 
 func (p *Plan) String() string {
 	return fmt.Sprintf("plan: %d steps, arena %d B (tensors %d B), scratch %d B/worker, kernel %s",
-		len(p.steps), p.Layout.Total, p.Layout.Sum, p.ScratchBytes(), p.Kernel)
+		len(p.steps), p.Layout.Total, p.Layout.Sum, p.ScratchBytes(), p.Kernels.Name())
 }
 
 // StepInfo describes one step of a plan for profiles and reports.

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"fmt"
-
 	"github.com/edge-resnet/edge-resnet/graph"
 )
 
@@ -124,8 +122,4 @@ func partsIf(big bool, workers int) int {
 		return workers
 	}
 	return 1
-}
-
-func kernelMismatch(want, have string) error {
-	return fmt.Errorf("resnet: plan packed for kernel %q, but %q is selected", want, have)
 }

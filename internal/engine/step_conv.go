@@ -55,15 +55,16 @@ func compileConv(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 	}
 	geom := convGeom(cv, st.inShape, st.outShape)
 	if m := winogradChoice(&geom, c.opt.Winograd); m > 0 {
-		wg, err := kernels.NewWinograd(&geom, m, cv.FloatWeight())
+		wg, err := c.p.Kernels.NewWinograd(&geom, m, cv.FloatWeight())
 		if err != nil {
 			return nil, err
 		}
 		c.needScratch(4 * wg.Scratch())
 		return &winoConv{wg: wg, bias: cv.Bias}, nil
 	}
-	c.needScratch(4 * kernels.ConvScratch(&geom))
-	return &gemmConv{geom: geom, w: kernels.PackB(cv.FloatWeight(), geom.K(), cv.Cout), bias: cv.Bias}, nil
+	k := &gemmConv{geom: geom, w: c.p.Kernels.PackB(cv.FloatWeight(), geom.K(), cv.Cout), bias: cv.Bias}
+	c.needScratch(4 * kernels.ConvScratch(&geom, &k.w))
+	return k, nil
 }
 
 // gemmConv is a float32 convolution as a GEMM (1x1) or im2col + GEMM.
@@ -89,7 +90,7 @@ func (k *gemmConv) run(e *Exec, st *step, part, parts int) {
 
 // runOn computes part of sample b (-1: of the whole batch as one image).
 func (k *gemmConv) runOn(e *Exec, st *step, g *kernels.ConvGeom, b, part, parts int) {
-	px0, px1, p0, p1 := gridPart(g.Pixels(), kernels.GemmMR(), k.w.Panels(), 4, part, parts)
+	px0, px1, p0, p1 := gridPart(g.Pixels(), k.w.MR(), k.w.Panels(), 4, part, parts)
 	if px0 >= px1 || p0 >= p1 {
 		return
 	}
@@ -103,9 +104,9 @@ func (k *gemmConv) runOn(e *Exec, st *step, g *kernels.ConvGeom, b, part, parts 
 
 func (k *gemmConv) describe(p *Plan, _ *step) string {
 	if k.geom.Direct() {
-		return "gemm/" + p.Kernel
+		return "gemm/" + p.Kernels.Name()
 	}
-	return "im2col+gemm/" + p.Kernel
+	return "im2col+gemm/" + p.Kernels.Name()
 }
 
 // winoConv is a float32 3x3 stride-1 convolution by Winograd F(m x m, 3x3).
@@ -121,7 +122,7 @@ func (k *winoConv) weightBytes() int64       { return k.wg.Bytes() }
 // part: then each part transforms all input tiles itself, work that a tile
 // split does not repeat (28x28 F(4x4) at 2 threads: 0.31 -> 0.22 ms).
 func (k *winoConv) run(e *Exec, st *step, part, parts int) {
-	q0, q1, p0, p1 := gridPart(k.wg.Tiles(), kernels.GemmMR(), k.wg.Panels(), 1, part, parts)
+	q0, q1, p0, p1 := gridPart(k.wg.Tiles(), k.wg.MR(), k.wg.Panels(), 1, part, parts)
 	if q0 >= q1 || p0 >= p1 {
 		return
 	}
@@ -131,11 +132,11 @@ func (k *winoConv) run(e *Exec, st *step, part, parts int) {
 	}
 }
 
-func (k *winoConv) describe(p *Plan, _ *step) string { return k.wg.Name() + "/" + p.Kernel }
+func (k *winoConv) describe(p *Plan, _ *step) string { return k.wg.Name() + "/" + p.Kernels.Name() }
 
-func compileDense(_ *compiler, _ *step, nd *graph.Node) (kernel, error) {
+func compileDense(c *compiler, _ *step, nd *graph.Node) (kernel, error) {
 	d := nd.Dense
-	return &dense{w: kernels.PackB(d.FloatWeight(), d.In, d.Out), bias: d.Bias}, nil
+	return &dense{w: c.p.Kernels.PackB(d.FloatWeight(), d.In, d.Out), bias: d.Bias}, nil
 }
 
 // dense is a float32 fully connected layer: a one-row GEMM, split over
@@ -154,7 +155,7 @@ func (k *dense) run(e *Exec, st *step, part, parts int) {
 	kernels.Gemm(e.n, e.viewAll(st.in, st.inShape), k.w.K, &k.w, e.viewAll(st.out, st.outShape), k.w.N, &ep, p0, p1)
 }
 
-func (k *dense) describe(p *Plan, _ *step) string { return "gemm/" + p.Kernel }
+func (k *dense) describe(p *Plan, _ *step) string { return "gemm/" + p.Kernels.Name() }
 
 // compileConv8 compiles an int8 conv or dense layer (a dense layer is a
 // 1x1 convolution of one pixel).
@@ -181,16 +182,17 @@ func compileConv8(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 		return compileDepthwise8(st, cv, qw.Q, rq)
 	}
 	dense := nd.Op == graph.OpDense
-	if !dense && winograd8Choice(&geom, c.opt.Winograd, kernels.Gemm8UsesNarrow(qw.Q)) {
-		wg, err := kernels.NewWinograd8(&geom, qw.Q)
+	if !dense && winograd8Choice(c.p.Kernels, &geom, c.opt.Winograd, c.p.Kernels.Gemm8UsesNarrow(qw.Q)) {
+		wg, err := c.p.Kernels.NewWinograd8(&geom, qw.Q)
 		if err != nil {
 			return nil, err
 		}
 		c.needScratch(wg.Scratch())
 		return &winoConv8{geom: geom, wg: wg, rq: rq}, nil
 	}
-	c.needScratch(kernels.ConvScratch8(&geom))
-	return &gemmConv8{geom: geom, w: kernels.PackConv8(&geom, qw.Q), rq: rq, dense: dense}, nil
+	k := &gemmConv8{geom: geom, w: c.p.Kernels.PackConv8(&geom, qw.Q), rq: rq, dense: dense}
+	c.needScratch(kernels.ConvScratch8(&geom, &k.w))
+	return k, nil
 }
 
 // reluFloor is the lowest uint8 an int8 epilogue writes: the zero point

@@ -53,7 +53,7 @@ func compileAdd8(c *compiler, _ *step, nd *graph.Node) (kernel, error) {
 		ScaleB: float32(float64(qb.Scale) / float64(qOut.Scale)),
 	}
 	return simple{f: func(e *Exec, st *step) {
-		kernels.Add8(e.view8All(st.in, st.inShape), e.view8All(st.in2, st.inShape), e.view8All(st.out, st.outShape), p)
+		e.plan.Kernels.Add8(e.view8All(st.in, st.inShape), e.view8All(st.in2, st.inShape), e.view8All(st.out, st.outShape), p)
 	}}, nil
 }
 
@@ -66,12 +66,12 @@ func (p *Plan) convertStep(i int) step {
 	st := step{node: i, op: graph.OpQuantize, in: p.offsets[i], in2: -1, out: p.convOffs[i],
 		inShape: n.Shape, outShape: n.Shape}
 	st.k = simple{f: func(e *Exec, st *step) {
-		kernels.Quantize(e.viewAll(st.in, st.inShape), e.view8All(st.out, st.outShape), q.Scale, q.Zero)
+		e.plan.Kernels.Quantize(e.viewAll(st.in, st.inShape), e.view8All(st.out, st.outShape), q.Scale, q.Zero)
 	}}
 	if p.u8[i] {
 		st.op = graph.OpDequantize
 		st.k = simple{f: func(e *Exec, st *step) {
-			kernels.Dequantize(e.view8All(st.in, st.inShape), e.viewAll(st.out, st.outShape), q.Scale, q.Zero)
+			e.plan.Kernels.Dequantize(e.view8All(st.in, st.inShape), e.viewAll(st.out, st.outShape), q.Scale, q.Zero)
 		}}
 	}
 	return st

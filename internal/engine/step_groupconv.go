@@ -27,12 +27,15 @@ func compileGroupConv(c *compiler, st *step, cv *graph.Conv) (kernel, error) {
 		return &depthwise{geom: g, w: w, bias: cv.Bias, act: act}, nil
 	}
 	geom := convGeom(cv, x, o)
-	if !kernels.GroupConvPrefersDirect(&geom, cv.Groups()) && cv.Cout/cv.Groups() >= groupGemmMinOut {
-		c.needScratch(4 * kernels.GroupConvGemmScratch(&geom, cv.Groups()))
-		return &groupGemm{geom: geom, w: kernels.PackGrouped(&geom, cv.Groups(), w), bias: cv.Bias}, nil
+	ks := c.p.Kernels
+	if !ks.GroupConvPrefersDirect(&geom, cv.Groups()) && cv.Cout/cv.Groups() >= groupGemmMinOut {
+		k := &groupGemm{geom: geom, w: ks.PackGrouped(&geom, cv.Groups(), w), bias: cv.Bias}
+		c.needScratch(4 * kernels.GroupConvGemmScratch(&geom, &k.w))
+		return k, nil
 	}
-	c.needScratch(4 * kernels.GroupConvDirectScratch(&geom, cv.Groups()))
-	return &groupDirect{geom: geom, w: kernels.PackGroupDirect(&geom, cv.Groups(), w), bias: cv.Bias, act: act}, nil
+	k := &groupDirect{geom: geom, w: ks.PackGroupDirect(&geom, cv.Groups(), w), bias: cv.Bias, act: act}
+	c.needScratch(4 * kernels.GroupConvDirectScratch(&geom, &k.w))
+	return k, nil
 }
 
 // groupGemmMinOut is the fewest output channels per group that run as one
@@ -54,7 +57,7 @@ func (k *groupGemm) parts(_ *step, n int) int { return n }
 func (k *groupGemm) weightBytes() int64       { return k.w.Bytes() }
 
 func (k *groupGemm) run(e *Exec, st *step, part, parts int) {
-	px0, px1 := split(k.geom.Pixels(), kernels.GemmMR(), part, parts)
+	px0, px1 := split(k.geom.Pixels(), k.w.MR(), part, parts)
 	if px0 >= px1 {
 		return
 	}
@@ -64,7 +67,7 @@ func (k *groupGemm) run(e *Exec, st *step, part, parts int) {
 	}
 }
 
-func (k *groupGemm) describe(p *Plan, _ *step) string { return "grouped gemm/" + p.Kernel }
+func (k *groupGemm) describe(p *Plan, _ *step) string { return "grouped gemm/" + p.Kernels.Name() }
 
 // rowParts splits output rows when there are enough of them.
 func rowParts(oh, n int) int { return partsIf(oh >= 2*n, n) }
@@ -89,11 +92,11 @@ func (k *depthwise) run(e *Exec, st *step, part, parts int) {
 		if st.in2 >= 0 {
 			ep.Res = e.view(st.in2, st.outShape, b)
 		}
-		kernels.DepthwiseConv(&k.geom, e.view(st.in, st.inShape, b), k.w, e.view(st.out, st.outShape, b), &ep, y0, y1)
+		e.plan.Kernels.DepthwiseConv(&k.geom, e.view(st.in, st.inShape, b), k.w, e.view(st.out, st.outShape, b), &ep, y0, y1)
 	}
 }
 
-func (k *depthwise) describe(p *Plan, _ *step) string { return "depthwise/" + p.Kernel }
+func (k *depthwise) describe(p *Plan, _ *step) string { return "depthwise/" + p.Kernels.Name() }
 
 // compileDepthwise8 compiles an int8 depthwise convolution (the only
 // grouping with an int8 form, graph.Conv's int8Conv).
@@ -126,11 +129,11 @@ func (k *depthwise8) run(e *Exec, st *step, part, parts int) {
 	}
 	for b := range e.n {
 		rq := e.requant8(st, &k.rq, part, b)
-		kernels.Depthwise8(&k.geom, e.view8(st.in, st.inShape, b), k.w, e.view8(st.out, st.outShape, b), rq, 255, y0, y1)
+		e.plan.Kernels.Depthwise8(&k.geom, e.view8(st.in, st.inShape, b), k.w, e.view8(st.out, st.outShape, b), rq, 255, y0, y1)
 	}
 }
 
-func (k *depthwise8) describe(*Plan, *step) string { return "int8 depthwise/" + kernels.PathName() }
+func (k *depthwise8) describe(p *Plan, _ *step) string { return "int8 depthwise/" + p.Kernels.Name() }
 
 // groupDirect is a grouped convolution on the direct vector kernels
 // (kernels.GroupConvDirect), split by output rows.
@@ -158,4 +161,4 @@ func (k *groupDirect) run(e *Exec, st *step, part, parts int) {
 	}
 }
 
-func (k *groupDirect) describe(p *Plan, _ *step) string { return "grouped direct/" + p.Kernel }
+func (k *groupDirect) describe(p *Plan, _ *step) string { return "grouped direct/" + p.Kernels.Name() }

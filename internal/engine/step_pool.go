@@ -44,9 +44,9 @@ func (k *pool) run(e *Exec, st *step, part, parts int) {
 	for b := range e.n {
 		switch {
 		case st.int8:
-			kernels.MaxPool8(&k.geom, e.view8(st.in, st.inShape, b), e.view8(st.out, st.outShape, b), x0, x1)
+			e.plan.Kernels.MaxPool8(&k.geom, e.view8(st.in, st.inShape, b), e.view8(st.out, st.outShape, b), x0, x1)
 		case k.max:
-			kernels.MaxPool(&k.geom, e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b), x0, x1)
+			e.plan.Kernels.MaxPool(&k.geom, e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b), x0, x1)
 		default:
 			kernels.AvgPool(&k.geom, e.view(st.in, st.inShape, b), e.view(st.out, st.outShape, b), x0, x1)
 		}

@@ -52,12 +52,12 @@ const (
 // beats it: kernels.Winograd8Preferred), which may depend on whether the
 // layer's GEMM would run the path's narrow (7-bit weight) kernel. Both
 // give identical outputs, so the choice is speed and memory only.
-func winograd8Choice(g *kernels.ConvGeom, opt int, narrow bool) bool {
+func winograd8Choice(ks *kernels.Set, g *kernels.ConvGeom, opt int, narrow bool) bool {
 	if !kernels.Winograd8Applies(g) || opt == WinogradOff {
 		return false
 	}
 	if opt > 0 {
 		return true
 	}
-	return kernels.Winograd8Preferred(g, narrow)
+	return ks.Winograd8Preferred(g, narrow)
 }
