@@ -11,12 +11,17 @@ package kernels
 import "fmt"
 
 // Epilogue is what happens to each GEMM result before it is stored:
-// c = acc + Bias[n] (+ Res[m*LdRes+n]), then max(c, 0) if Relu.
+// c = acc + Bias[n] (+ Res[m*LdRes+n]), then max(c, 0) if Relu, then
+// min(max(c, Lo), Hi) if Clamp (Go's min and max: the Clip op, NaN
+// passing). The kernels do all but the clamp; Gemm clamps each row block
+// of a panel right after the kernel stored it, while it is in L1.
 type Epilogue struct {
-	Bias  []float32 // len >= n1, or nil
-	Res   []float32 // residual rows, or nil
-	LdRes int       // row stride of Res
-	Relu  bool
+	Bias   []float32 // len >= n1, or nil
+	Res    []float32 // residual rows, or nil
+	LdRes  int       // row stride of Res
+	Relu   bool
+	Clamp  bool
+	Lo, Hi float32 // the bounds of Clamp
 }
 
 // Epilogue flags as the assembly kernels take them.
@@ -124,6 +129,7 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 					tep.Res = ep.Res[i0*ep.LdRes+n0:]
 				}
 				gemm.rows(i1-i0, nw, k, a[i0*lda:], lda, panel, c[i0*ldc+n0:], ldc, tep)
+				ep.clamp(c[i0*ldc+n0:], i1-i0, nw, ldc)
 				continue
 			}
 			for i := i0; i < i1; i += mr {
@@ -132,8 +138,21 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 					tep.Res = ep.Res[i*ep.LdRes+n0:]
 				}
 				gemm.tile(mw, nw, k, a[i*lda:], lda, panel, c[i*ldc+n0:], ldc, tep)
+				ep.clamp(c[i*ldc+n0:], mw, nw, ldc)
 			}
 		}
+	}
+}
+
+// clamp applies the epilogue's Clamp, if set, to rows x n values of c
+// (row stride ldc).
+func (ep *Epilogue) clamp(c []float32, rows, n, ldc int) {
+	if !ep.Clamp {
+		return
+	}
+	for i := range rows {
+		row := c[i*ldc : i*ldc+n]
+		Clamp(row, row, ep.Lo, ep.Hi)
 	}
 }
 

@@ -316,7 +316,7 @@ func (w *Winograd) Scratch() int {
 
 // Run computes tiles [q0, q1) and output-channel panels [p0, p1) of the
 // convolution of in into out (both NHWC), through ep (bias, residual with
-// the output's layout, ReLU). q0 must be a multiple of GemmMR() so that
+// the output's layout, ReLU, clamp). q0 must be a multiple of GemmMR() so that
 // each tile's GEMM rows sit at the same place within the kernel's row
 // tiles for any split: results are then identical whatever the split.
 func (w *Winograd) Run(in, out []float32, ep *Epilogue, q0, q1, p0, p1 int, scratch []float32) {
@@ -425,6 +425,7 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 				res = ep.Res[o+n0 : o+n1]
 			}
 			winoEpilogue(out[o+n0:o+n1], bias, res, ep.Relu)
+			ep.clamp(out[o+n0:], 1, nc, 0)
 		}
 	}
 }
