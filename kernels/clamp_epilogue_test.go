@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -105,6 +106,52 @@ func TestEpilogueClamp(t *testing.T) {
 				if nans == 0 || changed == 0 {
 					t.Fatalf("%s, %s: %d NaNs, %d values clamped: the case tests nothing", run.name, c.name, nans, changed)
 				}
+			}
+		}
+	})
+}
+
+// TestClamp checks Clamp and its vector kernels on every path against Go's
+// min(max(x, lo), hi): every length around the vector widths, in place and
+// not, rows at a stride (the values between rows untouched), NaN and
+// infinities passing; a zero result may be either zero.
+func TestClamp(t *testing.T) {
+	inf := float32(math.Inf(1))
+	special := []float32{float32(math.NaN()), inf, -inf, 0, float32(math.Copysign(0, -1)), 6, -0.5, 1e-30}
+	bounds := [][2]float32{{0, 6}, {-inf, 6}, {-0.5, inf}, {-1, -0.5}, {2, 2}, {-inf, inf}}
+	same := func(got, want float32) bool { return got == want || got != got && want != want }
+	forEachPath(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 7))
+		for _, n := range []int{0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 64, 65, 130} {
+			in := randSlice(r, n)
+			for i := range in {
+				in[i] *= 4
+				if i%5 == 0 {
+					in[i] = special[i/5%len(special)]
+				}
+			}
+			for _, b := range bounds {
+				out := make([]float32, n)
+				Clamp(in, out, b[0], b[1])
+				inPlace := slices.Clone(in)
+				Clamp(inPlace, inPlace, b[0], b[1])
+				for i, x := range in {
+					if want := min(max(x, b[0]), b[1]); !same(out[i], want) || !same(inPlace[i], want) {
+						t.Fatalf("n=%d %v: clamp(%v) = %v (in place %v), want %v", n, b, x, out[i], inPlace[i], want)
+					}
+				}
+			}
+		}
+		// 3 rows of 19 at stride 23, in place: the 4 values between rows stay.
+		v := randSlice(r, 2*23+19)
+		want := slices.Clone(v)
+		clampRows(clampKernel(), v, v, 3, 19, 23, -0.5, 0.5)
+		for i, x := range want {
+			if i%23 < 19 {
+				x = min(max(x, -0.5), 0.5)
+			}
+			if !same(v[i], x) {
+				t.Fatalf("rows: v[%d] = %v, want %v", i, v[i], x)
 			}
 		}
 	})

@@ -12,9 +12,9 @@ import "fmt"
 
 // Epilogue is what happens to each GEMM result before it is stored:
 // c = acc + Bias[n] (+ Res[m*LdRes+n]), then max(c, 0) if Relu, then
-// min(max(c, Lo), Hi) if Clamp (Go's min and max: the Clip op, NaN
-// passing). The kernels do all but the clamp; Gemm clamps each row block
-// of a panel right after the kernel stored it, while it is in L1.
+// clamped to [Lo, Hi] if Clamp (by Clamp: the Clip op, NaN passing). The
+// kernels do all but the clamp; Gemm clamps each row block of a panel
+// right after the kernel stored it, while it is in L1.
 type Epilogue struct {
 	Bias   []float32 // len >= n1, or nil
 	Res    []float32 // residual rows, or nil
@@ -115,6 +115,7 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	mc := gemm.blockRows(k)
 	var tep Epilogue
 	tep.LdRes, tep.Relu = ep.LdRes, ep.Relu
+	ck := ep.clampKernel()
 	for i0 := 0; i0 < m; i0 += mc {
 		i1 := min(m, i0+mc)
 		for j := p0; j < p1; j++ {
@@ -129,7 +130,7 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 					tep.Res = ep.Res[i0*ep.LdRes+n0:]
 				}
 				gemm.rows(i1-i0, nw, k, a[i0*lda:], lda, panel, c[i0*ldc+n0:], ldc, tep)
-				ep.clamp(c[i0*ldc+n0:], i1-i0, nw, ldc)
+				ep.clamp(ck, c[i0*ldc+n0:], i1-i0, nw, ldc)
 				continue
 			}
 			for i := i0; i < i1; i += mr {
@@ -138,21 +139,26 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 					tep.Res = ep.Res[i*ep.LdRes+n0:]
 				}
 				gemm.tile(mw, nw, k, a[i*lda:], lda, panel, c[i*ldc+n0:], ldc, tep)
-				ep.clamp(c[i*ldc+n0:], mw, nw, ldc)
+				ep.clamp(ck, c[i*ldc+n0:], mw, nw, ldc)
 			}
 		}
 	}
 }
 
-// clamp applies the epilogue's Clamp, if set, to rows x n values of c
-// (row stride ldc).
-func (ep *Epilogue) clamp(c []float32, rows, n, ldc int) {
+// clampKernel is the clamp kernel for the epilogue's Clamp (nil without
+// one), looked up once per call of Gemm or Winograd.Run.
+func (ep *Epilogue) clampKernel() *clampImpl {
 	if !ep.Clamp {
-		return
+		return nil
 	}
-	for i := range rows {
-		row := c[i*ldc : i*ldc+n]
-		Clamp(row, row, ep.Lo, ep.Hi)
+	return clampKernel()
+}
+
+// clamp applies the epilogue's Clamp, if set, to rows x n values of c
+// (row stride ldc), with the kernel k of clampKernel.
+func (ep *Epilogue) clamp(k *clampImpl, c []float32, rows, n, ldc int) {
+	if ep.Clamp {
+		clampRows(k, c, c, rows, n, ldc, ep.Lo, ep.Hi)
 	}
 }
 
