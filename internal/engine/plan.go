@@ -67,6 +67,10 @@ type CompileOptions struct {
 	// over budget fails with ErrBudget having allocated at most one layer's
 	// weights beyond it (and never the arena).
 	MaxBytes int64
+
+	// clipSteps keeps Clips as steps, as plans ran them before they were
+	// folded (BenchmarkClipFolding).
+	clipSteps bool
 }
 
 const (
@@ -105,7 +109,7 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 	// A plan folds Clips into the layers before them, except when it
 	// keeps every value (calibration reads them by the node numbers of
 	// graph.Fuse).
-	f, err := graph.FuseWith(g, graph.FuseOptions{Clip: !opt.KeepValues})
+	f, err := graph.FuseWith(g, graph.FuseOptions{Clip: !opt.KeepValues && !opt.clipSteps})
 	if err != nil {
 		return nil, err
 	}
