@@ -253,6 +253,13 @@ func checkedCopy(m *Model) (*graph.Graph, error) {
 	if err := g.InferShapes(); err != nil {
 		return nil, fmt.Errorf("firmware: encode: %w", err)
 	}
+	for i, n := range g.Nodes {
+		// The format has no fused Clip: images store the graph of
+		// graph.Fuse, with its Clip ops.
+		if n.Clamp != nil {
+			return nil, fmt.Errorf("firmware: encode: %w", g.Errorf(i, "a fused Clip (from graph.FuseWith) cannot be stored; store the graph of graph.Fuse"))
+		}
+	}
 	if err := checkStrings(m, g); err != nil {
 		return nil, fmt.Errorf("firmware: encode: %w", err)
 	}

@@ -301,6 +301,7 @@ func TestEncodeRejects(t *testing.T) {
 	bad("labels", func(m *Model) { m.Meta.Labels = []string{"one"} }, "1 labels for 2 outputs")
 	bad("preprocess", func(m *Model) { m.Meta.Preprocess.Height = 3 }, "the graph takes")
 	bad("output kind", func(m *Model) { m.Meta.Output = "odds" }, "output kind")
+	bad("fused clip", func(m *Model) { m.Graph.Nodes[1].Clamp = &graph.Clip{Min: 0, Max: 6} }, "fused Clip")
 	if math.MaxInt > math.MaxInt32 {
 		bad("int32 range", func(m *Model) {
 			big := int64(math.MaxInt32) + 1 // a variable: the constant would not compile for 32-bit targets

@@ -62,6 +62,11 @@ func (g *Graph) evalSample(input []float32) ([][]float32, error) {
 				}
 			}
 		}
+		if c := n.Clamp; c != nil {
+			for j, v := range out {
+				out[j] = min(max(v, c.Min), c.Max)
+			}
+		}
 		vals[i] = out
 	}
 	return vals, nil

@@ -5,8 +5,8 @@ package graph
 //     only by it is folded into that layer's weights and bias;
 //   - an Add of a Conv used only by it and a value computed before that Conv
 //     becomes the Conv's residual input (added in its epilogue);
-//   - a Relu after a Conv, Dense, Add or Affine used only by it becomes that
-//     node's Relu flag;
+//   - a Relu (or a Clip(0, +Inf)) after a Conv, Dense, Add or Affine used
+//     only by it becomes that node's Relu flag;
 //   - a zero Pad of H and W used only by a Conv becomes the Conv's padding
 //     (exporters emit them for asymmetric "same" padding);
 //   - a Slice of a Slice used only by it becomes one Slice;
@@ -15,7 +15,24 @@ package graph
 //
 // The input graph is not modified, and weights it holds are never written
 // (they may be read-only mapped memory): folding makes new slices.
-func Fuse(src *Graph) (*Graph, error) {
+//
+// Fuse's result is what model images store; FuseWith can fold further.
+func Fuse(src *Graph) (*Graph, error) { return FuseWith(src, FuseOptions{}) }
+
+// FuseOptions select the rewrites of FuseWith beyond Fuse's.
+type FuseOptions struct {
+	// Clip folds a Clip other than a ReLU into the Conv, Dense, Add or
+	// Affine before it (Node.Clamp) under the rule of the Relu flag (the
+	// node is used only by the Clip), unless either value is quantized
+	// (see fuseClip). Model images cannot store the result: it is for
+	// plans (ReLU6 networks then skip a pass over every activation), and
+	// images keep their Clips, so that they stay what earlier writers
+	// produced and earlier readers run.
+	Clip bool
+}
+
+// FuseWith is Fuse with the options' further rewrites.
+func FuseWith(src *Graph, opt FuseOptions) (*Graph, error) {
 	if err := src.InferShapes(); err != nil {
 		return nil, err
 	}
@@ -35,7 +52,7 @@ func Fuse(src *Graph) (*Graph, error) {
 	}
 	g := &Graph{Nodes: nodes, Output: src.Output, Batch: src.Batch, Extra: src.Extra, OutputNames: src.OutputNames}
 	uses := g.Consumers()
-	fz := &fuser{nodes: nodes, uses: uses}
+	fz := &fuser{nodes: nodes, uses: uses, clip: opt.Clip}
 	// alias[i] = j: node i's value is node j's (i was merged into j).
 	alias := make([]int, len(nodes))
 	for i := range alias {
@@ -101,6 +118,7 @@ func Fuse(src *Graph) (*Graph, error) {
 type fuser struct {
 	nodes []*Node
 	uses  []int
+	clip  bool // FuseOptions.Clip
 }
 
 // foldAffine scales the output channels of a conv or dense layer:

@@ -62,6 +62,12 @@ type Node struct {
 	// (after the residual add).
 	Relu bool
 
+	// Clamp, set only by FuseWith's Clip folding, is a Clip fused into
+	// the output of OpConv, OpAdd, OpDense or OpAffine, applied last
+	// (after Relu): min(max(x, Min), Max), NaN passing, as the Clip op.
+	// Model images do not store it (package firmware refuses to).
+	Clamp *Clip
+
 	// Quant, when set, is the int8 quantization of this node's output
 	// (from calibration); an int8 plan keeps such values in uint8.
 	Quant *QParams
@@ -214,6 +220,9 @@ func (g *Graph) InferShapes() error {
 		s, err := d.infer(g, i)
 		if err != nil {
 			return err
+		}
+		if err := checkClamp(n); err != nil {
+			return g.Errorf(i, "%w", err)
 		}
 		if n.Quant != nil {
 			if err := n.Quant.check(); err != nil {

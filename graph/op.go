@@ -81,7 +81,8 @@ const FeatureGroupedConv = "grouped_conv"
 func Features() []string { return []string{FeatureGroupedConv} }
 
 // Describe summarizes node i for reports: its op, its main attributes and
-// what fusion put into it ("Conv 3x3/2 +bias +residual(layer1.0) +relu").
+// what fusion put into it ("Conv 3x3/2 +bias +residual(layer1.0) +relu",
+// "+clip[0, 6]" for a folded Clip).
 func (g *Graph) Describe(i int) string {
 	n := g.Nodes[i]
 	s := n.Op.String()
@@ -90,6 +91,9 @@ func (g *Graph) Describe(i int) string {
 	}
 	if n.Relu {
 		s += " +relu"
+	}
+	if c := n.Clamp; c != nil {
+		s += fmt.Sprintf(" +clip[%v, %v]", c.Min, c.Max)
 	}
 	return s
 }

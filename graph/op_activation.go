@@ -62,10 +62,30 @@ func inferClip(g *Graph, i int) (Shape, error) {
 	if err := g.want(i, 1, c != nil); err != nil {
 		return Shape{}, err
 	}
-	if c.Min != c.Min || c.Max != c.Max || c.Min > c.Max || math.IsInf(float64(c.Min), 1) || math.IsInf(float64(c.Max), -1) {
+	if !c.interval() {
 		return Shape{}, g.Errorf(i, "bounds [%v, %v] are not an interval", c.Min, c.Max)
 	}
 	return inferUnary(g, i)
+}
+
+// interval reports whether c's bounds are numbers, Min <= Max, and neither
+// is an infinity on the wrong side.
+func (c *Clip) interval() bool {
+	return c.Min == c.Min && c.Max == c.Max && c.Min <= c.Max && !math.IsInf(float64(c.Min), 1) && !math.IsInf(float64(c.Max), -1)
+}
+
+// checkClamp checks a node's fused Clip (Node.Clamp), if any.
+func checkClamp(n *Node) error {
+	c := n.Clamp
+	switch {
+	case c == nil:
+		return nil
+	case !hasActivation(n.Op):
+		return fmt.Errorf("%s cannot have a fused clip", n.Op)
+	case !c.interval():
+		return fmt.Errorf("fused clip bounds [%v, %v] are not an interval", c.Min, c.Max)
+	}
+	return nil
 }
 
 func evalClip(_ *Graph, n *Node, in [][]float32, out []float32) {
@@ -100,12 +120,28 @@ func decodeClip(n *Node, r AttrReader) {
 	n.Clip = c
 }
 
-// fuseClip: a Clip(0, +Inf) is a ReLU, and fuses as one.
+// fuseClip: a Clip(0, +Inf) is a ReLU, and fuses as one. With
+// FuseOptions.Clip, any other Clip becomes the Clamp of the Conv, Dense,
+// Add or Affine before it (after its Relu, if any) when that node is used
+// only by the Clip and has no Clamp yet, and neither value is quantized:
+// the Clip of an int8 value stays an op with its own output parameters
+// (an int8 plan runs it in float32 between conversions), which the fused
+// node could not keep.
 func fuseClip(f *fuser, i int) int {
-	if c := f.nodes[i].Clip; c.Min == 0 && math.IsInf(float64(c.Max), 1) {
-		return fuseRelu(f, i)
+	n := f.nodes[i]
+	if c := n.Clip; c.Min == 0 && math.IsInf(float64(c.Max), 1) {
+		if p := fuseRelu(f, i); p >= 0 {
+			return p
+		}
 	}
-	return -1
+	p := n.Inputs[0]
+	pn := f.nodes[p]
+	if !f.clip || n.Quant != nil || pn.Quant != nil || !f.activates(p) {
+		return -1
+	}
+	c := *n.Clip
+	pn.Clamp = &c
+	return p
 }
 
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

@@ -58,7 +58,7 @@ func evalAffine(_ *Graph, n *Node, in [][]float32, out []float32) {
 func fuseAffine(f *fuser, i int) int {
 	p := f.nodes[i].Inputs[0]
 	pn := f.nodes[p]
-	if f.uses[p] == 1 && !pn.Relu && (pn.Op == OpConv && len(pn.Inputs) == 1 || pn.Op == OpDense) {
+	if f.uses[p] == 1 && !pn.Relu && pn.Clamp == nil && (pn.Op == OpConv && len(pn.Inputs) == 1 || pn.Op == OpDense) {
 		foldAffine(pn, f.nodes[i].Affine)
 		return p
 	}
@@ -83,12 +83,23 @@ func evalRelu(_ *Graph, _ *Node, in [][]float32, out []float32) {
 // by it.
 func fuseRelu(f *fuser, i int) int {
 	p := f.nodes[i].Inputs[0]
-	pn := f.nodes[p]
-	if f.uses[p] == 1 && !pn.Relu && (pn.Op == OpConv || pn.Op == OpDense || pn.Op == OpAdd || pn.Op == OpAffine) {
+	if pn := f.nodes[p]; !pn.Relu && f.activates(p) {
 		pn.Relu = true
 		return p
 	}
 	return -1
+}
+
+// hasActivation reports the ops that can end in a fused activation (Relu,
+// Clamp).
+func hasActivation(op Op) bool { return op == OpConv || op == OpDense || op == OpAdd || op == OpAffine }
+
+// activates reports whether an activation can fuse into node p: an op
+// that has one, used only by the activation, whose output is not clamped
+// yet (a ReLU or Clip after the clamp would have to come after it).
+func (f *fuser) activates(p int) bool {
+	pn := f.nodes[p]
+	return f.uses[p] == 1 && pn.Clamp == nil && hasActivation(pn.Op)
 }
 
 func inferAdd(g *Graph, i int) (Shape, error) {
@@ -118,7 +129,7 @@ func fuseAdd(f *fuser, i int) int {
 		a, b = b, a
 	}
 	bn := f.nodes[b]
-	if a != b && f.uses[b] == 1 && bn.Op == OpConv && len(bn.Inputs) == 1 && !bn.Relu && !n.Relu {
+	if a != b && f.uses[b] == 1 && bn.Op == OpConv && len(bn.Inputs) == 1 && !bn.Relu && !n.Relu && bn.Clamp == nil && n.Clamp == nil {
 		bn.Inputs = append(bn.Inputs, a)
 		return b
 	}

@@ -49,6 +49,7 @@ type Set struct {
 	add8      add8Impl
 	depthwise *depthwiseImpl
 	groupconv *groupConvImpl
+	clamp     *clampImpl
 }
 
 // maxPoolImpl does max pooling of one output pixel over whole vectors of
@@ -100,6 +101,7 @@ var (
 	add8Reg      = registry[add8Impl]{primitive: "int8 add"}
 	depthwiseReg = registry[*depthwiseImpl]{primitive: "depthwise conv"}
 	groupConvReg = registry[*groupConvImpl]{primitive: "grouped conv"}
+	clampReg     = registry[*clampImpl]{primitive: "clamp"}
 )
 
 // The generic level: the Go implementations every path ends with.
@@ -122,7 +124,7 @@ func (d *pathDef) resolve() *Set {
 		wino: winoReg.pick(d.order), wino8: wino8Reg.pick(d.order),
 		maxPool: maxPoolReg.pick(d.order), epilogue: epilogueReg.pick(d.order),
 		maxPool8: maxPool8Reg.pick(d.order), quant: quantReg.pick(d.order), add8: add8Reg.pick(d.order),
-		depthwise: depthwiseReg.pick(d.order), groupconv: groupConvReg.pick(d.order)}
+		depthwise: depthwiseReg.pick(d.order), groupconv: groupConvReg.pick(d.order), clamp: clampReg.pick(d.order)}
 }
 
 var (
@@ -245,8 +247,16 @@ func (s *Set) Primitives() []Primitive {
 		{"int8 add (unfused)", lanes(s.add8.add != nil, s.add8.lanes)},
 		{"depthwise conv", s.depthwiseDesc()},
 		{"grouped conv (direct)", s.groupConvDesc()},
+		{"clamp (Clip, fused ReLU6)", lanes(s.clamp != nil, s.clampLanes())},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
+}
+
+func (s *Set) clampLanes() int {
+	if s.clamp == nil {
+		return 0
+	}
+	return s.clamp.lanes
 }
 
 // gemm8Desc describes the int8 GEMM kernel and its narrow variant.

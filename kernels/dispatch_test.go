@@ -48,6 +48,7 @@ func resolution(s *Set) []string {
 		"int8 add " + funcID(s.add8.add, s.add8.lanes),
 		"depthwise " + implID(s.depthwise, func(d *depthwiseImpl) string { return d.name }),
 		"grouped conv " + implID(s.groupconv, func(g *groupConvImpl) string { return g.name }),
+		"clamp " + implID(s.clamp, func(c *clampImpl) string { return fmt.Sprintf("%d lanes", c.lanes) }),
 	}
 }
 
@@ -136,12 +137,7 @@ func TestSetResolution(t *testing.T) {
 			t.Errorf("path %s: %v", d.name, err)
 			continue
 		}
-		want := &Set{gemm: gemmReg.pick(d.order), gemm8: gemm8Reg.pick(d.order),
-			wino: winoReg.pick(d.order), wino8: wino8Reg.pick(d.order),
-			maxPool: maxPoolReg.pick(d.order), epilogue: epilogueReg.pick(d.order),
-			maxPool8: maxPool8Reg.pick(d.order), quant: quantReg.pick(d.order), add8: add8Reg.pick(d.order),
-			depthwise: depthwiseReg.pick(d.order), groupconv: groupConvReg.pick(d.order)}
-		sameResolution(t, "path "+d.name, s, want)
+		sameResolution(t, "path "+d.name, s, d.resolve())
 		if s.Name() != d.name || s.rank != d.rank {
 			t.Errorf("path %s: Set %s of rank %d, want rank %d", d.name, s.Name(), s.rank, d.rank)
 		}

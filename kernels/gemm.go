@@ -11,12 +11,17 @@ package kernels
 import "fmt"
 
 // Epilogue is what happens to each GEMM result before it is stored:
-// c = acc + Bias[n] (+ Res[m*LdRes+n]), then max(c, 0) if Relu.
+// c = acc + Bias[n] (+ Res[m*LdRes+n]), then max(c, 0) if Relu, then
+// clamped to [Lo, Hi] if Clamp (by Clamp: the Clip op, NaN passing). The
+// kernels do all but the clamp; Gemm clamps each row block of a panel
+// right after the kernel stored it, while it is in L1.
 type Epilogue struct {
-	Bias  []float32 // len >= n1, or nil
-	Res   []float32 // residual rows, or nil
-	LdRes int       // row stride of Res
-	Relu  bool
+	Bias   []float32 // len >= n1, or nil
+	Res    []float32 // residual rows, or nil
+	LdRes  int       // row stride of Res
+	Relu   bool
+	Clamp  bool
+	Lo, Hi float32 // the bounds of Clamp
 }
 
 // Epilogue flags as the assembly kernels take them.
@@ -32,8 +37,9 @@ const (
 // model, so the kernel's inner loop reads weights strictly sequentially.
 type PackedB struct {
 	K, N, NR int
-	Data     []float32 // len Panels()*K*NR
-	impl     *gemmImpl // the kernel it was packed for, which runs it
+	Data     []float32  // len Panels()*K*NR
+	impl     *gemmImpl  // the kernel it was packed for, which runs it
+	clamp    *clampImpl // the clamp kernel of the same Set, for Epilogue.Clamp
 }
 
 // Panels is the number of NR-wide column panels.
@@ -42,7 +48,9 @@ func (p *PackedB) Panels() int { return (p.N + p.NR - 1) / p.NR }
 // PackB packs a row-major K x N matrix b (b[k*N+n]) for the Set's GEMM
 // kernel, which Gemm then runs it with.
 func (s *Set) PackB(b []float32, k, n int) PackedB {
-	return packB(b, k, n, s.gemm)
+	p := packB(b, k, n, s.gemm)
+	p.clamp = s.clamp
+	return p
 }
 
 // MR is the row tile of the matrix's kernel: callers that split work
@@ -117,6 +125,7 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 	mc := gemm.blockRows(k)
 	var tep Epilogue
 	tep.LdRes, tep.Relu = ep.LdRes, ep.Relu
+	ck := b.clamp
 	for i0 := 0; i0 < m; i0 += mc {
 		i1 := min(m, i0+mc)
 		for j := p0; j < p1; j++ {
@@ -131,6 +140,7 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 					tep.Res = ep.Res[i0*ep.LdRes+n0:]
 				}
 				gemm.rows(i1-i0, nw, k, a[i0*lda:], lda, panel, c[i0*ldc+n0:], ldc, tep)
+				ep.clamp(ck, c[i0*ldc+n0:], i1-i0, nw, ldc)
 				continue
 			}
 			for i := i0; i < i1; i += mr {
@@ -139,8 +149,17 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 					tep.Res = ep.Res[i*ep.LdRes+n0:]
 				}
 				gemm.tile(mw, nw, k, a[i*lda:], lda, panel, c[i*ldc+n0:], ldc, tep)
+				ep.clamp(ck, c[i*ldc+n0:], mw, nw, ldc)
 			}
 		}
+	}
+}
+
+// clamp applies the epilogue's Clamp, if set, to rows x n values of c
+// (row stride ldc), whole vectors by k (nil: Go).
+func (ep *Epilogue) clamp(k *clampImpl, c []float32, rows, n, ldc int) {
+	if ep.Clamp {
+		clampRows(k, c, c, rows, n, ldc, ep.Lo, ep.Hi)
 	}
 }
 

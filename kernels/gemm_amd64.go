@@ -64,6 +64,25 @@ func epilogueAVX2(v, bias, res *float32, n, flags int)
 //go:noescape
 func epilogueAVX512(v, bias, res *float32, n, flags int)
 
+// clampRowsAVX2 clamps rows x n values of src at stride ld (elements)
+// into dst: x < lo becomes lo, then x > hi becomes hi, NaN passing (the
+// vector part of Clamp). n is a positive multiple of 8, rows >= 1; dst may
+// be src. Requires AVX2.
+//
+//go:noescape
+func clampRowsAVX2(dst, src *float32, rows, n, ld int, lo, hi float32)
+
+// clampRowsAVX512 is clampRowsAVX2 with n a multiple of 16. Requires
+// AVX512F.
+//
+//go:noescape
+func clampRowsAVX512(dst, src *float32, rows, n, ld int, lo, hi float32)
+
+var (
+	clampAVX2   = clampReg.add("avx2", hasAVX2, &clampImpl{lanes: 8, rows: clampRowsAVX2})
+	clampAVX512 = clampReg.add("avx512", hasAVX512, &clampImpl{lanes: 16, rows: clampRowsAVX512})
+)
+
 type gemmAsmFunc func(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
 
 // asmRows adapts an assembly kernel to gemmImpl.rows; Gemm has checked

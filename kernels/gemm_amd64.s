@@ -2303,3 +2303,125 @@ epilogueAVX512_s_norelu:
 epilogueAVX512_done:
 	VZEROUPPER
 	RET
+
+// func clampRowsAVX2(dst *float32, src *float32, rows int, n int, ld int, lo float32, hi float32)
+// Requires: AVX, AVX2
+TEXT ·clampRowsAVX2(SB), NOSPLIT, $0-48
+	// Clamp of rows of 8-lane vectors to [lo, hi], NaN passing. Requires AVX2.
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         rows+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         ld+32(FP), R8
+	SHLQ         $0x02, R8
+	MOVL         lo+40(FP), AX
+	VMOVD        AX, X14
+	VBROADCASTSS X14, Y14
+	MOVL         hi+44(FP), AX
+	VMOVD        AX, X15
+	VBROADCASTSS X15, Y15
+
+clampRowsAVX2_row:
+	MOVQ DI, R9
+	MOVQ SI, R10
+	MOVQ CX, R11
+
+clampRowsAVX2_groups:
+	CMPQ    R11, $0x00000020
+	JL      clampRowsAVX2_singles
+	VMAXPS  (R10), Y14, Y0
+	VMAXPS  32(R10), Y14, Y1
+	VMAXPS  64(R10), Y14, Y2
+	VMAXPS  96(R10), Y14, Y3
+	VMINPS  Y0, Y15, Y0
+	VMINPS  Y1, Y15, Y1
+	VMINPS  Y2, Y15, Y2
+	VMINPS  Y3, Y15, Y3
+	VMOVUPS Y0, (R9)
+	VMOVUPS Y1, 32(R9)
+	VMOVUPS Y2, 64(R9)
+	VMOVUPS Y3, 96(R9)
+	ADDQ    $0x00000080, R10
+	ADDQ    $0x00000080, R9
+	SUBQ    $0x00000020, R11
+	JMP     clampRowsAVX2_groups
+
+clampRowsAVX2_singles:
+	TESTQ   R11, R11
+	JZ      clampRowsAVX2_next
+	VMAXPS  (R10), Y14, Y0
+	VMINPS  Y0, Y15, Y0
+	VMOVUPS Y0, (R9)
+	ADDQ    $0x00000020, R10
+	ADDQ    $0x00000020, R9
+	SUBQ    $0x00000008, R11
+	JMP     clampRowsAVX2_singles
+
+clampRowsAVX2_next:
+	ADDQ R8, DI
+	ADDQ R8, SI
+	DECQ DX
+	JNZ  clampRowsAVX2_row
+	VZEROUPPER
+	RET
+
+// func clampRowsAVX512(dst *float32, src *float32, rows int, n int, ld int, lo float32, hi float32)
+// Requires: AVX, AVX512F
+TEXT ·clampRowsAVX512(SB), NOSPLIT, $0-48
+	// Clamp of rows of 16-lane vectors to [lo, hi], NaN passing. Requires AVX512F.
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         rows+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         ld+32(FP), R8
+	SHLQ         $0x02, R8
+	MOVL         lo+40(FP), AX
+	VMOVD        AX, X14
+	VBROADCASTSS X14, Z14
+	MOVL         hi+44(FP), AX
+	VMOVD        AX, X15
+	VBROADCASTSS X15, Z15
+
+clampRowsAVX512_row:
+	MOVQ DI, R9
+	MOVQ SI, R10
+	MOVQ CX, R11
+
+clampRowsAVX512_groups:
+	CMPQ    R11, $0x00000040
+	JL      clampRowsAVX512_singles
+	VMAXPS  (R10), Z14, Z0
+	VMAXPS  64(R10), Z14, Z1
+	VMAXPS  128(R10), Z14, Z2
+	VMAXPS  192(R10), Z14, Z3
+	VMINPS  Z0, Z15, Z0
+	VMINPS  Z1, Z15, Z1
+	VMINPS  Z2, Z15, Z2
+	VMINPS  Z3, Z15, Z3
+	VMOVUPS Z0, (R9)
+	VMOVUPS Z1, 64(R9)
+	VMOVUPS Z2, 128(R9)
+	VMOVUPS Z3, 192(R9)
+	ADDQ    $0x00000100, R10
+	ADDQ    $0x00000100, R9
+	SUBQ    $0x00000040, R11
+	JMP     clampRowsAVX512_groups
+
+clampRowsAVX512_singles:
+	TESTQ   R11, R11
+	JZ      clampRowsAVX512_next
+	VMAXPS  (R10), Z14, Z0
+	VMINPS  Z0, Z15, Z0
+	VMOVUPS Z0, (R9)
+	ADDQ    $0x00000040, R10
+	ADDQ    $0x00000040, R9
+	SUBQ    $0x00000010, R11
+	JMP     clampRowsAVX512_singles
+
+clampRowsAVX512_next:
+	ADDQ R8, DI
+	ADDQ R8, SI
+	DECQ DX
+	JNZ  clampRowsAVX512_row
+	VZEROUPPER
+	RET

@@ -53,14 +53,14 @@ func oldPathsAMD64() map[string]*Set {
 	avx2 := Set{gemm: gemmAVX2, gemm8: gemm8AVX2, wino: wino, wino8: wino8(wino8AVX2, cpuid.AVX2),
 		maxPool: maxPoolImpl{maxWindowAVX2, 8}, epilogue: epilogueImpl{epilogueAVX2, 8},
 		maxPool8: maxPool8Impl{maxWindow8AVX2, 32}, quant: quantImpl{quantizeAVX2, dequantizeAVX2, 32},
-		add8: add8Impl{add8At("avx2"), 32}, depthwise: depthwiseAVX2, groupconv: groupConvAVX2}
+		add8: add8Impl{add8At("avx2"), 32}, depthwise: depthwiseAVX2, groupconv: groupConvAVX2, clamp: clampAVX2}
 	avxvnni := avx2
 	avxvnni.gemm8 = gemm8AVXVNNI
 	avx512 := Set{gemm: gemmAVX512, gemm8: gemm8AVX2, wino: wino,
 		wino8:   wino8(wino8AVX512BW, cpuid.AVX512F, cpuid.AVX512BW),
 		maxPool: maxPoolImpl{maxWindowAVX512, 16}, epilogue: epilogueImpl{epilogueAVX512, 16},
 		maxPool8: maxPool8Impl{maxWindow8AVX512, 64}, quant: quantImpl{quantizeAVX512, dequantizeAVX512, 64},
-		add8: add8Impl{add8At("avx512"), 64}, depthwise: depthwiseAVX512, groupconv: groupConvAVX512}
+		add8: add8Impl{add8At("avx512"), 64}, depthwise: depthwiseAVX512, groupconv: groupConvAVX512, clamp: clampAVX512}
 	avx512vnni := avx512
 	avx512vnni.gemm8 = gemm8VNNI512
 	avx512vnni.wino8 = wino8(wino8AVX512VNNI, cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VNNI)

@@ -109,6 +109,16 @@ func neonKernel(r int, p *neonGemm) {
 	}
 }
 
+// clampRowsNEON clamps rows x n values of src at stride ld (elements)
+// into dst: min(max(x, lo), hi) as Go computes it (FMAX, FMIN), NaN
+// passing (the vector part of Clamp). n is a positive multiple of 4,
+// rows >= 1; dst may be src. ASIMD is part of every ARMv8-A CPU.
+//
+//go:noescape
+func clampRowsNEON(dst, src *float32, rows, n, ld int, lo, hi float32)
+
+var clampNEON = clampReg.add("neon", hasASIMD, &clampImpl{lanes: 4, rows: clampRowsNEON})
+
 // gemmTileNEON handles any number of rows, so it also serves as the
 // row-block entry point: one assembly call per panel.
 var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON, rows: gemmTileNEON}

@@ -1321,3 +1321,49 @@ loop:
 	BNE	loop
 done:
 	RET
+
+// func clampRowsNEON
+TEXT ·clampRowsNEON(SB), NOSPLIT|NOFRAME, $0-48
+	MOVD	dst+0(FP), R0
+	MOVD	src+8(FP), R1
+	MOVD	rows+16(FP), R2
+	MOVD	n+24(FP), R3
+	MOVD	ld+32(FP), R4
+	LSL	$2, R4, R4
+	MOVW	lo+40(FP), R8
+	VDUP	R8, V16.S4
+	MOVW	hi+44(FP), R8
+	VDUP	R8, V17.S4
+row:
+	MOVD	R0, R5
+	MOVD	R1, R6
+	MOVD	R3, R7
+groups:
+	CMP	$16, R7
+	BLT	singles
+	VLD1.P	64(R6), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD	$0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD	$0x4e30f421 // fmax v1.4s, v1.4s, v16.4s
+	WORD	$0x4e30f442 // fmax v2.4s, v2.4s, v16.4s
+	WORD	$0x4e30f463 // fmax v3.4s, v3.4s, v16.4s
+	WORD	$0x4eb1f400 // fmin v0.4s, v0.4s, v17.4s
+	WORD	$0x4eb1f421 // fmin v1.4s, v1.4s, v17.4s
+	WORD	$0x4eb1f442 // fmin v2.4s, v2.4s, v17.4s
+	WORD	$0x4eb1f463 // fmin v3.4s, v3.4s, v17.4s
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R5)
+	SUBS	$16, R7, R7
+	B	groups
+singles:
+	CBZ	R7, next
+	VLD1.P	16(R6), [V0.S4]
+	WORD	$0x4e30f400 // fmax v0.4s, v0.4s, v16.4s
+	WORD	$0x4eb1f400 // fmin v0.4s, v0.4s, v17.4s
+	VST1.P	[V0.S4], 16(R5)
+	SUBS	$4, R7, R7
+	B	singles
+next:
+	ADD	R4, R0, R0
+	ADD	R4, R1, R1
+	SUBS	$1, R2, R2
+	BNE	row
+	RET

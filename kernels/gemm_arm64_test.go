@@ -23,7 +23,7 @@ func init() {
 	// epilogue kernels; neondot is neon with the SDOT int8 GEMM.
 	neon := Set{gemm: gemmNEON, gemm8: gemm8NEON, wino: winoGeneric, wino8: wino8Generic,
 		maxPool8: maxPool8Impl{maxWindow8NEON, 16}, quant: quantImpl{quantizeNEON, dequantizeNEON, 16},
-		add8: add8Impl{add8NEONCall, 16}, depthwise: depthwiseNEON, groupconv: groupConvNEON}
+		add8: add8Impl{add8NEONCall, 16}, depthwise: depthwiseNEON, groupconv: groupConvNEON, clamp: clampNEON}
 	neondot := neon
 	neondot.gemm8 = gemm8NEONDOT
 	oldPaths["neon"], oldPaths["neondot"] = &neon, &neondot

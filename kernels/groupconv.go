@@ -73,7 +73,7 @@ func GroupConvGemm(g *ConvGeom, w *GroupedB, in, out []float32, ep *Epilogue, px
 		panic(fmt.Sprintf("kernels.GroupConvGemm: bad arguments %+v groups=%d", *g, groups))
 	}
 	rows := w.B[0].impl.blockRows(k)
-	sub := Epilogue{LdRes: g.Cout, Relu: ep.Relu}
+	sub := Epilogue{LdRes: g.Cout, Relu: ep.Relu, Clamp: ep.Clamp, Lo: ep.Lo, Hi: ep.Hi}
 	for b0 := px0; b0 < px1; b0 += rows {
 		b1 := min(px1, b0+rows)
 		for gr := range groups {

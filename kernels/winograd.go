@@ -289,7 +289,7 @@ func (w *Winograd) Scratch() int {
 
 // Run computes tiles [q0, q1) and output-channel panels [p0, p1) of the
 // convolution of in into out (both NHWC), through ep (bias, residual with
-// the output's layout, ReLU). q0 must be a multiple of MR() so that
+// the output's layout, ReLU, clamp). q0 must be a multiple of MR() so that
 // each tile's GEMM rows sit at the same place within the kernel's row
 // tiles for any split: results are then identical whatever the split.
 func (w *Winograd) Run(in, out []float32, ep *Epilogue, q0, q1, p0, p1 int, scratch []float32) {
@@ -313,6 +313,7 @@ func (w *Winograd) Run(in, out []float32, ep *Epilogue, q0, q1, p0, p1 int, scra
 	edge := rest[len(tmp)+len(patch):]
 	n0, n1 := p0*w.U[0].NR, min(cout, p1*w.U[0].NR)
 	var none Epilogue
+	ck := w.U[0].clamp
 	for b0 := q0; b0 < q1; b0 += tb {
 		nt := min(tb, q1-b0)
 		for j := 0; j < nt; j++ {
@@ -323,6 +324,7 @@ func (w *Winograd) Run(in, out []float32, ep *Epilogue, q0, q1, p0, p1 int, scra
 		}
 		for j := 0; j < nt; j++ {
 			w.outputTile(out, b0+j, ms[j*cout+n0:], tb*cout, n0, n1, ep, tmp, edge)
+			w.clampTile(out, b0+j, n0, n1, ep, ck)
 		}
 	}
 }
@@ -399,6 +401,26 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 			}
 			w.epi.run(out[o+n0:o+n1], bias, res, ep.Relu)
 		}
+	}
+}
+
+// clampTile applies the epilogue's Clamp (kernel k) to channels [n0, n1)
+// of tile q's part inside the output, just written: one call for the tile
+// when it has every channel (its rows are then contiguous), else one per
+// row of the tile.
+func (w *Winograd) clampTile(out []float32, q, n0, n1 int, ep *Epilogue, k *clampImpl) {
+	if !ep.Clamp {
+		return
+	}
+	g := &w.Geom
+	oy, ox := (q/w.TilesW)*w.M, (q%w.TilesW)*w.M
+	vh, vw := min(w.M, g.OH-oy), min(w.M, g.OW-ox)
+	if n1-n0 == g.Cout {
+		ep.clamp(k, out[(oy*g.OW+ox)*g.Cout:], vh, vw*g.Cout, g.OW*g.Cout)
+		return
+	}
+	for i := range vh {
+		ep.clamp(k, out[((oy+i)*g.OW+ox)*g.Cout+n0:], vw, n1-n0, g.Cout)
 	}
 }
 

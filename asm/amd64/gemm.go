@@ -63,6 +63,8 @@ func gemmFile(c *build.Context) {
 	maxWindow(c, "maxWindowAVX512", true)
 	epilogue(c, "epilogueAVX2", false)
 	epilogue(c, "epilogueAVX512", true)
+	clampRows(c, "clampRowsAVX2", false)
+	clampRows(c, "clampRowsAVX512", true)
 }
 
 // kernel describes one GEMM microkernel: an mr x (nv*lanes) register tile.

@@ -224,3 +224,60 @@ func fmaPeak(a *Asm) {
 	a.Label("done")
 	a.RET()
 }
+
+// clampRows writes clampRowsNEON(dst, src *float32, rows, n, ld int, lo,
+// hi float32), the clamp of the Clip op and of a Clip fused into a layer
+// (kernels.Clamp, Epilogue.Clamp) on rows of vectors: for r < rows,
+// j < n, dst[r*ld+j] = min(max(src[r*ld+j], lo), hi) by FMAX then FMIN,
+// which are Go's max and min (NaN gives NaN, max(-0, +0) = +0). n is a
+// positive multiple of 4, rows >= 1, ld (in elements) >= n; dst may be
+// src. Four vectors per iteration while they last, then one.
+func clampRows(a *Asm) {
+	const (
+		dst, src, rows, n, ld R = 0, 1, 2, 3, 4
+		d, s, j, t            R = 5, 6, 7, 8
+		lo, hi                V = 16, 17
+	)
+	a.Text("clampRowsNEON", 0, 48)
+	a.MOVD("dst+0(FP)", dst.String())
+	a.MOVD("src+8(FP)", src.String())
+	a.MOVD("rows+16(FP)", rows.String())
+	a.MOVD("n+24(FP)", n.String())
+	a.MOVD("ld+32(FP)", ld.String())
+	a.LSLconst(2, ld, ld)
+	a.MOVW("lo+40(FP)", t.String())
+	a.VDUPS(t, lo)
+	a.MOVW("hi+44(FP)", t.String())
+	a.VDUPS(t, hi)
+	body := func(nv int) {
+		a.VLD1post(s, 0, nv)
+		for i := V(0); i < V(nv); i++ {
+			a.FMAX(i, i, lo)
+		}
+		for i := V(0); i < V(nv); i++ {
+			a.FMIN(i, i, hi)
+		}
+		a.VST1post(d, 0, nv)
+	}
+	a.Label("row")
+	a.MOVD(dst.String(), d.String())
+	a.MOVD(src.String(), s.String())
+	a.MOVD(n.String(), j.String())
+	a.Label("groups")
+	a.CMPconst(16, j)
+	a.BLT("singles")
+	body(4)
+	a.SUBSconst(16, j, j)
+	a.B("groups")
+	a.Label("singles")
+	a.CBZ(j, "next")
+	body(1)
+	a.SUBSconst(4, j, j)
+	a.B("singles")
+	a.Label("next")
+	a.ADD(ld, dst, dst)
+	a.ADD(ld, src, src)
+	a.SUBSconst(1, rows, rows)
+	a.BNE("row")
+	a.RET()
+}

@@ -56,8 +56,8 @@ dead). MODEL is a model image or ONNX file; without it, the built-in model.`,
 
 func inspectText(w io.Writer, m *edgeresnet.Model, threads int) {
 	meta := m.Meta()
-	g := m.Graph()
 	p := m.Plan()
+	g := p.Graph // as it runs: with the plan's fusions (Clips folded)
 	pp := meta.Preprocess
 	fmt.Fprintf(w, "model:       %s (%s)\n", meta.Name, meta.Arch)
 	fmt.Fprintf(w, "input:       %v (HxWxC), output: %d %s\n", g.Input(), g.OutputShape().Size(), meta.Output)
@@ -223,7 +223,8 @@ func bytesOrDash(n int64) string {
 }
 
 func inspectJSON(w io.Writer, m *edgeresnet.Model, threads int) error {
-	g, p := m.Graph(), m.Plan()
+	p := m.Plan()
+	g := p.Graph
 	out := struct {
 		Meta        any            `json:"meta"`
 		Layers      []inspectLayer `json:"layers"`

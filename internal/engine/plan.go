@@ -51,7 +51,9 @@ type CompileOptions struct {
 	Precision Precision
 
 	// KeepValues gives every node's value its own arena slot, so that all
-	// of them can be read with Exec.Value after Run (calibration).
+	// of them can be read with Exec.Value after Run (calibration), and
+	// keeps the nodes of graph.Fuse: Clips are not folded into the layers
+	// before them (graph.FuseOptions.Clip), which other plans do.
 	KeepValues bool
 
 	// Batch is the most images a run computes (0: the graph's Batch, or 1).
@@ -69,6 +71,10 @@ type CompileOptions struct {
 	// over budget fails with ErrBudget having allocated at most one layer's
 	// weights beyond it (and never the arena).
 	MaxBytes int64
+
+	// clipSteps keeps Clips as steps, as plans ran them before they were
+	// folded (BenchmarkClipFolding).
+	clipSteps bool
 }
 
 const (
@@ -104,7 +110,10 @@ func CompileWith(g *graph.Graph, opt CompileOptions) (*Plan, error) {
 	if err := opt.resolve(); err != nil {
 		return nil, err
 	}
-	f, err := graph.Fuse(g)
+	// A plan folds Clips into the layers before them, except when it
+	// keeps every value (calibration reads them by the node numbers of
+	// graph.Fuse).
+	f, err := graph.FuseWith(g, graph.FuseOptions{Clip: !opt.KeepValues && !opt.clipSteps})
 	if err != nil {
 		return nil, err
 	}

@@ -27,11 +27,13 @@ func HasInt8(g *graph.Graph) bool {
 // with Quant whose inputs all have Quant and whose op has an int8 form.
 // Ops that only move or compare values (max pooling, padding with real
 // zero, slicing, concatenation, flattening) need the output to share the
-// inputs' parameters. The input node stays float32 (callers write floats).
+// inputs' parameters. The input node stays float32 (callers write floats),
+// and so does a node with a fused Clip (graph.Node.Clamp, which graph.Fuse
+// never puts on a quantized node): the int8 epilogues have no upper bound.
 func int8Nodes(g *graph.Graph) []bool {
 	u8 := make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
-		if i == 0 || n.Quant == nil {
+		if i == 0 || n.Quant == nil || n.Clamp != nil {
 			continue
 		}
 		ok := true

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/edge-resnet/edge-resnet/graph"
+	"github.com/edge-resnet/edge-resnet/kernels"
 )
 
 // step is one node of the plan (or the conversion of a value to the other
@@ -14,7 +15,9 @@ type step struct {
 	inShape  graph.Shape
 	outShape graph.Shape
 	relu     bool
-	int8     bool // the step computes on uint8 values
+	clamp    bool    // the node's fused Clip (graph.Node.Clamp), its Relu folded into lo (relu is then false)
+	lo, hi   float32 // the bounds of clamp
+	int8     bool    // the step computes on uint8 values
 	k        kernel
 }
 
@@ -73,6 +76,7 @@ func (c *compiler) compileStep(i int) (step, error) {
 	g := p.Graph
 	nd := g.Nodes[i]
 	st := step{node: i, op: nd.Op, out: p.offsets[i], in2: -1, outShape: nd.Shape, relu: nd.Relu, int8: p.u8[i]}
+	st.setClamp(nd)
 	st.in = p.valueOff(nd.Inputs[0], st.int8)
 	st.inShape = g.Nodes[nd.Inputs[0]].Shape
 	if len(nd.Inputs) > 1 && nd.Op != graph.OpConcat {
@@ -92,6 +96,48 @@ func (c *compiler) compileStep(i int) (step, error) {
 	}
 	st.k = k
 	return st, nil
+}
+
+// setClamp takes node nd's fused Clip as one clamp: with a fused ReLU,
+// min(max(max(x, 0), Min), Max) is min(max(x, lo), Max) for
+// lo = min(max(Min, 0), Max) (also when Min < 0 or Max < 0, NaN passing
+// either way), which keeps lo <= hi for the kernels' Activation.
+func (st *step) setClamp(nd *graph.Node) {
+	c := nd.Clamp
+	if c == nil {
+		return
+	}
+	st.clamp, st.lo, st.hi = true, c.Min, c.Max
+	if st.relu {
+		st.lo, st.relu = min(max(st.lo, 0), st.hi), false
+	}
+}
+
+// act is the step's activation for the direct kernels (depthwise, grouped).
+func (st *step) act() kernels.Activation {
+	switch {
+	case st.clamp:
+		return kernels.Clip(st.lo, st.hi)
+	case st.relu:
+		return kernels.ReLU()
+	}
+	return kernels.Activation{}
+}
+
+// clampedChunks calls f(i0, i1) over [0, len(out)) and, when the step has
+// a clamp, does so in chunks of about 16 KiB (multiples of unit values),
+// clamping out[i0:i1] after each while it is in L1.
+func (st *step) clampedChunks(ks *kernels.Set, out []float32, unit int, f func(i0, i1 int)) {
+	if !st.clamp {
+		f(0, len(out))
+		return
+	}
+	chunk := max(1, 4096/unit) * unit
+	for i0 := 0; i0 < len(out); i0 += chunk {
+		i1 := min(len(out), i0+chunk)
+		f(i0, i1)
+		ks.Clamp(out[i0:i1], out[i0:i1], st.lo, st.hi)
+	}
 }
 
 // split returns part w's share [lo, hi) of n items, in units of unit.

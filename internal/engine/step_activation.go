@@ -20,7 +20,7 @@ func init() {
 	registerStep(FP32, func(_ *compiler, _ *step, nd *graph.Node) (kernel, error) {
 		c := *nd.Clip
 		return simple{f: func(e *Exec, st *step) {
-			kernels.Clamp(e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape), c.Min, c.Max)
+			e.plan.Kernels.Clamp(e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape), c.Min, c.Max)
 		}}, nil
 	}, graph.OpClip)
 	registerStep(FP32, compileMul, graph.OpMul)

@@ -27,7 +27,7 @@ func convGeom(c *graph.Conv, x, o graph.Shape) kernels.ConvGeom {
 // epilogue is the float32 epilogue of a conv or dense step for sample b
 // (-1: every sample of the run).
 func (e *Exec) epilogue(st *step, bias []float32, b int) kernels.Epilogue {
-	ep := kernels.Epilogue{Bias: bias, Relu: st.relu}
+	ep := kernels.Epilogue{Bias: bias, Relu: st.relu, Clamp: st.clamp, Lo: st.lo, Hi: st.hi}
 	if st.in2 >= 0 {
 		if b < 0 {
 			ep.Res = e.viewAll(st.in2, st.outShape)

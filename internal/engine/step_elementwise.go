@@ -10,7 +10,8 @@ import (
 
 func init() {
 	registerStep(FP32, compileSimple(func(e *Exec, st *step) {
-		kernels.Add(e.viewAll(st.in, st.inShape), e.viewAll(st.in2, st.inShape), e.viewAll(st.out, st.outShape), st.relu)
+		a, b, out := e.viewAll(st.in, st.inShape), e.viewAll(st.in2, st.inShape), e.viewAll(st.out, st.outShape)
+		st.clampedChunks(e.plan.Kernels, out, 1, func(i0, i1 int) { kernels.Add(a[i0:i1], b[i0:i1], out[i0:i1], st.relu) })
 	}), graph.OpAdd)
 	registerStep(FP32, compileSimple(func(e *Exec, st *step) {
 		kernels.Relu(e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape))
@@ -41,7 +42,8 @@ func compileSimple(f func(e *Exec, st *step)) compileFunc {
 func compileAffine(_ *compiler, _ *step, nd *graph.Node) (kernel, error) {
 	a := nd.Affine
 	return simple{f: func(e *Exec, st *step) {
-		kernels.Affine(e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape), a.Scale, a.Shift, st.relu)
+		in, out := e.viewAll(st.in, st.inShape), e.viewAll(st.out, st.outShape)
+		st.clampedChunks(e.plan.Kernels, out, len(a.Scale), func(i0, i1 int) { kernels.Affine(in[i0:i1], out[i0:i1], a.Scale, a.Shift, st.relu) })
 	}}, nil
 }
 

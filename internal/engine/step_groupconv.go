@@ -12,10 +12,7 @@ import (
 // compileGroupConv compiles a conv with Group > 1 (float32).
 func compileGroupConv(c *compiler, st *step, cv *graph.Conv) (kernel, error) {
 	x, o := st.inShape, st.outShape
-	act := kernels.Activation{}
-	if st.relu {
-		act = kernels.ReLU()
-	}
+	act := st.act()
 	w := cv.FloatWeight()
 	if cv.Groups() == cv.Cin && cv.Cin == cv.Cout {
 		g := kernels.DepthwiseGeom{H: x.H, W: x.W, C: x.C, KH: cv.KH, KW: cv.KW, StrideH: cv.StrideH, StrideW: cv.StrideW,
