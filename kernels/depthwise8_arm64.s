@@ -42,26 +42,26 @@ c8vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c8weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c8weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c8weights:
 	TBZ	$0, R11, c8nobias
@@ -104,70 +104,70 @@ c8init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e708342 // smlal v2.4s, v26.4h, v16.4h
 	WORD	$0x4e708343 // smlal2 v3.4s, v26.8h, v16.8h
 	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
 	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083e4 // smlal v4.4s, v31.4h, v16.4h
 	WORD	$0x4e7083e5 // smlal2 v5.4s, v31.8h, v16.8h
 	WORD	$0x0e7183e2 // smlal v2.4s, v31.4h, v17.4h
 	WORD	$0x4e7183e3 // smlal2 v3.4s, v31.8h, v17.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e708326 // smlal v6.4s, v25.4h, v16.4h
 	WORD	$0x4e708327 // smlal2 v7.4s, v25.8h, v16.8h
 	WORD	$0x0e718324 // smlal v4.4s, v25.4h, v17.4h
 	WORD	$0x4e718325 // smlal2 v5.4s, v25.8h, v17.8h
 	WORD	$0x0e728322 // smlal v2.4s, v25.4h, v18.4h
 	WORD	$0x4e728323 // smlal2 v3.4s, v25.8h, v18.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e708348 // smlal v8.4s, v26.4h, v16.4h
 	WORD	$0x4e708349 // smlal2 v9.4s, v26.8h, v16.8h
 	WORD	$0x0e718346 // smlal v6.4s, v26.4h, v17.4h
 	WORD	$0x4e718347 // smlal2 v7.4s, v26.8h, v17.8h
 	WORD	$0x0e728344 // smlal v4.4s, v26.4h, v18.4h
 	WORD	$0x4e728345 // smlal2 v5.4s, v26.8h, v18.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083ea // smlal v10.4s, v31.4h, v16.4h
 	WORD	$0x4e7083eb // smlal2 v11.4s, v31.8h, v16.8h
 	WORD	$0x0e7183e8 // smlal v8.4s, v31.4h, v17.4h
 	WORD	$0x4e7183e9 // smlal2 v9.4s, v31.8h, v17.8h
 	WORD	$0x0e7283e6 // smlal v6.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e7 // smlal2 v7.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e70832c // smlal v12.4s, v25.4h, v16.4h
 	WORD	$0x4e70832d // smlal2 v13.4s, v25.8h, v16.8h
 	WORD	$0x0e71832a // smlal v10.4s, v25.4h, v17.4h
 	WORD	$0x4e71832b // smlal2 v11.4s, v25.8h, v17.8h
 	WORD	$0x0e728328 // smlal v8.4s, v25.4h, v18.4h
 	WORD	$0x4e728329 // smlal2 v9.4s, v25.8h, v18.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e70834e // smlal v14.4s, v26.4h, v16.4h
 	WORD	$0x4e70834f // smlal2 v15.4s, v26.8h, v16.8h
 	WORD	$0x0e71834c // smlal v12.4s, v26.4h, v17.4h
 	WORD	$0x4e71834d // smlal2 v13.4s, v26.8h, v17.8h
 	WORD	$0x0e72834a // smlal v10.4s, v26.4h, v18.4h
 	WORD	$0x4e72834b // smlal2 v11.4s, v26.8h, v18.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7183ee // smlal v14.4s, v31.4h, v17.4h
 	WORD	$0x4e7183ef // smlal2 v15.4s, v31.8h, v17.8h
 	WORD	$0x0e7283ec // smlal v12.4s, v31.4h, v18.4h
 	WORD	$0x4e7283ed // smlal2 v13.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e72832e // smlal v14.4s, v25.4h, v18.4h
 	WORD	$0x4e72832f // smlal2 v15.4s, v25.8h, v18.8h
 	CMP	$1, R4
@@ -176,70 +176,70 @@ c8init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e738342 // smlal v2.4s, v26.4h, v19.4h
 	WORD	$0x4e738343 // smlal2 v3.4s, v26.8h, v19.8h
 	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
 	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383e4 // smlal v4.4s, v31.4h, v19.4h
 	WORD	$0x4e7383e5 // smlal2 v5.4s, v31.8h, v19.8h
 	WORD	$0x0e7483e2 // smlal v2.4s, v31.4h, v20.4h
 	WORD	$0x4e7483e3 // smlal2 v3.4s, v31.8h, v20.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e738326 // smlal v6.4s, v25.4h, v19.4h
 	WORD	$0x4e738327 // smlal2 v7.4s, v25.8h, v19.8h
 	WORD	$0x0e748324 // smlal v4.4s, v25.4h, v20.4h
 	WORD	$0x4e748325 // smlal2 v5.4s, v25.8h, v20.8h
 	WORD	$0x0e758322 // smlal v2.4s, v25.4h, v21.4h
 	WORD	$0x4e758323 // smlal2 v3.4s, v25.8h, v21.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e738348 // smlal v8.4s, v26.4h, v19.4h
 	WORD	$0x4e738349 // smlal2 v9.4s, v26.8h, v19.8h
 	WORD	$0x0e748346 // smlal v6.4s, v26.4h, v20.4h
 	WORD	$0x4e748347 // smlal2 v7.4s, v26.8h, v20.8h
 	WORD	$0x0e758344 // smlal v4.4s, v26.4h, v21.4h
 	WORD	$0x4e758345 // smlal2 v5.4s, v26.8h, v21.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383ea // smlal v10.4s, v31.4h, v19.4h
 	WORD	$0x4e7383eb // smlal2 v11.4s, v31.8h, v19.8h
 	WORD	$0x0e7483e8 // smlal v8.4s, v31.4h, v20.4h
 	WORD	$0x4e7483e9 // smlal2 v9.4s, v31.8h, v20.8h
 	WORD	$0x0e7583e6 // smlal v6.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e7 // smlal2 v7.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e73832c // smlal v12.4s, v25.4h, v19.4h
 	WORD	$0x4e73832d // smlal2 v13.4s, v25.8h, v19.8h
 	WORD	$0x0e74832a // smlal v10.4s, v25.4h, v20.4h
 	WORD	$0x4e74832b // smlal2 v11.4s, v25.8h, v20.8h
 	WORD	$0x0e758328 // smlal v8.4s, v25.4h, v21.4h
 	WORD	$0x4e758329 // smlal2 v9.4s, v25.8h, v21.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e73834e // smlal v14.4s, v26.4h, v19.4h
 	WORD	$0x4e73834f // smlal2 v15.4s, v26.8h, v19.8h
 	WORD	$0x0e74834c // smlal v12.4s, v26.4h, v20.4h
 	WORD	$0x4e74834d // smlal2 v13.4s, v26.8h, v20.8h
 	WORD	$0x0e75834a // smlal v10.4s, v26.4h, v21.4h
 	WORD	$0x4e75834b // smlal2 v11.4s, v26.8h, v21.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7483ee // smlal v14.4s, v31.4h, v20.4h
 	WORD	$0x4e7483ef // smlal2 v15.4s, v31.8h, v20.8h
 	WORD	$0x0e7583ec // smlal v12.4s, v31.4h, v21.4h
 	WORD	$0x4e7583ed // smlal2 v13.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e75832e // smlal v14.4s, v25.4h, v21.4h
 	WORD	$0x4e75832f // smlal2 v15.4s, v25.8h, v21.8h
 	CMP	$2, R4
@@ -248,70 +248,70 @@ c8init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e768342 // smlal v2.4s, v26.4h, v22.4h
 	WORD	$0x4e768343 // smlal2 v3.4s, v26.8h, v22.8h
 	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
 	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683e4 // smlal v4.4s, v31.4h, v22.4h
 	WORD	$0x4e7683e5 // smlal2 v5.4s, v31.8h, v22.8h
 	WORD	$0x0e7783e2 // smlal v2.4s, v31.4h, v23.4h
 	WORD	$0x4e7783e3 // smlal2 v3.4s, v31.8h, v23.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e768326 // smlal v6.4s, v25.4h, v22.4h
 	WORD	$0x4e768327 // smlal2 v7.4s, v25.8h, v22.8h
 	WORD	$0x0e778324 // smlal v4.4s, v25.4h, v23.4h
 	WORD	$0x4e778325 // smlal2 v5.4s, v25.8h, v23.8h
 	WORD	$0x0e788322 // smlal v2.4s, v25.4h, v24.4h
 	WORD	$0x4e788323 // smlal2 v3.4s, v25.8h, v24.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e768348 // smlal v8.4s, v26.4h, v22.4h
 	WORD	$0x4e768349 // smlal2 v9.4s, v26.8h, v22.8h
 	WORD	$0x0e778346 // smlal v6.4s, v26.4h, v23.4h
 	WORD	$0x4e778347 // smlal2 v7.4s, v26.8h, v23.8h
 	WORD	$0x0e788344 // smlal v4.4s, v26.4h, v24.4h
 	WORD	$0x4e788345 // smlal2 v5.4s, v26.8h, v24.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683ea // smlal v10.4s, v31.4h, v22.4h
 	WORD	$0x4e7683eb // smlal2 v11.4s, v31.8h, v22.8h
 	WORD	$0x0e7783e8 // smlal v8.4s, v31.4h, v23.4h
 	WORD	$0x4e7783e9 // smlal2 v9.4s, v31.8h, v23.8h
 	WORD	$0x0e7883e6 // smlal v6.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e7 // smlal2 v7.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e76832c // smlal v12.4s, v25.4h, v22.4h
 	WORD	$0x4e76832d // smlal2 v13.4s, v25.8h, v22.8h
 	WORD	$0x0e77832a // smlal v10.4s, v25.4h, v23.4h
 	WORD	$0x4e77832b // smlal2 v11.4s, v25.8h, v23.8h
 	WORD	$0x0e788328 // smlal v8.4s, v25.4h, v24.4h
 	WORD	$0x4e788329 // smlal2 v9.4s, v25.8h, v24.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e76834e // smlal v14.4s, v26.4h, v22.4h
 	WORD	$0x4e76834f // smlal2 v15.4s, v26.8h, v22.8h
 	WORD	$0x0e77834c // smlal v12.4s, v26.4h, v23.4h
 	WORD	$0x4e77834d // smlal2 v13.4s, v26.8h, v23.8h
 	WORD	$0x0e78834a // smlal v10.4s, v26.4h, v24.4h
 	WORD	$0x4e78834b // smlal2 v11.4s, v26.8h, v24.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7783ee // smlal v14.4s, v31.4h, v23.4h
 	WORD	$0x4e7783ef // smlal2 v15.4s, v31.8h, v23.8h
 	WORD	$0x0e7883ec // smlal v12.4s, v31.4h, v24.4h
 	WORD	$0x4e7883ed // smlal2 v13.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e78832e // smlal v14.4s, v25.4h, v24.4h
 	WORD	$0x4e78832f // smlal2 v15.4s, v25.8h, v24.8h
 c8summed:
@@ -593,26 +593,26 @@ c4vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c4weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c4weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c4weights:
 	TBZ	$0, R11, c4nobias
@@ -639,38 +639,38 @@ c4init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e708342 // smlal v2.4s, v26.4h, v16.4h
 	WORD	$0x4e708343 // smlal2 v3.4s, v26.8h, v16.8h
 	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
 	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083e4 // smlal v4.4s, v31.4h, v16.4h
 	WORD	$0x4e7083e5 // smlal2 v5.4s, v31.8h, v16.8h
 	WORD	$0x0e7183e2 // smlal v2.4s, v31.4h, v17.4h
 	WORD	$0x4e7183e3 // smlal2 v3.4s, v31.8h, v17.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e708326 // smlal v6.4s, v25.4h, v16.4h
 	WORD	$0x4e708327 // smlal2 v7.4s, v25.8h, v16.8h
 	WORD	$0x0e718324 // smlal v4.4s, v25.4h, v17.4h
 	WORD	$0x4e718325 // smlal2 v5.4s, v25.8h, v17.8h
 	WORD	$0x0e728322 // smlal v2.4s, v25.4h, v18.4h
 	WORD	$0x4e728323 // smlal2 v3.4s, v25.8h, v18.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e718346 // smlal v6.4s, v26.4h, v17.4h
 	WORD	$0x4e718347 // smlal2 v7.4s, v26.8h, v17.8h
 	WORD	$0x0e728344 // smlal v4.4s, v26.4h, v18.4h
 	WORD	$0x4e728345 // smlal2 v5.4s, v26.8h, v18.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7283e6 // smlal v6.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e7 // smlal2 v7.4s, v31.8h, v18.8h
 	CMP	$1, R4
@@ -679,38 +679,38 @@ c4init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e738342 // smlal v2.4s, v26.4h, v19.4h
 	WORD	$0x4e738343 // smlal2 v3.4s, v26.8h, v19.8h
 	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
 	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383e4 // smlal v4.4s, v31.4h, v19.4h
 	WORD	$0x4e7383e5 // smlal2 v5.4s, v31.8h, v19.8h
 	WORD	$0x0e7483e2 // smlal v2.4s, v31.4h, v20.4h
 	WORD	$0x4e7483e3 // smlal2 v3.4s, v31.8h, v20.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e738326 // smlal v6.4s, v25.4h, v19.4h
 	WORD	$0x4e738327 // smlal2 v7.4s, v25.8h, v19.8h
 	WORD	$0x0e748324 // smlal v4.4s, v25.4h, v20.4h
 	WORD	$0x4e748325 // smlal2 v5.4s, v25.8h, v20.8h
 	WORD	$0x0e758322 // smlal v2.4s, v25.4h, v21.4h
 	WORD	$0x4e758323 // smlal2 v3.4s, v25.8h, v21.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e748346 // smlal v6.4s, v26.4h, v20.4h
 	WORD	$0x4e748347 // smlal2 v7.4s, v26.8h, v20.8h
 	WORD	$0x0e758344 // smlal v4.4s, v26.4h, v21.4h
 	WORD	$0x4e758345 // smlal2 v5.4s, v26.8h, v21.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7583e6 // smlal v6.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e7 // smlal2 v7.4s, v31.8h, v21.8h
 	CMP	$2, R4
@@ -719,38 +719,38 @@ c4init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e768342 // smlal v2.4s, v26.4h, v22.4h
 	WORD	$0x4e768343 // smlal2 v3.4s, v26.8h, v22.8h
 	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
 	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683e4 // smlal v4.4s, v31.4h, v22.4h
 	WORD	$0x4e7683e5 // smlal2 v5.4s, v31.8h, v22.8h
 	WORD	$0x0e7783e2 // smlal v2.4s, v31.4h, v23.4h
 	WORD	$0x4e7783e3 // smlal2 v3.4s, v31.8h, v23.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e768326 // smlal v6.4s, v25.4h, v22.4h
 	WORD	$0x4e768327 // smlal2 v7.4s, v25.8h, v22.8h
 	WORD	$0x0e778324 // smlal v4.4s, v25.4h, v23.4h
 	WORD	$0x4e778325 // smlal2 v5.4s, v25.8h, v23.8h
 	WORD	$0x0e788322 // smlal v2.4s, v25.4h, v24.4h
 	WORD	$0x4e788323 // smlal2 v3.4s, v25.8h, v24.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e778346 // smlal v6.4s, v26.4h, v23.4h
 	WORD	$0x4e778347 // smlal2 v7.4s, v26.8h, v23.8h
 	WORD	$0x0e788344 // smlal v4.4s, v26.4h, v24.4h
 	WORD	$0x4e788345 // smlal2 v5.4s, v26.8h, v24.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7883e6 // smlal v6.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e7 // smlal2 v7.4s, v31.8h, v24.8h
 c4summed:
@@ -911,26 +911,26 @@ c2vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c2weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c2weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c2weights:
 	TBZ	$0, R11, c2nobias
@@ -949,22 +949,22 @@ c2init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e708342 // smlal v2.4s, v26.4h, v16.4h
 	WORD	$0x4e708343 // smlal2 v3.4s, v26.8h, v16.8h
 	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
 	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7183e2 // smlal v2.4s, v31.4h, v17.4h
 	WORD	$0x4e7183e3 // smlal2 v3.4s, v31.8h, v17.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e728322 // smlal v2.4s, v25.4h, v18.4h
 	WORD	$0x4e728323 // smlal2 v3.4s, v25.8h, v18.8h
 	CMP	$1, R4
@@ -973,22 +973,22 @@ c2init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e738342 // smlal v2.4s, v26.4h, v19.4h
 	WORD	$0x4e738343 // smlal2 v3.4s, v26.8h, v19.8h
 	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
 	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7483e2 // smlal v2.4s, v31.4h, v20.4h
 	WORD	$0x4e7483e3 // smlal2 v3.4s, v31.8h, v20.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e758322 // smlal v2.4s, v25.4h, v21.4h
 	WORD	$0x4e758323 // smlal2 v3.4s, v25.8h, v21.8h
 	CMP	$2, R4
@@ -997,22 +997,22 @@ c2init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e768342 // smlal v2.4s, v26.4h, v22.4h
 	WORD	$0x4e768343 // smlal2 v3.4s, v26.8h, v22.8h
 	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
 	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7783e2 // smlal v2.4s, v31.4h, v23.4h
 	WORD	$0x4e7783e3 // smlal2 v3.4s, v31.8h, v23.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e788322 // smlal v2.4s, v25.4h, v24.4h
 	WORD	$0x4e788323 // smlal2 v3.4s, v25.8h, v24.8h
 c2summed:
@@ -1113,26 +1113,26 @@ c1vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c1weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c1weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c1weights:
 	TBZ	$0, R11, c1nobias
@@ -1147,14 +1147,14 @@ c1init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
-	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
+	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
 	CMP	$1, R4
@@ -1163,14 +1163,14 @@ c1init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
-	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
+	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
 	CMP	$2, R4
@@ -1179,14 +1179,14 @@ c1init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
-	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
+	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
 c1summed:
@@ -1285,26 +1285,26 @@ c8vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c8weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c8weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c8weights:
 	TBZ	$0, R11, c8nobias
@@ -1347,84 +1347,84 @@ c8init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
-	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
+	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083e2 // smlal v2.4s, v31.4h, v16.4h
 	WORD	$0x4e7083e3 // smlal2 v3.4s, v31.8h, v16.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e718322 // smlal v2.4s, v25.4h, v17.4h
 	WORD	$0x4e718323 // smlal2 v3.4s, v25.8h, v17.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e708344 // smlal v4.4s, v26.4h, v16.4h
 	WORD	$0x4e708345 // smlal2 v5.4s, v26.8h, v16.8h
 	WORD	$0x0e728342 // smlal v2.4s, v26.4h, v18.4h
 	WORD	$0x4e728343 // smlal2 v3.4s, v26.8h, v18.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7183e4 // smlal v4.4s, v31.4h, v17.4h
 	WORD	$0x4e7183e5 // smlal2 v5.4s, v31.8h, v17.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e708326 // smlal v6.4s, v25.4h, v16.4h
 	WORD	$0x4e708327 // smlal2 v7.4s, v25.8h, v16.8h
 	WORD	$0x0e728324 // smlal v4.4s, v25.4h, v18.4h
 	WORD	$0x4e728325 // smlal2 v5.4s, v25.8h, v18.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e718346 // smlal v6.4s, v26.4h, v17.4h
 	WORD	$0x4e718347 // smlal2 v7.4s, v26.8h, v17.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083e8 // smlal v8.4s, v31.4h, v16.4h
 	WORD	$0x4e7083e9 // smlal2 v9.4s, v31.8h, v16.8h
 	WORD	$0x0e7283e6 // smlal v6.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e7 // smlal2 v7.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e718328 // smlal v8.4s, v25.4h, v17.4h
 	WORD	$0x4e718329 // smlal2 v9.4s, v25.8h, v17.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e70834a // smlal v10.4s, v26.4h, v16.4h
 	WORD	$0x4e70834b // smlal2 v11.4s, v26.8h, v16.8h
 	WORD	$0x0e728348 // smlal v8.4s, v26.4h, v18.4h
 	WORD	$0x4e728349 // smlal2 v9.4s, v26.8h, v18.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7183ea // smlal v10.4s, v31.4h, v17.4h
 	WORD	$0x4e7183eb // smlal2 v11.4s, v31.8h, v17.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e70832c // smlal v12.4s, v25.4h, v16.4h
 	WORD	$0x4e70832d // smlal2 v13.4s, v25.8h, v16.8h
 	WORD	$0x0e72832a // smlal v10.4s, v25.4h, v18.4h
 	WORD	$0x4e72832b // smlal2 v11.4s, v25.8h, v18.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e71834c // smlal v12.4s, v26.4h, v17.4h
 	WORD	$0x4e71834d // smlal2 v13.4s, v26.8h, v17.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083ee // smlal v14.4s, v31.4h, v16.4h
 	WORD	$0x4e7083ef // smlal2 v15.4s, v31.8h, v16.8h
 	WORD	$0x0e7283ec // smlal v12.4s, v31.4h, v18.4h
 	WORD	$0x4e7283ed // smlal2 v13.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e71832e // smlal v14.4s, v25.4h, v17.4h
 	WORD	$0x4e71832f // smlal2 v15.4s, v25.8h, v17.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e72834e // smlal v14.4s, v26.4h, v18.4h
 	WORD	$0x4e72834f // smlal2 v15.4s, v26.8h, v18.8h
 	CMP	$1, R4
@@ -1433,84 +1433,84 @@ c8init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
-	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
+	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383e2 // smlal v2.4s, v31.4h, v19.4h
 	WORD	$0x4e7383e3 // smlal2 v3.4s, v31.8h, v19.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e748322 // smlal v2.4s, v25.4h, v20.4h
 	WORD	$0x4e748323 // smlal2 v3.4s, v25.8h, v20.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e738344 // smlal v4.4s, v26.4h, v19.4h
 	WORD	$0x4e738345 // smlal2 v5.4s, v26.8h, v19.8h
 	WORD	$0x0e758342 // smlal v2.4s, v26.4h, v21.4h
 	WORD	$0x4e758343 // smlal2 v3.4s, v26.8h, v21.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7483e4 // smlal v4.4s, v31.4h, v20.4h
 	WORD	$0x4e7483e5 // smlal2 v5.4s, v31.8h, v20.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e738326 // smlal v6.4s, v25.4h, v19.4h
 	WORD	$0x4e738327 // smlal2 v7.4s, v25.8h, v19.8h
 	WORD	$0x0e758324 // smlal v4.4s, v25.4h, v21.4h
 	WORD	$0x4e758325 // smlal2 v5.4s, v25.8h, v21.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e748346 // smlal v6.4s, v26.4h, v20.4h
 	WORD	$0x4e748347 // smlal2 v7.4s, v26.8h, v20.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383e8 // smlal v8.4s, v31.4h, v19.4h
 	WORD	$0x4e7383e9 // smlal2 v9.4s, v31.8h, v19.8h
 	WORD	$0x0e7583e6 // smlal v6.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e7 // smlal2 v7.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e748328 // smlal v8.4s, v25.4h, v20.4h
 	WORD	$0x4e748329 // smlal2 v9.4s, v25.8h, v20.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e73834a // smlal v10.4s, v26.4h, v19.4h
 	WORD	$0x4e73834b // smlal2 v11.4s, v26.8h, v19.8h
 	WORD	$0x0e758348 // smlal v8.4s, v26.4h, v21.4h
 	WORD	$0x4e758349 // smlal2 v9.4s, v26.8h, v21.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7483ea // smlal v10.4s, v31.4h, v20.4h
 	WORD	$0x4e7483eb // smlal2 v11.4s, v31.8h, v20.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e73832c // smlal v12.4s, v25.4h, v19.4h
 	WORD	$0x4e73832d // smlal2 v13.4s, v25.8h, v19.8h
 	WORD	$0x0e75832a // smlal v10.4s, v25.4h, v21.4h
 	WORD	$0x4e75832b // smlal2 v11.4s, v25.8h, v21.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e74834c // smlal v12.4s, v26.4h, v20.4h
 	WORD	$0x4e74834d // smlal2 v13.4s, v26.8h, v20.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383ee // smlal v14.4s, v31.4h, v19.4h
 	WORD	$0x4e7383ef // smlal2 v15.4s, v31.8h, v19.8h
 	WORD	$0x0e7583ec // smlal v12.4s, v31.4h, v21.4h
 	WORD	$0x4e7583ed // smlal2 v13.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e74832e // smlal v14.4s, v25.4h, v20.4h
 	WORD	$0x4e74832f // smlal2 v15.4s, v25.8h, v20.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e75834e // smlal v14.4s, v26.4h, v21.4h
 	WORD	$0x4e75834f // smlal2 v15.4s, v26.8h, v21.8h
 	CMP	$2, R4
@@ -1519,84 +1519,84 @@ c8init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
-	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
+	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683e2 // smlal v2.4s, v31.4h, v22.4h
 	WORD	$0x4e7683e3 // smlal2 v3.4s, v31.8h, v22.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e778322 // smlal v2.4s, v25.4h, v23.4h
 	WORD	$0x4e778323 // smlal2 v3.4s, v25.8h, v23.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e768344 // smlal v4.4s, v26.4h, v22.4h
 	WORD	$0x4e768345 // smlal2 v5.4s, v26.8h, v22.8h
 	WORD	$0x0e788342 // smlal v2.4s, v26.4h, v24.4h
 	WORD	$0x4e788343 // smlal2 v3.4s, v26.8h, v24.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7783e4 // smlal v4.4s, v31.4h, v23.4h
 	WORD	$0x4e7783e5 // smlal2 v5.4s, v31.8h, v23.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e768326 // smlal v6.4s, v25.4h, v22.4h
 	WORD	$0x4e768327 // smlal2 v7.4s, v25.8h, v22.8h
 	WORD	$0x0e788324 // smlal v4.4s, v25.4h, v24.4h
 	WORD	$0x4e788325 // smlal2 v5.4s, v25.8h, v24.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e778346 // smlal v6.4s, v26.4h, v23.4h
 	WORD	$0x4e778347 // smlal2 v7.4s, v26.8h, v23.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683e8 // smlal v8.4s, v31.4h, v22.4h
 	WORD	$0x4e7683e9 // smlal2 v9.4s, v31.8h, v22.8h
 	WORD	$0x0e7883e6 // smlal v6.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e7 // smlal2 v7.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e778328 // smlal v8.4s, v25.4h, v23.4h
 	WORD	$0x4e778329 // smlal2 v9.4s, v25.8h, v23.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e76834a // smlal v10.4s, v26.4h, v22.4h
 	WORD	$0x4e76834b // smlal2 v11.4s, v26.8h, v22.8h
 	WORD	$0x0e788348 // smlal v8.4s, v26.4h, v24.4h
 	WORD	$0x4e788349 // smlal2 v9.4s, v26.8h, v24.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7783ea // smlal v10.4s, v31.4h, v23.4h
 	WORD	$0x4e7783eb // smlal2 v11.4s, v31.8h, v23.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e76832c // smlal v12.4s, v25.4h, v22.4h
 	WORD	$0x4e76832d // smlal2 v13.4s, v25.8h, v22.8h
 	WORD	$0x0e78832a // smlal v10.4s, v25.4h, v24.4h
 	WORD	$0x4e78832b // smlal2 v11.4s, v25.8h, v24.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e77834c // smlal v12.4s, v26.4h, v23.4h
 	WORD	$0x4e77834d // smlal2 v13.4s, v26.8h, v23.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683ee // smlal v14.4s, v31.4h, v22.4h
 	WORD	$0x4e7683ef // smlal2 v15.4s, v31.8h, v22.8h
 	WORD	$0x0e7883ec // smlal v12.4s, v31.4h, v24.4h
 	WORD	$0x4e7883ed // smlal2 v13.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e77832e // smlal v14.4s, v25.4h, v23.4h
 	WORD	$0x4e77832f // smlal2 v15.4s, v25.8h, v23.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e78834e // smlal v14.4s, v26.4h, v24.4h
 	WORD	$0x4e78834f // smlal2 v15.4s, v26.8h, v24.8h
 c8summed:
@@ -1878,26 +1878,26 @@ c4vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c4weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c4weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c4weights:
 	TBZ	$0, R11, c4nobias
@@ -1924,44 +1924,44 @@ c4init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
-	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
+	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083e2 // smlal v2.4s, v31.4h, v16.4h
 	WORD	$0x4e7083e3 // smlal2 v3.4s, v31.8h, v16.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e718322 // smlal v2.4s, v25.4h, v17.4h
 	WORD	$0x4e718323 // smlal2 v3.4s, v25.8h, v17.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e708344 // smlal v4.4s, v26.4h, v16.4h
 	WORD	$0x4e708345 // smlal2 v5.4s, v26.8h, v16.8h
 	WORD	$0x0e728342 // smlal v2.4s, v26.4h, v18.4h
 	WORD	$0x4e728343 // smlal2 v3.4s, v26.8h, v18.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7183e4 // smlal v4.4s, v31.4h, v17.4h
 	WORD	$0x4e7183e5 // smlal2 v5.4s, v31.8h, v17.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e708326 // smlal v6.4s, v25.4h, v16.4h
 	WORD	$0x4e708327 // smlal2 v7.4s, v25.8h, v16.8h
 	WORD	$0x0e728324 // smlal v4.4s, v25.4h, v18.4h
 	WORD	$0x4e728325 // smlal2 v5.4s, v25.8h, v18.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e718346 // smlal v6.4s, v26.4h, v17.4h
 	WORD	$0x4e718347 // smlal2 v7.4s, v26.8h, v17.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7283e6 // smlal v6.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e7 // smlal2 v7.4s, v31.8h, v18.8h
 	CMP	$1, R4
@@ -1970,44 +1970,44 @@ c4init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
-	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
+	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383e2 // smlal v2.4s, v31.4h, v19.4h
 	WORD	$0x4e7383e3 // smlal2 v3.4s, v31.8h, v19.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e748322 // smlal v2.4s, v25.4h, v20.4h
 	WORD	$0x4e748323 // smlal2 v3.4s, v25.8h, v20.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e738344 // smlal v4.4s, v26.4h, v19.4h
 	WORD	$0x4e738345 // smlal2 v5.4s, v26.8h, v19.8h
 	WORD	$0x0e758342 // smlal v2.4s, v26.4h, v21.4h
 	WORD	$0x4e758343 // smlal2 v3.4s, v26.8h, v21.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7483e4 // smlal v4.4s, v31.4h, v20.4h
 	WORD	$0x4e7483e5 // smlal2 v5.4s, v31.8h, v20.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e738326 // smlal v6.4s, v25.4h, v19.4h
 	WORD	$0x4e738327 // smlal2 v7.4s, v25.8h, v19.8h
 	WORD	$0x0e758324 // smlal v4.4s, v25.4h, v21.4h
 	WORD	$0x4e758325 // smlal2 v5.4s, v25.8h, v21.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e748346 // smlal v6.4s, v26.4h, v20.4h
 	WORD	$0x4e748347 // smlal2 v7.4s, v26.8h, v20.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7583e6 // smlal v6.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e7 // smlal2 v7.4s, v31.8h, v21.8h
 	CMP	$2, R4
@@ -2016,44 +2016,44 @@ c4init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
-	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
+	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683e2 // smlal v2.4s, v31.4h, v22.4h
 	WORD	$0x4e7683e3 // smlal2 v3.4s, v31.8h, v22.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e778322 // smlal v2.4s, v25.4h, v23.4h
 	WORD	$0x4e778323 // smlal2 v3.4s, v25.8h, v23.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e768344 // smlal v4.4s, v26.4h, v22.4h
 	WORD	$0x4e768345 // smlal2 v5.4s, v26.8h, v22.8h
 	WORD	$0x0e788342 // smlal v2.4s, v26.4h, v24.4h
 	WORD	$0x4e788343 // smlal2 v3.4s, v26.8h, v24.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7783e4 // smlal v4.4s, v31.4h, v23.4h
 	WORD	$0x4e7783e5 // smlal2 v5.4s, v31.8h, v23.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	VLD1.P	(R10)(R2), [V31.B8]
+	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e768326 // smlal v6.4s, v25.4h, v22.4h
 	WORD	$0x4e768327 // smlal2 v7.4s, v25.8h, v22.8h
 	WORD	$0x0e788324 // smlal v4.4s, v25.4h, v24.4h
 	WORD	$0x4e788325 // smlal2 v5.4s, v25.8h, v24.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e778346 // smlal v6.4s, v26.4h, v23.4h
 	WORD	$0x4e778347 // smlal2 v7.4s, v26.8h, v23.8h
-	VLD1.P	(R10)(R2), [V31.B8]
-	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
 	WORD	$0x0e7883e6 // smlal v6.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e7 // smlal2 v7.4s, v31.8h, v24.8h
 c4summed:
@@ -2214,26 +2214,26 @@ c2vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c2weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c2weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c2weights:
 	TBZ	$0, R11, c2nobias
@@ -2252,24 +2252,24 @@ c2init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
-	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
+	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7083e2 // smlal v2.4s, v31.4h, v16.4h
 	WORD	$0x4e7083e3 // smlal2 v3.4s, v31.8h, v16.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e718322 // smlal v2.4s, v25.4h, v17.4h
 	WORD	$0x4e718323 // smlal2 v3.4s, v25.8h, v17.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e728342 // smlal v2.4s, v26.4h, v18.4h
 	WORD	$0x4e728343 // smlal2 v3.4s, v26.8h, v18.8h
 	CMP	$1, R4
@@ -2278,24 +2278,24 @@ c2init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
-	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
+	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7383e2 // smlal v2.4s, v31.4h, v19.4h
 	WORD	$0x4e7383e3 // smlal2 v3.4s, v31.8h, v19.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e748322 // smlal v2.4s, v25.4h, v20.4h
 	WORD	$0x4e748323 // smlal2 v3.4s, v25.8h, v20.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e758342 // smlal v2.4s, v26.4h, v21.4h
 	WORD	$0x4e758343 // smlal2 v3.4s, v26.8h, v21.8h
 	CMP	$2, R4
@@ -2304,24 +2304,24 @@ c2init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
-	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	VLD1.P	(R10)(R2), [V25.B8]
+	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
+	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
+	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
+	VLD1.P	(R10)(R2), [V26.B8]
+	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e7683e2 // smlal v2.4s, v31.4h, v22.4h
 	WORD	$0x4e7683e3 // smlal2 v3.4s, v31.8h, v22.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
-	VLD1.P	(R10)(R2), [V25.B8]
-	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
 	WORD	$0x0e778322 // smlal v2.4s, v25.4h, v23.4h
 	WORD	$0x4e778323 // smlal2 v3.4s, v25.8h, v23.8h
-	VLD1.P	(R10)(R2), [V26.B8]
-	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
 	WORD	$0x0e788342 // smlal v2.4s, v26.4h, v24.4h
 	WORD	$0x4e788343 // smlal2 v3.4s, v26.8h, v24.8h
 c2summed:
@@ -2422,26 +2422,26 @@ c1vec:
 	// the filter rows inside the input, int16
 	ADD	R1, R12, R14
 	VLD1.P	(R14)(R15), [V16.B8]
-	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
 	VLD1.P	(R14)(R15), [V17.B8]
-	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	VLD1.P	(R14)(R15), [V18.B8]
+	WORD	$0x0f08a610 // sxtl v16.8h, v16.8b
+	WORD	$0x0f08a631 // sxtl v17.8h, v17.8b
 	WORD	$0x0f08a652 // sxtl v18.8h, v18.8b
 	CMP	$1, R4
 	BLE	c1weights
 	VLD1.P	(R14)(R15), [V19.B8]
-	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
 	VLD1.P	(R14)(R15), [V20.B8]
-	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	VLD1.P	(R14)(R15), [V21.B8]
+	WORD	$0x0f08a673 // sxtl v19.8h, v19.8b
+	WORD	$0x0f08a694 // sxtl v20.8h, v20.8b
 	WORD	$0x0f08a6b5 // sxtl v21.8h, v21.8b
 	CMP	$2, R4
 	BLE	c1weights
 	VLD1.P	(R14)(R15), [V22.B8]
-	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
 	VLD1.P	(R14)(R15), [V23.B8]
-	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	VLD1.P	(R14)(R15), [V24.B8]
+	WORD	$0x0f08a6d6 // sxtl v22.8h, v22.8b
+	WORD	$0x0f08a6f7 // sxtl v23.8h, v23.8b
 	WORD	$0x0f08a718 // sxtl v24.8h, v24.8b
 c1weights:
 	TBZ	$0, R11, c1nobias
@@ -2456,14 +2456,14 @@ c1init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
-	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
-	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e708320 // smlal v0.4s, v25.4h, v16.4h
+	WORD	$0x4e708321 // smlal2 v1.4s, v25.8h, v16.8h
+	WORD	$0x0e718340 // smlal v0.4s, v26.4h, v17.4h
+	WORD	$0x4e718341 // smlal2 v1.4s, v26.8h, v17.8h
 	WORD	$0x0e7283e0 // smlal v0.4s, v31.4h, v18.4h
 	WORD	$0x4e7283e1 // smlal2 v1.4s, v31.8h, v18.8h
 	CMP	$1, R4
@@ -2472,14 +2472,14 @@ c1init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
-	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
-	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e738320 // smlal v0.4s, v25.4h, v19.4h
+	WORD	$0x4e738321 // smlal2 v1.4s, v25.8h, v19.8h
+	WORD	$0x0e748340 // smlal v0.4s, v26.4h, v20.4h
+	WORD	$0x4e748341 // smlal2 v1.4s, v26.8h, v20.8h
 	WORD	$0x0e7583e0 // smlal v0.4s, v31.4h, v21.4h
 	WORD	$0x4e7583e1 // smlal2 v1.4s, v31.8h, v21.8h
 	CMP	$2, R4
@@ -2488,14 +2488,14 @@ c1init:
 	MOVD	R9, R10
 	VLD1.P	(R10)(R2), [V25.B8]
 	WORD	$0x2e3b2339 // usubl v25.8h, v25.8b, v27.8b
-	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
-	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
 	VLD1.P	(R10)(R2), [V26.B8]
 	WORD	$0x2e3b235a // usubl v26.8h, v26.8b, v27.8b
-	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
-	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
 	VLD1.P	(R10)(R2), [V31.B8]
 	WORD	$0x2e3b23ff // usubl v31.8h, v31.8b, v27.8b
+	WORD	$0x0e768320 // smlal v0.4s, v25.4h, v22.4h
+	WORD	$0x4e768321 // smlal2 v1.4s, v25.8h, v22.8h
+	WORD	$0x0e778340 // smlal v0.4s, v26.4h, v23.4h
+	WORD	$0x4e778341 // smlal2 v1.4s, v26.8h, v23.8h
 	WORD	$0x0e7883e0 // smlal v0.4s, v31.4h, v24.4h
 	WORD	$0x4e7883e1 // smlal2 v1.4s, v31.8h, v24.8h
 c1summed:

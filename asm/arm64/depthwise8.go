@@ -199,9 +199,10 @@ func dw8Start(a *Asm, p int, tag string) {
 			a.BLE(tag + "weights")
 		}
 		for kw := 0; kw < 3; kw++ {
-			v := d8W0 + V(3*r+kw)
-			a.VLD1B8postR(d8Tmp, d8WTap, v)
-			a.SXTL(v, v)
+			a.VLD1B8postR(d8Tmp, d8WTap, d8W0+V(3*r+kw))
+		}
+		for kw := 0; kw < 3; kw++ {
+			a.SXTL(d8W0+V(3*r+kw), d8W0+V(3*r+kw))
 		}
 	}
 	a.Label(tag + "weights")
@@ -232,10 +233,18 @@ func dw8Sums(a *Asm, p, stride int, tag string) {
 			a.ADD(d8SRow, d8Xr, d8Xr)
 		}
 		a.MOVDr(d8Xr, d8T)
-		for q := 0; q < (p-1)*stride+3; q++ {
+		cols := (p-1)*stride + 3
+		load := func(q int) {
+			if q < cols {
+				a.VLD1B8postR(d8T, d8C, d8In(q))
+				a.USUBL(d8In(q), d8In(q), d8ZeroA)
+			}
+		}
+		load(0)
+		load(1)
+		for q := 0; q < cols; q++ {
 			x := d8In(q)
-			a.VLD1B8postR(d8T, d8C, x)
-			a.USUBL(x, x, d8ZeroA)
+			load(q + 2) // two columns ahead: an in-order core does not wait for them
 			for kw := 0; kw < 3; kw++ {
 				if q < kw || (q-kw)%stride != 0 {
 					continue
