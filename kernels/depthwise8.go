@@ -20,10 +20,10 @@ import "fmt"
 // overlap in or w. It allocates nothing.
 //
 // 3x3 filters at stride 1 or 2 along W (dilation 1 along W) run on the
-// path's int8 row kernels (AVX2, AVX-512, AVX-512 VNNI) for whole vectors
-// of channels, the border pixels on a copy of their window padded with
-// ZeroA; the rest (other filters, the C % lanes last channels, arm64) in
-// Go. Scales must be finite, as for GemmU8.
+// path's int8 row kernels (AVX2, AVX-512, AVX-512 VNNI, NEON) for whole
+// vectors of channels, the border pixels on a copy of their window padded
+// with ZeroA; the rest (other filters, the C % lanes last channels) in Go.
+// Scales must be finite, as for GemmU8.
 func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8, y0, y1 int) {
 	d := newDwRun(g, len(in), len(w), len(out), len(rq.Bias), rq.Bias != nil, len(rq.Res), rq.Res != nil, Activation{}, y0, y1, "Depthwise8")
 	if len(rq.Scale) < g.C || rq.ZeroA < 0 || rq.ZeroA > 255 || rq.Lo < 0 || rq.Lo > int32(hi) {

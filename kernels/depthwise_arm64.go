@@ -27,10 +27,5 @@ func dw3x3s1NEON(dst, src, w, bias, res *float32, n, rows, npix, c, srcRow, flag
 func dw3x3s2NEON(dst, src, w, bias, res *float32, n, rows, npix, c, srcRow, flags int, lo, hi float32)
 
 var depthwiseNEON = depthwiseReg.add("neon", hasASIMD, &depthwiseImpl{name: "neon", lanes: 4, window: dwWindowNEON,
-	row3x3: [3]dwRowKernel{1: dw3x3s1NEON, 2: dw3x3s2NEON}})
-
-// dw8Row: no int8 depthwise kernel on arm64 yet (Depthwise8 runs in Go).
-func dw8Row(k dw8Kind, dst, src *uint8, w *int8, bias *int32, scale *float32, res *uint8,
-	n, rows, npix, c, srcRow, wTap, flags int, zeroA, zeroOut, lo, hi, resZero int32, resScale float32) {
-	panic("kernels: no int8 depthwise kernel")
-}
+	row3x3: [3]dwRowKernel{1: dw3x3s1NEON, 2: dw3x3s2NEON},
+	row8:   [3]dw8Kind{1: dw8S1NEON, 2: dw8S2NEON}, lanes8: 8}) // int8: depthwise8_arm64.go

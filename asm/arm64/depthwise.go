@@ -207,22 +207,30 @@ func dwRowNEON(a *Asm, stride int) {
 	for _, r := range []R{dwrN, dwrC4, dwrSRow} {
 		a.LSLconst(2, r, r)
 	}
+	chunks(a, dwP, dwrCnt, func(p int) { dwRowChunk(a, p, stride) })
+	a.RET()
+}
+
+// chunks emits the walk over the cnt outputs of a row kernel: chunks of p
+// while p remain, then one chunk of each power of two below p that still
+// fits. chunk(size) emits one chunk of size outputs and moves its
+// pointers past them.
+func chunks(a *Asm, p int, cnt R, chunk func(size int)) {
 	a.Label("full")
-	a.CMPconst(dwP, dwrCnt)
+	a.CMPconst(p, cnt)
 	a.BLT("tail")
-	dwRowChunk(a, dwP, stride)
-	a.SUBSconst(dwP, dwrCnt, dwrCnt)
+	chunk(p)
+	a.SUBSconst(p, cnt, cnt)
 	a.B("full")
 	a.Label("tail")
-	for size := dwP / 2; size >= 1; size /= 2 {
+	for size := p / 2; size >= 1; size /= 2 {
 		skip := fmt.Sprintf("skip%d", size)
-		a.CMPconst(size, dwrCnt)
+		a.CMPconst(size, cnt)
 		a.BLT(skip)
-		dwRowChunk(a, size, stride)
-		a.SUBSconst(size, dwrCnt, dwrCnt)
+		chunk(size)
+		a.SUBSconst(size, cnt, cnt)
 		a.Label(skip)
 	}
-	a.RET()
 }
 
 // dwRowChunk writes p consecutive outputs, every channel vector in turn,

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,46 +25,7 @@ func TestDepthwiseGeneratedUpToDate(t *testing.T) {
 // TestKnownEncodings checks) with an external assembler when one is
 // installed, as TestWordsAgainstAssembler does for the GEMM files.
 func TestDepthwiseWordsAgainstAssembler(t *testing.T) {
-	words := map[string]uint32{}
-	sc := bufio.NewScanner(bytes.NewReader(generateDepthwise()))
-	for sc.Scan() {
-		m := wordLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		v, err := strconv.ParseUint(m[1], 16, 32)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if old, ok := words[m[2]]; ok && old != uint32(v) {
-			t.Fatalf("%s encoded two ways", m[2])
-		}
-		words[m[2]] = uint32(v)
-	}
-	var names []string
-	for s := range words {
-		names = append(names, s)
-	}
-	slices.Sort(names)
-	src := strings.Join(names, "\n") + "\n"
-	var got []uint32
-	switch {
-	case haveTool("aarch64-linux-gnu-as") && haveTool("aarch64-linux-gnu-objdump"):
-		got = gnuAssemble(t, src)
-	case haveTool("llvm-mc"):
-		got = llvmAssemble(t, src)
-	default:
-		t.Skip("no aarch64 assembler installed (apt-get install binutils-aarch64-linux-gnu)")
-	}
-	if len(got) != len(names) {
-		t.Fatalf("assembler gave %d words for %d instructions", len(got), len(names))
-	}
-	for i, s := range names {
-		if got[i] != words[s] {
-			t.Errorf("%s: generator %#08x, assembler %#08x", s, words[s], got[i])
-		}
-	}
-	t.Logf("%d distinct encodings agree with the assembler", len(names))
+	checkAgainstAssembler(t, wordsOf(t, generateDepthwise()))
 }
 
 // TestDepthwiseChunkFMLA counts, per channel vector of a full chunk of the

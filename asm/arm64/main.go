@@ -1,8 +1,9 @@
 // Command arm64 generates edge-resnet's arm64 assembly (kernels/gemm_arm64.s,
-// kernels/gemm8_arm64.s, with -outdw kernels/depthwise_arm64.s and with
-// -outgc kernels/groupconv_arm64.s).
+// kernels/gemm8_arm64.s, with -outdw kernels/depthwise_arm64.s, with
+// -outdw8 kernels/depthwise8_arm64.s and with -outgc
+// kernels/groupconv_arm64.s).
 //
-//	go -C asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s -outdw ../kernels/depthwise_arm64.s -outgc ../kernels/groupconv_arm64.s
+//	go -C asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s -outdw ../kernels/depthwise_arm64.s -outdw8 ../kernels/depthwise8_arm64.s -outgc ../kernels/groupconv_arm64.s
 package main
 
 import (
@@ -69,8 +70,14 @@ func main() {
 	out := flag.String("out", "gemm_arm64.s", "output file of the fp32 kernels")
 	out8 := flag.String("out8", "gemm8_arm64.s", "output file of the int8 kernels")
 	outDW := flag.String("outdw", "", "output file of the depthwise kernels (none if empty)")
+	outDW8 := flag.String("outdw8", "", "output file of the int8 depthwise kernels (none if empty)")
 	outGC := flag.String("outgc", "", "output file of the grouped convolution kernels (none if empty)")
 	flag.Parse()
+	if *outDW8 != "" {
+		if err := os.WriteFile(*outDW8, generateDepthwise8(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
 	if *outDW != "" {
 		if err := os.WriteFile(*outDW, generateDepthwise(), 0o644); err != nil {
 			log.Fatal(err)
