@@ -37,7 +37,10 @@ func (c *Conv) GroupIn() int { return c.Cin / c.Groups() }
 func (c *Conv) weights() int64 { return int64(c.KH) * int64(c.KW) * int64(c.GroupIn()) * int64(c.Cout) }
 
 func init() {
-	register(OpConv, opDef{name: "Conv", infer: inferConv, eval: evalConv, fuse: fuseConv, int8: int8Conv,
+	// Every grouping has an int8 form: ungrouped convolutions on the int8
+	// GEMM, depthwise ones on the int8 depthwise kernel, the others on one
+	// int8 GEMM per group.
+	register(OpConv, opDef{name: "Conv", infer: inferConv, eval: evalConv, fuse: fuseConv, int8: int8Form(Int8Weights),
 		macs: func(n *Node) int64 {
 			c := n.Conv
 			return int64(n.Shape.H) * int64(n.Shape.W) * int64(c.Cout) * int64(c.KH*c.KW*c.GroupIn())
@@ -177,15 +180,6 @@ func evalConv(g *Graph, n *Node, in [][]float32, out []float32) {
 	if len(in) == 2 {
 		addInto(out, in[1])
 	}
-}
-
-// int8Conv: ungrouped and depthwise convolutions have int8 kernels; other
-// groupings run in float32 (an int8 plan converts around them).
-func int8Conv(n *Node) Int8Form {
-	if c := n.Conv; c != nil && c.Groups() > 1 && !(c.Groups() == c.Cin && c.Cin == c.Cout) {
-		return Int8None
-	}
-	return Int8Weights
 }
 
 // fuseConv absorbs a zero Pad of H and W used only by this conv into its

@@ -75,22 +75,28 @@ func BenchmarkGroupConv(b *testing.B) {
 		for _, s := range gcBenchShapes {
 			b.Run(fmt.Sprintf("%s/%v", set.Name(), s), func(b *testing.B) {
 				g, runs := gcBenchRuns(set, s)
-				best := make([]time.Duration, len(runs))
-				for i := range best {
-					best[i] = 1 << 62
-				}
-				for i := 0; i < b.N; i++ {
-					for k, r := range runs {
-						t0 := time.Now()
-						r.run()
-						best[k] = min(best[k], time.Since(t0))
-					}
-				}
-				flops := 2 * float64(g.Pixels()*g.Cout*9*g.C/s.groups)
-				for k, r := range runs {
-					b.ReportMetric(flops/best[k].Seconds()/1e9, r.name+"-GFLOP/s")
-				}
+				reportBestRates(b, runs, 2*float64(g.Pixels()*g.Cout*9*g.C/s.groups), "-GFLOP/s")
 			})
 		}
+	}
+}
+
+// reportBestRates runs the runs in turn b.N times and reports, for each,
+// ops per second of its fastest call (robust on a shared machine) in
+// units of 1e9, as name+unit.
+func reportBestRates(b *testing.B, runs []gcBenchRun, ops float64, unit string) {
+	best := make([]time.Duration, len(runs))
+	for i := range best {
+		best[i] = 1 << 62
+	}
+	for i := 0; i < b.N; i++ {
+		for k, r := range runs {
+			t0 := time.Now()
+			r.run()
+			best[k] = min(best[k], time.Since(t0))
+		}
+	}
+	for k, r := range runs {
+		b.ReportMetric(ops/best[k].Seconds()/1e9, r.name+unit)
 	}
 }

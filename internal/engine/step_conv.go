@@ -179,7 +179,10 @@ func compileConv8(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 		rq.ResScale = float32(float64(qr.Scale) / float64(qOut.Scale))
 	}
 	if cv := nd.Conv; nd.Op == graph.OpConv && cv.Groups() > 1 {
-		return compileDepthwise8(st, cv, qw.Q, rq)
+		if cv.Groups() == cv.Cin && cv.Cin == cv.Cout {
+			return compileDepthwise8(st, cv, qw.Q, rq)
+		}
+		return compileGroupConv8(c, st, cv, qw.Q, rq)
 	}
 	dense := nd.Op == graph.OpDense
 	if !dense && winograd8Choice(c.p.Kernels, &geom, c.opt.Winograd, c.p.Kernels.Gemm8UsesNarrow(qw.Q)) {

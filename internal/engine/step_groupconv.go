@@ -6,8 +6,9 @@ import (
 )
 
 // The steps of grouped convolutions: depthwise (group = Cin = Cout) on the
-// direct depthwise kernels, other groupings on the direct grouped kernel.
-// Both split output rows across threads.
+// direct depthwise kernels, other groupings on the direct grouped kernel
+// or one GEMM per group (float32) and on the int8 GEMM (int8). The direct
+// kernels split output rows across threads, the GEMMs output pixels.
 
 // compileGroupConv compiles a conv with Group > 1 (float32).
 func compileGroupConv(c *compiler, st *step, cv *graph.Conv) (kernel, error) {
@@ -95,8 +96,7 @@ func (k *depthwise) run(e *Exec, st *step, part, parts int) {
 
 func (k *depthwise) describe(p *Plan, _ *step) string { return "depthwise/" + p.Kernels.Name() }
 
-// compileDepthwise8 compiles an int8 depthwise convolution (the only
-// grouping with an int8 form, graph.Conv's int8Conv).
+// compileDepthwise8 compiles an int8 depthwise convolution.
 func compileDepthwise8(st *step, cv *graph.Conv, w []int8, rq kernels.Requant) (kernel, error) {
 	x := st.inShape
 	g := kernels.DepthwiseGeom{H: x.H, W: x.W, C: x.C, KH: cv.KH, KW: cv.KW, StrideH: cv.StrideH, StrideW: cv.StrideW,
@@ -159,3 +159,37 @@ func (k *groupDirect) run(e *Exec, st *step, part, parts int) {
 }
 
 func (k *groupDirect) describe(p *Plan, _ *step) string { return "grouped direct/" + p.Kernels.Name() }
+
+// compileGroupConv8 compiles an int8 grouped convolution that is not
+// depthwise: kernels.GroupConv8, one int8 GEMM per group (groups narrower
+// than the kernel's panel merged), exact like the dense int8 conv.
+func compileGroupConv8(c *compiler, st *step, cv *graph.Conv, w []int8, rq kernels.Requant) (kernel, error) {
+	geom := convGeom(cv, st.inShape, st.outShape)
+	k := &groupConv8{geom: geom, w: c.p.Kernels.PackGrouped8(&geom, cv.Groups(), w), rq: rq}
+	c.needScratch(kernels.GroupConv8Scratch(&geom, &k.w))
+	return k, nil
+}
+
+// groupConv8 is an int8 grouped convolution on the int8 GEMM, split by
+// output pixels in units of the kernel's row tile.
+type groupConv8 struct {
+	geom kernels.ConvGeom
+	w    kernels.GroupedB8
+	rq   kernels.Requant
+}
+
+func (k *groupConv8) parts(_ *step, n int) int { return n }
+func (k *groupConv8) weightBytes() int64       { return k.w.Bytes() }
+
+func (k *groupConv8) run(e *Exec, st *step, part, parts int) {
+	px0, px1 := split(k.geom.Pixels(), k.w.MR(), part, parts)
+	if px0 >= px1 {
+		return
+	}
+	for b := range e.n {
+		rq := e.requant8(st, &k.rq, part, b)
+		kernels.GroupConv8(&k.geom, &k.w, e.view8(st.in, st.inShape, b), e.view8(st.out, st.outShape, b), rq, px0, px1, e.scratch8[part])
+	}
+}
+
+func (k *groupConv8) describe(*Plan, *step) string { return "int8 grouped gemm/" + k.w.Kernel() }
