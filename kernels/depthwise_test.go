@@ -292,11 +292,13 @@ var dw3x3Pads = [][4]int{{0, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 1, 1}, {1, 0, 0, 1},
 // the epilogues in turn, on every path, bit for bit against the Go code,
 // which is checked against the exact sums.
 func TestDepthwise3x3(t *testing.T) {
-	dwCs := []int{1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100}
+	// 8, 24, 40, 56: vectors of 16 and one of 8 (the 16-lane paths' tail);
+	// 12, 15, 28, 31: and Go for the rest.
+	dwCs := []int{1, 3, 7, 8, 12, 15, 16, 17, 24, 28, 31, 32, 33, 40, 56, 64, 100}
 	dwSizes := []int{1, 2, 3, 5, 7, 14, 17}
 	strides := [][2]int{{1, 1}, {2, 2}, {2, 1}, {1, 2}}
 	if testing.Short() {
-		dwCs = []int{1, 7, 16, 33}
+		dwCs = []int{1, 7, 8, 16, 24, 31, 33, 40}
 		dwSizes = []int{1, 3, 7, 17}
 	}
 	r := rand.New(rand.NewPCG(3, 3))
@@ -344,7 +346,7 @@ func TestDepthwiseGeneral(t *testing.T) {
 	var cases []*dwCase
 	i := 0
 	for _, f := range filters {
-		for _, c := range []int{1, 8, 17, 33, 64} {
+		for _, c := range []int{1, 8, 17, 24, 31, 33, 40, 64} {
 			for _, hw := range [][2]int{{1, 1}, {5, 4}, {9, 11}, {16, 3}} {
 				for _, s := range [][2]int{{1, 1}, {2, 2}, {3, 1}} {
 					i++
@@ -678,7 +680,7 @@ func TestDepthwise8(t *testing.T) {
 		}
 		cases = append(cases, tc)
 	}
-	for _, c := range []int{1, 3, 8, 16, 17, 33, 64, 100, 300} {
+	for _, c := range []int{1, 3, 8, 16, 17, 24, 28, 33, 40, 64, 100, 300} {
 		for _, hw := range []int{1, 2, 3, 5, 7, 14, 17} {
 			for _, s := range []int{1, 2} {
 				for _, p := range dw3x3Pads {
