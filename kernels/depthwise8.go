@@ -33,6 +33,9 @@ func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq
 	}
 	ch := s.depthwise8Chans(g, rq.ZeroOut)
 	c := g.C
+	// The border pixels' copies, zeroed here once rather than per pixel
+	// (which cost more than the kernels on small maps of few channels).
+	var scratch [3 * 3 * dw8Block]uint8
 	for oy := y0; oy < y1; oy++ {
 		ih0 := oy*g.StrideH - g.PadTop
 		kh0, kh1 := dwTaps(ih0, g.KH, g.DilH, g.H)
@@ -58,7 +61,7 @@ func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq
 					ox = d.oxB - 1
 					continue
 				}
-				dwEdge8(&d.dwGeom, &ch, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1)
+				dwEdge8(&d.dwGeom, &ch, &scratch, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1)
 				c0 = ch.end
 			}
 			dwPixel8Go(&d.dwGeom, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
@@ -83,7 +86,7 @@ func (s *Set) depthwise8Chans(g *DepthwiseGeom, zeroOut int32) (ch dwChans) {
 
 // dw8Kind names an int8 3x3 interior kernel, run by dw8Row: a switch of
 // direct calls rather than a func value, through which the scratch of
-// dwEdge8 would escape to the heap. Every such kernel has the contract of
+// Depthwise8 would escape to the heap. Every such kernel has the contract of
 // dw8RowKernel.
 type dw8Kind uint8
 
@@ -105,14 +108,13 @@ type dw8RowKernel = func(dst, src *uint8, w *int8, bias *int32, scale *float32, 
 const dw8Block = 256
 
 // dwEdge8 computes channels [0, ch.end) of a border pixel of Depthwise8
-// with the parts' row kernels on a copy of its window in which the taps in
-// the padding hold ZeroA: they add (ZeroA - ZeroA)·w = 0, exactly what
-// skipping them does.
-func dwEdge8(d *dwGeom, ch *dwChans, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8,
+// with the parts' row kernels on a copy of its window (in scratch) in
+// which the taps in the padding hold ZeroA: they add (ZeroA - ZeroA)·w = 0,
+// exactly what skipping them does.
+func dwEdge8(d *dwGeom, ch *dwChans, scratch *[3 * 3 * dw8Block]uint8, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8,
 	pix, ih0, iw0, kh0, kh1, kw0, kw1 int) {
 	g := d.g
 	c := g.C
-	var scratch [3 * 3 * dw8Block]uint8
 	za := uint8(rq.ZeroA)
 	rows := kh1 - kh0
 	for c0 := 0; c0 < ch.end; c0 += dw8Block {
