@@ -170,32 +170,27 @@ func (s *Set) DepthwiseConv(g *DepthwiseGeom, in, w, out []float32, ep *Depthwis
 	if ep == nil {
 		ep = &DepthwiseEpilogue{}
 	}
-	d := newDwRun(g, len(in), len(w), len(out), len(ep.Bias), ep.Bias != nil, len(ep.Res), ep.Res != nil, ep.Act, y0, y1, "DepthwiseConv")
-	d.in, d.w, d.out, d.bias, d.res = in, w, out, ep.Bias, ep.Res
-	d.chans, d.row3 = s.depthwiseChans(g)
+	d := dwRun{dwGeom: newDwGeom(g, len(in), len(w), len(out), len(ep.Bias), ep.Bias != nil, len(ep.Res), ep.Res != nil, ep.Act, y0, y1, "DepthwiseConv"),
+		in: in, w: w, out: out, bias: ep.Bias, res: ep.Res}
+	d.row3 = s.depthwiseChans(&d.chans, g)
 	for oy := y0; oy < y1; oy++ {
 		d.row(oy)
 	}
 }
 
 // depthwiseChans divides the channels of DepthwiseConv on g among the
-// Set's depthwise implementation and its tails (see dwChans); row3
-// reports whether the interior goes through their 3x3 row kernels, which
-// it does when every part has one.
-func (s *Set) depthwiseChans(g *DepthwiseGeom) (ch dwChans, row3 bool) {
-	is3x3 := g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2
+// Set's depthwise implementation and its tails into ch, empty before (see
+// dwChans); it reports whether the interior goes through their 3x3 row
+// kernels, which it does when every part has one.
+func (s *Set) depthwiseChans(ch *dwChans, g *DepthwiseGeom) (row3 bool) {
+	row3 = g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2
 	for im := s.depthwise; im != nil; im = im.tail {
-		sg := dwSeg{impl: im}
-		if is3x3 {
+		if sg := ch.add(im, im.lanes, g.C); sg != nil && row3 {
 			sg.row3 = im.row3x3[g.StrideW]
+			row3 = sg.row3 != nil
 		}
-		ch.add(sg, im.lanes, g.C)
 	}
-	row3 = is3x3 && ch.n > 0
-	for _, sg := range ch.parts() {
-		row3 = row3 && sg.row3 != nil
-	}
-	return ch, row3
+	return row3 && ch.n > 0
 }
 
 // dwGeom is what every output row of one call needs: the checked
@@ -225,7 +220,7 @@ type dwSeg struct {
 }
 
 // dwChans is how a call divides its channels between the vector kernels
-// of a Set's depthwise implementation and of its tails: parts() from
+// of a Set's depthwise implementation and of its tails: seg[:n] from
 // channel 0 on, one after the other, then [end, C) in Go. Each part starts
 // at a multiple of its lanes (the lanes of a tail divide those before it),
 // so the block boundaries of dwEdge8 (multiples of dw8Block) cut it into
@@ -236,26 +231,26 @@ type dwChans struct {
 	end int // channels [0, end) go through the vector kernels
 }
 
-// add gives sg.impl the whole vectors of lanes channels that are left of
-// c after end, if any (and if there is room: a longer chain of tails
-// leaves the rest to Go).
-func (ch *dwChans) add(sg dwSeg, lanes, c int) {
+// add gives im the whole vectors of lanes channels that are left of c
+// after end, if any (and if there is room: a longer chain of tails leaves
+// the rest to Go), and returns that part for its kernels, or nil. (The
+// parts are filled in place: copying them around cost a quarter of a small
+// layer's call.)
+func (ch *dwChans) add(im *depthwiseImpl, lanes, c int) *dwSeg {
 	v := (c - ch.end) / lanes * lanes
 	if v == 0 || ch.n == len(ch.seg) {
-		return
+		return nil
 	}
-	sg.c0, sg.c1 = ch.end, ch.end+v
-	ch.seg[ch.n] = sg
+	sg := &ch.seg[ch.n]
+	sg.impl, sg.c0, sg.c1 = im, ch.end, ch.end+v
 	ch.n++
 	ch.end += v
+	return sg
 }
 
-// parts are the channel ranges of the vector kernels, in channel order.
-func (ch *dwChans) parts() []dwSeg { return ch.seg[:ch.n] }
-
-// newDwRun checks a call's arguments (lengths of the input, weights,
+// newDwGeom checks a call's arguments (lengths of the input, weights,
 // output, bias and residual) and prepares what its rows share.
-func newDwRun(g *DepthwiseGeom, nIn, nW, nOut, nBias int, hasBias bool, nRes int, hasRes bool, act Activation, y0, y1 int, who string) dwRun {
+func newDwGeom(g *DepthwiseGeom, nIn, nW, nOut, nBias int, hasBias bool, nRes int, hasRes bool, act Activation, y0, y1 int, who string) dwGeom {
 	if err := g.Check(); err != nil {
 		panic("kernels." + who + ": " + err.Error())
 	}
@@ -275,7 +270,7 @@ func newDwRun(g *DepthwiseGeom, nIn, nW, nOut, nBias int, hasBias bool, nRes int
 	if hasRes {
 		flags |= dwFlagRes
 	}
-	d := dwRun{dwGeom: dwGeom{g: g, flags: flags, lo: lo, hi: hi}}
+	d := dwGeom{g: g, flags: flags, lo: lo, hi: hi}
 	// ox is interior when iw0 = ox*StrideW - PadLeft >= 0 and
 	// iw0 + (KW-1)*DilW <= W-1.
 	d.oxA = min(g.OW, (g.PadLeft+g.StrideW-1)/g.StrideW)
@@ -314,7 +309,8 @@ func (d *dwRun) row(oy int) {
 		if d.row3 && ox == d.oxA && d.oxA < d.oxB && kh0 < kh1 {
 			n := d.oxB - d.oxA
 			src := ((ih0+kh0*g.DilH)*g.W + iw0) * c
-			for _, sg := range d.chans.parts() {
+			for i := range d.chans.n {
+				sg := &d.chans.seg[i]
 				sg.row3(&d.out[pix*c+sg.c0], &d.in[src+sg.c0], &d.w[kh0*3*c+sg.c0], d.biasAt(sg.c0), d.resAt(pix, sg.c0),
 					sg.c1-sg.c0, kh1-kh0, n, c, g.DilH*g.W*c, d.flags, d.lo, d.hi)
 			}
@@ -331,13 +327,16 @@ func (d *dwRun) row(oy int) {
 		if d.chans.n > 0 && kh0 < kh1 && kw0 < kw1 {
 			src := ((ih0+kh0*g.DilH)*g.W + iw0 + kw0*g.DilW) * c
 			wi := (kh0*g.KW + kw0) * c
-			for _, sg := range d.chans.parts() {
+			for i := range d.chans.n {
+				sg := &d.chans.seg[i]
 				sg.impl.window(&d.out[pix*c+sg.c0], &d.in[src+sg.c0], &d.w[wi+sg.c0], d.biasAt(sg.c0), d.resAt(pix, sg.c0),
 					sg.c1-sg.c0, kh1-kh0, kw1-kw0, g.DilH*g.W*c, g.DilW*c, g.KW*c, c, d.flags, d.lo, d.hi)
 			}
 			c0 = d.chans.end
 		}
-		d.pixelGo(pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+		if c0 < c { // else nothing is left, and pixelGo would still clear its sums
+			d.pixelGo(pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+		}
 	}
 }
 

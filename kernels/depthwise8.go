@@ -27,11 +27,12 @@ import "fmt"
 // channels left by the vectors) in Go. Scales must be finite, as for
 // GemmU8.
 func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8, y0, y1 int) {
-	d := newDwRun(g, len(in), len(w), len(out), len(rq.Bias), rq.Bias != nil, len(rq.Res), rq.Res != nil, Activation{}, y0, y1, "Depthwise8")
+	d := newDwGeom(g, len(in), len(w), len(out), len(rq.Bias), rq.Bias != nil, len(rq.Res), rq.Res != nil, Activation{}, y0, y1, "Depthwise8")
 	if len(rq.Scale) < g.C || rq.ZeroA < 0 || rq.ZeroA > 255 || rq.Lo < 0 || rq.Lo > int32(hi) {
 		panic(fmt.Sprintf("kernels.Depthwise8: bad requantization len(Scale)=%d ZeroA=%d Lo=%d hi=%d", len(rq.Scale), rq.ZeroA, rq.Lo, hi))
 	}
-	ch := s.depthwise8Chans(g, rq.ZeroOut)
+	var ch dwChans
+	s.depthwise8Chans(&ch, g, rq.ZeroOut)
 	c := g.C
 	// The border pixels' copies, zeroed here once rather than per pixel
 	// (which cost more than the kernels on small maps of few channels).
@@ -48,40 +49,45 @@ func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq
 				if ox == d.oxA && d.oxA < d.oxB {
 					n := d.oxB - d.oxA
 					src := ((ih0+kh0*g.DilH)*g.W + iw0) * c
-					for _, sg := range ch.parts() {
+					for i := range ch.n {
+						sg := &ch.seg[i]
 						dw8Row(sg.row8, &out[pix*c+sg.c0], &in[src+sg.c0], &w[kh0*3*c+sg.c0], dwPtr(rq.Bias, sg.c0), &rq.Scale[sg.c0],
 							dwPtr(rq.Res, pix*c+sg.c0), sg.c1-sg.c0, kh1-kh0, n, c, g.DilH*g.W*c, c, d.flags,
 							rq.ZeroA, rq.ZeroOut, rq.Lo, int32(hi), rq.ResZero, rq.ResScale)
 					}
 					if ch.end < c {
 						for p := pix; p < pix+n; p++ {
-							dwPixel8Go(&d.dwGeom, in, w, out, rq, hi, p, ih0, iw0+(p-pix)*g.StrideW, kh0, kh1, 0, 3, ch.end)
+							dwPixel8Go(&d, in, w, out, rq, hi, p, ih0, iw0+(p-pix)*g.StrideW, kh0, kh1, 0, 3, ch.end)
 						}
 					}
 					ox = d.oxB - 1
 					continue
 				}
-				dwEdge8(&d.dwGeom, &ch, &scratch, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1)
+				dwEdge8(&d, &ch, &scratch, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1)
 				c0 = ch.end
 			}
-			dwPixel8Go(&d.dwGeom, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+			if c0 < c {
+				dwPixel8Go(&d, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+			}
 		}
 	}
 }
 
 // depthwise8Chans divides the channels of Depthwise8 on g among the
 // int8 row kernels of the Set's depthwise implementation and its tails
-// (see dwChans): none but for 3x3 filters at stride 1 or 2 along W
-// (dilation 1 along W), and none for a zero point of the output beyond
-// ±2^24 (the kernels add it in int32 to a value within ±65536).
-func (s *Set) depthwise8Chans(g *DepthwiseGeom, zeroOut int32) (ch dwChans) {
+// into ch, empty before (see dwChans): none but for 3x3 filters at stride
+// 1 or 2 along W (dilation 1 along W), and none for a zero point of the
+// output beyond ±2^24 (the kernels add it in int32 to a value within
+// ±65536).
+func (s *Set) depthwise8Chans(ch *dwChans, g *DepthwiseGeom, zeroOut int32) {
 	if g.KH != 3 || g.KW != 3 || g.DilW != 1 || g.StrideW > 2 || zeroOut < -1<<24 || zeroOut > 1<<24 {
-		return ch
+		return
 	}
 	for im := s.depthwise; im != nil && im.row8[g.StrideW] != 0; im = im.tail {
-		ch.add(dwSeg{impl: im, row8: im.row8[g.StrideW]}, im.lanes8, g.C)
+		if sg := ch.add(im, im.lanes8, g.C); sg != nil {
+			sg.row8 = im.row8[g.StrideW]
+		}
 	}
-	return ch
 }
 
 // dw8Kind names an int8 3x3 interior kernel, run by dw8Row: a switch of
@@ -131,7 +137,8 @@ func dwEdge8(d *dwGeom, ch *dwChans, scratch *[3 * 3 * dw8Block]uint8, in []uint
 			}
 		}
 		// The parts' channels in this block: whole vectors (see dwChans).
-		for _, sg := range ch.parts() {
+		for i := range ch.n {
+			sg := &ch.seg[i]
 			a, b := max(sg.c0, c0), min(sg.c1, c0+cb)
 			if a >= b {
 				continue

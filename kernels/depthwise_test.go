@@ -787,14 +787,19 @@ func checkDwSplit(t *testing.T, s *Set, c int) {
 	dw, tl := s.depthwise, s.depthwise.tail
 	g := DepthwiseGeom{H: 5, W: 5, C: c, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}
 	g.SetOutput()
+	var ch32, ch8 dwChans
+	if !s.depthwiseChans(&ch32, &g) {
+		t.Errorf("%s C=%d: 3x3 interior not on the row kernels", s, c)
+	}
+	s.depthwise8Chans(&ch8, &g, 0)
 	for _, k := range []struct {
 		name   string
 		ch     dwChans
 		lanes  [2]int
 		kernel func(sg dwSeg) bool
 	}{
-		{"fp32", first(s.depthwiseChans(&g)), [2]int{dw.lanes, tl.lanes}, func(sg dwSeg) bool { return sg.row3 != nil }},
-		{"int8", s.depthwise8Chans(&g, 0), [2]int{dw.lanes8, tl.lanes8}, func(sg dwSeg) bool { return sg.row8 != 0 }},
+		{"fp32", ch32, [2]int{dw.lanes, tl.lanes}, func(sg dwSeg) bool { return sg.row3 != nil }},
+		{"int8", ch8, [2]int{dw.lanes8, tl.lanes8}, func(sg dwSeg) bool { return sg.row8 != 0 }},
 	} {
 		vec := c / k.lanes[0] * k.lanes[0]
 		end := vec + (c-vec)/k.lanes[1]*k.lanes[1]
@@ -806,7 +811,7 @@ func checkDwSplit(t *testing.T, s *Set, c int) {
 			want = append(want, fmt.Sprintf("%s[%d,%d)", tl.name, vec, end))
 		}
 		var got []string
-		for _, sg := range k.ch.parts() {
+		for _, sg := range k.ch.seg[:k.ch.n] {
 			got = append(got, fmt.Sprintf("%s[%d,%d)", sg.impl.name, sg.c0, sg.c1))
 			if !k.kernel(sg) {
 				t.Errorf("%s %s C=%d: part %s[%d,%d) has no 3x3 row kernel", s, k.name, c, sg.impl.name, sg.c0, sg.c1)
@@ -817,8 +822,6 @@ func checkDwSplit(t *testing.T, s *Set, c int) {
 		}
 	}
 }
-
-func first[A, B any](a A, _ B) A { return a }
 
 // dwCalls records the calls of a kernel: how many, and their channel
 // counts and first channels.
