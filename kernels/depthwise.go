@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"unsafe"
 )
 
 // Depthwise convolution: group = C, one KH x KW filter per channel
@@ -33,7 +32,10 @@ import (
 // be Arm's FMAX and FMIN or x86's VMAXPS and VMINPS, and no output is -0.
 //
 // The vector kernels cover whole vectors of channels (8 on AVX2, 16 on
-// AVX-512, 4 on NEON); Go computes the remaining C % lanes channels. Output
+// AVX-512, 4 on NEON). An implementation may have a tail, a narrower one
+// that takes whole vectors of its own lanes from the channels left over
+// (AVX-512's is AVX2's: of 24 channels, 16 run on AVX-512 and 8 on AVX2);
+// Go computes the rest (dwChans). Output
 // pixels whose window is inside the input go, for 3x3 filters with stride
 // 1 or 2 along W (any stride along H, dilation 1 along W), through a
 // kernel that keeps the filter in registers and reuses each input vector
@@ -168,18 +170,27 @@ func (s *Set) DepthwiseConv(g *DepthwiseGeom, in, w, out []float32, ep *Depthwis
 	if ep == nil {
 		ep = &DepthwiseEpilogue{}
 	}
-	d := newDwRun(g, len(in), len(w), len(out), len(ep.Bias), ep.Bias != nil, len(ep.Res), ep.Res != nil, ep.Act, y0, y1, "DepthwiseConv")
-	d.in, d.w, d.out, d.bias, d.res = in, w, out, ep.Bias, ep.Res
-	d.impl = s.depthwise
-	if d.impl != nil {
-		d.vec = g.C / d.impl.lanes * d.impl.lanes
-		if d.vec > 0 && g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2 {
-			d.row3 = d.impl.row3x3[g.StrideW]
-		}
-	}
+	d := dwRun{dwGeom: newDwGeom(g, len(in), len(w), len(out), len(ep.Bias), ep.Bias != nil, len(ep.Res), ep.Res != nil, ep.Act, y0, y1, "DepthwiseConv"),
+		in: in, w: w, out: out, bias: ep.Bias, res: ep.Res}
+	d.row3 = s.depthwiseChans(&d.chans, g)
 	for oy := y0; oy < y1; oy++ {
 		d.row(oy)
 	}
+}
+
+// depthwiseChans divides the channels of DepthwiseConv on g among the
+// Set's depthwise implementation and its tails into ch, empty before (see
+// dwChans); it reports whether the interior goes through their 3x3 row
+// kernels, which it does when every part has one.
+func (s *Set) depthwiseChans(ch *dwChans, g *DepthwiseGeom) (row3 bool) {
+	row3 = g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2
+	for im := s.depthwise; im != nil; im = im.tail {
+		if sg := ch.add(im, im.lanes, g.C); sg != nil && row3 {
+			sg.row3 = im.row3x3[g.StrideW]
+			row3 = sg.row3 != nil
+		}
+	}
+	return row3 && ch.n > 0
 }
 
 // dwGeom is what every output row of one call needs: the checked
@@ -195,14 +206,51 @@ type dwGeom struct {
 type dwRun struct {
 	dwGeom
 	in, w, out, bias, res []float32
-	impl                  *depthwiseImpl
-	vec                   int         // channels [0, vec) go through impl
-	row3                  dwRowKernel // the 3x3 interior kernel, or nil
+	chans                 dwChans // the channels of the vector kernels
+	row3                  bool    // the interior runs on the parts' 3x3 row kernels
 }
 
-// newDwRun checks a call's arguments (lengths of the input, weights,
+// dwSeg is a part of the channels, [c0, c1), that one implementation's
+// vector kernels compute: whole vectors of its lanes.
+type dwSeg struct {
+	c0, c1 int
+	impl   *depthwiseImpl
+	row3   dwRowKernel // fp32: the 3x3 interior kernel for the call's stride, or nil
+	row8   dw8Kind     // int8: the 3x3 interior kernel for the call's stride
+}
+
+// dwChans is how a call divides its channels between the vector kernels
+// of a Set's depthwise implementation and of its tails: seg[:n] from
+// channel 0 on, one after the other, then [end, C) in Go. Each part starts
+// at a multiple of its lanes (the lanes of a tail divide those before it),
+// so the block boundaries of dwEdge8 (multiples of dw8Block) cut it into
+// whole vectors.
+type dwChans struct {
+	seg [2]dwSeg
+	n   int // parts
+	end int // channels [0, end) go through the vector kernels
+}
+
+// add gives im the whole vectors of lanes channels that are left of c
+// after end, if any (and if there is room: a longer chain of tails leaves
+// the rest to Go), and returns that part for its kernels, or nil. (The
+// parts are filled in place: copying them around cost a quarter of a small
+// layer's call.)
+func (ch *dwChans) add(im *depthwiseImpl, lanes, c int) *dwSeg {
+	v := (c - ch.end) / lanes * lanes
+	if v == 0 || ch.n == len(ch.seg) {
+		return nil
+	}
+	sg := &ch.seg[ch.n]
+	sg.impl, sg.c0, sg.c1 = im, ch.end, ch.end+v
+	ch.n++
+	ch.end += v
+	return sg
+}
+
+// newDwGeom checks a call's arguments (lengths of the input, weights,
 // output, bias and residual) and prepares what its rows share.
-func newDwRun(g *DepthwiseGeom, nIn, nW, nOut, nBias int, hasBias bool, nRes int, hasRes bool, act Activation, y0, y1 int, who string) dwRun {
+func newDwGeom(g *DepthwiseGeom, nIn, nW, nOut, nBias int, hasBias bool, nRes int, hasRes bool, act Activation, y0, y1 int, who string) dwGeom {
 	if err := g.Check(); err != nil {
 		panic("kernels." + who + ": " + err.Error())
 	}
@@ -222,7 +270,7 @@ func newDwRun(g *DepthwiseGeom, nIn, nW, nOut, nBias int, hasBias bool, nRes int
 	if hasRes {
 		flags |= dwFlagRes
 	}
-	d := dwRun{dwGeom: dwGeom{g: g, flags: flags, lo: lo, hi: hi}}
+	d := dwGeom{g: g, flags: flags, lo: lo, hi: hi}
 	// ox is interior when iw0 = ox*StrideW - PadLeft >= 0 and
 	// iw0 + (KW-1)*DilW <= W-1.
 	d.oxA = min(g.OW, (g.PadLeft+g.StrideW-1)/g.StrideW)
@@ -258,14 +306,17 @@ func (d *dwRun) row(oy int) {
 	for ox := 0; ox < g.OW; ox++ {
 		pix := oy*g.OW + ox
 		iw0 := ox*g.StrideW - g.PadLeft
-		if d.row3 != nil && ox == d.oxA && d.oxA < d.oxB && kh0 < kh1 {
+		if d.row3 && ox == d.oxA && d.oxA < d.oxB && kh0 < kh1 {
 			n := d.oxB - d.oxA
 			src := ((ih0+kh0*g.DilH)*g.W + iw0) * c
-			d.row3(&d.out[pix*c], &d.in[src], &d.w[kh0*3*c], d.biasPtr(), d.resPtr(pix),
-				d.vec, kh1-kh0, n, c, g.DilH*g.W*c, d.flags, d.lo, d.hi)
-			if d.vec < c {
+			for i := range d.chans.n {
+				sg := &d.chans.seg[i]
+				sg.row3(&d.out[pix*c+sg.c0], &d.in[src+sg.c0], &d.w[kh0*3*c+sg.c0], d.biasAt(sg.c0), d.resAt(pix, sg.c0),
+					sg.c1-sg.c0, kh1-kh0, n, c, g.DilH*g.W*c, d.flags, d.lo, d.hi)
+			}
+			if end := d.chans.end; end < c {
 				for p := pix; p < pix+n; p++ {
-					d.pixelGo(p, ih0, iw0+(p-pix)*g.StrideW, kh0, kh1, 0, 3, d.vec)
+					d.pixelGo(p, ih0, iw0+(p-pix)*g.StrideW, kh0, kh1, 0, 3, end)
 				}
 			}
 			ox = d.oxB - 1
@@ -273,24 +324,27 @@ func (d *dwRun) row(oy int) {
 		}
 		kw0, kw1 := dwTaps(iw0, g.KW, g.DilW, g.W)
 		c0 := 0
-		if d.vec > 0 && kh0 < kh1 && kw0 < kw1 {
+		if d.chans.n > 0 && kh0 < kh1 && kw0 < kw1 {
 			src := ((ih0+kh0*g.DilH)*g.W + iw0 + kw0*g.DilW) * c
-			d.impl.window(&d.out[pix*c], &d.in[src], &d.w[(kh0*g.KW+kw0)*c], d.biasPtr(), d.resPtr(pix),
-				d.vec, kh1-kh0, kw1-kw0, g.DilH*g.W*c, g.DilW*c, g.KW*c, c, d.flags, d.lo, d.hi)
-			c0 = d.vec
+			wi := (kh0*g.KW + kw0) * c
+			for i := range d.chans.n {
+				sg := &d.chans.seg[i]
+				sg.impl.window(&d.out[pix*c+sg.c0], &d.in[src+sg.c0], &d.w[wi+sg.c0], d.biasAt(sg.c0), d.resAt(pix, sg.c0),
+					sg.c1-sg.c0, kh1-kh0, kw1-kw0, g.DilH*g.W*c, g.DilW*c, g.KW*c, c, d.flags, d.lo, d.hi)
+			}
+			c0 = d.chans.end
 		}
-		d.pixelGo(pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+		if c0 < c { // else nothing is left, and pixelGo would still clear its sums
+			d.pixelGo(pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+		}
 	}
 }
 
-func (d *dwRun) biasPtr() *float32 { return unsafe.SliceData(d.bias) }
+// biasAt is the bias from channel c0 on, nil without a bias.
+func (d *dwRun) biasAt(c0 int) *float32 { return dwPtr(d.bias, c0) }
 
-func (d *dwRun) resPtr(pix int) *float32 {
-	if d.res == nil {
-		return nil
-	}
-	return &d.res[pix*d.g.C]
-}
+// resAt is the residual of pixel pix from channel c0 on, nil without one.
+func (d *dwRun) resAt(pix, c0 int) *float32 { return dwPtr(d.res, pix*d.g.C+c0) }
 
 // dwChunk is how many channels the Go code accumulates at a time.
 const dwChunk = 64
@@ -478,6 +532,10 @@ type depthwiseImpl struct {
 	// whole vectors of lanes8 channels (Depthwise8, run by dw8Row); 0: none.
 	row8   [3]dw8Kind
 	lanes8 int
+	// tail, if not nil, computes whole vectors of its own lanes (lanes8)
+	// of the channels this one leaves, before Go does the rest: narrower
+	// kernels this CPU can run, bit-identical like every path's.
+	tail *depthwiseImpl
 }
 
 // dwWindowGo is the Go twin of dwWindowKernel, on slices (for the kernel
@@ -520,9 +578,16 @@ func (s *Set) depthwiseDesc() string {
 	if dw == nil {
 		return "Go"
 	}
-	d := fmt.Sprintf("%s, %d lanes (3x3 stride 1 and 2 interior kernels)", dw.name, dw.lanes)
+	d := fmt.Sprintf("%s, %d lanes", dw.name, dw.lanes)
+	if t := dw.tail; t != nil {
+		d += fmt.Sprintf(", then %s %d lanes", t.name, t.lanes)
+	}
+	d += " (3x3 stride 1 and 2 interior kernels)"
 	if dw.row8[1] != 0 {
 		d += fmt.Sprintf("; int8 3x3 %d lanes", dw.lanes8)
+		if t := dw.tail; t != nil && t.row8[1] != 0 {
+			d += fmt.Sprintf(", then %s %d lanes", t.name, t.lanes8)
+		}
 	}
 	return d
 }

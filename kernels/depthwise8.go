@@ -21,24 +21,22 @@ import "fmt"
 //
 // 3x3 filters at stride 1 or 2 along W (dilation 1 along W) run on the
 // path's int8 row kernels (AVX2, AVX-512, AVX-512 VNNI, NEON) for whole
-// vectors of channels, the border pixels on a copy of their window padded
-// with ZeroA; the rest (other filters, the C % lanes last channels) in Go.
-// Scales must be finite, as for GemmU8.
+// vectors of channels, then on its tail's (AVX-512: AVX2's, 8 channels)
+// for whole vectors of what is left (see dwChans), the border pixels on a
+// copy of their window padded with ZeroA; the rest (other filters, the
+// channels left by the vectors) in Go. Scales must be finite, as for
+// GemmU8.
 func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8, y0, y1 int) {
-	d := newDwRun(g, len(in), len(w), len(out), len(rq.Bias), rq.Bias != nil, len(rq.Res), rq.Res != nil, Activation{}, y0, y1, "Depthwise8")
+	d := newDwGeom(g, len(in), len(w), len(out), len(rq.Bias), rq.Bias != nil, len(rq.Res), rq.Res != nil, Activation{}, y0, y1, "Depthwise8")
 	if len(rq.Scale) < g.C || rq.ZeroA < 0 || rq.ZeroA > 255 || rq.Lo < 0 || rq.Lo > int32(hi) {
 		panic(fmt.Sprintf("kernels.Depthwise8: bad requantization len(Scale)=%d ZeroA=%d Lo=%d hi=%d", len(rq.Scale), rq.ZeroA, rq.Lo, hi))
 	}
-	// The vector kernels add ZeroOut in int32 to a value within ±65536.
-	var row8 dw8Kind
-	vec := 0
-	if impl := s.depthwise; impl != nil && g.KH == 3 && g.KW == 3 && g.DilW == 1 && g.StrideW <= 2 &&
-		rq.ZeroOut >= -1<<24 && rq.ZeroOut <= 1<<24 {
-		if row8 = impl.row8[g.StrideW]; row8 != 0 {
-			vec = g.C / impl.lanes8 * impl.lanes8
-		}
-	}
+	var ch dwChans
+	s.depthwise8Chans(&ch, g, rq.ZeroOut)
 	c := g.C
+	// The border pixels' copies, zeroed here once rather than per pixel
+	// (which cost more than the kernels on small maps of few channels).
+	var scratch [3 * 3 * dw8Block]uint8
 	for oy := y0; oy < y1; oy++ {
 		ih0 := oy*g.StrideH - g.PadTop
 		kh0, kh1 := dwTaps(ih0, g.KH, g.DilH, g.H)
@@ -47,31 +45,54 @@ func (s *Set) Depthwise8(g *DepthwiseGeom, in []uint8, w []int8, out []uint8, rq
 			iw0 := ox*g.StrideW - g.PadLeft
 			kw0, kw1 := dwTaps(iw0, g.KW, g.DilW, g.W)
 			c0 := 0
-			if vec > 0 && kh0 < kh1 && kw0 < kw1 {
+			if ch.n > 0 && kh0 < kh1 && kw0 < kw1 {
 				if ox == d.oxA && d.oxA < d.oxB {
 					n := d.oxB - d.oxA
-					dw8Row(row8, &out[pix*c], &in[((ih0+kh0*g.DilH)*g.W+iw0)*c], &w[kh0*3*c], dwPtr(rq.Bias, 0), &rq.Scale[0],
-						dwPtr(rq.Res, pix*c), vec, kh1-kh0, n, c, g.DilH*g.W*c, c, d.flags,
-						rq.ZeroA, rq.ZeroOut, rq.Lo, int32(hi), rq.ResZero, rq.ResScale)
-					if vec < c {
+					src := ((ih0+kh0*g.DilH)*g.W + iw0) * c
+					for i := range ch.n {
+						sg := &ch.seg[i]
+						dw8Row(sg.row8, &out[pix*c+sg.c0], &in[src+sg.c0], &w[kh0*3*c+sg.c0], dwPtr(rq.Bias, sg.c0), &rq.Scale[sg.c0],
+							dwPtr(rq.Res, pix*c+sg.c0), sg.c1-sg.c0, kh1-kh0, n, c, g.DilH*g.W*c, c, d.flags,
+							rq.ZeroA, rq.ZeroOut, rq.Lo, int32(hi), rq.ResZero, rq.ResScale)
+					}
+					if ch.end < c {
 						for p := pix; p < pix+n; p++ {
-							dwPixel8Go(&d.dwGeom, in, w, out, rq, hi, p, ih0, iw0+(p-pix)*g.StrideW, kh0, kh1, 0, 3, vec)
+							dwPixel8Go(&d, in, w, out, rq, hi, p, ih0, iw0+(p-pix)*g.StrideW, kh0, kh1, 0, 3, ch.end)
 						}
 					}
 					ox = d.oxB - 1
 					continue
 				}
-				dwEdge8(&d.dwGeom, row8, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1, vec)
-				c0 = vec
+				dwEdge8(&d, &ch, &scratch, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1)
+				c0 = ch.end
 			}
-			dwPixel8Go(&d.dwGeom, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+			if c0 < c {
+				dwPixel8Go(&d, in, w, out, rq, hi, pix, ih0, iw0, kh0, kh1, kw0, kw1, c0)
+			}
+		}
+	}
+}
+
+// depthwise8Chans divides the channels of Depthwise8 on g among the
+// int8 row kernels of the Set's depthwise implementation and its tails
+// into ch, empty before (see dwChans): none but for 3x3 filters at stride
+// 1 or 2 along W (dilation 1 along W), and none for a zero point of the
+// output beyond ±2^24 (the kernels add it in int32 to a value within
+// ±65536).
+func (s *Set) depthwise8Chans(ch *dwChans, g *DepthwiseGeom, zeroOut int32) {
+	if g.KH != 3 || g.KW != 3 || g.DilW != 1 || g.StrideW > 2 || zeroOut < -1<<24 || zeroOut > 1<<24 {
+		return
+	}
+	for im := s.depthwise; im != nil && im.row8[g.StrideW] != 0; im = im.tail {
+		if sg := ch.add(im, im.lanes8, g.C); sg != nil {
+			sg.row8 = im.row8[g.StrideW]
 		}
 	}
 }
 
 // dw8Kind names an int8 3x3 interior kernel, run by dw8Row: a switch of
 // direct calls rather than a func value, through which the scratch of
-// dwEdge8 would escape to the heap. Every such kernel has the contract of
+// Depthwise8 would escape to the heap. Every such kernel has the contract of
 // dw8RowKernel.
 type dw8Kind uint8
 
@@ -92,19 +113,18 @@ type dw8RowKernel = func(dst, src *uint8, w *int8, bias *int32, scale *float32, 
 // dw8Block is the channel block of dwEdge8's scratch.
 const dw8Block = 256
 
-// dwEdge8 computes channels [0, vec) of a border pixel of Depthwise8 with
-// the row kernel on a copy of its window in which the taps in the padding
-// hold ZeroA: they add (ZeroA - ZeroA)·w = 0, exactly what skipping them
-// does.
-func dwEdge8(d *dwGeom, row8 dw8Kind, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8,
-	pix, ih0, iw0, kh0, kh1, kw0, kw1, vec int) {
+// dwEdge8 computes channels [0, ch.end) of a border pixel of Depthwise8
+// with the parts' row kernels on a copy of its window (in scratch) in
+// which the taps in the padding hold ZeroA: they add (ZeroA - ZeroA)·w = 0,
+// exactly what skipping them does.
+func dwEdge8(d *dwGeom, ch *dwChans, scratch *[3 * 3 * dw8Block]uint8, in []uint8, w []int8, out []uint8, rq *Requant, hi uint8,
+	pix, ih0, iw0, kh0, kh1, kw0, kw1 int) {
 	g := d.g
 	c := g.C
-	var scratch [3 * 3 * dw8Block]uint8
 	za := uint8(rq.ZeroA)
 	rows := kh1 - kh0
-	for c0 := 0; c0 < vec; c0 += dw8Block {
-		cb := min(dw8Block, vec-c0)
+	for c0 := 0; c0 < ch.end; c0 += dw8Block {
+		cb := min(dw8Block, ch.end-c0)
 		for r := 0; r < rows; r++ {
 			ih := ih0 + (kh0+r)*g.DilH
 			for kw := 0; kw < 3; kw++ {
@@ -116,8 +136,16 @@ func dwEdge8(d *dwGeom, row8 dw8Kind, in []uint8, w []int8, out []uint8, rq *Req
 				}
 			}
 		}
-		dw8Row(row8, &out[pix*c+c0], &scratch[0], &w[kh0*3*c+c0], dwPtr(rq.Bias, c0), &rq.Scale[c0], dwPtr(rq.Res, pix*c+c0),
-			cb, rows, 1, cb, 3*cb, c, d.flags, rq.ZeroA, rq.ZeroOut, rq.Lo, int32(hi), rq.ResZero, rq.ResScale)
+		// The parts' channels in this block: whole vectors (see dwChans).
+		for i := range ch.n {
+			sg := &ch.seg[i]
+			a, b := max(sg.c0, c0), min(sg.c1, c0+cb)
+			if a >= b {
+				continue
+			}
+			dw8Row(sg.row8, &out[pix*c+a], &scratch[a-c0], &w[kh0*3*c+a], dwPtr(rq.Bias, a), &rq.Scale[a], dwPtr(rq.Res, pix*c+a),
+				b-a, rows, 1, cb, 3*cb, c, d.flags, rq.ZeroA, rq.ZeroOut, rq.Lo, int32(hi), rq.ResZero, rq.ResScale)
+		}
 	}
 }
 

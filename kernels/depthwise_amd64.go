@@ -93,15 +93,26 @@ var (
 		row8:   [3]dw8Kind{1: dw8S1AVX2, 2: dw8S2AVX2}, lanes8: 8}
 	depthwiseAVX512 = &depthwiseImpl{name: "avx512", lanes: 16, window: dwWindowAVX512,
 		row3x3: [3]dwRowKernel{1: dw3x3s1AVX512, 2: dw3x3s2AVX512},
-		row8:   [3]dw8Kind{1: dw8S1AVX512, 2: dw8S2AVX512}, lanes8: 16}
+		row8:   [3]dw8Kind{1: dw8S1AVX512, 2: dw8S2AVX512}, lanes8: 16, tail: avx2Tail()}
 	depthwiseAVX512VNNI = &depthwiseImpl{name: "avx512vnni", lanes: 16, window: dwWindowAVX512,
 		row3x3: [3]dwRowKernel{1: dw3x3s1AVX512, 2: dw3x3s2AVX512},
-		row8:   [3]dw8Kind{1: dw8S1AVX512VNNI, 2: dw8S2AVX512VNNI}, lanes8: 16}
+		row8:   [3]dw8Kind{1: dw8S1AVX512VNNI, 2: dw8S2AVX512VNNI}, lanes8: 16, tail: avx2Tail()}
 
 	_ = depthwiseReg.add("avx2", hasAVX2, depthwiseAVX2)
 	_ = depthwiseReg.add("avx512", hasAVX512, depthwiseAVX512)
 	_ = depthwiseReg.add("avx512vnni", hasAVX512VNNI, depthwiseAVX512VNNI)
 )
+
+// avx2Tail is the tail of the 16-lane implementations: the AVX2 kernels
+// take 8 of the C % 16 channels they leave (fp32 and int8), bit-identical
+// like every path (AVX-512 CPUs have AVX2 and FMA3; a VM that shows
+// AVX-512 but hides them gets no tail).
+func avx2Tail() *depthwiseImpl {
+	if !hasAVX2() {
+		return nil
+	}
+	return depthwiseAVX2
+}
 
 // dw8Row runs the int8 row kernel k (see dw8Kind).
 func dw8Row(k dw8Kind, dst, src *uint8, w *int8, bias *int32, scale *float32, res *uint8,

@@ -6,7 +6,9 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestFMA32 checks the Go fused multiply-add against the exact sum rounded
@@ -292,11 +294,13 @@ var dw3x3Pads = [][4]int{{0, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 1, 1}, {1, 0, 0, 1},
 // the epilogues in turn, on every path, bit for bit against the Go code,
 // which is checked against the exact sums.
 func TestDepthwise3x3(t *testing.T) {
-	dwCs := []int{1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100}
+	// 8, 24, 40, 56: vectors of 16 and one of 8 (the 16-lane paths' tail);
+	// 12, 15, 28, 31: and Go for the rest.
+	dwCs := []int{1, 3, 7, 8, 12, 15, 16, 17, 24, 28, 31, 32, 33, 40, 56, 64, 100}
 	dwSizes := []int{1, 2, 3, 5, 7, 14, 17}
 	strides := [][2]int{{1, 1}, {2, 2}, {2, 1}, {1, 2}}
 	if testing.Short() {
-		dwCs = []int{1, 7, 16, 33}
+		dwCs = []int{1, 7, 8, 16, 24, 31, 33, 40}
 		dwSizes = []int{1, 3, 7, 17}
 	}
 	r := rand.New(rand.NewPCG(3, 3))
@@ -344,7 +348,7 @@ func TestDepthwiseGeneral(t *testing.T) {
 	var cases []*dwCase
 	i := 0
 	for _, f := range filters {
-		for _, c := range []int{1, 8, 17, 33, 64} {
+		for _, c := range []int{1, 8, 17, 24, 31, 33, 40, 64} {
 			for _, hw := range [][2]int{{1, 1}, {5, 4}, {9, 11}, {16, 3}} {
 				for _, s := range [][2]int{{1, 1}, {2, 2}, {3, 1}} {
 					i++
@@ -678,7 +682,7 @@ func TestDepthwise8(t *testing.T) {
 		}
 		cases = append(cases, tc)
 	}
-	for _, c := range []int{1, 3, 8, 16, 17, 33, 64, 100, 300} {
+	for _, c := range []int{1, 3, 8, 16, 17, 24, 28, 33, 40, 64, 100, 300} {
 		for _, hw := range []int{1, 2, 3, 5, 7, 14, 17} {
 			for _, s := range []int{1, 2} {
 				for _, p := range dw3x3Pads {
@@ -738,5 +742,197 @@ func TestDepthwise8(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDepthwiseTail checks, on the paths whose depthwise implementation
+// has a tail (avx512, avx512vnni: AVX2's 8-lane kernels), that the tail
+// takes the channels the wide vectors leave, whole vectors of its lanes,
+// before Go: the channel split of DepthwiseConv and Depthwise8 for C = 8
+// (all on the tail), 12, 24, 28, 40, 56; the fp32 kernels through counting
+// wrappers of the tail's (called, on n = its lanes, at the right channels,
+// bit-identical results); the int8 row kernels by giving the tail a wrong
+// one (its stride-1 kernel for stride 2), which must change exactly the
+// tail channels of the interior pixels.
+func TestDepthwiseTail(t *testing.T) {
+	tested := 0
+	for _, s := range depthwiseSets() {
+		dw := s.depthwise
+		if dw == nil || dw.tail == nil {
+			continue
+		}
+		tested++
+		tl := dw.tail
+		if tl.tail != nil || dw.lanes%tl.lanes != 0 || dw.lanes8%tl.lanes8 != 0 || tl.row8[2] == 0 {
+			t.Fatalf("%s: tail %s (lanes %d, %d) does not fit lanes %d, %d", s, tl.name, tl.lanes, tl.lanes8, dw.lanes, dw.lanes8)
+		}
+		if d := s.depthwiseDesc(); !strings.Contains(d, "then "+tl.name) {
+			t.Errorf("%s: description %q does not name the tail", s, d)
+		}
+		for _, c := range []int{8, 12, 24, 28, 40, 56} {
+			checkDwSplit(t, s, c)
+			checkDwTail32(t, s, c)
+			checkDwTail8(t, s, c)
+		}
+	}
+	if tested == 0 {
+		t.Skip("no path here has a depthwise tail")
+	}
+}
+
+// checkDwSplit checks the channel split of both kernels for C = c: the
+// wide vectors, then the tail's, then Go.
+func checkDwSplit(t *testing.T, s *Set, c int) {
+	t.Helper()
+	dw, tl := s.depthwise, s.depthwise.tail
+	g := DepthwiseGeom{H: 5, W: 5, C: c, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}
+	g.SetOutput()
+	var ch32, ch8 dwChans
+	if !s.depthwiseChans(&ch32, &g) {
+		t.Errorf("%s C=%d: 3x3 interior not on the row kernels", s, c)
+	}
+	s.depthwise8Chans(&ch8, &g, 0)
+	for _, k := range []struct {
+		name   string
+		ch     dwChans
+		lanes  [2]int
+		kernel func(sg dwSeg) bool
+	}{
+		{"fp32", ch32, [2]int{dw.lanes, tl.lanes}, func(sg dwSeg) bool { return sg.row3 != nil }},
+		{"int8", ch8, [2]int{dw.lanes8, tl.lanes8}, func(sg dwSeg) bool { return sg.row8 != 0 }},
+	} {
+		vec := c / k.lanes[0] * k.lanes[0]
+		end := vec + (c-vec)/k.lanes[1]*k.lanes[1]
+		var want []string
+		if vec > 0 {
+			want = append(want, fmt.Sprintf("%s[0,%d)", dw.name, vec))
+		}
+		if end > vec {
+			want = append(want, fmt.Sprintf("%s[%d,%d)", tl.name, vec, end))
+		}
+		var got []string
+		for _, sg := range k.ch.seg[:k.ch.n] {
+			got = append(got, fmt.Sprintf("%s[%d,%d)", sg.impl.name, sg.c0, sg.c1))
+			if !k.kernel(sg) {
+				t.Errorf("%s %s C=%d: part %s[%d,%d) has no 3x3 row kernel", s, k.name, c, sg.impl.name, sg.c0, sg.c1)
+			}
+		}
+		if !slices.Equal(got, want) || k.ch.end != end || end == vec {
+			t.Errorf("%s %s C=%d: parts %v, Go from %d; want %v, Go from %d", s, k.name, c, got, k.ch.end, want, end)
+		}
+	}
+}
+
+// dwCalls records the calls of a kernel: how many, and their channel
+// counts and first channels.
+type dwCalls struct {
+	n      int
+	counts map[int]bool
+	chans  map[int]bool
+}
+
+func (k *dwCalls) add(n, c0 int) {
+	if k.counts == nil {
+		k.counts, k.chans = map[int]bool{}, map[int]bool{}
+	}
+	k.n++
+	k.counts[n], k.chans[c0] = true, true
+}
+
+// checkDwTail32 runs DepthwiseConv on s with the tail's kernels wrapped
+// to record their calls: 3x3 at stride 1 and 2 (row and window kernels)
+// and 5x5 (window kernel), bias, residual and Clip; the results must be
+// the Go code's, bit for bit.
+func checkDwTail32(t *testing.T, s *Set, c int) {
+	t.Helper()
+	tl := *s.depthwise.tail
+	var window, row dwCalls
+	var in []float32 // the call's input, to tell the channel a kernel starts at
+	chanOf := func(p *float32) int {
+		return int(uintptr(unsafe.Pointer(p))-uintptr(unsafe.Pointer(&in[0]))) / 4 % c
+	}
+	win := tl.window
+	tl.window = func(dst, src, w, bias, res *float32, n, kh, kw, srcRow, srcTap, wRow, wTap, flags int, lo, hi float32) {
+		window.add(n, chanOf(src))
+		win(dst, src, w, bias, res, n, kh, kw, srcRow, srcTap, wRow, wTap, flags, lo, hi)
+	}
+	for stride, k := range tl.row3x3 {
+		if k != nil {
+			tl.row3x3[stride] = func(dst, src, w, bias, res *float32, n, rows, npix, c, srcRow, flags int, lo, hi float32) {
+				row.add(n, chanOf(src))
+				k(dst, src, w, bias, res, n, rows, npix, c, srcRow, flags, lo, hi)
+			}
+		}
+	}
+	impl := *s.depthwise
+	impl.tail = &tl
+	ts := *s
+	ts.depthwise = &impl
+	vec := c / impl.lanes * impl.lanes
+	r := rand.New(rand.NewPCG(uint64(c), 12))
+	for _, f := range [][3]int{{3, 1, 1}, {3, 2, 1}, {5, 1, 2}} {
+		g := DepthwiseGeom{H: 9, W: 11, C: c, KH: f[0], KW: f[0], StrideH: f[1], StrideW: f[1], DilH: 1, DilW: 1,
+			PadTop: f[2], PadLeft: f[2], PadBottom: f[2], PadRight: f[2]}
+		g.SetOutput()
+		in = randSlice(r, g.H*g.W*c)
+		w := randSlice(r, f[0]*f[0]*c)
+		ep := &DepthwiseEpilogue{Bias: randSlice(r, c), Res: randSlice(r, g.OH*g.OW*c), Act: Clip(-1, 1.5)}
+		want, got := make([]float32, g.OH*g.OW*c), make([]float32, g.OH*g.OW*c)
+		genericSet().DepthwiseConv(&g, in, w, want, ep, 0, g.OH)
+		ts.DepthwiseConv(&g, in, w, got, ep, 0, g.OH)
+		if !bitsEqual(got, want) {
+			t.Fatalf("%s C=%d %dx%d/%d: not the Go code's results", s, c, f[0], f[0], f[1])
+		}
+	}
+	for _, k := range []struct {
+		name  string
+		calls dwCalls
+	}{{"window", window}, {"row", row}} {
+		if k.calls.n == 0 || len(k.calls.counts) != 1 || !k.calls.counts[tl.lanes] || len(k.calls.chans) != 1 || !k.calls.chans[vec] {
+			t.Errorf("%s C=%d: tail %s kernel: %d calls, channel counts %v, from channels %v; want channels [%d, %d)",
+				s, c, k.name, k.calls.n, k.calls.counts, k.calls.chans, vec, vec+tl.lanes)
+		}
+	}
+}
+
+// checkDwTail8 runs Depthwise8 at stride 2 on s with the tail's stride-2
+// row kernel replaced by its stride-1 kernel (which reads fewer pixels
+// and gives other sums from the second pixel of a row kernel call on):
+// only the tail's channels may change, and they must, somewhere.
+func checkDwTail8(t *testing.T, s *Set, c int) {
+	t.Helper()
+	tl := *s.depthwise.tail
+	tl.row8[2] = tl.row8[1]
+	impl := *s.depthwise
+	impl.tail = &tl
+	ts := *s
+	ts.depthwise = &impl
+	vec := c / impl.lanes8 * impl.lanes8
+	r := rand.New(rand.NewPCG(uint64(c), 13))
+	g := DepthwiseGeom{H: 9, W: 15, C: c, KH: 3, KW: 3, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}
+	g.SetOutput()
+	in, w := randU8(r, g.H*g.W*c), make([]int8, 9*c)
+	for i := range w {
+		w[i] = int8(r.IntN(256) - 128)
+	}
+	rq := &Requant{ZeroA: 9, Scale: make([]float32, c), ZeroOut: 128}
+	for i := range rq.Scale {
+		rq.Scale[i] = 1.0 / 512
+	}
+	want := refDepthwise8(&g, in, w, rq, 255)
+	got := make([]uint8, len(want))
+	ts.Depthwise8(&g, in, w, got, rq, 255, 0, g.OH)
+	changed := 0
+	for i := range want {
+		if got[i] == want[i] {
+			continue
+		}
+		if ch := i % c; ch < vec || ch >= vec+tl.lanes8 {
+			t.Fatalf("%s C=%d: channel %d of pixel %d changed, not a tail channel [%d, %d)", s, c, ch, i/c, vec, vec+tl.lanes8)
+		}
+		changed++
+	}
+	if changed == 0 {
+		t.Errorf("%s C=%d: the tail's int8 kernel did not run on channels [%d, %d)", s, c, vec, vec+tl.lanes8)
 	}
 }
