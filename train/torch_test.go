@@ -33,7 +33,7 @@ func TestOptimizersMatchPyTorch(t *testing.T) {
 	}
 	if out, err := exec.Command(python, "-c", "import torch").CombinedOutput(); err != nil {
 		t.Skipf("skipping the PyTorch comparison: %s cannot import torch (%v: %s); the float64 references still ran",
-			python, err, strings.TrimSpace(string(out)))
+			python, err, lastLine(string(out)))
 	}
 	p := newProblem(3, 5)
 	in := filepath.Join(t.TempDir(), "problem.json")
@@ -104,4 +104,10 @@ func compareWithTorch(t *testing.T, c optCase, p optProblem, want map[string]tor
 	if worst > 1e-6 {
 		t.Errorf("%s: worst relative difference from PyTorch %.3g after %d steps, want <= 1e-6", c.Name, worst, len(p.Grads))
 	}
+}
+
+// lastLine is the last non-empty line of s: a Python traceback's error.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
