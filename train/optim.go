@@ -41,7 +41,8 @@ type State struct {
 	Kind string
 	// Steps counts the calls to Step.
 	Steps int64
-	// Slots holds one entry per parameter seen so far, sorted by Name.
+	// Slots holds one entry per parameter updated so far, sorted by Name
+	// (none for SGD without momentum, which keeps no buffers).
 	Slots []Slot
 }
 
