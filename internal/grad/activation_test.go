@@ -85,13 +85,15 @@ func TestActivationBounds(t *testing.T) {
 	}
 }
 
-func TestActivationNoAlloc(t *testing.T) {
+func TestActivationRepeatableNoAlloc(t *testing.T) {
 	s := Shape{2, 4, 4, 8}
 	x := fdRandom(3, s.Size(), -3, 9)
 	dy := fdRandom(4, s.Size(), -1, 1)
 	for name, a := range map[string]activation{"relu": &ReLU{}, "relu6": &ReLU6{}} {
-		a.Forward(x, s)
-		a.Backward(dy)
+		y1 := append([]float32(nil), a.Forward(x, s)...)
+		dx1 := append([]float32(nil), a.Backward(append([]float32(nil), dy...))...)
+		fdSameBits(t, name+" y rerun", a.Forward(x, s), y1)
+		fdSameBits(t, name+" dx rerun", a.Backward(append([]float32(nil), dy...)), dx1)
 		if n := testing.AllocsPerRun(10, func() { a.Forward(x, s); a.Backward(dy) }); n != 0 {
 			t.Errorf("%s: Forward+Backward allocate %v times per run", name, n)
 		}
