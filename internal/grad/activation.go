@@ -1,0 +1,80 @@
+package grad
+
+// ReLU is max(0, x). Its gradient is 1 where x > 0 and 0 elsewhere,
+// including x == 0, as PyTorch's.
+type ReLU struct {
+	y []float32 // the output, kept for Backward: y > 0 exactly where x > 0
+}
+
+// Forward returns max(0, x), a buffer of the layer's that the next Forward
+// overwrites; the shape is unchanged.
+func (r *ReLU) Forward(x []float32, s Shape) []float32 {
+	if len(x) != s.Size() {
+		panic("grad: ReLU input does not match its shape")
+	}
+	r.y = ensure32(r.y, len(x))
+	for i, v := range x {
+		if v > 0 || v != v { // NaN propagates, as in PyTorch
+			r.y[i] = v
+		} else {
+			r.y[i] = 0
+		}
+	}
+	return r.y
+}
+
+// Backward zeroes dy in place where the input was not positive and returns
+// it as dx.
+func (r *ReLU) Backward(dy []float32) []float32 {
+	if len(dy) != len(r.y) {
+		panic("grad: ReLU.Backward: dy does not match the last Forward")
+	}
+	for i, v := range r.y {
+		if !(v > 0) {
+			dy[i] = 0
+		}
+	}
+	return dy
+}
+
+// ReLU6 is min(max(0, x), 6), the Clip 0..6 of the inference graph. Its
+// gradient is 1 only strictly inside, where 0 < x < 6, and 0 at and
+// beyond both bounds, as PyTorch's hardtanh.
+type ReLU6 struct {
+	y []float32 // the output: 0 < y < 6 exactly where 0 < x < 6
+}
+
+// Forward returns min(max(0, x), 6), a buffer of the layer's that the next
+// Forward overwrites; the shape is unchanged.
+func (r *ReLU6) Forward(x []float32, s Shape) []float32 {
+	if len(x) != s.Size() {
+		panic("grad: ReLU6 input does not match its shape")
+	}
+	r.y = ensure32(r.y, len(x))
+	for i, v := range x {
+		switch {
+		case v != v: // NaN propagates, as in PyTorch
+			r.y[i] = v
+		case v >= 6:
+			r.y[i] = 6
+		case v > 0:
+			r.y[i] = v
+		default:
+			r.y[i] = 0
+		}
+	}
+	return r.y
+}
+
+// Backward zeroes dy in place outside 0 < x < 6 and returns it as dx.
+func (r *ReLU6) Backward(dy []float32) []float32 {
+	if len(dy) != len(r.y) {
+		panic("grad: ReLU6.Backward: dy does not match the last Forward")
+	}
+	for i, v := range r.y {
+		if !(v > 0 && v < 6) {
+			dy[i] = 0
+		}
+	}
+	return dy
+}

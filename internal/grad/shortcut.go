@@ -1,0 +1,108 @@
+package grad
+
+// Add is the residual merge y = a + b. Its backward sends dy to both
+// inputs.
+type Add struct {
+	y, db []float32
+}
+
+// Forward returns a + b (both of shape s), a buffer of the layer's that the
+// next Forward overwrites.
+func (l *Add) Forward(a, b []float32, s Shape) []float32 {
+	if len(a) != s.Size() || len(b) != s.Size() {
+		panic("grad: Add inputs do not match their shape")
+	}
+	l.y = ensure32(l.y, len(a))
+	for i, v := range a {
+		l.y[i] = v + b[i]
+	}
+	return l.y
+}
+
+// Backward returns the gradients of a and b: da is dy itself and db a copy
+// of it in a buffer of the layer's, so that either may be changed in place
+// (a ReLU's Backward does) without changing the other.
+func (l *Add) Backward(dy []float32) (da, db []float32) {
+	l.db = ensure32(l.db, len(dy))
+	copy(l.db, dy)
+	return dy, l.db
+}
+
+// AddTo adds src to dst element by element: the gradient of a tensor that
+// feeds two layers (a residual block's input) is the sum of theirs.
+func AddTo(dst, src []float32) {
+	if len(dst) != len(src) {
+		panic("grad: AddTo of different lengths")
+	}
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// ShortcutA is the parameter-free "option A" shortcut of He et al.'s CIFAR
+// ResNets: keep every Stride-th row and column (x[:, ::2, ::2, :] for the
+// default 2), then pad the channels with zeros from Cin to Cout,
+// (Cout-Cin)/2 before and the rest after, as the common CIFAR ResNet code's
+// F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes//4, planes//4)).
+type ShortcutA struct {
+	Cout, Stride int
+
+	in, outS Shape
+	y, dx    []float32
+}
+
+// NewShortcutA returns the option-A shortcut to cout channels with stride 2.
+func NewShortcutA(cout int) *ShortcutA { return &ShortcutA{Cout: cout, Stride: 2} }
+
+// OutShape is the output shape for input shape s: H and W become
+// ceil(H/Stride) and ceil(W/Stride), C becomes Cout.
+func (l *ShortcutA) OutShape(s Shape) Shape {
+	if l.Stride < 1 || l.Cout < s.C {
+		panic("grad: ShortcutA needs Stride >= 1 and Cout >= Cin")
+	}
+	return Shape{s.N, (s.H + l.Stride - 1) / l.Stride, (s.W + l.Stride - 1) / l.Stride, l.Cout}
+}
+
+// Forward returns the shortcut of x and its shape; the output is a buffer
+// of the layer's that the next Forward overwrites.
+func (l *ShortcutA) Forward(x []float32, s Shape) ([]float32, Shape) {
+	if len(x) != s.Size() {
+		panic("grad: ShortcutA input does not match its shape")
+	}
+	o := l.OutShape(s)
+	l.in, l.outS = s, o
+	l.y = ensure32(l.y, o.Size())
+	lo := (o.C - s.C) / 2
+	for n := range s.N {
+		for oy := range o.H {
+			for ox := range o.W {
+				ys := l.y[((n*o.H+oy)*o.W+ox)*o.C:][:o.C]
+				clear(ys[:lo])
+				copy(ys[lo:lo+s.C], x[((n*s.H+oy*l.Stride)*s.W+ox*l.Stride)*s.C:][:s.C])
+				clear(ys[lo+s.C:])
+			}
+		}
+	}
+	return l.y, o
+}
+
+// Backward returns dx: the gradient of the kept channels at the kept
+// pixels, zero at the pixels the subsampling skipped.
+func (l *ShortcutA) Backward(dy []float32) []float32 {
+	s, o := l.in, l.outS
+	if len(dy) != o.Size() {
+		panic("grad: ShortcutA.Backward: dy does not match the last Forward")
+	}
+	l.dx = ensure32(l.dx, s.Size())
+	clear(l.dx)
+	lo := (o.C - s.C) / 2
+	for n := range s.N {
+		for oy := range o.H {
+			for ox := range o.W {
+				g := dy[((n*o.H+oy)*o.W+ox)*o.C+lo:][:s.C]
+				copy(l.dx[((n*s.H+oy*l.Stride)*s.W+ox*l.Stride)*s.C:][:s.C], g)
+			}
+		}
+	}
+	return l.dx
+}

@@ -1,0 +1,92 @@
+package grad
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestShortcutAGradient(t *testing.T) {
+	cases := []struct {
+		s            Shape
+		cout, stride int
+	}{
+		{Shape{2, 5, 5, 3}, 6, 2},  // odd spatial size, odd padding split (1 before, 2 after)
+		{Shape{1, 5, 7, 4}, 8, 2},  // CIFAR's 16 -> 32 in miniature
+		{Shape{3, 3, 3, 2}, 7, 2},  // odd channel count out
+		{Shape{1, 1, 1, 2}, 4, 2},  // a single pixel
+		{Shape{2, 4, 6, 3}, 3, 2},  // no channel padding
+		{Shape{1, 3, 3, 2}, 4, 1},  // channel padding only
+		{Shape{1, 7, 4, 1}, 3, 3},  // stride 3
+		{Shape{2, 6, 6, 8}, 16, 2}, // even everything
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%dx%dx%dx%d_to%d_s%d", tc.s.N, tc.s.H, tc.s.W, tc.s.C, tc.cout, tc.stride), func(t *testing.T) {
+			mk := func() shaped { return &ShortcutA{Cout: tc.cout, Stride: tc.stride} }
+			x := fdRandom(uint64(tc.s.Size()), tc.s.Size(), -2, 2)
+			checkShapedGradient(t, mk(), x, tc.s, 1e-2)
+			checkShapedRepeatable(t, mk, x, tc.s)
+			checkShortcutReference(t, x, tc.s, tc.cout, tc.stride)
+		})
+	}
+}
+
+// checkShortcutReference compares ShortcutA's forward with the definition
+// written out index by index: y[n,i,j,c] = x[n,i·stride,j·stride,c-lo] for
+// lo <= c < lo+Cin, 0 elsewhere, lo = (Cout-Cin)/2.
+func checkShortcutReference(t *testing.T, x []float32, s Shape, cout, stride int) {
+	t.Helper()
+	l := &ShortcutA{Cout: cout, Stride: stride}
+	y, o := l.Forward(x, s)
+	oh, ow := (s.H+stride-1)/stride, (s.W+stride-1)/stride
+	if o != (Shape{s.N, oh, ow, cout}) {
+		t.Fatalf("shape %v, want %v", o, Shape{s.N, oh, ow, cout})
+	}
+	lo := (cout - s.C) / 2
+	want := make([]float32, o.Size())
+	for n := range s.N {
+		for i := range oh {
+			for j := range ow {
+				for c := lo; c < lo+s.C; c++ {
+					want[((n*oh+i)*ow+j)*cout+c] = x[((n*s.H+i*stride)*s.W+j*stride)*s.C+c-lo]
+				}
+			}
+		}
+	}
+	fdSameBits(t, "y", y, want)
+}
+
+func TestNewShortcutA(t *testing.T) {
+	l := NewShortcutA(32)
+	if o := l.OutShape(Shape{128, 32, 32, 16}); o != (Shape{128, 16, 16, 32}) {
+		t.Errorf("CIFAR stage 2 shortcut: %v", o)
+	}
+}
+
+func TestAddGradient(t *testing.T) {
+	s := Shape{2, 3, 5, 3}
+	a := fdRandom(1, s.Size(), -2, 2)
+	b := fdRandom(2, s.Size(), -2, 2)
+	r := fdRandom(3, s.Size(), -1, 1)
+	l := &Add{}
+	y := l.Forward(a, b, s)
+	for i := range y {
+		if y[i] != a[i]+b[i] {
+			t.Fatalf("y[%d] = %v, want %v", i, y[i], a[i]+b[i])
+		}
+	}
+	dy := append([]float32(nil), r...)
+	da, db := l.Backward(dy)
+	loss := func() float64 { return fdDot(r, l.Forward(a, b, s)) }
+	fdCompare(t, "da", da, numericGrad(a, 1e-2, loss), 1e-4, 1e-3)
+	fdCompare(t, "db", db, numericGrad(b, 1e-2, loss), 1e-4, 1e-3)
+	clear(da) // an in-place backward on one branch leaves the other alone
+	fdSameBits(t, "db after changing da", db, r)
+	sum := append([]float32(nil), a...)
+	AddTo(sum, b)
+	fdSameBits(t, "AddTo", sum, l.Forward(a, b, s))
+	l.Forward(a, b, s)
+	l.Backward(dy)
+	if n := testing.AllocsPerRun(10, func() { l.Forward(a, b, s); l.Backward(dy) }); n != 0 {
+		t.Errorf("Forward+Backward allocate %v times per run", n)
+	}
+}
