@@ -28,6 +28,8 @@ var allowedImports = map[string][]string{
 	"importer/onnx":        {"arena", "firmware", "graph"},
 	"importer/safetensors": {"firmware", "graph", "resnet"},
 	"cmd/edge-resnet":      {".", "dataset", "firmware", "graph", "preprocess", "resnet"}, // public packages only: never internal/ or kernels
+	"train":                {},
+	"internal/grad":        {"kernels"},
 }
 
 // TestImportArrows parses every non-test Go file of the packages above and
