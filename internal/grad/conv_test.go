@@ -1,0 +1,181 @@
+package grad
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/edge-resnet/edge-resnet/kernels"
+)
+
+// convCase is one convolution of the tests: a configuration and an input.
+type convCase struct {
+	name string
+	cfg  ConvConfig
+	in   Shape
+}
+
+var convCases = []convCase{
+	{"1x1", ConvConfig{Cin: 5, Cout: 7, KH: 1, KW: 1, Bias: true}, Shape{2, 5, 5, 5}},
+	{"1x1-s2-proj", ConvConfig{Cin: 6, Cout: 18, KH: 1, KW: 1, StrideH: 2, StrideW: 2}, Shape{2, 7, 7, 6}},
+	{"3x3-s1", ConvConfig{Cin: 3, Cout: 17, KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{3, 6, 5, 3}},
+	{"3x3-s2-tails", ConvConfig{Cin: 20, Cout: 33, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{1, 7, 8, 20}},
+	{"7x7-s2-stem", ConvConfig{Cin: 3, Cout: 8, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadTop: 3, PadLeft: 3, PadBottom: 3, PadRight: 3}, Shape{1, 11, 11, 3}},
+	{"asym-pad", ConvConfig{Cin: 4, Cout: 5, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadTop: 0, PadLeft: 1, PadBottom: 2, PadRight: 0, Bias: true}, Shape{2, 6, 5, 4}},
+	{"dil2", ConvConfig{Cin: 4, Cout: 6, KH: 3, KW: 3, DilH: 2, DilW: 2, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2}, Shape{1, 7, 6, 4}},
+	{"groups2", ConvConfig{Cin: 8, Cout: 12, KH: 3, KW: 3, Groups: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{2, 5, 5, 8}},
+	{"groups4-s2", ConvConfig{Cin: 8, Cout: 8, KH: 3, KW: 3, Groups: 4, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}, Shape{3, 6, 6, 8}},
+	{"depthwise", ConvConfig{Cin: 6, Cout: 6, KH: 3, KW: 3, Groups: 6, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{2, 5, 4, 6}},
+	{"depthwise-x2", ConvConfig{Cin: 4, Cout: 8, KH: 3, KW: 3, Groups: 4, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1}, Shape{1, 6, 7, 4}},
+	{"3x3-batch3-cout40", ConvConfig{Cin: 16, Cout: 40, KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{3, 4, 4, 16}},
+}
+
+// newTestConv is the case's layer on set with random weights and bias,
+// and a random input.
+func newTestConv(tc convCase, set *kernels.Set, seed uint64) (*Conv, []float32) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	c := NewConv(tc.cfg)
+	c.Set = set
+	copy(c.W, randSlice(rng, len(c.W)))
+	copy(c.B, randSlice(rng, len(c.B)))
+	return c, randSlice(rng, tc.in.Size())
+}
+
+// step runs Forward and Backward with dy = r on zeroed gradients and
+// returns copies of y, dx, dW, dB.
+func (c *Conv) step(x []float32, s Shape, r []float32) (y, dx, dw, db []float32) {
+	c.ZeroGrad()
+	out, _ := c.Forward(x, s)
+	y = slices.Clone(out)
+	dx = slices.Clone(c.Backward(r))
+	return y, dx, slices.Clone(c.GradW), slices.Clone(c.GradB)
+}
+
+func TestConvGradients(t *testing.T) {
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, x := newTestConv(tc, nil, 1)
+			os := c.OutShape(tc.in)
+			r := randSlice(rand.New(rand.NewPCG(2, 3)), os.Size())
+			_, dx, dw, db := c.step(x, tc.in, r)
+			loss := func() float64 {
+				y, _ := c.Forward(x, tc.in)
+				return dotLoss(r, y)
+			}
+			wrt, grads := [][]float32{x, c.W}, [][]float32{dx, dw}
+			if c.B != nil {
+				wrt, grads = append(wrt, c.B), append(grads, db)
+			}
+			maxPer := 60
+			if testing.Short() {
+				maxPer = 20
+			}
+			checkGradients(t, tc.name, loss, wrt, grads, 1e-2, 1e-2, maxPer)
+		})
+	}
+}
+
+// refConv is the convolution of x by c's weights and its backward for dy,
+// in float64 direct loops: y, dx, dW, dB.
+func refConv(c *Conv, x []float32, s Shape, dy []float32) (y, dx, dw, db []float64) {
+	o := c.OutShape(s)
+	cig, cog := c.Cin/c.Groups, c.Cout/c.Groups
+	y, dx = make([]float64, o.Size()), make([]float64, s.Size())
+	dw, db = make([]float64, len(c.W)), make([]float64, c.Cout)
+	for n := range o.N {
+		for oh := range o.H {
+			for ow := range o.W {
+				q := (n*o.H+oh)*o.W + ow
+				for co := range c.Cout {
+					g := dy[q*c.Cout+co]
+					acc := 0.0
+					if c.B != nil {
+						acc = float64(c.B[co])
+					}
+					db[co] += float64(g)
+					for kh := range c.KH {
+						ih := oh*c.StrideH - c.PadTop + kh*c.DilH
+						for kw := range c.KW {
+							iw := ow*c.StrideW - c.PadLeft + kw*c.DilW
+							if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+								continue
+							}
+							for ci := range cig {
+								xi := ((n*s.H+ih)*s.W+iw)*c.Cin + co/cog*cig + ci
+								wi := ((kh*c.KW+kw)*cig+ci)*c.Cout + co
+								acc += float64(c.W[wi]) * float64(x[xi])
+								dx[xi] += float64(c.W[wi]) * float64(g)
+								dw[wi] += float64(x[xi]) * float64(g)
+							}
+						}
+					}
+					y[q*c.Cout+co] = acc
+				}
+			}
+		}
+	}
+	return y, dx, dw, db
+}
+
+// closeTo reports the first value of got off want by more than tol times
+// the largest |want| (the scale), or "".
+func closeTo(got []float32, want []float64, tol float64) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d values, want %d", len(got), len(want))
+	}
+	scale := 1e-30
+	for _, v := range want {
+		scale = max(scale, math.Abs(v))
+	}
+	for i, v := range got {
+		if d := math.Abs(float64(v) - want[i]); !(d <= tol*scale) {
+			return fmt.Sprintf("[%d] = %.7g, want %.7g (scale %.3g)", i, v, want[i], scale)
+		}
+	}
+	return ""
+}
+
+func f64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// TestConvReference compares Forward and Backward with the float64 direct
+// loops on every kernel Set, and each Set with the generic one.
+func TestConvReference(t *testing.T) {
+	generic, err := kernels.ForPath("generic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range convCases {
+		for _, set := range kernels.Sets() {
+			t.Run(tc.name+"/"+set.Name(), func(t *testing.T) {
+				c, x := newTestConv(tc, set, 1)
+				r := randSlice(rand.New(rand.NewPCG(2, 3)), c.OutShape(tc.in).Size())
+				ry, rdx, rdw, rdb := refConv(c, x, tc.in, r)
+				got := make([][]float32, 4)
+				got[0], got[1], got[2], got[3] = c.step(x, tc.in, r)
+				gc, _ := newTestConv(tc, generic, 1)
+				gen := make([][]float32, 4)
+				gen[0], gen[1], gen[2], gen[3] = gc.step(x, tc.in, r)
+				for i, want := range [][]float64{ry, rdx, rdw, rdb} {
+					if c.B == nil && i == 3 {
+						continue
+					}
+					name := [...]string{"y", "dx", "dW", "dB"}[i]
+					if msg := closeTo(got[i], want, 1e-4); msg != "" {
+						t.Errorf("%s vs float64 reference: %s", name, msg)
+					}
+					if msg := closeTo(got[i], f64(gen[i]), 1e-5); msg != "" {
+						t.Errorf("%s vs generic Set: %s", name, msg)
+					}
+				}
+			})
+		}
+	}
+}
