@@ -179,3 +179,79 @@ func TestConvReference(t *testing.T) {
 		}
 	}
 }
+
+// TestConvDeterminism checks that two runs with the same thread count are
+// bit-identical (3 threads, on layers whose batch splits unevenly) and
+// that 1 and 3 threads agree to float32 rounding.
+func TestConvDeterminism(t *testing.T) {
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, x := newTestConv(tc, nil, 5)
+			r := randSlice(rand.New(rand.NewPCG(6, 3)), c.OutShape(tc.in).Size())
+			c.Threads = 3
+			a := make([][]float32, 4)
+			a[0], a[1], a[2], a[3] = c.step(x, tc.in, r)
+			// Accumulate on top of a first step, as training does.
+			c.Forward(x, tc.in)
+			c.Backward(r)
+			b := make([][]float32, 4)
+			b[0], b[1], b[2], b[3] = c.step(x, tc.in, r)
+			c1, _ := newTestConv(tc, nil, 5)
+			one := make([][]float32, 4)
+			one[0], one[1], one[2], one[3] = c1.step(x, tc.in, r)
+			for i := range a {
+				name := [...]string{"y", "dx", "dW", "dB"}[i]
+				if !slices.Equal(a[i], b[i]) {
+					t.Errorf("%s: two runs on 3 threads differ", name)
+				}
+				if msg := closeTo(a[i], f64(one[i]), 1e-5); msg != "" {
+					t.Errorf("%s: 3 threads vs 1: %s", name, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestConvAllocs checks that Forward and Backward allocate nothing after
+// the first step (one thread), on every Set.
+func TestConvAllocs(t *testing.T) {
+	for _, tc := range convCases {
+		for _, set := range kernels.Sets() {
+			c, x := newTestConv(tc, set, 1)
+			r := randSlice(rand.New(rand.NewPCG(2, 3)), c.OutShape(tc.in).Size())
+			if n := testing.AllocsPerRun(3, func() {
+				c.Forward(x, tc.in)
+				c.Backward(r)
+			}); n != 0 {
+				t.Errorf("%s/%s: %v allocations per Forward+Backward", tc.name, set.Name(), n)
+			}
+		}
+	}
+}
+
+// TestPackStrided checks that packStrided lays B out as Set.PackB does.
+func TestPackStrided(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, set := range kernels.Sets() {
+		for _, kn := range [][2]int{{1, 1}, {5, 7}, {9, 33}, {40, 16}, {3, 65}} {
+			k, n := kn[0], kn[1]
+			b := randSlice(rng, k*n)
+			want := set.PackB(b, k, n)
+			got := set.PackB(make([]float32, k*n), k, n)
+			packStrided(&got, b, 0, n, 1, k)
+			if !slices.Equal(got.Data, want.Data) {
+				t.Errorf("%s %dx%d: row-major packing differs from PackB", set.Name(), k, n)
+			}
+			bt := make([]float32, k*n) // b transposed: n x k
+			for i := range k {
+				for j := range n {
+					bt[j*k+i] = b[i*n+j]
+				}
+			}
+			packStrided(&got, bt, 0, 1, k, k)
+			if !slices.Equal(got.Data, want.Data) {
+				t.Errorf("%s %dx%d: transposed packing differs from PackB", set.Name(), k, n)
+			}
+		}
+	}
+}
