@@ -25,9 +25,12 @@ type ConvConfig struct {
 //     again (in place) at every call since training changes them.
 //   - Backward computes dX = dY·Wᵀ (a GEMM over the rows of dY, the pixels,
 //     with Wᵀ packed per group, then col2im: a scatter-add over the taps,
-//     the padding taps dropped) and dW += Xcolᵀ·dY (a GEMM whose A is the
-//     transposed im2col of a block of pixels and whose B is the block's dY
-//     rows, packed; the blocks accumulate in a fixed order).
+//     the padding taps dropped) and dW += Xcolᵀ·dY, computed transposed,
+//     dWᵀ += dYᵀ·Xcol, per block of pixels and group: the GEMM's B is the
+//     block's im2col, packed, and its A the block's dY, transposed (cog
+//     rows), which moves cog values per pixel where transposing the im2col
+//     would move Kg (4.8 -> 42 GFLOP/s on ResNet-20's 3x3 layers); the
+//     blocks accumulate in a fixed order.
 //
 // Threads splits Forward over images and pixel ranges, dX over images and
 // dW over contiguous ranges of the batch's pixels, each thread summing into
@@ -67,13 +70,14 @@ type Conv struct {
 
 // convWorker is one thread's scratch and partial gradients.
 type convWorker struct {
-	fwd   []float32       // kernels.Conv / GroupConvGemm scratch
-	xcolT []float32       // Kg x rows: a block's im2col, transposed
-	dyP   kernels.PackedB // rows x cog: a block's dY of one group
-	col   []float32       // dxRows x Kg: dY·Wᵀ of a block
-	gw    []float32       // partial dW, HWIO
-	gb    []float32       // partial dB
-	ep    kernels.Epilogue
+	fwd  []float32       // kernels.Conv / GroupConvGemm scratch
+	xcol []float32       // rows x Kg: a block's im2col of one group
+	xP   kernels.PackedB // xcol packed as the GEMM's B
+	dyT  []float32       // cog x rows: a block's dY of one group, transposed
+	col  []float32       // dxRows x Kg: dY·Wᵀ of a block
+	gwT  []float32       // partial dW, transposed: Cout x Kg
+	gb   []float32       // partial dB
+	ep   kernels.Epilogue
 }
 
 // NewConv returns a convolution layer with zero weights (and bias, if
@@ -154,13 +158,22 @@ func (c *Conv) Backward(dy []float32) []float32 {
 // pixels into its partial sums, then the partials in thread order.
 func (c *Conv) backwardWeights(dy []float32) {
 	for i := range c.work {
-		clear(c.work[i].gw)
+		clear(c.work[i].gwT)
 		clear(c.work[i].gb)
 	}
 	c.runDY = dy[:c.out.Size()]
 	c.run(phaseWeights, c.threads)
+	kg := c.kg()
+	for co := range c.Cout {
+		for k := range kg {
+			v := c.GradW[k*c.Cout+co]
+			for i := range c.work {
+				v += c.work[i].gwT[co*kg+k]
+			}
+			c.GradW[k*c.Cout+co] = v
+		}
+	}
 	for i := range c.work {
-		addTo(c.GradW, c.work[i].gw)
 		addTo(c.GradB, c.work[i].gb)
 	}
 }
@@ -296,29 +309,39 @@ func (c *Conv) newWorker() convWorker {
 	} else {
 		w.fwd = make([]float32, kernels.GroupConvGemmScratch(&c.geom, &c.grouped))
 	}
-	w.xcolT = make([]float32, kg*c.rows)
-	w.dyP = c.set.PackB(make([]float32, c.rows*cog), c.rows, cog)
+	w.xcol = make([]float32, c.rows*kg)
+	w.xP = c.set.PackB(w.xcol, c.rows, kg)
+	w.dyT = make([]float32, cog*c.rows)
 	w.col = make([]float32, c.dxRows*kg)
-	w.gw = make([]float32, len(c.W))
+	w.gwT = make([]float32, len(c.W))
 	w.gb = make([]float32, len(c.B))
-	w.ep.LdRes = c.Cout
+	w.ep.LdRes = kg
 	return w
 }
 
 // weightsRange adds to w's partial sums the dW and dB of the batch's
 // output pixels [q0, q1) (n*OH*OW + oy*OW + ox), by blocks of c.rows
-// pixels: per group, gw[:, group] += Xcolᵀ · dY, with the partial block
-// zero-padded to the packed depth.
+// pixels: per group, gwT[group, :] += dYᵀ · Xcol (cog x Kg, the GEMM's B
+// being the block's im2col packed and zero-padded to the packed depth).
 func (c *Conv) weightsRange(w *convWorker, q0, q1 int) {
-	dy, kg, cog := c.runDY, c.kg(), c.cog()
-	for b0 := q0; b0 < q1; b0 += c.rows {
-		b1 := min(q1, b0+c.rows)
+	dy, kg, cog, r := c.runDY, c.kg(), c.cog(), c.rows
+	for b0 := q0; b0 < q1; b0 += r {
+		b1 := min(q1, b0+r)
+		m := b1 - b0
 		for gr := range c.Groups {
-			c.im2colT(w.xcolT, b0, b1, gr)
-			packStrided(&w.dyP, dy, b0*c.Cout+gr*cog, c.Cout, 1, b1-b0)
-			part := w.gw[gr*cog:]
+			c.im2colBlock(w.xcol, b0, b1, gr)
+			packStrided(&w.xP, w.xcol, 0, kg, 1, m)
+			for co := range cog {
+				d := w.dyT[co*r : (co+1)*r]
+				src := dy[b0*c.Cout+gr*cog+co:]
+				for j := range m {
+					d[j] = src[j*c.Cout]
+				}
+				clear(d[m:])
+			}
+			part := w.gwT[gr*cog*kg:]
 			w.ep.Res = part
-			kernels.Gemm(kg, w.xcolT, c.rows, &w.dyP, part, c.Cout, &w.ep, 0, w.dyP.Panels())
+			kernels.Gemm(cog, w.dyT, r, &w.xP, part, kg, &w.ep, 0, w.xP.Panels())
 		}
 	}
 	if w.gb != nil {
@@ -328,37 +351,35 @@ func (c *Conv) weightsRange(w *convWorker, q0, q1 int) {
 	}
 }
 
-// im2colT writes the transposed im2col of group gr's input channels for
-// the batch's output pixels [q0, q1) into dst (Kg x c.rows): column j is
-// pixel q0+j's receptive field in (kh, kw, ci) order, zeros in the padding
-// and in the columns past q1-q0.
-func (c *Conv) im2colT(dst []float32, q0, q1, gr int) {
-	g, cig, r := &c.geom, c.cig(), c.rows
-	p := c.out.Pixels()
-	for j, q := 0, q0; q < q1; j, q = j+1, q+1 {
+// im2colBlock writes the im2col of group gr's input channels for the
+// batch's output pixels [q0, q1) into dst: one row of Kg values per pixel,
+// its receptive field in (kh, kw, ci) order, zeros in the padding.
+func (c *Conv) im2colBlock(dst []float32, q0, q1, gr int) {
+	g, cig := &c.geom, c.cig()
+	p, kwc := c.out.Pixels(), g.KW*cig
+	i := 0
+	for q := q0; q < q1; q++ {
 		n, oh, ow := q/p, (q%p)/g.OW, q%g.OW
 		img := c.x[n*c.in.Pixels()*c.Cin+gr*cig:]
+		w0 := ow*g.StrideW - g.PadLeft
 		for kh := range g.KH {
 			ih := oh*g.StrideH - g.PadTop + kh*g.DilH
-			for kw := range g.KW {
-				iw := ow*g.StrideW - g.PadLeft + kw*g.DilW
-				d := dst[(kh*g.KW+kw)*cig*r+j:]
-				if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
-					for ci := range cig {
-						d[ci*r] = 0
+			switch {
+			case ih < 0 || ih >= g.H:
+				clear(dst[i : i+kwc])
+			case cig == c.Cin && g.DilW == 1 && w0 >= 0 && w0+g.KW <= g.W:
+				copy(dst[i:i+kwc], img[(ih*g.W+w0)*c.Cin:])
+			default:
+				for kw := range g.KW {
+					d := dst[i+kw*cig : i+(kw+1)*cig]
+					if iw := w0 + kw*g.DilW; iw < 0 || iw >= g.W {
+						clear(d)
+					} else {
+						copy(d, img[(ih*g.W+iw)*c.Cin:])
 					}
-					continue
-				}
-				src := img[(ih*g.W+iw)*c.Cin:][:cig]
-				for ci, v := range src {
-					d[ci*r] = v
 				}
 			}
-		}
-	}
-	if m := q1 - q0; m < r {
-		for k := range c.kg() {
-			clear(dst[k*r+m : (k+1)*r])
+			i += kwc
 		}
 	}
 }
