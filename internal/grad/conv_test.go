@@ -24,6 +24,8 @@ var convCases = []convCase{
 	{"3x3-s2-tails", ConvConfig{Cin: 20, Cout: 33, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{1, 7, 8, 20}},
 	{"7x7-s2-stem", ConvConfig{Cin: 3, Cout: 8, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadTop: 3, PadLeft: 3, PadBottom: 3, PadRight: 3}, Shape{1, 11, 11, 3}},
 	{"asym-pad", ConvConfig{Cin: 4, Cout: 5, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadTop: 0, PadLeft: 1, PadBottom: 2, PadRight: 0, Bias: true}, Shape{2, 6, 5, 4}},
+	{"asym-pad-s1", ConvConfig{Cin: 5, Cout: 3, KH: 3, KW: 3, PadTop: 2, PadLeft: 0, PadBottom: 0, PadRight: 1}, Shape{2, 5, 6, 5}},
+	{"1x1-pad1", ConvConfig{Cin: 3, Cout: 4, KH: 1, KW: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{1, 3, 4, 3}},
 	{"dil2", ConvConfig{Cin: 4, Cout: 6, KH: 3, KW: 3, DilH: 2, DilW: 2, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2}, Shape{1, 7, 6, 4}},
 	{"groups2", ConvConfig{Cin: 8, Cout: 12, KH: 3, KW: 3, Groups: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Bias: true}, Shape{2, 5, 5, 8}},
 	{"groups4-s2", ConvConfig{Cin: 8, Cout: 8, KH: 3, KW: 3, Groups: 4, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}, Shape{3, 6, 6, 8}},
