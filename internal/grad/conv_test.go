@@ -228,6 +228,17 @@ func TestConvAllocs(t *testing.T) {
 				t.Errorf("%s/%s: %v allocations per Forward+Backward", tc.name, set.Name(), n)
 			}
 		}
+		// With threads, only the goroutines allocate: a closure and a
+		// goroutine per extra thread and phase, whatever the sizes.
+		c, x := newTestConv(tc, nil, 1)
+		c.Threads = 3
+		r := randSlice(rand.New(rand.NewPCG(2, 3)), c.OutShape(tc.in).Size())
+		if n := testing.AllocsPerRun(3, func() {
+			c.Forward(x, tc.in)
+			c.Backward(r)
+		}); n > 3*2*2 {
+			t.Errorf("%s: %v allocations per Forward+Backward on 3 threads", tc.name, n)
+		}
 	}
 }
 
@@ -259,22 +270,29 @@ func TestPackStrided(t *testing.T) {
 }
 
 // BenchmarkConvBackward measures Forward, dX and dW of 3x3 convolutions
-// on ResNet-20 CIFAR (32x32x16, batch 128) and ResNet-18 224 (56x56x64,
+// on ResNet-20 CIFAR (32x32x16, batch 128, and its stride-2 16 -> 32
+// layer, whose dX takes the col2im path) and ResNet-18 224 (56x56x64,
 // batch 8) shapes, in GFLOP/s (2 MACs per multiply-add of each GEMM), on
 // the default Set, at 1 and 2 threads.
 func BenchmarkConvBackward(b *testing.B) {
 	b.Logf("CPU: %s; kernels %s", kernels.CPU(), kernels.Best().Name())
 	three := ConvConfig{KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}
+	down := three
+	down.StrideH, down.StrideW, down.Cin, down.Cout = 2, 2, 16, 32
 	shapes := []struct {
 		name string
+		cfg  ConvConfig
 		in   Shape
 	}{
-		{"resnet20-32x32x16-b128", Shape{128, 32, 32, 16}},
-		{"resnet18-56x56x64-b8", Shape{8, 56, 56, 64}},
+		{"resnet20-32x32x16-b128", three, Shape{128, 32, 32, 16}},
+		{"resnet20-s2-32x32x16to32-b128", down, Shape{128, 32, 32, 16}},
+		{"resnet18-56x56x64-b8", three, Shape{8, 56, 56, 64}},
 	}
 	for _, sh := range shapes {
-		cfg := three
-		cfg.Cin, cfg.Cout = sh.in.C, sh.in.C
+		cfg := sh.cfg
+		if cfg.Cin == 0 {
+			cfg.Cin, cfg.Cout = sh.in.C, sh.in.C
+		}
 		for _, threads := range []int{1, 2} {
 			for _, phase := range []string{"forward", "dX", "dW"} {
 				b.Run(fmt.Sprintf("%s/%s/threads=%d", sh.name, phase, threads), func(b *testing.B) {
