@@ -23,25 +23,27 @@ type ConvConfig struct {
 //   - Forward is the inference convolution (kernels.Conv, or
 //     kernels.GroupConvGemm for groups > 1) on the current weights, packed
 //     again (in place) at every call since training changes them.
-//   - Backward computes dX = dY·Wᵀ (a GEMM over the rows of dY, the pixels,
-//     with Wᵀ packed per group, then col2im: a scatter-add over the taps,
-//     the padding taps dropped; with stride 1, where that GEMM's depth is
-//     only Cout/Groups, as the equivalent transposed convolution, a
-//     forward convolution of dY by the flipped weights: ResNet-20's 3x3
-//     dX 21 -> 53 GFLOP/s, ResNet-18's 88 -> 143) and dW += Xcolᵀ·dY,
-//     computed transposed,
-//     dWᵀ += dYᵀ·Xcol, per block of pixels and group: the GEMM's B is the
-//     block's im2col, packed, and its A the block's dY, transposed (cog
-//     rows), which moves cog values per pixel where transposing the im2col
-//     would move Kg (4.8 -> 42 GFLOP/s on ResNet-20's 3x3 layers); the
-//     blocks accumulate in a fixed order.
+//   - Backward computes dX = dY·Wᵀ: with stride 1 as the equivalent
+//     transposed convolution, a forward convolution of dY by the weights
+//     flipped in space with I and O swapped; otherwise as a GEMM over the
+//     rows of dY (the pixels) with Wᵀ packed per group, then col2im (a
+//     scatter-add over the taps, the padding taps dropped), whose depth is
+//     only Cout/Groups (on ResNet-20's 3x3 layers 21 GFLOP/s against 53
+//     for the transposed convolution). It adds dW = Xcolᵀ·dY computed
+//     transposed, dWᵀ += dYᵀ·Xcol, per block of pixels and group: the
+//     GEMM's B is the block's im2col, packed, and its A the block's dY,
+//     transposed (Cout/Groups rows), which moves Cout/Groups values per
+//     pixel where transposing the im2col would move KH*KW*Cin/Groups (4.8
+//     -> 42 GFLOP/s on ResNet-20's 3x3 layers); the blocks accumulate in a
+//     fixed order.
 //
-// Threads splits Forward over images and pixel ranges, dX over images and
-// dW over contiguous ranges of the batch's pixels, each thread summing into
-// its own partial gradients, reduced in thread order: a given thread count
-// gives bit-identical results. After the first step on a shape, Forward
-// and Backward allocate nothing (with Threads 1; each extra thread costs a
-// goroutine).
+// Threads splits Forward (and dX with stride 1) over images and pixel
+// ranges, the strided dX over images, and dW over contiguous ranges of the
+// batch's pixels, each thread summing into its own partial gradients,
+// reduced in thread order: a given thread count gives bit-identical
+// results. After the first step on a shape, Forward and Backward allocate
+// nothing with Threads 1; each extra thread costs a goroutine per phase (a
+// few small allocations, whatever the sizes).
 type Conv struct {
 	ConvConfig
 	W     []float32 // HWIO: KH x KW x Cin/Groups x Cout
