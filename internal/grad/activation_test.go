@@ -44,7 +44,7 @@ func TestActivationGradient(t *testing.T) {
 			if &dx[0] != &dy[0] {
 				t.Error("Backward did not work in place on dy")
 			}
-			num := numericGrad(x, 1e-2, func() float64 { return fdDot(r, tc.a.Forward(x, tc.s)) })
+			num := numericGrad(x, 1e-2, func() float64 { return dotLoss(r, tc.a.Forward(x, tc.s)) })
 			fdCompare(t, "dx", dx, num, 1e-4, 1e-3)
 		})
 	}

@@ -14,26 +14,10 @@ import (
 // difference is not drowned in float32 rounding.
 func numericGrad(x []float32, h float64, loss func() float64) []float64 {
 	g := make([]float64, len(x))
-	for i, x0 := range x {
-		xp, xm := float32(float64(x0)+h), float32(float64(x0)-h)
-		x[i] = xp
-		lp := loss()
-		x[i] = xm
-		lm := loss()
-		x[i] = x0
-		g[i] = (lp - lm) / (float64(xp) - float64(xm))
+	for i := range x {
+		g[i] = numericalDerivative(loss, x, i, h)
 	}
 	return g
-}
-
-// fdDot is Σ r·y in float64: the scalar loss whose gradient with respect
-// to y is r.
-func fdDot(r, y []float32) float64 {
-	var s float64
-	for i, v := range y {
-		s += float64(r[i]) * float64(v)
-	}
-	return s
 }
 
 // fdRandom returns n values uniform in [lo, hi) from a seeded generator.

@@ -49,7 +49,7 @@ func checkBNGradient(t *testing.T, s Shape, eval bool) {
 		}
 		return b.Forward(x, s)
 	}
-	loss := func() float64 { return fdDot(r, fwd()) }
+	loss := func() float64 { return dotLoss(r, fwd()) }
 	fwd()
 	dy := append([]float32(nil), r...)
 	dx := append([]float32(nil), b.Backward(dy)...)

@@ -22,7 +22,7 @@ func checkShapedGradient(t *testing.T, l shaped, x []float32, s Shape, h float64
 	dx := append([]float32(nil), l.Backward(dy)...)
 	num := numericGrad(x, h, func() float64 {
 		y, _ := l.Forward(x, s)
-		return fdDot(r, y)
+		return dotLoss(r, y)
 	})
 	fdCompare(t, "dx", dx, num, 1e-4, 1e-3)
 }

@@ -76,7 +76,7 @@ func TestAddGradient(t *testing.T) {
 	}
 	dy := append([]float32(nil), r...)
 	da, db := l.Backward(dy)
-	loss := func() float64 { return fdDot(r, l.Forward(a, b, s)) }
+	loss := func() float64 { return dotLoss(r, l.Forward(a, b, s)) }
 	fdCompare(t, "da", da, numericGrad(a, 1e-2, loss), 1e-4, 1e-3)
 	fdCompare(t, "db", db, numericGrad(b, 1e-2, loss), 1e-4, 1e-3)
 	clear(da) // an in-place backward on one branch leaves the other alone
