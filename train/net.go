@@ -1,0 +1,316 @@
+package train
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/edge-resnet/edge-resnet/internal/grad"
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// Net is a trainable ResNet made of internal/grad's layers, laid out as
+// resnet.Build lays out the inference graph: the stem (conv, BN, ReLU and,
+// for the ImageNet layout, a 3x3 stride-2 max pool), the residual blocks
+// (basic or bottleneck; identity shortcuts, projections or option A), a
+// global average pool and the dense classifier. Its parameters carry
+// Build's (torchvision) names, so resnet.Build(cfg, net.Weights()) is the
+// inference graph of the trained net. Grouped convolutions (ResNeXt, Wide
+// ResNet widths) and ShortcutAEnd are not supported yet.
+//
+// Forward and Backward work on batched NHWC float32 tensors; their
+// results are buffers of the net's, valid until the next call.
+type Net struct {
+	// InputGrad makes Backward compute and return the gradient of the
+	// input; without it the stem conv skips its dX and Backward returns
+	// nil.
+	InputGrad bool
+
+	cfg     resnet.Config // normalized
+	stem    *convBN
+	pool    *grad.MaxPool // nil for the CIFAR layout
+	blocks  []*block
+	gap     grad.GlobalAvgPool
+	fc      *grad.Dense
+	tensors []tensor
+	byName  map[string]int
+}
+
+// tensor is one named tensor of the net: a parameter with its gradient,
+// or a BatchNorm running statistic (grad nil).
+type tensor struct {
+	name  string
+	shape []int     // PyTorch's shape: OIHW, [out, in] or [C]
+	value []float32 // the layer's own storage, in its layout
+	grad  []float32
+	decay bool
+	kind  layout
+}
+
+// layout is how a tensor's values are ordered here relative to PyTorch.
+type layout uint8
+
+const (
+	flat  layout = iota // same order
+	hwio                // conv weight: HWIO here, OIHW in PyTorch
+	inOut               // dense weight: In x Out here, Out x In in PyTorch
+)
+
+// NewNet builds the net of cfg (normalized as resnet.Build does) with the
+// initial parameters and running statistics of w, which resnet.HeInit or
+// an imported model's weights provide under Build's names.
+func NewNet(cfg resnet.Config, w resnet.Weights) (*Net, error) {
+	cfg, err := cfg.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Groups != 1 || cfg.WidthPerGroup != 64 {
+		return nil, fmt.Errorf("train: %s: grouped or widened bottlenecks (groups %d, width per group %d) are not supported yet",
+			cfg.Name(), cfg.Groups, cfg.WidthPerGroup)
+	}
+	if cfg.Shortcut != resnet.ShortcutA && cfg.Shortcut != resnet.ShortcutB {
+		return nil, fmt.Errorf("train: %s: only shortcuts A (zero channels split before and after) and B are supported", cfg.Name())
+	}
+	n := &Net{cfg: cfg}
+	if cfg.CIFAR {
+		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 3, 1, 1, cfg.ConvBias, true)
+	} else {
+		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 7, 2, 3, cfg.ConvBias, true)
+		n.pool = &grad.MaxPool{K: 3, Stride: 2, Pad: 1}
+	}
+	ch := cfg.BaseWidth
+	for s, nb := range cfg.Blocks {
+		planes := cfg.BaseWidth << s
+		for i := range nb {
+			stride := 1
+			if s > 0 && i == 0 {
+				stride = 2
+			}
+			b, cout := n.newBlock(fmt.Sprintf("layer%d.%d", s+1, i), ch, planes, stride)
+			n.blocks = append(n.blocks, b)
+			ch = cout
+		}
+	}
+	n.fc = grad.NewDense(ch, cfg.Classes)
+	n.register()
+	if err := n.load(w); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// newBlock returns block name from cin channels with the given planes and
+// stride, and its output channels, as resnet.Build's block.
+func (n *Net) newBlock(name string, cin, planes, stride int) (*block, int) {
+	b := &block{name: name}
+	bias := n.cfg.ConvBias
+	cout := planes
+	if n.cfg.Bottleneck {
+		cout = planes * 4
+		s1, s3 := 1, stride
+		if n.cfg.StrideOn1x1 {
+			s1, s3 = stride, 1
+		}
+		b.main = []*convBN{
+			newConvBN(name+".conv1", name+".bn1", cin, planes, 1, s1, 0, bias, true),
+			newConvBN(name+".conv2", name+".bn2", planes, planes, 3, s3, 1, bias, true),
+			newConvBN(name+".conv3", name+".bn3", planes, cout, 1, 1, 0, bias, false),
+		}
+	} else {
+		b.main = []*convBN{
+			newConvBN(name+".conv1", name+".bn1", cin, planes, 3, stride, 1, bias, true),
+			newConvBN(name+".conv2", name+".bn2", planes, planes, 3, 1, 1, bias, false),
+		}
+	}
+	if stride != 1 || cin != cout {
+		if n.cfg.Shortcut == resnet.ShortcutB {
+			b.proj = newConvBN(name+".downsample.0", name+".downsample.1", cin, cout, 1, stride, 0, bias, false)
+		} else {
+			b.shortA = &grad.ShortcutA{Cout: cout, Stride: stride}
+		}
+	}
+	return b, cout
+}
+
+// register lists the net's tensors under Build's names, in the order of
+// a PyTorch state dict.
+func (n *Net) register() {
+	units := []*convBN{n.stem}
+	for _, b := range n.blocks {
+		units = append(units, b.units()...)
+	}
+	add := func(name string, shape []int, value, grad []float32, decay bool, kind layout) {
+		n.tensors = append(n.tensors, tensor{name: name, shape: shape, value: value, grad: grad, decay: decay, kind: kind})
+	}
+	for _, u := range units {
+		c := u.conv
+		add(u.convName+".weight", []int{c.Cout, c.Cin, c.KH, c.KW}, c.W, c.GradW, true, hwio)
+		if c.Bias {
+			add(u.convName+".bias", []int{c.Cout}, c.B, c.GradB, false, flat)
+		}
+		bn := u.bn
+		add(u.bnName+".weight", []int{bn.C}, bn.Gamma, bn.DGamma, false, flat)
+		add(u.bnName+".bias", []int{bn.C}, bn.Beta, bn.DBeta, false, flat)
+		add(u.bnName+".running_mean", []int{bn.C}, bn.RunningMean, nil, false, flat)
+		add(u.bnName+".running_var", []int{bn.C}, bn.RunningVar, nil, false, flat)
+	}
+	add("fc.weight", []int{n.fc.Out, n.fc.In}, n.fc.W, n.fc.GradW, true, inOut)
+	add("fc.bias", []int{n.fc.Out}, n.fc.B, n.fc.GradB, false, flat)
+	n.byName = make(map[string]int, len(n.tensors))
+	for i, t := range n.tensors {
+		n.byName[t.name] = i
+	}
+}
+
+// load copies every tensor's initial value from w.
+func (n *Net) load(w resnet.Weights) error {
+	for _, t := range n.tensors {
+		v, err := w(t.name, slices.Clone(t.shape))
+		if err != nil {
+			return fmt.Errorf("train: weight %s: %w", t.name, err)
+		}
+		if len(v) != len(t.value) {
+			return fmt.Errorf("train: weight %s has %d values, want %v", t.name, len(v), t.shape)
+		}
+		t.fromTorch(v)
+	}
+	return nil
+}
+
+// toTorch returns a copy of v (in the tensor's layout here) in PyTorch's.
+func (t *tensor) toTorch(v []float32) []float32 {
+	out := make([]float32, len(v))
+	switch t.kind {
+	case hwio:
+		o, i, kk := t.shape[0], t.shape[1], t.shape[2]*t.shape[3]
+		for p := range kk {
+			for ci := range i {
+				for co := range o {
+					out[(co*i+ci)*kk+p] = v[(p*i+ci)*o+co]
+				}
+			}
+		}
+	case inOut:
+		o, i := t.shape[0], t.shape[1]
+		for r := range i {
+			for c := range o {
+				out[c*i+r] = v[r*o+c]
+			}
+		}
+	default:
+		copy(out, v)
+	}
+	return out
+}
+
+// fromTorch sets the tensor's value from v in PyTorch's layout.
+func (t *tensor) fromTorch(v []float32) {
+	switch t.kind {
+	case hwio:
+		o, i, kk := t.shape[0], t.shape[1], t.shape[2]*t.shape[3]
+		for p := range kk {
+			for ci := range i {
+				for co := range o {
+					t.value[(p*i+ci)*o+co] = v[(co*i+ci)*kk+p]
+				}
+			}
+		}
+	case inOut:
+		o, i := t.shape[0], t.shape[1]
+		for r := range i {
+			for c := range o {
+				t.value[r*o+c] = v[c*i+r]
+			}
+		}
+	default:
+		copy(t.value, v)
+	}
+}
+
+// Config returns the net's configuration, normalized.
+func (n *Net) Config() resnet.Config { return n.cfg }
+
+// Forward runs the net on n images (NHWC, the configuration's height,
+// width and input channels) and returns the logits, [n, classes]. With
+// train the BatchNorms normalize with the batch statistics and update
+// their running statistics; without it they use the running statistics,
+// as inference does.
+func (n *Net) Forward(x []float32, batch int, train bool) []float32 {
+	s := grad.Shape{N: batch, H: n.cfg.Height, W: n.cfg.Width, C: n.cfg.InChannels}
+	if batch < 1 || len(x) != s.Size() {
+		panic(fmt.Sprintf("train: Net.Forward: %d values for %d images of %dx%dx%d", len(x), batch, s.H, s.W, s.C))
+	}
+	y, s := n.stem.forward(x, s, train)
+	if n.pool != nil {
+		y, s = n.pool.Forward(y, s)
+	}
+	for _, b := range n.blocks {
+		y, s = b.forward(y, s, train)
+	}
+	y, s = n.gap.Forward(y, s)
+	y, _ = n.fc.Forward(y, s)
+	return y
+}
+
+// Backward takes the loss gradient of the last Forward's logits, adds
+// every parameter's gradient (to what ZeroGrad left) and returns the
+// input's gradient with InputGrad, else nil. dlogits is not changed.
+func (n *Net) Backward(dlogits []float32) []float32 {
+	dy := n.gap.Backward(n.fc.Backward(dlogits))
+	for i := len(n.blocks) - 1; i >= 0; i-- {
+		dy = n.blocks[i].backward(dy)
+	}
+	if n.pool != nil {
+		dy = n.pool.Backward(dy)
+	}
+	n.stem.conv.NoInputGrad = !n.InputGrad
+	return n.stem.backward(dy)
+}
+
+// Params returns the trainable parameters under Build's names, their
+// values and gradients being the layers' own storage: conv weights HWIO,
+// the dense weight In x Out. Conv and dense weights decay, BatchNorm
+// parameters and biases do not.
+func (n *Net) Params() []Param {
+	var ps []Param
+	for _, t := range n.tensors {
+		if t.grad != nil {
+			ps = append(ps, Param{Name: t.name, Value: t.value, Grad: t.grad, Decay: t.decay})
+		}
+	}
+	return ps
+}
+
+// ZeroGrad clears every parameter gradient.
+func (n *Net) ZeroGrad() {
+	for _, t := range n.tensors {
+		clear(t.grad)
+	}
+}
+
+// SetThreads sets the threads every convolution runs on (n < 1 means 1).
+func (n *Net) SetThreads(threads int) {
+	n.stem.conv.Threads = threads
+	for _, b := range n.blocks {
+		for _, u := range b.units() {
+			u.conv.Threads = threads
+		}
+	}
+}
+
+// Weights serves the net's current parameters and BatchNorm running
+// statistics under Build's names and in PyTorch's layouts (copies), so
+// that resnet.Build(net.Config(), net.Weights()) builds the trained net's
+// inference graph, Build folding each BatchNorm into an affine.
+func (n *Net) Weights() resnet.Weights {
+	return func(name string, shape []int) ([]float32, error) {
+		i, ok := n.byName[name]
+		if !ok {
+			return nil, fmt.Errorf("train: the net has no tensor %s", name)
+		}
+		t := &n.tensors[i]
+		if !slices.Equal(shape, t.shape) {
+			return nil, fmt.Errorf("train: %s has shape %v, asked for %v", name, t.shape, shape)
+		}
+		return t.toTorch(t.value), nil
+	}
+}

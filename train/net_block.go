@@ -1,0 +1,114 @@
+package train
+
+import (
+	"github.com/edge-resnet/edge-resnet/internal/grad"
+)
+
+// convBN is a convolution, its BatchNorm and optionally a ReLU: the unit
+// every ResNet layer is made of. Its names are the torchvision names of
+// the conv and the BN (conv1/bn1, layer2.0.downsample.0/.1).
+type convBN struct {
+	convName, bnName string
+
+	conv *grad.Conv
+	bn   *grad.BatchNorm
+	relu *grad.ReLU // nil: no activation
+}
+
+// newConvBN returns a k x k conv of the given stride and padding, without
+// or with a bias, followed by a BatchNorm and, if relu, a ReLU.
+func newConvBN(convName, bnName string, cin, cout, k, stride, pad int, bias, relu bool) *convBN {
+	u := &convBN{convName: convName, bnName: bnName,
+		conv: grad.NewConv(grad.ConvConfig{Cin: cin, Cout: cout, KH: k, KW: k, StrideH: stride, StrideW: stride,
+			PadTop: pad, PadLeft: pad, PadBottom: pad, PadRight: pad, Bias: bias}),
+		bn: grad.NewBatchNorm(cout),
+	}
+	if relu {
+		u.relu = &grad.ReLU{}
+	}
+	return u
+}
+
+// forward runs conv, BN (batch statistics if train, else running ones)
+// and the ReLU; the output belongs to the unit until its next forward.
+func (u *convBN) forward(x []float32, s grad.Shape, train bool) ([]float32, grad.Shape) {
+	y, s := u.conv.Forward(x, s)
+	if train {
+		y = u.bn.Forward(y, s)
+	} else {
+		y = u.bn.ForwardEval(y, s)
+	}
+	if u.relu != nil {
+		y = u.relu.Forward(y, s)
+	}
+	return y, s
+}
+
+// backward returns dx for dy (which it may change in place), adding the
+// parameter gradients.
+func (u *convBN) backward(dy []float32) []float32 {
+	if u.relu != nil {
+		dy = u.relu.Backward(dy)
+	}
+	return u.conv.Backward(u.bn.Backward(dy))
+}
+
+// zeroGrad clears the unit's gradients.
+func (u *convBN) zeroGrad() {
+	u.conv.ZeroGrad()
+	u.bn.ZeroGrad()
+}
+
+// block is a residual block: the main path (two 3x3 units, or 1x1-3x3-1x1
+// for a bottleneck, the last without ReLU), the shortcut (identity, a
+// projection unit or option A), their sum and a ReLU.
+type block struct {
+	name   string          // layerS.I
+	main   []*convBN       // conv1/bn1, conv2/bn2[, conv3/bn3]
+	proj   *convBN         // downsample.0/.1, or nil
+	shortA *grad.ShortcutA // option A, or nil
+	add    grad.Add
+	relu   grad.ReLU
+}
+
+// forward runs the block on x (shape s), which it keeps unchanged.
+func (b *block) forward(x []float32, s grad.Shape, train bool) ([]float32, grad.Shape) {
+	y, ys := x, s
+	for _, u := range b.main {
+		y, ys = u.forward(y, ys, train)
+	}
+	short := x
+	switch {
+	case b.proj != nil:
+		short, _ = b.proj.forward(x, s, train)
+	case b.shortA != nil:
+		short, _ = b.shortA.Forward(x, s)
+	}
+	y = b.add.Forward(y, short, ys)
+	return b.relu.Forward(y, ys), ys
+}
+
+// backward returns the gradient of the block's input: the main path's
+// plus the shortcut's.
+func (b *block) backward(dy []float32) []float32 {
+	dmain, dshort := b.add.Backward(b.relu.Backward(dy))
+	for i := len(b.main) - 1; i >= 0; i-- {
+		dmain = b.main[i].backward(dmain)
+	}
+	switch {
+	case b.proj != nil:
+		dshort = b.proj.backward(dshort)
+	case b.shortA != nil:
+		dshort = b.shortA.Backward(dshort)
+	}
+	grad.AddTo(dmain, dshort)
+	return dmain
+}
+
+// units returns the block's conv+BN units, the main path's first.
+func (b *block) units() []*convBN {
+	if b.proj == nil {
+		return b.main
+	}
+	return append(b.main[:len(b.main):len(b.main)], b.proj)
+}

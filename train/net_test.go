@@ -1,0 +1,183 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/edge-resnet/edge-resnet/internal/grad"
+	"github.com/edge-resnet/edge-resnet/resnet"
+)
+
+// netCase is a small configuration of each layout Net supports.
+type netCase struct {
+	name string
+	cfg  resnet.Config
+}
+
+var netCases = []netCase{
+	{"cifar8-A", resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 4, Height: 8, Classes: 5, Shortcut: resnet.ShortcutA}},
+	{"cifar8-B", resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 4, Height: 8, Width: 6, Classes: 5, InChannels: 2}},
+	{"basic", resnet.Config{Blocks: []int{1, 2}, BaseWidth: 4, Height: 16, Classes: 3}},
+	{"bottleneck", resnet.Config{Blocks: []int{1, 1}, Bottleneck: true, BaseWidth: 2, Height: 16, Classes: 3, ConvBias: true}},
+	{"bottleneck-1x1", resnet.Config{Blocks: []int{2, 1}, Bottleneck: true, StrideOn1x1: true, BaseWidth: 2, Height: 13, Width: 18, Classes: 4}},
+}
+
+// perturbedInit is resnet.HeInit with BatchNorm parameters and running
+// statistics, and conv biases, away from their trivial initial values, so
+// that every term of the BN and its folding is exercised.
+func perturbedInit(seed uint64) resnet.Weights {
+	he := resnet.HeInit(seed)
+	r := rand.New(rand.NewPCG(seed, 77))
+	return func(name string, shape []int) ([]float32, error) {
+		v, err := he(name, shape)
+		if err != nil || len(shape) != 1 || name == "fc.bias" {
+			return v, err
+		}
+		for i := range v {
+			u := float32(2*r.Float64() - 1)
+			switch {
+			case strings.HasSuffix(name, "running_var"):
+				v[i] = 1 + 0.5*u
+			case strings.HasSuffix(name, "running_mean"):
+				v[i] = 0.3 * u
+			case strings.Contains(name, "conv") || strings.Contains(name, "downsample.0"): // conv bias
+				v[i] = 0.1 * u
+			case strings.HasSuffix(name, ".weight"): // BN gamma
+				v[i] = 1 + 0.3*u
+			default: // BN beta
+				v[i] = 0.2 * u
+			}
+		}
+		return v, nil
+	}
+}
+
+// newTestNet builds the net of cfg with perturbedInit(seed), failing t on
+// an error.
+func newTestNet(t *testing.T, cfg resnet.Config, seed uint64) *Net {
+	t.Helper()
+	net, err := NewNet(cfg, perturbedInit(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net
+}
+
+// testBatch returns n random images for net and their labels.
+func testBatch(net *Net, n int, seed uint64) ([]float32, []int) {
+	c := net.Config()
+	r := rand.New(rand.NewPCG(seed, 3))
+	x := make([]float32, n*c.Height*c.Width*c.InChannels)
+	for i := range x {
+		x[i] = float32(2*r.Float64() - 1)
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = r.IntN(c.Classes)
+	}
+	return x, labels
+}
+
+// lossAndGrad runs a training-mode forward and backward of net on the
+// batch with softmax cross-entropy (gradients zeroed first) and returns
+// the loss.
+func lossAndGrad(net *Net, x []float32, labels []int) float64 {
+	net.ZeroGrad()
+	var ce grad.SoftmaxCrossEntropy
+	logits := net.Forward(x, len(labels), true)
+	loss, _ := ce.Forward(logits, grad.Shape{N: len(labels), H: 1, W: 1, C: net.Config().Classes}, labels)
+	net.Backward(ce.Backward())
+	return loss
+}
+
+// trainSteps runs steps SGD steps (momentum 0.9, weight decay 5e-4) of lr
+// on the batch.
+func trainSteps(net *Net, opt Optimizer, x []float32, labels []int, steps int, lr float64) {
+	for range steps {
+		lossAndGrad(net, x, labels)
+		opt.Step(net.Params(), lr)
+	}
+}
+
+// TestNetExportMatchesEval trains every netCases net for two steps, then
+// compares its eval-mode Forward with graph.Eval of resnet.Build on the
+// net's Weights (BN folded by Build): within 1e-4 of the largest logit.
+func TestNetExportMatchesEval(t *testing.T) {
+	for _, c := range netCases {
+		t.Run(c.name, func(t *testing.T) {
+			net := newTestNet(t, c.cfg, 1)
+			x, labels := testBatch(net, 3, 2)
+			trainSteps(net, NewSGD(0.9, false, 5e-4), x, labels, 2, 0.05)
+			got := slices.Clone(net.Forward(x, 3, false))
+			g, err := resnet.Build(c.cfg, net.Weights())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := g.Eval(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, scale := maxDiff(got, want)
+			t.Logf("max |net - graph| %.3g, largest logit %.3g", d, scale)
+			if len(got) != len(want) || !(d <= 1e-4*scale) {
+				t.Errorf("eval-mode logits differ from the exported graph's by %.3g (largest %.3g; %d vs %d values)", d, scale, len(got), len(want))
+			}
+		})
+	}
+}
+
+// maxDiff returns the largest |a-b| and the largest |b|.
+func maxDiff(a, b []float32) (d, scale float64) {
+	for i := range min(len(a), len(b)) {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+		scale = math.Max(scale, math.Abs(float64(b[i])))
+	}
+	return d, scale
+}
+
+// TestNetErrors checks the configurations Net refuses.
+func TestNetErrors(t *testing.T) {
+	for _, cfg := range []resnet.Config{
+		{Depth: 50, Groups: 32, WidthPerGroup: 4},
+		{Depth: 50, WidthPerGroup: 128},
+		{CIFAR: true, Depth: 20, Shortcut: resnet.ShortcutAEnd},
+		{CIFAR: true, Depth: 7},
+	} {
+		if _, err := NewNet(cfg, resnet.HeInit(1)); err == nil {
+			t.Errorf("%+v: no error", cfg)
+		}
+	}
+	net := newTestNet(t, netCases[0].cfg, 1)
+	if _, err := net.Weights()("fc.weight", []int{5, 3}); err == nil {
+		t.Error("Weights: no error for a wrong shape")
+	}
+	if _, err := net.Weights()("layer9.0.conv1.weight", []int{1}); err == nil {
+		t.Error("Weights: no error for an unknown name")
+	}
+}
+
+// TestNetDeterministic runs the same two steps on two nets built alike,
+// with 1 and with 2 threads: the parameters and running statistics are
+// bit-identical for a thread count.
+func TestNetDeterministic(t *testing.T) {
+	for _, threads := range []int{1, 2} {
+		var runs [2][]tensor
+		for k := range runs {
+			net := newTestNet(t, netCases[3].cfg, 5)
+			net.SetThreads(threads)
+			x, labels := testBatch(net, 4, 6)
+			trainSteps(net, NewAdam(1e-4), x, labels, 2, 1e-3)
+			for _, tn := range net.tensors {
+				runs[k] = append(runs[k], tensor{name: tn.name, value: slices.Clone(tn.value)})
+			}
+		}
+		for i, a := range runs[0] {
+			if !slices.Equal(a.value, runs[1][i].value) {
+				t.Errorf("%d threads: %s differs between two identical runs", threads, a.name)
+			}
+		}
+	}
+}
