@@ -1,4 +1,5 @@
-// Package train trains and fine-tunes ResNets in pure Go: optimizers and
-// learning-rate schedules here; the layers' backward passes are in
-// internal/grad.
+// Package train trains and fine-tunes ResNets in pure Go: Net, a
+// trainable ResNet under resnet.Build's parameter names (so that a trained
+// net exports through resnet.Build), optimizers and learning-rate
+// schedules here; the layers' backward passes are in internal/grad.
 package train
