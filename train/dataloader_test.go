@@ -2,16 +2,20 @@ package train
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edge-resnet/edge-resnet/dataset"
 	"github.com/edge-resnet/edge-resnet/preprocess"
 )
 
@@ -175,6 +179,50 @@ func checkBatches(t *testing.T, l *Loader, want [][]int, got []Batch) {
 		p, _ := plain.Load(context.Background(), 3, want[k][:1])
 		if !slices.Equal(p.X, pre) {
 			t.Errorf("batch %d: without augmentation, not Spec.Apply's tensor", k)
+		}
+	}
+}
+
+// TestLoaderIDX loads a small IDX pair written here through dataset.Open,
+// as training on Fashion-MNIST's files does.
+func TestLoaderIDX(t *testing.T) {
+	const n, h, w = 12, 6, 5
+	dir := t.TempDir()
+	img := binary.BigEndian.AppendUint32(nil, 0x803)
+	img = binary.BigEndian.AppendUint32(img, n)
+	img = binary.BigEndian.AppendUint32(img, h)
+	img = binary.BigEndian.AppendUint32(img, w)
+	lab := binary.BigEndian.AppendUint32(nil, 0x801)
+	lab = binary.BigEndian.AppendUint32(lab, n)
+	for i := 0; i < n; i++ {
+		for p := 0; p < h*w; p++ {
+			img = append(img, uint8(i*20+p))
+		}
+		lab = append(lab, uint8(9-i%10))
+	}
+	p := filepath.Join(dir, "t-images-idx3-ubyte")
+	if err := os.WriteFile(p, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t-labels-idx1-ubyte"), lab, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := dataset.Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	spec := preprocess.Spec{Height: h, Width: w, Channels: 1, Scale: 1, Mean: []float32{0}, Std: []float32{1}}
+	l := &Loader{Set: set, Spec: spec, Workers: 3}
+	got := epochBatches(t, l, 0, [][]int{{11, 0, 5}})
+	for j, i := range []int{11, 0, 5} {
+		if got[0].Labels[j] != 9-i%10 {
+			t.Errorf("sample %d: label %d, want %d", i, got[0].Labels[j], 9-i%10)
+		}
+		for q := 0; q < h*w; q++ {
+			if v := got[0].X[j*h*w+q]; v != float32(uint8(i*20+q)) {
+				t.Fatalf("sample %d pixel %d: %g, want %d", i, q, v, uint8(i*20+q))
+			}
 		}
 	}
 }
