@@ -5,8 +5,6 @@ import (
 	"flag"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -108,26 +106,9 @@ func writeNetStepGolden(t *testing.T, net *Net, x []float32, labels []int) {
 	for _, tn := range net.tensors {
 		state[tn.name], shapes[tn.name] = tn.toTorch(tn.value), slices.Clone(tn.shape)
 	}
-	in := filepath.Join(t.TempDir(), "net_step.json")
-	data, err := json.Marshal(map[string]any{
+	writeGolden(t, "net_step.py", map[string]any{
 		"blocks": cfg.Blocks, "width": cfg.BaseWidth, "in_channels": cfg.InChannels, "classes": cfg.Classes,
 		"state": state, "shapes": shapes, "x": x, "n": len(labels), "h": cfg.Height, "w": cfg.Width,
 		"labels": labels, "lr": netStepLR, "momentum": netStepMomentum, "weight_decay": netStepDecay,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(in, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(python, filepath.Join("testdata", "net_step.py"), in)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("net_step.py: %v\n%s", err, stderr.String())
-	}
-	if err := os.WriteFile(netStepGolden, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	}, netStepGolden)
 }

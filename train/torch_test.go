@@ -56,22 +56,29 @@ func TestOptimizersMatchPyTorch(t *testing.T) {
 // writeTorchGolden runs testdata/torch_optim.py on p and writes its
 // output to torchGolden.
 func writeTorchGolden(t *testing.T, p optProblem) {
-	in := filepath.Join(t.TempDir(), "problem.json")
-	data, err := json.Marshal(map[string]any{"cases": optCases, "problem": p})
+	writeGolden(t, "torch_optim.py", map[string]any{"cases": optCases, "problem": p}, torchGolden)
+}
+
+// writeGolden runs the PyTorch script testdata/script with /usr/bin/python3
+// on input, written as JSON, and writes what it prints to golden.
+func writeGolden(t *testing.T, script string, input any, golden string) {
+	t.Helper()
+	in := filepath.Join(t.TempDir(), "input.json")
+	data, err := json.Marshal(input)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(in, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, filepath.Join("testdata", "torch_optim.py"), in)
+	cmd := exec.Command(python, filepath.Join("testdata", script), in)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("torch_optim.py: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
 	}
-	if err := os.WriteFile(torchGolden, out, 0o644); err != nil {
+	if err := os.WriteFile(golden, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
