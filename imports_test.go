@@ -28,7 +28,7 @@ var allowedImports = map[string][]string{
 	"importer/onnx":        {"arena", "firmware", "graph"},
 	"importer/safetensors": {"firmware", "graph", "resnet"},
 	"cmd/edge-resnet":      {".", "dataset", "firmware", "graph", "preprocess", "resnet"}, // public packages only: never internal/ or kernels
-	"train":                {"dataset", "internal/grad", "preprocess", "resnet"},
+	"train":                {"dataset", "firmware", "graph", "internal/grad", "preprocess", "resnet"},
 	"internal/grad":        {"kernels"},
 }
 
