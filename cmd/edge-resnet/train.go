@@ -1,0 +1,241 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/dataset"
+	"github.com/edge-resnet/edge-resnet/graph"
+	"github.com/edge-resnet/edge-resnet/preprocess"
+	"github.com/edge-resnet/edge-resnet/train"
+)
+
+type trainFlags struct {
+	arch, data, val, out, optimizer, labels, size string
+	valSplit, epochs, batch, decaySteps, valEvery int
+	keep, threads, pad                            int
+	seed                                          uint64
+	lr, decayRate, momentum, weightDecay, smooth  float64
+	flip, nesterov, resume, json                  bool
+}
+
+func newTrainCmd() *cobra.Command {
+	var f trainFlags
+	cmd := &cobra.Command{
+		Use:   "train --arch ARCH --data DATA [--val DATA | --val-split N] -o DIR [flags]",
+		Short: "Train a ResNet from scratch on a labeled image set",
+		Long: `Train a ResNet in pure Go on a labeled image set and write model images that
+classify, eval and quantize take as they are.
+
+DATA is anything eval reads: a folder or .zip with one subfolder per class, an
+IDX images file with its labels file beside it, or a CIFAR-10 .bin file.
+Validation data is a separate set (--val) or --val-split N samples of DATA held
+out at random (seeded). The input size and channels come from the first image
+(for ImageNet architectures 224x224 unless --size says otherwise); 28x28
+grayscale data takes the built-in Fashion-MNIST model's preprocessing
+(mean 0.2860, std 0.3530), other data a plain resize to the input size.
+
+Every epoch runs over the training samples in a new seeded order, in batches of
+--batch, with Adam (default; or AdamW, or SGD with --momentum and --nesterov)
+at --lr, decayed as TensorFlow's staircase exponential decay when --decay-rate
+and --decay-steps are given: lr * rate^floor(step/decay-steps). Validation
+runs every --val-every steps and at each epoch's end; each prints one line (or
+a JSON object with --json) and is appended to DIR/metrics.jsonl.
+
+DIR receives the model images of the --keep best validations
+(ckpt-STEP.ern), best.ern (the best so far), latest.ern, and state.gob, the
+resumable state, written at each epoch's end and on Ctrl-C: --resume continues
+the run in DIR exactly where it stopped (same flags), with the same final
+weights as an uninterrupted run. The same --seed and --threads give
+bit-identical models.`,
+		Example: `  edge-resnet train --arch cifar-resnet20 --data train-images-idx3-ubyte.gz --val-split 5000 \
+      --epochs 3 --batch 128 --lr 1e-3 --decay-rate 0.5 --decay-steps 860 --seed 1 --threads 2 -o run1
+  edge-resnet classify -m run1/best.ern shoe.png
+  edge-resnet train --arch cifar-resnet20 --data cifar10/train --val cifar10/test --pad 4 --flip \
+      --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 5e-4 -o run2
+  edge-resnet train ... -o run1 --resume     # after Ctrl-C`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
+	}
+	trainFlagSet(cmd, &f)
+	return cmd
+}
+
+func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.arch, "arch", "cifar-resnet20", "architecture: cifar-resnet20/32/44/56/110, resnet18/34/50/101/152")
+	fl.StringVar(&f.data, "data", "", "training set: class folder or .zip, IDX images file, CIFAR-10 .bin (required)")
+	fl.StringVar(&f.val, "val", "", "separate validation set (instead of --val-split)")
+	fl.IntVar(&f.valSplit, "val-split", 0, "hold out N samples of --data for validation, chosen with --seed")
+	fl.StringVarP(&f.out, "output", "o", "", "output directory for checkpoints, metrics.jsonl and state.gob (required)")
+	fl.StringVar(&f.labels, "labels", "", "class names file (default: the class folders' names, else 0, 1, ...)")
+	fl.StringVar(&f.size, "size", "", "input size HxW (default: the first image's; 224x224 for ImageNet architectures)")
+	fl.IntVar(&f.epochs, "epochs", 1, "epochs")
+	fl.IntVar(&f.batch, "batch", 128, "mini-batch size")
+	fl.StringVar(&f.optimizer, "optimizer", "adam", "adam, adamw or sgd")
+	fl.Float64Var(&f.lr, "lr", 1e-3, "learning rate")
+	fl.Float64Var(&f.decayRate, "decay-rate", 0, "staircase exponential decay: multiply the learning rate by this every --decay-steps")
+	fl.IntVar(&f.decaySteps, "decay-steps", 0, "steps between learning-rate decays")
+	fl.Float64Var(&f.momentum, "momentum", 0.9, "SGD momentum")
+	fl.BoolVar(&f.nesterov, "nesterov", false, "SGD with Nesterov momentum")
+	fl.Float64Var(&f.weightDecay, "weight-decay", 0, "weight decay of conv and dense weights (L2; decoupled for adamw)")
+	fl.Float64Var(&f.smooth, "label-smoothing", 0, "label smoothing of the cross-entropy, 0..1")
+	fl.IntVar(&f.pad, "pad", 0, "augmentation: random crop after padding by N pixels")
+	fl.BoolVar(&f.flip, "flip", false, "augmentation: random horizontal flip")
+	fl.IntVar(&f.valEvery, "val-every", 0, "validate every N steps as well as at each epoch's end (0: epoch ends only)")
+	fl.IntVar(&f.keep, "keep", 10, "checkpoints kept: the best N by validation accuracy")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the initialization, split, batch order and augmentation")
+	fl.IntVar(&f.threads, "threads", 0, "threads of the convolutions and the data loader (0: one per CPU)")
+	fl.BoolVar(&f.resume, "resume", false, "continue the run saved in -o DIR")
+	fl.BoolVar(&f.json, "json", false, "print each validation as a JSON object")
+	cmd.MarkFlagRequired("data")
+	cmd.MarkFlagRequired("output")
+}
+
+// runTrain opens the data, runs train.Run with a progress bar and prints
+// each validation. On Ctrl-C it says how to resume.
+func runTrain(cmd *cobra.Command, f trainFlags) error {
+	if err := checkIntFlags(threadsFlag(f.threads), intFlag{"--epochs", f.epochs, 1, 0, "at least one"},
+		intFlag{"--batch", f.batch, 1, 0, "samples per step"}, intFlag{"--keep", f.keep, 1, 0, "checkpoints"},
+		intFlag{"--val-every", f.valEvery, 0, 0, "0: epoch ends only"}, intFlag{"--pad", f.pad, 0, 0, "0: no crop"}); err != nil {
+		return err
+	}
+	if (f.val == "") == (f.valSplit == 0) {
+		return errors.New("give validation data: --val DATA or --val-split N (not both)")
+	}
+	if f.threads == 0 {
+		f.threads = runtime.NumCPU()
+	}
+	cfg, closeSets, err := trainConfig(f)
+	if err != nil {
+		return err
+	}
+	defer closeSets()
+	stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
+	bar := newBar(stderr, 1, "training")
+	bar.Describe("training")
+	cb := train.Callbacks{
+		OnProgress: func(step, total int) {
+			bar.ChangeMax(total)
+			bar.Set(step)
+		},
+		OnMetrics: func(m train.Metrics) {
+			bar.Clear()
+			printMetrics(stdout, m, f.json)
+		},
+	}
+	res, err := train.Run(cmd.Context(), cfg, cb)
+	bar.Finish()
+	if errors.Is(err, train.ErrInterrupted) {
+		fmt.Fprintf(stderr, "edge-resnet: %v\nresume with the same flags and --resume: edge-resnet train ... -o %s --resume\n", err, f.out)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if !f.json {
+		fmt.Fprintf(stdout, "best: step %d, val acc %.2f%%, %s; %d steps, %.1f s\n",
+			res.Best.Step, 100*res.Best.ValAcc, res.BestPath, res.Steps, res.Last.Seconds)
+	}
+	return nil
+}
+
+func printMetrics(w io.Writer, m train.Metrics, asJSON bool) {
+	if asJSON {
+		json.NewEncoder(w).Encode(m)
+		return
+	}
+	fmt.Fprintf(w, "epoch %d step %d: lr %.3g, train loss %.4f acc %.2f%%, val loss %.4f acc %.2f%%, %.1f s\n",
+		m.Epoch, m.Step, m.LR, m.TrainLoss, 100*m.TrainAcc, m.ValLoss, 100*m.ValAcc, m.Seconds)
+}
+
+// trainConfig opens the data sets and turns the flags into a train.Config.
+func trainConfig(f trainFlags) (train.Config, func(), error) {
+	arch, err := edgeresnet.ParseArch(f.arch)
+	if err != nil {
+		return train.Config{}, nil, err
+	}
+	var labels []string
+	if f.labels != "" {
+		if labels, err = edgeresnet.ReadLabelsFile(f.labels); err != nil {
+			return train.Config{}, nil, err
+		}
+	}
+	data, err := dataset.Open(f.data, labels)
+	if err != nil {
+		return train.Config{}, nil, err
+	}
+	sets := []dataset.Set{data}
+	closeSets := func() {
+		for _, s := range sets {
+			s.Close()
+		}
+	}
+	cfg := train.Config{
+		Arch: arch, Data: data, ValSplit: f.valSplit, Labels: labels,
+		Epochs: f.epochs, Batch: f.batch, Optimizer: strings.ToLower(f.optimizer), LR: f.lr,
+		DecayRate: f.decayRate, DecaySteps: f.decaySteps, Momentum: f.momentum, Nesterov: f.nesterov,
+		WeightDecay: f.weightDecay, LabelSmoothing: f.smooth, Augment: train.Augment{Pad: f.pad, Flip: f.flip},
+		ValEvery: f.valEvery, Keep: f.keep, Seed: f.seed, Threads: f.threads, OutDir: f.out, Resume: f.resume,
+		Name: filepath.Base(filepath.Clean(f.out)),
+	}
+	if f.val != "" {
+		if cfg.Val, err = dataset.Open(f.val, data.Classes()); err != nil {
+			closeSets()
+			return train.Config{}, nil, err
+		}
+		sets = append(sets, cfg.Val)
+	}
+	if cfg.Spec, err = inputSpec(data, arch.CIFAR, f.size); err != nil {
+		closeSets()
+		return train.Config{}, nil, err
+	}
+	return cfg, closeSets, nil
+}
+
+// inputSpec is the preprocessing for the data: the input size is --size,
+// else the first image's (CIFAR layout) or 224x224, and the channels are
+// the first image's (1 for gray, else 3). 28x28 gray takes the built-in
+// Fashion-MNIST model's spec.
+func inputSpec(data dataset.Set, cifar bool, size string) (preprocess.Spec, error) {
+	img, err := data.Image(0)
+	if err != nil {
+		return preprocess.Spec{}, err
+	}
+	b := img.Bounds()
+	in := graph.Shape{H: 224, W: 224, C: 3}
+	if cifar {
+		in.H, in.W = b.Dy(), b.Dx()
+	}
+	if size != "" {
+		if in.H, in.W, err = parseSize(size); err != nil {
+			return preprocess.Spec{}, err
+		}
+	}
+	switch img.ColorModel() {
+	case color.GrayModel, color.Gray16Model:
+		in.C = 1
+	}
+	if _, ok := img.(*image.Paletted); ok {
+		in.C = 3
+	}
+	if in.H == 28 && in.W == 28 && in.C == 1 {
+		m, err := edgeresnet.Default()
+		if err != nil {
+			return preprocess.Spec{}, err
+		}
+		defer m.Close()
+		return m.Meta().Preprocess, nil
+	}
+	return edgeresnet.DefaultPreprocess(in), nil
+}

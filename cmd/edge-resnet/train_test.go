@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeTwoClassFolder writes n 8x8 gray PNGs per class into dir/left and
+// dir/right: bright on the left or on the right half.
+func writeTwoClassFolder(t *testing.T, dir string, n int) {
+	t.Helper()
+	for c, class := range []string{"left", "right"} {
+		os.MkdirAll(filepath.Join(dir, class), 0o755)
+		for i := range n {
+			g := image.NewGray(image.Rect(0, 0, 8, 8))
+			for y := range 8 {
+				for x := range 8 {
+					v := uint8((i*37 + x*11 + y*23) % 60)
+					if (x < 4) == (c == 0) {
+						v += 180
+					}
+					g.SetGray(x, y, color.Gray{v})
+				}
+			}
+			f, err := os.Create(filepath.Join(dir, class, fmt.Sprintf("%02d.png", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			png.Encode(f, g)
+			f.Close()
+		}
+	}
+}
+
+// TestTrainThenClassify trains a CIFAR ResNet-8 on a generated class
+// folder for 2 epochs and classifies with DIR/best.ern.
+func TestTrainThenClassify(t *testing.T) {
+	data, out := t.TempDir(), filepath.Join(t.TempDir(), "run")
+	writeTwoClassFolder(t, data, 24)
+	args := []string{"train", "--arch", "cifar-resnet8", "--data", data, "--val-split", "8", "--epochs", "2",
+		"--batch", "8", "--lr", "1e-2", "--seed", "3", "--threads", "1", "--keep", "2", "-o", out}
+	stdout, _, err := run(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var m struct {
+		Epoch  int     `json:"epoch"`
+		Step   int     `json:"step"`
+		ValAcc float64 `json:"val_acc"`
+	}
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &m) != nil || m.Epoch != 2 || m.Step != 10 {
+		t.Fatalf("train --json printed %q", stdout)
+	}
+	for _, class := range []string{"left", "right"} {
+		stdout, _, err = run(t, "classify", "-m", filepath.Join(out, "best.ern"), "-k", "1", "--json",
+			filepath.Join(data, class, "05.png"))
+		var c struct {
+			Top []struct {
+				Label string `json:"label"`
+			} `json:"top"`
+		}
+		if err != nil || json.Unmarshal([]byte(stdout), &c) != nil || len(c.Top) != 1 || c.Top[0].Label != class {
+			t.Fatalf("classify -m best.ern on a %s image: %v\n%s", class, err, stdout)
+		}
+	}
+	if _, _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "resume") {
+		t.Errorf("training into a run's directory again: %v", err)
+	}
+	stdout, _, err = run(t, append(args, "--resume")...)
+	if err != nil || !strings.Contains(stdout, "best: step") {
+		t.Errorf("resuming a finished run: %v\n%s", err, stdout)
+	}
+}
+
+func TestTrainFlagErrors(t *testing.T) {
+	data := t.TempDir()
+	writeTwoClassFolder(t, data, 2)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no validation", []string{"--data", data}, "--val-split"},
+		{"both validations", []string{"--data", data, "--val-split", "1", "--val", data}, "not both"},
+		{"epochs", []string{"--data", data, "--val-split", "1", "--epochs", "0"}, "--epochs"},
+		{"arch", []string{"--data", data, "--val-split", "1", "--arch", "resnet19"}, "resnet19"},
+		{"optimizer", []string{"--data", data, "--val-split", "1", "--optimizer", "lion"}, "lion"},
+		{"missing data", []string{"--data", filepath.Join(data, "nope"), "--val-split", "1"}, "nope"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"train", "-o", filepath.Join(t.TempDir(), "run")}, tc.args...)
+			_, _, err := run(t, args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
