@@ -32,7 +32,10 @@ type runState struct {
 	Epoch     int // 0-based, the epoch in progress
 	EpochStep int // its batches done
 	Steps     int // optimizer steps done
-	Elapsed   float64
+	// ValPending: the validation due after the last step has not run
+	// (an interrupt stopped it); a resumed run runs it first.
+	ValPending bool
+	Elapsed    float64
 	// The training loss, correct answers and samples since the last
 	// validation.
 	LossSum       float64

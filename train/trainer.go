@@ -148,7 +148,11 @@ func Run(ctx context.Context, cfg Config, cb Callbacks) (*Result, error) {
 	defer t.metrics.Close()
 	total := cfg.Epochs * t.batches.Len()
 	for t.st.Epoch < cfg.Epochs {
-		if err := t.epoch(ctx, total); err != nil {
+		err := t.validatePending(ctx)
+		if err == nil {
+			err = t.epoch(ctx, total)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				if serr := t.saveState(); serr != nil {
 					return nil, serr
@@ -339,7 +343,8 @@ func (t *trainer) epoch(ctx context.Context, total int) error {
 		}
 		end := t.st.EpochStep == len(all)
 		if end || t.cfg.ValEvery > 0 && t.st.Steps%t.cfg.ValEvery == 0 {
-			if err := t.validate(ctx); err != nil {
+			t.st.ValPending = true
+			if err := t.validatePending(ctx); err != nil {
 				return err
 			}
 		}
@@ -364,6 +369,19 @@ func (t *trainer) step(b *Batch) {
 	t.st.LossSum += loss * float64(n)
 	t.st.Correct += correct
 	t.st.Seen += n
+}
+
+// validatePending runs the validation due after the last step, if any
+// (one that an interrupt stopped is due again on resume).
+func (t *trainer) validatePending(ctx context.Context) error {
+	if !t.st.ValPending {
+		return nil
+	}
+	if err := t.validate(ctx); err != nil {
+		return err
+	}
+	t.st.ValPending = false
+	return nil
 }
 
 // validate evaluates the net on the validation samples, records the

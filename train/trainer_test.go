@@ -176,7 +176,23 @@ func TestRunDeterministicAndResumable(t *testing.T) {
 			}
 			sameFile(t, a, dir, train.LatestFile)
 			sameFile(t, a, dir, train.BestFile)
+			sameMetrics(t, readMetrics(t, filepath.Join(a, train.MetricsFile)), readMetrics(t, filepath.Join(dir, train.MetricsFile)))
 		})
+	}
+}
+
+// sameMetrics compares two metrics.jsonl files but for the seconds.
+func sameMetrics(t *testing.T, a, b []map[string]float64) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d metrics lines, want %d", len(b), len(a))
+	}
+	for i := range a {
+		for k, v := range a[i] {
+			if k != "seconds" && b[i][k] != v {
+				t.Errorf("metrics line %d: %s %v, want %v", i, k, b[i][k], v)
+			}
+		}
 	}
 }
 

@@ -214,13 +214,18 @@ func isTerminal(w io.Writer) bool {
 // newBar returns a progress bar on stderr, invisible unless stderr is a
 // terminal, so pipes and CI logs stay clean.
 func newBar(w io.Writer, n int, desc string) *progressbar.ProgressBar {
+	return newUnitBar(w, n, desc, "img")
+}
+
+// newUnitBar is newBar counting unit (e.g. "step") instead of images.
+func newUnitBar(w io.Writer, n int, desc, unit string) *progressbar.ProgressBar {
 	return progressbar.NewOptions(n,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetVisibility(isTerminal(w)),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("img"),
+		progressbar.OptionSetItsString(unit),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),

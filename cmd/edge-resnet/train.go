@@ -122,8 +122,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	}
 	defer closeSets()
 	stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
-	bar := newBar(stderr, 1, "training")
-	bar.Describe("training")
+	bar := newUnitBar(stderr, 1, "training", "step")
 	cb := train.Callbacks{
 		OnProgress: func(step, total int) {
 			bar.ChangeMax(total)
