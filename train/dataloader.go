@@ -278,6 +278,24 @@ func (s *Stream) Next() (*Batch, error) {
 	}
 }
 
+// Each calls f on every batch of the stream in order, until the stream
+// ends (nil) or it or f fails (that error). A batch is valid only during
+// its call.
+func (s *Stream) Each(f func(*Batch) error) error {
+	for {
+		b, err := s.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := f(b); err != nil {
+			return err
+		}
+	}
+}
+
 // Close stops the workers and waits for them. It may be called at any
 // time, more than once.
 func (s *Stream) Close() {

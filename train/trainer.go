@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -329,14 +328,7 @@ func (t *trainer) epoch(ctx context.Context, total int) error {
 		return err
 	}
 	defer s.Close()
-	for {
-		b, err := s.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	return s.Each(func(b *Batch) error {
 		t.step(b)
 		if t.cb.OnProgress != nil {
 			t.cb.OnProgress(t.st.Steps, total)
@@ -348,11 +340,8 @@ func (t *trainer) epoch(ctx context.Context, total int) error {
 				return err
 			}
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+		return ctx.Err()
+	})
 }
 
 // step is one optimizer step on batch b.
@@ -396,19 +385,16 @@ func (t *trainer) validate(ctx context.Context) error {
 	defer s.Close()
 	var lossSum float64
 	var correct int
-	for {
-		b, err := s.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err = s.Each(func(b *Batch) error {
 		n := b.Shape[0]
 		logits := t.net.Forward(b.X, n, false)
 		loss, c := t.loss.Forward(logits, grad.Shape{N: n, H: 1, W: 1, C: t.cfg.Arch.Classes}, b.Labels)
 		lossSum += loss * float64(n)
 		correct += c
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	nv := float64(len(t.valIdx))
 	m := Metrics{Epoch: t.st.Epoch + 1, Step: t.st.Steps, LR: t.lr,
