@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/gob"
 	"encoding/json"
 	"errors"
@@ -56,12 +57,16 @@ func (s *runState) bestMetrics() Metrics {
 // saveState writes OutDir/state.gob atomically.
 func (t *trainer) saveState() error {
 	st := t.st
-	st.Version, st.Arch, st.Seed, st.Batch = stateVersion, t.cfg.Arch.Name(), t.cfg.Seed, t.cfg.Batch
+	st.Version, st.Arch, st.Seed, st.Batch = stateVersion, t.archName(), t.cfg.Seed, t.cfg.Batch
 	st.Elapsed += time.Since(t.start).Seconds()
-	st.Tensors = make(map[string][]float32, len(t.net.tensors))
-	for i := range t.net.tensors {
-		tn := &t.net.tensors[i]
-		st.Tensors[tn.name] = tn.toTorch(tn.value)
+	if h, ok := t.model.(*headNet); ok {
+		st.Tensors = h.tensors()
+	} else {
+		st.Tensors = make(map[string][]float32, len(t.net.tensors))
+		for i := range t.net.tensors {
+			tn := &t.net.tensors[i]
+			st.Tensors[tn.name] = tn.toTorch(tn.value)
+		}
 	}
 	st.Optimizer = t.opt.State()
 	var buf bytes.Buffer
@@ -85,25 +90,45 @@ func (t *trainer) loadState(path string) error {
 	if st.Version != stateVersion {
 		return fmt.Errorf("train: resume: %s: state version %d, want %d", path, st.Version, stateVersion)
 	}
-	if st.Arch != t.cfg.Arch.Name() || st.Seed != t.cfg.Seed || st.Batch != t.cfg.Batch {
+	if st.Arch != t.archName() || st.Seed != t.cfg.Seed || st.Batch != t.cfg.Batch {
 		return fmt.Errorf("train: resume: %s is a run of %s, seed %d, batch %d; this one is %s, seed %d, batch %d",
-			path, st.Arch, st.Seed, st.Batch, t.cfg.Arch.Name(), t.cfg.Seed, t.cfg.Batch)
+			path, st.Arch, st.Seed, st.Batch, t.archName(), t.cfg.Seed, t.cfg.Batch)
 	}
-	net, err := NewNet(t.cfg.Arch, mapWeights(st.Tensors))
-	if err != nil {
+	if err := t.restore(st.Tensors); err != nil {
 		return fmt.Errorf("train: resume: %s: %w", path, err)
 	}
-	net.SetThreads(t.cfg.Threads)
 	if err := t.opt.SetState(st.Optimizer); err != nil {
 		return fmt.Errorf("train: resume: %s: %w", path, err)
 	}
-	t.net = net
 	st.Tensors, st.Optimizer = nil, State{}
 	t.st = st
 	if st.Steps > 0 {
 		t.lr = t.sched.LR(st.Steps - 1)
 	}
 	return nil
+}
+
+// restore sets the learner's tensors from a state's.
+func (t *trainer) restore(tensors map[string][]float32) error {
+	if h, ok := t.model.(*headNet); ok {
+		return h.load(mapWeights(tensors))
+	}
+	net, err := NewNet(t.cfg.Arch, mapWeights(tensors))
+	if err != nil {
+		return err
+	}
+	net.SetThreads(t.cfg.Threads)
+	t.net, t.model = net, net
+	return nil
+}
+
+// archName names the trained net in state.gob: the architecture, or the
+// fine-tuned model's head.
+func (t *trainer) archName() string {
+	if f := t.cfg.From; f != nil {
+		return fmt.Sprintf("%s+head%dx%d", cmp.Or(f.Meta.Arch, f.Meta.Name), f.Graph.Nodes[t.dense].Dense.In, len(t.cfg.Labels))
+	}
+	return t.cfg.Arch.Name()
 }
 
 // mapWeights serves tensors by name, checking their sizes.
@@ -179,6 +204,9 @@ func ckptName(step int) string { return "ckpt-" + strconv.Itoa(step) + ".ern" }
 // image is the net's inference graph (BatchNorm folded) as a model image
 // with the labels and the preprocessing.
 func (t *trainer) image(m Metrics) (*firmware.Model, error) {
+	if t.cfg.From != nil {
+		return t.headImage(m)
+	}
 	g, err := resnet.Build(t.net.Config(), t.net.Weights())
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edge-resnet/edge-resnet/dataset"
+	"github.com/edge-resnet/edge-resnet/firmware"
 	"github.com/edge-resnet/edge-resnet/internal/grad"
 	"github.com/edge-resnet/edge-resnet/preprocess"
 	"github.com/edge-resnet/edge-resnet/resnet"
@@ -67,6 +68,30 @@ type Config struct {
 	OutDir string
 	// Resume continues the run whose state.gob is in OutDir.
 	Resume bool
+
+	// From is a model to fine-tune instead of training Arch from scratch
+	// (Arch and Init are then unused, and Spec defaults to the model's
+	// preprocessing). Only FreezeBackbone is supported for now: the
+	// backbone stays as it is (BatchNorm folded, in inference form) and a
+	// new classifier over its pooled features is trained, initialized
+	// from the model's when the class count is the same. The features are
+	// computed once per sample, without augmentation (Augment must be
+	// zero), and kept in memory (samples x features floats). The model
+	// images written are From's graph with the new classifier and labels.
+	From           *firmware.Model
+	FreezeBackbone bool
+	// Backbone computes From's features; edgeresnet.Train sets it (on
+	// the inference engine) when it is nil.
+	Backbone Backbone
+}
+
+// learner is what a run trains: the whole Net, or a head over cached
+// features.
+type learner interface {
+	Forward(x []float32, n int, train bool) []float32
+	Backward(dlogits []float32) []float32
+	Params() []Param
+	ZeroGrad()
 }
 
 // Callbacks report a run's progress; nil members are skipped.
@@ -118,7 +143,11 @@ var ErrInterrupted = errors.New("training interrupted, state saved")
 type trainer struct {
 	cfg      Config
 	cb       Callbacks
-	net      *Net
+	net      *Net    // the net trained from scratch, or nil
+	model    learner // net, or the head with From
+	dense    int     // From's classifier node
+	trainFs  *features
+	valFs    *features
 	opt      Optimizer
 	sched    Schedule
 	loss     grad.SoftmaxCrossEntropy
@@ -140,7 +169,7 @@ type trainer struct {
 // bit for bit as if uninterrupted, and returns an error wrapping
 // ErrInterrupted and ctx.Err().
 func Run(ctx context.Context, cfg Config, cb Callbacks) (*Result, error) {
-	t, err := newTrainer(cfg, cb)
+	t, err := newTrainer(ctx, cfg, cb)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +201,7 @@ func Run(ctx context.Context, cfg Config, cb Callbacks) (*Result, error) {
 
 // newTrainer checks cfg, fills in its defaults and sets up the net, the
 // optimizer, the data and OutDir (restoring state.gob with Resume).
-func newTrainer(cfg Config, cb Callbacks) (*trainer, error) {
+func newTrainer(ctx context.Context, cfg Config, cb Callbacks) (*trainer, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -181,6 +210,9 @@ func newTrainer(cfg Config, cb Callbacks) (*trainer, error) {
 		return nil, err
 	}
 	if err := t.setupNet(); err != nil {
+		return nil, err
+	}
+	if err := t.setupFeatures(ctx); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
@@ -222,6 +254,9 @@ func (c *Config) defaults() error {
 	if c.Val == nil && (c.ValSplit == 0 || c.ValSplit >= c.Data.Len()) {
 		return fmt.Errorf("train: hold out 1..%d of the %d samples for validation, or give a validation set", c.Data.Len()-1, c.Data.Len())
 	}
+	if err := c.fromDefaults(); err != nil {
+		return err
+	}
 	if c.DecayRate != 0 && c.DecaySteps < 1 || c.DecayRate < 0 {
 		return fmt.Errorf("train: decay rate %g every %d steps: give a positive rate and steps", c.DecayRate, c.DecaySteps)
 	}
@@ -238,7 +273,7 @@ func (c *Config) defaults() error {
 	}
 	c.Arch.Height, c.Arch.Width, c.Arch.InChannels = c.Spec.Height, c.Spec.Width, c.Spec.Channels
 	c.Arch.Classes = len(c.Labels)
-	if c.Init == nil {
+	if c.Init == nil && c.From == nil {
 		c.Init = resnet.HeInit(c.Seed)
 	}
 	return nil
@@ -295,12 +330,20 @@ func (t *trainer) setupData() error {
 // setupNet builds the net, the optimizer and the schedule.
 func (t *trainer) setupNet() error {
 	c := &t.cfg
-	net, err := NewNet(c.Arch, c.Init)
-	if err != nil {
-		return err
+	if c.From != nil {
+		h, dense, err := newHead(c)
+		if err != nil {
+			return err
+		}
+		t.model, t.dense = h, dense
+	} else {
+		net, err := NewNet(c.Arch, c.Init)
+		if err != nil {
+			return err
+		}
+		net.SetThreads(c.Threads)
+		t.net, t.model = net, net
 	}
-	net.SetThreads(c.Threads)
-	t.net = net
 	switch c.Optimizer {
 	case "", "adam":
 		t.opt = NewAdam(c.WeightDecay)
@@ -323,7 +366,7 @@ func (t *trainer) setupNet() error {
 // validating every ValEvery steps and at its end.
 func (t *trainer) epoch(ctx context.Context, total int) error {
 	all := t.batches.Epoch(t.st.Epoch)
-	s, err := t.loader.Start(ctx, t.st.Epoch, all[t.st.EpochStep:])
+	s, err := t.stream(ctx, t.st.Epoch, all[t.st.EpochStep:], true)
 	if err != nil {
 		return err
 	}
@@ -347,12 +390,12 @@ func (t *trainer) epoch(ctx context.Context, total int) error {
 // step is one optimizer step on batch b.
 func (t *trainer) step(b *Batch) {
 	n := b.Shape[0]
-	logits := t.net.Forward(b.X, n, true)
+	logits := t.model.Forward(b.X, n, true)
 	loss, correct := t.loss.Forward(logits, grad.Shape{N: n, H: 1, W: 1, C: t.cfg.Arch.Classes}, b.Labels)
-	t.net.ZeroGrad()
-	t.net.Backward(t.loss.Backward())
+	t.model.ZeroGrad()
+	t.model.Backward(t.loss.Backward())
 	t.lr = t.sched.LR(t.st.Steps)
-	t.opt.Step(t.net.Params(), t.lr)
+	t.opt.Step(t.model.Params(), t.lr)
 	t.st.Steps++
 	t.st.EpochStep++
 	t.st.LossSum += loss * float64(n)
@@ -376,9 +419,8 @@ func (t *trainer) validatePending(ctx context.Context) error {
 // validate evaluates the net on the validation samples, records the
 // metrics and writes the checkpoints.
 func (t *trainer) validate(ctx context.Context) error {
-	l := &Loader{Set: t.valSet, Spec: t.cfg.Spec, Workers: t.cfg.Threads}
 	vb := &Batches{Indices: t.valIdx, Size: t.cfg.Batch}
-	s, err := l.Start(ctx, 0, vb.Epoch(0))
+	s, err := t.stream(ctx, 0, vb.Epoch(0), false)
 	if err != nil {
 		return err
 	}
@@ -387,7 +429,7 @@ func (t *trainer) validate(ctx context.Context) error {
 	var correct int
 	err = s.Each(func(b *Batch) error {
 		n := b.Shape[0]
-		logits := t.net.Forward(b.X, n, false)
+		logits := t.model.Forward(b.X, n, false)
 		loss, c := t.loss.Forward(logits, grad.Shape{N: n, H: 1, W: 1, C: t.cfg.Arch.Classes}, b.Labels)
 		lossSum += loss * float64(n)
 		correct += c
@@ -408,4 +450,72 @@ func (t *trainer) validate(ctx context.Context) error {
 		return fmt.Errorf("train: the loss is NaN at step %d: lower the learning rate", m.Step)
 	}
 	return t.record(m)
+}
+
+// batchStream is a Stream of loaded images or of cached features.
+type batchStream interface {
+	Each(f func(*Batch) error) error
+	Close()
+}
+
+// stream streams the batches of the training set (train) or of the
+// validation set: images through the loaders, or cached features.
+func (t *trainer) stream(ctx context.Context, epoch int, batches [][]int, train bool) (batchStream, error) {
+	if t.cfg.From != nil {
+		fs := t.valFs
+		if train {
+			fs = t.trainFs
+		}
+		return &featureStream{fs: fs, batches: batches}, nil
+	}
+	if train {
+		return t.loader.Start(ctx, epoch, batches)
+	}
+	l := &Loader{Set: t.valSet, Spec: t.cfg.Spec, Workers: t.cfg.Threads}
+	return l.Start(ctx, epoch, batches)
+}
+
+// fromDefaults checks a fine-tuning configuration (From) and takes the
+// model's preprocessing when Spec is unset.
+func (c *Config) fromDefaults() error {
+	if c.From == nil {
+		if c.FreezeBackbone {
+			return errors.New("train: freezing the backbone needs a model to fine-tune (From)")
+		}
+		return nil
+	}
+	if !c.FreezeBackbone {
+		return errors.New("train: not yet supported: full fine-tuning of a folded model (freeze the backbone)")
+	}
+	if c.Backbone == nil {
+		return errors.New("train: fine-tuning needs the model's Backbone (edgeresnet.Train provides it)")
+	}
+	if c.Augment != (Augment{}) {
+		return errors.New("train: a frozen backbone's features are computed once, without augmentation: drop the augmentation")
+	}
+	if c.Spec.Height == 0 && c.Spec.Width == 0 && c.Spec.Channels == 0 {
+		c.Spec = c.From.Meta.Preprocess
+	}
+	return nil
+}
+
+// setupFeatures computes the frozen backbone's features of the training
+// and validation samples once (fine-tuning only).
+func (t *trainer) setupFeatures(ctx context.Context) error {
+	if t.cfg.From == nil {
+		return nil
+	}
+	all := make([]int, t.cfg.Data.Len())
+	for i := range all {
+		all[i] = i
+	}
+	var err error
+	if t.trainFs, err = t.computeFeatures(ctx, t.cfg.Data, all); err != nil {
+		return err
+	}
+	t.valFs = t.trainFs
+	if t.cfg.Val != nil {
+		t.valFs, err = t.computeFeatures(ctx, t.cfg.Val, t.valIdx)
+	}
+	return err
 }
