@@ -22,6 +22,7 @@ import (
 
 type trainFlags struct {
 	arch, data, val, out, optimizer, labels, size string
+	from, freeze                                  string
 	valSplit, epochs, batch, decaySteps, valEvery int
 	keep, threads, pad                            int
 	seed                                          uint64
@@ -32,8 +33,8 @@ type trainFlags struct {
 func newTrainCmd() *cobra.Command {
 	var f trainFlags
 	cmd := &cobra.Command{
-		Use:   "train --arch ARCH --data DATA [--val DATA | --val-split N] -o DIR [flags]",
-		Short: "Train a ResNet from scratch on a labeled image set",
+		Use:   "train [--arch ARCH | --from MODEL --freeze backbone] --data DATA [--val DATA | --val-split N] -o DIR [flags]",
+		Short: "Train a ResNet from scratch, or fine-tune a model's head, on a labeled image set",
 		Long: `Train a ResNet in pure Go on a labeled image set and write model images that
 classify, eval and quantize take as they are.
 
@@ -57,13 +58,27 @@ DIR receives the model images of the --keep best validations
 resumable state, written at each epoch's end and on Ctrl-C: --resume continues
 the run in DIR exactly where it stopped (same flags), with the same final
 weights as an uninterrupted run. The same --seed and --threads give
-bit-identical models.`,
+bit-identical models.
+
+--from MODEL --freeze backbone fine-tunes the head of any model edge-resnet
+loads (.ern or ONNX; --arch is then ignored): the backbone stays frozen as it
+is (BatchNorm folded, run by the inference engine at the model's own
+preprocessing), its pooled features (the input of the final Dense/Gemm
+classifier) are computed once per image and cached in memory, without
+augmentation (--pad and --flip are refused), and a new classifier is trained
+on them: the model's own when the data has as many classes, else a new one.
+The model images written are MODEL's graph with the new classifier and the
+data's class names. --from without --freeze is not yet supported: full
+fine-tuning of a folded model needs its BatchNorms back.`,
 		Example: `  edge-resnet train --arch cifar-resnet20 --data train-images-idx3-ubyte.gz --val-split 5000 \
       --epochs 3 --batch 128 --lr 1e-3 --decay-rate 0.5 --decay-steps 860 --seed 1 --threads 2 -o run1
   edge-resnet classify -m run1/best.ern shoe.png
   edge-resnet train --arch cifar-resnet20 --data cifar10/train --val cifar10/test --pad 4 --flip \
       --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 5e-4 -o run2
-  edge-resnet train ... -o run1 --resume     # after Ctrl-C`,
+  edge-resnet train ... -o run1 --resume     # after Ctrl-C
+  edge-resnet train --from cifar10_resnet20.ern --freeze backbone --data pets/ --val-split 100 \
+      --epochs 20 --batch 32 --lr 1e-2 -o pets-head
+  edge-resnet classify -m pets-head/best.ern cat.jpg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
 	}
@@ -74,6 +89,8 @@ bit-identical models.`,
 func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.arch, "arch", "cifar-resnet20", "architecture: cifar-resnet20/32/44/56/110, resnet18/34/50/101/152")
+	fl.StringVar(&f.from, "from", "", "fine-tune this model (.ern or ONNX) instead of training --arch from scratch; needs --freeze backbone")
+	fl.StringVar(&f.freeze, "freeze", "", `with --from: "backbone" trains only a new classifier on the frozen backbone's features`)
 	fl.StringVar(&f.data, "data", "", "training set: class folder or .zip, IDX images file, CIFAR-10 .bin (required)")
 	fl.StringVar(&f.val, "val", "", "separate validation set (instead of --val-split)")
 	fl.IntVar(&f.valSplit, "val-split", 0, "hold out N samples of --data for validation, chosen with --seed")
@@ -110,6 +127,9 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		intFlag{"--val-every", f.valEvery, 0, 0, "0: epoch ends only"}, intFlag{"--pad", f.pad, 0, 0, "0: no crop"}); err != nil {
 		return err
 	}
+	if f.freeze != "" && f.from == "" {
+		return errors.New("--freeze needs --from MODEL")
+	}
 	if (f.val == "") == (f.valSplit == 0) {
 		return errors.New("give validation data: --val DATA or --val-split N (not both)")
 	}
@@ -133,7 +153,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 			printMetrics(stdout, m, f.json)
 		},
 	}
-	res, err := train.Run(cmd.Context(), cfg, cb)
+	res, err := edgeresnet.Train(cmd.Context(), cfg, cb)
 	bar.Finish()
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(stderr, "edge-resnet: %v\nresume with the same flags and --resume: edge-resnet train ... -o %s --resume\n", err, f.out)
@@ -174,7 +194,7 @@ func trainConfig(f trainFlags) (train.Config, func(), error) {
 	if err != nil {
 		return train.Config{}, nil, err
 	}
-	sets := []dataset.Set{data}
+	sets := []io.Closer{data}
 	closeSets := func() {
 		for _, s := range sets {
 			s.Close()
@@ -195,11 +215,39 @@ func trainConfig(f trainFlags) (train.Config, func(), error) {
 		}
 		sets = append(sets, cfg.Val)
 	}
-	if cfg.Spec, err = inputSpec(data, arch.CIFAR, f.size); err != nil {
+	if f.from != "" {
+		m, err := loadFrom(f, &cfg)
+		if err != nil {
+			closeSets()
+			return train.Config{}, nil, err
+		}
+		sets = append(sets, m)
+	} else if cfg.Spec, err = inputSpec(data, arch.CIFAR, f.size); err != nil {
 		closeSets()
 		return train.Config{}, nil, err
 	}
 	return cfg, closeSets, nil
+}
+
+// loadFrom loads --from into cfg for fine-tuning with --freeze; the
+// model stays open (its graph may be mapped) until it is closed.
+func loadFrom(f trainFlags, cfg *train.Config) (io.Closer, error) {
+	switch f.freeze {
+	case "backbone":
+	case "":
+		return nil, errors.New("--from without --freeze is not yet supported (full fine-tuning of a folded model): add --freeze backbone")
+	default:
+		return nil, fmt.Errorf("--freeze %q: only \"backbone\" is supported", f.freeze)
+	}
+	if f.size != "" {
+		return nil, errors.New("--size does not apply with --from: the model's own input size and preprocessing are used")
+	}
+	m, err := edgeresnet.Load(f.from)
+	if err != nil {
+		return nil, err
+	}
+	cfg.From, cfg.FreezeBackbone, cfg.Spec = m.Image(), true, m.Meta().Preprocess
+	return m, nil
 }
 
 // inputSpec is the preprocessing for the data: the input size is --size,

@@ -105,3 +105,54 @@ func TestTrainFlagErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainFromFreezeBackbone trains a small model on left/right, then
+// fine-tunes its head with --from --freeze backbone on the same images
+// under other class names whose sorted order swaps them: the new model
+// prints the new labels, rightly.
+func TestTrainFromFreezeBackbone(t *testing.T) {
+	data, base, out := t.TempDir(), filepath.Join(t.TempDir(), "base"), filepath.Join(t.TempDir(), "head")
+	writeTwoClassFolder(t, data, 24)
+	if _, _, err := run(t, "train", "--arch", "cifar-resnet8", "--data", data, "--val-split", "8", "--epochs", "2",
+		"--batch", "8", "--lr", "1e-2", "--seed", "3", "--threads", "1", "-o", base); err != nil {
+		t.Fatal(err)
+	}
+	for old, name := range map[string]string{"left": "west", "right": "east"} {
+		if err := os.Rename(filepath.Join(data, old), filepath.Join(data, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"train", "--from", filepath.Join(base, "best.ern"), "--data", data, "--val-split", "8",
+		"--epochs", "15", "--batch", "8", "--lr", "5e-2", "--seed", "3", "--threads", "1", "-o", out}
+	stdout, _, err := run(t, append(args, "--freeze", "backbone")...)
+	if err != nil || !strings.Contains(stdout, "best: step") {
+		t.Fatalf("train --from --freeze backbone: %v\n%s", err, stdout)
+	}
+	for _, class := range []string{"west", "east"} {
+		stdout, _, err = run(t, "classify", "-m", filepath.Join(out, "best.ern"), "-k", "1", "--json",
+			filepath.Join(data, class, "05.png"))
+		var c struct {
+			Top []struct {
+				Label string `json:"label"`
+			} `json:"top"`
+		}
+		if err != nil || json.Unmarshal([]byte(stdout), &c) != nil || len(c.Top) != 1 || c.Top[0].Label != class {
+			t.Errorf("classify -m best.ern on a %s image: %v\n%s", class, err, stdout)
+		}
+	}
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{nil, "not yet supported"},
+		{[]string{"--freeze", "all"}, `only "backbone"`},
+		{[]string{"--freeze", "backbone", "--flip"}, "augmentation"},
+	} {
+		if _, _, err := run(t, append(append(args[:len(args)-1:len(args)-1], t.TempDir()), tc.extra...)...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("train --from %v: %v, want an error about %q", tc.extra, err, tc.want)
+		}
+	}
+	if _, _, err := run(t, "train", "--freeze", "backbone", "--data", data, "--val-split", "8", "-o", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--from") {
+		t.Errorf("--freeze without --from: %v", err)
+	}
+}
