@@ -2,6 +2,7 @@ package train_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -134,4 +135,36 @@ func TestFineTuneRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFineTuneResume interrupts a head fine-tuning mid-epoch and resumes
+// it: the features are computed again, the head comes from state.gob, and
+// the model images and metrics match an uninterrupted run's.
+func TestFineTuneResume(t *testing.T) {
+	fm, _ := tinyModel(t, t.TempDir())
+	cfg := train.Config{From: fm, FreezeBackbone: true, Data: darkBright{n: 40}, ValSplit: 8,
+		Epochs: 3, Batch: 8, LR: 5e-2, ValEvery: 3, Seed: 2, Threads: 1}
+	a, b := t.TempDir(), t.TempDir()
+	c := cfg
+	c.OutDir = a
+	if _, err := edgeresnet.Train(context.Background(), c, train.Callbacks{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.OutDir = b
+	_, err := edgeresnet.Train(ctx, c, train.Callbacks{OnProgress: func(step, _ int) {
+		if step == 6 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, train.ErrInterrupted) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	c.Resume = true
+	if _, err := edgeresnet.Train(context.Background(), c, train.Callbacks{}); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, a, b, train.LatestFile)
+	sameFile(t, a, b, train.BestFile)
+	sameMetrics(t, readMetrics(t, filepath.Join(a, train.MetricsFile)), readMetrics(t, filepath.Join(b, train.MetricsFile)))
 }
