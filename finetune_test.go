@@ -148,7 +148,7 @@ func TestFineTuneCIFARHead(t *testing.T) {
 	classes := []string{"cat", "dog"}
 	perVal := 300
 	if testing.Short() {
-		perVal = 100
+		perVal = 50
 	}
 	trainSet := openSubset(t, filepath.Join(dir, "images/cifar10_train_calib500_jpeg.zip"), classes, 50)
 	valSet := openSubset(t, filepath.Join(dir, "images/cifar10_test_jpeg.zip"), classes, perVal)
