@@ -59,18 +59,7 @@ func TestTrainThenClassify(t *testing.T) {
 	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &m) != nil || m.Epoch != 2 || m.Step != 10 {
 		t.Fatalf("train --json printed %q", stdout)
 	}
-	for _, class := range []string{"left", "right"} {
-		stdout, _, err = run(t, "classify", "-m", filepath.Join(out, "best.ern"), "-k", "1", "--json",
-			filepath.Join(data, class, "05.png"))
-		var c struct {
-			Top []struct {
-				Label string `json:"label"`
-			} `json:"top"`
-		}
-		if err != nil || json.Unmarshal([]byte(stdout), &c) != nil || len(c.Top) != 1 || c.Top[0].Label != class {
-			t.Fatalf("classify -m best.ern on a %s image: %v\n%s", class, err, stdout)
-		}
-	}
+	checkClassifiesClasses(t, filepath.Join(out, "best.ern"), data, "left", "right")
 	if _, _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "resume") {
 		t.Errorf("training into a run's directory again: %v", err)
 	}
@@ -128,18 +117,7 @@ func TestTrainFromFreezeBackbone(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "best: step") {
 		t.Fatalf("train --from --freeze backbone: %v\n%s", err, stdout)
 	}
-	for _, class := range []string{"west", "east"} {
-		stdout, _, err = run(t, "classify", "-m", filepath.Join(out, "best.ern"), "-k", "1", "--json",
-			filepath.Join(data, class, "05.png"))
-		var c struct {
-			Top []struct {
-				Label string `json:"label"`
-			} `json:"top"`
-		}
-		if err != nil || json.Unmarshal([]byte(stdout), &c) != nil || len(c.Top) != 1 || c.Top[0].Label != class {
-			t.Errorf("classify -m best.ern on a %s image: %v\n%s", class, err, stdout)
-		}
-	}
+	checkClassifiesClasses(t, filepath.Join(out, "best.ern"), data, "west", "east")
 	for _, tc := range []struct {
 		extra []string
 		want  string
@@ -154,5 +132,22 @@ func TestTrainFromFreezeBackbone(t *testing.T) {
 	}
 	if _, _, err := run(t, "train", "--freeze", "backbone", "--data", data, "--val-split", "8", "-o", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--from") {
 		t.Errorf("--freeze without --from: %v", err)
+	}
+}
+
+// checkClassifiesClasses runs classify -m model on image 05.png of each
+// class folder of data and fails unless its top label is the class.
+func checkClassifiesClasses(t *testing.T, model, data string, classes ...string) {
+	t.Helper()
+	for _, class := range classes {
+		stdout, _, err := run(t, "classify", "-m", model, "-k", "1", "--json", filepath.Join(data, class, "05.png"))
+		var c struct {
+			Top []struct {
+				Label string `json:"label"`
+			} `json:"top"`
+		}
+		if err != nil || json.Unmarshal([]byte(stdout), &c) != nil || len(c.Top) != 1 || c.Top[0].Label != class {
+			t.Errorf("classify -m %s on a %s image: %v\n%s", filepath.Base(model), class, err, stdout)
+		}
 	}
 }
