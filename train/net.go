@@ -287,12 +287,13 @@ func (n *Net) ZeroGrad() {
 	}
 }
 
-// SetThreads sets the threads every convolution runs on (n < 1 means 1).
+// SetThreads sets the threads every convolution and BatchNorm runs on
+// (n < 1 means 1).
 func (n *Net) SetThreads(threads int) {
-	n.stem.conv.Threads = threads
+	n.stem.conv.Threads, n.stem.bn.Threads = threads, threads
 	for _, b := range n.blocks {
 		for _, u := range b.units() {
-			u.conv.Threads = threads
+			u.conv.Threads, u.bn.Threads = threads, threads
 		}
 	}
 }
