@@ -83,9 +83,17 @@ func (b *BatchNorm) statsRange(x []float32, j0, j1 int) {
 	c := b.C
 	m := len(x) / c
 	mean, acc := b.mean[j0:j1], b.acc[j0:j1]
+	k := len(mean)
 	clear(mean)
-	for p := 0; p < m; p++ {
-		xs := x[p*c+j0:][:len(mean)]
+	p := 0
+	for ; p+2 <= m; p += 2 { // two pixels a pass, still added in order
+		x0, x1 := x[p*c+j0:][:k], x[(p+1)*c+j0:][:k]
+		for j := range mean {
+			mean[j] = mean[j] + float64(x0[j]) + float64(x1[j])
+		}
+	}
+	for ; p < m; p++ {
+		xs := x[p*c+j0:][:k]
 		for j := range mean {
 			mean[j] += float64(xs[j])
 		}
@@ -94,8 +102,17 @@ func (b *BatchNorm) statsRange(x []float32, j0, j1 int) {
 		mean[j] /= float64(m)
 	}
 	clear(acc)
-	for p := 0; p < m; p++ {
-		xs := x[p*c+j0:][:len(acc)]
+	acc = acc[:k]
+	for p = 0; p+2 <= m; p += 2 {
+		x0, x1 := x[p*c+j0:][:k], x[(p+1)*c+j0:][:k]
+		for j := range acc {
+			d0 := float64(x0[j]) - mean[j]
+			d1 := float64(x1[j]) - mean[j]
+			acc[j] = acc[j] + d0*d0 + d1*d1
+		}
+	}
+	for ; p < m; p++ {
+		xs := x[p*c+j0:][:k]
 		for j := range acc {
 			d := float64(xs[j]) - mean[j]
 			acc[j] += d * d
@@ -189,9 +206,20 @@ func (b *BatchNorm) sumsRange(dy []float32, j0, j1 int) {
 	sumDy, sumDyH := b.mean[j0:j1], b.acc[j0:j1] // the statistics are no longer needed
 	clear(sumDy)
 	clear(sumDyH)
-	for p := 0; p < m; p++ {
-		gs, hs := dy[p*c+j0:][:len(sumDy)], b.xhat[p*c+j0:][:len(sumDy)]
-		sumDyH := sumDyH[:len(sumDy)]
+	k := len(sumDy)
+	sumDyH = sumDyH[:k]
+	p := 0
+	for ; p+2 <= m; p += 2 { // two pixels a pass, still added in order
+		g0s, h0s := dy[p*c+j0:][:k], b.xhat[p*c+j0:][:k]
+		g1s, h1s := dy[(p+1)*c+j0:][:k], b.xhat[(p+1)*c+j0:][:k]
+		for j := range sumDy {
+			g0, g1 := float64(g0s[j]), float64(g1s[j])
+			sumDy[j] = sumDy[j] + g0 + g1
+			sumDyH[j] = sumDyH[j] + g0*float64(h0s[j]) + g1*float64(h1s[j])
+		}
+	}
+	for ; p < m; p++ {
+		gs, hs := dy[p*c+j0:][:k], b.xhat[p*c+j0:][:k]
 		for j := range sumDy {
 			g := float64(gs[j])
 			sumDy[j] += g
