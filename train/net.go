@@ -287,14 +287,15 @@ func (n *Net) ZeroGrad() {
 	}
 }
 
-// SetThreads sets the threads every convolution and BatchNorm runs on
-// (n < 1 means 1).
+// SetThreads sets the threads every layer runs on (n < 1 means 1): the
+// convolutions, BatchNorms, ReLUs and residual adds.
 func (n *Net) SetThreads(threads int) {
-	n.stem.conv.Threads, n.stem.bn.Threads = threads, threads
+	n.stem.setThreads(threads)
 	for _, b := range n.blocks {
 		for _, u := range b.units() {
-			u.conv.Threads, u.bn.Threads = threads, threads
+			u.setThreads(threads)
 		}
+		b.add.Threads, b.relu.Threads, b.threads = threads, threads, threads
 	}
 }
 

@@ -130,7 +130,7 @@ func (st *benchStep) timedStep(lt layerTimer) {
 		if bl.shortA != nil {
 			lt.time("shortcut bwd", func() { dshort = bl.shortA.Backward(dshort) })
 		}
-		lt.time("add bwd", func() { grad.AddTo(dmain, dshort) })
+		lt.time("add bwd", func() { grad.AddToThreads(dmain, dshort, bl.threads) })
 		dy = dmain
 	}
 	n.stem.conv.NoInputGrad = !n.InputGrad

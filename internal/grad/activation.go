@@ -5,6 +5,10 @@ import "math"
 // ReLU is max(0, x). Its gradient is 1 where x > 0 and 0 elsewhere,
 // including x == 0, as PyTorch's.
 type ReLU struct {
+	// Threads splits Forward and Backward over ranges of values (0 means
+	// 1; more costs a goroutine per call on large tensors).
+	Threads int
+
 	y []float32 // the output, kept for Backward: y > 0 exactly where x > 0
 }
 
@@ -15,7 +19,11 @@ func (r *ReLU) Forward(x []float32, s Shape) []float32 {
 		panic("grad: ReLU input does not match its shape")
 	}
 	r.y = ensure32(r.y, len(x))
-	reluForward(r.y, x)
+	if t := elementThreads(r.Threads, len(x)); t > 1 {
+		parallel(t, len(x), func(i0, i1 int) { reluForward(r.y[i0:i1], x[i0:i1]) })
+	} else {
+		reluForward(r.y, x)
+	}
 	return r.y
 }
 
@@ -53,7 +61,11 @@ func (r *ReLU) Backward(dy []float32) []float32 {
 	if len(dy) != len(r.y) {
 		panic("grad: ReLU.Backward: dy does not match the last Forward")
 	}
-	reluBackward(dy, r.y)
+	if t := elementThreads(r.Threads, len(dy)); t > 1 {
+		parallel(t, len(dy), func(i0, i1 int) { reluBackward(dy[i0:i1], r.y[i0:i1]) })
+	} else {
+		reluBackward(dy, r.y)
+	}
 	return dy
 }
 

@@ -288,6 +288,7 @@ func (c *Conv) transposedItem(w *convWorker, i int) {
 
 // addTo adds src to dst (len(dst) values).
 func addTo(dst, src []float32) {
+	src = src[:len(dst)]
 	for i := range dst {
 		dst[i] += src[i]
 	}

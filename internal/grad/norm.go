@@ -311,3 +311,13 @@ func parallel(threads, n int, fn func(i0, i1 int)) {
 	fn(0, n/t)
 	wg.Wait()
 }
+
+// elementGrain is the fewest values an elementwise pass gives a thread:
+// below it a goroutine costs more than it saves.
+const elementGrain = 1 << 15
+
+// elementThreads returns the threads an elementwise pass over n values
+// runs on: threads (0 meaning 1), fewer on small tensors.
+func elementThreads(threads, n int) int {
+	return max(1, min(threads, n/elementGrain))
+}
