@@ -287,13 +287,15 @@ func (n *Net) ZeroGrad() {
 	}
 }
 
-// SetThreads sets the threads every convolution runs on (n < 1 means 1).
+// SetThreads sets the threads every layer runs on (n < 1 means 1): the
+// convolutions, BatchNorms, ReLUs and residual adds.
 func (n *Net) SetThreads(threads int) {
-	n.stem.conv.Threads = threads
+	n.stem.setThreads(threads)
 	for _, b := range n.blocks {
 		for _, u := range b.units() {
-			u.conv.Threads = threads
+			u.setThreads(threads)
 		}
+		b.add.Threads, b.relu.Threads, b.threads = threads, threads, threads
 	}
 }
 

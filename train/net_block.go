@@ -53,6 +53,14 @@ func (u *convBN) backward(dy []float32) []float32 {
 	return u.conv.Backward(u.bn.Backward(dy))
 }
 
+// setThreads sets the threads of the unit's layers.
+func (u *convBN) setThreads(threads int) {
+	u.conv.Threads, u.bn.Threads = threads, threads
+	if u.relu != nil {
+		u.relu.Threads = threads
+	}
+}
+
 // zeroGrad clears the unit's gradients.
 func (u *convBN) zeroGrad() {
 	u.conv.ZeroGrad()
@@ -63,12 +71,13 @@ func (u *convBN) zeroGrad() {
 // for a bottleneck, the last without ReLU), the shortcut (identity, a
 // projection unit or option A), their sum and a ReLU.
 type block struct {
-	name   string          // layerS.I
-	main   []*convBN       // conv1/bn1, conv2/bn2[, conv3/bn3]
-	proj   *convBN         // downsample.0/.1, or nil
-	shortA *grad.ShortcutA // option A, or nil
-	add    grad.Add
-	relu   grad.ReLU
+	name    string          // layerS.I
+	main    []*convBN       // conv1/bn1, conv2/bn2[, conv3/bn3]
+	proj    *convBN         // downsample.0/.1, or nil
+	shortA  *grad.ShortcutA // option A, or nil
+	add     grad.Add
+	relu    grad.ReLU
+	threads int // of the gradient sum of the block's input
 }
 
 // forward runs the block on x (shape s), which it keeps unchanged.
@@ -101,7 +110,7 @@ func (b *block) backward(dy []float32) []float32 {
 	case b.shortA != nil:
 		dshort = b.shortA.Backward(dshort)
 	}
-	grad.AddTo(dmain, dshort)
+	grad.AddToThreads(dmain, dshort, b.threads)
 	return dmain
 }
 

@@ -1,8 +1,14 @@
 package grad
 
+import "math"
+
 // ReLU is max(0, x). Its gradient is 1 where x > 0 and 0 elsewhere,
 // including x == 0, as PyTorch's.
 type ReLU struct {
+	// Threads splits Forward and Backward over ranges of values (0 means
+	// 1; more costs a goroutine per call on large tensors).
+	Threads int
+
 	y []float32 // the output, kept for Backward: y > 0 exactly where x > 0
 }
 
@@ -13,14 +19,40 @@ func (r *ReLU) Forward(x []float32, s Shape) []float32 {
 		panic("grad: ReLU input does not match its shape")
 	}
 	r.y = ensure32(r.y, len(x))
-	for i, v := range x {
-		if v > 0 || v != v { // NaN propagates, as in PyTorch
-			r.y[i] = v
-		} else {
-			r.y[i] = 0
-		}
+	if t := elementThreads(r.Threads, len(x)); t > 1 {
+		parallel(t, len(x), func(i0, i1 int) { reluForward(r.y[i0:i1], x[i0:i1]) })
+	} else {
+		reluForward(r.y, x)
 	}
 	return r.y
+}
+
+// reluForward sets y to max(0, x), NaN propagating (as in PyTorch) and
+// -0 becoming +0. It selects on the bits, which the compiler turns into a
+// conditional move: the sign of activations is random, and a branch on it
+// mispredicted half the time.
+func reluForward(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		if v <= 0 { // false for NaN
+			b = 0
+		}
+		y[i] = math.Float32frombits(b)
+	}
+}
+
+// reluBackward zeroes dy where y is not positive (y <= 0 or NaN),
+// branch-free as reluForward.
+func reluBackward(dy, y []float32) {
+	dy = dy[:len(y)]
+	for i, v := range y {
+		b := math.Float32bits(dy[i])
+		if !(v > 0) {
+			b = 0
+		}
+		dy[i] = math.Float32frombits(b)
+	}
 }
 
 // Backward zeroes dy in place where the input was not positive and returns
@@ -29,10 +61,10 @@ func (r *ReLU) Backward(dy []float32) []float32 {
 	if len(dy) != len(r.y) {
 		panic("grad: ReLU.Backward: dy does not match the last Forward")
 	}
-	for i, v := range r.y {
-		if !(v > 0) {
-			dy[i] = 0
-		}
+	if t := elementThreads(r.Threads, len(dy)); t > 1 {
+		parallel(t, len(dy), func(i0, i1 int) { reluBackward(dy[i0:i1], r.y[i0:i1]) })
+	} else {
+		reluBackward(dy, r.y)
 	}
 	return dy
 }

@@ -170,6 +170,26 @@ func (c *Conv) Backward(dy []float32) []float32 {
 	return c.dx
 }
 
+// BackwardWeights is Backward's first half: it adds dW and dB for dy and
+// nothing else. BackwardData after it completes Backward; the two apart
+// let a profile time each.
+func (c *Conv) BackwardWeights(dy []float32) {
+	if !c.ready || len(dy) < c.out.Size() {
+		panic(fmt.Sprintf("grad.Conv.BackwardWeights: %d values for output %+v (Forward first)", len(dy), c.out))
+	}
+	c.backwardWeights(dy)
+}
+
+// BackwardData is Backward's second half: it returns dx for dy (owned by
+// the layer until the next Backward) without touching the gradients.
+func (c *Conv) BackwardData(dy []float32) []float32 {
+	if !c.ready || len(dy) < c.out.Size() {
+		panic(fmt.Sprintf("grad.Conv.BackwardData: %d values for output %+v (Forward first)", len(dy), c.out))
+	}
+	c.backwardData(dy)
+	return c.dx
+}
+
 // backwardWeights adds dW and dB: per thread over its range of the batch's
 // pixels into its partial sums, then the partials in thread order.
 func (c *Conv) backwardWeights(dy []float32) {
@@ -268,6 +288,7 @@ func (c *Conv) transposedItem(w *convWorker, i int) {
 
 // addTo adds src to dst (len(dst) values).
 func addTo(dst, src []float32) {
+	src = src[:len(dst)]
 	for i := range dst {
 		dst[i] += src[i]
 	}

@@ -1,6 +1,9 @@
 package grad
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // BatchNorm normalizes each channel over the N·H·W values of a batch, as
 // PyTorch's BatchNorm2d: in training mode with the batch mean and the
@@ -18,12 +21,19 @@ type BatchNorm struct {
 
 	RunningMean, RunningVar []float32 // initially 0 and 1
 
+	// Threads splits the statistics over ranges of channels and the
+	// elementwise passes over ranges of pixels; each channel's sums run
+	// in the same order whatever the count, so results do not depend on
+	// it. 0 means 1; more than 1 costs a goroutine per pass.
+	Threads int
+
 	shape  Shape
 	train  bool      // the last Forward was in training mode
 	xhat   []float32 // the normalized input, kept for Backward
 	invStd []float64 // per channel, 1/sqrt(var+eps) of the last Forward
 	mean   []float64 // per channel scratch
 	acc    []float64 // per channel scratch
+	scale  []float64 // per channel, Gamma·invStd in Backward
 	y, dx  []float32
 }
 
@@ -34,7 +44,7 @@ func NewBatchNorm(c int) *BatchNorm {
 		Gamma: make([]float32, c), Beta: make([]float32, c),
 		DGamma: make([]float32, c), DBeta: make([]float32, c),
 		RunningMean: make([]float32, c), RunningVar: make([]float32, c),
-		invStd: make([]float64, c), mean: make([]float64, c), acc: make([]float64, c),
+		invStd: make([]float64, c), mean: make([]float64, c), acc: make([]float64, c), scale: make([]float64, c),
 	}
 	for i := range c {
 		b.Gamma[i] = 1
@@ -54,25 +64,61 @@ func (b *BatchNorm) ZeroGrad() {
 // layer's that the next Forward overwrites.
 func (b *BatchNorm) Forward(x []float32, s Shape) []float32 {
 	b.begin(x, s, true)
+	if b.threads() == 1 {
+		b.statsRange(x, 0, b.C)
+	} else {
+		parallel(b.threads(), b.C, func(j0, j1 int) { b.statsRange(x, j0, j1) })
+	}
+	b.normalize(x)
+	return b.y
+}
+
+// threads returns the threads the layer runs on, at least 1.
+func (b *BatchNorm) threads() int { return max(1, b.Threads) }
+
+// statsRange computes the batch mean and inverse standard deviation of
+// channels [j0, j1) and updates their running statistics. Each channel's
+// sums run over the pixels in order, whatever the range.
+func (b *BatchNorm) statsRange(x []float32, j0, j1 int) {
 	c := b.C
-	m := s.N * s.Pixels()
-	clear(b.mean)
-	for p := 0; p < m; p++ {
-		for j, v := range x[p*c : p*c+c] {
-			b.mean[j] += float64(v)
+	m := len(x) / c
+	mean, acc := b.mean[j0:j1], b.acc[j0:j1]
+	k := len(mean)
+	clear(mean)
+	p := 0
+	for ; p+2 <= m; p += 2 { // two pixels a pass, still added in order
+		x0, x1 := x[p*c+j0:][:k], x[(p+1)*c+j0:][:k]
+		for j := range mean {
+			mean[j] = mean[j] + float64(x0[j]) + float64(x1[j])
 		}
 	}
-	for j := range b.mean {
-		b.mean[j] /= float64(m)
-	}
-	clear(b.acc)
-	for p := 0; p < m; p++ {
-		for j, v := range x[p*c : p*c+c] {
-			d := float64(v) - b.mean[j]
-			b.acc[j] += d * d
+	for ; p < m; p++ {
+		xs := x[p*c+j0:][:k]
+		for j := range mean {
+			mean[j] += float64(xs[j])
 		}
 	}
-	for j := range c {
+	for j := range mean {
+		mean[j] /= float64(m)
+	}
+	clear(acc)
+	acc = acc[:k]
+	for p = 0; p+2 <= m; p += 2 {
+		x0, x1 := x[p*c+j0:][:k], x[(p+1)*c+j0:][:k]
+		for j := range acc {
+			d0 := float64(x0[j]) - mean[j]
+			d1 := float64(x1[j]) - mean[j]
+			acc[j] = acc[j] + d0*d0 + d1*d1
+		}
+	}
+	for ; p < m; p++ {
+		xs := x[p*c+j0:][:k]
+		for j := range acc {
+			d := float64(xs[j]) - mean[j]
+			acc[j] += d * d
+		}
+	}
+	for j := j0; j < j1; j++ {
 		variance := b.acc[j] / float64(m)
 		b.invStd[j] = 1 / math.Sqrt(variance+b.Eps)
 		unbiased := variance // a single value per channel has no unbiased variance
@@ -82,8 +128,6 @@ func (b *BatchNorm) Forward(x []float32, s Shape) []float32 {
 		b.RunningMean[j] = float32((1-b.Momentum)*float64(b.RunningMean[j]) + b.Momentum*b.mean[j])
 		b.RunningVar[j] = float32((1-b.Momentum)*float64(b.RunningVar[j]) + b.Momentum*unbiased)
 	}
-	b.normalize(x)
-	return b.y
 }
 
 // ForwardEval normalizes x with the running statistics, as inference does;
@@ -108,15 +152,27 @@ func (b *BatchNorm) begin(x []float32, s Shape, train bool) {
 	b.y = ensure32(b.y, s.Size())
 }
 
-// normalize writes xhat = (x-mean)·invStd and y = Gamma·xhat + Beta.
+// normalize writes xhat = (x-mean)·invStd and y = Gamma·xhat + Beta, over
+// ranges of pixels in parallel.
 func (b *BatchNorm) normalize(x []float32) {
+	if b.threads() == 1 {
+		b.normalizeRange(x, 0, len(x)/b.C)
+		return
+	}
+	parallel(b.threads(), len(x)/b.C, func(p0, p1 int) { b.normalizeRange(x, p0, p1) })
+}
+
+// normalizeRange is normalize on pixels [p0, p1).
+func (b *BatchNorm) normalizeRange(x []float32, p0, p1 int) {
 	c := b.C
-	for p := 0; p < len(x); p += c {
+	mean, invStd := b.mean[:c], b.invStd[:c]
+	gamma, beta := b.Gamma[:c], b.Beta[:c]
+	for p := p0 * c; p < p1*c; p += c {
 		xs, hs, ys := x[p:p+c], b.xhat[p:p+c], b.y[p:p+c]
-		for j, v := range xs {
-			h := float32((float64(v) - b.mean[j]) * b.invStd[j])
+		for j := range c {
+			h := float32((float64(xs[j]) - mean[j]) * invStd[j])
 			hs[j] = h
-			ys[j] = b.Gamma[j]*h + b.Beta[j]
+			ys[j] = gamma[j]*h + beta[j]
 		}
 	}
 }
@@ -126,38 +182,73 @@ func (b *BatchNorm) normalize(x []float32) {
 // dx = Gamma·invStd·(dy - mean(dy) - xhat·mean(dy·xhat)); after
 // ForwardEval, dx = Gamma·invStd·dy. dx is a buffer of the layer's.
 func (b *BatchNorm) Backward(dy []float32) []float32 {
-	c := b.C
 	if len(dy) != b.shape.Size() {
 		panic("grad: BatchNorm.Backward: dy does not match the last Forward")
 	}
 	b.dx = ensure32(b.dx, len(dy))
-	sumDy, sumDyH := b.mean, b.acc // the statistics are no longer needed
+	t, c, m := b.threads(), b.C, len(dy)/b.C
+	if t == 1 {
+		b.sumsRange(dy, 0, c)
+		b.dxRange(dy, 0, m)
+		return b.dx
+	}
+	parallel(t, c, func(j0, j1 int) { b.sumsRange(dy, j0, j1) })
+	parallel(t, m, func(p0, p1 int) { b.dxRange(dy, p0, p1) })
+	return b.dx
+}
+
+// sumsRange adds channels [j0, j1)'s Σdy and Σdy·xhat to DBeta and DGamma
+// and leaves in mean and acc their means over the batch (zeros after
+// ForwardEval), and in scale Gamma·invStd, for dxRange.
+func (b *BatchNorm) sumsRange(dy []float32, j0, j1 int) {
+	c := b.C
+	m := len(dy) / c
+	sumDy, sumDyH := b.mean[j0:j1], b.acc[j0:j1] // the statistics are no longer needed
 	clear(sumDy)
 	clear(sumDyH)
-	for p := 0; p < len(dy); p += c {
-		for j, g := range dy[p : p+c] {
-			sumDy[j] += float64(g)
-			sumDyH[j] += float64(g) * float64(b.xhat[p+j])
+	k := len(sumDy)
+	sumDyH = sumDyH[:k]
+	p := 0
+	for ; p+2 <= m; p += 2 { // two pixels a pass, still added in order
+		g0s, h0s := dy[p*c+j0:][:k], b.xhat[p*c+j0:][:k]
+		g1s, h1s := dy[(p+1)*c+j0:][:k], b.xhat[(p+1)*c+j0:][:k]
+		for j := range sumDy {
+			g0, g1 := float64(g0s[j]), float64(g1s[j])
+			sumDy[j] = sumDy[j] + g0 + g1
+			sumDyH[j] = sumDyH[j] + g0*float64(h0s[j]) + g1*float64(h1s[j])
 		}
 	}
-	m := float64(len(dy) / c)
-	for j := range c {
-		b.DBeta[j] += float32(sumDy[j])
-		b.DGamma[j] += float32(sumDyH[j])
+	for ; p < m; p++ {
+		gs, hs := dy[p*c+j0:][:k], b.xhat[p*c+j0:][:k]
+		for j := range sumDy {
+			g := float64(gs[j])
+			sumDy[j] += g
+			sumDyH[j] += g * float64(hs[j])
+		}
+	}
+	for j := j0; j < j1; j++ {
+		b.DBeta[j] += float32(b.mean[j])
+		b.DGamma[j] += float32(b.acc[j])
 		if b.train {
-			sumDy[j] /= m
-			sumDyH[j] /= m
+			b.mean[j] /= float64(m)
+			b.acc[j] /= float64(m)
 		} else {
-			sumDy[j], sumDyH[j] = 0, 0
+			b.mean[j], b.acc[j] = 0, 0
+		}
+		b.scale[j] = float64(b.Gamma[j]) * b.invStd[j]
+	}
+}
+
+// dxRange writes dx on pixels [p0, p1) from sumsRange's results.
+func (b *BatchNorm) dxRange(dy []float32, p0, p1 int) {
+	c := b.C
+	sumDy, sumDyH, scale := b.mean[:c], b.acc[:c], b.scale[:c]
+	for p := p0 * c; p < p1*c; p += c {
+		gs, hs, dx := dy[p:p+c], b.xhat[p:p+c], b.dx[p:p+c]
+		for j := range c {
+			dx[j] = float32(scale[j] * (float64(gs[j]) - sumDy[j] - float64(hs[j])*sumDyH[j]))
 		}
 	}
-	for p := 0; p < len(dy); p += c {
-		for j, g := range dy[p : p+c] {
-			k := float64(b.Gamma[j]) * b.invStd[j]
-			b.dx[p+j] = float32(k * (float64(g) - sumDy[j] - float64(b.xhat[p+j])*sumDyH[j]))
-		}
-	}
-	return b.dx
 }
 
 // Fold returns the inference form of the layer, y = scale·x + shift per
@@ -199,4 +290,34 @@ func ensure32(buf []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return buf[:n]
+}
+
+// parallel splits [0, n) into up to threads contiguous ranges and runs fn
+// on each, the first on this goroutine.
+func parallel(threads, n int, fn func(i0, i1 int)) {
+	t := min(threads, n)
+	if t <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < t; i++ {
+		wg.Add(1)
+		go func(i0, i1 int) {
+			defer wg.Done()
+			fn(i0, i1)
+		}(i*n/t, (i+1)*n/t)
+	}
+	fn(0, n/t)
+	wg.Wait()
+}
+
+// elementGrain is the fewest values an elementwise pass gives a thread:
+// below it a goroutine costs more than it saves.
+const elementGrain = 1 << 15
+
+// elementThreads returns the threads an elementwise pass over n values
+// runs on: threads (0 meaning 1), fewer on small tensors.
+func elementThreads(threads, n int) int {
+	return max(1, min(threads, n/elementGrain))
 }

@@ -3,6 +3,10 @@ package grad
 // Add is the residual merge y = a + b. Its backward sends dy to both
 // inputs.
 type Add struct {
+	// Threads splits Forward and Backward over ranges of values (0 means
+	// 1; more costs a goroutine per call on large tensors).
+	Threads int
+
 	y, db []float32
 }
 
@@ -13,10 +17,20 @@ func (l *Add) Forward(a, b []float32, s Shape) []float32 {
 		panic("grad: Add inputs do not match their shape")
 	}
 	l.y = ensure32(l.y, len(a))
-	for i, v := range a {
-		l.y[i] = v + b[i]
+	if t := elementThreads(l.Threads, len(a)); t > 1 {
+		parallel(t, len(a), func(i0, i1 int) { addInto(l.y[i0:i1], a[i0:i1], b[i0:i1]) })
+	} else {
+		addInto(l.y, a, b)
 	}
 	return l.y
+}
+
+// addInto sets y to a + b.
+func addInto(y, a, b []float32) {
+	y, b = y[:len(a)], b[:len(a)]
+	for i, v := range a {
+		y[i] = v + b[i]
+	}
 }
 
 // Backward returns the gradients of a and b: da is dy itself and db a copy
@@ -24,18 +38,27 @@ func (l *Add) Forward(a, b []float32, s Shape) []float32 {
 // (a ReLU's Backward does) without changing the other.
 func (l *Add) Backward(dy []float32) (da, db []float32) {
 	l.db = ensure32(l.db, len(dy))
-	copy(l.db, dy)
+	if t := elementThreads(l.Threads, len(dy)); t > 1 {
+		parallel(t, len(dy), func(i0, i1 int) { copy(l.db[i0:i1], dy[i0:i1]) })
+	} else {
+		copy(l.db, dy)
+	}
 	return dy, l.db
 }
 
 // AddTo adds src to dst element by element: the gradient of a tensor that
 // feeds two layers (a residual block's input) is the sum of theirs.
-func AddTo(dst, src []float32) {
+func AddTo(dst, src []float32) { AddToThreads(dst, src, 1) }
+
+// AddToThreads is AddTo split over ranges of values on threads.
+func AddToThreads(dst, src []float32, threads int) {
 	if len(dst) != len(src) {
 		panic("grad: AddTo of different lengths")
 	}
-	for i, v := range src {
-		dst[i] += v
+	if t := elementThreads(threads, len(dst)); t > 1 {
+		parallel(t, len(dst), func(i0, i1 int) { addTo(dst[i0:i1], src[i0:i1]) })
+	} else {
+		addTo(dst, src)
 	}
 }
 
