@@ -53,6 +53,16 @@ Run (from the repository root, with Debian's python, not a pyenv/venv one):
   /usr/bin/python3 tools/train_fashion_mnist.py --verify   # re-check the written files
   /usr/bin/python3 tools/train_fashion_mnist.py --reexport # ONNX again from --pt, then verify
 Options: --epochs, --decay-epochs, --decay-rate, --lr, --batch, --seed, --threads.
+
+Timing only (bench/train_epoch.sh, issue 10): --time-epochs trains --epochs
+epochs on --images (an IDX images file, labels from --labels or the
+*-labels-idx1-ubyte* file beside it; default the 60,000 training images),
+holds out --val of them (seeded), validates at each epoch's end, writes
+nothing and prints one JSON line: seconds per epoch (training plus the
+end-of-epoch validation) and validation accuracy per epoch. Preprocessing is
+the default model's fixed mean/std 0.2860/0.3530; --decay-steps overrides
+--decay-epochs; --pad N (default 2, 0 = no crop) and --no-flip set the
+augmentation (the default is unchanged: pad 2 and flip).
 """
 import argparse
 import copy
@@ -112,7 +122,7 @@ def preprocess(u8, mean, std):
     return x[:, None, :, :].astype(np.float32)
 
 
-def augment(u8, rng, pad=2):
+def augment(u8, rng, pad=2, flip_ok=True):
     """Random crop from a zero-padded image plus random horizontal flip."""
     n, h, w = u8.shape
     padded = np.zeros((n, h + 2 * pad, w + 2 * pad), dtype=np.uint8)
@@ -123,7 +133,7 @@ def augment(u8, rng, pad=2):
     out = np.empty_like(u8)
     for i in range(n):
         crop = padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-        out[i] = crop[:, ::-1] if flip[i] else crop
+        out[i] = crop[:, ::-1] if (flip_ok and flip[i]) else crop
     return out
 
 
@@ -201,6 +211,8 @@ def evaluate(model, x, y, batch=250):
 
 def lr_at(step, args, steps_per_epoch):
     decay_steps = args.decay_epochs * steps_per_epoch
+    if getattr(args, "decay_steps", None):
+        decay_steps = args.decay_steps
     return args.lr * args.decay_rate ** (step // decay_steps)
 
 
@@ -236,7 +248,18 @@ def main():
                     help="check the written files with tools/onnx_eval.py and exit")
     ap.add_argument("--reexport", action="store_true",
                     help="re-export the ONNX file from --pt, then --verify, and exit")
+    ap.add_argument("--time-epochs", action="store_true",
+                    help="only time --epochs epochs on --images (no test set, no files written) "
+                         "and print one JSON line")
+    ap.add_argument("--images", help="with --time-epochs: IDX images file (.gz or not)")
+    ap.add_argument("--labels", help="with --time-epochs: IDX labels file (default: beside --images)")
+    ap.add_argument("--decay-steps", type=int, default=0,
+                    help="steps between decays (default: --decay-epochs epochs)")
+    ap.add_argument("--pad", type=int, default=2, help="random-crop padding, 0 = none")
+    ap.add_argument("--no-flip", action="store_true", help="no random horizontal flip")
     args = ap.parse_args()
+    if args.time_epochs:
+        return time_epochs(args)
     if args.verify:
         return verify(args.out, args.pt)
     if args.reexport:
@@ -280,7 +303,8 @@ def main():
         loss_sum, seen, correct = 0.0, 0, 0
         for b in range(steps_per_epoch):
             idx = order[b * args.batch:(b + 1) * args.batch]
-            xb = torch.from_numpy(preprocess(augment(xtr_u8[idx], rng), mean, std))
+            xb = torch.from_numpy(preprocess(augment(xtr_u8[idx], rng, args.pad, not args.no_flip),
+                                             mean, std))
             yb = torch.from_numpy(ytr[idx])
             lr = lr_at(step, args, steps_per_epoch)
             for g in opt.param_groups:
@@ -451,6 +475,54 @@ def write_outputs(args, model, params, mean, std, raw_stats, xte, yte, test_acc,
         f.write("\n")
     write_default_readme(ddir, meta)
     print("wrote", ddir, "and", sdir, flush=True)
+
+
+def time_epochs(args):
+    """Train --epochs epochs on --images, validate at each epoch's end, print one JSON line."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(args.seed)
+    if args.images:
+        labels = args.labels or args.images.replace("images-idx3", "labels-idx1")
+        x_all, y_all = read_idx(args.images), read_idx(labels).astype(np.int64)
+        assert x_all.shape[0] == y_all.shape[0] and x_all.shape[1:] == (28, 28)
+    else:
+        x_all, y_all = load_split("train")
+    mean, std = 0.2860, 0.3530  # the default model's (and edge-resnet train's for 28x28x1)
+    perm = rng.permutation(len(x_all))
+    val_idx, tr_idx = np.sort(perm[:args.val]), np.sort(perm[args.val:])
+    xtr_u8, ytr = x_all[tr_idx], y_all[tr_idx]
+    xval, yval = preprocess(x_all[val_idx], mean, std), y_all[val_idx]
+    model = ResNetCifar(20, 1, 10)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = (len(xtr_u8) + args.batch - 1) // args.batch
+    step, secs, train_secs, val_acc = 0, [], [], []
+    for _ in range(args.epochs):
+        model.train()
+        t0 = time.time()
+        order = rng.permutation(len(xtr_u8))
+        for b in range(steps_per_epoch):
+            idx = order[b * args.batch:(b + 1) * args.batch]
+            xb = torch.from_numpy(preprocess(augment(xtr_u8[idx], rng, args.pad, not args.no_flip),
+                                             mean, std))
+            yb = torch.from_numpy(ytr[idx])
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, args, steps_per_epoch)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+        train_secs.append(round(time.time() - t0, 3))
+        val_acc.append(round(evaluate(model, xval, yval), 4))
+        secs.append(round(time.time() - t0, 3))
+    print(json.dumps({"seconds_per_epoch": secs, "train_seconds_per_epoch": train_secs,
+                      "val_acc": val_acc, "train": len(xtr_u8), "val": len(xval),
+                      "steps_per_epoch": steps_per_epoch, "threads": args.threads,
+                      "pad": args.pad, "flip": not args.no_flip,
+                      "torch": torch_version()}), flush=True)
+    return 0
 
 
 def verify(root, pt=None):
