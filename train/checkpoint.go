@@ -159,6 +159,10 @@ func (t *trainer) record(m Metrics) error {
 		return fmt.Errorf("train: %s: %w", MetricsFile, err)
 	}
 	t.st.Last = m
+	t.history = append(t.history, m)
+	if err := WritePlot(filepath.Join(t.cfg.OutDir, PlotFile), t.history); err != nil {
+		return err
+	}
 	if t.cb.OnMetrics != nil {
 		t.cb.OnMetrics(m)
 	}

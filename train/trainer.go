@@ -159,11 +159,12 @@ type trainer struct {
 	st       runState
 	start    time.Time
 	metrics  *os.File
+	history  []Metrics // every record of metrics.jsonl, for the plot
 	lr       float64
 }
 
 // Run trains cfg.Arch on cfg.Data for cfg.Epochs epochs (see Config),
-// writing metrics.jsonl, checkpoints (model images ckpt-<step>.ern of the
+// writing metrics.jsonl (and its plot, metrics.svg), checkpoints (model images ckpt-<step>.ern of the
 // Keep best validations, best.ern and latest.ern) and state.gob to
 // cfg.OutDir. When ctx ends it saves the state, so that Resume continues
 // bit for bit as if uninterrupted, and returns an error wrapping
@@ -227,8 +228,11 @@ func newTrainer(ctx context.Context, cfg Config, cb Callbacks) (*trainer, error)
 		return nil, fmt.Errorf("train: %s holds a run (%s): resume it or choose another directory", cfg.OutDir, statePath)
 	}
 	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	var err error
 	if !cfg.Resume {
 		flags |= os.O_TRUNC
+	} else if t.history, err = readMetrics(filepath.Join(cfg.OutDir, MetricsFile)); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(cfg.OutDir, MetricsFile), flags, 0o644)
 	if err != nil {

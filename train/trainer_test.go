@@ -117,7 +117,7 @@ func TestRunLearns(t *testing.T) {
 	if len(ckpts) != 2 {
 		t.Errorf("checkpoints %v, want Keep=2 of them", ckpts)
 	}
-	for _, f := range []string{train.BestFile, train.LatestFile, train.StateFile} {
+	for _, f := range []string{train.BestFile, train.LatestFile, train.StateFile, train.PlotFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
@@ -176,6 +176,7 @@ func TestRunDeterministicAndResumable(t *testing.T) {
 			}
 			sameFile(t, a, dir, train.LatestFile)
 			sameFile(t, a, dir, train.BestFile)
+			sameFile(t, a, dir, train.PlotFile) // the plot holds no times: the whole history, resumed
 			sameMetrics(t, readMetrics(t, filepath.Join(a, train.MetricsFile)), readMetrics(t, filepath.Join(dir, train.MetricsFile)))
 		})
 	}

@@ -51,7 +51,8 @@ Every epoch runs over the training samples in a new seeded order, in batches of
 at --lr, decayed as TensorFlow's staircase exponential decay when --decay-rate
 and --decay-steps are given: lr * rate^floor(step/decay-steps). Validation
 runs every --val-every steps and at each epoch's end; each prints one line (or
-a JSON object with --json) and is appended to DIR/metrics.jsonl.
+a JSON object with --json) and is appended to DIR/metrics.jsonl, whose loss
+and accuracy curves DIR/metrics.svg redraws.
 
 DIR receives the model images of the --keep best validations
 (ckpt-STEP.ern), best.ern (the best so far), latest.ern, and state.gob, the
@@ -94,7 +95,7 @@ func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl.StringVar(&f.data, "data", "", "training set: class folder or .zip, IDX images file, CIFAR-10 .bin (required)")
 	fl.StringVar(&f.val, "val", "", "separate validation set (instead of --val-split)")
 	fl.IntVar(&f.valSplit, "val-split", 0, "hold out N samples of --data for validation, chosen with --seed")
-	fl.StringVarP(&f.out, "output", "o", "", "output directory for checkpoints, metrics.jsonl and state.gob (required)")
+	fl.StringVarP(&f.out, "output", "o", "", "output directory for checkpoints, metrics.jsonl, metrics.svg and state.gob (required)")
 	fl.StringVar(&f.labels, "labels", "", "class names file (default: the class folders' names, else 0, 1, ...)")
 	fl.StringVar(&f.size, "size", "", "input size HxW (default: the first image's; 224x224 for ImageNet architectures)")
 	fl.IntVar(&f.epochs, "epochs", 1, "epochs")
