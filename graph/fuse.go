@@ -1,5 +1,7 @@
 package graph
 
+import "fmt"
+
 // Fuse returns an equivalent graph prepared for inference:
 //   - an Affine (inference BatchNorm) whose input is a Conv or Dense used
 //     only by it is folded into that layer's weights and bias;
@@ -32,12 +34,14 @@ type FuseOptions struct {
 }
 
 // FuseWith is Fuse with the options' further rewrites.
+// It does not write to src: shapes are inferred on a copy of its nodes, so
+// plans of one model may be compiled concurrently.
 func FuseWith(src *Graph, opt FuseOptions) (*Graph, error) {
-	if err := src.InferShapes(); err != nil {
-		return nil, err
-	}
 	nodes := make([]*Node, len(src.Nodes))
 	for i, n := range src.Nodes {
+		if n == nil {
+			return nil, fmt.Errorf("%w: node %d is nil", ErrInvalid, i)
+		}
 		c := *n
 		c.Inputs = append([]int(nil), n.Inputs...)
 		if n.Conv != nil {
@@ -51,6 +55,9 @@ func FuseWith(src *Graph, opt FuseOptions) (*Graph, error) {
 		nodes[i] = &c
 	}
 	g := &Graph{Nodes: nodes, Output: src.Output, Batch: src.Batch, Extra: src.Extra, OutputNames: src.OutputNames}
+	if err := g.InferShapes(); err != nil {
+		return nil, err
+	}
 	uses := g.Consumers()
 	fz := &fuser{nodes: nodes, uses: uses, clip: opt.Clip}
 	// alias[i] = j: node i's value is node j's (i was merged into j).

@@ -207,3 +207,39 @@ func TestClampChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseLeavesSourceAlone checks that Fuse and FuseWith do not write to
+// the graph they read (a loaded model's graph is shared by the plans of
+// its sessions, compiled concurrently): the source's shapes stay as they
+// were, not inferred, while the result's are, and concurrent calls on one
+// graph agree (run with -race).
+func TestFuseLeavesSourceAlone(t *testing.T) {
+	b := newFuseNet()
+	x := b.conv(0)
+	x = b.clip(x, 0, 6)
+	b.affine(x)
+	b.g.Output = len(b.g.Nodes) - 1
+	for _, n := range b.g.Nodes[1:] {
+		n.Shape = Shape{} // never inferred
+	}
+	done := make(chan *Graph, 4)
+	for i := range 4 {
+		go func() {
+			f, err := FuseWith(b.g, FuseOptions{Clip: i%2 == 0})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- f
+		}()
+	}
+	for range 4 {
+		if f := <-done; f != nil && f.Nodes[len(f.Nodes)-1].Shape != (Shape{4, 5, 3}) {
+			t.Errorf("fused output shape %v", f.Nodes[len(f.Nodes)-1].Shape)
+		}
+	}
+	for i, n := range b.g.Nodes[1:] {
+		if n.Shape != (Shape{}) {
+			t.Errorf("Fuse wrote shape %v into source node %d", n.Shape, i+1)
+		}
+	}
+}
