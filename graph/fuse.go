@@ -37,22 +37,9 @@ type FuseOptions struct {
 // It does not write to src: shapes are inferred on a copy of its nodes, so
 // plans of one model may be compiled concurrently.
 func FuseWith(src *Graph, opt FuseOptions) (*Graph, error) {
-	nodes := make([]*Node, len(src.Nodes))
-	for i, n := range src.Nodes {
-		if n == nil {
-			return nil, fmt.Errorf("%w: node %d is nil", ErrInvalid, i)
-		}
-		c := *n
-		c.Inputs = append([]int(nil), n.Inputs...)
-		if n.Conv != nil {
-			cv := *n.Conv
-			c.Conv = &cv
-		}
-		if n.Dense != nil {
-			d := *n.Dense
-			c.Dense = &d
-		}
-		nodes[i] = &c
+	nodes, err := copyNodes(src)
+	if err != nil {
+		return nil, err
 	}
 	g := &Graph{Nodes: nodes, Output: src.Output, Batch: src.Batch, Extra: src.Extra, OutputNames: src.OutputNames}
 	if err := g.InferShapes(); err != nil {
@@ -117,6 +104,29 @@ func FuseWith(src *Graph, opt FuseOptions) (*Graph, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// copyNodes copies src's nodes, and their Conv and Dense attributes, which
+// fusion rewrites.
+func copyNodes(src *Graph) ([]*Node, error) {
+	nodes := make([]*Node, len(src.Nodes))
+	for i, n := range src.Nodes {
+		if n == nil {
+			return nil, fmt.Errorf("%w: node %d is nil", ErrInvalid, i)
+		}
+		c := *n
+		c.Inputs = append([]int(nil), n.Inputs...)
+		if n.Conv != nil {
+			cv := *n.Conv
+			c.Conv = &cv
+		}
+		if n.Dense != nil {
+			d := *n.Dense
+			c.Dense = &d
+		}
+		nodes[i] = &c
+	}
+	return nodes, nil
 }
 
 // fuser is the state of Fuse that the ops' fuse functions see: the nodes
