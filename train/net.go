@@ -11,11 +11,12 @@ import (
 // Net is a trainable ResNet made of internal/grad's layers, laid out as
 // resnet.Build lays out the inference graph: the stem (conv, BN, ReLU and,
 // for the ImageNet layout, a 3x3 stride-2 max pool), the residual blocks
-// (basic or bottleneck; identity shortcuts, projections or option A), a
-// global average pool and the dense classifier. Its parameters carry
-// Build's (torchvision) names, so resnet.Build(cfg, net.Weights()) is the
-// inference graph of the trained net. Grouped convolutions (ResNeXt, Wide
-// ResNet widths) and ShortcutAEnd are not supported yet.
+// (basic, or bottleneck with a grouped or widened 3x3 as ResNeXt and Wide
+// ResNet; identity shortcuts, projections or option A with the zero
+// channels split or at the end), a global average pool and the dense
+// classifier. Its parameters carry Build's (torchvision) names, so
+// resnet.Build(cfg, net.Weights()) is the inference graph of the trained
+// net. Every resnet.Config that Build builds is supported.
 //
 // Forward and Backward work on batched NHWC float32 tensors; their
 // results are buffers of the net's, valid until the next call.
@@ -63,18 +64,14 @@ func NewNet(cfg resnet.Config, w resnet.Weights) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Groups != 1 || cfg.WidthPerGroup != 64 {
-		return nil, fmt.Errorf("train: %s: grouped or widened bottlenecks (groups %d, width per group %d) are not supported yet",
-			cfg.Name(), cfg.Groups, cfg.WidthPerGroup)
-	}
-	if cfg.Shortcut != resnet.ShortcutA && cfg.Shortcut != resnet.ShortcutB {
-		return nil, fmt.Errorf("train: %s: only shortcuts A (zero channels split before and after) and B are supported", cfg.Name())
+	if err := checkTrainable(cfg); err != nil {
+		return nil, err
 	}
 	n := &Net{cfg: cfg}
 	if cfg.CIFAR {
-		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 3, 1, 1, cfg.ConvBias, true)
+		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 3, 1, 1, 1, cfg.ConvBias, true)
 	} else {
-		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 7, 2, 3, cfg.ConvBias, true)
+		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 7, 2, 3, 1, cfg.ConvBias, true)
 		n.pool = &grad.MaxPool{K: 3, Stride: 2, Pad: 1}
 	}
 	ch := cfg.BaseWidth
@@ -98,6 +95,28 @@ func NewNet(cfg resnet.Config, w resnet.Weights) (*Net, error) {
 	return n, nil
 }
 
+// checkTrainable returns an error for a normalized configuration that
+// Net cannot train: an unknown shortcut, or a bottleneck whose 3x3 conv
+// would have no channels (planes*WidthPerGroup/64 rounds down to 0).
+func checkTrainable(cfg resnet.Config) error {
+	switch cfg.Shortcut {
+	case resnet.ShortcutA, resnet.ShortcutB, resnet.ShortcutAEnd:
+	default:
+		return fmt.Errorf("train: %s: unknown shortcut %d (want resnet.ShortcutA, ShortcutB or ShortcutAEnd)", cfg.Name(), cfg.Shortcut)
+	}
+	if cfg.Bottleneck && bottleneckWidth(cfg, cfg.BaseWidth) < 1 {
+		return fmt.Errorf("train: %s: base width %d with width per group %d leaves the first stage's grouped 3x3 conv no channels",
+			cfg.Name(), cfg.BaseWidth, cfg.WidthPerGroup)
+	}
+	return nil
+}
+
+// bottleneckWidth is the width of the grouped 3x3 conv of a bottleneck
+// with the given planes, as resnet.Build (torchvision) computes it.
+func bottleneckWidth(cfg resnet.Config, planes int) int {
+	return planes * cfg.WidthPerGroup / 64 * cfg.Groups
+}
+
 // newBlock returns block name from cin channels with the given planes and
 // stride, and its output channels, as resnet.Build's block.
 func (n *Net) newBlock(name string, cin, planes, stride int) (*block, int) {
@@ -110,22 +129,23 @@ func (n *Net) newBlock(name string, cin, planes, stride int) (*block, int) {
 		if n.cfg.StrideOn1x1 {
 			s1, s3 = stride, 1
 		}
+		width := bottleneckWidth(n.cfg, planes)
 		b.main = []*convBN{
-			newConvBN(name+".conv1", name+".bn1", cin, planes, 1, s1, 0, bias, true),
-			newConvBN(name+".conv2", name+".bn2", planes, planes, 3, s3, 1, bias, true),
-			newConvBN(name+".conv3", name+".bn3", planes, cout, 1, 1, 0, bias, false),
+			newConvBN(name+".conv1", name+".bn1", cin, width, 1, s1, 0, 1, bias, true),
+			newConvBN(name+".conv2", name+".bn2", width, width, 3, s3, 1, n.cfg.Groups, bias, true),
+			newConvBN(name+".conv3", name+".bn3", width, cout, 1, 1, 0, 1, bias, false),
 		}
 	} else {
 		b.main = []*convBN{
-			newConvBN(name+".conv1", name+".bn1", cin, planes, 3, stride, 1, bias, true),
-			newConvBN(name+".conv2", name+".bn2", planes, planes, 3, 1, 1, bias, false),
+			newConvBN(name+".conv1", name+".bn1", cin, planes, 3, stride, 1, 1, bias, true),
+			newConvBN(name+".conv2", name+".bn2", planes, planes, 3, 1, 1, 1, bias, false),
 		}
 	}
 	if stride != 1 || cin != cout {
 		if n.cfg.Shortcut == resnet.ShortcutB {
-			b.proj = newConvBN(name+".downsample.0", name+".downsample.1", cin, cout, 1, stride, 0, bias, false)
-		} else {
-			b.shortA = &grad.ShortcutA{Cout: cout, Stride: stride}
+			b.proj = newConvBN(name+".downsample.0", name+".downsample.1", cin, cout, 1, stride, 0, 1, bias, false)
+		} else { // the stages only widen, so cout >= cin as option A needs
+			b.shortA = &grad.ShortcutA{Cout: cout, Stride: stride, PadEnd: n.cfg.Shortcut == resnet.ShortcutAEnd}
 		}
 	}
 	return b, cout
@@ -143,7 +163,7 @@ func (n *Net) register() {
 	}
 	for _, u := range units {
 		c := u.conv
-		add(u.convName+".weight", []int{c.Cout, c.Cin, c.KH, c.KW}, c.W, c.GradW, true, hwio)
+		add(u.convName+".weight", []int{c.Cout, c.Cin / c.Groups, c.KH, c.KW}, c.W, c.GradW, true, hwio)
 		if c.Bias {
 			add(u.convName+".bias", []int{c.Cout}, c.B, c.GradB, false, flat)
 		}

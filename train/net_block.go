@@ -15,12 +15,12 @@ type convBN struct {
 	relu *grad.ReLU // nil: no activation
 }
 
-// newConvBN returns a k x k conv of the given stride and padding, without
-// or with a bias, followed by a BatchNorm and, if relu, a ReLU.
-func newConvBN(convName, bnName string, cin, cout, k, stride, pad int, bias, relu bool) *convBN {
+// newConvBN returns a k x k conv of the given stride, padding and groups,
+// without or with a bias, followed by a BatchNorm and, if relu, a ReLU.
+func newConvBN(convName, bnName string, cin, cout, k, stride, pad, groups int, bias, relu bool) *convBN {
 	u := &convBN{convName: convName, bnName: bnName,
 		conv: grad.NewConv(grad.ConvConfig{Cin: cin, Cout: cout, KH: k, KW: k, StrideH: stride, StrideW: stride,
-			PadTop: pad, PadLeft: pad, PadBottom: pad, PadRight: pad, Bias: bias}),
+			PadTop: pad, PadLeft: pad, PadBottom: pad, PadRight: pad, Groups: groups, Bias: bias}),
 		bn: grad.NewBatchNorm(cout),
 	}
 	if relu {

@@ -26,6 +26,9 @@ func TestNetGradients(t *testing.T) {
 		{"cifar8-A", resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 4, Height: 6, Classes: 5, Shortcut: resnet.ShortcutA}},
 		{"cifar8-B", resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 4, Height: 6, Width: 4, Classes: 5, InChannels: 2}},
 		netCases[3],
+		namedNetCase("resnext"),
+		{"resnext-1x1-AEnd", resnet.Config{Blocks: []int{1, 1}, Bottleneck: true, StrideOn1x1: true, BaseWidth: 2, Groups: 2,
+			WidthPerGroup: 64, Shortcut: resnet.ShortcutAEnd, Height: 6, Classes: 4}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -23,6 +23,25 @@ var netCases = []netCase{
 	{"basic", resnet.Config{Blocks: []int{1, 2}, BaseWidth: 4, Height: 16, Classes: 3}},
 	{"bottleneck", resnet.Config{Blocks: []int{1, 1}, Bottleneck: true, BaseWidth: 2, Height: 16, Classes: 3, ConvBias: true}},
 	{"bottleneck-1x1", resnet.Config{Blocks: []int{2, 1}, Bottleneck: true, StrideOn1x1: true, BaseWidth: 2, Height: 13, Width: 18, Classes: 4}},
+	// ResNeXt: 4 groups of 1 channel (depthwise) in layer1, of 2 in layer2.
+	{"resnext", resnet.Config{Blocks: []int{2, 1}, Bottleneck: true, BaseWidth: 4, Groups: 4, WidthPerGroup: 16, Height: 16, Classes: 3}},
+	// Wide ResNet: the 3x3 convs twice as wide as the planes.
+	{"wide", resnet.Config{Blocks: []int{1, 1}, Bottleneck: true, BaseWidth: 2, WidthPerGroup: 128, Height: 16, Classes: 3, ConvBias: true}},
+	// Grouped, widened and option A to the end in one, stride on the 1x1.
+	{"resnext-1x1-AEnd", resnet.Config{Blocks: []int{1, 2}, Bottleneck: true, StrideOn1x1: true, BaseWidth: 2, Groups: 2, WidthPerGroup: 64,
+		Shortcut: resnet.ShortcutAEnd, Height: 12, Width: 14, Classes: 4}},
+	{"cifar8-AEnd", resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 3, Height: 8, Classes: 5, Shortcut: resnet.ShortcutAEnd}},
+	{"basic-A", resnet.Config{Blocks: []int{1, 1}, BaseWidth: 4, Height: 15, Classes: 3, Shortcut: resnet.ShortcutA, InChannels: 1}},
+}
+
+// namedNetCase returns the netCases entry of the given name.
+func namedNetCase(name string) netCase {
+	for _, c := range netCases {
+		if c.name == name {
+			return c
+		}
+	}
+	panic("no net case " + name)
 }
 
 // perturbedInit is resnet.HeInit with BatchNorm parameters and running
@@ -140,14 +159,17 @@ func maxDiff(a, b []float32) (d, scale float64) {
 
 // TestNetErrors checks the configurations Net refuses.
 func TestNetErrors(t *testing.T) {
-	for _, cfg := range []resnet.Config{
-		{Depth: 50, Groups: 32, WidthPerGroup: 4},
-		{Depth: 50, WidthPerGroup: 128},
-		{CIFAR: true, Depth: 20, Shortcut: resnet.ShortcutAEnd},
-		{CIFAR: true, Depth: 7},
+	for _, c := range []struct {
+		cfg  resnet.Config
+		want string
+	}{
+		{resnet.Config{CIFAR: true, Depth: 7}, "6n+2"},
+		{resnet.Config{CIFAR: true, Depth: 8, Shortcut: resnet.ShortcutAEnd + 1}, "unknown shortcut"},
+		{resnet.Config{Blocks: []int{1}, Bottleneck: true, BaseWidth: 2, Groups: 2, WidthPerGroup: 16}, "no channels"},
+		{resnet.Config{Depth: 18, Groups: 2}, "need bottleneck"},
 	} {
-		if _, err := NewNet(cfg, resnet.HeInit(1)); err == nil {
-			t.Errorf("%+v: no error", cfg)
+		if _, err := NewNet(c.cfg, resnet.HeInit(1)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one saying %q", c.cfg, err, c.want)
 		}
 	}
 	net := newTestNet(t, netCases[0].cfg, 1)
@@ -159,25 +181,34 @@ func TestNetErrors(t *testing.T) {
 	}
 }
 
-// TestNetDeterministic runs the same two steps on two nets built alike,
-// with 1 and with 2 threads: the parameters and running statistics are
-// bit-identical for a thread count.
+// TestNetDeterministic runs the same two steps on two nets built alike
+// (a plain and a grouped bottleneck net), with 1 and with 2 threads: the
+// parameters and running statistics are bit-identical for a thread count.
 func TestNetDeterministic(t *testing.T) {
 	for _, threads := range []int{1, 2} {
-		var runs [2][]tensor
-		for k := range runs {
-			net := newTestNet(t, netCases[3].cfg, 5)
-			net.SetThreads(threads)
-			x, labels := testBatch(net, 4, 6)
-			trainSteps(net, NewAdam(1e-4), x, labels, 2, 1e-3)
-			for _, tn := range net.tensors {
-				runs[k] = append(runs[k], tensor{name: tn.name, value: slices.Clone(tn.value)})
-			}
+		for _, c := range []netCase{netCases[3], namedNetCase("resnext")} {
+			checkDeterministic(t, c, threads)
 		}
-		for i, a := range runs[0] {
-			if !slices.Equal(a.value, runs[1][i].value) {
-				t.Errorf("%d threads: %s differs between two identical runs", threads, a.name)
-			}
+	}
+}
+
+// checkDeterministic runs two Adam steps on two nets of c built alike,
+// with the given threads, and compares their tensors bit for bit.
+func checkDeterministic(t *testing.T, c netCase, threads int) {
+	t.Helper()
+	var runs [2][]tensor
+	for k := range runs {
+		net := newTestNet(t, c.cfg, 5)
+		net.SetThreads(threads)
+		x, labels := testBatch(net, 4, 6)
+		trainSteps(net, NewAdam(1e-4), x, labels, 2, 1e-3)
+		for _, tn := range net.tensors {
+			runs[k] = append(runs[k], tensor{name: tn.name, value: slices.Clone(tn.value)})
+		}
+	}
+	for i, a := range runs[0] {
+		if !slices.Equal(a.value, runs[1][i].value) {
+			t.Errorf("%s, %d threads: %s differs between two identical runs", c.name, threads, a.name)
 		}
 	}
 }

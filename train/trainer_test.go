@@ -243,3 +243,35 @@ func TestRunRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestRunGroupedLearns trains a tiny ResNeXt (ImageNet layout, 2 groups
+// of 4 and of 8 channels in the bottlenecks' 3x3 convs) on the two easy
+// classes: best.ern keeps the grouped convs (the fused graph has convs of
+// 2 groups) and classifies the training images.
+func TestRunGroupedLearns(t *testing.T) {
+	cfg := tinyConfig(t.TempDir())
+	cfg.Arch = resnet.Config{Blocks: []int{1, 1}, Bottleneck: true, BaseWidth: 4, Groups: 2, WidthPerGroup: 64}
+	res, err := train.Run(context.Background(), cfg, train.Callbacks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := edgeresnet.Load(res.BestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	grouped := 0
+	for _, n := range m.Graph().Nodes {
+		if n.Conv != nil && n.Conv.Group == 2 {
+			grouped++
+		}
+	}
+	ev, err := edgeresnet.Evaluate(m, twoClass{n: 80}, edgeresnet.EvalOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: best validation accuracy %g, top-1 %g on the training images", m.Meta().Arch, res.Best.ValAcc, ev.Top1)
+	if grouped != 2 || m.Meta().Arch != "resnext8_2x64d" || ev.Top1 < 0.95 {
+		t.Errorf("best.ern: %d convs of 2 groups (want 2), arch %q, top-1 %g on the training images", grouped, m.Meta().Arch, ev.Top1)
+	}
+}

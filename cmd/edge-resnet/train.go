@@ -89,7 +89,7 @@ fine-tuning of a folded model needs its BatchNorms back.`,
 
 func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.arch, "arch", "cifar-resnet20", "architecture: cifar-resnet20/32/44/56/110, resnet18/34/50/101/152")
+	fl.StringVar(&f.arch, "arch", "cifar-resnet20", "architecture: cifar-resnet20/32/44/56/110 (any 6n+2), resnet18/34/50/101/152, resnextD_GxWd (resnext50_32x4d, resnext101_32x8d, resnext101_64x4d), wide_resnetD_K (wide_resnet50_2, wide_resnet101_2)")
 	fl.StringVar(&f.from, "from", "", "fine-tune this model (.ern or ONNX) instead of training --arch from scratch; needs --freeze backbone")
 	fl.StringVar(&f.freeze, "freeze", "", `with --from: "backbone" trains only a new classifier on the frozen backbone's features`)
 	fl.StringVar(&f.data, "data", "", "training set: class folder or .zip, IDX images file, CIFAR-10 .bin (required)")

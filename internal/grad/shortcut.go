@@ -66,9 +66,12 @@ func AddToThreads(dst, src []float32, threads int) {
 // ResNets: keep every Stride-th row and column (x[:, ::2, ::2, :] for the
 // default 2), then pad the channels with zeros from Cin to Cout,
 // (Cout-Cin)/2 before and the rest after, as the common CIFAR ResNet code's
-// F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes//4, planes//4)).
+// F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes//4, planes//4)). With
+// PadEnd every zero channel comes after the kept ones (TensorFlow-style
+// tf.pad code, resnet.ShortcutAEnd).
 type ShortcutA struct {
 	Cout, Stride int
+	PadEnd       bool
 
 	in, outS Shape
 	y, dx    []float32
@@ -86,6 +89,15 @@ func (l *ShortcutA) OutShape(s Shape) Shape {
 	return Shape{s.N, (s.H + l.Stride - 1) / l.Stride, (s.W + l.Stride - 1) / l.Stride, l.Cout}
 }
 
+// before is the number of zero channels before the kept ones, for input
+// shape s and output shape o.
+func (l *ShortcutA) before(s, o Shape) int {
+	if l.PadEnd {
+		return 0
+	}
+	return (o.C - s.C) / 2
+}
+
 // Forward returns the shortcut of x and its shape; the output is a buffer
 // of the layer's that the next Forward overwrites.
 func (l *ShortcutA) Forward(x []float32, s Shape) ([]float32, Shape) {
@@ -95,7 +107,7 @@ func (l *ShortcutA) Forward(x []float32, s Shape) ([]float32, Shape) {
 	o := l.OutShape(s)
 	l.in, l.outS = s, o
 	l.y = ensure32(l.y, o.Size())
-	lo := (o.C - s.C) / 2
+	lo := l.before(s, o)
 	for n := range s.N {
 		for oy := range o.H {
 			for ox := range o.W {
@@ -118,7 +130,7 @@ func (l *ShortcutA) Backward(dy []float32) []float32 {
 	}
 	l.dx = ensure32(l.dx, s.Size())
 	clear(l.dx)
-	lo := (o.C - s.C) / 2
+	lo := l.before(s, o)
 	for n := range s.N {
 		for oy := range o.H {
 			for ox := range o.W {

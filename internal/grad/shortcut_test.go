@@ -9,39 +9,46 @@ func TestShortcutAGradient(t *testing.T) {
 	cases := []struct {
 		s            Shape
 		cout, stride int
+		end          bool
 	}{
-		{Shape{2, 5, 5, 3}, 6, 2},  // odd spatial size, odd padding split (1 before, 2 after)
-		{Shape{1, 5, 7, 4}, 8, 2},  // CIFAR's 16 -> 32 in miniature
-		{Shape{3, 3, 3, 2}, 7, 2},  // odd channel count out
-		{Shape{1, 1, 1, 2}, 4, 2},  // a single pixel
-		{Shape{2, 4, 6, 3}, 3, 2},  // no channel padding
-		{Shape{1, 3, 3, 2}, 4, 1},  // channel padding only
-		{Shape{1, 7, 4, 1}, 3, 3},  // stride 3
-		{Shape{2, 6, 6, 8}, 16, 2}, // even everything
+		{Shape{2, 5, 5, 3}, 6, 2, false},  // odd spatial size, odd padding split (1 before, 2 after)
+		{Shape{1, 5, 7, 4}, 8, 2, false},  // CIFAR's 16 -> 32 in miniature
+		{Shape{3, 3, 3, 2}, 7, 2, false},  // odd channel count out
+		{Shape{1, 1, 1, 2}, 4, 2, false},  // a single pixel
+		{Shape{2, 4, 6, 3}, 3, 2, false},  // no channel padding
+		{Shape{1, 3, 3, 2}, 4, 1, false},  // channel padding only
+		{Shape{1, 7, 4, 1}, 3, 3, false},  // stride 3
+		{Shape{2, 6, 6, 8}, 16, 2, false}, // even everything
+		{Shape{2, 5, 5, 3}, 6, 2, true},   // PadEnd: all 3 zero channels after
+		{Shape{1, 3, 3, 2}, 8, 1, true},   // PadEnd, channel padding only (a bottleneck's first block)
+		{Shape{2, 4, 6, 3}, 3, 2, true},   // PadEnd without channel padding
 	}
 	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%dx%dx%dx%d_to%d_s%d", tc.s.N, tc.s.H, tc.s.W, tc.s.C, tc.cout, tc.stride), func(t *testing.T) {
-			mk := func() shaped { return &ShortcutA{Cout: tc.cout, Stride: tc.stride} }
+		t.Run(fmt.Sprintf("%dx%dx%dx%d_to%d_s%d_end%v", tc.s.N, tc.s.H, tc.s.W, tc.s.C, tc.cout, tc.stride, tc.end), func(t *testing.T) {
+			mk := func() shaped { return &ShortcutA{Cout: tc.cout, Stride: tc.stride, PadEnd: tc.end} }
 			x := fdRandom(uint64(tc.s.Size()), tc.s.Size(), -2, 2)
 			checkShapedGradient(t, mk(), x, tc.s, 1e-2)
 			checkShapedRepeatable(t, mk, x, tc.s)
-			checkShortcutReference(t, x, tc.s, tc.cout, tc.stride)
+			checkShortcutReference(t, x, tc.s, tc.cout, tc.stride, tc.end)
 		})
 	}
 }
 
 // checkShortcutReference compares ShortcutA's forward with the definition
 // written out index by index: y[n,i,j,c] = x[n,i·stride,j·stride,c-lo] for
-// lo <= c < lo+Cin, 0 elsewhere, lo = (Cout-Cin)/2.
-func checkShortcutReference(t *testing.T, x []float32, s Shape, cout, stride int) {
+// lo <= c < lo+Cin, 0 elsewhere, lo = (Cout-Cin)/2, or 0 with end.
+func checkShortcutReference(t *testing.T, x []float32, s Shape, cout, stride int, end bool) {
 	t.Helper()
-	l := &ShortcutA{Cout: cout, Stride: stride}
+	l := &ShortcutA{Cout: cout, Stride: stride, PadEnd: end}
 	y, o := l.Forward(x, s)
 	oh, ow := (s.H+stride-1)/stride, (s.W+stride-1)/stride
 	if o != (Shape{s.N, oh, ow, cout}) {
 		t.Fatalf("shape %v, want %v", o, Shape{s.N, oh, ow, cout})
 	}
 	lo := (cout - s.C) / 2
+	if end {
+		lo = 0
+	}
 	want := make([]float32, o.Size())
 	for n := range s.N {
 		for i := range oh {
