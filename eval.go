@@ -3,6 +3,7 @@ package edgeresnet
 import (
 	"context"
 	"fmt"
+	"image"
 	"math"
 	"runtime"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/edge-resnet/edge-resnet/dataset"
+	"github.com/edge-resnet/edge-resnet/preprocess"
 )
 
 // EvalResult is the accuracy of a model on a labeled set.
@@ -38,8 +40,13 @@ type EvalOptions struct {
 	OnError func(name string, err error)
 	// Precision of the sessions (default PrecisionAuto).
 	Precision Precision
-	// KeepOutputs stores every raw output in EvalResult.Outputs.
+	// KeepOutputs stores every raw output in EvalResult.Outputs (with
+	// Views, each sample's mean probabilities).
 	KeepOutputs bool
+	// Views, when there are more than one, classifies each sample by
+	// test-time augmentation: the mean probabilities of these views
+	// (preprocess.ParseViews), run as one batch per sample.
+	Views []preprocess.View
 }
 
 // Evaluate runs the model on every sample of set and counts top-1 and top-5
@@ -110,7 +117,7 @@ type evaluation struct {
 func (ev *evaluation) run(m *Model, workers int) error {
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
-		s, err := m.NewSession(WithThreads(1), WithPrecision(ev.opt.Precision))
+		s, err := m.NewSession(WithThreads(1), WithPrecision(ev.opt.Precision), WithBatch(max(len(ev.opt.Views), m.Batch())))
 		if err != nil {
 			ev.stop.Store(true) // the sessions started so far
 			wg.Wait()
@@ -151,12 +158,10 @@ func (ev *evaluation) work(s *Session) {
 func (ev *evaluation) sample(s *Session, i int) {
 	ev.res.Predictions[i] = -1
 	img, err := ev.set.Image(i)
-	if err == nil {
-		err = s.Preprocess(img)
-	}
 	var out []float32
+	var top []Prediction
 	if err == nil {
-		out, err = s.Run(nil)
+		out, top, err = ev.classify(s, img)
 	}
 	if err != nil {
 		ev.failed.Add(1)
@@ -170,13 +175,36 @@ func (ev *evaluation) sample(s *Session, i int) {
 		}
 		return
 	}
-	ev.score(s, i, out)
+	ev.score(i, out, top)
+}
+
+// classify runs img on s and returns its raw output and top 5 classes or,
+// with views, their mean probabilities and its top 5.
+func (ev *evaluation) classify(s *Session, img image.Image) ([]float32, []Prediction, error) {
+	if views := ev.opt.Views; len(views) > 1 {
+		if err := s.PreprocessViews(img, views); err != nil {
+			return nil, nil, err
+		}
+		mean, err := s.RunViews(len(views))
+		if err != nil {
+			return nil, nil, err
+		}
+		return mean, s.TopKProbs(mean, 5), nil
+	}
+	if err := s.Preprocess(img); err != nil {
+		return nil, nil, err
+	}
+	out, err := s.Run(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, s.TopK(out, 5), nil
 }
 
 // score records sample i's output and top-1 class and counts whether its
 // label is the top-1 or among the top-5 classes. A label the model cannot
 // output ends the evaluation.
-func (ev *evaluation) score(s *Session, i int, out []float32) {
+func (ev *evaluation) score(i int, out []float32, top []Prediction) {
 	label := ev.set.Label(i)
 	if label < 0 || label >= ev.classes {
 		ev.fail(fmt.Errorf("%s: label %d outside the model's %d classes", ev.set.Name(i), label, ev.classes))
@@ -184,7 +212,6 @@ func (ev *evaluation) score(s *Session, i int, out []float32) {
 	if ev.res.Outputs != nil {
 		copy(ev.res.Outputs[i*ev.classes:(i+1)*ev.classes], out)
 	}
-	top := s.TopK(out, 5)
 	ev.res.Predictions[i] = top[0].Class
 	for k, p := range top {
 		if p.Class == label {

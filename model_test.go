@@ -34,7 +34,7 @@ func maxDiff(a, b []float32) float64 {
 	return m
 }
 
-func argmax(v []float32) int {
+func argmax[T float32 | float64](v []T) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {

@@ -39,6 +39,7 @@ type Session struct {
 	exec    *engine.Exec
 	scratch preprocess.Scratch
 	probs   []float32
+	mean    []float32 // RunViews' result
 	top     []Prediction
 
 	mu     sync.Mutex // held by the running call (TryLock: never waits)
@@ -147,7 +148,7 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 		return nil, err
 	}
 	n := plan.OutputShape().Size()
-	return &Session{m: m, plan: plan, prec: prec, exec: e, probs: make([]float32, n), top: make([]Prediction, n)}, nil
+	return &Session{m: m, plan: plan, prec: prec, exec: e, probs: make([]float32, n), mean: make([]float32, n), top: make([]Prediction, n)}, nil
 }
 
 // sessionsThatFit is how many of n single-thread sessions of precision p
@@ -467,7 +468,11 @@ func (s *Session) TopK(out []float32, k int) []Prediction {
 }
 
 func (s *Session) topK(out []float32, k int) []Prediction {
-	p := s.probabilities(out)
+	return s.topOf(s.probabilities(out), k)
+}
+
+// topOf is the k most probable classes of the probabilities p.
+func (s *Session) topOf(p []float32, k int) []Prediction {
 	k = min(max(k, 1), len(p))
 	top := s.top[:0]
 	for c, v := range p {
@@ -531,11 +536,19 @@ func (s *Session) preprocess(i int, img image.Image) error {
 	if dst == nil {
 		return fmt.Errorf("%w: image %d of a batch of %d", ErrInput, i, s.plan.Batch)
 	}
-	if s.m.meta.Preprocess.Channels == 0 {
-		return fmt.Errorf("%w: the model takes tensors (.npy) only: its input %v is not an image", ErrInput, s.plan.InputShape())
+	if err := s.takesImages(); err != nil {
+		return err
 	}
 	if err := s.m.meta.Preprocess.Apply(img, dst, &s.scratch); err != nil {
 		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	return nil
+}
+
+// takesImages fails for models whose input is not an image.
+func (s *Session) takesImages() error {
+	if s.m.meta.Preprocess.Channels == 0 {
+		return fmt.Errorf("%w: the model takes tensors (.npy) only: its input %v is not an image", ErrInput, s.plan.InputShape())
 	}
 	return nil
 }

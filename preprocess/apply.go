@@ -240,69 +240,7 @@ func checkImage(img image.Image) (w, h int, err error) {
 // image types go through image.Image.At, which usually allocates. A nil
 // scr allocates fresh buffers.
 func (s Spec) Apply(img image.Image, dst []float32, scr *Scratch) error {
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	ch := s.Channels
-	if n := s.Height * s.Width * ch; len(dst) != n {
-		return fmt.Errorf("preprocess: dst has %d values, want %d (%dx%dx%d)", len(dst), n, s.Height, s.Width, ch)
-	}
-	_, _, err := checkImage(img)
-	if err != nil {
-		return err
-	}
-	b := img.Bounds()
-	g, err := s.geometry(b.Dx(), b.Dy())
-	if err != nil {
-		return err
-	}
-	if scr == nil {
-		scr = new(Scratch)
-	}
-	wx0, wy0, wx1, wy1 := s.window(g)
-	px, err := scr.resize(img, ch, g.rw, g.rh, wx0, wy0, wx1, wy1, 0)
-	if err != nil {
-		return err
-	}
-	scr.setLUT(s)
-	stride := (wx1 - wx0) * ch
-	// Source channel of each output channel.
-	var sc [3]int
-	for c := range sc {
-		sc[c] = c
-	}
-	if s.BGR {
-		sc = [3]int{2, 1, 0}
-	}
-	W := s.Width
-	for y := 0; y < s.Height; y++ {
-		row := dst[y*W*ch : (y+1)*W*ch]
-		ry := g.y0 + y
-		if ry < wy0 || ry >= wy1 {
-			s.fillPad(row, scr)
-			continue
-		}
-		// Columns [lo, hi) of the crop come from the window; the rest pad.
-		lo, hi := wx0-g.x0, wx1-g.x0
-		s.fillPad(row[:lo*ch], scr)
-		s.fillPad(row[hi*ch:], scr)
-		src := px[(ry-wy0)*stride : (ry-wy0+1)*stride]
-		out := row[lo*ch : hi*ch]
-		if ch == 1 {
-			lut := &scr.lut[0]
-			for i, v := range src {
-				out[i] = lut[v]
-			}
-			continue
-		}
-		l0, l1, l2 := &scr.lut[0], &scr.lut[1], &scr.lut[2]
-		for i := 0; i+2 < len(src); i += 3 {
-			out[i] = l0[src[i+sc[0]]]
-			out[i+1] = l1[src[i+sc[1]]]
-			out[i+2] = l2[src[i+sc[2]]]
-		}
-	}
-	return nil
+	return s.ApplyViews(img, viewsNone, dst, scr)
 }
 
 // fillPad writes the value of a zero pixel (CenterCrop's padding) into

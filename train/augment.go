@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/edge-resnet/edge-resnet/preprocess"
 )
 
 // Augment is the random augmentation of training images, applied to each
@@ -66,7 +68,7 @@ func (a Augment) Apply(x []float32, h, w, c int, fill []float32, r *rand.Rand, t
 		CropPad(x, tmp, h, w, c, a.Pad, dy, dx, fill)
 	}
 	if a.Flip && r.IntN(2) == 1 {
-		FlipH(x, h, w, c)
+		preprocess.FlipH(x, h, w, c)
 	}
 }
 
@@ -95,18 +97,6 @@ func CropPad(dst, src []float32, h, w, c, pad, dy, dx int, fill []float32) {
 func fillPixels(row, fill []float32, c int) {
 	for i := 0; i+c <= len(row); i += c {
 		copy(row[i:i+c], fill)
-	}
-}
-
-// FlipH mirrors the h x w x c image x left to right, in place.
-func FlipH(x []float32, h, w, c int) {
-	for y := 0; y < h; y++ {
-		row := x[y*w*c : (y+1)*w*c]
-		for i, j := 0, w-1; i < j; i, j = i+1, j-1 {
-			for k := 0; k < c; k++ {
-				row[i*c+k], row[j*c+k] = row[j*c+k], row[i*c+k]
-			}
-		}
 	}
 }
 

@@ -38,40 +38,6 @@ func TestCropPad(t *testing.T) {
 	}
 }
 
-func TestFlipH(t *testing.T) {
-	for _, tc := range []struct {
-		h, w, c int
-		in      []float32
-		want    []float32
-	}{
-		{2, 3, 1, []float32{1, 2, 3, 4, 5, 6}, []float32{3, 2, 1, 6, 5, 4}},
-		{1, 2, 2, []float32{1, 10, 2, 20}, []float32{2, 20, 1, 10}},
-		{1, 3, 3, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, []float32{7, 8, 9, 4, 5, 6, 1, 2, 3}},
-		{2, 1, 1, []float32{1, 2}, []float32{1, 2}},
-	} {
-		x := slices.Clone(tc.in)
-		FlipH(x, tc.h, tc.w, tc.c)
-		if !slices.Equal(x, tc.want) {
-			t.Errorf("%dx%dx%d: %v, want %v", tc.h, tc.w, tc.c, x, tc.want)
-		}
-		FlipH(x, tc.h, tc.w, tc.c)
-		if !slices.Equal(x, tc.in) {
-			t.Errorf("%dx%dx%d: flipped twice %v, want %v", tc.h, tc.w, tc.c, x, tc.in)
-		}
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, 5*7*3)
-	for i := range x {
-		x[i] = r.Float32()
-	}
-	y := slices.Clone(x)
-	FlipH(y, 5, 7, 3)
-	FlipH(y, 5, 7, 3)
-	if !slices.Equal(x, y) {
-		t.Error("5x7x3: flip twice is not the identity")
-	}
-}
-
 func TestResizedCrop(t *testing.T) {
 	src := []float32{0, 10, 20, 30} // 1x4x1
 	for _, tc := range []struct {

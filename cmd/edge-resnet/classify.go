@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,12 +26,13 @@ type classifyFlags struct {
 	threads   int
 	vote      bool
 	precision string
+	tta       string
 }
 
 func newClassifyCmd() *cobra.Command {
 	var f classifyFlags
 	cmd := &cobra.Command{
-		Use:   "classify [-m MODEL] [-k 5] [--json] [--logits] [--threads N] [--vote] FILE|DIR...",
+		Use:   "classify [-m MODEL] [-k 5] [--json] [--logits] [--threads N] [--vote] [--tta flip|crop|flip,crop] FILE|DIR...",
 		Short: "Classify images (JPEG, PNG, GIF, BMP, TIFF, WebP) or .npy tensors",
 		Long: `Classify images with a model image (.ern) or an ONNX file (-m), or with the
 built-in Fashion-MNIST ResNet-20 when -m is absent.
@@ -55,10 +57,27 @@ a model with several outputs adds "outputs", each output by name (top-k
 is computed from the first); --logits adds "logits" (the
 raw model outputs before softmax). --vote treats all inputs as views of one
 object and adds the majority class of their top-1 predictions (ties go to the
-class with the larger summed probability).`,
+class with the larger summed probability).
+
+--tta classifies each image by test-time augmentation: several views of it
+run as one batch, and the top-k comes from the mean of their softmax
+probabilities. "flip" is the image and its left-right mirror (2 views);
+"crop" is the center crop and four corner crops (5 views); "flip,crop" is
+those five and their mirrors (10 views, the classic 10-crop). The corner
+crops are torchvision's FiveCrop of the resized image (with the ImageNet
+preprocessing, flip,crop is exactly torchvision's TenCrop); where the
+resized image is no larger than the model input (as for the built-in
+28x28 model), they are the input shifted by about 1/14 of its size (2
+pixels at 28x28) into zero padding, the pad-and-crop of CIFAR-style
+training. "ms" is then the run time of the whole batch of views; --vote
+votes over the averaged results. --tta takes images only (a .npy tensor is
+already preprocessed) and cannot be combined with --logits (the result is
+a mean of probabilities, not one run's output); JSON lines carry "views",
+the number of views, and no "outputs".`,
 		Example: `  edge-resnet classify testdata/samples/0000_ankle_boot.png
   edge-resnet classify -m resnet50.ern -k 3 --json photos/
-  edge-resnet classify -m resnet18.onnx --logits --json input.npy`,
+  edge-resnet classify -m resnet18.onnx --logits --json input.npy
+  edge-resnet classify --tta flip,crop --json testdata/samples/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runClassify(cmd.OutOrStdout(), cmd.ErrOrStderr(), f, args)
@@ -72,6 +91,7 @@ class with the larger summed probability).`,
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (default: number of CPUs)")
 	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
 	fl.BoolVar(&f.vote, "vote", false, "report the majority class over all inputs (views of one object)")
+	fl.StringVar(&f.tta, "tta", "none", ttaUsage)
 	return cmd
 }
 
@@ -113,6 +133,7 @@ type jsonResult struct {
 	Index  *int                    `json:"index,omitempty"` // sample of a batched .npy
 	Top    []edgeresnet.Prediction `json:"top"`
 	Ms     float64                 `json:"ms"`
+	Views  int                     `json:"views,omitempty"` // test-time augmentation views averaged
 	Logits []float32               `json:"logits,omitempty"`
 	// Outputs holds every output by name, for models with more than one.
 	Outputs map[string][]float32 `json:"outputs,omitempty"`
@@ -125,13 +146,20 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 	if err := checkIntFlags(intFlag{"-k", f.k, 1, 0, "classes per input"}); err != nil {
 		return err
 	}
+	views, err := parseTTA(f.tta)
+	if err != nil {
+		return err
+	}
+	if len(views) > 1 && f.logits {
+		return fmt.Errorf("--logits cannot be combined with --tta %s: the result is a mean of the views' probabilities, not the output of one run", f.tta)
+	}
 	m, err := loadModel(f.model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	ss := &batchSessions{m: m, f: f}
-	if _, err := ss.forBatch(1); err != nil {
+	ss := &batchSessions{m: m, f: f, views: views}
+	if _, err := ss.forBatch(len(views)); err != nil {
 		return err
 	}
 	defer ss.close()
@@ -187,7 +215,7 @@ func classifyFiles(stdout, stderr io.Writer, enc *json.Encoder, ss *batchSession
 				name, index = fmt.Sprintf("%s[%d]", file, i), &i
 			}
 			if f.json {
-				jr := jsonResult{File: file, Index: index, Top: r.top, Ms: ms(dt), Outputs: r.named}
+				jr := jsonResult{File: file, Index: index, Top: r.top, Ms: ms(dt), Outputs: r.named, Views: r.views}
 				if f.logits {
 					jr.Logits = r.out
 				}
@@ -256,14 +284,16 @@ type sampleResult struct {
 	top   []edgeresnet.Prediction
 	out   []float32
 	named map[string][]float32
+	views int // test-time augmentation views averaged into top (--tta)
 }
 
 // batchSessions hands out a session with room for a batch, replacing the
 // current one by a larger one when a batched .npy needs it.
 type batchSessions struct {
-	m *edgeresnet.Model
-	f classifyFlags
-	s *edgeresnet.Session
+	m     *edgeresnet.Model
+	f     classifyFlags
+	s     *edgeresnet.Session
+	views []preprocess.View // --tta; images need a batch of len(views)
 }
 
 func (b *batchSessions) forBatch(n int) (*edgeresnet.Session, error) {
@@ -293,11 +323,14 @@ func (b *batchSessions) close() {
 func classifyOne(ss *batchSessions, file string, k int) (results []sampleResult, batched bool, dt time.Duration, err error) {
 	var out []float32
 	n := 1
-	s, err := ss.forBatch(1)
+	s, err := ss.forBatch(len(ss.views))
 	if err != nil {
 		return nil, false, 0, err
 	}
 	if strings.EqualFold(filepath.Ext(file), ".npy") {
+		if len(ss.views) > 1 {
+			return nil, false, 0, fmt.Errorf("%s: --tta takes images only: a .npy tensor is already preprocessed (cropped and normalized)", file)
+		}
 		shape, data, err := preprocess.ReadNPYFile(file)
 		if err != nil {
 			return nil, false, 0, err
@@ -318,6 +351,9 @@ func classifyOne(ss *batchSessions, file string, k int) (results []sampleResult,
 		img, err := preprocess.DecodeFile(file)
 		if err != nil {
 			return nil, false, 0, err
+		}
+		if len(ss.views) > 1 {
+			return classifyViews(s, file, img, ss.views, k)
 		}
 		if err := s.Preprocess(img); err != nil {
 			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
@@ -344,6 +380,34 @@ func classifyOne(ss *batchSessions, file string, k int) (results []sampleResult,
 		results = append(results, r)
 	}
 	return results, batched && n > 1, dt, nil
+}
+
+// classifyViews classifies img by the mean probabilities of its views
+// (--tta), run as one batch; dt is that run's time.
+func classifyViews(s *edgeresnet.Session, file string, img image.Image, views []preprocess.View, k int) ([]sampleResult, bool, time.Duration, error) {
+	if err := s.PreprocessViews(img, views); err != nil {
+		return nil, false, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	t0 := time.Now()
+	mean, err := s.RunViews(len(views))
+	dt := time.Since(t0)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	top := append([]edgeresnet.Prediction(nil), s.TopKProbs(mean, k)...)
+	return []sampleResult{{top: top, views: len(views)}}, false, dt, nil
+}
+
+// ttaUsage is the help of --tta (classify and eval).
+const ttaUsage = "test-time augmentation: none, flip (2 views), crop (5: center and corners) or flip,crop (10); probabilities are averaged"
+
+// parseTTA parses --tta into its views.
+func parseTTA(name string) ([]preprocess.View, error) {
+	views, err := preprocess.ParseViews(name)
+	if err != nil {
+		return nil, fmt.Errorf("--tta: %w", err)
+	}
+	return views, nil
 }
 
 func printText(tw *tabwriter.Writer, file string, top []edgeresnet.Prediction, out []float32, dt time.Duration, f classifyFlags) {

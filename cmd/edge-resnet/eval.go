@@ -10,6 +10,7 @@ import (
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/dataset"
+	"github.com/edge-resnet/edge-resnet/preprocess"
 )
 
 type evalFlags struct {
@@ -19,12 +20,13 @@ type evalFlags struct {
 	json      bool
 	precision string
 	against   string
+	tta       string
 }
 
 func newEvalCmd() *cobra.Command {
 	var f evalFlags
 	cmd := &cobra.Command{
-		Use:   "eval [-m MODEL] [--precision fp32|int8|auto] [--against fp32|MODEL] [--threads N] [--limit N] [--json] DATA",
+		Use:   "eval [-m MODEL] [--precision fp32|int8|auto] [--against fp32|MODEL] [--tta flip|crop|flip,crop] [--threads N] [--limit N] [--json] DATA",
 		Short: "Measure top-1/top-5 accuracy on a labeled image set",
 		Long: `Measure a model's top-1 and top-5 accuracy on a labeled image set, with the
 model's own preprocessing. DATA is one of:
@@ -43,7 +45,12 @@ then 1).
 often the two agree on the top-1 class, and the largest and mean absolute
 difference of their outputs: "fp32" is the same model run in fp32 (to
 measure what int8 costs), anything else another model file (e.g. the
-original .onnx of a quantized model).`,
+original .onnx of a quantized model).
+
+--tta measures accuracy with test-time augmentation, as classify --tta
+does: each image is scored by the mean probabilities of its views (flip: 2,
+crop: 5, flip,crop: 10), run as one batch; the reference of --against uses
+the same views.`,
 		Example: `  edge-resnet eval /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
   edge-resnet eval -m cifar10_resnet20.ern cifar10_test_jpeg.zip
   edge-resnet eval -m resnet20_int8.ern --against fp32 cifar10_test_jpeg.zip`,
@@ -59,6 +66,7 @@ original .onnx of a quantized model).`,
 	fl.BoolVar(&f.json, "json", false, "print one JSON object")
 	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
 	fl.StringVar(&f.against, "against", "", "also evaluate a reference and compare: fp32 (this model in fp32) or a model file")
+	fl.StringVar(&f.tta, "tta", "none", ttaUsage)
 	return cmd
 }
 
@@ -67,6 +75,10 @@ original .onnx of a quantized model).`,
 // as they come and make the exit status 1 at the end.
 func runEval(cmd *cobra.Command, f evalFlags, data string) error {
 	if err := checkIntFlags(threadsFlag(f.threads), intFlag{"--limit", f.limit, 0, 0, "0: all"}); err != nil {
+		return err
+	}
+	views, err := parseTTA(f.tta)
+	if err != nil {
 		return err
 	}
 	m, err := loadModel(f.model)
@@ -83,7 +95,7 @@ func runEval(cmd *cobra.Command, f evalFlags, data string) error {
 	if err != nil {
 		return err
 	}
-	ev := &evalRun{cmd: cmd, f: f, set: set, n: set.Len()}
+	ev := &evalRun{cmd: cmd, f: f, set: set, n: set.Len(), views: views}
 	if f.limit > 0 && f.limit < ev.n {
 		ev.n = f.limit
 	}
@@ -92,6 +104,9 @@ func runEval(cmd *cobra.Command, f evalFlags, data string) error {
 		return err
 	}
 	out := evalOutput{Model: m.Meta().Name, Data: data, Precision: precisionOf(m, prec), EvalResult: res, Seconds: dt.Seconds()}
+	if len(views) > 1 {
+		out.TTA, out.Views = f.tta, len(views)
+	}
 	if f.against != "" {
 		ref, err := ev.reference(m)
 		if err != nil {
@@ -114,8 +129,9 @@ type evalRun struct {
 	cmd    *cobra.Command
 	f      evalFlags
 	set    dataset.Set
-	n      int  // images evaluated (--limit), for the progress bar
-	failed bool // an image could not be read (set under Evaluate's lock)
+	n      int               // images evaluated (--limit), for the progress bar
+	failed bool              // an image could not be read (set under Evaluate's lock)
+	views  []preprocess.View // --tta
 }
 
 // evaluate runs m at prec over the set with a progress bar named what,
@@ -130,6 +146,7 @@ func (ev *evalRun) evaluate(m *edgeresnet.Model, prec edgeresnet.Precision, what
 		Limit:       ev.f.limit,
 		Precision:   prec,
 		KeepOutputs: ev.f.against != "",
+		Views:       ev.views,
 		Progress:    func(int) { bar.Add(1) },
 		OnError: func(name string, err error) {
 			ev.failed = true
@@ -161,6 +178,8 @@ type evalOutput struct {
 	Model     string `json:"model"`
 	Data      string `json:"data"`
 	Precision string `json:"precision"`
+	TTA       string `json:"tta,omitempty"`   // --tta
+	Views     int    `json:"views,omitempty"` // views per image with --tta
 	*edgeresnet.EvalResult
 	Seconds   float64                `json:"seconds"`
 	Against   string                 `json:"against,omitempty"`
@@ -173,8 +192,12 @@ func (o *evalOutput) print(w io.Writer, asJSON bool) error {
 		return json.NewEncoder(w).Encode(o)
 	}
 	res := o.EvalResult
+	prec := o.Precision
+	if o.Views > 1 {
+		prec = fmt.Sprintf("%s, --tta %s: %d views", prec, o.TTA, o.Views)
+	}
 	fmt.Fprintf(w, "%s (%s) on %s: %d images, top-1 %.2f%% (%d), top-5 %.2f%%, %.1f s (%.0f images/s)\n",
-		o.Model, o.Precision, o.Data, res.Images-res.Failed, 100*res.Top1, res.Correct, 100*res.Top5, o.Seconds,
+		o.Model, prec, o.Data, res.Images-res.Failed, 100*res.Top1, res.Correct, 100*res.Top5, o.Seconds,
 		float64(res.Images)/o.Seconds)
 	if ref, ag := o.Reference, o.Agreement; ref != nil {
 		fmt.Fprintf(w, "reference %s: top-1 %.2f%% (%d), top-5 %.2f%%\n", o.Against, 100*ref.Top1, ref.Correct, 100*ref.Top5)

@@ -152,11 +152,19 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-func TestEvalIDX(t *testing.T) {
+// fashionMNIST is the Fashion-MNIST test set of the shared data beside
+// the checkout; the test is skipped without it.
+func fashionMNIST(t *testing.T) string {
+	t.Helper()
 	data := "../../../shared/data/images/fashion_mnist/t10k-images-idx3-ubyte.gz"
 	if _, err := os.Stat(data); err != nil {
 		t.Skipf("real test data not found beside the checkout: %v", err)
 	}
+	return data
+}
+
+func TestEvalIDX(t *testing.T) {
+	data := fashionMNIST(t)
 	out, _, err := run(t, "eval", "--limit", "50", "--json", data)
 	if err != nil {
 		t.Fatal(err)
@@ -334,10 +342,7 @@ func TestInspectFP32Weights(t *testing.T) {
 // 30 real images, checks the JSON report, and compares fp32 with itself
 // through eval --against; bench reports the precision it ran.
 func TestQuantizeEvalPrecision(t *testing.T) {
-	data := "../../../shared/data/images/fashion_mnist/t10k-images-idx3-ubyte.gz"
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("real test data not found beside the checkout: %v", err)
-	}
+	data := fashionMNIST(t)
 	out := filepath.Join(t.TempDir(), "q.ern")
 	stdout, _, err := run(t, "quantize", "--calib", data, "-n", "30", "--keep-fp32", "last", "-o", out, "--json")
 	if _, _, err := run(t, "quantize", "--calib", data); err == nil {
@@ -438,5 +443,91 @@ func TestCPUJSON(t *testing.T) {
 	}
 	if !found || len(c.Primitives) == 0 {
 		t.Fatalf("cpu --json: %+v", c)
+	}
+}
+
+// TestClassifyTTA runs classify --tta on the built-in model's samples:
+// each JSON line names its view count and ranks classes by the mean
+// probability, the plain run differs, and bad combinations are refused
+// naming the option.
+func TestClassifyTTA(t *testing.T) {
+	samples := []string{"../../testdata/samples/0000_ankle_boot.png", "../../testdata/samples/0004_shirt.png"}
+	plain, _, err := run(t, "classify", "--json", "-k", "10", samples[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p jsonResult
+	if err := json.Unmarshal([]byte(plain), &p); err != nil || p.Views != 0 {
+		t.Fatalf("plain: %v %+v", err, p)
+	}
+	for _, tc := range []struct {
+		tta   string
+		views int
+	}{{"flip", 2}, {"crop", 5}, {"flip,crop", 10}} {
+		out, _, err := run(t, append([]string{"classify", "--tta", tc.tta, "--json", "-k", "10", "--vote"}, samples...)...)
+		if err != nil {
+			t.Fatalf("--tta %s: %v", tc.tta, err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 || !strings.Contains(lines[2], `"inputs":2`) {
+			t.Fatalf("--tta %s: want 2 results and a vote:\n%s", tc.tta, out)
+		}
+		var r jsonResult
+		if err := json.Unmarshal([]byte(lines[1]), &r); err != nil {
+			t.Fatal(err)
+		}
+		sum := float32(0)
+		for i, c := range r.Top {
+			sum += c.Prob
+			if i > 0 && c.Prob > r.Top[i-1].Prob {
+				t.Errorf("--tta %s: classes not ranked: %+v", tc.tta, r.Top)
+			}
+		}
+		if r.Views != tc.views || len(r.Top) != 10 || math.Abs(float64(sum)-1) > 1e-4 || r.Ms <= 0 || r.Logits != nil {
+			t.Errorf("--tta %s: %+v (probabilities sum to %v)", tc.tta, r, sum)
+		}
+		if r.Top[0].Prob == p.Top[0].Prob {
+			t.Errorf("--tta %s: same top-1 probability %v as without views", tc.tta, r.Top[0].Prob)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tta", "mirror"}, `--tta: preprocess: test-time augmentation "mirror": unknown view "mirror" (want none, flip, crop or flip,crop)`},
+		{[]string{"--tta", "flip,", "--json"}, `"flip,": empty view name`},
+		{[]string{"--tta", "flip", "--logits"}, "--logits cannot be combined with --tta flip"},
+	} {
+		_, _, err := run(t, append(append([]string{"classify"}, tc.args...), samples[0])...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	_, stderr, err := run(t, "classify", "-m", fixture+".onnx", "--tta", "flip", fixture+".input.npy")
+	if !errors.Is(err, errReported) || !strings.Contains(stderr, "input.npy: --tta takes images only") {
+		t.Errorf(".npy with --tta: %v %q", err, stderr)
+	}
+}
+
+func TestEvalTTA(t *testing.T) {
+	data := fashionMNIST(t)
+	out, _, err := run(t, "eval", "--limit", "40", "--tta", "flip", "--json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		TTA    string  `json:"tta"`
+		Views  int     `json:"views"`
+		Images int     `json:"images"`
+		Top1   float64 `json:"top1"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.TTA != "flip" || r.Views != 2 || r.Images != 40 || r.Top1 < 0.8 {
+		t.Fatalf("%+v", r)
+	}
+	if _, _, err := run(t, "eval", "--tta", "crop,zoom", data); err == nil || !strings.Contains(err.Error(), `unknown view "zoom"`) {
+		t.Errorf("--tta crop,zoom: %v", err)
 	}
 }
