@@ -51,7 +51,11 @@ func (s *classSubset) Classes() []string                { return s.names }
 // on every image of set.
 func frozenFeatures(t *testing.T, fm *firmware.Model, set dataset.Set) (x [][]float64, y []int) {
 	t.Helper()
-	bb, done, err := backbone(fm, 0)
+	g, err := train.BackboneGraph(fm.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, done, err := backbone(fm, g, 0, backboneBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
