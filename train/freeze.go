@@ -214,5 +214,16 @@ func (t *trainer) useNet(net *Net, err error) error {
 	if t.stages >= 0 {
 		t.model = newTail(net, t.stages, t.frozen)
 	}
+	if t.cfg.FrozenStats {
+		t.model = frozenStats{t.model}
+	}
 	return nil
+}
+
+// frozenStats runs a learner's BatchNorms on their running statistics in
+// training too (Config.FrozenStats).
+type frozenStats struct{ learner }
+
+func (f frozenStats) Forward(x []float32, n int, _ bool) []float32 {
+	return f.learner.Forward(x, n, false)
 }

@@ -97,6 +97,13 @@ type Config struct {
 	From           *firmware.Model
 	FreezeBackbone bool
 	Freeze         string
+	// FrozenStats keeps the unfolded BatchNorms normalizing with their
+	// running statistics in training too (the model's own, never
+	// updated; gamma and beta still train): the net then starts training
+	// from exactly the model's function, which the identity BatchNorms
+	// of Unfold lose with batch statistics (they rescale every channel by
+	// its batch deviation) until the new statistics are learned.
+	FrozenStats bool
 	// Backbone runs the frozen part of From (FrozenGraph's graph):
 	// edgeresnet.Train sets it (on the inference engine) when it is nil.
 	Backbone Backbone
@@ -509,13 +516,13 @@ func (t *trainer) imageStream(ctx context.Context, epoch int, batches [][]int, t
 // model's preprocessing when Spec is unset.
 func (c *Config) fromDefaults() error {
 	if c.From == nil {
-		if c.FreezeBackbone || c.Freeze != "" {
-			return errors.New("train: freezing layers needs a model to fine-tune (From)")
+		if c.FreezeBackbone || c.Freeze != "" || c.FrozenStats {
+			return errors.New("train: freezing layers or statistics needs a model to fine-tune (From)")
 		}
 		return nil
 	}
-	if c.FreezeBackbone && c.Freeze != "" {
-		return fmt.Errorf("train: freeze the backbone or %q, not both", c.Freeze)
+	if c.FreezeBackbone && (c.Freeze != "" || c.FrozenStats) {
+		return fmt.Errorf("train: a frozen backbone has no layers (freeze %q) or statistics to freeze: not both", c.Freeze)
 	}
 	if c.Backbone == nil && (c.FreezeBackbone || c.Freeze != "") {
 		return errors.New("train: fine-tuning with frozen layers needs the model's Backbone (edgeresnet.Train provides it)")

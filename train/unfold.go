@@ -261,6 +261,9 @@ func describe(n *graph.Node) string {
 	case n.Op == graph.OpConv:
 		c := n.Conv
 		s += fmt.Sprintf(" %dx%d/%d %d->%d", c.KH, c.KW, c.StrideH, c.Cin, c.Cout)
+		if p := c.Pad; p != (graph.Pads{Top: p.Top, Left: p.Top, Bottom: p.Top, Right: p.Top}) {
+			s += fmt.Sprintf(" pad %d,%d,%d,%d", p.Top, p.Left, p.Bottom, p.Right)
+		}
 		if len(n.Inputs) == 2 {
 			s += " +residual"
 		}

@@ -27,7 +27,7 @@ type trainFlags struct {
 	keep, threads, pad                            int
 	seed                                          uint64
 	lr, decayRate, momentum, weightDecay, smooth  float64
-	flip, nesterov, resume, json                  bool
+	flip, nesterov, resume, json, frozenStats     bool
 }
 
 func newTrainCmd() *cobra.Command {
@@ -80,6 +80,12 @@ inference form (BatchNorm folded, by the inference engine) on every batch
 and keep neither activations nor gradients, and only the rest is trained.
 --freeze layer3 on ResNet-18 trains its last stage and classifier.
 
+In training the unfolded BatchNorms normalize with the batch statistics, so
+the net leaves the model's function (each channel is rescaled by its batch
+deviation) until gamma and the statistics are learned again; on small data
+sets --freeze-bn-stats keeps the model's statistics (gamma and beta still
+train) and starts from exactly the model.
+
 --freeze backbone trains only the classifier: the pooled features (the input
 of the final Dense/Gemm) are computed once per image and cached in memory,
 without augmentation (--pad and --flip are refused), and the model images
@@ -110,6 +116,7 @@ func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl.StringVar(&f.arch, "arch", "cifar-resnet20", "architecture: cifar-resnet20/32/44/56/110, resnet18/34/50/101/152")
 	fl.StringVar(&f.from, "from", "", "fine-tune this model (.ern or ONNX) instead of training --arch from scratch")
 	fl.StringVar(&f.freeze, "freeze", "", `with --from: "backbone" trains only the classifier on cached features; "stem" or "layerK" freezes the stem and stages 1..K (default: train every layer)`)
+	fl.BoolVar(&f.frozenStats, "freeze-bn-stats", false, "with --from (not --freeze backbone): BatchNorms keep the model's statistics in training")
 	fl.StringVar(&f.data, "data", "", "training set: class folder or .zip, IDX images file, CIFAR-10 .bin (required)")
 	fl.StringVar(&f.val, "val", "", "separate validation set (instead of --val-split)")
 	fl.IntVar(&f.valSplit, "val-split", 0, "hold out N samples of --data for validation, chosen with --seed")
@@ -258,7 +265,7 @@ func loadFrom(f trainFlags, cfg *train.Config) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.From, cfg.Spec = m.Image(), m.Meta().Preprocess
+	cfg.From, cfg.Spec, cfg.FrozenStats = m.Image(), m.Meta().Preprocess, f.frozenStats
 	if f.freeze == "backbone" {
 		cfg.FreezeBackbone = true
 	} else {
