@@ -51,7 +51,11 @@ func (s *classSubset) Classes() []string                { return s.names }
 // on every image of set.
 func frozenFeatures(t *testing.T, fm *firmware.Model, set dataset.Set) (x [][]float64, y []int) {
 	t.Helper()
-	bb, done, err := backbone(fm, 0)
+	g, err := train.BackboneGraph(fm.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, done, err := backbone(fm, g, 0, backboneBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,19 +136,7 @@ func logisticRegression(xt [][]float64, yt []int, xv [][]float64, yv []int, iter
 func TestFineTuneCIFARHead(t *testing.T) {
 	dir := sharedData(t)
 	start := time.Now()
-	cfg, err := ParseArch("cifar-resnet20")
-	if err != nil {
-		t.Fatal(err)
-	}
-	imported, err := ImportSafetensorsFile(filepath.Join(dir, "models/cifar10_resnet20.safetensors"), cfg, ImportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, err := FromModel(imported)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer model.Close()
+	model := pretrainedResNet20(t, dir)
 	classes := []string{"cat", "dog"}
 	perVal := 300
 	if testing.Short() {
@@ -178,6 +170,27 @@ func TestFineTuneCIFARHead(t *testing.T) {
 	if fmt.Sprint(best.Labels()) != "[cat dog]" || math.Abs(ev.Top1-res.Best.ValAcc) > 1.5/float64(valSet.Len()) {
 		t.Errorf("best.ern: labels %v, top-1 %.4f, validated %.4f", best.Labels(), ev.Top1, res.Best.ValAcc)
 	}
+}
+
+// pretrainedResNet20 is the pretrained CIFAR-10 ResNet-20 of the shared
+// data dir (safetensors, through the family builder), closed at the
+// test's end.
+func pretrainedResNet20(t *testing.T, dir string) *Model {
+	t.Helper()
+	cfg, err := ParseArch("cifar-resnet20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported, err := ImportSafetensorsFile(filepath.Join(dir, "models/cifar10_resnet20.safetensors"), cfg, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := FromModel(imported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { model.Close() })
+	return model
 }
 
 func openSubset(t *testing.T, path string, classes []string, perClass int) *classSubset {

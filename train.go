@@ -1,10 +1,12 @@
 package edgeresnet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
 	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/graph"
 	"github.com/edge-resnet/edge-resnet/train"
 )
 
@@ -15,14 +17,23 @@ import (
 // resumable state saved when ctx ends (the error then wraps
 // train.ErrInterrupted and ctx.Err()).
 //
-// With cfg.From (fine-tuning with cfg.FreezeBackbone) and no
-// cfg.Backbone, the backbone's features are computed by this package's
-// inference engine: From's graph cut at the input of its classifier
-// (train.BackboneGraph), run at the model's default precision on cfg.Threads threads
-// (0: GOMAXPROCS).
+// With cfg.From, frozen layers (cfg.FreezeBackbone or cfg.Freeze) and no
+// cfg.Backbone, the frozen part is run by this package's inference
+// engine: From's graph cut at the output of the frozen layers
+// (train.FrozenGraph; for the backbone, at the input of its classifier),
+// run at the model's default precision on cfg.Threads threads (0:
+// GOMAXPROCS), within the default memory budget.
 func Train(ctx context.Context, cfg train.Config, cb train.Callbacks) (*train.Result, error) {
-	if cfg.From != nil && cfg.FreezeBackbone && cfg.Backbone == nil {
-		bb, closeFn, err := backbone(cfg.From, cfg.Threads)
+	if cfg.From != nil && (cfg.FreezeBackbone || cfg.Freeze != "") && cfg.Backbone == nil {
+		freeze := cfg.Freeze
+		if cfg.FreezeBackbone {
+			freeze = "backbone"
+		}
+		g, err := train.FrozenGraph(cfg.From, freeze)
+		if err != nil {
+			return nil, err
+		}
+		bb, closeFn, err := backbone(cfg.From, g, cfg.Threads, min(cmp.Or(cfg.Batch, backboneBatch), backboneBatch))
 		if err != nil {
 			return nil, err
 		}
@@ -32,23 +43,19 @@ func Train(ctx context.Context, cfg train.Config, cb train.Callbacks) (*train.Re
 	return train.Run(ctx, cfg, cb)
 }
 
-// backboneBatch is the batch of the backbone's sessions.
+// backboneBatch is the largest batch of the backbone's sessions.
 const backboneBatch = 64
 
-// backbone is a session over fm's graph cut at its classifier's input,
-// as a train.Backbone, and its closing.
-func backbone(fm *firmware.Model, threads int) (train.Backbone, func(), error) {
-	g, err := train.BackboneGraph(fm.Graph)
-	if err != nil {
-		return nil, nil, err
-	}
+// backbone is a session of the given batch over g, the frozen part of
+// fm, as a train.Backbone, and its closing.
+func backbone(fm *firmware.Model, g *graph.Graph, threads, batch int) (train.Backbone, func(), error) {
 	meta := fm.Meta
 	meta.Labels, meta.Output = nil, firmware.OutputLogits // features, not classes
 	m, err := FromModel(&firmware.Model{Graph: g, Meta: meta})
 	if err != nil {
-		return nil, nil, fmt.Errorf("the backbone of %s: %w", fm.Meta.Name, err)
+		return nil, nil, fmt.Errorf("the frozen layers of %s: %w", fm.Meta.Name, err)
 	}
-	opts := []SessionOption{WithBatch(backboneBatch)}
+	opts := []SessionOption{WithBatch(batch)}
 	if threads > 0 {
 		opts = append(opts, WithThreads(threads))
 	}
@@ -61,8 +68,8 @@ func backbone(fm *firmware.Model, threads int) (train.Backbone, func(), error) {
 	var feats []float32
 	run := func(x []float32, n int) ([]float32, error) {
 		feats = feats[:0]
-		for lo := 0; lo < n; lo += backboneBatch {
-			k := min(n-lo, backboneBatch)
+		for lo := 0; lo < n; lo += batch {
+			k := min(n-lo, batch)
 			copy(s.Input(), x[lo*in:(lo+k)*in])
 			out, err := s.RunBatch(k)
 			if err != nil {

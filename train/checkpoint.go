@@ -113,20 +113,17 @@ func (t *trainer) restore(tensors map[string][]float32) error {
 	if h, ok := t.model.(*headNet); ok {
 		return h.load(mapWeights(tensors))
 	}
-	net, err := NewNet(t.cfg.Arch, mapWeights(tensors))
-	if err != nil {
-		return err
-	}
-	net.SetThreads(t.cfg.Threads)
-	t.net, t.model = net, net
-	return nil
+	return t.useNet(NewNet(t.cfg.Arch, mapWeights(tensors)))
 }
 
 // archName names the trained net in state.gob: the architecture, or the
 // fine-tuned model's head.
 func (t *trainer) archName() string {
-	if f := t.cfg.From; f != nil {
+	if f := t.cfg.From; f != nil && t.cfg.FreezeBackbone {
 		return fmt.Sprintf("%s+head%dx%d", cmp.Or(f.Meta.Arch, f.Meta.Name), f.Graph.Nodes[t.dense].Dense.In, len(t.cfg.Labels))
+	}
+	if t.cfg.From != nil {
+		return t.cfg.Arch.Name() + "+freeze:" + cmp.Or(t.cfg.Freeze, "none")
 	}
 	return t.cfg.Arch.Name()
 }
@@ -208,7 +205,7 @@ func ckptName(step int) string { return "ckpt-" + strconv.Itoa(step) + ".ern" }
 // image is the net's inference graph (BatchNorm folded) as a model image
 // with the labels and the preprocessing.
 func (t *trainer) image(m Metrics) (*firmware.Model, error) {
-	if t.cfg.From != nil {
+	if t.cfg.FreezeBackbone {
 		return t.headImage(m)
 	}
 	g, err := resnet.Build(t.net.Config(), t.net.Weights())
@@ -223,13 +220,16 @@ func (t *trainer) image(m Metrics) (*firmware.Model, error) {
 	if name == "" {
 		name = t.cfg.Arch.Name()
 	}
+	prov := map[string]string{
+		"trainer": "edge-resnet train", "step": strconv.Itoa(m.Step), "epoch": strconv.Itoa(m.Epoch),
+		"val_acc": strconv.FormatFloat(m.ValAcc, 'f', 6, 64),
+	}
+	if from := t.cfg.From; from != nil {
+		prov["from"], prov["freeze"] = cmp.Or(from.Meta.Name, from.Meta.Arch), t.cfg.Freeze
+	}
 	return &firmware.Model{Graph: f, Meta: firmware.Meta{
 		Name: name, Arch: t.cfg.Arch.Name(), Labels: t.cfg.Labels, Preprocess: t.cfg.Spec,
-		Output: firmware.OutputLogits,
-		Provenance: map[string]string{
-			"trainer": "edge-resnet train", "step": strconv.Itoa(m.Step), "epoch": strconv.Itoa(m.Epoch),
-			"val_acc": strconv.FormatFloat(m.ValAcc, 'f', 6, 64),
-		},
+		Output: firmware.OutputLogits, Provenance: prov,
 	}}, nil
 }
 

@@ -116,7 +116,11 @@ func TestFineTuneRefuses(t *testing.T) {
 		name, want string
 		edit       func(*train.Config)
 	}{
-		{"full", "full fine-tuning", func(c *train.Config) { c.FreezeBackbone = false }},
+		{"both", "not both", func(c *train.Config) { c.Freeze = "layer1" }},
+		{"freeze name", "layer1..layer3 (cifar-resnet8 has 3 stages)", func(c *train.Config) {
+			c.FreezeBackbone, c.Freeze = false, "layer4"
+			c.Backbone = func([]float32, int) ([]float32, error) { return nil, nil }
+		}},
 		{"no backbone", "Backbone", func(c *train.Config) {}},
 		{"augment", "augmentation", func(c *train.Config) {
 			c.Augment.Flip = true

@@ -55,28 +55,47 @@ type headNet struct {
 	fc *grad.Dense
 }
 
-// newHead is the head of cfg.From for len(cfg.Labels) classes: the
-// model's classifier when the count is the same, else initialized as
-// resnet.HeInit(Seed) initializes a classifier.
+// newHead is the head of cfg.From for len(cfg.Labels) classes, with
+// classifierInit's weights.
 func newHead(c *Config) (*headNet, int, error) {
 	dense, _, err := Classifier(c.From.Graph)
 	if err != nil {
 		return nil, 0, err
 	}
 	d := c.From.Graph.Nodes[dense].Dense
-	k := len(c.Labels)
-	h := &headNet{fc: grad.NewDense(d.In, k)}
+	h := &headNet{fc: grad.NewDense(d.In, len(c.Labels))}
 	h.fc.NoInputGrad = true
-	if k == d.Out {
-		copy(h.fc.W, d.FloatWeight())
-		copy(h.fc.B, d.Bias)
-		return h, dense, nil
-	}
-	init := resnet.HeInit(c.Seed)
-	if err := h.load(init); err != nil {
+	if err := h.load(classifierInit(c, d)); err != nil {
 		return nil, 0, err
 	}
 	return h, dense, nil
+}
+
+// classifierInit serves the initial classifier of a fine-tuning for
+// len(c.Labels) classes: the model's, d, when the count is the same, else
+// one initialized as resnet.HeInit(c.Seed) initializes a classifier.
+func classifierInit(c *Config, d *graph.Dense) resnet.Weights {
+	if len(c.Labels) != d.Out {
+		return resnet.HeInit(c.Seed)
+	}
+	return denseWeights(d)
+}
+
+// denseWeights serves d as fc.weight ([Out, In], PyTorch's layout) and
+// fc.bias.
+func denseWeights(d *graph.Dense) resnet.Weights {
+	return func(name string, shape []int) ([]float32, error) {
+		switch name {
+		case "fc.weight":
+			w := &tensor{shape: []int{d.Out, d.In}, kind: inOut}
+			return w.toTorch(d.FloatWeight()), nil
+		case "fc.bias":
+			b := make([]float32, d.Out)
+			copy(b, d.Bias) // nil: no bias
+			return b, nil
+		}
+		return nil, fmt.Errorf("the classifier has no tensor %s", name)
+	}
 }
 
 // load sets the head from PyTorch-layout fc.weight [K, F] and fc.bias.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edge-resnet/edge-resnet/dataset"
 	"github.com/edge-resnet/edge-resnet/firmware"
+	"github.com/edge-resnet/edge-resnet/graph"
 	"github.com/edge-resnet/edge-resnet/internal/grad"
 	"github.com/edge-resnet/edge-resnet/preprocess"
 	"github.com/edge-resnet/edge-resnet/resnet"
@@ -71,17 +72,40 @@ type Config struct {
 
 	// From is a model to fine-tune instead of training Arch from scratch
 	// (Arch and Init are then unused, and Spec defaults to the model's
-	// preprocessing). Only FreezeBackbone is supported for now: the
-	// backbone stays as it is (BatchNorm folded, in inference form) and a
-	// new classifier over its pooled features is trained, initialized
-	// from the model's when the class count is the same. The features are
-	// computed once per sample, without augmentation (Augment must be
-	// zero), and kept in memory (samples x features floats). The model
-	// images written are From's graph with the new classifier and labels.
+	// preprocessing). Labels come from the data; the model's classifier
+	// is kept when their count is the same, else replaced by a new one
+	// (initialized from Seed). The model images written keep the model's
+	// preprocessing, with the data's labels.
+	//
+	// With FreezeBackbone the backbone stays as it is (BatchNorm folded,
+	// in inference form) and only a new classifier over its pooled
+	// features is trained. The features are computed once per sample,
+	// without augmentation (Augment must be zero), and kept in memory
+	// (samples x features floats). The model images written are From's
+	// graph with the new classifier.
+	//
+	// Without it, From is unfolded into a Net (see Unfold: its folded
+	// BatchNorms become trainable layers again, which re-estimate their
+	// statistics in training) and trained, all of it when Freeze is "",
+	// else all but the stem ("stem") or the stem and the first K stages
+	// ("layerK", torchvision's names: layer3 leaves ResNet-18's last
+	// stage and the classifier to train). The frozen part runs in
+	// inference form (Backbone) on every batch, augmented or not, and
+	// neither keeps activations nor gets gradients; the first trained
+	// block computes no input gradient. The model images written are the
+	// whole trained net's inference graph.
 	From           *firmware.Model
 	FreezeBackbone bool
-	// Backbone computes From's features; edgeresnet.Train sets it (on
-	// the inference engine) when it is nil.
+	Freeze         string
+	// FrozenStats keeps the unfolded BatchNorms normalizing with their
+	// running statistics in training too (the model's own, never
+	// updated; gamma and beta still train): the net then starts training
+	// from exactly the model's function, which the identity BatchNorms
+	// of Unfold lose with batch statistics (they rescale every channel by
+	// its batch deviation) until the new statistics are learned.
+	FrozenStats bool
+	// Backbone runs the frozen part of From (FrozenGraph's graph):
+	// edgeresnet.Train sets it (on the inference engine) when it is nil.
 	Backbone Backbone
 }
 
@@ -143,9 +167,11 @@ var ErrInterrupted = errors.New("training interrupted, state saved")
 type trainer struct {
 	cfg      Config
 	cb       Callbacks
-	net      *Net    // the net trained from scratch, or nil
-	model    learner // net, or the head with From
-	dense    int     // From's classifier node
+	net      *Net        // the net trained, or nil for a head
+	model    learner     // net, its tail, or the head with FreezeBackbone
+	dense    int         // From's classifier node
+	stages   int         // the stages frozen after the stem (-1: none, see Config.Freeze)
+	frozen   graph.Shape // one sample's output of the frozen part
 	trainFs  *features
 	valFs    *features
 	opt      Optimizer
@@ -206,7 +232,7 @@ func newTrainer(ctx context.Context, cfg Config, cb Callbacks) (*trainer, error)
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	t := &trainer{cfg: cfg, cb: cb}
+	t := &trainer{cfg: cfg, cb: cb, stages: -1}
 	if err := t.setupData(); err != nil {
 		return nil, err
 	}
@@ -334,19 +360,17 @@ func (t *trainer) setupData() error {
 // setupNet builds the net, the optimizer and the schedule.
 func (t *trainer) setupNet() error {
 	c := &t.cfg
-	if c.From != nil {
-		h, dense, err := newHead(c)
-		if err != nil {
-			return err
-		}
-		t.model, t.dense = h, dense
-	} else {
-		net, err := NewNet(c.Arch, c.Init)
-		if err != nil {
-			return err
-		}
-		net.SetThreads(c.Threads)
-		t.net, t.model = net, net
+	var err error
+	switch {
+	case c.FreezeBackbone:
+		t.model, t.dense, err = newHead(c)
+	case c.From != nil:
+		err = t.setupUnfolded()
+	default:
+		err = t.useNet(NewNet(c.Arch, c.Init))
+	}
+	if err != nil {
+		return err
 	}
 	switch c.Optimizer {
 	case "", "adam":
@@ -465,7 +489,16 @@ type batchStream interface {
 // stream streams the batches of the training set (train) or of the
 // validation set: images through the loaders, or cached features.
 func (t *trainer) stream(ctx context.Context, epoch int, batches [][]int, train bool) (batchStream, error) {
-	if t.cfg.From != nil {
+	s, err := t.imageStream(ctx, epoch, batches, train)
+	if err != nil || t.stages < 0 {
+		return s, err
+	}
+	return &frozenStream{batchStream: s, run: t.cfg.Backbone, out: t.frozen}, nil
+}
+
+// imageStream is stream without the frozen layers.
+func (t *trainer) imageStream(ctx context.Context, epoch int, batches [][]int, train bool) (batchStream, error) {
+	if t.cfg.FreezeBackbone {
 		fs := t.valFs
 		if train {
 			fs = t.trainFs
@@ -483,18 +516,18 @@ func (t *trainer) stream(ctx context.Context, epoch int, batches [][]int, train 
 // model's preprocessing when Spec is unset.
 func (c *Config) fromDefaults() error {
 	if c.From == nil {
-		if c.FreezeBackbone {
-			return errors.New("train: freezing the backbone needs a model to fine-tune (From)")
+		if c.FreezeBackbone || c.Freeze != "" || c.FrozenStats {
+			return errors.New("train: freezing layers or statistics needs a model to fine-tune (From)")
 		}
 		return nil
 	}
-	if !c.FreezeBackbone {
-		return errors.New("train: not yet supported: full fine-tuning of a folded model (freeze the backbone)")
+	if c.FreezeBackbone && (c.Freeze != "" || c.FrozenStats) {
+		return fmt.Errorf("train: a frozen backbone has no layers (freeze %q) or statistics to freeze: not both", c.Freeze)
 	}
-	if c.Backbone == nil {
-		return errors.New("train: fine-tuning needs the model's Backbone (edgeresnet.Train provides it)")
+	if c.Backbone == nil && (c.FreezeBackbone || c.Freeze != "") {
+		return errors.New("train: fine-tuning with frozen layers needs the model's Backbone (edgeresnet.Train provides it)")
 	}
-	if c.Augment != (Augment{}) {
+	if c.FreezeBackbone && c.Augment != (Augment{}) {
 		return errors.New("train: a frozen backbone's features are computed once, without augmentation: drop the augmentation")
 	}
 	if c.Spec.Height == 0 && c.Spec.Width == 0 && c.Spec.Channels == 0 {
@@ -506,7 +539,7 @@ func (c *Config) fromDefaults() error {
 // setupFeatures computes the frozen backbone's features of the training
 // and validation samples once (fine-tuning only).
 func (t *trainer) setupFeatures(ctx context.Context) error {
-	if t.cfg.From == nil {
+	if !t.cfg.FreezeBackbone {
 		return nil
 	}
 	all := make([]int, t.cfg.Data.Len())

@@ -27,14 +27,14 @@ type trainFlags struct {
 	keep, threads, pad                            int
 	seed                                          uint64
 	lr, decayRate, momentum, weightDecay, smooth  float64
-	flip, nesterov, resume, json                  bool
+	flip, nesterov, resume, json, frozenStats     bool
 }
 
 func newTrainCmd() *cobra.Command {
 	var f trainFlags
 	cmd := &cobra.Command{
-		Use:   "train [--arch ARCH | --from MODEL --freeze backbone] --data DATA [--val DATA | --val-split N] -o DIR [flags]",
-		Short: "Train a ResNet from scratch, or fine-tune a model's head, on a labeled image set",
+		Use:   "train [--arch ARCH | --from MODEL [--freeze backbone|stem|layerK]] --data DATA [--val DATA | --val-split N] -o DIR [flags]",
+		Short: "Train a ResNet from scratch, or fine-tune a model, on a labeled image set",
 		Long: `Train a ResNet in pure Go on a labeled image set and write model images that
 classify, eval and quantize take as they are.
 
@@ -61,16 +61,36 @@ the run in DIR exactly where it stopped (same flags), with the same final
 weights as an uninterrupted run. The same --seed and --threads give
 bit-identical models.
 
---from MODEL --freeze backbone fine-tunes the head of any model edge-resnet
-loads (.ern or ONNX; --arch is then ignored): the backbone stays frozen as it
-is (BatchNorm folded, run by the inference engine at the model's own
-preprocessing), its pooled features (the input of the final Dense/Gemm
-classifier) are computed once per image and cached in memory, without
-augmentation (--pad and --flip are refused), and a new classifier is trained
-on them: the model's own when the data has as many classes, else a new one.
-The model images written are MODEL's graph with the new classifier and the
-data's class names. --from without --freeze is not yet supported: full
-fine-tuning of a folded model needs its BatchNorms back.`,
+--from MODEL fine-tunes any model edge-resnet loads (.ern or ONNX; --arch and
+--size are then ignored or refused) at its own preprocessing. Labels come from
+the data: the model's classifier is kept when the data has as many classes,
+else a new one is trained. The model images written carry the data's class
+names and MODEL's preprocessing.
+
+--from MODEL alone fine-tunes every layer: MODEL must be a ResNet that
+--arch can build (CIFAR or ImageNet layout, basic or bottleneck blocks,
+shortcut A or B; an error names the first node that is not). Its folded
+BatchNorms are turned back into trainable layers (conv W and bias b become
+W and a BatchNorm of scale 1 and shift b, identical in inference), which
+re-estimate their statistics from the batches.
+
+--freeze stem, or --freeze layerK (K = 1.. the stages; torchvision's names),
+keeps the stem, or the stem and stages 1..K, as they are: they run in
+inference form (BatchNorm folded, by the inference engine) on every batch
+and keep neither activations nor gradients, and only the rest is trained.
+--freeze layer3 on ResNet-18 trains its last stage and classifier.
+
+In training the unfolded BatchNorms normalize with the batch statistics, so
+the net leaves the model's function (each channel is rescaled by its batch
+deviation) until gamma and the statistics are learned again; on small data
+sets --freeze-bn-stats keeps the model's statistics (gamma and beta still
+train) and starts from exactly the model.
+
+--freeze backbone trains only the classifier: the pooled features (the input
+of the final Dense/Gemm) are computed once per image and cached in memory,
+without augmentation (--pad and --flip are refused), and the model images
+written are MODEL's graph with the new classifier.
+`,
 		Example: `  edge-resnet train --arch cifar-resnet20 --data train-images-idx3-ubyte.gz --val-split 5000 \
       --epochs 3 --batch 128 --lr 1e-3 --decay-rate 0.5 --decay-steps 860 --seed 1 --threads 2 -o run1
   edge-resnet classify -m run1/best.ern shoe.png
@@ -79,7 +99,11 @@ fine-tuning of a folded model needs its BatchNorms back.`,
   edge-resnet train ... -o run1 --resume     # after Ctrl-C
   edge-resnet train --from cifar10_resnet20.ern --freeze backbone --data pets/ --val-split 100 \
       --epochs 20 --batch 32 --lr 1e-2 -o pets-head
-  edge-resnet classify -m pets-head/best.ern cat.jpg`,
+  edge-resnet classify -m pets-head/best.ern cat.jpg
+  edge-resnet train --from resnet18.ern --freeze layer3 --data flowers/ --val-split 200 --flip \
+      --epochs 5 --batch 32 --lr 1e-4 -o flowers-layer4
+  edge-resnet train --from cifar10_resnet20.ern --data pets/ --val-split 100 --pad 4 --flip \
+      --epochs 10 --batch 32 --lr 1e-4 -o pets-full`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
 	}
@@ -90,8 +114,9 @@ fine-tuning of a folded model needs its BatchNorms back.`,
 func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.arch, "arch", "cifar-resnet20", "architecture: cifar-resnet20/32/44/56/110 (any 6n+2), resnet18/34/50/101/152, resnextD_GxWd (resnext50_32x4d, resnext101_32x8d, resnext101_64x4d), wide_resnetD_K (wide_resnet50_2, wide_resnet101_2)")
-	fl.StringVar(&f.from, "from", "", "fine-tune this model (.ern or ONNX) instead of training --arch from scratch; needs --freeze backbone")
-	fl.StringVar(&f.freeze, "freeze", "", `with --from: "backbone" trains only a new classifier on the frozen backbone's features`)
+	fl.StringVar(&f.from, "from", "", "fine-tune this model (.ern or ONNX) instead of training --arch from scratch")
+	fl.StringVar(&f.freeze, "freeze", "", `with --from: "backbone" trains only the classifier on cached features; "stem" or "layerK" freezes the stem and stages 1..K (default: train every layer)`)
+	fl.BoolVar(&f.frozenStats, "freeze-bn-stats", false, "with --from (not --freeze backbone): BatchNorms keep the model's statistics in training")
 	fl.StringVar(&f.data, "data", "", "training set: class folder or .zip, IDX images file, CIFAR-10 .bin (required)")
 	fl.StringVar(&f.val, "val", "", "separate validation set (instead of --val-split)")
 	fl.IntVar(&f.valSplit, "val-split", 0, "hold out N samples of --data for validation, chosen with --seed")
@@ -233,13 +258,6 @@ func trainConfig(f trainFlags) (train.Config, func(), error) {
 // loadFrom loads --from into cfg for fine-tuning with --freeze; the
 // model stays open (its graph may be mapped) until it is closed.
 func loadFrom(f trainFlags, cfg *train.Config) (io.Closer, error) {
-	switch f.freeze {
-	case "backbone":
-	case "":
-		return nil, errors.New("--from without --freeze is not yet supported (full fine-tuning of a folded model): add --freeze backbone")
-	default:
-		return nil, fmt.Errorf("--freeze %q: only \"backbone\" is supported", f.freeze)
-	}
 	if f.size != "" {
 		return nil, errors.New("--size does not apply with --from: the model's own input size and preprocessing are used")
 	}
@@ -247,7 +265,12 @@ func loadFrom(f trainFlags, cfg *train.Config) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.From, cfg.FreezeBackbone, cfg.Spec = m.Image(), true, m.Meta().Preprocess
+	cfg.From, cfg.Spec, cfg.FrozenStats = m.Image(), m.Meta().Preprocess, f.frozenStats
+	if f.freeze == "backbone" {
+		cfg.FreezeBackbone = true
+	} else {
+		cfg.Freeze = f.freeze // train checks it against the model's stages
+	}
 	return m, nil
 }
 

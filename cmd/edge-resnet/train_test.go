@@ -100,17 +100,8 @@ func TestTrainFlagErrors(t *testing.T) {
 // under other class names whose sorted order swaps them: the new model
 // prints the new labels, rightly.
 func TestTrainFromFreezeBackbone(t *testing.T) {
-	data, base, out := t.TempDir(), filepath.Join(t.TempDir(), "base"), filepath.Join(t.TempDir(), "head")
-	writeTwoClassFolder(t, data, 24)
-	if _, _, err := run(t, "train", "--arch", "cifar-resnet8", "--data", data, "--val-split", "8", "--epochs", "2",
-		"--batch", "8", "--lr", "1e-2", "--seed", "3", "--threads", "1", "-o", base); err != nil {
-		t.Fatal(err)
-	}
-	for old, name := range map[string]string{"left": "west", "right": "east"} {
-		if err := os.Rename(filepath.Join(data, old), filepath.Join(data, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	data, base := trainLeftRight(t)
+	out := filepath.Join(t.TempDir(), "head")
 	args := []string{"train", "--from", filepath.Join(base, "best.ern"), "--data", data, "--val-split", "8",
 		"--epochs", "15", "--batch", "8", "--lr", "5e-2", "--seed", "3", "--threads", "1", "-o", out}
 	stdout, _, err := run(t, append(args, "--freeze", "backbone")...)
@@ -122,8 +113,9 @@ func TestTrainFromFreezeBackbone(t *testing.T) {
 		extra []string
 		want  string
 	}{
-		{nil, "not yet supported"},
-		{[]string{"--freeze", "all"}, `only "backbone"`},
+		{[]string{"--freeze", "all"}, "want backbone, stem or layer1..layer3 (cifar-resnet8 has 3 stages)"},
+		{[]string{"--freeze", "layer4"}, "layer1..layer3"},
+		{[]string{"--size", "16x16"}, "--size does not apply"},
 		{[]string{"--freeze", "backbone", "--flip"}, "augmentation"},
 	} {
 		if _, _, err := run(t, append(append(args[:len(args)-1:len(args)-1], t.TempDir()), tc.extra...)...); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -132,6 +124,43 @@ func TestTrainFromFreezeBackbone(t *testing.T) {
 	}
 	if _, _, err := run(t, "train", "--freeze", "backbone", "--data", data, "--val-split", "8", "-o", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--from") {
 		t.Errorf("--freeze without --from: %v", err)
+	}
+}
+
+// trainLeftRight trains a CIFAR ResNet-8 on a left/right class folder in
+// base, then renames the classes west and east (their sorted order
+// swapped) for the fine-tunings.
+func trainLeftRight(t *testing.T) (data, base string) {
+	t.Helper()
+	data, base = t.TempDir(), filepath.Join(t.TempDir(), "base")
+	writeTwoClassFolder(t, data, 24)
+	if _, _, err := run(t, "train", "--arch", "cifar-resnet8", "--data", data, "--val-split", "8", "--epochs", "2",
+		"--batch", "8", "--lr", "1e-2", "--seed", "3", "--threads", "1", "-o", base); err != nil {
+		t.Fatal(err)
+	}
+	for old, name := range map[string]string{"left": "west", "right": "east"} {
+		if err := os.Rename(filepath.Join(data, old), filepath.Join(data, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data, base
+}
+
+// TestTrainFromFreezeLayer fine-tunes a small model trained on
+// left/right, under swapped class names as TestTrainFromFreezeBackbone
+// does, with its stem and first stage frozen and with augmentation
+// (random crops: a flip would swap the classes), and then every layer of it: both new models classify the classes rightly.
+func TestTrainFromFreezeLayer(t *testing.T) {
+	data, base := trainLeftRight(t)
+	for _, extra := range [][]string{{"--freeze", "layer1", "--pad", "1"}, {"--pad", "1"}} {
+		out := t.TempDir()
+		args := append([]string{"train", "--from", filepath.Join(base, "best.ern"), "--data", data, "--val-split", "8",
+			"--epochs", "8", "--batch", "8", "--lr", "1e-2", "--seed", "3", "--threads", "1", "-o", out}, extra...)
+		stdout, _, err := run(t, args...)
+		if err != nil || !strings.Contains(stdout, "best: step") {
+			t.Fatalf("train --from %v: %v\n%s", extra, err, stdout)
+		}
+		checkClassifiesClasses(t, filepath.Join(out, "best.ern"), data, "west", "east")
 	}
 }
 
