@@ -50,6 +50,7 @@ type Set struct {
 	depthwise *depthwiseImpl
 	groupconv *groupConvImpl
 	clamp     *clampImpl
+	batchnorm *batchNormImpl
 }
 
 // maxPoolImpl does max pooling of one output pixel over whole vectors of
@@ -124,7 +125,8 @@ func (d *pathDef) resolve() *Set {
 		wino: winoReg.pick(d.order), wino8: wino8Reg.pick(d.order),
 		maxPool: maxPoolReg.pick(d.order), epilogue: epilogueReg.pick(d.order),
 		maxPool8: maxPool8Reg.pick(d.order), quant: quantReg.pick(d.order), add8: add8Reg.pick(d.order),
-		depthwise: depthwiseReg.pick(d.order), groupconv: groupConvReg.pick(d.order), clamp: clampReg.pick(d.order)}
+		depthwise: depthwiseReg.pick(d.order), groupconv: groupConvReg.pick(d.order), clamp: clampReg.pick(d.order),
+		batchnorm: batchNormReg.pick(d.order)}
 }
 
 var (
@@ -248,6 +250,7 @@ func (s *Set) Primitives() []Primitive {
 		{"depthwise conv", s.depthwiseDesc()},
 		{"grouped conv (direct)", s.groupConvDesc()},
 		{"clamp (Clip, fused ReLU6)", lanes(s.clamp != nil, s.clampLanes())},
+		{"batchnorm (training)", lanes(s.batchnorm != nil, s.batchNormLanes())},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }
@@ -257,6 +260,13 @@ func (s *Set) clampLanes() int {
 		return 0
 	}
 	return s.clamp.lanes
+}
+
+func (s *Set) batchNormLanes() int {
+	if s.batchnorm == nil {
+		return 0
+	}
+	return s.batchnorm.lanes
 }
 
 // gemm8Desc describes the int8 GEMM kernel and its narrow variant.

@@ -138,7 +138,7 @@ func (t *tailNet) Backward(dlogits []float32) []float32 {
 		dy = blocks[i].backward(dy)
 	}
 	b := blocks[t.first]
-	dmain, dshort := b.add.Backward(b.relu.Backward(dy))
+	dmain, dshort := b.merge.Backward(dy)
 	for i := len(b.main) - 1; i >= 0; i-- {
 		dmain = b.main[i].backward(dmain)
 	}

@@ -315,7 +315,7 @@ func (n *Net) SetThreads(threads int) {
 		for _, u := range b.units() {
 			u.setThreads(threads)
 		}
-		b.add.Threads, b.relu.Threads, b.threads = threads, threads, threads
+		b.merge.Threads, b.threads = threads, threads
 	}
 }
 

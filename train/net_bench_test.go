@@ -110,8 +110,7 @@ func (st *benchStep) timedStep(lt layerTimer) {
 		if bl.shortA != nil {
 			lt.time("shortcut fwd", func() { short, _ = bl.shortA.Forward(x, xs) })
 		}
-		lt.time("add fwd", func() { y = bl.add.Forward(y, short, s) })
-		lt.time("relu fwd", func() { y = bl.relu.Forward(y, s) })
+		lt.time("add+relu fwd", func() { y = bl.merge.Forward(y, short, s) })
 	}
 	lt.time("pool fwd", func() { y, s = n.gap.Forward(y, s) })
 	lt.time("dense fwd", func() { y, s = n.fc.Forward(y, s) })
@@ -122,15 +121,14 @@ func (st *benchStep) timedStep(lt layerTimer) {
 	for i := len(n.blocks) - 1; i >= 0; i-- {
 		bl := n.blocks[i]
 		var dmain, dshort []float32
-		lt.time("relu bwd", func() { dy = bl.relu.Backward(dy) })
-		lt.time("add bwd", func() { dmain, dshort = bl.add.Backward(dy) })
+		lt.time("add+relu bwd", func() { dmain, dshort = bl.merge.Backward(dy) })
 		for j := len(bl.main) - 1; j >= 0; j-- {
 			dmain = timedUnitBackward(lt, bl.main[j], dmain)
 		}
 		if bl.shortA != nil {
 			lt.time("shortcut bwd", func() { dshort = bl.shortA.Backward(dshort) })
 		}
-		lt.time("add bwd", func() { grad.AddToThreads(dmain, dshort, bl.threads) })
+		lt.time("shortcut sum", func() { grad.AddToThreads(dmain, dshort, bl.threads) })
 		dy = dmain
 	}
 	n.stem.conv.NoInputGrad = !n.InputGrad
@@ -140,18 +138,12 @@ func (st *benchStep) timedStep(lt layerTimer) {
 
 func timedUnitForward(lt layerTimer, u *convBN, x []float32, s grad.Shape) ([]float32, grad.Shape) {
 	lt.time("conv fwd", func() { x, s = u.conv.Forward(x, s) })
-	lt.time("bn fwd", func() { x = u.bn.Forward(x, s) })
-	if u.relu != nil {
-		lt.time("relu fwd", func() { x = u.relu.Forward(x, s) })
-	}
+	lt.time("bn(+relu) fwd", func() { x = u.bn.Forward(x, s) })
 	return x, s
 }
 
 func timedUnitBackward(lt layerTimer, u *convBN, dy []float32) []float32 {
-	if u.relu != nil {
-		lt.time("relu bwd", func() { dy = u.relu.Backward(dy) })
-	}
-	lt.time("bn bwd", func() { dy = u.bn.Backward(dy) })
+	lt.time("bn(+relu) bwd", func() { dy = u.bn.Backward(dy) })
 	// Conv.Backward is dW then dX; time them apart as it runs them.
 	var dx []float32
 	lt.time("conv dW", func() { u.conv.BackwardWeights(dy) })

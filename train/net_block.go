@@ -11,8 +11,7 @@ type convBN struct {
 	convName, bnName string
 
 	conv *grad.Conv
-	bn   *grad.BatchNorm
-	relu *grad.ReLU // nil: no activation
+	bn   *grad.BatchNorm // with Relu set for a unit with an activation
 }
 
 // newConvBN returns a k x k conv of the given stride, padding and groups,
@@ -23,9 +22,7 @@ func newConvBN(convName, bnName string, cin, cout, k, stride, pad, groups int, b
 			PadTop: pad, PadLeft: pad, PadBottom: pad, PadRight: pad, Groups: groups, Bias: bias}),
 		bn: grad.NewBatchNorm(cout),
 	}
-	if relu {
-		u.relu = &grad.ReLU{}
-	}
+	u.bn.Relu = relu
 	return u
 }
 
@@ -38,27 +35,18 @@ func (u *convBN) forward(x []float32, s grad.Shape, train bool) ([]float32, grad
 	} else {
 		y = u.bn.ForwardEval(y, s)
 	}
-	if u.relu != nil {
-		y = u.relu.Forward(y, s)
-	}
 	return y, s
 }
 
 // backward returns dx for dy (which it may change in place), adding the
 // parameter gradients.
 func (u *convBN) backward(dy []float32) []float32 {
-	if u.relu != nil {
-		dy = u.relu.Backward(dy)
-	}
 	return u.conv.Backward(u.bn.Backward(dy))
 }
 
 // setThreads sets the threads of the unit's layers.
 func (u *convBN) setThreads(threads int) {
 	u.conv.Threads, u.bn.Threads = threads, threads
-	if u.relu != nil {
-		u.relu.Threads = threads
-	}
 }
 
 // zeroGrad clears the unit's gradients.
@@ -75,9 +63,8 @@ type block struct {
 	main    []*convBN       // conv1/bn1, conv2/bn2[, conv3/bn3]
 	proj    *convBN         // downsample.0/.1, or nil
 	shortA  *grad.ShortcutA // option A, or nil
-	add     grad.Add
-	relu    grad.ReLU
-	threads int // of the gradient sum of the block's input
+	merge   grad.AddReLU    // the sum of both paths and the block's ReLU
+	threads int             // of the gradient sum of the block's input
 }
 
 // forward runs the block on x (shape s), which it keeps unchanged.
@@ -93,14 +80,13 @@ func (b *block) forward(x []float32, s grad.Shape, train bool) ([]float32, grad.
 	case b.shortA != nil:
 		short, _ = b.shortA.Forward(x, s)
 	}
-	y = b.add.Forward(y, short, ys)
-	return b.relu.Forward(y, ys), ys
+	return b.merge.Forward(y, short, ys), ys
 }
 
 // backward returns the gradient of the block's input: the main path's
 // plus the shortcut's.
 func (b *block) backward(dy []float32) []float32 {
-	dmain, dshort := b.add.Backward(b.relu.Backward(dy))
+	dmain, dshort := b.merge.Backward(dy) // the same slice: no one below changes it in place
 	for i := len(b.main) - 1; i >= 0; i-- {
 		dmain = b.main[i].backward(dmain)
 	}

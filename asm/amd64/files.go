@@ -30,6 +30,7 @@ var asmFiles = []*asmFile{
 	{name: "kernelbench_amd64.s", flag: "kernelbench", build: "gc,!purego,kernelbench", body: benchFile},
 	{name: "depthwise_amd64.s", flag: "depthwise", body: depthwiseFile},
 	{name: "groupconv_amd64.s", flag: "groupconv", body: groupconvFile},
+	{name: "batchnorm_amd64.s", flag: "batchnorm", body: batchnormFile},
 }
 
 // argv is the command recorded in the file's header. It is fixed rather

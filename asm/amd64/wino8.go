@@ -27,7 +27,8 @@ func wino8File(c *build.Context) {
 }
 
 var xregs = []reg.VecPhysical{reg.X0, reg.X1, reg.X2, reg.X3, reg.X4, reg.X5, reg.X6, reg.X7, reg.X8, reg.X9, reg.X10,
-	reg.X11, reg.X12, reg.X13, reg.X14, reg.X15}
+	reg.X11, reg.X12, reg.X13, reg.X14, reg.X15, reg.X16, reg.X17, reg.X18, reg.X19, reg.X20, reg.X21, reg.X22,
+	reg.X23, reg.X24, reg.X25, reg.X26, reg.X27, reg.X28, reg.X29, reg.X30, reg.X31}
 
 // vpdpwssd emits VPDPWSSD (AVX512-VNNI: acc += pairwise int16 products,
 // wrapping), which the Go assembler knows and avo v0.5.0 does not.

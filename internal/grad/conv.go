@@ -85,15 +85,14 @@ type Conv struct {
 
 // convWorker is one thread's scratch and partial gradients.
 type convWorker struct {
-	fwd  []float32       // kernels.Conv / GroupConvGemm scratch
-	xcol []float32       // rows x Kg: a block's im2col of one group
-	xP   kernels.PackedB // xcol packed as the GEMM's B
-	dyT  []float32       // cog x rows: a block's dY of one group, transposed
-	col  []float32       // dxRows x Kg: dY·Wᵀ of a block
-	bwd  []float32       // the transposed convolution's scratch
-	gwT  []float32       // partial dW, transposed: Cout x Kg
-	gb   []float32       // partial dB
-	ep   kernels.Epilogue
+	fwd []float32       // kernels.Conv / GroupConvGemm scratch
+	xP  kernels.PackedB // a block's im2col of one group, packed as the GEMM's B
+	dyT []float32       // cog x rows: a block's dY of one group, transposed
+	col []float32       // dxRows x Kg: dY·Wᵀ of a block
+	bwd []float32       // the transposed convolution's scratch
+	gwT []float32       // partial dW, transposed: Cout x Kg
+	gb  []float32       // partial dB
+	ep  kernels.Epilogue
 }
 
 // NewConv returns a convolution layer with zero weights (and bias, if
@@ -414,8 +413,7 @@ func (c *Conv) newWorker() convWorker {
 	} else {
 		w.fwd = make([]float32, kernels.GroupConvGemmScratch(&c.geom, &c.grouped))
 	}
-	w.xcol = make([]float32, c.rows*kg)
-	w.xP = c.set.PackB(w.xcol, c.rows, kg)
+	w.xP = c.set.PackB(make([]float32, c.rows*kg), c.rows, kg)
 	w.dyT = make([]float32, cog*c.rows)
 	w.col = make([]float32, c.dxRows*kg)
 	switch {
@@ -440,8 +438,7 @@ func (c *Conv) weightsRange(w *convWorker, q0, q1 int) {
 		b1 := min(q1, b0+r)
 		m := b1 - b0
 		for gr := range c.Groups {
-			c.im2colBlock(w.xcol, b0, b1, gr)
-			packStrided(&w.xP, w.xcol, 0, kg, 1, m)
+			c.im2colPacked(&w.xP, b0, b1, gr)
 			for co := range cog {
 				d := w.dyT[co*r : (co+1)*r]
 				src := dy[b0*c.Cout+gr*cog+co:]
@@ -462,36 +459,59 @@ func (c *Conv) weightsRange(w *convWorker, q0, q1 int) {
 	}
 }
 
-// im2colBlock writes the im2col of group gr's input channels for the
-// batch's output pixels [q0, q1) into dst: one row of Kg values per pixel,
-// its receptive field in (kh, kw, ci) order, zeros in the padding.
-func (c *Conv) im2colBlock(dst []float32, q0, q1, gr int) {
+// im2colPacked writes the im2col of group gr's input channels for the
+// batch's output pixels [q0, q1) straight into p, Set.PackB's layout of
+// the matrix whose row k is pixel q0+k's receptive field (Kg values in
+// (kh, kw, ci) order, zeros in the padding), the rows past q1-q0 zero:
+// the GEMM's B without an intermediate im2col and packing pass.
+func (c *Conv) im2colPacked(p *kernels.PackedB, q0, q1, gr int) {
 	g, cig := &c.geom, c.cig()
-	p, kwc := c.out.Pixels(), g.KW*cig
-	i := 0
-	for q := q0; q < q1; q++ {
-		n, oh, ow := q/p, (q%p)/g.OW, q%g.OW
+	pix, kwc := c.out.Pixels(), g.KW*cig
+	for k := 0; k < p.K; k++ {
+		q := q0 + k
+		if q >= q1 {
+			packedRow(p, k, 0, nil, c.kg())
+			continue
+		}
+		n, oh, ow := q/pix, (q%pix)/g.OW, q%g.OW
 		img := c.x[n*c.in.Pixels()*c.Cin+gr*cig:]
 		w0 := ow*g.StrideW - g.PadLeft
 		for kh := range g.KH {
+			v := kh * kwc
 			ih := oh*g.StrideH - g.PadTop + kh*g.DilH
 			switch {
 			case ih < 0 || ih >= g.H:
-				clear(dst[i : i+kwc])
+				packedRow(p, k, v, nil, kwc)
 			case cig == c.Cin && g.DilW == 1 && w0 >= 0 && w0+g.KW <= g.W:
-				copy(dst[i:i+kwc], img[(ih*g.W+w0)*c.Cin:])
+				packedRow(p, k, v, img[(ih*g.W+w0)*c.Cin:], kwc)
 			default:
 				for kw := range g.KW {
-					d := dst[i+kw*cig : i+(kw+1)*cig]
 					if iw := w0 + kw*g.DilW; iw < 0 || iw >= g.W {
-						clear(d)
+						packedRow(p, k, v+kw*cig, nil, cig)
 					} else {
-						copy(d, img[(ih*g.W+iw)*c.Cin:])
+						packedRow(p, k, v+kw*cig, img[(ih*g.W+iw)*c.Cin:], cig)
 					}
 				}
 			}
-			i += kwc
 		}
+	}
+}
+
+// packedRow writes n values of src (zeros if src is nil) into row k,
+// columns [v, v+n), of the packed matrix p, panel by panel.
+func packedRow(p *kernels.PackedB, k, v int, src []float32, n int) {
+	nr := p.NR
+	for n > 0 {
+		j, lane := v/nr, v%nr
+		w := min(n, nr-lane)
+		d := p.Data[(j*p.K+k)*nr+lane:][:w]
+		if src == nil {
+			clear(d)
+		} else {
+			copy(d, src[:w])
+			src = src[w:]
+		}
+		v, n = v+w, n-w
 	}
 }
 

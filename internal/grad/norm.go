@@ -3,6 +3,8 @@ package grad
 import (
 	"math"
 	"sync"
+
+	"github.com/edge-resnet/edge-resnet/kernels"
 )
 
 // BatchNorm normalizes each channel over the N·H·W values of a batch, as
@@ -11,10 +13,18 @@ import (
 // Momentum (running = (1-Momentum)·running + Momentum·batch, the running
 // variance taking the unbiased batch variance); in eval mode with the
 // running statistics. Per-channel sums go in float64 in a fixed order.
+// The passes run on the vector kernels of a kernels.Set, which give the
+// Go code's results bit for bit.
 type BatchNorm struct {
 	C        int
 	Momentum float64 // 0.1, PyTorch's default
 	Eps      float64 // 1e-5
+
+	// Relu fuses a ReLU after the layer: Forward returns max(BN(x), 0)
+	// (as ReLU.Forward does) and Backward first zeroes dy, in place,
+	// where that output is not positive (ReLU.Backward).
+	Relu bool
+	Set  *kernels.Set // nil means kernels.Best()
 
 	Gamma, Beta   []float32 // scale and shift, initially 1 and 0
 	DGamma, DBeta []float32 // their gradients, added to by Backward
@@ -29,11 +39,13 @@ type BatchNorm struct {
 
 	shape  Shape
 	train  bool      // the last Forward was in training mode
-	xhat   []float32 // the normalized input, kept for Backward
+	x      []float32 // the input of the last Forward (not copied): Backward recomputes xhat from it
 	invStd []float64 // per channel, 1/sqrt(var+eps) of the last Forward
 	mean   []float64 // per channel scratch
 	acc    []float64 // per channel scratch
 	scale  []float64 // per channel, Gamma·invStd in Backward
+	mdy    []float64 // per channel, Backward's Σdy, then its mean
+	mdyh   []float64 // per channel, Backward's Σdy·xhat, then its mean
 	y, dx  []float32
 }
 
@@ -45,6 +57,7 @@ func NewBatchNorm(c int) *BatchNorm {
 		DGamma: make([]float32, c), DBeta: make([]float32, c),
 		RunningMean: make([]float32, c), RunningVar: make([]float32, c),
 		invStd: make([]float64, c), mean: make([]float64, c), acc: make([]float64, c), scale: make([]float64, c),
+		mdy: make([]float64, c), mdyh: make([]float64, c),
 	}
 	for i := range c {
 		b.Gamma[i] = 1
@@ -61,7 +74,9 @@ func (b *BatchNorm) ZeroGrad() {
 
 // Forward normalizes x (shape s, s.C == b.C) with the batch statistics,
 // updates the running statistics and returns the output, a buffer of the
-// layer's that the next Forward overwrites.
+// layer's that the next Forward overwrites. It keeps x, not a copy:
+// Backward recomputes the normalized input from it, so the caller leaves
+// x unchanged until then (ForwardEval too).
 func (b *BatchNorm) Forward(x []float32, s Shape) []float32 {
 	b.begin(x, s, true)
 	if b.threads() == 1 {
@@ -83,41 +98,13 @@ func (b *BatchNorm) statsRange(x []float32, j0, j1 int) {
 	c := b.C
 	m := len(x) / c
 	mean, acc := b.mean[j0:j1], b.acc[j0:j1]
-	k := len(mean)
 	clear(mean)
-	p := 0
-	for ; p+2 <= m; p += 2 { // two pixels a pass, still added in order
-		x0, x1 := x[p*c+j0:][:k], x[(p+1)*c+j0:][:k]
-		for j := range mean {
-			mean[j] = mean[j] + float64(x0[j]) + float64(x1[j])
-		}
-	}
-	for ; p < m; p++ {
-		xs := x[p*c+j0:][:k]
-		for j := range mean {
-			mean[j] += float64(xs[j])
-		}
-	}
+	b.set().ChannelSums(x[j0:], c, m, mean)
 	for j := range mean {
 		mean[j] /= float64(m)
 	}
 	clear(acc)
-	acc = acc[:k]
-	for p = 0; p+2 <= m; p += 2 {
-		x0, x1 := x[p*c+j0:][:k], x[(p+1)*c+j0:][:k]
-		for j := range acc {
-			d0 := float64(x0[j]) - mean[j]
-			d1 := float64(x1[j]) - mean[j]
-			acc[j] = acc[j] + d0*d0 + d1*d1
-		}
-	}
-	for ; p < m; p++ {
-		xs := x[p*c+j0:][:k]
-		for j := range acc {
-			d := float64(xs[j]) - mean[j]
-			acc[j] += d * d
-		}
-	}
+	b.set().ChannelSqDevs(x[j0:], c, m, mean, acc)
 	for j := j0; j < j1; j++ {
 		variance := b.acc[j] / float64(m)
 		b.invStd[j] = 1 / math.Sqrt(variance+b.Eps)
@@ -128,6 +115,14 @@ func (b *BatchNorm) statsRange(x []float32, j0, j1 int) {
 		b.RunningMean[j] = float32((1-b.Momentum)*float64(b.RunningMean[j]) + b.Momentum*b.mean[j])
 		b.RunningVar[j] = float32((1-b.Momentum)*float64(b.RunningVar[j]) + b.Momentum*unbiased)
 	}
+}
+
+// set returns the kernels the layer runs on.
+func (b *BatchNorm) set() *kernels.Set {
+	if b.Set != nil {
+		return b.Set
+	}
+	return kernels.Best()
 }
 
 // ForwardEval normalizes x with the running statistics, as inference does;
@@ -148,12 +143,12 @@ func (b *BatchNorm) begin(x []float32, s Shape, train bool) {
 		panic("grad: BatchNorm input does not match its shape or channel count")
 	}
 	b.shape, b.train = s, train
-	b.xhat = ensure32(b.xhat, s.Size())
+	b.x = x[:s.Size()]
 	b.y = ensure32(b.y, s.Size())
 }
 
-// normalize writes xhat = (x-mean)·invStd and y = Gamma·xhat + Beta, over
-// ranges of pixels in parallel.
+// normalize writes y = Gamma·xhat + Beta (xhat = (x-mean)·invStd; with
+// Relu, max(y, 0)), over ranges of pixels in parallel.
 func (b *BatchNorm) normalize(x []float32) {
 	if b.threads() == 1 {
 		b.normalizeRange(x, 0, len(x)/b.C)
@@ -165,20 +160,12 @@ func (b *BatchNorm) normalize(x []float32) {
 // normalizeRange is normalize on pixels [p0, p1).
 func (b *BatchNorm) normalizeRange(x []float32, p0, p1 int) {
 	c := b.C
-	mean, invStd := b.mean[:c], b.invStd[:c]
-	gamma, beta := b.Gamma[:c], b.Beta[:c]
-	for p := p0 * c; p < p1*c; p += c {
-		xs, hs, ys := x[p:p+c], b.xhat[p:p+c], b.y[p:p+c]
-		for j := range c {
-			h := float32((float64(xs[j]) - mean[j]) * invStd[j])
-			hs[j] = h
-			ys[j] = gamma[j]*h + beta[j]
-		}
-	}
+	b.set().BatchNormApply(x[p0*c:p1*c], b.y[p0*c:p1*c], c, p1-p0, b.mean[:c], b.invStd[:c], b.Gamma, b.Beta, b.Relu)
 }
 
 // Backward returns dx for the output gradient dy of the last Forward and
-// adds Σdy·xhat to DGamma and Σdy to DBeta. After a training Forward,
+// adds Σdy·xhat to DGamma and Σdy to DBeta (with Relu, dy is first zeroed
+// in place where the output was not positive). After a training Forward,
 // dx = Gamma·invStd·(dy - mean(dy) - xhat·mean(dy·xhat)); after
 // ForwardEval, dx = Gamma·invStd·dy. dx is a buffer of the layer's.
 func (b *BatchNorm) Backward(dy []float32) []float32 {
@@ -198,42 +185,28 @@ func (b *BatchNorm) Backward(dy []float32) []float32 {
 }
 
 // sumsRange adds channels [j0, j1)'s Σdy and Σdy·xhat to DBeta and DGamma
-// and leaves in mean and acc their means over the batch (zeros after
+// (with Relu, after zeroing dy where the output was not positive) and
+// leaves in mdy and mdyh their means over the batch (zeros after
 // ForwardEval), and in scale Gamma·invStd, for dxRange.
 func (b *BatchNorm) sumsRange(dy []float32, j0, j1 int) {
 	c := b.C
 	m := len(dy) / c
-	sumDy, sumDyH := b.mean[j0:j1], b.acc[j0:j1] // the statistics are no longer needed
+	sumDy, sumDyH := b.mdy[j0:j1], b.mdyh[j0:j1]
 	clear(sumDy)
 	clear(sumDyH)
-	k := len(sumDy)
-	sumDyH = sumDyH[:k]
-	p := 0
-	for ; p+2 <= m; p += 2 { // two pixels a pass, still added in order
-		g0s, h0s := dy[p*c+j0:][:k], b.xhat[p*c+j0:][:k]
-		g1s, h1s := dy[(p+1)*c+j0:][:k], b.xhat[(p+1)*c+j0:][:k]
-		for j := range sumDy {
-			g0, g1 := float64(g0s[j]), float64(g1s[j])
-			sumDy[j] = sumDy[j] + g0 + g1
-			sumDyH[j] = sumDyH[j] + g0*float64(h0s[j]) + g1*float64(h1s[j])
-		}
+	var y []float32
+	if b.Relu {
+		y = b.y[j0:]
 	}
-	for ; p < m; p++ {
-		gs, hs := dy[p*c+j0:][:k], b.xhat[p*c+j0:][:k]
-		for j := range sumDy {
-			g := float64(gs[j])
-			sumDy[j] += g
-			sumDyH[j] += g * float64(hs[j])
-		}
-	}
+	b.set().BatchNormGradSums(dy[j0:], b.x[j0:], y, c, m, b.mean[j0:j1], b.invStd[j0:j1], sumDy, sumDyH)
 	for j := j0; j < j1; j++ {
-		b.DBeta[j] += float32(b.mean[j])
-		b.DGamma[j] += float32(b.acc[j])
+		b.DBeta[j] += float32(b.mdy[j])
+		b.DGamma[j] += float32(b.mdyh[j])
 		if b.train {
-			b.mean[j] /= float64(m)
-			b.acc[j] /= float64(m)
+			b.mdy[j] /= float64(m)
+			b.mdyh[j] /= float64(m)
 		} else {
-			b.mean[j], b.acc[j] = 0, 0
+			b.mdy[j], b.mdyh[j] = 0, 0
 		}
 		b.scale[j] = float64(b.Gamma[j]) * b.invStd[j]
 	}
@@ -242,13 +215,8 @@ func (b *BatchNorm) sumsRange(dy []float32, j0, j1 int) {
 // dxRange writes dx on pixels [p0, p1) from sumsRange's results.
 func (b *BatchNorm) dxRange(dy []float32, p0, p1 int) {
 	c := b.C
-	sumDy, sumDyH, scale := b.mean[:c], b.acc[:c], b.scale[:c]
-	for p := p0 * c; p < p1*c; p += c {
-		gs, hs, dx := dy[p:p+c], b.xhat[p:p+c], b.dx[p:p+c]
-		for j := range c {
-			dx[j] = float32(scale[j] * (float64(gs[j]) - sumDy[j] - float64(hs[j])*sumDyH[j]))
-		}
-	}
+	b.set().BatchNormGradInput(dy[p0*c:p1*c], b.x[p0*c:p1*c], b.dx[p0*c:p1*c], c, p1-p0,
+		b.mean[:c], b.invStd[:c], b.mdy[:c], b.mdyh[:c], b.scale[:c])
 }
 
 // Fold returns the inference form of the layer, y = scale·x + shift per

@@ -1,8 +1,11 @@
 package grad
 
 import (
+	"fmt"
 	"math"
 	"testing"
+
+	"github.com/edge-resnet/edge-resnet/kernels"
 )
 
 var bnShapes = []struct {
@@ -167,5 +170,72 @@ func TestBatchNormDeterministicNoAlloc(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(10, func() { b.ForwardEval(x, s); b.Backward(dy) }); n != 0 {
 		t.Errorf("ForwardEval+Backward allocate %v times per run", n)
+	}
+}
+
+// TestBatchNormFusedReLU checks a BatchNorm with Relu against a plain one
+// followed by a ReLU layer, bit for bit (output, dx, dGamma, dBeta, and
+// the dy it zeroes in place), in training and eval mode, on every kernel
+// path of this CPU and with 1 and 3 threads.
+func TestBatchNormFusedReLU(t *testing.T) {
+	s := Shape{3, 4, 5, 19} // 19 channels: vector blocks and a Go tail
+	x := fdRandom(30, s.Size(), -3, 3)
+	x[7], x[8] = 0, float32(math.Copysign(0, -1))
+	dy := fdRandom(31, s.Size(), -1, 1)
+	for _, set := range kernels.Sets() {
+		for _, threads := range []int{1, 3} {
+			for _, eval := range []bool{false, true} {
+				name := fmt.Sprintf("%s/threads=%d/eval=%v", set.Name(), threads, eval)
+				plain, fused := newTestBN(s.C, 32), newTestBN(s.C, 32)
+				plain.Set, fused.Set = set, set
+				plain.Threads, fused.Threads = threads, threads
+				fused.Relu = true
+				relu := &ReLU{}
+				fwd := func(b *BatchNorm) []float32 {
+					if eval {
+						return b.ForwardEval(x, s)
+					}
+					return b.Forward(x, s)
+				}
+				want := relu.Forward(fwd(plain), s)
+				got := fwd(fused)
+				fdSameBits(t, name+" y", got, want)
+				dyWant, dyGot := append([]float32(nil), dy...), append([]float32(nil), dy...)
+				dxWant := plain.Backward(relu.Backward(dyWant))
+				dxGot := fused.Backward(dyGot)
+				fdSameBits(t, name+" dx", dxGot, dxWant)
+				fdSameBits(t, name+" dy zeroed in place", dyGot, dyWant)
+				fdSameBits(t, name+" dGamma", fused.DGamma, plain.DGamma)
+				fdSameBits(t, name+" dBeta", fused.DBeta, plain.DBeta)
+				fdSameBits(t, name+" running mean", fused.RunningMean, plain.RunningMean)
+				fdSameBits(t, name+" running var", fused.RunningVar, plain.RunningVar)
+			}
+		}
+	}
+}
+
+// TestBatchNormSameOnEveryPath: the layer's results do not depend on the
+// kernel path (the vector kernels equal the Go code bit for bit) nor on
+// the thread count.
+func TestBatchNormSameOnEveryPath(t *testing.T) {
+	s := Shape{2, 6, 7, 40}
+	x := fdRandom(40, s.Size(), -3, 3)
+	dy := fdRandom(41, s.Size(), -1, 1)
+	var ref [][]float32
+	for _, set := range kernels.Sets() {
+		for _, threads := range []int{1, 2, 5} {
+			b := newTestBN(s.C, 42)
+			b.Set, b.Threads, b.Relu = set, threads, true
+			y := append([]float32(nil), b.Forward(x, s)...)
+			dx := append([]float32(nil), b.Backward(append([]float32(nil), dy...))...)
+			got := [][]float32{y, dx, b.DGamma, b.DBeta, b.RunningMean, b.RunningVar}
+			if ref == nil {
+				ref = got
+				continue
+			}
+			for i := range got {
+				fdSameBits(t, fmt.Sprintf("%s threads %d, result %d", set.Name(), threads, i), got[i], ref[i])
+			}
+		}
 	}
 }

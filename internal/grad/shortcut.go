@@ -1,49 +1,60 @@
 package grad
 
-// Add is the residual merge y = a + b. Its backward sends dy to both
-// inputs.
-type Add struct {
+import "math"
+
+// AddReLU is a residual block's merge and activation, y = max(a + b, 0),
+// in one pass (ReLU's rule: +0 where the sum is <= 0, NaN kept). Its
+// Backward zeroes dy in place where y is not positive and returns it as
+// the gradient of both inputs: the same slice, so neither consumer may
+// change it in place.
+type AddReLU struct {
 	// Threads splits Forward and Backward over ranges of values (0 means
 	// 1; more costs a goroutine per call on large tensors).
 	Threads int
 
-	y, db []float32
+	y []float32
 }
 
-// Forward returns a + b (both of shape s), a buffer of the layer's that the
-// next Forward overwrites.
-func (l *Add) Forward(a, b []float32, s Shape) []float32 {
+// Forward returns max(a + b, 0) (both of shape s), a buffer of the
+// layer's that the next Forward overwrites.
+func (l *AddReLU) Forward(a, b []float32, s Shape) []float32 {
 	if len(a) != s.Size() || len(b) != s.Size() {
-		panic("grad: Add inputs do not match their shape")
+		panic("grad: AddReLU inputs do not match their shape")
 	}
 	l.y = ensure32(l.y, len(a))
 	if t := elementThreads(l.Threads, len(a)); t > 1 {
-		parallel(t, len(a), func(i0, i1 int) { addInto(l.y[i0:i1], a[i0:i1], b[i0:i1]) })
+		parallel(t, len(a), func(i0, i1 int) { addReLUInto(l.y[i0:i1], a[i0:i1], b[i0:i1]) })
 	} else {
-		addInto(l.y, a, b)
+		addReLUInto(l.y, a, b)
 	}
 	return l.y
 }
 
-// addInto sets y to a + b.
-func addInto(y, a, b []float32) {
+// addReLUInto sets y to max(a + b, 0), branch-free as reluForward.
+func addReLUInto(y, a, b []float32) {
 	y, b = y[:len(a)], b[:len(a)]
 	for i, v := range a {
-		y[i] = v + b[i]
+		sum := v + b[i]
+		bits := math.Float32bits(sum)
+		if sum <= 0 { // false for NaN
+			bits = 0
+		}
+		y[i] = math.Float32frombits(bits)
 	}
 }
 
-// Backward returns the gradients of a and b: da is dy itself and db a copy
-// of it in a buffer of the layer's, so that either may be changed in place
-// (a ReLU's Backward does) without changing the other.
-func (l *Add) Backward(dy []float32) (da, db []float32) {
-	l.db = ensure32(l.db, len(dy))
-	if t := elementThreads(l.Threads, len(dy)); t > 1 {
-		parallel(t, len(dy), func(i0, i1 int) { copy(l.db[i0:i1], dy[i0:i1]) })
-	} else {
-		copy(l.db, dy)
+// Backward zeroes dy in place where the output was not positive and
+// returns it as the gradient of a and of b.
+func (l *AddReLU) Backward(dy []float32) (da, db []float32) {
+	if len(dy) != len(l.y) {
+		panic("grad: AddReLU.Backward: dy does not match the last Forward")
 	}
-	return dy, l.db
+	if t := elementThreads(l.Threads, len(dy)); t > 1 {
+		parallel(t, len(dy), func(i0, i1 int) { reluBackward(dy[i0:i1], l.y[i0:i1]) })
+	} else {
+		reluBackward(dy, l.y)
+	}
+	return dy, dy
 }
 
 // AddTo adds src to dst element by element: the gradient of a tensor that

@@ -2,6 +2,7 @@ package grad
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -69,31 +70,51 @@ func TestNewShortcutA(t *testing.T) {
 	}
 }
 
-func TestAddGradient(t *testing.T) {
+// TestAddReLU checks the fused merge against a plain sum and ReLU, its
+// gradient against finite differences (the sums kept away from the kink)
+// and that both inputs get the same gradient.
+func TestAddReLU(t *testing.T) {
 	s := Shape{2, 3, 5, 3}
 	a := fdRandom(1, s.Size(), -2, 2)
 	b := fdRandom(2, s.Size(), -2, 2)
-	r := fdRandom(3, s.Size(), -1, 1)
-	l := &Add{}
-	y := l.Forward(a, b, s)
-	for i := range y {
-		if y[i] != a[i]+b[i] {
-			t.Fatalf("y[%d] = %v, want %v", i, y[i], a[i]+b[i])
+	for i := range a {
+		if sum := a[i] + b[i]; sum > -0.1 && sum < 0.1 {
+			a[i] += 0.5
 		}
 	}
-	dy := append([]float32(nil), r...)
-	da, db := l.Backward(dy)
-	loss := func() float64 { return dotLoss(r, l.Forward(a, b, s)) }
-	fdCompare(t, "da", da, numericGrad(a, 1e-2, loss), 1e-4, 1e-3)
-	fdCompare(t, "db", db, numericGrad(b, 1e-2, loss), 1e-4, 1e-3)
-	clear(da) // an in-place backward on one branch leaves the other alone
-	fdSameBits(t, "db after changing da", db, r)
-	sum := append([]float32(nil), a...)
-	AddTo(sum, b)
-	fdSameBits(t, "AddTo", sum, l.Forward(a, b, s))
-	l.Forward(a, b, s)
-	l.Backward(dy)
-	if n := testing.AllocsPerRun(10, func() { l.Forward(a, b, s); l.Backward(dy) }); n != 0 {
-		t.Errorf("Forward+Backward allocate %v times per run", n)
+	r := fdRandom(3, s.Size(), -1, 1)
+	for _, threads := range []int{1, 3} {
+		l := &AddReLU{Threads: threads}
+		y := l.Forward(a, b, s)
+		for i := range y {
+			if want := max(a[i]+b[i], 0); y[i] != want {
+				t.Fatalf("y[%d] = %v, want %v", i, y[i], want)
+			}
+		}
+		dy := append([]float32(nil), r...)
+		da, db := l.Backward(dy)
+		if &da[0] != &db[0] {
+			t.Fatal("Backward: da and db are not the same slice")
+		}
+		loss := func() float64 { return dotLoss(r, l.Forward(a, b, s)) }
+		fdCompare(t, "da", da, numericGrad(a, 1e-2, loss), 1e-4, 1e-3)
+		fdCompare(t, "db", db, numericGrad(b, 1e-2, loss), 1e-4, 1e-3)
+		sum := append([]float32(nil), a...)
+		AddTo(sum, b)
+		for i := range sum {
+			sum[i] = max(sum[i], 0)
+		}
+		fdSameBits(t, "AddTo then max", sum, l.Forward(a, b, s))
+		l.Backward(dy)
+		if n := testing.AllocsPerRun(10, func() { l.Forward(a, b, s); l.Backward(dy) }); n != 0 {
+			t.Errorf("Forward+Backward allocate %v times per run", n)
+		}
+	}
+	// The ReLU's edges: +0 for a sum <= 0 (-0 too), NaN kept.
+	nan := float32(math.NaN())
+	l := &AddReLU{}
+	y := l.Forward([]float32{-1, float32(math.Copysign(0, -1)), nan, 2}, []float32{1, 0, 1, -1}, Shape{1, 1, 1, 4})
+	if math.Float32bits(y[0]) != 0 || math.Float32bits(y[1]) != 0 || y[2] == y[2] || y[3] != 1 {
+		t.Errorf("AddReLU edges: %v", y)
 	}
 }

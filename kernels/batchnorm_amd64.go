@@ -1,0 +1,44 @@
+//go:build gc && !purego
+
+package kernels
+
+// The BatchNorm training passes of batchnorm_amd64.s (asm/amd64's
+// batchnorm.go): the contracts of batchNormImpl's fields, k a multiple of
+// 4 (AVX2: float64 ymm) or 8 (AVX-512: float64 zmm) and pixels >= 1.
+
+//go:noescape
+func channelSumsAVX2(x *float32, pixels, k, ld int, sum *float64)
+
+//go:noescape
+func channelSqDevsAVX2(x *float32, pixels, k, ld int, mean, acc *float64)
+
+//go:noescape
+func batchNormApplyAVX2(x, y *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int)
+
+//go:noescape
+func batchNormGradSumsAVX2(dy, x, y *float32, pixels, k, ld int, mean, invStd, sumDy, sumDyH *float64, mask int)
+
+//go:noescape
+func batchNormGradInputAVX2(dy, x, dx *float32, pixels, k, ld int, mean, invStd, mdy, mdyh, scale *float64)
+
+//go:noescape
+func channelSumsAVX512(x *float32, pixels, k, ld int, sum *float64)
+
+//go:noescape
+func channelSqDevsAVX512(x *float32, pixels, k, ld int, mean, acc *float64)
+
+//go:noescape
+func batchNormApplyAVX512(x, y *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int)
+
+//go:noescape
+func batchNormGradSumsAVX512(dy, x, y *float32, pixels, k, ld int, mean, invStd, sumDy, sumDyH *float64, mask int)
+
+//go:noescape
+func batchNormGradInputAVX512(dy, x, dx *float32, pixels, k, ld int, mean, invStd, mdy, mdyh, scale *float64)
+
+var (
+	_ = batchNormReg.add("avx2", hasAVX2, &batchNormImpl{lanes: 4, sums: channelSumsAVX2, sqDevs: channelSqDevsAVX2,
+		apply: batchNormApplyAVX2, gradSums: batchNormGradSumsAVX2, gradInput: batchNormGradInputAVX2})
+	_ = batchNormReg.add("avx512", hasAVX512, &batchNormImpl{lanes: 8, sums: channelSumsAVX512, sqDevs: channelSqDevsAVX512,
+		apply: batchNormApplyAVX512, gradSums: batchNormGradSumsAVX512, gradInput: batchNormGradInputAVX512})
+)

@@ -1,0 +1,184 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// bnCase is one shape of the BatchNorm passes: pixels rows of k channels,
+// ld apart.
+type bnCase struct{ pixels, k, ld int }
+
+func bnCases() []bnCase {
+	var cs []bnCase
+	for _, k := range []int{1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40, 64, 65} {
+		for _, pad := range []int{0, 3} {
+			for _, pixels := range []int{1, 2, 5, 17} {
+				cs = append(cs, bnCase{pixels, k, k + pad})
+			}
+		}
+	}
+	return cs
+}
+
+// bnData is random values with special ones mixed in: NaN, ±0, ±Inf,
+// tiny and huge values, so that rounding, ReLU and mask edges are hit.
+func bnData(r *rand.Rand, n int) []float32 {
+	special := []float32{float32(math.NaN()), 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)),
+		float32(math.Inf(-1)), 1e-40, -1e-40, 3e38, -2.5}
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 3)
+		if r.IntN(11) == 0 {
+			x[i] = special[r.IntN(len(special))]
+		}
+	}
+	return x
+}
+
+func bnData64(r *rand.Rand, n int) []float64 {
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = r.NormFloat64()
+	}
+	return x
+}
+
+// poisoned returns n values of a poison that no pass writes.
+func poisoned(n int) []float32 {
+	p := make([]float32, n)
+	for i := range p {
+		p[i] = math.Float32frombits(0x7fc0dead)
+	}
+	return p
+}
+
+func sameBits32(a, b []float32) int {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func sameBits64(a, b []float64) int {
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestBatchNormPasses compares every path's BatchNorm passes with the Go
+// code (a Set without vector kernels) bit for bit, on every shape of
+// bnCases with special values, and checks that the values between rows
+// (channels k..ld) and after the last are left alone.
+func TestBatchNormPasses(t *testing.T) {
+	ref := &Set{name: "go"}
+	forEachSet(t, func(t *testing.T, s *Set) {
+		r := rand.New(rand.NewPCG(5, 9))
+		for _, c := range bnCases() {
+			name := fmt.Sprintf("%d pixels x %d channels, ld %d", c.pixels, c.k, c.ld)
+			n := (c.pixels-1)*c.ld + c.k + 5 // 5 values past the last row
+			x, dy, y := bnData(r, n), bnData(r, n), bnData(r, n)
+			mean, invStd, mdy, mdyh, scale := bnData64(r, c.k), bnData64(r, c.k), bnData64(r, c.k), bnData64(r, c.k), bnData64(r, c.k)
+			gamma, beta := bnData(r, c.k), bnData(r, c.k)
+			start := bnData64(r, c.k)
+
+			check64 := func(pass string, run func(s *Set, out []float64)) {
+				want, got := slices.Clone(start), slices.Clone(start)
+				run(ref, want)
+				run(s, got)
+				if i := sameBits64(got, want); i >= 0 {
+					t.Fatalf("%s, %s: channel %d = %v, want %v", pass, name, i, got[i], want[i])
+				}
+			}
+			check64("ChannelSums", func(s *Set, out []float64) { s.ChannelSums(x, c.ld, c.pixels, out) })
+			check64("ChannelSqDevs", func(s *Set, out []float64) { s.ChannelSqDevs(x, c.ld, c.pixels, mean, out) })
+
+			check32 := func(pass string, outs int, run func(s *Set, outs [][]float32)) {
+				want, got := make([][]float32, outs), make([][]float32, outs)
+				for i := range outs {
+					want[i], got[i] = poisoned(n), poisoned(n)
+				}
+				run(ref, want)
+				run(s, got)
+				for o := range outs {
+					if i := sameBits32(got[o], want[o]); i >= 0 {
+						t.Fatalf("%s, %s: output %d [%d] = %v, want %v", pass, name, o, i, got[o][i], want[o][i])
+					}
+					for i := range n {
+						if p, j := i/c.ld, i%c.ld; (p >= c.pixels || j >= c.k) && math.Float32bits(got[o][i]) != 0x7fc0dead {
+							t.Fatalf("%s, %s: output %d [%d] (outside the rows) was written", pass, name, o, i)
+						}
+					}
+				}
+			}
+			for _, relu := range []bool{false, true} {
+				check32(fmt.Sprint("BatchNormApply relu=", relu), 1, func(s *Set, o [][]float32) {
+					s.BatchNormApply(x, o[0], c.ld, c.pixels, mean, invStd, gamma, beta, relu)
+				})
+			}
+			for _, mask := range [][]float32{nil, y} {
+				want, got := slices.Clone(start), slices.Clone(start)
+				want2, got2 := slices.Clone(start), slices.Clone(start)
+				dyWant, dyGot := slices.Clone(dy), slices.Clone(dy)
+				ref.BatchNormGradSums(dyWant, x, mask, c.ld, c.pixels, mean, invStd, want, want2)
+				s.BatchNormGradSums(dyGot, x, mask, c.ld, c.pixels, mean, invStd, got, got2)
+				if i := sameBits64(got, want); i >= 0 {
+					t.Fatalf("BatchNormGradSums mask=%v, %s: sumDy[%d] = %v, want %v", mask != nil, name, i, got[i], want[i])
+				}
+				if i := sameBits64(got2, want2); i >= 0 {
+					t.Fatalf("BatchNormGradSums mask=%v, %s: sumDyH[%d] = %v, want %v", mask != nil, name, i, got2[i], want2[i])
+				}
+				if i := sameBits32(dyGot, dyWant); i >= 0 {
+					t.Fatalf("BatchNormGradSums mask=%v, %s: dy[%d] = %v, want %v", mask != nil, name, i, dyGot[i], dyWant[i])
+				}
+			}
+			check32("BatchNormGradInput", 1, func(s *Set, o [][]float32) {
+				s.BatchNormGradInput(dy, x, o[0], c.ld, c.pixels, mean, invStd, mdy, mdyh, scale)
+			})
+		}
+	})
+}
+
+// TestBatchNormPassesMath checks the Go code against the formulas on
+// plain values, so that the comparison above compares with the right
+// thing.
+func TestBatchNormPassesMath(t *testing.T) {
+	s := &Set{name: "go"}
+	x := []float32{1, -2, 3, 4, 0.5, -6} // 3 pixels of 2 channels
+	sum := make([]float64, 2)
+	s.ChannelSums(x, 2, 3, sum)
+	if sum[0] != 4.5 || sum[1] != -4 {
+		t.Errorf("ChannelSums = %v, want [4.5 -4]", sum)
+	}
+	acc := make([]float64, 2)
+	s.ChannelSqDevs(x, 2, 3, []float64{1.5, -4.0 / 3}, acc)
+	if want := 0.25 + 2.25 + 1; math.Abs(acc[0]-want) > 1e-12 {
+		t.Errorf("ChannelSqDevs[0] = %v, want %v", acc[0], want)
+	}
+	mean, invStd := []float64{1, 0}, []float64{2, 1}
+	y := make([]float32, 6)
+	s.BatchNormApply(x, y, 2, 3, mean, invStd, []float32{3, 1}, []float32{-1, 0}, true)
+	// xhat = {0, -2, 4, 4, -1, -6}
+	if want := []float32{0, 0, 11, 4, 0, 0}; !slices.Equal(y, want) || math.Signbit(float64(y[0])) {
+		t.Errorf("BatchNormApply y = %v, want %v (+0)", y, want)
+	}
+	dy := []float32{1, 2, 3, 4, 5, 6}
+	sd, sh := make([]float64, 2), make([]float64, 2)
+	s.BatchNormGradSums(dy, x, y, 2, 3, mean, invStd, sd, sh)
+	if !slices.Equal(dy, []float32{0, 0, 3, 4, 0, 0}) || sd[0] != 3 || sd[1] != 4 || sh[0] != 12 || sh[1] != 16 {
+		t.Errorf("BatchNormGradSums: dy %v, sums %v %v", dy, sd, sh)
+	}
+	dx := make([]float32, 6)
+	s.BatchNormGradInput(dy, x, dx, 2, 3, mean, invStd, []float64{1, 1}, []float64{0.5, 0.5}, []float64{2, 2})
+	if want := []float32{-2, 0, 0, 2, -1, 4}; !slices.Equal(dx, want) {
+		t.Errorf("BatchNormGradInput = %v, want %v", dx, want)
+	}
+}
