@@ -238,7 +238,7 @@ func (s *Set) Primitives() []Primitive {
 		return fmt.Sprintf("%s, %d lanes", s.name, n)
 	}
 	return []Primitive{
-		{"gemm (1x1 conv, im2col conv, fc)", fmt.Sprintf("%s (MR=%d, NR=%d)", s.gemm.name, s.gemm.mr, s.gemm.nr)},
+		{"gemm (1x1 conv, im2col conv, fc)", s.gemmDesc()},
 		{"int8 gemm", s.gemm8Desc()},
 		{"winograd transforms", s.wino.name},
 		{"int8 winograd", s.wino8.name},
@@ -267,6 +267,16 @@ func (s *Set) batchNormLanes() int {
 		return 0
 	}
 	return s.batchnorm.lanes
+}
+
+// gemmDesc describes the fp32 GEMM kernel and its narrow variant.
+func (s *Set) gemmDesc() string {
+	g := s.gemm
+	d := fmt.Sprintf("%s (MR=%d, NR=%d)", g.name, g.mr, g.nr)
+	if nw := g.narrow; nw != nil {
+		d += fmt.Sprintf("; N <= %d: %s (MR=%d, NR=%d)", nw.nr, nw.name, nw.mr, nw.nr)
+	}
+	return d
 }
 
 // gemm8Desc describes the int8 GEMM kernel and its narrow variant.

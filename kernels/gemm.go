@@ -46,11 +46,28 @@ type PackedB struct {
 func (p *PackedB) Panels() int { return (p.N + p.NR - 1) / p.NR }
 
 // PackB packs a row-major K x N matrix b (b[k*N+n]) for the Set's GEMM
-// kernel, which Gemm then runs it with.
+// kernel, or its narrow variant when N fits one of the variant's panels
+// (see gemmImpl.narrow), which Gemm then runs it with. NR and MR are that
+// kernel's: callers take them from the PackedB, not the Set.
 func (s *Set) PackB(b []float32, k, n int) PackedB {
-	p := packB(b, k, n, s.gemm)
+	p := packB(b, k, n, s.gemm.forN(n))
 	p.clamp = s.clamp
 	return p
+}
+
+// forN is the kernel PackB uses for N columns: the narrow variant when it
+// takes them in one panel, where the wide one would multiply zeros.
+func (g *gemmImpl) forN(n int) *gemmImpl {
+	if g.narrow != nil && n <= g.narrow.nr {
+		return g.narrow
+	}
+	return g
+}
+
+// withNarrowGemm sets g's narrow variant and returns g.
+func withNarrowGemm(g, narrow *gemmImpl) *gemmImpl {
+	g.narrow = narrow
+	return g
 }
 
 // MR is the row tile of the matrix's kernel: callers that split work
@@ -95,14 +112,19 @@ type gemmImpl struct {
 	// blockBytes is the A row block kept in L2 while panels stream by
 	// (0: gemmBlockBytes).
 	blockBytes int
+	// narrow, if set, is a kernel with narrower panels that PackB picks
+	// for matrices of at most narrow.nr columns (N = 16 layers would fill
+	// only half of a 32-wide panel).
+	narrow *gemmImpl
 }
 
 // GemmName is the name of the Set's GEMM kernel, for reports.
 func (s *Set) GemmName() string { return s.gemm.name }
 
-// GemmMR is the row block of the Set's GEMM kernel; callers that split
-// work across threads split M at multiples of it.
-func (s *Set) GemmMR() int { return s.gemm.mr }
+// GemmMR is the row block of the Set's GEMM kernel for N columns (the
+// narrow variant's for narrow N, as PackB picks); callers that split work
+// across threads split M at multiples of it.
+func (s *Set) GemmMR(n int) int { return s.gemm.forN(n).mr }
 
 // Gemm computes rows [0, m) and column panels [p0, p1) of
 // C = A x B, through the epilogue. A is m x K with row stride lda, C has row

@@ -38,6 +38,13 @@ func gemmF32_6x16_AVX2FMA(m, n, k int, a *float32, lda int, b *float32, c *float
 //go:noescape
 func gemmF32_14x32_AVX512(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
 
+// gemmF32_28x16_AVX512 is the kernel above with MR=28, NR=16 (28 zmm
+// accumulators, A elements as embedded-broadcast FMA operands): the
+// narrow variant of gemmF32_14x32_AVX512 for N <= 16. Requires AVX512F.
+//
+//go:noescape
+func gemmF32_28x16_AVX512(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)
+
 // maxWindowAVX2 sets dst[j] to the maximum of src[y*rowStride+x*pixStride+j]
 // over y < kh, x < kw, for j < n; n is a positive multiple of 8, kh, kw >= 1,
 // strides in elements. Where a value is NaN the result is unspecified.
@@ -138,7 +145,8 @@ func hasAVX512() bool { return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW,
 
 var (
 	gemmAVX2   = asmImpl("gemmF32_6x16_AVX2FMA", 6, 16, 512<<10, gemmF32_6x16_AVX2FMA)
-	gemmAVX512 = asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512)
+	gemmAVX512 = withNarrowGemm(asmImpl("gemmF32_14x32_AVX512", 14, 32, 512<<10, gemmF32_14x32_AVX512),
+		asmImpl("gemmF32_28x16_AVX512", 28, 16, 512<<10, gemmF32_28x16_AVX512))
 
 	// The amd64 paths, best last. The VNNI paths differ from the path below
 	// them only where a VNNI implementation is registered (the int8 GEMM,

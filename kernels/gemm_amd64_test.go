@@ -16,6 +16,7 @@ func init() {
 	}
 	if hasAVX512() {
 		wantPaths = append(wantPaths, "avx512")
+		wantNarrowGemm = true
 	}
 	for name, s := range oldPathsAMD64() {
 		oldPaths[name] = s

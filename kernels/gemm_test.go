@@ -71,6 +71,7 @@ var gemmTolPerKernel = map[string]float64{
 	"generic":              4e-5, // mul then add: two roundings per term
 	"gemmF32_6x16_AVX2FMA": 4e-5, // FMA: one rounding per term
 	"gemmF32_14x32_AVX512": 4e-5, // FMA: one rounding per term
+	"gemmF32_28x16_AVX512": 4e-5, // FMA: one rounding per term
 	"gemmF32_6x16_NEON":    4e-5, // FMA: one rounding per term
 }
 
@@ -89,8 +90,11 @@ var wantPaths = []string{"generic"}
 
 // forEachGemm runs f on the Set of every GEMM implementation this CPU
 // supports (the lowest path that has it, generic first), so that asm
-// kernels are checked against the same oracle. It fails if a path the CPU
-// supports was not among them; a run that fails fails the test itself.
+// kernels are checked against the same oracle. A kernel with a narrow
+// variant runs twice, on copies of its Set that pack every matrix for one
+// of the two (gemmVariants), so that both meet every shape. It fails if a
+// path the CPU supports was not among them; a run that fails fails the
+// test itself.
 func forEachGemm(t *testing.T, f func(t *testing.T, s *Set)) {
 	ran := map[string]bool{}
 	covered := map[*gemmImpl]bool{}
@@ -101,13 +105,28 @@ func forEachGemm(t *testing.T, f func(t *testing.T, s *Set)) {
 			continue
 		}
 		covered[s.gemm] = true
-		t.Run(s.Name()+"/"+s.GemmName(), func(t *testing.T) { f(t, s) })
+		for _, v := range gemmVariants(s) {
+			t.Run(s.Name()+"/"+v.GemmName(), func(t *testing.T) { f(t, v) })
+		}
 	}
 	for _, name := range wantPaths {
 		if !ran[name] {
 			t.Errorf("kernel path %q is supported here but was not exercised", name)
 		}
 	}
+}
+
+// gemmVariants is s alone, or for a GEMM with a narrow variant two copies
+// of s: one whose PackB always picks the wide kernel, one the narrow.
+func gemmVariants(s *Set) []*Set {
+	if s.gemm.narrow == nil {
+		return []*Set{s}
+	}
+	wide, narrow := *s, *s
+	g := *s.gemm
+	g.narrow = nil
+	wide.gemm, narrow.gemm = &g, s.gemm.narrow
+	return []*Set{&wide, &narrow}
 }
 
 // gemmCase runs one Gemm against the reference with canaries around c,
@@ -162,7 +181,7 @@ func gemmCase(t *testing.T, s *Set, r *rand.Rand, m, n, k, lda, ldc int, bias, r
 }
 
 // TestGemmTiles is XNNPACK's battery on one tile and its neighbours: every
-// m = 1..MR+1, every n = 1..NR+1, k = 0 and k below, at and above the K
+// m = 1..2*MR+1 (a full tile before each partial one), every n = 1..NR+1, k = 0 and k below, at and above the K
 // unrolling, strided A and C (prime extra strides), each epilogue part.
 func TestGemmTileBattery(t *testing.T) {
 	forEachGemm(t, func(t *testing.T, s *Set) {
@@ -170,7 +189,7 @@ func TestGemmTileBattery(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		mr, nr := s.gemm.mr, s.gemm.nr
 		ks := []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31}
-		for m := 1; m <= mr+1; m++ {
+		for m := 1; m <= 2*mr+1; m++ {
 			for n := 1; n <= nr+1; n++ {
 				for i, k := range ks {
 					v := (m + n + i) % 4
@@ -214,6 +233,47 @@ func TestGemmShapes(t *testing.T) {
 		}
 	})
 }
+
+// TestPackBNarrow checks the per-matrix choice of PackB on every path
+// with a narrow GEMM: N <= the narrow NR packs for the narrow kernel
+// (its NR and MR), wider N for the Set's; both compute the product, and
+// a Winograd with that many output channels blocks tiles by the narrow MR.
+func TestPackBNarrow(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	tested := false
+	for _, s := range Sets() {
+		nw := s.gemm.narrow
+		if nw == nil {
+			continue
+		}
+		tested = true
+		for _, n := range []int{1, nw.nr - 1, nw.nr, nw.nr + 1, s.gemm.nr + nw.nr} {
+			want := s.gemm
+			if n <= nw.nr {
+				want = nw
+			}
+			pb := s.PackB(randSlice(r, 9*n), 9, n)
+			if pb.Kernel() != want.name || pb.NR != want.nr || pb.MR() != want.mr || s.GemmMR(n) != want.mr {
+				t.Fatalf("%s: N=%d packed for %s (NR=%d, MR=%d, GemmMR %d), want %s",
+					s.Name(), n, pb.Kernel(), pb.NR, pb.MR(), s.GemmMR(n), want.name)
+			}
+			gemmCase(t, s, r, 2*want.mr+3, n, 37, 40, n+1, true, true, true)
+		}
+		g := ConvGeom{H: 8, W: 8, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1,
+			PadTop: 1, PadLeft: 1, OH: 8, OW: 8, Cout: nw.nr}
+		wg, err := s.NewWinograd(&g, 2, randSlice(r, 9*g.C*g.Cout))
+		if err != nil || wg.Kernel() != nw.name || wg.MR() != nw.mr || wg.Block%nw.mr != 0 {
+			t.Fatalf("%s: Winograd with %d outputs: %v, kernel %s, MR %d, block %d", s.Name(), g.Cout, err, wg.Kernel(), wg.MR(), wg.Block)
+		}
+	}
+	if !tested && wantNarrowGemm {
+		t.Fatal("no path has a narrow fp32 GEMM on a CPU that runs one")
+	}
+}
+
+// wantNarrowGemm is set by ISA test files where some path must have a
+// narrow fp32 GEMM (AVX-512).
+var wantNarrowGemm bool
 
 // TestGemmPanelSplit checks that computing column panels in separate calls
 // (as threads do) gives bit-identical results to one call.
@@ -275,6 +335,32 @@ func BenchmarkGemm(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", s.Name(), m, n, k), func(b *testing.B) {
 				benchGemm(b, s, m, n, k)
 			})
+		}
+	}
+}
+
+// gemmNarrowShapes are GEMMs with 16 output columns: CIFAR ResNet-20's
+// first stage (32x32 pixels, 16 channels) as its 3x3 im2col GEMM, a
+// 1x1, the stem (K = 27) and an L2-resident one.
+var gemmNarrowShapes = [][3]int{
+	{1024, 16, 144}, // 32x32x16 3x3 through im2col, one image
+	{1024, 16, 16},  // 32x32x16 1x1
+	{1024, 16, 27},  // the stem, 3 input channels
+	{140, 16, 256},  // in cache
+}
+
+// BenchmarkGemmNarrow runs the N = 16 shapes on every kernel of each path,
+// its wide kernel and its narrow variant (what PackB picks) side by side.
+func BenchmarkGemmNarrow(b *testing.B) {
+	b.Logf("cpu: %s; kernels: %s", CPU(), Selection())
+	for _, s := range gemmPathsOnce() {
+		for _, v := range gemmVariants(s) {
+			for _, sz := range gemmNarrowShapes {
+				m, n, k := sz[0], sz[1], sz[2]
+				b.Run(fmt.Sprintf("%s/%s/m%d_n%d_k%d", s.Name(), v.GemmName(), m, n, k), func(b *testing.B) {
+					benchGemm(b, v, m, n, k)
+				})
+			}
 		}
 	}
 }

@@ -224,7 +224,7 @@ func (s *Set) NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
 	// Transforms, epilogue and GEMM come from the Set that packs U.
 	wg.impl, wg.epi = s.wino, s.epilogue
 	wg.in, wg.out = wg.impl.xf[m][0], wg.impl.xf[m][1]
-	mr := s.gemm.mr
+	mr := s.gemm.forN(cout).mr // the kernel PackB picks for U below
 	tb := winoBlockBytes / (4 * t * t * (cin + cout))
 	tb = max(mr, tb/mr*mr)
 	wg.Block = min(tb, (wg.Tiles()+mr-1)/mr*mr)
@@ -269,6 +269,9 @@ func (w *Winograd) Tiles() int { return w.TilesH * w.TilesW }
 // MR is the row tile of the GEMM kernel: tile ranges start at multiples
 // of it.
 func (w *Winograd) MR() int { return w.U[0].MR() }
+
+// Kernel names the GEMM kernel U was packed for.
+func (w *Winograd) Kernel() string { return w.U[0].Kernel() }
 
 // Panels is the number of output-channel panels of the GEMMs.
 func (w *Winograd) Panels() int { return w.U[0].Panels() }

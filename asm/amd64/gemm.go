@@ -76,6 +76,30 @@ type kernel struct {
 	unroll int // k steps per iteration of the main loop (a power of 2)
 	bcst   bool
 	pf     int // prefetch B this many bytes ahead in the main loop (0: none)
+	per    int // rows of A per base register: 3 (0), or 6-7 for tall tiles (aRows)
+}
+
+// aRows is the A layout of the kernel's K loop: three rows per base, or
+// for tall tiles up to seven, with 3*lda in R9 and 5*lda in R14 (rK's
+// register: k is then read from the argument), set by setOdd per tile
+// since the epilogue uses R9.
+func (k *kernel) aRows(c *build.Context) aRows {
+	if k.per <= 3 {
+		return rows3
+	}
+	kArg, err := c.Param("k").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return aRows{per: k.per, odd: map[int]reg.GPPhysical{1: rLda, 3: reg.R9, 5: reg.R14}, kSrc: kArg.Addr}
+}
+
+// setOdd loads the multiples of lda that aRows addresses rows with.
+func (k *kernel) setOdd(c *build.Context) {
+	if k.per > 3 {
+		c.LEAQ(operand.Mem{Base: rLda, Index: rLda, Scale: 2}, reg.R9)
+		c.LEAQ(operand.Mem{Base: rLda, Index: rLda, Scale: 4}, reg.R14)
+	}
 }
 
 func (k *kernel) lanes() int {
@@ -126,9 +150,17 @@ var (
 // a real network, and with few rows (M=49) the hardware prefetcher alone
 // leaves the kernel waiting (BenchmarkGemmColdB, bench/README.md); 512 B
 // ahead was worse than none, 1 to 8 KiB all helped.
+//
+// gemmF32_28x16_AVX512 is the narrow variant for N <= 16 (kernels.PackB
+// picks it), where half of a 32-wide panel would be zeros: one zmm of B
+// per k step against 28 rows of A as embedded broadcasts. On the Xeon of
+// bench/README.md (family 6 model 167) 28x16 .BCST and 24x16 .BCST tied
+// (153 GFLOP/s at M=1024 K=144), ahead of 14x16 with VBROADCASTSS (147)
+// and 28x16 with VBROADCASTSS (150); 28 rows halve the B reloads of 14.
 var kernels = []*kernel{
 	{name: "gemmF32_6x16_AVX2FMA", mr: 6, nv: 2, unroll: 4, pf: 4096},
 	{name: "gemmF32_14x32_AVX512", avx512: true, mr: 14, nv: 2, unroll: 4, pf: 4096},
+	{name: "gemmF32_28x16_AVX512", avx512: true, mr: 28, nv: 1, unroll: 4, bcst: true, pf: 4096, per: 7},
 }
 
 const signature = "func(m, n, k int, a *float32, lda int, b *float32, c *float32, ldc int, bias *float32, res *float32, ldres int, flags int)"
@@ -158,7 +190,9 @@ func (k *kernel) generate(c *build.Context) {
 	c.Load(c.Param("c"), rC)
 	c.Load(c.Param("res"), rRes)
 	c.Load(c.Param("m"), rM)
-	c.Load(c.Param("k"), rK)
+	if k.per <= 3 {
+		c.Load(c.Param("k"), rK)
+	}
 	if k.avx512 {
 		columnMasks(c, k.nv)
 	}
@@ -212,7 +246,8 @@ func (k *kernel) kloop(c *build.Context, h int, l string) {
 			c.VFMADD231PS(k.bvec(v), t, k.acc(i, v))
 		}
 	}
-	tileKLoop(c, l, h, k.mr, k.unroll, k.nr()*4, k.pf, loadB, row)
+	k.setOdd(c)
+	tileKLoopA(c, k.aRows(c), l, h, k.mr, k.unroll, k.nr()*4, k.pf, loadB, row)
 }
 
 // epilogue applies bias, residual and ReLU to the tile (rKK rows) and

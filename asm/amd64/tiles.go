@@ -101,13 +101,35 @@ func columnMasks(c *build.Context, nv int) {
 // bstep bytes per k step. Partial tiles (h < mr) are not unrolled: they
 // are rare, so their code stays short.
 func tileKLoop(c *build.Context, l string, h, mr, unroll, bstep, pf int, loadB func(u int), row func(i int, a operand.Mem)) {
+	tileKLoopA(c, rows3, l, h, mr, unroll, bstep, pf, loadB, row)
+}
+
+// aRows is how a tile's K loop addresses its rows of A: per rows from each
+// base register of grp, row j of a base at base + j*lda (scaled, with
+// odd[o] = o*lda for the odd o < per, set by the caller), and the number
+// of k steps read from kSrc.
+type aRows struct {
+	per  int
+	odd  map[int]reg.GPPhysical
+	kSrc operand.Op
+}
+
+// rows3 is the layout of the 14-row and shorter tiles: three rows per
+// base (base, base+lda, base+2*lda), k in rK.
+var rows3 = aRows{per: 3, odd: map[int]reg.GPPhysical{1: rLda}, kSrc: rK}
+
+// tileKLoopA is tileKLoop with the A layout ar.
+func tileKLoopA(c *build.Context, ar aRows, l string, h, mr, unroll, bstep, pf int, loadB func(u int), row func(i int, a operand.Mem)) {
 	if h < mr {
 		unroll = 1
 	}
-	groups := (h + 2) / 3
+	groups := (h + ar.per - 1) / ar.per
+	if groups > len(grp) {
+		panic(fmt.Sprintf("tileKLoop: %d rows need %d base registers", h, groups))
+	}
 	c.MOVQ(rA, grp[0])
 	for g := 1; g < groups; g++ {
-		c.LEAQ(operand.Mem{Base: grp[g-1], Index: rLda, Scale: 2}, grp[g])
+		c.LEAQ(scaled(grp[g-1], ar.per-1, ar.odd), grp[g])
 		c.ADDQ(rLda, grp[g])
 	}
 	c.Load(c.Param("b"), rB)
@@ -120,10 +142,8 @@ func tileKLoop(c *build.Context, l string, h, mr, unroll, bstep, pf int, loadB f
 			}
 		}
 		for i := 0; i < h; i++ {
-			a := operand.Mem{Base: grp[i/3], Disp: 4 * u}
-			if i%3 > 0 {
-				a.Index, a.Scale = rLda, uint8(i%3)
-			}
+			a := scaled(grp[i/ar.per], i%ar.per, ar.odd)
+			a.Disp = 4 * u
 			row(i, a)
 		}
 	}
@@ -133,19 +153,20 @@ func tileKLoop(c *build.Context, l string, h, mr, unroll, bstep, pf int, loadB f
 		}
 		c.ADDQ(operand.U32(u*bstep), rB)
 	}
-	kLoop(c, l, unroll, step, advance)
+	kLoop(c, ar.kSrc, l, unroll, step, advance)
 }
 
-// kLoop emits the K loop of a microkernel: rK iterations of step, unroll
-// at a time (unroll a power of two) then one at a time, with advance(u)
-// moving the operand pointers past u iterations. rKK is the counter.
-func kLoop(c *build.Context, l string, unroll int, step, advance func(int)) {
+// kLoop emits the K loop of a microkernel: kSrc (a register or the
+// argument) iterations of step, unroll at a time (unroll a power of two)
+// then one at a time, with advance(u) moving the operand pointers past u
+// iterations. rKK is the counter.
+func kLoop(c *build.Context, kSrc operand.Op, l string, unroll int, step, advance func(int)) {
 	if unroll > 1 {
 		shift := 0
 		for 1<<shift < unroll {
 			shift++
 		}
-		c.MOVQ(rK, rKK)
+		c.MOVQ(kSrc, rKK)
 		c.SHRQ(operand.U8(shift), rKK)
 		c.JZ(operand.LabelRef(l + "rem"))
 		c.Label(l + "loop")
@@ -156,10 +177,10 @@ func kLoop(c *build.Context, l string, unroll int, step, advance func(int)) {
 		c.DECQ(rKK)
 		c.JNZ(operand.LabelRef(l + "loop"))
 		c.Label(l + "rem")
-		c.MOVQ(rK, rKK)
+		c.MOVQ(kSrc, rKK)
 		c.ANDQ(operand.U32(unroll-1), rKK)
 	} else {
-		c.MOVQ(rK, rKK)
+		c.MOVQ(kSrc, rKK)
 		c.TESTQ(rKK, rKK)
 	}
 	c.JZ(operand.LabelRef(l + "end"))

@@ -104,10 +104,14 @@ func (k *gemmConv) runOn(e *Exec, st *step, g *kernels.ConvGeom, b, part, parts 
 
 func (k *gemmConv) describe(p *Plan, _ *step) string {
 	if k.geom.Direct() {
-		return "gemm/" + p.Kernels.Name()
+		return "gemm/" + gemmKernel(p, k.w.Kernel())
 	}
-	return "im2col+gemm/" + p.Kernels.Name()
+	return "im2col+gemm/" + gemmKernel(p, k.w.Kernel())
 }
+
+// gemmKernel is the path and, as PackB chooses it per matrix (narrow
+// outputs run a narrower kernel), the fp32 GEMM kernel of a step.
+func gemmKernel(p *Plan, kernel string) string { return p.Kernels.Name() + " " + kernel }
 
 // winoConv is a float32 3x3 stride-1 convolution by Winograd F(m x m, 3x3).
 type winoConv struct {
@@ -132,7 +136,9 @@ func (k *winoConv) run(e *Exec, st *step, part, parts int) {
 	}
 }
 
-func (k *winoConv) describe(p *Plan, _ *step) string { return k.wg.Name() + "/" + p.Kernels.Name() }
+func (k *winoConv) describe(p *Plan, _ *step) string {
+	return k.wg.Name() + "/" + gemmKernel(p, k.wg.Kernel())
+}
 
 func compileDense(c *compiler, _ *step, nd *graph.Node) (kernel, error) {
 	d := nd.Dense
@@ -155,7 +161,7 @@ func (k *dense) run(e *Exec, st *step, part, parts int) {
 	kernels.Gemm(e.n, e.viewAll(st.in, st.inShape), k.w.K, &k.w, e.viewAll(st.out, st.outShape), k.w.N, &ep, p0, p1)
 }
 
-func (k *dense) describe(p *Plan, _ *step) string { return "gemm/" + p.Kernels.Name() }
+func (k *dense) describe(p *Plan, _ *step) string { return "gemm/" + gemmKernel(p, k.w.Kernel()) }
 
 // compileConv8 compiles an int8 conv or dense layer (a dense layer is a
 // 1x1 convolution of one pixel).

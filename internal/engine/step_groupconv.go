@@ -65,7 +65,9 @@ func (k *groupGemm) run(e *Exec, st *step, part, parts int) {
 	}
 }
 
-func (k *groupGemm) describe(p *Plan, _ *step) string { return "grouped gemm/" + p.Kernels.Name() }
+func (k *groupGemm) describe(p *Plan, _ *step) string {
+	return "grouped gemm/" + gemmKernel(p, k.w.B[0].Kernel())
+}
 
 // rowParts splits output rows when there are enough of them.
 func rowParts(oh, n int) int { return partsIf(oh >= 2*n, n) }
