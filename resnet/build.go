@@ -136,6 +136,9 @@ func (c Config) Normalize() (Config, error) {
 
 // Name is a short description such as "resnet50" or "cifar-resnet20".
 func (c Config) Name() string {
+	if n, err := c.Normalize(); err == nil {
+		c = n // the block counts of a Depth-only configuration
+	}
 	depth := 2
 	per := 2
 	if c.Bottleneck {

@@ -108,3 +108,20 @@ func TestParseArch(t *testing.T) {
 		}
 	}
 }
+// TestNameOfDepthOnlyConfig: a configuration given by its depth alone (as
+// ParseArch returns it, before Normalize fills in the blocks) is named by
+// that depth; model images record it (it read "cifar-resnet2" once).
+func TestNameOfDepthOnlyConfig(t *testing.T) {
+	for _, arch := range []string{"cifar-resnet20", "cifar-resnet56", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"} {
+		cfg, err := ParseArch(arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Name(); got != arch {
+			t.Errorf("ParseArch(%q).Name() = %q", arch, got)
+		}
+	}
+	if got := (Config{CIFAR: true, Depth: 32}).Name(); got != "cifar-resnet32" {
+		t.Errorf("Config{CIFAR, Depth 32}.Name() = %q", got)
+	}
+}
