@@ -108,6 +108,7 @@ func TestParseArch(t *testing.T) {
 		}
 	}
 }
+
 // TestNameOfDepthOnlyConfig: a configuration given by its depth alone (as
 // ParseArch returns it, before Normalize fills in the blocks) is named by
 // that depth; model images record it (it read "cifar-resnet2" once).
