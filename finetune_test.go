@@ -55,7 +55,7 @@ func frozenFeatures(t *testing.T, fm *firmware.Model, set dataset.Set) (x [][]fl
 	if err != nil {
 		t.Fatal(err)
 	}
-	bb, done, err := backbone(fm, g, 0, backboneBatch)
+	bb, done, err := backbone(fm, g, 0, backboneBatch, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func frozenFeatures(t *testing.T, fm *firmware.Model, set dataset.Set) (x [][]fl
 		if err := s.Preprocess(img); err != nil {
 			t.Fatal(err)
 		}
-		f, err := bb(s.Input(), 1)
+		f, err := bb.run(s.Input(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,12 @@ import (
 // run at the model's default precision on cfg.Threads threads (0:
 // GOMAXPROCS), within the default memory budget.
 func Train(ctx context.Context, cfg train.Config, cb train.Callbacks) (*train.Result, error) {
+	if err := envError(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxMemory == 0 {
+		cfg.MaxMemory = DefaultMaxMemory()
+	}
 	if cfg.From != nil && (cfg.FreezeBackbone || cfg.Freeze != "") && cfg.Backbone == nil {
 		freeze := cfg.Freeze
 		if cfg.FreezeBackbone {
@@ -33,12 +39,13 @@ func Train(ctx context.Context, cfg train.Config, cb train.Callbacks) (*train.Re
 		if err != nil {
 			return nil, err
 		}
-		bb, closeFn, err := backbone(cfg.From, g, cfg.Threads, min(cmp.Or(cfg.Batch, backboneBatch), backboneBatch))
+		bb, closeFn, err := backbone(cfg.From, g, cfg.Threads, min(cmp.Or(cfg.Batch, backboneBatch), backboneBatch), cfg.MaxMemory)
 		if err != nil {
 			return nil, err
 		}
 		defer closeFn()
-		cfg.Backbone = bb
+		cfg.Backbone = bb.run
+		cfg.FrozenMemory = bb.memory
 	}
 	return train.Run(ctx, cfg, cb)
 }
@@ -46,14 +53,21 @@ func Train(ctx context.Context, cfg train.Config, cb train.Callbacks) (*train.Re
 // backboneBatch is the largest batch of the backbone's sessions.
 const backboneBatch = 64
 
+// frozenPart runs the frozen part of a model on the inference engine.
+type frozenPart struct {
+	run    train.Backbone
+	memory int64 // the session's packed weights, arena and scratch
+}
+
 // backbone is a session of the given batch over g, the frozen part of
-// fm, as a train.Backbone, and its closing.
-func backbone(fm *firmware.Model, g *graph.Graph, threads, batch int) (train.Backbone, func(), error) {
+// fm, within budget bytes (<= 0: none), as a train.Backbone, and its
+// closing.
+func backbone(fm *firmware.Model, g *graph.Graph, threads, batch int, budget int64) (frozenPart, func(), error) {
 	meta := fm.Meta
 	meta.Labels, meta.Output = nil, firmware.OutputLogits // features, not classes
-	m, err := FromModel(&firmware.Model{Graph: g, Meta: meta})
+	m, err := FromModel(&firmware.Model{Graph: g, Meta: meta}, LoadMaxMemory(budget))
 	if err != nil {
-		return nil, nil, fmt.Errorf("the frozen layers of %s: %w", fm.Meta.Name, err)
+		return frozenPart{}, nil, fmt.Errorf("the frozen layers of %s: %w", fm.Meta.Name, err)
 	}
 	opts := []SessionOption{WithBatch(batch)}
 	if threads > 0 {
@@ -62,7 +76,7 @@ func backbone(fm *firmware.Model, g *graph.Graph, threads, batch int) (train.Bac
 	s, err := m.NewSession(opts...)
 	if err != nil {
 		m.Close()
-		return nil, nil, err
+		return frozenPart{}, nil, fmt.Errorf("the frozen layers of %s: %w", fm.Meta.Name, err)
 	}
 	in := g.Input().Size()
 	var feats []float32
@@ -79,5 +93,5 @@ func backbone(fm *firmware.Model, g *graph.Graph, threads, batch int) (train.Bac
 		}
 		return feats, nil
 	}
-	return run, func() { s.Close(); m.Close() }, nil
+	return frozenPart{run: run, memory: s.plan.MemoryBytes(s.Threads())}, func() { s.Close(); m.Close() }, nil
 }

@@ -84,8 +84,9 @@ func TestUnfoldRejectsResNet8(t *testing.T) {
 
 // TestFineTuneCIFARFull fine-tunes every layer of the pretrained CIFAR-10
 // ResNet-20 on cat vs dog (the 100 training JPEGs of the calibration
-// zip, with random crops and flips) and compares it with the head-only
-// fine-tuning of TestFineTuneCIFARHead on the same data.
+// zip, with random crops and flips; the unfolded BatchNorms calibrated on
+// the training images) and compares it with the head-only fine-tuning of
+// TestFineTuneCIFARHead on the same data.
 func TestFineTuneCIFARFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains ResNet-20 twice")
@@ -116,10 +117,12 @@ func TestFineTuneCIFARFull(t *testing.T) {
 	t.Logf("cat vs dog, 100 training images, %d validation: head only %.2f%% (last), %.2f%% (best); full fine-tuning %.2f%% (last), %.2f%% (best); with frozen BN statistics %.2f%% (last), %.2f%% (best); %v",
 		valSet.Len(), 100*head.Last.ValAcc, 100*head.Best.ValAcc, 100*full.Last.ValAcc, 100*full.Best.ValAcc,
 		100*frozen.Last.ValAcc, 100*frozen.Best.ValAcc, time.Since(start).Round(time.Millisecond))
-	// Measured: head 83.5 %, full 62.8 %, frozen statistics 73.0 %: with
-	// 100 images the head alone is best; the bounds catch a broken unfold
-	// (chance is 50 %) and a lost start from the model's function.
-	if full.Last.ValAcc < 0.58 || frozen.Last.ValAcc < 0.68 {
-		t.Errorf("full fine-tuning %.2f%%, with frozen statistics %.2f%%: want at least 58%% and 68%%", 100*full.Last.ValAcc, 100*frozen.Last.ValAcc)
+	// Measured: head 83.5 %, full 71.0 %, frozen statistics 73.5 % (and
+	// 62.8 % fully fine-tuned without the calibration of the unfolded
+	// BatchNorms, Calibrate -1): with 100 images the head alone is best;
+	// the bounds catch a broken unfold (chance is 50 %) and a lost start
+	// from the model's function.
+	if full.Last.ValAcc < 0.66 || frozen.Last.ValAcc < 0.68 {
+		t.Errorf("full fine-tuning %.2f%%, with frozen statistics %.2f%%: want at least 66%% and 68%%", 100*full.Last.ValAcc, 100*frozen.Last.ValAcc)
 	}
 }

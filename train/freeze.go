@@ -200,6 +200,9 @@ func (t *trainer) setupUnfolded() error {
 	if t.stages >= 0 {
 		t.frozen = u.built.Nodes[u.cut(t.stages)].Shape
 	}
+	if err := c.checkMemory(c.memory(t.stages, t.frozen)); err != nil {
+		return err
+	}
 	return t.useNet(NewNet(c.Arch, u.weights(classifierInit(c, u.dense))))
 }
 

@@ -68,24 +68,20 @@ func NewNet(cfg resnet.Config, w resnet.Weights) (*Net, error) {
 		return nil, err
 	}
 	n := &Net{cfg: cfg}
-	if cfg.CIFAR {
-		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 3, 1, 1, 1, cfg.ConvBias, true)
-	} else {
-		n.stem = newConvBN("conv1", "bn1", cfg.InChannels, cfg.BaseWidth, 7, 2, 3, 1, cfg.ConvBias, true)
+	stem, blocks, ch := netLayout(cfg)
+	n.stem = stem.build()
+	if !cfg.CIFAR {
 		n.pool = &grad.MaxPool{K: 3, Stride: 2, Pad: 1}
 	}
-	ch := cfg.BaseWidth
-	for s, nb := range cfg.Blocks {
-		planes := cfg.BaseWidth << s
-		for i := range nb {
-			stride := 1
-			if s > 0 && i == 0 {
-				stride = 2
-			}
-			b, cout := n.newBlock(fmt.Sprintf("layer%d.%d", s+1, i), ch, planes, stride)
-			n.blocks = append(n.blocks, b)
-			ch = cout
+	for _, bs := range blocks {
+		b := &block{name: bs.name, shortA: bs.shortA}
+		for _, u := range bs.main {
+			b.main = append(b.main, u.build())
 		}
+		if bs.proj != nil {
+			b.proj = bs.proj.build()
+		}
+		n.blocks = append(n.blocks, b)
 	}
 	n.fc = grad.NewDense(ch, cfg.Classes)
 	n.register()
@@ -117,35 +113,78 @@ func bottleneckWidth(cfg resnet.Config, planes int) int {
 	return planes * cfg.WidthPerGroup / 64 * cfg.Groups
 }
 
-// newBlock returns block name from cin channels with the given planes and
-// stride, and its output channels, as resnet.Build's block.
-func (n *Net) newBlock(name string, cin, planes, stride int) (*block, int) {
-	b := &block{name: name}
-	bias := n.cfg.ConvBias
-	cout := planes
-	if n.cfg.Bottleneck {
-		cout = planes * 4
-		s1, s3 := 1, stride
-		if n.cfg.StrideOn1x1 {
-			s1, s3 = stride, 1
-		}
-		width := bottleneckWidth(n.cfg, planes)
-		b.main = []*convBN{
-			newConvBN(name+".conv1", name+".bn1", cin, width, 1, s1, 0, 1, bias, true),
-			newConvBN(name+".conv2", name+".bn2", width, width, 3, s3, 1, n.cfg.Groups, bias, true),
-			newConvBN(name+".conv3", name+".bn3", width, cout, 1, 1, 0, 1, bias, false),
-		}
-	} else {
-		b.main = []*convBN{
-			newConvBN(name+".conv1", name+".bn1", cin, planes, 3, stride, 1, 1, bias, true),
-			newConvBN(name+".conv2", name+".bn2", planes, planes, 3, 1, 1, 1, bias, false),
+// unitSpec is a conv+BN unit before it is allocated: newConvBN's
+// arguments.
+type unitSpec struct {
+	convName, bnName                  string
+	cin, cout, k, stride, pad, groups int
+	bias, relu                        bool
+}
+
+func (u unitSpec) build() *convBN {
+	return newConvBN(u.convName, u.bnName, u.cin, u.cout, u.k, u.stride, u.pad, u.groups, u.bias, u.relu)
+}
+
+// blockSpec is a residual block before it is allocated.
+type blockSpec struct {
+	name   string
+	main   []unitSpec
+	proj   *unitSpec       // a projection shortcut, or nil
+	shortA *grad.ShortcutA // option A, or nil
+}
+
+// netLayout is the net of cfg (normalized) before any allocation: the stem's
+// unit, the blocks, and the channels of the classifier's input.
+func netLayout(cfg resnet.Config) (unitSpec, []blockSpec, int) {
+	stem := unitSpec{convName: "conv1", bnName: "bn1", cin: cfg.InChannels, cout: cfg.BaseWidth,
+		k: 7, stride: 2, pad: 3, groups: 1, bias: cfg.ConvBias, relu: true}
+	if cfg.CIFAR {
+		stem.k, stem.stride, stem.pad = 3, 1, 1
+	}
+	var blocks []blockSpec
+	ch := cfg.BaseWidth
+	for s, nb := range cfg.Blocks {
+		planes := cfg.BaseWidth << s
+		for i := range nb {
+			stride := 1
+			if s > 0 && i == 0 {
+				stride = 2
+			}
+			b, cout := blockLayout(cfg, fmt.Sprintf("layer%d.%d", s+1, i), ch, planes, stride)
+			blocks = append(blocks, b)
+			ch = cout
 		}
 	}
+	return stem, blocks, ch
+}
+
+// blockLayout returns block name from cin channels with the given planes
+// and stride, and its output channels, as resnet.Build's block.
+func blockLayout(cfg resnet.Config, name string, cin, planes, stride int) (blockSpec, int) {
+	b := blockSpec{name: name}
+	unit := func(suffix string, cin, cout, k, stride, groups int, relu bool) unitSpec {
+		return unitSpec{convName: name + ".conv" + suffix, bnName: name + ".bn" + suffix, cin: cin, cout: cout,
+			k: k, stride: stride, pad: k / 2, groups: groups, bias: cfg.ConvBias, relu: relu}
+	}
+	cout := planes
+	if cfg.Bottleneck {
+		cout = planes * 4
+		s1, s3 := 1, stride
+		if cfg.StrideOn1x1 {
+			s1, s3 = stride, 1
+		}
+		width := bottleneckWidth(cfg, planes)
+		b.main = []unitSpec{unit("1", cin, width, 1, s1, 1, true), unit("2", width, width, 3, s3, cfg.Groups, true),
+			unit("3", width, cout, 1, 1, 1, false)}
+	} else {
+		b.main = []unitSpec{unit("1", cin, planes, 3, stride, 1, true), unit("2", planes, planes, 3, 1, 1, false)}
+	}
 	if stride != 1 || cin != cout {
-		if n.cfg.Shortcut == resnet.ShortcutB {
-			b.proj = newConvBN(name+".downsample.0", name+".downsample.1", cin, cout, 1, stride, 0, 1, bias, false)
+		if cfg.Shortcut == resnet.ShortcutB {
+			b.proj = &unitSpec{convName: name + ".downsample.0", bnName: name + ".downsample.1", cin: cin, cout: cout,
+				k: 1, stride: stride, groups: 1, bias: cfg.ConvBias}
 		} else { // the stages only widen, so cout >= cin as option A needs
-			b.shortA = &grad.ShortcutA{Cout: cout, Stride: stride, PadEnd: n.cfg.Shortcut == resnet.ShortcutAEnd}
+			b.shortA = &grad.ShortcutA{Cout: cout, Stride: stride, PadEnd: cfg.Shortcut == resnet.ShortcutAEnd}
 		}
 	}
 	return b, cout
@@ -154,10 +193,7 @@ func (n *Net) newBlock(name string, cin, planes, stride int) (*block, int) {
 // register lists the net's tensors under Build's names, in the order of
 // a PyTorch state dict.
 func (n *Net) register() {
-	units := []*convBN{n.stem}
-	for _, b := range n.blocks {
-		units = append(units, b.units()...)
-	}
+	units := n.units()
 	add := func(name string, shape []int, value, grad []float32, decay bool, kind layout) {
 		n.tensors = append(n.tensors, tensor{name: name, shape: shape, value: value, grad: grad, decay: decay, kind: kind})
 	}
@@ -179,6 +215,16 @@ func (n *Net) register() {
 	for i, t := range n.tensors {
 		n.byName[t.name] = i
 	}
+}
+
+// units returns the net's conv+BN units in order: the stem's, then each
+// block's.
+func (n *Net) units() []*convBN {
+	units := []*convBN{n.stem}
+	for _, b := range n.blocks {
+		units = append(units, b.units()...)
+	}
+	return units
 }
 
 // load copies every tensor's initial value from w.

@@ -85,8 +85,8 @@ type Config struct {
 	// graph with the new classifier.
 	//
 	// Without it, From is unfolded into a Net (see Unfold: its folded
-	// BatchNorms become trainable layers again, which re-estimate their
-	// statistics in training) and trained, all of it when Freeze is "",
+	// BatchNorms become trainable layers again, their statistics set from
+	// the training images, see Calibrate) and trained, all of it when Freeze is "",
 	// else all but the stem ("stem") or the stem and the first K stages
 	// ("layerK", torchvision's names: layer3 leaves ResNet-18's last
 	// stage and the classifier to train). The frozen part runs in
@@ -98,15 +98,31 @@ type Config struct {
 	FreezeBackbone bool
 	Freeze         string
 	// FrozenStats keeps the unfolded BatchNorms normalizing with their
-	// running statistics in training too (the model's own, never
-	// updated; gamma and beta still train): the net then starts training
-	// from exactly the model's function, which the identity BatchNorms
-	// of Unfold lose with batch statistics (they rescale every channel by
-	// its batch deviation) until the new statistics are learned.
+	// running statistics in training too (those of Calibrate, never
+	// updated; gamma and beta still train): the net then computes exactly
+	// the model's function at the start of training, not only on
+	// batches of the calibration's statistics.
 	FrozenStats bool
+	// Calibrate is how many training images (the first of the first
+	// epoch's seeded order, without augmentation) set the statistics of
+	// the unfolded BatchNorms that train (see Calibrator): each gets the
+	// mean and variance of its input on them, and gamma and beta that
+	// keep the model's function, so that training-mode BatchNorm starts
+	// from it (0: 512; negative: none, the BatchNorms keep Unfold's
+	// identity statistics).
+	Calibrate int
 	// Backbone runs the frozen part of From (FrozenGraph's graph):
-	// edgeresnet.Train sets it (on the inference engine) when it is nil.
-	Backbone Backbone
+	// edgeresnet.Train sets it (on the inference engine) when it is nil,
+	// and FrozenMemory to its session's memory.
+	Backbone     Backbone
+	FrozenMemory int64
+
+	// MaxMemory is the run's memory budget in bytes (<= 0: none): Run
+	// estimates the run's memory (see Memory) from its net's layers
+	// before allocating them and fails with an error wrapping
+	// ErrBudget when the estimate is over it. edgeresnet.Train sets the
+	// default budget when it is 0.
+	MaxMemory int64
 }
 
 // learner is what a run trains: the whole Net, or a head over cached
@@ -242,6 +258,11 @@ func newTrainer(ctx context.Context, cfg Config, cb Callbacks) (*trainer, error)
 	if err := t.setupFeatures(ctx); err != nil {
 		return nil, err
 	}
+	if !cfg.Resume && cfg.From != nil {
+		if err := t.calibrate(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -363,11 +384,15 @@ func (t *trainer) setupNet() error {
 	var err error
 	switch {
 	case c.FreezeBackbone:
-		t.model, t.dense, err = newHead(c)
+		if err = c.checkMemory(headMemory(c)); err == nil {
+			t.model, t.dense, err = newHead(c)
+		}
 	case c.From != nil:
 		err = t.setupUnfolded()
 	default:
-		err = t.useNet(NewNet(c.Arch, c.Init))
+		if err = c.checkMemory(c.memory(-1, graph.Shape{})); err == nil {
+			err = t.useNet(NewNet(c.Arch, c.Init))
+		}
 	}
 	if err != nil {
 		return err
@@ -489,7 +514,11 @@ type batchStream interface {
 // stream streams the batches of the training set (train) or of the
 // validation set: images through the loaders, or cached features.
 func (t *trainer) stream(ctx context.Context, epoch int, batches [][]int, train bool) (batchStream, error) {
-	s, err := t.imageStream(ctx, epoch, batches, train)
+	return t.throughFrozen(t.imageStream(ctx, epoch, batches, train))
+}
+
+// throughFrozen is s (unless err) through the frozen layers, if any.
+func (t *trainer) throughFrozen(s batchStream, err error) (batchStream, error) {
 	if err != nil || t.stages < 0 {
 		return s, err
 	}

@@ -22,8 +22,10 @@ import (
 // then within 2^-26 of 1, so x·invStd rounds back to x in float32 and the
 // net in eval mode computes exactly the folded convs (up to the order of
 // the conv sums), and Build folds it back to W and b. Training-mode
-// BatchNorm normalizes with the batch statistics instead and re-estimates
-// the running ones: the folded layers are trainable again.
+// BatchNorm normalizes with the batch statistics instead, which rescales
+// every channel by its batch deviation: Run therefore first sets the
+// statistics from data (Calibrator, Config.Calibrate), so that training
+// starts from the model's function.
 //
 // The classifier's weights are the model's; a Softmax after it is dropped
 // (the trained net outputs logits). A model that is not such a ResNet

@@ -318,3 +318,107 @@ func TestFineTuneFull(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateUnfolded calibrates unfolded nets (random BatchNorms folded
+// in) on a batch of random inputs: the net in eval mode still computes
+// the model's logits, refolding gives the model's convs within rounding,
+// and in training mode on that batch (BatchNorm on the batch statistics)
+// it computes the model's logits too. Without the calibration, training mode does not.
+func TestCalibrateUnfolded(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  resnet.Config
+		want string
+	}{
+		{resnet.Config{Blocks: []int{1, 1, 1, 1}, BaseWidth: 8, Height: 40, Width: 32, Classes: 5}, "resnet10"},
+		{resnet.Config{Blocks: []int{1, 1}, Bottleneck: true, BaseWidth: 8, Height: 32, Classes: 4}, "resnet8"},
+		{resnet.Config{CIFAR: true, Depth: 14, BaseWidth: 4, Shortcut: resnet.ShortcutA, Height: 16, Classes: 3}, "cifar-resnet14"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			fm := foldedModel(t, tc.want, tc.cfg, randomBN(9))
+			cfg, w, err := train.Unfold(fm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 6
+			in := fm.Graph.Input()
+			x := make([]float32, n*in.Size())
+			r := rand.New(rand.NewPCG(3, 4))
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			ref := modelLogits(t, fm, x, n)
+			identity, err := train.NewNet(cfg, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxDiff(identity.Forward(x, n, true), ref); d < 1e-2 {
+				t.Errorf("without calibration, training mode is the model's function (max |diff| %g)", d)
+			}
+			net, err := train.NewNet(cfg, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := train.NewCalibrator(net)
+			if err := c.Apply(); err == nil {
+				t.Error("Apply without batches: no error")
+			}
+			c.Add(x[:2*in.Size()], 2)
+			c.Add(x[2*in.Size():], n-2)
+			if err := c.Apply(); err != nil {
+				t.Fatal(err)
+			}
+			if d := maxDiff(net.Forward(x, n, false), ref); d > 1e-4 {
+				t.Errorf("eval mode vs the model: max |diff| %g", d)
+			}
+			g, err := resnet.Build(cfg, net.Weights())
+			if err == nil {
+				g, err = graph.Fuse(g)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range convs(g) {
+				m := convs(fm.Graph)[i]
+				if d := max(maxDiff(c.Weight, m.Weight), maxDiff(c.Bias, m.Bias)); d > 1e-5 {
+					t.Errorf("refolded conv %d differs from the model's by %g", i, d)
+				}
+			}
+			if d := maxDiff(net.Forward(x, n, true), ref); d > 1e-3 {
+				t.Errorf("training mode on the calibration batch vs the model: max |diff| %g", d)
+			}
+		})
+	}
+}
+
+// modelLogits runs fm on the inference engine on n inputs x.
+func modelLogits(t *testing.T, fm *firmware.Model, x []float32, n int) []float32 {
+	t.Helper()
+	m, err := edgeresnet.FromModel(fm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := m.NewSession(edgeresnet.WithBatch(n), edgeresnet.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	copy(s.Input(), x)
+	out, err := s.RunBatch(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]float32(nil), out...)
+}
+
+// maxDiff is the largest |a[i]-b[i]|, +Inf when the lengths differ.
+func maxDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var d float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,18 +25,14 @@ type trainFlags struct {
 	arch, data, val, out, optimizer, labels, size string
 	from, freeze                                  string
 	valSplit, epochs, batch, decaySteps, valEvery int
-	keep, threads, pad                            int
+	keep, threads, pad, calibrate                 int
 	seed                                          uint64
 	lr, decayRate, momentum, weightDecay, smooth  float64
 	flip, nesterov, resume, json, frozenStats     bool
 }
 
-func newTrainCmd() *cobra.Command {
-	var f trainFlags
-	cmd := &cobra.Command{
-		Use:   "train [--arch ARCH | --from MODEL [--freeze backbone|stem|layerK]] --data DATA [--val DATA | --val-split N] -o DIR [flags]",
-		Short: "Train a ResNet from scratch, or fine-tune a model, on a labeled image set",
-		Long: `Train a ResNet in pure Go on a labeled image set and write model images that
+// trainLong is train -h's description.
+const trainLong = `Train a ResNet in pure Go on a labeled image set and write model images that
 classify, eval and quantize take as they are.
 
 DATA is anything eval reads: a folder or .zip with one subfolder per class, an
@@ -70,9 +67,13 @@ names and MODEL's preprocessing.
 --from MODEL alone fine-tunes every layer: MODEL must be a ResNet that
 --arch can build (CIFAR or ImageNet layout, basic or bottleneck blocks,
 shortcut A or B; an error names the first node that is not). Its folded
-BatchNorms are turned back into trainable layers (conv W and bias b become
-W and a BatchNorm of scale 1 and shift b, identical in inference), which
-re-estimate their statistics from the batches.
+BatchNorms are turned back into trainable layers, set from the data: the
+model runs on the first --calibrate training images (default 512, without
+augmentation), and each conv W with bias b becomes W and a BatchNorm whose
+statistics are the mean m and variance v of Wx on them, scale sqrt(v+eps)
+and shift b+m: the same function in inference, and in training on batches
+like those, so fine-tuning starts from the model (--calibrate 0: scale 1,
+shift b and unit statistics, which training-mode BatchNorm rescales).
 
 --freeze stem, or --freeze layerK (K = 1.. the stages; torchvision's names),
 keeps the stem, or the stem and stages 1..K, as they are: they run in
@@ -80,17 +81,32 @@ inference form (BatchNorm folded, by the inference engine) on every batch
 and keep neither activations nor gradients, and only the rest is trained.
 --freeze layer3 on ResNet-18 trains its last stage and classifier.
 
-In training the unfolded BatchNorms normalize with the batch statistics, so
-the net leaves the model's function (each channel is rescaled by its batch
-deviation) until gamma and the statistics are learned again; on small data
-sets --freeze-bn-stats keeps the model's statistics (gamma and beta still
-train) and starts from exactly the model.
+In training the unfolded BatchNorms normalize with each batch's statistics;
+--freeze-bn-stats keeps the calibrated ones instead (gamma and beta still
+train). Measured on cat vs dog from the CIFAR-10 ResNet-20 (100 training
+images, 600 validation, 20 epochs, batch 25, --pad 4 --flip, Adam): full
+fine-tuning 71.0% at --lr 1e-4 and 72.5% at 1e-3 (62.8% and 66.0% without
+the calibration), --freeze layer2 72.0% and 73.7%, --freeze-bn-stats 73.5% at
+1e-4 but 52.5% at 1e-3; --freeze backbone 83.5% (at 1e-2): on so few images
+the head alone is best.
+
+Before allocating, the run's memory (parameters, gradients, optimizer state,
+activations at --batch, workspace, the frozen part's session and the loaders'
+batches) is estimated and checked against --max-memory; over it, the error
+names the estimate and what to reduce (--batch, --freeze).
 
 --freeze backbone trains only the classifier: the pooled features (the input
 of the final Dense/Gemm) are computed once per image and cached in memory,
 without augmentation (--pad and --flip are refused), and the model images
 written are MODEL's graph with the new classifier.
-`,
+`
+
+func newTrainCmd() *cobra.Command {
+	var f trainFlags
+	cmd := &cobra.Command{
+		Use:   "train [--arch ARCH | --from MODEL [--freeze backbone|stem|layerK]] --data DATA [--val DATA | --val-split N] -o DIR [flags]",
+		Short: "Train a ResNet from scratch, or fine-tune a model, on a labeled image set",
+		Long:  trainLong,
 		Example: `  edge-resnet train --arch cifar-resnet20 --data train-images-idx3-ubyte.gz --val-split 5000 \
       --epochs 3 --batch 128 --lr 1e-3 --decay-rate 0.5 --decay-steps 860 --seed 1 --threads 2 -o run1
   edge-resnet classify -m run1/best.ern shoe.png
@@ -116,7 +132,8 @@ func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl.StringVar(&f.arch, "arch", "cifar-resnet20", "architecture: cifar-resnet20/32/44/56/110 (any 6n+2), resnet18/34/50/101/152, resnextD_GxWd (resnext50_32x4d, resnext101_32x8d, resnext101_64x4d), wide_resnetD_K (wide_resnet50_2, wide_resnet101_2)")
 	fl.StringVar(&f.from, "from", "", "fine-tune this model (.ern or ONNX) instead of training --arch from scratch")
 	fl.StringVar(&f.freeze, "freeze", "", `with --from: "backbone" trains only the classifier on cached features; "stem" or "layerK" freezes the stem and stages 1..K (default: train every layer)`)
-	fl.BoolVar(&f.frozenStats, "freeze-bn-stats", false, "with --from (not --freeze backbone): BatchNorms keep the model's statistics in training")
+	fl.BoolVar(&f.frozenStats, "freeze-bn-stats", false, "with --from (not --freeze backbone): BatchNorms keep their statistics in training")
+	fl.IntVar(&f.calibrate, "calibrate", 512, "with --from (not --freeze backbone): training images whose statistics set the unfolded BatchNorms (0: none, identity statistics)")
 	fl.StringVar(&f.data, "data", "", "training set: class folder or .zip, IDX images file, CIFAR-10 .bin (required)")
 	fl.StringVar(&f.val, "val", "", "separate validation set (instead of --val-split)")
 	fl.IntVar(&f.valSplit, "val-split", 0, "hold out N samples of --data for validation, chosen with --seed")
@@ -150,7 +167,8 @@ func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 func runTrain(cmd *cobra.Command, f trainFlags) error {
 	if err := checkIntFlags(threadsFlag(f.threads), intFlag{"--epochs", f.epochs, 1, 0, "at least one"},
 		intFlag{"--batch", f.batch, 1, 0, "samples per step"}, intFlag{"--keep", f.keep, 1, 0, "checkpoints"},
-		intFlag{"--val-every", f.valEvery, 0, 0, "0: epoch ends only"}, intFlag{"--pad", f.pad, 0, 0, "0: no crop"}); err != nil {
+		intFlag{"--val-every", f.valEvery, 0, 0, "0: epoch ends only"}, intFlag{"--pad", f.pad, 0, 0, "0: no crop"},
+		intFlag{"--calibrate", f.calibrate, 0, 0, "0: none"}); err != nil {
 		return err
 	}
 	if f.freeze != "" && f.from == "" {
@@ -234,6 +252,9 @@ func trainConfig(f trainFlags) (train.Config, func(), error) {
 		ValEvery: f.valEvery, Keep: f.keep, Seed: f.seed, Threads: f.threads, OutDir: f.out, Resume: f.resume,
 		Name: filepath.Base(filepath.Clean(f.out)),
 	}
+	if maxMemory.set {
+		cfg.MaxMemory = cmp.Or(maxMemory.n, -1) // train's 0 is the default budget
+	}
 	if f.val != "" {
 		if cfg.Val, err = dataset.Open(f.val, data.Classes()); err != nil {
 			closeSets()
@@ -261,11 +282,15 @@ func loadFrom(f trainFlags, cfg *train.Config) (io.Closer, error) {
 	if f.size != "" {
 		return nil, errors.New("--size does not apply with --from: the model's own input size and preprocessing are used")
 	}
-	m, err := edgeresnet.Load(f.from)
+	m, err := edgeresnet.Load(f.from, loadOptions()...)
 	if err != nil {
 		return nil, err
 	}
 	cfg.From, cfg.Spec, cfg.FrozenStats = m.Image(), m.Meta().Preprocess, f.frozenStats
+	cfg.Calibrate = f.calibrate
+	if f.calibrate == 0 {
+		cfg.Calibrate = -1 // train's 0 is the default
+	}
 	if f.freeze == "backbone" {
 		cfg.FreezeBackbone = true
 	} else {

@@ -154,6 +154,15 @@ func (c *Conv) Forward(x []float32, s Shape) ([]float32, Shape) {
 	return c.y, c.out
 }
 
+// Output returns the last Forward's output (the layer's buffer, valid
+// until the next Forward) and its shape; nil before any Forward.
+func (c *Conv) Output() ([]float32, Shape) {
+	if !c.ready {
+		return nil, Shape{}
+	}
+	return c.y[:c.out.Size()], c.out
+}
+
 // Backward takes dy, the loss gradient of the last Forward's output, adds
 // the weight and bias gradients to GradW and GradB and returns dx (owned by
 // the layer until the next Backward), or nil with NoInputGrad.
