@@ -35,6 +35,15 @@ func ConvScratch(g *ConvGeom, w *PackedB) int {
 	return w.impl.blockRows(g.K()) * g.K()
 }
 
+// ConvScratchLen is ConvScratch(g, w) for w = s.PackB of g's weights,
+// without packing them: memory estimates take it.
+func (s *Set) ConvScratchLen(g *ConvGeom) int {
+	if g.Direct() {
+		return 0
+	}
+	return s.gemm.forN(g.Cout).blockRows(g.K()) * g.K()
+}
+
 // Conv computes output pixels [px0, px1) and column panels [p0, p1) of a
 // convolution whose weights w are the packed (KH*KW*C) x Cout matrix in HWIO
 // order. ep.Res, if set, is the residual with the output's layout (LdRes is

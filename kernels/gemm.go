@@ -55,6 +55,13 @@ func (s *Set) PackB(b []float32, k, n int) PackedB {
 	return p
 }
 
+// PackedLen is the length of the Data of PackB(b, k, n): memory estimates
+// take it without packing.
+func (s *Set) PackedLen(k, n int) int {
+	nr := s.gemm.forN(n).nr
+	return (n + nr - 1) / nr * nr * k
+}
+
 // forN is the kernel PackB uses for N columns: the narrow variant when it
 // takes them in one panel, where the wide one would multiply zeros.
 func (g *gemmImpl) forN(n int) *gemmImpl {

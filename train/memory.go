@@ -52,20 +52,6 @@ func fmtBytes(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-// convWorkspace estimates the bytes of grad.Conv's packed weights (w
-// values: forward, transposed, flipped and its packing) and per-thread
-// scratch (gradient partials, the dW block of at most 256 pixels of
-// im2col and dY, the dX block of at most 128 pixels, and the GEMM
-// kernels' 128 KiB blocks forward and backward) for output out.
-func convWorkspace(u unitSpec, w int64, out grad.Shape, threads int) int64 {
-	kg := int64(u.k * u.k * u.cin / u.groups)
-	pixels := int64(out.H * out.W)
-	rows := min(256, (int64(out.N)*pixels+int64(threads)-1)/int64(threads)+7)
-	dxRows := min(128, pixels)
-	perThread := 4*(w+rows*(kg+int64(u.cout)/int64(u.groups))+dxRows*kg) + 2*128<<10
-	return 4*4*w + int64(threads)*perThread
-}
-
 // memoryOf estimates the memory of training net cfg (normalized) at the
 // given batch on threads threads with an optimizer keeping optState
 // values per trained parameter, the stem and the first stages frozen
@@ -84,9 +70,10 @@ func memoryOf(cfg resnet.Config, batch, threads, optState, stages int) Memory {
 			return out
 		}
 		m.Optimizer += 4 * int64(optState) * (w + 2*int64(u.cout))
-		// conv y and dx, BN xhat, y and dx, the ReLU's y.
-		m.Activations += 4 * (int64(in.Size()) + int64(4+b2i(u.relu))*int64(out.Size()))
-		m.Workspace += convWorkspace(u, w, out, threads)
+		// conv y and dx, the BN's y (its ReLU fused) and dx; the BN keeps
+		// no normalized copy of its input.
+		m.Activations += 4 * (int64(in.Size()) + 3*int64(out.Size()))
+		m.Workspace += u.conv().Workspace(in, threads, nil)
 		return out
 	}
 	s = add(stem, s)
@@ -105,8 +92,8 @@ func memoryOf(cfg resnet.Config, batch, threads, optState, stages int) Memory {
 		if b.proj != nil {
 			add(*b.proj, in)
 		}
-		if !frozenName(b.name, stages) { // the sum, its gradient, the ReLU; option A's y and dx
-			m.Activations += 4 * (3*int64(s.Size()) + b2i(b.shortA != nil)*int64(s.Size()+in.Size()))
+		if !frozenName(b.name, stages) { // the fused sum and ReLU's y; option A's y and dx
+			m.Activations += 4 * (int64(s.Size()) + b2i(b.shortA != nil)*int64(s.Size()+in.Size()))
 		}
 	}
 	fc := int64(fcIn*cfg.Classes + cfg.Classes)

@@ -47,15 +47,15 @@ func TestRunMemoryBudget(t *testing.T) {
 	// The same net at batches 8 and 512: a budget between their estimates
 	// lets only the smaller batch run.
 	base := train.Config{Arch: resnet.Config{CIFAR: true, Depth: 8, BaseWidth: 4}, Spec: fm.Meta.Preprocess, Data: darkBright{n: 72}, ValSplit: 8,
-		Epochs: 1, Seed: 1, MaxMemory: 6 << 20}
+		Epochs: 1, Seed: 1, MaxMemory: 12 << 20}
 	small, large := base, base
 	small.Batch, small.OutDir = 8, t.TempDir()
 	large.Batch, large.OutDir = 512, t.TempDir()
 	if _, err := train.Run(context.Background(), small, train.Callbacks{}); err != nil {
-		t.Errorf("batch 8 within 6 MiB: %v", err)
+		t.Errorf("batch 8 within 12 MiB: %v", err)
 	}
 	if _, err := train.Run(context.Background(), large, train.Callbacks{}); !errors.Is(err, train.ErrBudget) {
-		t.Errorf("batch 512 within 6 MiB: %v, want ErrBudget", err)
+		t.Errorf("batch 512 within 12 MiB: %v, want ErrBudget", err)
 	}
 }
 

@@ -113,16 +113,25 @@ func bottleneckWidth(cfg resnet.Config, planes int) int {
 	return planes * cfg.WidthPerGroup / 64 * cfg.Groups
 }
 
-// unitSpec is a conv+BN unit before it is allocated: newConvBN's
-// arguments.
+// unitSpec is a conv+BN unit before it is allocated: a k x k conv of the
+// given stride, padding and groups, without or with a bias, followed by a
+// BatchNorm and, if relu, a ReLU (fused into the BatchNorm).
 type unitSpec struct {
 	convName, bnName                  string
 	cin, cout, k, stride, pad, groups int
 	bias, relu                        bool
 }
 
+// conv is the unit's convolution.
+func (u unitSpec) conv() grad.ConvConfig {
+	return grad.ConvConfig{Cin: u.cin, Cout: u.cout, KH: u.k, KW: u.k, StrideH: u.stride, StrideW: u.stride,
+		PadTop: u.pad, PadLeft: u.pad, PadBottom: u.pad, PadRight: u.pad, Groups: u.groups, Bias: u.bias}
+}
+
 func (u unitSpec) build() *convBN {
-	return newConvBN(u.convName, u.bnName, u.cin, u.cout, u.k, u.stride, u.pad, u.groups, u.bias, u.relu)
+	bn := grad.NewBatchNorm(u.cout)
+	bn.Relu = u.relu
+	return &convBN{convName: u.convName, bnName: u.bnName, conv: grad.NewConv(u.conv()), bn: bn}
 }
 
 // blockSpec is a residual block before it is allocated.

@@ -14,18 +14,6 @@ type convBN struct {
 	bn   *grad.BatchNorm // with Relu set for a unit with an activation
 }
 
-// newConvBN returns a k x k conv of the given stride, padding and groups,
-// without or with a bias, followed by a BatchNorm and, if relu, a ReLU.
-func newConvBN(convName, bnName string, cin, cout, k, stride, pad, groups int, bias, relu bool) *convBN {
-	u := &convBN{convName: convName, bnName: bnName,
-		conv: grad.NewConv(grad.ConvConfig{Cin: cin, Cout: cout, KH: k, KW: k, StrideH: stride, StrideW: stride,
-			PadTop: pad, PadLeft: pad, PadBottom: pad, PadRight: pad, Groups: groups, Bias: bias}),
-		bn: grad.NewBatchNorm(cout),
-	}
-	u.bn.Relu = relu
-	return u
-}
-
 // forward runs conv, BN (batch statistics if train, else running ones)
 // and the ReLU; the output belongs to the unit until its next forward.
 func (u *convBN) forward(x []float32, s grad.Shape, train bool) ([]float32, grad.Shape) {

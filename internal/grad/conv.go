@@ -98,11 +98,7 @@ type convWorker struct {
 // NewConv returns a convolution layer with zero weights (and bias, if
 // cfg.Bias) and zero gradients.
 func NewConv(cfg ConvConfig) *Conv {
-	for _, v := range []*int{&cfg.StrideH, &cfg.StrideW, &cfg.DilH, &cfg.DilW, &cfg.Groups} {
-		if *v == 0 {
-			*v = 1
-		}
-	}
+	cfg = cfg.withDefaults()
 	if cfg.Cin < 1 || cfg.Cout < 1 || cfg.KH < 1 || cfg.KW < 1 || cfg.Groups < 1 || cfg.Cin%cfg.Groups != 0 ||
 		cfg.Cout%cfg.Groups != 0 || cfg.StrideH < 1 || cfg.StrideW < 1 || cfg.DilH < 1 || cfg.DilW < 1 ||
 		cfg.PadTop < 0 || cfg.PadLeft < 0 || cfg.PadBottom < 0 || cfg.PadRight < 0 {
@@ -115,6 +111,74 @@ func NewConv(cfg ConvConfig) *Conv {
 		c.B, c.GradB = make([]float32, cfg.Cout), make([]float32, cfg.Cout)
 	}
 	return c
+}
+
+// withDefaults returns cfg with its zero strides, dilations and groups 1.
+func (cfg ConvConfig) withDefaults() ConvConfig {
+	for _, v := range []*int{&cfg.StrideH, &cfg.StrideW, &cfg.DilH, &cfg.DilW, &cfg.Groups} {
+		if *v == 0 {
+			*v = 1
+		}
+	}
+	return cfg
+}
+
+// Workspace estimates the bytes a Conv of cfg holds, for input shape s
+// on threads threads and the Set's kernels (nil: kernels.Best()), beyond
+// its weights, gradients, output and input gradient: the packed weights
+// (forward, transposed, flipped) and each thread's scratch and partial
+// gradients, as prepare allocates them. Memory budgets check it before
+// a Conv is made.
+func (cfg ConvConfig) Workspace(s Shape, threads int, set *kernels.Set) int64 {
+	if set == nil {
+		set = kernels.Best()
+	}
+	threads = max(1, threads)
+	c := &Conv{ConvConfig: cfg.withDefaults()}
+	out := c.OutShape(s)
+	geom, transposed, geomT := c.geometry(s, out)
+	kg, cog, cig, w := c.kg(), c.cog(), c.cig(), c.KH*c.KW*c.Cin/c.Groups*c.Cout
+	group := func(g kernels.ConvGeom) *kernels.ConvGeom { // one group's convolution
+		g.C, g.Cout = g.C/c.Groups, g.Cout/c.Groups
+		return &g
+	}
+	packed := c.Groups * (set.PackedLen(kg, cog) + set.PackedLen(cog, kg))
+	perThread := w + set.ConvScratchLen(group(geom)) // gwT, fwd
+	if c.Bias {
+		perThread += c.Cout // gb
+	}
+	if transposed {
+		packed += w + c.Groups*set.PackedLen(c.KH*c.KW*cog, cig)
+		perThread += set.ConvScratchLen(group(geomT))
+	}
+	rows, dxRows := c.blockRows(s, out, threads)
+	perThread += set.PackedLen(rows, kg) + cog*rows + dxRows*kg
+	return 4 * int64(packed+threads*perThread)
+}
+
+// geometry returns the kernels' geometry of one image of the forward
+// convolution (input s, output out) and whether dX runs as the
+// transposed convolution, with its geometry: with stride 1 and padding at
+// most Dil*(K-1) (the bottom and right padding take care of themselves:
+// rows of dY outside it read as zeros).
+func (c *Conv) geometry(s, out Shape) (fwd kernels.ConvGeom, transposed bool, geomT kernels.ConvGeom) {
+	fwd = kernels.ConvGeom{H: s.H, W: s.W, C: c.Cin, OH: out.H, OW: out.W, Cout: c.Cout,
+		KH: c.KH, KW: c.KW, StrideH: c.StrideH, StrideW: c.StrideW, DilH: c.DilH, DilW: c.DilW,
+		PadTop: c.PadTop, PadLeft: c.PadLeft}
+	padT, padL := c.DilH*(c.KH-1)-c.PadTop, c.DilW*(c.KW-1)-c.PadLeft
+	transposed = c.StrideH == 1 && c.StrideW == 1 && padT >= 0 && padL >= 0
+	if transposed {
+		geomT = kernels.ConvGeom{H: out.H, W: out.W, C: c.Cout, OH: s.H, OW: s.W, Cout: c.Cin,
+			KH: c.KH, KW: c.KW, StrideH: 1, StrideW: 1, DilH: c.DilH, DilW: c.DilW, PadTop: padT, PadLeft: padL}
+	}
+	return fwd, transposed, geomT
+}
+
+// blockRows returns the pixels of a dW block (the depth of its packed
+// im2col, a multiple of 8) and of a dX block.
+func (c *Conv) blockRows(s, out Shape, threads int) (rows, dxRows int) {
+	dwPixels := s.N * out.Pixels()
+	return min(dwBlockRows, roundUp((dwPixels+threads-1)/threads, 8)), min(dxBlockRows, out.Pixels())
 }
 
 // ZeroGrad zeroes GradW and GradB.
@@ -259,17 +323,12 @@ func (c *Conv) flipWeights() {
 	}
 }
 
-// prepareTransposed sets up dX as a transposed convolution when the
-// stride is 1 and the padding at most Dil*(K-1) (the bottom and right
-// padding take care of themselves: rows of dY outside it read as zeros).
+// prepareTransposed sets up dX as a transposed convolution where
+// geometry says it runs as one.
 func (c *Conv) prepareTransposed() {
-	padT, padL := c.DilH*(c.KH-1)-c.PadTop, c.DilW*(c.KW-1)-c.PadLeft
-	c.transposed = c.StrideH == 1 && c.StrideW == 1 && padT >= 0 && padL >= 0
 	if !c.transposed {
 		return
 	}
-	c.geomT = kernels.ConvGeom{H: c.out.H, W: c.out.W, C: c.Cout, OH: c.in.H, OW: c.in.W, Cout: c.Cin,
-		KH: c.KH, KW: c.KW, StrideH: 1, StrideW: 1, DilH: c.DilH, DilW: c.DilW, PadTop: padT, PadLeft: padL}
 	k, cig := c.KH*c.KW*c.cog(), c.cig()
 	c.wFlip = make([]float32, len(c.W))
 	c.wF = make([]kernels.PackedB, c.Groups)
@@ -382,9 +441,7 @@ func (c *Conv) prepare(s Shape) {
 	if c.out.H < 1 || c.out.W < 1 {
 		panic(fmt.Sprintf("grad.Conv: input %+v gives output %+v", s, c.out))
 	}
-	c.geom = kernels.ConvGeom{H: s.H, W: s.W, C: c.Cin, OH: c.out.H, OW: c.out.W, Cout: c.Cout,
-		KH: c.KH, KW: c.KW, StrideH: c.StrideH, StrideW: c.StrideW, DilH: c.DilH, DilW: c.DilW,
-		PadTop: c.PadTop, PadLeft: c.PadLeft}
+	c.geom, c.transposed, c.geomT = c.geometry(s, c.out)
 	c.y, c.dx = make([]float32, c.out.Size()), make([]float32, s.Size())
 	kg, cog := c.kg(), c.cog()
 	c.wB, c.wT = make([]kernels.PackedB, c.Groups), make([]kernels.PackedB, c.Groups)
@@ -396,8 +453,7 @@ func (c *Conv) prepare(s Shape) {
 	c.prepareTransposed()
 	c.parts = (threads + s.N - 1) / s.N
 	c.dwPixels = s.N * c.out.Pixels()
-	c.rows = min(dwBlockRows, roundUp((c.dwPixels+threads-1)/threads, 8))
-	c.dxRows = min(dxBlockRows, c.out.Pixels())
+	c.rows, c.dxRows = c.blockRows(s, c.out, threads)
 	c.work = make([]convWorker, threads)
 	for i := range c.work {
 		c.work[i] = c.newWorker()
