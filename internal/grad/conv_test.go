@@ -328,3 +328,51 @@ func benchConvPhase(b *testing.B, cfg ConvConfig, in Shape, threads int, phase s
 	}
 	b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestConvWeightsByTaps compares dW (and dB) computed tap by tap with
+// the im2col GEMM, bit for bit, where the taps are used (at least 16
+// input channels per group, stride 1 along W): padding, dilation, a
+// stride along H, groups, a batch of several dW blocks with a partial
+// last one, and 1 and 3 threads.
+func TestConvWeightsByTaps(t *testing.T) {
+	three := ConvConfig{KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}
+	cases := []struct {
+		name string
+		cfg  ConvConfig
+		in   Shape
+	}{
+		{"3x3 16->16", three, Shape{3, 9, 11, 16}},
+		{"3x3 32->24 bias", ConvConfig{KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Cout: 24, Bias: true}, Shape{2, 7, 6, 32}},
+		{"3x3 64 groups 4", ConvConfig{KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 4}, Shape{2, 5, 5, 64}},
+		{"3x3 dilation 2", ConvConfig{KH: 3, KW: 3, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, DilH: 2, DilW: 2}, Shape{2, 8, 9, 16}},
+		{"3x3 stride 2x1, pads 0,2", ConvConfig{KH: 3, KW: 3, PadLeft: 2, PadRight: 1, StrideH: 2}, Shape{2, 9, 7, 20}},
+		{"1x1 48->32", ConvConfig{KH: 1, KW: 1, Cout: 32}, Shape{4, 6, 6, 48}},
+		{"5x2 no padding", ConvConfig{KH: 5, KW: 2, Cout: 17}, Shape{2, 8, 9, 17}},
+		{"3x3 large batch (blocks)", three, Shape{40, 6, 7, 16}},
+	}
+	for _, tc := range cases {
+		for _, threads := range []int{1, 3} {
+			cfg := tc.cfg
+			cfg.Cin = tc.in.C
+			if cfg.Cout == 0 {
+				cfg.Cout = tc.in.C
+			}
+			name := fmt.Sprintf("%s/threads=%d", tc.name, threads)
+			x := fdRandom(50, tc.in.Size(), -2, 2)
+			var got [2][]float32 // dW, dB of each path
+			for i, noTaps := range []bool{false, true} {
+				c := NewConv(cfg)
+				copy(c.W, fdRandom(51, len(c.W), -1, 1))
+				c.Threads, c.noTaps = threads, noTaps
+				_, out := c.Forward(x, tc.in)
+				if !noTaps && !c.byTaps {
+					t.Fatalf("%s: dW does not run by taps", name)
+				}
+				dy := fdRandom(52, out.Size(), -1, 1)
+				c.Backward(dy)
+				got[i] = append(append([]float32(nil), c.GradW...), c.GradB...)
+			}
+			fdSameBits(t, name+" dW by taps vs im2col", got[0], got[1])
+		}
+	}
+}
