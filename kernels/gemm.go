@@ -85,12 +85,25 @@ func (p *PackedB) MR() int { return p.impl.mr }
 func (p *PackedB) Kernel() string { return p.impl.name }
 
 func packB(b []float32, k, n int, impl *gemmImpl) PackedB {
+	p := newPacked(k, n, impl)
+	p.Repack(b)
+	return p
+}
+
+// newPacked returns a zero K x N matrix packed for impl.
+func newPacked(k, n int, impl *gemmImpl) PackedB {
+	p := PackedB{K: k, N: n, NR: impl.nr, impl: impl}
+	p.Data = make([]float32, p.Panels()*k*p.NR)
+	return p
+}
+
+// Repack packs the row-major K x N matrix b (b[k*N+n]) into p in place of
+// its values, for weights that change (training) without allocating.
+func (p *PackedB) Repack(b []float32) {
+	k, n, nr := p.K, p.N, p.NR
 	if len(b) < k*n {
 		panic(fmt.Sprintf("kernels.PackB: %d values for %dx%d", len(b), k, n))
 	}
-	nr := impl.nr
-	p := PackedB{K: k, N: n, NR: nr, impl: impl}
-	p.Data = make([]float32, p.Panels()*k*nr)
 	for j := 0; j < p.Panels(); j++ {
 		panel := p.Data[j*k*nr : (j+1)*k*nr]
 		n0 := j * nr
@@ -99,7 +112,6 @@ func packB(b []float32, k, n int, impl *gemmImpl) PackedB {
 			copy(panel[kk*nr:kk*nr+w], b[kk*n+n0:kk*n+n0+w])
 		}
 	}
-	return p
 }
 
 // gemmImpl is one registered GEMM implementation.

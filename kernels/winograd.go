@@ -224,18 +224,60 @@ func (s *Set) NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
 	// Transforms, epilogue and GEMM come from the Set that packs U.
 	wg.impl, wg.epi = s.wino, s.epilogue
 	wg.in, wg.out = wg.impl.xf[m][0], wg.impl.xf[m][1]
-	mr := s.gemm.forN(cout).mr // the kernel PackB picks for U below
-	tb := winoBlockBytes / (4 * t * t * (cin + cout))
-	tb = max(mr, tb/mr*mr)
-	wg.Block = min(tb, (wg.Tiles()+mr-1)/mr*mr)
-
-	// u[ξ][ci*cout+co] = (G g Gᵀ)[ξ] for the 3x3 filter g of (ci, co).
-	u := make([][]float32, t*t)
-	for x := range u {
-		u[x] = make([]float32, cin*cout)
+	wg.Block = winoBlock(s, g, t, wg.Tiles())
+	wg.U = make([]PackedB, t*t)
+	for x := range wg.U {
+		wg.U[x] = newPacked(cin, cout, s.gemm.forN(cout))
+		wg.U[x].clamp = s.clamp
 	}
+	wg.transformWeights(w)
+	return wg, nil
+}
+
+// winoBlock is the tiles per block of F(m x m) (input tile t) on g: as
+// many as keep a block's V and M within winoBlockBytes, a multiple of the
+// MR of the kernel that U is packed for (each tile's GEMM row then sits
+// at the same place in the kernel's row tiles whatever the split).
+func winoBlock(s *Set, g *ConvGeom, t, tiles int) int {
+	mr := s.gemm.forN(g.Cout).mr
+	tb := winoBlockBytes / (4 * t * t * (g.C + g.Cout))
+	tb = max(mr, tb/mr*mr)
+	return min(tb, (tiles+mr-1)/mr*mr)
+}
+
+// WinogradLen returns the float32s of NewWinograd(g, m, ...)'s
+// transformed weights and of one worker's Scratch, without building it:
+// memory estimates take them.
+func (s *Set) WinogradLen(g *ConvGeom, m int) (weights, scratch int) {
+	v := winoVariantFor(m)
+	if v == nil || !WinogradApplies(g) {
+		return 0, 0
+	}
+	t := v.t
+	tiles := ((g.OH + m - 1) / m) * ((g.OW + m - 1) / m)
+	block := winoBlock(s, g, t, tiles)
+	w := &Winograd{Geom: *g, M: m, T: t, Block: block}
+	return t * t * s.PackedLen(g.C, g.Cout), w.Scratch()
+}
+
+// SetWeights transforms and packs new HWIO weights into U in place of
+// the current ones, allocating nothing: training changes them every
+// step. No Run may be running meanwhile.
+func (w *Winograd) SetWeights(wts []float32) error {
+	if len(wts) < 9*w.Geom.C*w.Geom.Cout {
+		return fmt.Errorf("kernels: %d weights for a 3x3x%dx%d convolution", len(wts), w.Geom.C, w.Geom.Cout)
+	}
+	w.transformWeights(wts)
+	return nil
+}
+
+// transformWeights writes U[ξ] = (G g Gᵀ)[ξ] for the 3x3 filter g of each
+// (ci, co) of the HWIO weights w, in float64 rounded once, straight into
+// the packed layout (row ci, column co).
+func (wg *Winograd) transformWeights(w []float32) {
+	cin, cout, t, v := wg.Geom.C, wg.Geom.Cout, wg.T, wg.v
 	var gg [3][3]float64
-	tmp := make([]float64, t*3)
+	var tmp [8 * 3]float64 // t <= 8
 	for ci := 0; ci < cin; ci++ {
 		for co := 0; co < cout; co++ {
 			for a := 0; a < 3; a++ {
@@ -251,16 +293,12 @@ func (s *Set) NewWinograd(g *ConvGeom, m int, w []float32) (*Winograd, error) {
 			for i := 0; i < t; i++ {
 				for j := 0; j < t; j++ {
 					s := tmp[i*3]*v.g[j][0] + tmp[i*3+1]*v.g[j][1] + tmp[i*3+2]*v.g[j][2]
-					u[i*t+j][ci*cout+co] = float32(s)
+					p := &wg.U[i*t+j]
+					p.Data[(co/p.NR*p.K+ci)*p.NR+co%p.NR] = float32(s)
 				}
 			}
 		}
 	}
-	wg.U = make([]PackedB, t*t)
-	for x := range u {
-		wg.U[x] = s.PackB(u[x], cin, cout)
-	}
-	return wg, nil
 }
 
 // Tiles is the number of output tiles, TilesH*TilesW, in row-major order.

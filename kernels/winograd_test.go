@@ -463,3 +463,45 @@ func winoPhases(w *Winograd, in, out, scratch []float32) (xform, gemmT time.Dura
 	}
 	return
 }
+
+// TestWinogradSetWeights: new weights set in place give the same output as
+// a Winograd built on them, for every F(m) and path, without allocating.
+func TestWinogradSetWeights(t *testing.T) {
+	g := ConvGeom{H: 9, W: 7, C: 5, OH: 9, OW: 7, Cout: 19, KH: 3, KW: 3, StrideH: 1, StrideW: 1,
+		DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1}
+	r := rand.New(rand.NewPCG(3, 4))
+	in, w1, w2 := randSlice(r, g.H*g.W*g.C), randSlice(r, 9*g.C*g.Cout), randSlice(r, 9*g.C*g.Cout)
+	forEachSet(t, func(t *testing.T, s *Set) {
+		for _, m := range []int{2, 4, 6} {
+			fresh, err := s.NewWinograd(&g, m, w2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reused, err := s.NewWinograd(&g, m, w1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := reused.SetWeights(w2); err != nil {
+				t.Fatal(err)
+			}
+			run := func(wg *Winograd) []float32 {
+				out := make([]float32, g.OH*g.OW*g.Cout)
+				wg.Run(in, out, &Epilogue{}, 0, wg.Tiles(), 0, wg.Panels(), make([]float32, wg.Scratch()))
+				return out
+			}
+			if got, want := run(reused), run(fresh); !slices.Equal(got, want) {
+				t.Errorf("F(%d): SetWeights gives a different output than NewWinograd", m)
+			}
+			if n := testing.AllocsPerRun(5, func() { _ = reused.SetWeights(w1) }); n != 0 {
+				t.Errorf("F(%d): SetWeights allocates %v times", m, n)
+			}
+			wl, sl := s.WinogradLen(&g, m)
+			if wl != len(fresh.U)*len(fresh.U[0].Data) || sl != fresh.Scratch() {
+				t.Errorf("F(%d): WinogradLen = %d, %d; built: %d, %d", m, wl, sl, len(fresh.U)*len(fresh.U[0].Data), fresh.Scratch())
+			}
+			if err := reused.SetWeights(w1[:10]); err == nil {
+				t.Errorf("F(%d): SetWeights of 10 weights gave no error", m)
+			}
+		}
+	})
+}

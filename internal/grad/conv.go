@@ -75,6 +75,11 @@ type Conv struct {
 	ready    bool      // Forward ran since the shape was set
 	byTaps   bool      // dW tap by tap (weightsByTaps) rather than on the im2col
 	noTaps   bool      // tests: dW on the im2col whatever tapsPay says
+
+	// Forward, and dX as the transposed convolution, run as Winograd
+	// F(4x4, 3x3) where it applies (wino, winoT non-nil; winogradPays).
+	wino, winoT *kernels.Winograd
+	noWinograd  bool // tests: never Winograd
 	parts    int       // Forward pieces per image
 	dwPixels int       // N*OH*OW
 	runDY    []float32 // the dy of the running Backward
@@ -150,14 +155,26 @@ func (cfg ConvConfig) Workspace(s Shape, threads int, set *kernels.Set) int64 {
 		g.C, g.Cout = g.C/c.Groups, g.Cout/c.Groups
 		return &g
 	}
-	packed := c.Groups * (set.PackedLen(kg, cog) + set.PackedLen(cog, kg))
-	perThread := w + set.ConvScratchLen(group(geom)) // gwT, fwd
+	packed, perThread := c.Groups*set.PackedLen(cog, kg), w // wT; gwT
 	if c.Bias {
 		perThread += c.Cout // gb
 	}
+	if c.winogradPays(&geom) {
+		u, scratch := set.WinogradLen(&geom, winoM)
+		packed, perThread = packed+u, perThread+scratch
+	} else {
+		packed += c.Groups * set.PackedLen(kg, cog) // wB
+		perThread += set.ConvScratchLen(group(geom))
+	}
 	if transposed {
-		packed += w + c.Groups*set.PackedLen(c.KH*c.KW*cog, cig)
-		perThread += set.ConvScratchLen(group(geomT))
+		packed += w // wFlip
+		if c.winogradPays(&geomT) {
+			u, scratch := set.WinogradLen(&geomT, winoM)
+			packed, perThread = packed+u, perThread+scratch
+		} else {
+			packed += c.Groups * set.PackedLen(c.KH*c.KW*cog, cig)
+			perThread += set.ConvScratchLen(group(geomT))
+		}
 	}
 	rows, dxRows := c.blockRows(s, out, threads)
 	perThread += cog*rows + dxRows*kg // dyT, col
@@ -222,8 +239,12 @@ func (c *Conv) Forward(x []float32, s Shape) ([]float32, Shape) {
 	}
 	c.prepare(s)
 	c.x = x[:s.Size()]
-	for gr := range c.Groups {
-		packStrided(&c.wB[gr], c.W, gr*c.cog(), c.Cout, 1, c.kg())
+	if c.wino != nil {
+		_ = c.wino.SetWeights(c.W) // sized by prepare
+	} else {
+		for gr := range c.Groups {
+			packStrided(&c.wB[gr], c.W, gr*c.cog(), c.Cout, 1, c.kg())
+		}
 	}
 	c.fwdEp.Bias = c.B
 	c.ready = true
@@ -331,6 +352,10 @@ func (c *Conv) flipWeights() {
 			}
 		}
 	}
+	if c.winoT != nil {
+		_ = c.winoT.SetWeights(c.wFlip) // sized by prepare
+		return
+	}
 	for gr := range c.Groups {
 		packStrided(&c.wF[gr], c.wFlip, gr*cig, c.Cin, 1, c.KH*c.KW*cog)
 	}
@@ -339,11 +364,16 @@ func (c *Conv) flipWeights() {
 // prepareTransposed sets up dX as a transposed convolution where
 // geometry says it runs as one.
 func (c *Conv) prepareTransposed() {
+	c.winoT = nil
 	if !c.transposed {
 		return
 	}
 	k, cig := c.KH*c.KW*c.cog(), c.cig()
 	c.wFlip = make([]float32, len(c.W))
+	if c.winogradPays(&c.geomT) {
+		c.winoT, _ = c.set.NewWinograd(&c.geomT, winoM, c.wFlip) // it applies: no error
+		return
+	}
 	c.wF = make([]kernels.PackedB, c.Groups)
 	for gr := range c.Groups {
 		c.wF[gr] = c.set.PackB(make([]float32, k*cig), k, cig)
@@ -359,9 +389,13 @@ func (c *Conv) transposedItem(w *convWorker, i int) {
 	px0, px1 := p*piece/c.parts, p*(piece+1)/c.parts
 	inN, outN := p*c.Cin, c.out.Pixels()*c.Cout
 	dy, dx := c.runDY[n*outN:(n+1)*outN], c.dx[n*inN:(n+1)*inN]
-	if c.Groups == 1 {
+	switch {
+	case c.winoT != nil:
+		q0, q1 := winoRange(c.winoT, piece, c.parts)
+		c.winoT.Run(dy, dx, &c.zeroEp, q0, q1, 0, c.winoT.Panels(), w.bwd)
+	case c.Groups == 1:
 		kernels.Conv(&c.geomT, dy, &c.wF[0], dx, &c.zeroEp, px0, px1, 0, c.wF[0].Panels(), w.bwd)
-	} else {
+	default:
 		kernels.GroupConvGemm(&c.geomT, &c.groupedT, dy, dx, &c.zeroEp, px0, px1, w.bwd)
 	}
 }
@@ -432,9 +466,13 @@ func (c *Conv) forwardItem(w *convWorker, i int) {
 	px0, px1 := p*piece/c.parts, p*(piece+1)/c.parts
 	inN, outN := c.in.Pixels()*c.Cin, p*c.Cout
 	in, out := c.x[n*inN:(n+1)*inN], c.y[n*outN:(n+1)*outN]
-	if c.Groups == 1 {
+	switch {
+	case c.wino != nil:
+		q0, q1 := winoRange(c.wino, piece, c.parts)
+		c.wino.Run(in, out, &c.fwdEp, q0, q1, 0, c.wino.Panels(), w.fwd)
+	case c.Groups == 1:
 		kernels.Conv(&c.geom, in, &c.wB[0], out, &c.fwdEp, px0, px1, 0, c.wB[0].Panels(), w.fwd)
-	} else {
+	default:
 		kernels.GroupConvGemm(&c.geom, &c.grouped, in, out, &c.fwdEp, px0, px1, w.fwd)
 	}
 }
@@ -457,9 +495,16 @@ func (c *Conv) prepare(s Shape) {
 	c.geom, c.transposed, c.geomT = c.geometry(s, c.out)
 	c.y, c.dx = make([]float32, c.out.Size()), make([]float32, s.Size())
 	kg, cog := c.kg(), c.cog()
-	c.wB, c.wT = make([]kernels.PackedB, c.Groups), make([]kernels.PackedB, c.Groups)
+	c.wino, c.wB, c.wT = nil, nil, make([]kernels.PackedB, c.Groups)
+	if c.winogradPays(&c.geom) {
+		c.wino, _ = set.NewWinograd(&c.geom, winoM, c.W) // it applies: no error
+	} else {
+		c.wB = make([]kernels.PackedB, c.Groups)
+	}
 	for gr := range c.Groups {
-		c.wB[gr] = set.PackB(make([]float32, kg*cog), kg, cog)
+		if c.wino == nil {
+			c.wB[gr] = set.PackB(make([]float32, kg*cog), kg, cog)
+		}
 		c.wT[gr] = set.PackB(make([]float32, cog*kg), cog, kg)
 	}
 	c.grouped = kernels.GroupedB{Groups: c.Groups, B: c.wB}
@@ -487,9 +532,12 @@ func roundUp(n, m int) int { return (n + m - 1) / m * m }
 func (c *Conv) newWorker() convWorker {
 	kg, cog := c.kg(), c.cog()
 	var w convWorker
-	if c.Groups == 1 {
+	switch {
+	case c.wino != nil:
+		w.fwd = make([]float32, c.wino.Scratch())
+	case c.Groups == 1:
 		w.fwd = make([]float32, kernels.ConvScratch(&c.geom, &c.wB[0]))
-	} else {
+	default:
 		w.fwd = make([]float32, kernels.GroupConvGemmScratch(&c.geom, &c.grouped))
 	}
 	if c.byTaps {
@@ -501,6 +549,8 @@ func (c *Conv) newWorker() convWorker {
 	w.dyT = make([]float32, cog*c.rows)
 	w.col = make([]float32, c.dxRows*kg)
 	switch {
+	case c.winoT != nil:
+		w.bwd = make([]float32, c.winoT.Scratch())
 	case c.transposed && c.Groups == 1:
 		w.bwd = make([]float32, kernels.ConvScratch(&c.geomT, &c.wF[0]))
 	case c.transposed:
@@ -563,6 +613,37 @@ func transposeRows(dst []float32, r int, src []float32, ld, m, n int) {
 	for i := range n {
 		clear(dst[i*r+m : (i+1)*r])
 	}
+}
+
+// winoM is the Winograd tile training uses, F(4x4, 3x3), as inference
+// does by default.
+const winoM = 4
+
+// winoMaxWeights bounds the transformed weights of a Winograd layer
+// (36 x Cin x Cout floats for F(4x4)) at 4 MiB: beyond, the memory they
+// take beside the weights, their gradients and Adam's state costs more
+// than the time they save (ResNet-18's last stages keep the GEMM).
+const winoMaxWeights = 4 << 20
+
+// winogradPays reports whether the convolution of geometry g (the
+// forward one or the transposed one of dX) runs as Winograd F(4x4):
+// where it applies (3x3, stride 1), ungrouped, the transformed weights
+// within winoMaxWeights. Its results differ from the GEMM's by rounding
+// only (docs/WINOGRAD.md) and do not depend on the thread count.
+func (c *Conv) winogradPays(g *kernels.ConvGeom) bool {
+	return !c.noWinograd && c.Groups == 1 && kernels.WinogradApplies(g) && 36*4*g.C*g.Cout <= winoMaxWeights
+}
+
+// winoRange is piece piece of parts of wg's tiles, cut at multiples of
+// its MR as Run requires.
+func winoRange(wg *kernels.Winograd, piece, parts int) (q0, q1 int) {
+	tiles, mr := wg.Tiles(), wg.MR()
+	q0 = tiles * piece / parts / mr * mr
+	q1 = tiles
+	if piece+1 < parts {
+		q1 = tiles * (piece + 1) / parts / mr * mr
+	}
+	return q0, q1
 }
 
 // tapsPay reports whether dW runs tap by tap: where a group has at least
