@@ -59,30 +59,30 @@ type Conv struct {
 	Set         *kernels.Set // nil means kernels.Best()
 	NoInputGrad bool         // Backward skips dX and returns nil (a first layer)
 
-	x        []float32 // the input of the last Forward (not copied)
-	in, out  Shape
-	geom     kernels.ConvGeom // one image
-	set      *kernels.Set
-	threads  int
-	y, dx    []float32
-	wB, wT   []kernels.PackedB // per group: Kg x cog, and its transpose cog x Kg
-	grouped  kernels.GroupedB
-	work     []convWorker
-	rows     int // pixels per dW block (the depth of the packed dY)
-	dxRows   int // pixels per dX block
-	fwdEp    kernels.Epilogue
-	zeroEp   kernels.Epilogue
-	ready    bool      // Forward ran since the shape was set
-	byTaps   bool      // dW tap by tap (weightsByTaps) rather than on the im2col
-	noTaps   bool      // tests: dW on the im2col whatever tapsPay says
+	x       []float32 // the input of the last Forward (not copied)
+	in, out Shape
+	geom    kernels.ConvGeom // one image
+	set     *kernels.Set
+	threads int
+	y, dx   []float32
+	wB, wT  []kernels.PackedB // per group: Kg x cog, and its transpose cog x Kg
+	grouped kernels.GroupedB
+	work    []convWorker
+	rows    int // pixels per dW block (the depth of the packed dY)
+	dxRows  int // pixels per dX block
+	fwdEp   kernels.Epilogue
+	zeroEp  kernels.Epilogue
+	ready   bool // Forward ran since the shape was set
+	byTaps  bool // dW tap by tap (weightsByTaps) rather than on the im2col
+	noTaps  bool // tests: dW on the im2col whatever tapsPay says
 
 	// Forward, and dX as the transposed convolution, run as Winograd
 	// F(4x4, 3x3) where it applies (wino, winoT non-nil; winogradPays).
 	wino, winoT *kernels.Winograd
-	noWinograd  bool // tests: never Winograd
-	parts    int       // Forward pieces per image
-	dwPixels int       // N*OH*OW
-	runDY    []float32 // the dy of the running Backward
+	noWinograd  bool      // tests: never Winograd
+	parts       int       // Forward pieces per image
+	dwPixels    int       // N*OH*OW
+	runDY       []float32 // the dy of the running Backward
 
 	// dX of a convolution with stride 1 is the convolution of dY by the
 	// weights flipped in space with I and O swapped (padding
