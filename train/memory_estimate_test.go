@@ -20,10 +20,10 @@ func TestMemoryEstimateMatchesHeap(t *testing.T) {
 		threads     int
 		lo, hi      float64 // live heap / estimate
 	}{
-		{"cifar-resnet20", 28, 64, 1, 0.95, 1.05},
-		{"cifar-resnet20", 28, 64, 2, 0.95, 1.05},
-		{"cifar-resnet20", 32, 32, 2, 0.95, 1.05},
-		{"resnet18", 64, 4, 1, 0.95, 1.05},
+		{"cifar-resnet20", 28, 64, 1, 0.9, 1.1},
+		{"cifar-resnet20", 28, 64, 2, 0.9, 1.1},
+		{"cifar-resnet20", 32, 32, 2, 0.9, 1.1},
+		{"resnet18", 64, 4, 1, 0.9, 1.1},
 	} {
 		if testing.Short() && tc.arch == "resnet18" {
 			continue // two ResNet-18 steps: seconds natively, a minute under qemu
