@@ -33,6 +33,13 @@ func (s *Set) Clamp(in, out []float32, lo, hi float32) {
 	clampRows(s.clamp, out, in[:len(out)], 1, len(out), len(out), lo, hi)
 }
 
+// AddInPlace sets v[i] += res[i] and then, with relu, v[i] = 0 where it is
+// negative (NaN and -0 kept), on the Set's epilogue kernel (the one after
+// Winograd's output transform): a residual sum and its ReLU in one pass.
+func (s *Set) AddInPlace(v, res []float32, relu bool) {
+	s.epilogue.run(v, nil, res[:len(v)], relu)
+}
+
 // clampImpl is a vector kernel of Clamp: rows x n values of src at stride
 // ld (in elements) clamped into dst, the same layout (dst may be src), for
 // n a positive multiple of lanes and rows >= 1.

@@ -182,3 +182,27 @@ func TestBatchNormPassesMath(t *testing.T) {
 		t.Errorf("BatchNormGradInput = %v, want %v", dx, want)
 	}
 }
+
+// TestAddInPlace compares AddInPlace on every path with the plain loop,
+// bit for bit, over lengths around the vector widths and special values.
+func TestAddInPlace(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		r := rand.New(rand.NewPCG(8, 8))
+		for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 31, 33, 64, 65, 130} {
+			for _, relu := range []bool{false, true} {
+				v, res := bnData(r, n), bnData(r, n)
+				want := slices.Clone(v)
+				for i := range want {
+					want[i] += res[i]
+					if relu && want[i] < 0 {
+						want[i] = 0
+					}
+				}
+				s.AddInPlace(v, res, relu)
+				if i := sameBits32(v, want); i >= 0 {
+					t.Fatalf("n %d relu %v: [%d] = %v, want %v", n, relu, i, v[i], want[i])
+				}
+			}
+		}
+	})
+}

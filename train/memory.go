@@ -92,8 +92,8 @@ func memoryOf(cfg resnet.Config, batch, threads, optState, stages int) Memory {
 		if b.proj != nil {
 			add(*b.proj, in)
 		}
-		if !frozenName(b.name, stages) { // the fused sum and ReLU's y; option A's y and dx
-			m.Activations += 4 * (int64(s.Size()) + b2i(b.shortA != nil)*int64(s.Size()+in.Size()))
+		if !frozenName(b.name, stages) { // option A's y and dx (the sum and ReLU write over the main path's)
+			m.Activations += 4 * b2i(b.shortA != nil) * int64(s.Size()+in.Size())
 		}
 	}
 	fc := int64(fcIn*cfg.Classes + cfg.Classes)

@@ -1,46 +1,38 @@
 package grad
 
-import "math"
+import "github.com/edge-resnet/edge-resnet/kernels"
 
 // AddReLU is a residual block's merge and activation, y = max(a + b, 0),
-// in one pass (ReLU's rule: +0 where the sum is <= 0, NaN kept). Its
-// Backward zeroes dy in place where y is not positive and returns it as
-// the gradient of both inputs: the same slice, so neither consumer may
-// change it in place.
+// in one pass on the kernels' epilogue (negative sums to 0; NaN and -0
+// kept, as the inference engine's fused ReLU), written over a: y is a's
+// storage. Its Backward zeroes dy in place where y is not positive and
+// returns it as the gradient of both inputs: the same slice, so neither
+// consumer may change it in place.
 type AddReLU struct {
 	// Threads splits Forward and Backward over ranges of values (0 means
 	// 1; more costs a goroutine per call on large tensors).
 	Threads int
+	Set     *kernels.Set // nil means kernels.Best()
 
 	y []float32
 }
 
-// Forward returns max(a + b, 0) (both of shape s), a buffer of the
-// layer's that the next Forward overwrites.
+// Forward sets a to max(a + b, 0) (both of shape s) and returns it.
 func (l *AddReLU) Forward(a, b []float32, s Shape) []float32 {
 	if len(a) != s.Size() || len(b) != s.Size() {
 		panic("grad: AddReLU inputs do not match their shape")
 	}
-	l.y = ensure32(l.y, len(a))
+	set := l.Set
+	if set == nil {
+		set = kernels.Best()
+	}
+	l.y = a
 	if t := elementThreads(l.Threads, len(a)); t > 1 {
-		parallel(t, len(a), func(i0, i1 int) { addReLUInto(l.y[i0:i1], a[i0:i1], b[i0:i1]) })
+		parallel(t, len(a), func(i0, i1 int) { set.AddInPlace(a[i0:i1], b[i0:i1], true) })
 	} else {
-		addReLUInto(l.y, a, b)
+		set.AddInPlace(a, b, true)
 	}
-	return l.y
-}
-
-// addReLUInto sets y to max(a + b, 0), branch-free as reluForward.
-func addReLUInto(y, a, b []float32) {
-	y, b = y[:len(a)], b[:len(a)]
-	for i, v := range a {
-		sum := v + b[i]
-		bits := math.Float32bits(sum)
-		if sum <= 0 { // false for NaN
-			bits = 0
-		}
-		y[i] = math.Float32frombits(bits)
-	}
+	return a
 }
 
 // Backward zeroes dy in place where the output was not positive and
@@ -61,15 +53,17 @@ func (l *AddReLU) Backward(dy []float32) (da, db []float32) {
 // feeds two layers (a residual block's input) is the sum of theirs.
 func AddTo(dst, src []float32) { AddToThreads(dst, src, 1) }
 
-// AddToThreads is AddTo split over ranges of values on threads.
+// AddToThreads is AddTo split over ranges of values on threads, on the
+// best kernels' epilogue (an exact float32 sum, as Go's).
 func AddToThreads(dst, src []float32, threads int) {
 	if len(dst) != len(src) {
 		panic("grad: AddTo of different lengths")
 	}
+	set := kernels.Best()
 	if t := elementThreads(threads, len(dst)); t > 1 {
-		parallel(t, len(dst), func(i0, i1 int) { addTo(dst[i0:i1], src[i0:i1]) })
+		parallel(t, len(dst), func(i0, i1 int) { set.AddInPlace(dst[i0:i1], src[i0:i1], false) })
 	} else {
-		addTo(dst, src)
+		set.AddInPlace(dst, src, false)
 	}
 }
 
