@@ -273,28 +273,40 @@ func (w *Winograd) SetWeights(wts []float32) error {
 
 // transformWeights writes U[ξ] = (G g Gᵀ)[ξ] for the 3x3 filter g of each
 // (ci, co) of the HWIO weights w, in float64 rounded once, straight into
-// the packed layout (row ci, column co).
+// the packed layout (row ci, column co). Output channels go in chunks
+// along the weights' contiguous axis; each value is the same expression
+// in the same order as one filter at a time would compute it.
 func (wg *Winograd) transformWeights(w []float32) {
 	cin, cout, t, v := wg.Geom.C, wg.Geom.Cout, wg.T, wg.v
-	var gg [3][3]float64
-	var tmp [8 * 3]float64 // t <= 8
+	const chunk = 64
+	var g [9][chunk]float64
+	var tmp [8 * 3][chunk]float64 // t <= 8
 	for ci := 0; ci < cin; ci++ {
-		for co := 0; co < cout; co++ {
-			for a := 0; a < 3; a++ {
-				for b := 0; b < 3; b++ {
-					gg[a][b] = float64(w[((a*3+b)*cin+ci)*cout+co])
+		for c0 := 0; c0 < cout; c0 += chunk {
+			n := min(chunk, cout-c0)
+			for ab := range 9 {
+				for k, x := range w[(ab*cin+ci)*cout+c0:][:n] {
+					g[ab][k] = float64(x)
 				}
 			}
 			for i := 0; i < t; i++ {
+				gi := v.g[i]
 				for b := 0; b < 3; b++ {
-					tmp[i*3+b] = v.g[i][0]*gg[0][b] + v.g[i][1]*gg[1][b] + v.g[i][2]*gg[2][b]
+					d, g0, g1, g2 := &tmp[i*3+b], &g[b], &g[3+b], &g[6+b]
+					for k := 0; k < n; k++ {
+						d[k] = gi[0]*g0[k] + gi[1]*g1[k] + gi[2]*g2[k]
+					}
 				}
 			}
 			for i := 0; i < t; i++ {
+				t0, t1, t2 := &tmp[i*3], &tmp[i*3+1], &tmp[i*3+2]
 				for j := 0; j < t; j++ {
-					s := tmp[i*3]*v.g[j][0] + tmp[i*3+1]*v.g[j][1] + tmp[i*3+2]*v.g[j][2]
-					p := &wg.U[i*t+j]
-					p.Data[(co/p.NR*p.K+ci)*p.NR+co%p.NR] = float32(s)
+					gj, p := v.g[j], &wg.U[i*t+j]
+					for k := 0; k < n; k++ {
+						co := c0 + k
+						s := t0[k]*gj[0] + t1[k]*gj[1] + t2[k]*gj[2]
+						p.Data[(co/p.NR*p.K+ci)*p.NR+co%p.NR] = float32(s)
+					}
 				}
 			}
 		}
@@ -433,6 +445,9 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 			for k := 0; k < vw; k++ {
 				copy(out[(px+k)*cout+n0:(px+k)*cout+n1], edge[k*nc:(k+1)*nc])
 			}
+		}
+		if bias == nil && ep.Res == nil && !ep.Relu {
+			continue // nothing to apply (training's convolutions)
 		}
 		for k := 0; k < vw; k++ {
 			o := (px + k) * cout

@@ -505,3 +505,45 @@ func TestWinogradSetWeights(t *testing.T) {
 		}
 	})
 }
+
+// TestWinogradWeightTransform compares the transformed, packed weights
+// with the transform done one filter at a time (G g Gᵀ in float64, the
+// same expressions), bit for bit, over output-channel counts around the
+// transform's chunk of 64 and the panel widths.
+func TestWinogradWeightTransform(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	s := Best()
+	for _, m := range []int{2, 4, 6} {
+		v := winoVariantFor(m)
+		for _, cc := range [][2]int{{1, 1}, {3, 5}, {16, 16}, {7, 19}, {2, 64}, {3, 70}, {2, 130}} {
+			cin, cout := cc[0], cc[1]
+			g := ConvGeom{H: 6, W: 6, C: cin, OH: 6, OW: 6, Cout: cout, KH: 3, KW: 3, StrideH: 1, StrideW: 1,
+				DilH: 1, DilW: 1, PadTop: 1, PadLeft: 1}
+			w := randSlice(r, 9*cin*cout)
+			wg, err := s.NewWinograd(&g, m, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ci := 0; ci < cin; ci++ {
+				for co := 0; co < cout; co++ {
+					var tmp [8][3]float64
+					for i := 0; i < v.t; i++ {
+						for b := 0; b < 3; b++ {
+							g0, g1, g2 := float64(w[((0*3+b)*cin+ci)*cout+co]), float64(w[((1*3+b)*cin+ci)*cout+co]), float64(w[((2*3+b)*cin+ci)*cout+co])
+							tmp[i][b] = v.g[i][0]*g0 + v.g[i][1]*g1 + v.g[i][2]*g2
+						}
+					}
+					for i := 0; i < v.t; i++ {
+						for j := 0; j < v.t; j++ {
+							want := float32(tmp[i][0]*v.g[j][0] + tmp[i][1]*v.g[j][1] + tmp[i][2]*v.g[j][2])
+							p := &wg.U[i*v.t+j]
+							if got := p.Data[(co/p.NR*p.K+ci)*p.NR+co%p.NR]; math.Float32bits(got) != math.Float32bits(want) {
+								t.Fatalf("F(%d) %dx%d: U[%d][%d, %d] = %v, want %v", m, cin, cout, i*v.t+j, ci, co, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
