@@ -176,6 +176,32 @@ func (s *Set) BatchNormGradInput(dy, x, dx []float32, ld, pixels int, mean, invS
 	}
 }
 
+// reluMaskImpl is the vector kernel of ReLUMask on n a multiple of lanes.
+type reluMaskImpl struct {
+	lanes int
+	mask  func(dy, y *float32, n int)
+}
+
+// reluMaskReg holds the vector kernels of ReLUMask.
+var reluMaskReg = registry[*reluMaskImpl]{primitive: "relu gradient (training)"}
+
+// ReLUMask sets dy[i] = 0 where !(y[i] > 0) (y <= 0 or NaN): the gradient
+// of a ReLU whose output was y, in place.
+func (s *Set) ReLUMask(dy, y []float32) {
+	y = y[:len(dy)]
+	vec := 0
+	if k := s.reluMask; k != nil {
+		if vec = len(dy) / k.lanes * k.lanes; vec > 0 {
+			k.mask(&dy[0], &y[0], vec)
+		}
+	}
+	for i, v := range y[vec:] {
+		if !(v > 0) {
+			dy[vec+i] = 0
+		}
+	}
+}
+
 // flag is 1 for true, the vector kernels' form of a bool argument.
 func flag(b bool) int {
 	if b {

@@ -36,7 +36,15 @@ func batchNormGradSumsAVX512(dy, x, y *float32, pixels, k, ld int, mean, invStd,
 //go:noescape
 func batchNormGradInputAVX512(dy, x, dx *float32, pixels, k, ld int, mean, invStd, mdy, mdyh, scale *float64)
 
+//go:noescape
+func reluMaskAVX2(dy, y *float32, n int)
+
+//go:noescape
+func reluMaskAVX512(dy, y *float32, n int)
+
 var (
+	_ = reluMaskReg.add("avx2", hasAVX2, &reluMaskImpl{lanes: 8, mask: reluMaskAVX2})
+	_ = reluMaskReg.add("avx512", hasAVX512, &reluMaskImpl{lanes: 16, mask: reluMaskAVX512})
 	_ = batchNormReg.add("avx2", hasAVX2, &batchNormImpl{lanes: 4, sums: channelSumsAVX2, sqDevs: channelSqDevsAVX2,
 		apply: batchNormApplyAVX2, gradSums: batchNormGradSumsAVX2, gradInput: batchNormGradInputAVX2})
 	_ = batchNormReg.add("avx512", hasAVX512, &batchNormImpl{lanes: 8, sums: channelSumsAVX512, sqDevs: channelSqDevsAVX512,

@@ -485,6 +485,60 @@ batchNormGradInputAVX2_done:
 	VZEROUPPER
 	RET
 
+// func reluMaskAVX2(dy *float32, y *float32, n int)
+// Requires: AVX
+TEXT ·reluMaskAVX2(SB), NOSPLIT, $0-24
+	// ReLU gradient mask on 8-lane vectors. Requires AVX2.
+	MOVQ   dy+0(FP), DI
+	MOVQ   y+8(FP), SI
+	MOVQ   n+16(FP), CX
+	VXORPS Y12, Y12, Y12
+
+reluMaskAVX2_groups:
+	CMPQ    CX, $0x00000020
+	JL      reluMaskAVX2_singles
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y4
+	VCMPPS  $0x1e, Y12, Y4, Y4
+	VANDPS  Y4, Y0, Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 32(SI), Y5
+	VCMPPS  $0x1e, Y12, Y5, Y5
+	VANDPS  Y5, Y1, Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 64(SI), Y6
+	VCMPPS  $0x1e, Y12, Y6, Y6
+	VANDPS  Y6, Y2, Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 96(SI), Y7
+	VCMPPS  $0x1e, Y12, Y7, Y7
+	VANDPS  Y7, Y3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, CX
+	JMP     reluMaskAVX2_groups
+
+reluMaskAVX2_singles:
+	TESTQ   CX, CX
+	JZ      reluMaskAVX2_done
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y4
+	VCMPPS  $0x1e, Y12, Y4, Y4
+	VANDPS  Y4, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, CX
+	JMP     reluMaskAVX2_singles
+
+reluMaskAVX2_done:
+	VZEROUPPER
+	RET
+
 // func channelSumsAVX512(x *float32, pixels int, k int, ld int, sum *float64)
 // Requires: AVX, AVX512F
 TEXT ·channelSumsAVX512(SB), NOSPLIT, $0-40
@@ -1087,5 +1141,59 @@ batchNormGradInputAVX512_pixel1:
 	JMP       batchNormGradInputAVX512_singles
 
 batchNormGradInputAVX512_done:
+	VZEROUPPER
+	RET
+
+// func reluMaskAVX512(dy *float32, y *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·reluMaskAVX512(SB), NOSPLIT, $0-24
+	// ReLU gradient mask on 16-lane vectors. Requires AVX512F.
+	MOVQ   dy+0(FP), DI
+	MOVQ   y+8(FP), SI
+	MOVQ   n+16(FP), CX
+	VPXORD Z12, Z12, Z12
+
+reluMaskAVX512_groups:
+	CMPQ      CX, $0x00000040
+	JL        reluMaskAVX512_singles
+	VMOVUPS   (DI), Z0
+	VMOVUPS   (SI), Z4
+	VCMPPS    $0x1e, Z12, Z4, K1
+	VMOVAPS.Z Z0, K1, Z0
+	VMOVUPS   Z0, (DI)
+	VMOVUPS   64(DI), Z1
+	VMOVUPS   64(SI), Z5
+	VCMPPS    $0x1e, Z12, Z5, K1
+	VMOVAPS.Z Z1, K1, Z1
+	VMOVUPS   Z1, 64(DI)
+	VMOVUPS   128(DI), Z2
+	VMOVUPS   128(SI), Z6
+	VCMPPS    $0x1e, Z12, Z6, K1
+	VMOVAPS.Z Z2, K1, Z2
+	VMOVUPS   Z2, 128(DI)
+	VMOVUPS   192(DI), Z3
+	VMOVUPS   192(SI), Z7
+	VCMPPS    $0x1e, Z12, Z7, K1
+	VMOVAPS.Z Z3, K1, Z3
+	VMOVUPS   Z3, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       reluMaskAVX512_groups
+
+reluMaskAVX512_singles:
+	TESTQ     CX, CX
+	JZ        reluMaskAVX512_done
+	VMOVUPS   (DI), Z0
+	VMOVUPS   (SI), Z4
+	VCMPPS    $0x1e, Z12, Z4, K1
+	VMOVAPS.Z Z0, K1, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       reluMaskAVX512_singles
+
+reluMaskAVX512_done:
 	VZEROUPPER
 	RET

@@ -206,3 +206,24 @@ func TestAddInPlace(t *testing.T) {
 		}
 	})
 }
+
+// TestReLUMask compares ReLUMask on every path with the plain loop, bit
+// for bit, around the vector widths, with NaN and ±0 in y.
+func TestReLUMask(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		r := rand.New(rand.NewPCG(10, 10))
+		for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 63, 64, 65, 130} {
+			dy, y := bnData(r, n), bnData(r, n)
+			want := slices.Clone(dy)
+			for i, v := range y {
+				if !(v > 0) {
+					want[i] = 0
+				}
+			}
+			s.ReLUMask(dy, y)
+			if i := sameBits32(dy, want); i >= 0 {
+				t.Fatalf("n %d: [%d] = %v, want %v (y %v)", n, i, dy[i], want[i], y[i])
+			}
+		}
+	})
+}

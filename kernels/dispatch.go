@@ -51,6 +51,7 @@ type Set struct {
 	groupconv *groupConvImpl
 	clamp     *clampImpl
 	batchnorm *batchNormImpl
+	reluMask  *reluMaskImpl
 }
 
 // maxPoolImpl does max pooling of one output pixel over whole vectors of
@@ -126,7 +127,7 @@ func (d *pathDef) resolve() *Set {
 		maxPool: maxPoolReg.pick(d.order), epilogue: epilogueReg.pick(d.order),
 		maxPool8: maxPool8Reg.pick(d.order), quant: quantReg.pick(d.order), add8: add8Reg.pick(d.order),
 		depthwise: depthwiseReg.pick(d.order), groupconv: groupConvReg.pick(d.order), clamp: clampReg.pick(d.order),
-		batchnorm: batchNormReg.pick(d.order)}
+		batchnorm: batchNormReg.pick(d.order), reluMask: reluMaskReg.pick(d.order)}
 }
 
 var (
@@ -251,6 +252,7 @@ func (s *Set) Primitives() []Primitive {
 		{"grouped conv (direct)", s.groupConvDesc()},
 		{"clamp (Clip, fused ReLU6)", lanes(s.clamp != nil, s.clampLanes())},
 		{"batchnorm (training)", lanes(s.batchnorm != nil, s.batchNormLanes())},
+		{"relu gradient (training)", lanes(s.reluMask != nil, s.reluMaskLanes())},
 		{"im2col, avg pool, softmax, copies", "Go"},
 	}
 }
@@ -267,6 +269,13 @@ func (s *Set) batchNormLanes() int {
 		return 0
 	}
 	return s.batchnorm.lanes
+}
+
+func (s *Set) reluMaskLanes() int {
+	if s.reluMask == nil {
+		return 0
+	}
+	return s.reluMask.lanes
 }
 
 // gemmDesc describes the fp32 GEMM kernel and its narrow variant.

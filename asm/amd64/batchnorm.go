@@ -31,7 +31,45 @@ func batchnormFile(c *build.Context) {
 			"func(dy, x, y *float32, pixels, k, ld int, mean, invStd, sumDy, sumDyH *float64, mask int)"))
 		bnGradInput(newBN(c, "batchNormGradInput"+isa, avx512,
 			"func(dy, x, dx *float32, pixels, k, ld int, mean, invStd, mdy, mdyh, scale *float64)"))
+		reluMask(c, "reluMask"+isa, avx512)
 	}
+}
+
+// reluMask emits the gradient of a ReLU on whole vectors: dy[i] = 0 where
+// !(y[i] > 0) (y <= 0 or NaN), n a positive multiple of the vector width
+// (16 float32 lanes on AVX-512, 8 on AVX2), four vectors a pass while
+// they last.
+func reluMask(c *build.Context, name string, avx512 bool) {
+	k := vectorFunc(c, name, avx512, "func(dy, y *float32, n int)",
+		"ReLU gradient mask on %d-lane vectors. Requires %s.")
+	g := &bnGen{c: c, name: name, avx512: avx512}
+	dy, y, n := reg.RDI, reg.RSI, reg.RCX
+	vb := k.vbytes()
+	vec := func(i int) reg.VecPhysical { return k.vec(i) }
+	zero := vec(12)
+	c.Load(c.Param("dy"), dy)
+	c.Load(c.Param("y"), y)
+	c.Load(c.Param("n"), n)
+	if avx512 {
+		c.VPXORD(zero, zero, zero) // VXORPS on zmm would need AVX512DQ
+	} else {
+		c.VXORPS(zero, zero, zero)
+	}
+	body := func(tag string, nv int) {
+		for i := 0; i < nv; i++ {
+			c.VMOVUPS(operand.Mem{Base: dy, Disp: i * vb}, vec(i))
+			c.VMOVUPS(operand.Mem{Base: y, Disp: i * vb}, vec(4+i))
+			g.keepWhere(cmpGTOQ, vec(i), vec(4+i), zero)
+			c.VMOVUPS(vec(i), operand.Mem{Base: dy, Disp: i * vb})
+		}
+		c.ADDQ(operand.U32(nv*vb), dy)
+		c.ADDQ(operand.U32(nv*vb), y)
+	}
+	label := func(s string) string { return name + "_" + s }
+	groupsThenSingles(c, k, label, n, body, "done")
+	c.Label(label("done"))
+	c.VZEROUPPER()
+	c.RET()
 }
 
 // bnGen is one BatchNorm kernel being emitted: its float64 vectors are

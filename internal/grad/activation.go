@@ -1,6 +1,10 @@
 package grad
 
-import "math"
+import (
+	"math"
+
+	"github.com/edge-resnet/edge-resnet/kernels"
+)
 
 // ReLU is max(0, x). Its gradient is 1 where x > 0 and 0 elsewhere,
 // including x == 0, as PyTorch's.
@@ -42,17 +46,10 @@ func reluForward(y, x []float32) {
 	}
 }
 
-// reluBackward zeroes dy where y is not positive (y <= 0 or NaN),
-// branch-free as reluForward.
+// reluBackward zeroes dy where y is not positive (y <= 0 or NaN), on the
+// best kernels' vector mask.
 func reluBackward(dy, y []float32) {
-	dy = dy[:len(y)]
-	for i, v := range y {
-		b := math.Float32bits(dy[i])
-		if !(v > 0) {
-			b = 0
-		}
-		dy[i] = math.Float32frombits(b)
-	}
+	kernels.Best().ReLUMask(dy, y[:len(dy)])
 }
 
 // Backward zeroes dy in place where the input was not positive and returns
