@@ -275,7 +275,9 @@ func (w *Winograd) SetWeights(wts []float32) error {
 // (ci, co) of the HWIO weights w, in float64 rounded once, straight into
 // the packed layout (row ci, column co). Output channels go in chunks
 // along the weights' contiguous axis; each value is the same expression
-// in the same order as one filter at a time would compute it.
+// in the same order as one filter at a time would compute it, every
+// product rounded (converted explicitly, so that arm64's compiler does not
+// fuse them into FMAs: the transform is the same on every GOARCH).
 func (wg *Winograd) transformWeights(w []float32) {
 	cin, cout, t, v := wg.Geom.C, wg.Geom.Cout, wg.T, wg.v
 	const chunk = 64
@@ -294,7 +296,7 @@ func (wg *Winograd) transformWeights(w []float32) {
 				for b := 0; b < 3; b++ {
 					d, g0, g1, g2 := &tmp[i*3+b], &g[b], &g[3+b], &g[6+b]
 					for k := 0; k < n; k++ {
-						d[k] = gi[0]*g0[k] + gi[1]*g1[k] + gi[2]*g2[k]
+						d[k] = float64(gi[0]*g0[k]) + float64(gi[1]*g1[k]) + float64(gi[2]*g2[k])
 					}
 				}
 			}
@@ -304,7 +306,7 @@ func (wg *Winograd) transformWeights(w []float32) {
 					gj, p := v.g[j], &wg.U[i*t+j]
 					for k := 0; k < n; k++ {
 						co := c0 + k
-						s := t0[k]*gj[0] + t1[k]*gj[1] + t2[k]*gj[2]
+						s := float64(t0[k]*gj[0]) + float64(t1[k]*gj[1]) + float64(t2[k]*gj[2])
 						p.Data[(co/p.NR*p.K+ci)*p.NR+co%p.NR] = float32(s)
 					}
 				}

@@ -530,12 +530,12 @@ func TestWinogradWeightTransform(t *testing.T) {
 					for i := 0; i < v.t; i++ {
 						for b := 0; b < 3; b++ {
 							g0, g1, g2 := float64(w[((0*3+b)*cin+ci)*cout+co]), float64(w[((1*3+b)*cin+ci)*cout+co]), float64(w[((2*3+b)*cin+ci)*cout+co])
-							tmp[i][b] = v.g[i][0]*g0 + v.g[i][1]*g1 + v.g[i][2]*g2
+							tmp[i][b] = float64(v.g[i][0]*g0) + float64(v.g[i][1]*g1) + float64(v.g[i][2]*g2)
 						}
 					}
 					for i := 0; i < v.t; i++ {
 						for j := 0; j < v.t; j++ {
-							want := float32(tmp[i][0]*v.g[j][0] + tmp[i][1]*v.g[j][1] + tmp[i][2]*v.g[j][2])
+							want := float32(float64(tmp[i][0]*v.g[j][0]) + float64(tmp[i][1]*v.g[j][1]) + float64(tmp[i][2]*v.g[j][2]))
 							p := &wg.U[i*v.t+j]
 							if got := p.Data[(co/p.NR*p.K+ci)*p.NR+co%p.NR]; math.Float32bits(got) != math.Float32bits(want) {
 								t.Fatalf("F(%d) %dx%d: U[%d][%d, %d] = %v, want %v", m, cin, cout, i*v.t+j, ci, co, got, want)
