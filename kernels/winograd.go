@@ -184,8 +184,9 @@ func WinogradApplies(g *ConvGeom) bool {
 }
 
 // Winograd is a convolution compiled for F(m x m, 3 x 3): geometry, tile
-// blocking and the t² transformed, packed weight matrices. It is immutable
-// and may be shared by concurrent runs.
+// blocking and the t² transformed, packed weight matrices. Runs may share
+// it concurrently; only SetWeights (training's, on a Winograd of its own)
+// changes it, and no Run may overlap that.
 type Winograd struct {
 	Geom   ConvGeom
 	M, T   int // output tile size m and input tile size t = m+2

@@ -46,10 +46,10 @@ func reluForward(y, x []float32) {
 	}
 }
 
-// reluBackward zeroes dy where y is not positive (y <= 0 or NaN), on the
-// best kernels' vector mask.
-func reluBackward(dy, y []float32) {
-	kernels.Best().ReLUMask(dy, y[:len(dy)])
+// reluBackward zeroes dy where y is not positive (y <= 0 or NaN), on
+// set's vector mask.
+func reluBackward(set *kernels.Set, dy, y []float32) {
+	set.ReLUMask(dy, y[:len(dy)])
 }
 
 // Backward zeroes dy in place where the input was not positive and returns
@@ -59,9 +59,9 @@ func (r *ReLU) Backward(dy []float32) []float32 {
 		panic("grad: ReLU.Backward: dy does not match the last Forward")
 	}
 	if t := elementThreads(r.Threads, len(dy)); t > 1 {
-		parallel(t, len(dy), func(i0, i1 int) { reluBackward(dy[i0:i1], r.y[i0:i1]) })
+		parallel(t, len(dy), func(i0, i1 int) { reluBackward(kernels.Best(), dy[i0:i1], r.y[i0:i1]) })
 	} else {
-		reluBackward(dy, r.y)
+		reluBackward(kernels.Best(), dy, r.y)
 	}
 	return dy
 }

@@ -39,7 +39,8 @@ type ConvConfig struct {
 //     stride along W is 1, the same GEMM runs tap by tap (weightsByTaps):
 //     each tap's B is the block's inputs under it, packed as runs of
 //     whole output rows instead of pixel by pixel, with the same sums in
-//     the same order (40 -> 71 GFLOP/s on ResNet-20's first stage).
+//     the same order (40 -> 71 GFLOP/s on ResNet-20's first stage, 1
+//     thread, Intel Xeon family 6 model 167).
 //
 // Threads splits Forward (and dX with stride 1) over images and pixel
 // ranges, the strided dX over images, and dW over contiguous ranges of the
@@ -620,9 +621,11 @@ func transposeRows(dst []float32, r int, src []float32, ld, m, n int) {
 const winoM = 4
 
 // winoMaxWeights bounds the transformed weights of a Winograd layer
-// (36 x Cin x Cout floats for F(4x4)) at 4 MiB: beyond, the memory they
-// take beside the weights, their gradients and Adam's state costs more
-// than the time they save (ResNet-18's last stages keep the GEMM).
+// (36 x Cin x Cout floats for F(4x4), twice with dX's) at 4 MiB a layer,
+// to bound the memory they add beside the weights, their gradients and
+// Adam's state: ResNet-20 takes Winograd everywhere it applies,
+// ResNet-18's 256- and 512-channel stages keep the GEMM (a memory
+// choice; the time there was not measured).
 const winoMaxWeights = 4 << 20
 
 // winogradPays reports whether the convolution of geometry g (the

@@ -17,15 +17,20 @@ type AddReLU struct {
 	y []float32
 }
 
+// set returns the kernels the layer runs on.
+func (l *AddReLU) set() *kernels.Set {
+	if l.Set != nil {
+		return l.Set
+	}
+	return kernels.Best()
+}
+
 // Forward sets a to max(a + b, 0) (both of shape s) and returns it.
 func (l *AddReLU) Forward(a, b []float32, s Shape) []float32 {
 	if len(a) != s.Size() || len(b) != s.Size() {
 		panic("grad: AddReLU inputs do not match their shape")
 	}
-	set := l.Set
-	if set == nil {
-		set = kernels.Best()
-	}
+	set := l.set()
 	l.y = a
 	if t := elementThreads(l.Threads, len(a)); t > 1 {
 		parallel(t, len(a), func(i0, i1 int) { set.AddInPlace(a[i0:i1], b[i0:i1], true) })
@@ -42,9 +47,9 @@ func (l *AddReLU) Backward(dy []float32) (da, db []float32) {
 		panic("grad: AddReLU.Backward: dy does not match the last Forward")
 	}
 	if t := elementThreads(l.Threads, len(dy)); t > 1 {
-		parallel(t, len(dy), func(i0, i1 int) { reluBackward(dy[i0:i1], l.y[i0:i1]) })
+		parallel(t, len(dy), func(i0, i1 int) { reluBackward(l.set(), dy[i0:i1], l.y[i0:i1]) })
 	} else {
-		reluBackward(dy, l.y)
+		reluBackward(l.set(), dy, l.y)
 	}
 	return dy, dy
 }
