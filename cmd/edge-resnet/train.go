@@ -10,6 +10,7 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,13 +23,13 @@ import (
 )
 
 type trainFlags struct {
-	arch, data, val, out, optimizer, labels, size string
-	from, freeze                                  string
-	valSplit, epochs, batch, decaySteps, valEvery int
-	keep, threads, pad, calibrate                 int
-	seed                                          uint64
-	lr, decayRate, momentum, weightDecay, smooth  float64
-	flip, nesterov, resume, json, frozenStats     bool
+	arch, data, val, out, optimizer, labels, size, name, scaleJitter string
+	from, freeze                                                     string
+	valSplit, epochs, batch, decaySteps, valEvery                    int
+	keep, threads, pad, calibrate                                    int
+	seed                                                             uint64
+	lr, decayRate, momentum, weightDecay, smooth                     float64
+	flip, nesterov, resume, json, frozenStats                        bool
 }
 
 // trainLong is train -h's description.
@@ -46,7 +47,10 @@ grayscale data takes the built-in Fashion-MNIST model's preprocessing
 Every epoch runs over the training samples in a new seeded order, in batches of
 --batch, with Adam (default; or AdamW, or SGD with --momentum and --nesterov)
 at --lr, decayed as TensorFlow's staircase exponential decay when --decay-rate
-and --decay-steps are given: lr * rate^floor(step/decay-steps). Validation
+and --decay-steps are given: lr * rate^floor(step/decay-steps). Training
+images are augmented, in this order, by --scale-jitter (a random resized crop
+of the preprocessed image, for photos), --pad (a random crop of the padded
+image) and --flip (a random horizontal flip). Validation
 runs every --val-every steps and at each epoch's end; each prints one line (or
 a JSON object with --json) and is appended to DIR/metrics.jsonl, whose loss
 and accuracy curves DIR/metrics.svg redraws.
@@ -97,7 +101,7 @@ names the estimate and what to reduce (--batch, --freeze).
 
 --freeze backbone trains only the classifier: the pooled features (the input
 of the final Dense/Gemm) are computed once per image and cached in memory,
-without augmentation (--pad and --flip are refused), and the model images
+without augmentation (--pad, --flip and --scale-jitter are refused), and the model images
 written are MODEL's graph with the new classifier.
 `
 
@@ -138,6 +142,7 @@ func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl.StringVar(&f.val, "val", "", "separate validation set (instead of --val-split)")
 	fl.IntVar(&f.valSplit, "val-split", 0, "hold out N samples of --data for validation, chosen with --seed")
 	fl.StringVarP(&f.out, "output", "o", "", "output directory for checkpoints, metrics.jsonl, metrics.svg and state.gob (required)")
+	fl.StringVar(&f.name, "name", "", "the model images' name (default: the -o directory's name)")
 	fl.StringVar(&f.labels, "labels", "", "class names file (default: the class folders' names, else 0, 1, ...)")
 	fl.StringVar(&f.size, "size", "", "input size HxW (default: the first image's; 224x224 for ImageNet architectures)")
 	fl.IntVar(&f.epochs, "epochs", 1, "epochs")
@@ -152,6 +157,7 @@ func trainFlagSet(cmd *cobra.Command, f *trainFlags) {
 	fl.Float64Var(&f.smooth, "label-smoothing", 0, "label smoothing of the cross-entropy, 0..1")
 	fl.IntVar(&f.pad, "pad", 0, "augmentation: random crop after padding by N pixels")
 	fl.BoolVar(&f.flip, "flip", false, "augmentation: random horizontal flip")
+	fl.StringVar(&f.scaleJitter, "scale-jitter", "", `augmentation for photos: a random crop of MIN..MAX of the image's area (aspect 3/4..4/3), resized back, as torchvision's RandomResizedCrop; "MIN" means MIN..1, e.g. 0.5 or 0.35,0.9`)
 	fl.IntVar(&f.valEvery, "val-every", 0, "validate every N steps as well as at each epoch's end (0: epoch ends only)")
 	fl.IntVar(&f.keep, "keep", 10, "checkpoints kept: the best N by validation accuracy")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the initialization, split, batch order and augmentation")
@@ -222,6 +228,29 @@ func printMetrics(w io.Writer, m train.Metrics, asJSON bool) {
 		m.Epoch, m.Step, m.LR, m.TrainLoss, 100*m.TrainAcc, m.ValLoss, 100*m.ValAcc, m.Seconds)
 }
 
+// parseAugment turns --pad, --flip and --scale-jitter into a train.Augment.
+func parseAugment(f trainFlags) (train.Augment, error) {
+	a := train.Augment{Pad: f.pad, Flip: f.flip}
+	if f.scaleJitter == "" {
+		return a, nil
+	}
+	lo, hi, two := strings.Cut(f.scaleJitter, ",")
+	var err error
+	if a.MinScale, err = strconv.ParseFloat(strings.TrimSpace(lo), 64); err != nil {
+		return a, fmt.Errorf("--scale-jitter %q: want MIN or MIN,MAX, area fractions in (0, 1]", f.scaleJitter)
+	}
+	a.MaxScale = 1
+	if two {
+		if a.MaxScale, err = strconv.ParseFloat(strings.TrimSpace(hi), 64); err != nil {
+			return a, fmt.Errorf("--scale-jitter %q: want MIN or MIN,MAX, area fractions in (0, 1]", f.scaleJitter)
+		}
+	}
+	if !(a.MinScale > 0 && a.MinScale <= a.MaxScale && a.MaxScale <= 1) {
+		return a, fmt.Errorf("--scale-jitter %q: want 0 < MIN <= MAX <= 1", f.scaleJitter)
+	}
+	return a, nil
+}
+
 // trainConfig opens the data sets and turns the flags into a train.Config.
 func trainConfig(f trainFlags) (train.Config, func(), error) {
 	arch, err := edgeresnet.ParseArch(f.arch)
@@ -244,13 +273,18 @@ func trainConfig(f trainFlags) (train.Config, func(), error) {
 			s.Close()
 		}
 	}
+	aug, err := parseAugment(f)
+	if err != nil {
+		closeSets()
+		return train.Config{}, nil, err
+	}
 	cfg := train.Config{
 		Arch: arch, Data: data, ValSplit: f.valSplit, Labels: labels,
 		Epochs: f.epochs, Batch: f.batch, Optimizer: strings.ToLower(f.optimizer), LR: f.lr,
 		DecayRate: f.decayRate, DecaySteps: f.decaySteps, Momentum: f.momentum, Nesterov: f.nesterov,
-		WeightDecay: f.weightDecay, LabelSmoothing: f.smooth, Augment: train.Augment{Pad: f.pad, Flip: f.flip},
+		WeightDecay: f.weightDecay, LabelSmoothing: f.smooth, Augment: aug,
 		ValEvery: f.valEvery, Keep: f.keep, Seed: f.seed, Threads: f.threads, OutDir: f.out, Resume: f.resume,
-		Name: filepath.Base(filepath.Clean(f.out)),
+		Name: cmp.Or(f.name, filepath.Base(filepath.Clean(f.out))),
 	}
 	if maxMemory.set {
 		cfg.MaxMemory = cmp.Or(maxMemory.n, -1) // train's 0 is the default budget

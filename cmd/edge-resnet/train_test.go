@@ -69,6 +69,22 @@ func TestTrainThenClassify(t *testing.T) {
 	}
 }
 
+// TestTrainScaleJitterAndName trains one epoch with --scale-jitter and
+// --name: the run works and its model images carry the name.
+func TestTrainScaleJitterAndName(t *testing.T) {
+	data, out := t.TempDir(), filepath.Join(t.TempDir(), "run")
+	writeTwoClassFolder(t, data, 6)
+	_, _, err := run(t, "train", "--arch", "cifar-resnet8", "--data", data, "--val-split", "4", "--epochs", "1",
+		"--batch", "4", "--seed", "2", "--threads", "1", "--scale-jitter", "0.5,0.9", "--flip", "--name", "jittered", "-o", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := run(t, "inspect", "--json", filepath.Join(out, "best.ern"))
+	if err != nil || !strings.Contains(stdout, `"jittered"`) {
+		t.Errorf("inspect of the model: %v\n%.300s", err, stdout)
+	}
+}
+
 func TestTrainFlagErrors(t *testing.T) {
 	data := t.TempDir()
 	writeTwoClassFolder(t, data, 2)
@@ -83,6 +99,11 @@ func TestTrainFlagErrors(t *testing.T) {
 		{"arch", []string{"--data", data, "--val-split", "1", "--arch", "resnet19"}, "resnet19"},
 		{"optimizer", []string{"--data", data, "--val-split", "1", "--optimizer", "lion"}, "lion"},
 		{"missing data", []string{"--data", filepath.Join(data, "nope"), "--val-split", "1"}, "nope"},
+		{"scale jitter zero", []string{"--data", data, "--val-split", "1", "--scale-jitter", "0"}, "--scale-jitter"},
+		{"scale jitter over 1", []string{"--data", data, "--val-split", "1", "--scale-jitter", "0.5,1.5"}, "--scale-jitter"},
+		{"scale jitter reversed", []string{"--data", data, "--val-split", "1", "--scale-jitter", "0.8,0.5"}, "MIN <= MAX"},
+		{"scale jitter text", []string{"--data", data, "--val-split", "1", "--scale-jitter", "half"}, "--scale-jitter"},
+		{"memory budget", []string{"--data", data, "--val-split", "1", "--max-memory", "1MiB"}, "--batch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
