@@ -18,11 +18,10 @@ import "fmt"
 // does the rest.
 type batchNormImpl struct {
 	lanes     int // channels per vector (float64 lanes)
-	sums      func(x *float32, pixels, k, ld int, sum *float64)
-	sqDevs    func(x *float32, pixels, k, ld int, mean, acc *float64)
+	moments   func(x *float32, pixels, k, ld int, sum, sumSq *float64)
 	apply     func(x, y *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int)
-	gradSums  func(dy, x, y *float32, pixels, k, ld int, mean, invStd, sumDy, sumDyH *float64, mask int)
-	gradInput func(dy, x, dx *float32, pixels, k, ld int, mean, invStd, mdy, mdyh, scale *float64)
+	gradSums  func(dy, x *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int, sumDy, sumDyH *float64)
+	gradInput func(dy, x, dx *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int, mdy, mdyh, scale *float64)
 }
 
 // batchNormReg holds the vector kernels of the BatchNorm passes.
@@ -51,38 +50,25 @@ func checkRows(op string, pixels, k, ld int, rows ...[]float32) {
 	}
 }
 
-// ChannelSums adds x[p*ld+j] to sum[j] for every pixel p < pixels, in
-// pixel order, for the len(sum) channels j.
-func (s *Set) ChannelSums(x []float32, ld, pixels int, sum []float64) {
+// ChannelMoments adds x[p*ld+j] to sum[j] and its square to sumSq[j] for
+// every pixel p < pixels, in pixel order, for the len(sum) channels j: one
+// pass over x for a batch's mean and variance. The squares are exact in
+// float64, and float64 sums keep the variance Σx²/n - mean² accurate
+// unless a channel's mean exceeds its deviation by about 10⁵ (2⁻⁵³·n
+// relative error on Σx², n the pixels).
+func (s *Set) ChannelMoments(x []float32, ld, pixels int, sum, sumSq []float64) {
 	k := len(sum)
-	checkRows("ChannelSums", pixels, k, ld, x)
+	checkRows("ChannelMoments", pixels, k, ld, x)
+	sumSq = sumSq[:k]
 	vec := s.bnVec(k, pixels)
 	if vec > 0 {
-		s.batchnorm.sums(&x[0], pixels, vec, ld, &sum[0])
+		s.batchnorm.moments(&x[0], pixels, vec, ld, &sum[0], &sumSq[0])
 	}
 	for p := range max(pixels, 0) {
 		row := x[p*ld+vec : p*ld+k]
 		for j, v := range row {
 			sum[vec+j] += float64(v)
-		}
-	}
-}
-
-// ChannelSqDevs adds (x[p*ld+j] - mean[j])² to acc[j] for every pixel p <
-// pixels, in pixel order, for the len(acc) channels j.
-func (s *Set) ChannelSqDevs(x []float32, ld, pixels int, mean, acc []float64) {
-	k := len(acc)
-	checkRows("ChannelSqDevs", pixels, k, ld, x)
-	mean = mean[:k]
-	vec := s.bnVec(k, pixels)
-	if vec > 0 {
-		s.batchnorm.sqDevs(&x[0], pixels, vec, ld, &mean[0], &acc[0])
-	}
-	for p := range max(pixels, 0) {
-		row := x[p*ld+vec : p*ld+k]
-		for j, v := range row {
-			d := float64(v) - mean[vec+j]
-			acc[vec+j] += float64(d * d)
+			sumSq[vec+j] += float64(float64(v) * float64(v))
 		}
 	}
 }
@@ -111,7 +97,7 @@ func (s *Set) BatchNormApply(x, y []float32, ld, pixels int, mean, invStd []floa
 		xs, ys := x[o:p*ld+k], y[o:p*ld+k]
 		for j, v := range xs {
 			c := vec + j
-			out := float32(gamma[c]*Normalized(v, mean[c], invStd[c])) + beta[c]
+			out := bnOutput(gamma[c], Normalized(v, mean[c], invStd[c]), beta[c])
 			if relu && out <= 0 { // false for NaN
 				out = 0
 			}
@@ -120,33 +106,50 @@ func (s *Set) BatchNormApply(x, y []float32, ld, pixels int, mean, invStd []floa
 	}
 }
 
+// bnOutput is BatchNormApply's output before the ReLU, gamma·xhat + beta
+// in float32 with the product rounded; the backward passes recompute it
+// for the ReLU's gradient.
+func bnOutput(gamma, xhat, beta float32) float32 {
+	return float32(gamma*xhat) + beta
+}
+
+// reluArgs returns the pointers and flag the vector kernels take for an
+// optional fused ReLU (any valid pointer when there is none).
+func reluArgs(x, gamma, beta []float32) (*float32, *float32, int) {
+	if gamma == nil {
+		return &x[0], &x[0], 0
+	}
+	return &gamma[0], &beta[0], 1
+}
+
 // BatchNormGradSums adds, for pixels rows of the len(sumDy) channels j,
-// g = dy to sumDy[j] and g·xhat to sumDyH[j] (float64, pixel order), xhat
-// = Normalized(x, mean[j], invStd[j]). With y (the forward output of a
-// BatchNorm fused with a ReLU) it first zeroes dy in place where y is not
-// positive (y <= 0 or NaN), the ReLU's gradient, and sums that.
-func (s *Set) BatchNormGradSums(dy, x, y []float32, ld, pixels int, mean, invStd, sumDy, sumDyH []float64) {
+// g to sumDy[j] and g·xhat to sumDyH[j] (float64, pixel order), xhat =
+// Normalized(x, mean[j], invStd[j]) and g = dy; for a BatchNorm fused
+// with a ReLU (gamma and beta not nil) g = 0 where its output
+// bnOutput(gamma, xhat, beta) was not positive (<= 0 or NaN): the ReLU's
+// gradient, recomputed from x (which costs less than reading the output
+// back). dy is not changed.
+func (s *Set) BatchNormGradSums(dy, x []float32, ld, pixels int, mean, invStd []float64, gamma, beta []float32, sumDy, sumDyH []float64) {
 	k := len(sumDy)
-	checkRows("BatchNormGradSums", pixels, k, ld, dy, x, y)
+	checkRows("BatchNormGradSums", pixels, k, ld, dy, x)
 	mean, invStd, sumDyH = mean[:k], invStd[:k], sumDyH[:k]
+	if gamma != nil {
+		gamma, beta = gamma[:k], beta[:k]
+	}
 	vec := s.bnVec(k, pixels)
 	if vec > 0 {
-		yp := &x[0] // any valid pointer when there is no mask
-		if y != nil {
-			yp = &y[0]
-		}
-		s.batchnorm.gradSums(&dy[0], &x[0], yp, pixels, vec, ld, &mean[0], &invStd[0], &sumDy[0], &sumDyH[0], flag(y != nil))
+		gp, bp, relu := reluArgs(x, gamma, beta)
+		s.batchnorm.gradSums(&dy[0], &x[0], pixels, vec, ld, &mean[0], &invStd[0], gp, bp, relu, &sumDy[0], &sumDyH[0])
 	}
 	for p := range max(pixels, 0) {
 		o := p*ld + vec
 		gs, xs := dy[o:p*ld+k], x[o:p*ld+k]
 		for j, g := range gs {
 			c := vec + j
-			if y != nil && !(y[o+j] > 0) {
-				g = 0
-				gs[j] = 0
-			}
 			h := Normalized(xs[j], mean[c], invStd[c])
+			if gamma != nil && !(bnOutput(gamma[c], h, beta[c]) > 0) {
+				g = 0
+			}
 			sumDy[c] += float64(g)
 			sumDyH[c] += float64(g) * float64(h) // exact: a float32 product fits a float64
 		}
@@ -154,16 +157,21 @@ func (s *Set) BatchNormGradSums(dy, x, y []float32, ld, pixels int, mean, invStd
 }
 
 // BatchNormGradInput writes, for pixels rows of the len(scale) channels j,
-// dx = float32(scale[j]·((dy - mdy[j]) - xhat·mdyh[j])), xhat =
+// dx = float32(scale[j]·((g - mdy[j]) - xhat·mdyh[j])), xhat =
 // Normalized(x, mean[j], invStd[j]), the product xhat·mdyh rounded to
-// float64 before the subtraction.
-func (s *Set) BatchNormGradInput(dy, x, dx []float32, ld, pixels int, mean, invStd, mdy, mdyh, scale []float64) {
+// float64 before the subtraction, and g = dy gated by the fused ReLU as in
+// BatchNormGradSums (gamma and beta nil when there is none).
+func (s *Set) BatchNormGradInput(dy, x, dx []float32, ld, pixels int, mean, invStd []float64, gamma, beta []float32, mdy, mdyh, scale []float64) {
 	k := len(scale)
 	checkRows("BatchNormGradInput", pixels, k, ld, dy, x, dx)
 	mean, invStd, mdy, mdyh = mean[:k], invStd[:k], mdy[:k], mdyh[:k]
+	if gamma != nil {
+		gamma, beta = gamma[:k], beta[:k]
+	}
 	vec := s.bnVec(k, pixels)
 	if vec > 0 {
-		s.batchnorm.gradInput(&dy[0], &x[0], &dx[0], pixels, vec, ld, &mean[0], &invStd[0], &mdy[0], &mdyh[0], &scale[0])
+		gp, bp, relu := reluArgs(x, gamma, beta)
+		s.batchnorm.gradInput(&dy[0], &x[0], &dx[0], pixels, vec, ld, &mean[0], &invStd[0], gp, bp, relu, &mdy[0], &mdyh[0], &scale[0])
 	}
 	for p := range max(pixels, 0) {
 		o := p*ld + vec
@@ -171,6 +179,9 @@ func (s *Set) BatchNormGradInput(dy, x, dx []float32, ld, pixels int, mean, invS
 		for j, g := range gs {
 			c := vec + j
 			h := Normalized(xs[j], mean[c], invStd[c])
+			if gamma != nil && !(bnOutput(gamma[c], h, beta[c]) > 0) {
+				g = 0
+			}
 			ds[j] = float32(scale[c] * ((float64(g) - mdy[c]) - float64(float64(h)*mdyh[c])))
 		}
 	}

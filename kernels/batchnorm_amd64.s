@@ -4,78 +4,21 @@
 
 #include "textflag.h"
 
-// func channelSumsAVX2(x *float32, pixels int, k int, ld int, sum *float64)
+// func channelMomentsAVX2(x *float32, pixels int, k int, ld int, sum *float64, sumSq *float64)
 // Requires: AVX
-TEXT ·channelSumsAVX2(SB), NOSPLIT, $0-40
+TEXT ·channelMomentsAVX2(SB), NOSPLIT, $0-48
 	// BatchNorm pass on 4 channels per vector, float64 lanes. Requires AVX2.
 	MOVQ x+0(FP), DI
 	MOVQ sum+32(FP), SI
+	MOVQ sumSq+40(FP), DX
 	MOVQ k+16(FP), R15
 	SHRQ $0x02, R15
 	MOVQ ld+24(FP), R13
 	SHLQ $0x02, R13
 
-channelSumsAVX2_blocks:
+channelMomentsAVX2_blocks:
 	CMPQ    R15, $0x00000002
-	JL      channelSumsAVX2_singles
-	VMOVUPD (SI), Y0
-	VMOVUPD 32(SI), Y1
-	XORQ    R12, R12
-	MOVQ    pixels+8(FP), R14
-
-channelSumsAVX2_pixel2:
-	VCVTPS2PD (DI)(R12*1), Y2
-	VADDPD    Y2, Y0, Y0
-	VCVTPS2PD 16(DI)(R12*1), Y3
-	VADDPD    Y3, Y1, Y1
-	ADDQ      R13, R12
-	DECQ      R14
-	JNZ       channelSumsAVX2_pixel2
-	VMOVUPD   Y0, (SI)
-	VMOVUPD   Y1, 32(SI)
-	ADDQ      $0x00000020, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000002, R15
-	JMP       channelSumsAVX2_blocks
-
-channelSumsAVX2_singles:
-	TESTQ   R15, R15
-	JZ      channelSumsAVX2_done
-	VMOVUPD (SI), Y0
-	XORQ    R12, R12
-	MOVQ    pixels+8(FP), R14
-
-channelSumsAVX2_pixel1:
-	VCVTPS2PD (DI)(R12*1), Y1
-	VADDPD    Y1, Y0, Y0
-	ADDQ      R13, R12
-	DECQ      R14
-	JNZ       channelSumsAVX2_pixel1
-	VMOVUPD   Y0, (SI)
-	ADDQ      $0x00000010, DI
-	ADDQ      $0x00000020, SI
-	DECQ      R15
-	JMP       channelSumsAVX2_singles
-
-channelSumsAVX2_done:
-	VZEROUPPER
-	RET
-
-// func channelSqDevsAVX2(x *float32, pixels int, k int, ld int, mean *float64, acc *float64)
-// Requires: AVX
-TEXT ·channelSqDevsAVX2(SB), NOSPLIT, $0-48
-	// BatchNorm pass on 4 channels per vector, float64 lanes. Requires AVX2.
-	MOVQ x+0(FP), DI
-	MOVQ mean+32(FP), SI
-	MOVQ acc+40(FP), DX
-	MOVQ k+16(FP), R15
-	SHRQ $0x02, R15
-	MOVQ ld+24(FP), R13
-	SHLQ $0x02, R13
-
-channelSqDevsAVX2_blocks:
-	CMPQ    R15, $0x00000002
-	JL      channelSqDevsAVX2_singles
+	JL      channelMomentsAVX2_singles
 	VMOVUPD (SI), Y0
 	VMOVUPD 32(SI), Y1
 	VMOVUPD (DX), Y2
@@ -83,50 +26,53 @@ channelSqDevsAVX2_blocks:
 	XORQ    R12, R12
 	MOVQ    pixels+8(FP), R14
 
-channelSqDevsAVX2_pixel2:
+channelMomentsAVX2_pixel2:
 	VCVTPS2PD (DI)(R12*1), Y4
-	VSUBPD    Y0, Y4, Y4
+	VADDPD    Y4, Y0, Y0
 	VMULPD    Y4, Y4, Y4
 	VADDPD    Y4, Y2, Y2
 	VCVTPS2PD 16(DI)(R12*1), Y5
-	VSUBPD    Y1, Y5, Y5
+	VADDPD    Y5, Y1, Y1
 	VMULPD    Y5, Y5, Y5
 	VADDPD    Y5, Y3, Y3
 	ADDQ      R13, R12
 	DECQ      R14
-	JNZ       channelSqDevsAVX2_pixel2
+	JNZ       channelMomentsAVX2_pixel2
+	VMOVUPD   Y0, (SI)
+	VMOVUPD   Y1, 32(SI)
 	VMOVUPD   Y2, (DX)
 	VMOVUPD   Y3, 32(DX)
 	ADDQ      $0x00000020, DI
 	ADDQ      $0x00000040, SI
 	ADDQ      $0x00000040, DX
 	SUBQ      $0x00000002, R15
-	JMP       channelSqDevsAVX2_blocks
+	JMP       channelMomentsAVX2_blocks
 
-channelSqDevsAVX2_singles:
+channelMomentsAVX2_singles:
 	TESTQ   R15, R15
-	JZ      channelSqDevsAVX2_done
+	JZ      channelMomentsAVX2_done
 	VMOVUPD (SI), Y0
 	VMOVUPD (DX), Y1
 	XORQ    R12, R12
 	MOVQ    pixels+8(FP), R14
 
-channelSqDevsAVX2_pixel1:
+channelMomentsAVX2_pixel1:
 	VCVTPS2PD (DI)(R12*1), Y2
-	VSUBPD    Y0, Y2, Y2
+	VADDPD    Y2, Y0, Y0
 	VMULPD    Y2, Y2, Y2
 	VADDPD    Y2, Y1, Y1
 	ADDQ      R13, R12
 	DECQ      R14
-	JNZ       channelSqDevsAVX2_pixel1
+	JNZ       channelMomentsAVX2_pixel1
+	VMOVUPD   Y0, (SI)
 	VMOVUPD   Y1, (DX)
 	ADDQ      $0x00000010, DI
 	ADDQ      $0x00000020, SI
 	ADDQ      $0x00000020, DX
 	DECQ      R15
-	JMP       channelSqDevsAVX2_singles
+	JMP       channelMomentsAVX2_singles
 
-channelSqDevsAVX2_done:
+channelMomentsAVX2_done:
 	VZEROUPPER
 	RET
 
@@ -240,21 +186,21 @@ batchNormApplyAVX2_done:
 	VZEROUPPER
 	RET
 
-// func batchNormGradSumsAVX2(dy *float32, x *float32, y *float32, pixels int, k int, ld int, mean *float64, invStd *float64, sumDy *float64, sumDyH *float64, mask int)
+// func batchNormGradSumsAVX2(dy *float32, x *float32, pixels int, k int, ld int, mean *float64, invStd *float64, gamma *float32, beta *float32, relu int, sumDy *float64, sumDyH *float64)
 // Requires: AVX
-TEXT ·batchNormGradSumsAVX2(SB), NOSPLIT, $0-88
+TEXT ·batchNormGradSumsAVX2(SB), NOSPLIT, $0-96
 	// BatchNorm pass on 4 channels per vector, float64 lanes. Requires AVX2.
 	MOVQ dy+0(FP), DI
 	MOVQ x+8(FP), SI
-	MOVQ y+16(FP), DX
-	MOVQ mean+48(FP), R8
-	MOVQ invStd+56(FP), R9
-	MOVQ sumDy+64(FP), R10
-	MOVQ sumDyH+72(FP), R11
-	MOVQ mask+80(FP), AX
-	MOVQ k+32(FP), R15
+	MOVQ mean+40(FP), R8
+	MOVQ invStd+48(FP), R9
+	MOVQ gamma+56(FP), R10
+	MOVQ beta+64(FP), R11
+	MOVQ sumDy+80(FP), BX
+	MOVQ sumDyH+88(FP), CX
+	MOVQ k+24(FP), R15
 	SHRQ $0x02, R15
-	MOVQ ld+40(FP), R13
+	MOVQ ld+32(FP), R13
 	SHLQ $0x02, R13
 
 batchNormGradSumsAVX2_blocks:
@@ -264,125 +210,133 @@ batchNormGradSumsAVX2_blocks:
 	VMOVUPD 32(R8), Y1
 	VMOVUPD (R9), Y2
 	VMOVUPD 32(R9), Y3
-	VMOVUPD (R10), Y4
-	VMOVUPD 32(R10), Y5
-	VMOVUPD (R11), Y6
-	VMOVUPD 32(R11), Y7
-	VXORPS  X14, X14, X14
+	VMOVUPD (BX), Y4
+	VMOVUPD 32(BX), Y5
+	VMOVUPD (CX), Y6
+	VMOVUPD 32(CX), Y7
+	VXORPS  X13, X13, X13
 	XORQ    R12, R12
-	MOVQ    pixels+24(FP), R14
+	MOVQ    pixels+16(FP), R14
 
 batchNormGradSumsAVX2_pixel2:
-	VMOVUPS (DI)(R12*1), X8
-	VMOVUPS 16(DI)(R12*1), X9
-	TESTQ   AX, AX
-	JZ      batchNormGradSumsAVX2_nomask2
-	VMOVUPS (DX)(R12*1), X12
-	VCMPPS  $0x1e, X14, X12, X12
-	VANDPS  X12, X8, X8
-	VMOVUPS X8, (DI)(R12*1)
-	VMOVUPS 16(DX)(R12*1), X13
-	VCMPPS  $0x1e, X14, X13, X13
-	VANDPS  X13, X9, X9
-	VMOVUPS X9, 16(DI)(R12*1)
-
-batchNormGradSumsAVX2_nomask2:
-	VCVTPS2PD  X8, Y8
+	VMOVUPS    (DI)(R12*1), X8
 	VCVTPS2PD  (SI)(R12*1), Y10
 	VSUBPD     Y0, Y10, Y10
 	VMULPD     Y2, Y10, Y10
 	VCVTPD2PSY Y10, X10
+	CMPQ       relu+72(FP), $0x00
+	JE         batchNormGradSumsAVX2_nogate2_0
+	VMULPS     (R10), X10, X12
+	VADDPS     (R11), X12, X12
+	VCMPPS     $0x1e, X13, X12, X12
+	VANDPS     X12, X8, X8
+
+batchNormGradSumsAVX2_nogate2_0:
+	VCVTPS2PD  X8, Y8
 	VCVTPS2PD  X10, Y10
 	VADDPD     Y8, Y4, Y4
 	VMULPD     Y10, Y8, Y10
 	VADDPD     Y10, Y6, Y6
-	VCVTPS2PD  X9, Y9
+	VMOVUPS    16(DI)(R12*1), X9
 	VCVTPS2PD  16(SI)(R12*1), Y11
 	VSUBPD     Y1, Y11, Y11
 	VMULPD     Y3, Y11, Y11
 	VCVTPD2PSY Y11, X11
-	VCVTPS2PD  X11, Y11
-	VADDPD     Y9, Y5, Y5
-	VMULPD     Y11, Y9, Y11
-	VADDPD     Y11, Y7, Y7
-	ADDQ       R13, R12
-	DECQ       R14
-	JNZ        batchNormGradSumsAVX2_pixel2
-	VMOVUPD    Y4, (R10)
-	VMOVUPD    Y5, 32(R10)
-	VMOVUPD    Y6, (R11)
-	VMOVUPD    Y7, 32(R11)
-	ADDQ       $0x00000020, DI
-	ADDQ       $0x00000020, SI
-	ADDQ       $0x00000020, DX
-	ADDQ       $0x00000040, R8
-	ADDQ       $0x00000040, R9
-	ADDQ       $0x00000040, R10
-	ADDQ       $0x00000040, R11
-	SUBQ       $0x00000002, R15
-	JMP        batchNormGradSumsAVX2_blocks
+	CMPQ       relu+72(FP), $0x00
+	JE         batchNormGradSumsAVX2_nogate2_1
+	VMULPS     16(R10), X11, X12
+	VADDPS     16(R11), X12, X12
+	VCMPPS     $0x1e, X13, X12, X12
+	VANDPS     X12, X9, X9
+
+batchNormGradSumsAVX2_nogate2_1:
+	VCVTPS2PD X9, Y9
+	VCVTPS2PD X11, Y11
+	VADDPD    Y9, Y5, Y5
+	VMULPD    Y11, Y9, Y11
+	VADDPD    Y11, Y7, Y7
+	ADDQ      R13, R12
+	DECQ      R14
+	JNZ       batchNormGradSumsAVX2_pixel2
+	VMOVUPD   Y4, (BX)
+	VMOVUPD   Y5, 32(BX)
+	VMOVUPD   Y6, (CX)
+	VMOVUPD   Y7, 32(CX)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, R10
+	ADDQ      $0x00000020, R11
+	ADDQ      $0x00000040, R8
+	ADDQ      $0x00000040, R9
+	ADDQ      $0x00000040, BX
+	ADDQ      $0x00000040, CX
+	SUBQ      $0x00000002, R15
+	JMP       batchNormGradSumsAVX2_blocks
 
 batchNormGradSumsAVX2_singles:
 	TESTQ   R15, R15
 	JZ      batchNormGradSumsAVX2_done
 	VMOVUPD (R8), Y0
 	VMOVUPD (R9), Y1
-	VMOVUPD (R10), Y2
-	VMOVUPD (R11), Y3
+	VMOVUPD (BX), Y2
+	VMOVUPD (CX), Y3
 	VXORPS  X7, X7, X7
 	XORQ    R12, R12
-	MOVQ    pixels+24(FP), R14
+	MOVQ    pixels+16(FP), R14
 
 batchNormGradSumsAVX2_pixel1:
-	VMOVUPS (DI)(R12*1), X4
-	TESTQ   AX, AX
-	JZ      batchNormGradSumsAVX2_nomask1
-	VMOVUPS (DX)(R12*1), X6
-	VCMPPS  $0x1e, X7, X6, X6
-	VANDPS  X6, X4, X4
-	VMOVUPS X4, (DI)(R12*1)
-
-batchNormGradSumsAVX2_nomask1:
-	VCVTPS2PD  X4, Y4
+	VMOVUPS    (DI)(R12*1), X4
 	VCVTPS2PD  (SI)(R12*1), Y5
 	VSUBPD     Y0, Y5, Y5
 	VMULPD     Y1, Y5, Y5
 	VCVTPD2PSY Y5, X5
-	VCVTPS2PD  X5, Y5
-	VADDPD     Y4, Y2, Y2
-	VMULPD     Y5, Y4, Y5
-	VADDPD     Y5, Y3, Y3
-	ADDQ       R13, R12
-	DECQ       R14
-	JNZ        batchNormGradSumsAVX2_pixel1
-	VMOVUPD    Y2, (R10)
-	VMOVUPD    Y3, (R11)
-	ADDQ       $0x00000010, DI
-	ADDQ       $0x00000010, SI
-	ADDQ       $0x00000010, DX
-	ADDQ       $0x00000020, R8
-	ADDQ       $0x00000020, R9
-	ADDQ       $0x00000020, R10
-	ADDQ       $0x00000020, R11
-	DECQ       R15
-	JMP        batchNormGradSumsAVX2_singles
+	CMPQ       relu+72(FP), $0x00
+	JE         batchNormGradSumsAVX2_nogate1_0
+	VMULPS     (R10), X5, X6
+	VADDPS     (R11), X6, X6
+	VCMPPS     $0x1e, X7, X6, X6
+	VANDPS     X6, X4, X4
+
+batchNormGradSumsAVX2_nogate1_0:
+	VCVTPS2PD X4, Y4
+	VCVTPS2PD X5, Y5
+	VADDPD    Y4, Y2, Y2
+	VMULPD    Y5, Y4, Y5
+	VADDPD    Y5, Y3, Y3
+	ADDQ      R13, R12
+	DECQ      R14
+	JNZ       batchNormGradSumsAVX2_pixel1
+	VMOVUPD   Y2, (BX)
+	VMOVUPD   Y3, (CX)
+	ADDQ      $0x00000010, DI
+	ADDQ      $0x00000010, SI
+	ADDQ      $0x00000010, R10
+	ADDQ      $0x00000010, R11
+	ADDQ      $0x00000020, R8
+	ADDQ      $0x00000020, R9
+	ADDQ      $0x00000020, BX
+	ADDQ      $0x00000020, CX
+	DECQ      R15
+	JMP       batchNormGradSumsAVX2_singles
 
 batchNormGradSumsAVX2_done:
 	VZEROUPPER
 	RET
 
-// func batchNormGradInputAVX2(dy *float32, x *float32, dx *float32, pixels int, k int, ld int, mean *float64, invStd *float64, mdy *float64, mdyh *float64, scale *float64)
+// func batchNormGradInputAVX2(dy *float32, x *float32, dx *float32, pixels int, k int, ld int, mean *float64, invStd *float64, gamma *float32, beta *float32, relu int, mdy *float64, mdyh *float64, scale *float64)
 // Requires: AVX
-TEXT ·batchNormGradInputAVX2(SB), NOSPLIT, $0-88
+TEXT ·batchNormGradInputAVX2(SB), NOSPLIT, $0-112
 	// BatchNorm pass on 4 channels per vector, float64 lanes. Requires AVX2.
 	MOVQ dy+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ dx+16(FP), DX
 	MOVQ mean+48(FP), R8
 	MOVQ invStd+56(FP), R9
-	MOVQ mdy+64(FP), R10
-	MOVQ mdyh+72(FP), R11
-	MOVQ scale+80(FP), AX
+	MOVQ gamma+64(FP), R10
+	MOVQ beta+72(FP), R11
+	MOVQ mdy+88(FP), AX
+	MOVQ mdyh+96(FP), BX
+	MOVQ scale+104(FP), CX
 	MOVQ k+32(FP), R15
 	SHRQ $0x02, R15
 	MOVQ ld+40(FP), R13
@@ -395,35 +349,54 @@ batchNormGradInputAVX2_blocks:
 	VMOVUPD 32(R8), Y1
 	VMOVUPD (R9), Y2
 	VMOVUPD 32(R9), Y3
-	VMOVUPD (R10), Y4
-	VMOVUPD 32(R10), Y5
-	VMOVUPD (R11), Y6
-	VMOVUPD 32(R11), Y7
-	VMOVUPD (AX), Y8
-	VMOVUPD 32(AX), Y9
+	VMOVUPD (AX), Y4
+	VMOVUPD 32(AX), Y5
+	VMOVUPD (BX), Y6
+	VMOVUPD 32(BX), Y7
+	VMOVUPD (CX), Y8
+	VMOVUPD 32(CX), Y9
+	VXORPS  X15, X15, X15
 	XORQ    R12, R12
 	MOVQ    pixels+24(FP), R14
 
 batchNormGradInputAVX2_pixel2:
-	VCVTPS2PD  (DI)(R12*1), Y10
-	VSUBPD     Y4, Y10, Y10
+	VMOVUPS    (DI)(R12*1), X10
 	VCVTPS2PD  (SI)(R12*1), Y12
 	VSUBPD     Y0, Y12, Y12
 	VMULPD     Y2, Y12, Y12
 	VCVTPD2PSY Y12, X12
+	CMPQ       relu+80(FP), $0x00
+	JE         batchNormGradInputAVX2_nogate2_0
+	VMULPS     (R10), X12, X14
+	VADDPS     (R11), X14, X14
+	VCMPPS     $0x1e, X15, X14, X14
+	VANDPS     X14, X10, X10
+
+batchNormGradInputAVX2_nogate2_0:
+	VCVTPS2PD  X10, Y10
 	VCVTPS2PD  X12, Y12
+	VSUBPD     Y4, Y10, Y10
 	VMULPD     Y6, Y12, Y12
 	VSUBPD     Y12, Y10, Y10
 	VMULPD     Y8, Y10, Y10
 	VCVTPD2PSY Y10, X10
 	VMOVUPS    X10, (DX)(R12*1)
-	VCVTPS2PD  16(DI)(R12*1), Y11
-	VSUBPD     Y5, Y11, Y11
+	VMOVUPS    16(DI)(R12*1), X11
 	VCVTPS2PD  16(SI)(R12*1), Y13
 	VSUBPD     Y1, Y13, Y13
 	VMULPD     Y3, Y13, Y13
 	VCVTPD2PSY Y13, X13
+	CMPQ       relu+80(FP), $0x00
+	JE         batchNormGradInputAVX2_nogate2_1
+	VMULPS     16(R10), X13, X14
+	VADDPS     16(R11), X14, X14
+	VCMPPS     $0x1e, X15, X14, X14
+	VANDPS     X14, X11, X11
+
+batchNormGradInputAVX2_nogate2_1:
+	VCVTPS2PD  X11, Y11
 	VCVTPS2PD  X13, Y13
+	VSUBPD     Y5, Y11, Y11
 	VMULPD     Y7, Y13, Y13
 	VSUBPD     Y13, Y11, Y11
 	VMULPD     Y9, Y11, Y11
@@ -435,11 +408,13 @@ batchNormGradInputAVX2_pixel2:
 	ADDQ       $0x00000020, DI
 	ADDQ       $0x00000020, SI
 	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000020, R10
+	ADDQ       $0x00000020, R11
 	ADDQ       $0x00000040, R8
 	ADDQ       $0x00000040, R9
-	ADDQ       $0x00000040, R10
-	ADDQ       $0x00000040, R11
 	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, BX
+	ADDQ       $0x00000040, CX
 	SUBQ       $0x00000002, R15
 	JMP        batchNormGradInputAVX2_blocks
 
@@ -448,20 +423,30 @@ batchNormGradInputAVX2_singles:
 	JZ      batchNormGradInputAVX2_done
 	VMOVUPD (R8), Y0
 	VMOVUPD (R9), Y1
-	VMOVUPD (R10), Y2
-	VMOVUPD (R11), Y3
-	VMOVUPD (AX), Y4
+	VMOVUPD (AX), Y2
+	VMOVUPD (BX), Y3
+	VMOVUPD (CX), Y4
+	VXORPS  X8, X8, X8
 	XORQ    R12, R12
 	MOVQ    pixels+24(FP), R14
 
 batchNormGradInputAVX2_pixel1:
-	VCVTPS2PD  (DI)(R12*1), Y5
-	VSUBPD     Y2, Y5, Y5
+	VMOVUPS    (DI)(R12*1), X5
 	VCVTPS2PD  (SI)(R12*1), Y6
 	VSUBPD     Y0, Y6, Y6
 	VMULPD     Y1, Y6, Y6
 	VCVTPD2PSY Y6, X6
+	CMPQ       relu+80(FP), $0x00
+	JE         batchNormGradInputAVX2_nogate1_0
+	VMULPS     (R10), X6, X7
+	VADDPS     (R11), X7, X7
+	VCMPPS     $0x1e, X8, X7, X7
+	VANDPS     X7, X5, X5
+
+batchNormGradInputAVX2_nogate1_0:
+	VCVTPS2PD  X5, Y5
 	VCVTPS2PD  X6, Y6
+	VSUBPD     Y2, Y5, Y5
 	VMULPD     Y3, Y6, Y6
 	VSUBPD     Y6, Y5, Y5
 	VMULPD     Y4, Y5, Y5
@@ -473,11 +458,13 @@ batchNormGradInputAVX2_pixel1:
 	ADDQ       $0x00000010, DI
 	ADDQ       $0x00000010, SI
 	ADDQ       $0x00000010, DX
+	ADDQ       $0x00000010, R10
+	ADDQ       $0x00000010, R11
 	ADDQ       $0x00000020, R8
 	ADDQ       $0x00000020, R9
-	ADDQ       $0x00000020, R10
-	ADDQ       $0x00000020, R11
 	ADDQ       $0x00000020, AX
+	ADDQ       $0x00000020, BX
+	ADDQ       $0x00000020, CX
 	DECQ       R15
 	JMP        batchNormGradInputAVX2_singles
 
@@ -539,86 +526,21 @@ reluMaskAVX2_done:
 	VZEROUPPER
 	RET
 
-// func channelSumsAVX512(x *float32, pixels int, k int, ld int, sum *float64)
+// func channelMomentsAVX512(x *float32, pixels int, k int, ld int, sum *float64, sumSq *float64)
 // Requires: AVX, AVX512F
-TEXT ·channelSumsAVX512(SB), NOSPLIT, $0-40
+TEXT ·channelMomentsAVX512(SB), NOSPLIT, $0-48
 	// BatchNorm pass on 8 channels per vector, float64 lanes. Requires AVX512F, AVX512VL.
 	MOVQ x+0(FP), DI
 	MOVQ sum+32(FP), SI
+	MOVQ sumSq+40(FP), DX
 	MOVQ k+16(FP), R15
 	SHRQ $0x03, R15
 	MOVQ ld+24(FP), R13
 	SHLQ $0x02, R13
 
-channelSumsAVX512_blocks:
+channelMomentsAVX512_blocks:
 	CMPQ    R15, $0x00000004
-	JL      channelSumsAVX512_singles
-	VMOVUPD (SI), Z0
-	VMOVUPD 64(SI), Z1
-	VMOVUPD 128(SI), Z2
-	VMOVUPD 192(SI), Z3
-	XORQ    R12, R12
-	MOVQ    pixels+8(FP), R14
-
-channelSumsAVX512_pixel4:
-	VCVTPS2PD (DI)(R12*1), Z4
-	VADDPD    Z4, Z0, Z0
-	VCVTPS2PD 32(DI)(R12*1), Z5
-	VADDPD    Z5, Z1, Z1
-	VCVTPS2PD 64(DI)(R12*1), Z6
-	VADDPD    Z6, Z2, Z2
-	VCVTPS2PD 96(DI)(R12*1), Z7
-	VADDPD    Z7, Z3, Z3
-	ADDQ      R13, R12
-	DECQ      R14
-	JNZ       channelSumsAVX512_pixel4
-	VMOVUPD   Z0, (SI)
-	VMOVUPD   Z1, 64(SI)
-	VMOVUPD   Z2, 128(SI)
-	VMOVUPD   Z3, 192(SI)
-	ADDQ      $0x00000080, DI
-	ADDQ      $0x00000100, SI
-	SUBQ      $0x00000004, R15
-	JMP       channelSumsAVX512_blocks
-
-channelSumsAVX512_singles:
-	TESTQ   R15, R15
-	JZ      channelSumsAVX512_done
-	VMOVUPD (SI), Z0
-	XORQ    R12, R12
-	MOVQ    pixels+8(FP), R14
-
-channelSumsAVX512_pixel1:
-	VCVTPS2PD (DI)(R12*1), Z1
-	VADDPD    Z1, Z0, Z0
-	ADDQ      R13, R12
-	DECQ      R14
-	JNZ       channelSumsAVX512_pixel1
-	VMOVUPD   Z0, (SI)
-	ADDQ      $0x00000020, DI
-	ADDQ      $0x00000040, SI
-	DECQ      R15
-	JMP       channelSumsAVX512_singles
-
-channelSumsAVX512_done:
-	VZEROUPPER
-	RET
-
-// func channelSqDevsAVX512(x *float32, pixels int, k int, ld int, mean *float64, acc *float64)
-// Requires: AVX, AVX512F
-TEXT ·channelSqDevsAVX512(SB), NOSPLIT, $0-48
-	// BatchNorm pass on 8 channels per vector, float64 lanes. Requires AVX512F, AVX512VL.
-	MOVQ x+0(FP), DI
-	MOVQ mean+32(FP), SI
-	MOVQ acc+40(FP), DX
-	MOVQ k+16(FP), R15
-	SHRQ $0x03, R15
-	MOVQ ld+24(FP), R13
-	SHLQ $0x02, R13
-
-channelSqDevsAVX512_blocks:
-	CMPQ    R15, $0x00000004
-	JL      channelSqDevsAVX512_singles
+	JL      channelMomentsAVX512_singles
 	VMOVUPD (SI), Z0
 	VMOVUPD 64(SI), Z1
 	VMOVUPD 128(SI), Z2
@@ -630,26 +552,30 @@ channelSqDevsAVX512_blocks:
 	XORQ    R12, R12
 	MOVQ    pixels+8(FP), R14
 
-channelSqDevsAVX512_pixel4:
+channelMomentsAVX512_pixel4:
 	VCVTPS2PD (DI)(R12*1), Z8
-	VSUBPD    Z0, Z8, Z8
+	VADDPD    Z8, Z0, Z0
 	VMULPD    Z8, Z8, Z8
 	VADDPD    Z8, Z4, Z4
 	VCVTPS2PD 32(DI)(R12*1), Z9
-	VSUBPD    Z1, Z9, Z9
+	VADDPD    Z9, Z1, Z1
 	VMULPD    Z9, Z9, Z9
 	VADDPD    Z9, Z5, Z5
 	VCVTPS2PD 64(DI)(R12*1), Z10
-	VSUBPD    Z2, Z10, Z10
+	VADDPD    Z10, Z2, Z2
 	VMULPD    Z10, Z10, Z10
 	VADDPD    Z10, Z6, Z6
 	VCVTPS2PD 96(DI)(R12*1), Z11
-	VSUBPD    Z3, Z11, Z11
+	VADDPD    Z11, Z3, Z3
 	VMULPD    Z11, Z11, Z11
 	VADDPD    Z11, Z7, Z7
 	ADDQ      R13, R12
 	DECQ      R14
-	JNZ       channelSqDevsAVX512_pixel4
+	JNZ       channelMomentsAVX512_pixel4
+	VMOVUPD   Z0, (SI)
+	VMOVUPD   Z1, 64(SI)
+	VMOVUPD   Z2, 128(SI)
+	VMOVUPD   Z3, 192(SI)
 	VMOVUPD   Z4, (DX)
 	VMOVUPD   Z5, 64(DX)
 	VMOVUPD   Z6, 128(DX)
@@ -658,32 +584,33 @@ channelSqDevsAVX512_pixel4:
 	ADDQ      $0x00000100, SI
 	ADDQ      $0x00000100, DX
 	SUBQ      $0x00000004, R15
-	JMP       channelSqDevsAVX512_blocks
+	JMP       channelMomentsAVX512_blocks
 
-channelSqDevsAVX512_singles:
+channelMomentsAVX512_singles:
 	TESTQ   R15, R15
-	JZ      channelSqDevsAVX512_done
+	JZ      channelMomentsAVX512_done
 	VMOVUPD (SI), Z0
 	VMOVUPD (DX), Z1
 	XORQ    R12, R12
 	MOVQ    pixels+8(FP), R14
 
-channelSqDevsAVX512_pixel1:
+channelMomentsAVX512_pixel1:
 	VCVTPS2PD (DI)(R12*1), Z2
-	VSUBPD    Z0, Z2, Z2
+	VADDPD    Z2, Z0, Z0
 	VMULPD    Z2, Z2, Z2
 	VADDPD    Z2, Z1, Z1
 	ADDQ      R13, R12
 	DECQ      R14
-	JNZ       channelSqDevsAVX512_pixel1
+	JNZ       channelMomentsAVX512_pixel1
+	VMOVUPD   Z0, (SI)
 	VMOVUPD   Z1, (DX)
 	ADDQ      $0x00000020, DI
 	ADDQ      $0x00000040, SI
 	ADDQ      $0x00000040, DX
 	DECQ      R15
-	JMP       channelSqDevsAVX512_singles
+	JMP       channelMomentsAVX512_singles
 
-channelSqDevsAVX512_done:
+channelMomentsAVX512_done:
 	VZEROUPPER
 	RET
 
@@ -825,21 +752,21 @@ batchNormApplyAVX512_done:
 	VZEROUPPER
 	RET
 
-// func batchNormGradSumsAVX512(dy *float32, x *float32, y *float32, pixels int, k int, ld int, mean *float64, invStd *float64, sumDy *float64, sumDyH *float64, mask int)
+// func batchNormGradSumsAVX512(dy *float32, x *float32, pixels int, k int, ld int, mean *float64, invStd *float64, gamma *float32, beta *float32, relu int, sumDy *float64, sumDyH *float64)
 // Requires: AVX, AVX512F, AVX512VL
-TEXT ·batchNormGradSumsAVX512(SB), NOSPLIT, $0-88
+TEXT ·batchNormGradSumsAVX512(SB), NOSPLIT, $0-96
 	// BatchNorm pass on 8 channels per vector, float64 lanes. Requires AVX512F, AVX512VL.
 	MOVQ dy+0(FP), DI
 	MOVQ x+8(FP), SI
-	MOVQ y+16(FP), DX
-	MOVQ mean+48(FP), R8
-	MOVQ invStd+56(FP), R9
-	MOVQ sumDy+64(FP), R10
-	MOVQ sumDyH+72(FP), R11
-	MOVQ mask+80(FP), AX
-	MOVQ k+32(FP), R15
+	MOVQ mean+40(FP), R8
+	MOVQ invStd+48(FP), R9
+	MOVQ gamma+56(FP), R10
+	MOVQ beta+64(FP), R11
+	MOVQ sumDy+80(FP), BX
+	MOVQ sumDyH+88(FP), CX
+	MOVQ k+24(FP), R15
 	SHRQ $0x03, R15
-	MOVQ ld+40(FP), R13
+	MOVQ ld+32(FP), R13
 	SHLQ $0x02, R13
 
 batchNormGradSumsAVX512_blocks:
@@ -853,75 +780,87 @@ batchNormGradSumsAVX512_blocks:
 	VMOVUPD 64(R9), Z5
 	VMOVUPD 128(R9), Z6
 	VMOVUPD 192(R9), Z7
-	VMOVUPD (R10), Z8
-	VMOVUPD 64(R10), Z9
-	VMOVUPD 128(R10), Z10
-	VMOVUPD 192(R10), Z11
-	VMOVUPD (R11), Z12
-	VMOVUPD 64(R11), Z13
-	VMOVUPD 128(R11), Z14
-	VMOVUPD 192(R11), Z15
-	VXORPS  Y28, Y28, Y28
+	VMOVUPD (BX), Z8
+	VMOVUPD 64(BX), Z9
+	VMOVUPD 128(BX), Z10
+	VMOVUPD 192(BX), Z11
+	VMOVUPD (CX), Z12
+	VMOVUPD 64(CX), Z13
+	VMOVUPD 128(CX), Z14
+	VMOVUPD 192(CX), Z15
+	VXORPS  Y25, Y25, Y25
 	XORQ    R12, R12
-	MOVQ    pixels+24(FP), R14
+	MOVQ    pixels+16(FP), R14
 
 batchNormGradSumsAVX512_pixel4:
 	VMOVUPS   (DI)(R12*1), Y16
-	VMOVUPS   32(DI)(R12*1), Y17
-	VMOVUPS   64(DI)(R12*1), Y18
-	VMOVUPS   96(DI)(R12*1), Y19
-	TESTQ     AX, AX
-	JZ        batchNormGradSumsAVX512_nomask4
-	VMOVUPS   (DX)(R12*1), Y24
-	VCMPPS    $0x1e, Y28, Y24, K1
-	VMOVAPS.Z Y16, K1, Y16
-	VMOVUPS   Y16, (DI)(R12*1)
-	VMOVUPS   32(DX)(R12*1), Y25
-	VCMPPS    $0x1e, Y28, Y25, K1
-	VMOVAPS.Z Y17, K1, Y17
-	VMOVUPS   Y17, 32(DI)(R12*1)
-	VMOVUPS   64(DX)(R12*1), Y26
-	VCMPPS    $0x1e, Y28, Y26, K1
-	VMOVAPS.Z Y18, K1, Y18
-	VMOVUPS   Y18, 64(DI)(R12*1)
-	VMOVUPS   96(DX)(R12*1), Y27
-	VCMPPS    $0x1e, Y28, Y27, K1
-	VMOVAPS.Z Y19, K1, Y19
-	VMOVUPS   Y19, 96(DI)(R12*1)
-
-batchNormGradSumsAVX512_nomask4:
-	VCVTPS2PD Y16, Z16
 	VCVTPS2PD (SI)(R12*1), Z20
 	VSUBPD    Z0, Z20, Z20
 	VMULPD    Z4, Z20, Z20
 	VCVTPD2PS Z20, Y20
+	CMPQ      relu+72(FP), $0x00
+	JE        batchNormGradSumsAVX512_nogate4_0
+	VMULPS    (R10), Y20, Y24
+	VADDPS    (R11), Y24, Y24
+	VCMPPS    $0x1e, Y25, Y24, K1
+	VMOVAPS.Z Y16, K1, Y16
+
+batchNormGradSumsAVX512_nogate4_0:
+	VCVTPS2PD Y16, Z16
 	VCVTPS2PD Y20, Z20
 	VADDPD    Z16, Z8, Z8
 	VMULPD    Z20, Z16, Z20
 	VADDPD    Z20, Z12, Z12
-	VCVTPS2PD Y17, Z17
+	VMOVUPS   32(DI)(R12*1), Y17
 	VCVTPS2PD 32(SI)(R12*1), Z21
 	VSUBPD    Z1, Z21, Z21
 	VMULPD    Z5, Z21, Z21
 	VCVTPD2PS Z21, Y21
+	CMPQ      relu+72(FP), $0x00
+	JE        batchNormGradSumsAVX512_nogate4_1
+	VMULPS    32(R10), Y21, Y24
+	VADDPS    32(R11), Y24, Y24
+	VCMPPS    $0x1e, Y25, Y24, K1
+	VMOVAPS.Z Y17, K1, Y17
+
+batchNormGradSumsAVX512_nogate4_1:
+	VCVTPS2PD Y17, Z17
 	VCVTPS2PD Y21, Z21
 	VADDPD    Z17, Z9, Z9
 	VMULPD    Z21, Z17, Z21
 	VADDPD    Z21, Z13, Z13
-	VCVTPS2PD Y18, Z18
+	VMOVUPS   64(DI)(R12*1), Y18
 	VCVTPS2PD 64(SI)(R12*1), Z22
 	VSUBPD    Z2, Z22, Z22
 	VMULPD    Z6, Z22, Z22
 	VCVTPD2PS Z22, Y22
+	CMPQ      relu+72(FP), $0x00
+	JE        batchNormGradSumsAVX512_nogate4_2
+	VMULPS    64(R10), Y22, Y24
+	VADDPS    64(R11), Y24, Y24
+	VCMPPS    $0x1e, Y25, Y24, K1
+	VMOVAPS.Z Y18, K1, Y18
+
+batchNormGradSumsAVX512_nogate4_2:
+	VCVTPS2PD Y18, Z18
 	VCVTPS2PD Y22, Z22
 	VADDPD    Z18, Z10, Z10
 	VMULPD    Z22, Z18, Z22
 	VADDPD    Z22, Z14, Z14
-	VCVTPS2PD Y19, Z19
+	VMOVUPS   96(DI)(R12*1), Y19
 	VCVTPS2PD 96(SI)(R12*1), Z23
 	VSUBPD    Z3, Z23, Z23
 	VMULPD    Z7, Z23, Z23
 	VCVTPD2PS Z23, Y23
+	CMPQ      relu+72(FP), $0x00
+	JE        batchNormGradSumsAVX512_nogate4_3
+	VMULPS    96(R10), Y23, Y24
+	VADDPS    96(R11), Y24, Y24
+	VCMPPS    $0x1e, Y25, Y24, K1
+	VMOVAPS.Z Y19, K1, Y19
+
+batchNormGradSumsAVX512_nogate4_3:
+	VCVTPS2PD Y19, Z19
 	VCVTPS2PD Y23, Z23
 	VADDPD    Z19, Z11, Z11
 	VMULPD    Z23, Z19, Z23
@@ -929,21 +868,22 @@ batchNormGradSumsAVX512_nomask4:
 	ADDQ      R13, R12
 	DECQ      R14
 	JNZ       batchNormGradSumsAVX512_pixel4
-	VMOVUPD   Z8, (R10)
-	VMOVUPD   Z9, 64(R10)
-	VMOVUPD   Z10, 128(R10)
-	VMOVUPD   Z11, 192(R10)
-	VMOVUPD   Z12, (R11)
-	VMOVUPD   Z13, 64(R11)
-	VMOVUPD   Z14, 128(R11)
-	VMOVUPD   Z15, 192(R11)
+	VMOVUPD   Z8, (BX)
+	VMOVUPD   Z9, 64(BX)
+	VMOVUPD   Z10, 128(BX)
+	VMOVUPD   Z11, 192(BX)
+	VMOVUPD   Z12, (CX)
+	VMOVUPD   Z13, 64(CX)
+	VMOVUPD   Z14, 128(CX)
+	VMOVUPD   Z15, 192(CX)
 	ADDQ      $0x00000080, DI
 	ADDQ      $0x00000080, SI
-	ADDQ      $0x00000080, DX
+	ADDQ      $0x00000080, R10
+	ADDQ      $0x00000080, R11
 	ADDQ      $0x00000100, R8
 	ADDQ      $0x00000100, R9
-	ADDQ      $0x00000100, R10
-	ADDQ      $0x00000100, R11
+	ADDQ      $0x00000100, BX
+	ADDQ      $0x00000100, CX
 	SUBQ      $0x00000004, R15
 	JMP       batchNormGradSumsAVX512_blocks
 
@@ -952,27 +892,27 @@ batchNormGradSumsAVX512_singles:
 	JZ      batchNormGradSumsAVX512_done
 	VMOVUPD (R8), Z0
 	VMOVUPD (R9), Z1
-	VMOVUPD (R10), Z2
-	VMOVUPD (R11), Z3
+	VMOVUPD (BX), Z2
+	VMOVUPD (CX), Z3
 	VXORPS  Y7, Y7, Y7
 	XORQ    R12, R12
-	MOVQ    pixels+24(FP), R14
+	MOVQ    pixels+16(FP), R14
 
 batchNormGradSumsAVX512_pixel1:
 	VMOVUPS   (DI)(R12*1), Y4
-	TESTQ     AX, AX
-	JZ        batchNormGradSumsAVX512_nomask1
-	VMOVUPS   (DX)(R12*1), Y6
-	VCMPPS    $0x1e, Y7, Y6, K1
-	VMOVAPS.Z Y4, K1, Y4
-	VMOVUPS   Y4, (DI)(R12*1)
-
-batchNormGradSumsAVX512_nomask1:
-	VCVTPS2PD Y4, Z4
 	VCVTPS2PD (SI)(R12*1), Z5
 	VSUBPD    Z0, Z5, Z5
 	VMULPD    Z1, Z5, Z5
 	VCVTPD2PS Z5, Y5
+	CMPQ      relu+72(FP), $0x00
+	JE        batchNormGradSumsAVX512_nogate1_0
+	VMULPS    (R10), Y5, Y6
+	VADDPS    (R11), Y6, Y6
+	VCMPPS    $0x1e, Y7, Y6, K1
+	VMOVAPS.Z Y4, K1, Y4
+
+batchNormGradSumsAVX512_nogate1_0:
+	VCVTPS2PD Y4, Z4
 	VCVTPS2PD Y5, Z5
 	VADDPD    Z4, Z2, Z2
 	VMULPD    Z5, Z4, Z5
@@ -980,15 +920,16 @@ batchNormGradSumsAVX512_nomask1:
 	ADDQ      R13, R12
 	DECQ      R14
 	JNZ       batchNormGradSumsAVX512_pixel1
-	VMOVUPD   Z2, (R10)
-	VMOVUPD   Z3, (R11)
+	VMOVUPD   Z2, (BX)
+	VMOVUPD   Z3, (CX)
 	ADDQ      $0x00000020, DI
 	ADDQ      $0x00000020, SI
-	ADDQ      $0x00000020, DX
+	ADDQ      $0x00000020, R10
+	ADDQ      $0x00000020, R11
 	ADDQ      $0x00000040, R8
 	ADDQ      $0x00000040, R9
-	ADDQ      $0x00000040, R10
-	ADDQ      $0x00000040, R11
+	ADDQ      $0x00000040, BX
+	ADDQ      $0x00000040, CX
 	DECQ      R15
 	JMP       batchNormGradSumsAVX512_singles
 
@@ -996,18 +937,20 @@ batchNormGradSumsAVX512_done:
 	VZEROUPPER
 	RET
 
-// func batchNormGradInputAVX512(dy *float32, x *float32, dx *float32, pixels int, k int, ld int, mean *float64, invStd *float64, mdy *float64, mdyh *float64, scale *float64)
-// Requires: AVX, AVX512F
-TEXT ·batchNormGradInputAVX512(SB), NOSPLIT, $0-88
+// func batchNormGradInputAVX512(dy *float32, x *float32, dx *float32, pixels int, k int, ld int, mean *float64, invStd *float64, gamma *float32, beta *float32, relu int, mdy *float64, mdyh *float64, scale *float64)
+// Requires: AVX, AVX512F, AVX512VL
+TEXT ·batchNormGradInputAVX512(SB), NOSPLIT, $0-112
 	// BatchNorm pass on 8 channels per vector, float64 lanes. Requires AVX512F, AVX512VL.
 	MOVQ dy+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ dx+16(FP), DX
 	MOVQ mean+48(FP), R8
 	MOVQ invStd+56(FP), R9
-	MOVQ mdy+64(FP), R10
-	MOVQ mdyh+72(FP), R11
-	MOVQ scale+80(FP), AX
+	MOVQ gamma+64(FP), R10
+	MOVQ beta+72(FP), R11
+	MOVQ mdy+88(FP), AX
+	MOVQ mdyh+96(FP), BX
+	MOVQ scale+104(FP), CX
 	MOVQ k+32(FP), R15
 	SHRQ $0x03, R15
 	MOVQ ld+40(FP), R13
@@ -1024,65 +967,102 @@ batchNormGradInputAVX512_blocks:
 	VMOVUPD 64(R9), Z5
 	VMOVUPD 128(R9), Z6
 	VMOVUPD 192(R9), Z7
-	VMOVUPD (R10), Z8
-	VMOVUPD 64(R10), Z9
-	VMOVUPD 128(R10), Z10
-	VMOVUPD 192(R10), Z11
-	VMOVUPD (R11), Z12
-	VMOVUPD 64(R11), Z13
-	VMOVUPD 128(R11), Z14
-	VMOVUPD 192(R11), Z15
-	VMOVUPD (AX), Z16
-	VMOVUPD 64(AX), Z17
-	VMOVUPD 128(AX), Z18
-	VMOVUPD 192(AX), Z19
+	VMOVUPD (AX), Z8
+	VMOVUPD 64(AX), Z9
+	VMOVUPD 128(AX), Z10
+	VMOVUPD 192(AX), Z11
+	VMOVUPD (BX), Z12
+	VMOVUPD 64(BX), Z13
+	VMOVUPD 128(BX), Z14
+	VMOVUPD 192(BX), Z15
+	VMOVUPD (CX), Z16
+	VMOVUPD 64(CX), Z17
+	VMOVUPD 128(CX), Z18
+	VMOVUPD 192(CX), Z19
+	VXORPS  Y29, Y29, Y29
 	XORQ    R12, R12
 	MOVQ    pixels+24(FP), R14
 
 batchNormGradInputAVX512_pixel4:
-	VCVTPS2PD (DI)(R12*1), Z20
-	VSUBPD    Z8, Z20, Z20
+	VMOVUPS   (DI)(R12*1), Y20
 	VCVTPS2PD (SI)(R12*1), Z24
 	VSUBPD    Z0, Z24, Z24
 	VMULPD    Z4, Z24, Z24
 	VCVTPD2PS Z24, Y24
+	CMPQ      relu+80(FP), $0x00
+	JE        batchNormGradInputAVX512_nogate4_0
+	VMULPS    (R10), Y24, Y28
+	VADDPS    (R11), Y28, Y28
+	VCMPPS    $0x1e, Y29, Y28, K1
+	VMOVAPS.Z Y20, K1, Y20
+
+batchNormGradInputAVX512_nogate4_0:
+	VCVTPS2PD Y20, Z20
 	VCVTPS2PD Y24, Z24
+	VSUBPD    Z8, Z20, Z20
 	VMULPD    Z12, Z24, Z24
 	VSUBPD    Z24, Z20, Z20
 	VMULPD    Z16, Z20, Z20
 	VCVTPD2PS Z20, Y20
 	VMOVUPS   Y20, (DX)(R12*1)
-	VCVTPS2PD 32(DI)(R12*1), Z21
-	VSUBPD    Z9, Z21, Z21
+	VMOVUPS   32(DI)(R12*1), Y21
 	VCVTPS2PD 32(SI)(R12*1), Z25
 	VSUBPD    Z1, Z25, Z25
 	VMULPD    Z5, Z25, Z25
 	VCVTPD2PS Z25, Y25
+	CMPQ      relu+80(FP), $0x00
+	JE        batchNormGradInputAVX512_nogate4_1
+	VMULPS    32(R10), Y25, Y28
+	VADDPS    32(R11), Y28, Y28
+	VCMPPS    $0x1e, Y29, Y28, K1
+	VMOVAPS.Z Y21, K1, Y21
+
+batchNormGradInputAVX512_nogate4_1:
+	VCVTPS2PD Y21, Z21
 	VCVTPS2PD Y25, Z25
+	VSUBPD    Z9, Z21, Z21
 	VMULPD    Z13, Z25, Z25
 	VSUBPD    Z25, Z21, Z21
 	VMULPD    Z17, Z21, Z21
 	VCVTPD2PS Z21, Y21
 	VMOVUPS   Y21, 32(DX)(R12*1)
-	VCVTPS2PD 64(DI)(R12*1), Z22
-	VSUBPD    Z10, Z22, Z22
+	VMOVUPS   64(DI)(R12*1), Y22
 	VCVTPS2PD 64(SI)(R12*1), Z26
 	VSUBPD    Z2, Z26, Z26
 	VMULPD    Z6, Z26, Z26
 	VCVTPD2PS Z26, Y26
+	CMPQ      relu+80(FP), $0x00
+	JE        batchNormGradInputAVX512_nogate4_2
+	VMULPS    64(R10), Y26, Y28
+	VADDPS    64(R11), Y28, Y28
+	VCMPPS    $0x1e, Y29, Y28, K1
+	VMOVAPS.Z Y22, K1, Y22
+
+batchNormGradInputAVX512_nogate4_2:
+	VCVTPS2PD Y22, Z22
 	VCVTPS2PD Y26, Z26
+	VSUBPD    Z10, Z22, Z22
 	VMULPD    Z14, Z26, Z26
 	VSUBPD    Z26, Z22, Z22
 	VMULPD    Z18, Z22, Z22
 	VCVTPD2PS Z22, Y22
 	VMOVUPS   Y22, 64(DX)(R12*1)
-	VCVTPS2PD 96(DI)(R12*1), Z23
-	VSUBPD    Z11, Z23, Z23
+	VMOVUPS   96(DI)(R12*1), Y23
 	VCVTPS2PD 96(SI)(R12*1), Z27
 	VSUBPD    Z3, Z27, Z27
 	VMULPD    Z7, Z27, Z27
 	VCVTPD2PS Z27, Y27
+	CMPQ      relu+80(FP), $0x00
+	JE        batchNormGradInputAVX512_nogate4_3
+	VMULPS    96(R10), Y27, Y28
+	VADDPS    96(R11), Y28, Y28
+	VCMPPS    $0x1e, Y29, Y28, K1
+	VMOVAPS.Z Y23, K1, Y23
+
+batchNormGradInputAVX512_nogate4_3:
+	VCVTPS2PD Y23, Z23
 	VCVTPS2PD Y27, Z27
+	VSUBPD    Z11, Z23, Z23
 	VMULPD    Z15, Z27, Z27
 	VSUBPD    Z27, Z23, Z23
 	VMULPD    Z19, Z23, Z23
@@ -1094,11 +1074,13 @@ batchNormGradInputAVX512_pixel4:
 	ADDQ      $0x00000080, DI
 	ADDQ      $0x00000080, SI
 	ADDQ      $0x00000080, DX
+	ADDQ      $0x00000080, R10
+	ADDQ      $0x00000080, R11
 	ADDQ      $0x00000100, R8
 	ADDQ      $0x00000100, R9
-	ADDQ      $0x00000100, R10
-	ADDQ      $0x00000100, R11
 	ADDQ      $0x00000100, AX
+	ADDQ      $0x00000100, BX
+	ADDQ      $0x00000100, CX
 	SUBQ      $0x00000004, R15
 	JMP       batchNormGradInputAVX512_blocks
 
@@ -1107,20 +1089,30 @@ batchNormGradInputAVX512_singles:
 	JZ      batchNormGradInputAVX512_done
 	VMOVUPD (R8), Z0
 	VMOVUPD (R9), Z1
-	VMOVUPD (R10), Z2
-	VMOVUPD (R11), Z3
-	VMOVUPD (AX), Z4
+	VMOVUPD (AX), Z2
+	VMOVUPD (BX), Z3
+	VMOVUPD (CX), Z4
+	VXORPS  Y8, Y8, Y8
 	XORQ    R12, R12
 	MOVQ    pixels+24(FP), R14
 
 batchNormGradInputAVX512_pixel1:
-	VCVTPS2PD (DI)(R12*1), Z5
-	VSUBPD    Z2, Z5, Z5
+	VMOVUPS   (DI)(R12*1), Y5
 	VCVTPS2PD (SI)(R12*1), Z6
 	VSUBPD    Z0, Z6, Z6
 	VMULPD    Z1, Z6, Z6
 	VCVTPD2PS Z6, Y6
+	CMPQ      relu+80(FP), $0x00
+	JE        batchNormGradInputAVX512_nogate1_0
+	VMULPS    (R10), Y6, Y7
+	VADDPS    (R11), Y7, Y7
+	VCMPPS    $0x1e, Y8, Y7, K1
+	VMOVAPS.Z Y5, K1, Y5
+
+batchNormGradInputAVX512_nogate1_0:
+	VCVTPS2PD Y5, Z5
 	VCVTPS2PD Y6, Z6
+	VSUBPD    Z2, Z5, Z5
 	VMULPD    Z3, Z6, Z6
 	VSUBPD    Z6, Z5, Z5
 	VMULPD    Z4, Z5, Z5
@@ -1132,11 +1124,13 @@ batchNormGradInputAVX512_pixel1:
 	ADDQ      $0x00000020, DI
 	ADDQ      $0x00000020, SI
 	ADDQ      $0x00000020, DX
+	ADDQ      $0x00000020, R10
+	ADDQ      $0x00000020, R11
 	ADDQ      $0x00000040, R8
 	ADDQ      $0x00000040, R9
-	ADDQ      $0x00000040, R10
-	ADDQ      $0x00000040, R11
 	ADDQ      $0x00000040, AX
+	ADDQ      $0x00000040, BX
+	ADDQ      $0x00000040, CX
 	DECQ      R15
 	JMP       batchNormGradInputAVX512_singles
 

@@ -85,7 +85,7 @@ func TestBatchNormPasses(t *testing.T) {
 		for _, c := range bnCases() {
 			name := fmt.Sprintf("%d pixels x %d channels, ld %d", c.pixels, c.k, c.ld)
 			n := (c.pixels-1)*c.ld + c.k + 5 // 5 values past the last row
-			x, dy, y := bnData(r, n), bnData(r, n), bnData(r, n)
+			x, dy := bnData(r, n), bnData(r, n)
 			mean, invStd, mdy, mdyh, scale := bnData64(r, c.k), bnData64(r, c.k), bnData64(r, c.k), bnData64(r, c.k), bnData64(r, c.k)
 			gamma, beta := bnData(r, c.k), bnData(r, c.k)
 			start := bnData64(r, c.k)
@@ -98,8 +98,8 @@ func TestBatchNormPasses(t *testing.T) {
 					t.Fatalf("%s, %s: channel %d = %v, want %v", pass, name, i, got[i], want[i])
 				}
 			}
-			check64("ChannelSums", func(s *Set, out []float64) { s.ChannelSums(x, c.ld, c.pixels, out) })
-			check64("ChannelSqDevs", func(s *Set, out []float64) { s.ChannelSqDevs(x, c.ld, c.pixels, mean, out) })
+			check64("ChannelMoments sum", func(s *Set, out []float64) { s.ChannelMoments(x, c.ld, c.pixels, out, slices.Clone(start)) })
+			check64("ChannelMoments sumSq", func(s *Set, out []float64) { s.ChannelMoments(x, c.ld, c.pixels, slices.Clone(start), out) })
 
 			check32 := func(pass string, outs int, run func(s *Set, outs [][]float32)) {
 				want, got := make([][]float32, outs), make([][]float32, outs)
@@ -124,25 +124,29 @@ func TestBatchNormPasses(t *testing.T) {
 					s.BatchNormApply(x, o[0], c.ld, c.pixels, mean, invStd, gamma, beta, relu)
 				})
 			}
-			for _, mask := range [][]float32{nil, y} {
+			for _, relu := range []bool{false, true} {
+				ga, be := gamma, beta
+				if !relu {
+					ga, be = nil, nil
+				}
 				want, got := slices.Clone(start), slices.Clone(start)
 				want2, got2 := slices.Clone(start), slices.Clone(start)
-				dyWant, dyGot := slices.Clone(dy), slices.Clone(dy)
-				ref.BatchNormGradSums(dyWant, x, mask, c.ld, c.pixels, mean, invStd, want, want2)
-				s.BatchNormGradSums(dyGot, x, mask, c.ld, c.pixels, mean, invStd, got, got2)
+				dyGot := slices.Clone(dy)
+				ref.BatchNormGradSums(dy, x, c.ld, c.pixels, mean, invStd, ga, be, want, want2)
+				s.BatchNormGradSums(dyGot, x, c.ld, c.pixels, mean, invStd, ga, be, got, got2)
 				if i := sameBits64(got, want); i >= 0 {
-					t.Fatalf("BatchNormGradSums mask=%v, %s: sumDy[%d] = %v, want %v", mask != nil, name, i, got[i], want[i])
+					t.Fatalf("BatchNormGradSums relu=%v, %s: sumDy[%d] = %v, want %v", relu, name, i, got[i], want[i])
 				}
 				if i := sameBits64(got2, want2); i >= 0 {
-					t.Fatalf("BatchNormGradSums mask=%v, %s: sumDyH[%d] = %v, want %v", mask != nil, name, i, got2[i], want2[i])
+					t.Fatalf("BatchNormGradSums relu=%v, %s: sumDyH[%d] = %v, want %v", relu, name, i, got2[i], want2[i])
 				}
-				if i := sameBits32(dyGot, dyWant); i >= 0 {
-					t.Fatalf("BatchNormGradSums mask=%v, %s: dy[%d] = %v, want %v", mask != nil, name, i, dyGot[i], dyWant[i])
+				if i := sameBits32(dyGot, dy); i >= 0 {
+					t.Fatalf("BatchNormGradSums relu=%v, %s: dy[%d] changed to %v from %v", relu, name, i, dyGot[i], dy[i])
 				}
+				check32(fmt.Sprint("BatchNormGradInput relu=", relu), 1, func(s *Set, o [][]float32) {
+					s.BatchNormGradInput(dy, x, o[0], c.ld, c.pixels, mean, invStd, ga, be, mdy, mdyh, scale)
+				})
 			}
-			check32("BatchNormGradInput", 1, func(s *Set, o [][]float32) {
-				s.BatchNormGradInput(dy, x, o[0], c.ld, c.pixels, mean, invStd, mdy, mdyh, scale)
-			})
 		}
 	})
 }
@@ -153,15 +157,10 @@ func TestBatchNormPasses(t *testing.T) {
 func TestBatchNormPassesMath(t *testing.T) {
 	s := &Set{name: "go"}
 	x := []float32{1, -2, 3, 4, 0.5, -6} // 3 pixels of 2 channels
-	sum := make([]float64, 2)
-	s.ChannelSums(x, 2, 3, sum)
-	if sum[0] != 4.5 || sum[1] != -4 {
-		t.Errorf("ChannelSums = %v, want [4.5 -4]", sum)
-	}
-	acc := make([]float64, 2)
-	s.ChannelSqDevs(x, 2, 3, []float64{1.5, -4.0 / 3}, acc)
-	if want := 0.25 + 2.25 + 1; math.Abs(acc[0]-want) > 1e-12 {
-		t.Errorf("ChannelSqDevs[0] = %v, want %v", acc[0], want)
+	sum, sq := make([]float64, 2), make([]float64, 2)
+	s.ChannelMoments(x, 2, 3, sum, sq)
+	if sum[0] != 4.5 || sum[1] != -4 || sq[0] != 1+9+0.25 || sq[1] != 4+16+36 {
+		t.Errorf("ChannelMoments = %v %v, want [4.5 -4] [10.25 56]", sum, sq)
 	}
 	mean, invStd := []float64{1, 0}, []float64{2, 1}
 	y := make([]float32, 6)
@@ -170,14 +169,16 @@ func TestBatchNormPassesMath(t *testing.T) {
 	if want := []float32{0, 0, 11, 4, 0, 0}; !slices.Equal(y, want) || math.Signbit(float64(y[0])) {
 		t.Errorf("BatchNormApply y = %v, want %v (+0)", y, want)
 	}
+	// The ReLU passed pixel 1 only (y above): the gradient is gated to
+	// {0, 0, 3, 4, 0, 0}.
 	dy := []float32{1, 2, 3, 4, 5, 6}
 	sd, sh := make([]float64, 2), make([]float64, 2)
-	s.BatchNormGradSums(dy, x, y, 2, 3, mean, invStd, sd, sh)
-	if !slices.Equal(dy, []float32{0, 0, 3, 4, 0, 0}) || sd[0] != 3 || sd[1] != 4 || sh[0] != 12 || sh[1] != 16 {
-		t.Errorf("BatchNormGradSums: dy %v, sums %v %v", dy, sd, sh)
+	s.BatchNormGradSums(dy, x, 2, 3, mean, invStd, []float32{3, 1}, []float32{-1, 0}, sd, sh)
+	if sd[0] != 3 || sd[1] != 4 || sh[0] != 12 || sh[1] != 16 {
+		t.Errorf("BatchNormGradSums: sums %v %v", sd, sh)
 	}
 	dx := make([]float32, 6)
-	s.BatchNormGradInput(dy, x, dx, 2, 3, mean, invStd, []float64{1, 1}, []float64{0.5, 0.5}, []float64{2, 2})
+	s.BatchNormGradInput(dy, x, dx, 2, 3, mean, invStd, []float32{3, 1}, []float32{-1, 0}, []float64{1, 1}, []float64{0.5, 0.5}, []float64{2, 2})
 	if want := []float32{-2, 0, 0, 2, -1, 4}; !slices.Equal(dx, want) {
 		t.Errorf("BatchNormGradInput = %v, want %v", dx, want)
 	}

@@ -23,14 +23,13 @@ func batchnormFile(c *build.Context) {
 		if avx512 {
 			isa = "AVX512"
 		}
-		bnSums(newBN(c, "channelSums"+isa, avx512, "func(x *float32, pixels, k, ld int, sum *float64)"))
-		bnSqDevs(newBN(c, "channelSqDevs"+isa, avx512, "func(x *float32, pixels, k, ld int, mean, acc *float64)"))
+		bnMoments(newBN(c, "channelMoments"+isa, avx512, "func(x *float32, pixels, k, ld int, sum, sumSq *float64)"))
 		bnApply(newBN(c, "batchNormApply"+isa, avx512,
 			"func(x, y *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int)"))
 		bnGradSums(newBN(c, "batchNormGradSums"+isa, avx512,
-			"func(dy, x, y *float32, pixels, k, ld int, mean, invStd, sumDy, sumDyH *float64, mask int)"))
+			"func(dy, x *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int, sumDy, sumDyH *float64)"))
 		bnGradInput(newBN(c, "batchNormGradInput"+isa, avx512,
-			"func(dy, x, dx *float32, pixels, k, ld int, mean, invStd, mdy, mdyh, scale *float64)"))
+			"func(dy, x, dx *float32, pixels, k, ld int, mean, invStd *float64, gamma, beta *float32, relu int, mdy, mdyh, scale *float64)"))
 		reluMask(c, "reluMask"+isa, avx512)
 	}
 }
@@ -263,41 +262,24 @@ func (g *bnGen) storeChans(bases []reg.GPPhysical, regs [][]vr, nv int) {
 	}
 }
 
-// bnSums: sum[j] += x[p*ld+j].
-func bnSums(g *bnGen) {
-	x, sum := reg.RDI, reg.RSI
-	g.params([]string{"x", "sum"}, []reg.GPPhysical{x, sum})
-	acc := make([][]vr, 1)
+// bnMoments: sum[j] += x[p*ld+j], sumSq[j] += x[p*ld+j]² (the square of
+// a float32 is exact in float64, so no rounding is left to fuse).
+func bnMoments(g *bnGen) {
+	x, sum, sq := reg.RDI, reg.RSI, reg.RDX
+	g.params([]string{"x", "sum", "sumSq"}, []reg.GPPhysical{x, sum, sq})
+	acc := make([][]vr, 2)
 	var t []vr
-	g.loop(bnBlocks{floats: []reg.GPPhysical{x}, doubles: []reg.GPPhysical{sum},
-		setup: func(nv int) { g.loadChans([]reg.GPPhysical{sum}, acc, nv); t = g.vecs(nv) },
+	g.loop(bnBlocks{floats: []reg.GPPhysical{x}, doubles: []reg.GPPhysical{sum, sq},
+		setup: func(nv int) { g.loadChans([]reg.GPPhysical{sum, sq}, acc, nv); t = g.vecs(nv) },
 		body: func(nv int) {
 			for v := range nv {
 				g.c.VCVTPS2PD(g.row(x, v), t[v].d)
 				g.c.VADDPD(t[v].d, acc[0][v].d, acc[0][v].d)
-			}
-		},
-		finish: func(nv int) { g.storeChans([]reg.GPPhysical{sum}, acc, nv) },
-	})
-}
-
-// bnSqDevs: acc[j] += (x[p*ld+j] - mean[j])², the square rounded.
-func bnSqDevs(g *bnGen) {
-	x, mean, accp := reg.RDI, reg.RSI, reg.RDX
-	g.params([]string{"x", "mean", "acc"}, []reg.GPPhysical{x, mean, accp})
-	ch := make([][]vr, 2) // mean, acc
-	var t []vr
-	g.loop(bnBlocks{floats: []reg.GPPhysical{x}, doubles: []reg.GPPhysical{mean, accp},
-		setup: func(nv int) { g.loadChans([]reg.GPPhysical{mean, accp}, ch, nv); t = g.vecs(nv) },
-		body: func(nv int) {
-			for v := range nv {
-				g.c.VCVTPS2PD(g.row(x, v), t[v].d)
-				g.c.VSUBPD(ch[0][v].d, t[v].d, t[v].d)
 				g.c.VMULPD(t[v].d, t[v].d, t[v].d)
-				g.c.VADDPD(t[v].d, ch[1][v].d, ch[1][v].d)
+				g.c.VADDPD(t[v].d, acc[1][v].d, acc[1][v].d)
 			}
 		},
-		finish: func(nv int) { g.storeChans([]reg.GPPhysical{accp}, ch[1:], nv) },
+		finish: func(nv int) { g.storeChans([]reg.GPPhysical{sum, sq}, acc, nv) },
 	})
 }
 
@@ -357,39 +339,52 @@ func bnApply(g *bnGen) {
 	})
 }
 
-// bnGradSums: with mask != 0, dy = 0 where !(y > 0), stored back; then
-// sumDy += dy, sumDyH += dy·xhat (exact products).
+// reluGate zeroes the float32 lanes of gv where the BatchNorm's fused
+// ReLU did not pass its output, when relu != 0: where !(float32(gamma·h)
+// + beta > 0), h the float32 xhat (in h.f), the output bnApply computed.
+// It recomputes the output rather than read it back: one tensor less to
+// read from memory.
+// The flag is read from the arguments each time: the registers are all in
+// use, and the branch is always predicted.
+func (g *bnGen) reluGate(gv, h, tmp, zero vr, gamma, beta reg.GPPhysical, v, nv int) {
+	c := g.c
+	skip := g.label(fmt.Sprint("nogate", nv, "_", v))
+	flag, err := c.Param("relu").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	c.CMPQ(flag.Addr, operand.U8(0))
+	c.JE(operand.LabelRef(skip))
+	c.VMULPS(operand.Mem{Base: gamma, Disp: v * g.lanes() * 4}, h.f, tmp.f)
+	c.VADDPS(operand.Mem{Base: beta, Disp: v * g.lanes() * 4}, tmp.f, tmp.f)
+	g.keepWhere(cmpGTOQ, gv.f, tmp.f, zero.f)
+	c.Label(skip)
+}
+
+// bnGradSums: g = dy, zeroed where the fused ReLU (relu != 0) did not
+// pass (reluGate); sumDy += g, sumDyH += g·xhat (exact products).
 func bnGradSums(g *bnGen) {
 	c := g.c
-	dy, x, y, mean, invStd, sumDy, sumDyH, mask := reg.RDI, reg.RSI, reg.RDX, reg.R8, reg.R9, reg.R10, reg.R11, reg.RAX
-	g.params([]string{"dy", "x", "y", "mean", "invStd", "sumDy", "sumDyH", "mask"},
-		[]reg.GPPhysical{dy, x, y, mean, invStd, sumDy, sumDyH, mask})
+	dy, x, mean, invStd, gamma, beta, sumDy, sumDyH := reg.RDI, reg.RSI, reg.R8, reg.R9, reg.R10, reg.R11, reg.RBX, reg.RCX
+	g.params([]string{"dy", "x", "mean", "invStd", "gamma", "beta", "sumDy", "sumDyH"},
+		[]reg.GPPhysical{dy, x, mean, invStd, gamma, beta, sumDy, sumDyH})
 	ch := make([][]vr, 4) // mean, invStd, sumDy, sumDyH
-	var gv, hv, mv []vr
-	var zero vr
-	g.loop(bnBlocks{floats: []reg.GPPhysical{dy, x, y}, doubles: []reg.GPPhysical{mean, invStd, sumDy, sumDyH},
+	var gv, hv []vr
+	var tmp, zero vr
+	g.loop(bnBlocks{floats: []reg.GPPhysical{dy, x, gamma, beta}, doubles: []reg.GPPhysical{mean, invStd, sumDy, sumDyH},
 		setup: func(nv int) {
 			g.loadChans([]reg.GPPhysical{mean, invStd, sumDy, sumDyH}, ch, nv)
-			gv, hv, mv = g.vecs(nv), g.vecs(nv), g.vecs(nv)
-			zero = g.vec()
+			gv, hv = g.vecs(nv), g.vecs(nv)
+			tmp, zero = g.vec(), g.vec()
 			c.VXORPS(zero.f, zero.f, zero.f)
 		},
 		body: func(nv int) {
 			for v := range nv {
 				c.VMOVUPS(g.row(dy, v), gv[v].f)
-			}
-			skip := g.label(fmt.Sprint("nomask", nv))
-			c.TESTQ(mask, mask)
-			c.JZ(operand.LabelRef(skip))
-			for v := range nv {
-				c.VMOVUPS(g.row(y, v), mv[v].f)
-				g.keepWhere(cmpGTOQ, gv[v].f, mv[v].f, zero.f)
-				c.VMOVUPS(gv[v].f, g.row(dy, v))
-			}
-			c.Label(skip)
-			for v := range nv {
+				g.normalized(hv[v], x, v, ch[0][v], ch[1][v], false)
+				g.reluGate(gv[v], hv[v], tmp, zero, gamma, beta, v, nv)
 				c.VCVTPS2PD(gv[v].f, gv[v].d)
-				g.normalized(hv[v], x, v, ch[0][v], ch[1][v], true)
+				c.VCVTPS2PD(hv[v].f, hv[v].d)
 				c.VADDPD(gv[v].d, ch[2][v].d, ch[2][v].d)
 				c.VMULPD(hv[v].d, gv[v].d, hv[v].d)
 				c.VADDPD(hv[v].d, ch[3][v].d, ch[3][v].d)
@@ -399,24 +394,32 @@ func bnGradSums(g *bnGen) {
 	})
 }
 
-// bnGradInput: dx = float32(scale·((dy - mdy) - float64(xhat·mdyh))).
+// bnGradInput: g = dy gated as in bnGradSums, then dx =
+// float32(scale·((g - mdy) - float64(xhat·mdyh))).
 func bnGradInput(g *bnGen) {
 	c := g.c
-	dy, x, dx, mean, invStd, mdy, mdyh, scale := reg.RDI, reg.RSI, reg.RDX, reg.R8, reg.R9, reg.R10, reg.R11, reg.RAX
-	g.params([]string{"dy", "x", "dx", "mean", "invStd", "mdy", "mdyh", "scale"},
-		[]reg.GPPhysical{dy, x, dx, mean, invStd, mdy, mdyh, scale})
+	dy, x, dx, mean, invStd, gamma, beta := reg.RDI, reg.RSI, reg.RDX, reg.R8, reg.R9, reg.R10, reg.R11
+	mdy, mdyh, scale := reg.RAX, reg.RBX, reg.RCX
+	g.params([]string{"dy", "x", "dx", "mean", "invStd", "gamma", "beta", "mdy", "mdyh", "scale"},
+		[]reg.GPPhysical{dy, x, dx, mean, invStd, gamma, beta, mdy, mdyh, scale})
 	ch := make([][]vr, 5) // mean, invStd, mdy, mdyh, scale
 	var gv, hv []vr
-	g.loop(bnBlocks{floats: []reg.GPPhysical{dy, x, dx}, doubles: []reg.GPPhysical{mean, invStd, mdy, mdyh, scale},
+	var tmp, zero vr
+	g.loop(bnBlocks{floats: []reg.GPPhysical{dy, x, dx, gamma, beta}, doubles: []reg.GPPhysical{mean, invStd, mdy, mdyh, scale},
 		setup: func(nv int) {
 			g.loadChans([]reg.GPPhysical{mean, invStd, mdy, mdyh, scale}, ch, nv)
 			gv, hv = g.vecs(nv), g.vecs(nv)
+			tmp, zero = g.vec(), g.vec()
+			c.VXORPS(zero.f, zero.f, zero.f)
 		},
 		body: func(nv int) {
 			for v := range nv {
-				c.VCVTPS2PD(g.row(dy, v), gv[v].d)
+				c.VMOVUPS(g.row(dy, v), gv[v].f)
+				g.normalized(hv[v], x, v, ch[0][v], ch[1][v], false)
+				g.reluGate(gv[v], hv[v], tmp, zero, gamma, beta, v, nv)
+				c.VCVTPS2PD(gv[v].f, gv[v].d)
+				c.VCVTPS2PD(hv[v].f, hv[v].d)
 				c.VSUBPD(ch[2][v].d, gv[v].d, gv[v].d)
-				g.normalized(hv[v], x, v, ch[0][v], ch[1][v], true)
 				c.VMULPD(ch[3][v].d, hv[v].d, hv[v].d)
 				c.VSUBPD(hv[v].d, gv[v].d, gv[v].d)
 				c.VMULPD(ch[4][v].d, gv[v].d, gv[v].d)

@@ -21,8 +21,9 @@ type BatchNorm struct {
 	Eps      float64 // 1e-5
 
 	// Relu fuses a ReLU after the layer: Forward returns max(BN(x), 0)
-	// (as ReLU.Forward does) and Backward first zeroes dy, in place,
-	// where that output is not positive (ReLU.Backward).
+	// (as ReLU.Forward does) and Backward takes dy as zero where that
+	// output was not positive (ReLU.Backward), recomputing the output from
+	// x; dy itself is not changed.
 	Relu bool
 	Set  *kernels.Set // nil means kernels.Best()
 
@@ -99,12 +100,13 @@ func (b *BatchNorm) statsRange(x []float32, j0, j1 int) {
 	m := len(x) / c
 	mean, acc := b.mean[j0:j1], b.acc[j0:j1]
 	clear(mean)
-	b.set().ChannelSums(x[j0:], c, m, mean)
-	for j := range mean {
-		mean[j] /= float64(m)
-	}
 	clear(acc)
-	b.set().ChannelSqDevs(x[j0:], c, m, mean, acc)
+	b.set().ChannelMoments(x[j0:], c, m, mean, acc)
+	for j := range mean {
+		sum := mean[j]
+		mean[j] = sum / float64(m)
+		acc[j] = max(0, acc[j]-sum*mean[j]) // Σ(x-mean)², rounding kept from going negative
+	}
 	for j := j0; j < j1; j++ {
 		variance := b.acc[j] / float64(m)
 		b.invStd[j] = 1 / math.Sqrt(variance+b.Eps)
@@ -164,8 +166,8 @@ func (b *BatchNorm) normalizeRange(x []float32, p0, p1 int) {
 }
 
 // Backward returns dx for the output gradient dy of the last Forward and
-// adds Σdy·xhat to DGamma and Σdy to DBeta (with Relu, dy is first zeroed
-// in place where the output was not positive). After a training Forward,
+// adds Σdy·xhat to DGamma and Σdy to DBeta (with Relu, dy counts as zero
+// where the output was not positive; dy is not changed). After a training Forward,
 // dx = Gamma·invStd·(dy - mean(dy) - xhat·mean(dy·xhat)); after
 // ForwardEval, dx = Gamma·invStd·dy. dx is a buffer of the layer's.
 func (b *BatchNorm) Backward(dy []float32) []float32 {
@@ -185,7 +187,7 @@ func (b *BatchNorm) Backward(dy []float32) []float32 {
 }
 
 // sumsRange adds channels [j0, j1)'s Σdy and Σdy·xhat to DBeta and DGamma
-// (with Relu, after zeroing dy where the output was not positive) and
+// (with Relu, dy gated by where the output was positive) and
 // leaves in mdy and mdyh their means over the batch (zeros after
 // ForwardEval), and in scale Gamma·invStd, for dxRange.
 func (b *BatchNorm) sumsRange(dy []float32, j0, j1 int) {
@@ -194,11 +196,8 @@ func (b *BatchNorm) sumsRange(dy []float32, j0, j1 int) {
 	sumDy, sumDyH := b.mdy[j0:j1], b.mdyh[j0:j1]
 	clear(sumDy)
 	clear(sumDyH)
-	var y []float32
-	if b.Relu {
-		y = b.y[j0:]
-	}
-	b.set().BatchNormGradSums(dy[j0:], b.x[j0:], y, c, m, b.mean[j0:j1], b.invStd[j0:j1], sumDy, sumDyH)
+	gamma, beta := b.reluGate(j0, j1)
+	b.set().BatchNormGradSums(dy[j0:], b.x[j0:], c, m, b.mean[j0:j1], b.invStd[j0:j1], gamma, beta, sumDy, sumDyH)
 	for j := j0; j < j1; j++ {
 		b.DBeta[j] += float32(b.mdy[j])
 		b.DGamma[j] += float32(b.mdyh[j])
@@ -215,8 +214,19 @@ func (b *BatchNorm) sumsRange(dy []float32, j0, j1 int) {
 // dxRange writes dx on pixels [p0, p1) from sumsRange's results.
 func (b *BatchNorm) dxRange(dy []float32, p0, p1 int) {
 	c := b.C
+	gamma, beta := b.reluGate(0, c)
 	b.set().BatchNormGradInput(dy[p0*c:p1*c], b.x[p0*c:p1*c], b.dx[p0*c:p1*c], c, p1-p0,
-		b.mean[:c], b.invStd[:c], b.mdy[:c], b.mdyh[:c], b.scale[:c])
+		b.mean[:c], b.invStd[:c], gamma, beta, b.mdy[:c], b.mdyh[:c], b.scale[:c])
+}
+
+// reluGate returns what the backward kernels take to recompute the fused
+// ReLU's gradient on channels [j0, j1): Gamma and Beta, or nils without a
+// ReLU.
+func (b *BatchNorm) reluGate(j0, j1 int) (gamma, beta []float32) {
+	if !b.Relu {
+		return nil, nil
+	}
+	return b.Gamma[j0:j1], b.Beta[j0:j1]
 }
 
 // Fold returns the inference form of the layer, y = scale·x + shift per
