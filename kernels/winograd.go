@@ -32,9 +32,22 @@ type winoVariant struct {
 	at   [][]float64 // Aᵀ, m x t
 }
 
-// A winoFunc applies a fixed 1-D transform to channel vectors: vector j is
-// src[j*ss : j*ss+n], result i goes to dst[i*ds : i*ds+n].
-type winoFunc = func(dst []float32, ds int, src []float32, ss, n int)
+// A winoFunc1 applies a fixed 1-D transform to channel vectors: vector j
+// is src[j*ss : j*ss+n], result i goes to dst[i*ds : i*ds+n].
+type winoFunc1 = func(dst []float32, ds int, src []float32, ss, n int)
+
+// A winoFunc applies a winoFunc1 reps times, the r-th on src[r*sstep:]
+// into dst[r*dstep:]: a tile's columns or rows in one call.
+type winoFunc = func(dst []float32, ds int, src []float32, ss, n, reps, dstep, sstep int)
+
+// winoReps makes the winoFunc of a Go transform.
+func winoReps(f winoFunc1) winoFunc {
+	return func(dst []float32, ds int, src []float32, ss, n, reps, dstep, sstep int) {
+		for r := range reps {
+			f(dst[r*dstep:], ds, src[r*sstep:], ss, n)
+		}
+	}
+}
 
 // winoImpl is one implementation of the transforms: per m, {Bᵀ, Aᵀ}.
 type winoImpl struct {
@@ -43,9 +56,9 @@ type winoImpl struct {
 }
 
 var winoGeneric = &winoImpl{name: "generic", xf: map[int][2]winoFunc{
-	2: {winoIn4, winoOut2},
-	4: {winoIn6, winoOut4},
-	6: {winoIn8, winoOut6},
+	2: {winoReps(winoIn4), winoReps(winoOut2)},
+	4: {winoReps(winoIn6), winoReps(winoOut4)},
+	6: {winoReps(winoIn8), winoReps(winoOut6)},
 }}
 
 // The matrices, as exact rationals so that a test can check the
@@ -413,12 +426,8 @@ func (w *Winograd) inputTile(in []float32, q int, dst []float32, ds int, tmp, pa
 		src = patch
 	}
 	// Columns: tmp[i][x] = Σ_y Bᵀ[i][y] d[y][x]; rows: V[i][j] = Σ_x tmp[i][x] Bᵀ[j][x].
-	for x := 0; x < t; x++ {
-		w.in(tmp[x*c:], t*c, src[x*c:], rs, c)
-	}
-	for i := 0; i < t; i++ {
-		w.in(dst[i*t*ds:], ds, tmp[i*t*c:], c, c)
-	}
+	w.in(tmp, t*c, src, rs, c, t, c, c)
+	w.in(dst, ds, tmp, c, c, t, t*ds, t*c)
 }
 
 // outputTile computes Aᵀ M A for tile q, channels [n0, n1), from
@@ -432,26 +441,28 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 	ox := (q % w.TilesW) * m
 	vh, vw := min(m, g.OH-oy), min(m, g.OW-ox)
 	// Columns: tmp[i][x] = Σ_j Aᵀ[i][j] M[j][x] (m x t); then each row i.
-	for x := 0; x < t; x++ {
-		w.out(tmp[x*nc:], t*nc, src[x*ss:], t*ss, nc)
-	}
+	w.out(tmp, t*nc, src, t*ss, nc, t, nc, ss)
 	var bias []float32
 	if ep.Bias != nil {
 		bias = ep.Bias[n0:n1]
 	}
-	for i := 0; i < vh; i++ {
-		px := (oy+i)*g.OW + ox
-		if vw == m {
-			w.out(out[px*cout+n0:], cout, tmp[i*t*nc:], nc, nc)
-		} else {
-			w.out(edge, nc, tmp[i*t*nc:], nc, nc)
+	px0 := oy*g.OW + ox
+	if vw == m { // every row whole: one call
+		w.out(out[px0*cout+n0:], cout, tmp, nc, nc, vh, g.OW*cout, t*nc)
+	} else {
+		for i := 0; i < vh; i++ {
+			px := px0 + i*g.OW
+			w.out(edge, nc, tmp[i*t*nc:], nc, nc, 1, 0, 0)
 			for k := 0; k < vw; k++ {
 				copy(out[(px+k)*cout+n0:(px+k)*cout+n1], edge[k*nc:(k+1)*nc])
 			}
 		}
-		if bias == nil && ep.Res == nil && !ep.Relu {
-			continue // nothing to apply (training's convolutions)
-		}
+	}
+	if bias == nil && ep.Res == nil && !ep.Relu {
+		return // nothing to apply (training's convolutions)
+	}
+	for i := 0; i < vh; i++ {
+		px := px0 + i*g.OW
 		for k := 0; k < vw; k++ {
 			o := (px + k) * cout
 			var res []float32

@@ -8,36 +8,41 @@ import "github.com/klauspost/cpuid/v2"
 // by the paths that imply those features.
 
 //go:noescape
-func winoIn4AVX2(dst *float32, ds int, src *float32, ss int, n int)
+func winoIn4AVX2(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 
 //go:noescape
-func winoOut2AVX2(dst *float32, ds int, src *float32, ss int, n int)
+func winoOut2AVX2(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 
 //go:noescape
-func winoIn6AVX2(dst *float32, ds int, src *float32, ss int, n int)
+func winoIn6AVX2(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 
 //go:noescape
-func winoOut4AVX2(dst *float32, ds int, src *float32, ss int, n int)
+func winoOut4AVX2(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 
 //go:noescape
-func winoIn8AVX2(dst *float32, ds int, src *float32, ss int, n int)
+func winoIn8AVX2(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 
 //go:noescape
-func winoOut6AVX2(dst *float32, ds int, src *float32, ss int, n int)
+func winoOut6AVX2(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 
 // winoVec wraps an asm transform of rows x cols: it checks the last vector
-// of each side once, runs the multiple-of-8 channels in asm and the rest
-// in the Go twin.
-func winoVec(rows, cols int, asm func(*float32, int, *float32, int, int), twin func([]float32, int, []float32, int, int)) func([]float32, int, []float32, int, int) {
-	return func(dst []float32, ds int, src []float32, ss, n int) {
+// of each side of the last rep once, runs the multiple-of-8 channels of
+// every rep in asm and the rest in the Go twin.
+func winoVec(rows, cols int, asm func(*float32, int, *float32, int, int, int, int, int), twin winoFunc1) winoFunc {
+	return func(dst []float32, ds int, src []float32, ss, n, reps, dstep, sstep int) {
+		if reps <= 0 {
+			return
+		}
 		n8 := n &^ 7
 		if n8 > 0 {
-			_ = src[(cols-1)*ss+n8-1]
-			_ = dst[(rows-1)*ds+n8-1]
-			asm(&dst[0], ds, &src[0], ss, n8)
+			_ = src[(reps-1)*sstep+(cols-1)*ss+n8-1]
+			_ = dst[(reps-1)*dstep+(rows-1)*ds+n8-1]
+			asm(&dst[0], ds, &src[0], ss, n8, reps, dstep, sstep)
 		}
-		if n8 < n {
-			twin(dst[n8:], ds, src[n8:], ss, n-n8)
+		for r := range reps {
+			if n8 < n {
+				twin(dst[r*dstep+n8:], ds, src[r*sstep+n8:], ss, n-n8)
+			}
 		}
 	}
 }

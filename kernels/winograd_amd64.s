@@ -21,9 +21,9 @@ DATA winoK<>+52(SB)/4, $0x3d800000
 DATA winoK<>+56(SB)/4, $0x3d000000
 GLOBL winoK<>(SB), RODATA|NOPTR, $60
 
-// func winoIn4AVX2(dst *float32, ds int, src *float32, ss int, n int)
+// func winoIn4AVX2(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
 // Requires: AVX
-TEXT ·winoIn4AVX2(SB), NOSPLIT, $0-40
+TEXT ·winoIn4AVX2(SB), NOSPLIT, $0-64
 	// Input transform Bᵀ of F(2x2, 3x3): 4 results from 4 vectors, 8 channels
 	// per iteration.
 	MOVQ dst+0(FP), DI
@@ -38,6 +38,11 @@ TEXT ·winoIn4AVX2(SB), NOSPLIT, $0-40
 	LEAQ (R8)(R8*2), R9
 	LEAQ (R8)(R8*4), R10
 	LEAQ (R9)(R8*4), R11
+	MOVQ reps+40(FP), AX
+	MOVQ DI, DX
+	MOVQ SI, R15
+
+winoIn4AVX2_rep:
 	MOVQ n+32(FP), CX
 	SHRQ $0x03, CX
 
@@ -58,12 +63,25 @@ winoIn4AVX2_loop:
 	ADDQ    $0x00000020, DI
 	DECQ    CX
 	JNZ     winoIn4AVX2_loop
+	DECQ    AX
+	JZ      winoIn4AVX2_done
+	MOVQ    dstep+48(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, DX
+	MOVQ    DX, DI
+	MOVQ    sstep+56(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, R15
+	MOVQ    R15, SI
+	JMP     winoIn4AVX2_rep
+
+winoIn4AVX2_done:
 	VZEROUPPER
 	RET
 
-// func winoOut2AVX2(dst *float32, ds int, src *float32, ss int, n int)
+// func winoOut2AVX2(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
 // Requires: AVX
-TEXT ·winoOut2AVX2(SB), NOSPLIT, $0-40
+TEXT ·winoOut2AVX2(SB), NOSPLIT, $0-64
 	// Output transform Aᵀ of F(2x2, 3x3): 2 results from 4 vectors, 8 channels
 	// per iteration.
 	MOVQ dst+0(FP), DI
@@ -78,6 +96,11 @@ TEXT ·winoOut2AVX2(SB), NOSPLIT, $0-40
 	LEAQ (R8)(R8*2), R9
 	LEAQ (R8)(R8*4), R10
 	LEAQ (R9)(R8*4), R11
+	MOVQ reps+40(FP), AX
+	MOVQ DI, DX
+	MOVQ SI, R15
+
+winoOut2AVX2_rep:
 	MOVQ n+32(FP), CX
 	SHRQ $0x03, CX
 
@@ -96,12 +119,25 @@ winoOut2AVX2_loop:
 	ADDQ    $0x00000020, DI
 	DECQ    CX
 	JNZ     winoOut2AVX2_loop
+	DECQ    AX
+	JZ      winoOut2AVX2_done
+	MOVQ    dstep+48(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, DX
+	MOVQ    DX, DI
+	MOVQ    sstep+56(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, R15
+	MOVQ    R15, SI
+	JMP     winoOut2AVX2_rep
+
+winoOut2AVX2_done:
 	VZEROUPPER
 	RET
 
-// func winoIn6AVX2(dst *float32, ds int, src *float32, ss int, n int)
+// func winoIn6AVX2(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
 // Requires: AVX, FMA3
-TEXT ·winoIn6AVX2(SB), NOSPLIT, $0-40
+TEXT ·winoIn6AVX2(SB), NOSPLIT, $0-64
 	// Input transform Bᵀ of F(4x4, 3x3): 6 results from 6 vectors, 8 channels
 	// per iteration.
 	MOVQ         dst+0(FP), DI
@@ -116,11 +152,16 @@ TEXT ·winoIn6AVX2(SB), NOSPLIT, $0-40
 	LEAQ         (R8)(R8*2), R9
 	LEAQ         (R8)(R8*4), R10
 	LEAQ         (R9)(R8*4), R11
-	MOVQ         n+32(FP), CX
-	SHRQ         $0x03, CX
 	VBROADCASTSS winoK<>+24(SB), Y14
 	VBROADCASTSS winoK<>+28(SB), Y15
 	VBROADCASTSS winoK<>+32(SB), Y13
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoIn6AVX2_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x03, CX
 
 winoIn6AVX2_loop:
 	VMOVUPS (SI), Y0
@@ -164,12 +205,25 @@ winoIn6AVX2_loop:
 	ADDQ    $0x00000020, DI
 	DECQ    CX
 	JNZ     winoIn6AVX2_loop
+	DECQ    AX
+	JZ      winoIn6AVX2_done
+	MOVQ    dstep+48(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, DX
+	MOVQ    DX, DI
+	MOVQ    sstep+56(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, R15
+	MOVQ    R15, SI
+	JMP     winoIn6AVX2_rep
+
+winoIn6AVX2_done:
 	VZEROUPPER
 	RET
 
-// func winoOut4AVX2(dst *float32, ds int, src *float32, ss int, n int)
+// func winoOut4AVX2(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
 // Requires: AVX, FMA3
-TEXT ·winoOut4AVX2(SB), NOSPLIT, $0-40
+TEXT ·winoOut4AVX2(SB), NOSPLIT, $0-64
 	// Output transform Aᵀ of F(4x4, 3x3): 4 results from 6 vectors, 8 channels
 	// per iteration.
 	MOVQ         dst+0(FP), DI
@@ -184,11 +238,16 @@ TEXT ·winoOut4AVX2(SB), NOSPLIT, $0-40
 	LEAQ         (R8)(R8*2), R9
 	LEAQ         (R8)(R8*4), R10
 	LEAQ         (R9)(R8*4), R11
-	MOVQ         n+32(FP), CX
-	SHRQ         $0x03, CX
 	VBROADCASTSS winoK<>+24(SB), Y14
 	VBROADCASTSS winoK<>+32(SB), Y13
 	VBROADCASTSS winoK<>+36(SB), Y15
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoOut4AVX2_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x03, CX
 
 winoOut4AVX2_loop:
 	VMOVUPS (SI), Y0
@@ -226,12 +285,25 @@ winoOut4AVX2_loop:
 	ADDQ        $0x00000020, DI
 	DECQ        CX
 	JNZ         winoOut4AVX2_loop
+	DECQ        AX
+	JZ          winoOut4AVX2_done
+	MOVQ        dstep+48(FP), CX
+	SHLQ        $0x02, CX
+	ADDQ        CX, DX
+	MOVQ        DX, DI
+	MOVQ        sstep+56(FP), CX
+	SHLQ        $0x02, CX
+	ADDQ        CX, R15
+	MOVQ        R15, SI
+	JMP         winoOut4AVX2_rep
+
+winoOut4AVX2_done:
 	VZEROUPPER
 	RET
 
-// func winoIn8AVX2(dst *float32, ds int, src *float32, ss int, n int)
+// func winoIn8AVX2(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
 // Requires: AVX, FMA3
-TEXT ·winoIn8AVX2(SB), NOSPLIT, $0-40
+TEXT ·winoIn8AVX2(SB), NOSPLIT, $0-64
 	// Input transform Bᵀ of F(6x6, 3x3): 8 results from 8 vectors, 8 channels
 	// per iteration.
 	MOVQ         dst+0(FP), DI
@@ -246,12 +318,17 @@ TEXT ·winoIn8AVX2(SB), NOSPLIT, $0-40
 	LEAQ         (R8)(R8*2), R9
 	LEAQ         (R8)(R8*4), R10
 	LEAQ         (R9)(R8*4), R11
-	MOVQ         n+32(FP), CX
-	SHRQ         $0x03, CX
 	VBROADCASTSS winoK<>+0(SB), Y15
 	VBROADCASTSS winoK<>+4(SB), Y14
 	VBROADCASTSS winoK<>+20(SB), Y13
 	VBROADCASTSS winoK<>+16(SB), Y12
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoIn8AVX2_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x03, CX
 
 winoIn8AVX2_loop:
 	VMOVUPS (SI), Y0
@@ -317,12 +394,25 @@ winoIn8AVX2_loop:
 	ADDQ         $0x00000020, DI
 	DECQ         CX
 	JNZ          winoIn8AVX2_loop
+	DECQ         AX
+	JZ           winoIn8AVX2_done
+	MOVQ         dstep+48(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, DX
+	MOVQ         DX, DI
+	MOVQ         sstep+56(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, R15
+	MOVQ         R15, SI
+	JMP          winoIn8AVX2_rep
+
+winoIn8AVX2_done:
 	VZEROUPPER
 	RET
 
-// func winoOut6AVX2(dst *float32, ds int, src *float32, ss int, n int)
+// func winoOut6AVX2(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
 // Requires: AVX, FMA3
-TEXT ·winoOut6AVX2(SB), NOSPLIT, $0-40
+TEXT ·winoOut6AVX2(SB), NOSPLIT, $0-64
 	// Output transform Aᵀ of F(6x6, 3x3): 6 results from 8 vectors, 8 channels
 	// per iteration.
 	MOVQ         dst+0(FP), DI
@@ -337,12 +427,17 @@ TEXT ·winoOut6AVX2(SB), NOSPLIT, $0-40
 	LEAQ         (R8)(R8*2), R9
 	LEAQ         (R8)(R8*4), R10
 	LEAQ         (R9)(R8*4), R11
-	MOVQ         n+32(FP), CX
-	SHRQ         $0x03, CX
 	VBROADCASTSS winoK<>+32(SB), Y12
 	VBROADCASTSS winoK<>+24(SB), Y13
 	VBROADCASTSS winoK<>+36(SB), Y14
 	VBROADCASTSS winoK<>+16(SB), Y15
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoOut6AVX2_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x03, CX
 
 winoOut6AVX2_loop:
 	VMOVUPS (SI)(R8*1), Y1
@@ -404,5 +499,18 @@ winoOut6AVX2_loop:
 	ADDQ         $0x00000020, DI
 	DECQ         CX
 	JNZ          winoOut6AVX2_loop
+	DECQ         AX
+	JZ           winoOut6AVX2_done
+	MOVQ         dstep+48(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, DX
+	MOVQ         DX, DI
+	MOVQ         sstep+56(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, R15
+	MOVQ         R15, SI
+	JMP          winoOut6AVX2_rep
+
+winoOut6AVX2_done:
 	VZEROUPPER
 	RET

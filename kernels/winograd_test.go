@@ -62,7 +62,7 @@ func TestWinograd1D(t *testing.T) {
 					src := randSlice(r, cols*ss)
 					keep := slices.Clone(src)
 					full, dst := guarded(rows * ds)
-					f(dst, ds, src, ss, n)
+					f(dst, ds, src, ss, n, 1, 0, 0)
 					checkCanaries(t, full, rows*ds)
 					if !slices.Equal(src, keep) {
 						t.Fatalf("F(%d) %s: source modified", m, dir)
@@ -83,6 +83,42 @@ func TestWinograd1D(t *testing.T) {
 							}
 							if math.Abs(float64(got)-want) > 1e-6*scale {
 								t.Fatalf("F(%d) %s n=%d row %d ch %d: %g, want %g", m, dir, n, i, c, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestWinogradReps checks that one call of reps transforms writes what
+// reps single calls do, bit for bit, on interleaved and spread-out blocks
+// (the columns and the rows of a tile), and nothing else.
+func TestWinogradReps(t *testing.T) {
+	forEachWino(t, Best(), func(t *testing.T, s *Set) {
+		r := rand.New(rand.NewPCG(4, 4))
+		for _, m := range []int{2, 4, 6} {
+			for dir, f := range s.wino.xf[m] {
+				rows, cols := m, m+2
+				if dir == 0 {
+					rows = m + 2
+				}
+				for _, n := range []int{1, 8, 13, 16, 24} {
+					for _, reps := range []int{1, 2, 6} {
+						// Interleaved (a tile's columns: rep k at k*n in rows
+						// of reps*n) and spread out (a tile's rows).
+						for _, lay := range [][4]int{{reps * n, reps * n, n, n}, {n + 2, n + 1, rows*(n+2) + 3, cols*(n+1) + 5}} {
+							ds, ss, dstep, sstep := lay[0], lay[1], lay[2], lay[3]
+							src := randSlice(r, (reps-1)*sstep+(cols-1)*ss+n)
+							dlen := (reps-1)*dstep + (rows-1)*ds + n
+							want, got := poisoned(dlen), poisoned(dlen)
+							for k := range reps {
+								f(want[k*dstep:], ds, src[k*sstep:], ss, n, 1, 0, 0)
+							}
+							f(got, ds, src, ss, n, reps, dstep, sstep)
+							if i := sameBits32(got, want); i >= 0 {
+								t.Fatalf("F(%d) dir %d n %d reps %d layout %v: [%d] = %v, want %v", m, dir, n, reps, lay, i, got[i], want[i])
 							}
 						}
 					}

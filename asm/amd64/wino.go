@@ -4,10 +4,13 @@ package main
 // (winograd_generic.go) on 8 channels per step with AVX2 and FMA3. Each
 // function has the Go signature
 //
-//	func(dst *float32, ds int, src *float32, ss int, n int)
+//	func(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 //
 // with strides in float32s and n a positive multiple of 8; vector j is at
-// src + j*ss, result i at dst + i*ds. The arithmetic is that of the Go
+// src + j*ss, result i at dst + i*ds. It does reps >= 1 such transforms,
+// the r-th on src + r*sstep into dst + r*dstep: all the columns (or rows)
+// of a tile in one call, since a call per column cost as much as the
+// arithmetic on 16 channels. The arithmetic is that of the Go
 // twins with multiply-adds fused (FMA rounds once where Go rounds the
 // product and the sum), so results may differ from them in the last bits;
 // kernels' Winograd tests bound the difference.
@@ -73,7 +76,7 @@ var (
 func (w *winoXform) generate(c *build.Context) {
 	c.Function(w.name)
 	c.Attributes(attr.NOSPLIT)
-	c.SignatureExpr("func(dst *float32, ds int, src *float32, ss int, n int)")
+	c.SignatureExpr("func(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)")
 	c.Commentf("%s: %d results from %d vectors, 8 channels", w.what, w.rows, w.cols)
 	c.Comment("per iteration.")
 	// s, 3s, 5s, 7s in bytes from a stride in float32s.
@@ -89,12 +92,17 @@ func (w *winoXform) generate(c *build.Context) {
 	c.Load(c.Param("src"), reg.RSI)
 	c.Load(c.Param("ss"), reg.R8)
 	odd(reg.R8, reg.R9, reg.R10, reg.R11)
-	c.Load(c.Param("n"), reg.RCX)
-	c.SHRQ(operand.U8(3), reg.RCX)
 	for _, k := range w.consts {
 		c.VBROADCASTSS(winoK(k.v), k.reg)
 	}
-	loop := w.name + "_loop"
+	// AX reps left, DX and R15 this rep's dst and src.
+	c.Load(c.Param("reps"), reg.RAX)
+	c.MOVQ(reg.RDI, reg.RDX)
+	c.MOVQ(reg.RSI, reg.R15)
+	rep, loop, done := w.name+"_rep", w.name+"_loop", w.name+"_done"
+	c.Label(rep)
+	c.Load(c.Param("n"), reg.RCX)
+	c.SHRQ(operand.U8(3), reg.RCX)
 	c.Label(loop)
 	x := func(j int) operand.Mem { return scaled(reg.RSI, j, winoSrcOdd) }
 	d := func(i int) operand.Mem { return scaled(reg.RDI, i, winoDstOdd) }
@@ -103,6 +111,18 @@ func (w *winoXform) generate(c *build.Context) {
 	c.ADDQ(operand.U32(32), reg.RDI)
 	c.DECQ(reg.RCX)
 	c.JNZ(operand.LabelRef(loop))
+	c.DECQ(reg.RAX)
+	c.JZ(operand.LabelRef(done))
+	next := func(step string, base, ptr reg.GPPhysical) { // base += step floats; ptr = base
+		c.Load(c.Param(step), reg.RCX)
+		c.SHLQ(operand.U8(2), reg.RCX)
+		c.ADDQ(reg.RCX, base)
+		c.MOVQ(base, ptr)
+	}
+	next("dstep", reg.RDX, reg.RDI)
+	next("sstep", reg.R15, reg.RSI)
+	c.JMP(operand.LabelRef(rep))
+	c.Label(done)
 	c.VZEROUPPER()
 	c.RET()
 }
@@ -114,9 +134,9 @@ func winoLoad(c *build.Context, x func(int) operand.Mem, from, to int) {
 	}
 }
 
-// The transforms. Their instructions, registers and constant offsets are
-// those of the hand-written winograd_amd64.s that this generator replaced
-// (same machine code). Operands are in
+// The transforms. Their bodies' instructions, registers and constant
+// offsets are those of the hand-written winograd_amd64.s that this
+// generator replaced (the loop over reps came later). Operands are in
 // Go assembler order: VSUBPS a, b, d is d = b - a; VFMADD231PS a, b, d is
 // d += a*b; VFNMADD231PS a, b, d is d -= a*b.
 var winoXforms = []*winoXform{
