@@ -40,7 +40,7 @@ type SkipError struct {
 }
 
 func (e *SkipError) Error() string {
-	what := "bytes that are not a JPEG or PNG frame"
+	what := "bytes"
 	if e.Frame {
 		what = "bytes of a frame"
 	}
