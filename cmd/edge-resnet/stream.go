@@ -33,7 +33,9 @@ loses no frames; --no-drop makes a pipe wait for inference too (a recorded
 video through ffmpeg). --every N classifies every Nth frame (0, N, 2N...)
 and --fps F at most F frames a second (the newest when the time comes).
 Frames are numbered from 0 in stream order; each must fit in
---max-frame-bytes.
+--max-frame-bytes. JPEG frames without Huffman tables (the MJPEG of USB
+webcams, ffmpeg -f v4l2 -input_format mjpeg ... -c:v copy) get the
+standard ones.
 
 Each classified frame prints one line as soon as it is done, in frame
 order; with --json:
@@ -126,6 +128,7 @@ func openStream(stdin io.Reader, args []string) (r io.Reader, name string, regul
 type streamFrame struct {
 	index   int
 	offset  int64
+	format  string // "jpeg" or "png"
 	data    []byte
 	dropped int64 // frames dropped before this one
 }
@@ -211,7 +214,7 @@ func (r *streamRun) read(ctx context.Context, sp *stream.Splitter) {
 			r.st.every.Add(1)
 			continue
 		}
-		if !r.offer(ctx, streamFrame{index: i, offset: fr.Offset, data: fr.Data}) {
+		if !r.offer(ctx, streamFrame{index: i, offset: fr.Offset, format: fr.Format, data: fr.Data}) {
 			return
 		}
 	}
@@ -303,6 +306,9 @@ type streamResult struct {
 // the line is returned.
 func (r *streamRun) classifyFrame(fr streamFrame) error {
 	name := fmt.Sprintf("%s frame %d (offset %d)", r.name, fr.index, fr.offset)
+	if fr.format == "jpeg" {
+		fr.data, _ = stream.WithDefaultHuffman(fr.data) // USB webcams' MJPEG
+	}
 	img, err := preprocess.Decode(bytes.NewReader(fr.data), name)
 	var res []sampleResult
 	var dt time.Duration

@@ -157,7 +157,11 @@ func TestStreamClassify(t *testing.T) {
 	n := streamFrameCount()
 	var all bytes.Buffer
 	for i := range n {
-		all.Write(data[i%len(data)])
+		b := data[i%len(data)]
+		if i%7 == 3 {
+			b = withoutTables(b) // as USB webcams send MJPEG
+		}
+		all.Write(b)
 	}
 	mjpeg := filepath.Join(dir, "frames.mjpeg")
 	if err := os.WriteFile(mjpeg, all.Bytes(), 0o644); err != nil {
@@ -186,6 +190,14 @@ func TestStreamClassify(t *testing.T) {
 			t.Errorf("%v: summary %q lacks %q", args, errb.String(), want)
 		}
 	}
+}
+
+// withoutTables removes the Huffman tables from a JPEG that Go's encoder
+// wrote (one DHT segment, of the standard tables).
+func withoutTables(b []byte) []byte {
+	d := bytes.Index(b, []byte{0xFF, 0xC4})
+	end := d + 2 + (int(b[d+2])<<8 | int(b[d+3]))
+	return append(b[:d:d], b[end:]...)
 }
 
 // slowWriter is a consumer that takes its time over each line.
