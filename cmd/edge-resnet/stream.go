@@ -99,29 +99,47 @@ func checkStreamFlags(f classifyFlags, args []string) error {
 	return nil
 }
 
-// openStream opens the stream argument: standard input for "-" or none.
-// regular reports a regular file, which cannot fall behind.
-func openStream(stdin io.Reader, args []string) (r io.Reader, name string, regular bool, closeFn func(), err error) {
+// streamSource is the stream argument: standard input ("-" or none) or
+// a file. regular is a regular file, which cannot fall behind.
+type streamSource struct {
+	name    string
+	stdin   io.Reader // nil: open path
+	path    string
+	regular bool
+}
+
+// streamSourceOf checks the stream argument without opening it: opening
+// a named pipe waits for its writer, which the reader does, so that
+// Ctrl-C still ends the run.
+func streamSourceOf(stdin io.Reader, args []string) (streamSource, error) {
 	if len(args) == 0 || args[0] == "-" {
+		src := streamSource{name: "stdin", stdin: stdin}
 		if f, ok := stdin.(*os.File); ok {
 			st, err := f.Stat()
-			regular = err == nil && st.Mode().IsRegular()
+			src.regular = err == nil && st.Mode().IsRegular()
 		}
-		return stdin, "stdin", regular, func() {}, nil
+		return src, nil
 	}
-	f, err := os.Open(args[0])
+	st, err := os.Stat(args[0])
 	if err != nil {
-		return nil, "", false, nil, err
+		return streamSource{}, err
 	}
-	st, err := f.Stat()
-	if err == nil && st.IsDir() {
-		err = fmt.Errorf("%s: is a directory: --stream reads one stream (a file, a pipe or -); classify DIR classifies its files", args[0])
+	if st.IsDir() {
+		return streamSource{}, fmt.Errorf("%s: is a directory: --stream reads one stream (a file, a pipe or -); classify DIR classifies its files", args[0])
 	}
+	return streamSource{name: args[0], path: args[0], regular: st.Mode().IsRegular()}, nil
+}
+
+// open opens the source; closeFn closes it.
+func (s streamSource) open() (r io.Reader, closeFn func(), err error) {
+	if s.stdin != nil {
+		return s.stdin, func() {}, nil
+	}
+	f, err := os.Open(s.path)
 	if err != nil {
-		f.Close()
-		return nil, "", false, nil, err
+		return nil, nil, err
 	}
-	return f, args[0], st.Mode().IsRegular(), func() { f.Close() }, nil
+	return f, func() { f.Close() }, nil
 }
 
 // streamFrame is a frame on its way from the reader to the classifier.
@@ -159,11 +177,10 @@ func runStream(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	if err := checkStreamFlags(f, args); err != nil {
 		return err
 	}
-	src, name, regular, closeSrc, err := openStream(stdin, args)
+	src, err := streamSourceOf(stdin, args)
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
 	m, ss, err := openClassifier(f)
 	if err != nil {
 		return err
@@ -177,8 +194,8 @@ func runStream(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &streamRun{f: f, ss: ss, enc: json.NewEncoder(stdout), stdout: stdout, stderr: &lockedWriter{w: stderr},
-		name: name, drop: !f.noDrop && !regular, slot: make(chan streamFrame, 1)}
-	go r.read(ctx, stream.NewSplitter(src, f.maxFrame.n))
+		name: src.name, drop: !f.noDrop && !src.regular, slot: make(chan streamFrame, 1)}
+	go r.read(ctx, src)
 	interrupted, err := r.classifyLoop(ctx)
 	r.summary(interrupted)
 	switch {
@@ -192,10 +209,17 @@ func runStream(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	return nil
 }
 
-// read splits the stream and offers each frame to the classifier, until
-// the stream ends, fails, or ctx is done.
-func (r *streamRun) read(ctx context.Context, sp *stream.Splitter) {
+// read opens the stream, splits it and offers each frame to the
+// classifier, until the stream ends, fails, or ctx is done.
+func (r *streamRun) read(ctx context.Context, src streamSource) {
 	defer close(r.slot)
+	in, closeFn, err := src.open()
+	if err != nil {
+		r.readErr = err
+		return
+	}
+	defer closeFn()
+	sp := stream.NewSplitter(in, r.f.maxFrame.n)
 	for ctx.Err() == nil {
 		fr, err := sp.Next()
 		var skip *stream.SkipError
