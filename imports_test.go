@@ -19,6 +19,7 @@ var allowedImports = map[string][]string{
 	"arena":                {},
 	"kernels":              {},
 	"preprocess":           {},
+	"stream":               {},
 	"graph":                {},
 	"dataset":              {"preprocess"},
 	"resnet":               {"graph"},
@@ -27,7 +28,7 @@ var allowedImports = map[string][]string{
 	"firmware":             {"arena", "graph", "preprocess"},
 	"importer/onnx":        {"arena", "firmware", "graph"},
 	"importer/safetensors": {"firmware", "graph", "resnet"},
-	"cmd/edge-resnet":      {".", "dataset", "firmware", "graph", "preprocess", "resnet", "train"}, // public packages only: never internal/ or kernels
+	"cmd/edge-resnet":      {".", "dataset", "firmware", "graph", "preprocess", "resnet", "stream", "train"}, // public packages only: never internal/ or kernels
 	"train":                {"dataset", "firmware", "graph", "internal/grad", "preprocess", "resnet"},
 	"internal/grad":        {"kernels"},
 }

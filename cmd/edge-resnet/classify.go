@@ -27,12 +27,18 @@ type classifyFlags struct {
 	vote      bool
 	precision string
 	tta       string
+	// classify --stream
+	stream   bool
+	every    int
+	fps      float64
+	noDrop   bool
+	maxFrame memoryFlag
 }
 
 func newClassifyCmd() *cobra.Command {
 	var f classifyFlags
 	cmd := &cobra.Command{
-		Use:   "classify [-m MODEL] [-k 5] [--json] [--logits] [--threads N] [--vote] [--tta flip|crop|flip,crop] FILE|DIR...",
+		Use:   "classify [-m MODEL] [-k 5] [--json] [--logits] [--threads N] [--vote] [--tta flip|crop|flip,crop] FILE|DIR... | --stream [--every N] [--fps F] [--no-drop] [-|FILE]",
 		Short: "Classify images (JPEG, PNG, GIF, BMP, TIFF, WebP) or .npy tensors",
 		Long: `Classify images with a model image (.ern) or an ONNX file (-m), or with the
 built-in Fashion-MNIST ResNet-20 when -m is absent.
@@ -73,16 +79,36 @@ training. "ms" is then the run time of the whole batch of views; --vote
 votes over the averaged results. --tta takes images only (a .npy tensor is
 already preprocessed) and cannot be combined with --logits (the result is
 a mean of probabilities, not one run's output); JSON lines carry "views",
-the number of views, and no "outputs".`,
+the number of views, and no "outputs".
+
+` + streamHelp,
 		Example: `  edge-resnet classify testdata/samples/0000_ankle_boot.png
   edge-resnet classify -m resnet50.ern -k 3 --json photos/
   edge-resnet classify -m resnet18.onnx --logits --json input.npy
-  edge-resnet classify --tta flip,crop --json testdata/samples/`,
-		Args: cobra.MinimumNArgs(1),
+  edge-resnet classify --tta flip,crop --json testdata/samples/
+` + streamExamples,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.stream || len(args) == 1 && args[0] == "-" {
+				return runStream(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f, args)
+			}
+			if err := refuseStreamFlags(cmd); err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("classify needs FILE|DIR..., or --stream to read frames from standard input")
+			}
 			return runClassify(cmd.OutOrStdout(), cmd.ErrOrStderr(), f, args)
 		},
 	}
+	addModelFlags(cmd, &f)
+	fl := cmd.Flags()
+	fl.BoolVar(&f.vote, "vote", false, "report the majority class over all inputs (views of one object)")
+	addStreamFlags(cmd, &f)
+	return cmd
+}
+
+// addModelFlags adds the flags of classify that watch takes too.
+func addModelFlags(cmd *cobra.Command, f *classifyFlags) {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.model, "model", "m", "", "model image (.ern) or ONNX file (default: built-in Fashion-MNIST ResNet-20)")
 	fl.IntVarP(&f.k, "top", "k", 5, "number of classes to show per input")
@@ -90,9 +116,7 @@ the number of views, and no "outputs".`,
 	fl.BoolVar(&f.logits, "logits", false, "also print the raw model outputs")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (default: number of CPUs)")
 	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
-	fl.BoolVar(&f.vote, "vote", false, "report the majority class over all inputs (views of one object)")
 	fl.StringVar(&f.tta, "tta", "none", ttaUsage)
-	return cmd
 }
 
 var inputExts = map[string]bool{
@@ -143,25 +167,16 @@ type jsonResult struct {
 // prints each result, then the vote with --vote. Files that fail are
 // reported on stderr as they come and make the exit status 1 at the end.
 func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error {
-	if err := checkIntFlags(intFlag{"-k", f.k, 1, 0, "classes per input"}); err != nil {
-		return err
+	for _, a := range args {
+		if a == "-" {
+			return fmt.Errorf("- (standard input) is a stream of frames: give it alone, as classify - or classify --stream -")
+		}
 	}
-	views, err := parseTTA(f.tta)
-	if err != nil {
-		return err
-	}
-	if len(views) > 1 && f.logits {
-		return fmt.Errorf("--logits cannot be combined with --tta %s: the result is a mean of the views' probabilities, not the output of one run", f.tta)
-	}
-	m, err := loadModel(f.model)
+	m, ss, err := openClassifier(f)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	ss := &batchSessions{m: m, f: f, views: views}
-	if _, err := ss.forBatch(len(views)); err != nil {
-		return err
-	}
 	defer ss.close()
 	limitHeap(preprocess.MaxDecodeBytes)
 
@@ -181,6 +196,31 @@ func runClassify(stdout, stderr io.Writer, f classifyFlags, args []string) error
 		return errReported
 	}
 	return nil
+}
+
+// openClassifier checks the flags classify, classify --stream and watch
+// share, loads the model and starts its session.
+func openClassifier(f classifyFlags) (*edgeresnet.Model, *batchSessions, error) {
+	if err := checkIntFlags(intFlag{"-k", f.k, 1, 0, "classes per input"}); err != nil {
+		return nil, nil, err
+	}
+	views, err := parseTTA(f.tta)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(views) > 1 && f.logits {
+		return nil, nil, fmt.Errorf("--logits cannot be combined with --tta %s: the result is a mean of the views' probabilities, not the output of one run", f.tta)
+	}
+	m, err := loadModel(f.model)
+	if err != nil {
+		return nil, nil, err
+	}
+	ss := &batchSessions{m: m, f: f, views: views}
+	if _, err := ss.forBatch(len(views)); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, ss, nil
 }
 
 // classifyFiles classifies the files in order, prints each result (as a
@@ -321,50 +361,65 @@ func (b *batchSessions) close() {
 // (batched reports whether it had a batch dimension). dt is the model's
 // run time for the whole file.
 func classifyOne(ss *batchSessions, file string, k int) (results []sampleResult, batched bool, dt time.Duration, err error) {
-	var out []float32
-	n := 1
-	s, err := ss.forBatch(len(ss.views))
-	if err != nil {
-		return nil, false, 0, err
-	}
-	if strings.EqualFold(filepath.Ext(file), ".npy") {
-		if len(ss.views) > 1 {
-			return nil, false, 0, fmt.Errorf("%s: --tta takes images only: a .npy tensor is already preprocessed (cropped and normalized)", file)
-		}
-		shape, data, err := preprocess.ReadNPYFile(file)
-		if err != nil {
-			return nil, false, 0, err
-		}
-		if batched = len(shape) == 4; batched {
-			n = max(shape[0], 1)
-		}
-		if s, err = ss.forBatch(n); err != nil {
-			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
-		}
-		t0 := time.Now()
-		out, err = s.RunTensor(shape, data)
-		dt = time.Since(t0)
-		if err != nil {
-			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
-		}
-	} else {
+	if !strings.EqualFold(filepath.Ext(file), ".npy") {
 		img, err := preprocess.DecodeFile(file)
 		if err != nil {
 			return nil, false, 0, err
 		}
-		if len(ss.views) > 1 {
-			return classifyViews(s, file, img, ss.views, k)
-		}
-		if err := s.Preprocess(img); err != nil {
-			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
-		}
-		t0 := time.Now()
-		out, err = s.RunBatch(1)
-		dt = time.Since(t0)
-		if err != nil {
-			return nil, false, 0, fmt.Errorf("%s: %w", file, err)
-		}
+		results, dt, err := classifyImage(ss, file, img, k)
+		return results, false, dt, err
 	}
+	if len(ss.views) > 1 {
+		return nil, false, 0, fmt.Errorf("%s: --tta takes images only: a .npy tensor is already preprocessed (cropped and normalized)", file)
+	}
+	shape, data, err := preprocess.ReadNPYFile(file)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	n := 1
+	if batched = len(shape) == 4; batched {
+		n = max(shape[0], 1)
+	}
+	s, err := ss.forBatch(n)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	t0 := time.Now()
+	out, err := s.RunTensor(shape, data)
+	dt = time.Since(t0)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	return sampleResults(s, out, n, k), batched && n > 1, dt, nil
+}
+
+// classifyImage classifies one decoded image (by its views' mean with
+// --tta); name is used in errors and dt is the model's run time.
+func classifyImage(ss *batchSessions, name string, img image.Image, k int) ([]sampleResult, time.Duration, error) {
+	s, err := ss.forBatch(len(ss.views))
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(ss.views) > 1 {
+		results, _, dt, err := classifyViews(s, name, img, ss.views, k)
+		return results, dt, err
+	}
+	if err := s.Preprocess(img); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	t0 := time.Now()
+	out, err := s.RunBatch(1)
+	dt := time.Since(t0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return sampleResults(s, out, 1, k), dt, nil
+}
+
+// sampleResults splits the outputs of a run of n samples into their top
+// k and copies of their outputs.
+func sampleResults(s *edgeresnet.Session, out []float32, n, k int) []sampleResult {
+	var results []sampleResult
 	per := len(out) / n
 	all := s.Outputs()
 	for i := range n {
@@ -379,7 +434,7 @@ func classifyOne(ss *batchSessions, file string, k int) (results []sampleResult,
 		}
 		results = append(results, r)
 	}
-	return results, batched && n > 1, dt, nil
+	return results
 }
 
 // classifyViews classifies img by the mean probabilities of its views
@@ -411,21 +466,23 @@ func parseTTA(name string) ([]preprocess.View, error) {
 }
 
 func printText(tw *tabwriter.Writer, file string, top []edgeresnet.Prediction, out []float32, dt time.Duration, f classifyFlags) {
-	name := func(p edgeresnet.Prediction) string {
-		if p.Label != "" {
-			return fmt.Sprintf("%s [%d]", p.Label, p.Class)
-		}
-		return fmt.Sprintf("class %d", p.Class)
-	}
 	if f.k == 1 {
-		fmt.Fprintf(tw, "%s\t%s\t%6.2f%%\t%.1f ms\n", file, name(top[0]), 100*top[0].Prob, ms(dt))
+		fmt.Fprintf(tw, "%s\t%s\t%6.2f%%\t%.1f ms\n", file, predName(top[0]), 100*top[0].Prob, ms(dt))
 	} else {
 		fmt.Fprintf(tw, "%s\t\t(%.1f ms)\n", file, ms(dt))
 		for i, p := range top {
-			fmt.Fprintf(tw, "  %d. %s\t%6.2f%%\t\n", i+1, name(p), 100*p.Prob)
+			fmt.Fprintf(tw, "  %d. %s\t%6.2f%%\t\n", i+1, predName(p), 100*p.Prob)
 		}
 	}
 	if f.logits {
 		fmt.Fprintf(tw, "  logits: %v\n", out)
 	}
+}
+
+// predName is a class as text: its label and number, or its number.
+func predName(p edgeresnet.Prediction) string {
+	if p.Label != "" {
+		return fmt.Sprintf("%s [%d]", p.Label, p.Class)
+	}
+	return fmt.Sprintf("class %d", p.Class)
 }
