@@ -296,10 +296,16 @@ func (wg *Winograd) transformWeights(w []float32) {
 	cin, cout, t, v := wg.Geom.C, wg.Geom.Cout, wg.T, wg.v
 	const chunk = 64
 	var g [9][chunk]float64
-	var tmp [8 * 3][chunk]float64 // t <= 8
+	var tmp [8 * 3][chunk]float64   // t <= 8
+	var at [chunk]int               // where output channel c0+k of input channel 0 goes in U[ξ]
+	nr, kk := wg.U[0].NR, wg.U[0].K // the same packing for every ξ
 	for ci := 0; ci < cin; ci++ {
 		for c0 := 0; c0 < cout; c0 += chunk {
 			n := min(chunk, cout-c0)
+			for k := range n {
+				co := c0 + k
+				at[k] = co/nr*kk*nr + co%nr
+			}
 			for ab := range 9 {
 				for k, x := range w[(ab*cin+ci)*cout+c0:][:n] {
 					g[ab][k] = float64(x)
@@ -317,11 +323,10 @@ func (wg *Winograd) transformWeights(w []float32) {
 			for i := 0; i < t; i++ {
 				t0, t1, t2 := &tmp[i*3], &tmp[i*3+1], &tmp[i*3+2]
 				for j := 0; j < t; j++ {
-					gj, p := v.g[j], &wg.U[i*t+j]
+					gj, dst := v.g[j], wg.U[i*t+j].Data[ci*nr:]
 					for k := 0; k < n; k++ {
-						co := c0 + k
 						s := float64(t0[k]*gj[0]) + float64(t1[k]*gj[1]) + float64(t2[k]*gj[2])
-						p.Data[(co/p.NR*p.K+ci)*p.NR+co%p.NR] = float32(s)
+						dst[at[k]] = float32(s)
 					}
 				}
 			}
