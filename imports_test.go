@@ -28,7 +28,8 @@ var allowedImports = map[string][]string{
 	"firmware":             {"arena", "graph", "preprocess"},
 	"importer/onnx":        {"arena", "firmware", "graph"},
 	"importer/safetensors": {"firmware", "graph", "resnet"},
-	"cmd/edge-resnet":      {".", "dataset", "firmware", "graph", "preprocess", "resnet", "stream", "train"}, // public packages only: never internal/ or kernels
+	"cmd/edge-resnet":      {".", "dataset", "firmware", "graph", "preprocess", "resnet", "serve", "stream", "train"}, // public packages only: never internal/ or kernels
+	"serve":                {".", "firmware", "preprocess"},
 	"train":                {"dataset", "firmware", "graph", "internal/grad", "preprocess", "resnet"},
 	"internal/grad":        {"kernels"},
 }

@@ -63,7 +63,7 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 	root.PersistentFlags().Var(&maxMemory, "max-memory",
 		"memory budget for a model's arena, packed weights and scratch, checked before allocating, e.g. 512MiB, 2GB, 1e9; 0 = no limit (default: "+
 			defaultBudgetText()+", or $"+edgeresnet.EnvMaxMemory+")")
-	root.AddCommand(newClassifyCmd(), newWatchCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newTrainCmd(), newCPUCmd())
+	root.AddCommand(newClassifyCmd(), newWatchCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newTrainCmd(), newServeCmd(), newCPUCmd())
 	return root
 }
 

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/preprocess"
+	"github.com/edge-resnet/edge-resnet/serve"
+)
+
+type serveFlags struct {
+	models    []string
+	name      string
+	addr      string
+	sessions  int
+	threads   int
+	queue     int
+	timeout   time.Duration
+	grace     time.Duration
+	maxBody   memoryFlag
+	precision string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	sessions, threads := serve.DefaultPool(runtime.GOMAXPROCS(0))
+	cmd := &cobra.Command{
+		Use:   "serve [-m MODEL [--name NAME]] [-m NAME2=MODEL2 ...] [--addr HOST:PORT] [--sessions N] [--threads-per-session T] [--queue Q]",
+		Short: "Serve models over HTTP with the Open Inference Protocol (KServe v2 REST)",
+		Long: `Serve models over HTTP with the Open Inference Protocol (the KServe v2 REST
+API that Triton, KServe, Seldon and MLServer speak):
+
+  GET  /v2/health/live, /v2/health/ready     liveness, readiness
+  GET  /v2                                   server metadata and extensions
+  GET  /v2/models/NAME, /v2/models/NAME/ready  inputs/outputs (datatype, shape), readiness
+  POST /v2/models/NAME/infer                 inference
+
+An inference request takes one input: FP32 tensors in the model's own
+layout ([N,C,H,W], or [N,H,W,C] for Keras-style models), already
+preprocessed, in JSON or as binary data (the binary tensor data extension:
+Inference-Header-Content-Length, binary_data_size, binary_data outputs); or
+BYTES of shape [N]: N encoded images (base64 strings in JSON), preprocessed
+as the model says. The request parameter {"top_k": 5} adds the outputs
+top_k_classes, top_k_probabilities and top_k_labels. Errors are
+{"error": "..."} with 400, 404, 405, 413, 429 or 503.
+
+Each model gets --sessions sessions of --threads-per-session threads; a
+request waits for one in a queue of --queue, and gets 429 at once when the
+queue is full, 503 when it waits longer than --timeout. Ctrl-C or SIGTERM
+stops accepting requests, lets those in flight finish (up to --grace) and
+exits 0.
+
+-m MODEL serves MODEL under --name (default: the model's own name, else
+the file name); -m NAME=MODEL serves MODEL as NAME. Without -m, the
+built-in model.`,
+		Example: `  edge-resnet serve --addr :8000
+  edge-resnet serve -m resnet50.ern --name resnet50 -m cifar=cifar_resnet20.ern --addr 0.0.0.0:8000
+  curl localhost:8000/v2/models/resnet50`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.models, "model", "m", nil, "model image (.ern) or ONNX file, or NAME=MODEL; repeat for several (default: the built-in model)")
+	fl.StringVar(&f.name, "name", "", "name of the first -m MODEL given without NAME= (default: the model's own name)")
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8000", "address to listen on (:8000 for every interface)")
+	fl.IntVar(&f.sessions, "sessions", sessions, "sessions per model (requests run at once)")
+	fl.IntVar(&f.threads, "threads-per-session", threads, "worker threads per session")
+	fl.IntVar(&f.queue, "queue", 4*sessions, "requests per model that may wait for a session (0: none)")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request limit, waiting for a session included")
+	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGTERM, how long requests in flight may take to finish")
+	f.maxBody = memoryFlag{n: 64 << 20, set: true}
+	fl.Var(&f.maxBody, "max-body", "largest request body, e.g. 64MiB")
+	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
+	return cmd
+}
+
+// namedModel is a -m argument: the name to serve under ("" for the
+// default) and the path ("" for the built-in model).
+type namedModel struct{ name, path string }
+
+// parseModelArgs reads the -m arguments and --name.
+func parseModelArgs(args []string, name string) ([]namedModel, error) {
+	if len(args) == 0 {
+		args = []string{""}
+	}
+	var out []namedModel
+	for _, a := range args {
+		nm := namedModel{path: a}
+		// NAME=MODEL, unless the whole argument is a file whose name has '='.
+		if before, after, ok := strings.Cut(a, "="); ok && serve.CheckName(before) == nil {
+			if _, err := os.Stat(a); err != nil {
+				nm = namedModel{name: before, path: after}
+			}
+		}
+		out = append(out, nm)
+	}
+	if name != "" {
+		if out[0].name != "" {
+			return nil, fmt.Errorf("--name %s: the first -m already names its model (%s=...)", name, out[0].name)
+		}
+		out[0].name = name
+	}
+	return out, nil
+}
+
+// defaultName is the name a model is served under when none is given:
+// its own, else its file name without the extension.
+func defaultName(m *edgeresnet.Model, path string) string {
+	if n := m.Meta().Name; serve.CheckName(n) == nil {
+		return n
+	}
+	if n := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)); serve.CheckName(n) == nil {
+		return n
+	}
+	return "model"
+}
+
+// loadServed loads the models; the caller closes them.
+func loadServed(f serveFlags) ([]serve.Named, error) {
+	args, err := parseModelArgs(f.models, f.name)
+	if err != nil {
+		return nil, err
+	}
+	var named []serve.Named
+	for _, a := range args {
+		m, err := loadModel(a.path)
+		if err != nil {
+			closeServed(named)
+			return nil, fmt.Errorf("-m %s: %w", a.path, err)
+		}
+		if a.name == "" {
+			a.name = defaultName(m, a.path)
+		}
+		named = append(named, serve.Named{Name: a.name, Model: m})
+	}
+	return named, nil
+}
+
+func closeServed(named []serve.Named) {
+	for _, n := range named {
+		n.Model.Close()
+	}
+}
+
+// serveOptions turns the flags into serve.Options.
+func serveOptions(f serveFlags) (serve.Options, error) {
+	p, err := edgeresnet.ParsePrecision(f.precision)
+	if err != nil {
+		return serve.Options{}, err
+	}
+	if err := checkIntFlags(intFlag{"--sessions", f.sessions, 1, serve.MaxSessions, "sessions per model"},
+		intFlag{"--threads-per-session", f.threads, 1, edgeresnet.MaxThreads, "threads per session"},
+		intFlag{"--queue", f.queue, 0, serve.MaxQueue, "waiting requests per model"}); err != nil {
+		return serve.Options{}, err
+	}
+	if f.timeout <= 0 || f.grace < 0 || f.maxBody.n <= 0 {
+		return serve.Options{}, fmt.Errorf("--timeout %v, --grace %v, --max-body %d: want a positive timeout and body limit", f.timeout, f.grace, f.maxBody.n)
+	}
+	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Queue: f.queue, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
+		SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}}
+	if f.queue == 0 {
+		opt.Queue = -1 // serve.Options' "none", 0 being its default
+	}
+	if maxMemory.set {
+		opt.SessionOptions = append(opt.SessionOptions, edgeresnet.WithMaxMemory(maxMemory.n))
+	}
+	return opt, nil
+}
+
+// runServe serves until ctx ends (SIGTERM, Ctrl-C), then drains.
+func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
+	opt, err := serveOptions(f)
+	if err != nil {
+		return err
+	}
+	named, err := loadServed(f)
+	if err != nil {
+		return err
+	}
+	defer closeServed(named)
+	srv, err := serve.New(named, opt)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", f.addr, err)
+	}
+	// Live memory: bodies of the admitted requests (held with their
+	// decoded tensors, about twice) and one decoded image per session.
+	perModel := int64(opt.Sessions+max(opt.Queue, 0))*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
+	limitHeap(int64(len(named)) * perModel)
+	hs := srv.HTTPServer(f.addr)
+	fmt.Fprintf(stderr, "edge-resnet: serving %s (%d sessions x %d threads, queue %d) on http://%s\n",
+		strings.Join(srv.Names(), ", "), opt.Sessions, opt.ThreadsPerSession, max(opt.Queue, 0), ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), f.grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: requests still running after --grace %v: %w", f.grace, err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	fmt.Fprintln(stderr, "edge-resnet: stopped")
+	return nil
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edge-resnet/edge-resnet/preprocess"
+)
+
+func TestParseModelArgs(t *testing.T) {
+	dir := t.TempDir()
+	odd := filepath.Join(dir, "a=b.ern") // a file whose name has '='
+	if err := os.WriteFile(odd, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		name string
+		want string
+		err  string
+	}{
+		{nil, "", "[{ }]", ""},
+		{nil, "fm", "[{fm }]", ""},
+		{[]string{"x.ern"}, "x1", "[{x1 x.ern}]", ""},
+		{[]string{"x.ern", "b=y.onnx"}, "", "[{ x.ern} {b y.onnx}]", ""},
+		{[]string{"a=x.ern"}, "", "[{a x.ern}]", ""},
+		{[]string{odd}, "", "[{ " + odd + "}]", ""},
+		{[]string{"a=x.ern"}, "n", "", "already names"},
+	} {
+		got, err := parseModelArgs(tc.args, tc.name)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v --name %q: error %v, want %q", tc.args, tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != tc.want {
+			t.Errorf("%v --name %q: %v %v, want %s", tc.args, tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// startServe runs `edge-resnet serve` as a child process and returns it
+// with the address it listens on.
+func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := cliCommand(ctx, ".", append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), nil)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	addr := ""
+	for addr == "" && sc.Scan() {
+		if _, a, ok := strings.Cut(sc.Text(), " on http://"); ok {
+			addr = a
+		}
+	}
+	if addr == "" {
+		cmd.Process.Kill()
+		t.Fatalf("serve printed no address")
+	}
+	exit := make(chan int, 1)
+	go func() {
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		exit <- cmd.ProcessState.ExitCode()
+	}()
+	return cmd.Process, addr, exit
+}
+
+// TestServeSIGTERMDrains: a request in flight when SIGTERM comes is
+// answered, with the logits `classify --logits` prints for the same
+// tensor, and the server exits 0.
+func TestServeSIGTERMDrains(t *testing.T) {
+	x := make([]float32, 784)
+	for i := range x {
+		x[i] = float32(math.Cos(float64(i)*0.11)) * 1.5
+	}
+	npy := filepath.Join(t.TempDir(), "x.npy")
+	var buf bytes.Buffer
+	if err := preprocess.WriteNPY(&buf, []int{1, 1, 28, 28}, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(npy, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "classify", "--logits", "--json", npy)
+	var want struct{ Logits []float32 }
+	if err != nil || json.Unmarshal([]byte(out), &want) != nil {
+		t.Fatalf("classify: %v %s", err, out)
+	}
+
+	proc, addr, exit := startServe(t, "--sessions", "1", "--threads-per-session", "1", "--queue", "0")
+	var meta struct{ Inputs []struct{ Name string } }
+	getJSON(t, "http://"+addr+"/v2/models/resnet20-fashion-mnist", &meta)
+	body, _ := json.Marshal(map[string]any{"inputs": []any{map[string]any{"name": meta.Inputs[0].Name, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}}})
+
+	// The request's headers and half its body: in flight, holding the
+	// only place (a second request gets 429).
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v2/models/resnet20-fashion-mnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:len(body)/2])
+	waitStatus(t, "http://"+addr+"/v2/models/resnet20-fashion-mnist/infer", http.StatusTooManyRequests)
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the signal land before the rest of the body
+	c.Write(body[len(body)/2:])
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Outputs []struct{ Data []float32 } }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || len(got.Outputs) == 0 {
+		t.Fatalf("in-flight request: %d %v %+v", resp.StatusCode, err, got)
+	}
+	if !slices.EqualFunc(got.Outputs[0].Data, want.Logits, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+		t.Errorf("serve's logits %v, classify --logits %v", got.Outputs[0].Data, want.Logits)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit status %d after SIGTERM, want 0", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+}
+
+// waitStatus posts an empty request until it gets status.
+func waitStatus(t *testing.T, url string, status int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST %s: no %d within 10 s", url, status)
+		}
+	}
+}

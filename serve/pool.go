@@ -1,0 +1,150 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/firmware"
+)
+
+// runner runs a parsed request (a job) on a model. The request path is
+// handler (admission, body, parsing) -> runner -> sessions: the pool is
+// the runner today; a dynamic batcher would be another runner, wrapping
+// the pool, that merges the samples of several jobs into one RunBatch
+// and splits the outputs back.
+type runner interface {
+	run(ctx context.Context, j *job) error
+}
+
+// served is one model as the server exposes it.
+type served struct {
+	name    string
+	meta    modelMetadata
+	in      tensorInfo
+	outs    []tensorInfo
+	classes int  // size of the first output (what top_k ranks)
+	images  bool // the model has an image preprocessing spec
+	pool    *pool
+	runner  runner
+}
+
+// tensorInfo is one input or output: its name and the shape of one
+// sample (the batch dimension excluded).
+type tensorInfo struct {
+	name  string
+	shape []int
+	size  int
+}
+
+type modelMetadata struct {
+	Name     string           `json:"name"`
+	Platform string           `json:"platform"`
+	Inputs   []metadataTensor `json:"inputs"`
+	Outputs  []metadataTensor `json:"outputs"`
+}
+
+type metadataTensor struct {
+	Name     string `json:"name"`
+	Datatype string `json:"datatype"`
+	Shape    []int  `json:"shape"`
+}
+
+func newServed(nm Named, opt Options) (*served, error) {
+	p, err := newPool(nm.Model, opt)
+	if err != nil {
+		return nil, err
+	}
+	s0 := p.all[0]
+	g := s0.Plan().Graph
+	in := g.Input()
+	m := &served{name: nm.Name, pool: p, runner: p, images: nm.Model.Meta().Preprocess.Channels != 0}
+	m.in = tensorInfo{name: g.Nodes[0].Name, shape: []int{in.C, in.H, in.W}, size: in.Size()}
+	if m.in.name == "" {
+		m.in.name = "input"
+	}
+	if s0.InputLayout() == firmware.LayoutNHWC {
+		m.in.shape = []int{in.H, in.W, in.C}
+	}
+	for k, node := range g.Outputs() {
+		sh := g.Nodes[node].Shape
+		t := tensorInfo{name: fmt.Sprintf("output%d", k), shape: []int{sh.H, sh.W, sh.C}, size: sh.Size()}
+		if k < len(g.OutputNames) && g.OutputNames[k] != "" {
+			t.name = g.OutputNames[k]
+		}
+		if sh.H == 1 && sh.W == 1 { // a vector: [N, C], as PyTorch gives it
+			t.shape = []int{sh.C}
+		}
+		m.outs = append(m.outs, t)
+	}
+	m.classes = m.outs[0].size
+	m.meta = modelMetadata{Name: nm.Name, Platform: "edge-resnet", Inputs: []metadataTensor{meta(m.in)}}
+	for _, o := range m.outs {
+		m.meta.Outputs = append(m.meta.Outputs, meta(o))
+	}
+	return m, nil
+}
+
+// meta is t's $metadata_tensor: FP32, the batch dimension variable (-1).
+func meta(t tensorInfo) metadataTensor {
+	return metadataTensor{Name: t.name, Datatype: "FP32", Shape: append([]int{-1}, t.shape...)}
+}
+
+// pool is a model's sessions and its admission bound.
+type pool struct {
+	slots chan struct{}            // one per request admitted (running or waiting)
+	idle  chan *edgeresnet.Session // sessions free to run
+	all   []*edgeresnet.Session
+}
+
+func newPool(m *edgeresnet.Model, opt Options) (*pool, error) {
+	p := &pool{slots: make(chan struct{}, opt.Sessions+opt.Queue), idle: make(chan *edgeresnet.Session, opt.Sessions)}
+	opts := append(append([]edgeresnet.SessionOption(nil), opt.SessionOptions...), edgeresnet.WithThreads(opt.ThreadsPerSession))
+	for range opt.Sessions {
+		s, err := m.NewSession(opts...)
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("session %d of %d: %w", len(p.all)+1, opt.Sessions, err)
+		}
+		p.all = append(p.all, s)
+		p.idle <- s
+	}
+	return p, nil
+}
+
+// admit takes a place for a request without waiting: false when every
+// session is busy and the queue is full.
+func (p *pool) admit() bool {
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// leave gives back the place admit took.
+func (p *pool) leave() { <-p.slots }
+
+// run waits for a free session (until ctx ends) and runs j on it.
+func (p *pool) run(ctx context.Context, j *job) error {
+	select {
+	case s := <-p.idle:
+		defer func() { p.idle <- s }()
+		return execute(s, j)
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return errorf(http.StatusServiceUnavailable, "timed out waiting for a free session (all %d busy)", cap(p.idle))
+		}
+		return errorf(http.StatusServiceUnavailable, "request canceled while waiting for a session: %v", ctx.Err())
+	}
+}
+
+// close closes the sessions, each after its run in progress.
+func (p *pool) close() {
+	for _, s := range p.all {
+		s.Close()
+	}
+}

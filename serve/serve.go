@@ -1,0 +1,326 @@
+// Package serve is an HTTP server for edge-resnet models that speaks the
+// Open Inference Protocol (the KServe v2 protocol, also spoken by Triton,
+// Seldon and MLServer), REST only.
+//
+// The wire format follows the specification's own text:
+//   - kserve/open-inference-protocol, specification/protocol/inference_rest.md
+//     (https://github.com/kserve/open-inference-protocol): the endpoints,
+//     $inference_request (id, parameters, inputs[name, shape, datatype,
+//     parameters, data], outputs[name, parameters]), $inference_response
+//     (model_name, id, outputs), $metadata_server_response (name, version,
+//     extensions), $metadata_model_response (name, platform, inputs,
+//     outputs of $metadata_tensor name, datatype, shape with -1 for a
+//     variable dimension) and {"error": ...} bodies;
+//   - the binary tensor data extension (Triton's extension_binary_data.md,
+//     KServe's binary_tensor_data_extension): the Inference-Header-Content-Length
+//     header giving the JSON's length, binary data after it in input order,
+//     little-endian and row-major, BYTES elements as a 4-byte length and
+//     the bytes; "binary_data_size" on inputs and response outputs,
+//     "binary_data" on requested outputs and "binary_data_output" on the
+//     request.
+//
+// edge-resnet's additions, listed in the server metadata's extensions:
+//   - "image_bytes": a BYTES input of shape [N] holds N encoded images
+//     (JPEG, PNG, ...; base64 strings in JSON, as KServe's examples send
+//     them, raw in binary data), preprocessed by the model's own spec;
+//   - "top_k": the request parameter {"top_k": k} adds the outputs
+//     top_k_classes (INT64 [N,k]), top_k_probabilities (FP32 [N,k]) and
+//     top_k_labels (BYTES [N,k]).
+//
+// FP32 tensors come in the model's own input layout ([N,C,H,W] for
+// PyTorch and ONNX models, [N,H,W,C] for Keras-style ones), already
+// preprocessed, exactly as `edge-resnet classify` takes .npy files.
+package serve
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+)
+
+// Extensions are the protocol extensions the server metadata lists.
+var Extensions = []string{"binary_tensor_data", "image_bytes", "top_k"}
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	// Sessions is the number of sessions per model, each running one
+	// request at a time (default: DefaultPool).
+	Sessions int
+	// ThreadsPerSession is each session's worker threads (default:
+	// DefaultPool).
+	ThreadsPerSession int
+	// Queue is how many requests per model may wait for a session; one
+	// more gets 429 at once (default: 4 per session; -1: none wait).
+	Queue int
+	// Timeout bounds a request from its admission to its response, the
+	// wait for a session included (default 30s).
+	Timeout time.Duration
+	// MaxBodyBytes bounds a request body (default 64 MiB). Bodies are
+	// read only after admission, so at most Sessions+Queue of them per
+	// model are held at once.
+	MaxBodyBytes int64
+	// SessionOptions are passed to every NewSession (precision, memory).
+	SessionOptions []edgeresnet.SessionOption
+}
+
+// DefaultPool chooses sessions and threads for cores CPUs: two threads a
+// session (they scale ~1.8x, see docs/ARCHITECTURE.md "Threads"), one
+// session per pair of cores.
+func DefaultPool(cores int) (sessions, threads int) {
+	if cores < 2 {
+		return 1, 1
+	}
+	return cores / 2, 2
+}
+
+// withDefaults fills in the zero values.
+func (o Options) withDefaults() Options {
+	s, t := DefaultPool(runtime.GOMAXPROCS(0))
+	if o.Sessions == 0 {
+		o.Sessions = s
+	}
+	if o.ThreadsPerSession == 0 {
+		o.ThreadsPerSession = t
+	}
+	if o.Queue == 0 {
+		o.Queue = 4 * o.Sessions
+	}
+	o.Queue = max(o.Queue, 0)
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 64 << 20
+	}
+	return o
+}
+
+// Limits on Options, so a typo cannot spawn a million goroutines.
+const (
+	MaxSessions = 1024
+	MaxQueue    = 1 << 16
+)
+
+func (o Options) check() error {
+	switch {
+	case o.Sessions < 1 || o.Sessions > MaxSessions:
+		return fmt.Errorf("serve: %d sessions, want 1 to %d", o.Sessions, MaxSessions)
+	case o.ThreadsPerSession < 1 || o.ThreadsPerSession > edgeresnet.MaxThreads:
+		return fmt.Errorf("serve: %d threads per session, want 1 to %d", o.ThreadsPerSession, edgeresnet.MaxThreads)
+	case o.Queue > MaxQueue:
+		return fmt.Errorf("serve: queue of %d, want at most %d", o.Queue, MaxQueue)
+	case o.Timeout < 0:
+		return fmt.Errorf("serve: timeout %v is negative", o.Timeout)
+	case o.MaxBodyBytes < 0:
+		return fmt.Errorf("serve: MaxBodyBytes %d is negative", o.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Named is a model and the name it is served under.
+type Named struct {
+	Name  string
+	Model *edgeresnet.Model
+}
+
+// Server is an http.Handler serving named models. It owns its sessions
+// (Close them with Close); the models stay the caller's.
+type Server struct {
+	opt      Options
+	models   map[string]*served
+	names    []string
+	draining atomic.Bool
+}
+
+// New starts opt.Sessions sessions for each model.
+func New(models []Named, opt Options) (*Server, error) {
+	opt = opt.withDefaults()
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
+	if len(models) == 0 {
+		return nil, errors.New("serve: no models")
+	}
+	s := &Server{opt: opt, models: map[string]*served{}}
+	for _, nm := range models {
+		if err := CheckName(nm.Name); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if s.models[nm.Name] != nil {
+			s.Close()
+			return nil, fmt.Errorf("serve: two models named %q", nm.Name)
+		}
+		m, err := newServed(nm, opt)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("serve: model %q: %w", nm.Name, err)
+		}
+		s.models[nm.Name] = m
+		s.names = append(s.names, nm.Name)
+	}
+	return s, nil
+}
+
+// CheckName accepts model names that are one URL path segment as they
+// are: letters, digits, '_', '-' and '.' (not "." or "..").
+func CheckName(name string) error {
+	ok := name != "" && name != "." && name != ".." && len(name) <= 128
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("serve: model name %q: use 1 to 128 letters, digits, '_', '-' or '.'", name)
+	}
+	return nil
+}
+
+// Names lists the served models in the order given to New.
+func (s *Server) Names() []string { return s.names }
+
+// Drain marks the server not ready (GET /v2/health/ready answers 503 and
+// new inference requests 503) while requests in flight finish; use it
+// before http.Server.Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Close closes every session, after waiting for runs in progress.
+func (s *Server) Close() {
+	for _, m := range s.models {
+		m.pool.close()
+	}
+}
+
+// HTTPServer is an http.Server for s on addr with timeouts against slow
+// clients: headers within 10 s, the whole request within the request
+// timeout plus 30 s, the response within that again, idle connections
+// closed after 2 minutes, headers at most 64 KiB.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.opt.Timeout + 30*time.Second,
+		WriteTimeout:      2*s.opt.Timeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// ServeHTTP routes the protocol's endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	switch {
+	case path == "/v2":
+		s.get(w, r, s.serverMetadata)
+	case path == "/v2/health/live":
+		s.get(w, r, func() (int, any) { return http.StatusOK, map[string]bool{"live": true} })
+	case path == "/v2/health/ready":
+		s.get(w, r, s.ready)
+	case strings.HasPrefix(path, "/v2/models/"):
+		s.model(w, r, strings.Split(strings.TrimPrefix(path, "/v2/models/"), "/"))
+	default:
+		writeError(w, errorf(http.StatusNotFound, "no endpoint %s (the protocol's are under /v2)", r.URL.Path))
+	}
+}
+
+// model routes /v2/models/NAME[/ready|/infer].
+func (s *Server) model(w http.ResponseWriter, r *http.Request, parts []string) {
+	m := s.models[parts[0]]
+	if m == nil {
+		writeError(w, errorf(http.StatusNotFound, "unknown model %q (served: %s)", parts[0], strings.Join(s.names, ", ")))
+		return
+	}
+	switch {
+	case len(parts) == 1:
+		s.get(w, r, func() (int, any) { return http.StatusOK, m.meta })
+	case len(parts) == 2 && parts[1] == "ready":
+		s.get(w, r, func() (int, any) {
+			return s.readyStatus(), map[string]any{"name": m.name, "ready": !s.draining.Load()}
+		})
+	case len(parts) == 2 && parts[1] == "infer":
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, errorf(http.StatusMethodNotAllowed, "%s %s: inference takes POST", r.Method, r.URL.Path))
+			return
+		}
+		s.infer(w, r, m)
+	case parts[1] == "versions":
+		writeError(w, errorf(http.StatusNotFound, "model %q has no versions: use /v2/models/%s without /versions", m.name, m.name))
+	default:
+		writeError(w, errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
+	}
+}
+
+// get answers a GET (or HEAD) endpoint with f's status and JSON body.
+func (s *Server) get(w http.ResponseWriter, r *http.Request, f func() (int, any)) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, errorf(http.StatusMethodNotAllowed, "%s %s: this endpoint takes GET", r.Method, r.URL.Path))
+		return
+	}
+	status, body := f()
+	writeJSON(w, status, body)
+}
+
+func (s *Server) serverMetadata() (int, any) {
+	return http.StatusOK, map[string]any{"name": "edge-resnet", "version": edgeresnet.Version, "extensions": Extensions}
+}
+
+func (s *Server) ready() (int, any) {
+	return s.readyStatus(), map[string]bool{"ready": !s.draining.Load()}
+}
+
+// readyStatus is 503 while draining, so that probes that read only the
+// status (Kubernetes) take the server out of rotation.
+func (s *Server) readyStatus() int {
+	if s.draining.Load() {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusOK
+}
+
+// httpError is an error with its HTTP status; its text is the body's
+// "error".
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status, fmt.Sprintf(format, args...)}
+}
+
+// writeError writes {"error": ...} with err's status (500 when it has
+// none).
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	var he *httpError
+	if errors.As(err, &he) {
+		status = he.status
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil { // our own types: cannot happen, but never send half a body
+		status, b = http.StatusInternalServerError, []byte(`{"error":"serve: encoding the response failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,532 @@
+package serve_test
+
+// These tests speak the protocol as a client would, from the text of the
+// Open Inference Protocol and its binary extension: plain net/http
+// requests and generic JSON maps, never the server's own types.
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+	"github.com/edge-resnet/edge-resnet/preprocess"
+	"github.com/edge-resnet/edge-resnet/serve"
+)
+
+const modelName = "fashion"
+
+// fixture is a server on the built-in model (28x28x1 NCHW input, 10
+// classes) and a session of its own for reference outputs.
+type fixture struct {
+	url   string
+	m     *edgeresnet.Model
+	ref   *edgeresnet.Session
+	input string // the model's input name, from its metadata
+	srv   *serve.Server
+}
+
+func newFixture(t *testing.T, opt serve.Options) *fixture {
+	t.Helper()
+	m, err := edgeresnet.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.ThreadsPerSession = max(opt.ThreadsPerSession, 1)
+	srv, err := serve.New([]serve.Named{{Name: modelName, Model: m}}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	ref, err := m.NewSession(edgeresnet.WithThreads(1), edgeresnet.WithBatch(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close(); srv.Close(); ref.Close(); m.Close() })
+	f := &fixture{url: hs.URL, m: m, ref: ref, srv: srv}
+	_, meta := f.getJSON(t, "/v2/models/"+modelName)
+	f.input = meta["inputs"].([]any)[0].(map[string]any)["name"].(string)
+	return f
+}
+
+func (f *fixture) getJSON(t *testing.T, path string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(f.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, decodeObject(t, resp)
+}
+
+func decodeObject(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("response body is not a JSON object: %v", err)
+	}
+	return v
+}
+
+// post sends an infer request and returns the response.
+func (f *fixture) post(t *testing.T, body []byte, header map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("POST", f.url+"/v2/models/"+modelName+"/infer", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// inputs returns n deterministic samples of the model's input.
+func inputs(n int) []float32 {
+	x := make([]float32, n*28*28)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.37)) * 2
+	}
+	return x
+}
+
+// reference is what Session.RunTensor gives for the same samples.
+func (f *fixture) reference(t *testing.T, x []float32) []float32 {
+	t.Helper()
+	out, err := f.ref.RunTensor([]int{len(x) / 784, 1, 28, 28}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Clone(out)
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestHealthAndMetadata(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	for _, tc := range []struct {
+		path string
+		want map[string]any
+	}{
+		{"/v2/health/live", map[string]any{"live": true}},
+		{"/v2/health/ready", map[string]any{"ready": true}},
+		{"/v2/models/" + modelName + "/ready", map[string]any{"name": modelName, "ready": true}},
+	} {
+		status, got := f.getJSON(t, tc.path)
+		if status != 200 || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("GET %s: %d %v, want 200 %v", tc.path, status, got, tc.want)
+		}
+	}
+	status, meta := f.getJSON(t, "/v2")
+	if status != 200 || meta["name"] != "edge-resnet" || meta["version"] != edgeresnet.Version ||
+		!slices.Contains(meta["extensions"].([]any), any("binary_tensor_data")) {
+		t.Errorf("GET /v2: %d %v", status, meta)
+	}
+	status, meta = f.getJSON(t, "/v2/models/"+modelName)
+	in := meta["inputs"].([]any)[0].(map[string]any)
+	out := meta["outputs"].([]any)[0].(map[string]any)
+	if status != 200 || meta["name"] != modelName || meta["platform"] == "" ||
+		in["datatype"] != "FP32" || fmt.Sprint(in["shape"]) != "[-1 1 28 28]" ||
+		out["datatype"] != "FP32" || fmt.Sprint(out["shape"]) != "[-1 10]" || out["name"] == "" {
+		t.Errorf("GET /v2/models/%s: %d %v", modelName, status, meta)
+	}
+}
+
+// TestInferJSON sends the specification's example request, adapted to
+// the model's input, flat and nested, and checks the response's shape
+// and that the logits are Session.RunTensor's, bit for bit.
+func TestInferJSON(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	x := inputs(2)
+	want := f.reference(t, x)
+	nested := make([][][][]float32, 2)
+	for n := range nested {
+		nested[n] = [][][]float32{make([][]float32, 28)}
+		for h := range 28 {
+			nested[n][0][h] = x[n*784+h*28 : n*784+h*28+28]
+		}
+	}
+	for _, data := range []any{x, nested} {
+		body := mustJSON(t, map[string]any{
+			"id":      "42",
+			"inputs":  []any{map[string]any{"name": f.input, "shape": []int{2, 1, 28, 28}, "datatype": "FP32", "data": data}},
+			"outputs": []any{map[string]any{"name": "output0"}},
+		})
+		resp := f.post(t, body, nil)
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+		var got struct {
+			ModelName string `json:"model_name"`
+			ID        string `json:"id"`
+			Outputs   []struct {
+				Name     string    `json:"name"`
+				Shape    []int     `json:"shape"`
+				Datatype string    `json:"datatype"`
+				Data     []float32 `json:"data"`
+			} `json:"outputs"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.ModelName != modelName || got.ID != "42" || len(got.Outputs) != 1 {
+			t.Fatalf("response %+v", got)
+		}
+		o := got.Outputs[0]
+		if o.Name != "output0" || !slices.Equal(o.Shape, []int{2, 10}) || o.Datatype != "FP32" {
+			t.Errorf("output %s %v %s, want output0 [2 10] FP32", o.Name, o.Shape, o.Datatype)
+		}
+		checkBits(t, o.Data, want)
+	}
+}
+
+func checkBits(t *testing.T, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d values, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("value %d is %v, want %v (bit for bit)", i, got[i], want[i])
+		}
+	}
+}
+
+// binaryBody builds a request of the binary extension: JSON, then data.
+func binaryBody(t *testing.T, req any, data []byte) ([]byte, map[string]string) {
+	j := mustJSON(t, req)
+	return append(j, data...), map[string]string{
+		"Inference-Header-Content-Length": strconv.Itoa(len(j)),
+		"Content-Type":                    "application/octet-stream",
+	}
+}
+
+// splitBinary splits a binary-extension response into its JSON and data.
+func splitBinary(t *testing.T, resp *http.Response) (map[string]any, []byte) {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d, %v: %s", resp.StatusCode, err, b)
+	}
+	n, err := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length"))
+	if err != nil || n > len(b) {
+		t.Fatalf("Inference-Header-Content-Length %q for %d bytes", resp.Header.Get("Inference-Header-Content-Length"), len(b))
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b[:n], &v); err != nil {
+		t.Fatal(err)
+	}
+	return v, b[n:]
+}
+
+func le32(x []float32) []byte {
+	var b []byte
+	for _, v := range x {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b
+}
+
+func fromLE32(b []byte) []float32 {
+	x := make([]float32, len(b)/4)
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return x
+}
+
+// TestInferBinary sends the input as binary data and asks for binary
+// outputs, both ways the extension allows (per output and per request).
+func TestInferBinary(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	x := inputs(3)
+	want := f.reference(t, x)
+	for _, outputs := range []map[string]any{
+		{"outputs": []any{map[string]any{"name": "output0", "parameters": map[string]any{"binary_data": true}}}},
+		{"parameters": map[string]any{"binary_data_output": true}},
+	} {
+		req := map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{3, 1, 28, 28}, "datatype": "FP32",
+			"parameters": map[string]any{"binary_data_size": 4 * len(x)}}}}
+		for k, v := range outputs {
+			req[k] = v
+		}
+		body, hdr := binaryBody(t, req, le32(x))
+		resp := f.post(t, body, hdr)
+		meta, data := splitBinary(t, resp)
+		o := meta["outputs"].([]any)[0].(map[string]any)
+		size := o["parameters"].(map[string]any)["binary_data_size"]
+		if _, has := o["data"]; has || size != float64(len(data)) || fmt.Sprint(o["shape"]) != "[3 10]" {
+			t.Fatalf("output %v with %d bytes of binary data", o, len(data))
+		}
+		checkBits(t, fromLE32(data), want)
+	}
+}
+
+// TestInferTopK checks the top_k parameter's outputs against TopK.
+func TestInferTopK(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	x := inputs(2)
+	want := f.reference(t, x)
+	body := mustJSON(t, map[string]any{
+		"parameters": map[string]any{"top_k": 3},
+		"inputs":     []any{map[string]any{"name": f.input, "shape": []int{2, 1, 28, 28}, "datatype": "FP32", "data": x}},
+	})
+	resp := f.post(t, body, nil)
+	got := decodeObject(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, got)
+	}
+	byName := map[string]map[string]any{}
+	for _, o := range got["outputs"].([]any) {
+		byName[o.(map[string]any)["name"].(string)] = o.(map[string]any)
+	}
+	for s := range 2 {
+		top := f.ref.TopK(want[s*10:(s+1)*10], 3)
+		for i, p := range top {
+			c := byName["top_k_classes"]["data"].([]any)[s*3+i]
+			pr := byName["top_k_probabilities"]["data"].([]any)[s*3+i]
+			l := byName["top_k_labels"]["data"].([]any)[s*3+i]
+			if c != float64(p.Class) || float32(pr.(float64)) != p.Prob || l != p.Label {
+				t.Errorf("sample %d rank %d: %v %v %v, want %+v", s, i, c, pr, l, p)
+			}
+		}
+	}
+	for name, dt := range map[string]string{"output0": "FP32", "top_k_classes": "INT64", "top_k_probabilities": "FP32", "top_k_labels": "BYTES"} {
+		if o := byName[name]; o == nil || o["datatype"] != dt {
+			t.Errorf("output %s: %v, want datatype %s", name, o, dt)
+		}
+	}
+}
+
+// TestInferImage sends an encoded PNG as a BYTES input, base64 in JSON
+// and raw in binary data, and checks the logits against the model's own
+// preprocessing and Run.
+func TestInferImage(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	const path = "../testdata/samples/0000_ankle_boot.png"
+	png, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := preprocess.DecodeFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ref.Preprocess(img); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.ref.RunBatch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(out)
+	in := map[string]any{"name": f.input, "shape": []int{1}, "datatype": "BYTES", "data": []string{base64.StdEncoding.EncodeToString(png)}}
+	resp := f.post(t, mustJSON(t, map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}), nil)
+	_, data := splitBinary(t, resp)
+	checkBits(t, fromLE32(data), want)
+
+	elem := append(binary.LittleEndian.AppendUint32(nil, uint32(len(png))), png...)
+	elems := append(slices.Clone(elem), elem...)
+	delete(in, "data")
+	in["shape"], in["parameters"] = []int{2}, map[string]any{"binary_data_size": len(elems)}
+	body, hdr := binaryBody(t, map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}, elems)
+	_, data = splitBinary(t, f.post(t, body, hdr))
+	checkBits(t, fromLE32(data), append(slices.Clone(want), want...))
+}
+
+// TestInferErrors sends broken requests: each gets its 4xx status and an
+// {"error": ...} naming the problem, and the server keeps serving.
+func TestInferErrors(t *testing.T) {
+	f := newFixture(t, serve.Options{MaxBodyBytes: 1 << 20})
+	x := inputs(1)
+	input := func(kv ...any) map[string]any {
+		in := map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}
+		for i := 0; i < len(kv); i += 2 {
+			in[kv[i].(string)] = kv[i+1]
+		}
+		return map[string]any{"inputs": []any{in}}
+	}
+	js := func(v any) []byte { return mustJSON(t, v) }
+	bin, hdr := binaryBody(t, input("data", nil, "parameters", map[string]any{"binary_data_size": 3136}), le32(x)[:3000])
+	for _, tc := range []struct {
+		name, method, path string
+		body               []byte
+		header             map[string]string
+		status             int
+		want               string
+	}{
+		{"invalid JSON", "POST", "", []byte(`{"inputs": [`), nil, 400, "invalid inference request JSON"},
+		{"not an object", "POST", "", []byte(`[1,2]`), nil, 400, "invalid inference request JSON"},
+		{"no inputs", "POST", "", []byte(`{}`), nil, 400, "0 inputs"},
+		{"wrong input name", "POST", "", js(input("name", "nope")), nil, 400, "the model's input is"},
+		{"wrong shape", "POST", "", js(input("shape", []int{1, 3, 28, 28})), nil, 400, "want [N,1,28,28]"},
+		{"zero batch", "POST", "", js(input("shape", []int{0, 1, 28, 28})), nil, 400, "want [N,1,28,28]"},
+		{"negative dim", "POST", "", js(input("shape", []int{-1, 1, 28, 28})), nil, 400, "want [N,1,28,28]"},
+		{"wrong datatype", "POST", "", js(input("datatype", "INT8")), nil, 400, `datatype "INT8"`},
+		{"short data", "POST", "", js(input("data", x[:700])), nil, 400, "700 values, the shape needs 784"},
+		{"long data", "POST", "", js(input("data", append(slices.Clone(x), 1))), nil, 400, "785 values"},
+		{"string in data", "POST", "", js(input("data", append([]any{[]any{1, "a"}}, make([]any, 782)...))), nil, 400, "value 1"},
+		{"float64 overflow", "POST", "", js(input("data", append([]any{1e39}, make([]any, 783)...))), nil, 400, "not an FP32 number"},
+		{"no data", "POST", "", js(input("data", nil)), nil, 400, "no data"},
+		{"short binary", "POST", "", bin, hdr, 400, "binary_data_size 3136, but 3000 bytes"},
+		{"header too long", "POST", "", []byte(`{}`), map[string]string{"Inference-Header-Content-Length": "99"}, 400, "Inference-Header-Content-Length"},
+		{"binary without size", "POST", "", append(js(input()), 1, 2), map[string]string{"Inference-Header-Content-Length": strconv.Itoa(len(js(input())))}, 400, "no binary_data_size"},
+		{"bad image", "POST", "", js(input("shape", []int{1}, "datatype", "BYTES", "data", []string{"aGVsbG8="})), nil, 400, "image 0"},
+		{"bad base64", "POST", "", js(input("shape", []int{1}, "datatype", "BYTES", "data", []string{"%%%"})), nil, 400, "not base64"},
+		{"bad top_k", "POST", "", js(map[string]any{"parameters": map[string]any{"top_k": "x"}, "inputs": input()["inputs"]}), nil, 400, "top_k"},
+		{"unknown output", "POST", "", js(map[string]any{"outputs": []any{map[string]any{"name": "logits9"}}, "inputs": input()["inputs"]}), nil, 400, `unknown output "logits9"`},
+		{"top_k output without top_k", "POST", "", js(map[string]any{"outputs": []any{map[string]any{"name": "top_k_labels"}}, "inputs": input()["inputs"]}), nil, 400, "needs the request parameter top_k"},
+		{"oversized body", "POST", "", make([]byte, 2<<20), nil, 413, "limit"},
+		{"unknown model", "POST", "/v2/models/nope/infer", js(input()), nil, 404, `unknown model "nope"`},
+		{"unknown model metadata", "GET", "/v2/models/nope", nil, nil, 404, `unknown model "nope"`},
+		{"versions", "GET", "/v2/models/" + modelName + "/versions/1", nil, nil, 404, "no versions"},
+		{"unknown path", "GET", "/v1/models", nil, nil, 404, "no endpoint"},
+		{"GET infer", "GET", "/v2/models/" + modelName + "/infer", nil, nil, 405, "takes POST"},
+		{"POST metadata", "POST", "/v2", nil, nil, 405, "takes GET"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.path
+			if path == "" {
+				path = "/v2/models/" + modelName + "/infer"
+			}
+			req, _ := http.NewRequest(tc.method, f.url+path, bytes.NewReader(tc.body))
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got := decodeObject(t, resp)
+			msg, _ := got["error"].(string)
+			if resp.StatusCode != tc.status || len(got) != 1 || !strings.Contains(msg, tc.want) {
+				t.Errorf("%d %v, want %d and an error containing %q", resp.StatusCode, got, tc.status, tc.want)
+			}
+		})
+	}
+	resp := f.post(t, mustJSON(t, input()), nil)
+	if resp.StatusCode != 200 {
+		t.Errorf("a good request after the bad ones: status %d", resp.StatusCode)
+	}
+}
+
+// TestOversizedChunkedBody: a body without a Content-Length is cut at
+// the limit too.
+func TestOversizedChunkedBody(t *testing.T) {
+	f := newFixture(t, serve.Options{MaxBodyBytes: 1000})
+	resp, err := http.Post(f.url+"/v2/models/"+modelName+"/infer", "application/json", io.MultiReader(strings.NewReader(`{"inputs": [`), strings.NewReader(strings.Repeat(" ", 5000))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if got := decodeObject(t, resp); resp.StatusCode != 413 || got["error"] == nil {
+		t.Errorf("%d %v, want 413 with an error", resp.StatusCode, got)
+	}
+}
+
+// startPartial sends an infer request's headers and part of its body
+// over a raw connection, leaving the request in flight.
+func startPartial(t *testing.T, f *fixture, declared int, sent string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "POST /v2/models/%s/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", modelName, declared, sent)
+	return c
+}
+
+// eventually retries a good request until it succeeds: the server sees
+// a client go away asynchronously.
+func (f *fixture) eventually(t *testing.T, what string) {
+	t.Helper()
+	body := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": inputs(1)}}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Post(f.url+"/v2/models/"+modelName+"/infer", "application/json", bytes.NewReader(body))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no good response within 10 s (last: %v %v)", what, resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestQueueFullAndDisconnect: with one session and no queue, a request
+// whose body is still coming holds the model's only place; another gets
+// 429 at once; when the first client disconnects mid-body the place is
+// free again.
+func TestQueueFullAndDisconnect(t *testing.T) {
+	f := newFixture(t, serve.Options{Sessions: 1, Queue: -1})
+	c := startPartial(t, f, 100000, `{"inputs": [`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := f.post(t, []byte(`{}`), nil)
+		got := decodeObject(t, resp)
+		if resp.StatusCode == 429 {
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(got["error"].(string), "busy") {
+				t.Errorf("429 %v, Retry-After %q", got, resp.Header.Get("Retry-After"))
+			}
+			break
+		}
+		if time.Now().After(deadline) { // the server has not read the partial request's headers yet
+			t.Fatalf("no 429 while a request holds the only session: %d %v", resp.StatusCode, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close()
+	f.eventually(t, "after a client disconnected mid-body")
+}
+
+// TestDrain: a draining server is not ready and takes no new inference.
+func TestDrain(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	f.srv.Drain()
+	status, got := f.getJSON(t, "/v2/health/ready")
+	if status != 503 || got["ready"] != false {
+		t.Errorf("ready while draining: %d %v", status, got)
+	}
+	resp := f.post(t, []byte(`{}`), nil)
+	if got := decodeObject(t, resp); resp.StatusCode != 503 || got["error"] == nil {
+		t.Errorf("infer while draining: %d %v", resp.StatusCode, got)
+	}
+	if status, got := f.getJSON(t, "/v2/health/live"); status != 200 || got["live"] != true {
+		t.Errorf("live while draining: %d %v", status, got)
+	}
+}
