@@ -57,7 +57,7 @@ Without -m, commands use the built-in model: a ResNet-20 trained on
 Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       edgeresnet.Version,
+		Version:       version,
 	}
 	maxMemory = memoryFlag{}
 	root.PersistentFlags().Var(&maxMemory, "max-memory",
@@ -66,6 +66,10 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 	root.AddCommand(newClassifyCmd(), newWatchCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newTrainCmd(), newServeCmd(), newCPUCmd())
 	return root
 }
+
+// version is what --version prints: the library's Version, or the release
+// build's stamp (deploy/Makefile: -ldflags "-X main.version=...").
+var version = edgeresnet.Version
 
 // maxMemory is --max-memory of the command being run.
 var maxMemory memoryFlag
