@@ -2,21 +2,20 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/firmware"
 )
 
 // runner runs a parsed request (a job) on a model. The request path is
-// handler (admission, body, parsing) -> runner -> sessions: the pool is
-// the runner today; a dynamic batcher would be another runner, wrapping
-// the pool, that merges the samples of several jobs into one RunBatch
-// and splits the outputs back.
+// handler (admission, body, parsing) -> runner -> sessions: the runner is
+// the session pool, or with Options.MaxBatch > 1 the batcher wrapping
+// it, which merges the samples of several jobs into one RunBatch and
+// splits the outputs back.
 type runner interface {
 	run(ctx context.Context, j *job) error
+	close()
 }
 
 // served is one model as the server exposes it.
@@ -80,6 +79,9 @@ func newServed(nm Named, opt Options) (*served, error) {
 		m.outs = append(m.outs, t)
 	}
 	m.classes = m.outs[0].size
+	if opt.MaxBatch > 1 {
+		m.runner = newBatcher(p, opt)
+	}
 	m.meta = modelMetadata{Name: nm.Name, Platform: "edge-resnet", Inputs: []metadataTensor{meta(m.in)}}
 	for _, o := range m.outs {
 		m.meta.Outputs = append(m.meta.Outputs, meta(o))
@@ -100,8 +102,11 @@ type pool struct {
 }
 
 func newPool(m *edgeresnet.Model, opt Options) (*pool, error) {
-	p := &pool{slots: make(chan struct{}, opt.Sessions+opt.Queue), idle: make(chan *edgeresnet.Session, opt.Sessions)}
+	p := &pool{slots: make(chan struct{}, opt.places()), idle: make(chan *edgeresnet.Session, opt.Sessions)}
 	opts := append(append([]edgeresnet.SessionOption(nil), opt.SessionOptions...), edgeresnet.WithThreads(opt.ThreadsPerSession))
+	if opt.MaxBatch > 1 {
+		opts = append(opts, edgeresnet.WithBatch(opt.MaxBatch))
+	}
 	for range opt.Sessions {
 		s, err := m.NewSession(opts...)
 		if err != nil {
@@ -135,10 +140,7 @@ func (p *pool) run(ctx context.Context, j *job) error {
 		defer func() { p.idle <- s }()
 		return execute(s, j)
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return errorf(http.StatusServiceUnavailable, "timed out waiting for a free session (all %d busy)", cap(p.idle))
-		}
-		return errorf(http.StatusServiceUnavailable, "request canceled while waiting for a session: %v", ctx.Err())
+		return waitError(ctx, fmt.Sprintf("a free session (all %d busy)", cap(p.idle)))
 	}
 }
 

@@ -57,14 +57,23 @@ type Options struct {
 	// DefaultPool).
 	ThreadsPerSession int
 	// Queue is how many requests per model may wait for a session; one
-	// more gets 429 at once (default: 4 per session; -1: none wait).
+	// more gets 429 at once (default: 4 per session, times MaxBatch when
+	// batching; -1: none wait).
 	Queue int
+	// MaxBatch > 1 turns on dynamic batching: each session is made
+	// WithBatch(MaxBatch) and runs the samples of up to MaxBatch
+	// concurrent requests at once; Sessions*MaxBatch requests may then
+	// run besides the Queue waiting (default 1: off).
+	MaxBatch int
+	// BatchTimeout is how long a batch waits for more samples after its
+	// first request arrived (default 2ms when batching).
+	BatchTimeout time.Duration
 	// Timeout bounds a request from its admission to its response, the
 	// wait for a session included (default 30s).
 	Timeout time.Duration
 	// MaxBodyBytes bounds a request body (default 64 MiB). Bodies are
-	// read only after admission, so at most Sessions+Queue of them per
-	// model are held at once.
+	// read only after admission, so at most Places() of them per model
+	// are held at once.
 	MaxBodyBytes int64
 	// SessionOptions are passed to every NewSession (precision, memory).
 	SessionOptions []edgeresnet.SessionOption
@@ -89,8 +98,12 @@ func (o Options) withDefaults() Options {
 	if o.ThreadsPerSession == 0 {
 		o.ThreadsPerSession = t
 	}
+	o.MaxBatch = max(o.MaxBatch, 1)
 	if o.Queue == 0 {
-		o.Queue = 4 * o.Sessions
+		o.Queue = 4 * o.Sessions * o.MaxBatch
+	}
+	if o.BatchTimeout == 0 && o.MaxBatch > 1 {
+		o.BatchTimeout = 2 * time.Millisecond
 	}
 	o.Queue = max(o.Queue, 0)
 	if o.Timeout == 0 {
@@ -106,7 +119,14 @@ func (o Options) withDefaults() Options {
 const (
 	MaxSessions = 1024
 	MaxQueue    = 1 << 16
+	MaxBatch    = 256 // each session holds MaxBatch inputs and activations
 )
+
+// Places is how many requests per model are admitted at once, running
+// or waiting: Sessions*MaxBatch + Queue, with the defaults filled in.
+func (o Options) Places() int { return o.withDefaults().places() }
+
+func (o Options) places() int { return o.Sessions*o.MaxBatch + o.Queue }
 
 func (o Options) check() error {
 	switch {
@@ -116,6 +136,10 @@ func (o Options) check() error {
 		return fmt.Errorf("serve: %d threads per session, want 1 to %d", o.ThreadsPerSession, edgeresnet.MaxThreads)
 	case o.Queue > MaxQueue:
 		return fmt.Errorf("serve: queue of %d, want at most %d", o.Queue, MaxQueue)
+	case o.MaxBatch > MaxBatch:
+		return fmt.Errorf("serve: MaxBatch %d, want at most %d", o.MaxBatch, MaxBatch)
+	case o.BatchTimeout < 0 || o.BatchTimeout > time.Second:
+		return fmt.Errorf("serve: batch timeout %v, want 0 to 1s", o.BatchTimeout)
 	case o.Timeout < 0:
 		return fmt.Errorf("serve: timeout %v is negative", o.Timeout)
 	case o.MaxBodyBytes < 0:
@@ -195,7 +219,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Close closes every session, after waiting for runs in progress.
 func (s *Server) Close() {
 	for _, m := range s.models {
-		m.pool.close()
+		m.runner.close()
 	}
 }
 

@@ -328,11 +328,10 @@ func TestInferTopK(t *testing.T) {
 	}
 }
 
-// TestInferImage sends an encoded PNG as a BYTES input, base64 in JSON
-// and raw in binary data, and checks the logits against the model's own
-// preprocessing and Run.
-func TestInferImage(t *testing.T) {
-	f := newFixture(t, serve.Options{})
+// sampleImage is a PNG and its logits by the model's own preprocessing
+// and Run.
+func (f *fixture) sampleImage(t *testing.T) ([]byte, []float32) {
+	t.Helper()
 	const path = "../testdata/samples/0000_ankle_boot.png"
 	png, err := os.ReadFile(path)
 	if err != nil {
@@ -349,7 +348,15 @@ func TestInferImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := slices.Clone(out)
+	return png, slices.Clone(out)
+}
+
+// TestInferImage sends an encoded PNG as a BYTES input, base64 in JSON
+// and raw in binary data, and checks the logits against the model's own
+// preprocessing and Run.
+func TestInferImage(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	png, want := f.sampleImage(t)
 	in := map[string]any{"name": f.input, "shape": []int{1}, "datatype": "BYTES", "data": []string{base64.StdEncoding.EncodeToString(png)}}
 	resp := f.post(t, mustJSON(t, map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}), nil)
 	_, data := splitBinary(t, resp)
@@ -488,30 +495,99 @@ func (f *fixture) eventually(t *testing.T, what string) {
 	}
 }
 
-// TestQueueFullAndDisconnect: with one session and no queue, a request
-// whose body is still coming holds the model's only place; another gets
-// 429 at once; when the first client disconnects mid-body the place is
-// free again.
+// TestQueueFullAndDisconnect: with no queue, requests whose bodies are
+// still coming hold the model's places (one per session, or per sample
+// of a session's batch when batching); another gets 429 at once; when
+// the first clients disconnect mid-body the places are free again.
 func TestQueueFullAndDisconnect(t *testing.T) {
-	f := newFixture(t, serve.Options{Sessions: 1, Queue: -1})
-	c := startPartial(t, f, 100000, `{"inputs": [`)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp := f.post(t, []byte(`{}`), nil)
-		got := decodeObject(t, resp)
-		if resp.StatusCode == 429 {
-			if resp.Header.Get("Retry-After") == "" || !strings.Contains(got["error"].(string), "busy") {
-				t.Errorf("429 %v, Retry-After %q", got, resp.Header.Get("Retry-After"))
+	for _, opt := range []serve.Options{{Sessions: 1, Queue: -1}, {Sessions: 1, Queue: -1, MaxBatch: 3}} {
+		t.Run(fmt.Sprintf("batch %d", opt.MaxBatch), func(t *testing.T) {
+			f := newFixture(t, opt)
+			var conns []net.Conn
+			for range opt.Places() {
+				conns = append(conns, startPartial(t, f, 100000, `{"inputs": [`))
 			}
-			break
-		}
-		if time.Now().After(deadline) { // the server has not read the partial request's headers yet
-			t.Fatalf("no 429 while a request holds the only session: %d %v", resp.StatusCode, got)
-		}
-		time.Sleep(10 * time.Millisecond)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				resp := f.post(t, []byte(`{}`), nil)
+				got := decodeObject(t, resp)
+				if resp.StatusCode == 429 {
+					if resp.Header.Get("Retry-After") == "" || !strings.Contains(got["error"].(string), "busy") {
+						t.Errorf("429 %v, Retry-After %q", got, resp.Header.Get("Retry-After"))
+					}
+					break
+				}
+				if resp.StatusCode != 400 || time.Now().After(deadline) { // 400: the server has not read a partial request's headers yet
+					t.Fatalf("no 429 while requests hold every place: %d %v", resp.StatusCode, got)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for _, c := range conns {
+				c.Close()
+			}
+			f.eventually(t, "after clients disconnected mid-body")
+		})
 	}
-	c.Close()
-	f.eventually(t, "after a client disconnected mid-body")
+}
+
+// TestInferBatched sends concurrent requests (FP32 of 1 to 5 samples,
+// JSON and binary, and images) to a server that batches up to 4 samples:
+// each response's logits are Session.RunTensor's bit for bit.
+func TestInferBatched(t *testing.T) {
+	f := newFixture(t, serve.Options{Sessions: 1, MaxBatch: 4, BatchTimeout: 20 * time.Millisecond})
+	png, wantImage := f.sampleImage(t)
+	type call struct {
+		body []byte
+		hdr  map[string]string
+		want []float32
+	}
+	var calls []call
+	for i, n := range []int{1, 2, 5, 1, 3, 1} {
+		x := inputs(n + i)[i*784:]
+		var want []float32
+		for s := range n {
+			want = append(want, f.reference(t, x[s*784:(s+1)*784])...)
+		}
+		in := map[string]any{"name": f.input, "shape": []int{n, 1, 28, 28}, "datatype": "FP32"}
+		req := map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}
+		if i%2 == 0 {
+			in["data"] = x
+			calls = append(calls, call{mustJSON(t, req), nil, want})
+			continue
+		}
+		in["parameters"] = map[string]any{"binary_data_size": 4 * len(x)}
+		body, hdr := binaryBody(t, req, le32(x))
+		calls = append(calls, call{body, hdr, want})
+	}
+	in := map[string]any{"name": f.input, "shape": []int{1}, "datatype": "BYTES", "data": []string{base64.StdEncoding.EncodeToString(png)}}
+	calls = append(calls, call{mustJSON(t, map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}), nil, wantImage})
+	got := make([][]float32, len(calls))
+	done := make(chan int)
+	for i, c := range calls {
+		go func() {
+			req, _ := http.NewRequest("POST", f.url+"/v2/models/"+modelName+"/infer", bytes.NewReader(c.body))
+			for k, v := range c.hdr {
+				req.Header.Set(k, v)
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if n, err := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length")); err == nil && resp.StatusCode == 200 && n <= len(b) {
+					got[i] = fromLE32(b[n:])
+				}
+			}
+			done <- i
+		}()
+	}
+	for range calls {
+		<-done
+	}
+	for i, c := range calls {
+		if got[i] == nil {
+			t.Fatalf("request %d failed", i)
+		}
+		checkBits(t, got[i], c.want)
+	}
 }
 
 // TestDrain: a draining server is not ready and takes no new inference.

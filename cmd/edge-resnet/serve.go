@@ -27,6 +27,8 @@ type serveFlags struct {
 	sessions  int
 	threads   int
 	queue     int
+	maxBatch  int
+	batchWait time.Duration
 	timeout   time.Duration
 	grace     time.Duration
 	maxBody   memoryFlag
@@ -58,7 +60,10 @@ top_k_classes, top_k_probabilities and top_k_labels. Errors are
 
 Each model gets --sessions sessions of --threads-per-session threads; a
 request waits for one in a queue of --queue, and gets 429 at once when the
-queue is full, 503 when it waits longer than --timeout. Ctrl-C or SIGTERM
+queue is full, 503 when it waits longer than --timeout. --max-batch B
+merges the samples of concurrent requests into one run of up to B on each
+session, waiting at most --batch-timeout after a batch's first request
+for more; logits are the same bit for bit. Ctrl-C or SIGTERM
 stops accepting requests, lets those in flight finish (up to --grace) and
 exits 0.
 
@@ -79,7 +84,9 @@ built-in model.`,
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8000", "address to listen on (:8000 for every interface)")
 	fl.IntVar(&f.sessions, "sessions", sessions, "sessions per model (requests run at once)")
 	fl.IntVar(&f.threads, "threads-per-session", threads, "worker threads per session")
-	fl.IntVar(&f.queue, "queue", 4*sessions, "requests per model that may wait for a session (0: none)")
+	fl.IntVar(&f.queue, "queue", -1, "requests per model that may wait for a session (0: none; default 4 per session, times --max-batch)")
+	fl.IntVar(&f.maxBatch, "max-batch", 1, "dynamic batching: merge up to this many concurrent samples into one run (1: off)")
+	fl.DurationVar(&f.batchWait, "batch-timeout", 2*time.Millisecond, "with --max-batch, how long a batch waits for more requests after its first")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request limit, waiting for a session included")
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	f.maxBody = memoryFlag{n: 64 << 20, set: true}
@@ -164,16 +171,25 @@ func serveOptions(f serveFlags) (serve.Options, error) {
 	}
 	if err := checkIntFlags(intFlag{"--sessions", f.sessions, 1, serve.MaxSessions, "sessions per model"},
 		intFlag{"--threads-per-session", f.threads, 1, edgeresnet.MaxThreads, "threads per session"},
-		intFlag{"--queue", f.queue, 0, serve.MaxQueue, "waiting requests per model"}); err != nil {
+		intFlag{"--queue", f.queue, -1, serve.MaxQueue, "waiting requests per model"},
+		intFlag{"--max-batch", f.maxBatch, 1, serve.MaxBatch, "samples per batched run"}); err != nil {
 		return serve.Options{}, err
 	}
-	if f.timeout <= 0 || f.grace < 0 || f.maxBody.n <= 0 {
-		return serve.Options{}, fmt.Errorf("--timeout %v, --grace %v, --max-body %d: want a positive timeout and body limit", f.timeout, f.grace, f.maxBody.n)
+	if f.timeout <= 0 || f.grace < 0 || f.maxBody.n <= 0 || f.batchWait < 0 || f.batchWait > time.Second {
+		return serve.Options{}, fmt.Errorf("--timeout %v, --grace %v, --max-body %d, --batch-timeout %v: want a positive timeout and body limit, a batch timeout of 0 to 1s",
+			f.timeout, f.grace, f.maxBody.n, f.batchWait)
 	}
-	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Queue: f.queue, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
-		SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}}
-	if f.queue == 0 {
+	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
+		MaxBatch: f.maxBatch, BatchTimeout: f.batchWait, SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}}
+	switch f.queue {
+	case -1: // serve.Options' default
+	case 0:
 		opt.Queue = -1 // serve.Options' "none", 0 being its default
+	default:
+		opt.Queue = f.queue
+	}
+	if f.batchWait == 0 {
+		opt.BatchTimeout = time.Nanosecond // run at once; 0 is serve.Options' default
 	}
 	if maxMemory.set {
 		opt.SessionOptions = append(opt.SessionOptions, edgeresnet.WithMaxMemory(maxMemory.n))
@@ -203,11 +219,11 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	}
 	// Live memory: bodies of the admitted requests (held with their
 	// decoded tensors, about twice) and one decoded image per session.
-	perModel := int64(opt.Sessions+max(opt.Queue, 0))*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
+	perModel := int64(opt.Places())*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
 	limitHeap(int64(len(named)) * perModel)
 	hs := srv.HTTPServer(f.addr)
-	fmt.Fprintf(stderr, "edge-resnet: serving %s (%d sessions x %d threads, queue %d) on http://%s\n",
-		strings.Join(srv.Names(), ", "), opt.Sessions, opt.ThreadsPerSession, max(opt.Queue, 0), ln.Addr())
+	fmt.Fprintf(stderr, "edge-resnet: serving %s (%d sessions x %d threads, batch %d, %d places) on http://%s\n",
+		strings.Join(srv.Names(), ", "), opt.Sessions, opt.ThreadsPerSession, max(opt.MaxBatch, 1), opt.Places(), ln.Addr())
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {

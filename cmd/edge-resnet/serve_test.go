@@ -88,9 +88,9 @@ func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int) 
 	return cmd.Process, addr, exit
 }
 
-// TestServeSIGTERMDrains: a request in flight when SIGTERM comes is
+// TestServeSIGTERMDrains: requests in flight when SIGTERM comes are
 // answered, with the logits `classify --logits` prints for the same
-// tensor, and the server exits 0.
+// tensor, with and without batching, and the server exits 0.
 func TestServeSIGTERMDrains(t *testing.T) {
 	x := make([]float32, 784)
 	for i := range x {
@@ -109,25 +109,73 @@ func TestServeSIGTERMDrains(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &want) != nil {
 		t.Fatalf("classify: %v %s", err, out)
 	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		inFlight int // requests that fill every place
+	}{
+		{"unbatched", nil, 1},
+		{"batched", []string{"--max-batch", "2", "--batch-timeout", "50ms"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proc, addr, exit := startServe(t, append([]string{"--sessions", "1", "--threads-per-session", "1", "--queue", "0"}, tc.args...)...)
+			var conns []net.Conn
+			for range tc.inFlight {
+				conns = append(conns, startRequest(t, addr, x))
+			}
+			waitStatus(t, "http://"+addr+"/v2/models/resnet20-fashion-mnist/infer", http.StatusTooManyRequests)
+			if err := proc.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond) // let the signal land before the rest of the bodies
+			for _, c := range conns {
+				got := finishRequest(t, c, x)
+				if !slices.EqualFunc(got, want.Logits, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+					t.Errorf("serve's logits %v, classify --logits %v", got, want.Logits)
+				}
+			}
+			select {
+			case code := <-exit:
+				if code != 0 {
+					t.Errorf("exit status %d after SIGTERM, want 0", code)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve did not exit after SIGTERM")
+			}
+		})
+	}
+}
 
-	proc, addr, exit := startServe(t, "--sessions", "1", "--threads-per-session", "1", "--queue", "0")
+// inferBody is an infer request of x for the built-in model.
+func inferBody(x []float32) []byte {
+	body, _ := json.Marshal(map[string]any{"inputs": []any{map[string]any{"name": "input", "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}}})
+	return body
+}
+
+// startRequest sends an infer request's headers and half its body: in
+// flight, holding a place.
+func startRequest(t *testing.T, addr string, x []float32) net.Conn {
+	t.Helper()
 	var meta struct{ Inputs []struct{ Name string } }
 	getJSON(t, "http://"+addr+"/v2/models/resnet20-fashion-mnist", &meta)
-	body, _ := json.Marshal(map[string]any{"inputs": []any{map[string]any{"name": meta.Inputs[0].Name, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}}})
-
-	// The request's headers and half its body: in flight, holding the
-	// only place (a second request gets 429).
+	if meta.Inputs[0].Name != "input" {
+		t.Fatalf("the model's input is %q", meta.Inputs[0].Name)
+	}
+	body := inferBody(x)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	fmt.Fprintf(c, "POST /v2/models/resnet20-fashion-mnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:len(body)/2])
-	waitStatus(t, "http://"+addr+"/v2/models/resnet20-fashion-mnist/infer", http.StatusTooManyRequests)
-	if err := proc.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond) // let the signal land before the rest of the body
+	return c
+}
+
+// finishRequest sends the rest of startRequest's body and returns the
+// response's logits.
+func finishRequest(t *testing.T, c net.Conn, x []float32) []float32 {
+	t.Helper()
+	body := inferBody(x)
 	c.Write(body[len(body)/2:])
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -137,17 +185,7 @@ func TestServeSIGTERMDrains(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || len(got.Outputs) == 0 {
 		t.Fatalf("in-flight request: %d %v %+v", resp.StatusCode, err, got)
 	}
-	if !slices.EqualFunc(got.Outputs[0].Data, want.Logits, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
-		t.Errorf("serve's logits %v, classify --logits %v", got.Outputs[0].Data, want.Logits)
-	}
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Errorf("exit status %d after SIGTERM, want 0", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit after SIGTERM")
-	}
+	return got.Outputs[0].Data
 }
 
 func getJSON(t *testing.T, url string, v any) {
