@@ -24,7 +24,7 @@ type batcher struct {
 	mu      sync.Mutex // guards closed against enqueue
 	closed  bool
 	workers sync.WaitGroup
-	observe func(samples int) // after each run (tests, metrics); may be nil
+	observe func(samples int) // after each run (tests); may be nil
 }
 
 func newBatcher(p *pool, opt Options) *batcher {
@@ -44,6 +44,7 @@ func (b *batcher) run(ctx context.Context, j *job) error {
 	if !closed {
 		select {
 		case b.jobs <- j:
+			b.pool.metrics.queued.Inc()
 		default: // admission bounds the queue: cannot happen, but never block
 			b.mu.Unlock()
 			return errorf(http.StatusTooManyRequests, "the batch queue is full")
@@ -158,14 +159,14 @@ func (b *batcher) take(bt *batch, timer **time.Timer) (j *job, open bool) {
 	if bt.n == 0 {
 		select {
 		case j := <-b.jobs:
-			return j, true
+			return b.dequeued(j), true
 		case <-b.quit:
 			return nil, false
 		}
 	}
 	select {
 	case j := <-b.jobs:
-		return j, true
+		return b.dequeued(j), true
 	default:
 	}
 	if *timer == nil {
@@ -173,12 +174,17 @@ func (b *batcher) take(bt *batch, timer **time.Timer) (j *job, open bool) {
 	}
 	select {
 	case j := <-b.jobs:
-		return j, true
+		return b.dequeued(j), true
 	case <-(*timer).C:
 		return nil, true
 	case <-b.quit:
 		return nil, false
 	}
+}
+
+func (b *batcher) dequeued(j *job) *job {
+	b.pool.metrics.queued.Dec()
+	return j
 }
 
 // runBatch fills the session with the batch's samples, runs them at once
@@ -210,8 +216,11 @@ func (b *batcher) runBatch(s *edgeresnet.Session, bt *batch) {
 		}
 		return
 	}
-	if b.observe != nil && err == nil {
-		b.observe(slot)
+	if err == nil {
+		b.pool.metrics.batch.Observe(float64(slot))
+		if b.observe != nil {
+			b.observe(slot)
+		}
 	}
 	total := slot
 	slot = 0
@@ -243,7 +252,7 @@ func (b *batcher) close() {
 	for {
 		select {
 		case j := <-b.jobs:
-			finish(j, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
+			finish(b.dequeued(j), errorf(http.StatusServiceUnavailable, "the server is shutting down"))
 		default:
 			b.pool.close()
 			return

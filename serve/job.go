@@ -39,7 +39,8 @@ type job struct {
 // Images are decoded here, one at a time, so that decoded images in
 // memory are bounded by the sessions (each image within
 // preprocess.MaxDecodeBytes), not by the requests admitted.
-func execute(s *edgeresnet.Session, j *job) error {
+// observe gets the samples of each run.
+func execute(s *edgeresnet.Session, j *job, observe func(float64)) error {
 	b := s.Batch()
 	for off := 0; off < j.n; off += b {
 		k := min(b, j.n-off)
@@ -50,6 +51,7 @@ func execute(s *edgeresnet.Session, j *job) error {
 		if err != nil {
 			return runError(err)
 		}
+		observe(float64(k))
 		j.collect(s, out, k, 0, off, k)
 	}
 	return nil

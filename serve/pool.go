@@ -51,8 +51,8 @@ type metadataTensor struct {
 	Shape    []int  `json:"shape"`
 }
 
-func newServed(nm Named, opt Options) (*served, error) {
-	p, err := newPool(nm.Model, opt)
+func newServed(nm Named, opt Options, mm *modelMetrics) (*served, error) {
+	p, err := newPool(nm.Model, opt, mm)
 	if err != nil {
 		return nil, err
 	}
@@ -96,13 +96,14 @@ func meta(t tensorInfo) metadataTensor {
 
 // pool is a model's sessions and its admission bound.
 type pool struct {
-	slots chan struct{}            // one per request admitted (running or waiting)
-	idle  chan *edgeresnet.Session // sessions free to run
-	all   []*edgeresnet.Session
+	slots   chan struct{}            // one per request admitted (running or waiting)
+	idle    chan *edgeresnet.Session // sessions free to run
+	all     []*edgeresnet.Session
+	metrics *modelMetrics
 }
 
-func newPool(m *edgeresnet.Model, opt Options) (*pool, error) {
-	p := &pool{slots: make(chan struct{}, opt.places()), idle: make(chan *edgeresnet.Session, opt.Sessions)}
+func newPool(m *edgeresnet.Model, opt Options, mm *modelMetrics) (*pool, error) {
+	p := &pool{slots: make(chan struct{}, opt.places()), idle: make(chan *edgeresnet.Session, opt.Sessions), metrics: mm}
 	opts := append(append([]edgeresnet.SessionOption(nil), opt.SessionOptions...), edgeresnet.WithThreads(opt.ThreadsPerSession))
 	if opt.MaxBatch > 1 {
 		opts = append(opts, edgeresnet.WithBatch(opt.MaxBatch))
@@ -124,6 +125,7 @@ func newPool(m *edgeresnet.Model, opt Options) (*pool, error) {
 func (p *pool) admit() bool {
 	select {
 	case p.slots <- struct{}{}:
+		p.metrics.inFlight.Inc()
 		return true
 	default:
 		return false
@@ -131,15 +133,21 @@ func (p *pool) admit() bool {
 }
 
 // leave gives back the place admit took.
-func (p *pool) leave() { <-p.slots }
+func (p *pool) leave() {
+	p.metrics.inFlight.Dec()
+	<-p.slots
+}
 
 // run waits for a free session (until ctx ends) and runs j on it.
 func (p *pool) run(ctx context.Context, j *job) error {
+	p.metrics.queued.Inc()
 	select {
 	case s := <-p.idle:
+		p.metrics.queued.Dec()
 		defer func() { p.idle <- s }()
-		return execute(s, j)
+		return execute(s, j, p.metrics.batch.Observe)
 	case <-ctx.Done():
+		p.metrics.queued.Dec()
 		return waitError(ctx, fmt.Sprintf("a free session (all %d busy)", cap(p.idle)))
 	}
 }

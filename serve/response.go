@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The outputs the request parameter top_k adds.
@@ -19,7 +20,9 @@ const (
 
 // infer is POST /v2/models/NAME/infer: admission (429 at once when the
 // model's sessions and queue are full), then the body, then the runner.
-func (s *Server) infer(w http.ResponseWriter, r *http.Request, m *served) {
+func (s *Server) infer(rw http.ResponseWriter, r *http.Request, m *served) {
+	w := &statusWriter{ResponseWriter: rw}
+	defer m.pool.metrics.answered(w, time.Now())
 	if s.draining.Load() {
 		writeError(w, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
 		return

@@ -161,6 +161,7 @@ type Server struct {
 	models   map[string]*served
 	names    []string
 	draining atomic.Bool
+	metrics  *metrics
 }
 
 // New starts opt.Sessions sessions for each model.
@@ -172,7 +173,7 @@ func New(models []Named, opt Options) (*Server, error) {
 	if len(models) == 0 {
 		return nil, errors.New("serve: no models")
 	}
-	s := &Server{opt: opt, models: map[string]*served{}}
+	s := &Server{opt: opt, models: map[string]*served{}, metrics: newMetrics()}
 	for _, nm := range models {
 		if err := CheckName(nm.Name); err != nil {
 			s.Close()
@@ -182,7 +183,7 @@ func New(models []Named, opt Options) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("serve: two models named %q", nm.Name)
 		}
-		m, err := newServed(nm, opt)
+		m, err := newServed(nm, opt, s.metrics.model(nm.Name))
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("serve: model %q: %w", nm.Name, err)
@@ -249,6 +250,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.get(w, r, func() (int, any) { return http.StatusOK, map[string]bool{"live": true} })
 	case path == "/v2/health/ready":
 		s.get(w, r, s.ready)
+	case path == "/metrics":
+		s.metrics.handler.ServeHTTP(w, r)
 	case strings.HasPrefix(path, "/v2/models/"):
 		s.model(w, r, strings.Split(strings.TrimPrefix(path, "/v2/models/"), "/"))
 	default:

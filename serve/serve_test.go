@@ -606,3 +606,66 @@ func TestDrain(t *testing.T) {
 		t.Errorf("live while draining: %d %v", status, got)
 	}
 }
+
+// TestMetrics: /metrics counts requests by model and status, errors,
+// latencies and batch sizes, and shows nothing queued or in flight once
+// the requests are answered; a second server's counts are its own.
+func TestMetrics(t *testing.T) {
+	for _, opt := range []serve.Options{{}, {MaxBatch: 4}} {
+		t.Run(fmt.Sprintf("batch %d", opt.MaxBatch), func(t *testing.T) {
+			f := newFixture(t, opt)
+			good := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{3, 1, 28, 28}, "datatype": "FP32", "data": inputs(3)}}})
+			for range 2 {
+				if resp := f.post(t, good, nil); resp.StatusCode != 200 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			if resp := f.post(t, []byte(`{}`), nil); resp.StatusCode != 400 {
+				t.Fatalf("status %d, want 400", resp.StatusCode)
+			}
+			// The handler counts after its response is sent: poll.
+			f.metricsEventually(t, []string{
+				`edge_resnet_inference_requests_total{code="200",model="fashion"} 2`,
+				`edge_resnet_inference_requests_total{code="400",model="fashion"} 1`,
+				`edge_resnet_inference_errors_total{code="400",model="fashion"} 1`,
+				`edge_resnet_inference_duration_seconds_count{model="fashion"} 3`,
+				`edge_resnet_batch_size_sum{model="fashion"} 6`,
+				`edge_resnet_queue_depth{model="fashion"} 0`,
+				`edge_resnet_in_flight_requests{model="fashion"} 0`,
+				`go_goroutines `,
+			})
+			if other := newFixture(t, opt).metrics(t); strings.Contains(other, "edge_resnet_inference_requests_total{") {
+				t.Errorf("a new server counts another's requests")
+			}
+		})
+	}
+}
+
+// metricsEventually waits until /metrics has every line in want.
+func (f *fixture) metricsEventually(t *testing.T, want []string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := f.metrics(t)
+		missing := slices.IndexFunc(want, func(w string) bool { return !strings.Contains(got, "\n"+w) })
+		if missing < 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no line %q:\n%s", want[missing], got)
+		}
+	}
+}
+
+func (f *fixture) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(f.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}

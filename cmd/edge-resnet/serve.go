@@ -47,6 +47,7 @@ API that Triton, KServe, Seldon and MLServer speak):
   GET  /v2/health/live, /v2/health/ready     liveness, readiness
   GET  /v2                                   server metadata and extensions
   GET  /v2/models/NAME, /v2/models/NAME/ready  inputs/outputs (datatype, shape), readiness
+  GET  /metrics                              Prometheus metrics
   POST /v2/models/NAME/infer                 inference
 
 An inference request takes one input: FP32 tensors in the model's own
