@@ -65,10 +65,7 @@ func (m *metrics) model(name string) *modelMetrics {
 
 // answered counts the response w wrote, begun at start.
 func (mm *modelMetrics) answered(w *statusWriter, start time.Time) {
-	status := w.status
-	if status == 0 { // nothing written: net/http sends 200
-		status = http.StatusOK
-	}
+	status := w.code()
 	code := strconv.Itoa(status)
 	mm.parent.requests.WithLabelValues(mm.name, code).Inc()
 	if status >= 400 {
@@ -77,10 +74,21 @@ func (mm *modelMetrics) answered(w *statusWriter, start time.Time) {
 	mm.latency.Observe(time.Since(start).Seconds())
 }
 
-// statusWriter remembers the status a handler wrote.
+// statusWriter remembers the status a handler wrote, and writeError's
+// error.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	err    error
+}
+
+// code is the status sent: 200 when the handler wrote nothing, as
+// net/http does.
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
 }
 
 func (w *statusWriter) WriteHeader(status int) {

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -22,7 +23,10 @@ const (
 // model's sessions and queue are full), then the body, then the runner.
 func (s *Server) infer(rw http.ResponseWriter, r *http.Request, m *served) {
 	w := &statusWriter{ResponseWriter: rw}
-	defer m.pool.metrics.answered(w, time.Now())
+	defer func(start time.Time) {
+		m.pool.metrics.answered(w, start)
+		s.logRequest(r, m.name, w, start)
+	}(time.Now())
 	if s.draining.Load() {
 		writeError(w, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
 		return
@@ -54,6 +58,24 @@ func (s *Server) infer(rw http.ResponseWriter, r *http.Request, m *served) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	w.Write(bin)
+}
+
+// logRequest logs one line per inference request: at debug when it
+// succeeded, at warn with the error when it did not.
+func (s *Server) logRequest(r *http.Request, model string, w *statusWriter, start time.Time) {
+	level := slog.LevelDebug
+	if w.code() >= 400 {
+		level = slog.LevelWarn
+	}
+	if !s.opt.Logger.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("model", model), slog.Int("status", w.code()),
+		slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr)}
+	if w.err != nil {
+		attrs = append(attrs, slog.String("error", w.err.Error()))
+	}
+	s.opt.Logger.LogAttrs(r.Context(), level, "inference", attrs...)
 }
 
 // inferBody reads, checks and runs a request and returns the response

@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
@@ -77,6 +78,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// SessionOptions are passed to every NewSession (precision, memory).
 	SessionOptions []edgeresnet.SessionOption
+	// Logger gets one line per inference request, at debug (warn for an
+	// error response); nil: no logs.
+	Logger *slog.Logger
 }
 
 // DefaultPool chooses sessions and threads for cores CPUs: two threads a
@@ -111,6 +115,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }
@@ -335,6 +342,9 @@ func writeError(w http.ResponseWriter, err error) {
 	var he *httpError
 	if errors.As(err, &he) {
 		status = he.status
+	}
+	if sw, ok := w.(*statusWriter); ok {
+		sw.err = err
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

@@ -11,11 +11,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -668,4 +670,65 @@ func (f *fixture) metrics(t *testing.T) string {
 		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 	}
 	return string(b)
+}
+
+// logLines reads the JSON log lines in file (the handlers write it, a
+// file being safe to write from goroutines while the test reads).
+func logLines(t *testing.T, file string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(l), &v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TestRequestLogs: one JSON line per request, at debug for a success
+// and at warn with the error for a failure; at level info only the
+// failure is logged.
+func TestRequestLogs(t *testing.T) {
+	for _, tc := range []struct {
+		level slog.Level
+		want  []string // "LEVEL status", in order
+	}{
+		{slog.LevelDebug, []string{"DEBUG 200", "WARN 400"}},
+		{slog.LevelInfo, []string{"WARN 400"}},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "log")
+			w, err := os.Create(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			f := newFixture(t, serve.Options{Logger: slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: tc.level}))})
+			good := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": inputs(1)}}})
+			f.post(t, good, nil)
+			f.post(t, []byte(`{}`), nil)
+			var got []string
+			for deadline := time.Now().Add(5 * time.Second); len(got) < len(tc.want) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond) // the handler logs after its response
+				got = nil
+				for _, l := range logLines(t, file) {
+					got = append(got, fmt.Sprint(l["level"], " ", l["status"]))
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("log lines %v, want %v", got, tc.want)
+			}
+			lines := logLines(t, file)
+			last := lines[slices.IndexFunc(lines, func(l map[string]any) bool { return l["level"] == "WARN" })]
+			if last["model"] != modelName || last["msg"] != "inference" || !strings.Contains(fmt.Sprint(last["error"]), "0 inputs") || last["duration"] == nil {
+				t.Errorf("error line %v", last)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +34,8 @@ type serveFlags struct {
 	grace     time.Duration
 	maxBody   memoryFlag
 	precision string
+	logFormat string
+	logLevel  string
 }
 
 func newServeCmd() *cobra.Command {
@@ -93,6 +96,8 @@ built-in model.`,
 	f.maxBody = memoryFlag{n: 64 << 20, set: true}
 	fl.Var(&f.maxBody, "max-body", "largest request body, e.g. 64MiB")
 	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
+	fl.StringVar(&f.logFormat, "log-format", "text", "log lines on stderr: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug (a line per request), info (start, stop, reloads), warn (failed requests) or error")
 	return cmd
 }
 
@@ -198,12 +203,33 @@ func serveOptions(f serveFlags) (serve.Options, error) {
 	return opt, nil
 }
 
+// newLogger is the --log-format and --log-level logger on w.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
 // runServe serves until ctx ends (SIGTERM, Ctrl-C), then drains.
 func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
 	opt, err := serveOptions(f)
 	if err != nil {
 		return err
 	}
+	opt.Logger = log
 	named, err := loadServed(f)
 	if err != nil {
 		return err
@@ -223,8 +249,8 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	perModel := int64(opt.Places())*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
 	limitHeap(int64(len(named)) * perModel)
 	hs := srv.HTTPServer(f.addr)
-	fmt.Fprintf(stderr, "edge-resnet: serving %s (%d sessions x %d threads, batch %d, %d places) on http://%s\n",
-		strings.Join(srv.Names(), ", "), opt.Sessions, opt.ThreadsPerSession, max(opt.MaxBatch, 1), opt.Places(), ln.Addr())
+	log.Info("serving", "models", strings.Join(srv.Names(), ","), "sessions", opt.Sessions, "threads_per_session", opt.ThreadsPerSession,
+		"max_batch", max(opt.MaxBatch, 1), "places", opt.Places(), "addr", "http://"+ln.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {
@@ -232,6 +258,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return err
 	case <-ctx.Done():
 	}
+	log.Info("draining", "grace", f.grace)
 	srv.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), f.grace)
 	defer cancel()
@@ -241,6 +268,6 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	fmt.Fprintln(stderr, "edge-resnet: stopped")
+	log.Info("stopped")
 	return nil
 }

@@ -71,8 +71,8 @@ func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int) 
 	sc := bufio.NewScanner(stderr)
 	addr := ""
 	for addr == "" && sc.Scan() {
-		if _, a, ok := strings.Cut(sc.Text(), " on http://"); ok {
-			addr = a
+		if _, a, ok := strings.Cut(sc.Text(), " addr=http://"); ok { // the text log's startup line
+			addr, _, _ = strings.Cut(a, " ")
 		}
 	}
 	if addr == "" {
@@ -213,6 +213,36 @@ func waitStatus(t *testing.T, url string, status int) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("POST %s: no %d within 10 s", url, status)
+		}
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	for _, tc := range []struct {
+		format, level string
+		want          string // in the line logged at warn; "" for no line
+		err           string
+	}{
+		{"text", "info", "level=WARN msg=x k=1", ""},
+		{"json", "debug", `"level":"WARN","msg":"x","k":1`, ""},
+		{"json", "error", "", ""},
+		{"xml", "info", "", "--log-format"},
+		{"text", "loud", "", "--log-level"},
+	} {
+		var buf bytes.Buffer
+		log, err := newLogger(&buf, tc.format, tc.level)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s %s: error %v, want %q", tc.format, tc.level, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Warn("x", "k", 1)
+		if got := buf.String(); tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s %s: logged %q, want %q", tc.format, tc.level, got, tc.want)
 		}
 	}
 }
