@@ -20,6 +20,7 @@ type runner interface {
 
 // served is one model as the server exposes it.
 type served struct {
+	version
 	name    string
 	meta    modelMetadata
 	in      tensorInfo
@@ -59,7 +60,7 @@ func newServed(nm Named, opt Options, mm *modelMetrics) (*served, error) {
 	s0 := p.all[0]
 	g := s0.Plan().Graph
 	in := g.Input()
-	m := &served{name: nm.Name, pool: p, runner: p, images: nm.Model.Meta().Preprocess.Channels != 0}
+	m := &served{version: version{closed: make(chan struct{})}, name: nm.Name, pool: p, runner: p, images: nm.Model.Meta().Preprocess.Channels != 0}
 	m.in = tensorInfo{name: g.Nodes[0].Name, shape: []int{in.C, in.H, in.W}, size: in.Size()}
 	if m.in.name == "" {
 		m.in.name = "input"
@@ -94,16 +95,15 @@ func meta(t tensorInfo) metadataTensor {
 	return metadataTensor{Name: t.name, Datatype: "FP32", Shape: append([]int{-1}, t.shape...)}
 }
 
-// pool is a model's sessions and its admission bound.
+// pool is a model's sessions.
 type pool struct {
-	slots   chan struct{}            // one per request admitted (running or waiting)
 	idle    chan *edgeresnet.Session // sessions free to run
 	all     []*edgeresnet.Session
 	metrics *modelMetrics
 }
 
 func newPool(m *edgeresnet.Model, opt Options, mm *modelMetrics) (*pool, error) {
-	p := &pool{slots: make(chan struct{}, opt.places()), idle: make(chan *edgeresnet.Session, opt.Sessions), metrics: mm}
+	p := &pool{idle: make(chan *edgeresnet.Session, opt.Sessions), metrics: mm}
 	opts := append(append([]edgeresnet.SessionOption(nil), opt.SessionOptions...), edgeresnet.WithThreads(opt.ThreadsPerSession))
 	if opt.MaxBatch > 1 {
 		opts = append(opts, edgeresnet.WithBatch(opt.MaxBatch))
@@ -118,24 +118,6 @@ func newPool(m *edgeresnet.Model, opt Options, mm *modelMetrics) (*pool, error) 
 		p.idle <- s
 	}
 	return p, nil
-}
-
-// admit takes a place for a request without waiting: false when every
-// session is busy and the queue is full.
-func (p *pool) admit() bool {
-	select {
-	case p.slots <- struct{}{}:
-		p.metrics.inFlight.Inc()
-		return true
-	default:
-		return false
-	}
-}
-
-// leave gives back the place admit took.
-func (p *pool) leave() {
-	p.metrics.inFlight.Dec()
-	<-p.slots
 }
 
 // run waits for a free session (until ctx ends) and runs j on it.

@@ -21,21 +21,23 @@ const (
 
 // infer is POST /v2/models/NAME/infer: admission (429 at once when the
 // model's sessions and queue are full), then the body, then the runner.
-func (s *Server) infer(rw http.ResponseWriter, r *http.Request, m *served) {
+func (s *Server) infer(rw http.ResponseWriter, r *http.Request, e *entry) {
 	w := &statusWriter{ResponseWriter: rw}
 	defer func(start time.Time) {
-		m.pool.metrics.answered(w, start)
-		s.logRequest(r, m.name, w, start)
+		e.metrics.answered(w, start)
+		s.logRequest(r, e.name, w, start)
 	}(time.Now())
 	if s.draining.Load() {
 		writeError(w, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
 		return
 	}
-	if !m.pool.admit() {
-		writeError(w, errorf(http.StatusTooManyRequests, "model %q is busy: all %d sessions run and %d requests wait", m.name, s.opt.Sessions, s.opt.Queue))
+	if !e.admit() {
+		writeError(w, errorf(http.StatusTooManyRequests, "model %q is busy: all %d places (sessions x batch + queue) are taken", e.name, s.opt.places()))
 		return
 	}
-	defer m.pool.leave()
+	defer e.leave()
+	m := e.acquire() // the version this request runs on, whatever reloads come
+	defer m.release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
 	resp, bin, err := s.inferBody(ctx, w, r, m)

@@ -40,6 +40,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -165,10 +166,12 @@ type Named struct {
 // (Close them with Close); the models stay the caller's.
 type Server struct {
 	opt      Options
-	models   map[string]*served
+	models   map[string]*entry
 	names    []string
 	draining atomic.Bool
 	metrics  *metrics
+	mu       sync.Mutex // Reload against Close
+	closed   bool
 }
 
 // New starts opt.Sessions sessions for each model.
@@ -180,7 +183,7 @@ func New(models []Named, opt Options) (*Server, error) {
 	if len(models) == 0 {
 		return nil, errors.New("serve: no models")
 	}
-	s := &Server{opt: opt, models: map[string]*served{}, metrics: newMetrics()}
+	s := &Server{opt: opt, models: map[string]*entry{}, metrics: newMetrics()}
 	for _, nm := range models {
 		if err := CheckName(nm.Name); err != nil {
 			s.Close()
@@ -190,12 +193,14 @@ func New(models []Named, opt Options) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("serve: two models named %q", nm.Name)
 		}
-		m, err := newServed(nm, opt, s.metrics.model(nm.Name))
+		e := &entry{name: nm.Name, slots: make(chan struct{}, opt.places()), metrics: s.metrics.model(nm.Name)}
+		m, err := newServed(nm, opt, e.metrics)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("serve: model %q: %w", nm.Name, err)
 		}
-		s.models[nm.Name] = m
+		e.cur.Store(m)
+		s.models[nm.Name] = e
 		s.names = append(s.names, nm.Name)
 	}
 	return s, nil
@@ -224,10 +229,16 @@ func (s *Server) Names() []string { return s.names }
 // before http.Server.Shutdown.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Close closes every session, after waiting for runs in progress.
+// Close closes every session, after waiting for runs in progress
+// (models replaced by Reload close theirs when their last request ends).
 func (s *Server) Close() {
-	for _, m := range s.models {
-		m.runner.close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, e := range s.models {
+		v := e.cur.Load()
+		v.retired.Store(true)
+		v.shut()
 	}
 }
 
@@ -268,17 +279,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // model routes /v2/models/NAME[/ready|/infer].
 func (s *Server) model(w http.ResponseWriter, r *http.Request, parts []string) {
-	m := s.models[parts[0]]
-	if m == nil {
+	e := s.models[parts[0]]
+	if e == nil {
 		writeError(w, errorf(http.StatusNotFound, "unknown model %q (served: %s)", parts[0], strings.Join(s.names, ", ")))
 		return
 	}
 	switch {
 	case len(parts) == 1:
-		s.get(w, r, func() (int, any) { return http.StatusOK, m.meta })
+		s.get(w, r, func() (int, any) { return http.StatusOK, e.cur.Load().meta })
 	case len(parts) == 2 && parts[1] == "ready":
 		s.get(w, r, func() (int, any) {
-			return s.readyStatus(), map[string]any{"name": m.name, "ready": !s.draining.Load()}
+			return s.readyStatus(), map[string]any{"name": e.name, "ready": !s.draining.Load()}
 		})
 	case len(parts) == 2 && parts[1] == "infer":
 		if r.Method != http.MethodPost {
@@ -286,9 +297,9 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request, parts []string) {
 			writeError(w, errorf(http.StatusMethodNotAllowed, "%s %s: inference takes POST", r.Method, r.URL.Path))
 			return
 		}
-		s.infer(w, r, m)
+		s.infer(w, r, e)
 	case parts[1] == "versions":
-		writeError(w, errorf(http.StatusNotFound, "model %q has no versions: use /v2/models/%s without /versions", m.name, m.name))
+		writeError(w, errorf(http.StatusNotFound, "model %q has no versions: use /v2/models/%s without /versions", e.name, e.name))
 	default:
 		writeError(w, errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
 	}

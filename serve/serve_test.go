@@ -5,6 +5,7 @@ package serve_test
 // requests and generic JSON maps, never the server's own types.
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
@@ -731,4 +732,85 @@ func TestRequestLogs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReload swaps the model for its int8 version while a request is in
+// flight: the request finishes on the old model (its logits), later
+// requests run on the new one, and the old sessions close only after
+// the request ends. Failed reloads leave the model served.
+func TestReload(t *testing.T) {
+	m8, err := edgeresnet.Load("../testdata/int8/resnet20_fashion_mnist_int8.ern")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m8.Close() })
+	ref8, err := m8.NewSession(edgeresnet.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref8.Close()
+	f := newFixture(t, serve.Options{Sessions: 1})
+	x := inputs(1)
+	want32 := f.reference(t, x)
+	out, err := ref8.RunTensor([]int{1, 1, 28, 28}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want8 := slices.Clone(out)
+	if sameLogits(want8, want32) {
+		t.Fatal("the int8 model's logits are the fp32 model's: the test cannot tell them apart")
+	}
+	body := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}}})
+	c := startPartial(t, f, len(body), string(body[:len(body)/2]))
+	defer c.Close()
+	f.metricsEventually(t, []string{`edge_resnet_in_flight_requests{model="fashion"} 1`})
+
+	oldClosed, err := f.srv.Reload(serve.Named{Name: modelName, Model: m8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBits(t, f.logits(t, body), want8)
+	select {
+	case <-oldClosed:
+		t.Fatal("the old model's sessions closed while a request held them")
+	default:
+	}
+	c.Write(body[len(body)/2:])
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Outputs []struct{ Data []float32 } }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || len(got.Outputs) != 1 {
+		t.Fatalf("the in-flight request: %d %v", resp.StatusCode, err)
+	}
+	checkBits(t, got.Outputs[0].Data, want32)
+	select {
+	case <-oldClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old model's sessions did not close after its last request")
+	}
+
+	for _, nm := range []serve.Named{{Name: "nope", Model: f.m}, {Name: modelName}} {
+		if _, err := f.srv.Reload(nm); err == nil {
+			t.Errorf("Reload(%q, %v): no error", nm.Name, nm.Model)
+		}
+	}
+	checkBits(t, f.logits(t, body), want8)
+}
+
+func sameLogits(a, b []float32) bool {
+	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+}
+
+// logits posts an infer request and returns its first output.
+func (f *fixture) logits(t *testing.T, body []byte) []float32 {
+	t.Helper()
+	resp := f.post(t, body, nil)
+	var got struct{ Outputs []struct{ Data []float32 } }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || len(got.Outputs) == 0 {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	return got.Outputs[0].Data
 }

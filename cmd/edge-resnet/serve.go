@@ -36,6 +36,8 @@ type serveFlags struct {
 	precision string
 	logFormat string
 	logLevel  string
+	watch     bool
+	watchTick time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -69,7 +71,10 @@ merges the samples of concurrent requests into one run of up to B on each
 session, waiting at most --batch-timeout after a batch's first request
 for more; logits are the same bit for bit. Ctrl-C or SIGTERM
 stops accepting requests, lets those in flight finish (up to --grace) and
-exits 0.
+exits 0. SIGHUP (and, with --watch-models, a change of a model file) reloads
+the models: requests in flight finish on the old model, later ones run on
+the new one; a model that fails to load leaves the old one serving, and
+the error is logged.
 
 -m MODEL serves MODEL under --name (default: the model's own name, else
 the file name); -m NAME=MODEL serves MODEL as NAME. Without -m, the
@@ -96,6 +101,8 @@ built-in model.`,
 	f.maxBody = memoryFlag{n: 64 << 20, set: true}
 	fl.Var(&f.maxBody, "max-body", "largest request body, e.g. 64MiB")
 	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
+	fl.BoolVar(&f.watch, "watch-models", false, "reload a model when its file changes (polling size and modification time), as SIGHUP does")
+	fl.DurationVar(&f.watchTick, "watch-interval", 2*time.Second, "with --watch-models, how often to look at the files")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log lines on stderr: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (a line per request), info (start, stop, reloads), warn (failed requests) or error")
 	return cmd
@@ -142,25 +149,25 @@ func defaultName(m *edgeresnet.Model, path string) string {
 	return "model"
 }
 
-// loadServed loads the models; the caller closes them.
-func loadServed(f serveFlags) ([]serve.Named, error) {
+// loadServed loads the models and says which file each came from ("":
+// the built-in model); the caller closes them.
+func loadServed(f serveFlags) (named []serve.Named, paths []string, err error) {
 	args, err := parseModelArgs(f.models, f.name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var named []serve.Named
 	for _, a := range args {
 		m, err := loadModel(a.path)
 		if err != nil {
 			closeServed(named)
-			return nil, fmt.Errorf("-m %s: %w", a.path, err)
+			return nil, nil, fmt.Errorf("-m %s: %w", a.path, err)
 		}
 		if a.name == "" {
 			a.name = defaultName(m, a.path)
 		}
-		named = append(named, serve.Named{Name: a.name, Model: m})
+		named, paths = append(named, serve.Named{Name: a.name, Model: m}), append(paths, a.path)
 	}
-	return named, nil
+	return named, paths, nil
 }
 
 func closeServed(named []serve.Named) {
@@ -219,6 +226,15 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
+// watchInterval is how often the reloader polls the model files: 0
+// without --watch-models.
+func watchInterval(f serveFlags) time.Duration {
+	if !f.watch {
+		return 0
+	}
+	return max(f.watchTick, 10*time.Millisecond)
+}
+
 // runServe serves until ctx ends (SIGTERM, Ctrl-C), then drains.
 func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
@@ -230,22 +246,27 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return err
 	}
 	opt.Logger = log
-	named, err := loadServed(f)
+	named, paths, err := loadServed(f)
 	if err != nil {
 		return err
 	}
-	defer closeServed(named)
 	srv, err := serve.New(named, opt)
 	if err != nil {
+		closeServed(named)
 		return err
 	}
-	defer srv.Close()
+	rl := newReloader(srv, log, named, paths) // owns the models from here on
+	rctx, stopReloads := context.WithCancel(ctx)
+	reloads := make(chan struct{})
+	go func() { rl.run(rctx, watchInterval(f)); close(reloads) }()
+	defer func() { stopReloads(); <-reloads; srv.Close(); rl.close() }()
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", f.addr, err)
 	}
 	// Live memory: bodies of the admitted requests (held with their
-	// decoded tensors, about twice) and one decoded image per session.
+	// decoded tensors, about twice) and one decoded image per session. A
+	// reload holds two versions of a model while the old one drains.
 	perModel := int64(opt.Places())*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
 	limitHeap(int64(len(named)) * perModel)
 	hs := srv.HTTPServer(f.addr)
