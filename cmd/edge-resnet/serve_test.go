@@ -116,7 +116,18 @@ func TestServeSIGTERMDrains(t *testing.T) {
 			for range tc.inFlight {
 				conns = append(conns, startRequest(t, addr, x))
 			}
-			waitStatus(t, "http://"+addr+"/v2/models/resnet20-fashion-mnist/infer", http.StatusTooManyRequests)
+			// Probing for a 429 while the requests are being admitted could
+			// take a place at the moment one of them asks: wait for them
+			// in /metrics, then probe once.
+			waitMetric(t, "http://"+addr+"/metrics", fmt.Sprintf(`edge_resnet_in_flight_requests{model="resnet20-fashion-mnist"} %d`, tc.inFlight))
+			resp, err := http.Post("http://"+addr+"/v2/models/resnet20-fashion-mnist/infer", "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("a request past the places: status %d, want 429", resp.StatusCode)
+			}
 			if err := proc.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -217,19 +228,20 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-// waitStatus posts an empty request until it gets status.
-func waitStatus(t *testing.T, url string, status int) {
+// waitMetric reads url (/metrics) until it has the line want.
+func waitMetric(t *testing.T, url, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
+		resp, err := http.Get(url)
 		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == status {
+			if strings.Contains(string(b), "\n"+want+"\n") {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("POST %s: no %d within 10 s", url, status)
+			t.Fatalf("GET %s: no line %q within 10 s", url, want)
 		}
 	}
 }
