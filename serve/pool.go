@@ -2,25 +2,25 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/firmware"
 )
 
 // runner runs a parsed request (a job) on a model. The request path is
-// handler (admission, body, parsing) -> runner -> sessions: the pool is
-// the runner today; a dynamic batcher would be another runner, wrapping
-// the pool, that merges the samples of several jobs into one RunBatch
-// and splits the outputs back.
+// handler (admission, body, parsing) -> runner -> sessions: the runner is
+// the session pool, or with Options.MaxBatch > 1 the batcher wrapping
+// it, which merges the samples of several jobs into one RunBatch and
+// splits the outputs back.
 type runner interface {
 	run(ctx context.Context, j *job) error
+	close()
 }
 
 // served is one model as the server exposes it.
 type served struct {
+	version
 	name    string
 	meta    modelMetadata
 	in      tensorInfo
@@ -52,15 +52,15 @@ type metadataTensor struct {
 	Shape    []int  `json:"shape"`
 }
 
-func newServed(nm Named, opt Options) (*served, error) {
-	p, err := newPool(nm.Model, opt)
+func newServed(nm Named, opt Options, mm *modelMetrics) (*served, error) {
+	p, err := newPool(nm.Model, opt, mm)
 	if err != nil {
 		return nil, err
 	}
 	s0 := p.all[0]
 	g := s0.Plan().Graph
 	in := g.Input()
-	m := &served{name: nm.Name, pool: p, runner: p, images: nm.Model.Meta().Preprocess.Channels != 0}
+	m := &served{version: version{closed: make(chan struct{})}, name: nm.Name, pool: p, runner: p, images: nm.Model.Meta().Preprocess.Channels != 0}
 	m.in = tensorInfo{name: g.Nodes[0].Name, shape: []int{in.C, in.H, in.W}, size: in.Size()}
 	if m.in.name == "" {
 		m.in.name = "input"
@@ -80,6 +80,9 @@ func newServed(nm Named, opt Options) (*served, error) {
 		m.outs = append(m.outs, t)
 	}
 	m.classes = m.outs[0].size
+	if opt.MaxBatch > 1 {
+		m.runner = newBatcher(p, opt)
+	}
 	m.meta = modelMetadata{Name: nm.Name, Platform: "edge-resnet", Inputs: []metadataTensor{meta(m.in)}}
 	for _, o := range m.outs {
 		m.meta.Outputs = append(m.meta.Outputs, meta(o))
@@ -92,16 +95,19 @@ func meta(t tensorInfo) metadataTensor {
 	return metadataTensor{Name: t.name, Datatype: "FP32", Shape: append([]int{-1}, t.shape...)}
 }
 
-// pool is a model's sessions and its admission bound.
+// pool is a model's sessions.
 type pool struct {
-	slots chan struct{}            // one per request admitted (running or waiting)
-	idle  chan *edgeresnet.Session // sessions free to run
-	all   []*edgeresnet.Session
+	idle    chan *edgeresnet.Session // sessions free to run
+	all     []*edgeresnet.Session
+	metrics *modelMetrics
 }
 
-func newPool(m *edgeresnet.Model, opt Options) (*pool, error) {
-	p := &pool{slots: make(chan struct{}, opt.Sessions+opt.Queue), idle: make(chan *edgeresnet.Session, opt.Sessions)}
+func newPool(m *edgeresnet.Model, opt Options, mm *modelMetrics) (*pool, error) {
+	p := &pool{idle: make(chan *edgeresnet.Session, opt.Sessions), metrics: mm}
 	opts := append(append([]edgeresnet.SessionOption(nil), opt.SessionOptions...), edgeresnet.WithThreads(opt.ThreadsPerSession))
+	if opt.MaxBatch > 1 {
+		opts = append(opts, edgeresnet.WithBatch(opt.MaxBatch))
+	}
 	for range opt.Sessions {
 		s, err := m.NewSession(opts...)
 		if err != nil {
@@ -114,31 +120,17 @@ func newPool(m *edgeresnet.Model, opt Options) (*pool, error) {
 	return p, nil
 }
 
-// admit takes a place for a request without waiting: false when every
-// session is busy and the queue is full.
-func (p *pool) admit() bool {
-	select {
-	case p.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-// leave gives back the place admit took.
-func (p *pool) leave() { <-p.slots }
-
 // run waits for a free session (until ctx ends) and runs j on it.
 func (p *pool) run(ctx context.Context, j *job) error {
+	p.metrics.queued.Inc()
 	select {
 	case s := <-p.idle:
+		p.metrics.queued.Dec()
 		defer func() { p.idle <- s }()
-		return execute(s, j)
+		return execute(s, j, p.metrics.batch.Observe)
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return errorf(http.StatusServiceUnavailable, "timed out waiting for a free session (all %d busy)", cap(p.idle))
-		}
-		return errorf(http.StatusServiceUnavailable, "request canceled while waiting for a session: %v", ctx.Err())
+		p.metrics.queued.Dec()
+		return waitError(ctx, fmt.Sprintf("a free session (all %d busy)", cap(p.idle)))
 	}
 }
 

@@ -25,9 +25,9 @@ func TestSessionWaitTimeout(t *testing.T) {
 	defer srv.Close()
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
-	p := srv.models["m"].pool
+	p := srv.models["m"].cur.Load().pool
 	s := <-p.idle // as if a long run held it
-	in := srv.models["m"].in.name
+	in := srv.models["m"].cur.Load().in.name
 	body := `{"inputs":[{"name":"` + in + `","shape":[1,1,28,28],"datatype":"FP32","data":[` + strings.Repeat("0,", 783) + `0]}]}`
 	for _, want := range []int{http.StatusServiceUnavailable, http.StatusOK} {
 		start := time.Now()

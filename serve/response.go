@@ -3,11 +3,13 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The outputs the request parameter top_k adds.
@@ -19,16 +21,23 @@ const (
 
 // infer is POST /v2/models/NAME/infer: admission (429 at once when the
 // model's sessions and queue are full), then the body, then the runner.
-func (s *Server) infer(w http.ResponseWriter, r *http.Request, m *served) {
+func (s *Server) infer(rw http.ResponseWriter, r *http.Request, e *entry) {
+	w := &statusWriter{ResponseWriter: rw}
+	defer func(start time.Time) {
+		e.metrics.answered(w, start)
+		s.logRequest(r, e.name, w, start)
+	}(time.Now())
 	if s.draining.Load() {
 		writeError(w, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
 		return
 	}
-	if !m.pool.admit() {
-		writeError(w, errorf(http.StatusTooManyRequests, "model %q is busy: all %d sessions run and %d requests wait", m.name, s.opt.Sessions, s.opt.Queue))
+	if !e.admit() {
+		writeError(w, errorf(http.StatusTooManyRequests, "model %q is busy: all %d places (sessions x batch + queue) are taken", e.name, s.opt.places()))
 		return
 	}
-	defer m.pool.leave()
+	defer e.leave()
+	m := e.acquire() // the version this request runs on, whatever reloads come
+	defer m.release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
 	resp, bin, err := s.inferBody(ctx, w, r, m)
@@ -51,6 +60,24 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request, m *served) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	w.Write(bin)
+}
+
+// logRequest logs one line per inference request: at debug when it
+// succeeded, at warn with the error when it did not.
+func (s *Server) logRequest(r *http.Request, model string, w *statusWriter, start time.Time) {
+	level := slog.LevelDebug
+	if w.code() >= 400 {
+		level = slog.LevelWarn
+	}
+	if !s.opt.Logger.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("model", model), slog.Int("status", w.code()),
+		slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr)}
+	if w.err != nil {
+		attrs = append(attrs, slog.String("error", w.err.Error()))
+	}
+	s.opt.Logger.LogAttrs(r.Context(), level, "inference", attrs...)
 }
 
 // inferBody reads, checks and runs a request and returns the response

@@ -36,9 +36,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,17 +59,29 @@ type Options struct {
 	// DefaultPool).
 	ThreadsPerSession int
 	// Queue is how many requests per model may wait for a session; one
-	// more gets 429 at once (default: 4 per session; -1: none wait).
+	// more gets 429 at once (default: 4 per session, times MaxBatch when
+	// batching; -1: none wait).
 	Queue int
+	// MaxBatch > 1 turns on dynamic batching: each session is made
+	// WithBatch(MaxBatch) and runs the samples of up to MaxBatch
+	// concurrent requests at once; Sessions*MaxBatch requests may then
+	// run besides the Queue waiting (default 1: off).
+	MaxBatch int
+	// BatchTimeout is how long a batch waits for more samples after its
+	// first request arrived (default 2ms when batching).
+	BatchTimeout time.Duration
 	// Timeout bounds a request from its admission to its response, the
 	// wait for a session included (default 30s).
 	Timeout time.Duration
 	// MaxBodyBytes bounds a request body (default 64 MiB). Bodies are
-	// read only after admission, so at most Sessions+Queue of them per
-	// model are held at once.
+	// read only after admission, so at most Places() of them per model
+	// are held at once.
 	MaxBodyBytes int64
 	// SessionOptions are passed to every NewSession (precision, memory).
 	SessionOptions []edgeresnet.SessionOption
+	// Logger gets one line per inference request, at debug (warn for an
+	// error response); nil: no logs.
+	Logger *slog.Logger
 }
 
 // DefaultPool chooses sessions and threads for cores CPUs: two threads a
@@ -89,8 +103,12 @@ func (o Options) withDefaults() Options {
 	if o.ThreadsPerSession == 0 {
 		o.ThreadsPerSession = t
 	}
+	o.MaxBatch = max(o.MaxBatch, 1)
 	if o.Queue == 0 {
-		o.Queue = 4 * o.Sessions
+		o.Queue = 4 * o.Sessions * o.MaxBatch
+	}
+	if o.BatchTimeout == 0 && o.MaxBatch > 1 {
+		o.BatchTimeout = 2 * time.Millisecond
 	}
 	o.Queue = max(o.Queue, 0)
 	if o.Timeout == 0 {
@@ -99,6 +117,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 20
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return o
 }
 
@@ -106,7 +127,14 @@ func (o Options) withDefaults() Options {
 const (
 	MaxSessions = 1024
 	MaxQueue    = 1 << 16
+	MaxBatch    = 256 // each session holds MaxBatch inputs and activations
 )
+
+// Places is how many requests per model are admitted at once, running
+// or waiting: Sessions*MaxBatch + Queue, with the defaults filled in.
+func (o Options) Places() int { return o.withDefaults().places() }
+
+func (o Options) places() int { return o.Sessions*o.MaxBatch + o.Queue }
 
 func (o Options) check() error {
 	switch {
@@ -116,6 +144,10 @@ func (o Options) check() error {
 		return fmt.Errorf("serve: %d threads per session, want 1 to %d", o.ThreadsPerSession, edgeresnet.MaxThreads)
 	case o.Queue > MaxQueue:
 		return fmt.Errorf("serve: queue of %d, want at most %d", o.Queue, MaxQueue)
+	case o.MaxBatch > MaxBatch:
+		return fmt.Errorf("serve: MaxBatch %d, want at most %d", o.MaxBatch, MaxBatch)
+	case o.BatchTimeout < 0 || o.BatchTimeout > time.Second:
+		return fmt.Errorf("serve: batch timeout %v, want 0 to 1s", o.BatchTimeout)
 	case o.Timeout < 0:
 		return fmt.Errorf("serve: timeout %v is negative", o.Timeout)
 	case o.MaxBodyBytes < 0:
@@ -134,9 +166,12 @@ type Named struct {
 // (Close them with Close); the models stay the caller's.
 type Server struct {
 	opt      Options
-	models   map[string]*served
+	models   map[string]*entry
 	names    []string
 	draining atomic.Bool
+	metrics  *metrics
+	mu       sync.Mutex // Reload against Close
+	closed   bool
 }
 
 // New starts opt.Sessions sessions for each model.
@@ -148,7 +183,7 @@ func New(models []Named, opt Options) (*Server, error) {
 	if len(models) == 0 {
 		return nil, errors.New("serve: no models")
 	}
-	s := &Server{opt: opt, models: map[string]*served{}}
+	s := &Server{opt: opt, models: map[string]*entry{}, metrics: newMetrics()}
 	for _, nm := range models {
 		if err := CheckName(nm.Name); err != nil {
 			s.Close()
@@ -158,12 +193,14 @@ func New(models []Named, opt Options) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("serve: two models named %q", nm.Name)
 		}
-		m, err := newServed(nm, opt)
+		e := &entry{name: nm.Name, slots: make(chan struct{}, opt.places()), metrics: s.metrics.model(nm.Name)}
+		m, err := newServed(nm, opt, e.metrics)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("serve: model %q: %w", nm.Name, err)
 		}
-		s.models[nm.Name] = m
+		e.cur.Store(m)
+		s.models[nm.Name] = e
 		s.names = append(s.names, nm.Name)
 	}
 	return s, nil
@@ -192,10 +229,16 @@ func (s *Server) Names() []string { return s.names }
 // before http.Server.Shutdown.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Close closes every session, after waiting for runs in progress.
+// Close closes every session, after waiting for runs in progress
+// (models replaced by Reload close theirs when their last request ends).
 func (s *Server) Close() {
-	for _, m := range s.models {
-		m.pool.close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, e := range s.models {
+		v := e.cur.Load()
+		v.retired.Store(true)
+		v.shut()
 	}
 }
 
@@ -225,6 +268,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.get(w, r, func() (int, any) { return http.StatusOK, map[string]bool{"live": true} })
 	case path == "/v2/health/ready":
 		s.get(w, r, s.ready)
+	case path == "/metrics":
+		s.metrics.handler.ServeHTTP(w, r)
 	case strings.HasPrefix(path, "/v2/models/"):
 		s.model(w, r, strings.Split(strings.TrimPrefix(path, "/v2/models/"), "/"))
 	default:
@@ -234,17 +279,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // model routes /v2/models/NAME[/ready|/infer].
 func (s *Server) model(w http.ResponseWriter, r *http.Request, parts []string) {
-	m := s.models[parts[0]]
-	if m == nil {
+	e := s.models[parts[0]]
+	if e == nil {
 		writeError(w, errorf(http.StatusNotFound, "unknown model %q (served: %s)", parts[0], strings.Join(s.names, ", ")))
 		return
 	}
 	switch {
 	case len(parts) == 1:
-		s.get(w, r, func() (int, any) { return http.StatusOK, m.meta })
+		s.get(w, r, func() (int, any) { return http.StatusOK, e.cur.Load().meta })
 	case len(parts) == 2 && parts[1] == "ready":
 		s.get(w, r, func() (int, any) {
-			return s.readyStatus(), map[string]any{"name": m.name, "ready": !s.draining.Load()}
+			return s.readyStatus(), map[string]any{"name": e.name, "ready": !s.draining.Load()}
 		})
 	case len(parts) == 2 && parts[1] == "infer":
 		if r.Method != http.MethodPost {
@@ -252,9 +297,9 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request, parts []string) {
 			writeError(w, errorf(http.StatusMethodNotAllowed, "%s %s: inference takes POST", r.Method, r.URL.Path))
 			return
 		}
-		s.infer(w, r, m)
+		s.infer(w, r, e)
 	case parts[1] == "versions":
-		writeError(w, errorf(http.StatusNotFound, "model %q has no versions: use /v2/models/%s without /versions", m.name, m.name))
+		writeError(w, errorf(http.StatusNotFound, "model %q has no versions: use /v2/models/%s without /versions", e.name, e.name))
 	default:
 		writeError(w, errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
 	}
@@ -308,6 +353,9 @@ func writeError(w http.ResponseWriter, err error) {
 	var he *httpError
 	if errors.As(err, &he) {
 		status = he.status
+	}
+	if sw, ok := w.(*statusWriter); ok {
+		sw.err = err
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

@@ -5,17 +5,20 @@ package serve_test
 // requests and generic JSON maps, never the server's own types.
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -328,11 +331,10 @@ func TestInferTopK(t *testing.T) {
 	}
 }
 
-// TestInferImage sends an encoded PNG as a BYTES input, base64 in JSON
-// and raw in binary data, and checks the logits against the model's own
-// preprocessing and Run.
-func TestInferImage(t *testing.T) {
-	f := newFixture(t, serve.Options{})
+// sampleImage is a PNG and its logits by the model's own preprocessing
+// and Run.
+func (f *fixture) sampleImage(t *testing.T) ([]byte, []float32) {
+	t.Helper()
 	const path = "../testdata/samples/0000_ankle_boot.png"
 	png, err := os.ReadFile(path)
 	if err != nil {
@@ -349,7 +351,15 @@ func TestInferImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := slices.Clone(out)
+	return png, slices.Clone(out)
+}
+
+// TestInferImage sends an encoded PNG as a BYTES input, base64 in JSON
+// and raw in binary data, and checks the logits against the model's own
+// preprocessing and Run.
+func TestInferImage(t *testing.T) {
+	f := newFixture(t, serve.Options{})
+	png, want := f.sampleImage(t)
 	in := map[string]any{"name": f.input, "shape": []int{1}, "datatype": "BYTES", "data": []string{base64.StdEncoding.EncodeToString(png)}}
 	resp := f.post(t, mustJSON(t, map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}), nil)
 	_, data := splitBinary(t, resp)
@@ -488,30 +498,92 @@ func (f *fixture) eventually(t *testing.T, what string) {
 	}
 }
 
-// TestQueueFullAndDisconnect: with one session and no queue, a request
-// whose body is still coming holds the model's only place; another gets
-// 429 at once; when the first client disconnects mid-body the place is
-// free again.
+// TestQueueFullAndDisconnect: with no queue, requests whose bodies are
+// still coming hold the model's places (one per session, or per sample
+// of a session's batch when batching); another gets 429 at once; when
+// the first clients disconnect mid-body the places are free again.
 func TestQueueFullAndDisconnect(t *testing.T) {
-	f := newFixture(t, serve.Options{Sessions: 1, Queue: -1})
-	c := startPartial(t, f, 100000, `{"inputs": [`)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp := f.post(t, []byte(`{}`), nil)
-		got := decodeObject(t, resp)
-		if resp.StatusCode == 429 {
-			if resp.Header.Get("Retry-After") == "" || !strings.Contains(got["error"].(string), "busy") {
-				t.Errorf("429 %v, Retry-After %q", got, resp.Header.Get("Retry-After"))
+	for _, opt := range []serve.Options{{Sessions: 1, Queue: -1}, {Sessions: 1, Queue: -1, MaxBatch: 3}} {
+		t.Run(fmt.Sprintf("batch %d", opt.MaxBatch), func(t *testing.T) {
+			f := newFixture(t, opt)
+			var conns []net.Conn
+			for range opt.Places() {
+				conns = append(conns, startPartial(t, f, 100000, `{"inputs": [`))
 			}
-			break
-		}
-		if time.Now().After(deadline) { // the server has not read the partial request's headers yet
-			t.Fatalf("no 429 while a request holds the only session: %d %v", resp.StatusCode, got)
-		}
-		time.Sleep(10 * time.Millisecond)
+			// Probing while they are admitted could take a place at the
+			// moment one of them asks: wait for them, then probe once.
+			f.metricsEventually(t, []string{fmt.Sprintf(`edge_resnet_in_flight_requests{model="fashion"} %d`, opt.Places())})
+			resp := f.post(t, []byte(`{}`), nil)
+			got := decodeObject(t, resp)
+			if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(got["error"].(string), "busy") {
+				t.Errorf("%d %v, Retry-After %q, want a 429 saying busy", resp.StatusCode, got, resp.Header.Get("Retry-After"))
+			}
+			for _, c := range conns {
+				c.Close()
+			}
+			f.eventually(t, "after clients disconnected mid-body")
+		})
 	}
-	c.Close()
-	f.eventually(t, "after a client disconnected mid-body")
+}
+
+// TestInferBatched sends concurrent requests (FP32 of 1 to 5 samples,
+// JSON and binary, and images) to a server that batches up to 4 samples:
+// each response's logits are Session.RunTensor's bit for bit.
+func TestInferBatched(t *testing.T) {
+	f := newFixture(t, serve.Options{Sessions: 1, MaxBatch: 4, BatchTimeout: 20 * time.Millisecond})
+	png, wantImage := f.sampleImage(t)
+	type call struct {
+		body []byte
+		hdr  map[string]string
+		want []float32
+	}
+	var calls []call
+	for i, n := range []int{1, 2, 5, 1, 3, 1} {
+		x := inputs(n + i)[i*784:]
+		var want []float32
+		for s := range n {
+			want = append(want, f.reference(t, x[s*784:(s+1)*784])...)
+		}
+		in := map[string]any{"name": f.input, "shape": []int{n, 1, 28, 28}, "datatype": "FP32"}
+		req := map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}
+		if i%2 == 0 {
+			in["data"] = x
+			calls = append(calls, call{mustJSON(t, req), nil, want})
+			continue
+		}
+		in["parameters"] = map[string]any{"binary_data_size": 4 * len(x)}
+		body, hdr := binaryBody(t, req, le32(x))
+		calls = append(calls, call{body, hdr, want})
+	}
+	in := map[string]any{"name": f.input, "shape": []int{1}, "datatype": "BYTES", "data": []string{base64.StdEncoding.EncodeToString(png)}}
+	calls = append(calls, call{mustJSON(t, map[string]any{"inputs": []any{in}, "parameters": map[string]any{"binary_data_output": true}}), nil, wantImage})
+	got := make([][]float32, len(calls))
+	done := make(chan int)
+	for i, c := range calls {
+		go func() {
+			req, _ := http.NewRequest("POST", f.url+"/v2/models/"+modelName+"/infer", bytes.NewReader(c.body))
+			for k, v := range c.hdr {
+				req.Header.Set(k, v)
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if n, err := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length")); err == nil && resp.StatusCode == 200 && n <= len(b) {
+					got[i] = fromLE32(b[n:])
+				}
+			}
+			done <- i
+		}()
+	}
+	for range calls {
+		<-done
+	}
+	for i, c := range calls {
+		if got[i] == nil {
+			t.Fatalf("request %d failed", i)
+		}
+		checkBits(t, got[i], c.want)
+	}
 }
 
 // TestDrain: a draining server is not ready and takes no new inference.
@@ -529,4 +601,209 @@ func TestDrain(t *testing.T) {
 	if status, got := f.getJSON(t, "/v2/health/live"); status != 200 || got["live"] != true {
 		t.Errorf("live while draining: %d %v", status, got)
 	}
+}
+
+// TestMetrics: /metrics counts requests by model and status, errors,
+// latencies and batch sizes, and shows nothing queued or in flight once
+// the requests are answered; a second server's counts are its own.
+func TestMetrics(t *testing.T) {
+	for _, opt := range []serve.Options{{}, {MaxBatch: 4}} {
+		t.Run(fmt.Sprintf("batch %d", opt.MaxBatch), func(t *testing.T) {
+			f := newFixture(t, opt)
+			good := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{3, 1, 28, 28}, "datatype": "FP32", "data": inputs(3)}}})
+			for range 2 {
+				if resp := f.post(t, good, nil); resp.StatusCode != 200 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			if resp := f.post(t, []byte(`{}`), nil); resp.StatusCode != 400 {
+				t.Fatalf("status %d, want 400", resp.StatusCode)
+			}
+			// The handler counts after its response is sent: poll.
+			f.metricsEventually(t, []string{
+				`edge_resnet_inference_requests_total{code="200",model="fashion"} 2`,
+				`edge_resnet_inference_requests_total{code="400",model="fashion"} 1`,
+				`edge_resnet_inference_errors_total{code="400",model="fashion"} 1`,
+				`edge_resnet_inference_duration_seconds_count{model="fashion"} 3`,
+				`edge_resnet_batch_size_sum{model="fashion"} 6`,
+				`edge_resnet_queue_depth{model="fashion"} 0`,
+				`edge_resnet_in_flight_requests{model="fashion"} 0`,
+				`go_goroutines `,
+			})
+			if other := newFixture(t, opt).metrics(t); strings.Contains(other, "edge_resnet_inference_requests_total{") {
+				t.Errorf("a new server counts another's requests")
+			}
+		})
+	}
+}
+
+// metricsEventually waits until /metrics has every line in want.
+func (f *fixture) metricsEventually(t *testing.T, want []string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := f.metrics(t)
+		missing := slices.IndexFunc(want, func(w string) bool { return !strings.Contains(got, "\n"+w) })
+		if missing < 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no line %q:\n%s", want[missing], got)
+		}
+	}
+}
+
+func (f *fixture) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(f.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+// logLines reads the JSON log lines in file (the handlers write it, a
+// file being safe to write from goroutines while the test reads).
+func logLines(t *testing.T, file string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(l), &v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TestRequestLogs: one JSON line per request, at debug for a success
+// and at warn with the error for a failure; at level info only the
+// failure is logged.
+func TestRequestLogs(t *testing.T) {
+	for _, tc := range []struct {
+		level slog.Level
+		want  []string // "LEVEL status", in order
+	}{
+		{slog.LevelDebug, []string{"DEBUG 200", "WARN 400"}},
+		{slog.LevelInfo, []string{"WARN 400"}},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "log")
+			w, err := os.Create(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			f := newFixture(t, serve.Options{Logger: slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: tc.level}))})
+			good := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": inputs(1)}}})
+			f.post(t, good, nil)
+			f.post(t, []byte(`{}`), nil)
+			var got []string
+			for deadline := time.Now().Add(5 * time.Second); len(got) < len(tc.want) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond) // the handler logs after its response
+				got = nil
+				for _, l := range logLines(t, file) {
+					got = append(got, fmt.Sprint(l["level"], " ", l["status"]))
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("log lines %v, want %v", got, tc.want)
+			}
+			lines := logLines(t, file)
+			last := lines[slices.IndexFunc(lines, func(l map[string]any) bool { return l["level"] == "WARN" })]
+			if last["model"] != modelName || last["msg"] != "inference" || !strings.Contains(fmt.Sprint(last["error"]), "0 inputs") || last["duration"] == nil {
+				t.Errorf("error line %v", last)
+			}
+		})
+	}
+}
+
+// TestReload swaps the model for its int8 version while a request is in
+// flight: the request finishes on the old model (its logits), later
+// requests run on the new one, and the old sessions close only after
+// the request ends. Failed reloads leave the model served.
+func TestReload(t *testing.T) {
+	m8, err := edgeresnet.Load("../testdata/int8/resnet20_fashion_mnist_int8.ern")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m8.Close() })
+	ref8, err := m8.NewSession(edgeresnet.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref8.Close()
+	f := newFixture(t, serve.Options{Sessions: 1})
+	x := inputs(1)
+	want32 := f.reference(t, x)
+	out, err := ref8.RunTensor([]int{1, 1, 28, 28}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want8 := slices.Clone(out)
+	if sameLogits(want8, want32) {
+		t.Fatal("the int8 model's logits are the fp32 model's: the test cannot tell them apart")
+	}
+	body := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}}})
+	c := startPartial(t, f, len(body), string(body[:len(body)/2]))
+	defer c.Close()
+	f.metricsEventually(t, []string{`edge_resnet_in_flight_requests{model="fashion"} 1`})
+
+	oldClosed, err := f.srv.Reload(serve.Named{Name: modelName, Model: m8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBits(t, f.logits(t, body), want8)
+	select {
+	case <-oldClosed:
+		t.Fatal("the old model's sessions closed while a request held them")
+	default:
+	}
+	c.Write(body[len(body)/2:])
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Outputs []struct{ Data []float32 } }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || len(got.Outputs) != 1 {
+		t.Fatalf("the in-flight request: %d %v", resp.StatusCode, err)
+	}
+	checkBits(t, got.Outputs[0].Data, want32)
+	select {
+	case <-oldClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old model's sessions did not close after its last request")
+	}
+
+	for _, nm := range []serve.Named{{Name: "nope", Model: f.m}, {Name: modelName}} {
+		if _, err := f.srv.Reload(nm); err == nil {
+			t.Errorf("Reload(%q, %v): no error", nm.Name, nm.Model)
+		}
+	}
+	checkBits(t, f.logits(t, body), want8)
+}
+
+func sameLogits(a, b []float32) bool {
+	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+}
+
+// logits posts an infer request and returns its first output.
+func (f *fixture) logits(t *testing.T, body []byte) []float32 {
+	t.Helper()
+	resp := f.post(t, body, nil)
+	var got struct{ Outputs []struct{ Data []float32 } }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || len(got.Outputs) == 0 {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	return got.Outputs[0].Data
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -27,10 +28,16 @@ type serveFlags struct {
 	sessions  int
 	threads   int
 	queue     int
+	maxBatch  int
+	batchWait time.Duration
 	timeout   time.Duration
 	grace     time.Duration
 	maxBody   memoryFlag
 	precision string
+	logFormat string
+	logLevel  string
+	watch     bool
+	watchTick time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -45,6 +52,7 @@ API that Triton, KServe, Seldon and MLServer speak):
   GET  /v2/health/live, /v2/health/ready     liveness, readiness
   GET  /v2                                   server metadata and extensions
   GET  /v2/models/NAME, /v2/models/NAME/ready  inputs/outputs (datatype, shape), readiness
+  GET  /metrics                              Prometheus metrics
   POST /v2/models/NAME/infer                 inference
 
 An inference request takes one input: FP32 tensors in the model's own
@@ -58,9 +66,15 @@ top_k_classes, top_k_probabilities and top_k_labels. Errors are
 
 Each model gets --sessions sessions of --threads-per-session threads; a
 request waits for one in a queue of --queue, and gets 429 at once when the
-queue is full, 503 when it waits longer than --timeout. Ctrl-C or SIGTERM
+queue is full, 503 when it waits longer than --timeout. --max-batch B
+merges the samples of concurrent requests into one run of up to B on each
+session, waiting at most --batch-timeout after a batch's first request
+for more; logits are the same bit for bit. Ctrl-C or SIGTERM
 stops accepting requests, lets those in flight finish (up to --grace) and
-exits 0.
+exits 0. SIGHUP (and, with --watch-models, a change of a model file) reloads
+the models: requests in flight finish on the old model, later ones run on
+the new one; a model that fails to load leaves the old one serving, and
+the error is logged.
 
 -m MODEL serves MODEL under --name (default: the model's own name, else
 the file name); -m NAME=MODEL serves MODEL as NAME. Without -m, the
@@ -79,12 +93,18 @@ built-in model.`,
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8000", "address to listen on (:8000 for every interface)")
 	fl.IntVar(&f.sessions, "sessions", sessions, "sessions per model (requests run at once)")
 	fl.IntVar(&f.threads, "threads-per-session", threads, "worker threads per session")
-	fl.IntVar(&f.queue, "queue", 4*sessions, "requests per model that may wait for a session (0: none)")
+	fl.IntVar(&f.queue, "queue", -1, "requests per model that may wait for a session (0: none; default 4 per session, times --max-batch)")
+	fl.IntVar(&f.maxBatch, "max-batch", 1, "dynamic batching: merge up to this many concurrent samples into one run (1: off)")
+	fl.DurationVar(&f.batchWait, "batch-timeout", 2*time.Millisecond, "with --max-batch, how long a batch waits for more requests after its first")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request limit, waiting for a session included")
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	f.maxBody = memoryFlag{n: 64 << 20, set: true}
 	fl.Var(&f.maxBody, "max-body", "largest request body, e.g. 64MiB")
 	fl.StringVar(&f.precision, "precision", "auto", precisionUsage)
+	fl.BoolVar(&f.watch, "watch-models", false, "reload a model when its file changes (polling size and modification time), as SIGHUP does")
+	fl.DurationVar(&f.watchTick, "watch-interval", 2*time.Second, "with --watch-models, how often to look at the files")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log lines on stderr: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug (a line per request), info (start, stop, reloads), warn (failed requests) or error")
 	return cmd
 }
 
@@ -129,25 +149,25 @@ func defaultName(m *edgeresnet.Model, path string) string {
 	return "model"
 }
 
-// loadServed loads the models; the caller closes them.
-func loadServed(f serveFlags) ([]serve.Named, error) {
+// loadServed loads the models and says which file each came from ("":
+// the built-in model); the caller closes them.
+func loadServed(f serveFlags) (named []serve.Named, paths []string, err error) {
 	args, err := parseModelArgs(f.models, f.name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var named []serve.Named
 	for _, a := range args {
 		m, err := loadModel(a.path)
 		if err != nil {
 			closeServed(named)
-			return nil, fmt.Errorf("-m %s: %w", a.path, err)
+			return nil, nil, fmt.Errorf("-m %s: %w", a.path, err)
 		}
 		if a.name == "" {
 			a.name = defaultName(m, a.path)
 		}
-		named = append(named, serve.Named{Name: a.name, Model: m})
+		named, paths = append(named, serve.Named{Name: a.name, Model: m}), append(paths, a.path)
 	}
-	return named, nil
+	return named, paths, nil
 }
 
 func closeServed(named []serve.Named) {
@@ -164,16 +184,25 @@ func serveOptions(f serveFlags) (serve.Options, error) {
 	}
 	if err := checkIntFlags(intFlag{"--sessions", f.sessions, 1, serve.MaxSessions, "sessions per model"},
 		intFlag{"--threads-per-session", f.threads, 1, edgeresnet.MaxThreads, "threads per session"},
-		intFlag{"--queue", f.queue, 0, serve.MaxQueue, "waiting requests per model"}); err != nil {
+		intFlag{"--queue", f.queue, -1, serve.MaxQueue, "waiting requests per model"},
+		intFlag{"--max-batch", f.maxBatch, 1, serve.MaxBatch, "samples per batched run"}); err != nil {
 		return serve.Options{}, err
 	}
-	if f.timeout <= 0 || f.grace < 0 || f.maxBody.n <= 0 {
-		return serve.Options{}, fmt.Errorf("--timeout %v, --grace %v, --max-body %d: want a positive timeout and body limit", f.timeout, f.grace, f.maxBody.n)
+	if f.timeout <= 0 || f.grace < 0 || f.maxBody.n <= 0 || f.batchWait < 0 || f.batchWait > time.Second {
+		return serve.Options{}, fmt.Errorf("--timeout %v, --grace %v, --max-body %d, --batch-timeout %v: want a positive timeout and body limit, a batch timeout of 0 to 1s",
+			f.timeout, f.grace, f.maxBody.n, f.batchWait)
 	}
-	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Queue: f.queue, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
-		SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}}
-	if f.queue == 0 {
+	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
+		MaxBatch: f.maxBatch, BatchTimeout: f.batchWait, SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}}
+	switch f.queue {
+	case -1: // serve.Options' default
+	case 0:
 		opt.Queue = -1 // serve.Options' "none", 0 being its default
+	default:
+		opt.Queue = f.queue
+	}
+	if f.batchWait == 0 {
+		opt.BatchTimeout = time.Nanosecond // run at once; 0 is serve.Options' default
 	}
 	if maxMemory.set {
 		opt.SessionOptions = append(opt.SessionOptions, edgeresnet.WithMaxMemory(maxMemory.n))
@@ -181,33 +210,68 @@ func serveOptions(f serveFlags) (serve.Options, error) {
 	return opt, nil
 }
 
+// newLogger is the --log-format and --log-level logger on w.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// watchInterval is how often the reloader polls the model files: 0
+// without --watch-models.
+func watchInterval(f serveFlags) time.Duration {
+	if !f.watch {
+		return 0
+	}
+	return max(f.watchTick, 10*time.Millisecond)
+}
+
 // runServe serves until ctx ends (SIGTERM, Ctrl-C), then drains.
 func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
 	opt, err := serveOptions(f)
 	if err != nil {
 		return err
 	}
-	named, err := loadServed(f)
+	opt.Logger = log
+	named, paths, err := loadServed(f)
 	if err != nil {
 		return err
 	}
-	defer closeServed(named)
 	srv, err := serve.New(named, opt)
 	if err != nil {
+		closeServed(named)
 		return err
 	}
-	defer srv.Close()
+	rl := newReloader(srv, log, named, paths) // owns the models from here on
+	rctx, stopReloads := context.WithCancel(ctx)
+	reloads := make(chan struct{})
+	go func() { rl.run(rctx, watchInterval(f)); close(reloads) }()
+	defer func() { stopReloads(); <-reloads; srv.Close(); rl.close() }()
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", f.addr, err)
 	}
 	// Live memory: bodies of the admitted requests (held with their
-	// decoded tensors, about twice) and one decoded image per session.
-	perModel := int64(opt.Sessions+max(opt.Queue, 0))*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
+	// decoded tensors, about twice) and one decoded image per session. A
+	// reload holds two versions of a model while the old one drains.
+	perModel := int64(opt.Places())*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
 	limitHeap(int64(len(named)) * perModel)
 	hs := srv.HTTPServer(f.addr)
-	fmt.Fprintf(stderr, "edge-resnet: serving %s (%d sessions x %d threads, queue %d) on http://%s\n",
-		strings.Join(srv.Names(), ", "), opt.Sessions, opt.ThreadsPerSession, max(opt.Queue, 0), ln.Addr())
+	log.Info("serving", "models", strings.Join(srv.Names(), ","), "sessions", opt.Sessions, "threads_per_session", opt.ThreadsPerSession,
+		"max_batch", max(opt.MaxBatch, 1), "places", opt.Places(), "addr", "http://"+ln.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {
@@ -215,6 +279,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return err
 	case <-ctx.Done():
 	}
+	log.Info("draining", "grace", f.grace)
 	srv.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), f.grace)
 	defer cancel()
@@ -224,6 +289,6 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	fmt.Fprintln(stderr, "edge-resnet: stopped")
+	log.Info("stopped")
 	return nil
 }

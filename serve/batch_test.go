@@ -1,0 +1,144 @@
+package serve
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	edgeresnet "github.com/edge-resnet/edge-resnet"
+)
+
+// batchFixture is a model served with batching, its served view, and a
+// batch-1 session for reference logits.
+func batchFixture(t *testing.T, opt Options) (*served, *edgeresnet.Session) {
+	t.Helper()
+	m, err := edgeresnet.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Sessions, opt.ThreadsPerSession = 1, 1
+	m0, err := newServed(Named{"m", m}, opt.withDefaults(), newMetrics().model("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := m.NewSession(edgeresnet.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m0.runner.close(); ref.Close(); m.Close() })
+	return m0, ref
+}
+
+// sample is a deterministic input; poison puts a NaN in it.
+func sample(seed int, poison bool) []float32 {
+	x := make([]float32, 784)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i*(seed+3)) * 0.1))
+	}
+	if poison {
+		x[100] = float32(math.NaN())
+	}
+	return x
+}
+
+// TestBatcher submits jobs concurrently to a batcher whose batch is
+// exactly their samples and whose timeout is long, so they run as one
+// batch: the batch sizes run are checked, and every job's logits are a
+// batch-1 Session.Run's bit for bit. A NaN input fails its own job only.
+func TestBatcher(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		samples  []int // per job
+		poison   int   // job with a NaN, -1: none
+		maxBatch int
+		want     []int // batch sizes run
+	}{
+		{"three jobs, one batch", []int{1, 1, 1}, -1, 3, []int{3}},
+		{"two jobs in one batch", []int{3, 2}, -1, 5, []int{5}},
+		{"jobs larger than the batch", []int{3, 2}, -1, 2, []int{1, 2, 2}},
+		{"a NaN fails its job alone", []int{1, 1, 1}, 1, 3, []int{1, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, ref := batchFixture(t, Options{MaxBatch: tc.maxBatch, BatchTimeout: time.Second})
+			var mu sync.Mutex
+			var sizes []int
+			b := m.runner.(*batcher)
+			b.observe = func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
+			jobs := make([]*job, len(tc.samples))
+			errs := make([]error, len(tc.samples))
+			var wg sync.WaitGroup
+			for i, n := range tc.samples {
+				j := &job{in: m.in, n: n}
+				for s := range n {
+					j.tensor = append(j.tensor, sample(10*i+s, i == tc.poison)...)
+				}
+				jobs[i] = j
+				wg.Go(func() { errs[i] = b.run(context.Background(), j) })
+			}
+			wg.Wait()
+			slices.Sort(sizes)
+			if !slices.Equal(sizes, tc.want) {
+				t.Errorf("batches of %v, want %v", sizes, tc.want)
+			}
+			for i, j := range jobs {
+				if i == tc.poison {
+					if he, ok := errs[i].(*httpError); !ok || he.status != http.StatusBadRequest || !strings.Contains(he.msg, "NaN") {
+						t.Errorf("job %d (NaN): %v, want a 400 naming the NaN", i, errs[i])
+					}
+					continue
+				}
+				if errs[i] != nil {
+					t.Fatalf("job %d: %v", i, errs[i])
+				}
+				for s := range j.n {
+					want, err := ref.Run(j.tensor[s*784 : (s+1)*784]) // 1x28x28: NCHW is NHWC
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := j.outs[0][s*10 : (s+1)*10]; !sameBits(got, want) {
+						t.Errorf("job %d sample %d: %v, Session.Run %v", i, s, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func sameBits(a, b []float32) bool {
+	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+}
+
+// TestBatcherTimeout: a job that waits longer than its context gets 503,
+// and is not run when a worker takes it later; the next job runs.
+func TestBatcherTimeout(t *testing.T) {
+	m, _ := batchFixture(t, Options{MaxBatch: 2})
+	b := m.runner.(*batcher)
+	b.mu.Lock() // stop the worker taking jobs: take its session away
+	close(b.quit)
+	b.mu.Unlock()
+	b.workers.Wait()
+	b.quit = make(chan struct{})
+	var runs []int
+	b.observe = func(n int) { runs = append(runs, n) }
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := b.run(ctx, &job{in: m.in, n: 1, tensor: sample(0, false)})
+	if he, ok := err.(*httpError); !ok || he.status != http.StatusServiceUnavailable || !strings.Contains(he.msg, "timed out") {
+		t.Fatalf("%v, want a 503 timeout", err)
+	}
+	b.workers.Add(1)
+	go b.work(b.pool.all[0])
+	if err := b.run(context.Background(), &job{in: m.in, n: 1, tensor: sample(1, false)}); err != nil {
+		t.Fatal(err)
+	}
+	b.close()
+	if !slices.Equal(runs, []int{1}) {
+		t.Errorf("runs of %v, want one of 1 sample (the timed-out job not run)", runs)
+	}
+}
