@@ -9,7 +9,7 @@ import (
 )
 
 // The built-in model: a CIFAR-style ResNet-20 (option A shortcuts) trained
-// on Fashion-MNIST by tools/train_fashion_mnist.py and converted by
+// on Fashion-MNIST by edge-resnet train itself, with the recipe in
 // tools/make_default_model.sh. See models/README.md for its accuracy.
 //
 //go:embed models/resnet20_fashion_mnist.ern
