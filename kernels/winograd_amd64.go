@@ -39,10 +39,8 @@ func winoVec(rows, cols int, asm func(*float32, int, *float32, int, int, int, in
 			_ = dst[(reps-1)*dstep+(rows-1)*ds+n8-1]
 			asm(&dst[0], ds, &src[0], ss, n8, reps, dstep, sstep)
 		}
-		for r := range reps {
-			if n8 < n {
-				twin(dst[r*dstep+n8:], ds, src[r*sstep+n8:], ss, n-n8)
-			}
+		for r := 0; n8 < n && r < reps; r++ {
+			twin(dst[r*dstep+n8:], ds, src[r*sstep+n8:], ss, n-n8)
 		}
 	}
 }

@@ -12,6 +12,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/spf13/pflag"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,44 +78,13 @@ func checkServeArgs(t *testing.T, args []string) serveFlags {
 	if c.Name() != "serve" {
 		t.Fatalf("%q: command %s, want serve", args, c.Name())
 	}
-	fl := c.Flags()
+	// The flags again, into a serveFlags of our own: the command's is
+	// inside its closure.
 	var f serveFlags
-	var err error
-	get := func(e error) {
-		if e != nil && err == nil {
-			err = e
-		}
-	}
-	f.models, err = fl.GetStringArray("model")
-	f.name, _ = fl.GetString("name")
-	f.addr, _ = fl.GetString("addr")
-	var e error
-	f.sessions, e = fl.GetInt("sessions")
-	get(e)
-	f.threads, e = fl.GetInt("threads-per-session")
-	get(e)
-	f.queue, e = fl.GetInt("queue")
-	get(e)
-	f.timeout, e = fl.GetDuration("timeout")
-	get(e)
-	f.grace, e = fl.GetDuration("grace")
-	get(e)
-	f.precision, e = fl.GetString("precision")
-	get(e)
-	f.maxBatch, e = fl.GetInt("max-batch")
-	get(e)
-	f.batchWait, e = fl.GetDuration("batch-timeout")
-	get(e)
-	f.logFormat, e = fl.GetString("log-format")
-	get(e)
-	f.logLevel, e = fl.GetString("log-level")
-	get(e)
-	f.watch, e = fl.GetBool("watch-models")
-	get(e)
-	f.watchTick, e = fl.GetDuration("watch-interval")
-	get(e)
-	f.maxBody = *fl.Lookup("max-body").Value.(*memoryFlag)
-	if err != nil {
+	fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	sessions, threads := serve.DefaultPool(runtime.GOMAXPROCS(0))
+	serveFlagSet(fl, &f, sessions, threads)
+	if err := fl.Parse(args[1:]); err != nil {
 		t.Fatalf("%q: %v", args, err)
 	}
 	if _, err := serveOptions(f); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/preprocess"
@@ -87,7 +88,14 @@ built-in model.`,
 			return runServe(cmd.Context(), cmd.ErrOrStderr(), f)
 		},
 	}
-	fl := cmd.Flags()
+	serveFlagSet(cmd.Flags(), &f, sessions, threads)
+	return cmd
+}
+
+// serveFlagSet defines serve's flags on fl, bound to f, with the pool
+// defaults given (deploy_test parses unit and manifest command lines with
+// it).
+func serveFlagSet(fl *pflag.FlagSet, f *serveFlags, sessions, threads int) {
 	fl.StringArrayVarP(&f.models, "model", "m", nil, "model image (.ern) or ONNX file, or NAME=MODEL; repeat for several (default: the built-in model)")
 	fl.StringVar(&f.name, "name", "", "name of the first -m MODEL given without NAME= (default: the model's own name)")
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8000", "address to listen on (:8000 for every interface)")
@@ -105,7 +113,6 @@ built-in model.`,
 	fl.DurationVar(&f.watchTick, "watch-interval", 2*time.Second, "with --watch-models, how often to look at the files")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log lines on stderr: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug (a line per request), info (start, stop, reloads), warn (failed requests) or error")
-	return cmd
 }
 
 // namedModel is a -m argument: the name to serve under ("" for the
