@@ -219,3 +219,14 @@ const gemmBlockBytes = 128 << 10
 
 // Bytes is the memory the packed weights hold.
 func (p *PackedB) Bytes() int64 { return 4 * int64(len(p.Data)) }
+
+// ViewB returns the row-major K x N matrix b as a PackedB without copying
+// it, when N is exactly one panel of the kernel PackB would take for it:
+// b's rows are then the panel's rows. ok is false otherwise (PackB it).
+func (s *Set) ViewB(b []float32, k, n int) (p PackedB, ok bool) {
+	impl := s.gemm.forN(n)
+	if impl.nr != n || k < 0 || len(b) < k*n {
+		return PackedB{}, false
+	}
+	return PackedB{K: k, N: n, NR: n, Data: b[: k*n : k*n], impl: impl, clamp: s.clamp}, true
+}

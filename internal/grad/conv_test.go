@@ -369,7 +369,7 @@ func TestConvWeightsByTaps(t *testing.T) {
 			for i, noTaps := range []bool{false, true} {
 				c := NewConv(cfg)
 				copy(c.W, fdRandom(51, len(c.W), -1, 1))
-				c.Threads, c.noTaps = threads, noTaps
+				c.Threads, c.noTaps, c.noPlace = threads, noTaps, true
 				_, out := c.Forward(x, tc.in)
 				if !noTaps && !c.byTaps {
 					t.Fatalf("%s: dW does not run by taps", name)
@@ -381,4 +381,74 @@ func TestConvWeightsByTaps(t *testing.T) {
 			fdSameBits(t, name+" dW by taps vs im2col", got[0], got[1])
 		}
 	}
+}
+
+// TestConvWeightsInPlace checks dW and dB computed per image and tap on
+// the input in place (weightsImage) against the float64 reference and
+// the packed taps, on every Set that takes that path: paddings that
+// read across row ends (asymmetric, one-sided, 5x5), one-row and
+// one-column images, 1x1, kernels of one row or column, and batches split
+// unevenly over 3 threads.
+func TestConvWeightsInPlace(t *testing.T) {
+	pad := func(kh, kw, top, left int) ConvConfig {
+		return ConvConfig{KH: kh, KW: kw, PadTop: top, PadLeft: left, PadBottom: kh - 1 - top, PadRight: kw - 1 - left}
+	}
+	cases := []struct {
+		name string
+		cfg  ConvConfig
+		in   Shape
+	}{
+		{"3x3 16->16", pad(3, 3, 1, 1), Shape{3, 9, 11, 16}},
+		{"3x3 pads 0,2 ->24 bias", ConvConfig{KH: 3, KW: 3, PadLeft: 2, PadBottom: 2, Cout: 24, Bias: true}, Shape{2, 7, 6, 16}},
+		{"5x5 32->8", pad(5, 5, 2, 2), Shape{2, 6, 7, 32}},
+		{"1x3", pad(1, 3, 0, 1), Shape{2, 5, 6, 16}},
+		{"3x1", pad(3, 1, 1, 0), Shape{2, 5, 6, 16}},
+		{"2x2 top-left", pad(2, 2, 1, 1), Shape{2, 5, 5, 16}},
+		{"1x1 ->20", ConvConfig{KH: 1, KW: 1, Cout: 20}, Shape{2, 4, 5, 16}},
+		{"one column", pad(3, 3, 1, 1), Shape{2, 5, 1, 16}},
+		{"one row", pad(3, 3, 1, 1), Shape{2, 1, 5, 32}},
+		{"large batch", pad(3, 3, 1, 1), Shape{40, 6, 7, 16}},
+	}
+	ran := 0
+	for _, tc := range cases {
+		for _, set := range kernels.Sets() {
+			for _, threads := range []int{1, 3} {
+				cfg := tc.cfg
+				cfg.Cin = tc.in.C
+				if cfg.Cout == 0 {
+					cfg.Cout = tc.in.C
+				}
+				name := fmt.Sprintf("%s/%s/threads=%d", tc.name, set.Name(), threads)
+				var grads [2][]float32
+				for i, noPlace := range []bool{false, true} {
+					c, x := newTestConv(convCase{name, cfg, tc.in}, set, 9)
+					c.Threads, c.noPlace = threads, noPlace
+					_, out := c.Forward(x, tc.in)
+					if !noPlace && !c.inPlace {
+						break
+					}
+					dy := randSlice(rand.New(rand.NewPCG(10, 3)), out.Size())
+					c.Backward(dy)
+					grads[i] = append(slices.Clone(c.GradW), c.GradB...)
+					if i == 0 {
+						_, _, rdw, rdb := refConv(c, x, tc.in, dy)
+						if msg := closeTo(grads[0], append(rdw, rdb[:len(c.GradB)]...), 1e-4); msg != "" {
+							t.Errorf("%s: dW, dB in place vs float64 reference: %s", name, msg)
+						}
+					}
+				}
+				if grads[0] == nil {
+					continue
+				}
+				ran++
+				if msg := closeTo(grads[0], f64(grads[1]), 1e-5); msg != "" {
+					t.Errorf("%s: dW, dB in place vs packed taps: %s", name, msg)
+				}
+			}
+		}
+	}
+	if _, ok := kernels.Best().ViewB(nil, 0, 16); ok && ran == 0 {
+		t.Fatal("no case ran dW in place")
+	}
+	t.Logf("%d cases ran dW in place", ran)
 }
