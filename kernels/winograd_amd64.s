@@ -514,3 +514,497 @@ winoOut6AVX2_loop:
 winoOut6AVX2_done:
 	VZEROUPPER
 	RET
+
+// func winoIn4AVX512(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
+// Requires: AVX, AVX512F
+TEXT ·winoIn4AVX512(SB), NOSPLIT, $0-64
+	// Input transform Bᵀ of F(2x2, 3x3): 4 results from 4 vectors, 16 channels
+	// per iteration.
+	MOVQ dst+0(FP), DI
+	MOVQ ds+8(FP), R12
+	SHLQ $0x02, R12
+	LEAQ (R12)(R12*2), R13
+	LEAQ (R12)(R12*4), R14
+	LEAQ (R13)(R12*4), BX
+	MOVQ src+16(FP), SI
+	MOVQ ss+24(FP), R8
+	SHLQ $0x02, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	LEAQ (R9)(R8*4), R11
+	MOVQ reps+40(FP), AX
+	MOVQ DI, DX
+	MOVQ SI, R15
+
+winoIn4AVX512_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x04, CX
+
+winoIn4AVX512_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (SI)(R8*1), Z1
+	VMOVUPS (SI)(R8*2), Z2
+	VMOVUPS (SI)(R9*1), Z3
+	VSUBPS  Z2, Z0, Z4
+	VADDPS  Z2, Z1, Z5
+	VSUBPS  Z1, Z2, Z6
+	VSUBPS  Z3, Z1, Z7
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, (DI)(R12*1)
+	VMOVUPS Z6, (DI)(R12*2)
+	VMOVUPS Z7, (DI)(R13*1)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	DECQ    CX
+	JNZ     winoIn4AVX512_loop
+	DECQ    AX
+	JZ      winoIn4AVX512_done
+	MOVQ    dstep+48(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, DX
+	MOVQ    DX, DI
+	MOVQ    sstep+56(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, R15
+	MOVQ    R15, SI
+	JMP     winoIn4AVX512_rep
+
+winoIn4AVX512_done:
+	VZEROUPPER
+	RET
+
+// func winoOut2AVX512(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
+// Requires: AVX, AVX512F
+TEXT ·winoOut2AVX512(SB), NOSPLIT, $0-64
+	// Output transform Aᵀ of F(2x2, 3x3): 2 results from 4 vectors, 16 channels
+	// per iteration.
+	MOVQ dst+0(FP), DI
+	MOVQ ds+8(FP), R12
+	SHLQ $0x02, R12
+	LEAQ (R12)(R12*2), R13
+	LEAQ (R12)(R12*4), R14
+	LEAQ (R13)(R12*4), BX
+	MOVQ src+16(FP), SI
+	MOVQ ss+24(FP), R8
+	SHLQ $0x02, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	LEAQ (R9)(R8*4), R11
+	MOVQ reps+40(FP), AX
+	MOVQ DI, DX
+	MOVQ SI, R15
+
+winoOut2AVX512_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x04, CX
+
+winoOut2AVX512_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (SI)(R8*1), Z1
+	VMOVUPS (SI)(R8*2), Z2
+	VMOVUPS (SI)(R9*1), Z3
+	VADDPS  Z1, Z0, Z4
+	VADDPS  Z2, Z4, Z4
+	VSUBPS  Z2, Z1, Z5
+	VSUBPS  Z3, Z5, Z5
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, (DI)(R12*1)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	DECQ    CX
+	JNZ     winoOut2AVX512_loop
+	DECQ    AX
+	JZ      winoOut2AVX512_done
+	MOVQ    dstep+48(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, DX
+	MOVQ    DX, DI
+	MOVQ    sstep+56(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, R15
+	MOVQ    R15, SI
+	JMP     winoOut2AVX512_rep
+
+winoOut2AVX512_done:
+	VZEROUPPER
+	RET
+
+// func winoIn6AVX512(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
+// Requires: AVX, AVX512F
+TEXT ·winoIn6AVX512(SB), NOSPLIT, $0-64
+	// Input transform Bᵀ of F(4x4, 3x3): 6 results from 6 vectors, 16 channels
+	// per iteration.
+	MOVQ         dst+0(FP), DI
+	MOVQ         ds+8(FP), R12
+	SHLQ         $0x02, R12
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (R12)(R12*4), R14
+	LEAQ         (R13)(R12*4), BX
+	MOVQ         src+16(FP), SI
+	MOVQ         ss+24(FP), R8
+	SHLQ         $0x02, R8
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (R8)(R8*4), R10
+	LEAQ         (R9)(R8*4), R11
+	VBROADCASTSS winoK<>+24(SB), Z14
+	VBROADCASTSS winoK<>+28(SB), Z15
+	VBROADCASTSS winoK<>+32(SB), Z13
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoIn6AVX512_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x04, CX
+
+winoIn6AVX512_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (SI)(R8*1), Z1
+	VMOVUPS (SI)(R8*2), Z2
+	VMOVUPS (SI)(R9*1), Z3
+	VMOVUPS (SI)(R8*4), Z4
+	VMOVUPS (SI)(R10*1), Z5
+
+	// d0 = 4x0 - 5x2 + x4
+	VMOVAPS      Z4, Z6
+	VFMADD231PS  Z14, Z0, Z6
+	VFNMADD231PS Z15, Z2, Z6
+	VMOVUPS      Z6, (DI)
+
+	// d5 = 4x1 - 5x3 + x5
+	VMOVAPS      Z5, Z6
+	VFMADD231PS  Z14, Z1, Z6
+	VFNMADD231PS Z15, Z3, Z6
+	VMOVUPS      Z6, (DI)(R14*1)
+
+	// d1 = (x3+x4) - 4(x1+x2), d2 = (x4-x3) + 4(x1-x2)
+	VADDPS       Z2, Z1, Z7
+	VADDPS       Z4, Z3, Z6
+	VFNMADD231PS Z14, Z7, Z6
+	VMOVUPS      Z6, (DI)(R12*1)
+	VSUBPS       Z2, Z1, Z7
+	VSUBPS       Z3, Z4, Z6
+	VFMADD231PS  Z14, Z7, Z6
+	VMOVUPS      Z6, (DI)(R12*2)
+
+	// d3 = (x4-x2) + 2(x3-x1), d4 = (x4-x2) - 2(x3-x1)
+	VSUBPS  Z2, Z4, Z6
+	VSUBPS  Z1, Z3, Z7
+	VMULPS  Z13, Z7, Z7
+	VADDPS  Z7, Z6, Z8
+	VSUBPS  Z7, Z6, Z9
+	VMOVUPS Z8, (DI)(R13*1)
+	VMOVUPS Z9, (DI)(R12*4)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	DECQ    CX
+	JNZ     winoIn6AVX512_loop
+	DECQ    AX
+	JZ      winoIn6AVX512_done
+	MOVQ    dstep+48(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, DX
+	MOVQ    DX, DI
+	MOVQ    sstep+56(FP), CX
+	SHLQ    $0x02, CX
+	ADDQ    CX, R15
+	MOVQ    R15, SI
+	JMP     winoIn6AVX512_rep
+
+winoIn6AVX512_done:
+	VZEROUPPER
+	RET
+
+// func winoOut4AVX512(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
+// Requires: AVX, AVX512F
+TEXT ·winoOut4AVX512(SB), NOSPLIT, $0-64
+	// Output transform Aᵀ of F(4x4, 3x3): 4 results from 6 vectors, 16 channels
+	// per iteration.
+	MOVQ         dst+0(FP), DI
+	MOVQ         ds+8(FP), R12
+	SHLQ         $0x02, R12
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (R12)(R12*4), R14
+	LEAQ         (R13)(R12*4), BX
+	MOVQ         src+16(FP), SI
+	MOVQ         ss+24(FP), R8
+	SHLQ         $0x02, R8
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (R8)(R8*4), R10
+	LEAQ         (R9)(R8*4), R11
+	VBROADCASTSS winoK<>+24(SB), Z14
+	VBROADCASTSS winoK<>+32(SB), Z13
+	VBROADCASTSS winoK<>+36(SB), Z15
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoOut4AVX512_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x04, CX
+
+winoOut4AVX512_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (SI)(R8*1), Z1
+	VMOVUPS (SI)(R8*2), Z2
+	VMOVUPS (SI)(R9*1), Z3
+	VMOVUPS (SI)(R8*4), Z4
+	VMOVUPS (SI)(R10*1), Z5
+
+	// a = x1+x2, b = x1-x2, p = x3+x4, q = x3-x4
+	VADDPS Z2, Z1, Z6
+	VSUBPS Z2, Z1, Z7
+	VADDPS Z4, Z3, Z8
+	VSUBPS Z4, Z3, Z9
+
+	// d0 = x0 + a + p
+	VADDPS  Z6, Z0, Z10
+	VADDPS  Z8, Z10, Z10
+	VMOVUPS Z10, (DI)
+
+	// d1 = b + 2q
+	VMOVAPS     Z7, Z10
+	VFMADD231PS Z13, Z9, Z10
+	VMOVUPS     Z10, (DI)(R12*1)
+
+	// d2 = a + 4p
+	VFMADD231PS Z14, Z8, Z6
+	VMOVUPS     Z6, (DI)(R12*2)
+
+	// d3 = b + 8q + x5
+	VFMADD231PS Z15, Z9, Z7
+	VADDPS      Z5, Z7, Z7
+	VMOVUPS     Z7, (DI)(R13*1)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	DECQ        CX
+	JNZ         winoOut4AVX512_loop
+	DECQ        AX
+	JZ          winoOut4AVX512_done
+	MOVQ        dstep+48(FP), CX
+	SHLQ        $0x02, CX
+	ADDQ        CX, DX
+	MOVQ        DX, DI
+	MOVQ        sstep+56(FP), CX
+	SHLQ        $0x02, CX
+	ADDQ        CX, R15
+	MOVQ        R15, SI
+	JMP         winoOut4AVX512_rep
+
+winoOut4AVX512_done:
+	VZEROUPPER
+	RET
+
+// func winoIn8AVX512(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
+// Requires: AVX, AVX512F
+TEXT ·winoIn8AVX512(SB), NOSPLIT, $0-64
+	// Input transform Bᵀ of F(6x6, 3x3): 8 results from 8 vectors, 16 channels
+	// per iteration.
+	MOVQ         dst+0(FP), DI
+	MOVQ         ds+8(FP), R12
+	SHLQ         $0x02, R12
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (R12)(R12*4), R14
+	LEAQ         (R13)(R12*4), BX
+	MOVQ         src+16(FP), SI
+	MOVQ         ss+24(FP), R8
+	SHLQ         $0x02, R8
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (R8)(R8*4), R10
+	LEAQ         (R9)(R8*4), R11
+	VBROADCASTSS winoK<>+0(SB), Z15
+	VBROADCASTSS winoK<>+4(SB), Z14
+	VBROADCASTSS winoK<>+20(SB), Z13
+	VBROADCASTSS winoK<>+16(SB), Z12
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoIn8AVX512_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x04, CX
+
+winoIn8AVX512_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (SI)(R8*1), Z1
+	VMOVUPS (SI)(R8*2), Z2
+	VMOVUPS (SI)(R9*1), Z3
+	VMOVUPS (SI)(R8*4), Z4
+	VMOVUPS (SI)(R10*1), Z5
+	VMOVUPS (SI)(R9*2), Z6
+	VMOVUPS (SI)(R11*1), Z7
+
+	// d0 = x0 - x6 + 5.25(x4 - x2)
+	VSUBPS      Z2, Z4, Z8
+	VSUBPS      Z6, Z0, Z9
+	VFMADD231PS Z15, Z8, Z9
+	VMOVUPS     Z9, (DI)
+
+	// d7 = x7 - x1 + 5.25(x3 - x5)
+	VSUBPS      Z5, Z3, Z8
+	VSUBPS      Z1, Z7, Z9
+	VFMADD231PS Z15, Z8, Z9
+	VMOVUPS     Z9, (DI)(BX*1)
+
+	// e = x2 + x6 - 4.25x4, o = x1 + x5 - 4.25x3; d1 = e+o, d2 = e-o
+	VADDPS       Z6, Z2, Z8
+	VFNMADD231PS Z14, Z4, Z8
+	VADDPS       Z5, Z1, Z9
+	VFNMADD231PS Z14, Z3, Z9
+	VADDPS       Z9, Z8, Z10
+	VSUBPS       Z9, Z8, Z11
+	VMOVUPS      Z10, (DI)(R12*1)
+	VMOVUPS      Z11, (DI)(R12*2)
+
+	// e = x6 + 0.25x2 - 1.25x4, o = 0.5x1 - 2.5x3 + 2x5; d3, d4
+	VBROADCASTSS winoK<>+8(SB), Z10
+	VMOVAPS      Z6, Z8
+	VFMADD231PS  Z10, Z2, Z8
+	VBROADCASTSS winoK<>+12(SB), Z10
+	VFNMADD231PS Z10, Z4, Z8
+	VMULPS       Z12, Z1, Z9
+	VFNMADD231PS Z13, Z3, Z9
+	VADDPS       Z5, Z9, Z9
+	VADDPS       Z5, Z9, Z9
+	VADDPS       Z9, Z8, Z10
+	VSUBPS       Z9, Z8, Z11
+	VMOVUPS      Z10, (DI)(R13*1)
+	VMOVUPS      Z11, (DI)(R12*4)
+
+	// e = x6 + 4x2 - 5x4, o = 2x1 - 2.5x3 + 0.5x5; d5, d6
+	VBROADCASTSS winoK<>+24(SB), Z10
+	VMOVAPS      Z6, Z8
+	VFMADD231PS  Z10, Z2, Z8
+	VBROADCASTSS winoK<>+28(SB), Z10
+	VFNMADD231PS Z10, Z4, Z8
+	VADDPS       Z1, Z1, Z9
+	VFNMADD231PS Z13, Z3, Z9
+	VFMADD231PS  Z12, Z5, Z9
+	VADDPS       Z9, Z8, Z10
+	VSUBPS       Z9, Z8, Z11
+	VMOVUPS      Z10, (DI)(R14*1)
+	VMOVUPS      Z11, (DI)(R13*2)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DI
+	DECQ         CX
+	JNZ          winoIn8AVX512_loop
+	DECQ         AX
+	JZ           winoIn8AVX512_done
+	MOVQ         dstep+48(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, DX
+	MOVQ         DX, DI
+	MOVQ         sstep+56(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, R15
+	MOVQ         R15, SI
+	JMP          winoIn8AVX512_rep
+
+winoIn8AVX512_done:
+	VZEROUPPER
+	RET
+
+// func winoOut6AVX512(dst *float32, ds int, src *float32, ss int, n int, reps int, dstep int, sstep int)
+// Requires: AVX, AVX512F
+TEXT ·winoOut6AVX512(SB), NOSPLIT, $0-64
+	// Output transform Aᵀ of F(6x6, 3x3): 6 results from 8 vectors, 16 channels
+	// per iteration.
+	MOVQ         dst+0(FP), DI
+	MOVQ         ds+8(FP), R12
+	SHLQ         $0x02, R12
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (R12)(R12*4), R14
+	LEAQ         (R13)(R12*4), BX
+	MOVQ         src+16(FP), SI
+	MOVQ         ss+24(FP), R8
+	SHLQ         $0x02, R8
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (R8)(R8*4), R10
+	LEAQ         (R9)(R8*4), R11
+	VBROADCASTSS winoK<>+32(SB), Z12
+	VBROADCASTSS winoK<>+24(SB), Z13
+	VBROADCASTSS winoK<>+36(SB), Z14
+	VBROADCASTSS winoK<>+16(SB), Z15
+	MOVQ         reps+40(FP), AX
+	MOVQ         DI, DX
+	MOVQ         SI, R15
+
+winoOut6AVX512_rep:
+	MOVQ n+32(FP), CX
+	SHRQ $0x04, CX
+
+winoOut6AVX512_loop:
+	VMOVUPS (SI)(R8*1), Z1
+	VMOVUPS (SI)(R8*2), Z2
+	VMOVUPS (SI)(R9*1), Z3
+	VMOVUPS (SI)(R8*4), Z4
+	VMOVUPS (SI)(R10*1), Z5
+	VMOVUPS (SI)(R9*2), Z6
+
+	// a = x1+x2, b = x1-x2, p = x3+x4, q = x3-x4, r = x5+x6, s = x5-x6
+	VADDPS Z2, Z1, Z7
+	VSUBPS Z2, Z1, Z8
+	VADDPS Z4, Z3, Z9
+	VSUBPS Z4, Z3, Z10
+	VADDPS Z6, Z5, Z11
+	VSUBPS Z6, Z5, Z0
+
+	// d0 = x0 + a + p + r
+	VADDPS  (SI), Z7, Z1
+	VADDPS  Z9, Z1, Z1
+	VADDPS  Z11, Z1, Z1
+	VMOVUPS Z1, (DI)
+
+	// d1 = b + 2q + 0.5s
+	VMOVAPS     Z8, Z1
+	VFMADD231PS Z12, Z10, Z1
+	VFMADD231PS Z15, Z0, Z1
+	VMOVUPS     Z1, (DI)(R12*1)
+
+	// d2 = a + 4p + 0.25r
+	VBROADCASTSS winoK<>+8(SB), Z2
+	VMOVAPS      Z7, Z1
+	VFMADD231PS  Z13, Z9, Z1
+	VFMADD231PS  Z2, Z11, Z1
+	VMOVUPS      Z1, (DI)(R12*2)
+
+	// d3 = b + 8q + 0.125s
+	VBROADCASTSS winoK<>+48(SB), Z2
+	VMOVAPS      Z8, Z1
+	VFMADD231PS  Z14, Z10, Z1
+	VFMADD231PS  Z2, Z0, Z1
+	VMOVUPS      Z1, (DI)(R13*1)
+
+	// d4 = a + 16p + 0.0625r
+	VBROADCASTSS winoK<>+40(SB), Z2
+	VBROADCASTSS winoK<>+52(SB), Z3
+	VFMADD231PS  Z2, Z9, Z7
+	VFMADD231PS  Z3, Z11, Z7
+	VMOVUPS      Z7, (DI)(R12*4)
+
+	// d5 = b + 32q + 0.03125s + x7
+	VBROADCASTSS winoK<>+44(SB), Z2
+	VBROADCASTSS winoK<>+56(SB), Z3
+	VFMADD231PS  Z2, Z10, Z8
+	VFMADD231PS  Z3, Z0, Z8
+	VADDPS       (SI)(R11*1), Z8, Z8
+	VMOVUPS      Z8, (DI)(R14*1)
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DI
+	DECQ         CX
+	JNZ          winoOut6AVX512_loop
+	DECQ         AX
+	JZ           winoOut6AVX512_done
+	MOVQ         dstep+48(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, DX
+	MOVQ         DX, DI
+	MOVQ         sstep+56(FP), CX
+	SHLQ         $0x02, CX
+	ADDQ         CX, R15
+	MOVQ         R15, SI
+	JMP          winoOut6AVX512_rep
+
+winoOut6AVX512_done:
+	VZEROUPPER
+	RET

@@ -1,12 +1,13 @@
 package main
 
 // kernels/winograd_amd64.s: the 1-D transforms of the fp32 Winograd
-// (winograd_generic.go) on 8 channels per step with AVX2 and FMA3. Each
-// function has the Go signature
+// (winograd_generic.go) on 8 channels per step with AVX2 and FMA3 (names
+// ending in AVX2) and on 16 with AVX-512 (AVX512). Each function has the
+// Go signature
 //
 //	func(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)
 //
-// with strides in float32s and n a positive multiple of 8; vector j is at
+// with strides in float32s and n a positive multiple of 8 (16); vector j is at
 // src + j*ss, result i at dst + i*ds. It does reps >= 1 such transforms,
 // the r-th on src + r*sstep into dst + r*dstep: all the columns (or rows)
 // of a tile in one call, since a call per column cost as much as the
@@ -33,8 +34,10 @@ func winoFile(c *build.Context) {
 	for i, v := range winoConsts {
 		c.AddDatum(4*i, operand.U32(math.Float32bits(v)))
 	}
-	for _, x := range winoXforms {
-		x.generate(c)
+	for _, avx512 := range []bool{false, true} {
+		for _, x := range winoXforms {
+			x.generate(c, avx512)
+		}
 	}
 }
 
@@ -55,15 +58,16 @@ type winoXform struct {
 	name       string
 	rows, cols int
 	what       string
-	// consts are broadcast into registers before the loop.
+	// consts are broadcast into registers Y[reg] before the loop.
 	consts []winoConst
-	// body emits one step: the inputs are at x(j), the results go to d(i).
-	body func(c *build.Context, x, d func(int) operand.Mem)
+	// body emits one step on the vector registers Y (ymm or zmm): the
+	// inputs are at x(j), the results go to d(i).
+	body func(c *build.Context, Y []reg.VecPhysical, x, d func(int) operand.Mem)
 }
 
 type winoConst struct {
 	v   float32
-	reg reg.VecPhysical
+	reg int
 }
 
 // Registers: DI dst, R12 ds, R13 3ds, R14 5ds, BX 7ds, SI src, R8 ss,
@@ -73,11 +77,18 @@ var (
 	winoSrcOdd = map[int]reg.GPPhysical{1: reg.R8, 3: reg.R9, 5: reg.R10, 7: reg.R11}
 )
 
-func (w *winoXform) generate(c *build.Context) {
-	c.Function(w.name)
+// generate emits the transform for AVX2+FMA3 (8 channels a step, name
+// suffix AVX2) or AVX512F (16 channels, suffix AVX512; n then a positive
+// multiple of 16): the same instructions on ymm or zmm registers.
+func (w *winoXform) generate(c *build.Context, avx512 bool) {
+	Y, lanes, shift, name := yregs, 8, 3, w.name+"AVX2"
+	if avx512 {
+		Y, lanes, shift, name = zregs, 16, 4, w.name+"AVX512"
+	}
+	c.Function(name)
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr("func(dst *float32, ds int, src *float32, ss int, n int, reps, dstep, sstep int)")
-	c.Commentf("%s: %d results from %d vectors, 8 channels", w.what, w.rows, w.cols)
+	c.Commentf("%s: %d results from %d vectors, %d channels", w.what, w.rows, w.cols, lanes)
 	c.Comment("per iteration.")
 	// s, 3s, 5s, 7s in bytes from a stride in float32s.
 	odd := func(s, three, five, seven reg.GPPhysical) {
@@ -93,22 +104,22 @@ func (w *winoXform) generate(c *build.Context) {
 	c.Load(c.Param("ss"), reg.R8)
 	odd(reg.R8, reg.R9, reg.R10, reg.R11)
 	for _, k := range w.consts {
-		c.VBROADCASTSS(winoK(k.v), k.reg)
+		c.VBROADCASTSS(winoK(k.v), Y[k.reg])
 	}
 	// AX reps left, DX and R15 this rep's dst and src.
 	c.Load(c.Param("reps"), reg.RAX)
 	c.MOVQ(reg.RDI, reg.RDX)
 	c.MOVQ(reg.RSI, reg.R15)
-	rep, loop, done := w.name+"_rep", w.name+"_loop", w.name+"_done"
+	rep, loop, done := name+"_rep", name+"_loop", name+"_done"
 	c.Label(rep)
 	c.Load(c.Param("n"), reg.RCX)
-	c.SHRQ(operand.U8(3), reg.RCX)
+	c.SHRQ(operand.U8(shift), reg.RCX)
 	c.Label(loop)
 	x := func(j int) operand.Mem { return scaled(reg.RSI, j, winoSrcOdd) }
 	d := func(i int) operand.Mem { return scaled(reg.RDI, i, winoDstOdd) }
-	w.body(c, x, d)
-	c.ADDQ(operand.U32(32), reg.RSI)
-	c.ADDQ(operand.U32(32), reg.RDI)
+	w.body(c, Y, x, d)
+	c.ADDQ(operand.U32(4*lanes), reg.RSI)
+	c.ADDQ(operand.U32(4*lanes), reg.RDI)
 	c.DECQ(reg.RCX)
 	c.JNZ(operand.LabelRef(loop))
 	c.DECQ(reg.RAX)
@@ -128,9 +139,9 @@ func (w *winoXform) generate(c *build.Context) {
 }
 
 // winoLoad loads x(j) into Y[j] for j in [from, to).
-func winoLoad(c *build.Context, x func(int) operand.Mem, from, to int) {
+func winoLoad(c *build.Context, Y []reg.VecPhysical, x func(int) operand.Mem, from, to int) {
 	for j := from; j < to; j++ {
-		c.VMOVUPS(x(j), yregs[j])
+		c.VMOVUPS(x(j), Y[j])
 	}
 }
 
@@ -140,10 +151,9 @@ func winoLoad(c *build.Context, x func(int) operand.Mem, from, to int) {
 // Go assembler order: VSUBPS a, b, d is d = b - a; VFMADD231PS a, b, d is
 // d += a*b; VFNMADD231PS a, b, d is d -= a*b.
 var winoXforms = []*winoXform{
-	{name: "winoIn4AVX2", rows: 4, cols: 4, what: "Input transform Bᵀ of F(2x2, 3x3)",
-		body: func(c *build.Context, x, d func(int) operand.Mem) {
-			Y := yregs
-			winoLoad(c, x, 0, 4)
+	{name: "winoIn4", rows: 4, cols: 4, what: "Input transform Bᵀ of F(2x2, 3x3)",
+		body: func(c *build.Context, Y []reg.VecPhysical, x, d func(int) operand.Mem) {
+			winoLoad(c, Y, x, 0, 4)
 			c.VSUBPS(Y[2], Y[0], Y[4])
 			c.VADDPS(Y[2], Y[1], Y[5])
 			c.VSUBPS(Y[1], Y[2], Y[6])
@@ -152,10 +162,9 @@ var winoXforms = []*winoXform{
 				c.VMOVUPS(Y[4+i], d(i))
 			}
 		}},
-	{name: "winoOut2AVX2", rows: 2, cols: 4, what: "Output transform Aᵀ of F(2x2, 3x3)",
-		body: func(c *build.Context, x, d func(int) operand.Mem) {
-			Y := yregs
-			winoLoad(c, x, 0, 4)
+	{name: "winoOut2", rows: 2, cols: 4, what: "Output transform Aᵀ of F(2x2, 3x3)",
+		body: func(c *build.Context, Y []reg.VecPhysical, x, d func(int) operand.Mem) {
+			winoLoad(c, Y, x, 0, 4)
 			c.VADDPS(Y[1], Y[0], Y[4])
 			c.VADDPS(Y[2], Y[4], Y[4])
 			c.VSUBPS(Y[2], Y[1], Y[5])
@@ -163,12 +172,11 @@ var winoXforms = []*winoXform{
 			c.VMOVUPS(Y[4], d(0))
 			c.VMOVUPS(Y[5], d(1))
 		}},
-	{name: "winoIn6AVX2", rows: 6, cols: 6, what: "Input transform Bᵀ of F(4x4, 3x3)",
-		consts: []winoConst{{4, reg.Y14}, {5, reg.Y15}, {2, reg.Y13}},
-		body: func(c *build.Context, x, d func(int) operand.Mem) {
-			Y := yregs
+	{name: "winoIn6", rows: 6, cols: 6, what: "Input transform Bᵀ of F(4x4, 3x3)",
+		consts: []winoConst{{4, 14}, {5, 15}, {2, 13}},
+		body: func(c *build.Context, Y []reg.VecPhysical, x, d func(int) operand.Mem) {
 			four, five, two := Y[14], Y[15], Y[13]
-			winoLoad(c, x, 0, 6)
+			winoLoad(c, Y, x, 0, 6)
 			for j := 0; j < 2; j++ {
 				c.Commentf("d%d = 4x%d - 5x%d + x%d", 5*j, j, 2+j, 4+j)
 				c.VMOVAPS(Y[4+j], Y[6])
@@ -194,13 +202,12 @@ var winoXforms = []*winoXform{
 			c.VMOVUPS(Y[8], d(3))
 			c.VMOVUPS(Y[9], d(4))
 		}},
-	{name: "winoOut4AVX2", rows: 4, cols: 6, what: "Output transform Aᵀ of F(4x4, 3x3)",
-		consts: []winoConst{{4, reg.Y14}, {2, reg.Y13}, {8, reg.Y15}},
-		body: func(c *build.Context, x, d func(int) operand.Mem) {
-			Y := yregs
+	{name: "winoOut4", rows: 4, cols: 6, what: "Output transform Aᵀ of F(4x4, 3x3)",
+		consts: []winoConst{{4, 14}, {2, 13}, {8, 15}},
+		body: func(c *build.Context, Y []reg.VecPhysical, x, d func(int) operand.Mem) {
 			four, two, eight := Y[14], Y[13], Y[15]
 			a, b, p, q := Y[6], Y[7], Y[8], Y[9]
-			winoLoad(c, x, 0, 6)
+			winoLoad(c, Y, x, 0, 6)
 			c.Comment("a = x1+x2, b = x1-x2, p = x3+x4, q = x3-x4")
 			c.VADDPS(Y[2], Y[1], a)
 			c.VSUBPS(Y[2], Y[1], b)
@@ -222,13 +229,12 @@ var winoXforms = []*winoXform{
 			c.VADDPS(Y[5], b, b)
 			c.VMOVUPS(b, d(3))
 		}},
-	{name: "winoIn8AVX2", rows: 8, cols: 8, what: "Input transform Bᵀ of F(6x6, 3x3)",
-		consts: []winoConst{{5.25, reg.Y15}, {4.25, reg.Y14}, {2.5, reg.Y13}, {0.5, reg.Y12}},
-		body: func(c *build.Context, x, d func(int) operand.Mem) {
-			Y := yregs
+	{name: "winoIn8", rows: 8, cols: 8, what: "Input transform Bᵀ of F(6x6, 3x3)",
+		consts: []winoConst{{5.25, 15}, {4.25, 14}, {2.5, 13}, {0.5, 12}},
+		body: func(c *build.Context, Y []reg.VecPhysical, x, d func(int) operand.Mem) {
 			k525, k425, k25, half := Y[15], Y[14], Y[13], Y[12]
 			e, o, t := Y[8], Y[9], Y[10]
-			winoLoad(c, x, 0, 8)
+			winoLoad(c, Y, x, 0, 8)
 			// d0 and, mirrored (j -> 7-j), d7.
 			for _, m := range []func(int) int{func(j int) int { return j }, func(j int) int { return 7 - j }} {
 				c.Commentf("d%d = x%d - x%d + 5.25(x%d - x%d)", m(0), m(0), m(6), m(4), m(2))
@@ -272,10 +278,9 @@ var winoXforms = []*winoXform{
 			c.VFMADD231PS(half, Y[5], o)
 			sumDiff(5, 6)
 		}},
-	{name: "winoOut6AVX2", rows: 6, cols: 8, what: "Output transform Aᵀ of F(6x6, 3x3)",
-		consts: []winoConst{{2, reg.Y12}, {4, reg.Y13}, {8, reg.Y14}, {0.5, reg.Y15}},
-		body: func(c *build.Context, x, d func(int) operand.Mem) {
-			Y := yregs
+	{name: "winoOut6", rows: 6, cols: 8, what: "Output transform Aᵀ of F(6x6, 3x3)",
+		consts: []winoConst{{2, 12}, {4, 13}, {8, 14}, {0.5, 15}},
+		body: func(c *build.Context, Y []reg.VecPhysical, x, d func(int) operand.Mem) {
 			two, four, eight, half := Y[12], Y[13], Y[14], Y[15]
 			a, b, p, q, r, s := Y[7], Y[8], Y[9], Y[10], Y[11], Y[0]
 			t, k1, k2 := Y[1], Y[2], Y[3] // free once a..s are formed
@@ -286,7 +291,7 @@ var winoXforms = []*winoXform{
 				c.VFMADD231PS(g, v, t)
 				c.VMOVUPS(t, d(i))
 			}
-			winoLoad(c, x, 1, 7)
+			winoLoad(c, Y, x, 1, 7)
 			c.Comment("a = x1+x2, b = x1-x2, p = x3+x4, q = x3-x4, r = x5+x6, s = x5-x6")
 			c.VADDPS(Y[2], Y[1], a)
 			c.VSUBPS(Y[2], Y[1], b)
