@@ -31,18 +31,25 @@ type benchFlags struct {
 }
 
 type benchResult struct {
-	Model     string        `json:"model"`
-	Batch     int           `json:"batch"`
-	Threads   int           `json:"threads"`
-	Precision string        `json:"precision"`
-	Kernel    string        `json:"kernel"`
-	Runs      int           `json:"runs"`
-	MinMs     float64       `json:"min_ms"`
-	MedianMs  float64       `json:"median_ms"`
-	P90Ms     float64       `json:"p90_ms"`
-	MeanMs    float64       `json:"mean_ms"`
-	ImagesPS  float64       `json:"images_per_s"`
-	GFLOPs    float64       `json:"gflop_per_s"`
+	Model     string  `json:"model"`
+	Batch     int     `json:"batch"`
+	Threads   int     `json:"threads"`
+	Precision string  `json:"precision"`
+	Kernel    string  `json:"kernel"`
+	Runs      int     `json:"runs"`
+	MinMs     float64 `json:"min_ms"`
+	MedianMs  float64 `json:"median_ms"`
+	P90Ms     float64 `json:"p90_ms"`
+	MeanMs    float64 `json:"mean_ms"`
+	ImagesPS  float64 `json:"images_per_s"`
+	GFLOPs    float64 `json:"gflop_per_s"`
+	// LoadMs is the model's load (read, checks, decode; for --arch the
+	// conversion of the built graph), SessionMs the session's creation
+	// (plan, weight packing, arena), FirstMs the first run on it, before
+	// the warm-up.
+	LoadMs    float64       `json:"load_ms"`
+	SessionMs float64       `json:"session_ms"`
+	FirstMs   float64       `json:"first_ms"`
 	Profile   []stepProfile `json:"profile,omitempty"`
 }
 
@@ -52,7 +59,9 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench [-m MODEL | --arch resnet50] [--threads N] [--batch 1,8,32] [--runs N] [--warmup N] [--json]",
 		Short: "Measure inference latency and throughput",
 		Long: `Measure the latency of one inference on a random input: after --warmup
-untimed runs, --runs timed runs; prints min, median, p90 and images/s. With
+untimed runs, --runs timed runs; prints min, median, p90 and images/s, and
+the time to load the model, to create the session (plan, packed weights,
+arena) and of its first run, before the warm-up. With
 --batch, each run computes that many images in one pass (1x1 convolutions and
 the classifier as one GEMM over the batch), and images/s counts them all; a
 list (--batch 1,8,32) measures each batch size in turn (with --json, one
@@ -126,14 +135,14 @@ func runBench(stdout, stderr io.Writer, f benchFlags) error {
 	if err != nil {
 		return err
 	}
-	m, name, err := benchModel(f)
+	t, err := benchModel(f)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer t.m.Close()
 	for _, path := range paths {
 		for _, b := range f.batches {
-			if err := benchSession(stdout, stderr, f, m, name, b, path); err != nil {
+			if err := benchSession(stdout, stderr, f, t, b, path); err != nil {
 				return err
 			}
 		}
@@ -158,10 +167,18 @@ func benchPaths(names []string) ([]string, error) {
 	return names, nil
 }
 
-// benchSession times m, named name, on a session with --threads,
+// benchTarget is the model bench times, its name and its load time (ms).
+type benchTarget struct {
+	m      *edgeresnet.Model
+	name   string
+	loadMs float64
+}
+
+// benchSession times the target's model on a session with --threads,
 // --precision and batch images per run (0: the model's), and prints the
 // result.
-func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, name string, batch int, path string) error {
+func benchSession(stdout, stderr io.Writer, f benchFlags, t benchTarget, batch int, path string) error {
+	m, name := t.m, t.name
 	if batch == 0 {
 		batch = m.Batch()
 	}
@@ -169,12 +186,14 @@ func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, n
 	if path != "" {
 		opts = append(opts, edgeresnet.WithKernels(path))
 	}
+	t0 := time.Now()
 	s, err := newSession(m, f.threads, f.precision, opts...)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	times, err := timeRuns(s, f, stderr)
+	sessionMs := ms(time.Since(t0))
+	first, times, err := timeRuns(s, f, stderr)
 	if err != nil {
 		return err
 	}
@@ -190,6 +209,7 @@ func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, n
 		macs += g.MACs(i)
 	}
 	res := summarize(times)
+	res.LoadMs, res.SessionMs, res.FirstMs = t.loadMs, sessionMs, first
 	res.Model, res.Batch, res.Threads, res.Precision, res.Kernel = name, batch, s.Threads(), s.Precision().String(), s.Kernels()
 	if path == "" {
 		res.Kernel = edgeresnet.CPU().Selection // with why, when EDGE_RESNET_KERNELS chose it
@@ -204,65 +224,76 @@ func benchSession(stdout, stderr io.Writer, f benchFlags, m *edgeresnet.Model, n
 	return nil
 }
 
-// benchModel is the model to time and its name: --arch built with random
-// weights, or -m (the built-in model without either).
-func benchModel(f benchFlags) (*edgeresnet.Model, string, error) {
+// benchModel is the model to time, its name and load time: --arch built
+// with random weights (the load is then the conversion of the built
+// graph), or -m (the built-in model without either).
+func benchModel(f benchFlags) (benchTarget, error) {
 	switch {
 	case f.arch != "" && f.model != "":
-		return nil, "", fmt.Errorf("give -m or --arch, not both")
+		return benchTarget{}, fmt.Errorf("give -m or --arch, not both")
 	case f.arch != "":
 		cfg, err := archConfig(f.arch, f.height, f.width)
 		if err != nil {
-			return nil, "", err
+			return benchTarget{}, err
 		}
 		g, err := resnet.Build(cfg, resnet.HeInit(1))
 		if err != nil {
-			return nil, "", err
+			return benchTarget{}, err
 		}
+		t0 := time.Now()
 		m, err := fromModel(&firmware.Model{Graph: g})
 		if err != nil {
-			return nil, "", err
+			return benchTarget{}, err
 		}
-		return m, f.arch, nil
+		return benchTarget{m, f.arch, ms(time.Since(t0))}, nil
 	}
+	t0 := time.Now()
 	m, err := loadModel(f.model)
 	if err != nil {
-		return nil, "", err
+		return benchTarget{}, err
 	}
+	load := ms(time.Since(t0))
 	name := f.model
 	if name == "" {
 		name = m.Meta().Name
 	}
-	return m, name, nil
+	return benchTarget{m, name, load}, nil
 }
 
-// timeRuns fills the input with fixed random values, runs --warmup
-// untimed and then --runs timed inferences with a progress bar, and
-// returns the timed runs in ms.
-func timeRuns(s *edgeresnet.Session, f benchFlags, stderr io.Writer) ([]float64, error) {
+// timeRuns fills the input with fixed random values, runs the session's
+// first inference, --warmup untimed and then --runs timed ones with a
+// progress bar, and returns the first run's time and the timed runs', in
+// ms.
+func timeRuns(s *edgeresnet.Session, f benchFlags, stderr io.Writer) (first float64, times []float64, err error) {
 	r := rand.New(rand.NewPCG(1, 2))
 	in := s.Input()
 	for i := range in {
 		in[i] = float32(r.NormFloat64())
 	}
-	bar := newBar(stderr, f.warmup+f.runs, "benchmarking")
-	for i := 0; i < f.warmup; i++ {
-		if _, err := s.RunBatch(s.Batch()); err != nil {
-			return nil, err
-		}
-		bar.Add(1)
-	}
-	times := make([]float64, f.runs)
-	for i := range times {
+	bar := newBar(stderr, 1+f.warmup+f.runs, "benchmarking")
+	run := func() (float64, error) {
 		t0 := time.Now()
-		if _, err := s.RunBatch(s.Batch()); err != nil {
-			return nil, err
-		}
-		times[i] = ms(time.Since(t0))
+		_, err := s.RunBatch(s.Batch())
+		d := ms(time.Since(t0))
 		bar.Add(1)
+		return d, err
+	}
+	if first, err = run(); err != nil {
+		return 0, nil, err
+	}
+	for range f.warmup {
+		if _, err = run(); err != nil {
+			return 0, nil, err
+		}
+	}
+	times = make([]float64, f.runs)
+	for i := range times {
+		if times[i], err = run(); err != nil {
+			return 0, nil, err
+		}
 	}
 	bar.Finish()
-	return times, nil
+	return first, times, nil
 }
 
 // printBench prints a benchmark's result as text.
@@ -270,6 +301,7 @@ func printBench(w io.Writer, res benchResult, macs int64) {
 	fmt.Fprintf(w, "%s: batch %d, %d threads, %s, kernel %s, %d runs\n", res.Model, res.Batch, res.Threads, res.Precision, res.Kernel, res.Runs)
 	fmt.Fprintf(w, "  min %.2f ms   median %.2f ms   p90 %.2f ms   mean %.2f ms\n", res.MinMs, res.MedianMs, res.P90Ms, res.MeanMs)
 	fmt.Fprintf(w, "  %.1f images/s, %.1f GFLOP/s (%.3f GMACs per image)\n", res.ImagesPS, res.GFLOPs, float64(macs)/1e9)
+	fmt.Fprintf(w, "  load %.1f ms, session %.1f ms, first run %.2f ms (%.2fx the median)\n", res.LoadMs, res.SessionMs, res.FirstMs, res.FirstMs/res.MedianMs)
 	if res.Profile != nil {
 		printProfile(w, res.Profile)
 	}

@@ -77,7 +77,8 @@ func TestFixturesThroughCLI(t *testing.T) {
 }
 
 // TestBenchBatches checks bench --batch with a list: one JSON object per
-// batch size, images/s counting every image of a run.
+// batch size, images/s counting every image of a run, with the load,
+// session and first-run times.
 func TestBenchBatches(t *testing.T) {
 	stdout, stderr, err := run(t, "bench", "--arch", "cifar-resnet20", "--batch", "1,3", "--runs", "2", "--warmup", "0", "--threads", "1", "--json")
 	if err != nil {
@@ -94,6 +95,11 @@ func TestBenchBatches(t *testing.T) {
 		}
 		if r.Batch != want || math.Abs(r.ImagesPS-float64(want)*1000/r.MedianMs) > 1e-6*r.ImagesPS {
 			t.Errorf("batch %d: %+v", want, r)
+		}
+		// Every session reports the model's one load, its own creation and
+		// its first run.
+		if r.LoadMs <= 0 || r.SessionMs <= 0 || r.FirstMs <= 0 {
+			t.Errorf("batch %d: load %g ms, session %g ms, first run %g ms", want, r.LoadMs, r.SessionMs, r.FirstMs)
 		}
 	}
 }
