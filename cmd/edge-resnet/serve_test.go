@@ -125,7 +125,7 @@ func TestServeSIGTERMDrains(t *testing.T) {
 			// Probing for a 429 while the requests are being admitted could
 			// take a place at the moment one of them asks: wait for them
 			// in /metrics, then probe once.
-			waitMetric(t, "http://"+addr+"/metrics", fmt.Sprintf(`edge_resnet_in_flight_requests{model="resnet20-fashion-mnist"} %d`, tc.inFlight))
+			waitMetric(t, "http://"+addr+"/metrics", fmt.Sprintf(`edge_resnet_in_flight_requests{model="resnet20-fashion-mnist",version="1"} %d`, tc.inFlight))
 			resp, err := http.Post("http://"+addr+"/v2/models/resnet20-fashion-mnist/infer", "application/json", strings.NewReader(`{}`))
 			if err != nil {
 				t.Fatal(err)
