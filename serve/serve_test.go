@@ -851,6 +851,19 @@ func TestVersions(t *testing.T) {
 		}
 		checkBits(t, logits, want[tc.version])
 	}
+	c := f.grpcClient(t)
+	for _, tc := range []struct{ asked, version string }{{"", "2"}, {"1", "1"}, {"2", "2"}} {
+		req := f.fp32Request(inputs(1))
+		req.ModelVersion = tc.asked
+		resp, err := c.ModelInfer(ctx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ModelVersion != tc.version {
+			t.Errorf("gRPC model_version %q ran on version %q, want %q", tc.asked, resp.ModelVersion, tc.version)
+		}
+		checkBits(t, resp.Outputs[0].Contents.GetFp32Contents(), want[tc.version])
+	}
 	if _, err := srv.Reload(serve.Named{Name: modelName, Model: m8}); err != nil {
 		t.Fatal(err)
 	}
