@@ -36,12 +36,14 @@ func TestParseModelArgs(t *testing.T) {
 		want string
 		err  string
 	}{
-		{nil, "", "[{ }]", ""},
-		{nil, "fm", "[{fm }]", ""},
-		{[]string{"x.ern"}, "x1", "[{x1 x.ern}]", ""},
-		{[]string{"x.ern", "b=y.onnx"}, "", "[{ x.ern} {b y.onnx}]", ""},
-		{[]string{"a=x.ern"}, "", "[{a x.ern}]", ""},
-		{[]string{odd}, "", "[{ " + odd + "}]", ""},
+		{nil, "", "[{  }]", ""},
+		{nil, "fm", "[{fm  }]", ""},
+		{[]string{"x.ern"}, "x1", "[{x1  x.ern}]", ""},
+		{[]string{"x.ern", "b=y.onnx"}, "", "[{  x.ern} {b  y.onnx}]", ""},
+		{[]string{"a=x.ern"}, "", "[{a  x.ern}]", ""},
+		{[]string{"a=x.ern", "a@2=y.ern", "a@v3.1=z.ern"}, "", "[{a  x.ern} {a 2 y.ern} {a v3.1 z.ern}]", ""},
+		{[]string{"a@=x.ern", "a@b@c=y.ern", "@2=z.ern"}, "", "[{  a@=x.ern} {  a@b@c=y.ern} {  @2=z.ern}]", ""},
+		{[]string{odd}, "", "[{  " + odd + "}]", ""},
 		{[]string{"a=x.ern"}, "n", "", "already names"},
 	} {
 		got, err := parseModelArgs(tc.args, tc.name)
@@ -79,9 +81,11 @@ func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int, 
 	}
 	sc := bufio.NewScanner(stderr)
 	addr := ""
+	logs := &syncBuffer{} // from the startup line on
 	for addr == "" && sc.Scan() {
 		if _, a, ok := strings.Cut(sc.Text(), " addr=http://"); ok { // the text log's startup line
 			addr, _, _ = strings.Cut(a, " ")
+			fmt.Fprintln(logs, sc.Text())
 		}
 	}
 	if addr == "" {
@@ -89,7 +93,6 @@ func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int, 
 		t.Fatalf("serve printed no address")
 	}
 	exit := make(chan int, 1)
-	logs := &syncBuffer{}
 	go func() {
 		io.Copy(logs, stderr)
 		cmd.Wait()
