@@ -1,6 +1,10 @@
-// Package serve is an HTTP server for edge-resnet models that speaks the
-// Open Inference Protocol (the KServe v2 protocol, also spoken by Triton,
-// Seldon and MLServer), REST only.
+// Package serve is a server for edge-resnet models that speaks the Open
+// Inference Protocol (the KServe v2 protocol, also spoken by Triton,
+// Seldon and MLServer): its REST API as an http.Handler, and its gRPC API
+// (GRPCInferenceService of serve/oipgrpc, generated from the
+// specification's .proto) with RegisterGRPC or GRPCServer. Both run on
+// the same request path; models may have several versions
+// (/v2/models/NAME/versions/VERSION, gRPC's model_version).
 //
 // The wire format follows the specification's own text:
 //   - kserve/open-inference-protocol, specification/protocol/inference_rest.md
