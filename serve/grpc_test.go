@@ -5,11 +5,14 @@ package serve_test
 // and compare its answers with Session's and with the REST API's.
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -27,7 +30,7 @@ import (
 
 // grpcClient serves f's server over gRPC on a loopback port and returns
 // a client of it.
-func (f *fixture) grpcClient(t *testing.T) pb.GRPCInferenceServiceClient {
+func (f *fixture) grpcClient(t testing.TB) pb.GRPCInferenceServiceClient {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -300,4 +303,54 @@ func TestGRPCErrors(t *testing.T) {
 		`edge_resnet_inference_errors_total{code="ResourceExhausted",model="fashion",protocol="grpc",version="1"} 2`,
 		`edge_resnet_inference_requests_total{code="OK",model="fashion",protocol="grpc",version="1"} 1`,
 	})
+}
+
+// BenchmarkProtocols times one request of 1 sample, one after another,
+// on the built-in model (small: the protocols' costs show): REST JSON,
+// REST binary data, gRPC typed contents and gRPC raw contents.
+func BenchmarkProtocols(b *testing.B) {
+	f := newFixture(b, serve.Options{Sessions: 1, ThreadsPerSession: 1})
+	c := f.grpcClient(b)
+	x := inputs(1)
+	jsonBody := mustJSON(b, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}}})
+	binBody, hdr := binaryBody(b, map[string]any{"parameters": map[string]any{"binary_data_output": true}, "inputs": []any{map[string]any{
+		"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "parameters": map[string]any{"binary_data_size": 3136}}}}, le32(x))
+	raw := f.fp32Request(x)
+	raw.Inputs[0].Contents, raw.RawInputContents = nil, [][]byte{le32(x)}
+	for _, bc := range []struct {
+		name string
+		call func() error
+	}{
+		{"rest-json", func() error { return restCall(f, jsonBody, nil) }},
+		{"rest-binary", func() error { return restCall(f, binBody, hdr) }},
+		{"grpc-contents", func() error { _, err := c.ModelInfer(context.Background(), f.fp32Request(x)); return err }},
+		{"grpc-raw", func() error { _, err := c.ModelInfer(context.Background(), raw); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := bc.call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func restCall(f *fixture, body []byte, header map[string]string) error {
+	req, err := http.NewRequest("POST", f.url+"/v2/models/"+modelName+"/infer", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != 200 {
+		return fmt.Errorf("status %d, %v", resp.StatusCode, err)
+	}
+	return nil
 }

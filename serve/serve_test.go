@@ -42,7 +42,7 @@ type fixture struct {
 	srv   *serve.Server
 }
 
-func newFixture(t *testing.T, opt serve.Options) *fixture {
+func newFixture(t testing.TB, opt serve.Options) *fixture {
 	t.Helper()
 	m, err := edgeresnet.Default()
 	if err != nil {
@@ -65,7 +65,7 @@ func newFixture(t *testing.T, opt serve.Options) *fixture {
 	return f
 }
 
-func (f *fixture) getJSON(t *testing.T, path string) (int, map[string]any) {
+func (f *fixture) getJSON(t testing.TB, path string) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.Get(f.url + path)
 	if err != nil {
@@ -75,7 +75,7 @@ func (f *fixture) getJSON(t *testing.T, path string) (int, map[string]any) {
 	return resp.StatusCode, decodeObject(t, resp)
 }
 
-func decodeObject(t *testing.T, resp *http.Response) map[string]any {
+func decodeObject(t testing.TB, resp *http.Response) map[string]any {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
@@ -125,7 +125,7 @@ func (f *fixture) reference(t *testing.T, x []float32) []float32 {
 	return slices.Clone(out)
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -226,7 +226,7 @@ func checkBits(t *testing.T, got, want []float32) {
 }
 
 // binaryBody builds a request of the binary extension: JSON, then data.
-func binaryBody(t *testing.T, req any, data []byte) ([]byte, map[string]string) {
+func binaryBody(t testing.TB, req any, data []byte) ([]byte, map[string]string) {
 	j := mustJSON(t, req)
 	return append(j, data...), map[string]string{
 		"Inference-Header-Content-Length": strconv.Itoa(len(j)),
