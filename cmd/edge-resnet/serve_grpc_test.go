@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,21 +83,13 @@ func TestServeGRPCVersions(t *testing.T) {
 		t.Errorf("version 2 after its reload: %q %v %v, want the fp32 logits", ran, got, err)
 	}
 
-	done := make(chan error, 1)
-	go func() {
+	inFlightAtSIGTERM(t, proc, "http://"+addr+"/metrics", func() error {
 		ran, got, err := infer("1")
 		if err == nil && (ran != "1" || !sameFloats(got, want["1"])) {
 			err = fmt.Errorf("version %q, logits %v", ran, got)
 		}
-		done <- err
-	}()
-	waitMetric(t, "http://"+addr+"/metrics", `edge_resnet_in_flight_requests{model="fm",version="1"} 1`)
-	if err := proc.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("the gRPC request in flight at SIGTERM: %v", err)
-	}
+		return err
+	})
 	select {
 	case code := <-exit:
 		if code != 0 {
@@ -104,4 +98,48 @@ func TestServeGRPCVersions(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
 	}
+}
+
+// inFlightAtSIGTERM runs call (a request on model fm version 1, which
+// waits up to a second for its batch) and sends SIGTERM once /metrics
+// shows it in flight; call must then succeed. A request that ended
+// before it was seen in flight (a loaded machine) is tried again.
+func inFlightAtSIGTERM(t *testing.T, proc *os.Process, metrics string, call func() error) {
+	t.Helper()
+	for try := 1; ; try++ {
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		for {
+			select {
+			case err := <-done:
+				if err != nil || try == 5 {
+					t.Fatalf("try %d: the request ended before it was seen in flight: %v", try, err)
+				}
+			default:
+				if !metricLine(metrics, `edge_resnet_in_flight_requests{model="fm",version="1"} 1`) {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				if err := proc.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-done; err != nil {
+					t.Errorf("the gRPC request in flight at SIGTERM: %v", err)
+				}
+				return
+			}
+			break
+		}
+	}
+}
+
+// metricLine says whether url (/metrics) has the line want now.
+func metricLine(url, want string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(b), "\n"+want+"\n")
 }
