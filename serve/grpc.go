@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	pb "github.com/edge-resnet/edge-resnet/serve/oipgrpc"
@@ -38,10 +40,17 @@ func (s *Server) RegisterGRPC(g grpc.ServiceRegistrar) {
 // HTTPServer's: a message received is at most Options.MaxBodyBytes (a
 // larger one gets ResourceExhausted before it is read whole), headers at
 // most 64 KiB, a connection's handshake within 10 s, connections idle
-// for 2 minutes closed. opts come after these and may override them.
+// for 2 minutes closed; and ModelInfer calls held at once, their
+// messages being received or run, at most the places of all the models'
+// versions (grpcGate). opts come after these and may override them.
 // Stop it with GracefulStop after Drain, as http.Server.Shutdown.
 func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	places := 0
+	for _, md := range s.models {
+		places += len(md.versions) * s.opt.places()
+	}
 	base := []grpc.ServerOption{
+		grpc.InTapHandle(make(grpcGate, places).tap),
 		grpc.MaxRecvMsgSize(int(min(s.opt.MaxBodyBytes, math.MaxInt32))),
 		grpc.MaxHeaderListSize(64 << 10),
 		grpc.ConnectionTimeout(10 * time.Second),
@@ -50,6 +59,35 @@ func (s *Server) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	g := grpc.NewServer(append(base, opts...)...)
 	s.RegisterGRPC(g)
 	return g
+}
+
+// grpcGate bounds the ModelInfer calls a gRPC server holds at once.
+// grpc-go reads a message whole before it calls the handler, where
+// admission is: without the gate the messages held would be bounded by
+// the clients alone, where REST holds a body only once admitted. A call
+// past the bound gets ResourceExhausted before its message is read. A
+// call's place is given back when its handler returns (before the
+// response is sent, so that a client calling one call after another
+// never finds its own last place taken), or else when its stream ends,
+// however it ends.
+type grpcGate chan struct{}
+
+// gateKey is the context key of a call's place in the gate.
+type gateKey struct{}
+
+// tap is a tap.ServerInHandle: it runs as a call's stream opens.
+func (g grpcGate) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if info.FullMethodName != pb.GRPCInferenceService_ModelInfer_FullMethodName {
+		return ctx, nil
+	}
+	select {
+	case g <- struct{}{}:
+		release := sync.OnceFunc(func() { <-g })
+		context.AfterFunc(ctx, release)
+		return context.WithValue(ctx, gateKey{}, release), nil
+	default:
+		return ctx, status.Errorf(codes.ResourceExhausted, "the server is busy: all %d places of its models are taken", cap(g))
+	}
 }
 
 func (g *grpcService) ServerLive(context.Context, *pb.ServerLiveRequest) (*pb.ServerLiveResponse, error) {
@@ -92,6 +130,9 @@ func (g *grpcService) ModelMetadata(ctx context.Context, req *pb.ModelMetadataRe
 // and logged the same, with protocol "grpc" and the gRPC code.
 func (g *grpcService) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	start := time.Now()
+	if release, ok := ctx.Value(gateKey{}).(func()); ok {
+		defer release()
+	}
 	e, err := g.s.lookup(req.GetModelName(), req.GetModelVersion())
 	if err != nil {
 		return nil, grpcStatus(ctx, err)
