@@ -293,7 +293,12 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	// Live memory: bodies of the admitted requests (held with their
 	// decoded tensors, about twice) and one decoded image per session. A
 	// reload holds two versions of a model while the old one drains.
+	// gRPC adds the messages it has received but not yet admitted (its
+	// gate: as many as the places).
 	perModel := int64(opt.Places())*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
+	if f.grpcAddr != "" {
+		perModel += int64(opt.Places()) * opt.MaxBodyBytes
+	}
 	limitHeap(int64(len(named)) * perModel)
 	log.Info("serving", "models", strings.Join(srv.Names(), ","), "sessions", opt.Sessions, "threads_per_session", opt.ThreadsPerSession,
 		"max_batch", max(opt.MaxBatch, 1), "places", opt.Places(), "addr", "http://"+sv.httpLn.Addr().String(), "grpc_addr", sv.grpcAddr())
