@@ -22,7 +22,7 @@ func batchFixture(t *testing.T, opt Options) (*served, *edgeresnet.Session) {
 		t.Fatal(err)
 	}
 	opt.Sessions, opt.ThreadsPerSession = 1, 1
-	m0, err := newServed(Named{"m", m}, opt.withDefaults(), newMetrics().model("m"))
+	m0, err := newServed(Named{Name: "m", Model: m}, opt.withDefaults(), newMetrics().model("m", DefaultVersion))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,14 +21,15 @@ type runner interface {
 // served is one model as the server exposes it.
 type served struct {
 	version
-	name    string
-	meta    modelMetadata
-	in      tensorInfo
-	outs    []tensorInfo
-	classes int  // size of the first output (what top_k ranks)
-	images  bool // the model has an image preprocessing spec
-	pool    *pool
-	runner  runner
+	name         string
+	modelVersion string // the served version's name, as requests give it
+	meta         modelMetadata
+	in           tensorInfo
+	outs         []tensorInfo
+	classes      int  // size of the first output (what top_k ranks)
+	images       bool // the model has an image preprocessing spec
+	pool         *pool
+	runner       runner
 }
 
 // tensorInfo is one input or output: its name and the shape of one
@@ -41,6 +42,7 @@ type tensorInfo struct {
 
 type modelMetadata struct {
 	Name     string           `json:"name"`
+	Versions []string         `json:"versions,omitempty"`
 	Platform string           `json:"platform"`
 	Inputs   []metadataTensor `json:"inputs"`
 	Outputs  []metadataTensor `json:"outputs"`
@@ -60,7 +62,7 @@ func newServed(nm Named, opt Options, mm *modelMetrics) (*served, error) {
 	s0 := p.all[0]
 	g := s0.Plan().Graph
 	in := g.Input()
-	m := &served{version: version{closed: make(chan struct{})}, name: nm.Name, pool: p, runner: p, images: nm.Model.Meta().Preprocess.Channels != 0}
+	m := &served{version: version{closed: make(chan struct{})}, name: nm.Name, modelVersion: nm.version(), pool: p, runner: p, images: nm.Model.Meta().Preprocess.Channels != 0}
 	m.in = tensorInfo{name: g.Nodes[0].Name, shape: []int{in.C, in.H, in.W}, size: in.Size()}
 	if m.in.name == "" {
 		m.in.name = "input"

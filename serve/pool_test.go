@@ -18,16 +18,16 @@ func TestSessionWaitTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv, err := New([]Named{{"m", m}}, Options{Sessions: 1, ThreadsPerSession: 1, Timeout: 50 * time.Millisecond})
+	srv, err := New([]Named{{Name: "m", Model: m}}, Options{Sessions: 1, ThreadsPerSession: 1, Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
-	p := srv.models["m"].cur.Load().pool
+	p := srv.models["m"].latest().cur.Load().pool
 	s := <-p.idle // as if a long run held it
-	in := srv.models["m"].cur.Load().in.name
+	in := srv.models["m"].latest().cur.Load().in.name
 	body := `{"inputs":[{"name":"` + in + `","shape":[1,1,28,28],"datatype":"FP32","data":[` + strings.Repeat("0,", 783) + `0]}]}`
 	for _, want := range []int{http.StatusServiceUnavailable, http.StatusOK} {
 		start := time.Now()

@@ -7,10 +7,12 @@ import (
 	"sync/atomic"
 )
 
-// entry is a model name as the server serves it: its admission places
-// and metrics, which outlive reloads, and the current version.
+// entry is a version of a model name as the server serves it: its
+// admission places and metrics, which outlive reloads, and the model
+// loaded now (a "version" below is what a reload replaces).
 type entry struct {
 	name    string
+	version string
 	slots   chan struct{} // one per request admitted (running or waiting), across versions
 	metrics *modelMetrics
 	cur     atomic.Pointer[served]
@@ -78,8 +80,8 @@ func (v *served) shut() {
 	})
 }
 
-// Reload serves nm.Model under nm.Name, a name given to New, in place of
-// the model served now, without dropping requests: requests that began
+// Reload serves nm.Model under nm.Name and nm.Version, given to New, in
+// place of the model served now, without dropping requests: requests that began
 // before it finish on the old model's sessions, later ones run on the
 // new model's. The returned channel is closed once the old sessions are
 // closed: then the caller may close the old model. On error (the new
@@ -87,12 +89,12 @@ func (v *served) shut() {
 func (s *Server) Reload(nm Named) (oldClosed <-chan struct{}, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.models[nm.Name]
+	e, err := s.entryOf(nm)
 	switch {
 	case s.closed:
 		return nil, errors.New("serve: reload after Close")
-	case e == nil:
-		return nil, fmt.Errorf("serve: reload of %q: not a served model", nm.Name)
+	case err != nil:
+		return nil, err
 	case nm.Model == nil:
 		return nil, fmt.Errorf("serve: reload of %q: no model", nm.Name)
 	}

@@ -117,89 +117,145 @@ func parseRequest(b []byte) (*inferRequest, error) {
 	return &req, nil
 }
 
-// newJob checks the request's input against the model and decodes its
-// data, from the JSON or from bin (binary extension).
-func (m *served) newJob(req *inferRequest, bin []byte, maxSamples int) (*job, error) {
-	in := req.Inputs[0]
-	bad := func(format string, args ...any) error {
-		return errorf(http.StatusBadRequest, "input %q: %s", in.Name, fmt.Sprintf(format, args...))
+// tensorInput is a request's input tensor as either protocol gives it.
+// Its data is one of: raw, little-endian binary data (REST's binary
+// extension, gRPC's raw_input_contents; BYTES elements each a 4-byte
+// length and the bytes); text, REST's JSON "data"; or typed, gRPC's
+// contents (fp32, or elems for BYTES).
+type tensorInput struct {
+	name, datatype string
+	shape          []int64
+	form           dataForm
+	raw            []byte
+	text           json.RawMessage
+	fp32           []float32
+	elems          [][]byte
+}
+
+type dataForm int
+
+const (
+	formText dataForm = iota
+	formRaw
+	formTyped
+)
+
+// restInput is a REST input: its binary data's bytes when it has a
+// binary_data_size, else its JSON "data". It checks that exactly the
+// binary data is used.
+func restInput(in requestInput, bin []byte) (*tensorInput, error) {
+	t := &tensorInput{name: in.Name, datatype: in.Datatype, shape: in.Shape}
+	size, ok, err := in.Parameters.int("binary_data_size")
+	switch {
+	case err != nil:
+	case !ok && len(bin) > 0:
+		err = fmt.Errorf("%d bytes of binary data after the JSON, but no binary_data_size", len(bin))
+	case !ok && (len(in.Data) == 0 || string(in.Data) == "null"):
+		err = errors.New("no data (and no binary_data_size)")
+	case !ok:
+		t.text = in.Data
+	case len(in.Data) != 0 && string(in.Data) != "null":
+		err = errors.New("both data and binary_data_size: send one")
+	case size < 0 || size != int64(len(bin)):
+		err = fmt.Errorf("binary_data_size %d, but %d bytes of binary data follow the JSON", size, len(bin))
+	default:
+		t.form, t.raw = formRaw, bin
 	}
-	if in.Name != m.in.name {
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "input %q: %v", in.Name, err)
+	}
+	return t, nil
+}
+
+// topKParam is the request parameter top_k, as the protocol read it.
+type topKParam struct {
+	k       int64
+	present bool
+}
+
+// newJob checks the request's input against the model and decodes its
+// data.
+func (m *served) newJob(in *tensorInput, k topKParam, maxSamples int) (*job, error) {
+	bad := func(format string, args ...any) error {
+		return errorf(http.StatusBadRequest, "input %q: %s", in.name, fmt.Sprintf(format, args...))
+	}
+	if in.name != m.in.name {
 		return nil, bad("the model's input is %q", m.in.name)
 	}
-	raw, binary, err := inputData(in, bin)
-	if err != nil {
-		return nil, bad("%v", err)
-	}
 	j := &job{in: m.in}
-	if j.topK, err = topK(req.Parameters, m.classes); err != nil {
+	var err error
+	if j.topK, err = topK(k, m.classes); err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
-	switch in.Datatype {
+	switch in.datatype {
 	case "FP32":
-		if j.n, err = m.samples(in.Shape); err == nil {
+		if j.n, err = m.samples(in.shape); err == nil {
 			err = checkSamples(j.n, maxSamples)
 		}
 		if err == nil {
-			j.tensor, err = fp32Data(raw, binary, j.n*m.in.size)
+			j.tensor, err = in.fp32Values(j.n * m.in.size)
 		}
 	case "BYTES":
 		if !m.images {
 			return nil, bad("datatype BYTES (encoded images): the model takes FP32 tensors only, its input is not an image")
 		}
-		if j.n, err = imageCount(in.Shape); err == nil {
+		if j.n, err = imageCount(in.shape); err == nil {
 			err = checkSamples(j.n, maxSamples)
 		}
 		if err == nil {
-			j.images, err = bytesData(raw, binary, j.n)
+			j.images, err = in.bytesValues(j.n)
 		}
 	default:
-		return nil, bad("datatype %q: the model takes FP32 tensors %s or BYTES (encoded images)", in.Datatype, m.wantShape())
+		return nil, bad("datatype %q: the model takes FP32 tensors %s or BYTES (encoded images)", in.datatype, m.wantShape())
 	}
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) {
-			return nil, errorf(he.status, "input %q: %s", in.Name, he.msg)
+			return nil, errorf(he.status, "input %q: %s", in.name, he.msg)
 		}
 		return nil, bad("%v", err)
 	}
 	return j, nil
 }
 
-// inputData is the input's data: the binary data's bytes when it has a
-// binary_data_size (binary is then true), else its JSON "data". It checks
-// that exactly the binary data is used.
-func inputData(in requestInput, bin []byte) (raw []byte, binary bool, err error) {
-	size, ok, err := in.Parameters.int("binary_data_size")
-	switch {
-	case err != nil:
-		return nil, false, err
-	case !ok && len(bin) > 0:
-		return nil, false, fmt.Errorf("%d bytes of binary data after the JSON, but no binary_data_size", len(bin))
-	case !ok:
-		if len(in.Data) == 0 || string(in.Data) == "null" {
-			return nil, false, errors.New("no data (and no binary_data_size)")
+// fp32Values decodes the count float32 values of the input's data.
+func (in *tensorInput) fp32Values(count int) ([]float32, error) {
+	switch in.form {
+	case formRaw:
+		return fp32Data(in.raw, true, count)
+	case formTyped:
+		if len(in.fp32) != count {
+			return nil, fmt.Errorf("fp32_contents has %d values, the shape needs %d", len(in.fp32), count)
 		}
-		return in.Data, false, nil
-	case len(in.Data) != 0 && string(in.Data) != "null":
-		return nil, false, errors.New("both data and binary_data_size: send one")
-	case size < 0 || size != int64(len(bin)):
-		return nil, false, fmt.Errorf("binary_data_size %d, but %d bytes of binary data follow the JSON", size, len(bin))
+		return in.fp32, nil
 	}
-	return bin, true, nil
+	return fp32Data(in.text, false, count)
 }
 
-// topK reads the request parameter top_k (0 when absent), at most the
+// bytesValues decodes the n BYTES elements of the input's data.
+func (in *tensorInput) bytesValues(n int) ([][]byte, error) {
+	switch in.form {
+	case formRaw:
+		return bytesData(in.raw, true, n)
+	case formTyped:
+		if len(in.elems) != n {
+			return nil, fmt.Errorf("bytes_contents has %d elements, the shape says %d", len(in.elems), n)
+		}
+		return in.elems, nil
+	}
+	return bytesData(in.text, false, n)
+}
+
+// topK checks the request parameter top_k (0 when absent), at most the
 // number of classes.
-func topK(p params, classes int) (int, error) {
-	k, ok, err := p.int("top_k")
-	if err != nil || !ok {
-		return 0, err
+func topK(p topKParam, classes int) (int, error) {
+	if !p.present {
+		return 0, nil
 	}
-	if k < 1 {
-		return 0, fmt.Errorf("parameter top_k %d: want 1 or more", k)
+	if p.k < 1 {
+		return 0, fmt.Errorf("parameter top_k %d: want 1 or more", p.k)
 	}
-	return int(min(k, int64(classes))), nil
+	return int(min(p.k, int64(classes))), nil
 }
 
 func checkSamples(n, limit int) error {

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -19,28 +20,22 @@ const (
 	TopKLabels        = "top_k_labels"        // BYTES [N,k], "" for a class without a label
 )
 
-// infer is POST /v2/models/NAME/infer: admission (429 at once when the
-// model's sessions and queue are full), then the body, then the runner.
+// infer is POST /v2/models/NAME[/versions/VERSION]/infer: the request
+// path both protocols share (admitted), with REST's body, read after
+// admission, and its JSON or binary response.
 func (s *Server) infer(rw http.ResponseWriter, r *http.Request, e *entry) {
 	w := &statusWriter{ResponseWriter: rw}
 	defer func(start time.Time) {
-		e.metrics.answered(w, start)
-		s.logRequest(r, e.name, w, start)
+		code := w.code()
+		e.metrics.answered(protoREST, strconv.Itoa(code), code >= 400, start)
+		s.logRequest(r.Context(), e, slog.Int("status", code), code >= 400, w.err, r.RemoteAddr, start)
 	}(time.Now())
-	if s.draining.Load() {
-		writeError(w, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
-		return
-	}
-	if !e.admit() {
-		writeError(w, errorf(http.StatusTooManyRequests, "model %q is busy: all %d places (sessions x batch + queue) are taken", e.name, s.opt.places()))
-		return
-	}
-	defer e.leave()
-	m := e.acquire() // the version this request runs on, whatever reloads come
-	defer m.release()
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
-	defer cancel()
-	resp, bin, err := s.inferBody(ctx, w, r, m)
+	var resp *inferResponse
+	var bin []byte
+	err := s.admitted(r.Context(), e, func(ctx context.Context, m *served) (err error) {
+		resp, bin, err = s.inferBody(ctx, w, r, m)
+		return err
+	})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -62,22 +57,48 @@ func (s *Server) infer(rw http.ResponseWriter, r *http.Request, e *entry) {
 	w.Write(bin)
 }
 
+// admitted is the request path both protocols share, up to the
+// protocol's own work (do: decode, run, encode): a draining server
+// answers 503, a version whose places are all taken 429 at once; then the
+// model loaded now is held to the end, whatever reloads come, and the
+// request gets Options.Timeout. A 503 of that timeout is marked as one
+// (gRPC answers DeadlineExceeded).
+func (s *Server) admitted(ctx context.Context, e *entry, do func(context.Context, *served) error) error {
+	if s.draining.Load() {
+		return errorf(http.StatusServiceUnavailable, "the server is shutting down")
+	}
+	if !e.admit() {
+		return errorf(http.StatusTooManyRequests, "model %q version %q is busy: all %d places (sessions x batch + queue) are taken", e.name, e.version, s.opt.places())
+	}
+	defer e.leave()
+	m := e.acquire()
+	defer m.release()
+	ctx, cancel := context.WithTimeout(ctx, s.opt.Timeout)
+	defer cancel()
+	err := do(ctx, m)
+	var he *httpError
+	if errors.As(err, &he) && he.status == http.StatusServiceUnavailable && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = &httpError{status: he.status, msg: he.msg, deadline: true}
+	}
+	return err
+}
+
 // logRequest logs one line per inference request: at debug when it
 // succeeded, at warn with the error when it did not.
-func (s *Server) logRequest(r *http.Request, model string, w *statusWriter, start time.Time) {
+func (s *Server) logRequest(ctx context.Context, e *entry, status slog.Attr, failed bool, err error, remote string, start time.Time) {
 	level := slog.LevelDebug
-	if w.code() >= 400 {
+	if failed {
 		level = slog.LevelWarn
 	}
-	if !s.opt.Logger.Enabled(r.Context(), level) {
+	if !s.opt.Logger.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{slog.String("model", model), slog.Int("status", w.code()),
-		slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr)}
-	if w.err != nil {
-		attrs = append(attrs, slog.String("error", w.err.Error()))
+	attrs := []slog.Attr{slog.String("model", e.name), slog.String("version", e.version), status,
+		slog.Duration("duration", time.Since(start)), slog.String("remote", remote)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
 	}
-	s.opt.Logger.LogAttrs(r.Context(), level, "inference", attrs...)
+	s.opt.Logger.LogAttrs(ctx, level, "inference", attrs...)
 }
 
 // inferBody reads, checks and runs a request and returns the response
@@ -95,28 +116,52 @@ func (s *Server) inferBody(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return nil, nil, err
 	}
-	j, err := m.newJob(req, bin, maxSamples)
+	in, err := restInput(req.Inputs[0], bin)
 	if err != nil {
 		return nil, nil, err
+	}
+	k, hasK, err := req.Parameters.int("top_k")
+	if err != nil {
+		return nil, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	var names []string
+	for _, o := range req.Outputs {
+		names = append(names, o.Name)
+	}
+	picked, err := m.run(ctx, in, topKParam{k, hasK}, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	outs, data, err := encodeOutputs(req, picked)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &inferResponse{ModelName: m.name, ModelVersion: m.modelVersion, ID: req.ID, Outputs: outs}, data, nil
+}
+
+// run is the inference both protocols share: it checks the input
+// against the model, runs it and picks the outputs named (all when none
+// is).
+func (m *served) run(ctx context.Context, in *tensorInput, k topKParam, outputs []string) ([]*result, error) {
+	j, err := m.newJob(in, k, maxSamples)
+	if err != nil {
+		return nil, err
 	}
 	if err := m.runner.run(ctx, j); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	outs, data, err := selectOutputs(req, m.results(j))
-	if err != nil {
-		return nil, nil, err
-	}
-	return &inferResponse{ModelName: m.name, ID: req.ID, Outputs: outs}, data, nil
+	return pickOutputs(outputs, m.results(j))
 }
 
 // maxSamples bounds the samples of one request, and so its outputs.
 const maxSamples = 1024
 
-// inferResponse is $inference_response (no model_version: no versions).
+// inferResponse is $inference_response.
 type inferResponse struct {
-	ModelName string           `json:"model_name"`
-	ID        string           `json:"id,omitempty"`
-	Outputs   []responseOutput `json:"outputs"`
+	ModelName    string           `json:"model_name"`
+	ModelVersion string           `json:"model_version"`
+	ID           string           `json:"id,omitempty"`
+	Outputs      []responseOutput `json:"outputs"`
 }
 
 // responseOutput is $response_output.
@@ -157,37 +202,46 @@ func (m *served) results(j *job) []result {
 		result{name: TopKLabels, datatype: "BYTES", shape: shape, strs: lab})
 }
 
-// selectOutputs encodes the outputs the request asks for (all when it
-// names none), each as JSON data or binary data as its binary_data
-// parameter, or else the request's binary_data_output, says.
-func selectOutputs(req *inferRequest, rs []result) ([]responseOutput, []byte, error) {
+// pickOutputs is the results named, in the order named (all of them
+// when none is), each at most once.
+func pickOutputs(names []string, rs []result) ([]*result, error) {
+	var picked []*result
+	for i := range rs {
+		if len(names) == 0 {
+			picked = append(picked, &rs[i])
+		}
+	}
+	for i, name := range names {
+		k := slices.IndexFunc(rs, func(r result) bool { return r.name == name })
+		if err := checkOutput(names[:i], name, k, rs); err != nil {
+			return nil, err
+		}
+		picked = append(picked, &rs[k])
+	}
+	return picked, nil
+}
+
+// encodeOutputs encodes REST's outputs, each as JSON data or binary data
+// as its binary_data parameter, or else the request's
+// binary_data_output, says.
+func encodeOutputs(req *inferRequest, picked []*result) ([]responseOutput, []byte, error) {
 	defBin, _, err := req.Parameters.bool("binary_data_output")
 	if err != nil {
 		return nil, nil, errorf(http.StatusBadRequest, "%v", err)
 	}
-	var picked []*result
-	var asBin []bool
-	for i := range rs {
-		if len(req.Outputs) == 0 { // none named: all of them
-			picked, asBin = append(picked, &rs[i]), append(asBin, defBin)
-		}
-	}
-	for i, o := range req.Outputs {
-		k := slices.IndexFunc(rs, func(r result) bool { return r.name == o.Name })
-		if err := checkOutput(req.Outputs[:i], o.Name, k, rs); err != nil {
-			return nil, nil, err
-		}
-		b, set, err := o.Parameters.bool("binary_data")
-		if err != nil {
-			return nil, nil, errorf(http.StatusBadRequest, "output %q: %v", o.Name, err)
-		}
-		picked, asBin = append(picked, &rs[k]), append(asBin, b || !set && defBin)
-	}
 	var outs []responseOutput
 	var bin []byte
 	for i, r := range picked {
+		asBin := defBin
+		if len(req.Outputs) > 0 {
+			b, set, err := req.Outputs[i].Parameters.bool("binary_data")
+			if err != nil {
+				return nil, nil, errorf(http.StatusBadRequest, "output %q: %v", r.name, err)
+			}
+			asBin = b || !set && defBin
+		}
 		o := responseOutput{Name: r.name, Shape: r.shape, Datatype: r.datatype}
-		if asBin[i] {
+		if asBin {
 			b := r.binary()
 			o.Parameters = map[string]any{"binary_data_size": len(b)}
 			if bin == nil {
@@ -204,7 +258,7 @@ func selectOutputs(req *inferRequest, rs []result) ([]responseOutput, []byte, er
 
 // checkOutput refuses a requested output that does not exist (index k <
 // 0) or that is requested twice.
-func checkOutput(before []requestOutput, name string, k int, rs []result) error {
+func checkOutput(before []string, name string, k int, rs []result) error {
 	if k < 0 {
 		if name == TopKClasses || name == TopKProbabilities || name == TopKLabels {
 			return errorf(http.StatusBadRequest, "output %q needs the request parameter top_k", name)
@@ -215,7 +269,7 @@ func checkOutput(before []requestOutput, name string, k int, rs []result) error 
 		}
 		return errorf(http.StatusBadRequest, "unknown output %q (outputs: %s)", name, strings.Join(names, ", "))
 	}
-	if slices.ContainsFunc(before, func(o requestOutput) bool { return o.Name == name }) {
+	if slices.Contains(before, name) {
 		return errorf(http.StatusBadRequest, "output %q requested twice", name)
 	}
 	return nil

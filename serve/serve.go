@@ -1,6 +1,10 @@
-// Package serve is an HTTP server for edge-resnet models that speaks the
-// Open Inference Protocol (the KServe v2 protocol, also spoken by Triton,
-// Seldon and MLServer), REST only.
+// Package serve is a server for edge-resnet models that speaks the Open
+// Inference Protocol (the KServe v2 protocol, also spoken by Triton,
+// Seldon and MLServer): its REST API as an http.Handler, and its gRPC API
+// (GRPCInferenceService of serve/oipgrpc, generated from the
+// specification's .proto) with RegisterGRPC or GRPCServer. Both run on
+// the same request path; models may have several versions
+// (/v2/models/NAME/versions/VERSION, gRPC's model_version).
 //
 // The wire format follows the specification's own text:
 //   - kserve/open-inference-protocol, specification/protocol/inference_rest.md
@@ -156,17 +160,31 @@ func (o Options) check() error {
 	return nil
 }
 
-// Named is a model and the name it is served under.
+// Named is a model and the name and version it is served under.
 type Named struct {
-	Name  string
-	Model *edgeresnet.Model
+	Name string
+	// Version is one of the name's versions ("": DefaultVersion). A
+	// request that names no version runs on the name's greatest version
+	// (see CompareVersions).
+	Version string
+	Model   *edgeresnet.Model
+}
+
+// DefaultVersion is the version of a model given without one.
+const DefaultVersion = "1"
+
+func (nm Named) version() string {
+	if nm.Version == "" {
+		return DefaultVersion
+	}
+	return nm.Version
 }
 
 // Server is an http.Handler serving named models. It owns its sessions
 // (Close them with Close); the models stay the caller's.
 type Server struct {
 	opt      Options
-	models   map[string]*entry
+	models   map[string]*model
 	names    []string
 	draining atomic.Bool
 	metrics  *metrics
@@ -183,42 +201,69 @@ func New(models []Named, opt Options) (*Server, error) {
 	if len(models) == 0 {
 		return nil, errors.New("serve: no models")
 	}
-	s := &Server{opt: opt, models: map[string]*entry{}, metrics: newMetrics()}
+	s := &Server{opt: opt, models: map[string]*model{}, metrics: newMetrics()}
 	for _, nm := range models {
-		if err := CheckName(nm.Name); err != nil {
+		if err := s.add(nm); err != nil {
 			s.Close()
 			return nil, err
 		}
-		if s.models[nm.Name] != nil {
-			s.Close()
-			return nil, fmt.Errorf("serve: two models named %q", nm.Name)
-		}
-		e := &entry{name: nm.Name, slots: make(chan struct{}, opt.places()), metrics: s.metrics.model(nm.Name)}
-		m, err := newServed(nm, opt, e.metrics)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("serve: model %q: %w", nm.Name, err)
-		}
-		e.cur.Store(m)
-		s.models[nm.Name] = e
-		s.names = append(s.names, nm.Name)
 	}
 	return s, nil
+}
+
+// add starts the sessions of a version of a model.
+func (s *Server) add(nm Named) error {
+	v := nm.version()
+	if err := CheckName(nm.Name); err != nil {
+		return err
+	}
+	if err := CheckVersion(v); err != nil {
+		return err
+	}
+	md := s.models[nm.Name]
+	if md == nil {
+		md = &model{name: nm.Name, versions: map[string]*entry{}}
+		s.models[nm.Name] = md
+		s.names = append(s.names, nm.Name)
+	}
+	if md.versions[v] != nil {
+		return fmt.Errorf("serve: model %q has two versions %q", nm.Name, v)
+	}
+	e := &entry{name: nm.Name, version: v, slots: make(chan struct{}, s.opt.places()), metrics: s.metrics.model(nm.Name, v)}
+	m, err := newServed(nm, s.opt, e.metrics)
+	if err != nil {
+		return fmt.Errorf("serve: model %q version %q: %w", nm.Name, v, err)
+	}
+	e.cur.Store(m)
+	md.add(e)
+	return nil
 }
 
 // CheckName accepts model names that are one URL path segment as they
 // are: letters, digits, '_', '-' and '.' (not "." or "..").
 func CheckName(name string) error {
-	ok := name != "" && name != "." && name != ".." && len(name) <= 128
-	for _, c := range name {
+	if !pathSegment(name) {
+		return fmt.Errorf("serve: model name %q: use 1 to 128 letters, digits, '_', '-' or '.'", name)
+	}
+	return nil
+}
+
+// CheckVersion accepts the versions CheckName accepts as names.
+func CheckVersion(version string) error {
+	if !pathSegment(version) {
+		return fmt.Errorf("serve: model version %q: use 1 to 128 letters, digits, '_', '-' or '.'", version)
+	}
+	return nil
+}
+
+func pathSegment(s string) bool {
+	ok := s != "" && s != "." && s != ".." && len(s) <= 128
+	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
 			ok = false
 		}
 	}
-	if !ok {
-		return fmt.Errorf("serve: model name %q: use 1 to 128 letters, digits, '_', '-' or '.'", name)
-	}
-	return nil
+	return ok
 }
 
 // Names lists the served models in the order given to New.
@@ -235,10 +280,12 @@ func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	for _, e := range s.models {
-		v := e.cur.Load()
-		v.retired.Store(true)
-		v.shut()
+	for _, md := range s.models {
+		for _, e := range md.versions {
+			v := e.cur.Load()
+			v.retired.Store(true)
+			v.shut()
+		}
 	}
 }
 
@@ -277,16 +324,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// model routes /v2/models/NAME[/ready|/infer].
+// model routes /v2/models/NAME[/versions/VERSION][/ready|/infer].
 func (s *Server) model(w http.ResponseWriter, r *http.Request, parts []string) {
-	e := s.models[parts[0]]
-	if e == nil {
-		writeError(w, errorf(http.StatusNotFound, "unknown model %q (served: %s)", parts[0], strings.Join(s.names, ", ")))
+	version := ""
+	if len(parts) >= 3 && parts[1] == "versions" {
+		version, parts = parts[2], append(parts[:1:1], parts[3:]...)
+	}
+	e, err := s.lookup(parts[0], version)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	switch {
 	case len(parts) == 1:
-		s.get(w, r, func() (int, any) { return http.StatusOK, e.cur.Load().meta })
+		s.get(w, r, func() (int, any) { return http.StatusOK, s.modelMetadata(e) })
 	case len(parts) == 2 && parts[1] == "ready":
 		s.get(w, r, func() (int, any) {
 			return s.readyStatus(), map[string]any{"name": e.name, "ready": !s.draining.Load()}
@@ -298,8 +349,6 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request, parts []string) {
 			return
 		}
 		s.infer(w, r, e)
-	case parts[1] == "versions":
-		writeError(w, errorf(http.StatusNotFound, "model %q has no versions: use /v2/models/%s without /versions", e.name, e.name))
 	default:
 		writeError(w, errorf(http.StatusNotFound, "no endpoint %s", r.URL.Path))
 	}
@@ -336,14 +385,15 @@ func (s *Server) readyStatus() int {
 // httpError is an error with its HTTP status; its text is the body's
 // "error".
 type httpError struct {
-	status int
-	msg    string
+	status   int
+	msg      string
+	deadline bool // a 503 because the request's time ran out
 }
 
 func (e *httpError) Error() string { return e.msg }
 
 func errorf(status int, format string, args ...any) *httpError {
-	return &httpError{status, fmt.Sprintf(format, args...)}
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
 // writeError writes {"error": ...} with err's status (500 when it has

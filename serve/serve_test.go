@@ -42,7 +42,7 @@ type fixture struct {
 	srv   *serve.Server
 }
 
-func newFixture(t *testing.T, opt serve.Options) *fixture {
+func newFixture(t testing.TB, opt serve.Options) *fixture {
 	t.Helper()
 	m, err := edgeresnet.Default()
 	if err != nil {
@@ -65,7 +65,7 @@ func newFixture(t *testing.T, opt serve.Options) *fixture {
 	return f
 }
 
-func (f *fixture) getJSON(t *testing.T, path string) (int, map[string]any) {
+func (f *fixture) getJSON(t testing.TB, path string) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.Get(f.url + path)
 	if err != nil {
@@ -75,7 +75,7 @@ func (f *fixture) getJSON(t *testing.T, path string) (int, map[string]any) {
 	return resp.StatusCode, decodeObject(t, resp)
 }
 
-func decodeObject(t *testing.T, resp *http.Response) map[string]any {
+func decodeObject(t testing.TB, resp *http.Response) map[string]any {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
@@ -125,7 +125,7 @@ func (f *fixture) reference(t *testing.T, x []float32) []float32 {
 	return slices.Clone(out)
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -226,7 +226,7 @@ func checkBits(t *testing.T, got, want []float32) {
 }
 
 // binaryBody builds a request of the binary extension: JSON, then data.
-func binaryBody(t *testing.T, req any, data []byte) ([]byte, map[string]string) {
+func binaryBody(t testing.TB, req any, data []byte) ([]byte, map[string]string) {
 	j := mustJSON(t, req)
 	return append(j, data...), map[string]string{
 		"Inference-Header-Content-Length": strconv.Itoa(len(j)),
@@ -419,7 +419,8 @@ func TestInferErrors(t *testing.T) {
 		{"oversized body", "POST", "", make([]byte, 2<<20), nil, 413, "limit"},
 		{"unknown model", "POST", "/v2/models/nope/infer", js(input()), nil, 404, `unknown model "nope"`},
 		{"unknown model metadata", "GET", "/v2/models/nope", nil, nil, 404, `unknown model "nope"`},
-		{"versions", "GET", "/v2/models/" + modelName + "/versions/1", nil, nil, 404, "no versions"},
+		{"unknown version", "GET", "/v2/models/" + modelName + "/versions/2", nil, nil, 404, `no version "2" (versions: 1)`},
+		{"unknown version infer", "POST", "/v2/models/" + modelName + "/versions/0/infer", js(input()), nil, 404, `no version "0"`},
 		{"unknown path", "GET", "/v1/models", nil, nil, 404, "no endpoint"},
 		{"GET infer", "GET", "/v2/models/" + modelName + "/infer", nil, nil, 405, "takes POST"},
 		{"POST metadata", "POST", "/v2", nil, nil, 405, "takes GET"},
@@ -512,7 +513,7 @@ func TestQueueFullAndDisconnect(t *testing.T) {
 			}
 			// Probing while they are admitted could take a place at the
 			// moment one of them asks: wait for them, then probe once.
-			f.metricsEventually(t, []string{fmt.Sprintf(`edge_resnet_in_flight_requests{model="fashion"} %d`, opt.Places())})
+			f.metricsEventually(t, []string{fmt.Sprintf(`edge_resnet_in_flight_requests{model="fashion",version="1"} %d`, opt.Places())})
 			resp := f.post(t, []byte(`{}`), nil)
 			got := decodeObject(t, resp)
 			if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(got["error"].(string), "busy") {
@@ -621,13 +622,13 @@ func TestMetrics(t *testing.T) {
 			}
 			// The handler counts after its response is sent: poll.
 			f.metricsEventually(t, []string{
-				`edge_resnet_inference_requests_total{code="200",model="fashion"} 2`,
-				`edge_resnet_inference_requests_total{code="400",model="fashion"} 1`,
-				`edge_resnet_inference_errors_total{code="400",model="fashion"} 1`,
-				`edge_resnet_inference_duration_seconds_count{model="fashion"} 3`,
-				`edge_resnet_batch_size_sum{model="fashion"} 6`,
-				`edge_resnet_queue_depth{model="fashion"} 0`,
-				`edge_resnet_in_flight_requests{model="fashion"} 0`,
+				`edge_resnet_inference_requests_total{code="200",model="fashion",protocol="rest",version="1"} 2`,
+				`edge_resnet_inference_requests_total{code="400",model="fashion",protocol="rest",version="1"} 1`,
+				`edge_resnet_inference_errors_total{code="400",model="fashion",protocol="rest",version="1"} 1`,
+				`edge_resnet_inference_duration_seconds_count{model="fashion",protocol="rest",version="1"} 3`,
+				`edge_resnet_batch_size_sum{model="fashion",version="1"} 6`,
+				`edge_resnet_queue_depth{model="fashion",version="1"} 0`,
+				`edge_resnet_in_flight_requests{model="fashion",version="1"} 0`,
 				`go_goroutines `,
 			})
 			if other := newFixture(t, opt).metrics(t); strings.Contains(other, "edge_resnet_inference_requests_total{") {
@@ -756,7 +757,7 @@ func TestReload(t *testing.T) {
 	body := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": x}}})
 	c := startPartial(t, f, len(body), string(body[:len(body)/2]))
 	defer c.Close()
-	f.metricsEventually(t, []string{`edge_resnet_in_flight_requests{model="fashion"} 1`})
+	f.metricsEventually(t, []string{`edge_resnet_in_flight_requests{model="fashion",version="1"} 1`})
 
 	oldClosed, err := f.srv.Reload(serve.Named{Name: modelName, Model: m8})
 	if err != nil {
@@ -806,4 +807,126 @@ func (f *fixture) logits(t *testing.T, body []byte) []float32 {
 		t.Fatalf("status %d, %v", resp.StatusCode, err)
 	}
 	return got.Outputs[0].Data
+}
+
+// TestVersions serves the fp32 model as version 1 and the int8 one as
+// version 2 of one name: a request without a version runs on 2, the
+// greatest, the /versions/V paths on the version named, metadata lists
+// both, and reloading version 1 leaves version 2 alone.
+func TestVersions(t *testing.T) {
+	m32, err := edgeresnet.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m8, err := edgeresnet.Load("../testdata/int8/resnet20_fashion_mnist_int8.ern")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m32.Close(); m8.Close() })
+	srv, err := serve.New([]serve.Named{{Name: modelName, Version: "2", Model: m8}, {Name: modelName, Model: m32}},
+		serve.Options{Sessions: 1, ThreadsPerSession: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	f := &fixture{url: hs.URL, m: m32, srv: srv}
+	want := map[string][]float32{"1": refLogits(t, m32, inputs(1)), "2": refLogits(t, m8, inputs(1))}
+	if sameLogits(want["1"], want["2"]) {
+		t.Fatal("the int8 model's logits are the fp32 model's: the test cannot tell them apart")
+	}
+	_, meta := f.getJSON(t, "/v2/models/"+modelName)
+	f.input = meta["inputs"].([]any)[0].(map[string]any)["name"].(string)
+	body := mustJSON(t, map[string]any{"inputs": []any{map[string]any{"name": f.input, "shape": []int{1, 1, 28, 28}, "datatype": "FP32", "data": inputs(1)}}})
+	for _, tc := range []struct{ path, version string }{{"", "2"}, {"/versions/1", "1"}, {"/versions/2", "2"}} {
+		if status, got := f.getJSON(t, "/v2/models/"+modelName+tc.path); status != 200 || fmt.Sprint(got["versions"]) != "[1 2]" {
+			t.Errorf("GET %s: %d %v, want versions [1 2]", tc.path, status, got)
+		}
+		if status, got := f.getJSON(t, "/v2/models/"+modelName+tc.path+"/ready"); status != 200 || got["ready"] != true {
+			t.Errorf("GET %s/ready: %d %v", tc.path, status, got)
+		}
+		version, logits := f.versionLogits(t, tc.path, body)
+		if version != tc.version {
+			t.Errorf("POST %s/infer ran on version %q, want %q", tc.path, version, tc.version)
+		}
+		checkBits(t, logits, want[tc.version])
+	}
+	c := f.grpcClient(t)
+	for _, tc := range []struct{ asked, version string }{{"", "2"}, {"1", "1"}, {"2", "2"}} {
+		req := f.fp32Request(inputs(1))
+		req.ModelVersion = tc.asked
+		resp, err := c.ModelInfer(ctx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ModelVersion != tc.version {
+			t.Errorf("gRPC model_version %q ran on version %q, want %q", tc.asked, resp.ModelVersion, tc.version)
+		}
+		checkBits(t, resp.Outputs[0].Contents.GetFp32Contents(), want[tc.version])
+	}
+	if _, err := srv.Reload(serve.Named{Name: modelName, Model: m8}); err != nil {
+		t.Fatal(err)
+	}
+	_, logits := f.versionLogits(t, "/versions/1", body)
+	checkBits(t, logits, want["2"])
+	if _, err := srv.Reload(serve.Named{Name: modelName, Version: "3", Model: m8}); err == nil || !strings.Contains(err.Error(), `no version "3"`) {
+		t.Errorf("Reload of an unknown version: %v", err)
+	}
+	if got := srv.Versions(modelName); !slices.Equal(got, []string{"1", "2"}) {
+		t.Errorf("Versions %v", got)
+	}
+}
+
+func refLogits(t *testing.T, m *edgeresnet.Model, x []float32) []float32 {
+	t.Helper()
+	s, err := m.NewSession(edgeresnet.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.RunTensor([]int{len(x) / 784, 1, 28, 28}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Clone(out)
+}
+
+// versionLogits posts body to /v2/models/NAME{path}/infer and returns
+// the response's model_version and first output.
+func (f *fixture) versionLogits(t *testing.T, path string, body []byte) (string, []float32) {
+	t.Helper()
+	resp, err := http.Post(f.url+"/v2/models/"+modelName+path+"/infer", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		ModelVersion string `json:"model_version"`
+		Outputs      []struct{ Data []float32 }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || len(got.Outputs) == 0 {
+		t.Fatalf("POST %s/infer: status %d, %v", path, resp.StatusCode, err)
+	}
+	return got.ModelVersion, got.Outputs[0].Data
+}
+
+func TestCompareVersions(t *testing.T) {
+	got := []string{"b", "10", "2", "a", "1", "v10", "v9"}
+	slices.SortFunc(got, serve.CompareVersions)
+	if want := []string{"1", "2", "10", "a", "b", "v10", "v9"}; !slices.Equal(got, want) {
+		t.Errorf("sorted %v, want %v", got, want)
+	}
+	for _, v := range []string{"", "..", "a/b", "1 2", strings.Repeat("9", 129)} {
+		if serve.CheckVersion(v) == nil {
+			t.Errorf("CheckVersion(%q): no error", v)
+		}
+	}
+	m, err := edgeresnet.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := serve.New([]serve.Named{{Name: "a", Model: m}, {Name: "a", Version: "1", Model: m}}, serve.Options{Sessions: 1, ThreadsPerSession: 1}); err == nil {
+		t.Error("two versions 1 of one name: no error")
+	}
 }

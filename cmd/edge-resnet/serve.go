@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
 	"github.com/edge-resnet/edge-resnet/preprocess"
@@ -26,6 +26,7 @@ type serveFlags struct {
 	models    []string
 	name      string
 	addr      string
+	grpcAddr  string
 	sessions  int
 	threads   int
 	queue     int
@@ -45,8 +46,8 @@ func newServeCmd() *cobra.Command {
 	var f serveFlags
 	sessions, threads := serve.DefaultPool(runtime.GOMAXPROCS(0))
 	cmd := &cobra.Command{
-		Use:   "serve [-m MODEL [--name NAME]] [-m NAME2=MODEL2 ...] [--addr HOST:PORT] [--sessions N] [--threads-per-session T] [--queue Q]",
-		Short: "Serve models over HTTP with the Open Inference Protocol (KServe v2 REST)",
+		Use:   "serve [-m MODEL [--name NAME]] [-m NAME2[@VERSION]=MODEL2 ...] [--addr HOST:PORT] [--grpc-addr HOST:PORT] [--sessions N] [--threads-per-session T] [--queue Q]",
+		Short: "Serve models with the Open Inference Protocol (KServe v2 REST, and gRPC)",
 		Long: `Serve models over HTTP with the Open Inference Protocol (the KServe v2 REST
 API that Triton, KServe, Seldon and MLServer speak):
 
@@ -55,6 +56,15 @@ API that Triton, KServe, Seldon and MLServer speak):
   GET  /v2/models/NAME, /v2/models/NAME/ready  inputs/outputs (datatype, shape), readiness
   GET  /metrics                              Prometheus metrics
   POST /v2/models/NAME/infer                 inference
+  (and /v2/models/NAME/versions/VERSION[/ready|/infer] for a version)
+
+With --grpc-addr it also serves the protocol's gRPC API there
+(inference.GRPCInferenceService: ServerLive, ServerReady, ModelReady,
+ServerMetadata, ModelMetadata, ModelInfer), on the same models, sessions
+and queues: FP32 in fp32_contents or raw_input_contents, images as BYTES
+in bytes_contents, the parameter top_k as an int64_param; errors are
+InvalidArgument, NotFound, ResourceExhausted (a full queue, or a message
+over --max-body), Unavailable or DeadlineExceeded.
 
 An inference request takes one input: FP32 tensors in the model's own
 layout ([N,C,H,W], or [N,H,W,C] for Keras-style models), already
@@ -78,10 +88,13 @@ the new one; a model that fails to load leaves the old one serving, and
 the error is logged.
 
 -m MODEL serves MODEL under --name (default: the model's own name, else
-the file name); -m NAME=MODEL serves MODEL as NAME. Without -m, the
-built-in model.`,
+the file name); -m NAME=MODEL serves MODEL as NAME, version 1;
+-m NAME@VERSION=MODEL as another version of NAME, with sessions of its
+own. A request that names no version gets the greatest (numerically when
+versions are numbers). Without -m, the built-in model.`,
 		Example: `  edge-resnet serve --addr :8000
   edge-resnet serve -m resnet50.ern --name resnet50 -m cifar=cifar_resnet20.ern --addr 0.0.0.0:8000
+  edge-resnet serve -m cifar=cifar_v1.ern -m cifar@2=cifar_v2.ern --grpc-addr 127.0.0.1:8001
   curl localhost:8000/v2/models/resnet50`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,9 +109,10 @@ built-in model.`,
 // defaults given (deploy_test parses unit and manifest command lines with
 // it).
 func serveFlagSet(fl *pflag.FlagSet, f *serveFlags, sessions, threads int) {
-	fl.StringArrayVarP(&f.models, "model", "m", nil, "model image (.ern) or ONNX file, or NAME=MODEL; repeat for several (default: the built-in model)")
+	fl.StringArrayVarP(&f.models, "model", "m", nil, "model image (.ern) or ONNX file, or NAME=MODEL, or NAME@VERSION=MODEL; repeat for several (default: the built-in model)")
 	fl.StringVar(&f.name, "name", "", "name of the first -m MODEL given without NAME= (default: the model's own name)")
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8000", "address to listen on (:8000 for every interface)")
+	fl.StringVar(&f.grpcAddr, "grpc-addr", "", "also serve the protocol's gRPC API on this address, e.g. 127.0.0.1:8001 (default: no gRPC)")
 	fl.IntVar(&f.sessions, "sessions", sessions, "sessions per model (requests run at once)")
 	fl.IntVar(&f.threads, "threads-per-session", threads, "worker threads per session")
 	fl.IntVar(&f.queue, "queue", -1, "requests per model that may wait for a session (0: none; default 4 per session, times --max-batch)")
@@ -116,8 +130,9 @@ func serveFlagSet(fl *pflag.FlagSet, f *serveFlags, sessions, threads int) {
 }
 
 // namedModel is a -m argument: the name to serve under ("" for the
-// default) and the path ("" for the built-in model).
-type namedModel struct{ name, path string }
+// default), the version ("" for serve.DefaultVersion) and the path (""
+// for the built-in model).
+type namedModel struct{ name, version, path string }
 
 // parseModelArgs reads the -m arguments and --name.
 func parseModelArgs(args []string, name string) ([]namedModel, error) {
@@ -127,10 +142,14 @@ func parseModelArgs(args []string, name string) ([]namedModel, error) {
 	var out []namedModel
 	for _, a := range args {
 		nm := namedModel{path: a}
-		// NAME=MODEL, unless the whole argument is a file whose name has '='.
-		if before, after, ok := strings.Cut(a, "="); ok && serve.CheckName(before) == nil {
-			if _, err := os.Stat(a); err != nil {
-				nm = namedModel{name: before, path: after}
+		// NAME=MODEL or NAME@VERSION=MODEL, unless the whole argument is a
+		// file whose name has '='.
+		if before, after, ok := strings.Cut(a, "="); ok {
+			name, version, versioned := strings.Cut(before, "@")
+			if serve.CheckName(name) == nil && (!versioned || serve.CheckVersion(version) == nil) {
+				if _, err := os.Stat(a); err != nil {
+					nm = namedModel{name: name, version: version, path: after}
+				}
 			}
 		}
 		out = append(out, nm)
@@ -172,7 +191,7 @@ func loadServed(f serveFlags) (named []serve.Named, paths []string, err error) {
 		if a.name == "" {
 			a.name = defaultName(m, a.path)
 		}
-		named, paths = append(named, serve.Named{Name: a.name, Model: m}), append(paths, a.path)
+		named, paths = append(named, serve.Named{Name: a.name, Version: a.version, Model: m}), append(paths, a.path)
 	}
 	return named, paths, nil
 }
@@ -267,35 +286,107 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	reloads := make(chan struct{})
 	go func() { rl.run(rctx, watchInterval(f)); close(reloads) }()
 	defer func() { stopReloads(); <-reloads; srv.Close(); rl.close() }()
-	ln, err := net.Listen("tcp", f.addr)
+	sv, err := startServers(srv, f)
 	if err != nil {
-		return fmt.Errorf("--addr %s: %w", f.addr, err)
+		return err
 	}
 	// Live memory: bodies of the admitted requests (held with their
 	// decoded tensors, about twice) and one decoded image per session. A
 	// reload holds two versions of a model while the old one drains.
+	// gRPC adds the messages it has received but not yet admitted (its
+	// gate: as many as the places).
 	perModel := int64(opt.Places())*2*opt.MaxBodyBytes + int64(opt.Sessions)*preprocess.MaxDecodeBytes
+	if f.grpcAddr != "" {
+		perModel += int64(opt.Places()) * opt.MaxBodyBytes
+	}
 	limitHeap(int64(len(named)) * perModel)
-	hs := srv.HTTPServer(f.addr)
 	log.Info("serving", "models", strings.Join(srv.Names(), ","), "sessions", opt.Sessions, "threads_per_session", opt.ThreadsPerSession,
-		"max_batch", max(opt.MaxBatch, 1), "places", opt.Places(), "addr", "http://"+ln.Addr().String())
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+		"max_batch", max(opt.MaxBatch, 1), "places", opt.Places(), "addr", "http://"+sv.httpLn.Addr().String(), "grpc_addr", sv.grpcAddr())
 	select {
-	case err := <-done:
+	case err := <-sv.done:
+		sv.stop()
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("draining", "grace", f.grace)
 	srv.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), f.grace)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down: requests still running after --grace %v: %w", f.grace, err)
-	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+	if err := sv.shutdown(f.grace); err != nil {
 		return err
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// servers are the listeners runServe serves on: HTTP on --addr, gRPC on
+// --grpc-addr when it is set.
+type servers struct {
+	http           *http.Server
+	httpLn, grpcLn net.Listener
+	grpc           *grpc.Server
+	done           chan error // a server that stopped by itself
+}
+
+// startServers listens and serves srv on the addresses of f.
+func startServers(srv *serve.Server, f serveFlags) (*servers, error) {
+	sv := &servers{http: srv.HTTPServer(f.addr), done: make(chan error, 2)}
+	var err error
+	if sv.httpLn, err = net.Listen("tcp", f.addr); err != nil {
+		return nil, fmt.Errorf("--addr %s: %w", f.addr, err)
+	}
+	if f.grpcAddr != "" {
+		if sv.grpcLn, err = net.Listen("tcp", f.grpcAddr); err != nil {
+			sv.httpLn.Close()
+			return nil, fmt.Errorf("--grpc-addr %s: %w", f.grpcAddr, err)
+		}
+		sv.grpc = srv.GRPCServer()
+		go func() { sv.done <- sv.grpc.Serve(sv.grpcLn) }()
+	}
+	go func() { sv.done <- sv.http.Serve(sv.httpLn) }()
+	return sv, nil
+}
+
+// grpcAddr is the gRPC listener's address, "" without one.
+func (sv *servers) grpcAddr() string {
+	if sv.grpcLn == nil {
+		return ""
+	}
+	return sv.grpcLn.Addr().String()
+}
+
+// stop closes both servers at once, requests or not.
+func (sv *servers) stop() {
+	sv.http.Close()
+	if sv.grpc != nil {
+		sv.grpc.Stop()
+	}
+}
+
+// shutdown stops accepting connections and waits, up to grace, for the
+// requests in flight on both servers; past grace it closes them.
+func (sv *servers) shutdown(grace time.Duration) error {
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	grpcDone := make(chan struct{})
+	go func() {
+		if sv.grpc != nil {
+			sv.grpc.GracefulStop()
+		}
+		close(grpcDone)
+	}()
+	err := sv.http.Shutdown(sctx)
+	select {
+	case <-grpcDone:
+	case <-sctx.Done():
+		if sv.grpc != nil {
+			sv.grpc.Stop() // a gRPC request still running
+		}
+		<-grpcDone
+		if err == nil {
+			err = sctx.Err()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: requests still running after --grace %v: %w", grace, err)
+	}
 	return nil
 }

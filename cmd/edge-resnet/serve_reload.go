@@ -25,9 +25,9 @@ type reloader struct {
 // servedFile is a served model and the file it came from ("" for the
 // built-in model, never reloaded).
 type servedFile struct {
-	name, path   string
-	model        *edgeresnet.Model
-	loaded, seen fileStamp // when last loaded, at the last poll
+	name, version, path string
+	model               *edgeresnet.Model
+	loaded, seen        fileStamp // when last loaded, at the last poll
 }
 
 // fileStamp is what polling compares: size and modification time.
@@ -48,7 +48,7 @@ func newReloader(srv *serve.Server, log *slog.Logger, named []serve.Named, paths
 	signal.Notify(rl.hup, syscall.SIGHUP)
 	for i, nm := range named {
 		st := stamp(paths[i])
-		rl.files = append(rl.files, servedFile{name: nm.Name, path: paths[i], model: nm.Model, loaded: st, seen: st})
+		rl.files = append(rl.files, servedFile{name: nm.Name, version: nm.Version, path: paths[i], model: nm.Model, loaded: st, seen: st})
 	}
 	return rl
 }
@@ -103,13 +103,13 @@ func (rl *reloader) reload(f *servedFile) {
 	f.loaded = stamp(f.path)
 	m, err := loadModel(f.path)
 	if err != nil {
-		rl.log.Error("reload failed: the old model stays served", "model", f.name, "path", f.path, "err", err)
+		rl.log.Error("reload failed: the old model stays served", "model", f.name, "version", f.version, "path", f.path, "err", err)
 		return
 	}
-	oldClosed, err := rl.srv.Reload(serve.Named{Name: f.name, Model: m})
+	oldClosed, err := rl.srv.Reload(serve.Named{Name: f.name, Version: f.version, Model: m})
 	if err != nil {
 		m.Close()
-		rl.log.Error("reload failed: the old model stays served", "model", f.name, "path", f.path, "err", err)
+		rl.log.Error("reload failed: the old model stays served", "model", f.name, "version", f.version, "path", f.path, "err", err)
 		return
 	}
 	old := f.model
@@ -118,7 +118,7 @@ func (rl *reloader) reload(f *servedFile) {
 		<-oldClosed
 		old.Close()
 	}()
-	rl.log.Info("reloaded", "model", f.name, "path", f.path)
+	rl.log.Info("reloaded", "model", f.name, "version", f.version, "path", f.path)
 }
 
 // close closes the models served now (after the server's Close).

@@ -36,12 +36,14 @@ func TestParseModelArgs(t *testing.T) {
 		want string
 		err  string
 	}{
-		{nil, "", "[{ }]", ""},
-		{nil, "fm", "[{fm }]", ""},
-		{[]string{"x.ern"}, "x1", "[{x1 x.ern}]", ""},
-		{[]string{"x.ern", "b=y.onnx"}, "", "[{ x.ern} {b y.onnx}]", ""},
-		{[]string{"a=x.ern"}, "", "[{a x.ern}]", ""},
-		{[]string{odd}, "", "[{ " + odd + "}]", ""},
+		{nil, "", "[{  }]", ""},
+		{nil, "fm", "[{fm  }]", ""},
+		{[]string{"x.ern"}, "x1", "[{x1  x.ern}]", ""},
+		{[]string{"x.ern", "b=y.onnx"}, "", "[{  x.ern} {b  y.onnx}]", ""},
+		{[]string{"a=x.ern"}, "", "[{a  x.ern}]", ""},
+		{[]string{"a=x.ern", "a@2=y.ern", "a@v3.1=z.ern"}, "", "[{a  x.ern} {a 2 y.ern} {a v3.1 z.ern}]", ""},
+		{[]string{"a@=x.ern", "a@b@c=y.ern", "@2=z.ern"}, "", "[{  a@=x.ern} {  a@b@c=y.ern} {  @2=z.ern}]", ""},
+		{[]string{odd}, "", "[{  " + odd + "}]", ""},
 		{[]string{"a=x.ern"}, "n", "", "already names"},
 	} {
 		got, err := parseModelArgs(tc.args, tc.name)
@@ -79,9 +81,11 @@ func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int, 
 	}
 	sc := bufio.NewScanner(stderr)
 	addr := ""
+	logs := &syncBuffer{} // from the startup line on
 	for addr == "" && sc.Scan() {
 		if _, a, ok := strings.Cut(sc.Text(), " addr=http://"); ok { // the text log's startup line
 			addr, _, _ = strings.Cut(a, " ")
+			fmt.Fprintln(logs, sc.Text())
 		}
 	}
 	if addr == "" {
@@ -89,7 +93,6 @@ func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int, 
 		t.Fatalf("serve printed no address")
 	}
 	exit := make(chan int, 1)
-	logs := &syncBuffer{}
 	go func() {
 		io.Copy(logs, stderr)
 		cmd.Wait()
@@ -125,7 +128,7 @@ func TestServeSIGTERMDrains(t *testing.T) {
 			// Probing for a 429 while the requests are being admitted could
 			// take a place at the moment one of them asks: wait for them
 			// in /metrics, then probe once.
-			waitMetric(t, "http://"+addr+"/metrics", fmt.Sprintf(`edge_resnet_in_flight_requests{model="resnet20-fashion-mnist"} %d`, tc.inFlight))
+			waitMetric(t, "http://"+addr+"/metrics", fmt.Sprintf(`edge_resnet_in_flight_requests{model="resnet20-fashion-mnist",version="1"} %d`, tc.inFlight))
 			resp, err := http.Post("http://"+addr+"/v2/models/resnet20-fashion-mnist/infer", "application/json", strings.NewReader(`{}`))
 			if err != nil {
 				t.Fatal(err)
