@@ -84,6 +84,8 @@ type planKey struct {
 	prec    Precision
 	batch   int
 	kernels *kernels.Set
+	tune    Tune
+	threads int // when tuning
 }
 
 type lazyPlan struct {
@@ -287,7 +289,7 @@ func (m *Model) resolve(p Precision) Precision {
 // the model has int8 data) for the model's own batch, compiled once on
 // first use.
 func (m *Model) PlanFor(p Precision) (*engine.Plan, error) {
-	return m.planFor(p, m.Batch(), kernels.Best())
+	return m.planFor(p, m.Batch(), kernels.Best(), TuneOff, 1)
 }
 
 // Batch is the number of images the model's graph declares (an ONNX input
@@ -295,8 +297,9 @@ func (m *Model) PlanFor(p Precision) (*engine.Plan, error) {
 // per call unless WithBatch says otherwise.
 func (m *Model) Batch() int { return max(m.graph.Batch, 1) }
 
-// planFor is the plan of a precision, batch and kernel path, compiled once.
-func (m *Model) planFor(p Precision, batch int, ks *kernels.Set) (*engine.Plan, error) {
+// planFor is the plan of a precision, batch, kernel path and tuning (at
+// threads, when tuning), compiled once.
+func (m *Model) planFor(p Precision, batch int, ks *kernels.Set, tune Tune, threads int) (*engine.Plan, error) {
 	p = m.resolve(p)
 	if p != PrecisionFP32 && p != PrecisionInt8 {
 		return nil, fmt.Errorf("%w: precision %d", ErrInput, p)
@@ -305,7 +308,10 @@ func (m *Model) planFor(p Precision, batch int, ks *kernels.Set) (*engine.Plan, 
 	if m.plans == nil {
 		m.plans = map[planKey]*lazyPlan{}
 	}
-	key := planKey{p, batch, ks}
+	if tune == TuneOff {
+		threads = 0 // the policies do not depend on it
+	}
+	key := planKey{p, batch, ks, tune, threads}
 	lp := m.plans[key]
 	if lp == nil {
 		lp = &lazyPlan{}
@@ -318,7 +324,9 @@ func (m *Model) planFor(p Precision, batch int, ks *kernels.Set) (*engine.Plan, 
 	}
 	defer m.done()
 	lp.once.Do(func() {
-		lp.plan, lp.err = engine.CompileWith(m.graph, engine.CompileOptions{Precision: p, Batch: batch, MaxBytes: m.budget, Kernels: ks})
+		tn, cache := tuning(tune, threads, ks)
+		lp.plan, lp.err = engine.CompileWith(m.graph, engine.CompileOptions{Precision: p, Batch: batch, MaxBytes: m.budget, Kernels: ks, Tune: tn})
+		saveTuning(cache)
 		if lp.err != nil && p == PrecisionInt8 && !errors.Is(lp.err, ErrBudget) {
 			lp.err = fmt.Errorf("%w: %w", ErrInput, lp.err)
 		}

@@ -63,6 +63,8 @@ type sessionConfig struct {
 	maxMemory int64
 	memorySet bool
 	kernels   string
+	tune      Tune
+	tuneSet   bool
 }
 
 // WithThreads sets the number of worker threads (default: the number of
@@ -136,7 +138,16 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 			return nil, fmt.Errorf("%w: WithKernels: %w", ErrInput, err)
 		}
 	}
-	plan, err := m.planFor(prec, cfg.batch, ks)
+	if !cfg.tuneSet {
+		var err error
+		if cfg.tune, err = defaultTune(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.tune < TuneOff || cfg.tune > TuneMeasure {
+		return nil, fmt.Errorf("%w: WithTune(%d)", ErrInput, int(cfg.tune))
+	}
+	plan, err := m.planFor(prec, cfg.batch, ks, cfg.tune, cfg.threads)
 	if err != nil {
 		return nil, err
 	}

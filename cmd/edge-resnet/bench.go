@@ -314,6 +314,7 @@ type stepProfile struct {
 	MedianMs float64 `json:"median_ms"`
 	GFLOPs   float64 `json:"gflop_per_s,omitempty"`
 	Share    float64 `json:"share"`
+	Choice   string  `json:"choice,omitempty"` // why this kernel, for layers with several (--tune)
 }
 
 // profileSteps times every step over runs runs and keeps each step's median.
@@ -334,7 +335,7 @@ func profileSteps(s *edgeresnet.Session, runs int) ([]stepProfile, error) {
 	for i, st := range steps {
 		med := summarize(per[i]).MedianMs
 		total += med
-		out[i] = stepProfile{Name: st.Name, Op: st.Op.String(), Kernel: st.Kernel, MedianMs: med}
+		out[i] = stepProfile{Name: st.Name, Op: st.Op.String(), Kernel: st.Kernel, MedianMs: med, Choice: st.Choice}
 		if st.MACs > 0 && med > 0 {
 			out[i].GFLOPs = 2 * float64(st.MACs) / (med / 1e3) / 1e9
 		}
@@ -347,13 +348,13 @@ func profileSteps(s *edgeresnet.Session, runs int) ([]stepProfile, error) {
 
 func printProfile(w io.Writer, prof []stepProfile) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nlayer\top\tkernel\tmedian ms\tshare\tGFLOP/s\t")
+	fmt.Fprintln(tw, "\nlayer\top\tkernel\tmedian ms\tshare\tGFLOP/s\tchoice\t")
 	for _, p := range prof {
 		gf := "-"
 		if p.GFLOPs > 0 {
 			gf = fmt.Sprintf("%.1f", p.GFLOPs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%4.1f%%\t%s\t\n", p.Name, p.Op, p.Kernel, p.MedianMs, 100*p.Share, gf)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%4.1f%%\t%s\t%s\t\n", p.Name, p.Op, p.Kernel, p.MedianMs, 100*p.Share, gf, p.Choice)
 	}
 	tw.Flush()
 }

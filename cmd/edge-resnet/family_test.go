@@ -154,3 +154,39 @@ func TestClassifyMultipleOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchTunes checks that commands tune by default: bench --profile
+// shows each 3x3 stride-1 conv's measured candidates on a fresh cache,
+// and the kept ones on the next run; --tune off shows the policy.
+func TestBenchTunes(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	for i, want := range []string{"measured: ", "cached: ", "policy"} {
+		args := []string{"bench", "--profile", "--runs", "1", "--warmup", "0", "--threads", "1", "--json"}
+		if i == 2 {
+			args = append(args, "--tune", "off")
+		}
+		stdout, stderr, err := run(t, args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		var r benchResult
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range r.Profile {
+			if p.Choice != "" {
+				n++
+				if i != 0 && !strings.HasPrefix(p.Choice, want) {
+					t.Errorf("run %d: layer %s: choice %q, want %q...", i, p.Name, p.Choice, want)
+				}
+				if i == 0 && !strings.HasPrefix(p.Choice, "measured: ") && !strings.HasPrefix(p.Choice, "cached: ") {
+					t.Errorf("first run: layer %s: choice %q", p.Name, p.Choice)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("run %d: no layer with a choice", i)
+		}
+	}
+}

@@ -53,7 +53,18 @@ func TestMain(m *testing.M) {
 	case "launch":
 		os.Exit(launch())
 	}
-	os.Exit(m.Run())
+	// The commands tune by default (--tune measure): keep their cache
+	// files out of the user's cache directory, shared by this test
+	// binary's commands and the children it starts.
+	dir, err := os.MkdirTemp("", "edge-resnet-cmd-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CACHE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 const (

@@ -63,6 +63,8 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 	root.PersistentFlags().Var(&maxMemory, "max-memory",
 		"memory budget for a model's arena, packed weights and scratch, checked before allocating, e.g. 512MiB, 2GB, 1e9; 0 = no limit (default: "+
 			defaultBudgetText()+", or $"+edgeresnet.EnvMaxMemory+")")
+	root.PersistentFlags().StringVar(&tuneFlag, "tune", "measure",
+		"per-layer algorithms (im2col+GEMM or Winograd): measure (time them on this machine at the first load and keep the result in the user cache directory), cached (use kept measurements only) or off (built-in policies; $"+edgeresnet.EnvTune+" sets the library's default)")
 	root.AddCommand(newClassifyCmd(), newWatchCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newTrainCmd(), newServeCmd(), newCPUCmd())
 	return root
 }
@@ -73,6 +75,9 @@ var version = edgeresnet.Version
 
 // maxMemory is --max-memory of the command being run.
 var maxMemory memoryFlag
+
+// tuneFlag is --tune of the command being run.
+var tuneFlag = "measure"
 
 // memoryFlag is a byte count flag; unset means the library's default.
 type memoryFlag struct {
@@ -168,7 +173,11 @@ func newSession(m *edgeresnet.Model, threads int, precision string, extra ...edg
 	if err != nil {
 		return nil, err
 	}
-	opts := []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}
+	tune, err := edgeresnet.ParseTune(tuneFlag)
+	if err != nil {
+		return nil, fmt.Errorf("--tune: %w", err)
+	}
+	opts := []edgeresnet.SessionOption{edgeresnet.WithPrecision(p), edgeresnet.WithTune(tune)}
 	if threads != 0 {
 		opts = append(opts, edgeresnet.WithThreads(threads))
 	}

@@ -218,8 +218,13 @@ func serveOptions(f serveFlags) (serve.Options, error) {
 		return serve.Options{}, fmt.Errorf("--timeout %v, --grace %v, --max-body %d, --batch-timeout %v: want a positive timeout and body limit, a batch timeout of 0 to 1s",
 			f.timeout, f.grace, f.maxBody.n, f.batchWait)
 	}
+	tune, err := edgeresnet.ParseTune(tuneFlag)
+	if err != nil {
+		return serve.Options{}, fmt.Errorf("--tune: %w", err)
+	}
 	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
-		MaxBatch: f.maxBatch, BatchTimeout: f.batchWait, SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p)}}
+		MaxBatch: f.maxBatch, BatchTimeout: f.batchWait,
+		SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p), edgeresnet.WithTune(tune)}}
 	switch f.queue {
 	case -1: // serve.Options' default
 	case 0:

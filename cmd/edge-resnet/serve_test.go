@@ -66,7 +66,11 @@ func startServe(t *testing.T, args ...string) (*os.Process, string, <-chan int, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	cmd := cliCommand(ctx, ".", append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), nil)
+	// --tune off here and in classifyLogits: the tests compare served
+	// logits with classify's bit for bit, and tuned fp32 plans of other
+	// batch sizes or thread counts may pick other algorithms, equal only
+	// to rounding (TestTuneCache covers tuning).
+	cmd := cliCommand(ctx, ".", append([]string{"serve", "--tune", "off", "--addr", "127.0.0.1:0"}, args...), nil)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +175,7 @@ func classifyLogits(t *testing.T, model string, x []float32) []float32 {
 	if err := os.WriteFile(npy, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"classify", "--logits", "--json", npy}
+	args := []string{"classify", "--tune", "off", "--logits", "--json", npy}
 	if model != "" {
 		args = append(args, "-m", model)
 	}

@@ -65,6 +65,12 @@ type CompileOptions struct {
 	// kernels.Best()). Plans on different paths can run side by side.
 	Kernels *kernels.Set
 
+	// Tune, when not nil and not TuneOff, chooses the algorithm of the
+	// layers that have several (3x3 stride-1 convolutions: im2col+GEMM or
+	// Winograd F(2x2)/F(4x4); int8: GEMM or Winograd8) by measured time,
+	// where Winograd is WinogradAuto (see Tuning).
+	Tune *Tuning
+
 	// MaxBytes, when > 0, is the memory budget of the plan with one
 	// executor at one thread: the arena is checked before any weights are
 	// packed, and the running total after each step's packing, so a plan
@@ -276,7 +282,7 @@ func (p *Plan) place(ts []arena.Tensor, convIndex []int) error {
 // they are packed.
 func (c *compiler) compileSteps() error {
 	p, opt, n := c.p, c.opt, len(c.p.Graph.Nodes)
-	var weights int64
+	defer c.closeTiming()
 	// step is large: growing the slice by append cost more than compiling
 	// an 80,000-node chain itself.
 	p.steps = make([]step, 0, n)
@@ -287,9 +293,9 @@ func (c *compiler) compileSteps() error {
 				return err
 			}
 			p.steps = append(p.steps, st)
-			weights += st.k.weightBytes()
-			if opt.MaxBytes > 0 && weights+p.ArenaBytes(1) > opt.MaxBytes {
-				return p.budgetError(opt.MaxBytes, weights, 4*int64(p.floats), p.ScratchBytes(), 1)
+			c.weights += st.k.weightBytes()
+			if opt.MaxBytes > 0 && c.weights+p.ArenaBytes(1) > opt.MaxBytes {
+				return p.budgetError(opt.MaxBytes, c.weights, 4*int64(p.floats), p.ScratchBytes(), 1)
 			}
 		}
 		if p.convOffs[i] >= 0 {
@@ -334,6 +340,11 @@ type StepInfo struct {
 	Kernel string // how the step is computed, e.g. "im2col+gemm/generic"
 	Int8   bool   // the step computes on uint8 values
 
+	// Choice says why Kernel, for a step with several algorithms:
+	// "policy", or "measured: ..." / "cached: ..." with each candidate's
+	// median time (CompileOptions.Tune); empty for the others.
+	Choice string
+
 	// Winograd8 reports an int8 conv step that runs Winograd8, and
 	// Winograd8Eligible one that could (3x3 stride 1, exact in int32).
 	Winograd8, Winograd8Eligible bool
@@ -349,7 +360,7 @@ func (p *Plan) Steps() []StepInfo {
 			macs = 0
 		}
 		out[i] = StepInfo{Node: st.node, Name: p.Graph.Nodes[st.node].Name, Op: st.op, MACs: macs,
-			Kernel: st.k.describe(p, st), Int8: st.int8}
+			Kernel: st.k.describe(p, st), Int8: st.int8, Choice: st.choice}
 		switch k := st.k.(type) {
 		case *winoConv8:
 			out[i].Winograd8, out[i].Winograd8Eligible = true, true

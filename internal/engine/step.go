@@ -19,6 +19,7 @@ type step struct {
 	lo, hi   float32 // the bounds of clamp
 	int8     bool    // the step computes on uint8 values
 	k        kernel
+	choice   string // why k: "policy", or the tuning's measurements
 }
 
 // kernel is what a step computes, with its data (geometry, packed
@@ -59,8 +60,10 @@ func registerStep(prec Precision, f compileFunc, ops ...graph.Op) {
 
 // compiler is the state of one CompileWith: the plan so far and options.
 type compiler struct {
-	p   *Plan
-	opt *CompileOptions
+	p       *Plan
+	opt     *CompileOptions
+	weights int64 // packed weights of the steps so far, in bytes
+	timing  *Exec // tuning's (tune.go), or nil
 }
 
 // needScratch grows the per-worker scratch to at least n bytes.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/edge-resnet/edge-resnet/graph"
@@ -54,17 +55,31 @@ func compileConv(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 		return compileGroupConv(c, st, cv)
 	}
 	geom := convGeom(cv, st.inShape, st.outShape)
-	if m := winogradChoice(&geom, c.opt.Winograd); m > 0 {
-		wg, err := c.p.Kernels.NewWinograd(&geom, m, cv.FloatWeight())
-		if err != nil {
-			return nil, err
+	cand := func(m int) candidate {
+		if m > 0 {
+			return candidate{fmt.Sprintf("winograd%d", m), func() (kernel, int, error) {
+				wg, err := c.p.Kernels.NewWinograd(&geom, m, cv.FloatWeight())
+				if err != nil {
+					return nil, 0, err
+				}
+				return &winoConv{wg: wg, bias: cv.Bias}, 4 * wg.Scratch(), nil
+			}}
 		}
-		c.needScratch(4 * wg.Scratch())
-		return &winoConv{wg: wg, bias: cv.Bias}, nil
+		return candidate{"gemm", func() (kernel, int, error) {
+			k := &gemmConv{geom: geom, w: c.p.Kernels.PackB(cv.FloatWeight(), geom.K(), cv.Cout), bias: cv.Bias}
+			return k, 4 * kernels.ConvScratch(&geom, &k.w), nil
+		}}
 	}
-	k := &gemmConv{geom: geom, w: c.p.Kernels.PackB(cv.FloatWeight(), geom.K(), cv.Cout), bias: cv.Bias}
-	c.needScratch(4 * kernels.ConvScratch(&geom, &k.w))
-	return k, nil
+	policy := winogradChoice(&geom, c.opt.Winograd)
+	cands := []candidate{cand(policy)}
+	if c.opt.Winograd == WinogradAuto && kernels.WinogradApplies(&geom) {
+		for _, m := range []int{0, 2, 4} {
+			if m != policy {
+				cands = append(cands, cand(m))
+			}
+		}
+	}
+	return c.choose(st, c.convSig("fp32", &geom, false), cands)
 }
 
 // gemmConv is a float32 convolution as a GEMM (1x1) or im2col + GEMM.
@@ -191,17 +206,26 @@ func compileConv8(c *compiler, st *step, nd *graph.Node) (kernel, error) {
 		return compileGroupConv8(c, st, cv, qw.Q, rq)
 	}
 	dense := nd.Op == graph.OpDense
-	if !dense && winograd8Choice(c.p.Kernels, &geom, c.opt.Winograd, c.p.Kernels.Gemm8UsesNarrow(qw.Q)) {
+	narrow := c.p.Kernels.Gemm8UsesNarrow(qw.Q)
+	wino := candidate{"winograd8", func() (kernel, int, error) {
 		wg, err := c.p.Kernels.NewWinograd8(&geom, qw.Q)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		c.needScratch(wg.Scratch())
-		return &winoConv8{geom: geom, wg: wg, rq: rq}, nil
+		return &winoConv8{geom: geom, wg: wg, rq: rq}, wg.Scratch(), nil
+	}}
+	gemm := candidate{"gemm8", func() (kernel, int, error) {
+		k := &gemmConv8{geom: geom, w: c.p.Kernels.PackConv8(&geom, qw.Q), rq: rq, dense: dense}
+		return k, kernels.ConvScratch8(&geom, &k.w), nil
+	}}
+	cands := []candidate{gemm, wino}
+	if !dense && winograd8Choice(c.p.Kernels, &geom, c.opt.Winograd, narrow) {
+		cands = []candidate{wino, gemm}
 	}
-	k := &gemmConv8{geom: geom, w: c.p.Kernels.PackConv8(&geom, qw.Q), rq: rq, dense: dense}
-	c.needScratch(kernels.ConvScratch8(&geom, &k.w))
-	return k, nil
+	if dense || !kernels.Winograd8Applies(&geom) || c.opt.Winograd != WinogradAuto {
+		cands = cands[:1]
+	}
+	return c.choose(st, c.convSig("int8", &geom, narrow), cands)
 }
 
 // reluFloor is the lowest uint8 an int8 epilogue writes: the zero point
