@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/klauspost/cpuid/v2"
 )
 
 // Benchmarks (and a test) of the benchmark-only kernels of
@@ -219,5 +221,53 @@ func BenchmarkRequant(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch)*1000/n, "ns/1000values")
 			b.ReportMetric(float64(best.Nanoseconds())/batch*1000/n, "best-ns/1000values")
 		})
+	}
+}
+
+// BenchmarkGemmBlockBytes measures the large-K ResNet GEMMs of
+// gemmBenchShapes with the A row block of Gemm at several sizes, in % of
+// the FMA peak measured beside each run; "l2" is the size this CPU gets
+// (l2BlockBytes).
+func BenchmarkGemmBlockBytes(b *testing.B) {
+	s := Best()
+	if !hasAVX512() {
+		b.Skip("needs AVX-512")
+	}
+	b.Logf("CPU: %s; L2 %d KiB, A block %d KiB", CPU(), cpuid.CPU.Cache.L2>>10, l2BlockBytes()>>10)
+	for _, sz := range gemmBenchShapes {
+		m, n, k := sz[0], sz[1], sz[2]
+		if k < 1024 {
+			continue
+		}
+		for _, kib := range []int{256, 512, 1024, 1536, l2BlockBytes() >> 10} {
+			name := fmt.Sprintf("m%d_n%d_k%d/A%dKiB", m, n, k, kib)
+			if kib == l2BlockBytes()>>10 {
+				name = fmt.Sprintf("m%d_n%d_k%d/l2", m, n, k)
+			}
+			b.Run(name, func(b *testing.B) {
+				impl := s.gemm.forN(n)
+				keep := impl.blockBytes
+				defer func() { impl.blockBytes = keep }()
+				impl.blockBytes = kib << 10
+				r := rand.New(rand.NewPCG(1, 1))
+				a, w := randSlice(r, m*k), randSlice(r, k*n)
+				pb := s.PackB(w, k, n)
+				c := make([]float32, m*n)
+				ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
+				const iters = 1 << 12
+				bestPeak, bestGemm := time.Duration(1<<62), time.Duration(1<<62)
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					fmaPeakAVX512(iters)
+					t1 := time.Now()
+					Gemm(m, a, k, &pb, c, n, ep, 0, pb.Panels())
+					t2 := time.Now()
+					bestPeak, bestGemm = min(bestPeak, t1.Sub(t0)), min(bestGemm, t2.Sub(t1))
+				}
+				pk := 12 * 16 * 2 * iters / bestPeak.Seconds() / 1e9
+				g := 2 * float64(m*n*k) / bestGemm.Seconds() / 1e9
+				b.ReportMetric(100*g/pk, "%peak")
+			})
+		}
 	}
 }
