@@ -57,7 +57,12 @@ func oldPathsAMD64() map[string]*Set {
 		add8: add8Impl{add8At("avx2"), 32}, depthwise: depthwiseAVX2, groupconv: groupConvAVX2, clamp: clampAVX2}
 	avxvnni := avx2
 	avxvnni.gemm8 = gemm8AVXVNNI
-	avx512 := Set{gemm: gemmAVX512, gemm8: gemm8AVX2, wino: wino,
+	// The AVX-512 Winograd transforms came after the path table.
+	wino512 := wino
+	if hasAVX512() {
+		wino512 = winoAVX512
+	}
+	avx512 := Set{gemm: gemmAVX512, gemm8: gemm8AVX2, wino: wino512,
 		wino8:   wino8(wino8AVX512BW, cpuid.AVX512F, cpuid.AVX512BW),
 		maxPool: maxPoolImpl{maxWindowAVX512, 16}, epilogue: epilogueImpl{epilogueAVX512, 16},
 		maxPool8: maxPool8Impl{maxWindow8AVX512, 64}, quant: quantImpl{quantizeAVX512, dequantizeAVX512, 64},
