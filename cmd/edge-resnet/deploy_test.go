@@ -412,6 +412,10 @@ func TestDeployKServe(t *testing.T) {
 	if g := f.grace; g <= 0 || g >= 30*time.Second {
 		t.Errorf("--grace %v: want less than Kubernetes' default terminationGracePeriodSeconds, 30 s", g)
 	}
+	if slices.Contains(at(t, spec, "protocolVersions").([]any), any("grpc-v2")) && f.grpcAddr == "" {
+		t.Error("ServingRuntime lists grpc-v2 but serve has no --grpc-addr")
+	}
+	checkTuneCacheMounted(t, spec, c)
 	sc := at(t, c, "securityContext")
 	for k, want := range map[string]any{"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "runAsUser": 65532} {
 		if got := at(t, sc, k); got != want {
@@ -618,5 +622,34 @@ func TestDeployMakefile(t *testing.T) {
 	gi, err := os.ReadFile("../../.gitignore")
 	if err != nil || !slices.Contains(strings.Split(string(gi), "\n"), "dist/") {
 		t.Errorf(".gitignore: want dist/ (%v)", err)
+	}
+}
+
+// checkTuneCacheMounted checks that the container, whose root filesystem
+// is read-only, has its tuning cache (XDG_CACHE_HOME/edge-resnet) on a
+// volume of the pod spec, so that serve --tune measure can keep it.
+func checkTuneCacheMounted(t *testing.T, spec, c any) {
+	t.Helper()
+	cache := ""
+	for _, e := range at(t, c, "env").([]any) {
+		if at(t, e, "name") == "XDG_CACHE_HOME" {
+			cache = at(t, e, "value").(string)
+		}
+	}
+	if cache == "" {
+		t.Fatal("no XDG_CACHE_HOME: the tuning cache would go to the read-only root filesystem")
+	}
+	vol := ""
+	for _, m := range at(t, c, "volumeMounts").([]any) {
+		if at(t, m, "mountPath") == cache+"/edge-resnet" {
+			vol = at(t, m, "name").(string)
+		}
+	}
+	found := false
+	for _, v := range at(t, spec, "volumes").([]any) {
+		found = found || at(t, v, "name") == vol
+	}
+	if vol == "" || !found {
+		t.Errorf("%s/edge-resnet: mounted from volume %q, declared %v", cache, vol, found)
 	}
 }
