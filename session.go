@@ -235,7 +235,8 @@ func (s *Session) Threads() int { return s.exec.Threads() }
 func (s *Session) ArenaBytes() int64 { return s.plan.ArenaBytes(s.exec.Threads()) }
 
 // Input is the session's input buffer (NHWC, preprocessed). Fill it and
-// call Run(nil) to avoid a copy.
+// call Run(nil) to avoid a copy. A run reuses its memory for later layers'
+// values (the arena plan), so fill it again before every run.
 func (s *Session) Input() []float32 { return s.exec.Input() }
 
 // Batch is the most images one run computes (WithBatch).

@@ -171,6 +171,17 @@ func (c *compiler) timeKernel(st *step, k kernel, scratch int) float64 {
 	e.plan.steps[0] = *st
 	e.plan.steps[0].k = k
 	e.n = c.p.Batch
+	// Zero inputs: arena reuse may have left another layer's bytes there,
+	// which as float32 can be denormals that take microcode assists.
+	for _, off := range []int{st.in, st.in2} {
+		switch {
+		case off < 0:
+		case st.int8:
+			clear(e.view8All(off, st.inShape))
+		default:
+			clear(e.viewAll(off, st.inShape))
+		}
+	}
 	e.step(0)
 	var times []float64
 	var total time.Duration
