@@ -4394,6 +4394,327 @@ gemmU8_5x16_AVX2UBSW_done:
 	VZEROUPPER
 	RET
 
+// func gemmU8_32x32_AMX(m int, n int, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32, cfg *uint8, scr *int32)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL
+TEXT ·gemmU8_32x32_AMX(SB), NOSPLIT, $0-104
+	// Rows [0, m) of one 32-column int8 panel in 32-row blocks: TDPBUSD on a
+	// 2x2 block of int32 tiles, stored to scr and requantized from there.
+	// Requires AVX512F, AVX512BW, AMX-TILE, AMX-INT8 and tile permission.
+	MOVQ      a+24(FP), SI
+	MOVQ      lda+32(FP), DX
+	MOVQ      c+48(FP), R11
+	MOVQ      res+64(FP), R12
+	MOVQ      m+0(FP), R13
+	MOVQ      scr+96(FP), R14
+	MOVQ      ep+80(FP), DI
+	MOVQ      n+8(FP), CX
+	MOVQ      $0x00000001, AX
+	SHLQ      CL, AX
+	DECQ      AX
+	KMOVW     AX, K1
+	SHRQ      $0x10, AX
+	KMOVW     AX, K2
+	VMOVDQU32 (DI), Z4
+	VMOVUPS   256(DI), Z6
+	VMOVDQU32 64(DI), Z5
+	VMOVUPS   320(DI), Z7
+	VMOVDQU32 768(DI), Z8
+	VMOVDQU32 832(DI), Z9
+	VMOVDQU32 512(DI), Z10
+	VMOVDQU32 576(DI), Z11
+	VMOVDQU32 640(DI), Z12
+	VMOVDQU32 704(DI), Z13
+	MOVQ      cfg+88(FP), CX
+
+	// ldtilecfg [rcx]
+	LONG $0x4978e2c4
+	BYTE $0x01
+
+gemmU8_32x32_AMX_block:
+	CMPQ R13, $0x00000020
+	JAE  gemmU8_32x32_AMX_full
+	ADDQ $0x00000080, CX
+
+	// ldtilecfg [rcx]
+	LONG $0x4978e2c4
+	BYTE $0x01
+
+gemmU8_32x32_AMX_full:
+	// tilezero tmm0
+	LONG $0x497be2c4
+	BYTE $0xc0
+
+	// tilezero tmm1
+	LONG $0x497be2c4
+	BYTE $0xc8
+
+	// tilezero tmm2
+	LONG $0x497be2c4
+	BYTE $0xd0
+
+	// tilezero tmm3
+	LONG $0x497be2c4
+	BYTE $0xd8
+	MOVQ SI, R8
+	MOVQ SI, R9
+	CMPQ R13, $0x00000010
+	JBE  gemmU8_32x32_AMX_a1
+	MOVQ DX, AX
+	SHLQ $0x04, AX
+	ADDQ AX, R9
+
+gemmU8_32x32_AMX_a1:
+	MOVQ b+40(FP), BX
+	MOVQ $0x00000080, AX
+	MOVQ k+16(FP), R10
+	SHRQ $0x06, R10
+	JZ   gemmU8_32x32_AMX_ktail
+
+gemmU8_32x32_AMX_kloop:
+	// tileloadd tmm4, [r8+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x1024
+
+	// tileloadd tmm6, [rbx+rax*1]
+	LONG $0x4b7be2c4
+	WORD $0x0334
+
+	// tileloadd tmm7, [rbx+rax*1+0x40]
+	LONG $0x4b7be2c4
+	WORD $0x037c
+	BYTE $0x40
+
+	// tdpbusd tmm0, tmm4, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xc4
+
+	// tdpbusd tmm1, tmm4, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xcc
+
+	// tileloadd tmm5, [r9+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x112c
+
+	// tdpbusd tmm2, tmm5, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xd5
+
+	// tdpbusd tmm3, tmm5, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xdd
+	ADDQ $0x00000040, R8
+	ADDQ $0x00000040, R9
+	ADDQ $0x00000800, BX
+	DECQ R10
+	JNZ  gemmU8_32x32_AMX_kloop
+
+gemmU8_32x32_AMX_ktail:
+	// tilestored [r14+rax*1], tmm0
+	LONG $0x4b7ac2c4
+	WORD $0x0604
+
+	// tilestored [r14+rax*1+0x40], tmm1
+	LONG $0x4b7ac2c4
+	WORD $0x064c
+	BYTE $0x40
+
+	// tilestored [r14+rax*1+0x800], tmm2
+	LONG $0x4b7ac2c4
+	LONG $0x08000694
+	WORD $0x0000
+
+	// tilestored [r14+rax*1+0x840], tmm3
+	LONG $0x4b7ac2c4
+	LONG $0x0840069c
+	WORD $0x0000
+	MOVQ k+16(FP), R10
+	ANDQ $0x0000003f, R10
+	JZ   gemmU8_32x32_AMX_kdone
+
+	// ldtilecfg [rcx+0x40]
+	LONG $0x4978e2c4
+	WORD $0x4041
+
+	// tileloadd tmm0, [r14+rax*1]
+	LONG $0x4b7bc2c4
+	WORD $0x0604
+
+	// tileloadd tmm1, [r14+rax*1+0x40]
+	LONG $0x4b7bc2c4
+	WORD $0x064c
+	BYTE $0x40
+
+	// tileloadd tmm2, [r14+rax*1+0x800]
+	LONG $0x4b7bc2c4
+	LONG $0x08000694
+	WORD $0x0000
+
+	// tileloadd tmm3, [r14+rax*1+0x840]
+	LONG $0x4b7bc2c4
+	LONG $0x0840069c
+	WORD $0x0000
+
+	// tileloadd tmm4, [r8+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x1024
+
+	// tileloadd tmm6, [rbx+rax*1]
+	LONG $0x4b7be2c4
+	WORD $0x0334
+
+	// tileloadd tmm7, [rbx+rax*1+0x40]
+	LONG $0x4b7be2c4
+	WORD $0x037c
+	BYTE $0x40
+
+	// tdpbusd tmm0, tmm4, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xc4
+
+	// tdpbusd tmm1, tmm4, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xcc
+
+	// tileloadd tmm5, [r9+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x112c
+
+	// tdpbusd tmm2, tmm5, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xd5
+
+	// tdpbusd tmm3, tmm5, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xdd
+
+	// tilestored [r14+rax*1], tmm0
+	LONG $0x4b7ac2c4
+	WORD $0x0604
+
+	// tilestored [r14+rax*1+0x40], tmm1
+	LONG $0x4b7ac2c4
+	WORD $0x064c
+	BYTE $0x40
+
+	// tilestored [r14+rax*1+0x800], tmm2
+	LONG $0x4b7ac2c4
+	LONG $0x08000694
+	WORD $0x0000
+
+	// tilestored [r14+rax*1+0x840], tmm3
+	LONG $0x4b7ac2c4
+	LONG $0x0840069c
+	WORD $0x0000
+
+	// ldtilecfg [rcx]
+	LONG $0x4978e2c4
+	BYTE $0x01
+
+gemmU8_32x32_AMX_kdone:
+	MOVQ R13, R10
+	CMPQ R10, $0x00000020
+	JBE  gemmU8_32x32_AMX_rows
+	MOVQ $0x00000020, R10
+
+gemmU8_32x32_AMX_rows:
+	MOVQ  R14, R8
+	MOVQ  R11, R9
+	MOVQ  R12, BX
+	MOVQ  ldc+56(FP), AX
+	MOVQ  ldres+72(FP), DX
+	TESTQ R12, R12
+	JZ    gemmU8_32x32_AMX_nores
+
+gemmU8_32x32_AMX_res:
+	VMOVDQU32  (R8), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (BX), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VMINPS     Z8, Z0, Z0
+	VMAXPS     Z9, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R9)
+	VMOVDQU32  64(R8), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(BX), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VMINPS     Z8, Z1, Z1
+	VMAXPS     Z9, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R9)
+	ADDQ       $0x00000080, R8
+	ADDQ       AX, R9
+	ADDQ       DX, BX
+	DECQ       R10
+	JNZ        gemmU8_32x32_AMX_res
+	JMP        gemmU8_32x32_AMX_stored
+
+gemmU8_32x32_AMX_nores:
+gemmU8_32x32_AMX_nores_row:
+	VMOVDQU32 (R8), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VMINPS    Z8, Z0, Z0
+	VMAXPS    Z9, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R9)
+	VMOVDQU32 64(R8), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VMINPS    Z8, Z1, Z1
+	VMAXPS    Z9, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R9)
+	ADDQ      $0x00000080, R8
+	ADDQ      AX, R9
+	DECQ      R10
+	JNZ       gemmU8_32x32_AMX_nores_row
+
+gemmU8_32x32_AMX_stored:
+	MOVQ   lda+32(FP), DX
+	SUBQ   $0x00000020, R13
+	JLE    gemmU8_32x32_AMX_done
+	MOVQ   DX, AX
+	SHLQ   $0x05, AX
+	ADDQ   AX, SI
+	MOVQ   ldc+56(FP), AX
+	IMUL3Q $0x00000020, AX, AX
+	ADDQ   AX, R11
+	MOVQ   ldres+72(FP), AX
+	IMUL3Q $0x00000020, AX, AX
+	ADDQ   AX, R12
+	JMP    gemmU8_32x32_AMX_block
+
+gemmU8_32x32_AMX_done:
+	// tilerelease
+	LONG $0x4978e2c4
+	BYTE $0xc0
+	VZEROUPPER
+	RET
+
 // func maxWindow8AVX2(dst *uint8, src *uint8, n int, kh int, kw int, rowStride int, pixStride int)
 // Requires: AVX, AVX2
 TEXT ·maxWindow8AVX2(SB), NOSPLIT, $0-56
