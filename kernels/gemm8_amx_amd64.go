@@ -65,13 +65,33 @@ func (c *amxConfigs) set(mt, kt int) {
 const amxCallMACs = 8 * gemm8CallMACs
 
 // amxRows is the rows function of the AMX kernel. Panels are packed
-// exactly as for gemmU8_14x32_AVX512VNNI, which runs them if the OS
-// refuses the tiles (only possible for a Set built before the refusal).
+// exactly as for gemmU8_14x32_AVX512VNNI, which runs them where it is
+// faster (amxSlower) and if the OS refuses the tiles (only possible for a
+// Set built before the refusal).
 func amxRows(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
-	if !amxPermitted() {
+	if amxSlower(m, k) || !amxPermitted() {
 		gemm8VNNI512.rows(m, n, k, a, lda, b, colSum, c, ldc, rq)
 		return
 	}
+	amxTiles(m, n, k, a, lda, b, colSum, c, ldc, rq)
+}
+
+// amxSlower reports the calls that gemmU8_14x32_AVX512VNNI does faster
+// (BenchmarkGemm8AMX on the Xeon of bench/README.md, AMX over VNNI): a
+// few rows, where a 32-row block computes mostly padding and the tile
+// setup is not repaid (m 1-8: 0.68-0.96x; m 16: 1.43x), and a short K with
+// a tail, which costs each block a second configuration and a round trip
+// of the accumulators through the scratch (k 84: 0.71x, 148 (the stem):
+// 0.95x; 276: 1.41x; 128, no tail: 2.13x).
+func amxSlower(m, k int) bool { return m <= amxMinRows || k%64 != 0 && k < amxMinTailK }
+
+const (
+	amxMinRows  = 8
+	amxMinTailK = 192
+)
+
+// amxTiles runs rows [0, m) of a panel on gemmU8_32x32_AMX.
+func amxTiles(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint8, ldc int, rq Requant) {
 	var ep gemm8Epi
 	ep.fill(n, colSum, &rq)
 	var cfg amxConfigs

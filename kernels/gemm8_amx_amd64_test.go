@@ -3,13 +3,39 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
 )
+
+func init() {
+	if hasAMX() {
+		extraGemm8 = append(extraGemm8, amxTilesSet)
+		wantGemm8 = append(wantGemm8, amxTilesName)
+	}
+}
+
+const amxTilesName = "gemmU8_32x32_AMX (tiles only)"
+
+// amxTilesSet is the amx path with a gemm8Impl that runs every call on
+// the tiles, without amxSlower's choice of the VNNI kernel, so that the
+// batteries reach the kernel's tails at small M and K.
+func amxTilesSet() *Set {
+	s, err := ForPath("amx")
+	if err != nil {
+		panic(err)
+	}
+	raw := *s.gemm8
+	raw.name, raw.rows = amxTilesName, amxTiles
+	c := *s
+	c.gemm8 = &raw
+	return &c
+}
 
 // needAMX skips a test of the AMX kernel where it cannot run, saying why.
 func needAMX(t testing.TB) {
@@ -81,10 +107,7 @@ func TestAMXConfigs(t *testing.T) {
 // the 16-row tile, so that a tile load reading past any of them crashes.
 func TestAMXGuarded(t *testing.T) {
 	needAMX(t)
-	s, err := ForPath("amx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := amxTilesSet()
 	r := rand.New(rand.NewPCG(12, 1))
 	for _, m := range []int{1, 15, 16, 17, 31, 32, 33, 48, 63} {
 		for _, k := range []int{4, 60, 64, 68, 124, 128, 148, 576} {
@@ -120,4 +143,75 @@ func TestAMXGuarded(t *testing.T) {
 // unsafeInt8 views b as int8 values.
 func unsafeInt8(b []byte) []int8 {
 	return unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
+}
+
+// Per-core peaks of Intel Xeon family 6 model 167 (Emerald Rapids), issue
+// 12: VPDPBUSD zmm (BenchmarkVNNIPeak) and a C loop of four TDPBUSD.
+const (
+	peakVNNIGOPs = 663
+	peakAMXGOPs  = 4500
+)
+
+// amxBenchShapes are the GEMMs of ResNet-18 and ResNet-50 at 224x224
+// (M output pixels, K = kh*kw*Cin padded to 4, N output channels), and
+// the fully connected layer.
+var amxBenchShapes = []struct{ m, k, n int }{
+	{12544, 148, 64}, // stem 7x7/2 through im2col (K tail 20)
+	{3136, 576, 64},  // ResNet-18 conv2_x 3x3
+	{3136, 64, 256},  // ResNet-50 conv2_x 1x1 expand
+	{3136, 256, 64},  // ResNet-50 conv2_x 1x1 reduce
+	{784, 1152, 128}, // conv3_x 3x3
+	{784, 512, 128},  // ResNet-50 conv3_x 1x1 reduce
+	{196, 2304, 256}, // conv4_x 3x3
+	{196, 1024, 256}, // ResNet-50 conv4_x 1x1 reduce
+	{49, 4608, 512},  // conv5_x 3x3
+	{49, 2048, 512},  // ResNet-50 conv5_x 1x1 reduce
+	{1, 2048, 1000},  // ResNet-50 fc
+	// Few rows (the fc at small batches, small maps), K tails.
+	{2, 2048, 512}, {4, 2048, 512}, {8, 2048, 512}, {16, 2048, 512}, {32, 2048, 512},
+	{3136, 148, 64}, {3136, 276, 64}, {3136, 84, 64}, {3136, 128, 64},
+}
+
+// BenchmarkGemm8AMX times the AMX kernel and the AVX512-VNNI one on the
+// same shapes and data, alternating calls and keeping the best time of
+// each, so that the ratio holds on a shared machine. Reports GOP/s, the
+// share of each peak above, and AMX's speed-up. -benchtime=50x or so.
+func BenchmarkGemm8AMX(b *testing.B) {
+	needAMX(b)
+	b.Logf("cpu: %s", CPU())
+	for _, sz := range amxBenchShapes {
+		m, k, n := sz.m, sz.k, sz.n
+		b.Run(fmt.Sprintf("m%d_k%d_n%d", m, k, n), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			a := randU8(r, m*k)
+			w := make([]int8, k*n)
+			for i := range w {
+				w[i] = int8(r.IntN(255) - 127)
+			}
+			rq := &Requant{ZeroA: 3, Scale: make([]float32, n), Bias: make([]int32, n)}
+			for j := range rq.Scale {
+				rq.Scale[j] = 1e-4
+			}
+			pAMX, pVNNI := packB8(w, k, n, amxTilesSet().gemm8), packB8(w, k, n, gemm8VNNI512)
+			c := make([]uint8, m*n)
+			var best [2]time.Duration
+			for i := range best {
+				best[i] = 1 << 62
+			}
+			for i := 0; i < b.N; i++ {
+				for j, p := range []*PackedB8{&pAMX, &pVNNI} {
+					t0 := time.Now()
+					GemmU8(m, a, k, p, c, n, rq, 0, p.Panels())
+					best[j] = min(best[j], time.Since(t0))
+				}
+			}
+			ops := 2 * float64(m*n*k)
+			amx, vnni := ops/best[0].Seconds()/1e9, ops/best[1].Seconds()/1e9
+			b.ReportMetric(amx, "AMX-GOP/s")
+			b.ReportMetric(100*amx/peakAMXGOPs, "AMX-%peak")
+			b.ReportMetric(vnni, "VNNI-GOP/s")
+			b.ReportMetric(100*vnni/peakVNNIGOPs, "VNNI-%peak")
+			b.ReportMetric(amx/vnni, "x-VNNI")
+		})
+	}
 }
