@@ -4398,7 +4398,8 @@ gemmU8_5x16_AVX2UBSW_done:
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL
 TEXT ·gemmU8_32x32_AMX(SB), NOSPLIT, $0-104
 	// Rows [0, m) of one 32-column int8 panel in 32-row blocks: TDPBUSD on a
-	// 2x2 block of int32 tiles, stored to scr and requantized from there.
+	// 2x2 block of int32 tiles, stored to one half of scr and requantized from
+	// there while the tiles compute the next block into the other half.
 	// Requires AVX512F, AVX512BW, AMX-TILE, AMX-INT8 and tile permission.
 	MOVQ      a+24(FP), SI
 	MOVQ      lda+32(FP), DX
@@ -4406,7 +4407,6 @@ TEXT ·gemmU8_32x32_AMX(SB), NOSPLIT, $0-104
 	MOVQ      res+64(FP), R12
 	MOVQ      m+0(FP), R13
 	MOVQ      scr+96(FP), R14
-	MOVQ      ep+80(FP), DI
 	MOVQ      n+8(FP), CX
 	MOVQ      $0x00000001, AX
 	SHLQ      CL, AX
@@ -4414,30 +4414,33 @@ TEXT ·gemmU8_32x32_AMX(SB), NOSPLIT, $0-104
 	KMOVW     AX, K1
 	SHRQ      $0x10, AX
 	KMOVW     AX, K2
-	VMOVDQU32 (DI), Z4
-	VMOVUPS   256(DI), Z6
-	VMOVDQU32 64(DI), Z5
-	VMOVUPS   320(DI), Z7
-	VMOVDQU32 768(DI), Z8
-	VMOVDQU32 832(DI), Z9
-	VMOVDQU32 512(DI), Z10
-	VMOVDQU32 576(DI), Z11
-	VMOVDQU32 640(DI), Z12
-	VMOVDQU32 704(DI), Z13
-	MOVQ      cfg+88(FP), CX
+	MOVQ      ep+80(FP), R10
+	VMOVDQU32 (R10), Z4
+	VMOVUPS   256(R10), Z6
+	VMOVDQU32 64(R10), Z5
+	VMOVUPS   320(R10), Z7
+	VMOVDQU32 768(R10), Z8
+	VMOVDQU32 832(R10), Z9
+	VMOVDQU32 512(R10), Z10
+	VMOVDQU32 576(R10), Z11
+	VMOVDQU32 640(R10), Z12
+	VMOVDQU32 704(R10), Z13
+	XORQ      CX, CX
+	MOVQ      cfg+88(FP), R10
 
-	// ldtilecfg [rcx]
-	LONG $0x4978e2c4
-	BYTE $0x01
+	// ldtilecfg [r10]
+	LONG $0x4978c2c4
+	BYTE $0x02
 
 gemmU8_32x32_AMX_block:
 	CMPQ R13, $0x00000020
 	JAE  gemmU8_32x32_AMX_full
-	ADDQ $0x00000080, CX
+	MOVQ cfg+88(FP), R10
 
-	// ldtilecfg [rcx]
-	LONG $0x4978e2c4
-	BYTE $0x01
+	// ldtilecfg [r10+0x80]
+	LONG $0x4978c2c4
+	LONG $0x00008082
+	BYTE $0x00
 
 gemmU8_32x32_AMX_full:
 	// tilezero tmm0
@@ -4501,11 +4504,273 @@ gemmU8_32x32_AMX_kloop:
 	BYTE $0xd5
 
 	// tdpbusd tmm3, tmm5, tmm7
-	LONG $0x5e41e2c4
-	BYTE $0xdd
-	ADDQ $0x00000040, R8
-	ADDQ $0x00000040, R9
-	ADDQ $0x00000800, BX
+	LONG       $0x5e41e2c4
+	BYTE       $0xdd
+	ADDQ       $0x00000040, R8
+	ADDQ       $0x00000040, R9
+	ADDQ       $0x00000800, BX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe0nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VMINPS     Z8, Z0, Z0
+	VMAXPS     Z9, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VMINPS     Z8, Z1, Z1
+	VMAXPS     Z9, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe0next
+
+gemmU8_32x32_AMX_pipe0nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VMINPS    Z8, Z0, Z0
+	VMAXPS    Z9, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VMINPS    Z8, Z1, Z1
+	VMAXPS    Z9, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe0next:
+	ADDQ       $0x00000080, DI
+	ADDQ       ldc+56(FP), R11
+	ADDQ       ldres+72(FP), R12
+	DECQ       CX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe1nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VMINPS     Z8, Z0, Z0
+	VMAXPS     Z9, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VMINPS     Z8, Z1, Z1
+	VMAXPS     Z9, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe1next
+
+gemmU8_32x32_AMX_pipe1nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VMINPS    Z8, Z0, Z0
+	VMAXPS    Z9, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VMINPS    Z8, Z1, Z1
+	VMAXPS    Z9, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe1next:
+	ADDQ       $0x00000080, DI
+	ADDQ       ldc+56(FP), R11
+	ADDQ       ldres+72(FP), R12
+	DECQ       CX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe2nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VMINPS     Z8, Z0, Z0
+	VMAXPS     Z9, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VMINPS     Z8, Z1, Z1
+	VMAXPS     Z9, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe2next
+
+gemmU8_32x32_AMX_pipe2nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VMINPS    Z8, Z0, Z0
+	VMAXPS    Z9, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VMINPS    Z8, Z1, Z1
+	VMAXPS    Z9, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe2next:
+	ADDQ       $0x00000080, DI
+	ADDQ       ldc+56(FP), R11
+	ADDQ       ldres+72(FP), R12
+	DECQ       CX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe3nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VMINPS     Z8, Z0, Z0
+	VMAXPS     Z9, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VMINPS     Z8, Z1, Z1
+	VMAXPS     Z9, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe3next
+
+gemmU8_32x32_AMX_pipe3nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VMINPS    Z8, Z0, Z0
+	VMAXPS    Z9, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VMINPS    Z8, Z1, Z1
+	VMAXPS    Z9, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe3next:
+	ADDQ $0x00000080, DI
+	ADDQ ldc+56(FP), R11
+	ADDQ ldres+72(FP), R12
+	DECQ CX
+
+gemmU8_32x32_AMX_pipeend:
 	DECQ R10
 	JNZ  gemmU8_32x32_AMX_kloop
 
@@ -4531,11 +4796,24 @@ gemmU8_32x32_AMX_ktail:
 	MOVQ k+16(FP), R10
 	ANDQ $0x0000003f, R10
 	JZ   gemmU8_32x32_AMX_kdone
+	CMPQ R13, $0x00000020
+	JAE  gemmU8_32x32_AMX_cfg64full
+	MOVQ cfg+88(FP), R10
 
-	// ldtilecfg [rcx+0x40]
-	LONG $0x4978e2c4
-	WORD $0x4041
+	// ldtilecfg [r10+0xc0]
+	LONG $0x4978c2c4
+	LONG $0x0000c082
+	BYTE $0x00
+	JMP  gemmU8_32x32_AMX_cfg64done
 
+gemmU8_32x32_AMX_cfg64full:
+	MOVQ cfg+88(FP), R10
+
+	// ldtilecfg [r10+0x40]
+	LONG $0x4978c2c4
+	WORD $0x4042
+
+gemmU8_32x32_AMX_cfg64done:
 	// tileloadd tmm0, [r14+rax*1]
 	LONG $0x4b7bc2c4
 	WORD $0x0604
@@ -4606,32 +4884,35 @@ gemmU8_32x32_AMX_ktail:
 	LONG $0x4b7ac2c4
 	LONG $0x0840069c
 	WORD $0x0000
+	CMPQ R13, $0x00000020
+	JAE  gemmU8_32x32_AMX_cfg0full
+	MOVQ cfg+88(FP), R10
 
-	// ldtilecfg [rcx]
-	LONG $0x4978e2c4
-	BYTE $0x01
+	// ldtilecfg [r10+0x80]
+	LONG $0x4978c2c4
+	LONG $0x00008082
+	BYTE $0x00
+	JMP  gemmU8_32x32_AMX_cfg0done
 
+gemmU8_32x32_AMX_cfg0full:
+	MOVQ cfg+88(FP), R10
+
+	// ldtilecfg [r10]
+	LONG $0x4978c2c4
+	BYTE $0x02
+
+gemmU8_32x32_AMX_cfg0done:
 gemmU8_32x32_AMX_kdone:
-	MOVQ R13, R10
-	CMPQ R10, $0x00000020
-	JBE  gemmU8_32x32_AMX_rows
-	MOVQ $0x00000020, R10
-
-gemmU8_32x32_AMX_rows:
-	MOVQ  R14, R8
-	MOVQ  R11, R9
-	MOVQ  R12, BX
-	MOVQ  ldc+56(FP), AX
-	MOVQ  ldres+72(FP), DX
-	TESTQ R12, R12
-	JZ    gemmU8_32x32_AMX_nores
-
-gemmU8_32x32_AMX_res:
-	VMOVDQU32  (R8), Z0
+gemmU8_32x32_AMX_finishloop:
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_finishend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_finish0nores
+	VMOVDQU32  (DI), Z0
 	VPADDD     Z4, Z0, Z0
 	VCVTDQ2PS  Z0, Z0
 	VMULPS     Z6, Z0, Z0
-	VMOVDQU8.Z (BX), K1, X2
+	VMOVDQU8.Z (R12), K1, X2
 	VPMOVZXBD  X2, Z2
 	VPSUBD     Z12, Z2, Z2
 	VCVTDQ2PS  Z2, Z2
@@ -4642,12 +4923,12 @@ gemmU8_32x32_AMX_res:
 	VCVTPS2DQ  Z0, Z0
 	VPADDD     Z10, Z0, Z0
 	VPMAXSD    Z11, Z0, Z0
-	VPMOVUSDB  Z0, K1, (R9)
-	VMOVDQU32  64(R8), Z1
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
 	VPADDD     Z5, Z1, Z1
 	VCVTDQ2PS  Z1, Z1
 	VMULPS     Z7, Z1, Z1
-	VMOVDQU8.Z 16(BX), K2, X3
+	VMOVDQU8.Z 16(R12), K2, X3
 	VPMOVZXBD  X3, Z3
 	VPSUBD     Z12, Z3, Z3
 	VCVTDQ2PS  Z3, Z3
@@ -4658,17 +4939,11 @@ gemmU8_32x32_AMX_res:
 	VCVTPS2DQ  Z1, Z1
 	VPADDD     Z10, Z1, Z1
 	VPMAXSD    Z11, Z1, Z1
-	VPMOVUSDB  Z1, K2, 16(R9)
-	ADDQ       $0x00000080, R8
-	ADDQ       AX, R9
-	ADDQ       DX, BX
-	DECQ       R10
-	JNZ        gemmU8_32x32_AMX_res
-	JMP        gemmU8_32x32_AMX_stored
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_finish0next
 
-gemmU8_32x32_AMX_nores:
-gemmU8_32x32_AMX_nores_row:
-	VMOVDQU32 (R8), Z0
+gemmU8_32x32_AMX_finish0nores:
+	VMOVDQU32 (DI), Z0
 	VPADDD    Z4, Z0, Z0
 	VCVTDQ2PS Z0, Z0
 	VMULPS    Z6, Z0, Z0
@@ -4677,8 +4952,8 @@ gemmU8_32x32_AMX_nores_row:
 	VCVTPS2DQ Z0, Z0
 	VPADDD    Z10, Z0, Z0
 	VPMAXSD   Z11, Z0, Z0
-	VPMOVUSDB Z0, K1, (R9)
-	VMOVDQU32 64(R8), Z1
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
 	VPADDD    Z5, Z1, Z1
 	VCVTDQ2PS Z1, Z1
 	VMULPS    Z7, Z1, Z1
@@ -4687,28 +4962,110 @@ gemmU8_32x32_AMX_nores_row:
 	VCVTPS2DQ Z1, Z1
 	VPADDD    Z10, Z1, Z1
 	VPMAXSD   Z11, Z1, Z1
-	VPMOVUSDB Z1, K2, 16(R9)
-	ADDQ      $0x00000080, R8
-	ADDQ      AX, R9
-	DECQ      R10
-	JNZ       gemmU8_32x32_AMX_nores_row
+	VPMOVUSDB Z1, K2, 16(R11)
 
-gemmU8_32x32_AMX_stored:
-	MOVQ   lda+32(FP), DX
-	SUBQ   $0x00000020, R13
-	JLE    gemmU8_32x32_AMX_done
-	MOVQ   DX, AX
-	SHLQ   $0x05, AX
-	ADDQ   AX, SI
-	MOVQ   ldc+56(FP), AX
-	IMUL3Q $0x00000020, AX, AX
-	ADDQ   AX, R11
-	MOVQ   ldres+72(FP), AX
-	IMUL3Q $0x00000020, AX, AX
-	ADDQ   AX, R12
-	JMP    gemmU8_32x32_AMX_block
+gemmU8_32x32_AMX_finish0next:
+	ADDQ $0x00000080, DI
+	ADDQ ldc+56(FP), R11
+	ADDQ ldres+72(FP), R12
+	DECQ CX
+	JMP  gemmU8_32x32_AMX_finishloop
+
+gemmU8_32x32_AMX_finishend:
+	MOVQ R14, DI
+	MOVQ R13, CX
+	CMPQ CX, $0x00000020
+	JBE  gemmU8_32x32_AMX_rows
+	MOVQ $0x00000020, CX
+
+gemmU8_32x32_AMX_rows:
+	MOVQ scr+96(FP), AX
+	CMPQ R14, AX
+	JNE  gemmU8_32x32_AMX_half0
+	ADDQ $0x00001000, R14
+	JMP  gemmU8_32x32_AMX_halves
+
+gemmU8_32x32_AMX_half0:
+	MOVQ AX, R14
+
+gemmU8_32x32_AMX_halves:
+	SUBQ $0x00000020, R13
+	JLE  gemmU8_32x32_AMX_done
+	MOVQ DX, AX
+	SHLQ $0x05, AX
+	ADDQ AX, SI
+	JMP  gemmU8_32x32_AMX_block
 
 gemmU8_32x32_AMX_done:
+gemmU8_32x32_AMX_lastloop:
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_lastend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_last0nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VMINPS     Z8, Z0, Z0
+	VMAXPS     Z9, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VMINPS     Z8, Z1, Z1
+	VMAXPS     Z9, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_last0next
+
+gemmU8_32x32_AMX_last0nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VMINPS    Z8, Z0, Z0
+	VMAXPS    Z9, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VMINPS    Z8, Z1, Z1
+	VMAXPS    Z9, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_last0next:
+	ADDQ $0x00000080, DI
+	ADDQ ldc+56(FP), R11
+	ADDQ ldres+72(FP), R12
+	DECQ CX
+	JMP  gemmU8_32x32_AMX_lastloop
+
+gemmU8_32x32_AMX_lastend:
 	// tilerelease
 	LONG $0x4978e2c4
 	BYTE $0xc0

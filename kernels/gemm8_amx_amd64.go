@@ -15,7 +15,9 @@ import (
 // [0, n) of c requantized as the other int8 kernels (see
 // gemm8_amd64.go; ep points to a gemm8Epi). Blocks of 32 rows run the
 // whole K on a 2x2 block of 16x16 int32 tiles, then go through scr (32
-// rows of 32 int32) and the AVX-512 requantization. cfg points to the
+// rows of 32 int32; two halves: a block is requantized from one while the
+// tiles compute the next into the other) and the AVX-512 requantization,
+// interleaved with the next block's K loop. cfg points to the
 // four tile configurations of amxConfigs. The function loads a tile
 // configuration first and releases the tiles (TILERELEASE) before it
 // returns, so no tile state outlives the call. Requires AVX512F,
@@ -96,7 +98,7 @@ func amxTiles(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uin
 	ep.fill(n, colSum, &rq)
 	var cfg amxConfigs
 	cfg.set(m%32, k%64)
-	var scr [32 * 32]int32
+	var scr [2 * 32 * 32]int32
 	chunk := max(32, amxCallMACs/(k*32)/32*32) // a multiple of 32: only the last call has a partial block
 	ldres := rq.LdRes
 	if rq.Res == nil {

@@ -171,16 +171,21 @@ func emitTdpbusd(c *build.Context, dst, src1, src2 int) {
 	rawInst(c, fmt.Sprintf("tdpbusd tmm%d, tmm%d, tmm%d", dst, src1, src2), tdpbusd(dst, src1, src2))
 }
 
-// Registers of gemmU8_32x32_AMX (rA, rLda, rC, rRes, rM as in tiles.go).
+// Registers of gemmU8_32x32_AMX (rA, rLda, rM as in tiles.go). The
+// requantization of a block runs while the tiles compute the next one
+// (amxPendingRows in the K loop): the pending block's registers are
+// separate from the K loop's.
 var (
 	amxStride = reg.RAX // 128: the row stride of B tiles and of the scratch
-	amxB      = reg.RBX // B cursor in the K loop; residual row in the epilogue
-	amxCfg    = reg.RCX // the tile configuration of the current block
-	amxA0     = reg.R8  // A rows 0-15 cursor; scratch row in the epilogue
-	amxA1     = reg.R9  // A rows 16-31 cursor; output row in the epilogue
-	amxN      = reg.R10 // K chunks, then rows left in the epilogue
-	amxScr    = reg.R14 // the int32 scratch (32 rows of 128 bytes)
-	amxEp     = reg.RDI // the gemm8Epi block
+	amxB      = reg.RBX // B cursor in the K loop
+	amxA0     = reg.R8  // A rows 0-15 cursor
+	amxA1     = reg.R9  // A rows 16-31 cursor
+	amxN      = reg.R10 // K chunks; the configuration's address
+	amxCur    = reg.R14 // the scratch half the current block's tiles go to
+	amxPScr   = reg.RDI // the pending block's next scratch row
+	amxPRows  = reg.RCX // the pending block's rows left (0: none)
+	amxPC     = reg.R11 // the pending block's next output row
+	amxPRes   = reg.R12 // the pending block's next residual row (nil: none)
 )
 
 // The epilogue's vectors: the values (two per row), the residual
@@ -194,6 +199,10 @@ var (
 	amxHi, amxNegHi, amxZeroOut, amxLo, amxRZ, amxRScl = reg.Z8, reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13
 )
 
+// amxPipeRows is how many rows of the pending block each K step
+// requantizes.
+const amxPipeRows = 4
+
 const amxSignature = "func(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32, cfg *uint8, scr *int32)"
 
 // amxGemm8 emits gemmU8_32x32_AMX.
@@ -204,47 +213,77 @@ func amxGemm8(c *build.Context) {
 	c.Attributes(attr.NOSPLIT)
 	c.SignatureExpr(amxSignature)
 	c.Comment("Rows [0, m) of one 32-column int8 panel in 32-row blocks: TDPBUSD on a",
-		"2x2 block of int32 tiles, stored to scr and requantized from there.",
+		"2x2 block of int32 tiles, stored to one half of scr and requantized from",
+		"there while the tiles compute the next block into the other half.",
 		"Requires AVX512F, AVX512BW, AMX-TILE, AMX-INT8 and tile permission.")
 	c.Load(c.Param("a"), rA)
 	c.Load(c.Param("lda"), rLda)
-	c.Load(c.Param("c"), rC)
-	c.Load(c.Param("res"), rRes)
+	c.Load(c.Param("c"), amxPC)
+	c.Load(c.Param("res"), amxPRes)
 	c.Load(c.Param("m"), rM)
-	c.Load(c.Param("scr"), amxScr)
-	c.Load(c.Param("ep"), amxEp)
+	c.Load(c.Param("scr"), amxCur)
 	columnMasks(c, 2)
 	amxConsts(c)
-	c.Load(c.Param("cfg"), amxCfg)
-	emitLdtilecfg(c, amxCfg, 0)
+	c.XORQ(amxPRows, amxPRows)
+	amxConfig(c, 0, false)
 
 	c.Label(l("block"))
 	c.CMPQ(rM, operand.U32(32))
 	c.JAE(operand.LabelRef(l("full")))
-	// The last, partial block: its own configuration (fewer rows).
-	c.ADDQ(operand.U32(2*64), amxCfg)
-	emitLdtilecfg(c, amxCfg, 0)
+	amxConfig(c, 0, true) // the last, partial block: fewer rows
 	c.Label(l("full"))
 	amxBlock(c, l)
-	amxEpilogue(c, l)
-
+	amxPendingRows(c, l("finish"), 0)
+	// This block is pending; its tiles' half of the scratch is now the
+	// other half's turn.
+	c.MOVQ(amxCur, amxPScr)
+	c.MOVQ(rM, amxPRows)
+	c.CMPQ(amxPRows, operand.U32(32))
+	c.JBE(operand.LabelRef(l("rows")))
+	c.MOVQ(operand.U32(32), amxPRows)
+	c.Label(l("rows"))
+	amxToggle(c, l)
 	c.SUBQ(operand.U32(32), rM)
 	c.JLE(operand.LabelRef(l("done")))
 	c.MOVQ(rLda, reg.RAX)
 	c.SHLQ(operand.U8(5), reg.RAX)
 	c.ADDQ(reg.RAX, rA)
-	stepParam(c, "ldc", 32, rC)
-	stepParam(c, "ldres", 32, rRes)
 	c.JMP(operand.LabelRef(l("block")))
 	c.Label(l("done"))
+	amxPendingRows(c, l("last"), 0)
 	rawInst(c, "tilerelease", tilerelease())
 	c.VZEROUPPER()
 	c.RET()
 }
 
-// amxConsts loads the epilogue's constants from ep.
+// amxToggle points amxCur at the other half of the scratch (through AX).
+func amxToggle(c *build.Context, l func(string) string) {
+	c.Load(c.Param("scr"), reg.RAX)
+	c.CMPQ(amxCur, reg.RAX)
+	c.JNE(operand.LabelRef(l("half0")))
+	c.ADDQ(operand.U32(32*128), amxCur)
+	c.JMP(operand.LabelRef(l("halves")))
+	c.Label(l("half0"))
+	c.MOVQ(reg.RAX, amxCur)
+	c.Label(l("halves"))
+}
+
+// amxConfig loads the tile configuration at cfg + off, or cfg + 128 + off
+// for the last, partial block (rM < 32; tail: rM is known to be < 32),
+// through amxN.
+func amxConfig(c *build.Context, off int, tail bool) {
+	c.Load(c.Param("cfg"), amxN)
+	if tail {
+		off += 2 * 64
+	}
+	emitLdtilecfg(c, amxN, off)
+}
+
+// amxConsts loads the epilogue's constants from ep (through amxN).
 func amxConsts(c *build.Context) {
-	em := func(off int) operand.Mem { return operand.Mem{Base: amxEp, Disp: off} }
+	ep := amxN
+	c.Load(c.Param("ep"), ep)
+	em := func(off int) operand.Mem { return operand.Mem{Base: ep, Disp: off} }
 	for v := 0; v < 2; v++ {
 		c.VMOVDQU32(em(epiCorr+64*v), amxCorr[v])
 		c.VMOVUPS(em(epiScale+64*v), amxScale[v])
@@ -259,10 +298,12 @@ func amxConsts(c *build.Context) {
 
 // amxBlock computes one block of up to 32 rows (rM rows left; rows 16-31
 // are rows 0-15 again when rM <= 16: their tiles are configured with the
-// rows of tmm4, and the epilogue reads only rows < rM) into the scratch:
-// the K loop over whole 64-byte chunks of K, then the last k%64 bytes
-// under the configuration at cfg+64, whose A tiles are that many bytes wide
-// and B tiles that many K groups high, so no byte of A or B past K is read.
+// rows of tmm4, and the epilogue reads only rows < rM) into the scratch
+// half amxCur: the K loop over whole 64-byte chunks of K, each step also
+// requantizing amxPipeRows rows of the pending block, then the last k%64
+// bytes under the configuration at cfg+64, whose A tiles are that many
+// bytes wide and B tiles that many K groups high, so no byte of A or B
+// past K is read.
 func amxBlock(c *build.Context, l func(string) string) {
 	for t := 0; t < 4; t++ {
 		rawInst(c, fmt.Sprintf("tilezero tmm%d", t), tilezero(t))
@@ -285,6 +326,7 @@ func amxBlock(c *build.Context, l func(string) string) {
 	c.ADDQ(operand.U32(64), amxA0)
 	c.ADDQ(operand.U32(64), amxA1)
 	c.ADDQ(operand.U32(16*128), amxB)
+	amxPendingRows(c, l("pipe"), amxPipeRows)
 	c.DECQ(amxN)
 	c.JNZ(operand.LabelRef(l("kloop")))
 	c.Label(l("ktail"))
@@ -292,14 +334,27 @@ func amxBlock(c *build.Context, l func(string) string) {
 	c.Load(c.Param("k"), amxN)
 	c.ANDQ(operand.U32(63), amxN)
 	c.JZ(operand.LabelRef(l("kdone")))
-	emitLdtilecfg(c, amxCfg, 64)
+	amxTailConfigs(c, l, 64)
 	for t := 0; t < 4; t++ {
-		emitTileloadd(c, t, amxScr, amxStride, amxScrOff(t))
+		emitTileloadd(c, t, amxCur, amxStride, amxScrOff(t))
 	}
 	amxStep(c)
 	amxStoreC(c)
-	emitLdtilecfg(c, amxCfg, 0)
+	amxTailConfigs(c, l, 0)
 	c.Label(l("kdone"))
+}
+
+// amxTailConfigs loads the configuration at off of the block: of the
+// partial block if rM < 32.
+func amxTailConfigs(c *build.Context, l func(string) string, off int) {
+	lbl := l(fmt.Sprintf("cfg%d", off))
+	c.CMPQ(rM, operand.U32(32))
+	c.JAE(operand.LabelRef(lbl + "full"))
+	amxConfig(c, off, true)
+	c.JMP(operand.LabelRef(lbl + "done"))
+	c.Label(lbl + "full")
+	amxConfig(c, off, false)
+	c.Label(lbl + "done")
 }
 
 // amxScrOff is the offset of C tile t in the scratch (row stride 128).
@@ -319,59 +374,60 @@ func amxStep(c *build.Context) {
 
 func amxStoreC(c *build.Context) {
 	for t := 0; t < 4; t++ {
-		emitTilestored(c, amxScr, amxStride, amxScrOff(t), t)
+		emitTilestored(c, amxCur, amxStride, amxScrOff(t), t)
 	}
 }
 
-// amxEpilogue requantizes min(rM, 32) rows of the scratch into C with the
-// steps of the other int8 kernels (requant.go), columns >= n masked off;
-// one loop with the residual and one without.
-func amxEpilogue(c *build.Context, l func(string) string) {
-	c.MOVQ(rM, amxN)
-	c.CMPQ(amxN, operand.U32(32))
-	c.JBE(operand.LabelRef(l("rows")))
-	c.MOVQ(operand.U32(32), amxN)
-	c.Label(l("rows"))
-	c.MOVQ(amxScr, amxA0)
-	c.MOVQ(rC, amxA1)
-	c.MOVQ(rRes, amxB)
-	c.Load(c.Param("ldc"), reg.RAX)
-	c.Load(c.Param("ldres"), reg.RDX) // rLda: restored below
+// amxPendingRows requantizes up to rows rows of the pending block (all
+// that are left if rows is 0, in a loop) into C with the steps of the
+// other int8 kernels (requant.go), columns >= n masked off, advancing
+// the pending block's pointers: after its last row, amxPC and amxPRes
+// point at the next block's first row.
+func amxPendingRows(c *build.Context, label string, rows int) {
 	q := &requant{resZero: amxRZ, resScale: amxRScl, hi: amxHi, negHi: amxNegHi, zeroOut: amxZeroOut, lo: amxLo}
-	c.TESTQ(rRes, rRes)
-	c.JZ(operand.LabelRef(l("nores")))
-	amxRowLoop(c, l("res"), q, true)
-	c.JMP(operand.LabelRef(l("stored")))
-	c.Label(l("nores"))
-	amxRowLoop(c, l("nores_row"), q, false)
-	c.Label(l("stored"))
-	c.Load(c.Param("lda"), rLda)
+	ldc, ldres := paramAddr(c, "ldc"), paramAddr(c, "ldres")
+	n := rows
+	if rows == 0 {
+		n = 1
+		c.Label(label + "loop")
+	}
+	for i := 0; i < n; i++ {
+		lbl := fmt.Sprintf("%s%d", label, i)
+		c.TESTQ(amxPRows, amxPRows)
+		c.JZ(operand.LabelRef(label + "end"))
+		c.TESTQ(amxPRes, amxPRes)
+		c.JZ(operand.LabelRef(lbl + "nores"))
+		amxRow(c, q, true)
+		c.JMP(operand.LabelRef(lbl + "next"))
+		c.Label(lbl + "nores")
+		amxRow(c, q, false)
+		c.Label(lbl + "next")
+		c.ADDQ(operand.U32(128), amxPScr)
+		c.ADDQ(ldc, amxPC)
+		c.ADDQ(ldres, amxPRes)
+		c.DECQ(amxPRows)
+	}
+	if rows == 0 {
+		c.JMP(operand.LabelRef(label + "loop"))
+	}
+	c.Label(label + "end")
 }
 
-// amxRowLoop requantizes amxN rows: scratch at amxA0, output at amxA1
-// (stride RAX), residual at amxB (stride RDX).
-func amxRowLoop(c *build.Context, label string, q *requant, res bool) {
-	c.Label(label)
+// amxRow requantizes the pending block's next row.
+func amxRow(c *build.Context, q *requant, res bool) {
 	for v := 0; v < 2; v++ {
 		x := amxX[v]
-		c.VMOVDQU32(operand.Mem{Base: amxA0, Disp: 64 * v}, x)
+		c.VMOVDQU32(operand.Mem{Base: amxPScr, Disp: 64 * v}, x)
 		c.VPADDD(amxCorr[v], x, x)
 		q.toFloat(c, x, amxScale[v])
 		if res {
 			t := amxT[v]
 			// A masked byte load never touches columns >= n.
-			c.VMOVDQU8_Z(operand.Mem{Base: amxB, Disp: 16 * v}, masks[v], t.AsX())
+			c.VMOVDQU8_Z(operand.Mem{Base: amxPRes, Disp: 16 * v}, masks[v], t.AsX())
 			c.VPMOVZXBD(t.AsX(), t)
 			q.addRes(c, x, t)
 		}
 		q.round(c, x)
-		c.VPMOVUSDB(x, masks[v], operand.Mem{Base: amxA1, Disp: 16 * v})
+		c.VPMOVUSDB(x, masks[v], operand.Mem{Base: amxPC, Disp: 16 * v})
 	}
-	c.ADDQ(operand.U32(128), amxA0)
-	c.ADDQ(reg.RAX, amxA1)
-	if res {
-		c.ADDQ(reg.RDX, amxB)
-	}
-	c.DECQ(amxN)
-	c.JNZ(operand.LabelRef(label))
 }
