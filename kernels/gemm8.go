@@ -110,6 +110,9 @@ type gemm8Impl struct {
 	// beats this kernel (narrow: the layer's weights would run the narrow
 	// variant); nil: none (see Winograd8Preferred).
 	winograd8 func(g *ConvGeom, narrow bool) bool
+	// im2colBytes, if set, is the size of Conv8's blocks of im2col rows
+	// (64 KiB if 0): each block is one GemmU8 call per panel.
+	im2colBytes int
 }
 
 // Winograd8Preferred is the automatic choice of the planner for a 3x3

@@ -136,7 +136,16 @@ func hasAMX() bool {
 
 // gemm8AMX shares its packed layout (NR = 32, KG = 4) with gemm8VNNI512,
 // whose rows it falls back to.
-var gemm8AMX = &gemm8Impl{name: "gemmU8_32x32_AMX", mr: 32, nr: 32, kg: 4, rows: amxRows}
+var gemm8AMX = &gemm8Impl{name: "gemmU8_32x32_AMX", mr: 32, nr: 32, kg: 4, rows: amxRows, im2colBytes: amxIm2colBytes}
+
+// amxIm2colBytes: Conv8 calls the AMX kernel on blocks of 512 KiB of
+// im2col rows rather than 64 KiB, so that a call has several 32-row blocks
+// (one at K >= 1152 with 64 KiB) and requantizes all but the last during
+// the next one's K loop, and configures the tiles less often. Measured on
+// the Xeon of bench/README.md (best of 2-3 interleaved runs of 20, 1
+// thread): ResNet-50 int8 10.76-11.09 ms at 64 KiB, 10.1-10.6 at 128-256,
+// 9.5-10.2 at 512; ResNet-18 5.0-5.3 -> 4.3-4.9 ms; 1 and 2 MiB no better.
+const amxIm2colBytes = 512 << 10
 
 var (
 	_ = gemm8Reg.add("amx", hasAMX, gemm8AMX)
