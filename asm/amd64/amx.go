@@ -431,3 +431,33 @@ func amxRow(c *build.Context, q *requant, res bool) {
 		c.VPMOVUSDB(x, masks[v], operand.Mem{Base: amxPC, Disp: 16 * v})
 	}
 }
+
+// amxPeak emits amxPeakTDPBUSD(n int, cfg *uint8): n iterations of four
+// TDPBUSD into four independent accumulator tiles (2x2, as in the kernel),
+// on zeroed tiles, with no memory traffic: the ceiling the AMX kernel is
+// compared with. One iteration is 4·16·16·64 multiply-adds.
+func amxPeak(c *build.Context) {
+	const name = "amxPeakTDPBUSD"
+	c.Function(name)
+	c.Attributes(attr.NOSPLIT)
+	c.SignatureExpr("func(n int, cfg *uint8)")
+	c.Comment("n iterations of 4 TDPBUSD. Requires AMX-TILE, AMX-INT8 and tile permission.")
+	c.Load(c.Param("n"), reg.RCX)
+	c.Load(c.Param("cfg"), reg.RAX)
+	emitLdtilecfg(c, reg.RAX, 0)
+	for t := 0; t < 8; t++ {
+		rawInst(c, fmt.Sprintf("tilezero tmm%d", t), tilezero(t))
+	}
+	c.TESTQ(reg.RCX, reg.RCX)
+	c.JZ(operand.LabelRef(name + "_done"))
+	c.Label(name + "_loop")
+	emitTdpbusd(c, 0, 4, 6)
+	emitTdpbusd(c, 1, 4, 7)
+	emitTdpbusd(c, 2, 5, 6)
+	emitTdpbusd(c, 3, 5, 7)
+	c.DECQ(reg.RCX)
+	c.JNZ(operand.LabelRef(name + "_loop"))
+	c.Label(name + "_done")
+	rawInst(c, "tilerelease", tilerelease())
+	c.RET()
+}

@@ -85,13 +85,17 @@ func TestAMXEncodingsAgainstAssembler(t *testing.T) {
 }
 
 // TestAMXComments assembles, with GNU as, the mnemonic in the comment
-// before each AMX instruction of the generated file and compares the
+// before each AMX instruction of the generated files and compares the
 // bytes that follow it, so that a reader of the .s can trust the comment;
 // skipped without binutils.
 func TestAMXComments(t *testing.T) {
-	s, err := os.ReadFile("../../kernels/gemm8_amd64.s")
-	if err != nil {
-		t.Fatal(err)
+	var s []byte
+	for _, f := range []string{"gemm8_amd64.s", "kernelbench_amd64.s"} {
+		b, err := os.ReadFile("../../kernels/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = append(s, b...)
 	}
 	re := regexp.MustCompile(`(?m)^\t// ((?:tile|tdp|ldtile)[^\n]*)\n((?:\t(?:LONG|WORD|BYTE) \$0x[0-9a-f]+\n)+)`)
 	word := regexp.MustCompile(`(LONG|WORD|BYTE) \$0x([0-9a-f]+)`)
