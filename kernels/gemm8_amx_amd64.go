@@ -126,12 +126,12 @@ func amxPermitted() bool {
 	return amxOK
 }
 
-// hasAMX reports whether the amx path can run: AMX-TILE and AMX-INT8 (and
-// the AVX-512 of its epilogue and of the avx512vnni path below it), and
-// the OS's permission, asked here the first time: while the package
-// resolves its paths at init, before any AMX instruction runs.
+// hasAMX reports whether the amx path can run: AMX-TILE and AMX-INT8, the
+// AVX-512 of its epilogue (DQ: VRANGEPS) and of the avx512vnni path below
+// it, and the OS's permission, asked here the first time: while the
+// package resolves its paths at init, before any AMX instruction runs.
 func hasAMX() bool {
-	return hasAVX512VNNI() && cpuid.CPU.Supports(cpuid.AMXTILE, cpuid.AMXINT8) && amxPermitted()
+	return hasAVX512VNNI() && cpuid.CPU.Supports(cpuid.AVX512DQ, cpuid.AMXTILE, cpuid.AMXINT8) && amxPermitted()
 }
 
 // gemm8AMX shares its packed layout (NR = 32, KG = 4) with gemm8VNNI512,

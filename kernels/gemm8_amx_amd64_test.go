@@ -52,7 +52,7 @@ func needAMX(t testing.TB) {
 // allow it, and is then the default (unless EDGE_RESNET_KERNELS says
 // otherwise).
 func TestAMXOffered(t *testing.T) {
-	want := cpuid.CPU.Supports(cpuid.AMXTILE, cpuid.AMXINT8) && hasAVX512VNNI() && amxRequest() == nil
+	want := cpuid.CPU.Supports(cpuid.AVX512DQ, cpuid.AMXTILE, cpuid.AMXINT8) && hasAVX512VNNI() && amxRequest() == nil
 	if got := slices.Contains(Available(), "amx"); got != want {
 		t.Fatalf("amx available = %v, want %v (%s)", got, want, CPU())
 	}

@@ -384,7 +384,7 @@ func amxStoreC(c *build.Context) {
 // the pending block's pointers: after its last row, amxPC and amxPRes
 // point at the next block's first row.
 func amxPendingRows(c *build.Context, label string, rows int) {
-	q := &requant{resZero: amxRZ, resScale: amxRScl, hi: amxHi, negHi: amxNegHi, zeroOut: amxZeroOut, lo: amxLo}
+	q := &requant{resZero: amxRZ, resScale: amxRScl, hi: amxHi, negHi: amxNegHi, zeroOut: amxZeroOut, lo: amxLo, rangeClamp: true}
 	ldc, ldres := paramAddr(c, "ldc"), paramAddr(c, "ldres")
 	n := rows
 	if rows == 0 {
