@@ -14,14 +14,14 @@ import (
 // K/4 rows at a stride of 128 bytes) with TDPBUSD, and writes columns
 // [0, n) of c requantized as the other int8 kernels (see
 // gemm8_amd64.go; ep points to a gemm8Epi). Blocks of 32 rows run the
-// whole K on a 2x2 block of 16x16 int32 tiles, then go through scr (32
-// rows of 32 int32; two halves: a block is requantized from one while the
-// tiles compute the next into the other) and the AVX-512 requantization,
-// interleaved with the next block's K loop. cfg points to the
-// four tile configurations of amxConfigs. The function loads a tile
-// configuration first and releases the tiles (TILERELEASE) before it
-// returns, so no tile state outlives the call. Requires AVX512F,
-// AVX512BW, AMX-TILE, AMX-INT8, and the OS's permission (amxPermitted).
+// whole K on a 2x2 block of 16x16 int32 tiles, which then go to one half
+// of scr (2 x 32 rows of 32 int32); the AVX-512 requantization of a block
+// runs from its half during the next block's K loop (the last block's
+// after it). cfg points to the four tile configurations of amxConfigs.
+// The function loads a tile configuration first and releases the tiles
+// (TILERELEASE) before it returns, so no tile state outlives the call.
+// Requires AVX512F, AVX512BW, AVX512DQ, AMX-TILE, AMX-INT8, and the OS's
+// permission (amxPermitted).
 //
 //go:noescape
 func gemmU8_32x32_AMX(m, n, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32, cfg *uint8, scr *int32)
@@ -79,12 +79,13 @@ func amxRows(m, n, k int, a []uint8, lda int, b []int8, colSum []int32, c []uint
 }
 
 // amxSlower reports the calls that gemmU8_14x32_AVX512VNNI does faster
-// (BenchmarkGemm8AMX on the Xeon of bench/README.md, AMX over VNNI): a
-// few rows, where a 32-row block computes mostly padding and the tile
-// setup is not repaid (m 1-8: 0.68-0.96x; m 16: 1.43x), and a short K with
-// a tail, which costs each block a second configuration and a round trip
-// of the accumulators through the scratch (k 84: 0.71x, 148 (the stem):
-// 0.95x; 276: 1.41x; 128, no tail: 2.13x).
+// (BenchmarkGemm8AMX on the Xeon of bench/README.md, AMX over VNNI, three
+// runs): a few rows, where a 32-row block computes mostly padding and the
+// tile setup is not repaid (m 1-4: 0.68-0.79x; m 8: 0.96-1.05x; m 16:
+// 1.30-1.43x), and a short K with a tail, which costs each block a second
+// configuration and a round trip of the accumulators through the scratch
+// (k 84: 0.70-0.74x; 148, the stem: 0.92-1.00x; 276: 1.41-1.58x; 128, no
+// tail: 2.13-2.23x).
 func amxSlower(m, k int) bool { return m <= amxMinRows || k%64 != 0 && k < amxMinTailK }
 
 const (
