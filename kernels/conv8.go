@@ -12,8 +12,20 @@ func (g *ConvGeom) Direct8() bool { return g.Direct() && g.C%KMult == 0 }
 
 // conv8BlockRows is the row block of the uint8 im2col: about 64 KiB of
 // rows, a multiple of the kernel's MR.
-func conv8BlockRows(k, mr int) int {
-	return max(mr, (64<<10)/max(k, 1)/mr*mr)
+func conv8BlockRows(k, mr int) int { return blockRows8(k, mr, 64<<10) }
+
+// blockRows8 is about bytes of im2col rows of depth k, a multiple of mr.
+func blockRows8(k, mr, bytes int) int {
+	return max(mr, bytes/max(k, 1)/mr*mr)
+}
+
+// convBlockRows is the im2col row block of Conv8 with weights w: 64 KiB
+// of rows, or what the kernel asks for (gemm8Impl.im2colBytes).
+func (w *PackedB8) convBlockRows() int {
+	if b := w.impl.im2colBytes; b > 0 {
+		return blockRows8(w.K, w.MR(), b)
+	}
+	return conv8BlockRows(w.K, w.MR())
 }
 
 // ConvScratch8 is the scratch (in bytes) one worker needs for Conv8 with
@@ -22,7 +34,7 @@ func ConvScratch8(g *ConvGeom, w *PackedB8) int {
 	if g.Direct8() {
 		return 0
 	}
-	return conv8BlockRows(g.K8(), w.MR()) * g.K8()
+	return w.convBlockRows() * g.K8()
 }
 
 // PackConv8 pads HWIO int8 weights (K x Cout) with zero rows to K8 and
@@ -66,7 +78,7 @@ func Conv8(g *ConvGeom, in []uint8, w *PackedB8, out []uint8, rq *Requant, px0, 
 		GemmU8(px1-px0, in[px0*g.C:], g.C, w, out[px0*g.Cout:], g.Cout, rq, p0, p1)
 		return
 	}
-	rows := conv8BlockRows(k, w.MR())
+	rows := w.convBlockRows()
 	for b0 := px0; b0 < px1; b0 += rows {
 		b1 := min(px1, b0+rows)
 		Im2col8(g, in, uint8(rq.ZeroA), scratch, b0, b1)

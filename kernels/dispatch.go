@@ -9,7 +9,7 @@ import (
 )
 
 // EnvKernels forces a kernel path, e.g. EDGE_RESNET_KERNELS=generic, for
-// tests and bug reports: generic, avx2, avxvnni, avx512, avx512vnni (amd64),
+// tests and bug reports: generic, avx2, avxvnni, avx512, avx512vnni, amx (amd64),
 // neon, neondot (arm64). An unknown name, or a path this CPU or build lacks,
 // is an error (EnvError) that the library returns from every model load and
 // session: running on another path than the one asked for would make a

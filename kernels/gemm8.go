@@ -110,6 +110,9 @@ type gemm8Impl struct {
 	// beats this kernel (narrow: the layer's weights would run the narrow
 	// variant); nil: none (see Winograd8Preferred).
 	winograd8 func(g *ConvGeom, narrow bool) bool
+	// im2colBytes, if set, is the size of Conv8's blocks of im2col rows
+	// (64 KiB if 0): each block is one GemmU8 call per panel.
+	im2colBytes int
 }
 
 // Winograd8Preferred is the automatic choice of the planner for a 3x3
@@ -137,6 +140,9 @@ type gemm8Impl struct {
 //     wins on every ResNet layer (forcing Winograd8 costs ResNet-18 20%
 //     of its 3x3 time); arm64 has only the Go Winograd8, against NEON
 //     GemmU8 kernels.
+//   - amx: off. TDPBUSD makes the GemmU8 6-12x faster than Winograd8 on
+//     56x56x64 (bench/README.md); forcing Winograd8 makes ResNet-18 3.3x
+//     slower.
 func (s *Set) Winograd8Preferred(g *ConvGeom, narrow bool) bool {
 	f := s.gemm8.winograd8
 	return f != nil && Winograd8Applies(g) && f(g, narrow)

@@ -4394,6 +4394,660 @@ gemmU8_5x16_AVX2UBSW_done:
 	VZEROUPPER
 	RET
 
+// func gemmU8_32x32_AMX(m int, n int, k int, a *uint8, lda int, b *int8, c *uint8, ldc int, res *uint8, ldres int, ep *int32, cfg *uint8, scr *int32)
+// Requires: AVX, AVX512BW, AVX512DQ, AVX512F, AVX512VL
+TEXT ·gemmU8_32x32_AMX(SB), NOSPLIT, $0-104
+	// Rows [0, m) of one 32-column int8 panel in 32-row blocks: TDPBUSD on a
+	// 2x2 block of int32 tiles, stored to one half of scr and requantized from
+	// there while the tiles compute the next block into the other half.
+	// Requires AVX512F, AVX512BW, AMX-TILE, AMX-INT8 and tile permission.
+	MOVQ      a+24(FP), SI
+	MOVQ      lda+32(FP), DX
+	MOVQ      c+48(FP), R11
+	MOVQ      res+64(FP), R12
+	MOVQ      m+0(FP), R13
+	MOVQ      scr+96(FP), R14
+	MOVQ      n+8(FP), CX
+	MOVQ      $0x00000001, AX
+	SHLQ      CL, AX
+	DECQ      AX
+	KMOVW     AX, K1
+	SHRQ      $0x10, AX
+	KMOVW     AX, K2
+	MOVQ      ep+80(FP), R10
+	VMOVDQU32 (R10), Z4
+	VMOVUPS   256(R10), Z6
+	VMOVDQU32 64(R10), Z5
+	VMOVUPS   320(R10), Z7
+	VMOVDQU32 768(R10), Z8
+	VMOVDQU32 832(R10), Z9
+	VMOVDQU32 512(R10), Z10
+	VMOVDQU32 576(R10), Z11
+	VMOVDQU32 640(R10), Z12
+	VMOVDQU32 704(R10), Z13
+	XORQ      CX, CX
+	MOVQ      cfg+88(FP), R10
+
+	// ldtilecfg [r10]
+	LONG $0x4978c2c4
+	BYTE $0x02
+
+gemmU8_32x32_AMX_block:
+	CMPQ R13, $0x00000020
+	JAE  gemmU8_32x32_AMX_full
+	MOVQ cfg+88(FP), R10
+
+	// ldtilecfg [r10+0x80]
+	LONG $0x4978c2c4
+	LONG $0x00008082
+	BYTE $0x00
+
+gemmU8_32x32_AMX_full:
+	// tilezero tmm0
+	LONG $0x497be2c4
+	BYTE $0xc0
+
+	// tilezero tmm1
+	LONG $0x497be2c4
+	BYTE $0xc8
+
+	// tilezero tmm2
+	LONG $0x497be2c4
+	BYTE $0xd0
+
+	// tilezero tmm3
+	LONG $0x497be2c4
+	BYTE $0xd8
+	MOVQ SI, R8
+	MOVQ SI, R9
+	CMPQ R13, $0x00000010
+	JBE  gemmU8_32x32_AMX_a1
+	MOVQ DX, AX
+	SHLQ $0x04, AX
+	ADDQ AX, R9
+
+gemmU8_32x32_AMX_a1:
+	MOVQ b+40(FP), BX
+	MOVQ $0x00000080, AX
+	MOVQ k+16(FP), R10
+	SHRQ $0x06, R10
+	JZ   gemmU8_32x32_AMX_ktail
+
+gemmU8_32x32_AMX_kloop:
+	// tileloadd tmm4, [r8+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x1024
+
+	// tileloadd tmm6, [rbx+rax*1]
+	LONG $0x4b7be2c4
+	WORD $0x0334
+
+	// tileloadd tmm7, [rbx+rax*1+0x40]
+	LONG $0x4b7be2c4
+	WORD $0x037c
+	BYTE $0x40
+
+	// tdpbusd tmm0, tmm4, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xc4
+
+	// tdpbusd tmm1, tmm4, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xcc
+
+	// tileloadd tmm5, [r9+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x112c
+
+	// tdpbusd tmm2, tmm5, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xd5
+
+	// tdpbusd tmm3, tmm5, tmm7
+	LONG       $0x5e41e2c4
+	BYTE       $0xdd
+	ADDQ       $0x00000040, R8
+	ADDQ       $0x00000040, R9
+	ADDQ       $0x00000800, BX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe0nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VRANGEPS   $0x02, Z8, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VRANGEPS   $0x02, Z8, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe0next
+
+gemmU8_32x32_AMX_pipe0nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VRANGEPS  $0x02, Z8, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VRANGEPS  $0x02, Z8, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe0next:
+	ADDQ       $0x00000080, DI
+	ADDQ       ldc+56(FP), R11
+	ADDQ       ldres+72(FP), R12
+	DECQ       CX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe1nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VRANGEPS   $0x02, Z8, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VRANGEPS   $0x02, Z8, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe1next
+
+gemmU8_32x32_AMX_pipe1nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VRANGEPS  $0x02, Z8, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VRANGEPS  $0x02, Z8, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe1next:
+	ADDQ       $0x00000080, DI
+	ADDQ       ldc+56(FP), R11
+	ADDQ       ldres+72(FP), R12
+	DECQ       CX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe2nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VRANGEPS   $0x02, Z8, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VRANGEPS   $0x02, Z8, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe2next
+
+gemmU8_32x32_AMX_pipe2nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VRANGEPS  $0x02, Z8, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VRANGEPS  $0x02, Z8, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe2next:
+	ADDQ       $0x00000080, DI
+	ADDQ       ldc+56(FP), R11
+	ADDQ       ldres+72(FP), R12
+	DECQ       CX
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_pipeend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_pipe3nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VRANGEPS   $0x02, Z8, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VRANGEPS   $0x02, Z8, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_pipe3next
+
+gemmU8_32x32_AMX_pipe3nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VRANGEPS  $0x02, Z8, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VRANGEPS  $0x02, Z8, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_pipe3next:
+	ADDQ $0x00000080, DI
+	ADDQ ldc+56(FP), R11
+	ADDQ ldres+72(FP), R12
+	DECQ CX
+
+gemmU8_32x32_AMX_pipeend:
+	DECQ R10
+	JNZ  gemmU8_32x32_AMX_kloop
+
+gemmU8_32x32_AMX_ktail:
+	// tilestored [r14+rax*1], tmm0
+	LONG $0x4b7ac2c4
+	WORD $0x0604
+
+	// tilestored [r14+rax*1+0x40], tmm1
+	LONG $0x4b7ac2c4
+	WORD $0x064c
+	BYTE $0x40
+
+	// tilestored [r14+rax*1+0x800], tmm2
+	LONG $0x4b7ac2c4
+	LONG $0x08000694
+	WORD $0x0000
+
+	// tilestored [r14+rax*1+0x840], tmm3
+	LONG $0x4b7ac2c4
+	LONG $0x0840069c
+	WORD $0x0000
+	MOVQ k+16(FP), R10
+	ANDQ $0x0000003f, R10
+	JZ   gemmU8_32x32_AMX_kdone
+	CMPQ R13, $0x00000020
+	JAE  gemmU8_32x32_AMX_cfg64full
+	MOVQ cfg+88(FP), R10
+
+	// ldtilecfg [r10+0xc0]
+	LONG $0x4978c2c4
+	LONG $0x0000c082
+	BYTE $0x00
+	JMP  gemmU8_32x32_AMX_cfg64done
+
+gemmU8_32x32_AMX_cfg64full:
+	MOVQ cfg+88(FP), R10
+
+	// ldtilecfg [r10+0x40]
+	LONG $0x4978c2c4
+	WORD $0x4042
+
+gemmU8_32x32_AMX_cfg64done:
+	// tileloadd tmm0, [r14+rax*1]
+	LONG $0x4b7bc2c4
+	WORD $0x0604
+
+	// tileloadd tmm1, [r14+rax*1+0x40]
+	LONG $0x4b7bc2c4
+	WORD $0x064c
+	BYTE $0x40
+
+	// tileloadd tmm2, [r14+rax*1+0x800]
+	LONG $0x4b7bc2c4
+	LONG $0x08000694
+	WORD $0x0000
+
+	// tileloadd tmm3, [r14+rax*1+0x840]
+	LONG $0x4b7bc2c4
+	LONG $0x0840069c
+	WORD $0x0000
+
+	// tileloadd tmm4, [r8+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x1024
+
+	// tileloadd tmm6, [rbx+rax*1]
+	LONG $0x4b7be2c4
+	WORD $0x0334
+
+	// tileloadd tmm7, [rbx+rax*1+0x40]
+	LONG $0x4b7be2c4
+	WORD $0x037c
+	BYTE $0x40
+
+	// tdpbusd tmm0, tmm4, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xc4
+
+	// tdpbusd tmm1, tmm4, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xcc
+
+	// tileloadd tmm5, [r9+rdx*1]
+	LONG $0x4b7bc2c4
+	WORD $0x112c
+
+	// tdpbusd tmm2, tmm5, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xd5
+
+	// tdpbusd tmm3, tmm5, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xdd
+
+	// tilestored [r14+rax*1], tmm0
+	LONG $0x4b7ac2c4
+	WORD $0x0604
+
+	// tilestored [r14+rax*1+0x40], tmm1
+	LONG $0x4b7ac2c4
+	WORD $0x064c
+	BYTE $0x40
+
+	// tilestored [r14+rax*1+0x800], tmm2
+	LONG $0x4b7ac2c4
+	LONG $0x08000694
+	WORD $0x0000
+
+	// tilestored [r14+rax*1+0x840], tmm3
+	LONG $0x4b7ac2c4
+	LONG $0x0840069c
+	WORD $0x0000
+	CMPQ R13, $0x00000020
+	JAE  gemmU8_32x32_AMX_cfg0full
+	MOVQ cfg+88(FP), R10
+
+	// ldtilecfg [r10+0x80]
+	LONG $0x4978c2c4
+	LONG $0x00008082
+	BYTE $0x00
+	JMP  gemmU8_32x32_AMX_cfg0done
+
+gemmU8_32x32_AMX_cfg0full:
+	MOVQ cfg+88(FP), R10
+
+	// ldtilecfg [r10]
+	LONG $0x4978c2c4
+	BYTE $0x02
+
+gemmU8_32x32_AMX_cfg0done:
+gemmU8_32x32_AMX_kdone:
+gemmU8_32x32_AMX_finishloop:
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_finishend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_finish0nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VRANGEPS   $0x02, Z8, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VRANGEPS   $0x02, Z8, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_finish0next
+
+gemmU8_32x32_AMX_finish0nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VRANGEPS  $0x02, Z8, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VRANGEPS  $0x02, Z8, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_finish0next:
+	ADDQ $0x00000080, DI
+	ADDQ ldc+56(FP), R11
+	ADDQ ldres+72(FP), R12
+	DECQ CX
+	JMP  gemmU8_32x32_AMX_finishloop
+
+gemmU8_32x32_AMX_finishend:
+	MOVQ R14, DI
+	MOVQ R13, CX
+	CMPQ CX, $0x00000020
+	JBE  gemmU8_32x32_AMX_rows
+	MOVQ $0x00000020, CX
+
+gemmU8_32x32_AMX_rows:
+	MOVQ scr+96(FP), AX
+	CMPQ R14, AX
+	JNE  gemmU8_32x32_AMX_half0
+	ADDQ $0x00001000, R14
+	JMP  gemmU8_32x32_AMX_halves
+
+gemmU8_32x32_AMX_half0:
+	MOVQ AX, R14
+
+gemmU8_32x32_AMX_halves:
+	SUBQ $0x00000020, R13
+	JLE  gemmU8_32x32_AMX_done
+	MOVQ DX, AX
+	SHLQ $0x05, AX
+	ADDQ AX, SI
+	JMP  gemmU8_32x32_AMX_block
+
+gemmU8_32x32_AMX_done:
+gemmU8_32x32_AMX_lastloop:
+	TESTQ      CX, CX
+	JZ         gemmU8_32x32_AMX_lastend
+	TESTQ      R12, R12
+	JZ         gemmU8_32x32_AMX_last0nores
+	VMOVDQU32  (DI), Z0
+	VPADDD     Z4, Z0, Z0
+	VCVTDQ2PS  Z0, Z0
+	VMULPS     Z6, Z0, Z0
+	VMOVDQU8.Z (R12), K1, X2
+	VPMOVZXBD  X2, Z2
+	VPSUBD     Z12, Z2, Z2
+	VCVTDQ2PS  Z2, Z2
+	VMULPS     Z13, Z2, Z2
+	VADDPS     Z2, Z0, Z0
+	VRANGEPS   $0x02, Z8, Z0, Z0
+	VCVTPS2DQ  Z0, Z0
+	VPADDD     Z10, Z0, Z0
+	VPMAXSD    Z11, Z0, Z0
+	VPMOVUSDB  Z0, K1, (R11)
+	VMOVDQU32  64(DI), Z1
+	VPADDD     Z5, Z1, Z1
+	VCVTDQ2PS  Z1, Z1
+	VMULPS     Z7, Z1, Z1
+	VMOVDQU8.Z 16(R12), K2, X3
+	VPMOVZXBD  X3, Z3
+	VPSUBD     Z12, Z3, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     Z13, Z3, Z3
+	VADDPS     Z3, Z1, Z1
+	VRANGEPS   $0x02, Z8, Z1, Z1
+	VCVTPS2DQ  Z1, Z1
+	VPADDD     Z10, Z1, Z1
+	VPMAXSD    Z11, Z1, Z1
+	VPMOVUSDB  Z1, K2, 16(R11)
+	JMP        gemmU8_32x32_AMX_last0next
+
+gemmU8_32x32_AMX_last0nores:
+	VMOVDQU32 (DI), Z0
+	VPADDD    Z4, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VRANGEPS  $0x02, Z8, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD    Z10, Z0, Z0
+	VPMAXSD   Z11, Z0, Z0
+	VPMOVUSDB Z0, K1, (R11)
+	VMOVDQU32 64(DI), Z1
+	VPADDD    Z5, Z1, Z1
+	VCVTDQ2PS Z1, Z1
+	VMULPS    Z7, Z1, Z1
+	VRANGEPS  $0x02, Z8, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPADDD    Z10, Z1, Z1
+	VPMAXSD   Z11, Z1, Z1
+	VPMOVUSDB Z1, K2, 16(R11)
+
+gemmU8_32x32_AMX_last0next:
+	ADDQ $0x00000080, DI
+	ADDQ ldc+56(FP), R11
+	ADDQ ldres+72(FP), R12
+	DECQ CX
+	JMP  gemmU8_32x32_AMX_lastloop
+
+gemmU8_32x32_AMX_lastend:
+	// tilerelease
+	LONG $0x4978e2c4
+	BYTE $0xc0
+	VZEROUPPER
+	RET
+
 // func maxWindow8AVX2(dst *uint8, src *uint8, n int, kh int, kw int, rowStride int, pixStride int)
 // Requires: AVX, AVX2
 TEXT ·maxWindow8AVX2(SB), NOSPLIT, $0-56

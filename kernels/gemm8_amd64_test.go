@@ -25,6 +25,10 @@ func init() {
 		wantGemm8 = append(wantGemm8, gemm8VNNI512.name)
 		wantPaths = append(wantPaths, "avx512vnni")
 	}
+	if hasAMX() {
+		wantGemm8 = append(wantGemm8, gemm8AMX.name)
+		wantPaths = append(wantPaths, "amx")
+	}
 }
 
 // TestGemm8EpiLayout: the offsets the generator hard-codes (epi* in

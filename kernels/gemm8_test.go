@@ -33,6 +33,11 @@ func refGemmU8(m, n, k int, a []uint8, lda int, w []int8, rq *Requant) []uint8 {
 // offer; ISA test files add theirs from their own CPU feature checks.
 var wantGemm8 = []string{"generic"}
 
+// extraGemm8 are Sets that forEachGemm8 runs besides the paths': kernels
+// that a path's own one runs only for some shapes (ISA test files add
+// them).
+var extraGemm8 []func() *Set
+
 // w8Range is the weight range of the test matrices of one run of
 // forEachGemm8: full, or the narrow kernel's in a narrow run.
 type w8Range struct {
@@ -84,6 +89,11 @@ func forEachGemm8(t *testing.T, f func(t *testing.T, s *Set, wr w8Range)) {
 			seen[nw.name] = true
 			t.Run(nw.name, func(t *testing.T) { f(t, s, w8Range{lo: NarrowLo, hi: NarrowHi, narrow: true}) })
 		}
+	}
+	for _, x := range extraGemm8 {
+		s := x()
+		seen[s.gemm8.name] = true
+		t.Run(s.gemm8.name, func(t *testing.T) { f(t, s, fullW8) })
 	}
 	for _, name := range wantGemm8 {
 		if !seen[name] {

@@ -132,6 +132,7 @@ func cpuSummary() string {
 	}{
 		{"AVX2", cpuid.AVX2}, {"FMA3", cpuid.FMA3}, {"AVX512F", cpuid.AVX512F}, {"AVX512BW", cpuid.AVX512BW},
 		{"AVX512VL", cpuid.AVX512VL}, {"AVX512VNNI", cpuid.AVX512VNNI}, {"AVXVNNI", cpuid.AVXVNNI},
+		{"AMXTILE", cpuid.AMXTILE}, {"AMXINT8", cpuid.AMXINT8}, {"AMXBF16", cpuid.AMXBF16},
 	} {
 		if cpuid.CPU.Supports(f.id) {
 			have = append(have, f.name)

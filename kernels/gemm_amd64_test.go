@@ -71,7 +71,9 @@ func oldPathsAMD64() map[string]*Set {
 	avx512vnni.gemm8 = gemm8VNNI512
 	avx512vnni.wino8 = wino8(wino8AVX512VNNI, cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VNNI)
 	avx512vnni.depthwise = depthwiseAVX512VNNI
-	return map[string]*Set{"avx2": &avx2, "avxvnni": &avxvnni, "avx512": &avx512, "avx512vnni": &avx512vnni}
+	amx := avx512vnni
+	amx.gemm8 = gemm8AMX
+	return map[string]*Set{"avx2": &avx2, "avxvnni": &avxvnni, "avx512": &avx512, "avx512vnni": &avx512vnni, "amx": &amx}
 }
 
 // TestSelectAVX checks what each EDGE_RESNET_KERNELS setting gives: the
@@ -83,7 +85,8 @@ func TestSelectAVX(t *testing.T) {
 		ok                bool
 		name, gemm, gemm8 string
 	}{{hasAVX2(), "avx2", gemmAVX2.name, gemm8AVX2.name}, {hasAVXVNNI(), "avxvnni", gemmAVX2.name, gemm8AVXVNNI.name},
-		{hasAVX512(), "avx512", gemmAVX512.name, gemm8AVX2.name}, {hasAVX512VNNI(), "avx512vnni", gemmAVX512.name, gemm8VNNI512.name}}
+		{hasAVX512(), "avx512", gemmAVX512.name, gemm8AVX2.name}, {hasAVX512VNNI(), "avx512vnni", gemmAVX512.name, gemm8VNNI512.name},
+		{hasAMX(), "amx", gemmAVX512.name, gemm8AMX.name}}
 	best, bestGemm, best8 := "generic", gemmGeneric.name, gemm8Generic.name
 	for _, p := range paths { // by rank
 		if p.ok {

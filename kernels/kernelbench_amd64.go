@@ -33,6 +33,13 @@ func vnniPeakAVX512(n int)
 //go:noescape
 func vnniPeakAVXVNNI(n int)
 
+// amxPeakTDPBUSD runs n iterations of 4 TDPBUSD on four 16x16 int32 tiles
+// (16·16·64·4·2 operations), configured by cfg (amxConfigs[0]). Requires
+// AMX-TILE, AMX-INT8 and the tile permission.
+//
+//go:noescape
+func amxPeakTDPBUSD(n int, cfg *uint8)
+
 // The two requantization epilogues compared by BenchmarkRequant (see
 // asm/amd64/gemm8.go and docs/INT8.md), not used by the kernels: on n int32
 // values (n a positive multiple of 64), with zeroOut and lo read from

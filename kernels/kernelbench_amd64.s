@@ -380,3 +380,72 @@ vnniPeakAVXVNNI_loop:
 vnniPeakAVXVNNI_done:
 	VZEROUPPER
 	RET
+
+// func amxPeakTDPBUSD(n int, cfg *uint8)
+TEXT ·amxPeakTDPBUSD(SB), NOSPLIT, $0-16
+	// n iterations of 4 TDPBUSD. Requires AMX-TILE, AMX-INT8 and tile permission.
+	MOVQ n+0(FP), CX
+	MOVQ cfg+8(FP), AX
+
+	// ldtilecfg [rax]
+	LONG $0x4978e2c4
+	BYTE $0x00
+
+	// tilezero tmm0
+	LONG $0x497be2c4
+	BYTE $0xc0
+
+	// tilezero tmm1
+	LONG $0x497be2c4
+	BYTE $0xc8
+
+	// tilezero tmm2
+	LONG $0x497be2c4
+	BYTE $0xd0
+
+	// tilezero tmm3
+	LONG $0x497be2c4
+	BYTE $0xd8
+
+	// tilezero tmm4
+	LONG $0x497be2c4
+	BYTE $0xe0
+
+	// tilezero tmm5
+	LONG $0x497be2c4
+	BYTE $0xe8
+
+	// tilezero tmm6
+	LONG $0x497be2c4
+	BYTE $0xf0
+
+	// tilezero tmm7
+	LONG  $0x497be2c4
+	BYTE  $0xf8
+	TESTQ CX, CX
+	JZ    amxPeakTDPBUSD_done
+
+amxPeakTDPBUSD_loop:
+	// tdpbusd tmm0, tmm4, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xc4
+
+	// tdpbusd tmm1, tmm4, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xcc
+
+	// tdpbusd tmm2, tmm5, tmm6
+	LONG $0x5e49e2c4
+	BYTE $0xd5
+
+	// tdpbusd tmm3, tmm5, tmm7
+	LONG $0x5e41e2c4
+	BYTE $0xdd
+	DECQ CX
+	JNZ  amxPeakTDPBUSD_loop
+
+amxPeakTDPBUSD_done:
+	// tilerelease
+	LONG $0x4978e2c4
+	BYTE $0xc0
+	RET

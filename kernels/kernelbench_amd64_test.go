@@ -113,6 +113,25 @@ func BenchmarkVNNIPeak(b *testing.B) {
 	}
 }
 
+// BenchmarkAMXPeak measures the TDPBUSD peak of one core: four
+// independent tile products per iteration, no memory traffic (the figure
+// BenchmarkGemm8AMX compares the AMX kernel with).
+func BenchmarkAMXPeak(b *testing.B) {
+	needAMX(b)
+	var cfg amxConfigs
+	cfg.set(0, 0)
+	const iters = 1 << 12
+	const ops = 4 * 16 * 16 * 64 * 2
+	best := time.Duration(1 << 62)
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		amxPeakTDPBUSD(iters, &cfg[0][0])
+		best = min(best, time.Since(t0))
+	}
+	b.ReportMetric(ops*iters*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
+	b.ReportMetric(ops*iters/best.Seconds()/1e9, "best-GOP/s")
+}
+
 // requantFixedGo is the Go twin of requantFixedAVX512 for one value.
 func requantFixedGo(acc, corr, mult, rnd, shift, zeroOut, lo int32) uint8 {
 	x := acc + corr

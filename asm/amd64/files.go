@@ -70,7 +70,7 @@ func (f *asmFile) generate() ([]byte, error) {
 }
 
 // benchFile: the kernels that only benchmarks and their tests call (the
-// FMA and VPDPBUSD peaks, the two requantization epilogues compared in
+// FMA, VPDPBUSD and TDPBUSD peaks, the two requantization epilogues compared in
 // docs/INT8.md), built only with -tags kernelbench.
 func benchFile(c *build.Context) {
 	fmaPeak(c, "fmaPeakAVX2", false)
@@ -78,4 +78,5 @@ func benchFile(c *build.Context) {
 	requantBench(c)
 	vnniPeak(c, "vnniPeakAVX512", true)
 	vnniPeak(c, "vnniPeakAVXVNNI", false)
+	amxPeak(c)
 }

@@ -112,6 +112,7 @@ func gemm8File(c *build.Context) {
 	for _, k := range kernels8 {
 		k.generate(c)
 	}
+	amxGemm8(c)
 	maxWindow8(c, "maxWindow8AVX2", false)
 	maxWindow8(c, "maxWindow8AVX512", true)
 	quantize(c, "quantizeAVX2", false)
@@ -132,11 +133,7 @@ func (k *kernel8) vpdpbusd(c *build.Context, s, u, acc reg.VecPhysical) {
 	// The Go assembler encodes VPDPBUSD on ymm with EVEX (AVX512VL), which
 	// an AVX-VNNI CPU without AVX-512 cannot run.
 	enc := vexVPDPBUSD(regNum(acc), regNum(u), regNum(s))
-	c.Comment(fmt.Sprintf("{vex} vpdpbusd %s, %s, %s", intelName(acc), intelName(u), intelName(s)))
-	// Little-endian: LONG then BYTE lay the five bytes out in order.
-	c.Instruction(&ir.Instruction{Opcode: "LONG", Operands: []operand.Op{
-		operand.U32(uint32(enc[0]) | uint32(enc[1])<<8 | uint32(enc[2])<<16 | uint32(enc[3])<<24)}})
-	c.Instruction(&ir.Instruction{Opcode: "BYTE", Operands: []operand.Op{operand.U8(enc[4])}})
+	rawInst(c, fmt.Sprintf("{vex} vpdpbusd %s, %s, %s", intelName(acc), intelName(u), intelName(s)), enc)
 }
 
 // vexVPDPBUSD encodes VEX.256.66.0F38.W0 50 /r, vpdpbusd ymm(dst),

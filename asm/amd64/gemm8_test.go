@@ -33,30 +33,43 @@ func TestVEXVPDPBUSDKnown(t *testing.T) {
 // TestVEXVPDPBUSDAgainstAssembler encodes every register triple with GNU
 // as (binutils) and compares; skipped when as or objdump is missing.
 func TestVEXVPDPBUSDAgainstAssembler(t *testing.T) {
+	var src []string
+	var want [][]byte
+	for d := 0; d < 16; d++ {
+		for s1 := 0; s1 < 16; s1++ {
+			for s2 := 0; s2 < 16; s2++ {
+				src = append(src, fmt.Sprintf("{vex} vpdpbusd ymm%d, ymm%d, ymm%d", d, s1, s2))
+				want = append(want, vexVPDPBUSD(d, s1, s2))
+			}
+		}
+	}
+	got := assembleIntel(t, src)
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("%s: as % x, encoder % x", src[i], got[i], want[i])
+		}
+	}
+}
+
+// assembleIntel assembles Intel-syntax instructions with GNU as and
+// returns each one's bytes as objdump lists them; it skips the test when
+// binutils is missing or cannot assemble them (too old).
+func assembleIntel(t *testing.T, lines []string) [][]byte {
+	t.Helper()
 	as, err1 := exec.LookPath("as")
 	objdump, err2 := exec.LookPath("objdump")
 	if err1 != nil || err2 != nil {
 		t.Skip("GNU as/objdump not installed")
 	}
 	dir := t.TempDir()
-	var src strings.Builder
-	src.WriteString(".intel_syntax noprefix\n")
-	var want [][]byte
-	for d := 0; d < 16; d++ {
-		for s1 := 0; s1 < 16; s1++ {
-			for s2 := 0; s2 < 16; s2++ {
-				fmt.Fprintf(&src, "{vex} vpdpbusd ymm%d, ymm%d, ymm%d\n", d, s1, s2)
-				want = append(want, vexVPDPBUSD(d, s1, s2))
-			}
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "v.s"), []byte(src.String()), 0o644); err != nil {
+	src := ".intel_syntax noprefix\n" + strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "v.s"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(as, "-o", filepath.Join(dir, "v.o"), filepath.Join(dir, "v.s")).CombinedOutput(); err != nil {
-		t.Skipf("as cannot assemble {vex} vpdpbusd (binutils too old?): %v\n%s", err, out)
+		t.Skipf("as cannot assemble %s (binutils too old?): %v\n%s", lines[0], err, out)
 	}
-	out, err := exec.Command(objdump, "-d", filepath.Join(dir, "v.o")).Output()
+	out, err := exec.Command(objdump, "-d", "-w", filepath.Join(dir, "v.o")).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +84,8 @@ func TestVEXVPDPBUSDAgainstAssembler(t *testing.T) {
 		}
 		got = append(got, b)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("objdump listed %d instructions, want %d", len(got), len(want))
+	if len(got) != len(lines) {
+		t.Fatalf("objdump listed %d instructions, want %d", len(got), len(lines))
 	}
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("vpdpbusd ymm%d, ymm%d, ymm%d: as % x, encoder % x", i/256, i/16%16, i%16, got[i], want[i])
-		}
-	}
+	return got
 }

@@ -25,6 +25,10 @@ type requant struct {
 	// -65536) (the GEMM epilogues). The two agree for every t but NaN,
 	// which no caller produces (finite scales).
 	maxFirst bool
+	// rangeClamp (AVX512DQ) clamps with one VRANGEPS instead: the value of
+	// smaller magnitude of t and hi (+65536) with the sign of t, which is
+	// the same for every t but NaN.
+	rangeClamp bool
 }
 
 // toFloat converts x to float32 and multiplies it by scale.
@@ -45,10 +49,13 @@ func (q *requant) addRes(c *build.Context, x, t reg.VecPhysical) {
 // round clamps x, rounds it to int32, adds the output zero point and
 // applies the lower bound: x ends in [lo, 65536 + zeroOut].
 func (q *requant) round(c *build.Context, x reg.VecPhysical) {
-	if q.maxFirst {
+	switch {
+	case q.rangeClamp:
+		c.VRANGEPS(operand.U8(0b0010), q.hi, x, x) // imm8: min of |.|, sign of x
+	case q.maxFirst:
 		c.VMAXPS(q.negHi, x, x)
 		c.VMINPS(q.hi, x, x)
-	} else {
+	default:
 		c.VMINPS(q.hi, x, x)
 		c.VMAXPS(q.negHi, x, x)
 	}
