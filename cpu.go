@@ -6,17 +6,24 @@ import (
 
 	"github.com/klauspost/cpuid/v2"
 
+	"github.com/edge-resnet/edge-resnet/internal/engine"
 	"github.com/edge-resnet/edge-resnet/kernels"
 )
 
 // CPUInfo describes the processor and the kernels chosen for it, for
 // `edge-resnet cpu` and bug reports.
 type CPUInfo struct {
-	Name       string      `json:"name"` // as the CPU reports it
-	OS         string      `json:"os"`
-	Arch       string      `json:"arch"`
-	Cores      int         `json:"logical_cores"`
-	GOMAXPROCS int         `json:"gomaxprocs"`
+	Name       string `json:"name"` // as the CPU reports it
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	Cores      int    `json:"logical_cores"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	// CPUs are those this process may run on, fastest first, with their
+	// speeds (cpu_capacity, else the highest clock in kHz, else 1), and
+	// Threads the session default that follows (DefaultThreads).
+	CPUs       []int       `json:"cpus"`
+	Speeds     []int64     `json:"cpu_speeds"`
+	Threads    int         `json:"default_threads"`
 	Features   []string    `json:"features"`   // the SIMD features kernel selection can use
 	Available  []string    `json:"available"`  // kernel paths usable here, best first
 	Path       string      `json:"path"`       // the selected path
@@ -45,6 +52,8 @@ func CPU() CPUInfo {
 		Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Available: kernels.Available(), Path: kernels.Best().Name(), Selection: kernels.Selection(),
 	}
+	c.CPUs, c.Speeds, _ = engine.CPUSpeeds()
+	c.Threads = DefaultThreads()
 	for _, f := range cpuFeatures {
 		if cpuid.CPU.Supports(f) {
 			c.Features = append(c.Features, f.String())

@@ -44,6 +44,7 @@ type Session struct {
 
 	mu     sync.Mutex // held by the running call (TryLock: never waits)
 	closed atomic.Bool
+	cpus   []int // the CPUs its threads are bound to (WithPinning), or nil
 }
 
 // Prediction is one class of a classification.
@@ -65,10 +66,11 @@ type sessionConfig struct {
 	kernels   string
 	tune      Tune
 	tuneSet   bool
+	pin       bool
 }
 
-// WithThreads sets the number of worker threads (default: the number of
-// CPUs Go may use, GOMAXPROCS). Results do not depend on it.
+// WithThreads sets the number of worker threads (default: DefaultThreads).
+// Results do not depend on it.
 func WithThreads(n int) SessionOption { return func(c *sessionConfig) { c.threads = n } }
 
 // WithBatch sets the most images one run computes (default: the model's
@@ -106,6 +108,32 @@ func WithKernels(path string) SessionOption { return func(c *sessionConfig) { c.
 // first (the names WithKernels takes).
 func KernelPaths() []string { return kernels.Available() }
 
+// WithPinning binds each of the session's worker threads to a CPU of its
+// own, the fastest this process may use first (the big cores of a
+// big.LITTLE board; see DefaultThreads), so that the OS does not move
+// them between cores or onto slow ones mid-run. Sessions of one process
+// take the CPUs other pinned sessions use least, so a pool of them gets
+// cores of its own while there are enough. Linux only; elsewhere
+// NewSession refuses it.
+func WithPinning() SessionOption { return func(c *sessionConfig) { c.pin = true } }
+
+// DefaultThreads is the worker threads of a session without WithThreads:
+// the CPUs Go may use (GOMAXPROCS), or on a big.LITTLE board (CPUs of
+// unequal cpu_capacity or clock, Linux) only as many as it has of the
+// fastest kind, which a step's split waits on: its slowest part.
+func DefaultThreads() int {
+	n := runtime.GOMAXPROCS(0)
+	_, speed, err := engine.CPUSpeeds()
+	if err != nil || len(speed) == 0 || speed[0] == speed[len(speed)-1] {
+		return n
+	}
+	fast := 0
+	for fast < len(speed) && speed[fast] == speed[0] {
+		fast++
+	}
+	return max(1, min(n, fast))
+}
+
 // MaxThreads is the most worker threads a session may have.
 const MaxThreads = 1024
 
@@ -114,7 +142,7 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	if err := envError(); err != nil {
 		return nil, err
 	}
-	cfg := sessionConfig{threads: runtime.GOMAXPROCS(0), maxMemory: m.budget}
+	cfg := sessionConfig{threads: DefaultThreads(), maxMemory: m.budget}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -154,12 +182,19 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	if err := plan.CheckBudget(cfg.maxMemory, cfg.threads); err != nil {
 		return nil, err
 	}
-	e, err := engine.NewExec(plan, cfg.threads)
+	var cpus []int
+	if cfg.pin {
+		if cpus, err = pinCPUs(cfg.threads); err != nil {
+			return nil, err
+		}
+	}
+	e, err := engine.NewExecOn(plan, cfg.threads, cpus)
 	if err != nil {
-		return nil, err
+		unpinCPUs(cpus)
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	n := plan.OutputShape().Size()
-	return &Session{m: m, plan: plan, prec: prec, exec: e, probs: make([]float32, n), mean: make([]float32, n), top: make([]Prediction, n)}, nil
+	return &Session{m: m, plan: plan, prec: prec, exec: e, cpus: cpus, probs: make([]float32, n), mean: make([]float32, n), top: make([]Prediction, n)}, nil
 }
 
 // sessionsThatFit is how many of n single-thread sessions of precision p
@@ -185,6 +220,7 @@ func (s *Session) Close() {
 	defer s.mu.Unlock()
 	if !s.closed.Swap(true) {
 		s.exec.Close()
+		unpinCPUs(s.cpus)
 	}
 }
 

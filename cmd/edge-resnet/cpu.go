@@ -31,6 +31,7 @@ is shown, then reported as an error (exit status 1).`,
 				}
 			} else {
 				fmt.Fprintf(w, "cpu:        %s (%s/%s, %d logical cores, GOMAXPROCS %d)\n", c.Name, c.OS, c.Arch, c.Cores, c.GOMAXPROCS)
+				fmt.Fprintf(w, "cores:      %v fastest first (speeds %v); sessions default to %d threads\n", c.CPUs, c.Speeds, c.Threads)
 				fmt.Fprintf(w, "features:   %s\n", strings.Join(c.Features, " "))
 				fmt.Fprintf(w, "available:  %s\n", strings.Join(c.Available, ", "))
 				fmt.Fprintf(w, "path:       %s\n", c.Selection)

@@ -65,6 +65,8 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 			defaultBudgetText()+", or $"+edgeresnet.EnvMaxMemory+")")
 	root.PersistentFlags().StringVar(&tuneFlag, "tune", "measure",
 		"per-layer algorithms (im2col+GEMM or Winograd): measure (time them on this machine at the first load and keep the result in the user cache directory), cached (use kept measurements only) or off (built-in policies; $"+edgeresnet.EnvTune+" sets the library's default)")
+	root.PersistentFlags().BoolVar(&pinFlag, "pin", false,
+		"bind each inference worker thread to a CPU of its own, the fastest first (big cores on big.LITTLE boards; Linux; `edge-resnet cpu` lists them)")
 	root.AddCommand(newClassifyCmd(), newWatchCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newTrainCmd(), newServeCmd(), newCPUCmd())
 	return root
 }
@@ -75,6 +77,9 @@ var version = edgeresnet.Version
 
 // maxMemory is --max-memory of the command being run.
 var maxMemory memoryFlag
+
+// pinFlag is --pin of the command being run.
+var pinFlag bool
 
 // tuneFlag is --tune of the command being run.
 var tuneFlag = "measure"
@@ -178,6 +183,9 @@ func newSession(m *edgeresnet.Model, threads int, precision string, extra ...edg
 		return nil, fmt.Errorf("--tune: %w", err)
 	}
 	opts := []edgeresnet.SessionOption{edgeresnet.WithPrecision(p), edgeresnet.WithTune(tune)}
+	if pinFlag {
+		opts = append(opts, edgeresnet.WithPinning())
+	}
 	if threads != 0 {
 		opts = append(opts, edgeresnet.WithThreads(threads))
 	}

@@ -225,6 +225,9 @@ func serveOptions(f serveFlags) (serve.Options, error) {
 	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
 		MaxBatch: f.maxBatch, BatchTimeout: f.batchWait,
 		SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p), edgeresnet.WithTune(tune)}}
+	if pinFlag {
+		opt.SessionOptions = append(opt.SessionOptions, edgeresnet.WithPinning())
+	}
 	switch f.queue {
 	case -1: // serve.Options' default
 	case 0:

@@ -356,7 +356,7 @@ func TestTeamCallerRunsUnclaimedParts(t *testing.T) {
 func TestTeamRunsEveryTask(t *testing.T) {
 	for trial := 0; trial < 50; trial++ {
 		var counts [4]atomic.Int64
-		tm := newTeam(4, func(task, w int) { counts[w].Add(int64(task)) })
+		tm := newTeam(4, func(task, w int) { counts[w].Add(int64(task)) }, nil)
 		sum := 0
 		for task := 1; task <= 20; task++ {
 			tm.do(task)

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -28,6 +30,7 @@ type Exec struct {
 
 	// The worker pool (threads > 1): the calling goroutine is worker 0.
 	team *team
+	cpus []int // the CPU of each worker, or nil (NewExecOn)
 
 	state atomic.Int32 // execIdle, execRunning or execClosed
 }
@@ -40,9 +43,18 @@ const (
 
 // NewExec allocates the arena for threads workers (at least 1) and starts
 // the pool.
-func NewExec(p *Plan, threads int) (*Exec, error) {
+func NewExec(p *Plan, threads int) (*Exec, error) { return NewExecOn(p, threads, nil) }
+
+// NewExecOn is NewExec with each worker bound to a CPU: worker w's thread
+// to cpus[w] (len(cpus) == threads, distinct CPUs this process may use),
+// the calling goroutine's to cpus[0] for the length of each run. nil cpus
+// binds nothing. Linux only.
+func NewExecOn(p *Plan, threads int, cpus []int) (*Exec, error) {
 	threads = max(threads, 1)
-	e := &Exec{plan: p, threads: threads}
+	if err := checkCPUs(cpus, threads); err != nil {
+		return nil, err
+	}
+	e := &Exec{plan: p, threads: threads, cpus: cpus}
 	all := arena.Float32s(p.floats + threads*p.scratch)
 	prefault(all)
 	e.mem = all[:p.floats]
@@ -55,9 +67,39 @@ func NewExec(p *Plan, threads int) (*Exec, error) {
 		e.scratch8 = append(e.scratch8, asBytes(sc))
 	}
 	if threads > 1 {
-		e.team = newTeam(threads, e.partIndex)
+		e.team = newTeam(threads, e.partIndex, cpus)
 	}
 	return e, nil
+}
+
+// errNoPinning is NewExecOn's error where this build cannot bind threads
+// to CPUs.
+var errNoPinning = errors.New("resnet: binding threads to CPUs is supported on Linux only")
+
+// checkCPUs checks a NewExecOn CPU list: one distinct CPU per worker, each
+// one this process may run on.
+func checkCPUs(cpus []int, threads int) error {
+	if cpus == nil {
+		return nil
+	}
+	if len(cpus) != threads {
+		return fmt.Errorf("resnet: %d CPUs for %d threads: want one per thread", len(cpus), threads)
+	}
+	allowed, _, err := CPUSpeeds()
+	if err != nil {
+		return err
+	}
+	if !pinningSupported {
+		return errNoPinning
+	}
+	seen := map[int]bool{}
+	for _, c := range cpus {
+		if seen[c] || !slices.Contains(allowed, c) {
+			return fmt.Errorf("resnet: CPU %d: repeated, or not one this process may use (%v)", c, allowed)
+		}
+		seen[c] = true
+	}
+	return nil
 }
 
 // prefault writes a zero to every page of mem, which is zero already:
@@ -180,6 +222,11 @@ func (e *Exec) run(input []float32, n int, times []time.Duration) ([]float32, er
 	}
 	if n == 0 {
 		n = e.plan.Batch
+	}
+	if e.cpus != nil {
+		if undo, err := pinThread(e.cpus[0]); err == nil {
+			defer undo()
+		}
 	}
 	e.n = n
 	for s := range e.plan.steps {

@@ -35,11 +35,23 @@ type team struct {
 // teamSpin is how long an idle worker spins before parking.
 const teamSpin = time.Millisecond
 
-func newTeam(n int, work func(task, part int)) *team {
+// newTeam starts the n-1 workers of a team of n; with cpus (len n), worker
+// w runs on a thread bound to cpus[w] (the caller binds itself to cpus[0]
+// for a run: Exec.run).
+func newTeam(n int, work func(task, part int), cpus []int) *team {
 	t := &team{n: n, work: work}
 	t.park.init()
-	for range n - 1 {
-		go t.worker()
+	for w := 1; w < n; w++ {
+		go func() {
+			if cpus != nil {
+				// Checked by NewExec; a CPU that went away meanwhile leaves
+				// the worker unbound, which only costs speed.
+				if undo, err := pinThread(cpus[w]); err == nil {
+					defer undo()
+				}
+			}
+			t.worker()
+		}()
 	}
 	return t
 }
