@@ -3,6 +3,7 @@ package serve
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,7 @@ type modelMetrics struct {
 	batch    prometheus.Observer
 	queued   prometheus.Gauge
 	inFlight prometheus.Gauge
+	admitted atomic.Int64 // inFlight's value, for the batcher to read
 }
 
 func (m *metrics) model(name string) *modelMetrics {
