@@ -27,6 +27,10 @@ func (s *Server) infer(rw http.ResponseWriter, r *http.Request, e *entry) {
 		e.metrics.answered(w, start)
 		s.logRequest(r, e.name, w, start)
 	}(time.Now())
+	// The body must come within the request's time, read or discarded
+	// after a refusal: a trickled one holds a place or a connection no
+	// longer (the error: not supported, as by a recorder).
+	http.NewResponseController(rw).SetReadDeadline(time.Now().Add(s.opt.Timeout))
 	if s.draining.Load() {
 		writeError(w, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
 		return
