@@ -20,10 +20,13 @@ import (
 // A worker waits for more jobs only when waiting can pay: it takes every
 // job already queued (up to the batch), and then waits, at most
 // BatchTimeout from when its first job arrived or the session became
-// free (the later), only while no other worker is idle and more requests
-// are admitted than queued or held by workers, that is while some are
-// on their way (being read, or being answered by a client that will send
-// again). A lone request on an idle server runs at once; while the
+// free (the later), only while no other worker is idle and more jobs are
+// on their way: more requests are admitted than queued or held by
+// workers (some are being read), or the worker is in a busy spell and
+// has fewer jobs than its last batch (which had several, and this
+// one's first job came within BatchTimeout of its end: clients of a
+// fast model spend most of their cycle outside the server, unseen by
+// admission). A lone request on an idle server runs at once; while the
 // sessions are busy, the queue gathers the next batches.
 type batcher struct {
 	pool    *pool
@@ -94,9 +97,16 @@ func (b *batcher) finish(j *job, err error) {
 }
 
 // coming says whether waiting for more jobs can pay: no other worker is
-// idle, and requests are admitted beyond those queued or held.
-func (b *batcher) coming() bool {
-	return b.idle.Load() == 0 && b.pool.metrics.admitted.Load() > int64(len(b.jobs))+int64(b.held.Load())
+// idle, and the batch has fewer jobs than a busy spell promises or
+// requests are admitted beyond those queued or held.
+func (b *batcher) coming(bt *batch) bool {
+	return b.idle.Load() == 0 && (len(bt.segs) < bt.want || b.pool.metrics.admitted.Load() > int64(len(b.jobs))+int64(b.held.Load()))
+}
+
+// spell is a worker's last batch: its jobs and when its run ended.
+type spell struct {
+	jobs int
+	end  time.Time
 }
 
 // segment is samples off to off+k of a job, placed in one batch.
@@ -111,6 +121,8 @@ type batch struct {
 	segs     []segment
 	n        int
 	free     time.Time // when the worker began collecting it
+	last     spell     // the worker's previous batch
+	want     int       // in a busy spell, the last batch's jobs; else 0
 	deadline time.Time
 }
 
@@ -122,6 +134,9 @@ func (bt *batch) add(j *job, size int, wait time.Duration) bool {
 	j.next += k
 	bt.n += k
 	if bt.deadline.IsZero() {
+		if bt.last.jobs > 1 && j.arrived.Sub(bt.last.end) < wait {
+			bt.want = bt.last.jobs
+		}
 		bt.deadline = j.arrived
 		if bt.free.After(j.arrived) {
 			bt.deadline = bt.free
@@ -134,21 +149,23 @@ func (bt *batch) add(j *job, size int, wait time.Duration) bool {
 func (b *batcher) work(s *edgeresnet.Session) {
 	defer b.workers.Done()
 	var carry *job
+	var last spell
 	for {
-		bt, next, ok := b.collect(s.Batch(), carry)
+		bt, next, ok := b.collect(s.Batch(), carry, last)
 		if !ok {
 			return
 		}
 		b.runBatch(s, bt)
-		carry = next
+		carry, last = next, spell{len(bt.segs), time.Now()}
 	}
 }
 
 // collect fills a batch: the carry's samples, then queued jobs until the
-// batch is full or its deadline passes. ok is false when the batcher is
-// closed and the batch is empty.
-func (b *batcher) collect(size int, carry *job) (bt *batch, next *job, ok bool) {
-	bt = &batch{free: time.Now()}
+// batch is full, or none is queued and waiting cannot pay (coming), or
+// its deadline passed; last is the worker's previous batch. ok is false
+// when the batcher is closed and the batch is empty.
+func (b *batcher) collect(size int, carry *job, last spell) (bt *batch, next *job, ok bool) {
+	bt = &batch{free: time.Now(), last: last}
 	if carry != nil && !carry.finished && carry.ctx.Err() == nil {
 		if bt.add(carry, size, b.wait) {
 			return bt, carry, true
@@ -198,7 +215,7 @@ func (b *batcher) take(bt *batch, timer **time.Timer) (j *job, open bool) {
 		return b.dequeued(j), true
 	default:
 	}
-	if !b.coming() || !time.Now().Before(bt.deadline) {
+	if !b.coming(bt) || !time.Now().Before(bt.deadline) {
 		return nil, true
 	}
 	if *timer == nil {

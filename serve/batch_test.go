@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -195,36 +196,57 @@ func TestBatcherLoneJob(t *testing.T) {
 	}
 }
 
-// TestBatcherGathers: while more requests are admitted than queued or
-// held (one still being read), a worker with a partial batch waits for
-// them (the timeout is an hour: the batch runs when the second job
-// comes, not before), and the two run as one batch.
+// TestBatcherGathers: a worker with a partial batch waits for more jobs
+// while they are on their way: while more requests are admitted than
+// queued or held (one still being read), or in a busy spell until it
+// has as many jobs as its last batch (two). The timeout is an hour: the
+// batch runs when the second job comes, not before and not after, and
+// the two run as one batch.
 func TestBatcherGathers(t *testing.T) {
-	m, _ := batchFixture(t, Options{MaxBatch: 8})
-	b := m.runner.(*batcher)
-	b.wait = time.Hour
-	var mu sync.Mutex
-	var runs []int
-	b.observe = func(n int) { mu.Lock(); runs = append(runs, n); mu.Unlock() }
-	b.pool.metrics.admitted.Store(2)
-	first := make(chan error, 1)
-	go func() { first <- b.run(context.Background(), &job{in: m.in, n: 1, tensor: sample(0, false)}) }()
-	waitFor(t, "the worker to take the first job", func() bool { return b.held.Load() == 1 })
-	select {
-	case err := <-first:
-		t.Fatalf("the first job ended (%v) while a second was on its way", err)
-	default:
-	}
-	if err := b.run(context.Background(), &job{in: m.in, n: 1, tensor: sample(1, false)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(runs, []int{2}) {
-		t.Errorf("runs of %v, want one of 2", runs)
+	for _, spell := range []bool{false, true} {
+		t.Run(fmt.Sprintf("busy spell %v", spell), func(t *testing.T) {
+			m, _ := batchFixture(t, Options{MaxBatch: 8})
+			b := m.runner.(*batcher)
+			b.wait = time.Hour
+			var mu sync.Mutex
+			var runs []int
+			b.observe = func(n int) { mu.Lock(); runs = append(runs, n); mu.Unlock() }
+			if spell { // two jobs queued at once make the last batch
+				pause(b)
+				errs := make(chan error, 2)
+				for i := range 2 {
+					go func() { errs <- b.run(context.Background(), &job{in: m.in, n: 1, tensor: sample(i, false)}) }()
+				}
+				waitFor(t, "two jobs to queue", func() bool { return len(b.jobs) == 2 })
+				resume(b)
+				for range 2 {
+					if err := <-errs; err != nil {
+						t.Fatal(err)
+					}
+				}
+			} else {
+				b.pool.metrics.admitted.Store(2)
+			}
+			first := make(chan error, 1)
+			go func() { first <- b.run(context.Background(), &job{in: m.in, n: 1, tensor: sample(2, false)}) }()
+			waitFor(t, "the worker to take the next job", func() bool { return b.held.Load() == 1 })
+			select {
+			case err := <-first:
+				t.Fatalf("the job ended (%v) while another was on its way", err)
+			default:
+			}
+			if err := b.run(context.Background(), &job{in: m.in, n: 1, tensor: sample(3, false)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if got := runs[len(runs)-1]; got != 2 || spell && !slices.Equal(runs, []int{2, 2}) {
+				t.Errorf("runs of %v, want the last of 2 (and, in a busy spell, two of 2)", runs)
+			}
+		})
 	}
 }
 

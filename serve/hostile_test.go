@@ -61,9 +61,10 @@ func trickle(t *testing.T, addr, head string, stop <-chan struct{}, closed chan<
 // (and reconnect when closed, for the whole test) and 8 trickle an infer
 // body after complete headers, more than the 3 places. The server keeps
 // answering: other GETs at once, inference once the trickled bodies'
-// request timeout (2 s) freed the places; and it closes every slow
-// connection itself, header tricklers after the header timeout, body
-// tricklers after the request timeout (checked against a generous 30 s).
+// request timeout (2 s) freed the places; and it closes the slow
+// connections itself, header tricklers after the header timeout (the
+// first 100 closes), every body trickler after the request timeout
+// (each checked against a generous 30 s).
 func TestSlowloris(t *testing.T) {
 	addr := serveHTTP(t, serve.Options{Sessions: 1, Queue: 2, Timeout: 2 * time.Second, HeaderTimeout: 300 * time.Millisecond})
 	const headerConns, bodyConns = 100, 8
@@ -92,16 +93,20 @@ func TestSlowloris(t *testing.T) {
 	for range bodyConns {
 		trickle(t, addr, fmt.Sprintf("POST /v2/models/%s/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"inputs\": [", modelName), stop, firstBody)
 	}
-	for range headerConns { // every header trickler was closed once
-		if d := <-closed; d > 30*time.Second {
-			t.Errorf("a header trickler lived %v", d)
+	closes := func(what string, n int, ch <-chan time.Duration) {
+		for i := range n {
+			select {
+			case d := <-ch:
+				if d > 30*time.Second {
+					t.Errorf("a %s lived %v", what, d)
+				}
+			case <-time.After(time.Minute):
+				t.Fatalf("%d of %d %ss closed after a minute", i, n, what)
+			}
 		}
 	}
-	for range bodyConns {
-		if d := <-firstBody; d > 30*time.Second {
-			t.Errorf("a body trickler lived %v", d)
-		}
-	}
+	closes("header trickler", headerConns, closed) // 100 closes, as many as tricklers
+	closes("body trickler", bodyConns, firstBody)
 	if resp, err := http.Get("http://" + addr + "/v2/health/live"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /v2/health/live under slowloris: %v %v", resp, err)
 	}

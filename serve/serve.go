@@ -67,8 +67,10 @@ type Options struct {
 	// concurrent requests at once; Sessions*MaxBatch requests may then
 	// run besides the Queue waiting (default 1: off).
 	MaxBatch int
-	// BatchTimeout is how long a batch waits for more samples after its
-	// first request arrived (default 2ms when batching).
+	// BatchTimeout is the longest a batch waits for more samples, from
+	// when its first request arrived or its session became free (the
+	// later), and only while more requests are on their way: a lone
+	// request runs at once (default 2ms when batching).
 	BatchTimeout time.Duration
 	// Timeout bounds a request from its admission to its response, the
 	// wait for a session included (default 30s); its body must have

@@ -46,6 +46,7 @@ type options struct {
 	threads     int
 	maxTime     time.Duration
 	rounds      int
+	engine      time.Duration
 	cpuProfile  string
 }
 
@@ -71,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.threads, "threads-per-session", t, "the server's --threads-per-session")
 	fs.DurationVar(&o.maxTime, "max-time", 60*time.Second, "time cap of one cell, at most 10m")
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat batching off and on this many times, interleaved (1 to 100)")
+	fs.DurationVar(&o.engine, "engine", 0, "each round, also run the engine alone (the pool's sessions, no HTTP) at batch 1 and --max-batch for this long each, for the ceiling of the batching gain")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -127,9 +129,29 @@ func run(args []string, stdout, stderr io.Writer) error {
 		for i, c := range o.concurrency {
 			ratios = append(ratios, fmt.Sprintf("round %d, concurrency %d: batching on/off %.2fx", round, c, rates[1][i]/rates[0][i]))
 		}
+		if o.engine > 0 {
+			line, err := engineLine(m, o)
+			if err != nil {
+				return err
+			}
+			ratios = append(ratios, fmt.Sprintf("round %d, %s", round, line))
+		}
 	}
 	fmt.Fprintf(stdout, "\n%s\n", strings.Join(ratios, "\n"))
 	return nil
+}
+
+// engineLine measures the engine alone at batch 1 and --max-batch.
+func engineLine(m *edgeresnet.Model, o options) (string, error) {
+	one, err := engineRate(m, o.sessions, o.threads, 1, o.engine)
+	if err != nil {
+		return "", err
+	}
+	many, err := engineRate(m, o.sessions, o.threads, o.maxBatch, o.engine)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("engine alone (%d x %d threads): %.1f images/s at batch 1, %.1f at batch %d: %.2fx", o.sessions, o.threads, one, many, o.maxBatch, many/one), nil
 }
 
 // model is the built-in ResNet-20, or arch built with random weights.
