@@ -23,11 +23,12 @@ import (
 // free (the later), only while no other worker is idle and more jobs are
 // on their way: more requests are admitted than queued or held by
 // workers (some are being read), or the worker is in a busy spell and
-// has fewer jobs than its last batch (which had several, and this
-// one's first job came within BatchTimeout of its end: clients of a
-// fast model spend most of their cycle outside the server, unseen by
-// admission). A lone request on an idle server runs at once; while the
-// sessions are busy, the queue gathers the next batches.
+// has fewer jobs than were admitted when its last run began (several,
+// and this batch's first job came within BatchTimeout of that run's
+// end: the clients answered then will most likely send again, though a
+// fast model's clients spend most of their cycle outside the server,
+// unseen by admission). A lone request on an idle server runs at once;
+// while the sessions are busy, the queue gathers the next batches.
 type batcher struct {
 	pool    *pool
 	jobs    chan *job // bounded by admission: never more than its places
@@ -97,16 +98,18 @@ func (b *batcher) finish(j *job, err error) {
 }
 
 // coming says whether waiting for more jobs can pay: no other worker is
-// idle, and the batch has fewer jobs than a busy spell promises or
+// idle, and the batch has fewer jobs than a busy spell promises, or
 // requests are admitted beyond those queued or held.
 func (b *batcher) coming(bt *batch) bool {
 	return b.idle.Load() == 0 && (len(bt.segs) < bt.want || b.pool.metrics.admitted.Load() > int64(len(b.jobs))+int64(b.held.Load()))
 }
 
-// spell is a worker's last batch: its jobs and when its run ended.
+// spell is a worker's last run: the requests admitted when it began
+// (its jobs, those queued, those being read or answered) and when it
+// ended.
 type spell struct {
-	jobs int
-	end  time.Time
+	admitted int
+	end      time.Time
 }
 
 // segment is samples off to off+k of a job, placed in one batch.
@@ -122,7 +125,7 @@ type batch struct {
 	n        int
 	free     time.Time // when the worker began collecting it
 	last     spell     // the worker's previous batch
-	want     int       // in a busy spell, the last batch's jobs; else 0
+	want     int       // in a busy spell, the jobs worth waiting for; else 0
 	deadline time.Time
 }
 
@@ -134,8 +137,8 @@ func (bt *batch) add(j *job, size int, wait time.Duration) bool {
 	j.next += k
 	bt.n += k
 	if bt.deadline.IsZero() {
-		if bt.last.jobs > 1 && j.arrived.Sub(bt.last.end) < wait {
-			bt.want = bt.last.jobs
+		if bt.last.admitted > 1 && j.arrived.Sub(bt.last.end) < wait {
+			bt.want = bt.last.admitted
 		}
 		bt.deadline = j.arrived
 		if bt.free.After(j.arrived) {
@@ -155,8 +158,9 @@ func (b *batcher) work(s *edgeresnet.Session) {
 		if !ok {
 			return
 		}
+		admitted := int(b.pool.metrics.admitted.Load())
 		b.runBatch(s, bt)
-		carry, last = next, spell{len(bt.segs), time.Now()}
+		carry, last = next, spell{admitted, time.Now()}
 	}
 }
 

@@ -198,10 +198,10 @@ func TestBatcherLoneJob(t *testing.T) {
 
 // TestBatcherGathers: a worker with a partial batch waits for more jobs
 // while they are on their way: while more requests are admitted than
-// queued or held (one still being read), or in a busy spell until it
-// has as many jobs as its last batch (two). The timeout is an hour: the
-// batch runs when the second job comes, not before and not after, and
-// the two run as one batch.
+// queued or held (one still being read), or in a busy spell (two
+// requests were admitted when its last run began, none now) until it has
+// as many jobs. The timeout is an hour: the batch runs when the second
+// job comes, not before and not after, and the two run as one batch.
 func TestBatcherGathers(t *testing.T) {
 	for _, spell := range []bool{false, true} {
 		t.Run(fmt.Sprintf("busy spell %v", spell), func(t *testing.T) {
@@ -212,6 +212,7 @@ func TestBatcherGathers(t *testing.T) {
 			var runs []int
 			b.observe = func(n int) { mu.Lock(); runs = append(runs, n); mu.Unlock() }
 			if spell { // two jobs queued at once make the last batch
+				b.pool.metrics.admitted.Store(2)
 				pause(b)
 				errs := make(chan error, 2)
 				for i := range 2 {
@@ -224,6 +225,7 @@ func TestBatcherGathers(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+				b.pool.metrics.admitted.Store(0)
 			} else {
 				b.pool.metrics.admitted.Store(2)
 			}
