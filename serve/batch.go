@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	edgeresnet "github.com/edge-resnet/edge-resnet"
@@ -12,10 +13,22 @@ import (
 
 // batcher is the runner that merges the samples of concurrent jobs into
 // one RunBatch: one worker per session (each made WithBatch(MaxBatch))
-// takes jobs from a shared queue until its batch is full or BatchTimeout
-// has passed since the first job of the batch arrived, runs them as one
-// batch and splits the outputs back. A job larger than the batch stays
-// with the worker that took it (its "carry") and fills its next batches.
+// takes jobs from a shared queue and runs them as one batch, splitting
+// the outputs back. A job larger than the batch stays with the worker
+// that took it (its "carry") and fills its next batches.
+//
+// A worker waits for more jobs only when waiting can pay: it takes every
+// job already queued (up to the batch), and then waits, at most
+// BatchTimeout from when its first job arrived or the session became
+// free (the later), only while no other worker is idle and more jobs are
+// on their way: more requests are admitted than queued or held by
+// workers (some are being read), or the worker is in a busy spell and
+// has fewer jobs than were admitted when its last run began (several,
+// and this batch's first job came within BatchTimeout of that run's
+// end: the clients answered then will most likely send again, though a
+// fast model's clients spend most of their cycle outside the server,
+// unseen by admission). A lone request on an idle server runs at once;
+// while the sessions are busy, the queue gathers the next batches.
 type batcher struct {
 	pool    *pool
 	jobs    chan *job // bounded by admission: never more than its places
@@ -24,6 +37,8 @@ type batcher struct {
 	mu      sync.Mutex // guards closed against enqueue
 	closed  bool
 	workers sync.WaitGroup
+	idle    atomic.Int32      // workers waiting for the first job of a batch
+	held    atomic.Int32      // jobs taken off the queue, not finished
 	observe func(samples int) // after each run (tests); may be nil
 }
 
@@ -71,12 +86,30 @@ func waitError(ctx context.Context, what string) error {
 }
 
 // finish ends j with err (nil: its outputs are complete), once.
-func finish(j *job, err error) {
+func (b *batcher) finish(j *job, err error) {
 	if j.finished {
 		return
 	}
+	if j.taken {
+		b.held.Add(-1)
+	}
 	j.finished, j.err = true, err
 	close(j.done)
+}
+
+// coming says whether waiting for more jobs can pay: no other worker is
+// idle, and the batch has fewer jobs than a busy spell promises, or
+// requests are admitted beyond those queued or held.
+func (b *batcher) coming(bt *batch) bool {
+	return b.idle.Load() == 0 && (len(bt.segs) < bt.want || b.pool.metrics.admitted.Load() > int64(len(b.jobs))+int64(b.held.Load()))
+}
+
+// spell is a worker's last run: the requests admitted when it began
+// (its jobs, those queued, those being read or answered) and when it
+// ended.
+type spell struct {
+	admitted int
+	end      time.Time
 }
 
 // segment is samples off to off+k of a job, placed in one batch.
@@ -85,10 +118,14 @@ type segment struct {
 	off, k int
 }
 
-// batch is the segments one run computes, and when it must start.
+// batch is the segments one run computes, and the latest time it may
+// start: wait after its first job arrived or free, the later.
 type batch struct {
 	segs     []segment
 	n        int
+	free     time.Time // when the worker began collecting it
+	last     spell     // the worker's previous batch
+	want     int       // in a busy spell, the jobs worth waiting for; else 0
 	deadline time.Time
 }
 
@@ -99,8 +136,15 @@ func (bt *batch) add(j *job, size int, wait time.Duration) bool {
 	bt.segs = append(bt.segs, segment{j, j.next, k})
 	j.next += k
 	bt.n += k
-	if d := j.arrived.Add(wait); bt.deadline.IsZero() || d.Before(bt.deadline) {
-		bt.deadline = d
+	if bt.deadline.IsZero() {
+		if bt.last.admitted > 1 && j.arrived.Sub(bt.last.end) < wait {
+			bt.want = bt.last.admitted
+		}
+		bt.deadline = j.arrived
+		if bt.free.After(j.arrived) {
+			bt.deadline = bt.free
+		}
+		bt.deadline = bt.deadline.Add(wait)
 	}
 	return j.next < j.n
 }
@@ -108,27 +152,30 @@ func (bt *batch) add(j *job, size int, wait time.Duration) bool {
 func (b *batcher) work(s *edgeresnet.Session) {
 	defer b.workers.Done()
 	var carry *job
+	var last spell
 	for {
-		bt, next, ok := b.collect(s.Batch(), carry)
+		bt, next, ok := b.collect(s.Batch(), carry, last)
 		if !ok {
 			return
 		}
+		admitted := int(b.pool.metrics.admitted.Load())
 		b.runBatch(s, bt)
-		carry = next
+		carry, last = next, spell{admitted, time.Now()}
 	}
 }
 
 // collect fills a batch: the carry's samples, then queued jobs until the
-// batch is full or its deadline passes. ok is false when the batcher is
-// closed and the batch is empty.
-func (b *batcher) collect(size int, carry *job) (bt *batch, next *job, ok bool) {
-	bt = &batch{}
+// batch is full, or none is queued and waiting cannot pay (coming), or
+// its deadline passed; last is the worker's previous batch. ok is false
+// when the batcher is closed and the batch is empty.
+func (b *batcher) collect(size int, carry *job, last spell) (bt *batch, next *job, ok bool) {
+	bt = &batch{free: time.Now(), last: last}
 	if carry != nil && !carry.finished && carry.ctx.Err() == nil {
 		if bt.add(carry, size, b.wait) {
 			return bt, carry, true
 		}
 	} else if carry != nil {
-		finish(carry, waitError(carry.ctx, "the rest of its batches"))
+		b.finish(carry, waitError(carry.ctx, "the rest of its batches"))
 	}
 	var timer *time.Timer
 	defer func() {
@@ -142,7 +189,7 @@ func (b *batcher) collect(size int, carry *job) (bt *batch, next *job, ok bool) 
 			return bt, nil, open || bt.n > 0
 		}
 		if j.ctx.Err() != nil { // gave up while queued: do not run it
-			finish(j, waitError(j.ctx, "a batch"))
+			b.finish(j, waitError(j.ctx, "a batch"))
 			continue
 		}
 		if bt.add(j, size, b.wait) {
@@ -153,10 +200,13 @@ func (b *batcher) collect(size int, carry *job) (bt *batch, next *job, ok bool) 
 }
 
 // take is the next queued job: waited for without limit by an empty
-// batch, until the deadline by a started one. nil when the deadline
-// passed (open true) or the batcher closed (open false).
+// batch; by a started one, taken if queued, else waited for until the
+// deadline while more jobs are coming. nil when the batch should run
+// (open true) or the batcher closed (open false).
 func (b *batcher) take(bt *batch, timer **time.Timer) (j *job, open bool) {
 	if bt.n == 0 {
+		b.idle.Add(1)
+		defer b.idle.Add(-1)
 		select {
 		case j := <-b.jobs:
 			return b.dequeued(j), true
@@ -168,6 +218,9 @@ func (b *batcher) take(bt *batch, timer **time.Timer) (j *job, open bool) {
 	case j := <-b.jobs:
 		return b.dequeued(j), true
 	default:
+	}
+	if !b.coming(bt) || !time.Now().Before(bt.deadline) {
+		return nil, true
 	}
 	if *timer == nil {
 		*timer = time.NewTimer(time.Until(bt.deadline))
@@ -184,6 +237,8 @@ func (b *batcher) take(bt *batch, timer **time.Timer) (j *job, open bool) {
 
 func (b *batcher) dequeued(j *job) *job {
 	b.pool.metrics.queued.Dec()
+	b.held.Add(1)
+	j.taken = true
 	return j
 }
 
@@ -200,7 +255,7 @@ func (b *batcher) runBatch(s *edgeresnet.Session, bt *batch) {
 			continue
 		}
 		if err := fill(s, g.j, g.off, g.k, slot); err != nil {
-			finish(g.j, runError(err))
+			b.finish(g.j, runError(err))
 			continue
 		}
 		live = append(live, g)
@@ -227,11 +282,11 @@ func (b *batcher) runBatch(s *edgeresnet.Session, bt *batch) {
 	for _, g := range live {
 		switch {
 		case err != nil:
-			finish(g.j, runError(err))
+			b.finish(g.j, runError(err))
 		default:
 			g.j.collect(s, out, total, slot, g.off, g.k)
 			if g.off+g.k == g.j.n {
-				finish(g.j, nil)
+				b.finish(g.j, nil)
 			}
 		}
 		slot += g.k
@@ -252,7 +307,8 @@ func (b *batcher) close() {
 	for {
 		select {
 		case j := <-b.jobs:
-			finish(b.dequeued(j), errorf(http.StatusServiceUnavailable, "the server is shutting down"))
+			b.pool.metrics.queued.Dec()
+			b.finish(j, errorf(http.StatusServiceUnavailable, "the server is shutting down"))
 		default:
 			b.pool.close()
 			return

@@ -24,11 +24,13 @@ type job struct {
 	outs [][]float32             // per model output, the n samples after each other
 	top  []edgeresnet.Prediction // topK per sample, after each other
 
-	// The batcher's: the request's context, when it was queued, the
-	// samples already placed in a batch (by the one worker that holds the
-	// job), and its end: err, then done closed, once.
+	// The batcher's: the request's context, when it was queued, whether
+	// a worker took it off the queue, the samples already placed in a
+	// batch (by the one worker that holds the job), and its end: err,
+	// then done closed, once.
 	ctx      context.Context
 	arrived  time.Time
+	taken    bool
 	next     int
 	err      error
 	done     chan struct{}

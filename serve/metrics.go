@@ -2,6 +2,7 @@ package serve
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,7 @@ type modelMetrics struct {
 	batch         prometheus.Observer
 	queued        prometheus.Gauge
 	inFlight      prometheus.Gauge
+	admitted      atomic.Int64 // inFlight's value, for the batcher to read
 }
 
 func (m *metrics) model(name, version string) *modelMetrics {

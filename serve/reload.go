@@ -23,6 +23,7 @@ type entry struct {
 func (e *entry) admit() bool {
 	select {
 	case e.slots <- struct{}{}:
+		e.metrics.admitted.Add(1)
 		e.metrics.inFlight.Inc()
 		return true
 	default:
@@ -32,6 +33,7 @@ func (e *entry) admit() bool {
 
 // leave gives back the place admit took.
 func (e *entry) leave() {
+	e.metrics.admitted.Add(-1)
 	e.metrics.inFlight.Dec()
 	<-e.slots
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 )
@@ -84,6 +85,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "request body over the limit of %d bytes", limit)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, errorf(http.StatusRequestTimeout, "the request body did not arrive within the request timeout: %v", err)
 	}
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "reading the request body: %v", err)

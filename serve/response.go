@@ -30,6 +30,10 @@ func (s *Server) infer(rw http.ResponseWriter, r *http.Request, e *entry) {
 		e.metrics.answered(protoREST, strconv.Itoa(code), code >= 400, start)
 		s.logRequest(r.Context(), e, slog.Int("status", code), code >= 400, w.err, r.RemoteAddr, start)
 	}(time.Now())
+	// The body must come within the request's time, read or discarded
+	// after a refusal: a trickled one holds a place or a connection no
+	// longer (the error: not supported, as by a recorder).
+	http.NewResponseController(rw).SetReadDeadline(time.Now().Add(s.opt.Timeout))
 	var resp *inferResponse
 	var bin []byte
 	err := s.admitted(r.Context(), e, func(ctx context.Context, m *served) (err error) {

@@ -71,12 +71,19 @@ type Options struct {
 	// concurrent requests at once; Sessions*MaxBatch requests may then
 	// run besides the Queue waiting (default 1: off).
 	MaxBatch int
-	// BatchTimeout is how long a batch waits for more samples after its
-	// first request arrived (default 2ms when batching).
+	// BatchTimeout is the longest a batch waits for more samples, from
+	// when its first request arrived or its session became free (the
+	// later), and only while more requests are on their way: a lone
+	// request runs at once (default 2ms when batching).
 	BatchTimeout time.Duration
 	// Timeout bounds a request from its admission to its response, the
-	// wait for a session included (default 30s).
+	// wait for a session included (default 30s); its body must have
+	// arrived within it too, so that a client trickling a body holds a
+	// place no longer.
 	Timeout time.Duration
+	// HeaderTimeout bounds the reading of a request's headers, against
+	// clients that trickle them (default 10s); see HTTPServer.
+	HeaderTimeout time.Duration
 	// MaxBodyBytes bounds a request body (default 64 MiB). Bodies are
 	// read only after admission, so at most Places() of them per model
 	// are held at once.
@@ -118,6 +125,9 @@ func (o Options) withDefaults() Options {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
+	if o.HeaderTimeout == 0 {
+		o.HeaderTimeout = 10 * time.Second
+	}
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 20
 	}
@@ -152,8 +162,8 @@ func (o Options) check() error {
 		return fmt.Errorf("serve: MaxBatch %d, want at most %d", o.MaxBatch, MaxBatch)
 	case o.BatchTimeout < 0 || o.BatchTimeout > time.Second:
 		return fmt.Errorf("serve: batch timeout %v, want 0 to 1s", o.BatchTimeout)
-	case o.Timeout < 0:
-		return fmt.Errorf("serve: timeout %v is negative", o.Timeout)
+	case o.Timeout < 0 || o.HeaderTimeout < 0:
+		return fmt.Errorf("serve: timeout %v or header timeout %v is negative", o.Timeout, o.HeaderTimeout)
 	case o.MaxBodyBytes < 0:
 		return fmt.Errorf("serve: MaxBodyBytes %d is negative", o.MaxBodyBytes)
 	}
@@ -290,14 +300,17 @@ func (s *Server) Close() {
 }
 
 // HTTPServer is an http.Server for s on addr with timeouts against slow
-// clients: headers within 10 s, the whole request within the request
-// timeout plus 30 s, the response within that again, idle connections
-// closed after 2 minutes, headers at most 64 KiB.
+// clients: headers within HeaderTimeout (10 s), an inference request's
+// body within the request Timeout from its admission (the handler sets
+// that deadline), any other request within the request timeout plus
+// 30 s, the response within twice that, idle connections closed after 2
+// minutes, headers at most 64 KiB. A connection trickling its headers
+// holds a goroutine and a descriptor, no place, until HeaderTimeout.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opt.HeaderTimeout,
 		ReadTimeout:       s.opt.Timeout + 30*time.Second,
 		WriteTimeout:      2*s.opt.Timeout + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,

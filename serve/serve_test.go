@@ -53,13 +53,20 @@ func newFixture(t testing.TB, opt serve.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
+	// The server's own http.Server (HTTPServer: its timeouts, unlike
+	// httptest's), on a port of 127.0.0.1.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := srv.HTTPServer(ln.Addr().String())
+	go hs.Serve(ln)
 	ref, err := m.NewSession(edgeresnet.WithThreads(1), edgeresnet.WithBatch(4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hs.Close(); srv.Close(); ref.Close(); m.Close() })
-	f := &fixture{url: hs.URL, m: m, ref: ref, srv: srv}
+	f := &fixture{url: "http://" + ln.Addr().String(), m: m, ref: ref, srv: srv}
 	_, meta := f.getJSON(t, "/v2/models/"+modelName)
 	f.input = meta["inputs"].([]any)[0].(map[string]any)["name"].(string)
 	return f

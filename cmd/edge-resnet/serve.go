@@ -33,6 +33,7 @@ type serveFlags struct {
 	maxBatch  int
 	batchWait time.Duration
 	timeout   time.Duration
+	headerTO  time.Duration
 	grace     time.Duration
 	maxBody   memoryFlag
 	precision string
@@ -77,10 +78,12 @@ top_k_classes, top_k_probabilities and top_k_labels. Errors are
 
 Each model gets --sessions sessions of --threads-per-session threads; a
 request waits for one in a queue of --queue, and gets 429 at once when the
-queue is full, 503 when it waits longer than --timeout. --max-batch B
-merges the samples of concurrent requests into one run of up to B on each
-session, waiting at most --batch-timeout after a batch's first request
-for more; logits are the same bit for bit. Ctrl-C or SIGTERM
+queue is full, 503 when it waits longer than --timeout (408 when its body
+takes longer). --max-batch B merges the samples of concurrent requests
+into one run of up to B on each session: a session takes what is queued,
+and waits for more (at most --batch-timeout after a batch's first request
+or the session's last run) only while other requests are on their way,
+so that a lone request never waits; logits are the same bit for bit. Ctrl-C or SIGTERM
 stops accepting requests, lets those in flight finish (up to --grace) and
 exits 0. SIGHUP (and, with --watch-models, a change of a model file) reloads
 the models: requests in flight finish on the old model, later ones run on
@@ -119,6 +122,7 @@ func serveFlagSet(fl *pflag.FlagSet, f *serveFlags, sessions, threads int) {
 	fl.IntVar(&f.maxBatch, "max-batch", 1, "dynamic batching: merge up to this many concurrent samples into one run (1: off)")
 	fl.DurationVar(&f.batchWait, "batch-timeout", 2*time.Millisecond, "with --max-batch, how long a batch waits for more requests after its first")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request limit, waiting for a session included")
+	fl.DurationVar(&f.headerTO, "header-timeout", 10*time.Second, "how long a client may take to send a request's headers (against slow clients)")
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	f.maxBody = memoryFlag{n: 64 << 20, set: true}
 	fl.Var(&f.maxBody, "max-body", "largest request body, e.g. 64MiB")
@@ -214,15 +218,15 @@ func serveOptions(f serveFlags) (serve.Options, error) {
 		intFlag{"--max-batch", f.maxBatch, 1, serve.MaxBatch, "samples per batched run"}); err != nil {
 		return serve.Options{}, err
 	}
-	if f.timeout <= 0 || f.grace < 0 || f.maxBody.n <= 0 || f.batchWait < 0 || f.batchWait > time.Second {
-		return serve.Options{}, fmt.Errorf("--timeout %v, --grace %v, --max-body %d, --batch-timeout %v: want a positive timeout and body limit, a batch timeout of 0 to 1s",
-			f.timeout, f.grace, f.maxBody.n, f.batchWait)
+	if f.timeout <= 0 || f.headerTO <= 0 || f.grace < 0 || f.maxBody.n <= 0 || f.batchWait < 0 || f.batchWait > time.Second {
+		return serve.Options{}, fmt.Errorf("--timeout %v, --header-timeout %v, --grace %v, --max-body %d, --batch-timeout %v: want positive timeouts and body limit, a batch timeout of 0 to 1s",
+			f.timeout, f.headerTO, f.grace, f.maxBody.n, f.batchWait)
 	}
 	tune, err := edgeresnet.ParseTune(tuneFlag)
 	if err != nil {
 		return serve.Options{}, fmt.Errorf("--tune: %w", err)
 	}
-	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Timeout: f.timeout, MaxBodyBytes: f.maxBody.n,
+	opt := serve.Options{Sessions: f.sessions, ThreadsPerSession: f.threads, Timeout: f.timeout, HeaderTimeout: f.headerTO, MaxBodyBytes: f.maxBody.n,
 		MaxBatch: f.maxBatch, BatchTimeout: f.batchWait,
 		SessionOptions: []edgeresnet.SessionOption{edgeresnet.WithPrecision(p), edgeresnet.WithTune(tune)}}
 	if pinFlag {

@@ -21,21 +21,21 @@ import (
 	"github.com/edge-resnet/edge-resnet/serve"
 )
 
-// runMode serves m on 127.0.0.1 with batching off (batch 1) or on, and
-// prints a row per concurrency.
-func runMode(stdout, stderr io.Writer, m *edgeresnet.Model, o options, batch int) error {
+// runMode serves m on 127.0.0.1 with batching off (batch 1) or on,
+// prints a row per concurrency and returns their throughputs.
+func runMode(stdout, stderr io.Writer, m *edgeresnet.Model, o options, batch int) ([]float64, error) {
 	opt := serve.Options{Sessions: o.sessions, ThreadsPerSession: o.threads, Queue: o.queue, MaxBatch: batch, BatchTimeout: o.batchWait}
 	if o.queue == 0 {
 		opt.Queue = -1 // serve's "none"
 	}
 	srv, err := serve.New([]serve.Named{{Name: "m", Model: m}}, opt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer srv.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hs := srv.HTTPServer(ln.Addr().String())
 	go hs.Serve(ln)
@@ -44,7 +44,7 @@ func runMode(stdout, stderr io.Writer, m *edgeresnet.Model, o options, batch int
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 2 * time.Minute}
 	req, err := newRequest(client, base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mode := "off"
 	if batch > 1 {
@@ -52,12 +52,47 @@ func runMode(stdout, stderr io.Writer, m *edgeresnet.Model, o options, batch int
 	}
 	fmt.Fprintf(stderr, "loadtest: batching %s: warming up\n", mode)
 	cell(client, req, max(1, batch), 4*max(1, batch), o.maxTime)
+	var rates []float64
 	for _, c := range o.concurrency {
 		fmt.Fprintf(stderr, "loadtest: batching %s, concurrency %d\n", mode, c)
+		runs0, samples0 := batchSums(client, ln.Addr().String())
 		r := cell(client, req, c, o.requests, o.maxTime)
+		runs1, samples1 := batchSums(client, ln.Addr().String())
+		r.meanBatch = (samples1 - samples0) / (runs1 - runs0)
 		fmt.Fprintln(stdout, r.row(mode, c, o.requests))
+		rates = append(rates, float64(len(r.ok))/r.elapsed.Seconds())
 	}
-	return nil
+	return rates, nil
+}
+
+// batchSums reads the server's batch size histogram from /metrics: the
+// session runs and the samples they computed so far (NaN when absent).
+func batchSums(client *http.Client, addr string) (runs, samples float64) {
+	runs, samples = math.NaN(), math.NaN()
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return runs, samples
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return runs, samples
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		switch {
+		case err != nil:
+		case strings.HasPrefix(f[0], "edge_resnet_batch_size_count{"):
+			runs = v
+		case strings.HasPrefix(f[0], "edge_resnet_batch_size_sum{"):
+			samples = v
+		}
+	}
+	return runs, samples
 }
 
 // request is one infer request: URL, body and headers.
@@ -108,12 +143,13 @@ func newRequest(client *http.Client, base string) (request, error) {
 
 // result is one cell's measurements.
 type result struct {
-	sent    int
-	ok      []time.Duration
-	errs    map[string]int // by status, or "transport"
-	errLat  []time.Duration
-	elapsed time.Duration
-	capped  bool // the time cap ended the cell
+	sent      int
+	ok        []time.Duration
+	errs      map[string]int // by status, or "transport"
+	errLat    []time.Duration
+	elapsed   time.Duration
+	capped    bool    // the time cap ended the cell
+	meanBatch float64 // samples per session run, from the server's metrics
 }
 
 // cell sends n requests (or until maxTime) from c clients at once.
@@ -194,6 +230,6 @@ func (r result) row(mode string, c, n int) string {
 	if len(r.errLat) > 0 {
 		errP99 = fmt.Sprintf("%.1f", percentile(r.errLat, 0.99))
 	}
-	return fmt.Sprintf("| %s | %d | %s | %.1f | %.1f | %.1f | %s | %s |", mode, c, sent,
-		float64(len(r.ok))/r.elapsed.Seconds(), percentile(r.ok, 0.5), percentile(r.ok, 0.99), errs, errP99)
+	return fmt.Sprintf("| %s | %d | %s | %.1f | %.1f | %.1f | %s | %s | %.2f |", mode, c, sent,
+		float64(len(r.ok))/r.elapsed.Seconds(), percentile(r.ok, 0.5), percentile(r.ok, 0.99), errs, errP99, r.meanBatch)
 }

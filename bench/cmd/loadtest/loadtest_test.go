@@ -42,7 +42,7 @@ func TestLoadtest(t *testing.T) {
 	}
 	rows := map[string]string{}
 	for _, l := range strings.Split(out.String(), "\n") {
-		if f := strings.Split(l, " | "); len(f) == 8 && f[0] != "| batching" && !strings.HasPrefix(f[0], "|--") {
+		if f := strings.Split(l, " | "); len(f) == 9 && f[0] != "| batching" && !strings.HasPrefix(f[0], "|--") {
 			rows[strings.Fields(f[0])[1]+" "+f[1]] = l
 		}
 	}

@@ -8,10 +8,13 @@
 //
 //	go run ./bench/cmd/loadtest [--arch resnet50] [--requests 2000]
 //	    [--concurrency 1,4,16,64] [--max-batch 8] [--batch-timeout 2ms]
-//	    [--queue 32] [--max-time 60s]
+//	    [--queue 32] [--max-time 60s] [--rounds 1] [--cpuprofile FILE]
 //
 // Every cell is capped: --requests requests or --max-time, whichever
 // comes first (the table says when the time cap cut a cell short).
+// --rounds N repeats batching off and on N times, interleaved, and
+// prints each round's on/off throughput ratio per concurrency, so that
+// a shared machine's drift shows as spread rather than as a result.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +45,9 @@ type options struct {
 	sessions    int
 	threads     int
 	maxTime     time.Duration
+	rounds      int
+	engine      time.Duration
+	cpuProfile  string
 }
 
 func main() {
@@ -64,6 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.sessions, "sessions", s, "the server's --sessions")
 	fs.IntVar(&o.threads, "threads-per-session", t, "the server's --threads-per-session")
 	fs.DurationVar(&o.maxTime, "max-time", 60*time.Second, "time cap of one cell, at most 10m")
+	fs.IntVar(&o.rounds, "rounds", 1, "repeat batching off and on this many times, interleaved (1 to 100)")
+	fs.DurationVar(&o.engine, "engine", 0, "each round, also run the engine alone (the pool's sessions, no HTTP) at batch 1 and --max-batch for this long each, for the ceiling of the batching gain")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -77,8 +87,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.concurrency = append(o.concurrency, c)
 	}
-	if o.requests < 1 || o.requests > 100000 || o.maxTime <= 0 || o.maxTime > 10*time.Minute || o.maxBatch < 2 {
-		return o, errors.New("want 1 to 100000 --requests, a --max-time up to 10m and a --max-batch of 2 or more")
+	if o.requests < 1 || o.requests > 100000 || o.maxTime <= 0 || o.maxTime > 10*time.Minute || o.maxBatch < 2 || o.rounds < 1 || o.rounds > 100 {
+		return o, errors.New("want 1 to 100000 --requests, a --max-time up to 10m, a --max-batch of 2 or more and 1 to 100 --rounds")
 	}
 	return o, nil
 }
@@ -95,14 +105,53 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer m.Close()
 	fmt.Fprintf(stdout, "model %s, %d sessions x %d threads, queue %d, %d requests or %v per cell, GOMAXPROCS %d\n\n",
 		name, o.sessions, o.threads, o.queue, o.requests, o.maxTime, runtime.GOMAXPROCS(0))
-	fmt.Fprintln(stdout, "| batching | concurrency | requests | answered/s | p50 ms | p99 ms | errors | error p99 ms |")
-	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---|---:|")
-	for _, batch := range []int{1, o.maxBatch} {
-		if err := runMode(stdout, stderr, m, o, batch); err != nil {
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
 			return err
 		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
+	fmt.Fprintln(stdout, "| batching | concurrency | requests | answered/s | p50 ms | p99 ms | errors | error p99 ms | mean batch |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---|---:|---:|")
+	var ratios []string
+	for round := 1; round <= o.rounds; round++ {
+		var rates [2][]float64
+		for i, batch := range []int{1, o.maxBatch} {
+			if rates[i], err = runMode(stdout, stderr, m, o, batch); err != nil {
+				return err
+			}
+		}
+		for i, c := range o.concurrency {
+			ratios = append(ratios, fmt.Sprintf("round %d, concurrency %d: batching on/off %.2fx", round, c, rates[1][i]/rates[0][i]))
+		}
+		if o.engine > 0 {
+			line, err := engineLine(m, o)
+			if err != nil {
+				return err
+			}
+			ratios = append(ratios, fmt.Sprintf("round %d, %s", round, line))
+		}
+	}
+	fmt.Fprintf(stdout, "\n%s\n", strings.Join(ratios, "\n"))
 	return nil
+}
+
+// engineLine measures the engine alone at batch 1 and --max-batch.
+func engineLine(m *edgeresnet.Model, o options) (string, error) {
+	one, err := engineRate(m, o.sessions, o.threads, 1, o.engine)
+	if err != nil {
+		return "", err
+	}
+	many, err := engineRate(m, o.sessions, o.threads, o.maxBatch, o.engine)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("engine alone (%d x %d threads): %.1f images/s at batch 1, %.1f at batch %d: %.2fx", o.sessions, o.threads, one, many, o.maxBatch, many/one), nil
 }
 
 // model is the built-in ResNet-20, or arch built with random weights.
