@@ -108,8 +108,9 @@ func BenchmarkMaxPoolStem(b *testing.B) {
 }
 
 // TestEpilogue checks the vector epilogue of every path against the Go
-// one for every length around the vector widths, every flag combination,
-// with NaN kept by ReLU and nothing written past the end.
+// one, bit for bit, for every length around the vector widths, every flag
+// combination, with NaN and -0 kept by ReLU and nothing written past the
+// end.
 func TestEpilogue(t *testing.T) {
 	forEachSet(t, func(t *testing.T, s *Set) {
 		t.Parallel()
@@ -119,6 +120,10 @@ func TestEpilogue(t *testing.T) {
 				v := randSlice(r, n)
 				if n > 3 {
 					v[3] = float32(math.NaN())
+				}
+				if n > 5 { // ReLU keeps -0 and a NaN with the sign bit set
+					v[4] = float32(math.Copysign(0, -1))
+					v[5] = -float32(math.NaN())
 				}
 				var bias, res []float32
 				if flags&gemmFlagBias != 0 {
@@ -135,7 +140,7 @@ func TestEpilogue(t *testing.T) {
 				s.epilogue.run(got, bias, res, relu)
 				checkCanaries(t, full, n)
 				for i := range want {
-					if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
 						t.Fatalf("n=%d flags=%d: v[%d] = %v, want %v", n, flags, i, got[i], want[i])
 					}
 				}
