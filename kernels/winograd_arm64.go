@@ -34,6 +34,12 @@ func winoOut6NEON(dst *float32, ds int, src *float32, ss int, n int, reps, dstep
 //go:noescape
 func epilogueNEON(v, bias, res *float32, n, flags int)
 
+// epilogueRowsNEON is epilogueNEON on rows >= 1 runs of n values at
+// v + r*ld and res + r*ld (ld in elements), with the same bias for each.
+//
+//go:noescape
+func epilogueRowsNEON(v, bias, res *float32, n, rows, ld, flags int)
+
 // winoNEON runs the multiple-of-4 channels in NEON and the rest (at most
 // 3) in the Go twins.
 var winoNEON = &winoImpl{name: "neon", xf: map[int][2]winoFunc{
@@ -44,5 +50,5 @@ var winoNEON = &winoImpl{name: "neon", xf: map[int][2]winoFunc{
 
 var (
 	_ = winoReg.add("neon", hasASIMD, winoNEON)
-	_ = epilogueReg.add("neon", hasASIMD, epilogueImpl{epilogueNEON, 4})
+	_ = epilogueReg.add("neon", hasASIMD, epilogueImpl{apply: epilogueNEON, lanes: 4, rows: epilogueRowsNEON})
 )

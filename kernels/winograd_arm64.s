@@ -753,29 +753,33 @@ TEXT ·epilogueNEON(SB), NOSPLIT|NOFRAME, $0-40
 	MOVD	bias+8(FP), R1
 	MOVD	res+16(FP), R2
 	MOVD	n+24(FP), R3
-	MOVD	flags+32(FP), R4
+	MOVD	flags+32(FP), R6
+	MOVD	R0, R8
+	MOVD	R1, R9
+	MOVD	R2, R10
+	MOVD	R3, R11
 groups:
-	CMP	$16, R3
+	CMP	$16, R11
 	BLT	singles
-	VLD1	(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
-	AND	$1, R4, R5
-	CBZ	R5, gnobias
-	VLD1.P	64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VLD1	(R8), [V0.S4, V1.S4, V2.S4, V3.S4]
+	AND	$1, R6, R12
+	CBZ	R12, gnobias
+	VLD1.P	64(R9), [V4.S4, V5.S4, V6.S4, V7.S4]
 	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 gnobias:
-	AND	$2, R4, R5
-	CBZ	R5, gnores
-	VLD1.P	64(R2), [V4.S4, V5.S4, V6.S4, V7.S4]
+	AND	$2, R6, R12
+	CBZ	R12, gnores
+	VLD1.P	64(R10), [V4.S4, V5.S4, V6.S4, V7.S4]
 	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
 gnores:
-	AND	$4, R4, R5
-	CBZ	R5, gnorelu
+	AND	$4, R6, R12
+	CBZ	R12, gnorelu
 	WORD	$0x4ea0e804 // fcmlt v4.4s, v0.4s, #0.0
 	WORD	$0x4e641c00 // bic v0.16b, v0.16b, v4.16b
 	WORD	$0x4ea0e825 // fcmlt v5.4s, v1.4s, #0.0
@@ -785,29 +789,106 @@ gnores:
 	WORD	$0x4ea0e867 // fcmlt v7.4s, v3.4s, #0.0
 	WORD	$0x4e671c63 // bic v3.16b, v3.16b, v7.16b
 gnorelu:
-	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
-	SUBS	$16, R3, R3
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R8)
+	SUBS	$16, R11, R11
 	B	groups
 singles:
-	CBZ	R3, done
-	VLD1	(R0), [V0.S4]
-	AND	$1, R4, R5
-	CBZ	R5, snobias
-	VLD1.P	16(R1), [V4.S4]
+	CBZ	R11, done
+	VLD1	(R8), [V0.S4]
+	AND	$1, R6, R12
+	CBZ	R12, snobias
+	VLD1.P	16(R9), [V4.S4]
 	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
 snobias:
-	AND	$2, R4, R5
-	CBZ	R5, snores
-	VLD1.P	16(R2), [V4.S4]
+	AND	$2, R6, R12
+	CBZ	R12, snores
+	VLD1.P	16(R10), [V4.S4]
 	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
 snores:
-	AND	$4, R4, R5
-	CBZ	R5, snorelu
+	AND	$4, R6, R12
+	CBZ	R12, snorelu
 	WORD	$0x4ea0e804 // fcmlt v4.4s, v0.4s, #0.0
 	WORD	$0x4e641c00 // bic v0.16b, v0.16b, v4.16b
 snorelu:
-	VST1.P	[V0.S4], 16(R0)
-	SUBS	$4, R3, R3
+	VST1.P	[V0.S4], 16(R8)
+	SUBS	$4, R11, R11
 	B	singles
 done:
+	RET
+
+// func epilogueRowsNEON
+TEXT ·epilogueRowsNEON(SB), NOSPLIT|NOFRAME, $0-56
+	MOVD	v+0(FP), R0
+	MOVD	bias+8(FP), R1
+	MOVD	res+16(FP), R2
+	MOVD	n+24(FP), R3
+	MOVD	rows+32(FP), R4
+	MOVD	ld+40(FP), R5
+	MOVD	flags+48(FP), R6
+	LSL	$2, R5, R5
+row:
+	MOVD	R0, R8
+	MOVD	R1, R9
+	MOVD	R2, R10
+	MOVD	R3, R11
+groups:
+	CMP	$16, R11
+	BLT	singles
+	VLD1	(R8), [V0.S4, V1.S4, V2.S4, V3.S4]
+	AND	$1, R6, R12
+	CBZ	R12, gnobias
+	VLD1.P	64(R9), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+gnobias:
+	AND	$2, R6, R12
+	CBZ	R12, gnores
+	VLD1.P	64(R10), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+gnores:
+	AND	$4, R6, R12
+	CBZ	R12, gnorelu
+	WORD	$0x4ea0e804 // fcmlt v4.4s, v0.4s, #0.0
+	WORD	$0x4e641c00 // bic v0.16b, v0.16b, v4.16b
+	WORD	$0x4ea0e825 // fcmlt v5.4s, v1.4s, #0.0
+	WORD	$0x4e651c21 // bic v1.16b, v1.16b, v5.16b
+	WORD	$0x4ea0e846 // fcmlt v6.4s, v2.4s, #0.0
+	WORD	$0x4e661c42 // bic v2.16b, v2.16b, v6.16b
+	WORD	$0x4ea0e867 // fcmlt v7.4s, v3.4s, #0.0
+	WORD	$0x4e671c63 // bic v3.16b, v3.16b, v7.16b
+gnorelu:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R8)
+	SUBS	$16, R11, R11
+	B	groups
+singles:
+	CBZ	R11, done
+	VLD1	(R8), [V0.S4]
+	AND	$1, R6, R12
+	CBZ	R12, snobias
+	VLD1.P	16(R9), [V4.S4]
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+snobias:
+	AND	$2, R6, R12
+	CBZ	R12, snores
+	VLD1.P	16(R10), [V4.S4]
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+snores:
+	AND	$4, R6, R12
+	CBZ	R12, snorelu
+	WORD	$0x4ea0e804 // fcmlt v4.4s, v0.4s, #0.0
+	WORD	$0x4e641c00 // bic v0.16b, v0.16b, v4.16b
+snorelu:
+	VST1.P	[V0.S4], 16(R8)
+	SUBS	$4, R11, R11
+	B	singles
+done:
+	ADD	R5, R0, R0
+	ADD	R5, R2, R2
+	SUBS	$1, R4, R4
+	BNE	row
 	RET

@@ -48,7 +48,8 @@ func generateWino() []byte {
 	for _, x := range winoNXforms {
 		x.generate(a)
 	}
-	epilogueNEON(a)
+	epilogueNEON(a, false)
+	epilogueNEON(a, true)
 	return a.out.Bytes()
 }
 
@@ -347,29 +348,48 @@ func winoOut6Body(g wv) {
 // bias added if flags&1, res if flags&2, ReLU if flags&4, in that order,
 // as kernels.epilogueGo: ReLU makes x < 0 zero and keeps NaN and -0
 // (FCMLT #0 then BIC), n a positive multiple of 4. Four vectors per
-// iteration while they last, then one.
-func epilogueNEON(a *Asm) {
-	const v, bias, res, n, flags, tmp R = 0, 1, 2, 3, 4, 5
-	a.Text("epilogueNEON", 0, 40)
-	for i, arg := range []string{"v", "bias", "res", "n", "flags"} {
-		a.MOVD(fmt.Sprintf("%s+%d(FP)", arg, 8*i), R(i).String())
+// iteration while they last, then one. With rows, epilogueRowsNEON(v,
+// bias, res *float32, n, rows, ld, flags int) does the same on rows >= 1
+// runs of n values at v + r*ld and res + r*ld (ld in elements), the same
+// bias for each: the pixels of a Winograd output tile's row in one call.
+func epilogueNEON(a *Asm, rows bool) {
+	const v, bias, res, n, tmp R = 8, 9, 10, 11, 12
+	const v0, res0, n0, nrows, ld, flags R = 0, 2, 3, 4, 5, 6
+	args := []string{"v", "bias", "res", "n", "rows", "ld", "flags"}
+	name := "epilogueRowsNEON"
+	if !rows {
+		args, name = []string{"v", "bias", "res", "n", "flags"}, "epilogueNEON"
 	}
-	body := func(tag string, nv int) {
+	a.Text(name, 0, 8*len(args))
+	for i, arg := range args {
+		r := R(i)
+		if arg == "flags" {
+			r = flags
+		}
+		a.MOVD(fmt.Sprintf("%s+%d(FP)", arg, 8*i), r.String())
+	}
+	if rows {
+		a.LSLconst(2, ld, ld)
+		a.Label("row")
+	}
+	for _, m := range [][2]R{{v0, v}, {1, bias}, {res0, res}, {n0, n}} {
+		a.MOVD(m[0].String(), m[1].String())
+	}
+	groupsThenSingles(a, n, 4, func(tag string, nv int) {
 		a.VLD1(v, 0, nv)
-		a.ANDconst(1, flags, tmp)
-		a.CBZ(tmp, tag+"nobias")
-		a.VLD1post(bias, 4, nv)
-		for i := V(0); i < V(nv); i++ {
-			a.FADD(i, i, 4+i)
+		for _, t := range []struct {
+			flag int
+			p    R
+			name string
+		}{{1, bias, "nobias"}, {2, res, "nores"}} {
+			a.ANDconst(t.flag, flags, tmp)
+			a.CBZ(tmp, tag+t.name)
+			a.VLD1post(t.p, 4, nv)
+			for i := V(0); i < V(nv); i++ {
+				a.FADD(i, i, 4+i)
+			}
+			a.Label(tag + t.name)
 		}
-		a.Label(tag + "nobias")
-		a.ANDconst(2, flags, tmp)
-		a.CBZ(tmp, tag+"nores")
-		a.VLD1post(res, 4, nv)
-		for i := V(0); i < V(nv); i++ {
-			a.FADD(i, i, 4+i)
-		}
-		a.Label(tag + "nores")
 		a.ANDconst(4, flags, tmp)
 		a.CBZ(tmp, tag+"norelu")
 		for i := V(0); i < V(nv); i++ {
@@ -378,8 +398,13 @@ func epilogueNEON(a *Asm) {
 		}
 		a.Label(tag + "norelu")
 		a.VST1post(v, 0, nv)
+	})
+	if rows {
+		a.ADD(ld, v0, v0)
+		a.ADD(ld, res0, res0)
+		a.SUBSconst(1, nrows, nrows)
+		a.BNE("row")
 	}
-	groupsThenSingles(a, n, 4, body)
 	a.RET()
 }
 
