@@ -62,10 +62,13 @@ type maxPoolImpl struct {
 }
 
 // epilogueImpl applies bias/residual/ReLU to whole vectors of lanes values
-// (see epilogueGo for the contract; flags as gemmFlag*).
+// (see epilogueGo for the contract; flags as gemmFlag*). rows, if not nil,
+// does the same on rows runs of n values at v + r*ld and res + r*ld with
+// the same bias (n a multiple of lanes, rows >= 1, ld in elements).
 type epilogueImpl struct {
 	apply func(v, bias, res *float32, n, flags int)
 	lanes int
+	rows  func(v, bias, res *float32, n, rows, ld, flags int)
 }
 
 // maxPool8Impl is maxPoolImpl on uint8 (see maxWindow8Go).

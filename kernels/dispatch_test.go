@@ -42,6 +42,7 @@ func resolution(s *Set) []string {
 		"int8 winograd " + implID(s.wino8, func(w *wino8Impl) string { return w.name }),
 		"max pool " + funcID(s.maxPool.window, s.maxPool.lanes),
 		"epilogue " + funcID(s.epilogue.apply, s.epilogue.lanes),
+		"epilogue rows " + funcID(s.epilogue.rows, s.epilogue.lanes),
 		"int8 max pool " + funcID(s.maxPool8.window, s.maxPool8.lanes),
 		"quantize " + funcID(s.quant.quantize, s.quant.lanes),
 		"dequantize " + funcID(s.quant.dequantize, s.quant.lanes),

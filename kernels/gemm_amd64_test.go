@@ -52,7 +52,7 @@ func oldPathsAMD64() map[string]*Set {
 		return wino8Generic
 	}
 	avx2 := Set{gemm: gemmAVX2, gemm8: gemm8AVX2, wino: wino, wino8: wino8(wino8AVX2, cpuid.AVX2),
-		maxPool: maxPoolImpl{maxWindowAVX2, 8}, epilogue: epilogueImpl{epilogueAVX2, 8},
+		maxPool: maxPoolImpl{maxWindowAVX2, 8}, epilogue: epilogueImpl{apply: epilogueAVX2, lanes: 8},
 		maxPool8: maxPool8Impl{maxWindow8AVX2, 32}, quant: quantImpl{quantizeAVX2, dequantizeAVX2, 32},
 		add8: add8Impl{add8At("avx2"), 32}, depthwise: depthwiseAVX2, groupconv: groupConvAVX2, clamp: clampAVX2}
 	avxvnni := avx2
@@ -64,7 +64,7 @@ func oldPathsAMD64() map[string]*Set {
 	}
 	avx512 := Set{gemm: gemmAVX512, gemm8: gemm8AVX2, wino: wino512,
 		wino8:   wino8(wino8AVX512BW, cpuid.AVX512F, cpuid.AVX512BW),
-		maxPool: maxPoolImpl{maxWindowAVX512, 16}, epilogue: epilogueImpl{epilogueAVX512, 16},
+		maxPool: maxPoolImpl{maxWindowAVX512, 16}, epilogue: epilogueImpl{apply: epilogueAVX512, lanes: 16},
 		maxPool8: maxPool8Impl{maxWindow8AVX512, 64}, quant: quantImpl{quantizeAVX512, dequantizeAVX512, 64},
 		add8: add8Impl{add8At("avx512"), 64}, depthwise: depthwiseAVX512, groupconv: groupConvAVX512, clamp: clampAVX512}
 	avx512vnni := avx512

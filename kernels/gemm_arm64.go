@@ -119,6 +119,14 @@ func clampRowsNEON(dst, src *float32, rows, n, ld int, lo, hi float32)
 
 var clampNEON = clampReg.add("neon", hasASIMD, &clampImpl{lanes: 4, rows: clampRowsNEON})
 
+// maxWindowNEON sets dst[j] to the maximum of src[y*rowStride+x*pixStride+j]
+// over y < kh, x < kw (strides in elements) for j < n, n a positive
+// multiple of 4, with maxWindowGo's comparisons (FCMGT, BIT): the same
+// bits, NaN and signed zeros included. ASIMD is part of every ARMv8-A CPU.
+//
+//go:noescape
+func maxWindowNEON(dst, src *float32, n, kh, kw, rowStride, pixStride int)
+
 // gemmTileNEON handles any number of rows, so it also serves as the
 // row-block entry point: one assembly call per panel.
 var gemmNEON = &gemmImpl{name: "gemmF32_6x16_NEON", mr: neonMR, nr: neonNR, tile: gemmTileNEON, rows: gemmTileNEON}
@@ -131,6 +139,7 @@ var (
 
 	_ = gemmReg.add("neon", hasASIMD, gemmNEON)
 	_ = gemm8Reg.add("neon", hasASIMD, gemm8NEON)
+	_ = maxPoolReg.add("neon", hasASIMD, maxPoolImpl{maxWindowNEON, 4})
 	_ = maxPool8Reg.add("neon", hasASIMD, maxPool8Impl{maxWindow8NEON, 16})
 	_ = quantReg.add("neon", hasASIMD, quantImpl{quantizeNEON, dequantizeNEON, 16})
 	_ = add8Reg.add("neon", hasASIMD, add8Impl{add8NEONCall, 16})

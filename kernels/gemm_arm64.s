@@ -1367,3 +1367,68 @@ next:
 	SUBS	$1, R2, R2
 	BNE	row
 	RET
+
+// func maxWindowNEON
+TEXT ·maxWindowNEON(SB), NOSPLIT|NOFRAME, $0-56
+	MOVD	dst+0(FP), R0
+	MOVD	src+8(FP), R1
+	MOVD	n+16(FP), R2
+	MOVD	kh+24(FP), R3
+	MOVD	kw+32(FP), R4
+	MOVD	rowStride+40(FP), R5
+	MOVD	pixStride+48(FP), R6
+	LSL	$2, R5, R5
+	LSL	$2, R6, R6
+groups:
+	CMP	$16, R2
+	BLT	singles
+	VLD1	(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	MOVD	R1, R7
+	MOVD	R3, R9
+gy:
+	MOVD	R7, R8
+	MOVD	R4, R10
+gx:
+	VLD1	(R8), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x6ea0e488 // fcmgt v8.4s, v4.4s, v0.4s
+	WORD	$0x6ea1e4a9 // fcmgt v9.4s, v5.4s, v1.4s
+	WORD	$0x6ea2e4ca // fcmgt v10.4s, v6.4s, v2.4s
+	WORD	$0x6ea3e4eb // fcmgt v11.4s, v7.4s, v3.4s
+	WORD	$0x6ea81c80 // bit v0.16b, v4.16b, v8.16b
+	WORD	$0x6ea91ca1 // bit v1.16b, v5.16b, v9.16b
+	WORD	$0x6eaa1cc2 // bit v2.16b, v6.16b, v10.16b
+	WORD	$0x6eab1ce3 // bit v3.16b, v7.16b, v11.16b
+	ADD	R6, R8, R8
+	SUBS	$1, R10, R10
+	BNE	gx
+	ADD	R5, R7, R7
+	SUBS	$1, R9, R9
+	BNE	gy
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	ADD	$64, R1, R1
+	SUBS	$16, R2, R2
+	B	groups
+singles:
+	CBZ	R2, done
+	VLD1	(R1), [V0.S4]
+	MOVD	R1, R7
+	MOVD	R3, R9
+sy:
+	MOVD	R7, R8
+	MOVD	R4, R10
+sx:
+	VLD1	(R8), [V4.S4]
+	WORD	$0x6ea0e488 // fcmgt v8.4s, v4.4s, v0.4s
+	WORD	$0x6ea81c80 // bit v0.16b, v4.16b, v8.16b
+	ADD	R6, R8, R8
+	SUBS	$1, R10, R10
+	BNE	sx
+	ADD	R5, R7, R7
+	SUBS	$1, R9, R9
+	BNE	sy
+	VST1.P	[V0.S4], 16(R0)
+	ADD	$16, R1, R1
+	SUBS	$4, R2, R2
+	B	singles
+done:
+	RET

@@ -19,9 +19,11 @@ func init() {
 		wantPaths = append(wantPaths, "neondot")
 	}
 	// The paths as the path table before Sets had them (gemm_arm64.go,
-	// gemm8_arm64.go): no arm64 Winograd transforms, max pool or
-	// epilogue kernels; neondot is neon with the SDOT int8 GEMM.
-	neon := Set{gemm: gemmNEON, gemm8: gemm8NEON, wino: winoGeneric, wino8: wino8Generic,
+	// gemm8_arm64.go), with the NEON Winograd transforms, epilogue and
+	// max pool added since (winograd_arm64.go, issue 13); neondot is neon
+	// with the SDOT int8 GEMM.
+	neon := Set{gemm: gemmNEON, gemm8: gemm8NEON, wino: winoNEON, wino8: wino8Generic,
+		maxPool: maxPoolImpl{maxWindowNEON, 4}, epilogue: epilogueImpl{apply: epilogueNEON, lanes: 4, rows: epilogueRowsNEON},
 		maxPool8: maxPool8Impl{maxWindow8NEON, 16}, quant: quantImpl{quantizeNEON, dequantizeNEON, 16},
 		add8: add8Impl{add8NEONCall, 16}, depthwise: depthwiseNEON, groupconv: groupConvNEON, clamp: clampNEON}
 	neondot := neon

@@ -16,4 +16,4 @@ package kernels
 //go:generate go -C ../asm run ./amd64 -depthwise -out ../kernels/depthwise_amd64.s
 //go:generate go -C ../asm run ./amd64 -groupconv -out ../kernels/groupconv_amd64.s
 //go:generate go -C ../asm run ./amd64 -batchnorm -out ../kernels/batchnorm_amd64.s
-//go:generate go -C ../asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s -outdw ../kernels/depthwise_arm64.s -outdw8 ../kernels/depthwise8_arm64.s -outgc ../kernels/groupconv_arm64.s
+//go:generate go -C ../asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s -outdw ../kernels/depthwise_arm64.s -outdw8 ../kernels/depthwise8_arm64.s -outgc ../kernels/groupconv_arm64.s -outwino ../kernels/winograd_arm64.s

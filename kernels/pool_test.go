@@ -108,8 +108,9 @@ func BenchmarkMaxPoolStem(b *testing.B) {
 }
 
 // TestEpilogue checks the vector epilogue of every path against the Go
-// one for every length around the vector widths, every flag combination,
-// with NaN kept by ReLU and nothing written past the end.
+// one, bit for bit, for every length around the vector widths, every flag
+// combination, with NaN and -0 kept by ReLU and nothing written past the
+// end.
 func TestEpilogue(t *testing.T) {
 	forEachSet(t, func(t *testing.T, s *Set) {
 		t.Parallel()
@@ -120,26 +121,81 @@ func TestEpilogue(t *testing.T) {
 				if n > 3 {
 					v[3] = float32(math.NaN())
 				}
-				var bias, res []float32
-				if flags&gemmFlagBias != 0 {
-					bias = randSlice(r, n)
+				if n > 5 { // ReLU keeps -0 and a NaN with the sign bit set
+					v[4] = float32(math.Copysign(0, -1))
+					v[5] = -float32(math.NaN())
 				}
-				if flags&gemmFlagRes != 0 {
-					res = randSlice(r, n)
-				}
-				relu := flags&gemmFlagRelu != 0
+				bias, res, relu := epilogueArgs(r, flags, n, n)
 				want := append([]float32(nil), v...)
 				epilogueGo(want, bias, res, relu)
 				full, got := guarded(n)
 				copy(got, v)
 				s.epilogue.run(got, bias, res, relu)
 				checkCanaries(t, full, n)
-				for i := range want {
-					if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
-						t.Fatalf("n=%d flags=%d: v[%d] = %v, want %v", n, flags, i, got[i], want[i])
+				if i := sameBitsOrNaN(got, want); i >= 0 {
+					t.Fatalf("n=%d flags=%d: v[%d] = %v, want %v", n, flags, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+// TestEpilogueRows checks runRows (the Winograd output tile's rows of
+// pixels, one kernel call per row where the path has one) against
+// epilogueGo per run, bit for bit, for every flag combination, channel
+// counts around the vector widths, with the values between the runs left
+// alone.
+func TestEpilogueRows(t *testing.T) {
+	forEachSet(t, func(t *testing.T, s *Set) {
+		r := rand.New(rand.NewPCG(6, 6))
+		for _, n := range []int{1, 3, 4, 8, 12, 16, 20, 36, 64} {
+			for rows := 1; rows <= 4; rows++ {
+				for flags := 0; flags < 8; flags++ {
+					ld := n + 3
+					size := (rows-1)*ld + n
+					v := randSlice(r, size)
+					v[0] = float32(math.Copysign(0, -1))
+					bias, res, relu := epilogueArgs(r, flags, n, size)
+					want := append([]float32(nil), v...)
+					for k := range rows {
+						var rr []float32
+						if res != nil {
+							rr = res[k*ld : k*ld+n]
+						}
+						epilogueGo(want[k*ld:k*ld+n], bias, rr, relu)
+					}
+					full, got := guarded(size)
+					copy(got, v)
+					s.epilogue.runRows(got, bias, res, n, rows, ld, relu)
+					checkCanaries(t, full, size)
+					if i := sameBitsOrNaN(got, want); i >= 0 {
+						t.Fatalf("n=%d rows=%d flags=%d: v[%d] = %v, want %v", n, rows, flags, i, got[i], want[i])
 					}
 				}
 			}
 		}
 	})
+}
+
+// epilogueArgs makes random bias (nb values) and residual (nr) for the
+// flags, nil where a flag is not set.
+func epilogueArgs(r *rand.Rand, flags, nb, nr int) (bias, res []float32, relu bool) {
+	if flags&gemmFlagBias != 0 {
+		bias = randSlice(r, nb)
+	}
+	if flags&gemmFlagRes != 0 {
+		res = randSlice(r, nr)
+	}
+	return bias, res, flags&gemmFlagRelu != 0
+}
+
+// sameBitsOrNaN is the first index where got and want differ in their
+// bits, unless both are NaN; -1 if none.
+func sameBitsOrNaN(got, want []float32) int {
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+			return i
+		}
+	}
+	return -1
 }

@@ -467,15 +467,12 @@ func (w *Winograd) outputTile(out []float32, q int, src []float32, ss, n0, n1 in
 		return // nothing to apply (training's convolutions)
 	}
 	for i := 0; i < vh; i++ {
-		px := px0 + i*g.OW
-		for k := 0; k < vw; k++ {
-			o := (px + k) * cout
-			var res []float32
-			if ep.Res != nil {
-				res = ep.Res[o+n0 : o+n1]
-			}
-			w.epi.run(out[o+n0:o+n1], bias, res, ep.Relu)
+		o := (px0+i*g.OW)*cout + n0
+		var res []float32
+		if ep.Res != nil {
+			res = ep.Res[o:]
 		}
+		w.epi.runRows(out[o:], bias, res, nc, vw, cout, ep.Relu)
 	}
 }
 
@@ -530,6 +527,41 @@ func (e epilogueImpl) run(v, bias, res []float32, relu bool) {
 		res = res[vec:]
 	}
 	epilogueGo(v[vec:], bias, res, relu)
+}
+
+// runRows is run on rows runs of n values at v[r*ld:] and res[r*ld:]
+// (res may be nil), bias (nil, or n values) the same for each: one call
+// of the path's rows kernel when it has one and n is whole vectors, else
+// run per row.
+func (e epilogueImpl) runRows(v, bias, res []float32, n, rows, ld int, relu bool) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	end := (rows-1)*ld + n
+	if e.rows == nil || n%e.lanes != 0 {
+		for r := range rows {
+			var rr []float32
+			if res != nil {
+				rr = res[r*ld : r*ld+n]
+			}
+			e.run(v[r*ld:r*ld+n], bias, rr, relu)
+		}
+		return
+	}
+	flags := 0
+	var pb, pr *float32
+	if bias != nil {
+		flags |= gemmFlagBias
+		pb = &bias[:n][0]
+	}
+	if res != nil {
+		flags |= gemmFlagRes
+		pr = &res[:end][0]
+	}
+	if relu {
+		flags |= gemmFlagRelu
+	}
+	e.rows(&v[:end][0], pb, pr, n, rows, ld, flags)
 }
 
 // epilogueGo sets v[i] = relu?(v[i] + bias[i] + res[i]); bias and res may

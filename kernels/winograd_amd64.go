@@ -56,27 +56,6 @@ func winoVec(rows, cols int, asm func(*float32, int, *float32, int, int, int, in
 	})
 }
 
-// winoLanes wraps an asm transform of rows x cols on vectors of lanes
-// channels: it checks the last vector of each side of the last rep once,
-// runs the multiple-of-lanes channels of every rep in asm and the rest in
-// tail.
-func winoLanes(rows, cols, lanes int, asm func(*float32, int, *float32, int, int, int, int, int), tail winoFunc) winoFunc {
-	return func(dst []float32, ds int, src []float32, ss, n, reps, dstep, sstep int) {
-		if reps <= 0 {
-			return
-		}
-		nv := n / lanes * lanes
-		if nv > 0 {
-			_ = src[(reps-1)*sstep+(cols-1)*ss+nv-1]
-			_ = dst[(reps-1)*dstep+(rows-1)*ds+nv-1]
-			asm(&dst[0], ds, &src[0], ss, nv, reps, dstep, sstep)
-		}
-		if nv < n {
-			tail(dst[nv:], ds, src[nv:], ss, n-nv, reps, dstep, sstep)
-		}
-	}
-}
-
 var winoAVX2 = &winoImpl{name: "avx2", xf: map[int][2]winoFunc{
 	2: {winoVec(4, 4, winoIn4AVX2, winoIn4), winoVec(2, 4, winoOut2AVX2, winoOut2)},
 	4: {winoVec(6, 6, winoIn6AVX2, winoIn6), winoVec(4, 6, winoOut4AVX2, winoOut4)},

@@ -57,7 +57,7 @@ func TestWinograd1D(t *testing.T) {
 					mat, f = v.at, s.wino.xf[m][1]
 				}
 				rows, cols := len(mat), len(mat[0])
-				for _, n := range []int{1, 2, 7, 8, 16, 33, 64} {
+				for _, n := range []int{1, 2, 4, 7, 8, 12, 16, 20, 33, 64} { // 4-lane and 8-lane steps and tails
 					ss, ds := n+3, n+5
 					src := randSlice(r, cols*ss)
 					keep := slices.Clone(src)

@@ -32,54 +32,13 @@ func (a *Asm) VST1post(base R, first V, n int) {
 
 // maxWindow8 writes maxWindow8NEON(dst, src *uint8, n, kh, kw, rowStride,
 // pixStride int): dst[j] = max over y < kh, x < kw of
-// src[y*rowStride + x*pixStride + j] for j < n, n a multiple of 16. Groups
-// of four vectors stay in registers over the whole window, then single
-// vectors finish.
+// src[y*rowStride + x*pixStride + j] for j < n, n a multiple of 16 (UMAX).
 func maxWindow8(a *Asm) {
-	const (
-		dst, src, n    R = 0, 1, 2
-		kh, kw         R = 3, 4
-		rowStr, pixStr R = 5, 6
-		row, p, y, x   R = 7, 8, 9, 10
-	)
-	a.Text("maxWindow8NEON", 0, 56)
-	for i, name := range []string{"dst", "src", "n", "kh", "kw", "rowStride", "pixStride"} {
-		a.MOVD(fmt.Sprintf("%s+%d(FP)", name, 8*i), R(i).String())
-	}
-	window := func(tag string, nv int) {
-		a.VLD1B(src, 0, nv)
-		a.MOVD(src.String(), row.String())
-		a.MOVD(kh.String(), y.String())
-		a.Label(tag + "y")
-		a.MOVD(row.String(), p.String())
-		a.MOVD(kw.String(), x.String())
-		a.Label(tag + "x")
-		a.VLD1B(p, 4, nv)
+	maxWindowKernel(a, "maxWindow8NEON", 16, 0, a.VLD1B, a.VST1Bpost, func(nv int) {
 		for i := 0; i < nv; i++ {
 			a.VUMAXB(V(4+i), V(i), V(i))
 		}
-		a.ADD(pixStr, p, p)
-		a.SUBSconst(1, x, x)
-		a.BNE(tag + "x")
-		a.ADD(rowStr, row, row)
-		a.SUBSconst(1, y, y)
-		a.BNE(tag + "y")
-		a.VST1Bpost(dst, 0, nv)
-		a.ADDconst(16*nv, src, src)
-	}
-	a.Label("groups")
-	a.CMPconst(64, n)
-	a.BLT("singles")
-	window("g", 4)
-	a.SUBSconst(64, n, n)
-	a.B("groups")
-	a.Label("singles")
-	a.CBZ(n, "done")
-	window("s", 1)
-	a.SUBSconst(16, n, n)
-	a.B("singles")
-	a.Label("done")
-	a.RET()
+	})
 }
 
 // elemArgs loads dst, src, n into R0-R2 and broadcasts the float32 scale

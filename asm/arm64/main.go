@@ -1,9 +1,9 @@
 // Command arm64 generates edge-resnet's arm64 assembly (kernels/gemm_arm64.s,
 // kernels/gemm8_arm64.s, with -outdw kernels/depthwise_arm64.s, with
-// -outdw8 kernels/depthwise8_arm64.s and with -outgc
-// kernels/groupconv_arm64.s).
+// -outdw8 kernels/depthwise8_arm64.s, with -outgc
+// kernels/groupconv_arm64.s and with -outwino kernels/winograd_arm64.s).
 //
-//	go -C asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s -outdw ../kernels/depthwise_arm64.s -outdw8 ../kernels/depthwise8_arm64.s -outgc ../kernels/groupconv_arm64.s
+//	go -C asm run ./arm64 -out ../kernels/gemm_arm64.s -out8 ../kernels/gemm8_arm64.s -outdw ../kernels/depthwise_arm64.s -outdw8 ../kernels/depthwise8_arm64.s -outgc ../kernels/groupconv_arm64.s -outwino ../kernels/winograd_arm64.s
 package main
 
 import (
@@ -63,6 +63,7 @@ func generate() []byte {
 	}
 	fmaPeak(a)
 	clampRows(a)
+	maxWindow(a)
 	return a.out.Bytes()
 }
 
@@ -72,7 +73,13 @@ func main() {
 	outDW := flag.String("outdw", "", "output file of the depthwise kernels (none if empty)")
 	outDW8 := flag.String("outdw8", "", "output file of the int8 depthwise kernels (none if empty)")
 	outGC := flag.String("outgc", "", "output file of the grouped convolution kernels (none if empty)")
+	outWino := flag.String("outwino", "", "output file of the Winograd transforms and epilogue (none if empty)")
 	flag.Parse()
+	if *outWino != "" {
+		if err := os.WriteFile(*outWino, generateWino(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
 	if *outDW8 != "" {
 		if err := os.WriteFile(*outDW8, generateDepthwise8(), 0o644); err != nil {
 			log.Fatal(err)
