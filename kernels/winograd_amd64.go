@@ -49,11 +49,7 @@ func winoOut6AVX512(dst *float32, ds int, src *float32, ss int, n int, reps, dst
 // of each side of the last rep once, runs the multiple-of-8 channels of
 // every rep in asm and the rest in the Go twin.
 func winoVec(rows, cols int, asm func(*float32, int, *float32, int, int, int, int, int), twin winoFunc1) winoFunc {
-	return winoLanes(rows, cols, 8, asm, func(dst []float32, ds int, src []float32, ss, n, reps, dstep, sstep int) {
-		for r := range reps {
-			twin(dst[r*dstep:], ds, src[r*sstep:], ss, n)
-		}
-	})
+	return winoLanes(rows, cols, 8, asm, winoReps(twin))
 }
 
 var winoAVX2 = &winoImpl{name: "avx2", xf: map[int][2]winoFunc{

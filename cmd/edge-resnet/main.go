@@ -63,8 +63,8 @@ Fashion-MNIST (28x28 grayscale clothing images, 10 classes).`,
 	root.PersistentFlags().Var(&maxMemory, "max-memory",
 		"memory budget for a model's arena, packed weights and scratch, checked before allocating, e.g. 512MiB, 2GB, 1e9; 0 = no limit (default: "+
 			defaultBudgetText()+", or $"+edgeresnet.EnvMaxMemory+")")
-	root.PersistentFlags().StringVar(&tuneFlag, "tune", "measure",
-		"per-layer algorithms (im2col+GEMM or Winograd): measure (time them on this machine at the first load and keep the result in the user cache directory), cached (use kept measurements only) or off (built-in policies; $"+edgeresnet.EnvTune+" sets the library's default)")
+	root.PersistentFlags().StringVar(&tuneFlag, "tune", defaultTune(),
+		"per-layer algorithms (im2col+GEMM or Winograd): measure (time them on this machine at the first load and keep the result in the user cache directory), cached (use kept measurements only) or off (built-in policies); default $"+edgeresnet.EnvTune+" when set (e.g. off under an emulator, whose timings say nothing of the board), else measure")
 	root.PersistentFlags().BoolVar(&pinFlag, "pin", false,
 		"bind each inference worker thread to a CPU of its own, the fastest first (big cores on big.LITTLE boards; Linux; `edge-resnet cpu` lists them)")
 	root.AddCommand(newClassifyCmd(), newWatchCmd(), newConvertCmd(), newInspectCmd(), newBenchCmd(), newEvalCmd(), newQuantizeCmd(), newTrainCmd(), newServeCmd(), newCPUCmd())
@@ -82,7 +82,15 @@ var maxMemory memoryFlag
 var pinFlag bool
 
 // tuneFlag is --tune of the command being run.
-var tuneFlag = "measure"
+var tuneFlag = defaultTune()
+
+// defaultTune is --tune's default: EDGE_RESNET_TUNE if set, else measure.
+func defaultTune() string {
+	if v := os.Getenv(edgeresnet.EnvTune); v != "" {
+		return v
+	}
+	return "measure"
+}
 
 // memoryFlag is a byte count flag; unset means the library's default.
 type memoryFlag struct {
