@@ -472,3 +472,14 @@ func TestNPYBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestDimensionOverflow: image/png refuses a width x height that int
+// cannot hold (32-bit platforms: 60000x60000), before any budget check;
+// the error is then an ErrOverBudget naming the size from the header.
+func TestDimensionOverflow(t *testing.T) {
+	head := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"), 0, 0, 0xea, 0x60, 0, 0, 0xea, 0x60)
+	err := decodeError("bomb.png", "png", head, errors.New("png: unsupported feature: dimension overflow"))
+	if !errors.Is(err, ErrOverBudget) || !strings.Contains(err.Error(), "60000x60000") || !strings.Contains(err.Error(), "bomb.png") {
+		t.Errorf("%v", err)
+	}
+}

@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -96,7 +97,7 @@ func decode(f io.ReadSeeker, name string, held int64) (image.Image, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, rerr(err)
 	}
-	var head [16]byte
+	var head [24]byte // sniffing; a PNG's width and height end at byte 24
 	n, err := io.ReadFull(f, head[:])
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, rerr(err)
@@ -289,6 +290,15 @@ func decodeError(path, format string, head []byte, err error) error {
 	}
 	if format == "" {
 		format = "image"
+	}
+	// image/png refuses a width x height that int cannot hold (on 32-bit
+	// platforms 60000x60000 already): over any budget, so say so.
+	if strings.Contains(err.Error(), "dimension overflow") {
+		dims := ""
+		if len(head) >= 24 && bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")) && string(head[12:16]) == "IHDR" {
+			dims = fmt.Sprintf(" %dx%d", binary.BigEndian.Uint32(head[16:20]), binary.BigEndian.Uint32(head[20:24]))
+		}
+		return fmt.Errorf("preprocess: %s: the %s image's size%s is more pixels than this platform's int holds: %w", path, format, dims, ErrOverBudget)
 	}
 	// image/png reports a short image stream as "not enough pixel data".
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "not enough pixel data") {
