@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -83,7 +84,20 @@ func TestServeGRPCVersions(t *testing.T) {
 		t.Errorf("version 2 after its reload: %q %v %v, want the fp32 logits", ran, got, err)
 	}
 
-	inFlightAtSIGTERM(t, proc, "http://"+addr+"/metrics", func() error {
+	// A REST request whose body never ends is admitted and keeps the
+	// batcher waiting (up to --batch-timeout 1s) for it to join a batch,
+	// so the gRPC request below stays in flight long enough to be caught
+	// by SIGTERM (a lone request alone would run at once).
+	hold, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	fmt.Fprintf(hold, "POST /v2/models/fm/versions/1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+	waitFor(t, "the held request admitted", func() bool {
+		return metricLine("http://"+addr+"/metrics", `edge_resnet_in_flight_requests{model="fm",version="1"} 1`)
+	})
+	inFlightAtSIGTERM(t, proc, "http://"+addr+"/metrics", hold, func() error {
 		ran, got, err := infer("1")
 		if err == nil && (ran != "1" || !sameFloats(got, want["1"])) {
 			err = fmt.Errorf("version %q, logits %v", ran, got)
@@ -101,10 +115,11 @@ func TestServeGRPCVersions(t *testing.T) {
 }
 
 // inFlightAtSIGTERM runs call (a request on model fm version 1, which
-// waits up to a second for its batch) and sends SIGTERM once /metrics
-// shows it in flight; call must then succeed. A request that ended
-// before it was seen in flight (a loaded machine) is tried again.
-func inFlightAtSIGTERM(t *testing.T, proc *os.Process, metrics string, call func() error) {
+// waits up to a second for its batch beside the held request) and sends
+// SIGTERM once /metrics shows both in flight; call must then succeed, and
+// the held connection is closed so the drain can end. A request that
+// ended before it was seen in flight (a loaded machine) is tried again.
+func inFlightAtSIGTERM(t *testing.T, proc *os.Process, metrics string, hold net.Conn, call func() error) {
 	t.Helper()
 	for try := 1; ; try++ {
 		done := make(chan error, 1)
@@ -116,7 +131,7 @@ func inFlightAtSIGTERM(t *testing.T, proc *os.Process, metrics string, call func
 					t.Fatalf("try %d: the request ended before it was seen in flight: %v", try, err)
 				}
 			default:
-				if !metricLine(metrics, `edge_resnet_in_flight_requests{model="fm",version="1"} 1`) {
+				if !metricLine(metrics, `edge_resnet_in_flight_requests{model="fm",version="1"} 2`) {
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
@@ -126,6 +141,7 @@ func inFlightAtSIGTERM(t *testing.T, proc *os.Process, metrics string, call func
 				if err := <-done; err != nil {
 					t.Errorf("the gRPC request in flight at SIGTERM: %v", err)
 				}
+				hold.Close()
 				return
 			}
 			break
