@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,23 +60,7 @@ func BenchmarkGemmVsPeak(b *testing.B) {
 		for _, sz := range gemmBenchShapes {
 			m, n, k := sz[0], sz[1], sz[2]
 			b.Run(fmt.Sprintf("%s/m%d_n%d_k%d", s.Name(), m, n, k), func(b *testing.B) {
-				r := rand.New(rand.NewPCG(1, 1))
-				a, w := randSlice(r, m*k), randSlice(r, k*n)
-				pb := s.PackB(w, k, n)
-				c := make([]float32, m*n)
-				ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
-				const iters = 1 << 12
-				bestPeak, bestGemm := time.Duration(1<<62), time.Duration(1<<62)
-				for i := 0; i < b.N; i++ {
-					t0 := time.Now()
-					peak(iters)
-					t1 := time.Now()
-					Gemm(m, a, k, &pb, c, n, ep, 0, pb.Panels())
-					t2 := time.Now()
-					bestPeak, bestGemm = min(bestPeak, t1.Sub(t0)), min(bestGemm, t2.Sub(t1))
-				}
-				pk := peakFlops * iters / bestPeak.Seconds() / 1e9
-				g := 2 * float64(m*n*k) / bestGemm.Seconds() / 1e9
+				g, pk := gemmVsPeak(b, s, peak, peakFlops, m, n, k)
 				b.ReportMetric(g, "GFLOP/s")
 				b.ReportMetric(pk, "peak-GFLOP/s")
 				b.ReportMetric(100*g/pk, "%peak")
@@ -243,6 +228,28 @@ func BenchmarkRequant(b *testing.B) {
 	}
 }
 
+// gemmVsPeak times Gemm on random m x k and k x n matrices on s (bias and
+// ReLU), alternating with peak (peakFlops per iteration), and returns the
+// best GFLOP/s of each.
+func gemmVsPeak(b *testing.B, s *Set, peak func(int), peakFlops float64, m, n, k int) (gemm, peakGFLOPs float64) {
+	r := rand.New(rand.NewPCG(1, 1))
+	a, w := randSlice(r, m*k), randSlice(r, k*n)
+	pb := s.PackB(w, k, n)
+	c := make([]float32, m*n)
+	ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
+	const iters = 1 << 12
+	bestPeak, bestGemm := time.Duration(1<<62), time.Duration(1<<62)
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		peak(iters)
+		t1 := time.Now()
+		Gemm(m, a, k, &pb, c, n, ep, 0, pb.Panels())
+		t2 := time.Now()
+		bestPeak, bestGemm = min(bestPeak, t1.Sub(t0)), min(bestGemm, t2.Sub(t1))
+	}
+	return 2 * float64(m*n*k) / bestGemm.Seconds() / 1e9, peakFlops * iters / bestPeak.Seconds() / 1e9
+}
+
 // BenchmarkGemmBlockBytes measures the large-K ResNet GEMMs of
 // gemmBenchShapes with the A row block of Gemm at several sizes, in % of
 // the FMA peak measured beside each run; "l2" is the size this CPU gets
@@ -258,7 +265,8 @@ func BenchmarkGemmBlockBytes(b *testing.B) {
 		if k < 1024 {
 			continue
 		}
-		for _, kib := range []int{256, 512, 1024, 1536, l2BlockBytes() >> 10} {
+		sizes := slices.Compact(slices.Sorted(slices.Values([]int{256, 512, 1024, 1536, l2BlockBytes() >> 10})))
+		for _, kib := range sizes {
 			name := fmt.Sprintf("m%d_n%d_k%d/A%dKiB", m, n, k, kib)
 			if kib == l2BlockBytes()>>10 {
 				name = fmt.Sprintf("m%d_n%d_k%d/l2", m, n, k)
@@ -268,23 +276,7 @@ func BenchmarkGemmBlockBytes(b *testing.B) {
 				keep := impl.blockBytes
 				defer func() { impl.blockBytes = keep }()
 				impl.blockBytes = kib << 10
-				r := rand.New(rand.NewPCG(1, 1))
-				a, w := randSlice(r, m*k), randSlice(r, k*n)
-				pb := s.PackB(w, k, n)
-				c := make([]float32, m*n)
-				ep := &Epilogue{Bias: randSlice(r, n), Relu: true}
-				const iters = 1 << 12
-				bestPeak, bestGemm := time.Duration(1<<62), time.Duration(1<<62)
-				for i := 0; i < b.N; i++ {
-					t0 := time.Now()
-					fmaPeakAVX512(iters)
-					t1 := time.Now()
-					Gemm(m, a, k, &pb, c, n, ep, 0, pb.Panels())
-					t2 := time.Now()
-					bestPeak, bestGemm = min(bestPeak, t1.Sub(t0)), min(bestGemm, t2.Sub(t1))
-				}
-				pk := 12 * 16 * 2 * iters / bestPeak.Seconds() / 1e9
-				g := 2 * float64(m*n*k) / bestGemm.Seconds() / 1e9
+				g, pk := gemmVsPeak(b, s, fmaPeakAVX512, 12*16*2, m, n, k)
 				b.ReportMetric(100*g/pk, "%peak")
 			})
 		}
